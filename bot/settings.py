@@ -1,0 +1,168 @@
+"""Process settings: ``SHUNTER_*`` environment variables and an optional ``.env`` file.
+
+Settings describe the installation (where GitHub, Redis and the database are); repository
+behaviour lives in ``.github/shunter.yml`` (see ``bot.policies``). A bad setting stops
+start-up with one line naming the setting, produced by :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import SettingsError
+
+PUBLIC_GITHUB_API = "https://api.github.com"
+
+
+def default_data_dir() -> Path:
+    """Where state lives with no setting: ``$XDG_DATA_HOME/shunter`` or ``~/.local/share``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shunter"
+
+
+class Settings(BaseSettings):
+    """Every setting Shunter reads. The README's configuration reference mirrors this class."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHUNTER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    app_id: int | None = Field(default=None, gt=0, description="The GitHub App's numeric id.")
+    private_key: SecretStr | None = Field(
+        default=None, description="The App's private key (PEM text)."
+    )
+    private_key_path: Path | None = Field(
+        default=None, description="Path to the App's private key PEM file."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="The secret GitHub signs webhook deliveries with."
+    )
+    github_url: str = Field(
+        default=PUBLIC_GITHUB_API,
+        description="REST API root: github.com, GHES (https://HOST/api/v3) or the simulator.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis:// or rediss:// URL; unset starts an embedded Valkey."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL (postgresql+psycopg://...); unset uses SQLite."
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="State directory.")
+    host: str = Field(default="127.0.0.1", description="Address `shunter serve` binds.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port `shunter serve` binds.")
+    public_url: str | None = Field(
+        default=None, description="Public base URL of the web app, for check-run details links."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    bot_login: str | None = Field(
+        default=None,
+        description="The App's bot login (e.g. shunter[bot]); events it sends are ignored.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("github_url", "public_url", "redis_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.rstrip("/")
+        parsed = urlparse(value)
+        if not parsed.scheme or not (parsed.netloc or parsed.path):
+            raise ValueError(f"not a URL: {value!r}")
+        return value
+
+    @field_validator("private_key")
+    @classmethod
+    def _pem(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "PRIVATE KEY-----" not in value.get_secret_value():
+            raise ValueError("is not PEM text (expected '-----BEGIN ... PRIVATE KEY-----')")
+        return value
+
+    @cached_property
+    def private_key_pem(self) -> str | None:
+        """The App key from ``private_key`` or ``private_key_path``; None when neither is set."""
+        if self.private_key is not None:
+            return self.private_key.get_secret_value()
+        if self.private_key_path is None:
+            return None
+        try:
+            text = self.private_key_path.read_text()
+        except OSError as exc:
+            raise SettingsError(
+                "SHUNTER_PRIVATE_KEY_PATH", f"cannot read {self.private_key_path}: {exc.strerror}"
+            ) from None
+        if "PRIVATE KEY-----" not in text:
+            raise SettingsError(
+                "SHUNTER_PRIVATE_KEY_PATH", f"{self.private_key_path} does not hold a PEM key"
+            )
+        return text
+
+    @property
+    def has_app_credentials(self) -> bool:
+        return self.app_id is not None and (
+            self.private_key is not None or self.private_key_path is not None
+        )
+
+    def require_app_credentials(self) -> tuple[int, str]:
+        """App id and key, or a SettingsError naming what is missing (calls to GitHub need it)."""
+        if self.app_id is None:
+            raise SettingsError("SHUNTER_APP_ID", "is not set; it is needed to call GitHub")
+        pem = self.private_key_pem
+        if pem is None:
+            raise SettingsError(
+                "SHUNTER_PRIVATE_KEY",
+                "neither it nor SHUNTER_PRIVATE_KEY_PATH is set; it is needed to call GitHub",
+            )
+        return self.app_id, pem
+
+    def require_webhook_secret(self) -> str:
+        if self.webhook_secret is None or not self.webhook_secret.get_secret_value():
+            raise SettingsError(
+                "SHUNTER_WEBHOOK_SECRET",
+                "is not set; deliveries cannot be verified without it",
+                hint="use the secret you entered in the GitHub App's webhook settings",
+            )
+        return self.webhook_secret.get_secret_value()
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'shunter.sqlite3'}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or self.sqlite_url
+
+
+def _describe(error: dict[str, object]) -> tuple[str, str]:
+    loc = error.get("loc") or ("?",)
+    field = str(loc[0]) if isinstance(loc, tuple | list) else str(loc)
+    name = f"SHUNTER_{field.upper()}"
+    msg = str(error.get("msg", "is invalid"))
+    msg = msg.removeprefix("Value error, ")
+    value = error.get("input")
+    if field in {"private_key", "webhook_secret"}:
+        return name, msg  # never echo secrets
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return name, f"{msg} (got {value!r})"
+    return name, msg
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into a SettingsError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        setting, problem = _describe(exc.errors()[0])  # type: ignore[arg-type]
+        raise SettingsError(setting, problem) from None
