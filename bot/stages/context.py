@@ -1,0 +1,116 @@
+"""What a stage receives: the changed files of a pull request and read access to both trees.
+
+This is the contract between the git workspace (``bot.git``), which builds a
+``StageContext`` from a real repository, and the stages, which are pure functions
+``run(ctx) -> StageResult``. Tests can build a ``StageContext`` from in-memory trees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+FileStatus = Literal["added", "modified", "deleted", "renamed"]
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """One file of the merge-base diff, with the head line numbers the diff touches."""
+
+    path: str
+    status: FileStatus
+    old_path: str | None = None
+    added_lines: frozenset[int] = frozenset()
+    """Head-side line numbers added or modified by the PR."""
+    context_lines: frozenset[int] = frozenset()
+    """Head-side line numbers inside the diff hunks but unchanged (reviewdog's diff_context)."""
+    head_blob: str | None = None
+    base_blob: str | None = None
+    is_binary: bool = False
+    patch: str = ""
+    """The file's unified diff (hunks only, GitHub's ``patch`` field shape)."""
+
+    @property
+    def diff_lines(self) -> frozenset[int]:
+        return self.added_lines | self.context_lines
+
+
+class SourceTree(Protocol):
+    """Read access to one commit's tree."""
+
+    def read(self, path: str) -> bytes | None:
+        """The blob at ``path``, or None when the path is absent (or not a file)."""
+
+    def paths(self) -> Iterable[str]:
+        """Every file path in the tree."""
+
+
+@dataclass
+class MemoryTree:
+    """A ``SourceTree`` over a dict, for tests and for ``shunter run`` on the working dir."""
+
+    files: Mapping[str, bytes]
+
+    def read(self, path: str) -> bytes | None:
+        return self.files.get(path)
+
+    def paths(self) -> Iterable[str]:
+        return list(self.files)
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may look at. ``options`` is the stage's config section."""
+
+    repo: str
+    base_sha: str
+    head_sha: str
+    files: list[ChangedFile]
+    head: SourceTree
+    base: SourceTree
+    options: object = None
+    """The stage's config model (``bot.policies.schema.<Stage>StageConfig``) or None."""
+    scratch_dir: Path | None = None
+    """A private writable directory for materialising files analyzers need on disk."""
+    cancelled: Callable[[], bool] = field(default=_never)
+    """Checkpoint: stages call it between steps and stop early when it returns True."""
+    pr_title: str = ""
+    pr_body: str = ""
+    author: str = ""
+    trusted_author: bool = False
+    """True when the PR author has write permission and the head is not a fork."""
+
+    def changed(self, path: str) -> ChangedFile | None:
+        for item in self.files:
+            if item.path == path:
+                return item
+        return None
+
+    def materialise(self, paths: Iterable[str], *, tree: Literal["head", "base"] = "head") -> Path:
+        """Write the given files of a tree under ``scratch_dir/<tree>`` and return that root.
+
+        Only what analyzers need is written, so large repositories stay cheap.
+        """
+        import tempfile
+
+        if self.scratch_dir is None:
+            self.scratch_dir = Path(tempfile.mkdtemp(prefix="shunter-stage-"))
+        root = self.scratch_dir / tree
+        source = self.head if tree == "head" else self.base
+        for path in paths:
+            data = source.read(path)
+            if data is None:
+                continue
+            target = (root / path).resolve()
+            if not target.is_relative_to(root.resolve()):
+                continue  # a hostile path never escapes the scratch dir
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        root.mkdir(parents=True, exist_ok=True)
+        return root
