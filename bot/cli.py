@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("bot.policies.commands:config", "Validate, explain and export repository config."),
     "run": ("bot.local_run:run", "Run Shunter's stages on a local git repository."),
     "demo": ("bot.demo:demo", "Run the whole loop against the built-in GitHub simulator."),
-    "queue": ("bot.queue.commands:queue", "Inspect and manage the merge queue."),
+    "queue": ("bot.queue.merge_cli:queue", "Inspect and manage the merge queue."),
 }
 
 
