@@ -1,0 +1,104 @@
+"""The store's plumbing: transactions, error mapping, upserts and redaction.
+
+The feature mixins (runs, audit, comments, pull state) only build statements; this base
+decides how they run, so SQLite's locking and PostgreSQL's aborted-transaction rules are
+handled in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bot.errors import TransientError
+from bot.store.engine import WRITE_OPTION
+from bot.store.redaction import Redactor, redact_json
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StoreBase:
+    """Holds the engine, the clock and the redactor every feature mixin uses."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        redact: Redactor,
+        clock: Callable[[], datetime] = utc_now,
+        description: str = "",
+    ) -> None:
+        self.engine = engine
+        self._redact = redact
+        self._clock = clock
+        self.description = description or engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> StoreBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description}>"
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        with self._mapped_errors(), self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._mapped_errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            # Locked past the busy timeout, connection refused or dropped: worth a retry.
+            problem = self._redact(_first_line(exc.orig))
+            raise TransientError(f"database {self.description} unavailable: {problem}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise TransientError(f"database connection to {self.description} was lost") from exc
+            raise
+
+    def _insert(self, table: Table) -> Any:
+        """An INSERT that supports ``on_conflict_do_nothing`` on either database."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _clean(self, value: Any) -> Any:
+        """Redact a string or JSON-shaped value before it is stored."""
+        if value is None:
+            return None
+        return redact_json(value, self._redact)
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,199 @@
+"""Per-PR state people set with slash commands: pause, dismissals, command history.
+
+Also the record of command comments already executed, keyed by comment id and a hash of
+its text, so an edited comment runs again only when its text really changed and a
+redelivered webhook never runs the same command twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import Row, delete, select, update
+
+from bot.store import tables as t
+from bot.store.base import StoreBase
+from bot.store.records import CommandRecord, DismissedFinding, PullState
+
+RECENT_COMMANDS = 5
+_MAX_TEXT = 500
+
+
+def text_hash(text: str) -> str:
+    """The identity of a command comment's text (whitespace at the ends does not count)."""
+    return hashlib.sha256(text.strip().encode()).hexdigest()
+
+
+class PullStateMixin(StoreBase):
+    def set_paused(self, repo: str, pr: int, paused: bool, *, by: str) -> bool:
+        """Pause or resume automatic runs; returns True when the state changed."""
+        now = self.now()
+        values = {
+            "paused": paused,
+            "paused_by": by if paused else None,
+            "paused_at": now if paused else None,
+            "updated_at": now,
+        }
+        c = t.pr_state.c
+        with self._write() as conn:
+            conn.execute(
+                self._insert(t.pr_state)
+                .values(repo=repo, pr=pr, paused=False, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["repo", "pr"])
+            )
+            current = conn.execute(
+                select(c.paused).where(c.repo == repo, c.pr == pr).with_for_update()
+            ).scalar_one()
+            if bool(current) == paused:
+                return False
+            conn.execute(update(t.pr_state).where(c.repo == repo, c.pr == pr).values(**values))
+            return True
+
+    def is_paused(self, repo: str, pr: int) -> bool:
+        c = t.pr_state.c
+        with self._read() as conn:
+            value = conn.execute(
+                select(c.paused).where(c.repo == repo, c.pr == pr)
+            ).scalar_one_or_none()
+        return bool(value)
+
+    def pull_state(self, repo: str, pr: int, *, commands: int = RECENT_COMMANDS) -> PullState:
+        """Pause flag, the last ``commands`` commands (newest first) and dismissals."""
+        c = t.pr_state.c
+        with self._read() as conn:
+            row = conn.execute(select(t.pr_state).where(c.repo == repo, c.pr == pr)).first()
+        return PullState(
+            repo=repo,
+            pr=pr,
+            paused=bool(row.paused) if row else False,
+            paused_by=row.paused_by if row else None,
+            paused_at=row.paused_at if row else None,
+            recent_commands=tuple(self.recent_commands(repo, pr, limit=commands)),
+            dismissed=tuple(self.dismissed_findings(repo, pr)),
+        )
+
+    # Commands ----------------------------------------------------------------------------
+
+    def record_command(
+        self,
+        repo: str,
+        pr: int,
+        *,
+        verb: str,
+        user: str,
+        outcome: str,
+        args: str = "",
+        detail: str | None = None,
+        comment_id: int | None = None,
+    ) -> CommandRecord:
+        values = {
+            "repo": repo,
+            "pr": pr,
+            "verb": verb[:50],
+            "args": self._clean(args[:_MAX_TEXT]),
+            "user": user,
+            "outcome": outcome[:50],
+            "detail": self._clean(detail[:_MAX_TEXT] if detail else detail),
+            "comment_id": comment_id,
+            "at": self.now(),
+        }
+        with self._write() as conn:
+            command_id = conn.execute(t.commands.insert().values(**values)).inserted_primary_key[0]
+        return CommandRecord(id=int(command_id), **values)
+
+    def update_command(self, command_id: int, *, outcome: str, detail: str | None = None) -> None:
+        """Move a command on (``accepted`` -> ``done``/``refused``/``failed``)."""
+        values: dict[str, Any] = {"outcome": outcome[:50]}
+        if detail is not None:
+            values["detail"] = self._clean(detail[:_MAX_TEXT])
+        with self._write() as conn:
+            conn.execute(update(t.commands).where(t.commands.c.id == command_id).values(**values))
+
+    def recent_commands(
+        self, repo: str, pr: int, *, limit: int = RECENT_COMMANDS
+    ) -> list[CommandRecord]:
+        """Newest first."""
+        c = t.commands.c
+        query = (
+            select(t.commands).where(c.repo == repo, c.pr == pr).order_by(c.id.desc()).limit(limit)
+        )
+        with self._read() as conn:
+            return [_command(row) for row in conn.execute(query)]
+
+    def mark_command_comment(self, repo: str, comment_id: int, text: str) -> bool:
+        """True the first time this comment is seen with this text; False for a repeat.
+
+        Call it before running the commands of a created or edited comment.
+        """
+        with self._write() as conn:
+            result = conn.execute(
+                self._insert(t.processed_comments)
+                .values(repo=repo, comment_id=comment_id, text_hash=text_hash(text), at=self.now())
+                .on_conflict_do_nothing(index_elements=["repo", "comment_id", "text_hash"])
+            )
+        return result.rowcount == 1
+
+    # Dismissals --------------------------------------------------------------------------
+
+    def dismiss_finding(
+        self, repo: str, pr: int, fingerprint: str, *, by: str, reason: str = ""
+    ) -> bool:
+        """Hide a finding from later runs on this PR; False when it was already dismissed."""
+        with self._write() as conn:
+            result = conn.execute(
+                self._insert(t.dismissed_findings)
+                .values(
+                    repo=repo,
+                    pr=pr,
+                    fingerprint=fingerprint,
+                    by=by,
+                    reason=self._clean(reason[:_MAX_TEXT]),
+                    at=self.now(),
+                )
+                .on_conflict_do_nothing(index_elements=["repo", "pr", "fingerprint"])
+            )
+        return result.rowcount == 1
+
+    def undismiss_finding(self, repo: str, pr: int, fingerprint: str) -> bool:
+        c = t.dismissed_findings.c
+        with self._write() as conn:
+            result = conn.execute(
+                delete(t.dismissed_findings).where(
+                    c.repo == repo, c.pr == pr, c.fingerprint == fingerprint
+                )
+            )
+        return result.rowcount == 1
+
+    def dismissed_findings(self, repo: str, pr: int) -> list[DismissedFinding]:
+        c = t.dismissed_findings.c
+        query = (
+            select(t.dismissed_findings)
+            .where(c.repo == repo, c.pr == pr)
+            .order_by(c.at, c.fingerprint)
+        )
+        with self._read() as conn:
+            return [
+                DismissedFinding(
+                    fingerprint=row.fingerprint, by=row.by, reason=row.reason, at=row.at
+                )
+                for row in conn.execute(query)
+            ]
+
+    def dismissed_fingerprints(self, repo: str, pr: int) -> set[str]:
+        return {item.fingerprint for item in self.dismissed_findings(repo, pr)}
+
+
+def _command(row: Row[Any]) -> CommandRecord:
+    return CommandRecord(
+        id=row.id,
+        repo=row.repo,
+        pr=row.pr,
+        verb=row.verb,
+        args=row.args,
+        user=row.user,
+        outcome=row.outcome,
+        detail=row.detail,
+        comment_id=row.comment_id,
+        at=row.at,
+    )
