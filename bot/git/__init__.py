@@ -1,0 +1,18 @@
+"""The git workspace: bare mirrors, PR refs, merge-base diffs and stage contexts (pygit2)."""
+
+from __future__ import annotations
+
+from bot.git.cleanup import cleanup_mirrors, plan_cleanup
+from bot.git.mirror import branch_refspec, mirror_path, pull_refspec
+from bot.git.workspace import Workspace, context_from_local_repo, open_workspace
+
+__all__ = [
+    "Workspace",
+    "branch_refspec",
+    "cleanup_mirrors",
+    "context_from_local_repo",
+    "mirror_path",
+    "open_workspace",
+    "plan_cleanup",
+    "pull_refspec",
+]

@@ -1,0 +1,116 @@
+"""The merge-base diff of a pull request as ``ChangedFile``s with head-side line maps.
+
+GitHub shows a PR as the diff from the merge base of base and head to head (three-dot),
+so that is what the stages see too: commits that landed on the base since the branch was
+cut never show up as the author's changes.
+"""
+
+from __future__ import annotations
+
+import pygit2
+from pygit2.enums import DeltaStatus, DiffFind
+
+from bot.errors import WorkspaceError
+from bot.stages.context import ChangedFile, FileStatus
+
+CONTEXT_LINES = 3
+RENAME_THRESHOLD = 50
+_ZERO = "0" * 40
+
+_STATUS: dict[int, FileStatus] = {
+    DeltaStatus.ADDED: "added",
+    DeltaStatus.COPIED: "added",
+    DeltaStatus.DELETED: "deleted",
+    DeltaStatus.MODIFIED: "modified",
+    DeltaStatus.TYPECHANGE: "modified",
+    DeltaStatus.RENAMED: "renamed",
+}
+_GITLINK = 0o160000
+
+
+def resolve_commit(repo: pygit2.Repository, ref_or_sha: str) -> pygit2.Commit:
+    """A commit from a SHA, a ref name or any revision git understands."""
+    try:
+        obj = repo.revparse_single(ref_or_sha)
+        commit = obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        raise WorkspaceError(
+            f"no commit {ref_or_sha!r} in {repo.path.rstrip('/')}",
+            hint="fetch the pull request's head and base first",
+        ) from exc
+    return commit
+
+
+def merge_base(repo: pygit2.Repository, base: pygit2.Commit, head: pygit2.Commit) -> pygit2.Commit:
+    """The commit the PR's changes are measured from; the base itself when histories split."""
+    oid = repo.merge_base(base.id, head.id)
+    if oid is None:
+        return base  # unrelated histories: compare trees directly, as a two-dot diff would
+    return repo[oid].peel(pygit2.Commit)
+
+
+def _blob_id(file: pygit2.DiffFile) -> str | None:
+    value = str(file.id)
+    return None if value == _ZERO else value
+
+
+def _hunks_text(patch: pygit2.Patch) -> str:
+    """The patch without its ``diff --git``/``---``/``+++`` header, like GitHub's ``patch``."""
+    text = patch.text or ""
+    start = text.find("\n@@")
+    if text.startswith("@@"):
+        return text
+    return text[start + 1 :] if start >= 0 else ""
+
+
+def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
+    """One file's entry, or None for entries stages cannot look at (submodule pointers)."""
+    delta = patch.delta
+    status = _STATUS.get(delta.status)
+    if status is None:
+        return None
+    if _GITLINK in (delta.new_file.mode, delta.old_file.mode):
+        return None
+    added: set[int] = set()
+    context: set[int] = set()
+    for hunk in patch.hunks:
+        for line in hunk.lines:
+            if line.origin == "+":
+                added.add(line.new_lineno)
+            elif line.origin == " ":
+                context.add(line.new_lineno)
+    path = delta.old_file.path if status == "deleted" else delta.new_file.path
+    return ChangedFile(
+        path=path,
+        status=status,
+        old_path=delta.old_file.path if status == "renamed" else None,
+        added_lines=frozenset(added),
+        context_lines=frozenset(context),
+        head_blob=None if status == "deleted" else _blob_id(delta.new_file),
+        base_blob=None if status == "added" else _blob_id(delta.old_file),
+        is_binary=bool(delta.is_binary),
+        patch="" if delta.is_binary else _hunks_text(patch),
+    )
+
+
+def diff_trees(
+    repo: pygit2.Repository,
+    old: pygit2.Tree,
+    new: pygit2.Tree,
+    *,
+    context_lines: int = CONTEXT_LINES,
+    renames: bool = True,
+) -> list[ChangedFile]:
+    diff = repo.diff(old, new, context_lines=context_lines)
+    if renames:
+        diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=RENAME_THRESHOLD)
+    files = [item for patch in diff if patch is not None and (item := changed_file(patch))]
+    return sorted(files, key=lambda item: item.path)
+
+
+def pull_request_files(
+    repo: pygit2.Repository, base: pygit2.Commit, head: pygit2.Commit, **options: object
+) -> tuple[pygit2.Commit, list[ChangedFile]]:
+    """The merge base and the files the PR changes relative to it."""
+    start = merge_base(repo, base, head)
+    return start, diff_trees(repo, start.tree, head.tree, **options)  # type: ignore[arg-type]

@@ -1,0 +1,107 @@
+"""Keeping the mirror cache bounded: drop mirrors unused for too long, then the least
+recently used ones until the cache fits its size budget.
+
+``plan_cleanup`` decides (pure); ``cleanup_mirrors`` measures the disk and deletes, skipping
+any mirror whose lock is held so a running fetch is never pulled out from under a worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.git.locks import file_lock
+from bot.git.mirror import lock_path
+
+
+@dataclass(frozen=True)
+class MirrorInfo:
+    path: Path
+    size_bytes: int
+    last_used: float
+    """Epoch seconds of the last fetch or open (the lock file's mtime)."""
+
+
+def plan_cleanup(
+    mirrors: Iterable[MirrorInfo],
+    *,
+    now: float,
+    max_age_seconds: float | None = None,
+    max_total_bytes: int | None = None,
+) -> list[MirrorInfo]:
+    """Which mirrors to delete: the stale ones, then the oldest until the rest fit."""
+    ordered = sorted(mirrors, key=lambda m: m.last_used)
+    victims: list[MirrorInfo] = []
+    keep: list[MirrorInfo] = []
+    for mirror in ordered:
+        if max_age_seconds is not None and now - mirror.last_used > max_age_seconds:
+            victims.append(mirror)
+        else:
+            keep.append(mirror)
+    if max_total_bytes is not None:
+        total = sum(m.size_bytes for m in keep)
+        for mirror in list(keep):
+            if total <= max_total_bytes:
+                break
+            victims.append(mirror)
+            total -= mirror.size_bytes
+    return victims
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += (Path(root) / name).lstat().st_size
+            except OSError:
+                continue
+    return total
+
+
+def _last_used(mirror: Path) -> float:
+    for candidate in (lock_path(mirror), mirror / "FETCH_HEAD", mirror):
+        try:
+            return candidate.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def list_mirrors(data_dir: Path) -> list[MirrorInfo]:
+    root = Path(data_dir) / "mirrors"
+    if not root.is_dir():
+        return []
+    return [
+        MirrorInfo(path=path, size_bytes=_size(path), last_used=_last_used(path))
+        for path in sorted(root.glob("*/*.git"))
+        if path.is_dir()
+    ]
+
+
+def cleanup_mirrors(
+    data_dir: Path,
+    *,
+    max_age_seconds: float | None = None,
+    max_total_bytes: int | None = None,
+    now: float | None = None,
+) -> list[Path]:
+    """Delete mirrors per the limits; returns the paths actually removed."""
+    victims = plan_cleanup(
+        list_mirrors(data_dir),
+        now=time.time() if now is None else now,
+        max_age_seconds=max_age_seconds,
+        max_total_bytes=max_total_bytes,
+    )
+    removed: list[Path] = []
+    for victim in victims:
+        with file_lock(lock_path(victim.path), blocking=False) as held:
+            if not held:
+                continue  # a worker is fetching it right now; try again next round
+            shutil.rmtree(victim.path, ignore_errors=True)
+            removed.append(victim.path)
+    return removed

@@ -1,0 +1,161 @@
+"""Bare mirrors of GitHub repositories, one per repository, fetched incrementally.
+
+Mirrors live at ``<data_dir>/mirrors/<owner>/<repo>.git``. The remote URL is never stored in
+the mirror's config: every fetch uses an anonymous remote, and tokens travel only through
+libgit2's credential callback, so no token is written to disk or shows up in an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pygit2
+
+from bot.errors import WorkspaceError
+from bot.git.locks import file_lock
+
+_NAME_PART = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+MAX_CREDENTIAL_ATTEMPTS = 3
+TOKEN_USERNAME = "x-access-token"  # noqa: S105 (a fixed username, not a secret)
+
+
+def split_full_name(full_name: str) -> tuple[str, str]:
+    """``owner/repo`` as two path-safe parts, or a WorkspaceError for anything else."""
+    owner, sep, name = full_name.partition("/")
+    if (
+        not sep
+        or not _NAME_PART.match(owner)
+        or not _NAME_PART.match(name)
+        or owner.startswith(".")
+        or name.startswith(".")
+    ):
+        raise WorkspaceError(f"not a repository name: {full_name!r}", hint="expected 'owner/repo'")
+    return owner, name
+
+
+def mirror_path(data_dir: Path, full_name: str) -> Path:
+    owner, name = split_full_name(full_name)
+    return Path(data_dir) / "mirrors" / owner / f"{name}.git"
+
+
+def lock_path(mirror: Path) -> Path:
+    return mirror.with_name(mirror.name + ".lock")
+
+
+def pull_refspec(number: int) -> str:
+    """The refspec that mirrors a pull request's head as ``refs/pull/N/head``."""
+    if number < 1:
+        raise WorkspaceError(f"not a pull request number: {number}")
+    return f"+refs/pull/{number}/head:refs/pull/{number}/head"
+
+
+def branch_refspec(branch: str) -> str:
+    branch = branch.removeprefix("refs/heads/")
+    if (
+        not branch
+        or ".." in branch
+        or branch.startswith("/")
+        or any(c in branch for c in " ~^:?*[")
+    ):
+        raise WorkspaceError(f"not a branch name: {branch!r}")
+    return f"+refs/heads/{branch}:refs/heads/{branch}"
+
+
+def strip_credentials(url: str) -> tuple[str, str | None]:
+    """Split ``https://user:secret@host/...`` into the bare URL and the secret (if any).
+
+    A caller that passed a token inside the URL still gets a working fetch, and the token
+    never reaches the log line or exception that mentions the URL.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    _user, _, secret = userinfo.partition(":")
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, unquote(secret) if secret else None
+
+
+def redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+@dataclass(frozen=True)
+class FetchStats:
+    """How much a fetch moved: small numbers on an up-to-date mirror show it is incremental."""
+
+    received_objects: int
+    indexed_objects: int
+    local_objects: int
+    received_bytes: int
+
+
+class _TokenCallbacks(pygit2.RemoteCallbacks):
+    """Answers HTTP auth challenges with the installation token, a bounded number of times."""
+
+    def __init__(self, token: str | None) -> None:
+        super().__init__()
+        self._token = token
+        self._attempts = 0
+
+    def credentials(self, url: str, username_from_url: str | None, allowed_types: int):  # type: ignore[override]
+        self._attempts += 1
+        if self._token is None or self._attempts > MAX_CREDENTIAL_ATTEMPTS:
+            raise WorkspaceError("the git server refused the credentials (or none were given)")
+        if not allowed_types & pygit2.enums.CredentialType.USERPASS_PLAINTEXT:
+            raise WorkspaceError("the git server asked for a credential type other than a token")
+        return pygit2.UserPass(TOKEN_USERNAME, self._token)
+
+
+def open_or_init(path: Path) -> pygit2.Repository:
+    """Open the bare mirror at ``path``, creating it (under its lock) on first use."""
+    if (path / "HEAD").exists():
+        return pygit2.Repository(str(path))
+    with file_lock(lock_path(path.resolve())):
+        if not (path / "HEAD").exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pygit2.init_repository(str(path), bare=True)
+    return pygit2.Repository(str(path))
+
+
+def fetch(
+    repo: pygit2.Repository,
+    remote_url: str,
+    refspecs: Sequence[str],
+    *,
+    token: str | None = None,
+    lock_timeout: float = 300.0,
+) -> FetchStats:
+    """Fetch ``refspecs`` into ``repo``, one fetch at a time per mirror.
+
+    libgit2 negotiates with what the mirror already has, so a second fetch only moves the
+    new objects.
+    """
+    if not refspecs:
+        raise WorkspaceError("nothing to fetch: no refspecs given")
+    url, url_secret = strip_credentials(remote_url)
+    token = token or url_secret
+    mirror = Path(repo.path)
+    with file_lock(lock_path(mirror.resolve()), timeout=lock_timeout):
+        remote = repo.remotes.create_anonymous(url)
+        try:
+            progress = remote.fetch(
+                list(refspecs),
+                callbacks=_TokenCallbacks(token),
+                prune=pygit2.enums.FetchPrune.NO_PRUNE,
+            )
+        except WorkspaceError as exc:
+            raise WorkspaceError(f"fetch from {url} failed: {exc.message}") from None
+        except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
+            detail = redact(redact(str(exc), token), url_secret)
+            raise WorkspaceError(f"fetch from {url} failed: {detail}") from None
+    return FetchStats(
+        received_objects=progress.received_objects,
+        indexed_objects=progress.indexed_objects,
+        local_objects=progress.local_objects,
+        received_bytes=progress.received_bytes,
+    )

@@ -1,0 +1,45 @@
+"""``SourceTree``s that read blobs straight from a repository's object database.
+
+Stages read only the files they analyse; nothing is checked out, so a worker can serve a
+large repository without writing its tree to disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pygit2
+from pygit2.enums import FileMode, ObjectType
+
+
+class CommitTree:
+    """Read access to one commit's tree in a (bare or not) repository."""
+
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree) -> None:
+        self._repo = repo
+        self._tree = tree
+
+    @property
+    def tree_id(self) -> str:
+        return str(self._tree.id)
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            entry = self._tree[path]
+        except (KeyError, ValueError):
+            return None
+        if entry.type != ObjectType.BLOB or entry.filemode == FileMode.LINK:
+            return None  # symlinks could point outside the tree; analyzers skip them
+        return self._repo[entry.id].data
+
+    def paths(self) -> Iterator[str]:
+        yield from _walk(self._repo, self._tree, "")
+
+
+def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> Iterator[str]:
+    for entry in tree:
+        path = f"{prefix}{entry.name}"
+        if entry.type == ObjectType.TREE:
+            yield from _walk(repo, repo[entry.id], f"{path}/")
+        elif entry.type == ObjectType.BLOB and entry.filemode != FileMode.LINK:
+            yield path

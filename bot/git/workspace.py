@@ -1,0 +1,149 @@
+"""The workspace a stage job runs in: a mirror, the PR's refs, and a ``StageContext``.
+
+Typical use in a stage worker::
+
+    ws = open_workspace(settings.data_dir, "octo/app", "https://github.com/octo/app.git",
+                        token=installation_token)
+    ws.fetch_pull_request(42, base_branch="main")
+    ctx = ws.context_for("refs/heads/main", head_sha, options=config.stages.review)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from bot.errors import WorkspaceError
+from bot.git.changes import pull_request_files, resolve_commit
+from bot.git.mirror import (
+    FetchStats,
+    branch_refspec,
+    fetch,
+    mirror_path,
+    open_or_init,
+    pull_refspec,
+    split_full_name,
+)
+from bot.git.trees import CommitTree
+from bot.stages.context import StageContext, _never
+
+
+@dataclass
+class Workspace:
+    """One repository's mirror plus where to fetch it from (the token is held, never stored)."""
+
+    full_name: str
+    path: Path
+    remote_url: str
+    repo: pygit2.Repository
+    token: str | None = field(default=None, repr=False)
+    lock_timeout: float = 300.0
+
+    def fetch(self, refspecs: Sequence[str]) -> FetchStats:
+        return fetch(
+            self.repo, self.remote_url, refspecs, token=self.token, lock_timeout=self.lock_timeout
+        )
+
+    def fetch_pull_request(self, number: int, *, base_branch: str) -> FetchStats:
+        """Fetch ``refs/pull/N/head`` and the base branch in one negotiation."""
+        return self.fetch([pull_refspec(number), branch_refspec(base_branch)])
+
+    def has_commit(self, sha: str) -> bool:
+        try:
+            resolve_commit(self.repo, sha)
+        except WorkspaceError:
+            return False
+        return True
+
+    def context_for(
+        self,
+        base_ref_or_sha: str,
+        head_sha: str,
+        *,
+        options: object = None,
+        scratch_dir: Path | None = None,
+        cancelled: Callable[[], bool] = _never,
+        pr_title: str = "",
+        pr_body: str = "",
+        author: str = "",
+        trusted_author: bool = False,
+    ) -> StageContext:
+        """A ``StageContext`` for the PR diff ``merge-base(base, head)..head``.
+
+        ``ctx.base_sha`` is the merge base (what the diff is against), so stages comparing
+        "before" and "after" see exactly the PR's changes.
+        """
+        return build_context(
+            self.repo,
+            self.full_name,
+            base_ref_or_sha,
+            head_sha,
+            options=options,
+            scratch_dir=scratch_dir,
+            cancelled=cancelled,
+            pr_title=pr_title,
+            pr_body=pr_body,
+            author=author,
+            trusted_author=trusted_author,
+        )
+
+
+def open_workspace(
+    data_dir: Path | str,
+    repo_full_name: str,
+    remote_url: str,
+    token: str | None = None,
+    *,
+    lock_timeout: float = 300.0,
+) -> Workspace:
+    """The workspace for ``owner/repo``, creating its bare mirror on first use."""
+    split_full_name(repo_full_name)
+    path = mirror_path(Path(data_dir), repo_full_name)
+    try:
+        repo = open_or_init(path)
+    except pygit2.GitError as exc:
+        raise WorkspaceError(f"cannot open the mirror of {repo_full_name}: {exc}") from None
+    return Workspace(
+        full_name=repo_full_name,
+        path=path,
+        remote_url=remote_url,
+        repo=repo,
+        token=token,
+        lock_timeout=lock_timeout,
+    )
+
+
+def build_context(
+    repo: pygit2.Repository,
+    full_name: str,
+    base_ref_or_sha: str,
+    head_ref_or_sha: str,
+    **context_fields: object,
+) -> StageContext:
+    base = resolve_commit(repo, base_ref_or_sha)
+    head = resolve_commit(repo, head_ref_or_sha)
+    start, files = pull_request_files(repo, base, head)
+    return StageContext(
+        repo=full_name,
+        base_sha=str(start.id),
+        head_sha=str(head.id),
+        files=files,
+        head=CommitTree(repo, head.tree),
+        base=CommitTree(repo, start.tree),
+        **context_fields,  # type: ignore[arg-type]
+    )
+
+
+def context_from_local_repo(
+    path: Path | str, base: str, head: str = "HEAD", **context_fields: object
+) -> StageContext:
+    """A ``StageContext`` for commits of a local repository (``shunter run``)."""
+    found = pygit2.discover_repository(str(path))
+    if found is None:
+        raise WorkspaceError(f"{path} is not inside a git repository")
+    repo = pygit2.Repository(found)
+    name = Path(repo.workdir or repo.path).resolve().name.removesuffix(".git")
+    return build_context(repo, f"local/{name}", base, head, **context_fields)
