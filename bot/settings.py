@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
+    mutation_interval: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Seconds between mutating GitHub requests per installation.",
+    )
     bot_login: str | None = Field(
         default=None,
         description="The App's bot login (e.g. shunter[bot]); events it sends are ignored.",

@@ -1,0 +1,96 @@
+"""``shunter doctor``: say what is missing before GitHub's deliveries start failing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+
+from bot.errors import ShunterError
+from bot.settings import Settings, load_settings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _redis(settings: Settings) -> Check:
+    if not settings.redis_url:
+        return Check("redis", True, "SHUNTER_REDIS_URL unset: an embedded Valkey will be started")
+    from bot.queue.connection import check_reachable, redact_url
+
+    try:
+        check_reachable(settings.redis_url)
+    except ShunterError as exc:
+        return Check("redis", False, str(exc))
+    return Check("redis", True, f"{redact_url(settings.redis_url)} answers PING")
+
+
+def _app(settings: Settings) -> Check:
+    if not settings.has_app_credentials:
+        return Check(
+            "app credentials",
+            False,
+            "SHUNTER_APP_ID and SHUNTER_PRIVATE_KEY(_PATH) are needed to call GitHub",
+        )
+    from bot.github.client import GitHubFactory, translate_errors
+
+    try:
+        with translate_errors(f"calling GET /app on {settings.github_url}"):
+            app = GitHubFactory(settings).app().rest.apps.get_authenticated().parsed_data
+    except ShunterError as exc:
+        return Check("app credentials", False, str(exc))
+    return Check(
+        "app credentials", True, f"authenticated as App '{app.slug}' on {settings.github_url}"
+    )
+
+
+def _database(settings: Settings) -> Check:
+    url = settings.effective_database_url
+    try:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # any driver error is a finding, not a crash
+        return Check("database", False, f"cannot connect: {type(exc).__name__}: {exc}"[:300])
+    shown = "SQLite in the data dir" if not settings.database_url else "SHUNTER_DATABASE_URL"
+    return Check("database", True, f"{shown} is reachable")
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    secret_ok = settings.webhook_secret is not None
+    checks = [
+        Check(
+            "webhook secret",
+            secret_ok,
+            "set" if secret_ok else "SHUNTER_WEBHOOK_SECRET is not set: serve cannot start",
+        ),
+        _redis(settings),
+        _app(settings),
+    ]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    checks.append(_database(settings))
+    return checks
+
+
+@click.command()
+def doctor() -> None:
+    """Check settings, Redis, the database and the App's credentials; print what is missing."""
+    try:
+        settings = load_settings()
+    except ShunterError as exc:
+        click.echo(f"✗ settings: {exc}")
+        raise SystemExit(1) from None
+    click.echo("✓ settings: all SHUNTER_* values parse")
+    failed = False
+    for check in run_checks(settings):
+        click.echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
+        failed |= check.required and not check.ok
+    raise SystemExit(1 if failed else 0)

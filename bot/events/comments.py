@@ -1,0 +1,20 @@
+"""PR comments: ``/shunter <verb>`` commands."""
+
+from __future__ import annotations
+
+from gidgethub import routing, sansio
+
+from bot.events.dispatch import EventContext
+
+router = routing.Router()
+
+
+@router.register("issue_comment", action="created")
+@router.register("issue_comment", action="edited")
+async def on_issue_comment(event: sansio.Event, ctx: EventContext) -> None:
+    if "pull_request" not in (event.data.get("issue") or {}):
+        return  # a comment on a plain issue: nothing for Shunter
+    ctx.handled("comments.on_issue_comment")
+    from bot.pipeline.commands import handle_comment
+
+    await handle_comment(event, ctx)

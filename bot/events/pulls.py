@@ -1,0 +1,34 @@
+"""Pull-request lifecycle events: plan the stages for a new head SHA."""
+
+from __future__ import annotations
+
+from gidgethub import routing, sansio
+
+from bot.events.dispatch import EventContext
+from bot.logs import bind, get_logger
+
+router = routing.Router()
+log = get_logger(__name__)
+
+PLANNING_ACTIONS = ("opened", "reopened", "synchronize", "ready_for_review", "labeled")
+
+
+async def on_pull_request(event: sansio.Event, ctx: EventContext) -> None:
+    pr = event.data.get("pull_request") or {}
+    with bind(pr=pr.get("number"), head=(pr.get("head") or {}).get("sha")):
+        ctx.handled("pulls.on_pull_request")
+        from bot.pipeline.planning import plan_pull_request
+
+        await plan_pull_request(event, ctx)
+
+
+for _action in PLANNING_ACTIONS:
+    router.add(on_pull_request, "pull_request", action=_action)
+
+
+@router.register("merge_group", action="checks_requested")
+async def on_merge_group(event: sansio.Event, ctx: EventContext) -> None:
+    ctx.handled("pulls.on_merge_group")
+    from bot.pipeline.planning import plan_merge_group
+
+    await plan_merge_group(event, ctx)

@@ -1,0 +1,124 @@
+"""rq queues and job entry points.
+
+Jobs carry JSON only (rq's ``JSONSerializer``), never pickles, so a job written by one
+Shunter version can be read, inspected or replayed by another and by operators.
+
+Retries: a job that fails with a :class:`~bot.errors.TransientError` (network, GitHub 5xx,
+rate limits) is retried with backoff; any other failure is permanent and lands in rq's
+failed registry at once with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field
+from redis import Redis
+from rq import Queue, Retry, get_current_job
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from bot.errors import ShunterError, TransientError
+from bot.logs import bind, get_logger
+
+EVENTS = "events"
+STAGES = "stages"
+MERGE = "merge"
+ALL_QUEUES = (EVENTS, STAGES, MERGE)
+
+EVENT_JOB_TIMEOUT = 120
+STAGE_JOB_TIMEOUT = 900
+RETRY_INTERVALS = [5, 30, 120]
+FAILURE_TTL = 7 * 24 * 3600
+RESULT_TTL = 3600
+
+log = get_logger(__name__)
+
+
+class Delivery(BaseModel):
+    """One webhook delivery as the web front door stored it."""
+
+    event: str
+    action: str | None = None
+    delivery_id: str
+    installation_id: int | None = None
+    payload: dict[str, Any]
+    received_at: float = Field(default_factory=time.time)
+
+    @property
+    def repo(self) -> str | None:
+        repository = self.payload.get("repository")
+        return repository.get("full_name") if isinstance(repository, dict) else None
+
+    @property
+    def sender(self) -> str | None:
+        sender = self.payload.get("sender")
+        return sender.get("login") if isinstance(sender, dict) else None
+
+    @classmethod
+    def from_payload(cls, event: str, delivery_id: str, payload: dict[str, Any]) -> Delivery:
+        installation = payload.get("installation")
+        action = payload.get("action")
+        return cls(
+            event=event,
+            action=action if isinstance(action, str) else None,
+            delivery_id=delivery_id,
+            installation_id=installation.get("id") if isinstance(installation, dict) else None,
+            payload=payload,
+        )
+
+
+def queue(name: str, connection: Redis) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def event_job(delivery: Delivery, connection: Redis) -> Job:
+    """The rq job for a delivery, built without any I/O (the web stores it atomically)."""
+    return Job.create(
+        "bot.queue.jobs.handle_event",
+        args=[delivery.model_dump(mode="json")],
+        connection=connection,
+        serializer=JSONSerializer,
+        id=f"delivery-{delivery.delivery_id}-{uuid.uuid4().hex[:8]}",
+        timeout=EVENT_JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+        description=f"{delivery.event}.{delivery.action or ''} {delivery.delivery_id}",
+    )
+
+
+def enqueue_event(delivery: Delivery, connection: Redis) -> Job:
+    """Enqueue a delivery with plain rq (CLI, simulator and tests; the web uses ingest.py)."""
+    job = event_job(delivery, connection)
+    return queue(EVENTS, connection).enqueue_job(job)
+
+
+def _give_up_unless_transient(exc: BaseException) -> None:
+    """Stop rq's retries for failures that another attempt cannot fix."""
+    if isinstance(exc, TransientError):
+        return
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+
+
+def handle_event(delivery_data: dict[str, Any]) -> dict[str, Any]:
+    """Job: route one delivery to the feature handlers registered for it."""
+    from bot.events.dispatch import dispatch
+
+    delivery = Delivery.model_validate(delivery_data)
+    with bind(delivery=delivery.delivery_id, repo=delivery.repo, gh_event=delivery.event):
+        try:
+            outcome = asyncio.run(dispatch(delivery))
+        except BaseException as exc:
+            _give_up_unless_transient(exc)
+            if isinstance(exc, ShunterError):
+                log.warning("event failed", error=str(exc), kind=type(exc).__name__)
+            else:
+                log.exception("event handler crashed")
+            raise
+        return outcome

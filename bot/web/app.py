@@ -1,0 +1,137 @@
+"""The web front door: verify, deduplicate, store, answer — in that order, fast.
+
+GitHub wants a 2xx within 10 s and does not redeliver by itself, so the handler does the
+least a durable front door can: check the HMAC over the raw body, then one atomic Redis
+script that deduplicates and enqueues. 202 means "stored"; 503 means "not stored, mark it
+failed so it can be redelivered" — never a 2xx for an event that was not stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from bot.logs import get_logger
+from bot.queue.jobs import Delivery
+from bot.web.ingest import Ingestor, Stored
+from bot.web.metrics import WebMetrics
+
+MAX_BODY = 25 * 1024 * 1024
+log = get_logger(__name__)
+
+INGESTOR = web.AppKey("ingestor", Ingestor)
+SECRET = web.AppKey("secret", bytes)
+METRICS = web.AppKey("metrics", WebMetrics)
+
+
+def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Constant-time check of ``X-Hub-Signature-256``; SHA-1 signatures are not accepted."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len("sha256=") :].strip())
+
+
+def _problem(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    event_name = request.headers.get("X-GitHub-Event", "")
+    metric_event = event_name if event_name.isidentifier() and len(event_name) < 40 else "invalid"
+
+    def answer(status: int, outcome: str, message: str) -> web.Response:
+        metrics.deliveries.labels(metric_event, outcome).inc()
+        return _problem(status, message)
+
+    if (request.content_length or 0) > MAX_BODY:
+        return answer(413, "too_large", "payload larger than 25 MB")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return answer(413, "too_large", "payload larger than 25 MB")
+
+    signature = request.headers.get("X-Hub-Signature-256")
+    if not signature_valid(request.app[SECRET], body, signature):
+        reason = "missing X-Hub-Signature-256" if not signature else "signature mismatch"
+        log.warning("rejected delivery", reason=reason, gh_event=metric_event)
+        return answer(401, "bad_signature", f"invalid signature: {reason}")
+
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    if not event_name or not delivery_id:
+        return answer(400, "bad_headers", "X-GitHub-Event and X-GitHub-Delivery are required")
+    if len(delivery_id) > 128 or not delivery_id.isprintable():
+        return answer(400, "bad_headers", "X-GitHub-Delivery is not a delivery id")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return answer(400, "bad_json", "body is not valid JSON")
+    if not isinstance(payload, dict):
+        return answer(400, "bad_json", "body must be a JSON object")
+
+    if event_name == "ping":
+        metrics.deliveries.labels("ping", "pong").inc()
+        return web.json_response({"message": "pong", "zen": payload.get("zen")})
+
+    delivery = Delivery.from_payload(event_name, delivery_id, payload)
+    started = time.perf_counter()
+    try:
+        stored = await request.app[INGESTOR].store(delivery)
+    except (RedisError, OSError) as exc:
+        log.error("could not store delivery", delivery=delivery_id, error=type(exc).__name__)
+        return answer(503, "redis_down", "queue unavailable; redeliver later")
+    metrics.enqueue_latency.observe(time.perf_counter() - started)
+    if stored is Stored.DUPLICATE:
+        return answer(200, "duplicate", "duplicate delivery; already queued")
+    metrics.deliveries.labels(metric_event, "enqueued").inc()
+    return web.json_response({"message": "queued", "delivery": delivery_id}, status=202)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[INGESTOR].ping()
+    except (RedisError, OSError) as exc:
+        return web.json_response({"status": "unavailable", "redis": type(exc).__name__}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    try:
+        for name, depth in (await request.app[INGESTOR].queue_depths()).items():
+            metrics.queue_depth.labels(name).set(depth)
+    except (RedisError, OSError):
+        pass  # depths stay at their last value; /readyz reports Redis
+    body = generate_latest(metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(secret: str, redis_url: str, **extra: Any) -> web.Application:
+    """The aiohttp app. ``secret`` is the webhook secret; ``redis_url`` where jobs go."""
+    app = web.Application(client_max_size=MAX_BODY)
+    app[SECRET] = secret.encode()
+    app[METRICS] = WebMetrics()
+    app[INGESTOR] = Ingestor(redis_url)
+
+    async def close(app: web.Application) -> None:
+        await app[INGESTOR].close()
+
+    app.on_cleanup.append(close)
+    app.router.add_post("/webhooks", webhook)
+    app.router.add_post("/", webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    return app

@@ -1,0 +1,138 @@
+"""``shunter serve`` and ``shunter replay``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import uuid
+from pathlib import Path
+
+import click
+import httpx
+from aiohttp import web
+
+from bot.logs import configure, get_logger
+from bot.queue.connection import check_reachable, open_redis
+from bot.settings import load_settings
+from bot.web.app import create_app
+
+log = get_logger(__name__)
+
+
+class WebThread:
+    """The aiohttp app on its own event loop in a background thread.
+
+    Used when the main thread must run something that needs signals (the rq worker).
+    """
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app, self.host, self.port = app, host, port
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.runner: web.AppRunner | None = None
+        self.thread = threading.Thread(target=self._run, name="shunter-web", daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.runner = web.AppRunner(self.app, access_log=None)
+            self.loop.run_until_complete(self.runner.setup())
+            site = web.TCPSite(self.runner, self.host, self.port)
+            self.loop.run_until_complete(site.start())
+            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+            if sockets:
+                self.port = sockets[0].getsockname()[1]
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.runner.cleanup())
+
+    def start(self) -> None:
+        self.thread.start()
+        self.ready.wait(30)
+        if self.error is not None:
+            raise click.ClickException(f"cannot listen on {self.host}:{self.port}: {self.error}")
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to bind (default SHUNTER_HOST).")
+@click.option("--port", default=None, type=int, help="Port to bind (default SHUNTER_PORT).")
+@click.option(
+    "--with-worker", is_flag=True, help="Also run a worker in this process (small installs)."
+)
+def serve(host: str | None, port: int | None, with_worker: bool) -> None:
+    """Run the webhook server: verify, deduplicate and enqueue GitHub deliveries."""
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = load_settings(**overrides)
+    secret = settings.require_webhook_secret()
+    configure(settings.log_level, settings.log_format)
+    handle = open_redis(settings)
+    try:
+        check_reachable(handle.url)
+        app = create_app(secret, handle.url)
+        where = f"http://{settings.host}:{settings.port}/webhooks"
+        if not with_worker:
+            log.info("serving", url=where, embedded_redis=handle.embedded)
+            web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+            return
+        from bot.queue.commands import build_worker, run_worker
+
+        server = WebThread(app, settings.host, settings.port)
+        server.start()
+        log.info("serving with a worker", url=where, embedded_redis=handle.embedded)
+        try:
+            run_worker(build_worker(settings, handle.url, fork=False))
+        finally:
+            server.stop()
+    finally:
+        handle.close()
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--event", "-e", required=True, help="The X-GitHub-Event name, e.g. pull_request.")
+@click.option("--url", default=None, help="Where to POST (default: this host's serve URL).")
+@click.option("--delivery", default=None, help="Delivery id (default: a new UUID).")
+def replay(file: Path, event: str, url: str | None, delivery: str | None) -> None:
+    """Sign and POST a saved webhook payload to a running server, for debugging."""
+    settings = load_settings()
+    secret = settings.require_webhook_secret()
+    body = file.read_bytes()
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{file} is not JSON: line {exc.lineno}: {exc.msg}") from None
+    target = url or f"http://{settings.host}:{settings.port}/webhooks"
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+        "User-Agent": "Shunter-Replay",
+    }
+    try:
+        response = httpx.post(target, content=body, headers=headers, timeout=15)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {target}: {type(exc).__name__}") from None
+    click.echo(f"{response.status_code} {response.text.strip()}")
+    if response.status_code >= 400:
+        raise SystemExit(1)

@@ -1,0 +1,32 @@
+"""Prometheus metrics of the web front door (one registry per app, so tests stay isolated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class WebMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.deliveries = Counter(
+            "shunter_webhook_deliveries",
+            "Webhook deliveries received, by event and outcome.",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self.enqueue_latency = Histogram(
+            "shunter_enqueue_latency_seconds",
+            "Time to store a verified delivery in Redis.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "shunter_queue_depth",
+            "Jobs waiting per rq queue (sampled when /metrics is scraped).",
+            ["queue"],
+            registry=self.registry,
+        )

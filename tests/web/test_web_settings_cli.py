@@ -1,0 +1,61 @@
+"""A missing or malformed setting stops start-up with one line naming it, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"SHUNTER_PORT": "eighty"}, "SHUNTER_PORT: Input should be a valid integer"),
+        ({"SHUNTER_PORT": "70000"}, "SHUNTER_PORT: Input should be less than or equal to 65535"),
+        ({"SHUNTER_WEBHOOK_SECRET": "s", "SHUNTER_APP_ID": "x"}, "SHUNTER_APP_ID: Input should be a valid integer"),
+        ({"SHUNTER_PRIVATE_KEY": "hunter2"}, "SHUNTER_PRIVATE_KEY: is not PEM text"),
+        ({"SHUNTER_LOG_LEVEL": "chatty"}, "SHUNTER_LOG_LEVEL: Input should be"),
+        ({"SHUNTER_GITHUB_URL": "nope"}, "SHUNTER_GITHUB_URL: not a URL"),
+        ({}, "SHUNTER_WEBHOOK_SECRET: is not set"),
+    ],
+)
+def test_bad_settings_print_one_line(clean_env, monkeypatch, env, expected):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("shunter: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.output
+    assert "hunter2" not in result.output
+
+
+def test_secret_values_are_never_echoed(clean_env, monkeypatch):
+    monkeypatch.setenv("SHUNTER_PRIVATE_KEY", "super-secret-value")
+    result = CliRunner().invoke(main, ["serve"])
+    assert "super-secret-value" not in result.output
+
+
+def test_real_process_prints_one_line(clean_env, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SHUNTER_PORT": "x"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"], env=env, capture_output=True, text=True,
+        cwd=tmp_path, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("shunter: SHUNTER_PORT:")
+
+
+def test_help_everywhere():
+    runner = CliRunner()
+    for command in ["serve", "worker", "replay", "doctor", "version"]:
+        result = runner.invoke(main, [command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage:" in result.output

