@@ -1,0 +1,149 @@
+"""What the HTTP providers share: the ask / validate / correct-once loop and key hygiene.
+
+Each protocol differs in how a turn is encoded and how a correction is phrased (an
+Anthropic correction must answer the tool call it rejects); everything else — counting
+tokens across attempts, pricing, the single retry, the error on a second failure — is here
+so the two providers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from bot.engines.llm.pricing import Price, cost_usd
+from bot.engines.llm.protocol import Completion, Message
+from bot.engines.llm.structured import OutputMismatch
+from bot.engines.llm.transport import JSONTransport
+from bot.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reply:
+    """One HTTP exchange's answer in protocol-neutral form."""
+
+    text: str
+    data: Any
+    """The structured payload when the protocol delivers one (e.g. a tool call), else None."""
+    input_tokens: int
+    output_tokens: int
+    model: str
+    cost_usd: float | None = None
+    native_turns: list[dict[str, Any]] = field(default_factory=list)
+    """The assistant turn(s) to append to the conversation before a correction."""
+
+
+class HTTPChatProvider(ABC):
+    """A ``ChatProvider`` over JSON HTTP; subclasses encode one wire protocol."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        timeout_seconds: float = 60.0,
+        price: Price | None = None,
+        transport: JSONTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._model = model
+        self.__api_key = api_key
+        self._price = price
+        self._transport = transport or JSONTransport(
+            timeout_seconds=timeout_seconds, secret=api_key
+        )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def _api_key(self) -> str | None:
+        return self.__api_key
+
+    def __repr__(self) -> str:
+        # Never the key: only whether one is set.
+        key = "set" if self.__api_key else "none"
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, model={self._model!r}, key={key})"
+        )
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        max_tokens: int = 1024,
+        temperature: float = 0.0,
+    ) -> Completion:
+        if not messages:
+            raise EngineError("an LLM request needs at least one message")
+        conversation = self._encode(messages)
+        spent_in = spent_out = 0
+        cost: float | None = 0.0
+        reason = ""
+        for attempt in (1, 2):
+            reply = self._exchange(conversation, schema, max_tokens, temperature)
+            spent_in += reply.input_tokens
+            spent_out += reply.output_tokens
+            call_cost = reply.cost_usd
+            if call_cost is None:
+                call_cost = cost_usd(
+                    reply.model, reply.input_tokens, reply.output_tokens, self._price
+                )
+            cost = None if cost is None or call_cost is None else round(cost + call_cost, 6)
+            log.debug(
+                "llm call model=%s attempt=%d input_tokens=%d output_tokens=%d",
+                reply.model,
+                attempt,
+                reply.input_tokens,
+                reply.output_tokens,
+            )
+            if schema is None:
+                return Completion(reply.text, None, spent_in, spent_out, reply.model, cost, attempt)
+            try:
+                parsed = self._parse(schema, reply)
+            except OutputMismatch as exc:
+                reason = exc.reason
+                log.info("llm output rejected (attempt %d): %s", attempt, reason)
+                conversation = conversation + reply.native_turns + self._correction(reply, reason)
+                continue
+            return Completion(reply.text, parsed, spent_in, spent_out, reply.model, cost, attempt)
+        raise EngineError(
+            f"the model {self._model!r} twice returned output that does not match "
+            f"{schema.__name__ if schema else 'the schema'}: {reason}",
+            hint="try a more capable model, or the builtin engine",
+        )
+
+    @abstractmethod
+    def _encode(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
+        """Messages in the protocol's own shape."""
+
+    @abstractmethod
+    def _exchange(
+        self,
+        conversation: list[dict[str, Any]],
+        schema: type[BaseModel] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> Reply:
+        """One request/response; transport problems surface as ``EngineError``."""
+
+    @abstractmethod
+    def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:
+        """The validated payload, or ``OutputMismatch``."""
+
+    @abstractmethod
+    def _correction(self, reply: Reply, reason: str) -> list[dict[str, Any]]:
+        """The turn(s) that tell the model what was wrong with ``reply``."""

@@ -1,0 +1,157 @@
+"""OpenAI-compatible chat completions: OpenAI, Ollama, vLLM, llama.cpp, LiteLLM and friends.
+
+``POST {base_url}/chat/completions`` with a Bearer key (none for local servers). JSON output
+is asked for in the strongest form the server accepts: ``response_format`` ``json_schema``,
+else ``json_object``, else plain instructions; a server that rejects a form (400 naming
+``response_format``) is asked again with the next one, and the provider remembers it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from bot.engines.llm.http_provider import HTTPChatProvider, Reply
+from bot.engines.llm.pricing import Price
+from bot.engines.llm.protocol import Message
+from bot.engines.llm.structured import correction_text, json_schema_for, parse_text
+from bot.engines.llm.transport import JSONTransport, LLMHTTPError
+from bot.errors import EngineError
+
+JSONMode = Literal["json_schema", "json_object", "prompt"]
+_WEAKER: dict[str, JSONMode] = {"json_schema": "json_object", "json_object": "prompt"}
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object")
+
+
+def schema_instruction(schema: type[BaseModel]) -> str:
+    return (
+        "Answer with a single JSON object and nothing else (no prose, no code fences). "
+        "It must validate against this JSON Schema:\n"
+        + json.dumps(json_schema_for(schema), separators=(",", ":"))
+    )
+
+
+class OpenAICompatibleProvider(HTTPChatProvider):
+    """A ``ChatProvider`` for any server speaking OpenAI's chat-completions protocol."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_seconds: float = 60.0,
+        json_mode: JSONMode = "json_schema",
+        price: Price | None = None,
+        transport: JSONTransport | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            model=model,
+            api_key=api_key,
+            timeout_seconds=timeout_seconds,
+            price=price,
+            transport=transport,
+        )
+        self.json_mode: JSONMode = json_mode
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _encode(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+    def _body(
+        self,
+        conversation: list[dict[str, Any]],
+        schema: type[BaseModel] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> dict[str, Any]:
+        messages = [dict(turn) for turn in conversation]
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": False,
+        }
+        if schema is None:
+            return body
+        if self.json_mode == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema.__name__[:64],
+                    "schema": json_schema_for(schema),
+                    "strict": False,
+                },
+            }
+            return body
+        if self.json_mode == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        # json_object needs the word JSON in the prompt, and plain mode needs the schema.
+        instruction = schema_instruction(schema)
+        if messages and messages[0]["role"] == "system":
+            messages[0]["content"] = f"{messages[0]['content']}\n\n{instruction}"
+        else:
+            messages.insert(0, {"role": "system", "content": instruction})
+        return body
+
+    def _exchange(
+        self,
+        conversation: list[dict[str, Any]],
+        schema: type[BaseModel] | None,
+        max_tokens: int,
+        temperature: float,
+    ) -> Reply:
+        url = f"{self.base_url}/chat/completions"
+        while True:
+            body = self._body(conversation, schema, max_tokens, temperature)
+            try:
+                data = self._transport.post(url, self._headers(), body)
+            except LLMHTTPError as exc:
+                if (
+                    schema is not None
+                    and exc.status in (400, 422)
+                    and self.json_mode in _WEAKER
+                    and any(word in exc.body for word in _FORMAT_WORDS)
+                ):
+                    self.json_mode = _WEAKER[self.json_mode]
+                    continue
+                raise
+            return self._reply(data)
+
+    def _reply(self, data: dict[str, Any]) -> Reply:
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+        except (KeyError, IndexError, TypeError):
+            raise EngineError("the LLM service's answer has no choices[0].message") from None
+        text = message.get("content") or ""
+        if not isinstance(text, str):
+            # Some servers return content parts; keep only the text ones.
+            text = "".join(part.get("text", "") for part in text if isinstance(part, dict))
+        usage = data.get("usage") or {}
+        reported_cost = usage.get("cost")
+        return Reply(
+            text=text,
+            data=None,
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            model=str(data.get("model") or self.model),
+            cost_usd=float(reported_cost) if isinstance(reported_cost, int | float) else None,
+            native_turns=[{"role": "assistant", "content": text}],
+        )
+
+    def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:
+        return parse_text(schema, reply.text)
+
+    def _correction(self, reply: Reply, reason: str) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": correction_text(reason)}]

@@ -1,0 +1,144 @@
+"""JSON over HTTP for the providers: timeouts, bounded retries, and a key that never leaks.
+
+Rate limits (429) and server errors (5xx) are retried a few times, honouring
+``retry-after``/``retry-after-ms``; a wait longer than ``max_retry_wait`` is not worth
+blocking a worker for, so it becomes an error the stage reports instead. Every message
+that leaves this module has the API key scrubbed out, because error bodies from some
+servers echo the key back ("Incorrect API key provided: sk-...").
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from bot.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+class LLMHTTPError(EngineError):
+    """The LLM service answered with an error status; ``body`` is a redacted excerpt."""
+
+    def __init__(self, message: str, *, status: int | None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (and its tail, as echoed back) replaced."""
+    if not secret:
+        return text
+    text = text.replace(secret, "[REDACTED]")
+    if len(secret) >= 12:
+        # Servers often echo a truncated key such as "sk-abc***...wxyz"; hide the tail too.
+        text = text.replace(secret[-6:], "[REDACTED]")
+    return text
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class JSONTransport:
+    """A sync httpx client that POSTs JSON and returns JSON, retrying what is worth it."""
+
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        secret: str | None,
+        max_retries: int = 3,
+        max_retry_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._secret = secret
+        self._max_retries = max_retries
+        self._max_retry_wait = max_retry_wait
+        self._sleep = sleep
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds))
+        )
+
+    def __repr__(self) -> str:
+        return f"JSONTransport(max_retries={self._max_retries})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def post(self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST ``body`` as JSON; the decoded JSON object answer, or ``EngineError``."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._client.post(url, headers=dict(headers), json=body)
+            except httpx.TimeoutException:
+                problem, status, wait = "timed out", None, None
+            except httpx.HTTPError as exc:
+                problem = f"could not reach the LLM service ({type(exc).__name__})"
+                status, wait = None, None
+            else:
+                if response.status_code < 400:
+                    return self._decode(response)
+                status = response.status_code
+                wait = parse_retry_after(response.headers)
+                excerpt = redact(response.text[:500], self._secret)
+                if status not in RETRY_STATUSES:
+                    raise LLMHTTPError(
+                        f"LLM service answered {status}: {excerpt}", status=status, body=excerpt
+                    )
+                problem = f"LLM service answered {status}"
+            if attempt > self._max_retries:
+                raise LLMHTTPError(
+                    redact(f"{problem} after {attempt} attempts; giving up", self._secret),
+                    status=status,
+                )
+            delay = wait if wait is not None else min(0.5 * 2 ** (attempt - 1), 8.0)
+            if delay > self._max_retry_wait:
+                raise LLMHTTPError(
+                    f"{problem}; it asks to retry after {delay:.0f} s, longer than the "
+                    f"{self._max_retry_wait:.0f} s Shunter waits",
+                    status=status,
+                )
+            log.info("llm request %s; retrying in %.2f s (attempt %d)", problem, delay, attempt)
+            self._sleep(delay)
+
+    def _decode(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            excerpt = redact(response.text[:200], self._secret)
+            raise EngineError(f"LLM service answered with non-JSON: {excerpt!r}") from None
+        if not isinstance(data, dict):
+            raise EngineError("LLM service answered with JSON that is not an object")
+        return data
