@@ -75,6 +75,11 @@ def queue(name: str, connection: Redis) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
+def job_id_for(delivery_id: str) -> str:
+    """Job ids name the delivery, so operators can find a delivery's job in rq."""
+    return f"delivery-{delivery_id}-{uuid.uuid4().hex[:8]}"
+
+
 def event_job(delivery: Delivery, connection: Redis) -> Job:
     """The rq job for a delivery, built without any I/O (the web stores it atomically)."""
     return Job.create(
@@ -82,7 +87,7 @@ def event_job(delivery: Delivery, connection: Redis) -> Job:
         args=[delivery.model_dump(mode="json")],
         connection=connection,
         serializer=JSONSerializer,
-        id=f"delivery-{delivery.delivery_id}-{uuid.uuid4().hex[:8]}",
+        id=job_id_for(delivery.delivery_id),
         timeout=EVENT_JOB_TIMEOUT,
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,

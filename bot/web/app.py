@@ -84,7 +84,7 @@ async def webhook(request: web.Request) -> web.Response:
     delivery = Delivery.from_payload(event_name, delivery_id, payload)
     started = time.perf_counter()
     try:
-        stored = await request.app[INGESTOR].store(delivery)
+        stored = await request.app[INGESTOR].store(delivery, body)
     except (RedisError, OSError) as exc:
         log.error("could not store delivery", delivery=delivery_id, error=type(exc).__name__)
         return answer(503, "redis_down", "queue unavailable; redeliver later")
