@@ -1,0 +1,20 @@
+"""Running untrusted pull-request code: bubblewrap, rlimits, no network, no secrets.
+
+Public entry points: ``Sandbox.for_pr`` (decide and build a runner), ``Sandbox.run``
+(execute one command), ``ensure_venv`` (the per-repo cached dependency environment).
+See ``README_SECTION.md`` beside this file for the guarantees, stated honestly.
+"""
+
+from bot.sandbox.limits import Limits
+from bot.sandbox.runner import Sandbox, SandboxRefused, SandboxResult
+from bot.sandbox.trust import Strength, TrustDecision, decide
+
+__all__ = [
+    "Limits",
+    "Sandbox",
+    "SandboxRefused",
+    "SandboxResult",
+    "Strength",
+    "TrustDecision",
+    "decide",
+]
