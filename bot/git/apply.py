@@ -1,0 +1,260 @@
+"""Turning change requests into trees and commits, in a local pygit2 repository.
+
+The post-image of a change request is built on the commit it was computed on (where its
+hunks apply exactly, see ``bot.changes.unified``); moving it onto the branch's current head
+is then a 3-way merge of whole trees (``Repository.merge_trees``) with the request's base as
+the ancestor. That is what ``git cherry-pick`` does, so a patch that a human would see apply
+cleanly applies cleanly here, and a conflict is reported with the paths and hunks involved.
+
+Nothing here talks to a remote: fetching and pushing live in ``bot.git.push``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pygit2
+
+from bot.changes.model import ChangeRequest
+from bot.changes.unified import HunkMismatch, apply_hunks, parse_file_diff
+from bot.changes.validation import MODE_FILE, TreeEntry
+from bot.errors import PatchConflict, WorkspaceError
+
+TRAILER_CHANGE = "Shunter-Change"
+_TRAILER = re.compile(rf"^{TRAILER_CHANGE}:\s*(\S+)\s*$", re.MULTILINE)
+_FIELD = re.compile(r"\{(title|stage|id|requester|count)\}")
+
+
+class Pygit2BaseTree:
+    """``bot.changes.BaseTree`` over a commit in a pygit2 repository."""
+
+    def __init__(self, repo: pygit2.Repository, commit_sha: str) -> None:
+        self._repo = repo
+        self._tree = _commit(repo, commit_sha).tree
+
+    def entry(self, path: str) -> TreeEntry | None:
+        try:
+            obj = self._tree[path]
+        except KeyError:
+            return None
+        return TreeEntry(int(obj.filemode), str(obj.id))
+
+    def read_blob(self, oid: str) -> bytes:
+        blob = self._repo[oid]
+        assert isinstance(blob, pygit2.Blob)
+        return blob.data
+
+
+@dataclass(frozen=True)
+class ConflictDetail:
+    """Why one change request did not apply: which paths, which of its hunks, where."""
+
+    change_id: str
+    paths: tuple[str, ...]
+    hunks: tuple[str, ...]
+    """``path: @@ ... @@`` for each of the request's hunks on a conflicting path."""
+    regions: tuple[str, ...] = ()
+    """``path:L<start>-L<end>`` of each conflict region in the 3-way merge result."""
+
+    def describe(self, head_sha: str) -> str:
+        where = ", ".join(self.regions) or ", ".join(self.paths)
+        return (
+            f"conflict on {', '.join(self.paths)} against {head_sha[:12]}: the branch changed "
+            f"the same lines ({where}); conflicting hunks: {'; '.join(self.hunks)}"
+        )
+
+    def to_error(self, head_sha: str) -> PatchConflict:
+        return PatchConflict(self.describe(head_sha), list(self.paths))
+
+
+@dataclass
+class BatchApply:
+    """The outcome of applying a batch onto one head."""
+
+    head_sha: str
+    tree: str
+    applied: list[str] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+    """Requests whose change is already on the head (the merge changed nothing)."""
+    conflicts: dict[str, ConflictDetail] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def _commit(repo: pygit2.Repository, sha: str) -> pygit2.Commit:
+    try:
+        obj = repo[sha]
+    except (KeyError, ValueError):
+        raise WorkspaceError(f"commit {sha[:12]} is not in the local repository") from None
+    if not isinstance(obj, pygit2.Commit):
+        raise WorkspaceError(f"{sha[:12]} is not a commit")
+    return obj
+
+
+def post_image_tree(repo: pygit2.Repository, cr: ChangeRequest) -> pygit2.Oid:
+    """The tree of ``cr.head_sha`` with the request's diffs applied exactly."""
+    base = _commit(repo, cr.head_sha).tree
+    index = pygit2.Index()
+    index.read_tree(base)
+    for file in cr.files:
+        patch = parse_file_diff(file.diff)
+        source = file.old_path or file.path
+        try:
+            entry = base[source]
+            content = repo[entry.id].data  # type: ignore[attr-defined]
+            mode = int(entry.filemode)
+        except KeyError:
+            content, mode = b"", MODE_FILE
+        try:
+            result = apply_hunks(content, patch)
+        except HunkMismatch as exc:
+            raise PatchConflict(f"{source}: {exc}", [source]) from None
+        if source != file.path or patch.deleted:
+            index.remove(source)
+        if patch.deleted:
+            continue
+        if patch.new_mode:
+            mode = int(patch.new_mode, 8)
+        index.add(pygit2.IndexEntry(file.path, repo.create_blob(result), mode))
+    return index.write_tree(repo)
+
+
+def _conflict_detail(
+    repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.Index
+) -> ConflictDetail:
+    paths: list[str] = []
+    regions: list[str] = []
+    for ancestor, ours, theirs in merged.conflicts or ():
+        entry = ours or theirs or ancestor
+        if entry is None:
+            continue
+        paths.append(entry.path)
+        if ours is not None and theirs is not None:
+            text = repo.merge_file_from_index(ancestor, ours, theirs)
+            regions.extend(_marker_regions(entry.path, text))
+    wanted = set(paths)
+    hunks = [
+        f"{f.path}: {h.header}"
+        for f in cr.files
+        if f.path in wanted or f.old_path in wanted
+        for h in parse_file_diff(f.diff).hunks
+    ]
+    return ConflictDetail(cr.id, tuple(sorted(set(paths))), tuple(hunks), tuple(regions))
+
+
+def _marker_regions(path: str, merged_text: str) -> list[str]:
+    regions: list[str] = []
+    start = 0
+    for number, line in enumerate(merged_text.splitlines(), start=1):
+        if line.startswith("<<<<<<<"):
+            start = number
+        elif line.startswith(">>>>>>>") and start:
+            regions.append(f"{path}:L{start}-L{number}")
+            start = 0
+    return regions
+
+
+def apply_batch(
+    repo: pygit2.Repository, head_sha: str, changes: Sequence[ChangeRequest]
+) -> BatchApply:
+    """Apply ``changes`` one after another onto ``head_sha``'s tree, each by a 3-way merge.
+
+    A request that conflicts is left out (and described) without affecting the others; a
+    request whose merge changes nothing is reported as already present.
+    """
+    head = _commit(repo, head_sha)
+    current = head.tree.id
+    result = BatchApply(head_sha=head_sha, tree=str(current))
+    for cr in changes:
+        base = _commit(repo, cr.head_sha)
+        try:
+            theirs = post_image_tree(repo, cr)
+        except PatchConflict as exc:
+            result.conflicts[cr.id] = ConflictDetail(cr.id, tuple(exc.paths), (exc.message,))
+            continue
+        if cr.head_sha == head_sha and current == head.tree.id:
+            merged_tree = theirs
+        else:
+            merged = repo.merge_trees(base.tree, repo[current], repo[theirs])
+            if merged.conflicts is not None:
+                result.conflicts[cr.id] = _conflict_detail(repo, cr, merged)
+                continue
+            merged_tree = merged.write_tree(repo)
+        if merged_tree == current:
+            result.already_present.append(cr.id)
+            continue
+        current = merged_tree
+        result.applied.append(cr.id)
+        result.files.extend(cr.paths)
+    result.tree = str(current)
+    return result
+
+
+def commit_message(template: str, changes: Sequence[ChangeRequest]) -> str:
+    """The policy's template (``{title}``, ``{stage}``, ``{id}``, ``{requester}``,
+    ``{count}``) plus a body listing every request and the trailers.
+
+    Only those named fields are substituted: the template comes from a repository's config
+    and ``str.format`` would let it reach into Python objects.
+    """
+    if not changes:
+        raise ValueError("a commit needs at least one change request")
+    first = changes[0]
+    values = {
+        "title": first.title if len(changes) == 1 else f"apply {len(changes)} changes",
+        "stage": first.origin.stage.value if first.origin.stage else "patch",
+        "id": first.id if len(changes) == 1 else ",".join(c.id for c in changes),
+        "requester": first.requester,
+        "count": str(len(changes)),
+    }
+    subject = _FIELD.sub(lambda m: values[m.group(1)], template).strip().splitlines()[0]
+    lines = [subject, ""]
+    if len(changes) > 1:
+        lines += [f"- {c.title} ({c.id})" for c in changes]
+        lines.append("")
+    lines += [f"{TRAILER_CHANGE}: {c.id}" for c in changes]
+    seen: set[str] = set()
+    for c in changes:
+        email = c.requester_email or f"{c.requester}@users.noreply.github.com"
+        trailer = f"Co-authored-by: {c.requester} <{email}>"
+        if trailer not in seen and not c.requester.endswith("[bot]"):
+            seen.add(trailer)
+            lines.append(trailer)
+    return "\n".join(lines) + "\n"
+
+
+def create_commit(
+    repo: pygit2.Repository,
+    parent_sha: str,
+    tree: str,
+    message: str,
+    signature: pygit2.Signature,
+) -> str:
+    """A commit object (no ref is moved: the push decides whether it lands)."""
+    oid = repo.create_commit(
+        None, signature, signature, message, pygit2.Oid(hex=tree), [pygit2.Oid(hex=parent_sha)]
+    )
+    return str(oid)
+
+
+def landed_changes(
+    repo: pygit2.Repository, head_sha: str, ids: Iterable[str], *, limit: int = 500
+) -> dict[str, str]:
+    """Which of ``ids`` already have a commit on ``head_sha``'s history (id -> commit sha).
+
+    This is the guard against applying twice: a worker that pushed and then died before
+    recording it leaves the trailer on the branch, and whoever retries finds it here.
+    """
+    wanted = set(ids)
+    found: dict[str, str] = {}
+    if not wanted:
+        return found
+    walker = repo.walk(pygit2.Oid(hex=head_sha), pygit2.enums.SortMode.TOPOLOGICAL)
+    for count, commit in enumerate(walker):
+        if count >= limit or len(found) == len(wanted):
+            break
+        for change in _TRAILER.findall(commit.message):
+            if change in wanted and change not in found:
+                found[change] = str(commit.id)
+    return found

@@ -1,0 +1,273 @@
+"""Fetching a branch and landing a commit on it with compare-and-swap, never by force.
+
+Two ways to land, selected by ``patches.push_method``:
+
+- ``git``: ``git push <url> <sha>:refs/heads/<branch>`` without ``+``. The receiving side
+  takes the ref lock and refuses a non-fast-forward, so a push made from a stale head fails
+  instead of overwriting whatever moved the branch. The git CLI is used for this one step
+  because its receive-pack exchange is the reference implementation of that refusal.
+- ``api``: the Git Data API (blobs, tree, commit, then ``PATCH /git/refs`` with
+  ``force: false``). GitHub refuses a non-fast-forward update with 422, which is the same
+  compare-and-swap; commits made this way are shown as Verified. ``RefUpdater`` is the
+  narrow protocol that path needs, so it can be backed by githubkit, the simulator or a test
+  server.
+
+A refusal is not an error: the caller refetches, re-applies and tries again.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import pygit2
+
+from bot.errors import GitHubError, TransientError, WorkspaceError
+
+FETCH_NAMESPACE = "refs/shunter/fetched"
+
+
+@dataclass(frozen=True)
+class GitRemote:
+    """Where a repository is fetched from and pushed to; the token never appears in repr."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+    def git_env(self) -> dict[str, str]:
+        """Environment for the git CLI: credentials as an HTTP header, never in argv or URL."""
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+        if self.token:
+            basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+            env.update(
+                GIT_CONFIG_COUNT="1",
+                GIT_CONFIG_KEY_0="http.extraHeader",
+                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+            )
+        return env
+
+    def callbacks(self) -> pygit2.RemoteCallbacks | None:
+        if not self.token:
+            return None
+        return pygit2.RemoteCallbacks(credentials=pygit2.UserPass("x-access-token", self.token))
+
+
+def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str | None:
+    """Fetch ``branch`` into a private ref and return its head, or None when it is gone."""
+    local_ref = f"{FETCH_NAMESPACE}/{branch}"
+    anon = repo.remotes.create_anonymous(remote.url)
+    try:
+        heads = {r["name"]: r for r in anon.list_heads(callbacks=remote.callbacks())}
+    except pygit2.GitError as exc:
+        raise TransientError(f"cannot list {_safe(remote.url)}: {exc}") from None
+    if f"refs/heads/{branch}" not in heads:
+        return None
+    try:
+        anon.fetch([f"+refs/heads/{branch}:{local_ref}"], callbacks=remote.callbacks())
+    except pygit2.GitError as exc:
+        raise TransientError(f"cannot fetch {branch} from {_safe(remote.url)}: {exc}") from None
+    return str(repo.references[local_ref].target)
+
+
+def _safe(url: str) -> str:
+    from bot.queue.connection import redact_url
+
+    return redact_url(url)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """``landed`` with the commit now at the branch head, or ``refused`` (moved under us)."""
+
+    status: Literal["landed", "refused"]
+    commit_sha: str | None = None
+    detail: str = ""
+
+
+class BranchPusher(Protocol):
+    """Lands ``commit_sha`` (whose parent is ``expected_sha``) on ``branch``, or is refused."""
+
+    method: str
+
+    def push(
+        self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str
+    ) -> PushOutcome: ...
+
+
+class PushRejected(GitHubError):
+    """The remote refused the push for a reason retrying will not fix (e.g. branch rules)."""
+
+
+_CAS_REFUSALS = (
+    "non-fast-forward",
+    "fetch first",
+    "stale info",
+    "failed to lock",
+    "cannot lock ref",
+    "incorrect old value",
+    "failed to update ref",
+)
+
+
+@dataclass
+class GitCliPusher:
+    """``git push`` of one commit to one branch, without ``+``: refused unless fast-forward."""
+
+    remote: GitRemote
+    timeout: float = 120.0
+    method: str = "git"
+
+    def push(
+        self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str
+    ) -> PushOutcome:
+        refspec = f"{commit_sha}:refs/heads/{branch}"
+        env = {**os.environ, **self.remote.git_env()}
+        try:
+            proc = subprocess.run(
+                ["git", "push", "--porcelain", "--no-verify", "--", self.remote.url, refspec],
+                cwd=repo.path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise TransientError(f"git push to {branch} timed out") from None
+        output = proc.stdout + proc.stderr
+        status_line = next(
+            (ln for ln in proc.stdout.splitlines() if ln.endswith(refspec) or "\t" in ln), ""
+        )
+        if proc.returncode == 0:
+            return PushOutcome("landed", commit_sha, status_line.strip())
+        lowered = output.lower()
+        if any(reason in lowered for reason in _CAS_REFUSALS):
+            return PushOutcome("refused", None, _last_line(output))
+        if "[remote rejected]" in lowered or "protected branch" in lowered:
+            raise PushRejected(f"the remote refused the push to {branch}: {_last_line(output)}")
+        raise TransientError(f"git push to {branch} failed: {_last_line(output)}")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "Done"]
+    return lines[-1][:300] if lines else "no output"
+
+
+@dataclass(frozen=True)
+class TreeChange:
+    """One entry of a Git Data API tree: a blob at ``path``, or ``sha=None`` to delete it."""
+
+    path: str
+    mode: str
+    sha: str | None
+
+
+class RefUpdater(Protocol):
+    """The four Git Data API calls the ``api`` push method needs."""
+
+    def create_blob(self, content: bytes) -> str: ...
+
+    def create_tree(self, base_tree: str, changes: list[TreeChange]) -> str: ...
+
+    def create_commit(self, message: str, tree: str, parents: list[str]) -> str: ...
+
+    def update_ref(self, branch: str, sha: str) -> bool:
+        """Move ``heads/<branch>`` to ``sha`` with ``force: false``; False when refused."""
+        ...
+
+
+@dataclass
+class GitHubKitRefUpdater:
+    """``RefUpdater`` over githubkit's sync client (``gh.rest.git.*``)."""
+
+    gh: Any
+    owner: str
+    repo: str
+
+    def create_blob(self, content: bytes) -> str:
+        resp = self.gh.rest.git.create_blob(
+            self.owner,
+            self.repo,
+            content=base64.b64encode(content).decode(),
+            encoding="base64",
+        )
+        return str(resp.parsed_data.sha)
+
+    def create_tree(self, base_tree: str, changes: list[TreeChange]) -> str:
+        entries = [{"path": c.path, "mode": c.mode, "type": "blob", "sha": c.sha} for c in changes]
+        resp = self.gh.rest.git.create_tree(
+            self.owner, self.repo, base_tree=base_tree, tree=entries
+        )
+        return str(resp.parsed_data.sha)
+
+    def create_commit(self, message: str, tree: str, parents: list[str]) -> str:
+        resp = self.gh.rest.git.create_commit(
+            self.owner, self.repo, message=message, tree=tree, parents=parents
+        )
+        return str(resp.parsed_data.sha)
+
+    def update_ref(self, branch: str, sha: str) -> bool:
+        from githubkit.exception import RequestFailed
+
+        try:
+            self.gh.rest.git.update_ref(
+                self.owner, self.repo, f"heads/{branch}", sha=sha, force=False
+            )
+        except RequestFailed as exc:
+            status = exc.response.status_code
+            if status == 422:
+                return False
+            if status >= 500 or status == 429:
+                raise TransientError(f"updating {branch} failed with HTTP {status}") from None
+            raise PushRejected(
+                f"updating {branch} was refused with HTTP {status}", status=status
+            ) from None
+        return True
+
+
+@dataclass
+class ApiPusher:
+    """Recreates a local commit through the Git Data API and moves the ref with CAS.
+
+    Only the blobs that differ from the parent are uploaded; the tree is built on the
+    parent's tree. The commit GitHub makes has its own id (GitHub signs it), so the landed
+    sha is GitHub's, not the local one; the message and its trailers are the same.
+    """
+
+    updater: RefUpdater
+    method: str = "api"
+
+    def push(
+        self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str
+    ) -> PushOutcome:
+        commit = repo[commit_sha]
+        if not isinstance(commit, pygit2.Commit) or len(commit.parents) != 1:
+            raise WorkspaceError(f"{commit_sha[:12]} is not a single-parent commit")
+        parent = commit.parents[0]
+        if str(parent.id) != expected_sha:
+            raise WorkspaceError("the commit to push does not sit on the expected head")
+        changes: list[TreeChange] = []
+        diff = repo.diff(parent.tree, commit.tree)
+        for delta in diff.deltas:
+            if delta.status == pygit2.enums.DeltaStatus.DELETED:
+                changes.append(TreeChange(delta.old_file.path, "100644", None))
+                continue
+            if delta.status == pygit2.enums.DeltaStatus.RENAMED:
+                changes.append(TreeChange(delta.old_file.path, "100644", None))
+            blob = repo[delta.new_file.id]
+            assert isinstance(blob, pygit2.Blob)
+            sha = self.updater.create_blob(blob.data)
+            mode = f"{int(delta.new_file.mode):o}"
+            changes.append(TreeChange(delta.new_file.path, mode, sha))
+        tree = self.updater.create_tree(str(parent.tree.id), changes)
+        if tree != str(commit.tree.id):
+            raise WorkspaceError(
+                f"the API built tree {tree[:12]}, the local commit has {str(commit.tree.id)[:12]}"
+            )
+        remote_commit = self.updater.create_commit(commit.message, tree, [expected_sha])
+        if self.updater.update_ref(branch, remote_commit):
+            return PushOutcome("landed", remote_commit, "PATCH /git/refs accepted")
+        return PushOutcome("refused", None, "PATCH /git/refs refused: not a fast-forward")

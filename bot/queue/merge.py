@@ -1,0 +1,600 @@
+"""The merge queue: per-(repo, branch) queues of change requests in Redis, with leases.
+
+Guarantees, and how they are kept:
+
+- **Idempotent enqueue.** An entry is a hash keyed by the change-request id; enqueue is a
+  Lua script that does nothing when the hash exists (a second click returns the first
+  entry's state).
+- **One worker at a time per entry.** ``claim`` moves entries from the waiting sorted set to
+  the leased sorted set (score = lease expiry) and stamps them with a fresh lease token, all
+  in one script, so two workers never hold the same entry.
+- **Nothing lost.** Every claim first returns expired leases to the waiting set, so the
+  entries of a worker that died are picked up by the next claim of any worker. Time is the
+  Redis server's (``TIME`` inside the scripts), so leases do not depend on worker clocks.
+- **Finished exactly once.** ``finish`` only acts when the caller's lease token is still the
+  entry's token and the entry is still leased; a worker whose lease expired cannot finish
+  an entry another worker has taken over. (Double *landing* is prevented separately: the
+  ``Shunter-Change`` trailer on the branch is checked before applying, see
+  ``bot.queue.merge_worker``.)
+- **Order.** The waiting set's score is ``priority band * 10^13 + sequence``: a maintainer's
+  request goes before an auto-apply, and within a band the first in is the first out.
+- **Batches.** A claim takes the longest prefix of the waiting set (up to ``max_batch``)
+  whose entries touch pairwise different paths; each entry keeps its own lease state.
+- **Retries and dead letters.** A transient failure puts the entry in the delayed set with
+  exponential backoff; after ``max_attempts`` claims, or on a real conflict, it goes to the
+  dead-letter set with a reason code and a sentence saying what happened.
+
+Keys live under ``shunter:mq:`` (see ``Keys``). The scripts name entry hashes they compute
+from ids, so this targets a single Redis/Valkey (not Redis Cluster), like the rest of Shunter.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from bot.changes.model import ChangeRequest
+from bot.changes.validation import BaseTree, ValidationReport, validate_change
+from bot.errors import QueueUnavailable, ShunterError
+from bot.policies.schema import Patches
+
+PREFIX = "shunter:mq:"
+BAND = 10**13
+
+STATES = ("waiting", "delayed", "leased", "landed", "dead")
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Operator knobs (not repository policy): how long leases last, how hard to retry."""
+
+    lease_seconds: float = 30.0
+    max_attempts: int = 5
+    max_batch: int = 20
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    landed_ttl_seconds: int = 7 * 86400
+    """How long a landed entry is kept (and a re-submitted identical change is a no-op)."""
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before attempt ``attempts + 1``: exponential, capped, with 10 % jitter."""
+        delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        return delay * (0.9 + random.random() * 0.2)  # noqa: S311 (jitter, not crypto)
+
+
+class Keys:
+    """Every Redis key the merge queue uses, in one place."""
+
+    def __init__(self, prefix: str = PREFIX) -> None:
+        self.prefix = prefix
+        self.seq = prefix + "seq"
+        self.queues = prefix + "queues"
+        self.dead = prefix + "dead"
+        self.landed = prefix + "landed"
+
+    def entry(self, change_id: str) -> str:
+        return f"{self.prefix}e:{change_id}"
+
+    def waiting(self, queue: str) -> str:
+        return f"{self.prefix}q:{queue}"
+
+    def leased(self, queue: str) -> str:
+        return f"{self.prefix}leased:{queue}"
+
+    def delayed(self, queue: str) -> str:
+        return f"{self.prefix}delayed:{queue}"
+
+
+def queue_name(repo: str, branch: str) -> str:
+    """``owner/name:branch`` (validated branch names cannot hold ``:``)."""
+    return f"{repo}:{branch}"
+
+
+_ENQUEUE = """
+local ek = KEYS[1]
+if redis.call('EXISTS', ek) == 1 then
+  return {0, redis.call('HGET', ek, 'state')}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = redis.call('INCR', KEYS[4])
+local score = tonumber(ARGV[5]) * 10000000000000 + seq
+redis.call('HSET', ek, 'id', ARGV[1], 'cr', ARGV[2], 'policy', ARGV[3], 'queue', ARGV[4],
+  'paths', ARGV[6], 'state', 'waiting', 'score', tostring(score), 'attempts', '0',
+  'created_ms', tostring(now), 'updated_ms', tostring(now))
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[4])
+return {1, 'waiting'}
+"""
+
+# KEYS: waiting, leased, delayed, dead
+# ARGV: prefix, owner, token, lease_ms, max_batch, max_attempts
+_CLAIM = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prefix = ARGV[1]
+local max_attempts = tonumber(ARGV[6])
+local function to_dead(ek, id, reason, detail)
+  redis.call('HSET', ek, 'state', 'dead', 'dead_reason', reason, 'dead_detail', detail,
+    'lease_owner', '', 'lease_token', '', 'updated_ms', tostring(now))
+  redis.call('ZADD', KEYS[4], now, id)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  local ek = prefix .. 'e:' .. id
+  redis.call('ZREM', KEYS[2], id)
+  if redis.call('HGET', ek, 'state') == 'leased' then
+    local who = redis.call('HGET', ek, 'lease_owner') or '?'
+    local msg = 'the lease of ' .. who .. ' expired (worker died or stalled)'
+    if tonumber(redis.call('HGET', ek, 'attempts') or '0') >= max_attempts then
+      to_dead(ek, id, 'attempts_exhausted', msg)
+    else
+      redis.call('HSET', ek, 'state', 'waiting', 'last_error', msg, 'lease_owner', '',
+        'lease_token', '', 'updated_ms', tostring(now))
+      redis.call('HINCRBY', ek, 'reclaims', 1)
+      redis.call('ZADD', KEYS[1], redis.call('HGET', ek, 'score'), id)
+    end
+  end
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
+  local ek = prefix .. 'e:' .. id
+  redis.call('ZREM', KEYS[3], id)
+  if redis.call('HGET', ek, 'state') == 'delayed' then
+    redis.call('HSET', ek, 'state', 'waiting', 'updated_ms', tostring(now))
+    redis.call('ZADD', KEYS[1], redis.call('HGET', ek, 'score'), id)
+  end
+end
+local max_batch = tonumber(ARGV[5])
+local taken = {}
+local seen = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, max_batch - 1)) do
+  local ek = prefix .. 'e:' .. id
+  local paths = cjson.decode(redis.call('HGET', ek, 'paths') or '[]')
+  local clash = false
+  for _, p in ipairs(paths) do
+    if seen[p] then clash = true end
+  end
+  if clash then break end
+  for _, p in ipairs(paths) do seen[p] = true end
+  table.insert(taken, id)
+end
+local expiry = now + tonumber(ARGV[4])
+local out = {tostring(expiry)}
+for _, id in ipairs(taken) do
+  local ek = prefix .. 'e:' .. id
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], expiry, id)
+  local attempts = redis.call('HINCRBY', ek, 'attempts', 1)
+  redis.call('HSET', ek, 'state', 'leased', 'lease_owner', ARGV[2], 'lease_token', ARGV[3],
+    'lease_expiry_ms', tostring(expiry), 'updated_ms', tostring(now))
+  table.insert(out, id)
+  table.insert(out, redis.call('HGET', ek, 'cr'))
+  table.insert(out, redis.call('HGET', ek, 'policy'))
+  table.insert(out, tostring(attempts))
+end
+return out
+"""
+
+# KEYS: leased   ARGV: prefix, token, lease_ms, ids...
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expiry = now + tonumber(ARGV[3])
+local renewed = 0
+for i = 4, #ARGV do
+  local ek = ARGV[1] .. 'e:' .. ARGV[i]
+  local held = redis.call('HMGET', ek, 'state', 'lease_token')
+  if held[1] == 'leased' and held[2] == ARGV[2] then
+    redis.call('HSET', ek, 'lease_expiry_ms', tostring(expiry))
+    redis.call('ZADD', KEYS[1], expiry, ARGV[i])
+    renewed = renewed + 1
+  end
+end
+return {renewed, tostring(expiry)}
+"""
+
+# KEYS: entry, leased, waiting, delayed, dead, landed
+# ARGV: token, outcome, id, a, b, c, landed_ttl, max_attempts
+_FINISH = """
+local ek = KEYS[1]
+local held = redis.call('HMGET', ek, 'state', 'lease_token')
+if held[1] ~= 'leased' or held[2] ~= ARGV[1] then
+  return 'not-held'
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id = ARGV[3]
+redis.call('ZREM', KEYS[2], id)
+redis.call('HSET', ek, 'lease_owner', '', 'lease_token', '', 'updated_ms', tostring(now))
+local outcome = ARGV[2]
+if outcome == 'retry' and tonumber(redis.call('HGET', ek, 'attempts')) >= tonumber(ARGV[8]) then
+  outcome = 'dead'
+  local n = redis.call('HGET', ek, 'attempts')
+  ARGV[5] = 'attempts exhausted (' .. n .. '); last error: ' .. ARGV[4]
+  ARGV[4] = 'attempts_exhausted'
+end
+if outcome == 'landed' then
+  redis.call('HSET', ek, 'state', 'landed', 'landed_sha', ARGV[4], 'landed_note', ARGV[5])
+  redis.call('ZADD', KEYS[6], now, id)
+  redis.call('EXPIRE', ek, tonumber(ARGV[7]))
+elseif outcome == 'dead' then
+  redis.call('HSET', ek, 'state', 'dead', 'dead_reason', ARGV[4], 'dead_detail', ARGV[5])
+  redis.call('ZADD', KEYS[5], now, id)
+elseif outcome == 'retry' then
+  local due = now + tonumber(ARGV[6])
+  redis.call('HSET', ek, 'state', 'delayed', 'last_error', ARGV[4], 'not_before_ms', tostring(due))
+  redis.call('ZADD', KEYS[4], due, id)
+elseif outcome == 'release' then
+  redis.call('HINCRBY', ek, 'attempts', -1)
+  redis.call('HSET', ek, 'state', 'waiting')
+  redis.call('ZADD', KEYS[3], redis.call('HGET', ek, 'score'), id)
+end
+return outcome
+"""
+
+# KEYS: entry, waiting, delayed, dead, queues   ARGV: id, mode ('retry' | 'drop')
+_OPERATE = """
+local ek = KEYS[1]
+local state = redis.call('HGET', ek, 'state')
+if not state then return 'missing' end
+if state == 'leased' then return 'leased' end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[2] == 'retry' then
+  if state ~= 'dead' and state ~= 'delayed' then return 'state:' .. state end
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('HSET', ek, 'state', 'waiting', 'attempts', '0', 'updated_ms', tostring(now))
+  redis.call('HDEL', ek, 'dead_reason', 'dead_detail', 'not_before_ms')
+  redis.call('ZADD', KEYS[2], redis.call('HGET', ek, 'score'), ARGV[1])
+  redis.call('SADD', KEYS[5], redis.call('HGET', ek, 'queue'))
+  return 'waiting'
+end
+if state == 'landed' then return 'state:landed' end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('DEL', ek)
+return 'dropped'
+"""
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    change_id: str
+    created: bool
+    state: str
+    validation: ValidationReport | None = None
+
+
+@dataclass(frozen=True)
+class QueuedChange:
+    """A claimed entry: the request, the policy it was queued under, its attempt number."""
+
+    cr: ChangeRequest
+    policy: Patches
+    attempt: int
+
+
+@dataclass
+class Claim:
+    """What a worker holds: a batch from one queue under one lease token."""
+
+    queue: str
+    owner: str
+    token: str
+    entries: list[QueuedChange]
+    lease_expires_ms: int
+    lost: set[str] = field(default_factory=set)
+    """Ids whose lease renewal failed: another worker may own them now."""
+
+    @property
+    def repo(self) -> str:
+        return self.queue.split(":", 1)[0]
+
+    @property
+    def branch(self) -> str:
+        return self.queue.split(":", 1)[1]
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.cr.id for e in self.entries]
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """An entry as ``shunter queue show`` prints it."""
+
+    id: str
+    queue: str
+    state: str
+    attempts: int
+    priority: int
+    fields: Mapping[str, str]
+    cr: ChangeRequest | None
+
+    def as_dict(self) -> dict[str, Any]:
+        def ms(name: str) -> str | None:
+            value = self.fields.get(name)
+            if not value:
+                return None
+            return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat()
+
+        out: dict[str, Any] = {
+            "id": self.id,
+            "queue": self.queue,
+            "state": self.state,
+            "attempts": self.attempts,
+            "priority": self.priority,
+            "created": ms("created_ms"),
+            "updated": ms("updated_ms"),
+        }
+        for name in ("lease_owner", "last_error", "dead_reason", "dead_detail", "landed_sha"):
+            if self.fields.get(name):
+                out[name] = self.fields[name]
+        if self.state == "leased":
+            out["lease_expires"] = ms("lease_expiry_ms")
+        if self.state == "delayed":
+            out["not_before"] = ms("not_before_ms")
+        if self.cr is not None:
+            out["title"] = self.cr.title
+            out["requester"] = self.cr.requester
+            out["paths"] = self.cr.paths
+            out["head_sha"] = self.cr.head_sha
+        return out
+
+
+class MergeQueue:
+    """The queue's operations; one instance per Redis client, safe to share across threads."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: QueueSettings | None = None,
+        *,
+        prefix: str = PREFIX,
+    ) -> None:
+        self.redis = client
+        self.settings = settings or QueueSettings()
+        self.keys = Keys(prefix)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
+        self._finish = client.register_script(_FINISH)
+        self._operate = client.register_script(_OPERATE)
+
+    # -- producers -------------------------------------------------------------------------
+
+    def submit(
+        self,
+        cr: ChangeRequest,
+        base: BaseTree,
+        policy: Patches,
+        app_permissions: Mapping[str, str],
+    ) -> EnqueueResult:
+        """Validate, then enqueue. A rejected request raises ``ChangeRejected``; nothing is
+        written to Redis in that case."""
+        report = validate_change(cr, base, policy, app_permissions)
+        result = self.enqueue(cr, policy)
+        return EnqueueResult(result.change_id, result.created, result.state, report)
+
+    def enqueue(self, cr: ChangeRequest, policy: Patches) -> EnqueueResult:
+        """Store ``cr`` (already validated) in its branch's queue; idempotent by id."""
+        name = queue_name(cr.repo, cr.branch)
+        args = [
+            cr.id,
+            cr.model_dump_json(),
+            policy.model_dump_json(),
+            name,
+            int(cr.priority),
+            json.dumps(sorted(set(cr.paths))),
+        ]
+        keys = [self.keys.entry(cr.id), self.keys.waiting(name), self.keys.queues, self.keys.seq]
+        created, state = self._call(self._enqueue, keys, args)
+        return EnqueueResult(cr.id, bool(int(created)), _text(state))
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def queues(self) -> list[str]:
+        return sorted(_text(q) for q in self._do(self.redis.smembers, self.keys.queues))
+
+    def claim(self, owner: str, queue: str | None = None) -> Claim | None:
+        """Lease the next batch of ``queue`` (or of any queue, in random order), or None."""
+        names = [queue] if queue else self.queues()
+        random.shuffle(names)
+        for name in names:
+            token = f"{owner}:{secrets.token_hex(6)}"
+            keys = [
+                self.keys.waiting(name),
+                self.keys.leased(name),
+                self.keys.delayed(name),
+                self.keys.dead,
+            ]
+            args = [
+                self.keys.prefix,
+                owner,
+                token,
+                int(self.settings.lease_seconds * 1000),
+                self.settings.max_batch,
+                self.settings.max_attempts,
+            ]
+            raw = self._call(self._claim, keys, args)
+            if len(raw) <= 1:
+                continue
+            entries = []
+            for i in range(1, len(raw), 4):
+                entries.append(
+                    QueuedChange(
+                        cr=ChangeRequest.model_validate_json(raw[i + 1]),
+                        policy=Patches.model_validate_json(raw[i + 2]),
+                        attempt=int(raw[i + 3]),
+                    )
+                )
+            return Claim(name, owner, token, entries, int(raw[0]))
+        return None
+
+    def renew(self, claim: Claim) -> bool:
+        """Extend the lease of every entry still held; False when any was lost."""
+        ids = [i for i in claim.ids if i not in claim.lost]
+        if not ids:
+            return False
+        args = [self.keys.prefix, claim.token, int(self.settings.lease_seconds * 1000), *ids]
+        renewed, expiry = self._call(self._renew, [self.keys.leased(claim.queue)], args)
+        claim.lease_expires_ms = int(expiry)
+        if int(renewed) != len(ids):
+            for change_id in ids:
+                if not self.holds(claim, change_id):
+                    claim.lost.add(change_id)
+            return False
+        return True
+
+    def holds(self, claim: Claim, change_id: str) -> bool:
+        fields = self._do(self.redis.hmget, self.keys.entry(change_id), "state", "lease_token")
+        return _text(fields[0]) == "leased" and _text(fields[1]) == claim.token
+
+    def finish_landed(self, claim: Claim, change_id: str, commit_sha: str, note: str = "") -> bool:
+        return self._finish_one(claim, change_id, "landed", commit_sha, note) == "landed"
+
+    def finish_dead(self, claim: Claim, change_id: str, reason: str, detail: str) -> bool:
+        return self._finish_one(claim, change_id, "dead", reason, detail) == "dead"
+
+    def finish_retry(self, claim: Claim, change_id: str, error: str) -> str:
+        """Back off and retry later; returns ``delayed``, ``dead`` (attempts used up) or
+        ``not-held``."""
+        entry = next((e for e in claim.entries if e.cr.id == change_id), None)
+        attempt = entry.attempt if entry else 1
+        delay_ms = int(self.settings.backoff(attempt) * 1000)
+        outcome = self._finish_one(claim, change_id, "retry", error, "", delay_ms)
+        return "delayed" if outcome == "retry" else outcome
+
+    def release(self, claim: Claim, change_id: str) -> bool:
+        """Give an entry back untouched (e.g. on shutdown); the attempt is not counted."""
+        return self._finish_one(claim, change_id, "release", "", "") == "release"
+
+    def _finish_one(
+        self, claim: Claim, change_id: str, outcome: str, a: str, b: str, c: int = 0
+    ) -> str:
+        keys = [
+            self.keys.entry(change_id),
+            self.keys.leased(claim.queue),
+            self.keys.waiting(claim.queue),
+            self.keys.delayed(claim.queue),
+            self.keys.dead,
+            self.keys.landed,
+        ]
+        args = [
+            claim.token,
+            outcome,
+            change_id,
+            a,
+            b,
+            c,
+            self.settings.landed_ttl_seconds,
+            self.settings.max_attempts,
+        ]
+        return _text(self._call(self._finish, keys, args))
+
+    # -- operators -------------------------------------------------------------------------
+
+    def get(self, change_id: str) -> EntryView | None:
+        raw = self._do(self.redis.hgetall, self.keys.entry(change_id))
+        if not raw:
+            return None
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        cr = None
+        if fields.get("cr"):
+            try:
+                cr = ChangeRequest.model_validate_json(fields["cr"])
+            except ValueError:
+                cr = None
+        return EntryView(
+            id=fields.get("id", change_id),
+            queue=fields.get("queue", ""),
+            state=fields.get("state", "?"),
+            attempts=int(fields.get("attempts", "0") or 0),
+            priority=int(float(fields.get("score", "0") or 0)) // BAND,
+            fields=fields,
+            cr=cr,
+        )
+
+    def entries(self, *, include_landed: bool = False) -> Iterator[EntryView]:
+        """Live entries queue by queue (leased, waiting, delayed), then dead letters."""
+        ids: list[str] = []
+        for name in self.queues():
+            for key in (self.keys.leased(name), self.keys.waiting(name), self.keys.delayed(name)):
+                ids.extend(_text(i) for i in self._do(self.redis.zrange, key, 0, -1))
+        ids.extend(_text(i) for i in self._do(self.redis.zrange, self.keys.dead, 0, -1))
+        if include_landed:
+            ids.extend(_text(i) for i in self._do(self.redis.zrange, self.keys.landed, 0, -1))
+        for change_id in dict.fromkeys(ids):
+            view = self.get(change_id)
+            if view is not None:
+                yield view
+
+    def retry(self, change_id: str) -> EntryView:
+        """Put a dead (or backing-off) entry back in its queue with a fresh attempt count."""
+        return self._operate_on(change_id, "retry")
+
+    def drop(self, change_id: str) -> EntryView:
+        """Delete a waiting, delayed or dead entry (never one a worker holds)."""
+        return self._operate_on(change_id, "drop")
+
+    def _operate_on(self, change_id: str, mode: str) -> EntryView:
+        before = self.get(change_id)
+        if before is None:
+            raise ShunterError(f"no merge-queue entry {change_id!r}")
+        keys = [
+            self.keys.entry(change_id),
+            self.keys.waiting(before.queue),
+            self.keys.delayed(before.queue),
+            self.keys.dead,
+            self.keys.queues,
+        ]
+        outcome = _text(self._call(self._operate, keys, [change_id, mode]))
+        if outcome == "leased":
+            raise ShunterError(
+                f"{change_id} is being applied by {before.fields.get('lease_owner')}",
+                hint="wait for the worker to finish, or for its lease to expire",
+            )
+        if outcome.startswith("state:"):
+            raise ShunterError(f"cannot {mode} {change_id}: it is {outcome[6:]}")
+        if outcome == "missing":
+            raise ShunterError(f"no merge-queue entry {change_id!r}")
+        after = self.get(change_id)
+        if after is None:  # dropped
+            return EntryView(
+                before.id,
+                before.queue,
+                "dropped",
+                before.attempts,
+                before.priority,
+                before.fields,
+                before.cr,
+            )
+        return after
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return script(keys=keys, args=args)
+        except redis.ConnectionError as exc:
+            raise QueueUnavailable(f"the merge queue's Redis is unreachable: {exc}") from None
+
+    def _do(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except redis.ConnectionError as exc:
+            raise QueueUnavailable(f"the merge queue's Redis is unreachable: {exc}") from None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
