@@ -1,10 +1,11 @@
 """githubkit clients for the App (JWT) and its installations (cached tokens).
 
-Installation tokens are cached in Redis by githubkit's ``RedisCacheStrategy`` under
-``shunter:gh:<app id>`` with the installation id in the key, and expire one minute before
-GitHub's ``expires_at`` — so they are renewed at least 60 s before they lapse and every
-worker process shares them. Requests retry per GitHub's rules: rate limits wait for
-``retry-after``/``x-ratelimit-reset`` when that is short, 5xx back off; long waits are
+Installation tokens are minted once and cached in Redis under
+``shunter:token:<app id>:<installation id>``, expiring 60 s before GitHub's ``expires_at``
+— so they are renewed at least a minute before they lapse, every worker process shares
+them, and the same token serves REST calls and git over HTTPS. Requests retry per
+GitHub's rules: rate limits wait for ``retry-after``/``x-ratelimit-reset`` when that is
+short, 5xx back off; long waits are
 raised as :class:`~bot.errors.TransientError` so rq reschedules the job instead of
 holding a worker. Mutating requests are spaced per installation (secondary rate limits).
 """
@@ -14,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Generator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub
+from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import RedisCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
 from githubkit.retry import RetryOption
@@ -31,6 +32,7 @@ from bot.settings import Settings
 
 USER_AGENT = f"Shunter/{__version__} (+https://github.com/shunter-bot/shunter)"
 MAX_INLINE_WAIT = timedelta(seconds=60)
+TOKEN_RENEW_MARGIN = 60
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
 
 
@@ -85,7 +87,7 @@ class GitHubFactory:
         self.settings = settings
         self.redis = redis
         self._app: GitHub[Any] | None = None
-        self._installations: dict[int, GitHub[Any]] = {}
+        self._tokens: dict[int, tuple[str, float]] = {}
 
     def _common(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -109,37 +111,57 @@ class GitHubFactory:
         return self._app
 
     def installation(self, installation_id: int) -> GitHub[Any]:
-        """A client acting as one installation; its token is minted and cached lazily."""
-        client = self._installations.get(installation_id)
-        if client is None:
-            app_id, pem = self.settings.require_app_credentials()
-            spacer = MutationSpacer(
-                self.redis,
-                f"shunter:gh:spacing:{installation_id}",
-                self.settings.mutation_interval,
-            )
-            client = GitHub(
-                AppInstallationAuthStrategy(str(app_id), pem, installation_id),
-                throttler=spacer,
-                **self._common(),
-            )
-            self._installations[installation_id] = client
-        return client
+        """A client acting as one installation, with the shared cached token."""
+        token = self.installation_token(installation_id)
+        spacer = MutationSpacer(
+            self.redis,
+            f"shunter:gh:spacing:{installation_id}",
+            self.settings.mutation_interval,
+        )
+        return GitHub(TokenAuthStrategy(token), throttler=spacer, **self._common())
 
     def installation_for_repo(self, owner: str, repo: str) -> tuple[int, GitHub[Any]]:
         with translate_errors(f"finding the installation for {owner}/{repo}"):
             inst = self.app().rest.apps.get_repo_installation(owner, repo).parsed_data
         return inst.id, self.installation(inst.id)
 
+    def _token_key(self, installation_id: int) -> str:
+        return f"shunter:token:{self.settings.app_id}:{installation_id}"
+
     def installation_token(self, installation_id: int) -> str:
-        """A token for git over HTTPS (``x-access-token``); never log it."""
+        """The installation's token, minted once and shared by every worker through Redis.
+
+        It is renewed 60 s before GitHub's ``expires_at``. Use it for REST and for git over
+        HTTPS (``x-access-token``); never log it.
+        """
+        cached = self._tokens.get(installation_id)
+        if cached and cached[1] > time.time():
+            return cached[0]
+        key = self._token_key(installation_id)
+        if self.redis is not None:
+            stored = self.redis.get(key)
+            ttl = self.redis.ttl(key)
+            if stored and ttl > 0:
+                token = stored.decode()
+                self._tokens[installation_id] = (token, time.time() + ttl)
+                return token
         with translate_errors("minting an installation token"):
-            resp = self.app().rest.apps.create_installation_access_token(installation_id)
-        return resp.parsed_data.token
+            data = self.app().rest.apps.create_installation_access_token(installation_id)
+        parsed = data.parsed_data
+        expires = datetime.fromisoformat(str(parsed.expires_at).replace("Z", "+00:00"))
+        lifetime = (expires - datetime.now(UTC)).total_seconds() - TOKEN_RENEW_MARGIN
+        lifetime = max(int(lifetime), 1)
+        if self.redis is not None:
+            self.redis.set(key, parsed.token, ex=lifetime)
+        self._tokens[installation_id] = (parsed.token, time.time() + lifetime)
+        return parsed.token
 
     def forget_installation(self, installation_id: int | None) -> None:
+        """Drop a revoked installation's token (its App was uninstalled)."""
         if installation_id is not None:
-            self._installations.pop(installation_id, None)
+            self._tokens.pop(installation_id, None)
+            if self.redis is not None:
+                self.redis.delete(self._token_key(installation_id))
 
 
 @contextlib.contextmanager
