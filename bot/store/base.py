@@ -92,6 +92,21 @@ class StoreBase:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
+    def _insert_new(
+        self, conn: Connection, table: Table, keys: list[str], values: dict[str, Any]
+    ) -> bool:
+        """INSERT unless a row with the same ``keys`` exists; True when this call inserted.
+
+        Decided by RETURNING: rowcount of INSERT ... ON CONFLICT is unreliable across drivers.
+        """
+        statement = (
+            self._insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c[keys[0]])
+        )
+        return conn.execute(statement).first() is not None
+
     def _clean(self, value: Any) -> Any:
         """Redact a string or JSON-shaped value before it is stored."""
         if value is None:

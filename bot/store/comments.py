@@ -36,12 +36,12 @@ class CommentsMixin(StoreBase):
         c = t.summary_comments.c
         now = self.now()
         with self._write() as conn:
-            inserted = conn.execute(
-                self._insert(t.summary_comments)
-                .values(repo=repo, pr=pr, worker=worker, claimed_at=now, comment_id=None)
-                .on_conflict_do_nothing(index_elements=["repo", "pr"])
-            )
-            if inserted.rowcount == 1:
+            if self._insert_new(
+                conn,
+                t.summary_comments,
+                ["repo", "pr"],
+                {"repo": repo, "pr": pr, "worker": worker, "claimed_at": now, "comment_id": None},
+            ):
                 return True
             row = conn.execute(select(t.summary_comments).where(c.repo == repo, c.pr == pr)).one()
             if row.comment_id is not None:
@@ -118,22 +118,18 @@ class CommentsMixin(StoreBase):
         now = self.now()
         with self._write() as conn:
             for fingerprint, path, line in items:
-                result = conn.execute(
-                    self._insert(t.inline_comments)
-                    .values(
-                        repo=repo,
-                        pr=pr,
-                        fingerprint=fingerprint,
-                        comment_id=None,
-                        head_sha=head_sha,
-                        path=path,
-                        line=line,
-                        resolved=False,
-                        created_at=now,
-                    )
-                    .on_conflict_do_nothing(index_elements=["repo", "pr", "fingerprint"])
-                )
-                if result.rowcount == 1:
+                values = {
+                    "repo": repo,
+                    "pr": pr,
+                    "fingerprint": fingerprint,
+                    "comment_id": None,
+                    "head_sha": head_sha,
+                    "path": path,
+                    "line": line,
+                    "resolved": False,
+                    "created_at": now,
+                }
+                if self._insert_new(conn, t.inline_comments, ["repo", "pr", "fingerprint"], values):
                     won.add(fingerprint)
         return won
 

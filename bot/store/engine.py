@@ -12,11 +12,14 @@ which lets tests and multi-tenant operators keep several stores in one database.
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from bot.errors import SettingsError
@@ -50,11 +53,11 @@ def _sqlite_engine(url: URL) -> Engine:
         # Let SQLAlchemy's "begin" event (below) emit BEGIN, not the sqlite3 module.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not in_memory:
+            _enable_wal(cursor)
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -65,6 +68,22 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting, so only the first opener changes it).
+
+    The switch needs an exclusive lock and SQLite reports "database is locked" at once,
+    without the busy handler, when another connection is open meanwhile; so retry briefly.
+    """
+    for attempt in range(100):
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            time.sleep(0.01 * (attempt + 1))
+    cursor.execute("PRAGMA journal_mode=WAL")  # the last try reports its error
+
+
 def _postgres_engine(url: URL, schema: str | None) -> Engine:
     if schema is not None and not _SCHEMA_NAME.match(schema):
         raise SettingsError("database schema", f"{schema!r} is not a plain lower-case identifier")
@@ -73,8 +92,11 @@ def _postgres_engine(url: URL, schema: str | None) -> Engine:
     )
     if schema is None:
         return engine
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    except IntegrityError:
+        pass  # IF NOT EXISTS is not atomic: a concurrent first start created it meanwhile
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -127,12 +127,17 @@ class PullStateMixin(StoreBase):
         Call it before running the commands of a created or edited comment.
         """
         with self._write() as conn:
-            result = conn.execute(
-                self._insert(t.processed_comments)
-                .values(repo=repo, comment_id=comment_id, text_hash=text_hash(text), at=self.now())
-                .on_conflict_do_nothing(index_elements=["repo", "comment_id", "text_hash"])
+            return self._insert_new(
+                conn,
+                t.processed_comments,
+                ["repo", "comment_id", "text_hash"],
+                {
+                    "repo": repo,
+                    "comment_id": comment_id,
+                    "text_hash": text_hash(text),
+                    "at": self.now(),
+                },
             )
-        return result.rowcount == 1
 
     # Dismissals --------------------------------------------------------------------------
 
@@ -141,19 +146,19 @@ class PullStateMixin(StoreBase):
     ) -> bool:
         """Hide a finding from later runs on this PR; False when it was already dismissed."""
         with self._write() as conn:
-            result = conn.execute(
-                self._insert(t.dismissed_findings)
-                .values(
-                    repo=repo,
-                    pr=pr,
-                    fingerprint=fingerprint,
-                    by=by,
-                    reason=self._clean(reason[:_MAX_TEXT]),
-                    at=self.now(),
-                )
-                .on_conflict_do_nothing(index_elements=["repo", "pr", "fingerprint"])
+            return self._insert_new(
+                conn,
+                t.dismissed_findings,
+                ["repo", "pr", "fingerprint"],
+                {
+                    "repo": repo,
+                    "pr": pr,
+                    "fingerprint": fingerprint,
+                    "by": by,
+                    "reason": self._clean(reason[:_MAX_TEXT]),
+                    "at": self.now(),
+                },
             )
-        return result.rowcount == 1
 
     def undismiss_finding(self, repo: str, pr: int, fingerprint: str) -> bool:
         c = t.dismissed_findings.c
