@@ -1,0 +1,236 @@
+"""Known secret shapes, and masking them wherever text leaves Shunter.
+
+The security stage names a leaked secret by kind and location, never by value. The same
+patterns serve log processors and the publisher: anything that might echo user text can
+pass it through ``redact`` first, so a token pasted into a PR never reaches a log line,
+a comment, a SARIF file or the run store in clear.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+KEEP = 4
+"""Characters of a secret kept in clear: enough to tell tokens apart, too few to use."""
+
+
+@dataclass(frozen=True)
+class SecretPattern:
+    """One recognisable kind of secret. ``group`` is the regex group holding the value."""
+
+    id: str
+    kind: str
+    regex: re.Pattern[str]
+    group: int = 0
+    confidence: str = "high"
+    keep: int = KEEP
+    min_entropy: float = 0.0
+
+
+def _p(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+PRIVATE_KEY_BLOCK = _p(
+    r"-----BEGIN ((?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?)-----"
+    r"(?:[\s\S]*?-----END \1-----|[\s\S]*)"
+)
+
+PATTERNS: tuple[SecretPattern, ...] = (
+    SecretPattern(
+        "private-key",
+        "private key",
+        _p(r"-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----"),
+        keep=0,
+    ),
+    SecretPattern(
+        "aws-access-key-id",
+        "AWS access key id",
+        _p(r"\b((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b"),
+        group=1,
+    ),
+    SecretPattern(
+        "aws-secret-access-key",
+        "AWS secret access key",
+        _p(
+            r"(?i)aws_?secret_?(?:access_?)?key\W{0,4}[:=]\s*[\"']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+        ),
+        group=1,
+        keep=0,
+    ),
+    SecretPattern(
+        "github-token",
+        "GitHub token",
+        _p(r"\b(gh[pousr]_[A-Za-z0-9]{36,255})\b"),
+        group=1,
+    ),
+    SecretPattern(
+        "github-fine-grained-token",
+        "GitHub fine-grained token",
+        _p(r"\b(github_pat_[A-Za-z0-9_]{22,255})\b"),
+        group=1,
+        keep=len("github_pat_"),
+    ),
+    SecretPattern(
+        "slack-token",
+        "Slack token",
+        _p(r"\b(xox[abposr]-[0-9A-Za-z-]{10,250})\b"),
+        group=1,
+        keep=5,
+    ),
+    SecretPattern(
+        "slack-webhook",
+        "Slack webhook URL",
+        _p(r"(https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+)"),
+        group=1,
+        keep=len("https://hooks.slack.com/services/"),
+    ),
+    SecretPattern(
+        "stripe-key",
+        "Stripe key",
+        _p(r"\b((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,247})\b"),
+        group=1,
+        keep=8,
+    ),
+    SecretPattern(
+        "google-api-key",
+        "Google API key",
+        _p(r"\b(AIza[0-9A-Za-z_\-]{35})(?![0-9A-Za-z_\-])"),
+        group=1,
+    ),
+    SecretPattern(
+        "pypi-token",
+        "PyPI upload token",
+        _p(r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,})"),
+        group=1,
+        keep=5,
+    ),
+    SecretPattern(
+        "generic-secret-assignment",
+        "hard-coded credential",
+        _p(
+            r"(?i)\b[\w.-]*(?:passw(?:or)?d|passwd|secret|token|api_?key|access_?key|auth_?key)"
+            r"[\w.-]*[\"']?\s*(?::=|=|:)\s*[bru]?[\"']([^\"'\s]{12,})[\"']"
+        ),
+        group=1,
+        confidence="medium",
+        min_entropy=3.5,
+    ),
+)
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character: placeholders are low, keys are high."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    total = len(value)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def mask(value: str, keep: int = KEEP) -> str:
+    """``ghp_***``: a short prefix, never enough of the value to use it.
+
+    Short values are masked entirely, so masking never reveals most of a secret.
+    """
+    keep = max(0, min(keep, len(value) // 3))
+    return f"{value[:keep]}***"
+
+
+@dataclass(frozen=True)
+class SecretMatch:
+    pattern: SecretPattern
+    start: int
+    end: int
+    value: str
+
+    @property
+    def masked(self) -> str:
+        return mask(self.value, self.pattern.keep)
+
+
+def find_secrets(text: str) -> Iterator[SecretMatch]:
+    """Every known-shape secret in ``text`` (one line or many), first pattern wins a span."""
+    taken: list[tuple[int, int]] = []
+    for pattern in PATTERNS:
+        for m in pattern.regex.finditer(text):
+            start, end = m.span(pattern.group)
+            value = m.group(pattern.group)
+            if pattern.min_entropy and entropy(value) < pattern.min_entropy:
+                continue
+            if _looks_like_placeholder(value) and pattern.confidence != "high":
+                continue
+            if any(s < end and start < e for s, e in taken):
+                continue
+            taken.append((start, end))
+            yield SecretMatch(pattern, start, end, value)
+
+
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:x+|\*+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\([^)]*\)s|changeme.*)$"
+)
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    return bool(_PLACEHOLDER.match(value)) or value.startswith(("os.environ", "$"))
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret masked and private-key bodies removed."""
+    if not text:
+        return text
+    text = PRIVATE_KEY_BLOCK.sub(lambda m: f"-----BEGIN {m.group(1)}----- [redacted]", text)
+    matches = sorted(find_secrets(text), key=lambda m: m.start)
+    if not matches:
+        return text
+    out: list[str] = []
+    cursor = 0
+    for m in matches:
+        if m.pattern.id == "private-key":
+            continue
+        out.append(text[cursor : m.start])
+        out.append(m.masked)
+        cursor = m.end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def redact_value(value: Any) -> Any:
+    """``redact`` applied through strings, lists and dicts (for structured log events)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
+def structlog_processor(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: put it last before the renderer so nothing escapes it."""
+    for key, value in list(event_dict.items()):
+        event_dict[key] = redact_value(value)
+    return event_dict
+
+
+class RedactingFilter(logging.Filter):
+    """A stdlib logging filter that masks secrets in the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken %-format must not lose the record
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        return True

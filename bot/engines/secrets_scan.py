@@ -1,0 +1,173 @@
+"""Secrets in changed files: Shunter's own high-value patterns plus detect-secrets.
+
+Every text file the PR changes is scanned, not only Python: keys leak through YAML, .env
+files and docs as often as through code. detect-secrets runs in-process with its network
+verification off (no verification filter is configured, so no plugin calls out). Its own
+``# pragma: allowlist secret`` filter is disabled here so that the stage, not the
+scanner, honours it and can list it as a suppression.
+
+Values never leave this module in clear: messages carry the kind and a masked prefix, and
+fingerprints hash the line with the value masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+
+from bot.engines.redaction import RedactingFilter, find_secrets, mask
+from bot.engines.security_findings import EngineReport, RuleInfo
+from bot.models import Finding, Severity, StageName, fingerprint
+
+ENGINE = "secrets"
+ROTATE = (
+    "Remove it from the code and rotate the credential: anyone who can read this branch "
+    "may already have copied it. Rotation is a human job, so Shunter proposes no patch."
+)
+_LOCK = threading.Lock()  # detect-secrets keeps its settings in a process global
+_ALLOWLIST_FILTER = "detect_secrets.filters.allowlist.is_line_allowlisted"
+
+# detect-secrets logs skipped secret values at INFO ("Skipping "<value>" due to ..."):
+# keep its logger quiet and masked whatever the application's logging config says.
+_ds_logger = logging.getLogger("detect-secrets")
+_ds_logger.setLevel(logging.WARNING)
+_ds_logger.addFilter(RedactingFilter())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def rule_for(pattern_id: str, kind: str) -> RuleInfo:
+    return RuleInfo(
+        id=f"secret.{pattern_id}",
+        name=f"Secret: {kind}",
+        short=f"A {kind} is committed in the source.",
+        help=(
+            f"A value that looks like a {kind} was added to the repository. Secrets in git "
+            "history stay readable after the line is deleted. " + ROTATE
+        ),
+        cwe=798,
+        fix="Load the secret from the environment or a secret store; rotate the leaked one.",
+        tags=("security", "secret"),
+    )
+
+
+def _finding(
+    path: str, line_no: int, line: str, rule: RuleInfo, value: str, keep: int, confidence: str
+) -> Finding:
+    masked = mask(value, keep) if value else "[redacted]"
+    safe_line = line.replace(value, masked) if value else line
+    kind = rule.name.removeprefix("Secret: ")
+    return Finding(
+        stage=StageName.SECURITY,
+        rule_id=rule.id,
+        severity=Severity.ERROR if confidence == "high" else Severity.WARNING,
+        message=f"Possible {kind} (`{masked}`) at {path}:{line_no}. {ROTATE}",
+        path=path,
+        start_line=line_no,
+        end_line=line_no,
+        engine=ENGINE,
+        title=rule.name,
+        fingerprint=fingerprint(rule.id, path, safe_line),
+        confidence=confidence,
+        cwe=798,
+    )
+
+
+def _line_numbers(text: str, only: frozenset[int] | None) -> list[tuple[int, str]]:
+    lines = text.splitlines()
+    if only is None:
+        return list(enumerate(lines, start=1))
+    return [(n, lines[n - 1]) for n in sorted(only) if 1 <= n <= len(lines)]
+
+
+def _synthetic_diff(path: str, numbered: list[tuple[int, str]]) -> str:
+    """A unified diff adding exactly ``numbered`` lines: detect-secrets' public line API."""
+    out = [f"diff --git a/{path} b/{path}", f"--- a/{path}", f"+++ b/{path}"]
+    run: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        if run:
+            out.append(f"@@ -0,0 +{run[0][0]},{len(run)} @@")
+            out.extend("+" + line for _, line in run)
+            run.clear()
+
+    for n, line in numbered:
+        if run and n != run[-1][0] + 1:
+            flush()
+        run.append((n, line.replace("\r", "")))
+    flush()
+    return "\n".join(out) + "\n"
+
+
+def scan_secrets(
+    files: Mapping[str, str],
+    only_lines: Mapping[str, frozenset[int]] | None = None,
+    *,
+    detect_secrets: bool = True,
+) -> EngineReport:
+    """Scan decoded file texts; ``only_lines`` restricts a file to those head line numbers."""
+    report = EngineReport(engine=ENGINE)
+    seen: set[tuple[str, int]] = set()
+    numbered_by_path: dict[str, list[tuple[int, str]]] = {}
+    for path, text in files.items():
+        only = only_lines.get(path) if only_lines is not None else None
+        numbered = _line_numbers(text, only)
+        numbered_by_path[path] = numbered
+        for n, line in numbered:
+            for match in find_secrets(line):
+                rule = rule_for(match.pattern.id, match.pattern.kind)
+                report.rules[rule.id] = rule
+                value = "" if match.pattern.id == "private-key" else match.value
+                report.findings.append(
+                    _finding(
+                        path, n, line, rule, value, match.pattern.keep, match.pattern.confidence
+                    )
+                )
+                seen.add((path, n))
+    if detect_secrets:
+        _run_detect_secrets(numbered_by_path, seen, report)
+    return report
+
+
+def _run_detect_secrets(
+    numbered_by_path: Mapping[str, list[tuple[int, str]]],
+    seen: set[tuple[str, int]],
+    report: EngineReport,
+) -> None:
+    try:
+        from detect_secrets.core.scan import scan_diff
+        from detect_secrets.settings import default_settings
+    except ImportError:  # pragma: no cover - detect-secrets is a hard dependency
+        report.notes.append("detect-secrets is not installed; only Shunter's patterns ran.")
+        return
+    with _LOCK, default_settings() as settings:
+        settings.disable_filters(_ALLOWLIST_FILTER)
+        for path, numbered in numbered_by_path.items():
+            if not numbered:
+                continue
+            text_by_line = dict(numbered)
+            try:
+                hits = list(scan_diff(_synthetic_diff(path, numbered)))
+            except Exception as exc:  # a scanner bug must not sink the stage
+                report.notes.append(f"detect-secrets failed on {path}: {type(exc).__name__}")
+                continue
+            for hit in hits:
+                n = int(hit.line_number)
+                if (path, n) in seen:
+                    continue  # Shunter's own pattern already named this line more precisely
+                seen.add((path, n))
+                rule = rule_for("ds-" + _slug(hit.type), hit.type.lower())
+                report.rules[rule.id] = rule
+                value = hit.secret_value or ""
+                confidence = "low" if "entropy" in hit.type.lower() else "medium"
+                report.findings.append(
+                    _finding(path, n, text_by_line.get(n, ""), rule, value, 4, confidence)
+                )
+
+
+def kinds(findings: Iterable[Finding]) -> list[str]:
+    return sorted({f.title or f.rule_id for f in findings if f.engine == ENGINE})

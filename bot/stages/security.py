@@ -1,0 +1,631 @@
+"""The security stage: bandit, secrets, Shunter's rules (and optionally semgrep and the
+dependency audit) over a pull request, reporting only what the PR makes worse.
+
+It has to be trustworthy enough to be a required check, so it is quiet about old debt
+(``new_only``: a finding is reported only if its fingerprint is new in the head), honours
+and lists inline suppressions, never echoes a secret, and says plainly what it could not
+check (binary, huge or undecodable files, too many files, an unreachable OSV service).
+
+Pure function of the ``StageContext`` except for the dependency audit's HTTP call, which
+only happens when the config names a service.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import time
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bot.engines import (
+    bandit_scan,
+    dependency_audit,
+    own_rules,
+    secrets_scan,
+    security_fixes,
+    semgrep_scan,
+    suppressions,
+)
+from bot.engines.redaction import redact
+from bot.engines.security_findings import EngineReport, RuleInfo, confidence_rank
+from bot.errors import ConfigError, TransientError
+from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
+from bot.policies.schema import FailOn, FilterMode, SecurityStageConfig
+from bot.stages.context import ChangedFile, StageContext
+
+MAX_FILE_BYTES = 2_000_000
+"""Bigger files are generated or vendored far more often than written; they are skipped."""
+MAX_FILES = 3_000
+"""Beyond this many changed files the stage scans the first ones and says it stopped."""
+BINARY_SNIFF = 8192
+
+CWE_NAMES = {
+    78: "OS command injection",
+    89: "SQL injection",
+    94: "Code injection",
+    95: "Eval injection",
+    20: "Improper input validation",
+    259: "Hard-coded password",
+    295: "Improper certificate validation",
+    327: "Broken or risky cryptography",
+    328: "Weak hash",
+    377: "Insecure temporary file",
+    400: "Uncontrolled resource consumption",
+    489: "Active debug code",
+    502: "Deserialisation of untrusted data",
+    605: "Multiple binds to the same port",
+    703: "Improper check of exceptional conditions",
+    798: "Hard-coded credentials",
+    916: "Weak password hash",
+    1395: "Dependency on vulnerable third-party component",
+}
+
+
+@dataclass
+class _Text:
+    """One changed file readable as text, with the path its base version lives at."""
+
+    path: str
+    base_path: str
+    text: str
+    raw: bytes
+    changed: ChangedFile
+
+
+@dataclass
+class _Scan:
+    report: EngineReport = field(default_factory=lambda: EngineReport(engine="security"))
+    trees: dict[str, ast.Module] = field(default_factory=dict)
+
+
+def options_of(ctx: StageContext) -> SecurityStageConfig:
+    options = ctx.options
+    return options if isinstance(options, SecurityStageConfig) else SecurityStageConfig()
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Scan the PR and return findings, fix patches and a summary; never raises on input."""
+    started = time.perf_counter()
+    opts = options_of(ctx)
+    notes: list[str] = []
+    texts, skipped = _select(ctx, opts, notes)
+    partial = len(notes) > 0 and any(n.startswith("Too many") for n in notes)
+    timings: dict[str, float] = {}
+
+    if ctx.cancelled():
+        return _cancelled(ctx)
+    try:
+        rules = own_rules.load_rules()
+    except ConfigError as exc:
+        notes.append(f"Shunter's rule files are broken, rules did not run: {exc.message}")
+        rules = []
+
+    head = _scan_tree(ctx, "head", texts, opts, rules, timings, head_only_lines=opts.new_only)
+    notes.extend(head.report.notes)
+    dep_neutral = False
+    if "dependencies" in opts.scanners:
+        dep_neutral = _audit(texts, opts, head.report, notes)
+
+    head_findings = _with_fingerprints(head.report.findings, texts)
+    head_findings = _dedupe(head_findings, head.report.aliases)
+
+    kept, counts = _filter_config(head_findings, opts, head.report.aliases)
+
+    preexisting = 0
+    if opts.new_only:
+        if ctx.cancelled():
+            return _cancelled(ctx)
+        suspects = sorted({f.path for f in kept if f.engine != dependency_audit.ENGINE})
+        base_texts = _base_texts(ctx, [t for t in texts if t.path in suspects])
+        base = _scan_tree(ctx, "base", base_texts, opts, rules, timings, head_only_lines=False)
+        base_findings = _with_fingerprints(base.report.findings, base_texts)
+        base_findings = _dedupe(base_findings, base.report.aliases)
+        kept, preexisting = _new_only(kept, base_findings)
+    else:
+        kept, counts["outside_diff"] = _filter_mode(kept, texts, opts.filter)
+
+    by_path = {t.path: t for t in texts}
+    reported: list[Finding] = []
+    suppressed: list[Finding] = []
+    for finding in kept:
+        source = by_path.get(finding.path)
+        lines = source.text.splitlines() if source else []
+        why = suppressions.suppression_for(finding, lines, head.report.aliases)
+        if why:
+            suppressed.append(finding.model_copy(update={"suppressed": why}))
+        else:
+            reported.append(finding)
+    for t in texts:
+        for n in suppressions.unexplained(enumerate(t.text.splitlines(), start=1)):
+            notes.append(
+                f"`# shunter: ignore[...]` without a reason at {t.path}:{n} was not honoured; "
+                "add the reason after the bracket."
+            )
+
+    reported, patches = _patches(reported, head, by_path, rules)
+    reported.sort(key=lambda f: (-f.severity.rank, f.path, f.start_line, f.rule_id))
+    failing = [f for f in reported if opts.fail_on.fails(f.severity)]
+    used = {f.rule_id for f in [*reported, *suppressed]}
+    rules_meta = {rid: info.as_dict() for rid, info in head.report.rules.items() if rid in used}
+    neutral = (dep_neutral or partial) and not failing
+    conclusion = "failure" if failing else ("neutral" if neutral else "success")
+    notes = [redact(n) for n in dict.fromkeys(notes)]
+    metrics = {
+        "conclusion": conclusion,
+        "files_scanned": len(texts),
+        "files_skipped": len(skipped),
+        "reported": len(reported),
+        "failing": len(failing),
+        "suppressed": len(suppressed),
+        "preexisting": preexisting,
+        "ignored": counts.get("ignored", 0),
+        "below_confidence": counts.get("below_confidence", 0),
+        "outside_diff": counts.get("outside_diff", 0),
+        "scanners": list(opts.scanners),
+        "seconds": round(time.perf_counter() - started, 3),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "rules": rules_meta,
+    }
+    result = StageResult(
+        stage=StageName.SECURITY,
+        head_sha=ctx.head_sha,
+        findings=[*reported, *suppressed],
+        patches=patches,
+        notes=notes,
+        metrics=metrics,
+        neutral=neutral,
+    )
+    result.summary = render_summary(result, opts.fail_on)
+    return result
+
+
+def _cancelled(ctx: StageContext) -> StageResult:
+    return StageResult(
+        stage=StageName.SECURITY,
+        head_sha=ctx.head_sha,
+        notes=["Cancelled before the scan finished: a newer commit superseded this one."],
+        metrics={"conclusion": "cancelled"},
+        neutral=True,
+        summary="Security scan cancelled: a newer commit superseded this one.",
+    )
+
+
+# --------------------------------------------------------------------------- input
+
+
+def _ignored_path(path: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+
+def _select(
+    ctx: StageContext, opts: SecurityStageConfig, notes: list[str]
+) -> tuple[list[_Text], list[str]]:
+    """Readable text versions of the changed files, and the paths that were skipped."""
+    skipped: list[str] = []
+    candidates = [f for f in ctx.files if f.status != "deleted"]
+    candidates = [
+        f
+        for f in candidates
+        if any(fnmatch.fnmatchcase(f.path, p) for p in opts.paths.include)
+        and not _ignored_path(f.path, opts.paths.exclude)
+        and not _ignored_path(f.path, opts.ignore_paths)
+    ]
+    if len(candidates) > MAX_FILES:
+        notes.append(
+            f"Too many changed files: scanned the first {MAX_FILES} of {len(candidates)}; "
+            "the rest were not checked, so this result is not a pass."
+        )
+        skipped.extend(f.path for f in candidates[MAX_FILES:])
+        candidates = candidates[:MAX_FILES]
+    texts: list[_Text] = []
+    for changed in candidates:
+        if changed.is_binary:
+            notes.append(f"Skipped {changed.path}: binary file.")
+            skipped.append(changed.path)
+            continue
+        raw = ctx.head.read(changed.path)
+        if raw is None:
+            notes.append(f"Skipped {changed.path}: not found in the head tree.")
+            skipped.append(changed.path)
+            continue
+        if len(raw) > MAX_FILE_BYTES:
+            notes.append(
+                f"Skipped {changed.path}: {len(raw) / 1e6:.1f} MB is over the "
+                f"{MAX_FILE_BYTES / 1e6:.0f} MB limit for scanned files."
+            )
+            skipped.append(changed.path)
+            continue
+        if b"\0" in raw[:BINARY_SNIFF]:
+            notes.append(f"Skipped {changed.path}: binary file.")
+            skipped.append(changed.path)
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            notes.append(
+                f"{changed.path} is not valid UTF-8: scanned for secrets with undecodable "
+                "bytes replaced."
+            )
+        base_path = changed.old_path or changed.path
+        texts.append(_Text(changed.path, base_path, text, raw, changed))
+    return texts, skipped
+
+
+def _base_texts(ctx: StageContext, head_texts: list[_Text]) -> list[_Text]:
+    """The base versions of the given files (under their head paths, for fingerprints)."""
+    out: list[_Text] = []
+    for t in head_texts:
+        if t.changed.status == "added":
+            continue
+        raw = ctx.base.read(t.base_path)
+        if raw is None or len(raw) > MAX_FILE_BYTES or b"\0" in raw[:BINARY_SNIFF]:
+            continue
+        out.append(_Text(t.path, t.base_path, raw.decode("utf-8", "replace"), raw, t.changed))
+    return out
+
+
+def _is_python(path: str) -> bool:
+    return path.endswith((".py", ".pyi", ".pyw"))
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def _scan_tree(
+    ctx: StageContext,
+    tree: str,
+    texts: list[_Text],
+    opts: SecurityStageConfig,
+    rules: list[own_rules.Rule],
+    timings: dict[str, float],
+    *,
+    head_only_lines: bool,
+) -> _Scan:
+    scan = _Scan()
+    if not texts:
+        return scan
+    python = [t for t in texts if _is_python(t.path)]
+    for t in python:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                scan.trees[t.path] = ast.parse(t.raw, filename=t.path)
+        except (SyntaxError, ValueError) as exc:
+            if tree == "head":
+                line = getattr(exc, "lineno", None)
+                where = f" (line {line})" if line else ""
+                scan.report.notes.append(
+                    f"Could not parse {t.path}{where}: Python rules and bandit skipped it."
+                )
+    parsed = [t for t in python if t.path in scan.trees]
+
+    if "bandit" in opts.scanners and parsed:
+        t0 = time.perf_counter()
+        root = ctx.materialise(
+            [t.base_path if tree == "base" else t.path for t in parsed], tree=tree
+        )
+        rel = [t.base_path if tree == "base" else t.path for t in parsed]
+        report = bandit_scan.run_bandit(root, rel)
+        _rename(report, {t.base_path: t.path for t in parsed} if tree == "base" else {})
+        if tree == "base":
+            report.notes.clear()
+        scan.report.extend(report)
+        timings[f"bandit_{tree}"] = timings.get(f"bandit_{tree}", 0) + time.perf_counter() - t0
+
+    if "rules" in opts.scanners and rules:
+        t0 = time.perf_counter()
+        scan.report.extend(own_rules.scan_python(scan.trees, rules))
+        timings[f"rules_{tree}"] = time.perf_counter() - t0
+
+    if "semgrep" in opts.scanners and parsed:
+        t0 = time.perf_counter()
+        rel = [t.base_path if tree == "base" else t.path for t in parsed]
+        root = ctx.materialise(rel, tree=tree)
+        report = semgrep_scan.run_semgrep(root, rel, rules)
+        _rename(report, {t.base_path: t.path for t in parsed} if tree == "base" else {})
+        if tree == "base":
+            report.notes.clear()
+        scan.report.extend(report)
+        timings[f"semgrep_{tree}"] = time.perf_counter() - t0
+
+    if "secrets" in opts.scanners:
+        t0 = time.perf_counter()
+        only = {t.path: t.changed.added_lines for t in texts} if head_only_lines else None
+        scan.report.extend(secrets_scan.scan_secrets({t.path: t.text for t in texts}, only))
+        timings[f"secrets_{tree}"] = time.perf_counter() - t0
+    return scan
+
+
+def _rename(report: EngineReport, mapping: dict[str, str]) -> None:
+    if mapping:
+        report.findings = [
+            f.model_copy(update={"path": mapping.get(f.path, f.path)}) for f in report.findings
+        ]
+
+
+def _audit(
+    texts: list[_Text], opts: SecurityStageConfig, report: EngineReport, notes: list[str]
+) -> bool:
+    """Run the dependency audit into ``report``; True when the service could not answer."""
+    manifests = {t.path: t.text for t in texts if dependency_audit.is_manifest(t.path)}
+    if not manifests:
+        return False
+    if not opts.osv_url:
+        notes.append(
+            "Dependency audit is enabled but no `osv_url` is configured: dependencies were "
+            "not checked."
+        )
+        return True
+    try:
+        report.extend(dependency_audit.audit(manifests, opts.osv_url))
+    except TransientError as exc:
+        notes.append(
+            f"Dependency audit could not run: {exc.message}. Dependencies were not checked."
+        )
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- filtering
+
+
+def _with_fingerprints(findings: list[Finding], texts: list[_Text]) -> list[Finding]:
+    lines_by_path = {t.path: t.text.splitlines() for t in texts}
+    out: list[Finding] = []
+    for f in findings:
+        if f.fingerprint:
+            out.append(f)
+            continue
+        lines = lines_by_path.get(f.path, [])
+        line = lines[f.start_line - 1] if 0 < f.start_line <= len(lines) else ""
+        out.append(f.model_copy(update={"fingerprint": fingerprint(f.rule_id, f.path, line)}))
+    return out
+
+
+def _dedupe(findings: list[Finding], aliases: dict[str, tuple[str, ...]]) -> list[Finding]:
+    """Drop a bandit/semgrep finding when Shunter's rule said the same thing on that line.
+
+    Shunter's rule wins: it carries the fix hint and, for mechanical cases, a patch.
+    """
+    ours: dict[tuple[str, int], set[str]] = {}
+    for f in findings:
+        if f.engine == own_rules.ENGINE:
+            for line in range(f.start_line, f.end_line + 1):
+                ours.setdefault((f.path, line), set()).update(
+                    {f.rule_id, *aliases.get(f.rule_id, ())}
+                )
+    secret_lines = {(f.path, f.start_line) for f in findings if f.engine == secrets_scan.ENGINE}
+    out: list[Finding] = []
+    seen: set[tuple[str, str, int]] = set()
+    for f in findings:
+        key = (f.rule_id, f.path, f.start_line)
+        if key in seen:
+            continue
+        if f.rule_id in _BANDIT_SECRET_TESTS and (f.path, f.start_line) in secret_lines:
+            continue  # the secrets engine names the kind; bandit's B105 would repeat it
+        if f.engine in (bandit_scan.ENGINE, semgrep_scan.ENGINE) and f.rule_id in ours.get(
+            (f.path, f.start_line), set()
+        ):
+            continue
+        seen.add(key)
+        out.append(f)
+    return out
+
+
+_BANDIT_SECRET_TESTS = {"B105", "B106", "B107"}
+
+
+def _filter_config(
+    findings: list[Finding], opts: SecurityStageConfig, aliases: dict[str, tuple[str, ...]]
+) -> tuple[list[Finding], dict[str, int]]:
+    counts = Counter[str]()
+    kept: list[Finding] = []
+    floor = confidence_rank(opts.min_confidence)
+    for f in findings:
+        ids = {f.rule_id, *aliases.get(f.rule_id, ())}
+        if _ignored_path(f.path, opts.ignore_paths) or any(
+            fnmatch.fnmatchcase(i, pattern) for i in ids for pattern in opts.ignore_rules
+        ):
+            counts["ignored"] += 1
+        elif confidence_rank(f.confidence) < floor:
+            counts["below_confidence"] += 1
+        else:
+            kept.append(f)
+    return kept, dict(counts)
+
+
+def _new_only(head: list[Finding], base: list[Finding]) -> tuple[list[Finding], int]:
+    """Head findings whose fingerprint is not in the base (counted as a multiset)."""
+    budget = Counter(f.fingerprint for f in base)
+    fresh: list[Finding] = []
+    old = 0
+    for f in head:
+        if budget[f.fingerprint] > 0:
+            budget[f.fingerprint] -= 1
+            old += 1
+        else:
+            fresh.append(f)
+    return fresh, old
+
+
+def _filter_mode(
+    findings: list[Finding], texts: list[_Text], mode: FilterMode
+) -> tuple[list[Finding], int]:
+    if mode in (FilterMode.FILE, FilterMode.NOFILTER):
+        return findings, 0
+    changed = {t.path: t.changed for t in texts}
+    kept: list[Finding] = []
+    for f in findings:
+        c = changed.get(f.path)
+        lines = set(range(f.start_line, f.end_line + 1))
+        wanted = (c.added_lines if mode is FilterMode.ADDED else c.diff_lines) if c else frozenset()
+        if c is None or lines & wanted:
+            kept.append(f)
+    return kept, len(findings) - len(kept)
+
+
+# --------------------------------------------------------------------------- patches
+
+
+def _patches(
+    reported: list[Finding], head: _Scan, by_path: dict[str, _Text], rules: list[own_rules.Rule]
+) -> tuple[list[Finding], list[PatchDraft]]:
+    """Attach suggestions to mechanically fixable findings; one patch per file."""
+    fixable = {(f.path, f.rule_id, f.start_line) for f in reported if f.engine == own_rules.ENGINE}
+    if not fixable:
+        return reported, []
+    autofix_rules = [r for r in rules if r.autofix]
+    edits_by_path: dict[str, list[tuple[security_fixes.Edit, str]]] = {}
+    suggestion: dict[tuple[str, str, int], str] = {}
+    for path, tree in head.trees.items():
+        source = by_path[path]
+        lines = source.text.splitlines()
+        for m in own_rules.iter_autofix_matches(tree, autofix_rules):
+            key = (path, m.rule.id, getattr(m.node, "lineno", 0))
+            if key not in fixable:
+                continue
+            edit = security_fixes.edit_for(m, lines, tree)
+            if edit is None:
+                continue
+            edits_by_path.setdefault(path, []).append((edit, m.rule.id))
+            suggestion[key] = "\n".join(edit.new_lines)
+    patches: list[PatchDraft] = []
+    finding_fps: dict[str, list[str]] = {}
+    out: list[Finding] = []
+    for f in reported:
+        key = (f.path, f.rule_id, f.start_line)
+        if key in suggestion and f.start_line == f.end_line:
+            f = f.model_copy(update={"suggestion": suggestion[key]})
+            finding_fps.setdefault(f.path, []).append(f.fingerprint)
+        out.append(f)
+    for path, pairs in sorted(edits_by_path.items()):
+        source = by_path[path]
+        after = security_fixes.apply_edits(source.text, [e for e, _ in pairs])
+        if after == source.text:
+            continue
+        labels = ", ".join(sorted({e.label for e, _ in pairs}))
+        blob = source.changed.head_blob or security_fixes.git_blob_id(source.raw)
+        patches.append(
+            PatchDraft(
+                stage=StageName.SECURITY,
+                title=f"Security fixes in {path}: {labels}",
+                files=[
+                    FileDiff(
+                        path=path,
+                        diff=security_fixes.unified_diff(path, source.text, after),
+                        pre_image_blob=blob,
+                    )
+                ],
+                finding_fingerprints=finding_fps.get(path, []),
+            )
+        )
+    return out, patches
+
+
+# --------------------------------------------------------------------------- summary
+
+MAX_SUMMARY_ITEMS = 150
+
+
+def _cwe_label(cwe: int | None) -> str:
+    if cwe is None:
+        return "No CWE"
+    name = CWE_NAMES.get(cwe)
+    return f"CWE-{cwe}" + (f" {name}" if name else "")
+
+
+def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str:
+    """Markdown for the check run: new findings by severity and CWE, suppressions, notes."""
+    m = result.metrics
+    reported = [f for f in result.findings if not f.suppressed]
+    suppressed = [f for f in result.findings if f.suppressed]
+    parts: list[str] = []
+    by_sev = Counter(f.severity for f in reported)
+    if reported:
+        counts = ", ".join(
+            f"{by_sev[s]} {s.value}"
+            for s in (Severity.ERROR, Severity.WARNING, Severity.NOTICE)
+            if by_sev[s]
+        )
+        parts.append(f"**{len(reported)} new finding{'s' * (len(reported) != 1)}** ({counts}).")
+    else:
+        parts.append("**No new security findings.**")
+    extra = [f"{m.get('files_scanned', 0)} changed files scanned"]
+    if m.get("preexisting"):
+        extra.append(f"{m['preexisting']} pre-existing findings not shown (already on the base)")
+    if suppressed:
+        extra.append(f"{len(suppressed)} suppressed inline")
+    if m.get("ignored"):
+        extra.append(f"{m['ignored']} ignored by config")
+    if m.get("below_confidence"):
+        extra.append(f"{m['below_confidence']} below `min_confidence`")
+    if m.get("outside_diff"):
+        extra.append(f"{m['outside_diff']} outside the changed lines")
+    parts.append(" · ".join(extra))
+    if m.get("failing"):
+        parts.append(
+            f"Fails because {m['failing']} finding(s) are at or above `fail_on: {fail_on.value}`."
+        )
+    shown = 0
+    for sev in (Severity.ERROR, Severity.WARNING, Severity.NOTICE):
+        group = [f for f in reported if f.severity is sev]
+        if not group:
+            continue
+        parts.append(f"\n### {sev.value.capitalize()} ({len(group)})")
+        by_cwe: dict[int | None, list[Finding]] = {}
+        for f in group:
+            by_cwe.setdefault(f.cwe, []).append(f)
+        for cwe in sorted(by_cwe, key=lambda c: (c is None, c or 0)):
+            parts.append(f"\n**{_cwe_label(cwe)}**\n")
+            for f in by_cwe[cwe]:
+                if shown >= MAX_SUMMARY_ITEMS:
+                    break
+                shown += 1
+                loc = f"`{f.path}:{f.start_line}`"
+                parts.append(f"- {loc} `{f.rule_id}` {redact(f.message)}")
+    if shown < len(reported):
+        parts.append(f"\n… and {len(reported) - shown} more (see the annotations and SARIF).")
+    if suppressed:
+        parts.append(f"\n### Suppressed inline ({len(suppressed)})\n")
+        for f in suppressed[:MAX_SUMMARY_ITEMS]:
+            parts.append(
+                f"- `{f.path}:{f.start_line}` `{f.rule_id}` — {redact(f.suppressed or '')}"
+            )
+    if any(f.engine == secrets_scan.ENGINE for f in reported):
+        parts.append(
+            "\n> **Secrets:** values are never shown. Remove them and rotate the credentials: "
+            "rotation is a human job, so Shunter proposes no patch for secrets."
+        )
+    if result.patches:
+        parts.append(
+            f"\n{len(result.patches)} mechanical fix patch(es) ready: press **Apply fixes** or "
+            "comment `/shunter apply`."
+        )
+    if result.notes:
+        parts.append("\n### Notes\n")
+        parts.extend(f"- {redact(n)}" for n in result.notes[:50])
+        if len(result.notes) > 50:
+            parts.append(f"- … and {len(result.notes) - 50} more notes.")
+    text = "\n".join(parts)
+    return text[:60_000]
+
+
+def rule_infos(result: StageResult) -> dict[str, RuleInfo]:
+    """The rule metadata a result carries (for SARIF and the publisher)."""
+    out: dict[str, RuleInfo] = {}
+    for rid, d in (result.metrics.get("rules") or {}).items():
+        out[rid] = RuleInfo(
+            id=d["id"],
+            name=d["name"],
+            short=d["short"],
+            help=d.get("help", ""),
+            cwe=d.get("cwe"),
+            help_uri=d.get("help_uri"),
+            fix=d.get("fix", ""),
+            tags=tuple(d.get("tags") or ("security",)),
+        )
+    return out
