@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 BWRAP_ENV = "SHUNTER_SANDBOX_BWRAP"
 """Path to the bwrap binary; a path that does not exist disables bubblewrap (for tests)."""
 
+SANDBOX_TMP = "/tmp"  # noqa: S108 - a fresh tmpfs inside the sandbox, private to one run
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 
 
@@ -51,6 +53,7 @@ def bwrap_argv(
     ro_paths: Iterable[str] = (),
     network: bool = False,
     drop_to: int | None = None,
+    tmp_bytes: int = 256 * 1024 * 1024,
 ) -> list[str]:
     """The full bwrap invocation that runs ``command`` in ``workdir``.
 
@@ -76,9 +79,14 @@ def bwrap_argv(
             argv.append("--unshare-net")
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     argv += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    argv += _ro_mounts([*SYSTEM_DIRS, *python_roots(), *ro_paths])
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(tmp_bytes)]
+    argv += ["--tmpfs", SANDBOX_TMP]  # first, so read-only paths under /tmp stay visible
+    mounts, shown = _ro_mounts([*SYSTEM_DIRS, *python_roots(), *ro_paths])
+    argv += mounts
     work = str(workdir)
+    for parent in map(str, reversed(workdir.parents)):
+        if parent not in ("/", SANDBOX_TMP) and not _covered(parent, shown):
+            argv += ["--perms", "0755", "--dir", parent]  # the uid must reach its work dir
     argv += ["--bind", work, work, "--chdir", work, "--clearenv"]
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
@@ -97,32 +105,35 @@ def bwrap_argv(
     return argv
 
 
-def _ro_mounts(paths: Iterable[str]) -> list[str]:
+def _ro_mounts(paths: Iterable[str]) -> tuple[list[str], list[str]]:
     """Read-only binds for ``paths``, parents first, skipping paths a parent already shows.
 
     Missing parents are created world-traversable (``--perms 0755``): bwrap would otherwise
     copy the host's mode, and a ``/root`` of mode 0700 would hide a runtime installed under
-    it from the unprivileged sandbox uid.
+    it from the unprivileged sandbox uid. Also returns the paths that now exist inside.
     """
     wanted = sorted({os.path.normpath(p) for p in paths if p and os.path.lexists(p)})
     kept: list[str] = []
     for path in wanted:
-        if any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
-            continue
-        kept.append(path)
+        if not _covered(path, kept):
+            kept.append(path)
     args: list[str] = []
     made: set[str] = set()
     for path in kept:
         parents = list(reversed(Path(path).parents))[1:]  # skip "/"
         for parent in map(str, parents):
-            if parent not in made:
+            if parent not in made and parent != SANDBOX_TMP:
                 made.add(parent)
                 args += ["--perms", "0755", "--dir", parent]
         if os.path.islink(path) and os.path.dirname(path) == "/":
             args += ["--symlink", os.readlink(path), path]
         else:
             args += ["--ro-bind", path, path]
-    return args
+    return args, kept + sorted(made)
+
+
+def _covered(path: str, mounts: Iterable[str]) -> bool:
+    return any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts)
 
 
 @lru_cache(maxsize=8)
@@ -137,7 +148,7 @@ def probe(bwrap: str, drop_to: int | None) -> str | None:
     argv = bwrap_argv(
         bwrap,
         [sys.executable, "-c", "pass"],
-        workdir=Path("/tmp"),
+        workdir=Path(tempfile.gettempdir()),
         env={"PATH": "/usr/bin:/bin"},
         drop_to=drop_to,
     )

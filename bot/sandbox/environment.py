@@ -20,8 +20,8 @@ _SECRET_NAME = re.compile(
 _PREFIXES_NEVER = ("SHUNTER_", "GITHUB_", "AWS_", "GOOGLE_", "AZURE_", "OPENAI_", "ANTHROPIC_")
 
 BASE_ENV: dict[str, str] = {
-    "HOME": "/tmp",
-    "TMPDIR": "/tmp",
+    "HOME": "/tmp",  # noqa: S108 - the sandbox's own tmpfs
+    "TMPDIR": "/tmp",  # noqa: S108
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",

@@ -33,14 +33,14 @@ class Limits:
     open_files: int = 256
     file_size_bytes: int = 64 * MIB
     """Largest file the command may write (``RLIMIT_FSIZE``); bigger writes fail with EFBIG."""
+    tmp_bytes: int = 256 * MIB
+    """Size of the sandbox's private ``/tmp`` (a tmpfs; bubblewrap only)."""
 
     def scaled(self, *, wall_seconds: float | None = None) -> Limits:
         """The same limits with another wall clock; CPU time follows so it never binds first."""
         if wall_seconds is None:
             return self
-        return replace(
-            self, wall_seconds=wall_seconds, cpu_seconds=max(1, int(wall_seconds) + 1)
-        )
+        return replace(self, wall_seconds=wall_seconds, cpu_seconds=max(1, int(wall_seconds) + 1))
 
 
 def processes_of_uid(uid: int) -> int:

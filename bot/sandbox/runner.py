@@ -8,6 +8,7 @@ and returns a ``SandboxResult`` whose ``note`` says in one sentence what happene
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,6 +46,7 @@ _DIAGNOSES = (
     ("Name or service not known", "it tried to resolve a host name; no network"),
     ("Read-only file system", "it tried to write outside its work dir (read-only)"),
     ("Permission denied", "it tried to touch something it may not"),
+    ("No such file or directory", "it reached for a path the sandbox does not show"),
     ("Resource temporarily unavailable", "it hit the process limit"),
     ("BlockingIOError", "it hit the process limit"),
 )
@@ -168,13 +170,13 @@ class Sandbox:
         )
         if not decision.allowed:
             raise SandboxRefused(decision.reason)
-        if decision.strength is Strength.RLIMITS_ONLY and uid is not None:
-            if not _python_usable_as(uid):
-                uid = None
-                notes.append(
-                    "the Python runtime is not readable by an unprivileged user, so the "
-                    "code ran as root and the process limit was not enforced"
-                )
+        rlimits_only = decision.strength is Strength.RLIMITS_ONLY
+        if rlimits_only and uid is not None and not _python_usable_as(uid):
+            uid = None
+            notes.append(
+                "the Python runtime is not readable by an unprivileged user, so the "
+                "code ran as root and the process limit was not enforced"
+            )
         notes.insert(0, decision.reason)
         return cls(
             strength=decision.strength,
@@ -220,6 +222,7 @@ class Sandbox:
                 ro_paths=[*self.ro_paths, *extra_ro_paths],
                 network=network,
                 drop_to=self.run_as,
+                tmp_bytes=limits.tmp_bytes,
             )
             popen_env: dict[str, str] = {"PATH": "/usr/bin:/bin"}
         else:
@@ -277,10 +280,8 @@ class Sandbox:
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process group; under bubblewrap that also tears down the PID namespace."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
