@@ -1,0 +1,290 @@
+"""Diff heuristics reviewers value, as pure functions of the changed files and their text.
+
+Each rule looks only at lines the PR added (except the PR-wide ones), so a file's old sins
+are not blamed on whoever touched it last. PR-wide findings (large PR, untested change)
+are anchored on an added line so that GitHub accepts them as annotations, and their
+fingerprints use a fixed text so that they do not come back as "new" on every push.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from bot.models import Finding, Severity, StageName, fingerprint
+from bot.policies.globs import path_matches
+from bot.stages.context import ChangedFile
+
+ENGINE = "heuristics"
+
+DEBUGGER = re.compile(
+    r"^\s*(?:breakpoint\(\s*\)"
+    r"|(?:import|from)\s+(?:pdb|ipdb|pudb|pdbpp|debugpy)\b"
+    r"|.*\b(?:pdb|ipdb|pudb)\.(?:set_trace|post_mortem|pm)\("
+    r"|.*\bdebugpy\.(?:breakpoint|wait_for_client)\()"
+)
+DEBUGGER_ONLY = re.compile(
+    r"^\s*(?:breakpoint\(\s*\)|import\s+(?:pdb|ipdb|pudb)(?:\s*;\s*(?:pdb|ipdb|pudb)"
+    r"\.set_trace\(\s*\))?|(?:pdb|ipdb|pudb)\.set_trace\(\s*\))\s*(?:#.*)?$"
+)
+PRINT = re.compile(r"^\s*print\(")
+CONFLICT_START = re.compile(r"^<{7}(?: |$)")
+CONFLICT_OTHER = re.compile(r"^(?:>{7}(?: |$)|\|{7}(?: |$)|={7}$)")
+TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
+COMMENT = re.compile(r"^\s*#")
+
+SCRIPT_DIRS = {
+    "tests",
+    "test",
+    "testing",
+    "scripts",
+    "script",
+    "bin",
+    "examples",
+    "example",
+    "docs",
+    "doc",
+    "bench",
+    "benchmarks",
+    "tools",
+    "demo",
+}
+SCRIPT_NAMES = {"__main__.py", "setup.py", "conftest.py", "noxfile.py", "tasks.py", "fabfile.py"}
+NOT_SOURCE_DIRS = SCRIPT_DIRS - {"tests", "test", "testing"}
+
+
+def is_python(path: str) -> bool:
+    return path.endswith((".py", ".pyi"))
+
+
+def is_test_path(path: str) -> bool:
+    pure = PurePosixPath(path)
+    name = pure.name
+    if any(part in {"tests", "test", "testing"} for part in pure.parts[:-1]):
+        return True
+    return (
+        name.startswith("test_")
+        or name.endswith(("_test.py", "_tests.py"))
+        or name
+        in {
+            "conftest.py",
+            "tests.py",
+        }
+    )
+
+
+def _is_script(path: str, text: str) -> bool:
+    pure = PurePosixPath(path)
+    if pure.name in SCRIPT_NAMES or any(part in SCRIPT_DIRS for part in pure.parts[:-1]):
+        return True
+    return "__name__ == " in text or is_test_path(path)
+
+
+def _is_source(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return (
+        path.endswith(".py")
+        and not is_test_path(path)
+        and pure.name not in SCRIPT_NAMES
+        and not any(part in NOT_SOURCE_DIRS for part in pure.parts[:-1])
+    )
+
+
+@dataclass
+class HeuristicReport:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _finding(
+    rule: str,
+    severity: Severity,
+    message: str,
+    path: str,
+    line: int,
+    content: str,
+    *,
+    title: str,
+    suggestion: str | None = None,
+) -> Finding:
+    return Finding(
+        stage=StageName.REVIEW,
+        rule_id=rule,
+        severity=severity,
+        message=message,
+        path=path,
+        start_line=line,
+        end_line=line,
+        engine=ENGINE,
+        title=title,
+        suggestion=suggestion,
+        fingerprint=fingerprint(rule, path, content),
+    )
+
+
+def _added(file: ChangedFile, lines: Sequence[str]) -> Iterable[tuple[int, str]]:
+    for number in sorted(file.added_lines):
+        if 1 <= number <= len(lines):
+            yield number, lines[number - 1]
+
+
+def line_findings(file: ChangedFile, text: str) -> list[Finding]:
+    """Debugger calls, stray prints, conflict markers and TODOs on the file's added lines."""
+    lines = text.splitlines()
+    path = file.path
+    python = is_python(path)
+    script = python and _is_script(path, text)
+    added = list(_added(file, lines))
+    has_conflict = any(CONFLICT_START.match(line) for _n, line in added)
+    out: list[Finding] = []
+    for number, line in added:
+        if has_conflict and (CONFLICT_START.match(line) or CONFLICT_OTHER.match(line)):
+            out.append(
+                _finding(
+                    "merge-marker",
+                    Severity.ERROR,
+                    "Merge conflict marker committed; resolve the conflict before merging.",
+                    path,
+                    number,
+                    line,
+                    title="Merge conflict marker",
+                )
+            )
+            continue
+        code = line.split("#", 1)[0]  # naive about '#' in strings; good enough for a hint
+        if python and not COMMENT.match(line):
+            if DEBUGGER.match(code):
+                out.append(
+                    _finding(
+                        "debugger",
+                        Severity.ERROR,
+                        f"Debugger call left in the code: `{line.strip()}`.",
+                        path,
+                        number,
+                        line,
+                        title="Debugger call",
+                        suggestion="" if DEBUGGER_ONLY.match(line) else None,
+                    )
+                )
+                continue
+            if not script and PRINT.match(code):
+                out.append(
+                    _finding(
+                        "stray-print",
+                        Severity.NOTICE,
+                        "print() added to library code; use logging, or remove it.",
+                        path,
+                        number,
+                        line,
+                        title="Stray print",
+                    )
+                )
+                continue
+        match = TODO.search(line)
+        if match:
+            out.append(
+                _finding(
+                    "todo-added",
+                    Severity.NOTICE,
+                    f"{match.group(1)} added: `{line.strip()[:120]}`. Consider an issue instead.",
+                    path,
+                    number,
+                    line,
+                    title=f"{match.group(1)} added",
+                )
+            )
+    return out
+
+
+def _deleted_count(file: ChangedFile) -> int:
+    return sum(
+        1 for line in file.patch.splitlines() if line.startswith("-") and not line.startswith("---")
+    )
+
+
+def changed_line_count(files: Sequence[ChangedFile]) -> int:
+    """Lines added plus lines deleted, as GitHub counts a PR's size (binary files excluded)."""
+    return sum(len(f.added_lines) + _deleted_count(f) for f in files if not f.is_binary)
+
+
+def pr_findings(files: Sequence[ChangedFile], large_pr_lines: int) -> list[Finding]:
+    """PR-wide rules: a very large diff, and source changed with no test changed."""
+    out: list[Finding] = []
+    with_added = [f for f in files if f.added_lines and not f.is_binary]
+    size = changed_line_count(files)
+    if size > large_pr_lines and with_added:
+        anchor = max(with_added, key=lambda f: len(f.added_lines))
+        out.append(
+            _finding(
+                "large-pr",
+                Severity.WARNING,
+                f"This PR changes {size} lines in {len(files)} files (limit {large_pr_lines}); "
+                "large PRs are hard to review, consider splitting it.",
+                anchor.path,
+                min(anchor.added_lines),
+                "large-pr",
+                title="Very large pull request",
+            )
+        )
+    sources = [f for f in with_added if _is_source(f.path)]
+    tests_touched = any(is_test_path(f.path) and f.status != "deleted" for f in files)
+    if sources and not tests_touched:
+        names = ", ".join(f"`{f.path}`" for f in sources[:5])
+        more = f" and {len(sources) - 5} more" if len(sources) > 5 else ""
+        anchor = sources[0]
+        out.append(
+            _finding(
+                "untested-change",
+                Severity.WARNING,
+                f"Source changed without tests: {names}{more}. Add or update tests.",
+                anchor.path,
+                min(anchor.added_lines),
+                "untested-change",
+                title="Source changed without tests",
+            )
+        )
+    return out
+
+
+def risky_findings(files: Sequence[ChangedFile], patterns: Sequence[str]) -> HeuristicReport:
+    report = HeuristicReport()
+    for file in files:
+        if not path_matches(file.path, patterns) and not (
+            file.old_path and path_matches(file.old_path, patterns)
+        ):
+            continue
+        if file.added_lines:
+            report.findings.append(
+                _finding(
+                    "risky-file",
+                    Severity.NOTICE,
+                    f"`{file.path}` is a sensitive file (build, CI, dependencies or migrations); "
+                    "review this change with extra care.",
+                    file.path,
+                    min(file.added_lines),
+                    "risky-file",
+                    title="Sensitive file changed",
+                )
+            )
+        else:
+            report.notes.append(f"Sensitive file {file.status}: `{file.path}`.")
+    return report
+
+
+def scan(
+    files: Sequence[ChangedFile],
+    texts: Mapping[str, str],
+    *,
+    large_pr_lines: int,
+    risky_paths: Sequence[str],
+) -> HeuristicReport:
+    """All heuristics; ``texts`` maps a path to its head text (text files only)."""
+    report = risky_findings(files, risky_paths)
+    for file in files:
+        text = texts.get(file.path)
+        if text is not None and file.added_lines:
+            report.findings.extend(line_findings(file, text))
+    report.findings.extend(pr_findings(files, large_pr_lines))
+    return report

@@ -1,0 +1,331 @@
+"""Running ruff on a materialised subset of a tree, and turning its safe fixes into diffs.
+
+The shell part (``run_ruff``) runs the installed ruff binary with a scrubbed environment on
+files a stage wrote to its scratch dir. Everything else is pure: parsing ruff's JSON,
+applying fix edits to text, and building unified diffs and one-hunk suggestions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from bot.errors import EngineError
+from bot.models import Severity
+
+CONFIG_NAMES = ("pyproject.toml", "ruff.toml", ".ruff.toml")
+SYNTAX_ERROR = "syntax-error"
+# flake8's "stop the build" selection: code that cannot run or names that do not exist
+_ERROR_PREFIXES = ("E9", "F63", "F7", "F82")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text from (row, col) to (end_row, end_col), 1-based character columns."""
+
+    row: int
+    col: int
+    end_row: int
+    end_col: int
+    content: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: str
+    """``safe``, ``unsafe`` or ``display-only``, as ruff rates it."""
+    message: str | None
+    edits: tuple[Edit, ...]
+
+    @property
+    def safe(self) -> bool:
+        return self.applicability == "safe" and bool(self.edits)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    path: str
+    """Relative to the root ruff ran in, POSIX separators (the repository path)."""
+    row: int
+    col: int
+    end_row: int
+    end_col: int
+    fix: Fix | None = None
+    url: str | None = None
+
+
+def ruff_binary() -> str:
+    """The ruff beside this interpreter, the one the ``ruff`` package ships, or on PATH."""
+    beside = Path(sys.executable).with_name("ruff")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        return str(find_ruff_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    found = shutil.which("ruff")
+    if found is None:
+        raise EngineError("ruff is not installed", hint="pip install ruff")
+    return found
+
+
+def config_paths_for(paths: Iterable[str]) -> list[str]:
+    """Every place a ruff config could sit for these files: their directories and ancestors."""
+    dirs: set[PurePosixPath] = set()
+    for path in paths:
+        parent = PurePosixPath(path).parent
+        while True:
+            dirs.add(parent)
+            if parent == parent.parent:
+                break
+            parent = parent.parent
+    return sorted(
+        str(PurePosixPath(d) / name) if str(d) != "." else name
+        for d in dirs
+        for name in CONFIG_NAMES
+    )
+
+
+def seal_root(root: Path) -> bool:
+    """Stop ruff's upward config search at ``root``; True when a stub had to be written.
+
+    Without a config at the root, ruff would walk up from the scratch dir into whatever
+    directories hold it and could pick up a stranger's settings. An empty ``ruff.toml`` means
+    "ruff's defaults" and is only written when the repository has no root config of its own
+    (a ``pyproject.toml`` without ``[tool.ruff]`` does not count, as for ruff itself).
+    """
+    if (root / "ruff.toml").exists() or (root / ".ruff.toml").exists():
+        return False
+    pyproject = root / "pyproject.toml"
+    if pyproject.exists() and "[tool.ruff" in pyproject.read_text(errors="replace"):
+        return False
+    (root / "ruff.toml").write_text("# shunter: ruff defaults (the repository has none)\n")
+    return True
+
+
+def severity_for(code: str) -> Severity:
+    """Errors for code that cannot run (syntax, undefined names); style is a warning."""
+    if code == SYNTAX_ERROR or code.startswith(_ERROR_PREFIXES):
+        return Severity.ERROR
+    return Severity.WARNING
+
+
+def _edit(raw: dict[str, object]) -> Edit:
+    start = raw["location"]
+    end = raw["end_location"]
+    assert isinstance(start, dict) and isinstance(end, dict)
+    return Edit(start["row"], start["column"], end["row"], end["column"], str(raw["content"]))
+
+
+def parse_ruff_json(text: str, root: Path) -> list[Diagnostic]:
+    """Ruff's ``--output-format json`` as ``Diagnostic``s with repository-relative paths."""
+    try:
+        items = json.loads(text or "[]")
+    except json.JSONDecodeError as exc:
+        raise EngineError(f"ruff printed something that is not JSON: {exc}") from None
+    base = root.resolve()
+    out: list[Diagnostic] = []
+    for item in items:
+        filename = Path(item["filename"])
+        try:
+            rel = filename.resolve().relative_to(base).as_posix()
+        except ValueError:
+            continue  # not one of ours (cannot happen with explicit paths, but never trust it)
+        fix = None
+        if item.get("fix"):
+            raw = item["fix"]
+            fix = Fix(
+                applicability=str(raw.get("applicability", "unsafe")),
+                message=raw.get("message"),
+                edits=tuple(_edit(edit) for edit in raw.get("edits", [])),
+            )
+        start = item.get("location") or {"row": 1, "column": 1}
+        end = item.get("end_location") or start
+        out.append(
+            Diagnostic(
+                code=item.get("code") or SYNTAX_ERROR,
+                message=str(item.get("message", "")),
+                path=rel,
+                row=max(1, int(start["row"])),
+                col=int(start["column"]),
+                end_row=max(int(start["row"]), int(end["row"]), 1),
+                end_col=int(end["column"]),
+                fix=fix,
+                url=item.get("url"),
+            )
+        )
+    return out
+
+
+def _scrubbed_env(home: Path) -> dict[str, str]:
+    """No tokens, no user-level ruff config: only what ruff needs to start."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
+    env["XDG_CONFIG_HOME"] = str(home / ".config")
+    for name in ("LANG", "LC_ALL", "SYSTEMROOT"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def run_ruff(
+    root: Path,
+    paths: Sequence[str],
+    *,
+    isolated: bool = False,
+    timeout: float = 120.0,
+    binary: str | None = None,
+) -> list[Diagnostic]:
+    """``ruff check`` on ``paths`` under ``root``, honouring the config files found there.
+
+    ``--force-exclude`` keeps the repository's own ``exclude`` in force even though the
+    files are named explicitly.
+    """
+    if not paths:
+        return []
+    command = [
+        binary or ruff_binary(),
+        "check",
+        "--output-format",
+        "json",
+        "--no-cache",
+        "--force-exclude",
+        "--exit-zero",
+    ]
+    if isolated:
+        command.append("--isolated")
+    command += ["--", *paths]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=root,
+            env=_scrubbed_env(root.parent),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"ruff did not finish within {timeout:.0f}s") from None
+    except OSError as exc:
+        raise EngineError(f"ruff could not start: {exc.strerror}") from None
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise EngineError(f"ruff failed: {' '.join(detail[:3])[:500] or 'no output'}")
+    return parse_ruff_json(done.stdout, root)
+
+
+def _offsets(lines: Sequence[str]) -> list[int]:
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
+def _index(starts: list[int], lines: Sequence[str], row: int, col: int) -> int:
+    if row > len(lines):
+        return starts[-1]
+    return starts[row - 1] + min(col - 1, len(lines[row - 1]))
+
+
+def apply_edits(text: str, edits: Iterable[Edit]) -> str:
+    """``text`` with non-overlapping ``edits`` applied (positions refer to the original)."""
+    lines = text.splitlines(keepends=True)
+    starts = _offsets(lines)
+    spans = sorted(
+        (_index(starts, lines, e.row, e.col), _index(starts, lines, e.end_row, e.end_col), e)
+        for e in edits
+    )
+    out: list[str] = []
+    cursor = 0
+    for begin, end, edit in spans:
+        if begin < cursor:
+            raise EngineError("overlapping fix edits")
+        out.append(text[cursor:begin])
+        out.append(edit.content)
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _span(fix: Fix) -> tuple[tuple[int, int], tuple[int, int]]:
+    return min((e.row, e.col) for e in fix.edits), max((e.end_row, e.end_col) for e in fix.edits)
+
+
+def apply_fixes(text: str, fixes: Sequence[Fix]) -> tuple[str, list[int]]:
+    """Apply as many fixes as do not overlap, in order; returns the text and their indexes.
+
+    Ruff itself loops until nothing changes; one pass of non-overlapping fixes is what can
+    be proven to match what the reviewer saw, and the next run picks up the rest.
+    """
+    taken: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    chosen: list[int] = []
+    edits: list[Edit] = []
+
+    def narrow_first(i: int) -> tuple[int, tuple[int, int]]:
+        (row, col), (end_row, _end_col) = _span(fixes[i])
+        return end_row - row, (row, col)
+
+    for index in sorted(range(len(fixes)), key=narrow_first):
+        fix = fixes[index]
+        if not fix.edits:
+            continue
+        begin, end = _span(fix)
+        if any(begin < t_end and t_begin < end for t_begin, t_end in taken):
+            continue
+        if any(begin == end == t_begin == t_end for t_begin, t_end in taken):
+            continue  # two insertions at one point: order would be a guess
+        taken.append((begin, end))
+        chosen.append(index)
+        edits.extend(fix.edits)
+    return apply_edits(text, edits), sorted(chosen)
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    """A ``git apply``-able diff for one file, with ``a/`` and ``b/`` prefixes."""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+        n=3,
+    )
+    out: list[str] = []
+    for line in lines:
+        out.append(line)
+        if not line.endswith("\n"):
+            out.append("\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def suggestion_for(text: str, fix: Fix) -> tuple[int, int, str] | None:
+    """``(start_line, end_line, replacement)``: the whole lines a fix rewrites, if it can be
+    shown as one GitHub suggestion. An edit ending at column 1 of the next line eats the
+    newline of its last line, so that line counts as the end.
+    """
+    if not fix.edits:
+        return None
+    (row, _col), (end_row, end_col) = _span(fix)
+    lines = text.splitlines(keepends=True)
+    last = end_row - 1 if end_col == 1 and end_row > row else end_row
+    if last > len(lines) or row > len(lines):
+        return None
+    region = "".join(lines[row - 1 : last])
+    shifted = [
+        Edit(e.row - row + 1, e.col, e.end_row - row + 1, e.end_col, e.content) for e in fix.edits
+    ]
+    try:
+        replaced = apply_edits(region, shifted)
+    except EngineError:
+        return None
+    return row, last, replaced.removesuffix("\n")

@@ -1,0 +1,65 @@
+"""Which findings a stage reports: reviewdog's filter modes, and a stage's ``paths``.
+
+Pure functions over ``Finding``s and ``ChangedFile``s. The stages apply them before they
+return, and the publisher and ``shunter run`` may apply them again: filtering is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bot.models import Finding
+from bot.policies.globs import path_matches
+from bot.policies.schema import FilterMode
+from bot.stages.context import ChangedFile
+
+
+def _lines_for(mode: FilterMode, file: ChangedFile) -> frozenset[int] | None:
+    """The head lines a finding must touch in ``file``; None means "any line"."""
+    if mode is FilterMode.ADDED:
+        return file.added_lines
+    if mode is FilterMode.DIFF_CONTEXT:
+        return file.diff_lines
+    return None
+
+
+def keeps(mode: FilterMode, finding: Finding, files_by_path: dict[str, ChangedFile]) -> bool:
+    """True when ``finding`` is reported under ``mode``.
+
+    A multi-line finding is kept when any of its lines qualifies, so a call spanning lines
+    where only one was edited is still reported. Deleted files have no head lines and so
+    only ``nofilter`` reports on them.
+    """
+    if mode is FilterMode.NOFILTER:
+        return True
+    file = files_by_path.get(finding.path)
+    if file is None or file.status == "deleted":
+        return False
+    allowed = _lines_for(mode, file)
+    if allowed is None:
+        return True
+    return any(line in allowed for line in range(finding.start_line, finding.end_line + 1))
+
+
+def split_findings(
+    findings: Iterable[Finding], files: Sequence[ChangedFile], mode: FilterMode | str
+) -> tuple[list[Finding], list[Finding]]:
+    """``(kept, dropped)`` under ``mode``, each in the input order."""
+    mode = FilterMode(mode)
+    by_path = {file.path: file for file in files if file.status != "deleted"}
+    kept: list[Finding] = []
+    dropped: list[Finding] = []
+    for finding in findings:
+        (kept if keeps(mode, finding, by_path) else dropped).append(finding)
+    return kept, dropped
+
+
+def filter_findings(
+    findings: Iterable[Finding], files: Sequence[ChangedFile], mode: FilterMode | str
+) -> list[Finding]:
+    return split_findings(findings, files, mode)[0]
+
+
+def path_selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """A stage's ``paths`` filter: included and not excluded."""
+    return path_matches(path, include or ["**"]) and not path_matches(path, exclude)

@@ -1,0 +1,285 @@
+"""The code-review stage (builtin engine): ruff on changed Python files plus diff heuristics.
+
+``run(ctx)`` is a pure function of the ``StageContext`` apart from running ruff on a scratch
+copy of the changed files; it never calls GitHub. Findings are filtered per the stage's
+``filter`` mode before they are returned, and ruff's safe fixes for the findings that remain
+become one ``PatchDraft`` ("Apply fixes").
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.engines import heuristics
+from bot.engines.ruff_check import (
+    Diagnostic,
+    Fix,
+    apply_fixes,
+    config_paths_for,
+    run_ruff,
+    seal_root,
+    severity_for,
+    suggestion_for,
+    unified_diff,
+)
+from bot.errors import EngineError
+from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
+from bot.policies.schema import ReviewStageConfig
+from bot.stages.context import ChangedFile, StageContext
+from bot.stages.filtering import path_selected, split_findings
+
+MAX_FILE_BYTES = 2_000_000
+SUMMARY_ROWS = 20
+
+
+@dataclass
+class _Work:
+    """What the steps accumulate; ``fixes`` maps a ruff finding to its safe fix."""
+
+    findings: list[Finding] = field(default_factory=list)
+    fixes: dict[Finding, Fix] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def options_of(ctx: StageContext) -> ReviewStageConfig:
+    """The stage's config section; None (or a plain dict from a JSON job) is accepted too."""
+    if isinstance(ctx.options, ReviewStageConfig):
+        return ctx.options
+    if ctx.options is None:
+        return ReviewStageConfig()
+    return ReviewStageConfig.model_validate(ctx.options)
+
+
+def read_texts(ctx: StageContext, files: Sequence[ChangedFile], notes: list[str]) -> dict[str, str]:
+    """Head text of every changed text file the stage may look at."""
+    texts: dict[str, str] = {}
+    for file in files:
+        if file.status == "deleted" or file.is_binary:
+            continue
+        data = ctx.head.read(file.path)
+        if data is None:
+            continue
+        if len(data) > MAX_FILE_BYTES:
+            notes.append(f"Skipped `{file.path}`: larger than {MAX_FILE_BYTES // 1_000_000} MB.")
+            continue
+        try:
+            texts[file.path] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            notes.append(f"Skipped `{file.path}`: not UTF-8 text.")
+    return texts
+
+
+def _ruff_finding(diag: Diagnostic, text: str) -> tuple[Finding, Fix | None]:
+    lines = text.splitlines()
+    content = lines[diag.row - 1] if diag.row <= len(lines) else ""
+    start, end, suggestion = diag.row, diag.end_row, None
+    fix = diag.fix if diag.fix is not None and diag.fix.safe else None
+    if fix is not None:
+        region = suggestion_for(text, fix)
+        if region is not None and region[0] <= diag.row <= region[1]:
+            start, end, suggestion = region
+    title = diag.code if diag.fix is None or not diag.fix.message else diag.fix.message
+    finding = Finding(
+        stage=StageName.REVIEW,
+        rule_id=diag.code,
+        severity=severity_for(diag.code),
+        message=f"{diag.code}: {diag.message}" if diag.code != "syntax-error" else diag.message,
+        path=diag.path,
+        start_line=start,
+        end_line=max(start, end),
+        engine="ruff",
+        title=title,
+        suggestion=suggestion,
+        fingerprint=fingerprint(diag.code, diag.path, content),
+        help_uri=diag.url,
+    )
+    return finding, fix
+
+
+def ruff_step(ctx: StageContext, texts: dict[str, str], work: _Work) -> None:
+    py_files = sorted(path for path in texts if heuristics.is_python(path))
+    if not py_files:
+        return
+    started = time.perf_counter()
+    root = ctx.materialise([*py_files, *config_paths_for(py_files)])
+    seal_root(root)
+    try:
+        diagnostics = run_ruff(root, py_files)
+    except EngineError as exc:
+        try:
+            diagnostics = run_ruff(root, py_files, isolated=True)
+        except EngineError:
+            work.notes.append(f"ruff could not run: {exc.message}")
+            return
+        work.notes.append(
+            f"The repository's ruff config could not be used ({exc.message}); "
+            "ran ruff with its defaults."
+        )
+    for diag in diagnostics:
+        text = texts.get(diag.path)
+        if text is None:
+            continue
+        finding, fix = _ruff_finding(diag, text)
+        work.findings.append(finding)
+        if fix is not None:
+            work.fixes[finding] = fix
+    work.timings["ruff_seconds"] = round(time.perf_counter() - started, 4)
+
+
+def heuristics_step(
+    files: Sequence[ChangedFile], texts: dict[str, str], options: ReviewStageConfig, work: _Work
+) -> None:
+    started = time.perf_counter()
+    report = heuristics.scan(
+        files, texts, large_pr_lines=options.large_pr_lines, risky_paths=options.risky_paths
+    )
+    work.findings.extend(report.findings)
+    work.notes.extend(report.notes)
+    work.timings["heuristics_seconds"] = round(time.perf_counter() - started, 4)
+
+
+def build_patch(
+    kept: Sequence[Finding],
+    fixes: dict[Finding, Fix],
+    texts: dict[str, str],
+    files: Sequence[ChangedFile],
+) -> PatchDraft | None:
+    """One patch with ruff's safe fixes for the reported findings, against the head blobs."""
+    by_file: dict[str, list[tuple[Finding, Fix]]] = {}
+    for finding in kept:
+        fix = fixes.get(finding)
+        if fix is not None:
+            by_file.setdefault(finding.path, []).append((finding, fix))
+    blobs = {file.path: file.head_blob for file in files}
+    diffs: list[FileDiff] = []
+    fixed: list[str] = []
+    for path, pairs in sorted(by_file.items()):
+        before = texts[path]
+        after, applied = apply_fixes(before, [fix for _f, fix in pairs])
+        if after == before:
+            continue
+        diffs.append(
+            FileDiff(
+                path=path, diff=unified_diff(path, before, after), pre_image_blob=blobs.get(path)
+            )
+        )
+        fixed.extend(pairs[i][0].fingerprint for i in applied)
+    if not diffs:
+        return None
+    count = len(fixed)
+    return PatchDraft(
+        stage=StageName.REVIEW,
+        title=f"Apply {count} safe ruff fix{'es' if count != 1 else ''}",
+        files=diffs,
+        finding_fingerprints=fixed,
+    )
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:200]
+
+
+def render_summary(
+    findings: Sequence[Finding],
+    files: Sequence[ChangedFile],
+    patch: PatchDraft | None,
+    notes: Sequence[str],
+    dropped: int,
+    options: ReviewStageConfig,
+) -> str:
+    counts = Counter(f.severity for f in findings)
+    python = sum(1 for f in files if heuristics.is_python(f.path))
+    if findings:
+        head = (
+            f"**{len(findings)} finding{'s' if len(findings) != 1 else ''}** "
+            f"({counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, "
+            f"{counts[Severity.NOTICE]} notices)"
+        )
+    else:
+        head = "**No findings**"
+    lines = [
+        "### Code review",
+        "",
+        f"{head} in {len(files)} changed files ({python} Python), "
+        f"filter `{options.filter.value}`, fails on `{options.fail_on.value}`.",
+    ]
+    if dropped:
+        lines.append(f"{dropped} more outside the `{options.filter.value}` filter are not shown.")
+    if patch is not None:
+        lines.append(
+            f"ruff can fix {len(patch.finding_fingerprints)} of them safely: press "
+            "**Apply fixes** or comment `/shunter apply`."
+        )
+    if findings:
+        ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line))
+        lines += ["", "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
+        for f in ordered[:SUMMARY_ROWS]:
+            lines.append(
+                f"| {f.severity.value} | `{f.rule_id}` | `{f.path}:{f.start_line}` | "
+                f"{_cell(f.message)} |"
+            )
+        if len(ordered) > SUMMARY_ROWS:
+            lines.append(f"\n…and {len(ordered) - SUMMARY_ROWS} more in the annotations.")
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def _stopped(ctx: StageContext, work: _Work, started: float) -> StageResult:
+    return StageResult(
+        stage=StageName.REVIEW,
+        head_sha=ctx.head_sha,
+        summary="### Code review\n\nStopped early: a newer push superseded this run.\n",
+        notes=[*work.notes, "cancelled before completion"],
+        metrics={"cancelled": True, "duration_seconds": round(time.perf_counter() - started, 4)},
+        neutral=True,
+    )
+
+
+def run(ctx: StageContext) -> StageResult:
+    started = time.perf_counter()
+    options = options_of(ctx)
+    work = _Work()
+    if options.engine == "llm":
+        work.notes.append("The llm engine is not available to this stage; used the builtin one.")
+    files = [
+        f for f in ctx.files if path_selected(f.path, options.paths.include, options.paths.exclude)
+    ]
+    texts = read_texts(ctx, files, work.notes)
+    if ctx.cancelled():
+        return _stopped(ctx, work, started)
+    if options.ruff:
+        ruff_step(ctx, texts, work)
+        if ctx.cancelled():
+            return _stopped(ctx, work, started)
+    if options.heuristics:
+        heuristics_step(files, texts, options, work)
+        if ctx.cancelled():
+            return _stopped(ctx, work, started)
+    kept, dropped = split_findings(work.findings, ctx.files, options.filter)
+    kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
+    patch = build_patch(kept, work.fixes, texts, files)
+    counts = Counter(f.severity.value for f in kept)
+    metrics = {
+        "files": len(files),
+        "python_files": sum(1 for path in texts if heuristics.is_python(path)),
+        "findings": len(kept),
+        "findings_by_severity": {s.value: counts.get(s.value, 0) for s in Severity},
+        "filtered_out": len(dropped),
+        "fixable": len(patch.finding_fingerprints) if patch else 0,
+        **work.timings,
+        "duration_seconds": round(time.perf_counter() - started, 4),
+    }
+    return StageResult(
+        stage=StageName.REVIEW,
+        head_sha=ctx.head_sha,
+        findings=kept,
+        patches=[patch] if patch else [],
+        summary=render_summary(kept, files, patch, work.notes, len(dropped), options),
+        notes=work.notes,
+        metrics=metrics,
+    )

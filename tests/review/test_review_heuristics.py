@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from bot.engines.heuristics import is_test_path, scan
+from bot.models import Severity, fingerprint
+from bot.stages.context import ChangedFile
+
+RISKY = [".github/workflows/**", "**/migrations/**", "pyproject.toml"]
+
+
+def _file(path: str, text: str, added: set[int] | None = None, status: str = "modified"):
+    lines = text.splitlines()
+    added = set(range(1, len(lines) + 1)) if added is None else added
+    patch = "".join(f"+{lines[n - 1]}\n" for n in sorted(added))
+    return ChangedFile(path, status, added_lines=frozenset(added), patch=patch)
+
+
+def _scan(files_texts, large=800, risky=RISKY):
+    files = [f for f, _t in files_texts]
+    texts = {f.path: t for f, t in files_texts}
+    return scan(files, texts, large_pr_lines=large, risky_paths=risky)
+
+
+def _rules(report, path=None):
+    return [(f.rule_id, f.start_line) for f in report.findings if path in (None, f.path)]
+
+
+TEST_FILE = (
+    _file("tests/test_app.py", "def test_x():\n    assert True\n"),
+    "def test_x():\n    assert True\n",
+)
+
+
+def test_debugger_calls_only_on_added_lines() -> None:
+    text = (
+        "import pdb\nx = 1\nbreakpoint()\nimport ipdb; ipdb.set_trace()\n"
+        "value = compute()  # pdb.set_trace() in a comment is fine\n"
+        "    # breakpoint()\nfoo(pdb.set_trace())\n"
+    )
+    report = _scan([(_file("app.py", text, {3, 4, 5, 6, 7}), text), TEST_FILE])
+    found = [(f.rule_id, f.start_line, f.severity, f.suggestion) for f in report.findings]
+    assert found == [
+        ("debugger", 3, Severity.ERROR, ""),
+        ("debugger", 4, Severity.ERROR, ""),
+        ("debugger", 7, Severity.ERROR, None),  # not a whole-line call: no deletion offered
+    ]
+    assert report.findings[0].fingerprint == fingerprint("debugger", "app.py", "breakpoint()")
+
+
+def test_stray_print_in_library_code_but_not_in_scripts_or_tests() -> None:
+    lib = "def f():\n    print('debug')\n    return 1\n"
+    script = "print('hi')\nif __name__ == '__main__':\n    print('main')\n"
+    report = _scan(
+        [
+            (_file("pkg/lib.py", lib), lib),
+            (_file("pkg/tool.py", script), script),
+            (_file("scripts/run.py", lib), lib),
+            (_file("tests/test_lib.py", lib), lib),
+        ]
+    )
+    assert [
+        (f.rule_id, f.path, f.start_line) for f in report.findings if f.rule_id == "stray-print"
+    ] == [("stray-print", "pkg/lib.py", 2)]
+
+
+def test_merge_markers_need_a_conflict_start() -> None:
+    conflicted = "a = 1\n<<<<<<< HEAD\nb = 2\n=======\nb = 3\n>>>>>>> feature\n"
+    rst = "Title\n=======\n\ntext\n"
+    report = _scan(
+        [(_file("x.py", conflicted), conflicted), (_file("README.rst", rst), rst), TEST_FILE]
+    )
+    assert [(f.rule_id, f.path, f.start_line, f.severity) for f in report.findings] == [
+        ("merge-marker", "x.py", 2, Severity.ERROR),
+        ("merge-marker", "x.py", 4, Severity.ERROR),
+        ("merge-marker", "x.py", 6, Severity.ERROR),
+    ]
+
+
+def test_todo_added() -> None:
+    text = "x = 1  # TODO: handle errors\ny = 2  # todo lowercase is prose\n# FIXME later\n"
+    report = _scan([(_file("docs/notes.md", text), text)])
+    assert [(f.rule_id, f.start_line, f.title) for f in report.findings] == [
+        ("todo-added", 1, "TODO added"),
+        ("todo-added", 3, "FIXME added"),
+    ]
+
+
+def test_large_pr_threshold() -> None:
+    big = "".join(f"x{i} = {i}\n" for i in range(60))
+    small = "y = 1\n"
+    files = [(_file("tests/test_big.py", big), big), (_file("tests/test_s.py", small), small)]
+    assert _rules(_scan(files, large=61)) == []
+    report = _scan(files, large=60)
+    assert _rules(report) == [("large-pr", 1)]
+    assert report.findings[0].path == "tests/test_big.py"  # anchored on the biggest file
+    assert "61 lines in 2 files" in report.findings[0].message
+
+
+def test_risky_files() -> None:
+    wf = "on: push\n"
+    report = _scan(
+        [
+            (_file(".github/workflows/ci.yml", wf), wf),
+            (_file("app/migrations/0002.sql", "alter table x;\n"), "alter table x;\n"),
+            (ChangedFile("pyproject.toml", "deleted"), None),
+            (_file("README.md", "hi\n"), "hi\n"),
+        ]
+    )
+    assert sorted(_rules(report)) == [("risky-file", 1), ("risky-file", 1)]
+    assert {f.path for f in report.findings} == {
+        ".github/workflows/ci.yml",
+        "app/migrations/0002.sql",
+    }
+    assert report.notes == ["Sensitive file deleted: `pyproject.toml`."]
+
+
+def test_source_changed_without_tests() -> None:
+    src = "def f():\n    return 2\n"
+    alone = _scan(
+        [
+            (_file("pkg/core.py", src, {2}), src),
+            (_file("docs/conf.py", src), src),
+            (_file("setup.py", src), src),
+        ]
+    )
+    assert _rules(alone) == [("untested-change", 2)]
+    assert "`pkg/core.py`" in alone.findings[0].message
+    assert "docs/conf.py" not in alone.findings[0].message
+    with_tests = _scan([(_file("pkg/core.py", src, {2}), src), TEST_FILE])
+    assert _rules(with_tests) == []
+
+
+def test_untested_fingerprint_is_stable_across_pushes() -> None:
+    one = _scan([(_file("pkg/core.py", "a = 1\n"), "a = 1\n")]).findings[0]
+    two = _scan([(_file("pkg/core.py", "b = 2\nc = 3\n"), "b = 2\nc = 3\n")]).findings[0]
+    assert one.fingerprint == two.fingerprint
+
+
+def test_test_path_detection() -> None:
+    assert is_test_path("tests/unit/helpers.py")
+    assert is_test_path("pkg/test_core.py")
+    assert is_test_path("pkg/core_test.py")
+    assert is_test_path("conftest.py")
+    assert not is_test_path("pkg/testing_utils.py")
+    assert not is_test_path("pkg/contest.py")
