@@ -11,6 +11,7 @@ HTTP client and the stage can be tested against any ``ChatProvider``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -34,6 +35,7 @@ DEFAULT_TOKENS_PER_RUN = 20_000
 MAX_FINDINGS = 50
 MAX_BODY_CHARS = 4000
 ENGINE = "llm"
+_SUMMARY_LIST_LIMIT = 200
 
 
 class ModelFinding(BaseModel):
@@ -77,6 +79,9 @@ The diff shows head-side line numbers in the left column; lines starting with + 
 lines with - were removed (and have no number). Cite a file by the path in its 'File:' header \
 and a line by its number in the left column; only lines shown in the diff may be cited. \
 Return an empty findings list when nothing is worth reporting."""
+
+
+_SCHEMA_TOKENS = estimate_tokens(json.dumps(ModelReview.model_json_schema()))
 
 
 @dataclass
@@ -229,7 +234,12 @@ def run(
     tag = new_boundary()
     system = f"{REVIEW_INSTRUCTIONS}\n\n{data_rules(tag)}"
     empty = CompressedDiff(text="")
-    fixed = estimate_tokens(system) + estimate_tokens(_pr_block(ctx, empty, tag)) + 64
+    fixed = (
+        estimate_tokens(system)
+        + estimate_tokens(_pr_block(ctx, empty, tag))
+        + _SCHEMA_TOKENS  # the schema travels with the request (response_format or tool)
+        + 64
+    )
     budget = plan_budget(total, fixed)
     diff = compress_diff(ctx.files, budget.diff)
     metrics.update(
@@ -308,8 +318,10 @@ def _record_usage(metrics: dict[str, object], completion: Completion) -> None:
 def _left_out_md(diff: CompressedDiff) -> str:
     if not diff.left_out:
         return ""
-    lines = ["", "", "Files the model did not see:"]
-    lines += [f"- `{item.path}` ({item.reason})" for item in diff.left_out]
+    lines = ["", "", f"Files the model did not see ({len(diff.left_out)}):"]
+    lines += [f"- `{item.path}` ({item.reason})" for item in diff.left_out[:_SUMMARY_LIST_LIMIT]]
+    if len(diff.left_out) > _SUMMARY_LIST_LIMIT:
+        lines.append(f"- ... and {len(diff.left_out) - _SUMMARY_LIST_LIMIT} more")
     return "\n".join(lines)
 
 

@@ -218,7 +218,16 @@ def test_key_never_in_logs_errors_or_reprs(any_server, make_provider, reply, cap
     rendered = "".join(traceback.format_exception(caught.value))
 
     everything = "\n".join(
-        [caplog.text, rendered, str(caught.value), repr(good), repr(bad), repr(good._transport)]
+        [
+            caplog.text,
+            rendered,
+            str(caught.value),
+            repr(good),
+            repr(bad),
+            repr(good._transport),
+            str(vars(good)),
+            str(vars(good._transport)),
+        ]
     )
     assert "401" in str(caught.value)
     for secret in (key, wrong, key[-6:], wrong[-6:]):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from bot.engines.llm.pricing import Price, cost_usd
 from bot.engines.llm.protocol import Completion, Message
@@ -55,7 +55,8 @@ class HTTPChatProvider(ABC):
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._model = model
-        self.__api_key = api_key
+        # SecretStr: even vars()/pickling/debug dumps show '**********'.
+        self.__api_key = SecretStr(api_key) if api_key else None
         self._price = price
         self._transport = transport or JSONTransport(
             timeout_seconds=timeout_seconds, secret=api_key
@@ -67,7 +68,7 @@ class HTTPChatProvider(ABC):
 
     @property
     def _api_key(self) -> str | None:
-        return self.__api_key
+        return self.__api_key.get_secret_value() if self.__api_key else None
 
     def __repr__(self) -> str:
         # Never the key: only whether one is set.
@@ -78,6 +79,12 @@ class HTTPChatProvider(ABC):
 
     def close(self) -> None:
         self._transport.close()
+
+    def __enter__(self) -> HTTPChatProvider:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def complete(
         self,

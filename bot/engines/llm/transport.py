@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from bot.errors import EngineError
 
@@ -81,7 +82,7 @@ class JSONTransport:
         sleep: Callable[[float], None] = time.sleep,
         client: httpx.Client | None = None,
     ) -> None:
-        self._secret = secret
+        self._secret = SecretStr(secret) if secret else None
         self._max_retries = max_retries
         self._max_retry_wait = max_retry_wait
         self._sleep = sleep
@@ -94,6 +95,9 @@ class JSONTransport:
 
     def close(self) -> None:
         self._client.close()
+
+    def _plain_secret(self) -> str | None:
+        return self._secret.get_secret_value() if self._secret else None
 
     def post(self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``body`` as JSON; the decoded JSON object answer, or ``EngineError``."""
@@ -112,7 +116,7 @@ class JSONTransport:
                     return self._decode(response)
                 status = response.status_code
                 wait = parse_retry_after(response.headers)
-                excerpt = redact(response.text[:500], self._secret)
+                excerpt = redact(response.text[:500], self._plain_secret())
                 if status not in RETRY_STATUSES:
                     raise LLMHTTPError(
                         f"LLM service answered {status}: {excerpt}", status=status, body=excerpt
@@ -120,7 +124,7 @@ class JSONTransport:
                 problem = f"LLM service answered {status}"
             if attempt > self._max_retries:
                 raise LLMHTTPError(
-                    redact(f"{problem} after {attempt} attempts; giving up", self._secret),
+                    redact(f"{problem} after {attempt} attempts; giving up", self._plain_secret()),
                     status=status,
                 )
             delay = wait if wait is not None else min(0.5 * 2 ** (attempt - 1), 8.0)
@@ -137,7 +141,7 @@ class JSONTransport:
         try:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            excerpt = redact(response.text[:200], self._secret)
+            excerpt = redact(response.text[:200], self._plain_secret())
             raise EngineError(f"LLM service answered with non-JSON: {excerpt!r}") from None
         if not isinstance(data, dict):
             raise EngineError("LLM service answered with JSON that is not an object")
