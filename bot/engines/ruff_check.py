@@ -292,7 +292,7 @@ def apply_fixes(text: str, fixes: Sequence[Fix]) -> tuple[str, list[int]]:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    """A ``git apply``-able diff for one file, with ``a/`` and ``b/`` prefixes."""
+    """A git-style diff for one file (``git apply``, libgit2 and the merge queue accept it)."""
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
@@ -302,6 +302,8 @@ def unified_diff(path: str, before: str, after: str) -> str:
     )
     out: list[str] = []
     for line in lines:
+        if not out:
+            out.append(f"diff --git a/{path} b/{path}\n")
         out.append(line)
         if not line.endswith("\n"):
             out.append("\n\\ No newline at end of file\n")

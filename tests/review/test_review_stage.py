@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pygit2
+
+from bot.models import Severity, StageName, fingerprint
+from bot.policies.schema import FilterMode, ReviewStageConfig
+from bot.stages import registry
+from bot.stages.review import run
+
+TESTS = {"tests/test_core.py": b"def test_ok():\n    assert True\n"}
+BASE = {"pkg/core.py": b"import os\n\n\ndef f():\n    return 1\n", **TESTS}
+HEAD = {
+    "pkg/core.py": b"import os\nimport sys\n\n\ndef f():\n    return 1\n",
+    "tests/test_core.py": b"def test_ok():\n    assert True\n\n\ndef test_more():\n    assert 1\n",
+}
+
+
+def _rules(result):
+    return [(f.rule_id, f.path, f.start_line) for f in result.findings]
+
+
+def test_ruff_reports_only_on_added_lines(make_ctx) -> None:
+    result = run(make_ctx(BASE, HEAD))
+    assert result.stage is StageName.REVIEW and not result.neutral
+    assert ("F401", "pkg/core.py", 2) in _rules(result)
+    assert ("F401", "pkg/core.py", 1) not in _rules(result)  # `os` was unused before the PR
+    sys_finding = next(f for f in result.findings if f.rule_id == "F401")
+    assert sys_finding.engine == "ruff" and sys_finding.severity is Severity.WARNING
+    assert sys_finding.fingerprint == fingerprint("F401", "pkg/core.py", "import sys")
+    assert sys_finding.suggestion == "" and sys_finding.end_line == 2  # delete the line
+    assert sys_finding.help_uri and "unused-import" in sys_finding.help_uri
+    assert result.metrics["filtered_out"] >= 1
+
+    everything = run(make_ctx(BASE, HEAD, ReviewStageConfig(filter=FilterMode.NOFILTER)))
+    assert ("F401", "pkg/core.py", 1) in _rules(everything)
+
+
+def test_repo_ruff_config_is_honoured(make_ctx) -> None:
+    config = b'[tool.ruff.lint]\nselect = ["E711"]\n'
+    head = {**HEAD, "pkg/core.py": HEAD["pkg/core.py"] + b"\n\ndef g(x):\n    return x == None\n"}
+    result = run(make_ctx({**BASE, "pyproject.toml": config}, {**head, "pyproject.toml": config}))
+    ruff_rules = {f.rule_id for f in result.findings if f.engine == "ruff"}
+    assert ruff_rules == {"E711"}
+
+    nested = b'extend = "../pyproject.toml"\n[lint]\nignore = ["E711"]\n'
+    quiet = run(
+        make_ctx(
+            {**BASE, "pyproject.toml": config},
+            {**head, "pyproject.toml": config, "pkg/ruff.toml": nested},
+        )
+    )
+    assert {f.rule_id for f in quiet.findings if f.engine == "ruff"} == set()
+
+
+def test_broken_repo_ruff_config_falls_back_to_defaults_with_a_note(make_ctx) -> None:
+    bad = b"[tool.ruff.lint]\nselect = [\n"
+    result = run(make_ctx({**BASE, "pyproject.toml": bad}, {**HEAD, "pyproject.toml": bad}))
+    assert ("F401", "pkg/core.py", 2) in _rules(result)
+    assert any("ruff config could not be used" in note for note in result.notes)
+
+
+def test_excluded_paths_in_repo_config_are_respected(make_ctx) -> None:
+    config = b'[tool.ruff]\nextend-exclude = ["pkg/core.py"]\n'
+    result = run(make_ctx({**BASE, "pyproject.toml": config}, {**HEAD, "pyproject.toml": config}))
+    assert not [f for f in result.findings if f.engine == "ruff"]
+
+
+def _apply_with_git(diff: str, files: dict[str, bytes], where: Path) -> dict[str, bytes]:
+    for path, data in files.items():
+        (where / path).parent.mkdir(parents=True, exist_ok=True)
+        (where / path).write_bytes(data)
+    subprocess.run(["git", "init", "-q", str(where)], check=True)
+    subprocess.run(["git", "apply", "--check", "-"], input=diff.encode(), cwd=where, check=True)
+    subprocess.run(["git", "apply", "-"], input=diff.encode(), cwd=where, check=True)
+    return {path: (where / path).read_bytes() for path in files}
+
+
+def test_autofix_patch_applies_with_git_and_pygit2(make_ctx, tmp_path: Path) -> None:
+    head = {**HEAD, "pkg/extra.py": b"import json\nimport re\n\nVALUE = re.escape('x')\n"}
+    ctx = make_ctx(BASE, head)
+    result = run(ctx)
+    assert len(result.patches) == 1
+    patch = result.patches[0]
+    assert patch.stage is StageName.REVIEW and patch.title.startswith("Apply 2 safe ruff fixes")
+    by_path = {d.path: d for d in patch.files}
+    assert set(by_path) == {"pkg/core.py", "pkg/extra.py"}
+    assert by_path["pkg/core.py"].pre_image_blob == ctx.changed("pkg/core.py").head_blob
+    fixed_fps = {f.fingerprint for f in result.findings if f.rule_id == "F401"}
+    assert set(patch.finding_fingerprints) == fixed_fps
+
+    diff = "".join(d.diff for d in patch.files)
+    after = _apply_with_git(diff, dict(head), tmp_path / "cli")
+    assert after["pkg/core.py"] == b"import os\n\n\ndef f():\n    return 1\n"
+    assert after["pkg/extra.py"] == b"import re\n\nVALUE = re.escape('x')\n"
+
+    repo = pygit2.init_repository(str(tmp_path / "lib"))
+    for path, data in head.items():
+        (tmp_path / "lib" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "lib" / path).write_bytes(data)
+    repo.index.add_all()
+    repo.index.write()
+    sig = pygit2.Signature("t", "t@example.com")
+    repo.create_commit("HEAD", sig, sig, "head", repo.index.write_tree(), [])
+    parsed = pygit2.Diff.parse_diff(diff)
+    assert repo.applies(parsed)
+    repo.apply(parsed)
+    assert (tmp_path / "lib/pkg/core.py").read_bytes() == after["pkg/core.py"]
+    # the pre-image blob id is exactly what git has for the head file
+    assert str(repo.index["pkg/core.py"].id) == by_path["pkg/core.py"].pre_image_blob
+
+
+def test_heuristics_run_inside_the_stage_and_respect_the_filter(make_ctx) -> None:
+    head = {
+        **BASE,
+        "pkg/core.py": b"import os\n\n\ndef f():\n    breakpoint()\n    return 1  # TODO: 2\n",
+    }
+    result = run(make_ctx(BASE, head))
+    rules = _rules(result)
+    assert ("debugger", "pkg/core.py", 5) in rules
+    assert ("todo-added", "pkg/core.py", 6) in rules
+    assert ("untested-change", "pkg/core.py", 5) in rules
+    assert result.metrics["findings_by_severity"]["error"] >= 1
+    assert "Code review" in result.summary and "`debugger`" in result.summary
+
+    off = run(make_ctx(BASE, head, ReviewStageConfig(heuristics=False, ruff=False)))
+    assert off.findings == [] and "No findings" in off.summary
+
+
+def test_stage_paths_and_dict_options(make_ctx) -> None:
+    head = {**HEAD, "gen/auto.py": b"import sys\n"}
+    opts = {"paths": {"exclude": ["gen/**"]}}
+    result = run(make_ctx(BASE, head, opts))
+    assert not [f for f in result.findings if f.path.startswith("gen/")]
+    assert result.metrics["files"] == 2
+
+
+def test_binary_deleted_and_non_utf8_files_are_skipped(make_ctx) -> None:
+    head = {**HEAD, "img.png": b"\x89PNG\x00\x00binary", "latin.py": "x = 'é'\n".encode("latin-1")}
+    base = {**BASE, "old.py": b"import os\n"}
+    result = run(make_ctx(base, head))
+    assert any("latin.py" in note and "UTF-8" in note for note in result.notes)
+    assert not [f for f in result.findings if f.path in {"img.png", "old.py", "latin.py"}]
+
+
+def test_cancelled_between_steps(make_ctx) -> None:
+    calls = iter([False, True])
+    ctx = make_ctx(BASE, HEAD, cancelled=lambda: next(calls, True))
+    result = run(ctx)
+    assert result.neutral and result.metrics["cancelled"] is True
+    assert result.findings == []
+
+
+def test_ruff_missing_is_a_note_not_a_crash(make_ctx, monkeypatch) -> None:
+    import bot.engines.ruff_check as ruff_check
+
+    monkeypatch.setattr(ruff_check, "ruff_binary", lambda: "/nonexistent/ruff")
+    monkeypatch.setattr(ruff_check.shutil, "which", shutil.which)
+    result = run(make_ctx(BASE, HEAD))
+    assert any(note.startswith("ruff could not run") for note in result.notes)
+    assert not [f for f in result.findings if f.engine == "ruff"]
+
+
+def test_registry_runs_review_and_contains_failures(make_ctx, monkeypatch) -> None:
+    ctx = make_ctx(BASE, HEAD)
+    assert registry.run_stage("review", ctx).findings
+    assert set(registry.STAGES) == set(StageName)
+    monkeypatch.setitem(registry.STAGES, StageName.SECURITY, "bot.no_such_module:run")
+    missing = registry.run_stage(StageName.SECURITY, ctx)
+    assert missing.neutral and "not available" in missing.notes[0]
+    monkeypatch.setitem(registry.STAGES, StageName.TESTS, "json:loads")  # raises TypeError
+    crashed = registry.run_stage(StageName.TESTS, ctx)
+    assert crashed.neutral and "internal error (TypeError)" in crashed.notes[0]
+    assert crashed.stage is StageName.TESTS and crashed.head_sha == ctx.head_sha
+
+
+def test_patch_is_accepted_by_the_merge_queue_parser(make_ctx) -> None:
+    from bot.changes.unified import apply_hunks, parse_file_diff
+
+    ctx = make_ctx(BASE, HEAD)
+    (file_diff,) = run(ctx).patches[0].files
+    patched = apply_hunks(ctx.head.read("pkg/core.py"), parse_file_diff(file_diff.diff))
+    assert patched == b"import os\n\n\ndef f():\n    return 1\n"
