@@ -1,0 +1,73 @@
+"""Faults on demand: latency, 5xx, secondary rate limits and dropped connections.
+
+A fault matches requests by a ``"METHOD /path"`` glob (or ``"*"`` for all) and fires ``times``
+times (None = until removed). The server's middleware consults :meth:`Faults.take` before the
+route runs, so a fault hides the route completely, as a flaky GitHub would.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from bot.simulator.recorder import matches
+
+
+@dataclass
+class Fault:
+    kind: str  # "latency", "status", "secondary_rate_limit", "drop"
+    pattern: str = "*"
+    times: int | None = 1
+    status: int = 502
+    delay: float = 0.0
+    retry_after: int = 60
+    fired: int = 0
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def latency(self, seconds: float, pattern: str = "*", times: int | None = None) -> Fault:
+        return self.add(Fault("latency", pattern, times, delay=seconds))
+
+    def error(self, status: int = 502, pattern: str = "*", times: int | None = 1) -> Fault:
+        return self.add(Fault("status", pattern, times, status=status))
+
+    def secondary_rate_limit(
+        self, retry_after: int = 60, pattern: str = "*", times: int | None = 1
+    ) -> Fault:
+        return self.add(Fault("secondary_rate_limit", pattern, times, retry_after=retry_after))
+
+    def drop(self, pattern: str = "*", times: int | None = 1) -> Fault:
+        return self.add(Fault("drop", pattern, times))
+
+    def remove(self, fault: Fault) -> None:
+        with self._lock:
+            if fault in self._faults:
+                self._faults.remove(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> list[Fault]:
+        """The faults that fire for this request (latency first), spending one use of each."""
+        fired: list[Fault] = []
+        with self._lock:
+            for fault in list(self._faults):
+                if not matches(fault.pattern, method, path):
+                    continue
+                fault.fired += 1
+                fired.append(fault)
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+        return sorted(fired, key=lambda f: f.kind != "latency")

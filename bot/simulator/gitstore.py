@@ -1,0 +1,260 @@
+"""Git data for the simulator: bare repositories, commits from file maps, PR diffs.
+
+Pure pygit2 over bare repositories on disk; callers hold ``World.lock``. The diff of a pull
+request is GitHub's three-dot diff: from the merge base of base and head to the head.
+"""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pygit2
+
+Files = dict[str, str | bytes | None]  # path -> content (None deletes the path)
+
+_STATUS = {
+    pygit2.enums.DeltaStatus.ADDED: "added",
+    pygit2.enums.DeltaStatus.DELETED: "removed",
+    pygit2.enums.DeltaStatus.MODIFIED: "modified",
+    pygit2.enums.DeltaStatus.RENAMED: "renamed",
+    pygit2.enums.DeltaStatus.COPIED: "copied",
+    pygit2.enums.DeltaStatus.TYPECHANGE: "changed",
+}
+
+
+def init_bare(path: Path, default_branch: str) -> pygit2.Repository:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    repo = pygit2.init_repository(str(path), bare=True, initial_head=default_branch)
+    # Pushing to refs/pull/* is refused by GitHub; fetching them is allowed.
+    repo.config["receive.hideRefs"] = "refs/pull"
+    repo.config["http.receivepack"] = True
+    repo.config["uploadpack.allowReachableSHA1InWant"] = True
+    return repo
+
+
+def signature(name: str, email: str, when: datetime) -> pygit2.Signature:
+    offset = int(when.utcoffset().total_seconds() // 60) if when.utcoffset() else 0
+    return pygit2.Signature(name, email, int(when.timestamp()), offset)
+
+
+def tree_with(repo: pygit2.Repository, base_tree: pygit2.Tree | None, files: Files) -> pygit2.Oid:
+    """A new tree: ``base_tree`` with ``files`` written (or removed, for None)."""
+    index = pygit2.Index()
+    if base_tree is not None:
+        index.read_tree(base_tree)
+    for path, content in files.items():
+        path = path.strip("/")
+        if content is None:
+            if path in index:
+                index.remove(path)
+            else:  # a directory: drop everything below it
+                for entry in [e.path for e in index if e.path.startswith(path + "/")]:
+                    index.remove(entry)
+            continue
+        data = content.encode() if isinstance(content, str) else content
+        oid = repo.create_blob(data)
+        index.add(pygit2.IndexEntry(path, oid, pygit2.enums.FileMode.BLOB))
+    return index.write_tree(repo)
+
+
+def tree_from_entries(
+    repo: pygit2.Repository, base_tree: pygit2.Tree | None, entries: list[dict[str, object]]
+) -> pygit2.Oid:
+    """The Git Data API's tree creation: entries with ``sha`` or ``content`` (null deletes)."""
+    index = pygit2.Index()
+    if base_tree is not None:
+        index.read_tree(base_tree)
+    for entry in entries:
+        path = str(entry["path"]).strip("/")
+        mode = int(str(entry.get("mode", "100644")), 8)
+        if "content" in entry and entry["content"] is not None:
+            oid = repo.create_blob(str(entry["content"]).encode())
+        elif entry.get("sha") is None:
+            if path in index:
+                index.remove(path)
+            for sub in [e.path for e in index if e.path.startswith(path + "/")]:
+                index.remove(sub)
+            continue
+        else:
+            oid = pygit2.Oid(hex=str(entry["sha"]))
+        if stat.S_ISDIR(mode) or entry.get("type") == "tree":
+            sub_tree = repo.get(oid)
+            for sub in _walk(repo, sub_tree, path + "/"):
+                index.add(sub)
+        else:
+            index.add(pygit2.IndexEntry(path, oid, mode))
+    return index.write_tree(repo)
+
+
+def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> list[pygit2.IndexEntry]:
+    out: list[pygit2.IndexEntry] = []
+    for obj in tree:
+        if obj.type_str == "tree":
+            out += _walk(repo, repo.get(obj.id), prefix + obj.name + "/")
+        else:
+            out.append(pygit2.IndexEntry(prefix + obj.name, obj.id, obj.filemode))
+    return out
+
+
+def commit_files(
+    repo: pygit2.Repository,
+    branch: str,
+    files: Files,
+    message: str,
+    author: pygit2.Signature,
+    *,
+    parent: str | None = None,
+) -> str:
+    """Commit ``files`` on top of ``branch`` (or ``parent``) and move the branch; returns sha."""
+    ref_name = f"refs/heads/{branch}"
+    parent_sha = parent
+    if parent_sha is None and ref_name in repo.references:
+        parent_sha = str(repo.references[ref_name].target)
+    base_tree = repo.get(parent_sha).tree if parent_sha else None
+    tree = tree_with(repo, base_tree, files)
+    parents = [pygit2.Oid(hex=parent_sha)] if parent_sha else []
+    oid = repo.create_commit(None, author, author, message, tree, parents)
+    repo.references.create(ref_name, oid, force=True)
+    return str(oid)
+
+
+def ref_sha(repo: pygit2.Repository, ref: str) -> str | None:
+    try:
+        return str(repo.references[ref].resolve().target)
+    except (KeyError, pygit2.GitError):
+        return None
+
+
+def all_refs(repo: pygit2.Repository) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in repo.references:
+        sha = ref_sha(repo, name)
+        if sha is not None:
+            out[name] = sha
+    return out
+
+
+def resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit | None:
+    """A commit from a sha, branch, tag or full ref name; None when it does not exist."""
+    for candidate in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}"):
+        try:
+            obj = repo.revparse_single(candidate)
+        except (KeyError, ValueError, pygit2.GitError):
+            continue
+        commit = obj.peel(pygit2.Commit)
+        if commit is not None:
+            return commit
+    return None
+
+
+def is_fast_forward(repo: pygit2.Repository, old: str, new: str) -> bool:
+    return old == new or repo.descendant_of(pygit2.Oid(hex=new), pygit2.Oid(hex=old))
+
+
+def merge_base(repo: pygit2.Repository, a: str, b: str) -> str | None:
+    oid = repo.merge_base(pygit2.Oid(hex=a), pygit2.Oid(hex=b))
+    return str(oid) if oid else None
+
+
+def commits_between(repo: pygit2.Repository, base: str | None, head: str) -> list[pygit2.Commit]:
+    """Commits reachable from head and not from base, oldest first."""
+    walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+    if base:
+        walker.hide(pygit2.Oid(hex=base))
+    return list(reversed(list(walker)))
+
+
+@dataclass
+class FileChange:
+    filename: str
+    status: str
+    additions: int
+    deletions: int
+    patch: str
+    sha: str
+    previous_filename: str | None
+    # commentable lines: (side, line) -> position in the file's patch (1-based)
+    lines: dict[tuple[str, int], int] = field(default_factory=dict)
+    hunks: list[tuple[int, int, str]] = field(default_factory=list)  # (first_pos, last_pos, header)
+
+
+def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileChange]]:
+    """The unified diff text and per-file changes from ``base`` to ``head``."""
+    d = repo.diff(repo.get(base), repo.get(head), context_lines=3)
+    d.find_similar()
+    changes: list[FileChange] = []
+    for patch in d:
+        delta = patch.delta
+        lines: dict[tuple[str, int], int] = {}
+        hunks: list[tuple[int, int, str]] = []
+        body: list[str] = []
+        position = 0
+        for hunk in patch.hunks:
+            header = hunk.header.rstrip("\n")
+            if body:
+                position += 1  # the hunk header line counts as a position after the first
+            body.append(header)
+            first = position + 1
+            for line in hunk.lines:
+                if line.origin not in "+- ":
+                    continue
+                position += 1
+                body.append(line.origin + line.content.rstrip("\n"))
+                if line.origin in "+ ":
+                    lines[("RIGHT", line.new_lineno)] = position
+                if line.origin in "- ":
+                    lines[("LEFT", line.old_lineno)] = position
+            hunks.append((first, position, header))
+        _, additions, deletions = patch.line_stats
+        changes.append(
+            FileChange(
+                filename=delta.new_file.path,
+                status=_STATUS.get(delta.status, "modified"),
+                additions=additions,
+                deletions=deletions,
+                patch="\n".join(body),
+                sha=str(
+                    delta.new_file.id
+                    if delta.status != pygit2.enums.DeltaStatus.DELETED
+                    else delta.old_file.id
+                ),
+                previous_filename=(
+                    delta.old_file.path
+                    if delta.status == pygit2.enums.DeltaStatus.RENAMED
+                    else None
+                ),
+                lines=lines,
+                hunks=hunks,
+            )
+        )
+    return d.patch or "", changes
+
+
+def changed_paths(repo: pygit2.Repository, old: str | None, new: str) -> list[str]:
+    old_tree = repo.get(old).tree if old else None
+    new_tree = repo.get(new).tree
+    d = (
+        old_tree.diff_to_tree(new_tree)
+        if old_tree is not None
+        else new_tree.diff_to_tree(swap=True)
+    )
+    paths: list[str] = []
+    for delta in d.deltas:
+        paths.append(delta.new_file.path)
+        if delta.old_file.path != delta.new_file.path:
+            paths.append(delta.old_file.path)
+    return paths
+
+
+def read_path(repo: pygit2.Repository, commit: pygit2.Commit, path: str) -> pygit2.Object | None:
+    path = path.strip("/")
+    if not path:
+        return commit.tree
+    try:
+        entry = commit.tree[path]
+    except KeyError:
+        return None
+    return repo.get(entry.id)

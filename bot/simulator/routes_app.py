@@ -1,0 +1,171 @@
+"""App routes: the App itself, installations, tokens, webhook deliveries, rate limit."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.simulator.activity import Hub
+from bot.simulator.auth import Caller, issue_token, require_app
+from bot.simulator.responses import ApiError, json_answer, not_found, paginate, read_json
+from bot.simulator.shapes import iso
+
+routes = web.RouteTableDef()
+
+
+def _ctx(request: web.Request) -> tuple[Hub, Caller]:
+    return request.app["hub"], request["caller"]
+
+
+@routes.get("/app")
+async def get_app(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    require_app(caller)
+    return json_answer(hub.shapes.app())
+
+
+@routes.get("/app/installations")
+async def list_installations(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    require_app(caller)
+    items = [hub.shapes.installation(i) for i in hub.world.installations.values()]
+    page, headers = paginate(request, items)
+    return json_answer(page, headers=headers)
+
+
+@routes.get("/app/installations/{id}")
+async def get_installation(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    require_app(caller)
+    inst = hub.world.installations.get(_int(request.match_info["id"]))
+    if inst is None:
+        raise not_found()
+    return json_answer(hub.shapes.installation(inst))
+
+
+@routes.get("/repos/{owner}/{repo}/installation")
+async def get_repo_installation(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    require_app(caller)
+    inst = hub.world.installation_for(f"{request.match_info['owner']}/{request.match_info['repo']}")
+    if inst is None:
+        raise not_found()
+    return json_answer(hub.shapes.installation(inst))
+
+
+@routes.post("/app/installations/{id}/access_tokens")
+async def create_token(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    require_app(caller)
+    inst = hub.world.installations.get(_int(request.match_info["id"]))
+    if inst is None:
+        raise not_found()
+    if inst.suspended:
+        raise ApiError(403, "This installation has been suspended")
+    body = await read_json(request)
+    with hub.world.lock:
+        token = issue_token(
+            hub.world,
+            inst,
+            repositories=body.get("repositories"),
+            repository_ids=body.get("repository_ids"),
+            permissions=body.get("permissions"),
+        )
+        repos = [
+            hub.shapes.repo(r)
+            for r in hub.world.installation_repos(inst)
+            if token.repositories is None or r.full_name.lower() in token.repositories
+        ]
+    answer = {
+        "token": token.token,
+        "expires_at": iso(token.expires_at),
+        "permissions": token.permissions,
+        "repository_selection": "all" if token.repositories is None else "selected",
+    }
+    if token.repositories is not None:
+        answer["repositories"] = repos
+    return json_answer(answer, status=201)
+
+
+@routes.get("/installation/repositories")
+async def installation_repositories(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    if caller.kind != "installation" or caller.token is None:
+        raise ApiError(403, "You must authenticate with an installation access token")
+    inst = hub.world.installations[caller.token.installation_id]
+    repos = [
+        hub.shapes.repo(r)
+        for r in hub.world.installation_repos(inst)
+        if caller.token.repositories is None or r.full_name.lower() in caller.token.repositories
+    ]
+    page, headers = paginate(request, repos)
+    return json_answer(
+        {
+            "total_count": len(repos),
+            "repository_selection": inst.repository_selection,
+            "repositories": page,
+        },
+        headers=headers,
+    )
+
+
+@routes.get("/app/hook/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    """Newest first, cursor-paginated as GitHub does (the cursor is an opaque offset)."""
+    hub, caller = _ctx(request)
+    require_app(caller)
+    items = list(reversed(hub.world.deliveries))
+    try:
+        per_page = max(1, min(100, int(request.query.get("per_page", 30))))
+        offset = int(request.query.get("cursor", "0") or 0)
+    except ValueError:
+        raise ApiError(422, "Invalid request.\n\nInvalid cursor.") from None
+    chunk = items[offset : offset + per_page]
+    headers = {}
+    if offset + per_page < len(items):
+        base = str(request.url.with_query(None))
+        headers["Link"] = f'<{base}?per_page={per_page}&cursor={offset + per_page}>; rel="next"'
+    return json_answer([hub.shapes.delivery_item(d) for d in chunk], headers=headers)
+
+
+def _find_delivery(hub: Hub, raw: str):  # type: ignore[no-untyped-def]
+    wanted = _int(raw)
+    for d in hub.world.deliveries:
+        if d.id == wanted:
+            return d
+    raise not_found()
+
+
+@routes.get("/app/hook/deliveries/{id}")
+async def get_delivery(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    require_app(caller)
+    return json_answer(hub.shapes.delivery(_find_delivery(hub, request.match_info["id"])))
+
+
+@routes.post("/app/hook/deliveries/{id}/attempts")
+async def redeliver(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    require_app(caller)
+    hub.webhooks.redeliver(_find_delivery(hub, request.match_info["id"]))
+    return json_answer({}, status=202)
+
+
+@routes.get("/rate_limit")
+async def rate_limit(request: web.Request) -> web.Response:
+    hub, caller = _ctx(request)
+    budget = hub.world.budget(caller.budget_key)
+    core = {
+        "limit": budget.limit,
+        "used": budget.used,
+        "remaining": max(0, budget.limit - budget.used),
+        "reset": int(budget.reset_at.timestamp()),
+    }
+    search = {"limit": 30, "used": 0, "remaining": 30, "reset": core["reset"]}
+    return json_answer({"resources": {"core": core, "search": search}, "rate": core})
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise not_found() from None

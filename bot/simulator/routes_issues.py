@@ -1,0 +1,208 @@
+"""Issue routes on pull requests: comments, reactions and labels.
+
+GitHub serves pull-request conversations through the Issues API; either the ``issues`` or the
+``pull_requests`` permission opens them for a pull request, as on github.com.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.simulator.activity import Hub
+from bot.simulator.auth import Caller, repo_for, require_any
+from bot.simulator.responses import (
+    ApiError,
+    json_answer,
+    not_found,
+    paginate,
+    read_json,
+    validation_failed,
+)
+from bot.simulator.state import IssueComment, Pull, Reaction, Repo
+
+routes = web.RouteTableDef()
+
+MAX_BODY = 65536
+REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
+PERMS = ("issues", "pull_requests")
+
+
+def _ctx(request: web.Request) -> tuple[Hub, Caller]:
+    return request.app["hub"], request["caller"]
+
+
+def _repo(request: web.Request, level: str) -> Repo:
+    hub, caller = _ctx(request)
+    m = request.match_info
+    repo = repo_for(hub.world, caller, m["owner"], m["repo"], "metadata", "read")
+    require_any(caller, PERMS, level)
+    return repo
+
+
+def _pull(hub: Hub, repo: Repo, raw: str) -> Pull:
+    try:
+        pull = hub.world.pull(repo.full_name, int(raw))
+    except ValueError:
+        pull = None
+    if pull is None:
+        raise not_found()
+    return pull
+
+
+def _comment(hub: Hub, repo: Repo, raw: str) -> IssueComment:
+    try:
+        comment = hub.world.issue_comments.get(int(raw))
+    except ValueError:
+        comment = None
+    if comment is None or comment.repo != repo.full_name:
+        raise not_found()
+    return comment
+
+
+def _body(body: dict[str, object]) -> str:
+    text = body.get("body")
+    if not isinstance(text, str) or not text:
+        raise validation_failed("IssueComment", "body", "missing_field")
+    if len(text) > MAX_BODY:
+        raise ApiError(
+            422,
+            "Validation Failed",
+            errors=[
+                {
+                    "resource": "IssueComment",
+                    "code": "custom",
+                    "field": "body",
+                    "message": f"body is too long (maximum is {MAX_BODY} characters)",
+                }
+            ],
+        )
+    return text
+
+
+@routes.get("/repos/{owner}/{repo}/issues/{number}/comments")
+async def list_comments(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "read")
+    pull = _pull(hub, repo, request.match_info["number"])
+    with hub.world.lock:
+        items = [
+            hub.shapes.issue_comment(c)
+            for c in sorted(hub.world.issue_comments.values(), key=lambda c: c.id)
+            if c.repo == repo.full_name and c.number == pull.number
+        ]
+    page, headers = paginate(request, items)
+    return json_answer(page, headers=headers)
+
+
+@routes.post("/repos/{owner}/{repo}/issues/{number}/comments")
+async def create_comment(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "write")
+    pull = _pull(hub, repo, request.match_info["number"])
+    text = _body(await read_json(request))
+    comment = hub.add_comment(pull, hub.bot_login, text)
+    return json_answer(
+        hub.shapes.issue_comment(comment),
+        status=201,
+        headers={
+            "Location": f"{hub.shapes.api}/repos/{repo.full_name}/issues/comments/{comment.id}"
+        },
+    )
+
+
+@routes.get("/repos/{owner}/{repo}/issues/comments/{id}")
+async def get_comment(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "read")
+    return json_answer(hub.shapes.issue_comment(_comment(hub, repo, request.match_info["id"])))
+
+
+@routes.patch("/repos/{owner}/{repo}/issues/comments/{id}")
+async def update_comment(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "write")
+    comment = _comment(hub, repo, request.match_info["id"])
+    text = _body(await read_json(request))
+    if comment.user != hub.bot_login:
+        raise ApiError(403, "Resource not accessible by integration")
+    hub.edit_comment(comment, text, hub.bot_login)
+    return json_answer(hub.shapes.issue_comment(comment))
+
+
+@routes.delete("/repos/{owner}/{repo}/issues/comments/{id}")
+async def delete_comment(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "write")
+    comment = _comment(hub, repo, request.match_info["id"])
+    if comment.user != hub.bot_login:
+        raise ApiError(403, "Resource not accessible by integration")
+    with hub.world.lock:
+        del hub.world.issue_comments[comment.id]
+    return web.Response(status=204)
+
+
+@routes.get("/repos/{owner}/{repo}/issues/comments/{id}/reactions")
+async def list_reactions(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "read")
+    comment = _comment(hub, repo, request.match_info["id"])
+    items = [hub.shapes.reaction(r) for r in comment.reactions]
+    page, headers = paginate(request, items)
+    return json_answer(page, headers=headers)
+
+
+@routes.post("/repos/{owner}/{repo}/issues/comments/{id}/reactions")
+async def create_reaction(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "write")
+    comment = _comment(hub, repo, request.match_info["id"])
+    content = (await read_json(request)).get("content")
+    if content not in REACTIONS:
+        raise validation_failed("Reaction", "content", "invalid")
+    with hub.world.lock:
+        for existing in comment.reactions:
+            if existing.user == hub.bot_login and existing.content == content:
+                return json_answer(hub.shapes.reaction(existing), status=200)
+        reaction = Reaction(hub.world.next_id(), hub.bot_login, str(content), hub.now())
+        comment.reactions.append(reaction)
+    return json_answer(hub.shapes.reaction(reaction), status=201)
+
+
+@routes.get("/repos/{owner}/{repo}/issues/{number}/labels")
+async def list_labels(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "read")
+    pull = _pull(hub, repo, request.match_info["number"])
+    items = [hub.shapes.label(repo, repo.labels[n.lower()]) for n in pull.labels]
+    page, headers = paginate(request, items)
+    return json_answer(page, headers=headers)
+
+
+@routes.post("/repos/{owner}/{repo}/issues/{number}/labels")
+async def add_labels(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "write")
+    pull = _pull(hub, repo, request.match_info["number"])
+    body = await read_json(request)
+    names = body.get("labels")
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise validation_failed("Label", "labels", "invalid")
+    for name in names:
+        hub.label_pull(pull, name, hub.bot_login)
+    items = [hub.shapes.label(repo, repo.labels[n.lower()]) for n in pull.labels]
+    return json_answer(items)
+
+
+@routes.delete("/repos/{owner}/{repo}/issues/{number}/labels/{name}")
+async def remove_label(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = _repo(request, "write")
+    pull = _pull(hub, repo, request.match_info["number"])
+    name = request.match_info["name"]
+    with hub.world.lock:
+        match = next((n for n in pull.labels if n.lower() == name.lower()), None)
+        if match is None:
+            raise ApiError(404, "Label does not exist")
+        pull.labels.remove(match)
+        items = [hub.shapes.label(repo, repo.labels[n.lower()]) for n in pull.labels]
+    return json_answer(items)

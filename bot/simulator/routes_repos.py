@@ -1,0 +1,95 @@
+"""Repository routes: the repository, file contents, collaborator permission, labels."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.simulator import gitstore
+from bot.simulator.activity import Hub
+from bot.simulator.auth import Caller, repo_for
+from bot.simulator.responses import ApiError, json_answer, not_found
+from bot.simulator.state import Repo
+
+routes = web.RouteTableDef()
+
+_LEGACY = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
+
+
+def _ctx(request: web.Request) -> tuple[Hub, Caller]:
+    return request.app["hub"], request["caller"]
+
+
+def repo_of(request: web.Request, permission: str, level: str) -> Repo:
+    hub, caller = _ctx(request)
+    m = request.match_info
+    return repo_for(hub.world, caller, m["owner"], m["repo"], permission, level)
+
+
+@routes.get("/repos/{owner}/{repo}")
+async def get_repo(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = repo_of(request, "metadata", "read")
+    with hub.world.lock:
+        body = hub.shapes.repo(repo, full=True)
+    body["permissions"] = {
+        "admin": False,
+        "maintain": False,
+        "push": True,
+        "triage": True,
+        "pull": True,
+    }
+    return json_answer(body)
+
+
+@routes.get("/repos/{owner}/{repo}/contents/{path:.*}")
+@routes.get("/repos/{owner}/{repo}/contents")
+async def get_contents(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = repo_of(request, "contents", "read")
+    path = request.match_info.get("path", "").strip("/")
+    ref = request.query.get("ref") or repo.default_branch
+    with hub.world.lock:
+        commit = gitstore.resolve(repo.git, ref)
+        if commit is None:
+            raise ApiError(404, f"No commit found for the ref {ref}")
+        obj = gitstore.read_path(repo.git, commit, path)
+        if obj is None:
+            raise not_found()
+        accept = request.headers.get("Accept", "")
+        if obj.type_str == "tree":
+            entries = [
+                hub.shapes.content_entry(repo, f"{path}/{e.name}".strip("/"), e, ref) for e in obj
+            ]
+            return json_answer(entries)
+        if "raw" in accept:
+            return web.Response(body=obj.data, content_type="application/vnd.github.raw")
+        return json_answer(hub.shapes.content_file(repo, path, obj, ref))
+
+
+@routes.get("/repos/{owner}/{repo}/collaborators/{user}/permission")
+async def collaborator_permission(request: web.Request) -> web.Response:
+    hub, _ = _ctx(request)
+    repo = repo_of(request, "metadata", "read")
+    login = request.match_info["user"]
+    if login.lower() == repo.owner.lower():
+        role = "admin"
+    else:
+        role = repo.permissions.get(login.lower(), "none" if repo.private else "read")
+    legacy = _LEGACY.get(role, "none")
+    user = hub.shapes.user(login)
+    user["role_name"] = role
+    user["permissions"] = {
+        "admin": role == "admin",
+        "maintain": role in ("admin", "maintain"),
+        "push": legacy in ("admin", "write"),
+        "triage": role in ("admin", "maintain", "write", "triage"),
+        "pull": legacy != "none",
+    }
+    return json_answer({"permission": legacy, "role_name": role, "user": user})

@@ -1,0 +1,166 @@
+"""The simulator's aiohttp application: middleware (faults, auth, rate limits, recording)
+around the route modules and the git server.
+
+Every answer carries GitHub's rate-limit headers. The middleware order mirrors GitHub's
+edge: injected faults first (a flaky network does not care who you are), then credentials,
+then the installation's budget, then the route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.simulator import git_http, routes_app, routes_checks, routes_git, routes_issues
+from bot.simulator import routes_pulls, routes_repos
+from bot.simulator.activity import Hub
+from bot.simulator.auth import Caller, authenticate, secondary_limit
+from bot.simulator.recorder import RecordedRequest
+from bot.simulator.responses import ApiError, json_answer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RATE_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+UNCOUNTED = ("/rate_limit",)
+
+
+def _body_for_record(raw: bytes, content_type: str) -> Any:
+    if not raw:
+        return None
+    if "json" in content_type or raw[:1] in (b"{", b"["):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _rate_headers(hub: Hub, caller: Caller) -> dict[str, str]:
+    budget = hub.world.budget(caller.budget_key)
+    return {
+        "x-ratelimit-limit": str(budget.limit),
+        "x-ratelimit-remaining": str(max(0, budget.limit - budget.used)),
+        "x-ratelimit-reset": str(int(budget.reset_at.timestamp())),
+        "x-ratelimit-used": str(budget.used),
+        "x-ratelimit-resource": "core",
+    }
+
+
+def _spend(hub: Hub, caller: Caller, path: str) -> None:
+    """Count the request against the caller's budget; GitHub's 403 when it is spent."""
+    if path in UNCOUNTED:
+        return
+    with hub.world.lock:
+        budget = hub.world.budget(caller.budget_key)
+        if budget.used >= budget.limit:
+            who = (
+                f"installation ID {caller.installation_id}"
+                if caller.kind == "installation"
+                else "this App"
+                if caller.kind == "app"
+                else "your IP address"
+            )
+            raise ApiError(403, f"API rate limit exceeded for {who}.", documentation_url=RATE_DOCS)
+        budget.used += 1
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    hub: Hub = request.app["hub"]
+    is_git = request.match_info.route.name == "git"
+    caller = Caller("anonymous")
+    raw = b"" if is_git else await request.read()
+    response: web.StreamResponse
+    try:
+        for fault in hub.faults.take(request.method, request.path):
+            if fault.kind == "latency":
+                await asyncio.sleep(fault.delay)
+            elif fault.kind == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("dropped by a simulator fault")
+            elif fault.kind == "status":
+                raise ApiError(fault.status, "Server Error" if fault.status >= 500 else "Error")
+            elif fault.kind == "secondary_rate_limit":
+                raise secondary_limit(fault.retry_after)
+        if is_git:
+            response = await handler(request)
+            caller = request.get("caller", caller)
+        else:
+            caller = authenticate(hub.world, request.headers.get("Authorization"))
+            request["caller"] = caller
+            _spend(hub, caller, request.path)
+            response = await handler(request)
+    except ApiError as exc:
+        response = json_answer(exc.body(), exc.status, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = json_answer(
+            {
+                "message": exc.reason,
+                "documentation_url": "https://docs.github.com/rest",
+                "status": str(exc.status),
+            },
+            exc.status,
+        )
+    except ConnectionResetError:
+        _record(hub, request, raw, 0, caller, is_git)
+        raise
+    except Exception:
+        log.exception("simulator route failed: %s %s", request.method, request.path)
+        response = json_answer({"message": "Server Error", "status": "500"}, 500)
+    if not is_git:
+        response.headers.update(_rate_headers(hub, caller))
+        response.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
+        response.headers["X-GitHub-Api-Version-Selected"] = "2022-11-28"
+    response.headers["X-GitHub-Request-Id"] = uuid.uuid4().hex[:20].upper()
+    _record(hub, request, raw, response.status, caller, is_git)
+    return response
+
+
+def _record(
+    hub: Hub, request: web.Request, raw: bytes, status: int, caller: Caller, is_git: bool
+) -> None:
+    hub.recorder.add(
+        RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            body=_body_for_record(raw, request.content_type),
+            status=status,
+            installation_id=caller.installation_id,
+            kind="git" if is_git else "api",
+            headers={
+                k: v
+                for k, v in request.headers.items()
+                if k.lower() in ("accept", "user-agent", "x-github-api-version")
+            },
+        )
+    )
+
+
+def build_app(hub: Hub) -> web.Application:
+    app = web.Application(middlewares=[middleware], client_max_size=256 * 1024 * 1024)
+    app["hub"] = hub
+    for module in (
+        routes_app,
+        routes_repos,
+        routes_pulls,
+        routes_checks,
+        routes_issues,
+        routes_git,
+    ):
+        app.add_routes(module.routes)
+    app.router.add_route("*", r"/{owner}/{name:[^/]+\.git}/{tail:.*}", git_http.handle, name="git")
+    return app
