@@ -223,7 +223,15 @@ def run(
     env: Mapping[str, str] | None = None,
     max_tokens_per_run: int | None = None,
 ) -> StageResult:
-    """Review ``ctx``'s diff with a model; failures become a neutral result with a note."""
+    """Review ``ctx``'s diff with a model; failures become a neutral result with a note.
+
+    The provider is ``provider`` when given, else built from ``llm`` (the repository's
+    ``llm:`` config section), else from ``ctx.llm`` when the shell attached that section to
+    the context — so the registry's one-argument ``run(ctx)`` call works too.
+    """
+    if provider is None and llm is None:
+        attached = getattr(ctx, "llm", None)
+        llm = attached if isinstance(attached, LLMConfig) else None
     total = max_tokens_per_run or (llm.max_tokens_per_run if llm else DEFAULT_TOKENS_PER_RUN)
     metrics: dict[str, object] = {"engine": ENGINE, "llm_budget_tokens": total}
     try:

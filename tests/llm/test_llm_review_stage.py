@@ -249,3 +249,16 @@ def test_answer_question(openai_server, make_provider, reply, context_factory):
     sent = openai_server.requests[0].body["messages"][1]["content"]
     assert "Does discount validate input?" in sent
     assert "### File: shop/cart.py" in sent
+
+
+def test_config_attached_to_the_context_is_used(keyless_openai_server, reply, context_factory):
+    ctx = _ctx(context_factory)
+    ctx.llm = LLMConfig(base_url=keyless_openai_server.base_url, model="llama3.1")
+    keyless_openai_server.queue(reply.structured({"findings": [_finding(line=4)]}))
+    result = review_llm.run(ctx, env={})
+    assert [f.start_line for f in result.findings] == [4]
+
+
+def test_no_llm_config_at_all_is_a_note(context_factory):
+    result = review_llm.run(_ctx(context_factory), env={})
+    assert result.neutral and "no `llm:` section" in result.notes[0]
