@@ -7,15 +7,78 @@ Defaults here are the built-in defaults, the lowest layer of the merge
 
 from __future__ import annotations
 
+import difflib
+import re
+import string
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.models import Severity
 
+SCHEMA_ID = (
+    "https://raw.githubusercontent.com/shunter-bot/shunter/main/policies/shunter.schema.json"
+)
+PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+REPO_REF = re.compile(
+    r"^(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/(?P<repo>[A-Za-z0-9._-]{1,100})"
+    r"(?::(?P<path>[^\s:]+))?$"
+)
+COMMIT_MESSAGE_FIELDS = ("title", "stage", "pr_number", "count")
+"""Placeholders ``patches.commit_message`` may use; the merge queue fills all of them."""
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+    """A "did you mean" tail for ``word`` among ``choices`` (empty when nothing is close)."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _extends_ref(value: str) -> str:
+    value = value.strip()
+    if PRESET_NAME.match(value):
+        return value
+    match = REPO_REF.match(value)
+    if match is None:
+        raise PydanticCustomError(
+            "extends_ref",
+            "'{value}' is neither a preset name (like 'recommended') nor 'owner/repo[:path]'",
+            {"value": value},
+        )
+    path = match.group("path")
+    if path is not None and (path.startswith("/") or ".." in path.split("/")):
+        raise PydanticCustomError(
+            "extends_ref",
+            "'{value}': the path after ':' must be relative to the repository root without '..'",
+            {"value": value},
+        )
+    return value
+
+
+ExtendsRef = Annotated[str, AfterValidator(_extends_ref)]
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise PydanticCustomError(
+            "regex",
+            "'{value}' is not a valid regular expression: {error}",
+            {"value": value, "error": str(exc)},
+        ) from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+
 
 class Strict(BaseModel):
+    """Unknown keys are errors (with a "did you mean" from the loader), never ignored."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
@@ -29,6 +92,8 @@ class FilterMode(StrEnum):
 
 
 class FailOn(StrEnum):
+    """The lowest finding severity that makes the stage's check fail (``never``: advisory)."""
+
     ERROR = "error"
     WARNING = "warning"
     NOTICE = "notice"
@@ -69,8 +134,15 @@ DEFAULT_TRIGGERS: list[Trigger] = [
 
 
 class PathFilter(Strict):
-    include: list[str] = Field(default_factory=lambda: ["**"])
-    exclude: list[str] = Field(default_factory=list)
+    """Run the stage only when a changed file matches ``include`` and not ``exclude``."""
+
+    include: list[str] = Field(
+        default_factory=lambda: ["**"],
+        description="Globs ('**' spans directories); a changed file must match one.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Globs of changed files that do not count."
+    )
 
 
 class LabelFilter(Strict):
@@ -83,14 +155,32 @@ class LabelFilter(Strict):
 
 
 class StageConfig(Strict):
-    enabled: bool = True
-    on: list[Trigger] = Field(default_factory=lambda: list(DEFAULT_TRIGGERS))
+    """What every stage shares: when it runs, which findings it reports, when it fails."""
+
+    enabled: bool = Field(default=True, description="false turns the stage off entirely.")
+    on: list[Trigger] = Field(
+        default_factory=lambda: list(DEFAULT_TRIGGERS),
+        description="Pull-request actions and events that start the stage.",
+    )
     paths: PathFilter = Field(default_factory=PathFilter)
     labels: LabelFilter = Field(default_factory=LabelFilter)
-    engine: Literal["builtin", "llm"] = "builtin"
-    filter: FilterMode = FilterMode.ADDED
-    fail_on: FailOn = FailOn.ERROR
-    max_inline_comments: int = Field(default=10, ge=0, le=50)
+    engine: Literal["builtin", "llm"] = Field(
+        default="builtin", description="builtin analyzers, or the LLM configured under 'llm'."
+    )
+    filter: FilterMode = Field(
+        default=FilterMode.ADDED,
+        description="Which findings are reported (reviewdog's modes): added, diff_context,"
+        " file, nofilter.",
+    )
+    fail_on: FailOn = Field(
+        default=FailOn.ERROR, description="Severity at or above which the check fails."
+    )
+    max_inline_comments: int = Field(
+        default=10,
+        ge=0,
+        le=50,
+        description="Inline review comments per run (the rest go to the check run).",
+    )
 
 
 class ReviewStageConfig(StageConfig):
@@ -113,10 +203,16 @@ Scanner = Literal["bandit", "secrets", "rules", "semgrep", "dependencies"]
 
 
 class SecurityStageConfig(StageConfig):
-    new_only: bool = True
+    new_only: bool = Field(
+        default=True, description="Report only findings the PR introduces (not on the base)."
+    )
     scanners: list[Scanner] = Field(default_factory=lambda: ["bandit", "secrets", "rules"])
-    ignore_rules: list[str] = Field(default_factory=list)
-    ignore_paths: list[str] = Field(default_factory=list)
+    ignore_rules: list[str] = Field(
+        default_factory=list, description="Rule ids never reported (e.g. B101)."
+    )
+    ignore_paths: list[str] = Field(
+        default_factory=list, description="Globs of files the scanners skip."
+    )
     min_confidence: Literal["low", "medium", "high"] = "low"
     fail_on: FailOn = FailOn.WARNING
     osv_url: str | None = Field(
@@ -126,12 +222,18 @@ class SecurityStageConfig(StageConfig):
 
 
 class TestsStageConfig(StageConfig):
-    run_untrusted: bool = False
+    run_untrusted: bool = Field(
+        default=False,
+        description="Run the PR's code (in the sandbox: no network, no secrets) to check"
+        " generated tests; false only proposes tests.",
+    )
     attempts_per_function: int = Field(default=3, ge=1, le=20)
     time_budget_seconds: int = Field(default=300, ge=10, le=3600)
     timeout_seconds: int = Field(default=60, ge=1, le=1800)
     max_generated_tests: int = Field(default=10, ge=0, le=100)
-    test_command: str | None = None
+    test_command: str | None = Field(
+        default=None, description="How to run the test suite in the sandbox (default: pytest)."
+    )
     fail_on: FailOn = FailOn.NEVER
 
 
@@ -153,7 +255,11 @@ PERMISSION_RANK: dict[str, int] = {
 
 
 class CommandRule(Strict):
-    permission: Permission = "write"
+    """Who may run one ``/shunter`` command."""
+
+    permission: Permission = Field(
+        default="write", description="Lowest repository permission that may run it."
+    )
     author_may_run: bool = Field(
         default=False, description="The PR's author may run it whatever their permission."
     )
@@ -180,15 +286,42 @@ def _default_commands() -> dict[str, CommandRule]:
     }
 
 
+KNOWN_COMMANDS: tuple[str, ...] = tuple(_default_commands())
+
+
 class Commands(Strict):
     aliases: bool = Field(default=False, description="Also accept /review, /apply, ...")
-    rules: dict[str, CommandRule] = Field(default_factory=_default_commands)
+    rules: dict[str, CommandRule] = Field(
+        default_factory=_default_commands,
+        description="Per command: the permission it needs; merged key by key with the"
+        " defaults, so list only the commands you change.",
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _known_commands(cls, rules: dict[str, CommandRule]) -> dict[str, CommandRule]:
+        for name in rules:
+            if name not in KNOWN_COMMANDS:
+                raise PydanticCustomError(
+                    "unknown_command",
+                    "unknown command '{key}'{hint} (commands: {known})",
+                    {
+                        "key": name,
+                        "hint": suggest(name, KNOWN_COMMANDS),
+                        "known": ", ".join(KNOWN_COMMANDS),
+                    },
+                )
+        return rules
 
 
 AutoApply = Literal["never", "on_command", "always"]
 
 
 class AutoApplyPolicy(Strict):
+    """Per stage: ``never`` (patches stay suggestions), ``on_command`` (applied when someone
+    runs ``/shunter apply`` or presses "Apply fixes"), ``always`` (applied without asking,
+    within the guardrails of ``patches``)."""
+
     review: AutoApply = "on_command"
     security: AutoApply = "on_command"
     tests: AutoApply = "on_command"
@@ -196,26 +329,79 @@ class AutoApplyPolicy(Strict):
 
 class Patches(Strict):
     auto_apply: AutoApplyPolicy = Field(default_factory=AutoApplyPolicy)
-    protected_paths: list[str] = Field(default_factory=list)
-    allowed_paths: list[str] = Field(default_factory=lambda: ["**"])
-    max_files: int = Field(default=20, ge=1, le=1000)
-    max_lines: int = Field(default=500, ge=1, le=100_000)
-    commit_message: str = "shunter: {title}"
-    push_to: Literal["branch", "pull_request"] = "branch"
+    protected_paths: list[str] = Field(
+        default_factory=list,
+        description="Globs a patch may touch only after '/shunter approve' by a maintainer"
+        " ('.github/workflows/**' is always protected).",
+    )
+    allowed_paths: list[str] = Field(
+        default_factory=lambda: ["**"],
+        description="Globs outside which a patch needs a maintainer's approval.",
+    )
+    max_files: int = Field(default=20, ge=1, le=1000, description="Larger patches need approval.")
+    max_lines: int = Field(
+        default=500, ge=1, le=100_000, description="Added plus removed lines; more need approval."
+    )
+    commit_message: str = Field(
+        default="shunter: {title}",
+        description="Template; placeholders: {title}, {stage}, {pr_number}, {count}.",
+    )
+    push_to: Literal["branch", "pull_request"] = Field(
+        default="branch",
+        description="branch: commit onto the PR's branch; pull_request: open a follow-up PR.",
+    )
     push_method: Literal["git", "api"] = Field(
         default="api", description="git push, or the Git Data API (Verified commits)."
     )
 
+    @field_validator("commit_message")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise PydanticCustomError(
+                "template",
+                "not a valid template ({error}); write '{{' for a literal '{'",
+                {"error": str(exc)},
+            ) from None
+        for name in fields:
+            if name not in COMMIT_MESSAGE_FIELDS:
+                raise PydanticCustomError(
+                    "template",
+                    "unknown placeholder '{placeholder}'{hint} (placeholders: {known})",
+                    {
+                        "placeholder": "{" + name + "}",
+                        "hint": suggest(name, COMMIT_MESSAGE_FIELDS),
+                        "known": ", ".join("{" + f + "}" for f in COMMIT_MESSAGE_FIELDS),
+                    },
+                )
+        return value
+
 
 class Ignore(Strict):
-    drafts: bool = True
-    authors: list[str] = Field(default_factory=lambda: ["dependabot[bot]", "renovate[bot]"])
-    title_patterns: list[str] = Field(default_factory=list)
-    labels: list[str] = Field(default_factory=lambda: ["shunter:skip"])
-    branches: list[str] = Field(default_factory=list)
+    """Pull requests Shunter leaves alone (a ``/shunter`` command still runs on them)."""
+
+    drafts: bool = Field(default=True, description="Skip draft PRs until ready for review.")
+    authors: list[str] = Field(
+        default_factory=lambda: ["dependabot[bot]", "renovate[bot]"],
+        description="Logins whose PRs are skipped (exact, case-insensitive).",
+    )
+    bots: bool = Field(default=False, description="Skip every PR opened by a bot account.")
+    title_patterns: list[Regex] = Field(
+        default_factory=list, description="Regular expressions searched in the PR title."
+    )
+    labels: list[str] = Field(
+        default_factory=lambda: ["shunter:skip"], description="Skip PRs with any of these."
+    )
+    branches: list[str] = Field(
+        default_factory=list, description="Base-branch patterns to skip ('release/*')."
+    )
 
 
 class LLMConfig(Strict):
+    """An LLM engine; the API key is read from the environment variable named here."""
+
     provider: Literal["openai-compatible", "anthropic"] = "openai-compatible"
     base_url: str | None = None
     model: str | None = None
@@ -227,12 +413,52 @@ class LLMConfig(Strict):
     max_tokens_per_run: int = Field(default=20_000, ge=256, le=2_000_000)
     timeout_seconds: float = Field(default=60, gt=0, le=600)
 
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise PydanticCustomError("url", "must be an http:// or https:// URL", {})
+        if parsed.username or parsed.password:
+            raise PydanticCustomError(
+                "url", "must not carry credentials; name the key's variable in api_key_env", {}
+            )
+        return value
+
+    @field_validator("api_key_env", mode="before")
+    @classmethod
+    def _env_name(cls, value: object) -> object:
+        if isinstance(value, str) and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+            raise PydanticCustomError(
+                "env_name",
+                "must be the NAME of an environment variable (like OPENAI_API_KEY), never"
+                " the key itself",
+                {},
+            )
+        return value
+
 
 class ShunterConfig(Strict):
     """The whole ``.github/shunter.yml``."""
 
-    version: Literal[1] = 1
-    extends: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        title="Shunter repository config (.github/shunter.yml)",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SCHEMA_ID,
+        },
+    )
+
+    version: Literal[1] = Field(default=1, description="The config format version.")
+    extends: list[ExtendsRef] = Field(
+        default_factory=list,
+        description="Presets ('recommended', 'strict', 'security-only', ...) or"
+        " 'owner/repo[:path]', applied in order under this file.",
+    )
     stages: Stages = Field(default_factory=Stages)
     commands: Commands = Field(default_factory=Commands)
     patches: Patches = Field(default_factory=Patches)

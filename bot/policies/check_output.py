@@ -1,0 +1,175 @@
+"""The ``shunter/config`` check run's content, as a pure function of the loaded config.
+
+Three situations: the default branch's config is valid; it is invalid (one annotation per
+problem at its line and column, and a sentence saying what Shunter uses meanwhile); a pull
+request changes ``.github/shunter.yml`` (its version is validated and the change to the
+effective config previewed — and the summary says plainly that the new version does not
+apply to that pull request, since config is only ever read from the default branch).
+The publisher sends ``annotations`` in batches of 50.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.policies.effective import ConfigPreview, EffectiveConfig
+from bot.policies.validation import CONFIG_PATH, ConfigProblem
+
+CHECK_NAME = "shunter/config"
+MAX_SUMMARY = 65_535
+MAX_TABLE_ROWS = 200
+
+
+@dataclass(frozen=True)
+class CheckRunOutput:
+    """What to send to GitHub's check-runs API for ``shunter/config``."""
+
+    conclusion: str
+    title: str
+    summary: str
+    annotations: tuple[dict[str, Any], ...] = ()
+    name: str = CHECK_NAME
+
+    def output(self) -> dict[str, Any]:
+        """GitHub's ``output`` object (annotations beyond the first 50 go in follow-ups)."""
+        return {"title": self.title, "summary": self.summary, "annotations": list(self.annotations)}
+
+
+def annotation(problem: ConfigProblem, *, path: str = CONFIG_PATH) -> dict[str, Any]:
+    return {
+        "path": path,
+        "start_line": problem.line,
+        "end_line": problem.line,
+        "start_column": problem.column,
+        "end_column": problem.column,
+        "annotation_level": "failure",
+        "title": "Invalid Shunter config",
+        "message": problem.message,
+    }
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    text = text.replace("|", "\\|").replace("`", "'")
+    return f"`{text}`" if len(text) <= 80 else f"`{text[:77]}...`"
+
+
+def _problem_lines(problems: tuple[ConfigProblem, ...]) -> list[str]:
+    return [f"- `{p.file}:{p.line}:{p.column}` ({p.source}): {p.message}" for p in problems]
+
+
+def fallback_sentence(effective: EffectiveConfig) -> str:
+    """What Shunter acts on while the config is broken, for summaries and replies."""
+    if effective.fallback == "last_good":
+        sha = f" (`{effective.repo_file_sha[:7]}`)" if effective.repo_file_sha else ""
+        return (
+            f"Shunter keeps using the last good configuration{sha} until this is fixed;"
+            " nothing else changes."
+        )
+    if effective.fallback == "defaults":
+        org = " plus your organisation's config" if "org" in effective.layers else ""
+        return (
+            f"There is no earlier valid configuration, so Shunter uses its built-in defaults{org}"
+            " until this is fixed."
+        )
+    return "Shunter uses this configuration."
+
+
+def _layers(effective: EffectiveConfig) -> str:
+    return " < ".join(f"`{layer}`" for layer in effective.layers)
+
+
+def _annotations(problems: tuple[ConfigProblem, ...]) -> tuple[dict[str, Any], ...]:
+    return tuple(annotation(p) for p in problems if p.source == "repo" and p.file == CONFIG_PATH)
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= MAX_SUMMARY:
+        return text
+    return text[: MAX_SUMMARY - 40] + "\n\n...(truncated)"
+
+
+def config_check_output(
+    effective: EffectiveConfig, *, preview: ConfigPreview | None = None
+) -> CheckRunOutput:
+    """The check run for the default branch's config, or for a PR that changes it."""
+    if preview is not None:
+        return _preview_output(effective, preview)
+    if effective.status == "ok":
+        has_file = "repo" in effective.layers
+        title = "Config is valid" if has_file else f"No {CONFIG_PATH}: using defaults"
+        lines = [
+            f"**{title}.** Read from the default branch"
+            + (f" (`{effective.default_branch}`)." if effective.default_branch else "."),
+            "",
+            f"Layers, lowest first: {_layers(effective)}.",
+            "",
+            "Run `shunter config explain` (or comment `/shunter config`) to see every setting"
+            " and where it came from.",
+        ]
+        return CheckRunOutput("success", title, "\n".join(lines))
+    count = len(effective.problems)
+    if effective.status == "unavailable":
+        title = "Config could not be read"
+        conclusion = "neutral"
+    else:
+        title = f"{CONFIG_PATH} has {_plural(count, 'problem')}"
+        conclusion = "failure"
+    lines = [
+        f"**{title}.**",
+        "",
+        fallback_sentence(effective),
+        "",
+        *_problem_lines(effective.problems),
+    ]
+    return CheckRunOutput(
+        conclusion, title, _truncate("\n".join(lines)), _annotations(effective.problems)
+    )
+
+
+def _preview_output(current: EffectiveConfig, preview: ConfigPreview) -> CheckRunOutput:
+    branch = f"`{current.default_branch}`" if current.default_branch else "the default branch"
+    not_yet = (
+        f"**The new version does not take effect for this pull request:** Shunter reads its"
+        f" configuration only from {branch}, so this pull request is still judged by the"
+        " configuration already there. The new version applies once it is merged."
+    )
+    proposed = preview.proposed
+    if not preview.valid:
+        count = len(proposed.problems)
+        title = f"The proposed {CONFIG_PATH} has {_plural(count, 'problem')}"
+        lines = [
+            f"**{title}.** This pull request changes `{CONFIG_PATH}`; fix these before"
+            " merging, or Shunter will fall back to the last good configuration.",
+            "",
+            *_problem_lines(proposed.problems),
+            "",
+            not_yet,
+        ]
+        return CheckRunOutput(
+            "failure", title, _truncate("\n".join(lines)), _annotations(proposed.problems)
+        )
+    changes = preview.changes
+    if changes:
+        title = f"Proposed config is valid: {_plural(len(changes), 'setting')} would change"
+    else:
+        title = "Proposed config is valid: the effective config does not change"
+    lines = [f"**{title}.**", "", not_yet, ""]
+    if changes:
+        lines += ["| setting | now | after merge | set by |", "|---|---|---|---|"]
+        for change in changes[:MAX_TABLE_ROWS]:
+            lines.append(
+                f"| `{change.path}` | {_value(change.old)} | {_value(change.new)}"
+                f" | {change.new_source} |"
+            )
+        if len(changes) > MAX_TABLE_ROWS:
+            lines.append(f"\n...and {len(changes) - MAX_TABLE_ROWS} more.")
+    if current.status != "ok":
+        lines += ["", f"The default branch's config has problems: {fallback_sentence(current)}"]
+    return CheckRunOutput("success", title, _truncate("\n".join(lines)))
