@@ -1,0 +1,142 @@
+"""Parse ``/shunter <verb> [args]`` commands out of a comment body (pure).
+
+One command per line, several per comment. Lines inside fenced code blocks (``` or ~~~),
+indented code and quoted replies (``>``) are ignored, so quoting someone's command or
+showing an example never runs it. Short aliases (``/review``, ``/apply`` ...) count only
+when the repository's config enables them. Unknown verbs are kept as ``UnknownVerb``
+with the closest known verb, so the reply can say "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+MAX_COMMANDS = 10
+MAX_LINE = 1000
+
+VERBS: dict[str, str] = {
+    "help": "List the commands you may run here.",
+    "review": "Run the code-review stage on the current head.",
+    "security": "Run the security stage on the current head.",
+    "tests": "Run the test-enrichment stage on the current head.",
+    "all": "Run every enabled stage on the current head.",
+    "apply": "Apply fixes: `apply [all|tests|security|review|<finding id>...]`.",
+    "approve": "Approve a change that touches protected paths: `approve <change id>`.",
+    "dismiss": "Dismiss a finding on this PR: `dismiss <finding id> [reason]`.",
+    "retry": "Retry a dead-lettered change: `retry <change id>`.",
+    "pause": "Stop automatic runs on this PR.",
+    "resume": "Restart automatic runs on this PR.",
+    "queue": "Show what the merge queue holds for this PR's branch.",
+    "config": "Show the effective config, with where each value came from.",
+    "explain": "Explain why a finding was reported: `explain <finding id>`.",
+    "ask": "Ask the LLM engine about this PR: `ask <question>` (llm engine only).",
+}
+ALIASES = {"review": "review", "security": "security", "tests": "tests", "apply": "apply"}
+STAGE_VERBS = ("review", "security", "tests", "all")
+
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_COMMAND = re.compile(r"^\s{0,3}/shunter(?:\s+(?P<rest>.*))?$", re.IGNORECASE)
+_ALIAS = re.compile(r"^\s{0,3}/(?P<verb>review|security|tests|apply)\b(?P<rest>.*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    args: tuple[str, ...] = ()
+    flags: frozenset[str] = frozenset()
+    line: int = 0
+    raw: str = ""
+
+    @property
+    def text(self) -> str:
+        return " ".join(("/shunter", self.verb, *self.args, *sorted(f"--{f}" for f in self.flags)))
+
+
+@dataclass(frozen=True)
+class UnknownVerb:
+    verb: str
+    suggestion: str | None
+    line: int = 0
+    raw: str = ""
+
+
+@dataclass
+class Parsed:
+    commands: list[Command] = field(default_factory=list)
+    unknown: list[UnknownVerb] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.commands and not self.unknown
+
+    def signature(self) -> str:
+        """A hash of what the comment asks for: an edit that changes nothing runs nothing."""
+        lines = [c.text for c in self.commands] + ["?" + u.raw for u in self.unknown]
+        text = "\n".join(lines)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def closest_verb(word: str) -> str | None:
+    matches = difflib.get_close_matches(word.lower(), list(VERBS), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _split_args(rest: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    args: list[str] = []
+    flags: set[str] = set()
+    for token in rest.split():
+        if token.startswith("--") and len(token) > 2:
+            flags.add(token[2:].lower())
+        else:
+            args.append(token)
+    return tuple(args), frozenset(flags)
+
+
+def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
+    """All commands in ``body``, in order, outside code and quotes."""
+    parsed = Parsed()
+    fence: str | None = None
+    for number, line in enumerate(body.splitlines(), start=1):
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            marker = fence_match.group(1)
+            if fence is None:
+                fence = marker[0] * 3
+            elif marker.startswith(fence):
+                fence = None
+            continue
+        if fence is not None or line.lstrip().startswith(">") or line.startswith(("    ", "\t")):
+            continue
+        if len(line) > MAX_LINE:
+            continue
+        verb, rest = _match(line, aliases)
+        if verb is None:
+            continue
+        if len(parsed.commands) + len(parsed.unknown) >= MAX_COMMANDS:
+            parsed.truncated = True
+            break
+        if verb not in VERBS:
+            parsed.unknown.append(UnknownVerb(verb, closest_verb(verb), number, line.strip()))
+            continue
+        args, flags = _split_args(rest)
+        parsed.commands.append(Command(verb, args, flags, number, line.strip()))
+    return parsed
+
+
+def _match(line: str, aliases: bool) -> tuple[str | None, str]:
+    match = _COMMAND.match(line)
+    if match:
+        rest = (match.group("rest") or "").strip()
+        if not rest:
+            return "help", ""
+        verb, _, tail = rest.partition(" ")
+        return verb.lower(), tail
+    if aliases:
+        alias = _ALIAS.match(line)
+        if alias and (not alias.group("rest") or alias.group("rest")[0].isspace()):
+            return ALIASES[alias.group("verb").lower()], alias.group("rest").strip()
+    return None, ""

@@ -1,0 +1,90 @@
+"""Command parsing: the edge cases people actually type."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.commands.parse import VERBS, parse_comment
+
+
+def verbs(body: str, **kw) -> list[tuple[str, tuple[str, ...]]]:
+    return [(c.verb, c.args) for c in parse_comment(body, **kw).commands]
+
+
+def test_single_and_several_commands():
+    assert verbs("/shunter review") == [("review", ())]
+    body = "Thanks!\n/shunter apply security\n/shunter dismiss abc123 false positive\n"
+    assert verbs(body) == [("apply", ("security",)), ("dismiss", ("abc123", "false", "positive"))]
+
+
+def test_bare_shunter_means_help_and_case_is_folded():
+    assert verbs("/shunter") == [("help", ())]
+    assert verbs("/Shunter REVIEW") == [("review", ())]
+
+
+def test_flags_are_separated():
+    cmd = parse_comment("/shunter security --full").commands[0]
+    assert cmd.flags == frozenset({"full"}) and cmd.args == ()
+
+
+def test_code_blocks_and_quotes_are_ignored():
+    body = "\n".join([
+        "```",
+        "/shunter apply",
+        "```",
+        "~~~~",
+        "/shunter pause",
+        "~~~~",
+        "> /shunter approve 42",
+        ">> /shunter resume",
+        "    /shunter tests",
+        "inline `/shunter review` mention",
+        "/shunter help",
+    ])
+    assert verbs(body) == [("help", ())]
+
+
+def test_unclosed_fence_swallows_the_rest():
+    assert verbs("```python\n/shunter apply\n") == []
+
+
+def test_unknown_verbs_suggest_the_closest():
+    parsed = parse_comment("/shunter reveiw\n/shunter frobnicate")
+    assert [(u.verb, u.suggestion) for u in parsed.unknown] == [("reveiw", "review"), ("frobnicate", None)]
+    assert parsed.commands == []
+
+
+def test_aliases_only_when_enabled():
+    assert verbs("/review") == []
+    assert verbs("/review\n/apply tests\n/reviewer", aliases=True) == [("review", ()), ("apply", ("tests",))]
+
+
+def test_mentions_mid_line_do_not_count():
+    assert verbs("please run /shunter review later") == []
+
+
+def test_unicode_and_huge_comments():
+    body = "🚂 " * 20000 + "\n/shunter résumé\n/shunter help\n" + "x" * 60000
+    parsed = parse_comment(body)
+    assert [c.verb for c in parsed.commands] == ["help"]
+    assert parsed.unknown[0].verb == "résumé"
+
+
+def test_command_count_is_capped():
+    parsed = parse_comment("\n".join(["/shunter help"] * 50))
+    assert len(parsed.commands) == 10 and parsed.truncated
+
+
+def test_signature_ignores_non_command_edits():
+    a = parse_comment("/shunter review\nhello")
+    b = parse_comment("/shunter review\nhello, edited typo")
+    c = parse_comment("/shunter security")
+    assert a.signature() == b.signature() != c.signature()
+
+
+@given(st.text(max_size=500))
+def test_parser_never_crashes_and_only_returns_known_verbs(body):
+    parsed = parse_comment(body, aliases=True)
+    assert all(c.verb in VERBS for c in parsed.commands)
+    assert len(parsed.commands) + len(parsed.unknown) <= 10
