@@ -131,8 +131,9 @@ def _conflict_detail(
             continue
         paths.append(entry.path)
         if ours is not None and theirs is not None:
-            text = repo.merge_file_from_index(ancestor, ours, theirs)
-            regions.extend(_marker_regions(entry.path, text))
+            merged_file = repo.merge_file_from_index(ancestor, ours, theirs)
+            text = getattr(merged_file, "contents", merged_file)
+            regions.extend(_marker_regions(entry.path, str(text)))
     wanted = set(paths)
     hunks = [
         f"{f.path}: {h.header}"

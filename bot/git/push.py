@@ -60,11 +60,16 @@ def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str
     local_ref = f"{FETCH_NAMESPACE}/{branch}"
     anon = repo.remotes.create_anonymous(remote.url)
     try:
-        heads = {r["name"]: r for r in anon.list_heads(callbacks=remote.callbacks())}
+        heads = {h.name: h for h in anon.list_heads(callbacks=remote.callbacks())}
     except pygit2.GitError as exc:
         raise TransientError(f"cannot list {_safe(remote.url)}: {exc}") from None
-    if f"refs/heads/{branch}" not in heads:
+    advertised = heads.get(f"refs/heads/{branch}")
+    if advertised is None:
         return None
+    head = str(advertised.oid)
+    if head in repo:  # nothing new to download; just remember where the branch is
+        repo.references.create(local_ref, advertised.oid, force=True)
+        return head
     try:
         anon.fetch([f"+refs/heads/{branch}:{local_ref}"], callbacks=remote.callbacks())
     except pygit2.GitError as exc:

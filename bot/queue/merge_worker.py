@@ -1,0 +1,513 @@
+"""The merge-queue worker: claim a batch, apply it on the branch's head, push with CAS.
+
+``process_once`` is one unit of work and never raises for a bad entry: every claimed entry
+ends landed, dead-lettered with a reason, or delayed for a retry, and whatever happens the
+lease bookkeeping stays exact. ``run_worker`` loops over it; several processes (on several
+hosts) may run it against the same Redis, because the queue's leases and the push's
+compare-and-swap make them safe to race.
+
+Why a landed change is never landed twice: before applying, the worker looks for the
+``Shunter-Change: <id>`` trailer on the fetched branch. A worker that pushed and then died
+before recording it left that trailer behind, so whoever takes the entry over records the
+existing commit instead of making a second one; and two workers that race to push the same
+entry cannot both win the compare-and-swap, so the loser's refetch finds the trailer.
+
+Run several from a shell with ``python -m bot.queue.merge_worker --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pygit2
+import redis
+
+from bot.changes.model import ChangeRequest
+from bot.errors import ShunterError, TransientError
+from bot.git.apply import apply_batch, commit_message, create_commit, landed_changes
+from bot.git.push import (
+    ApiPusher,
+    BranchPusher,
+    GitCliPusher,
+    GitRemote,
+    PushRejected,
+    RefUpdater,
+    fetch_branch,
+)
+from bot.policies.schema import Patches
+from bot.queue.merge import Claim, MergeQueue, QueueSettings
+
+log = logging.getLogger("shunter.merge_worker")
+
+SHUNTER_SIGNATURE = ("Shunter", "shunter@users.noreply.github.com")
+
+
+@dataclass
+class LandingReport:
+    """What landed, for the caller to reply on the PR, mark findings and audit."""
+
+    repo: str
+    branch: str
+    commit_sha: str | None
+    change_ids: list[str]
+    files: list[str]
+    pushes: int
+    refused_pushes: int
+    method: str
+    previous_head: str | None
+    changes: list[ChangeRequest] = field(default_factory=list)
+    already_landed: dict[str, str] = field(default_factory=dict)
+    """Ids found already on the branch (by trailer) -> the commit that carries them."""
+    already_present: list[str] = field(default_factory=list)
+    """Ids whose change was already in the branch's files; nothing was committed for them."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "repo": self.repo,
+            "branch": self.branch,
+            "commit_sha": self.commit_sha,
+            "change_ids": self.change_ids,
+            "files": self.files,
+            "pushes": self.pushes,
+            "refused_pushes": self.refused_pushes,
+            "method": self.method,
+            "previous_head": self.previous_head,
+            "already_landed": self.already_landed,
+            "already_present": self.already_present,
+            "finding_fingerprints": sorted(
+                {fp for c in self.changes for fp in c.origin.finding_fingerprints}
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A change that will not land without a person: the reason code and what to do."""
+
+    change: ChangeRequest
+    reason: str
+    detail: str
+
+    @property
+    def retry_hint(self) -> str:
+        return f"fix the cause, then `shunter queue retry {self.change.id}` (or re-run the stage)"
+
+
+@dataclass
+class BatchOutcome:
+    queue: str
+    claimed: list[str]
+    report: LandingReport | None = None
+    dead: list[DeadLetter] = field(default_factory=list)
+    retried: dict[str, str] = field(default_factory=dict)
+    """Id -> error, for entries put back with backoff."""
+    lost: list[str] = field(default_factory=list)
+    """Ids whose lease was lost mid-way; another worker owns them now."""
+
+
+class MergeHooks(Protocol):
+    """Where the GitHub side plugs in (replies, marking findings, audit). All optional."""
+
+    def before_push(self, claim: Claim, commit_sha: str) -> None: ...
+
+    def after_push(self, claim: Claim, landed_sha: str) -> None: ...
+
+    def landed(self, report: LandingReport) -> None: ...
+
+    def dead_lettered(self, letter: DeadLetter) -> None: ...
+
+
+class NoHooks:
+    """The default: nothing beyond the queue's own records."""
+
+    def before_push(self, claim: Claim, commit_sha: str) -> None:
+        return None
+
+    def after_push(self, claim: Claim, landed_sha: str) -> None:
+        return None
+
+    def landed(self, report: LandingReport) -> None:
+        return None
+
+    def dead_lettered(self, letter: DeadLetter) -> None:
+        return None
+
+
+class RepoStore(Protocol):
+    """Local repositories the worker may write objects into, and where their remotes are."""
+
+    def open(self, repo: str) -> pygit2.Repository: ...
+
+    def remote(self, repo: str) -> GitRemote: ...
+
+
+@dataclass
+class LocalRepoStore:
+    """A bare repository per GitHub repository under ``root``, private to one worker.
+
+    Objects only accumulate here (commits that lost a race are garbage); refs are the
+    fetched branch heads. Give each worker process its own ``root``.
+    """
+
+    root: Path
+    remotes: Callable[[str], GitRemote]
+
+    def open(self, repo: str) -> pygit2.Repository:
+        path = self.root / (repo.replace("/", "__") + ".git")
+        if not (path / "HEAD").exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return pygit2.init_repository(str(path), bare=True)
+        return pygit2.Repository(str(path))
+
+    def remote(self, repo: str) -> GitRemote:
+        return self.remotes(repo)
+
+
+@dataclass(frozen=True)
+class DirectoryRemotes:
+    """Remotes that are bare repositories on disk: ``<root>/<owner>/<name>.git``."""
+
+    root: Path
+
+    def __call__(self, repo: str) -> GitRemote:
+        return GitRemote(url=str(self.root / f"{repo}.git"))
+
+
+PusherFactory = Callable[[str, Patches, GitRemote], BranchPusher]
+
+
+def default_pushers(
+    ref_updaters: Callable[[str], RefUpdater] | None = None,
+) -> PusherFactory:
+    """``patches.push_method`` picks the pusher; ``api`` needs a ``RefUpdater`` per repo.
+
+    Without one (no GitHub App configured, e.g. a local bare remote), ``api`` falls back
+    to ``git`` and the landing report's ``method`` says so.
+    """
+
+    def make(repo: str, policy: Patches, remote: GitRemote) -> BranchPusher:
+        if policy.push_method == "api" and ref_updaters is not None:
+            return ApiPusher(ref_updaters(repo))
+        return GitCliPusher(remote)
+
+    return make
+
+
+class LeaseKeeper:
+    """Renews a claim's lease in a thread while the slow part (git) runs."""
+
+    def __init__(self, queue: MergeQueue, claim: Claim) -> None:
+        self.queue = queue
+        self.claim = claim
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        interval = max(0.05, self.queue.settings.lease_seconds / 3)
+        while not self._stop.wait(interval):
+            try:
+                if not self.queue.renew(self.claim):
+                    log.warning("lost the lease of %s", sorted(self.claim.lost))
+            except Exception as exc:  # a Redis blip: the next tick tries again
+                log.warning("lease renewal failed: %s", exc)
+
+
+def process_once(
+    redis_or_queue: redis.Redis | MergeQueue,
+    repo_store: RepoStore,
+    *,
+    owner_id: str,
+    pushers: PusherFactory | None = None,
+    hooks: MergeHooks | None = None,
+    settings: QueueSettings | None = None,
+    push_attempts: int = 8,
+    signature: tuple[str, str] = SHUNTER_SIGNATURE,
+) -> BatchOutcome | None:
+    """Claim one batch and see every entry of it to an end state; None when idle."""
+    queue = (
+        redis_or_queue
+        if isinstance(redis_or_queue, MergeQueue)
+        else MergeQueue(redis_or_queue, settings)
+    )
+    claim = queue.claim(owner_id)
+    if claim is None:
+        return None
+    outcome = BatchOutcome(queue=claim.queue, claimed=claim.ids)
+    pending = {e.cr.id: e.cr for e in claim.entries}
+    with LeaseKeeper(queue, claim):
+        try:
+            _land(
+                queue,
+                claim,
+                pending,
+                outcome,
+                repo_store,
+                pushers or default_pushers(),
+                hooks or NoHooks(),
+                push_attempts,
+                pygit2.Signature(*signature),
+            )
+        except PushRejected as exc:
+            for change_id in list(pending):
+                cr = pending.pop(change_id)
+                if queue.finish_dead(claim, change_id, "push_rejected", str(exc)):
+                    letter = DeadLetter(cr, "push_rejected", str(exc))
+                    outcome.dead.append(letter)
+                    _safe_hook(hooks, "dead_lettered", letter)
+        except Exception as exc:
+            kind = "transient" if isinstance(exc, TransientError) else type(exc).__name__
+            if not isinstance(exc, ShunterError):
+                log.exception("unexpected error while landing %s", sorted(pending))
+            for change_id in list(pending):
+                state = queue.finish_retry(claim, change_id, f"{kind}: {exc}")
+                if state == "dead":
+                    letter = DeadLetter(pending[change_id], "attempts_exhausted", str(exc))
+                    outcome.dead.append(letter)
+                    _safe_hook(hooks, "dead_lettered", letter)
+                elif state == "delayed":
+                    outcome.retried[change_id] = str(exc)
+                else:
+                    outcome.lost.append(change_id)
+    return outcome
+
+
+def _land(
+    queue: MergeQueue,
+    claim: Claim,
+    pending: dict[str, ChangeRequest],
+    outcome: BatchOutcome,
+    repo_store: RepoStore,
+    pushers: PusherFactory,
+    hooks: MergeHooks,
+    push_attempts: int,
+    signature: pygit2.Signature,
+) -> None:
+    repo = repo_store.open(claim.repo)
+    remote = repo_store.remote(claim.repo)
+    policy = claim.entries[0].policy
+    pusher = pushers(claim.repo, policy, remote)
+    report = LandingReport(
+        claim.repo, claim.branch, None, [], [], 0, 0, pusher.method, previous_head=None
+    )
+
+    def dead(change_id: str, reason: str, detail: str) -> None:
+        cr = pending.pop(change_id)
+        if queue.finish_dead(claim, change_id, reason, detail):
+            letter = DeadLetter(cr, reason, detail)
+            outcome.dead.append(letter)
+            _safe_hook(hooks, "dead_lettered", letter)
+        else:
+            outcome.lost.append(change_id)
+
+    def landed(change_id: str, sha: str, note: str) -> bool:
+        cr = pending.pop(change_id)
+        if queue.finish_landed(claim, change_id, sha, note):
+            report.changes.append(cr)
+            return True
+        outcome.lost.append(change_id)
+        return False
+
+    def drop_lost() -> None:
+        for change_id in list(pending):
+            if change_id in claim.lost:
+                pending.pop(change_id)
+                outcome.lost.append(change_id)
+
+    for _ in range(push_attempts):
+        drop_lost()
+        if not pending:
+            break
+        head = fetch_branch(repo, remote, claim.branch)
+        if head is None:
+            for change_id in list(pending):
+                dead(change_id, "branch_gone", f"branch {claim.branch} no longer exists")
+            break
+        report.previous_head = head
+        for change_id, sha in landed_changes(repo, head, pending).items():
+            if landed(change_id, sha, "found on the branch (landed by an earlier attempt)"):
+                report.already_landed[change_id] = sha
+        for change_id, cr in list(pending.items()):
+            if cr.head_sha not in repo:
+                dead(
+                    change_id,
+                    "base_missing",
+                    f"the commit {cr.head_sha[:12]} the change was computed on is no longer "
+                    f"reachable from {claim.branch} (force-pushed?); re-run the stage",
+                )
+        if not pending:
+            break
+        batch = apply_batch(repo, head, list(pending.values()))
+        for change_id, detail in batch.conflicts.items():
+            dead(change_id, "conflict", detail.describe(head))
+        for change_id in batch.already_present:
+            if landed(change_id, head, "already present on the branch; nothing to commit"):
+                report.already_present.append(change_id)
+        if not batch.applied:
+            break
+        applied = [pending[i] for i in batch.applied]
+        message = commit_message(policy.commit_message, applied)
+        commit = create_commit(repo, head, batch.tree, message, signature)
+        _safe_hook(hooks, "before_push", claim, commit)
+        if claim.lost & set(batch.applied):
+            continue
+        result = pusher.push(repo, claim.branch, commit, head)
+        report.pushes += 1
+        if result.status == "refused":
+            report.refused_pushes += 1
+            log.info("push to %s refused (%s); re-applying", claim.queue, result.detail)
+            continue
+        landed_sha = result.commit_sha or commit
+        _safe_hook(hooks, "after_push", claim, landed_sha)
+        report.commit_sha = landed_sha
+        report.files = sorted(set(batch.files))
+        for change_id in batch.applied:
+            if landed(change_id, landed_sha, ""):
+                report.change_ids.append(change_id)
+        break
+    else:
+        drop_lost()
+        for change_id in list(pending):
+            state = queue.finish_retry(
+                claim, change_id, f"push refused {push_attempts} times: the branch kept moving"
+            )
+            cr = pending.pop(change_id)
+            if state == "dead":
+                letter = DeadLetter(cr, "attempts_exhausted", "the branch kept moving")
+                outcome.dead.append(letter)
+                _safe_hook(hooks, "dead_lettered", letter)
+            else:
+                outcome.retried[change_id] = "push refused repeatedly"
+    if report.change_ids or report.already_landed or report.already_present:
+        outcome.report = report
+        _safe_hook(hooks, "landed", report)
+
+
+def _safe_hook(hooks: MergeHooks | None, name: str, *args: Any) -> None:
+    """Hooks are the caller's code; ``before_push`` may raise to abort, the others may not
+    break the queue's bookkeeping."""
+    if hooks is None:
+        return
+    if name == "before_push":
+        hooks.before_push(*args)
+        return
+    try:
+        getattr(hooks, name)(*args)
+    except Exception:
+        log.exception("merge hook %s failed", name)
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    landed: int = 0
+    dead: int = 0
+    retried: int = 0
+    pushes: int = 0
+
+
+def run_worker(
+    queue: MergeQueue,
+    repo_store: RepoStore,
+    *,
+    owner_id: str,
+    stop: threading.Event | None = None,
+    idle_sleep: float = 0.2,
+    exit_when_idle: float | None = None,
+    **kwargs: Any,
+) -> WorkerStats:
+    """Loop over ``process_once`` until ``stop`` is set (or idle for ``exit_when_idle`` s)."""
+    stop = stop or threading.Event()
+    stats = WorkerStats()
+    idle_since = time.monotonic()
+    while not stop.is_set():
+        try:
+            outcome = process_once(queue, repo_store, owner_id=owner_id, **kwargs)
+        except ShunterError as exc:  # Redis down: wait and try again, do not die
+            log.warning("merge worker: %s", exc)
+            stop.wait(min(5.0, idle_sleep * 10))
+            continue
+        if outcome is None:
+            if exit_when_idle is not None and time.monotonic() - idle_since >= exit_when_idle:
+                break
+            stop.wait(idle_sleep)
+            continue
+        idle_since = time.monotonic()
+        stats.batches += 1
+        stats.dead += len(outcome.dead)
+        stats.retried += len(outcome.retried)
+        if outcome.report:
+            stats.landed += len(outcome.report.change_ids)
+            stats.pushes += outcome.report.pushes
+    return stats
+
+
+def _load_hooks(spec: str | None) -> MergeHooks | None:
+    if not spec:
+        return None
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)()  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.queue.merge_worker")
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--workdir", type=Path, required=True, help="this worker's repos")
+    parser.add_argument("--remote-root", type=Path, required=True, help="bare remotes on disk")
+    parser.add_argument("--owner", default=f"{socket.gethostname()}:{os.getpid()}")
+    parser.add_argument("--lease-seconds", type=float, default=30.0)
+    parser.add_argument("--max-batch", type=int, default=20)
+    parser.add_argument("--max-attempts", type=int, default=5)
+    parser.add_argument("--backoff-base", type=float, default=2.0)
+    parser.add_argument("--exit-when-idle", type=float, default=None)
+    parser.add_argument("--hooks", default=None, help="module:factory of a MergeHooks")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = QueueSettings(
+        lease_seconds=args.lease_seconds,
+        max_batch=args.max_batch,
+        max_attempts=args.max_attempts,
+        backoff_base=args.backoff_base,
+    )
+    client = redis.Redis.from_url(args.redis_url)
+    stop = threading.Event()
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stats = run_worker(
+        MergeQueue(client, settings),
+        LocalRepoStore(args.workdir, DirectoryRemotes(args.remote_root)),
+        owner_id=args.owner,
+        stop=stop,
+        exit_when_idle=args.exit_when_idle,
+        hooks=_load_hooks(args.hooks),
+    )
+    print(
+        f"batches={stats.batches} landed={stats.landed} dead={stats.dead} "
+        f"retried={stats.retried} pushes={stats.pushes}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

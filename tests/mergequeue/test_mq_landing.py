@@ -1,0 +1,183 @@
+"""Landing change requests on a real bare repository through the queue and the worker."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from mq_forge import edited, module_text
+
+from bot.changes.model import Priority
+from bot.queue.merge_worker import NoHooks, process_once
+
+
+class Recorder(NoHooks):
+    def __init__(self) -> None:
+        self.reports = []
+        self.dead = []
+
+    def landed(self, report):  # type: ignore[override]
+        self.reports.append(report)
+
+    def dead_lettered(self, letter):  # type: ignore[override]
+        self.dead.append(letter)
+
+
+def test_one_change_lands_with_template_and_trailers(forge, mq, git_policy, store_factory):
+    git_policy.commit_message = "shunter({stage}): {title}"
+    cr = forge.change({"src/mod1.py": edited(1)}, title="tidy mod1", requester="alice")
+    result = mq.submit(cr, forge.base_tree(), git_policy, {"contents": "write"})
+    assert result.created and result.state == "waiting"
+    hooks = Recorder()
+    outcome = process_once(mq, store_factory("w1"), owner_id="w1", hooks=hooks)
+    assert outcome is not None and outcome.report is not None
+    report = outcome.report
+    assert report.change_ids == [cr.id]
+    assert report.files == ["src/mod1.py"]
+    assert report.pushes == 1 and report.refused_pushes == 0 and report.method == "git"
+    assert forge.head() == report.commit_sha
+    commit = forge.refresh()[report.commit_sha]
+    assert commit.message.startswith("shunter(review): tidy mod1\n")
+    assert f"Shunter-Change: {cr.id}" in commit.message
+    assert "Co-authored-by: alice <alice@users.noreply.github.com>" in commit.message
+    assert forge.read("src/mod1.py") == edited(1)
+    assert mq.get(cr.id).state == "landed"
+    assert hooks.reports == [report]
+    assert process_once(mq, store_factory("w1"), owner_id="w1") is None
+
+
+def test_enqueue_is_idempotent(forge, mq, git_policy):
+    cr = forge.change({"src/mod1.py": edited(1)})
+    first = mq.submit(cr, forge.base_tree(), git_policy, {})
+    again = mq.submit(cr, forge.base_tree(), git_policy, {})
+    assert first.created and not again.created
+    assert [e.id for e in mq.entries()] == [cr.id]
+
+
+def test_moved_head_applies_three_way(forge, mq, git_policy, store_factory):
+    base = forge.head()
+    cr = forge.change({"src/mod3.py": edited(3)}, sha=base)
+    mq.submit(cr, forge.base_tree(base), git_policy, {})
+    # a person changes the same file elsewhere (first function) and another file
+    human = module_text(3).replace(b"return x + 0\n", b"return x + 0  # human\n")
+    forge.human_commit({"src/mod3.py": human, "README.md": b"# widgets v2\n"})
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome.report and outcome.report.change_ids == [cr.id]
+    merged = forge.read("src/mod3.py")
+    assert b"# human" in merged and b"# edited" in merged
+    assert forge.read("README.md") == b"# widgets v2\n"
+    assert len(forge.history()[0].parents) == 1
+
+
+def test_true_conflict_goes_to_dead_letter_with_paths_and_hunks(
+    forge, mq, git_policy, store_factory
+):
+    base = forge.head()
+    cr = forge.change({"src/mod4.py": edited(4, "shunter")}, sha=base)
+    mq.submit(cr, forge.base_tree(base), git_policy, {})
+    forge.human_commit({"src/mod4.py": edited(4, "human")})
+    before = forge.head()
+    hooks = Recorder()
+    outcome = process_once(mq, store_factory("w"), owner_id="w", hooks=hooks)
+    assert outcome.report is None and forge.head() == before
+    [letter] = outcome.dead
+    assert letter.reason == "conflict"
+    assert "src/mod4.py" in letter.detail and "@@ -" in letter.detail
+    assert "src/mod4.py:L" in letter.detail  # the conflict region in the merged file
+    assert hooks.dead == [letter]
+    entry = mq.get(cr.id)
+    assert entry.state == "dead" and entry.fields["dead_reason"] == "conflict"
+    assert "src/mod4.py" in entry.fields["dead_detail"]
+
+
+def test_batch_lands_as_one_commit_with_all_ids(forge, mq, git_policy, store_factory):
+    crs = [forge.change({f"src/mod{i}.py": edited(i)}, title=f"fix {i}") for i in range(5)]
+    for cr in crs:
+        mq.submit(cr, forge.base_tree(), git_policy, {})
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome.report.change_ids == [c.id for c in crs]
+    assert outcome.report.pushes == 1
+    message = forge.refresh()[forge.head()].message
+    assert message.startswith("shunter: apply 5 changes\n")
+    for cr in crs:
+        assert f"Shunter-Change: {cr.id}" in message
+    assert message.count("Co-authored-by: alice") == 1
+    assert len(forge.history()) == 2
+
+
+def test_overlapping_paths_are_not_batched_together(forge, mq, git_policy, store_factory):
+    a = forge.change({"src/mod1.py": edited(1)}, title="a")
+    b = forge.change({"src/mod1.py": edited(1, "other"), "src/mod2.py": edited(2)}, title="b")
+    mq.submit(a, forge.base_tree(), git_policy, {})
+    mq.submit(b, forge.base_tree(), git_policy, {})
+    first = process_once(mq, store_factory("w"), owner_id="w")
+    assert first.claimed == [a.id]
+    second = process_once(mq, store_factory("w"), owner_id="w")
+    assert second.claimed == [b.id]
+    assert second.dead and second.dead[0].reason == "conflict"
+
+
+def test_priority_before_fifo(forge, mq, git_policy):
+    auto = forge.change({"src/mod1.py": edited(1)}, title="auto", priority=Priority.AUTO)
+    req = forge.change({"src/mod1.py": edited(1, "r")}, title="req")
+    maint = forge.change({"src/mod1.py": edited(1, "m")}, title="m", priority=Priority.MAINTAINER)
+    req2 = forge.change({"src/mod1.py": edited(1, "r2")}, title="req2")
+    for cr in (auto, req, maint, req2):
+        mq.enqueue(cr, git_policy)
+    order = []
+    while (claim := mq.claim("w")) is not None:
+        order += claim.ids
+        for change_id in claim.ids:
+            mq.finish_landed(claim, change_id, "0" * 40)
+    assert order == [maint.id, req.id, req2.id, auto.id]
+
+
+def test_human_push_racing_shunter_push_is_refused_then_lands(forge, mq, git_policy, store_factory):
+    cr = forge.change({"src/mod7.py": edited(7)})
+    mq.submit(cr, forge.base_tree(), git_policy, {})
+
+    class Racer(NoHooks):
+        raced = 0
+
+        def before_push(self, claim, commit_sha):  # type: ignore[override]
+            if not self.raced:  # the person pushes between our fetch and our push
+                self.raced += 1
+                forge.human_commit({"README.md": b"# raced\n"}, "human push")
+
+    outcome = process_once(mq, store_factory("w"), owner_id="w", hooks=Racer())
+    report = outcome.report
+    assert report.change_ids == [cr.id]
+    assert report.pushes == 2 and report.refused_pushes == 1
+    history = forge.history()
+    assert [c.message.splitlines()[0] for c in history[:2]] == ["shunter: fix", "human push"]
+    assert forge.read("README.md") == b"# raced\n"
+    assert forge.read("src/mod7.py") == edited(7)
+    assert all(len(c.parents) <= 1 for c in history)
+
+
+def test_worker_dying_after_push_does_not_land_twice(
+    forge, redis_client, git_policy, store_factory
+):
+    from bot.queue.merge import MergeQueue, QueueSettings
+
+    mq = MergeQueue(redis_client, QueueSettings(lease_seconds=0.5, backoff_base=0.01))
+    cr = forge.change({"src/mod8.py": edited(8)})
+    mq.submit(cr, forge.base_tree(), git_policy, {})
+
+    class DieAfterPush(NoHooks):
+        def after_push(self, claim, landed_sha):  # type: ignore[override]
+            raise SystemExit("the worker dies after its push, before recording it")
+
+    with contextlib.suppress(SystemExit):
+        process_once(mq, store_factory("w1"), owner_id="w1", hooks=DieAfterPush())
+    assert mq.get(cr.id).state == "leased"
+    pushed = forge.head()
+    time.sleep(0.7)  # the dead worker's lease expires
+    outcome = process_once(mq, store_factory("w2"), owner_id="w2")
+    assert outcome.report.already_landed == {cr.id: pushed}
+    assert outcome.report.pushes == 0
+    assert forge.head() == pushed
+    assert forge.trailer_counts() == {cr.id: 1}
+    entry = mq.get(cr.id)
+    assert entry.state == "landed" and entry.fields["landed_sha"] == pushed
+    assert entry.attempts == 2
