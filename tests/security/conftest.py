@@ -1,0 +1,65 @@
+"""Fixtures for the security stage tests: real git repositories built with pygit2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from bot.git.workspace import context_from_local_repo
+from bot.policies.schema import SecurityStageConfig
+from bot.stages.context import StageContext
+
+SIG = pygit2.Signature("Test", "test@example.com", 1_700_000_000, 0)
+
+
+class GitRepo:
+    """A non-bare repo whose commits replace the whole tree with the given files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.repo = pygit2.init_repository(str(path), bare=False)
+
+    def commit(self, files: dict[str, bytes | str], message: str = "c") -> str:
+        for old in list(self.path.rglob("*")):
+            if old.is_file() and ".git" not in old.relative_to(self.path).parts:
+                old.unlink()
+        for name, data in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data.encode() if isinstance(data, str) else data)
+        index = self.repo.index
+        index.read()
+        index.add_all()
+        for entry in list(index):
+            if not (self.path / entry.path).exists():
+                index.remove(entry.path)
+        index.write()
+        tree = index.write_tree()
+        parents = [] if self.repo.head_is_unborn else [self.repo.head.target]
+        oid = self.repo.create_commit("HEAD", SIG, SIG, message, tree, parents)
+        return str(oid)
+
+    def context(self, base: str, head: str, **options: object) -> StageContext:
+        return context_from_local_repo(
+            self.path, base, head, options=SecurityStageConfig(**options)
+        )
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "repo")
+
+
+@pytest.fixture
+def pr(git_repo: GitRepo) -> Callable[..., StageContext]:
+    """``pr(base_files, head_files, **security_options)`` -> a StageContext over real commits."""
+
+    def make(base: dict[str, bytes | str], head: dict[str, bytes | str], **options: object):
+        base_sha = git_repo.commit(base, "base")
+        head_sha = git_repo.commit(head, "head")
+        return git_repo.context(base_sha, head_sha, **options)
+
+    return make
