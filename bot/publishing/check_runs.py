@@ -1,0 +1,390 @@
+"""Check-run payloads for a stage's result: conclusion, annotations in batches, buttons.
+
+Pure: ``check_run_output`` turns a ``StageResult`` and the stage's config into a
+``CheckRunPlan``; the publisher sends ``plan.update_payload()`` (or ``create_payload``)
+and then each of ``plan.followup_payloads()``, because GitHub takes at most 50 annotations
+per request and appends the annotations of every later PATCH.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.models import Finding, Severity, StageName, StageResult
+from bot.policies.schema import FailOn, StageConfig
+from bot.publishing import limits
+from bot.publishing.markdown import cell, clip, code, plain, plural
+
+DEFAULT_MAX_ANNOTATIONS = 500
+"""Annotations per check run; more findings are counted in the summary instead."""
+_MESSAGE_BYTES = 4000
+_RAW_DETAILS_BYTES = 8000
+_TEXT_ROW_CHARS = 300
+_NOTE_ROOM = 400  # bytes kept free for the "left out" note
+
+ACTION_APPLY = "apply"
+ACTION_RERUN = "rerun"
+ACTION_DISMISS = "dismiss"
+
+_SEVERITY_ICON = {Severity.ERROR: "🔴", Severity.WARNING: "🟠", Severity.NOTICE: "🔵"}
+
+
+@dataclass(frozen=True)
+class CheckRunPlan:
+    """Everything the publisher needs to bring one check run to its final state."""
+
+    name: str
+    conclusion: str
+    title: str
+    summary: str
+    text: str | None = None
+    annotation_batches: tuple[tuple[dict[str, Any], ...], ...] = ()
+    actions: tuple[dict[str, str], ...] = ()
+    details_url: str | None = None
+    reported: int = 0
+    """Findings reported (not suppressed, not dismissed)."""
+    annotated: int = 0
+    """Findings sent as annotations (``reported`` minus those over the cap)."""
+    external_id: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def _output(self, batch: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+        output: dict[str, Any] = {"title": self.title, "summary": self.summary}
+        if self.text:
+            output["text"] = self.text
+        if batch:
+            output["annotations"] = [dict(item) for item in batch]
+        return output
+
+    def _first_batch(self) -> tuple[dict[str, Any], ...]:
+        return self.annotation_batches[0] if self.annotation_batches else ()
+
+    def update_payload(self) -> dict[str, Any]:
+        """``PATCH /repos/{o}/{r}/check-runs/{id}``: complete the run with the first batch."""
+        payload: dict[str, Any] = {
+            "name": self.name,
+            "status": "completed",
+            "conclusion": self.conclusion,
+            "output": self._output(self._first_batch()),
+            "actions": [dict(action) for action in self.actions],
+        }
+        if self.details_url:
+            payload["details_url"] = self.details_url
+        if self.external_id:
+            payload["external_id"] = self.external_id
+        return payload
+
+    def create_payload(self, head_sha: str) -> dict[str, Any]:
+        """``POST /repos/{o}/{r}/check-runs``: create the run already completed."""
+        return {**self.update_payload(), "head_sha": head_sha}
+
+    def followup_payloads(self) -> list[dict[str, Any]]:
+        """One ``PATCH`` per further batch of ≤50 annotations (GitHub appends them)."""
+        return [{"output": self._output(batch)} for batch in self.annotation_batches[1:]]
+
+    def payloads(self, head_sha: str | None = None) -> list[dict[str, Any]]:
+        """The whole sequence: the create (with ``head_sha``) or update, then follow-ups."""
+        first = self.create_payload(head_sha) if head_sha else self.update_payload()
+        return [first, *self.followup_payloads()]
+
+
+def check_run_output(
+    result: StageResult,
+    stage_config: StageConfig | None = None,
+    *,
+    details_url: str | None = None,
+    dismissed: Collection[str] = (),
+    apply_allowed: bool = True,
+    max_annotations: int = DEFAULT_MAX_ANNOTATIONS,
+    external_id: str | None = None,
+) -> CheckRunPlan:
+    """The completed check run for ``result``.
+
+    ``dismissed`` holds fingerprints people dismissed on the PR: they neither annotate nor
+    fail the check. ``apply_allowed`` is False when policy forbids applying this stage's
+    patches, which hides the "Apply fixes" button.
+    """
+    config = stage_config or StageConfig()
+    dismissed_set = set(dismissed)
+    suppressed = [f for f in result.findings if f.suppressed]
+    reported = sort_findings(
+        f for f in result.findings if not f.suppressed and f.fingerprint not in dismissed_set
+    )
+    dismissed_count = sum(
+        1 for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set
+    )
+    conclusion = _conclusion(reported, config.fail_on, neutral=result.neutral)
+    shown = reported[: max(max_annotations, 0)]
+    annotations = [annotation(f) for f in shown]
+    batches = tuple(
+        tuple(annotations[i : i + limits.MAX_ANNOTATIONS_PER_REQUEST])
+        for i in range(0, len(annotations), limits.MAX_ANNOTATIONS_PER_REQUEST)
+    )
+    fixes = [p for p in result.patches if p.files]
+    summary = _summary(
+        result,
+        reported,
+        config.fail_on,
+        conclusion=conclusion,
+        fixes=len(fixes),
+        suppressed=len(suppressed),
+        dismissed=dismissed_count,
+        not_annotated=len(reported) - len(shown),
+    )
+    return CheckRunPlan(
+        name=result.stage.check_name,
+        conclusion=conclusion,
+        title=findings_title(reported, neutral=result.neutral),
+        summary=summary,
+        text=findings_text(reported) if reported else None,
+        annotation_batches=batches,
+        actions=tuple(
+            _actions(has_fixes=bool(fixes) and apply_allowed, has_findings=bool(reported))
+        ),
+        details_url=details_url,
+        reported=len(reported),
+        annotated=len(shown),
+        external_id=external_id,
+        notes=tuple(result.notes),
+    )
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Most severe first, then by place, so truncation always drops the least important."""
+    return sorted(
+        findings, key=lambda f: (-f.severity.rank, f.path, f.start_line, f.end_line, f.rule_id)
+    )
+
+
+def _conclusion(reported: list[Finding], fail_on: FailOn, *, neutral: bool) -> str:
+    if any(fail_on.fails(f.severity) for f in reported):
+        return "failure"
+    return "neutral" if neutral else "success"
+
+
+def findings_title(findings: Iterable[Finding], *, neutral: bool = False) -> str:
+    """``3 errors, 2 warnings``; ``No findings``; prefixed ``Incomplete`` when neutral."""
+    counts = Counter(f.severity for f in findings)
+    parts = [
+        plural(counts[severity], severity.value)
+        for severity in (Severity.ERROR, Severity.WARNING, Severity.NOTICE)
+        if counts[severity]
+    ]
+    title = ", ".join(parts) if parts else "No findings"
+    return f"Incomplete: {title}" if neutral else title
+
+
+def annotation(finding: Finding) -> dict[str, Any]:
+    """One finding as a check-run annotation (within GitHub's per-field limits)."""
+    start = finding.start_line
+    end = max(finding.end_line, start)
+    title = f"{finding.rule_id}: {finding.title}" if finding.title else finding.rule_id
+    item: dict[str, Any] = {
+        "path": finding.path.lstrip("/"),
+        "start_line": start,
+        "end_line": end,
+        "annotation_level": finding.severity.annotation_level,
+        "message": clip(finding.message.strip() or finding.rule_id, _MESSAGE_BYTES),
+        "title": title[: limits.MAX_ANNOTATION_TITLE],
+    }
+    raw = _raw_details(finding)
+    if raw:
+        item["raw_details"] = clip(raw, _RAW_DETAILS_BYTES)
+    return item
+
+
+def _raw_details(finding: Finding) -> str:
+    lines = [f"rule {finding.rule_id} ({finding.engine})"]
+    if finding.short_id:
+        lines.append(f"finding id {finding.short_id}: /shunter dismiss {finding.short_id}")
+    if finding.cwe:
+        lines.append(f"CWE-{finding.cwe}")
+    if finding.confidence:
+        lines.append(f"confidence: {finding.confidence}")
+    if finding.help_uri:
+        lines.append(f"help: {finding.help_uri}")
+    if finding.suggestion is not None:
+        lines.append(f"suggested replacement for lines {finding.start_line}-{finding.end_line}:")
+        lines.append(finding.suggestion)
+    return "\n".join(lines)
+
+
+def _summary(
+    result: StageResult,
+    reported: list[Finding],
+    fail_on: FailOn,
+    *,
+    conclusion: str,
+    fixes: int,
+    suppressed: int,
+    dismissed: int,
+    not_annotated: int,
+) -> str:
+    head: list[str] = []
+    files = len({f.path for f in reported})
+    if reported:
+        head.append(
+            f"**{findings_title(reported)}** in {plural(files, 'file')} on `{result.head_sha[:7]}`."
+        )
+    else:
+        head.append(f"**No findings** on `{result.head_sha[:7]}`.")
+    if fail_on is FailOn.NEVER:
+        head.append("This check never fails (`fail_on: never`).")
+    elif conclusion == "failure":
+        head.append(f"The check fails on findings of severity `{fail_on.value}` or higher.")
+    if result.neutral:
+        head.append("The stage could not judge everything; see the notes below.")
+    if fixes:
+        head.append(
+            f"{plural(fixes, 'fix', 'fixes')} available: press **Apply fixes** or comment "
+            f"`/shunter apply {result.stage.value}`."
+        )
+    if suppressed:
+        head.append(f"{plural(suppressed, 'finding')} suppressed in the code are not shown.")
+    if dismissed:
+        head.append(f"{plural(dismissed, 'finding')} dismissed on this PR are not shown.")
+    if not_annotated:
+        head.append(
+            f"Only the {len(reported) - not_annotated} most important findings are annotated; "
+            f"{plural(not_annotated, 'finding')} left out (see the list below)."
+        )
+    tail: list[str] = []
+    if result.notes:
+        tail.append("### Notes\n" + "\n".join(f"- {plain(n)}" for n in result.notes))
+    header = "\n".join(head)
+    stage_summary = plain(result.summary.strip())
+    budget = limits.MAX_OUTPUT_TEXT - limits.size(header) - _NOTE_ROOM
+    tail_text = clip("\n\n".join(tail), max(budget // 4, 0))
+    budget -= limits.size(tail_text)
+    parts = [header]
+    if stage_summary:
+        if limits.size(stage_summary) > budget:
+            left = limits.size(stage_summary) - budget
+            stage_summary = (
+                clip(stage_summary, max(budget, 0))
+                + f"\n\n_The stage summary was truncated ({left} bytes left out; "
+                f"GitHub allows {limits.MAX_OUTPUT_TEXT} characters)._"
+            )
+        parts.append(stage_summary)
+    if tail_text:
+        parts.append(tail_text)
+    return clip("\n\n".join(parts), limits.MAX_OUTPUT_TEXT)
+
+
+def findings_text(findings: list[Finding]) -> str:
+    """The ``output.text`` table of findings, cut below the limit with a count of the rest."""
+    header = "| | Location | Rule | Message | Id |\n|---|---|---|---|---|\n"
+    rows: list[str] = []
+    used = limits.size(header)
+    budget = limits.MAX_OUTPUT_TEXT - _NOTE_ROOM
+    for finding in findings:
+        row = _text_row(finding)
+        if used + limits.size(row) > budget:
+            break
+        rows.append(row)
+        used += limits.size(row)
+    text = header + "".join(rows)
+    left_out = len(findings) - len(rows)
+    if left_out:
+        text += (
+            f"\n_… and {plural(left_out, 'more finding')} not listed here: GitHub limits "
+            f"this text to {limits.MAX_OUTPUT_TEXT} characters._\n"
+        )
+    return text
+
+
+def _text_row(finding: Finding) -> str:
+    lines = (
+        f"{finding.start_line}"
+        if finding.end_line <= finding.start_line
+        else f"{finding.start_line}-{finding.end_line}"
+    )
+    location = code(f"{finding.path}:{lines}", 160, table=True)
+    rule = f"{code(finding.rule_id, 60, table=True)} ({cell(finding.engine, 30)})"
+    short = code(finding.short_id, 20, table=True) if finding.short_id else ""
+    message = cell(finding.message, _TEXT_ROW_CHARS)
+    return f"| {_SEVERITY_ICON[finding.severity]} | {location} | {rule} | {message} | {short} |\n"
+
+
+def _actions(*, has_fixes: bool, has_findings: bool) -> list[dict[str, str]]:
+    actions: list[dict[str, str]] = []
+    if has_fixes:
+        actions.append(
+            {
+                "label": "Apply fixes",
+                "description": "Commit the suggested fixes to the branch",
+                "identifier": ACTION_APPLY,
+            }
+        )
+    actions.append(
+        {
+            "label": "Re-run",
+            "description": "Run this stage again on the head",
+            "identifier": ACTION_RERUN,
+        }
+    )
+    if has_findings:
+        actions.append(
+            {
+                "label": "Dismiss",
+                "description": "Dismiss these findings on this PR",
+                "identifier": ACTION_DISMISS,
+            }
+        )
+    return actions
+
+
+def superseded_output(
+    stage: StageName | str, new_sha: str, *, details_url: str | None = None
+) -> CheckRunPlan:
+    """For a run a newer push replaced: concluded ``cancelled`` with the replacing commit."""
+    name = _check_name(stage)
+    return CheckRunPlan(
+        name=name,
+        conclusion="cancelled",
+        title=f"Superseded by {new_sha[:7]}",
+        summary=(
+            f"A newer push replaced this commit before `{name}` finished. "
+            f"The results are on commit `{new_sha}`."
+        ),
+        details_url=details_url,
+    )
+
+
+def skipped_output(
+    stage: StageName | str, decision_message: str, *, details_url: str | None = None
+) -> CheckRunPlan:
+    """For a stage the policy did not run: ``skipped`` with the policy's reason."""
+    reason = clip(plain(decision_message.strip()) or "The policy skipped this stage.", 60_000)
+    return CheckRunPlan(
+        name=_check_name(stage),
+        conclusion="skipped",
+        title=clip(f"Skipped: {' '.join(decision_message.split())}", 200).rstrip(": ") or "Skipped",
+        summary=reason,
+        details_url=details_url,
+    )
+
+
+def in_progress_payload(
+    stage: StageName | str, *, details_url: str | None = None
+) -> dict[str, Any]:
+    """The ``PATCH`` a stage job sends when it starts."""
+    payload: dict[str, Any] = {
+        "status": "in_progress",
+        "output": {
+            "title": "Running",
+            "summary": f"`{_check_name(stage)}` is running on this commit.",
+        },
+    }
+    if details_url:
+        payload["details_url"] = details_url
+    return payload
+
+
+def _check_name(stage: StageName | str) -> str:
+    if isinstance(stage, StageName):
+        return stage.check_name
+    return stage if stage.startswith("shunter/") else f"shunter/{stage}"
