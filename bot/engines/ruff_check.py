@@ -10,9 +10,11 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -95,6 +97,53 @@ def config_paths_for(paths: Iterable[str]) -> list[str]:
         for d in dirs
         for name in CONFIG_NAMES
     )
+
+
+def extended_configs(root: Path, configs: Iterable[str]) -> list[str]:
+    """Repository paths of files the given ruff configs ``extend`` (to materialise them too).
+
+    Paths that leave the repository are ignored: the scratch copy must not reach outside.
+    """
+    out: list[str] = []
+    for config in configs:
+        file = root / config
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if file.name == "pyproject.toml":
+            data = data.get("tool", {}).get("ruff", {})
+        target = data.get("extend") if isinstance(data, dict) else None
+        if not isinstance(target, str):
+            continue
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(config), target))
+        if not joined.startswith("../") and joined != ".." and not posixpath.isabs(joined):
+            out.append(joined)
+    return out
+
+
+def module_skeleton(paths: Iterable[str]) -> list[str]:
+    """The Python files of a tree: ruff decides first- vs third-party imports by whether a
+    module's file exists under the project root, so the scratch copy needs (empty)
+    stand-ins for every module, not just the changed ones.
+    """
+    return [path for path in paths if path.endswith((".py", ".pyi"))]
+
+
+def write_placeholders(root: Path, paths: Iterable[str]) -> int:
+    """Create empty files for ``paths`` that are not materialised yet; returns how many."""
+    made = 0
+    base = root.resolve()
+    for path in paths:
+        target = root / path
+        if target.exists():
+            continue
+        if not target.resolve().is_relative_to(base):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+        made += 1
+    return made
 
 
 def seal_root(root: Path) -> bool:

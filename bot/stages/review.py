@@ -19,11 +19,14 @@ from bot.engines.ruff_check import (
     Fix,
     apply_fixes,
     config_paths_for,
+    extended_configs,
+    module_skeleton,
     run_ruff,
     seal_root,
     severity_for,
     suggestion_for,
     unified_diff,
+    write_placeholders,
 )
 from bot.errors import EngineError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
@@ -105,7 +108,16 @@ def ruff_step(ctx: StageContext, texts: dict[str, str], work: _Work) -> None:
     if not py_files:
         return
     started = time.perf_counter()
-    root = ctx.materialise([*py_files, *config_paths_for(py_files)])
+    configs = config_paths_for(py_files)
+    root = ctx.materialise([*py_files, *configs])
+    extra = extended_configs(root, [c for c in configs if (root / c).is_file()])
+    for _depth in range(3):  # configs may extend configs; a short chain is plenty
+        new = [c for c in extra if not (root / c).exists()]
+        if not new:
+            break
+        ctx.materialise(new)
+        extra = extended_configs(root, new)
+    write_placeholders(root, module_skeleton(ctx.head.paths()))
     seal_root(root)
     try:
         diagnostics = run_ruff(root, py_files)

@@ -184,3 +184,33 @@ def test_patch_is_accepted_by_the_merge_queue_parser(make_ctx) -> None:
     (file_diff,) = run(ctx).patches[0].files
     patched = apply_hunks(ctx.head.read("pkg/core.py"), parse_file_diff(file_diff.diff))
     assert patched == b"import os\n\n\ndef f():\n    return 1\n"
+
+
+def test_first_party_imports_are_classified_as_in_the_full_tree(make_ctx) -> None:
+    # ruff (isort) calls `from app.models import X` first-party only when app/models.py
+    # exists under the project root: the scratch copy needs the unchanged modules too
+    config = b'[tool.ruff.lint]\nselect = ["I"]\n'
+    base = {
+        "pyproject.toml": config,
+        "app/__init__.py": b"",
+        "app/models.py": b"X = 1\n",
+        "app/views.py": b"import os\n\nprint(os)\n",
+        **TESTS,
+    }
+    head = {
+        **base,
+        "app/views.py": b"import os\n\nimport requests\n\nfrom app.models import X\n\n"
+        b"print(os, requests, X)\n",
+    }
+    result = run(make_ctx(base, head))
+    assert not [f for f in result.findings if f.rule_id == "I001"]
+
+
+def test_config_extending_another_file_is_followed(make_ctx) -> None:
+    shared = b'[lint]\nselect = ["E711"]\n'
+    config = b'[tool.ruff]\nextend = "configs/ruff-base.toml"\n'
+    head_core = HEAD["pkg/core.py"] + b"\n\ndef g(x):\n    return x == None\n"
+    files = {**BASE, "pyproject.toml": config, "configs/ruff-base.toml": shared}
+    result = run(make_ctx(files, {**files, **HEAD, "pkg/core.py": head_core}))
+    assert {f.rule_id for f in result.findings if f.engine == "ruff"} == {"E711"}
+    assert not [n for n in result.notes if "could not be used" in n]

@@ -1,0 +1,256 @@
+"""``shunter run``: the same stages as the App, on commits of a local git repository.
+
+No GitHub, no tokens, no queue: the stages run in this process on a ``StageContext`` built
+from the repository's object database (nothing is checked out). The policy comes from
+``--config`` or from ``.github/shunter.yml`` *as committed on the base*, as on GitHub where
+the default branch decides, so a branch cannot loosen the rules that judge it.
+
+Exit status: 0 when no stage fails per its ``fail_on``, 1 when one does, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.errors import ConfigError, ShunterError
+from bot.models import Finding, StageName, StageResult
+from bot.policies.schema import ShunterConfig, StageConfig
+from bot.stages.context import StageContext
+from bot.stages.filtering import filter_findings
+from bot.stages.registry import run_stage, stage_options
+
+CONFIG_PATH = ".github/shunter.yml"
+FORMATS = ("text", "json", "sarif", "markdown")
+
+
+def _resolve_preset(ref: str) -> Any:
+    """``extends`` references ``shunter run`` can follow offline: shipped presets only."""
+    from bot.policies.presets import preset_path
+    from bot.policies.schema import PRESET_NAME
+    from bot.policies.validation import parse_config
+
+    if not PRESET_NAME.match(ref):
+        return None
+    path = preset_path(ref)
+    if path is None:
+        return None
+    return parse_config(path.read_bytes(), file=f"preset:{ref}", source=f"preset:{ref}")
+
+
+def load_config(content: bytes | None, file: str) -> tuple[ShunterConfig, list[str]]:
+    """The effective config for a local run and sentences saying where it came from."""
+    if content is None:
+        return ShunterConfig(), [f"No {CONFIG_PATH} on the base; using Shunter's defaults."]
+    try:
+        from bot.policies.effective import build_effective
+        from bot.policies.validation import config_error, parse_config
+    except ImportError:  # the policy layer is optional for this command
+        return ShunterConfig(), [f"Config loading is unavailable; ignored {file}, used defaults."]
+    parsed = parse_config(content, file=file)
+    if not parsed.ok:
+        raise config_error(parsed.problems, file=file)
+    effective = build_effective(parsed, None, _resolve_preset)
+    notes = [f"Config: {file} (layers: {', '.join(effective.layers)})."]
+    notes += [f"Config problem: {p.render()}" for p in effective.problems]
+    return effective.config, notes
+
+
+def _read_config(ctx: StageContext, config_file: Path | None) -> tuple[bytes | None, str]:
+    if config_file is not None:
+        try:
+            return config_file.read_bytes(), str(config_file)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {config_file}: {exc.strerror}", path=str(config_file)
+            ) from None
+    return ctx.base.read(CONFIG_PATH), f"{CONFIG_PATH} (base {ctx.base_sha[:8]})"
+
+
+def _parse_stages(value: str | None, config: ShunterConfig) -> list[StageName]:
+    if value is None:
+        return [name for name in StageName if stage_options(config, name).enabled]
+    names: list[StageName] = []
+    for raw in value.split(","):
+        raw = raw.strip().lower()
+        if not raw:
+            continue
+        try:
+            name = StageName(raw)
+        except ValueError:
+            choices = ", ".join(s.value for s in StageName)
+            raise click.BadParameter(f"unknown stage {raw!r} (choose from {choices})") from None
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise click.BadParameter("no stage given")
+    return names
+
+
+def fails(result: StageResult, options: StageConfig) -> bool:
+    return any(f.suppressed is None and options.fail_on.fails(f.severity) for f in result.findings)
+
+
+def conclusion(result: StageResult, options: StageConfig) -> str:
+    if fails(result, options):
+        return "failure"
+    return "neutral" if result.neutral else "success"
+
+
+def run_stages(
+    ctx: StageContext, stages: Sequence[StageName], config: ShunterConfig, scratch: Path
+) -> list[StageResult]:
+    """Each stage on its own scratch dir and options; findings held to the stage's filter."""
+    results: list[StageResult] = []
+    for name in stages:
+        options = stage_options(config, name)
+        stage_dir = scratch / name.value
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        stage_ctx = dataclasses.replace(ctx, options=options, scratch_dir=stage_dir)
+        result = run_stage(name, stage_ctx)
+        kept = filter_findings(result.findings, ctx.files, options.filter)
+        results.append(result.model_copy(update={"findings": kept}))
+    return results
+
+
+def _line(f: Finding) -> str:
+    where = f"{f.path}:{f.start_line}" + (f"-{f.end_line}" if f.end_line != f.start_line else "")
+    flag = f" [suppressed: {f.suppressed}]" if f.suppressed else ""
+    return f"  {where}: {f.severity.value}: {f.rule_id}: {f.message}{flag}"
+
+
+def render_text(
+    ctx: StageContext, results: list[StageResult], config: ShunterConfig, notes: list[str]
+) -> str:
+    out = [
+        f"shunter run: {ctx.repo} {ctx.base_sha[:10]}..{ctx.head_sha[:10]} "
+        f"({len(ctx.files)} changed files)"
+    ]
+    out += [f"  note: {note}" for note in notes]
+    for result in results:
+        options = stage_options(config, result.stage)
+        out.append("")
+        out.append(
+            f"{result.stage.check_name}: {conclusion(result, options)} "
+            f"({len(result.findings)} findings, fails on {options.fail_on.value})"
+        )
+        ordered = sorted(result.findings, key=lambda f: (f.path, f.start_line, f.rule_id))
+        out += [_line(f) for f in ordered]
+        out += [f"  note: {note}" for note in result.notes]
+        for patch in result.patches:
+            out.append(
+                f"  patch: {patch.title} ({len(patch.files)} files; see --format json for the diff)"
+            )
+    return "\n".join(out)
+
+
+def render_json(
+    ctx: StageContext, results: list[StageResult], config: ShunterConfig, notes: list[str]
+) -> str:
+    payload = {
+        "repo": ctx.repo,
+        "base_sha": ctx.base_sha,
+        "head_sha": ctx.head_sha,
+        "notes": notes,
+        "failed": any(fails(r, stage_options(config, r.stage)) for r in results),
+        "results": [
+            {
+                **r.model_dump(mode="json"),
+                "conclusion": conclusion(r, stage_options(config, r.stage)),
+            }
+            for r in results
+        ],
+    }
+    return json.dumps(payload, indent=2)
+
+
+def render_sarif(results: list[StageResult]) -> str:
+    try:
+        from bot.sarif import to_sarif
+    except ImportError:
+        raise ShunterError(
+            "SARIF output is not available in this build", hint="use --format json"
+        ) from None
+    return json.dumps(to_sarif(results), indent=2)
+
+
+def render_markdown(results: list[StageResult], notes: list[str]) -> str:
+    parts = [result.summary.strip() or f"### {result.stage.check_name}" for result in results]
+    if notes:
+        parts.append("\n".join(f"- {note}" for note in notes))
+    return "\n\n".join(parts) + "\n"
+
+
+@click.command(name="run")
+@click.option(
+    "--repo",
+    "repo_path",
+    type=click.Path(path_type=Path),
+    default=".",
+    show_default=True,
+    help="A path inside the git repository.",
+)
+@click.option("--base", required=True, help="Base ref or SHA (the PR's target).")
+@click.option("--head", default="HEAD", show_default=True, help="Head ref or SHA.")
+@click.option(
+    "--stages",
+    default=None,
+    help="Comma-separated stages (review,security,tests); default: enabled ones.",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"Config file instead of the base's {CONFIG_PATH}.",
+)
+@click.pass_context
+def run(
+    click_ctx: click.Context,
+    repo_path: Path,
+    base: str,
+    head: str,
+    stages: str | None,
+    output_format: str,
+    config_file: Path | None,
+) -> None:
+    """Run Shunter's stages on the diff merge-base(BASE, HEAD)..HEAD of a local repository."""
+    from bot.git.workspace import context_from_local_repo
+
+    scratch = Path(tempfile.mkdtemp(prefix="shunter-run-"))
+    try:
+        try:
+            ctx = context_from_local_repo(repo_path, base, head)
+            content, source = _read_config(ctx, config_file)
+            config, notes = load_config(content, source)
+            names = _parse_stages(stages, config)
+            results = run_stages(ctx, names, config, scratch)
+            if output_format == "json":
+                text = render_json(ctx, results, config, notes)
+            elif output_format == "sarif":
+                text = render_sarif(results)
+            elif output_format == "markdown":
+                text = render_markdown(results, notes)
+            else:
+                text = render_text(ctx, results, config, notes)
+        except ShunterError as exc:
+            click.echo(f"shunter: {exc}", err=True)
+            if isinstance(exc, ConfigError):
+                for line, column, message in exc.problems[1:]:
+                    click.echo(f"  {exc.path}:{line}:{column}: {message}", err=True)
+            click_ctx.exit(2)
+        click.echo(text)
+        failed = any(fails(r, stage_options(config, r.stage)) for r in results)
+        click_ctx.exit(1 if failed else 0)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
