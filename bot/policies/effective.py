@@ -285,6 +285,11 @@ class _Reader:
         return self.repo_file(match.group("owner"), match.group("repo"), path, None, source=label)
 
 
+def resolver_for(source: ConfigSource, cache: ConfigCache | None = None) -> Resolver:
+    """Resolves ``extends`` references: presets from this install, repos through ``source``."""
+    return _Reader(source, cache).resolve
+
+
 def load_effective_config(
     source: ConfigSource,
     owner: str,
