@@ -139,7 +139,7 @@ def mask(value: str, keep: int = KEEP) -> str:
 
     Short values are masked entirely, so masking never reveals most of a secret.
     """
-    keep = max(0, min(keep, len(value) // 3))
+    keep = 0 if len(value) < 8 else max(0, min(keep, len(value) // 3))
     return f"{value[:keep]}***"
 
 

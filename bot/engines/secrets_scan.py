@@ -27,7 +27,12 @@ ROTATE = (
     "may already have copied it. Rotation is a human job, so Shunter proposes no patch."
 )
 _LOCK = threading.Lock()  # detect-secrets keeps its settings in a process global
-_ALLOWLIST_FILTER = "detect_secrets.filters.allowlist.is_line_allowlisted"
+# Disabled filters: the allowlist pragma is honoured (and listed) by the stage; the
+# "invalid file" filter stats the path on disk, and the stage scans blobs, not files.
+_DISABLED_FILTERS = (
+    "detect_secrets.filters.allowlist.is_line_allowlisted",
+    "detect_secrets.filters.common.is_invalid_file",
+)
 
 # detect-secrets logs skipped secret values at INFO ("Skipping "<value>" due to ..."):
 # keep its logger quiet and masked whatever the application's logging config says.
@@ -140,12 +145,13 @@ def _run_detect_secrets(
 ) -> None:
     try:
         from detect_secrets.core.scan import scan_diff
-        from detect_secrets.settings import default_settings
+        from detect_secrets.settings import default_settings, get_filters
     except ImportError:  # pragma: no cover - detect-secrets is a hard dependency
         report.notes.append("detect-secrets is not installed; only Shunter's patterns ran.")
         return
     with _LOCK, default_settings() as settings:
-        settings.disable_filters(_ALLOWLIST_FILTER)
+        settings.disable_filters(*_DISABLED_FILTERS)
+        get_filters.cache_clear()
         for path, numbered in numbered_by_path.items():
             if not numbered:
                 continue

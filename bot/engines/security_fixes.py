@@ -165,7 +165,8 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    return "".join(
+    """A git-style diff (``diff --git`` header) that both git and Shunter's applier accept."""
+    return f"diff --git a/{path} b/{path}\n" + "".join(
         difflib.unified_diff(
             before.splitlines(keepends=True),
             after.splitlines(keepends=True),

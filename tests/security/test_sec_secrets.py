@@ -1,0 +1,124 @@
+"""Secrets: every kind is found and named, no value is ever echoed, redaction works for logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from bot.engines import redaction, secrets_scan
+
+
+def _samples() -> dict[str, tuple[str, str]]:
+    """kind id -> (line of code, secret value). Built at run time: no literal keys in git."""
+    alnum = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0"
+    return {
+        "github-token": (f'TOKEN = "{"ghp_" + alnum[:36]}"', "ghp_" + alnum[:36]),
+        "github-token-oauth": (f"oauth: {'gho_' + alnum[2:38]}", "gho_" + alnum[2:38]),
+        "github-token-server": (f"export GH={'ghs_' + alnum[1:37]}", "ghs_" + alnum[1:37]),
+        "github-fine-grained-token": (
+            f"pat = '{'github_pat_' + alnum[:22] + '_' + alnum * 2}'",
+            "github_pat_" + alnum[:22] + "_" + alnum * 2,
+        ),
+        "aws-access-key-id": (f"key_id = '{'AKIA' + 'Q3ZXW7RTY5UOPL2K'}'", "AKIA" + "Q3ZXW7RTY5UOPL2K"),
+        "aws-secret-access-key": (
+            f"aws_secret_access_key = {'Zx9' + alnum[:37]}",
+            "Zx9" + alnum[:37],
+        ),
+        "slack-token": (f'SLACK = "{"xoxb-" + "1234567890-" + alnum[:24]}"', "xoxb-1234567890-" + alnum[:24]),
+        "slack-webhook": (
+            "hook = 'https://hooks.slack.com/services/" + "T0ABCDEFG/B0ABCDEFG/" + alnum[:24] + "'",
+            "https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/" + alnum[:24],
+        ),
+        "stripe-key": (f"stripe.api_key = '{'sk_live_' + alnum[:24]}'", "sk_live_" + alnum[:24]),
+        "google-api-key": (f"GOOGLE = '{'AIza' + 'Sy' + alnum[:33]}'", "AIza" + "Sy" + alnum[:33]),
+        "generic-secret-assignment": ('db_password = "Tr0ub4dor&3-horse-staple"', "Tr0ub4dor&3-horse-staple"),
+    }
+
+
+PRIVATE_KEY = "\n".join(
+    [
+        "-----BEGIN " + "RSA PRIVATE KEY-----",
+        "MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MbzYLdZ7ZvVy",
+        "-----END " + "RSA PRIVATE KEY-----",
+    ]
+)
+
+
+def test_each_kind_is_found_named_and_masked() -> None:
+    samples = _samples()
+    text = "\n".join(line for line, _ in samples.values()) + "\n" + PRIVATE_KEY + "\n"
+    report = secrets_scan.scan_secrets({"config/settings.env": text}, detect_secrets=False)
+    by_line = {f.start_line: f for f in report.findings}
+    for n, (kind, (_, value)) in enumerate(samples.items(), start=1):
+        finding = by_line.get(n)
+        assert finding is not None, kind
+        expected_rule = "secret." + kind.split("-oauth")[0].split("-server")[0]
+        assert finding.rule_id == expected_rule
+        assert value not in finding.message and value[6:] not in finding.message
+        assert f"config/settings.env:{n}" in finding.message
+        assert finding.cwe == 798 and finding.suggestion is None
+        assert "rotate" in finding.message
+    key_line = len(samples) + 1
+    assert by_line[key_line].rule_id == "secret.private-key"
+    assert "MIIEow" not in json.dumps([f.model_dump() for f in report.findings])
+
+
+def test_detect_secrets_adds_what_the_own_patterns_miss() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiIxMjM0NTY3ODkwIn0." + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    text = f"url = 'https://admin:{'S3cr3tPassw0rd'}@db.internal/app'\nheaders = {{'Authorization': 'Bearer {jwt}'}}\n"
+    report = secrets_scan.scan_secrets({"app/db.py": text})
+    kinds = {f.rule_id for f in report.findings}
+    assert "secret.ds-basic-auth-credentials" in kinds
+    assert "secret.ds-json-web-token" in kinds
+    dump = json.dumps([f.model_dump() for f in report.findings])
+    assert "S3cr3tPassw0rd" not in dump and jwt not in dump
+
+
+def test_only_lines_restricts_the_scan() -> None:
+    line, _ = _samples()["github-token"]
+    report = secrets_scan.scan_secrets({"a.py": f"{line}\nx = 1\n{line}\n"}, {"a.py": frozenset({3})})
+    assert [f.start_line for f in report.findings] == [3]
+
+
+def test_placeholders_and_env_lookups_are_not_secrets() -> None:
+    text = 'password = "xxxxxxxxxxxxxxxx"\napi_key = "${API_KEY_FROM_ENV}"\npassword = os.environ["PW"]\n'
+    report = secrets_scan.scan_secrets({"a.py": text}, detect_secrets=False)
+    assert report.findings == []
+
+
+def test_mask_keeps_only_a_short_prefix() -> None:
+    assert redaction.mask("ghp_" + "x" * 36) == "ghp_***"
+    assert redaction.mask("abc") == "***"
+    assert redaction.mask("abcdefghijkl", keep=8) == "abcd***"
+
+
+def test_redact_masks_every_kind_in_free_text() -> None:
+    samples = _samples()
+    text = "log: " + " | ".join(line for line, _ in samples.values()) + "\n" + PRIVATE_KEY
+    cleaned = redaction.redact(text)
+    for kind, (_, value) in samples.items():
+        assert value not in cleaned, kind
+    assert "MIIEow" not in cleaned and "[redacted]" in cleaned
+    assert redaction.redact("nothing to see") == "nothing to see"
+
+
+def test_logging_filter_and_structlog_processor_redact(caplog: pytest.LogCaptureFixture) -> None:
+    value = _samples()["github-token"][1]
+    logger = logging.getLogger("shunter.test.redaction")
+    logger.addFilter(redaction.RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="shunter.test.redaction"):
+        logger.info("pushing with token %s", value)
+    assert value not in caplog.text and "ghp_***" in caplog.text
+    event = redaction.structlog_processor(None, "info", {"event": "x", "ctx": {"t": [value]}})
+    assert value not in json.dumps(event)
+    rendered = structlog.processors.JSONRenderer()(None, "info", dict(event))
+    assert value not in rendered
+
+
+def test_detect_secrets_logger_never_prints_values(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        secrets_scan.scan_secrets({"a.py": 'password = "Tr0ub4dor&3-horse-staple"\n'})
+    assert "Tr0ub4dor&3-horse-staple" not in caplog.text
