@@ -57,17 +57,15 @@ def test_stray_print_in_library_code_but_not_in_scripts_or_tests() -> None:
             (_file("tests/test_lib.py", lib), lib),
         ]
     )
-    assert [
-        (f.rule_id, f.path, f.start_line) for f in report.findings if f.rule_id == "stray-print"
-    ] == [("stray-print", "pkg/lib.py", 2)]
+    assert [(f.rule_id, f.path, f.start_line) for f in report.findings if f.rule_id == "stray-print"] == [
+        ("stray-print", "pkg/lib.py", 2)
+    ]
 
 
 def test_merge_markers_need_a_conflict_start() -> None:
     conflicted = "a = 1\n<<<<<<< HEAD\nb = 2\n=======\nb = 3\n>>>>>>> feature\n"
     rst = "Title\n=======\n\ntext\n"
-    report = _scan(
-        [(_file("x.py", conflicted), conflicted), (_file("README.rst", rst), rst), TEST_FILE]
-    )
+    report = _scan([(_file("x.py", conflicted), conflicted), (_file("README.rst", rst), rst), TEST_FILE])
     assert [(f.rule_id, f.path, f.start_line, f.severity) for f in report.findings] == [
         ("merge-marker", "x.py", 2, Severity.ERROR),
         ("merge-marker", "x.py", 4, Severity.ERROR),

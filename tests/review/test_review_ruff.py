@@ -123,9 +123,7 @@ def test_suggestion_covers_whole_lines() -> None:
 def test_unified_diff_marks_missing_final_newline() -> None:
     diff = unified_diff("a.py", "x = 1\ny = 2", "x = 1\ny = 3")
     assert diff.startswith("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n")
-    assert diff.endswith(
-        "-y = 2\n\\ No newline at end of file\n+y = 3\n\\ No newline at end of file\n"
-    )
+    assert diff.endswith("-y = 2\n\\ No newline at end of file\n+y = 3\n\\ No newline at end of file\n")
 
 
 def test_run_ruff_honours_config_and_seals_the_root(tmp_path: Path) -> None:
