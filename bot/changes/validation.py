@@ -35,7 +35,7 @@ MODE_TREE = 0o040000
 MODE_GITLINK = 0o160000
 _FILE_MODES = {"100644", "100755"}
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*/(?!\.\.?$)[A-Za-z0-9_.-]+$")
 _BAD_REF = re.compile(r"(^[-/.])|(\.\.)|(//)|(@\{)|([\x00-\x20~^:?*\[\\\x7f])|(\.lock$)|([/.]$)")
 
 
@@ -119,7 +119,7 @@ def validate_change(
     seen: set[str] = set()
     paths: list[str] = []
     for file in cr.files:
-        for raw in filter(None, (file.path, file.old_path)):
+        for raw in [file.path, *([file.old_path] if file.old_path is not None else [])]:
             clean = normalise_path(raw)
             if clean != raw:
                 raise ChangeRejected("path_not_normal", f"path {raw!r} is not in normal form")
