@@ -1,0 +1,72 @@
+"""Load a repository's effective config for the pipeline (the I/O half of bot.policies).
+
+The repository's file is read from the default branch (named by the webhook payload, so
+no extra request), the owner's ``.github`` repository supplies org defaults, and parsed
+configs are cached by blob SHA in Redis and revalidated with ETags — an unchanged config
+costs no rate limit after the first read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.pipeline.facts import Target
+from bot.policies.cache import ConfigCache
+from bot.policies.check_output import config_check_output
+from bot.policies.effective import EffectiveConfig, load_effective_config, preview_config_change
+from bot.policies.schema import ShunterConfig
+from bot.policies.source import GitHubConfigSource
+
+CONFIG_PATH = ".github/shunter.yml"
+
+_sources: dict[int, GitHubConfigSource] = {}
+
+
+@dataclass
+class LoadedConfig:
+    config: ShunterConfig
+    effective: EffectiveConfig
+    check: dict[str, Any] | None
+    """A ``shunter/config`` check run to post (problems in the config), or None."""
+
+
+def _source(gh: Any, installation_id: int) -> GitHubConfigSource:
+    source = _sources.get(installation_id)
+    if source is None:
+        source = _sources[installation_id] = GitHubConfigSource(gh)
+    source.github = gh  # tokens rotate; the ETag cache stays
+    return source
+
+
+def check_payload(output: Any) -> dict[str, Any]:
+    return {"conclusion": output.conclusion, "output": output.output()}
+
+
+def load_config(runtime: Any, gh: Any, target: Target) -> LoadedConfig:
+    source = _source(gh, target.installation_id)
+    effective = load_effective_config(
+        source,
+        target.owner,
+        target.name,
+        cache=ConfigCache(runtime.redis),
+        default_branch=target.default_branch,
+    )
+    check = None
+    if effective.problems:
+        check = check_payload(config_check_output(effective))
+    return LoadedConfig(effective.config, effective, check)
+
+
+def preview_check(runtime: Any, gh: Any, target: Target, proposed: bytes | None) -> dict[str, Any]:
+    """The ``shunter/config`` check for a PR that changes the config: validated, previewed,
+    and explicitly not in effect for this PR."""
+    source = _source(gh, target.installation_id)
+    cache = ConfigCache(runtime.redis)
+    current = load_effective_config(
+        source, target.owner, target.name, cache=cache, default_branch=target.default_branch
+    )
+    preview = preview_config_change(
+        source, target.owner, target.name, proposed, current=current, cache=cache
+    )
+    return check_payload(config_check_output(current, preview=preview))

@@ -1,0 +1,141 @@
+"""What the planner needs to know about the commit under review, from any triggering event.
+
+Pure functions over webhook payloads: ``pull_request``, ``check_suite``, ``check_run`` and
+``merge_group`` all reduce to one ``Target`` (a head SHA to report on, a base to diff
+against, and the PR when there is one). ``merge_group`` reports on the group's head SHA —
+GitHub's merge queue waits for checks on exactly that commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Target(BaseModel):
+    """One commit to judge, in JSON-friendly form (it travels inside rq jobs)."""
+
+    repo: str
+    installation_id: int
+    head_sha: str
+    base_ref: str
+    clone_url: str
+    trigger: str
+    """The policy trigger name: opened, synchronize, merge_group, check_suite, command ..."""
+    number: int | None = None
+    head_ref: str | None = None
+    head_clone_url: str | None = None
+    default_branch: str = "main"
+    draft: bool = False
+    labels: list[str] = []
+    author: str = ""
+    title: str = ""
+    body: str = ""
+    from_fork: bool = False
+    maintainer_can_modify: bool = False
+    state: str = "open"
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
+
+    @property
+    def is_merge_group(self) -> bool:
+        return self.trigger == "merge_group"
+
+    @property
+    def fetch_ref(self) -> str:
+        """The remote ref holding ``head_sha``: the PR's pull ref or the merge group's branch."""
+        if self.number is not None and not self.is_merge_group:
+            return f"refs/pull/{self.number}/head"
+        return self.head_ref or self.head_sha
+
+
+@dataclass
+class Unplannable:
+    """Why an event yields no target (e.g. a check suite on a commit with no open PR)."""
+
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _installation(payload: dict[str, Any]) -> int:
+    installation = payload.get("installation") or {}
+    return int(installation.get("id") or 0)
+
+
+def _repo(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload.get("repository") or {}
+
+
+def from_pull_request(payload: dict[str, Any], trigger: str | None = None) -> Target:
+    pr = payload["pull_request"]
+    repo = _repo(payload)
+    head_repo = (pr.get("head") or {}).get("repo") or {}
+    return Target(
+        repo=repo["full_name"],
+        installation_id=_installation(payload),
+        head_sha=pr["head"]["sha"],
+        head_ref=pr["head"].get("ref"),
+        base_ref=pr["base"]["ref"],
+        clone_url=repo.get("clone_url") or f"https://github.com/{repo['full_name']}.git",
+        head_clone_url=head_repo.get("clone_url"),
+        default_branch=repo.get("default_branch") or "main",
+        trigger=trigger or payload.get("action") or "opened",
+        number=pr["number"],
+        draft=bool(pr.get("draft")),
+        labels=[label.get("name", "") for label in pr.get("labels") or []],
+        author=(pr.get("user") or {}).get("login", ""),
+        title=pr.get("title") or "",
+        body=pr.get("body") or "",
+        from_fork=bool(head_repo) and head_repo.get("full_name") != repo["full_name"],
+        maintainer_can_modify=bool(pr.get("maintainer_can_modify")),
+        state="merged" if pr.get("merged") else pr.get("state", "open"),
+    )
+
+
+def from_merge_group(payload: dict[str, Any]) -> Target:
+    group = payload["merge_group"]
+    repo = _repo(payload)
+    base_ref = (group.get("base_ref") or "").removeprefix("refs/heads/")
+    return Target(
+        repo=repo["full_name"],
+        installation_id=_installation(payload),
+        head_sha=group["head_sha"],
+        head_ref=group.get("head_ref"),
+        base_ref=base_ref or repo.get("default_branch") or "main",
+        clone_url=repo.get("clone_url") or f"https://github.com/{repo['full_name']}.git",
+        default_branch=repo.get("default_branch") or "main",
+        trigger="merge_group",
+        title=(group.get("head_commit") or {}).get("message", "")[:200],
+    )
+
+
+def from_check_suite(payload: dict[str, Any], suite: dict[str, Any] | None = None) -> Target | Unplannable:
+    """``check_suite`` (or a ``check_run``'s suite): the first open PR of the suite's head."""
+    suite = suite if suite is not None else payload["check_suite"]
+    repo = _repo(payload)
+    pulls = suite.get("pull_requests") or []
+    if not pulls:
+        return Unplannable(
+            "the check suite's commit belongs to no pull request of this repository",
+            {"head_sha": suite.get("head_sha")},
+        )
+    pr = pulls[0]
+    return Target(
+        repo=repo["full_name"],
+        installation_id=_installation(payload),
+        head_sha=suite["head_sha"],
+        head_ref=(pr.get("head") or {}).get("ref"),
+        base_ref=(pr.get("base") or {}).get("ref") or repo.get("default_branch") or "main",
+        clone_url=repo.get("clone_url") or f"https://github.com/{repo['full_name']}.git",
+        default_branch=repo.get("default_branch") or "main",
+        trigger="check_suite",
+        number=pr["number"],
+    )

@@ -1,0 +1,103 @@
+"""Which head SHA is current for each PR, and which stages were planned for it (Redis).
+
+This is how a newer push supersedes older work across many workers: the planner moves the
+PR's head pointer; queued jobs for the old SHA see it when they start and running ones at
+their next checkpoint, and conclude their check runs as ``cancelled``. Bursts of deliveries
+for one head collapse because each (head, stage) can be planned only once (``HSETNX``).
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+
+TTL = 14 * 24 * 3600
+
+
+def _pr_key(repo: str, number: int | None, head_sha: str) -> str:
+    # merge groups have no PR: their head SHA is their identity
+    return f"{repo}#{number}" if number is not None else f"{repo}@{head_sha}"
+
+
+def _head_key(repo: str, number: int | None, head_sha: str) -> str:
+    return f"shunter:head:{_pr_key(repo, number, head_sha)}"
+
+
+def _planned_key(repo: str, head_sha: str) -> str:
+    return f"shunter:planned:{repo}:{head_sha}"
+
+
+def _done_key(repo: str, head_sha: str) -> str:
+    return f"shunter:done:{repo}:{head_sha}"
+
+
+_MOVE_HEAD = """
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return old
+"""
+
+
+def move_head(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
+    """Make ``head_sha`` the PR's current head; return the previous one if it differs."""
+    old = redis.eval(_MOVE_HEAD, 1, _head_key(repo, number, head_sha), head_sha, TTL)
+    previous = old.decode() if isinstance(old, bytes) else old
+    return previous if previous and previous != head_sha else None
+
+
+def current_head(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
+    value = redis.get(_head_key(repo, number, head_sha))
+    return value.decode() if value else None
+
+
+def is_superseded(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
+    """The SHA that replaced ``head_sha`` for this PR, or None while it is still current."""
+    current = current_head(redis, repo, number, head_sha)
+    return current if current and current != head_sha else None
+
+
+def claim_stage(redis: Redis, repo: str, head_sha: str, stage: str, *, force: bool = False) -> bool:
+    """True if this caller should plan ``stage`` for ``head_sha`` (first claim, or a re-run)."""
+    key = _planned_key(repo, head_sha)
+    if force:
+        redis.hset(key, stage, "claimed")
+        redis.hdel(_done_key(repo, head_sha), stage)
+        redis.expire(key, TTL)
+        return True
+    claimed = bool(redis.hsetnx(key, stage, "claimed"))
+    redis.expire(key, TTL)
+    return claimed
+
+
+def release_stage(redis: Redis, repo: str, head_sha: str, stage: str) -> None:
+    """Undo a claim whose check run could not be created, so a redelivery can plan it."""
+    redis.hdel(_planned_key(repo, head_sha), stage)
+
+
+def record_check_run(redis: Redis, repo: str, head_sha: str, stage: str, check_run_id: int) -> None:
+    redis.hset(_planned_key(repo, head_sha), stage, str(check_run_id))
+
+
+def planned_check_runs(redis: Redis, repo: str, head_sha: str) -> dict[str, int]:
+    raw = redis.hgetall(_planned_key(repo, head_sha))
+    result: dict[str, int] = {}
+    for stage, value in raw.items():
+        text = value.decode()
+        if text.isdigit():
+            result[stage.decode()] = int(text)
+    return result
+
+
+def mark_done(redis: Redis, repo: str, head_sha: str, stage: str, conclusion: str) -> bool:
+    """Record a stage's conclusion; True when every planned stage of the head is done."""
+    done_key = _done_key(repo, head_sha)
+    pipe = redis.pipeline()
+    pipe.hset(done_key, stage, conclusion)
+    pipe.expire(done_key, TTL)
+    pipe.hgetall(done_key)
+    pipe.hkeys(_planned_key(repo, head_sha))
+    _, _, done, planned = pipe.execute()
+    return set(planned) <= set(done)
+
+
+def conclusions(redis: Redis, repo: str, head_sha: str) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in redis.hgetall(_done_key(repo, head_sha)).items()}

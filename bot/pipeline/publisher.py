@@ -1,0 +1,398 @@
+"""Every write Shunter makes to GitHub for a run goes through here, and each leaves an audit
+event (who, what, why: delivery id and the policy's reason).
+
+The payloads are built by the pure functions of ``bot.publishing``; this module only sends
+them: check runs (annotations in batches of 50, the first with the update and the rest as
+follow-up PATCHes), the one summary comment per PR (claimed in the store so concurrent
+workers never post two), and inline review comments deduplicated by fingerprint.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.errors import GitHubError
+from bot.github.client import translate_errors
+from bot.logs import get_logger
+from bot.models import StageName, StageResult
+from bot.pipeline import heads
+from bot.pipeline.facts import Target
+from bot.policies.schema import Patches, StageConfig
+from bot.publishing.check_runs import (
+    check_run_output,
+    in_progress_payload,
+    skipped_output,
+    superseded_output,
+)
+from bot.publishing.inline import (
+    outdated_comments,
+    resolved_comment_body,
+    select_inline_comments,
+)
+from bot.publishing.summary_comment import StageRow, find_summary_comment, summary_comment_body
+from bot.stages.context import ChangedFile
+
+log = get_logger(__name__)
+ACTOR = "shunter"
+
+
+class Publisher:
+    def __init__(self, gh: Any, runtime: Any, target: Target, *, delivery_id: str | None) -> None:
+        self.gh = gh
+        self.runtime = runtime
+        self.store = runtime.store
+        self.target = target
+        self.delivery_id = delivery_id
+
+    # ------------------------------------------------------------------ helpers
+    def _audit(
+        self,
+        action: str,
+        target_type: str,
+        target_id: Any,
+        *,
+        reason_code: str | None = None,
+        reason: str | None = None,
+        run_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        self.store.record_audit(
+            repo=self.target.repo,
+            pr=self.target.number,
+            actor=ACTOR,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            run_id=run_id,
+            installation_id=self.target.installation_id,
+            delivery_id=self.delivery_id,
+            reason_code=reason_code,
+            reason=reason,
+            payload=payload,
+        )
+
+    def _details_url(self, run_id: int | None) -> str | None:
+        base = self.runtime.settings.public_url
+        return f"{base}/runs/{run_id}" if base and run_id is not None else None
+
+    def _create_check(self, data: dict[str, Any]) -> int:
+        owner, name = self.target.owner, self.target.name
+        with translate_errors(f"creating check run {data['name']} on {self.target.repo}"):
+            resp = self.gh.rest.checks.create(owner, name, data=data)
+        return int(resp.parsed_data.id)
+
+    def _update_check(self, check_run_id: int, data: dict[str, Any]) -> None:
+        owner, name = self.target.owner, self.target.name
+        with translate_errors(f"updating check run {check_run_id} on {self.target.repo}"):
+            self.gh.rest.checks.update(owner, name, check_run_id, data=data)
+
+    # ------------------------------------------------------------------ planning
+    def queue_stage(self, stage: StageName, code: str, reason: str) -> tuple[int, int]:
+        """Create the stage's check run in ``queued`` state and its run record."""
+        run = self.store.create_run(
+            self.target.repo,
+            self.target.number,
+            self.target.head_sha,
+            stage.value,
+            delivery_id=self.delivery_id,
+            installation_id=self.target.installation_id,
+            reason=reason,
+        )
+        data: dict[str, Any] = {
+            "name": stage.check_name,
+            "head_sha": self.target.head_sha,
+            "status": "queued",
+            "external_id": str(run.id),
+        }
+        if url := self._details_url(run.id):
+            data["details_url"] = url
+        check_run_id = self._create_check(data)
+        self.store.set_check_run_id(run.id, check_run_id)
+        heads.record_check_run(
+            self.runtime.redis, self.target.repo, self.target.head_sha, stage.value, check_run_id
+        )
+        self._audit(
+            "check_run.create", "check_run", check_run_id, reason_code=code, reason=reason,
+            run_id=run.id,
+        )
+        return run.id, check_run_id
+
+    def skip_stage(self, stage: StageName, code: str, reason: str) -> int:
+        """A check run concluded ``skipped`` with the policy's reason."""
+        check_run_id = self._create_check(skipped_output(stage, reason).create_payload(self.target.head_sha))
+        heads.mark_done(self.runtime.redis, self.target.repo, self.target.head_sha, stage.value, "skipped")
+        self._audit("check_run.create", "check_run", check_run_id, reason_code=code, reason=reason)
+        return check_run_id
+
+    def supersede(self, old_sha: str, new_sha: str) -> None:
+        """Conclude the old head's unfinished check runs as cancelled, naming the new commit."""
+        redis = self.runtime.redis
+        done = heads.conclusions(redis, self.target.repo, old_sha)
+        runs = self.store.supersede_runs(self.target.repo, self.target.number, old_sha, new_sha)
+        for stage, check_run_id in heads.planned_check_runs(redis, self.target.repo, old_sha).items():
+            if stage in done:
+                continue
+            self._update_check(check_run_id, superseded_output(stage, new_sha).update_payload())
+            heads.mark_done(redis, self.target.repo, old_sha, stage, "cancelled")
+            self._audit(
+                "check_run.cancel", "check_run", check_run_id, reason_code="superseded",
+                reason=f"superseded by {new_sha}", payload={"runs": len(runs) if runs else 0},
+            )
+
+    def config_check(self, check: dict[str, Any]) -> int:
+        """Post the ``shunter/config`` check (invalid config, or a PR changing it)."""
+        data = {"name": "shunter/config", "head_sha": self.target.head_sha, "status": "completed"}
+        data.update(check)
+        check_run_id = self._create_check(data)
+        self._audit(
+            "check_run.create", "check_run", check_run_id, reason_code="config",
+            reason=str(check.get("output", {}).get("title", "config")),
+        )
+        return check_run_id
+
+    # ------------------------------------------------------------------ running
+    def start_check(self, check_run_id: int, stage: StageName) -> None:
+        self._update_check(check_run_id, in_progress_payload(stage))
+
+    def cancel_check(self, check_run_id: int, stage: StageName, new_sha: str) -> None:
+        self._update_check(check_run_id, superseded_output(stage, new_sha).update_payload())
+        self._audit("check_run.cancel", "check_run", check_run_id, reason_code="superseded",
+                    reason=f"superseded by {new_sha}")
+
+    def fail_check(self, check_run_id: int, stage: StageName, message: str) -> None:
+        """A stage that could not run ends ``neutral`` with the reason, never stuck."""
+        try:
+            self._update_check(
+                check_run_id,
+                {
+                    "status": "completed",
+                    "conclusion": "neutral",
+                    "output": {
+                        "title": "Shunter could not finish this stage",
+                        "summary": f"{message[:60000]}\n\nRe-run the check to try again.",
+                    },
+                },
+            )
+        except GitHubError as exc:
+            log.warning("could not conclude failed check run", error=str(exc))
+
+    def publish_result(
+        self,
+        stage: StageName,
+        run_id: int,
+        check_run_id: int,
+        result: StageResult,
+        options: StageConfig,
+        patches: Patches,
+        files: list[ChangedFile],
+    ) -> str:
+        """Complete the check run with the result; inline comments; store the run."""
+        dismissed = set()
+        if self.target.number is not None:
+            dismissed = self.store.dismissed_fingerprints(self.target.repo, self.target.number)
+        plan = check_run_output(
+            result, options, details_url=self._details_url(run_id), dismissed=dismissed,
+            apply_allowed=_apply_allowed(patches, stage), external_id=str(run_id),
+        )
+        requests = plan.payloads()
+        for payload in requests:
+            self._update_check(check_run_id, payload)
+        self._audit(
+            "check_run.complete", "check_run", check_run_id, reason_code=plan.conclusion,
+            reason=plan.title, run_id=run_id,
+            payload={"annotations": plan.annotated, "requests": len(requests)},
+        )
+        if self.target.number is not None and not self.target.is_merge_group:
+            self._inline_comments(stage, run_id, result, options, files)
+        by_severity: dict[str, int] = {}
+        for finding in result.findings:
+            if not finding.suppressed and finding.fingerprint not in dismissed:
+                by_severity[finding.severity.value] = by_severity.get(finding.severity.value, 0) + 1
+        self.store.finish_run(
+            run_id,
+            conclusion=plan.conclusion,
+            metrics={
+                **result.metrics,
+                "notes": result.notes[:20],
+                "by_severity": by_severity,
+                "patches": sum(1 for p in result.patches if p.files),
+            },
+            findings_count=len(result.findings),
+        )
+        self._remember_patches(stage, run_id, result)
+        return plan.conclusion
+
+    def _remember_patches(self, stage: StageName, run_id: int, result: StageResult) -> None:
+        """Keep the stage's patch drafts so "Apply fixes" / ``/shunter apply`` can find them."""
+        if not result.patches:
+            return
+        key = f"shunter:patches:{self.target.repo}:{self.target.head_sha}:{stage.value}"
+        drafts = [p.model_dump_json() for p in result.patches]
+        pipe = self.runtime.redis.pipeline()
+        pipe.delete(key)
+        pipe.rpush(key, *drafts)
+        pipe.expire(key, 14 * 24 * 3600)
+        pipe.execute()
+
+    def _inline_comments(
+        self,
+        stage: StageName,
+        run_id: int,
+        result: StageResult,
+        options: StageConfig,
+        files: list[ChangedFile],
+    ) -> None:
+        """One review with the most important new findings; fixed ones marked resolved."""
+        number = self.target.number
+        assert number is not None
+        repo = self.target.repo
+        current = {f.fingerprint for f in result.findings}
+        mine = [c for c in self.store.inline_comments(repo, number) if c.stage in (None, stage.value)]
+        for stale in outdated_comments(mine, current):
+            self._resolve_comment(stale)
+        posted = self.store.posted_fingerprints(repo, number)
+        picks = select_inline_comments(
+            result.findings, files, posted, getattr(options, "max_inline_comments", 10)
+        )
+        if not picks:
+            return
+        won = self.store.claim_inline_comments(
+            repo, number, self.target.head_sha, [(p.fingerprint, p.path, p.line) for p in picks]
+        )
+        picks = [p for p in picks if p.fingerprint in won]
+        if not picks:
+            return
+        try:
+            with translate_errors(f"posting review comments on {repo}#{number}"):
+                review = self.gh.rest.pulls.create_review(
+                    self.target.owner,
+                    self.target.name,
+                    number,
+                    data={
+                        "commit_id": self.target.head_sha,
+                        "event": "COMMENT",
+                        "body": f"`{stage.check_name}`: {len(picks)} finding(s) on lines of this diff.",
+                        "comments": [p.to_payload() for p in picks],
+                    },
+                ).parsed_data
+                comments = self.gh.rest.pulls.list_comments_for_review(
+                    self.target.owner, self.target.name, number, review.id, per_page=100
+                ).parsed_data
+        except GitHubError as exc:
+            self.store.release_inline_comments(repo, number, [p.fingerprint for p in picks])
+            log.warning("review comments refused", status=exc.status, error=str(exc))
+            return
+        by_place = {(c.path, c.line or c.original_line): c.id for c in comments}
+        for pick in picks:
+            comment_id = by_place.get((pick.path, pick.line))
+            if comment_id is not None:
+                self.store.set_inline_comment_id(repo, number, pick.fingerprint, comment_id)
+        self._audit("review.create", "review", review.id, reason_code="inline_findings",
+                    reason=f"{len(picks)} inline comments", run_id=run_id)
+
+    def _resolve_comment(self, stale: Any) -> None:
+        """A later push fixed the finding: say so on the comment and remember it."""
+        assert self.target.number is not None
+        try:
+            with translate_errors("marking a review comment resolved"):
+                comment = self.gh.rest.pulls.get_review_comment(
+                    self.target.owner, self.target.name, stale.comment_id
+                ).parsed_data
+                self.gh.rest.pulls.update_review_comment(
+                    self.target.owner, self.target.name, stale.comment_id,
+                    data={"body": resolved_comment_body(comment.body, self.target.head_sha)},
+                )
+        except GitHubError as exc:
+            log.info("could not mark comment resolved", status=exc.status)
+        self.store.mark_inline_resolved(self.target.repo, self.target.number, [stale.fingerprint])
+        self._audit("comment.resolve", "review_comment", stale.comment_id, reason_code="fixed",
+                    reason=f"finding fixed in {self.target.head_sha}")
+
+    # ------------------------------------------------------------------ summary
+    def update_summary(self, *, final: bool) -> None:
+        """Create or edit the one summary comment of the PR (never a second one)."""
+        number = self.target.number
+        if number is None:
+            return
+        repo = self.target.repo
+        rows = self._summary_rows()
+        state = self.store.pull_state(repo, number)
+        body = summary_comment_body(
+            repo, number, rows, head_sha=self.target.head_sha, paused=state.paused,
+            paused_by=state.paused_by, recent_commands=state.recent_commands,
+        )
+        comment_id = self.store.get_summary_comment_id(repo, number)
+        worker = f"{id(self)}-{time.time()}"
+        if comment_id is None:
+            if self.store.claim_summary_comment(repo, number, worker):
+                comment_id = self._find_existing_summary()
+                if comment_id is None:
+                    with translate_errors(f"creating the summary comment on {repo}#{number}"):
+                        resp = self.gh.rest.issues.create_comment(
+                            self.target.owner, self.target.name, number, data={"body": body}
+                        )
+                    comment_id = int(resp.parsed_data.id)
+                    self._audit("comment.create", "comment", comment_id, reason_code="summary")
+                    self.store.set_summary_comment_id(repo, number, comment_id, worker)
+                    return
+                self.store.set_summary_comment_id(repo, number, comment_id, worker)
+            else:
+                comment_id = self._wait_for_summary_id()
+                if comment_id is None:
+                    return  # the claimant will write it; our rows are in the store for its next edit
+        with translate_errors(f"updating the summary comment on {repo}#{number}"):
+            self.gh.rest.issues.update_comment(
+                self.target.owner, self.target.name, comment_id, data={"body": body}
+            )
+        self._audit("comment.update", "comment", comment_id, reason_code="summary")
+
+    def _find_existing_summary(self) -> int | None:
+        """After a lost store (new database), adopt the summary comment already on the PR."""
+        number = self.target.number
+        assert number is not None
+        with translate_errors("listing PR comments"):
+            comments = self.gh.rest.issues.list_comments(
+                self.target.owner, self.target.name, number, per_page=100
+            ).json()
+        found = find_summary_comment(comments, self.runtime.settings.bot_login or "")
+        return int(found["id"]) if found else None
+
+    def _wait_for_summary_id(self) -> int | None:
+        assert self.target.number is not None
+        for _ in range(50):
+            comment_id = self.store.get_summary_comment_id(self.target.repo, self.target.number)
+            if comment_id is not None:
+                return comment_id
+            time.sleep(0.1)
+        return None
+
+    def _summary_rows(self) -> list[StageRow]:
+        assert self.target.number is not None
+        rows = []
+        for run in self.store.latest_runs(self.target.repo, self.target.number):
+            counts = run.metrics.get("by_severity", {}) if isinstance(run.metrics, dict) else {}
+            rows.append(
+                StageRow(
+                    stage=run.stage,
+                    status=run.status,
+                    conclusion=run.conclusion,
+                    errors=int(counts.get("error", 0)),
+                    warnings=int(counts.get("warning", 0)),
+                    notices=int(counts.get("notice", 0)),
+                    fixes=int(run.metrics.get("patches", 0)) if isinstance(run.metrics, dict) else 0,
+                    check_url=self._check_url(run.check_run_id),
+                )
+            )
+        return rows
+
+    def _check_url(self, check_run_id: int | None) -> str | None:
+        if check_run_id is None:
+            return None
+        web = self.runtime.settings.github_url.replace("api.github.com", "github.com")
+        return f"{web}/{self.target.repo}/runs/{check_run_id}"
+
+
+def _apply_allowed(patches: Patches, stage: StageName) -> bool:
+    """The "Apply fixes" button shows only when policy lets this stage's patches land."""
+    return getattr(patches.auto_apply, stage.value) != "never"

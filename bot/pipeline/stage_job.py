@@ -1,0 +1,181 @@
+"""The stage workers' job: fetch, run one stage, publish — and never leave a check hanging.
+
+Every exit path concludes the check run: superseded work is ``cancelled`` with the commit
+that replaced it, a stage failure is a neutral result with a note, and an error that
+escapes (GitHub down) re-raises for rq's retry only after the check run has been told.
+A worker killed mid-stage leaves an abandoned job that rq retries (the check run is still
+``in_progress``); the retry finishes it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ShunterError, TransientError
+from bot.git.mirror import branch_refspec
+from bot.git.workspace import open_workspace
+from bot.logs import bind, get_logger
+from bot.models import StageName, StageResult
+from bot.pipeline import heads
+from bot.pipeline.config_loader import CONFIG_PATH, preview_check
+from bot.pipeline.facts import Target
+from bot.pipeline.publisher import Publisher
+from bot.policies.schema import LLMConfig, Patches, Stages
+from bot.runtime import Runtime, get_runtime
+from bot.stages.context import ChangedFile
+from bot.stages.filtering import filter_findings
+from bot.stages.registry import run_stage
+from bot.store.records import RunStatus
+
+log = get_logger(__name__)
+
+
+class Superseded(Exception):
+    """Raised at a checkpoint when a newer push replaced the head this job works on."""
+
+    def __init__(self, new_sha: str) -> None:
+        super().__init__(new_sha)
+        self.new_sha = new_sha
+
+
+def _stage_options(stage: StageName, data: dict[str, Any]) -> Any:
+    """Rebuild the stage's config model from the JSON the planner put in the job."""
+    field = Stages.model_fields[stage.value]
+    model = field.annotation
+    return model.model_validate(data)  # type: ignore[union-attr]
+
+
+def run_stage_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Job entry point (queue ``stages``)."""
+    runtime = get_runtime()
+    target = Target.model_validate(payload["target"])
+    stage = StageName(payload["stage"])
+    with bind(
+        repo=target.repo,
+        pr=target.number,
+        run=payload["run_id"],
+        stage=stage.value,
+        delivery=payload.get("delivery_id"),
+    ):
+        return _run(runtime, target, stage, payload)
+
+
+def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, Any]) -> dict[str, Any]:
+    redis = runtime.redis
+    gh = runtime.github.installation(target.installation_id)
+    publisher = Publisher(gh, runtime, target, delivery_id=payload.get("delivery_id"))
+    check_run_id = int(payload["check_run_id"])
+    run_id = int(payload["run_id"])
+
+    def checkpoint() -> None:
+        newer = heads.is_superseded(redis, target.repo, target.number, target.head_sha)
+        if newer:
+            raise Superseded(newer)
+
+    try:
+        checkpoint()
+        runtime.store.start_run(run_id)
+        publisher.start_check(check_run_id, stage)
+        options = _stage_options(stage, payload["stage_config"])
+        result, files = _execute(runtime, target, stage, options, payload, checkpoint)
+        checkpoint()
+        conclusion = publisher.publish_result(
+            stage, run_id, check_run_id, result, options,
+            Patches.model_validate(payload["patches"]), files,
+        )
+        _preview_config_change(runtime, gh, publisher, target, files)
+    except Superseded as exc:
+        publisher.cancel_check(check_run_id, stage, exc.new_sha)
+        runtime.store.finish_run(run_id, status=RunStatus.SUPERSEDED, conclusion="cancelled")
+        heads.mark_done(redis, target.repo, target.head_sha, stage.value, "cancelled")
+        return {"stage": stage.value, "conclusion": "cancelled", "superseded_by": exc.new_sha}
+    except TransientError:
+        raise  # rq retries; the check run stays in_progress until the retry concludes it
+    except ShunterError as exc:
+        publisher.fail_check(check_run_id, stage, str(exc))
+        runtime.store.finish_run(run_id, conclusion="neutral")
+        raise
+    done = heads.mark_done(redis, target.repo, target.head_sha, stage.value, conclusion)
+    if target.number is not None and not target.is_merge_group:
+        publisher.update_summary(final=done)
+    return {"stage": stage.value, "conclusion": conclusion, "findings": len(result.findings)}
+
+
+def _execute(
+    runtime: Runtime,
+    target: Target,
+    stage: StageName,
+    options: Any,
+    payload: dict[str, Any],
+    checkpoint: Any,
+) -> tuple[StageResult, list[ChangedFile]]:
+    """Fetch the PR into the mirror, build the context, run the stage (pure), filter."""
+    started = time.monotonic()
+    token = runtime.github.installation_token(target.installation_id)
+    ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+    refspecs = [branch_refspec(target.base_ref)]
+    if target.is_merge_group and target.head_ref:
+        refspecs.append(f"+{target.head_ref}:{target.head_ref}")
+    elif target.number is not None:
+        refspecs.append(f"+refs/pull/{target.number}/head:refs/pull/{target.number}/head")
+    with runtime.store.step(int(payload["run_id"]), "fetch"):
+        ws.fetch(refspecs)
+    checkpoint()
+    scratch = Path(tempfile.mkdtemp(prefix=f"shunter-{stage.value}-"))
+
+    def cancelled() -> bool:
+        try:
+            checkpoint()
+        except Superseded:
+            return True
+        return False
+
+    try:
+        ctx = ws.context_for(
+            f"refs/heads/{target.base_ref}",
+            target.head_sha,
+            options=options,
+            scratch_dir=scratch,
+            cancelled=cancelled,
+            pr_title=target.title,
+            pr_body=target.body,
+            author=target.author,
+            trusted_author=payload.get("trusted_author", False),
+        )
+        if payload.get("full"):
+            ctx.options = options.model_copy(update={"filter": "nofilter"})
+        with runtime.store.step(int(payload["run_id"]), f"stage:{stage.value}"):
+            if stage is StageName.REVIEW and ctx.options.engine == "llm" and payload.get("llm"):
+                from bot.stages import review_llm
+
+                result = review_llm.run(ctx, llm=LLMConfig.model_validate(payload["llm"]))
+            else:
+                result = run_stage(stage, ctx)
+        result = result.model_copy(
+            update={"findings": filter_findings(result.findings, ctx.files, ctx.options.filter)}
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 3))
+    return result, ctx.files
+
+
+def _preview_config_change(
+    runtime: Runtime, gh: Any, publisher: Publisher, target: Target, files: list[ChangedFile]
+) -> None:
+    """A PR touching the config gets its version validated and previewed on
+    ``shunter/config`` — once per head, by whichever stage job gets there first."""
+    changed = next((f for f in files if CONFIG_PATH in (f.path, f.old_path)), None)
+    if changed is None or target.number is None:
+        return
+    if not runtime.redis.set(f"shunter:configpreview:{target.repo}:{target.head_sha}", 1, nx=True, ex=86400):
+        return
+    proposed = None
+    if changed.status != "deleted" and changed.path == CONFIG_PATH:
+        ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
+        proposed = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).head.read(CONFIG_PATH)
+    publisher.config_check(preview_check(runtime, gh, target, proposed))
