@@ -108,3 +108,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("SHUNTER_") and not name.startswith("SHUNTER_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[object]:
+    """A started GitHub simulator (bot.simulator) on loopback, in a background thread."""
+    from bot.simulator import SimulatorThread
+
+    with SimulatorThread(tmp_path / "simulated-github") as sim:
+        yield sim

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,12 @@ from bot.simulator.state import (
     Repo,
     Review,
     ReviewComment,
-    World,
     WorkflowRun,
+    World,
 )
 from bot.simulator.webhooks import WebhookSender
 
-DEFAULT_SECRET = "shunter-simulator-secret"
+DEFAULT_SECRET = "shunter-simulator-secret"  # noqa: S105 - a loopback test fixture, not a credential
 
 
 @dataclass(frozen=True)
@@ -532,7 +533,7 @@ class Simulator:
                 conclusion=conclusion,
                 created_at=now,
                 updated_at=now,
-                workflow_id=abs(hash((repo.full_name, name))) % 10_000_000,
+                workflow_id=zlib.crc32(f"{repo.full_name}:{name}".encode()) % 10_000_000,
                 run_number=count + 1,
                 pull_numbers=pulls,
             )

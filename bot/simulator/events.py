@@ -243,7 +243,8 @@ class Events:
             "workflow_id": run.workflow_id,
             "check_suite_id": run.id + 1,
             "check_suite_node_id": node_id("CS", run.id + 1),
-            "check_suite_url": f"{self.shapes.api}/repos/{repo.full_name}/check-suites/{run.id + 1}",
+            "check_suite_url": f"{self.shapes.api}/repos/{repo.full_name}/check-suites/"
+            f"{run.id + 1}",
             "url": f"{a}/runs/{run.id}",
             "html_url": f"{web}/runs/{run.id}",
             "jobs_url": f"{a}/runs/{run.id}/jobs",

@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.simulator import gitstore
 from bot.simulator.activity import ZERO, Hub
 from bot.simulator.auth import Caller, authenticate, can_see, has_permission
+from bot.simulator.context import CALLER, HUB
 from bot.simulator.responses import ApiError
 from bot.simulator.state import Repo
 
@@ -85,14 +86,14 @@ def _caller(hub: Hub, header: str | None) -> Caller | None:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    hub: Hub = request.app["hub"]
+    hub = request.app[HUB]
     owner = request.match_info["owner"]
     name = request.match_info["name"].removesuffix(".git")
     tail = request.match_info["tail"]
     repo = hub.world.repo(f"{owner}/{name}")
     pushing = tail == "git-receive-pack" or request.query.get("service") == "git-receive-pack"
     caller = _caller(hub, request.headers.get("Authorization"))
-    request["caller"] = caller or Caller("anonymous")
+    request[CALLER] = caller or Caller("anonymous")
     if caller is None:
         return _unauthorized()
     if caller.kind == "anonymous" and (pushing or repo is None or repo.private):

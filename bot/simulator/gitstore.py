@@ -144,9 +144,10 @@ def resolve(repo: pygit2.Repository, ref: str) -> pygit2.Commit | None:
             obj = repo.revparse_single(candidate)
         except (KeyError, ValueError, pygit2.GitError):
             continue
-        commit = obj.peel(pygit2.Commit)
-        if commit is not None:
-            return commit
+        try:
+            return obj.peel(pygit2.Commit)
+        except (pygit2.GitError, pygit2.InvalidSpecError):
+            return None
     return None
 
 

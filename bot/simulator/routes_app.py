@@ -5,27 +5,24 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.simulator.activity import Hub
-from bot.simulator.auth import Caller, issue_token, require_app
+from bot.simulator.auth import issue_token, require_app
+from bot.simulator.context import ctx
 from bot.simulator.responses import ApiError, json_answer, not_found, paginate, read_json
 from bot.simulator.shapes import iso
 
 routes = web.RouteTableDef()
 
 
-def _ctx(request: web.Request) -> tuple[Hub, Caller]:
-    return request.app["hub"], request["caller"]
-
-
 @routes.get("/app")
 async def get_app(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     return json_answer(hub.shapes.app())
 
 
 @routes.get("/app/installations")
 async def list_installations(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     items = [hub.shapes.installation(i) for i in hub.world.installations.values()]
     page, headers = paginate(request, items)
@@ -34,7 +31,7 @@ async def list_installations(request: web.Request) -> web.Response:
 
 @routes.get("/app/installations/{id}")
 async def get_installation(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     inst = hub.world.installations.get(_int(request.match_info["id"]))
     if inst is None:
@@ -44,7 +41,7 @@ async def get_installation(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/installation")
 async def get_repo_installation(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     inst = hub.world.installation_for(f"{request.match_info['owner']}/{request.match_info['repo']}")
     if inst is None:
@@ -54,7 +51,7 @@ async def get_repo_installation(request: web.Request) -> web.Response:
 
 @routes.post("/app/installations/{id}/access_tokens")
 async def create_token(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     inst = hub.world.installations.get(_int(request.match_info["id"]))
     if inst is None:
@@ -88,7 +85,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 @routes.get("/installation/repositories")
 async def installation_repositories(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     if caller.kind != "installation" or caller.token is None:
         raise ApiError(403, "You must authenticate with an installation access token")
     inst = hub.world.installations[caller.token.installation_id]
@@ -111,7 +108,7 @@ async def installation_repositories(request: web.Request) -> web.Response:
 @routes.get("/app/hook/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
     """Newest first, cursor-paginated as GitHub does (the cursor is an opaque offset)."""
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     items = list(reversed(hub.world.deliveries))
     try:
@@ -137,14 +134,14 @@ def _find_delivery(hub: Hub, raw: str):  # type: ignore[no-untyped-def]
 
 @routes.get("/app/hook/deliveries/{id}")
 async def get_delivery(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     return json_answer(hub.shapes.delivery(_find_delivery(hub, request.match_info["id"])))
 
 
 @routes.post("/app/hook/deliveries/{id}/attempts")
 async def redeliver(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     require_app(caller)
     hub.webhooks.redeliver(_find_delivery(hub, request.match_info["id"]))
     return json_answer({}, status=202)
@@ -152,7 +149,7 @@ async def redeliver(request: web.Request) -> web.Response:
 
 @routes.get("/rate_limit")
 async def rate_limit(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     budget = hub.world.budget(caller.budget_key)
     core = {
         "limit": budget.limit,

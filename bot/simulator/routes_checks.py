@@ -14,7 +14,8 @@ from aiohttp import web
 
 from bot.simulator import gitstore
 from bot.simulator.activity import Hub
-from bot.simulator.auth import Caller, repo_for
+from bot.simulator.auth import repo_for
+from bot.simulator.context import ctx
 from bot.simulator.responses import ApiError, json_answer, not_found, paginate, read_json
 from bot.simulator.state import CheckRun, CheckSuite, Repo
 
@@ -38,12 +39,8 @@ CONCLUSIONS = (
 LEVELS = ("notice", "warning", "failure")
 
 
-def _ctx(request: web.Request) -> tuple[Hub, Caller]:
-    return request.app["hub"], request["caller"]
-
-
 def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     m = request.match_info
     return repo_for(hub.world, caller, m["owner"], m["repo"], "checks", level)
 
@@ -180,7 +177,7 @@ def _suite(hub: Hub, repo: Repo, raw: str) -> CheckSuite:
 
 @routes.post("/repos/{owner}/{repo}/check-runs")
 async def create_run(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     body = await read_json(request)
     validate(body, creating=True)
@@ -212,7 +209,7 @@ async def create_run(request: web.Request) -> web.Response:
 
 @routes.patch("/repos/{owner}/{repo}/check-runs/{id}")
 async def update_run(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     run = _run(hub, repo, request.match_info["id"])
     body = await read_json(request)
@@ -227,7 +224,7 @@ async def update_run(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/check-runs/{id}")
 async def get_run(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     with hub.world.lock:
         return json_answer(hub.shapes.check_run(_run(hub, repo, request.match_info["id"])))
@@ -235,7 +232,7 @@ async def get_run(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/check-runs/{id}/annotations")
 async def list_annotations(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     run = _run(hub, repo, request.match_info["id"])
     items = [hub.shapes.annotation(repo.full_name, run.head_sha, a) for a in run.annotations]
@@ -245,7 +242,7 @@ async def list_annotations(request: web.Request) -> web.Response:
 
 @routes.post("/repos/{owner}/{repo}/check-runs/{id}/rerequest")
 async def rerequest_run(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     run = _run(hub, repo, request.match_info["id"])
     with hub.world.lock:
@@ -255,7 +252,7 @@ async def rerequest_run(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/commits/{ref}/check-runs")
 async def runs_for_ref(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     name = request.query.get("check_name")
     status = request.query.get("status")
@@ -281,7 +278,7 @@ async def runs_for_ref(request: web.Request) -> web.Response:
 
 @routes.post("/repos/{owner}/{repo}/check-suites")
 async def create_suite(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     body = await read_json(request)
     sha = body.get("head_sha")
@@ -302,7 +299,7 @@ async def create_suite(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/check-suites/{id}")
 async def get_suite(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     with hub.world.lock:
         return json_answer(hub.shapes.check_suite(_suite(hub, repo, request.match_info["id"])))
@@ -310,7 +307,7 @@ async def get_suite(request: web.Request) -> web.Response:
 
 @routes.post("/repos/{owner}/{repo}/check-suites/{id}/rerequest")
 async def rerequest_suite(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     suite = _suite(hub, repo, request.match_info["id"])
     with hub.world.lock:
@@ -320,7 +317,7 @@ async def rerequest_suite(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/commits/{ref}/check-suites")
 async def suites_for_ref(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     with hub.world.lock:
         commit = gitstore.resolve(repo.git, request.match_info["ref"])

@@ -20,6 +20,7 @@ from aiohttp import web
 from bot.simulator import gitstore
 from bot.simulator.activity import ZERO, Hub
 from bot.simulator.auth import Caller, has_permission, repo_for
+from bot.simulator.context import ctx
 from bot.simulator.responses import ApiError, json_answer, not_found, read_json
 from bot.simulator.state import Repo
 
@@ -28,12 +29,8 @@ routes = web.RouteTableDef()
 WORKFLOWS_DIR = ".github/workflows/"
 
 
-def _ctx(request: web.Request) -> tuple[Hub, Caller]:
-    return request.app["hub"], request["caller"]
-
-
 def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     m = request.match_info
     return repo_for(hub.world, caller, m["owner"], m["repo"], "contents", level)
 
@@ -66,7 +63,7 @@ def workflow_refusal(repo: Repo, old: str | None, new: str) -> ApiError | None:
 
 @routes.post("/repos/{owner}/{repo}/git/blobs")
 async def create_blob(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     body = await read_json(request)
     content = body.get("content")
@@ -90,7 +87,7 @@ async def create_blob(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/git/blobs/{sha}")
 async def get_blob(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     with hub.world.lock:
         return json_answer(hub.shapes.blob(repo, _object(repo, request.match_info["sha"], "blob")))
@@ -108,7 +105,7 @@ def _entries(repo: Repo, tree: Any, recursive: bool, prefix: str = "") -> list[t
 
 @routes.post("/repos/{owner}/{repo}/git/trees")
 async def create_tree(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     body = await read_json(request)
     entries = body.get("tree")
@@ -131,7 +128,7 @@ async def create_tree(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/git/trees/{sha}")
 async def get_tree(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     recursive = request.query.get("recursive") not in (None, "", "0", "false")
     with hub.world.lock:
@@ -156,7 +153,7 @@ def _signature(raw: Any, fallback: pygit2.Signature) -> pygit2.Signature:
 
 @routes.post("/repos/{owner}/{repo}/git/commits")
 async def create_commit(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     body = await read_json(request)
     message, tree_sha = body.get("message"), body.get("tree")
@@ -191,7 +188,7 @@ async def create_commit(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/git/commits/{sha}")
 async def get_commit(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     with hub.world.lock:
         commit = _object(repo, request.match_info["sha"], "commit")
@@ -201,7 +198,7 @@ async def get_commit(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/git/ref/{ref:.+}")
 async def get_ref(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     ref = "refs/" + request.match_info["ref"]
     with hub.world.lock:
@@ -223,7 +220,7 @@ def _movable(hub: Hub, caller: Caller, repo: Repo, old: str | None, new: str) ->
 
 @routes.post("/repos/{owner}/{repo}/git/refs")
 async def create_ref(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     repo = _repo(request, "write")
     body = await read_json(request)
     ref, sha = body.get("ref"), body.get("sha")
@@ -245,7 +242,7 @@ async def create_ref(request: web.Request) -> web.Response:
 
 @routes.patch("/repos/{owner}/{repo}/git/refs/{ref:.+}")
 async def update_ref(request: web.Request) -> web.Response:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     repo = _repo(request, "write")
     ref = "refs/" + request.match_info["ref"]
     body = await read_json(request)
@@ -269,7 +266,7 @@ async def update_ref(request: web.Request) -> web.Response:
 
 @routes.delete("/repos/{owner}/{repo}/git/refs/{ref:.+}")
 async def delete_ref(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     ref = "refs/" + request.match_info["ref"]
     with hub.world.lock:

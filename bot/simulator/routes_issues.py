@@ -9,7 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.simulator.activity import Hub
-from bot.simulator.auth import Caller, repo_for, require_any
+from bot.simulator.auth import repo_for, require_any
+from bot.simulator.context import ctx
 from bot.simulator.responses import (
     ApiError,
     json_answer,
@@ -27,12 +28,8 @@ REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket
 PERMS = ("issues", "pull_requests")
 
 
-def _ctx(request: web.Request) -> tuple[Hub, Caller]:
-    return request.app["hub"], request["caller"]
-
-
 def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     m = request.match_info
     repo = repo_for(hub.world, caller, m["owner"], m["repo"], "metadata", "read")
     require_any(caller, PERMS, level)
@@ -81,7 +78,7 @@ def _body(body: dict[str, object]) -> str:
 
 @routes.get("/repos/{owner}/{repo}/issues/{number}/comments")
 async def list_comments(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
     with hub.world.lock:
@@ -96,7 +93,7 @@ async def list_comments(request: web.Request) -> web.Response:
 
 @routes.post("/repos/{owner}/{repo}/issues/{number}/comments")
 async def create_comment(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     pull = _pull(hub, repo, request.match_info["number"])
     text = _body(await read_json(request))
@@ -112,14 +109,14 @@ async def create_comment(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/issues/comments/{id}")
 async def get_comment(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     return json_answer(hub.shapes.issue_comment(_comment(hub, repo, request.match_info["id"])))
 
 
 @routes.patch("/repos/{owner}/{repo}/issues/comments/{id}")
 async def update_comment(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     comment = _comment(hub, repo, request.match_info["id"])
     text = _body(await read_json(request))
@@ -131,7 +128,7 @@ async def update_comment(request: web.Request) -> web.Response:
 
 @routes.delete("/repos/{owner}/{repo}/issues/comments/{id}")
 async def delete_comment(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     comment = _comment(hub, repo, request.match_info["id"])
     if comment.user != hub.bot_login:
@@ -143,7 +140,7 @@ async def delete_comment(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/issues/comments/{id}/reactions")
 async def list_reactions(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     comment = _comment(hub, repo, request.match_info["id"])
     items = [hub.shapes.reaction(r) for r in comment.reactions]
@@ -153,7 +150,7 @@ async def list_reactions(request: web.Request) -> web.Response:
 
 @routes.post("/repos/{owner}/{repo}/issues/comments/{id}/reactions")
 async def create_reaction(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     comment = _comment(hub, repo, request.match_info["id"])
     content = (await read_json(request)).get("content")
@@ -170,7 +167,7 @@ async def create_reaction(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/issues/{number}/labels")
 async def list_labels(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
     items = [hub.shapes.label(repo, repo.labels[n.lower()]) for n in pull.labels]
@@ -180,7 +177,7 @@ async def list_labels(request: web.Request) -> web.Response:
 
 @routes.post("/repos/{owner}/{repo}/issues/{number}/labels")
 async def add_labels(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     pull = _pull(hub, repo, request.match_info["number"])
     body = await read_json(request)
@@ -195,7 +192,7 @@ async def add_labels(request: web.Request) -> web.Response:
 
 @routes.delete("/repos/{owner}/{repo}/issues/{number}/labels/{name}")
 async def remove_label(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     pull = _pull(hub, repo, request.match_info["number"])
     name = request.match_info["name"]

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from bot.simulator import gitstore
 from bot.simulator.activity import Hub
-from bot.simulator.auth import Caller, repo_for
+from bot.simulator.auth import repo_for
+from bot.simulator.context import ctx
 from bot.simulator.gitstore import FileChange
 from bot.simulator.responses import (
     ApiError,
@@ -31,12 +32,8 @@ MAX_FILES = 3000
 _EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
 
 
-def _ctx(request: web.Request) -> tuple[Hub, Caller]:
-    return request.app["hub"], request["caller"]
-
-
 def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     m = request.match_info
     return repo_for(hub.world, caller, m["owner"], m["repo"], "pull_requests", level)
 
@@ -53,7 +50,7 @@ def _pull(hub: Hub, repo: Repo, raw: str) -> Pull:
 
 @routes.get("/repos/{owner}/{repo}/pulls")
 async def list_pulls(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     state = request.query.get("state", "open")
     head = request.query.get("head")
@@ -73,7 +70,7 @@ async def list_pulls(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/pulls/{number}")
 async def get_pull(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
     accept = request.headers.get("Accept", "")
@@ -86,7 +83,7 @@ async def get_pull(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/pulls/{number}/files")
 async def list_files(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
     with hub.world.lock:
@@ -98,7 +95,7 @@ async def list_files(request: web.Request) -> web.Response:
 
 @routes.post("/repos/{owner}/{repo}/pulls")
 async def create_pull(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     body = await read_json(request)
     for name in ("head", "base"):
@@ -170,7 +167,7 @@ async def create_pull(request: web.Request) -> web.Response:
 
 @routes.patch("/repos/{owner}/{repo}/pulls/{number}")
 async def update_pull(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     pull = _pull(hub, repo, request.match_info["number"])
     body = await read_json(request)
@@ -246,7 +243,7 @@ def _diff_hunk(change: FileChange, position: int) -> str:
 
 @routes.post("/repos/{owner}/{repo}/pulls/{number}/reviews")
 async def create_review(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "write")
     pull = _pull(hub, repo, request.match_info["number"])
     body = await read_json(request)
@@ -308,7 +305,7 @@ async def create_review(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/pulls/{number}/reviews")
 async def list_reviews(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
     items = [
@@ -322,7 +319,7 @@ async def list_reviews(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/pulls/{number}/comments")
 async def list_review_comments(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
     items = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.simulator import gitstore
-from bot.simulator.activity import Hub
-from bot.simulator.auth import Caller, repo_for
+from bot.simulator.auth import repo_for
+from bot.simulator.context import ctx
 from bot.simulator.responses import ApiError, json_answer, not_found
 from bot.simulator.state import Repo
 
@@ -22,19 +22,15 @@ _LEGACY = {
 }
 
 
-def _ctx(request: web.Request) -> tuple[Hub, Caller]:
-    return request.app["hub"], request["caller"]
-
-
 def repo_of(request: web.Request, permission: str, level: str) -> Repo:
-    hub, caller = _ctx(request)
+    hub, caller = ctx(request)
     m = request.match_info
     return repo_for(hub.world, caller, m["owner"], m["repo"], permission, level)
 
 
 @routes.get("/repos/{owner}/{repo}")
 async def get_repo(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = repo_of(request, "metadata", "read")
     with hub.world.lock:
         body = hub.shapes.repo(repo, full=True)
@@ -49,9 +45,8 @@ async def get_repo(request: web.Request) -> web.Response:
 
 
 @routes.get("/repos/{owner}/{repo}/contents/{path:.*}")
-@routes.get("/repos/{owner}/{repo}/contents")
 async def get_contents(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = repo_of(request, "contents", "read")
     path = request.match_info.get("path", "").strip("/")
     ref = request.query.get("ref") or repo.default_branch
@@ -75,7 +70,7 @@ async def get_contents(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/collaborators/{user}/permission")
 async def collaborator_permission(request: web.Request) -> web.Response:
-    hub, _ = _ctx(request)
+    hub, _ = ctx(request)
     repo = repo_of(request, "metadata", "read")
     login = request.match_info["user"]
     if login.lower() == repo.owner.lower():

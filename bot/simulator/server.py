@@ -17,10 +17,18 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.simulator import git_http, routes_app, routes_checks, routes_git, routes_issues
-from bot.simulator import routes_pulls, routes_repos
+from bot.simulator import (
+    git_http,
+    routes_app,
+    routes_checks,
+    routes_git,
+    routes_issues,
+    routes_pulls,
+    routes_repos,
+)
 from bot.simulator.activity import Hub
 from bot.simulator.auth import Caller, authenticate, secondary_limit
+from bot.simulator.context import CALLER, HUB
 from bot.simulator.recorder import RecordedRequest
 from bot.simulator.responses import ApiError, json_answer
 
@@ -76,7 +84,7 @@ def _spend(hub: Hub, caller: Caller, path: str) -> None:
 
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    hub: Hub = request.app["hub"]
+    hub = request.app[HUB]
     is_git = request.match_info.route.name == "git"
     caller = Caller("anonymous")
     raw = b"" if is_git else await request.read()
@@ -95,10 +103,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
                 raise secondary_limit(fault.retry_after)
         if is_git:
             response = await handler(request)
-            caller = request.get("caller", caller)
+            caller = request.get(CALLER, caller)
         else:
             caller = authenticate(hub.world, request.headers.get("Authorization"))
-            request["caller"] = caller
+            request[CALLER] = caller
             _spend(hub, caller, request.path)
             response = await handler(request)
     except ApiError as exc:
@@ -152,7 +160,7 @@ def _record(
 
 def build_app(hub: Hub) -> web.Application:
     app = web.Application(middlewares=[middleware], client_max_size=256 * 1024 * 1024)
-    app["hub"] = hub
+    app[HUB] = hub
     for module in (
         routes_app,
         routes_repos,

@@ -286,6 +286,12 @@ class Delivery:
     url: str | None = None
 
 
+# One counter for every World in the process: clients such as githubkit cache JWTs and
+# installation tokens by App id and installation id, so two simulators in one test session
+# must never hand out the same ids.
+_IDS = itertools.count(1001)
+
+
 class World:
     """Everything the simulated GitHub knows, with id counters that never repeat."""
 
@@ -293,7 +299,7 @@ class World:
         self.data_dir = data_dir
         self.clock = clock or Clock()
         self.lock = threading.RLock()
-        self._ids = itertools.count(1001)
+        self._ids = _IDS
         self.app: App | None = None
         self.users: dict[str, User] = {}
         self.installations: dict[int, Installation] = {}

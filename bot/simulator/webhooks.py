@@ -10,6 +10,7 @@ explicit (``POST /app/hook/deliveries/{id}/attempts``) and reuses the GUID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -57,10 +58,8 @@ class WebhookSender:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         if self._session is not None:
             await self._session.close()
         self._loop = self._queue = self._task = self._session = None
