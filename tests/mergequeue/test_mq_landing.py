@@ -69,9 +69,7 @@ def test_moved_head_applies_three_way(forge, mq, git_policy, store_factory):
     assert len(forge.history()[0].parents) == 1
 
 
-def test_true_conflict_goes_to_dead_letter_with_paths_and_hunks(
-    forge, mq, git_policy, store_factory
-):
+def test_true_conflict_goes_to_dead_letter_with_paths_and_hunks(forge, mq, git_policy, store_factory):
     base = forge.head()
     cr = forge.change({"src/mod4.py": edited(4, "shunter")}, sha=base)
     mq.submit(cr, forge.base_tree(base), git_policy, {})
@@ -155,9 +153,7 @@ def test_human_push_racing_shunter_push_is_refused_then_lands(forge, mq, git_pol
     assert all(len(c.parents) <= 1 for c in history)
 
 
-def test_worker_dying_after_push_does_not_land_twice(
-    forge, redis_client, git_policy, store_factory
-):
+def test_worker_dying_after_push_does_not_land_twice(forge, redis_client, git_policy, store_factory):
     from bot.queue.merge import MergeQueue, QueueSettings
 
     mq = MergeQueue(redis_client, QueueSettings(lease_seconds=0.5, backoff_base=0.01))

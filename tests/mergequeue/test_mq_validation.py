@@ -137,15 +137,12 @@ def test_pre_image_must_match_the_base():
 
 def test_size_limits_from_policy():
     files = [
-        FileDiff(path=f"n{i}.py", diff=f"--- /dev/null\n+++ b/n{i}.py\n@@ -0,0 +1 @@\n+x\n")
-        for i in range(3)
+        FileDiff(path=f"n{i}.py", diff=f"--- /dev/null\n+++ b/n{i}.py\n@@ -0,0 +1 @@\n+x\n") for i in range(3)
     ]
     assert rejected(cr_with(*files), Patches(max_files=2)) == "too_many_files"
     big = "--- /dev/null\n+++ b/big.py\n@@ -0,0 +1,600 @@\n" + "+x\n" * 600
     assert rejected(cr_with(FileDiff(path="big.py", diff=big))) == "too_many_lines"
-    assert rejected(cr_with(modify("src/a.py")), Patches(allowed_paths=["docs/**"])) == (
-        "path_not_allowed"
-    )
+    assert rejected(cr_with(modify("src/a.py")), Patches(allowed_paths=["docs/**"])) == ("path_not_allowed")
 
 
 def test_workflows_need_the_app_permission_and_a_maintainer():
@@ -212,8 +209,6 @@ def test_hostile_requests_write_nothing(forge, mq, git_policy, redis_client, mak
     change = forge.change({"src/mod1.py": edited(1)})
     change = change.model_copy(update={"files": [file]})
     with pytest.raises(ChangeRejected):
-        mq.submit(
-            change, forge.base_tree(), git_policy, {"contents": "write", "workflows": "write"}
-        )
+        mq.submit(change, forge.base_tree(), git_policy, {"contents": "write", "workflows": "write"})
     assert [k for k in redis_client.keys("shunter:mq:*")] == []
     assert forge.head() == head

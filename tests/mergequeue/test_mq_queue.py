@@ -1,0 +1,109 @@
+"""The Redis queue on its own: leases, renewal, exactly-once finish, retries, dead letters,
+operator retry/drop."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from mq_forge import edited
+
+from bot.errors import ShunterError
+from bot.queue.merge import MergeQueue, QueueSettings
+
+
+@pytest.fixture
+def quick(redis_client) -> MergeQueue:
+    return MergeQueue(
+        redis_client,
+        QueueSettings(lease_seconds=0.3, max_attempts=2, backoff_base=0.05, backoff_max=0.05),
+    )
+
+
+def test_lease_is_exclusive_and_expires_back_to_the_queue(forge, quick, git_policy):
+    cr = forge.change({"src/mod1.py": edited(1)})
+    quick.enqueue(cr, git_policy)
+    first = quick.claim("w1")
+    assert first.ids == [cr.id] and first.entries[0].attempt == 1
+    assert quick.claim("w2") is None
+    time.sleep(0.4)
+    second = quick.claim("w2")
+    assert second.ids == [cr.id] and second.entries[0].attempt == 2
+    assert "lease of w1 expired" in quick.get(cr.id).fields["last_error"]
+    # the first worker can no longer finish it: finished exactly once, by the holder
+    assert not quick.finish_landed(first, cr.id, "1" * 40)
+    assert not quick.renew(first) and first.lost == {cr.id}
+    assert quick.finish_landed(second, cr.id, "2" * 40)
+    assert not quick.finish_landed(second, cr.id, "2" * 40)
+    assert quick.get(cr.id).fields["landed_sha"] == "2" * 40
+
+
+def test_renewal_keeps_the_lease(forge, quick, git_policy):
+    cr = forge.change({"src/mod1.py": edited(1)})
+    quick.enqueue(cr, git_policy)
+    claim = quick.claim("w1")
+    for _ in range(4):
+        time.sleep(0.15)
+        assert quick.renew(claim)
+    assert quick.claim("w2") is None
+    assert quick.holds(claim, cr.id)
+
+
+def test_transient_failures_back_off_then_dead_letter(forge, quick, git_policy):
+    cr = forge.change({"src/mod1.py": edited(1)})
+    quick.enqueue(cr, git_policy)
+    claim = quick.claim("w")
+    assert quick.finish_retry(claim, cr.id, "network down") == "delayed"
+    entry = quick.get(cr.id)
+    assert entry.state == "delayed" and entry.fields["last_error"] == "network down"
+    assert quick.claim("w") is None  # backing off
+    time.sleep(0.1)
+    claim = quick.claim("w")
+    assert claim is not None and claim.entries[0].attempt == 2
+    assert quick.finish_retry(claim, cr.id, "network still down") == "dead"
+    entry = quick.get(cr.id)
+    assert entry.state == "dead" and entry.fields["dead_reason"] == "attempts_exhausted"
+    assert "network still down" in entry.fields["dead_detail"]
+
+
+def test_operator_retry_and_drop(forge, quick, git_policy):
+    a = forge.change({"src/mod1.py": edited(1)})
+    b = forge.change({"src/mod2.py": edited(2)})
+    quick.enqueue(a, git_policy)
+    quick.enqueue(b, git_policy)
+    claim = quick.claim("w")
+    quick.finish_dead(claim, a.id, "conflict", "src/mod1.py changed")
+    quick.finish_dead(claim, b.id, "conflict", "src/mod2.py changed")
+    assert {e.id: e.state for e in quick.entries()} == {a.id: "dead", b.id: "dead"}
+    assert quick.retry(a.id).state == "waiting"
+    assert quick.get(a.id).attempts == 0
+    assert quick.drop(b.id).state == "dropped"
+    assert quick.get(b.id) is None
+    claim = quick.claim("w")
+    with pytest.raises(ShunterError, match="being applied"):
+        quick.drop(a.id)
+    quick.finish_landed(claim, a.id, "3" * 40)
+    with pytest.raises(ShunterError, match="landed"):
+        quick.retry(a.id)
+    with pytest.raises(ShunterError, match="no merge-queue entry"):
+        quick.retry("cr-nope")
+
+
+def test_release_returns_without_counting(forge, quick, git_policy):
+    cr = forge.change({"src/mod1.py": edited(1)})
+    quick.enqueue(cr, git_policy)
+    claim = quick.claim("w")
+    assert quick.release(claim, cr.id)
+    assert quick.get(cr.id).attempts == 0
+    assert quick.claim("w").ids == [cr.id]
+
+
+def test_batches_stop_at_max_batch(forge, redis_client, git_policy):
+    mq = MergeQueue(redis_client, QueueSettings(max_batch=3))
+    crs = [forge.change({f"src/mod{i}.py": edited(i)}) for i in range(7)]
+    for cr in crs:
+        mq.enqueue(cr, git_policy)
+    sizes = []
+    while (claim := mq.claim("w")) is not None:
+        sizes.append(len(claim.ids))
+    assert sizes == [3, 3, 1]

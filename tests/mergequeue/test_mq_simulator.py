@@ -1,0 +1,102 @@
+"""Both push methods against the GitHub simulator over real HTTP on loopback: the Git Data
+API path (githubkit's sync client, ``PATCH /git/refs`` with ``force: false``) and ``git push``
+over smart HTTP with an installation token."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+import pytest
+from githubkit import GitHub
+
+from bot.changes.model import ChangeRequest
+from bot.git.push import GitHubKitRefUpdater, GitRemote
+from bot.models import FileDiff, PatchDraft, StageName
+from bot.policies.schema import Patches
+from bot.queue.merge_worker import LocalRepoStore, NoHooks, default_pushers, process_once
+from bot.simulator import SimulatorThread
+
+REPO = "octo/demo"
+ORIGINAL = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+@pytest.fixture
+def sim(tmp_path) -> Iterator:
+    with SimulatorThread(tmp_path / "sim") as simulator:
+        simulator.create_repo(REPO, {"app.py": ORIGINAL, "README.md": "# demo\n"})
+        yield simulator
+
+
+def change(sim, path: str, new: str, title: str = "fix") -> ChangeRequest:
+    head = sim.ref(REPO, "main")
+    old = sim.file(REPO, head, path)
+    import pygit2
+
+    blob = str(pygit2.hash(old.encode()))
+    diff = "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        )
+    )
+    draft = PatchDraft(
+        stage=StageName.SECURITY,
+        title=title,
+        files=[FileDiff(path=path, diff=diff, pre_image_blob=blob)],
+    )
+    return ChangeRequest.from_draft(draft, repo=REPO, branch="main", head_sha=head, requester="alice")
+
+
+def wiring(sim, tmp_path, method: str):
+    token = sim.installation_token(REPO)
+    store = LocalRepoStore(
+        tmp_path / "worker", lambda repo: GitRemote(url=f"{sim.url}/{repo}.git", token=token)
+    )
+    gh = GitHub(token, base_url=sim.url)
+    pushers = default_pushers(lambda repo: GitHubKitRefUpdater(gh, *repo.split("/")))
+    return store, pushers, Patches(push_method=method)
+
+
+@pytest.mark.parametrize("method", ["api", "git"])
+def test_lands_through_the_simulator(sim, tmp_path, mq, method):
+    store, pushers, policy = wiring(sim, tmp_path, method)
+    cr = change(sim, "app.py", ORIGINAL.replace("line 5\n", "line five\n"))
+    mq.enqueue(cr, policy)
+    outcome = process_once(mq, store, owner_id="w", pushers=pushers)
+    report = outcome.report
+    assert report is not None and report.method == method
+    assert report.change_ids == [cr.id] and report.pushes == 1
+    assert sim.ref(REPO, "main") == report.commit_sha
+    assert "line five\n" in sim.file(REPO, "main", "app.py")
+    assert mq.get(cr.id).fields["landed_sha"] == report.commit_sha
+    if method == "api":
+        calls = [r for r in sim.recorder.requests if "/git/" in r.path]
+        assert any(r.method == "PATCH" for r in calls)
+
+
+@pytest.mark.parametrize("method", ["api", "git"])
+def test_human_push_race_is_refused_then_lands(sim, tmp_path, mq, method):
+    store, pushers, policy = wiring(sim, tmp_path, method)
+    cr = change(sim, "app.py", ORIGINAL.replace("line 15\n", "line fifteen\n"))
+    mq.enqueue(cr, policy)
+
+    class Racer(NoHooks):
+        done = False
+
+        def before_push(self, claim, commit_sha):  # type: ignore[override]
+            if not self.done:
+                self.done = True
+                sim.commit(
+                    REPO,
+                    "main",
+                    {"app.py": ORIGINAL.replace("line 2\n", "line two\n")},
+                    message="human",
+                    author="bob",
+                )
+
+    outcome = process_once(mq, store, owner_id="w", pushers=pushers, hooks=Racer())
+    report = outcome.report
+    assert report.pushes == 2 and report.refused_pushes == 1
+    text = sim.file(REPO, "main", "app.py")
+    assert "line two\n" in text and "line fifteen\n" in text
+    assert sim.ref(REPO, "main") == report.commit_sha
