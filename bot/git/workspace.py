@@ -26,6 +26,7 @@ from bot.git.mirror import (
     open_or_init,
     pull_refspec,
     split_full_name,
+    strip_credentials,
 )
 from bot.git.trees import CommitTree
 from bot.stages.context import StageContext, _never
@@ -43,9 +44,7 @@ class Workspace:
     lock_timeout: float = 300.0
 
     def fetch(self, refspecs: Sequence[str]) -> FetchStats:
-        return fetch(
-            self.repo, self.remote_url, refspecs, token=self.token, lock_timeout=self.lock_timeout
-        )
+        return fetch(self.repo, self.remote_url, refspecs, token=self.token, lock_timeout=self.lock_timeout)
 
     def fetch_pull_request(self, number: int, *, base_branch: str) -> FetchStats:
         """Fetch ``refs/pull/N/head`` and the base branch in one negotiation."""
@@ -101,6 +100,7 @@ def open_workspace(
 ) -> Workspace:
     """The workspace for ``owner/repo``, creating its bare mirror on first use."""
     split_full_name(repo_full_name)
+    remote_url, url_secret = strip_credentials(remote_url)  # keep no secret in a field
     path = mirror_path(Path(data_dir), repo_full_name)
     try:
         repo = open_or_init(path)
@@ -111,7 +111,7 @@ def open_workspace(
         path=path,
         remote_url=remote_url,
         repo=repo,
-        token=token,
+        token=token or url_secret,
         lock_timeout=lock_timeout,
     )
 
