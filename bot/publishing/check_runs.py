@@ -254,7 +254,7 @@ def _summary(
     tail: list[str] = []
     if result.notes:
         tail.append("### Notes\n" + "\n".join(f"- {plain(n)}" for n in result.notes))
-    header = "\n".join(head)
+    header = "\n\n".join(head)
     stage_summary = plain(result.summary.strip())
     budget = limits.MAX_OUTPUT_TEXT - limits.size(header) - _NOTE_ROOM
     tail_text = clip("\n\n".join(tail), max(budget // 4, 0))
