@@ -145,7 +145,10 @@ def run(ctx: StageContext) -> StageResult:
                 "add the reason after the bracket."
             )
 
-    reported, patches = _patches(reported, head, by_path, rules)
+    secret_paths = {
+        f.path for f in [*reported, *suppressed] if f.engine == secrets_scan.ENGINE
+    }
+    reported, patches = _patches(reported, head, by_path, rules, secret_paths, notes)
     reported.sort(key=lambda f: (-f.severity.rank, f.path, f.start_line, f.rule_id))
     failing = [f for f in reported if opts.fail_on.fails(f.severity)]
     used = {f.rule_id for f in [*reported, *suppressed]}
@@ -472,10 +475,23 @@ def _filter_mode(
 
 
 def _patches(
-    reported: list[Finding], head: _Scan, by_path: dict[str, _Text], rules: list[own_rules.Rule]
+    reported: list[Finding],
+    head: _Scan,
+    by_path: dict[str, _Text],
+    rules: list[own_rules.Rule],
+    secret_paths: set[str],
+    notes: list[str],
 ) -> tuple[list[Finding], list[PatchDraft]]:
-    """Attach suggestions to mechanically fixable findings; one patch per file."""
+    """Attach suggestions to mechanically fixable findings; one patch per file.
+
+    A file holding a secret gets no patch: a diff's context lines would carry the secret
+    into the change request, the merge queue and the audit log.
+    """
     fixable = {(f.path, f.rule_id, f.start_line) for f in reported if f.engine == own_rules.ENGINE}
+    held_back = {path for path, _, _ in fixable} & secret_paths
+    for path in sorted(held_back):
+        notes.append(f"No fix patch for {path}: it holds a secret; remove the secret first.")
+    fixable = {key for key in fixable if key[0] not in secret_paths}
     if not fixable:
         return reported, []
     autofix_rules = [r for r in rules if r.autofix]
