@@ -1,0 +1,88 @@
+"""``shunter queue``: what operators use to see and unstick the merge queue.
+
+``ls`` lists live entries (leased, waiting, backing off) and dead letters; ``show`` prints
+one entry with its change request; ``retry`` puts a dead entry back with a fresh attempt
+count; ``drop`` deletes a waiting or dead entry. Entries a worker holds are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from bot.queue.merge import EntryView, MergeQueue
+
+
+def _queue() -> MergeQueue:
+    from bot.queue.connection import open_redis
+    from bot.settings import load_settings
+
+    handle = open_redis(load_settings())
+    return MergeQueue(handle.client())
+
+
+def _line(entry: EntryView) -> str:
+    data = entry.as_dict()
+    extra = data.get("dead_reason") or data.get("lease_owner") or data.get("last_error") or ""
+    title = (data.get("title") or "")[:40]
+    return (
+        f"{entry.id:<20} {entry.state:<8} p{entry.priority} a{entry.attempts} "
+        f"{entry.queue:<30} {title:<40} {extra}"
+    ).rstrip()
+
+
+def _emit(payload: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(payload, indent=2, default=str) if as_json else text)
+
+
+@click.group(name="queue")
+def queue() -> None:
+    """Inspect and manage the merge queue (live entries and dead letters)."""
+
+
+@queue.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--landed", is_flag=True, help="Also list recently landed entries.")
+def ls(as_json: bool, landed: bool) -> None:
+    """List entries: leased, waiting, delayed, then dead letters."""
+    entries = list(_queue().entries(include_landed=landed))
+    text = "\n".join(_line(e) for e in entries) or "the merge queue is empty"
+    _emit([e.as_dict() for e in entries], as_json, text)
+
+
+@queue.command("show")
+@click.argument("change_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(change_id: str, as_json: bool) -> None:
+    """Show one entry and its change request."""
+    entry = _queue().get(change_id)
+    if entry is None:
+        raise click.ClickException(f"no merge-queue entry {change_id!r}")
+    data = entry.as_dict()
+    if entry.cr is not None:
+        data["change_request"] = entry.cr.model_dump(mode="json")
+    lines = [f"{k}: {v}" for k, v in entry.as_dict().items()]
+    if entry.cr is not None:
+        for file in entry.cr.files:
+            lines += ["", f"--- {file.path} (pre-image {file.pre_image_blob or 'new'})", file.diff]
+    _emit(data, as_json, "\n".join(lines).rstrip())
+
+
+@queue.command("retry")
+@click.argument("change_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def retry(change_id: str, as_json: bool) -> None:
+    """Put a dead-lettered (or backing-off) entry back in its queue."""
+    entry = _queue().retry(change_id)
+    _emit(entry.as_dict(), as_json, f"{change_id}: {entry.state} (queued again on {entry.queue})")
+
+
+@queue.command("drop")
+@click.argument("change_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def drop(change_id: str, as_json: bool) -> None:
+    """Delete a waiting, delayed or dead entry."""
+    entry = _queue().drop(change_id)
+    _emit(entry.as_dict(), as_json, f"{change_id}: dropped from {entry.queue}")

@@ -1,0 +1,103 @@
+"""Pure parts: the unified-diff applier, commit messages, delivery routes, globbing."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.changes.model import ChangeRequest, Priority
+from bot.changes.paths import matches_any
+from bot.changes.route import Route, decide_route
+from bot.changes.unified import DiffFormatError, HunkMismatch, apply_hunks, parse_file_diff
+from bot.git.apply import commit_message
+from bot.models import FileDiff, PatchDraft, StageName
+
+
+def test_apply_multiple_hunks_and_missing_newline():
+    pre = b"".join(f"{i}\n".encode() for i in range(1, 21)) + b"end"
+    diff = (
+        "--- a/f\n+++ b/f\n"
+        "@@ -2,3 +2,4 @@\n 2\n-3\n+three\n+3.5\n 4\n"
+        "@@ -19,3 +20,3 @@\n 19\n 20\n-end\n\\ No newline at end of file\n+END\n"
+    )
+    post = apply_hunks(pre, parse_file_diff(diff))
+    assert post.startswith(b"1\n2\nthree\n3.5\n4\n5\n") and post.endswith(b"20\nEND\n")
+
+
+def test_crlf_lines_survive():
+    pre = b"a\r\nb\r\n"
+    diff = "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\r\n-b\r\n+B\r\n"
+    assert apply_hunks(pre, parse_file_diff(diff)) == b"a\r\nB\r\n"
+
+
+def test_mismatch_names_the_line():
+    with pytest.raises(HunkMismatch, match="line 2"):
+        apply_hunks(b"a\nX\n", parse_file_diff("@@ -1,2 +1,2 @@\n a\n-b\n+c\n"))
+
+
+def test_parser_refuses_ambiguity():
+    with pytest.raises(DiffFormatError):
+        parse_file_diff("hello\n@@ -1 +1 @@\n-a\n+b\n")
+    with pytest.raises(DiffFormatError):
+        parse_file_diff("--- a/x\n+++ b/x\n")
+    with pytest.raises(DiffFormatError):
+        parse_file_diff("@@ -1,2 +1,2 @@\n a\n")
+    assert parse_file_diff("@@ -1 +1 @@\n-a\n+b\n").changed_lines == 2
+
+
+def make(title: str, requester: str = "alice", email: str | None = None) -> ChangeRequest:
+    draft = PatchDraft(
+        stage=StageName.TESTS, title=title, files=[FileDiff(path="a.py", diff="@@ -1 +1 @@\n-a\n+b\n")]
+    )
+    return ChangeRequest.from_draft(
+        draft,
+        repo="o/r",
+        branch="b",
+        head_sha="a" * 40,
+        requester=requester,
+        requester_email=email,
+        priority=Priority.AUTO,
+    )
+
+
+def test_commit_message_template_and_trailers():
+    one = make("add tests", email="al@example.com")
+    msg = commit_message("shunter({stage}): {title} [{requester}] {title.__class__}", [one])
+    assert msg.splitlines()[0] == "shunter(tests): add tests [alice] {title.__class__}"
+    assert f"Shunter-Change: {one.id}" in msg
+    assert "Co-authored-by: alice <al@example.com>" in msg
+    two = make("other", requester="dependabot[bot]")
+    batch = commit_message("shunter: {title}", [one, two])
+    assert batch.startswith("shunter: apply 2 changes\n\n- add tests (")
+    assert batch.count("Shunter-Change:") == 2 and "dependabot" not in batch.split("\n\n")[-1]
+
+
+def test_same_draft_same_id():
+    assert make("x").id == make("x").id
+
+
+def test_routes():
+    same = decide_route(base_repo="o/r", head_repo="o/r", head_branch="f", maintainer_can_modify=False)
+    assert same.route is Route.BRANCH and same.uses_queue
+    fork = decide_route(base_repo="o/r", head_repo="c/r", head_branch="f", maintainer_can_modify=True)
+    assert fork.route is Route.FORK and fork.repo == "c/r" and fork.uses_queue
+    closed = decide_route(
+        base_repo="o/r",
+        head_repo="c/r",
+        head_branch="f",
+        maintainer_can_modify=False,
+        app_installed_on_fork=True,
+    )
+    assert closed.route is Route.FOLLOW_UP_PR and not closed.uses_queue
+    fallback = decide_route(base_repo="o/r", head_repo="c/r", head_branch="f", maintainer_can_modify=False)
+    assert fallback.route is Route.SUGGESTIONS and "suggestions" in fallback.reason
+    policy = decide_route(
+        base_repo="o/r", head_repo="o/r", head_branch="f", maintainer_can_modify=True, push_to="pull_request"
+    )
+    assert policy.route is Route.FOLLOW_UP_PR
+
+
+def test_globs():
+    assert matches_any(".github/workflows/ci.yml", [".github/workflows/**"])
+    assert not matches_any(".github/workflowsx/ci.yml", [".github/workflows/**"])
+    assert matches_any("a/b/c.py", ["**/*.py"]) and matches_any("c.py", ["**/*.py"])
+    assert not matches_any("a/c.py", ["*.py"])
