@@ -69,8 +69,7 @@ def fallback_sentence(effective: EffectiveConfig) -> str:
     if effective.fallback == "last_good":
         sha = f" (`{effective.repo_file_sha[:7]}`)" if effective.repo_file_sha else ""
         return (
-            f"Shunter keeps using the last good configuration{sha} until this is fixed;"
-            " nothing else changes."
+            f"Shunter keeps using the last good configuration{sha} until this is fixed; nothing else changes."
         )
     if effective.fallback == "defaults":
         org = " plus your organisation's config" if "org" in effective.layers else ""
@@ -128,9 +127,7 @@ def config_check_output(
         "",
         *_problem_lines(effective.problems),
     ]
-    return CheckRunOutput(
-        conclusion, title, _truncate("\n".join(lines)), _annotations(effective.problems)
-    )
+    return CheckRunOutput(conclusion, title, _truncate("\n".join(lines)), _annotations(effective.problems))
 
 
 def _preview_output(current: EffectiveConfig, preview: ConfigPreview) -> CheckRunOutput:
@@ -152,9 +149,7 @@ def _preview_output(current: EffectiveConfig, preview: ConfigPreview) -> CheckRu
             "",
             not_yet,
         ]
-        return CheckRunOutput(
-            "failure", title, _truncate("\n".join(lines)), _annotations(proposed.problems)
-        )
+        return CheckRunOutput("failure", title, _truncate("\n".join(lines)), _annotations(proposed.problems))
     changes = preview.changes
     if changes:
         title = f"Proposed config is valid: {_plural(len(changes), 'setting')} would change"
@@ -165,8 +160,7 @@ def _preview_output(current: EffectiveConfig, preview: ConfigPreview) -> CheckRu
         lines += ["| setting | now | after merge | set by |", "|---|---|---|---|"]
         for change in changes[:MAX_TABLE_ROWS]:
             lines.append(
-                f"| `{change.path}` | {_value(change.old)} | {_value(change.new)}"
-                f" | {change.new_source} |"
+                f"| `{change.path}` | {_value(change.old)} | {_value(change.new)} | {change.new_source} |"
             )
         if len(changes) > MAX_TABLE_ROWS:
             lines.append(f"\n...and {len(changes) - MAX_TABLE_ROWS} more.")

@@ -44,8 +44,7 @@ def validate(file: Path) -> None:
                         str(file),
                         line,
                         column,
-                        f"extends '{ref}': there is no such preset"
-                        f" (presets: {', '.join(preset_names())})",
+                        f"extends '{ref}': there is no such preset (presets: {', '.join(preset_names())})",
                     )
                 )
     if problems:

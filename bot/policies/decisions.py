@@ -99,9 +99,7 @@ def should_run_stage(
             f" {', '.join(cfg.on) or 'empty'}).",
         )
     if trigger == "command":
-        return Decision(
-            True, "requested_by_command", f"Someone asked for the {stage} stage with a command."
-        )
+        return Decision(True, "requested_by_command", f"Someone asked for the {stage} stage with a command.")
     if pr is None:
         return Decision(True, "triggered", f"The {stage} stage runs on '{trigger}'.")
     skipped = _ignored(config, pr)
@@ -158,9 +156,7 @@ def _ignored(config: ShunterConfig, pr: PullRequestFacts) -> Decision | None:
         )
     author = pr.author.casefold()
     if author and author in {a.casefold() for a in ignore.authors}:
-        return Decision(
-            False, "ignored_author", f"PRs by {pr.author} are ignored (ignore.authors)."
-        )
+        return Decision(False, "ignored_author", f"PRs by {pr.author} are ignored (ignore.authors).")
     if ignore.bots and _is_bot(pr.author, pr.author_is_bot):
         return Decision(False, "ignored_bot", f"{pr.author} is a bot and ignore.bots is true.")
     for pattern in ignore.title_patterns:
@@ -203,8 +199,7 @@ def may_run_command(
         return Decision(
             False,
             "unknown_command",
-            f"There is no command '{command}'{suggest(command, known)}"
-            " Comment `/shunter help` for the list.",
+            f"There is no command '{command}'{suggest(command, known)} Comment `/shunter help` for the list.",
         )
     have = PERMISSION_RANK.get(permission, 0)
     need = PERMISSION_RANK[rule.permission]
@@ -222,8 +217,7 @@ def may_run_command(
     return Decision(
         False,
         "insufficient_permission",
-        f"/shunter {command} needs {rule.permission} permission{author_note};"
-        f" @{user} has {permission}.",
+        f"/shunter {command} needs {rule.permission} permission{author_note}; @{user} has {permission}.",
     )
 
 
@@ -262,9 +256,7 @@ def may_apply_change(
     patches = config.patches
     crossed: list[tuple[str, str]] = []
     protected = [
-        p
-        for p in paths
-        if path_matches(p, [WORKFLOWS_GLOB]) or path_matches(p, patches.protected_paths)
+        p for p in paths if path_matches(p, [WORKFLOWS_GLOB]) or path_matches(p, patches.protected_paths)
     ]
     if protected:
         pattern = first_match(protected[0], [WORKFLOWS_GLOB, *patches.protected_paths])

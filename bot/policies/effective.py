@@ -131,9 +131,7 @@ class _Expansion:
             line, column = parsed.extends_at[index] if index < len(parsed.extends_at) else (1, 1)
 
             def problem(message: str, line: int = line, column: int = column) -> None:
-                self.problems.append(
-                    ConfigProblem(parsed.file, line, column, message, parsed.source)
-                )
+                self.problems.append(ConfigProblem(parsed.file, line, column, message, parsed.source))
 
             label = ref_label(ref)
             if label.lower() in (c.lower() for c in chain):
@@ -141,8 +139,7 @@ class _Expansion:
                 continue
             if len(chain) > MAX_EXTENDS_DEPTH:
                 problem(
-                    f"extends nests deeper than {MAX_EXTENDS_DEPTH} levels:"
-                    f" {' -> '.join((*chain, label))}"
+                    f"extends nests deeper than {MAX_EXTENDS_DEPTH} levels: {' -> '.join((*chain, label))}"
                 )
                 continue
             self.reads += 1
@@ -223,9 +220,7 @@ def build_effective(
         for error in exc.errors(include_url=False):
             where = ".".join(str(p) for p in error["loc"])
             problems.append(
-                ConfigProblem(
-                    CONFIG_PATH, 1, 1, f"merged config: {where}: {error['msg']}", "merged"
-                )
+                ConfigProblem(CONFIG_PATH, 1, 1, f"merged config: {where}: {error['msg']}", "merged")
             )
         config = ShunterConfig()
     return EffectiveConfig(
@@ -366,9 +361,7 @@ def _fall_back(
 ) -> EffectiveConfig:
     good = cache.last_good(owner, repo) if cache is not None else None
     if good is not None:
-        return EffectiveConfig.from_snapshot(
-            good, problems=problems, status=status, fallback="last_good"
-        )
+        return EffectiveConfig.from_snapshot(good, problems=problems, status=status, fallback="last_good")
     base = defaults_config()
     if org is not None and org.ok:
         with_org = build_effective(None, org, reader.resolve)
@@ -433,9 +426,7 @@ def preview_config_change(
     effective config it would produce against ``current``. Nothing here changes what
     Shunter uses for the PR: callers keep using ``current``."""
     reader = _Reader(source, cache)
-    parsed = (
-        parse_config(proposed, file=CONFIG_PATH, source="repo") if proposed is not None else None
-    )
+    parsed = parse_config(proposed, file=CONFIG_PATH, source="repo") if proposed is not None else None
     try:
         org = _read_org(reader, owner, repo)
     except ShunterError as exc:

@@ -70,9 +70,7 @@ def merge_layers(layers: Sequence[Layer]) -> tuple[dict[str, Any], dict[LeafPath
     return merged, provenance
 
 
-def _overridden(
-    below: Mapping[str, Any], above: Mapping[str, Any], prefix: LeafPath = ()
-) -> list[LeafPath]:
+def _overridden(below: Mapping[str, Any], above: Mapping[str, Any], prefix: LeafPath = ()) -> list[LeafPath]:
     """Paths where ``above`` replaces (rather than merges into) what ``below`` holds."""
     out: list[LeafPath] = []
     for key, value in above.items():

@@ -251,9 +251,7 @@ def _build(text: str, path: str) -> YamlDocument:
                 short = str(tag).replace(_CORE, "!!")
                 raise _fail(path, line, column, f"YAML tags are not allowed here ({short})")
             if len(stack) >= MAX_DEPTH:
-                raise _fail(
-                    path, line, column, f"the document is nested deeper than {MAX_DEPTH} levels"
-                )
+                raise _fail(path, line, column, f"the document is nested deeper than {MAX_DEPTH} levels")
             budget.spend(1, line, column)
             if stack and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None:
                 raise _fail(path, line, column, "complex (mapping or list) keys are not allowed")
@@ -261,13 +259,9 @@ def _build(text: str, path: str) -> YamlDocument:
             if stack:
                 # remember where the container starts; place() records it again on close
                 frame = stack[-1]
-                key_line, key_column = (
-                    frame.key_pos if isinstance(frame.container, dict) else (line, column)
-                )
+                key_line, key_column = frame.key_pos if isinstance(frame.container, dict) else (line, column)
                 positions[own_path] = Position(key_line, key_column, line, column)
-            container: dict[str, Any] | list[Any] = (
-                {} if isinstance(event, MappingStartEvent) else []
-            )
+            container: dict[str, Any] | list[Any] = {} if isinstance(event, MappingStartEvent) else []
             stack.append(_Frame(container, own_path, event.anchor, key_pos=(line, column)))
             stack[-1].key_pos = (line, column)
         elif isinstance(event, MappingEndEvent | SequenceEndEvent):
@@ -299,9 +293,7 @@ def _build(text: str, path: str) -> YamlDocument:
     if root is None:
         root = {}
     if not isinstance(root, dict):
-        raise _fail(
-            path, 1, 1, f"the file must be a mapping of settings, not a {type(root).__name__}"
-        )
+        raise _fail(path, 1, 1, f"the file must be a mapping of settings, not a {type(root).__name__}")
     return YamlDocument(root, positions)
 
 

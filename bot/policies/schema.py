@@ -19,9 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.models import Severity
 
-SCHEMA_ID = (
-    "https://raw.githubusercontent.com/shunter-bot/shunter/main/policies/shunter.schema.json"
-)
+SCHEMA_ID = "https://raw.githubusercontent.com/shunter-bot/shunter/main/policies/shunter.schema.json"
 PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 REPO_REF = re.compile(
     r"^(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/(?P<repo>[A-Za-z0-9._-]{1,100})"
@@ -140,9 +138,7 @@ class PathFilter(Strict):
         default_factory=lambda: ["**"],
         description="Globs ('**' spans directories); a changed file must match one.",
     )
-    exclude: list[str] = Field(
-        default_factory=list, description="Globs of changed files that do not count."
-    )
+    exclude: list[str] = Field(default_factory=list, description="Globs of changed files that do not count.")
 
 
 class LabelFilter(Strict):
@@ -169,12 +165,9 @@ class StageConfig(Strict):
     )
     filter: FilterMode = Field(
         default=FilterMode.ADDED,
-        description="Which findings are reported (reviewdog's modes): added, diff_context,"
-        " file, nofilter.",
+        description="Which findings are reported (reviewdog's modes): added, diff_context, file, nofilter.",
     )
-    fail_on: FailOn = Field(
-        default=FailOn.ERROR, description="Severity at or above which the check fails."
-    )
+    fail_on: FailOn = Field(default=FailOn.ERROR, description="Severity at or above which the check fails.")
     max_inline_comments: int = Field(
         default=10,
         ge=0,
@@ -207,12 +200,8 @@ class SecurityStageConfig(StageConfig):
         default=True, description="Report only findings the PR introduces (not on the base)."
     )
     scanners: list[Scanner] = Field(default_factory=lambda: ["bandit", "secrets", "rules"])
-    ignore_rules: list[str] = Field(
-        default_factory=list, description="Rule ids never reported (e.g. B101)."
-    )
-    ignore_paths: list[str] = Field(
-        default_factory=list, description="Globs of files the scanners skip."
-    )
+    ignore_rules: list[str] = Field(default_factory=list, description="Rule ids never reported (e.g. B101).")
+    ignore_paths: list[str] = Field(default_factory=list, description="Globs of files the scanners skip.")
     min_confidence: Literal["low", "medium", "high"] = "low"
     fail_on: FailOn = FailOn.WARNING
     osv_url: str | None = Field(
@@ -433,8 +422,7 @@ class LLMConfig(Strict):
         if isinstance(value, str) and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
             raise PydanticCustomError(
                 "env_name",
-                "must be the NAME of an environment variable (like OPENAI_API_KEY), never"
-                " the key itself",
+                "must be the NAME of an environment variable (like OPENAI_API_KEY), never the key itself",
                 {},
             )
         return value

@@ -39,9 +39,7 @@ class ConfigSource(Protocol):
     def default_branch(self, owner: str, repo: str) -> str:
         """The repository's default branch; GitHubError(status=404) when it does not exist."""
 
-    def read_file(
-        self, owner: str, repo: str, path: str, ref: str | None = None
-    ) -> tuple[bytes, str] | None:
+    def read_file(self, owner: str, repo: str, path: str, ref: str | None = None) -> tuple[bytes, str] | None:
         """Content and blob SHA of ``path`` at ``ref`` (None: the default branch), or None
         when the repository or the file does not exist."""
 
@@ -89,16 +87,12 @@ class GitHubConfigSource:
             raise GitHubError(f"repository {owner}/{repo} not found", status=404)
         return str(value)
 
-    def read_file(
-        self, owner: str, repo: str, path: str, ref: str | None = None
-    ) -> tuple[bytes, str] | None:
+    def read_file(self, owner: str, repo: str, path: str, ref: str | None = None) -> tuple[bytes, str] | None:
         key = ("file", owner.lower(), repo.lower(), path, ref or "")
 
         def fetch(headers: dict[str, str]) -> Any:
             if ref:
-                return self.github.rest.repos.get_content(
-                    owner, repo, path, ref=ref, headers=headers
-                )
+                return self.github.rest.repos.get_content(owner, repo, path, ref=ref, headers=headers)
             return self.github.rest.repos.get_content(owner, repo, path, headers=headers)
 
         value = self._cached(key, fetch, lambda body: _parse_file(body, f"{owner}/{repo}:{path}"))
@@ -133,9 +127,7 @@ class GitHubConfigSource:
                 or (status == 403 and exc.response.headers.get("x-ratelimit-remaining") == "0")
             ):
                 raise TransientError(f"GitHub answered {status} while reading config") from None
-            raise GitHubError(
-                f"GitHub answered {status} while reading config", status=status
-            ) from None
+            raise GitHubError(f"GitHub answered {status} while reading config", status=status) from None
         except RequestError as exc:
             raise TransientError(f"cannot reach GitHub to read config: {exc}") from None
         if response.status_code == 304 and entry is not None:
@@ -178,24 +170,29 @@ class LocalConfigSource:
     """
 
     def __init__(
-        self, roots: Mapping[str, Path], *, files: Mapping[tuple[str, str], bytes] | None = None
+        self,
+        roots: Mapping[str, Path],
+        *,
+        files: Mapping[tuple[str, str], bytes] | None = None,
+        unknown_repos: str = "error",
     ) -> None:
+        """``files`` maps ``("owner/repo", path)`` to content; ``unknown_repos="absent"``
+        makes unlisted repositories simply not exist instead of being an error."""
         self.roots = {k.lower(): Path(v) for k, v in roots.items()}
         self.files = {(r.lower(), p): c for (r, p), c in (files or {}).items()}
+        self.unknown_repos = unknown_repos
 
     def default_branch(self, owner: str, repo: str) -> str:
         return "main"
 
-    def read_file(
-        self, owner: str, repo: str, path: str, ref: str | None = None
-    ) -> tuple[bytes, str] | None:
+    def read_file(self, owner: str, repo: str, path: str, ref: str | None = None) -> tuple[bytes, str] | None:
         name = f"{owner}/{repo}".lower()
         if (name, path) in self.files:
             content = self.files[(name, path)]
             return content, git_blob_sha(content)
         root = self.roots.get(name)
         if root is None:
-            if any(r == name for r, _ in self.files):
+            if self.unknown_repos == "absent" or any(r == name for r, _ in self.files):
                 return None
             raise ConfigError(f"{owner}/{repo} cannot be read here (offline: no GitHub access)")
         target = (root / path).resolve()

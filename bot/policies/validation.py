@@ -21,9 +21,7 @@ from bot.policies.safe_yaml import Path, YamlDocument, parse_yaml
 from bot.policies.schema import ShunterConfig, suggest
 
 CONFIG_PATH = ".github/shunter.yml"
-_SECRET_KEY = re.compile(
-    r"^(api[_-]?key|key|(access[_-]?)?token|secret|password|passwd|credentials?)$", re.I
-)
+_SECRET_KEY = re.compile(r"^(api[_-]?key|key|(access[_-]?)?token|secret|password|passwd|credentials?)$", re.I)
 _QUOTED = re.compile(r"'([^']*)'")
 
 
@@ -79,9 +77,7 @@ class ParsedConfig:
             source=source,
             blob_sha=raw["blob_sha"],
             data=raw["data"],
-            problems=tuple(
-                ConfigProblem(file, ln, col, msg, source) for ln, col, msg in raw["problems"]
-            ),
+            problems=tuple(ConfigProblem(file, ln, col, msg, source) for ln, col, msg in raw["problems"]),
             extends_at=tuple((ln, col) for ln, col in raw["extends_at"]),
         )
 
@@ -124,9 +120,7 @@ def load_config(content: bytes | str, *, file: str = CONFIG_PATH) -> ShunterConf
     return ShunterConfig.model_validate(parsed.data)
 
 
-def config_error(
-    problems: tuple[ConfigProblem, ...] | list[ConfigProblem], *, file: str
-) -> ConfigError:
+def config_error(problems: tuple[ConfigProblem, ...] | list[ConfigProblem], *, file: str) -> ConfigError:
     first = problems[0].render() if problems else f"{file}: invalid"
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return ConfigError(
@@ -139,9 +133,7 @@ def config_error(
 # -- pydantic errors -> people's sentences ---------------------------------------------------
 
 
-def describe_errors(
-    exc: ValidationError, doc: YamlDocument, file: str, source: str
-) -> list[ConfigProblem]:
+def describe_errors(exc: ValidationError, doc: YamlDocument, file: str, source: str) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     seen: set[tuple[int, int, str]] = set()
     for error in exc.errors(include_url=False):

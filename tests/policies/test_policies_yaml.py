@@ -1,0 +1,108 @@
+"""Safe YAML: plain data with positions; tags, bombs, size and depth refused fast."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.policies.safe_yaml import MAX_BYTES, MAX_DEPTH, parse_yaml
+
+
+def _problem(text: str | bytes) -> tuple[int, int, str]:
+    with pytest.raises(ConfigError) as info:
+        parse_yaml(text)
+    assert len(info.value.problems) == 1
+    return info.value.problems[0]
+
+
+def test_plain_data_with_yaml_1_2_scalars() -> None:
+    doc = parse_yaml("on: [opened, yes, no, on]\nn: 0o17\nf: 1.5\nb: true\nz: null\nd: 2020-01-02\n")
+    assert doc.data == {
+        "on": ["opened", "yes", "no", "on"],
+        "n": 15,
+        "f": 1.5,
+        "b": True,
+        "z": None,
+        "d": "2020-01-02",
+    }
+
+
+def test_positions_of_keys_and_values_are_one_based() -> None:
+    doc = parse_yaml("stages:\n  review:\n    fail_on: warn\n    on: [opened, closed]\n")
+    assert doc.locate(("stages", "review", "fail_on")) == (3, 14)
+    assert doc.locate(("stages", "review", "fail_on"), key=True) == (3, 5)
+    assert doc.locate(("stages", "review", "on", 1)) == (4, 18)
+    # unknown deeper paths fall back to the nearest ancestor
+    assert doc.locate(("stages", "review", "nope", "deeper")) == (3, 5)
+
+
+def test_empty_file_is_an_empty_mapping() -> None:
+    assert parse_yaml("").data == {}
+    assert parse_yaml("# only a comment\n").data == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "fragment"),
+    [
+        ("a: !foo x\n", (1, 4), "tags are not allowed"),
+        ("a: !!python/object:os.system x\n", (1, 4), "!!python/object:os.system"),
+        ("a: !!set {x}\n", (1, 4), "tags are not allowed"),
+        ("a: 1\nb: 2\na: 3\n", (3, 1), "duplicate key 'a' (first defined at line 1)"),
+        ("- 1\n- 2\n", (1, 1), "must be a mapping"),
+        ("a: [1,\n", (2, 1), "invalid YAML"),
+        ("? [a, b]\n: 1\n", (1, 3), "complex"),
+        ("1: x\n", (1, 1), "keys must be text"),
+        ("a: &x [*x]\n", (1, 8), "recursive aliases are not allowed"),
+        ("a: 1\n---\nb: 2\n", (2, 1), "only one YAML document"),
+    ],
+)
+def test_refusals_are_located(text: str, where: tuple[int, int], fragment: str) -> None:
+    line, column, message = _problem(text)
+    assert (line, column) == where
+    assert fragment in message
+
+
+def test_aliases_within_budget_are_expanded() -> None:
+    doc = parse_yaml("base: &p [a/**, b/**]\nother: *p\n")
+    assert doc.data["other"] == ["a/**", "b/**"]
+    assert doc.data["other"] is not doc.data["base"]
+
+
+def test_billion_laughs_is_refused_fast() -> None:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    started = time.perf_counter()
+    line, _, message = _problem("\n".join(lines))
+    assert time.perf_counter() - started < 1.0
+    assert "alias bomb" in message
+    assert line <= 6
+
+
+def test_oversized_file_is_refused_before_parsing() -> None:
+    started = time.perf_counter()
+    _, _, message = _problem(b"a: '" + b"x" * MAX_BYTES + b"'\n")
+    assert time.perf_counter() - started < 0.1
+    assert f"the limit is {MAX_BYTES}" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 50_000,
+        "".join("  " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)) + "  " * 30 + "x: 1\n",
+    ],
+    ids=["flow", "block"],
+)
+def test_deep_nesting_is_refused_fast(text: str) -> None:
+    started = time.perf_counter()
+    _, _, message = _problem(text)
+    assert time.perf_counter() - started < 2.0
+    assert f"nested deeper than {MAX_DEPTH}" in message
+
+
+def test_non_utf8_is_a_clear_error() -> None:
+    _, _, message = _problem(b"a: \xff\xfe\n")
+    assert "UTF-8" in message
