@@ -28,7 +28,7 @@ from bot.pipeline.facts import (
 )
 from bot.pipeline.publisher import Publisher
 from bot.policies.schema import ShunterConfig
-from bot.queue.jobs import STAGES, queue
+from bot.queue.jobs import STAGES, queue, safe_id
 
 log = get_logger(__name__)
 
@@ -147,7 +147,7 @@ def enqueue_stage(
     queue(STAGES, runtime.redis).enqueue(
         "bot.pipeline.stage_job.run_stage_job",
         payload,
-        job_id=f"stage-{target.repo.replace('/', '.')}-{target.head_sha[:12]}-{stage.value}-{run_id}",
+        job_id=safe_id(f"stage-{target.repo}-{target.head_sha[:12]}-{stage.value}-{run_id}"),
         job_timeout=STAGE_JOB_TIMEOUT,
         failure_ttl=7 * 24 * 3600,
         result_ttl=3600,

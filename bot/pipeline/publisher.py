@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.errors import GitHubError
+from bot.errors import GitHubError, TransientError
 from bot.github.client import translate_errors
 from bot.logs import get_logger
 from bot.models import StageName, StageResult
@@ -26,6 +26,7 @@ from bot.publishing.check_runs import (
     superseded_output,
 )
 from bot.publishing.inline import (
+    fingerprint_in_comment,
     outdated_comments,
     resolved_comment_body,
     select_inline_comments,
@@ -204,7 +205,12 @@ class Publisher:
             payload={"annotations": plan.annotated, "requests": len(requests)},
         )
         if self.target.number is not None and not self.target.is_merge_group:
-            self._inline_comments(stage, run_id, result, options, files)
+            try:
+                self._inline_comments(stage, run_id, result, options, files)
+            except TransientError:
+                raise
+            except Exception:  # the check run is the verdict; comments are a courtesy
+                log.exception("inline comments failed")
         by_severity: dict[str, int] = {}
         for finding in result.findings:
             if not finding.suppressed and finding.fingerprint not in dismissed:
@@ -248,7 +254,15 @@ class Publisher:
         assert number is not None
         repo = self.target.repo
         current = {f.fingerprint for f in result.findings}
-        mine = [c for c in self.store.inline_comments(repo, number) if c.stage in (None, stage.value)]
+        stages_key = f"shunter:inline-stage:{repo}#{number}"
+        owners = {k.decode(): v.decode() for k, v in self.runtime.redis.hgetall(stages_key).items()}
+        mine = [
+            c for c in self.store.inline_comments(repo, number) if owners.get(c.fingerprint) == stage.value
+        ]
+        if any(c.comment_id is None and not c.resolved and c.fingerprint not in current for c in mine):
+            self._remember_comment_ids()
+            mine = [c for c in self.store.inline_comments(repo, number) if c.fingerprint in owners]
+            mine = [c for c in mine if owners.get(c.fingerprint) == stage.value]
         for stale in outdated_comments(mine, current):
             self._resolve_comment(stale)
         posted = self.store.posted_fingerprints(repo, number)
@@ -263,6 +277,8 @@ class Publisher:
         picks = [p for p in picks if p.fingerprint in won]
         if not picks:
             return
+        self.runtime.redis.hset(stages_key, mapping={p.fingerprint: stage.value for p in picks})
+        self.runtime.redis.expire(stages_key, 90 * 24 * 3600)
         try:
             with translate_errors(f"posting review comments on {repo}#{number}"):
                 review = self.gh.rest.pulls.create_review(
@@ -276,20 +292,36 @@ class Publisher:
                         "comments": [p.to_payload() for p in picks],
                     },
                 ).parsed_data
-                comments = self.gh.rest.pulls.list_comments_for_review(
-                    self.target.owner, self.target.name, number, review.id, per_page=100
-                ).parsed_data
         except GitHubError as exc:
             self.store.release_inline_comments(repo, number, [p.fingerprint for p in picks])
             log.warning("review comments refused", status=exc.status, error=str(exc))
             return
-        by_place = {(c.path, c.line or c.original_line): c.id for c in comments}
-        for pick in picks:
-            comment_id = by_place.get((pick.path, pick.line))
-            if comment_id is not None:
-                self.store.set_inline_comment_id(repo, number, pick.fingerprint, comment_id)
         self._audit("review.create", "review", review.id, reason_code="inline_findings",
                     reason=f"{len(picks)} inline comments", run_id=run_id)
+
+    def _remember_comment_ids(self) -> None:
+        """Learn the ids of our review comments from their bodies' fingerprint markers.
+
+        Done lazily, only when a finding was fixed and its comment must be marked, so
+        posting a review costs one request.
+        """
+        assert self.target.number is not None
+        try:
+            with translate_errors("listing review comments"):
+                comments = self.gh.rest.pulls.list_review_comments(
+                    self.target.owner, self.target.name, self.target.number, per_page=100
+                ).parsed_data
+        except GitHubError as exc:
+            log.info("could not list review comments", status=exc.status)
+            return
+        bot = (self.runtime.settings.bot_login or "").casefold()
+        for comment in comments:
+            fingerprint = fingerprint_in_comment(comment.body or "")
+            author = (comment.user.login if comment.user else "").casefold()
+            if fingerprint and (not bot or author == bot):
+                self.store.set_inline_comment_id(
+                    self.target.repo, self.target.number, fingerprint, comment.id
+                )
 
     def _resolve_comment(self, stale: Any) -> None:
         """A later push fixed the finding: say so on the comment and remember it."""
@@ -310,12 +342,18 @@ class Publisher:
                     reason=f"finding fixed in {self.target.head_sha}")
 
     # ------------------------------------------------------------------ summary
-    def update_summary(self, *, final: bool) -> None:
-        """Create or edit the one summary comment of the PR (never a second one)."""
+    def update_summary(self, *, final: bool = True) -> None:
+        """Create or edit the one summary comment of the PR (never a second one).
+
+        Stage jobs call it as each finishes; between the first result and the last one
+        (``final``) an existing comment is left alone, saving requests.
+        """
         number = self.target.number
         if number is None:
             return
         repo = self.target.repo
+        if not final and self.store.get_summary_comment_id(repo, number) is not None:
+            return
         rows = self._summary_rows()
         state = self.store.pull_state(repo, number)
         body = summary_comment_body(
@@ -370,7 +408,8 @@ class Publisher:
     def _summary_rows(self) -> list[StageRow]:
         assert self.target.number is not None
         rows = []
-        for run in self.store.latest_runs(self.target.repo, self.target.number):
+        latest = self.store.latest_runs(self.target.repo, self.target.number)
+        for _, run in sorted(latest.items()):
             counts = run.metrics.get("by_severity", {}) if isinstance(run.metrics, dict) else {}
             rows.append(
                 StageRow(
@@ -389,7 +428,8 @@ class Publisher:
     def _check_url(self, check_run_id: int | None) -> str | None:
         if check_run_id is None:
             return None
-        web = self.runtime.settings.github_url.replace("api.github.com", "github.com")
+        web = self.runtime.settings.github_url.replace("//api.github.com", "//github.com")
+        web = web.removesuffix("/api/v3")
         return f"{web}/{self.target.repo}/runs/{check_run_id}"
 
 

@@ -101,7 +101,12 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         raise
     done = heads.mark_done(redis, target.repo, target.head_sha, stage.value, conclusion)
     if target.number is not None and not target.is_merge_group:
-        publisher.update_summary(final=done)
+        try:
+            publisher.update_summary(final=done)
+        except TransientError:
+            raise
+        except Exception:  # the check runs carry the verdict; the summary is a courtesy
+            log.exception("summary comment failed")
     return {"stage": stage.value, "conclusion": conclusion, "findings": len(result.findings)}
 
 

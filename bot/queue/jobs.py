@@ -11,6 +11,8 @@ failed registry at once with its reason.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import time
 import uuid
 from typing import Any
@@ -75,9 +77,17 @@ def queue(name: str, connection: Redis) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
+def safe_id(text: str) -> str:
+    """``text`` reduced to what rq accepts in a job id (letters, digits, ``_``, ``-``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:80]
+    if cleaned != text:
+        cleaned += "-" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]
+    return cleaned
+
+
 def job_id_for(delivery_id: str) -> str:
     """Job ids name the delivery, so operators can find a delivery's job in rq."""
-    return f"delivery-{delivery_id}-{uuid.uuid4().hex[:8]}"
+    return f"delivery-{safe_id(delivery_id)}-{uuid.uuid4().hex[:8]}"
 
 
 def event_job(delivery: Delivery, connection: Redis) -> Job:
