@@ -1,3 +1,4 @@
+# ruff: noqa: UP031, UP032
 import sqlite3
 
 

@@ -1,9 +1,8 @@
+import _pickle as cpickle
 import marshal
 import pickle
 import shelve
 from pickle import loads as unpickle
-
-import _pickle as cpickle
 
 
 def load_session(blob: bytes) -> object:
