@@ -113,9 +113,7 @@ def check_run_output(
     reported = sort_findings(
         f for f in result.findings if not f.suppressed and f.fingerprint not in dismissed_set
     )
-    dismissed_count = sum(
-        1 for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set
-    )
+    dismissed_count = sum(1 for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set)
     conclusion = _conclusion(reported, config.fail_on, neutral=result.neutral)
     shown = reported[: max(max_annotations, 0)]
     annotations = [annotation(f) for f in shown]
@@ -141,9 +139,7 @@ def check_run_output(
         summary=summary,
         text=findings_text(reported) if reported else None,
         annotation_batches=batches,
-        actions=tuple(
-            _actions(has_fixes=bool(fixes) and apply_allowed, has_findings=bool(reported))
-        ),
+        actions=tuple(_actions(has_fixes=bool(fixes) and apply_allowed, has_findings=bool(reported))),
         details_url=details_url,
         reported=len(reported),
         annotated=len(shown),
@@ -154,9 +150,7 @@ def check_run_output(
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first, then by place, so truncation always drops the least important."""
-    return sorted(
-        findings, key=lambda f: (-f.severity.rank, f.path, f.start_line, f.end_line, f.rule_id)
-    )
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line, f.end_line, f.rule_id))
 
 
 def _conclusion(reported: list[Finding], fail_on: FailOn, *, neutral: bool) -> str:
@@ -226,9 +220,7 @@ def _summary(
     head: list[str] = []
     files = len({f.path for f in reported})
     if reported:
-        head.append(
-            f"**{findings_title(reported)}** in {plural(files, 'file')} on `{result.head_sha[:7]}`."
-        )
+        head.append(f"**{findings_title(reported)}** in {plural(files, 'file')} on `{result.head_sha[:7]}`.")
     else:
         head.append(f"**No findings** on `{result.head_sha[:7]}`.")
     if fail_on is FailOn.NEVER:
@@ -368,9 +360,7 @@ def skipped_output(
     )
 
 
-def in_progress_payload(
-    stage: StageName | str, *, details_url: str | None = None
-) -> dict[str, Any]:
+def in_progress_payload(stage: StageName | str, *, details_url: str | None = None) -> dict[str, Any]:
     """The ``PATCH`` a stage job sends when it starts."""
     payload: dict[str, Any] = {
         "status": "in_progress",

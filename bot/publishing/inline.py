@@ -98,7 +98,7 @@ def select_inline_comments(
             body=comment_body(finding, key, with_suggestion=whole),
             fingerprint=key,
             severity=finding.severity,
-            has_suggestion=whole and finding.suggestion is not None,
+            has_suggestion=whole and _suggestion_fits(finding),
         )
         priority = (
             -finding.severity.rank,
@@ -131,9 +131,8 @@ def comment_body(finding: Finding, key: str, *, with_suggestion: bool = True) ->
     head = f"**{_LEVEL[finding.severity]}** · {code(finding.rule_id, 80)} ({finding.engine}){title}"
     parts = [head, "", clip(plain(finding.message.strip()), _MESSAGE_BYTES)]
     if with_suggestion and finding.suggestion is not None:
-        block = suggestion_block(finding.suggestion)
-        if limits.size(block) <= _MAX_SUGGESTION_BYTES:
-            parts += ["", block]
+        if _suggestion_fits(finding):
+            parts += ["", suggestion_block(finding.suggestion)]
         else:
             parts += ["", "_The suggested fix is too large to show here; use `/shunter apply`._"]
     short = key[:8]
@@ -146,16 +145,22 @@ def comment_body(finding: Finding, key: str, *, with_suggestion: bool = True) ->
     return clip("\n".join(parts), limits.MAX_COMMENT_BODY)
 
 
+def _suggestion_fits(finding: Finding) -> bool:
+    if finding.suggestion is None:
+        return False
+    return limits.size(suggestion_block(finding.suggestion)) <= _MAX_SUGGESTION_BYTES
+
+
 def suggestion_block(replacement: str) -> str:
     """A ```suggestion block replacing the commented lines with ``replacement``.
 
     The fence is longer than any backtick run inside, so code containing ``` survives;
     an empty replacement deletes the lines.
     """
-    content = replacement[:-1] if replacement.endswith("\n") else replacement
-    fence = fence_for(content)
-    if content == "":
+    fence = fence_for(replacement)
+    if replacement == "":
         return f"{fence}suggestion\n{fence}"
+    content = replacement[:-1] if replacement.endswith("\n") else replacement
     return f"{fence}suggestion\n{content}\n{fence}"
 
 
@@ -180,9 +185,7 @@ def resolved_comment_body(original_body: str, fixed_in_sha: str) -> str:
     note = f"✅ **Resolved** in `{fixed_in_sha[:7]}`: this finding no longer appears."
     if original_body.startswith("✅ **Resolved**"):
         return original_body
-    folded = (
-        f"{note}\n\n<details><summary>Original comment</summary>\n\n{original_body}\n\n</details>"
-    )
+    folded = f"{note}\n\n<details><summary>Original comment</summary>\n\n{original_body}\n\n</details>"
     if limits.size(folded) <= limits.MAX_COMMENT_BODY:
         return folded
     marker = _FINDING_MARKER_RE.search(original_body)

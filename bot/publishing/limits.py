@@ -67,9 +67,7 @@ def _output_problems(output: Mapping[str, Any]) -> list[str]:
             problems.append(f"output.{key} is {size(value)} bytes, over {MAX_OUTPUT_TEXT}")
     annotations = output.get("annotations") or []
     if len(annotations) > MAX_ANNOTATIONS_PER_REQUEST:
-        problems.append(
-            f"{len(annotations)} annotations in one request, over {MAX_ANNOTATIONS_PER_REQUEST}"
-        )
+        problems.append(f"{len(annotations)} annotations in one request, over {MAX_ANNOTATIONS_PER_REQUEST}")
     for index, annotation in enumerate(annotations):
         problems.extend(f"annotation {index}: {p}" for p in annotation_problems(annotation))
     return problems
@@ -117,9 +115,7 @@ def _actions_problems(actions: list[Mapping[str, Any]]) -> list[str]:
                 f"action description {description!r} must be 1..{MAX_ACTION_DESCRIPTION} characters"
             )
         if not identifier or len(identifier) > MAX_ACTION_IDENTIFIER:
-            problems.append(
-                f"action identifier {identifier!r} must be 1..{MAX_ACTION_IDENTIFIER} characters"
-            )
+            problems.append(f"action identifier {identifier!r} must be 1..{MAX_ACTION_IDENTIFIER} characters")
         if identifier in seen:
             problems.append(f"action identifier {identifier!r} is used twice")
         seen.add(identifier)

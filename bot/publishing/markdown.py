@@ -42,7 +42,9 @@ def code(text: str, max_chars: int = 200, *, table: bool = False) -> str:
 
     ``table=True`` escapes pipes, which GFM honours even inside code spans in tables.
     """
-    flat = one_line(text, max_chars)
+    # A code span shows "<!--" literally, but a raw marker in the body could still fool
+    # anything that searches comment bodies for Shunter's markers.
+    flat = one_line(text, max_chars).replace("<!--", "<!\u200b--")
     if table:
         flat = flat.replace("|", "\\|")
     longest = max((len(run) for run in _BACKTICK_RUN.findall(flat)), default=0)

@@ -18,6 +18,7 @@ from bot.publishing.markdown import cell, clip, code, plural
 
 MARKER = "<!-- shunter:summary -->"
 MAX_COMMANDS_SHOWN = 10
+_MAX_URL = 500  # longer "links" are not links we made; leave them out
 _NONE = "\u2013"  # an en dash for empty cells
 
 _STATE_LABEL = {
@@ -129,6 +130,26 @@ def summary_comment_body(
     ``run_links`` maps a stage to its page on Shunter's web app.
     """
     links = dict(run_links or {})
+    commands = list(recent_commands)[:MAX_COMMANDS_SHOWN]
+    # Rows and commands are clipped one by one, so this only triggers on absurd input;
+    # dropping whole sections then keeps the Markdown well-formed, unlike a blind cut.
+    for shown in (len(commands), 3, 0):
+        body = _render(repo, pr, stage_rows, head_sha, paused, paused_by, commands[:shown], links)
+        if limits.size(body) <= limits.MAX_COMMENT_BODY:
+            return body
+    return clip(body, limits.MAX_COMMENT_BODY)
+
+
+def _render(
+    repo: str,
+    pr: int,
+    stage_rows: Sequence[StageRow],
+    head_sha: str,
+    paused: bool,
+    paused_by: str | None,
+    commands: Sequence[Any],
+    links: Mapping[str, str],
+) -> str:
     lines = [
         MARKER,
         "### Shunter",
@@ -152,7 +173,6 @@ def summary_comment_body(
         lines += ["No stage runs on this PR under the current policy.", ""]
     if any(row.fixes for row in stage_rows):
         lines += ["Apply the suggested fixes with `/shunter apply` or the checks' buttons.", ""]
-    commands = list(recent_commands)[:MAX_COMMANDS_SHOWN]
     if commands:
         lines += [
             "<details><summary>Last commands</summary>",
@@ -163,8 +183,7 @@ def summary_comment_body(
         lines += [_command_line(item) for item in commands]
         lines += ["", "</details>", ""]
     lines.append("<sub>Comment `/shunter help` for the commands you can use here.</sub>")
-    body = "\n".join(lines)
-    return clip(body, limits.MAX_COMMENT_BODY)
+    return "\n".join(lines)
 
 
 def _stage_line(row: StageRow, run_link: str | None) -> str:
@@ -172,9 +191,9 @@ def _stage_line(row: StageRow, run_link: str | None) -> str:
     if row.note:
         label += f" ({cell(row.note, 120)})"
     links = []
-    if row.check_url:
+    if row.check_url and len(row.check_url) <= _MAX_URL:
         links.append(f"[check]({_url(row.check_url)})")
-    if run_link:
+    if run_link and len(run_link) <= _MAX_URL:
         links.append(f"[run]({_url(run_link)})")
     fixes = str(row.fixes) if row.fixes else _NONE
     name = code(f"shunter/{row.stage}", 40, table=True)
