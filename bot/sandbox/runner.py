@@ -165,9 +165,7 @@ class Sandbox:
                     "bubblewrap could not drop root to an unprivileged uid here, so the "
                     "process limit is not enforced (the kernel exempts uid 0)"
                 )
-        decision = decide(
-            trusted_author=trusted_author, run_untrusted=run_untrusted, bwrap_problem=problem
-        )
+        decision = decide(trusted_author=trusted_author, run_untrusted=run_untrusted, bwrap_problem=problem)
         if not decision.allowed:
             raise SandboxRefused(decision.reason)
         rlimits_only = decision.strength is Strength.RLIMITS_ONLY

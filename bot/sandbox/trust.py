@@ -27,9 +27,7 @@ class TrustDecision:
     reason: str
 
 
-def decide(
-    *, trusted_author: bool, run_untrusted: bool, bwrap_problem: str | None
-) -> TrustDecision:
+def decide(*, trusted_author: bool, run_untrusted: bool, bwrap_problem: str | None) -> TrustDecision:
     """Decide for one PR. ``bwrap_problem`` is None when bubblewrap works, else why not."""
     if not trusted_author:
         if not run_untrusted:

@@ -48,9 +48,7 @@ PIP_ENV_KEYS = (
     "no_proxy",
 )
 _COMPLETE = ".shunter-complete"
-_NOT_FOUND = re.compile(
-    r"(?:No matching distribution found for|satisfies the requirement) ([^\s(]+)"
-)
+_NOT_FOUND = re.compile(r"(?:No matching distribution found for|satisfies the requirement) ([^\s(]+)")
 
 
 @dataclass(frozen=True)

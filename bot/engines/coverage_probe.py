@@ -1,0 +1,236 @@
+"""Measuring which changed lines tests execute: coverage.py + pytest inside the sandbox.
+
+The pure half decides which tests matter for a module, which lines are statements, and
+reads coverage's JSON and pytest's JUnit XML; the shell half (``measure``) runs one
+``coverage run -m pytest`` in the sandbox. Everything read back from the sandbox is
+treated as hostile input: size-capped, and XML with entity declarations is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from coverage.exceptions import CoverageException
+from coverage.parser import PythonParser
+
+from bot.sandbox import Limits, Sandbox, SandboxResult
+
+SHUNTER_DIR = ".shunter"
+MAX_REPORT_BYTES = 20 * 1024 * 1024
+CONTEXT_PLUGIN = """\
+# Written by Shunter: label coverage with the running test's node id. coverage.py's own
+# test_function contexts would name Hypothesis's engine instead of the test.
+import coverage
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    cov = coverage.Coverage.current()
+    if cov is not None:
+        cov.switch_context(item.nodeid)
+    yield
+    if cov is not None:
+        cov.switch_context("")
+"""
+COVERAGERC = """\
+[run]
+data_file = {dir}/coverage.dat
+relative_files = true
+source = .
+omit = {dir}/*
+[json]
+output = {dir}/coverage.json
+show_contexts = {show}
+"""
+
+
+def statement_lines(source: str) -> frozenset[int]:
+    """Executable lines as coverage.py counts them, from the source alone (nothing runs)."""
+    try:
+        parser = PythonParser(text=source)
+        parser.parse_source()
+    except (CoverageException, SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(parser.statements)
+
+
+def select_tests(module_path: str, module: str, tests: dict[str, str]) -> list[str]:
+    """Existing test files that can exercise ``module``: by name, or by importing it.
+
+    ``tests`` maps test file paths to their text. Name matches (``test_mod.py``,
+    ``mod_test.py``) and imports of the module or its package name are both counted, so a
+    ``tests/test_api.py`` that does ``from pkg.mod import f`` is found.
+    """
+    stem = PurePosixPath(module_path).stem
+    if stem == "__init__":
+        stem = PurePosixPath(module_path).parent.name
+    parent, _, leaf = module.rpartition(".")
+    patterns = [
+        rf"^\s*import\s+{re.escape(module)}\b",
+        rf"^\s*from\s+{re.escape(module)}\s+import\b",
+    ]
+    if parent:
+        patterns.append(rf"^\s*from\s+{re.escape(parent)}\s+import\s+[^\n]*\b{leaf}\b")
+    importing = re.compile("|".join(patterns), re.MULTILINE)
+    chosen = []
+    for path, text in sorted(tests.items()):
+        name = PurePosixPath(path).name
+        if name in (f"test_{stem}.py", f"{stem}_test.py") or importing.search(text):
+            chosen.append(path)
+    return chosen
+
+
+@dataclass(frozen=True)
+class FileCoverage:
+    executed: frozenset[int]
+    missing: frozenset[int]
+    contexts: dict[int, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One pytest testcase from JUnit XML."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    file_key: str
+    name: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class Measurement:
+    result: SandboxResult
+    coverage: dict[str, FileCoverage] = field(default_factory=dict)
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    problem: str | None = None
+
+
+def parse_coverage_json(text: str) -> dict[str, FileCoverage]:
+    data = json.loads(text)
+    out: dict[str, FileCoverage] = {}
+    for path, info in (data.get("files") or {}).items():
+        contexts = {
+            int(line): frozenset(str(c) for c in ctxs if c)
+            for line, ctxs in (info.get("contexts") or {}).items()
+        }
+        out[str(PurePosixPath(path))] = FileCoverage(
+            executed=frozenset(int(n) for n in info.get("executed_lines", [])),
+            missing=frozenset(int(n) for n in info.get("missing_lines", [])),
+            contexts=contexts,
+        )
+    return out
+
+
+def parse_junit(text: str) -> list[TestOutcome]:
+    """Testcases from pytest's JUnit XML; collection errors appear as failed testcases."""
+    if "<!ENTITY" in text or "<!DOCTYPE" in text:
+        raise ValueError("JUnit report declares entities; refusing to parse it")
+    root = ET.fromstring(text)  # noqa: S314 - no DTD/entities (checked above), size-capped
+    outcomes = []
+    for case in root.iter("testcase"):
+        bad = [c for c in case if c.tag in ("failure", "error", "skipped")]
+        message = " ".join(f"{c.tag}: {c.get('message', '')} {(c.text or '')[-2000:]}" for c in bad)
+        outcomes.append(
+            TestOutcome(
+                file_key=f"{case.get('classname', '')} {case.get('file', '')}",
+                name=case.get("name", ""),
+                passed=not bad,
+                message=message.strip(),
+            )
+        )
+    return outcomes
+
+
+def pytest_args(test_command: str | None) -> tuple[list[str], str | None]:
+    """Extra pytest arguments from the policy's ``test_command``, or why it was ignored.
+
+    Coverage has to wrap the test runner, so only pytest commands are understood
+    (``pytest ...`` or ``python -m pytest ...``); their arguments replace the selection.
+    """
+    if not test_command:
+        return [], None
+    argv = shlex.split(test_command)
+    if argv[:1] == ["pytest"]:
+        return argv[1:], None
+    if len(argv) >= 3 and argv[1:3] == ["-m", "pytest"] and "python" in argv[0]:
+        return argv[3:], None
+    return [], f"test_command {test_command!r} is not a pytest command; using the default"
+
+
+def _read_capped(path: Path) -> str | None:
+    if not path.is_file() or path.stat().st_size > MAX_REPORT_BYTES:
+        return None
+    return path.read_text(errors="replace")
+
+
+def measure(
+    sandbox: Sandbox,
+    workdir: Path,
+    *,
+    python: str,
+    tests: Iterable[str],
+    tag: str,
+    contexts: bool = False,
+    limits: Limits | None = None,
+    ro_paths: Iterable[str] = (),
+    extra_args: Iterable[str] = (),
+    before_run: Callable[[], None] | None = None,
+) -> Measurement:
+    """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced."""
+    shunter = workdir / SHUNTER_DIR
+    shunter.mkdir(exist_ok=True)
+    for stale in ("coverage.json", "coverage.dat", f"junit-{tag}.xml"):
+        (shunter / stale).unlink(missing_ok=True)
+    rc = COVERAGERC.format(
+        dir=SHUNTER_DIR,
+        show="true" if contexts else "false",
+    )
+    (shunter / "coveragerc").write_text(rc)
+    plugin: list[str] = []
+    if contexts:
+        (shunter / "shunter_contexts.py").write_text(CONTEXT_PLUGIN)
+        plugin = ["-p", "shunter_contexts"]
+    if before_run is not None:
+        before_run()
+    sandbox.prepare(workdir)
+    rcfile = f"{SHUNTER_DIR}/coveragerc"
+    run = [
+        python, "-m", "coverage", "run", f"--rcfile={rcfile}", "-m", "pytest",
+        "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--continue-on-collection-errors",
+        f"--junitxml={SHUNTER_DIR}/junit-{tag}.xml", "--rootdir=.", *plugin, *extra_args, *tests,
+    ]  # fmt: skip
+    report = [python, "-m", "coverage", "json", f"--rcfile={rcfile}", "-q"]
+    script = f"{shlex.join(run)}; rc=$?; {shlex.join(report)} >/dev/null 2>&1; exit $rc"
+    src = workdir / "src"
+    pythonpath = f"{workdir}:{src}" if src.is_dir() else str(workdir)
+    if contexts:
+        pythonpath += f":{shunter}"
+    result = sandbox.run(
+        ["/bin/sh", "-c", script],
+        workdir,
+        env={"PYTHONPATH": pythonpath},
+        limits=limits,
+        extra_ro_paths=ro_paths,
+    )
+    measurement = Measurement(result=result)
+    cov_text = _read_capped(shunter / "coverage.json")
+    junit_text = _read_capped(shunter / f"junit-{tag}.xml")
+    try:
+        if cov_text is not None:
+            measurement.coverage = parse_coverage_json(cov_text)
+        if junit_text is not None:
+            measurement.outcomes = parse_junit(junit_text)
+    except (ValueError, KeyError, TypeError, ET.ParseError) as exc:
+        measurement.problem = f"unreadable test report: {exc}"
+    if cov_text is None and measurement.problem is None:
+        measurement.problem = f"no coverage report ({result.note})"
+    return measurement

@@ -1,0 +1,160 @@
+"""The builtin test generator: Hypothesis's ghostwriter, run in the sandbox on PR code.
+
+Ghostwriting imports the module under test, which is PR code, so it happens inside the
+sandbox (``ghostwriter_script.py``); this side prepares the targets, reads the answers
+back and applies the first filter: a candidate that still contains an ``st.nothing()``
+placeholder is dropped, never proposed, and the function is reported with the arguments
+whose strategy could not be inferred.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.engines.coverage_probe import SHUNTER_DIR
+from bot.engines.testgen_changes import ChangedFunction
+from bot.sandbox import Limits, Sandbox, SandboxResult
+
+SCRIPT = Path(__file__).with_name("ghostwriter_script.py")
+MAX_ANSWER_BYTES = 5 * 1024 * 1024
+_NOTHING_ARG = re.compile(r"(\w+)=st\.nothing\(\)")
+
+
+@dataclass
+class Candidate:
+    """One generated test file for one target function."""
+
+    target: ChangedFunction
+    writer: str
+    source: str
+    index: int = 0
+    verdict: str = "pending"
+    """``kept`` or a discard reason (``placeholder``, ``does-not-import``, ``fails``,
+    ``flaky``, ``no-coverage-gain``, ``timeout``, ``over-budget``)."""
+    detail: str = ""
+    gained_lines: frozenset[int] = frozenset()
+
+    @property
+    def stem(self) -> str:
+        return f"test_shunter_c{self.index}"
+
+
+@dataclass
+class Generation:
+    candidates: list[Candidate] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Per target (``ChangedFunction.dotted``): why no usable candidate was written."""
+    result: SandboxResult | None = None
+
+
+def code_lines(source: str) -> list[str]:
+    return [ln for ln in source.splitlines() if not ln.lstrip().startswith("#")]
+
+
+def placeholder_args(source: str) -> list[str]:
+    """Arguments ghostwriter left as ``st.nothing()`` (it could not infer a strategy)."""
+    return sorted({m for ln in code_lines(source) for m in _NOTHING_ARG.findall(ln)})
+
+
+def tidy(source: str) -> str:
+    """Drop ghostwriter's TODO comments once no placeholder is left in the code."""
+    if any("st.nothing()" in ln for ln in code_lines(source)):
+        return source
+    kept = [ln for ln in source.splitlines() if "st.nothing()" not in ln]
+    return re.sub(r"\n{4,}", "\n\n\n", "\n".join(kept)) + "\n"
+
+
+def split_candidates(
+    targets: dict[str, ChangedFunction], answers: list[dict[str, object]], start: int = 0
+) -> Generation:
+    """Turn the sandbox's answers into candidates, dropping placeholders (pure)."""
+    gen = Generation()
+    index = start
+    for answer in answers:
+        target = targets.get(str(answer.get("id")))
+        if target is None:
+            continue
+        raw = answer.get("candidates") or []
+        usable = 0
+        unknown: set[str] = set()
+        errors: list[str] = []
+        for item in raw if isinstance(raw, list) else []:
+            if not isinstance(item, dict):
+                continue
+            source = str(item.get("source") or "")
+            if not source:
+                errors.append(f"{item.get('writer')}: {item.get('error')}")
+                continue
+            source = tidy(source)
+            index += 1
+            missing = placeholder_args(source)
+            cand = Candidate(target, str(item.get("writer")), source, index)
+            if missing:
+                unknown.update(missing)
+                cand.verdict = "placeholder"
+                cand.detail = f"no strategy for {', '.join(missing)}"
+            else:
+                usable += 1
+            gen.candidates.append(cand)
+        if usable == 0:
+            if unknown:
+                gen.reasons[target.dotted] = (
+                    "no test proposed: Hypothesis cannot infer values for argument(s) "
+                    f"{', '.join(sorted(unknown))} (add type hints or register a strategy)"
+                )
+            elif answer.get("error"):
+                gen.reasons[target.dotted] = f"no test proposed: {answer.get('error')}"
+            else:
+                gen.reasons[target.dotted] = "no test proposed: " + (
+                    "; ".join(errors) or "ghostwriter wrote nothing"
+                )
+    return gen
+
+
+def generate(
+    sandbox: Sandbox,
+    workdir: Path,
+    functions: list[ChangedFunction],
+    *,
+    python: str,
+    limits: Limits,
+    ro_paths: list[str],
+    pythonpath: str,
+    start: int = 0,
+) -> Generation:
+    """Ghostwrite candidates for ``functions`` in one sandboxed run."""
+    shunter = workdir / SHUNTER_DIR
+    shunter.mkdir(exist_ok=True)
+    targets = {str(i): fn for i, fn in enumerate(functions)}
+    (shunter / "targets.json").write_text(
+        json.dumps([{"id": k, "module": f.module, "qualname": f.qualname} for k, f in targets.items()])
+    )
+    shutil.copyfile(SCRIPT, shunter / "ghostwrite.py")
+    answer_path = shunter / "candidates.json"
+    answer_path.unlink(missing_ok=True)
+    sandbox.prepare(workdir)
+    result = sandbox.run(
+        [python, f"{SHUNTER_DIR}/ghostwrite.py", f"{SHUNTER_DIR}/targets.json",
+         f"{SHUNTER_DIR}/candidates.json"],
+        workdir,
+        env={"PYTHONPATH": pythonpath},
+        limits=limits,
+        extra_ro_paths=ro_paths,
+    )  # fmt: skip
+    answers: list[dict[str, object]] = []
+    if answer_path.is_file() and answer_path.stat().st_size <= MAX_ANSWER_BYTES:
+        try:
+            loaded = json.loads(answer_path.read_text(errors="replace"))
+            answers = loaded if isinstance(loaded, list) else []
+        except ValueError:
+            answers = []
+    gen = split_candidates(targets, answers, start)
+    gen.result = result
+    for fn in functions:
+        if fn.dotted not in gen.reasons and not any(c.target is fn for c in gen.candidates):
+            gen.reasons[fn.dotted] = f"no test proposed: the ghostwriter run {result.note}"
+    return gen

@@ -1,0 +1,105 @@
+"""Runs *inside the sandbox*: imports the PR's modules and asks Hypothesis's ghostwriter
+for test candidates. Standalone on purpose (stdlib + hypothesis only, no ``bot`` import):
+the worker copies this file into the work dir and runs it with the sandbox's Python.
+
+Usage: ``python ghostwriter_script.py targets.json candidates.json``; each target is
+``{"id", "module", "qualname"}``, each answer ``{"id", "candidates": [{"writer",
+"source"}], "error"}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import sys
+import warnings
+
+PARTNERS = (
+    ("encode", "decode"),
+    ("dumps", "loads"),
+    ("dump", "load"),
+    ("serialize", "deserialize"),
+    ("compress", "decompress"),
+    ("encrypt", "decrypt"),
+    ("to_", "from_"),
+    ("pack", "unpack"),
+    ("quote", "unquote"),
+    ("escape", "unescape"),
+)
+
+
+def _resolve(module_name: str, qualname: str) -> object:
+    obj: object = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _partner(module: object, name: str) -> object | None:
+    for left, right in PARTNERS:
+        for a, b in ((left, right), (right, left)):
+            if a in name:
+                other = getattr(module, name.replace(a, b, 1), None)
+                if callable(other):
+                    return other
+    return None
+
+
+def _candidates(target: dict[str, str]) -> list[dict[str, str]]:
+    from hypothesis.extra import ghostwriter
+
+    func = _resolve(target["module"], target["qualname"])
+    if not callable(func):
+        raise TypeError(f"{target['qualname']} is not callable")
+    module = importlib.import_module(target["module"])
+    writers: list[tuple[str, object]] = [
+        ("magic", lambda: ghostwriter.magic(func)),
+        ("fuzz", lambda: ghostwriter.fuzz(func)),
+    ]
+    params = [
+        p
+        for p in inspect.signature(func).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self", "cls")
+    ]
+    if len(params) == 1:
+        writers.append(("idempotent", lambda: ghostwriter.idempotent(func)))
+    partner = _partner(module, getattr(func, "__name__", ""))
+    if partner is not None:
+        writers.append(("roundtrip", lambda: ghostwriter.roundtrip(func, partner)))
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for name, write in writers:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                source = write()  # type: ignore[operator]
+        except Exception as exc:
+            out.append({"writer": name, "source": "", "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        owner = target["qualname"].rpartition(".")[0]
+        if owner and "self=st.nothing()" in source:
+            # an instance method: let Hypothesis build the instance from __init__'s hints
+            source = source.replace("self=st.nothing()", f"self=st.builds({target['module']}.{owner})")
+        if source not in seen:
+            seen.add(source)
+            out.append({"writer": name, "source": source})
+    return out
+
+
+def main() -> int:
+    with open(sys.argv[1]) as handle:
+        targets = json.load(handle)
+    answers = []
+    for target in targets:
+        try:
+            answers.append({"id": target["id"], "candidates": _candidates(target)})
+        except BaseException as exc:
+            answers.append({"id": target["id"], "candidates": [], "error": f"{type(exc).__name__}: {exc}"})
+    with open(sys.argv[2], "w") as handle:
+        json.dump(answers, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

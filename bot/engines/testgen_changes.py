@@ -1,0 +1,126 @@
+"""Which functions a pull request changed, found with the AST (not regexes).
+
+A changed line belongs to the innermost ``def`` whose span holds it; lines outside any
+function (module constants, imports) are not attributed. Nested functions count as part of
+their outermost *addressable* function, because a test can only call what it can import:
+``module.func`` or ``module.Class.method``.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import PurePosixPath
+
+TEST_DIR_NAMES = frozenset({"tests", "test", "testing"})
+
+
+@dataclass(frozen=True)
+class ChangedFunction:
+    """A function or method with lines the PR added or modified."""
+
+    path: str
+    module: str
+    """Dotted import name of the file (``pkg.mod``), relative to the source root."""
+    qualname: str
+    """``func`` or ``Class.method``: what a test imports from ``module``."""
+    start_line: int
+    end_line: int
+    changed_lines: frozenset[int]
+    is_method: bool = False
+    is_async: bool = False
+    is_private: bool = False
+    decorators: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.qualname.rsplit(".", 1)[-1]
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.module}.{self.qualname}"
+
+
+@dataclass(frozen=True)
+class ChangedModule:
+    path: str
+    module: str
+    functions: list[ChangedFunction] = field(default_factory=list)
+    parse_error: str | None = None
+
+
+def is_test_path(path: str) -> bool:
+    """Test code is not a target for generated tests (tests of tests are noise)."""
+    parts = PurePosixPath(path).parts
+    name = parts[-1]
+    return (
+        any(p in TEST_DIR_NAMES for p in parts[:-1])
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+    )
+
+
+def module_name(path: str, source_roots: tuple[str, ...] = ("src",)) -> str:
+    """``src/pkg/mod.py`` -> ``pkg.mod``; ``pkg/__init__.py`` -> ``pkg``."""
+    parts = list(PurePosixPath(path).with_suffix("").parts)
+    if parts and parts[0] in source_roots and len(parts) > 1:
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def path_selected(path: str, include: list[str], exclude: list[str]) -> bool:
+    """The stage's ``paths`` filter: glob patterns where ``**`` spans directories."""
+
+    def hit(pattern: str) -> bool:
+        return fnmatch(path, pattern) or (pattern.startswith("**/") and fnmatch(path, pattern[3:]))
+
+    return any(hit(p) for p in include) and not any(hit(p) for p in exclude)
+
+
+def _decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
+    names = []
+    for dec in node.decorator_list:
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        names.append(ast.unparse(target))
+    return tuple(names)
+
+
+def changed_functions(path: str, source: str, added_lines: frozenset[int]) -> ChangedModule:
+    """The functions of one file that contain added lines (pure; never raises on bad code)."""
+    module = module_name(path)
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as exc:
+        return ChangedModule(path, module, parse_error=f"cannot parse {path}: {exc}")
+    found: list[ChangedFunction] = []
+
+    def visit(body: list[ast.stmt], prefix: str, in_class: bool) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                visit(node.body, f"{prefix}{node.name}.", True)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                last = node.end_lineno or node.lineno
+                lines = frozenset(n for n in added_lines if first <= n <= last)
+                if lines:
+                    found.append(
+                        ChangedFunction(
+                            path=path,
+                            module=module,
+                            qualname=f"{prefix}{node.name}",
+                            start_line=node.lineno,
+                            end_line=last,
+                            changed_lines=lines,
+                            is_method=in_class,
+                            is_async=isinstance(node, ast.AsyncFunctionDef),
+                            is_private=node.name.startswith("_") and not node.name.endswith("__"),
+                            decorators=_decorator_names(node),
+                        )
+                    )
+
+    visit(tree.body, "", False)
+    return ChangedModule(path, module, functions=found)

@@ -1,0 +1,169 @@
+"""Meta's TestGen-LLM filters, applied to generated candidates inside the sandbox.
+
+A candidate is kept only if it (1) imports and (2) passes, (3) passes again in two more
+runs (no flakiness), and (4) executes changed lines the existing tests did not. Each
+filter is one batched pytest run over all surviving candidates, with coverage.py's
+per-test contexts telling which candidate executed which lines; a batch that hits the
+wall clock falls back to one run per candidate, so one hanging test costs only itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.engines.coverage_probe import SHUNTER_DIR, Measurement, TestOutcome, measure
+from bot.engines.ghostwriter import Candidate
+from bot.sandbox import Limits, Sandbox
+
+CANDIDATE_DIR = f"{SHUNTER_DIR}/cands"
+WRITER_PREFERENCE = {"roundtrip": 0, "idempotent": 1, "magic": 2, "fuzz": 3}
+_IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError", "SyntaxError", "collection failure")
+
+
+@dataclass(frozen=True)
+class ValidationSetup:
+    sandbox: Sandbox
+    workdir: Path
+    python: str
+    ro_paths: list[str]
+    limits: Limits
+    runs: int = 3
+    deadline: float = float("inf")
+    """``time.monotonic()`` after which no new batch starts."""
+
+
+def _outcomes_for(cand: Candidate, outcomes: Iterable[TestOutcome]) -> list[TestOutcome]:
+    return [o for o in outcomes if cand.stem in o.file_key or cand.stem in o.name]
+
+
+def judge_run(cand: Candidate, m: Measurement, *, first: bool) -> str | None:
+    """The discard reason this run gives the candidate, or None when it passed (pure)."""
+    mine = _outcomes_for(cand, m.outcomes)
+    if not mine:
+        if m.result.timed_out or m.result.killed_by:
+            return "timeout"
+        return "does-not-import" if first else "flaky"
+    failed = [o for o in mine if not o.passed]
+    if not failed:
+        return None
+    text = " ".join(o.message for o in failed)
+    if first and any(marker in text for marker in _IMPORT_ERRORS):
+        return "does-not-import"
+    if "Flaky" in text:
+        return "flaky"
+    return "fails" if first else "flaky"
+
+
+def lines_by_candidate(cand: Candidate, m: Measurement, path: str) -> frozenset[int]:
+    """Lines of ``path`` executed while one of the candidate's tests was running."""
+    cov = m.coverage.get(path)
+    if cov is None:
+        return frozenset()
+    return frozenset(line for line, ctxs in cov.contexts.items() if any(cand.stem in c for c in ctxs))
+
+
+def _write(setup: ValidationSetup, cands: list[Candidate]) -> list[str]:
+    folder = setup.workdir / CANDIDATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cand in cands:
+        rel = f"{CANDIDATE_DIR}/{cand.stem}.py"
+        (setup.workdir / rel).write_text(cand.source)
+        paths.append(rel)
+    return paths
+
+
+def _run(setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: bool) -> Measurement:
+    return measure(
+        setup.sandbox,
+        setup.workdir,
+        python=setup.python,
+        tests=_write(setup, cands),
+        tag=tag,
+        contexts=contexts,
+        limits=setup.limits,
+        ro_paths=setup.ro_paths,
+    )
+
+
+def _batch(
+    setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: bool
+) -> list[tuple[Candidate, Measurement]]:
+    """One run for all; on a timeout, one run each so the hanging candidate is isolated."""
+    m = _run(setup, cands, tag, contexts)
+    if not m.result.timed_out or len(cands) == 1:
+        return [(c, m) for c in cands]
+    return [(c, _run(setup, [c], f"{tag}-{c.index}", contexts)) for c in cands]
+
+
+def validate(
+    setup: ValidationSetup,
+    candidates: list[Candidate],
+    *,
+    uncovered: dict[str, frozenset[int]],
+    max_kept: int,
+) -> None:
+    """Set each pending candidate's verdict; ``uncovered`` maps function dotted names to
+    their changed statement lines no existing test ran. Mutates the candidates."""
+    pending = [c for c in candidates if c.verdict == "pending"]
+    if not pending:
+        return
+    if time.monotonic() > setup.deadline:
+        for cand in pending:
+            cand.verdict, cand.detail = "over-budget", "the stage's time budget ran out"
+        return
+    for cand, m in _batch(setup, pending, "v1", contexts=True):
+        reason = judge_run(cand, m, first=True)
+        if reason is not None:
+            cand.verdict, cand.detail = reason, _detail(cand, m)
+            continue
+        gained = lines_by_candidate(cand, m, cand.target.path) & uncovered.get(
+            cand.target.dotted, frozenset()
+        )
+        cand.gained_lines = gained
+        if not gained:
+            cand.verdict = "no-coverage-gain"
+            cand.detail = "runs no changed line that the existing tests miss"
+    survivors = [c for c in pending if c.verdict == "pending"]
+    for run in range(2, setup.runs + 1):
+        if not survivors:
+            break
+        if time.monotonic() > setup.deadline:
+            for cand in survivors:
+                cand.verdict, cand.detail = "over-budget", "the stage's time budget ran out"
+            return
+        for cand, m in _batch(setup, survivors, f"v{run}", contexts=False):
+            reason = judge_run(cand, m, first=False)
+            if reason is not None:
+                cand.verdict = "flaky" if reason != "timeout" else "timeout"
+                cand.detail = f"passed run 1, failed run {run}: {_detail(cand, m)}"
+        survivors = [c for c in survivors if c.verdict == "pending"]
+    _choose(survivors, max_kept)
+
+
+def _choose(survivors: list[Candidate], max_kept: int) -> None:
+    """Keep, per function, candidates that add lines beyond those already kept."""
+    survivors.sort(key=lambda c: (-len(c.gained_lines), WRITER_PREFERENCE.get(c.writer, 9)))
+    covered: dict[str, set[int]] = {}
+    kept = 0
+    for cand in survivors:
+        mine = covered.setdefault(cand.target.dotted, set())
+        if kept >= max_kept:
+            cand.verdict, cand.detail = "over-budget", "max_generated_tests reached"
+        elif cand.gained_lines - mine:
+            cand.verdict = "kept"
+            mine.update(cand.gained_lines)
+            kept += 1
+        else:
+            cand.verdict = "no-coverage-gain"
+            cand.detail = "covers nothing a kept test does not already cover"
+
+
+def _detail(cand: Candidate, m: Measurement) -> str:
+    mine = [o for o in _outcomes_for(cand, m.outcomes) if not o.passed]
+    if mine:
+        return mine[0].message[:300]
+    return m.problem or m.result.note

@@ -1,0 +1,448 @@
+"""The test-enrichment stage (``shunter/tests``): untested changes, and tests that help.
+
+Flow: changed functions from the diff (AST) -> the sandbox decision (refuse untrusted code
+unless the policy allows it and bubblewrap works) -> the repository's dependencies ->
+coverage of the changed lines by the existing tests that import the changed modules ->
+ghostwritten candidates for what stays uncovered -> TestGen-LLM's filters (imports,
+passes, passes three times, adds covered changed lines) -> one final run of the merged
+test files -> findings, a summary with before/after coverage and discard counts, and the
+kept tests as one ``PatchDraft``. The stage never calls GitHub; all PR code runs in
+``bot.sandbox``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.engines.coverage_probe import measure, pytest_args, select_tests, statement_lines
+from bot.engines.ghostwriter import Candidate, generate
+from bot.engines.testgen_changes import (
+    ChangedFunction,
+    changed_functions,
+    is_test_path,
+    path_selected,
+)
+from bot.engines.testgen_patch import build_files, patch_draft
+from bot.engines.testgen_validate import ValidationSetup, validate
+from bot.models import Finding, Severity, StageName, StageResult, fingerprint
+from bot.policies.schema import TestsStageConfig
+from bot.sandbox import Limits, Sandbox, SandboxRefused
+from bot.sandbox.venv import declared_requirements, ensure_venv
+from bot.settings import default_data_dir
+from bot.stages.context import StageContext
+
+RULE_UNTESTED = "tests/untested-change"
+CACHE_ENV = "SHUNTER_SANDBOX_CACHE"
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TREE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass
+class Target:
+    """A changed function and what is known about its changed statement lines."""
+
+    fn: ChangedFunction
+    statements: frozenset[int]
+    covered_before: frozenset[int] = frozenset()
+    covered_after: frozenset[int] = frozenset()
+    reason: str = ""
+
+    @property
+    def uncovered_before(self) -> frozenset[int]:
+        return self.statements - self.covered_before
+
+
+@dataclass
+class Run:
+    ctx: StageContext
+    opts: TestsStageConfig
+    started: float = field(default_factory=time.monotonic)
+    notes: list[str] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.opts.time_budget_seconds
+
+    def wall(self) -> float:
+        """A sandbox run's wall clock: the per-run timeout, within what the budget leaves."""
+        left = self.deadline - time.monotonic()
+        return max(1.0, min(float(self.opts.timeout_seconds), left))
+
+
+def cache_root() -> Path:
+    """Where per-repo dependency environments are cached between PRs."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    data = os.environ.get("SHUNTER_DATA_DIR")
+    return (Path(data) if data else default_data_dir()) / "sandbox-venvs"
+
+
+def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target], list[str]]:
+    """Changed functions with their changed statement lines (pure; reads the head tree)."""
+    targets: list[Target] = []
+    notes: list[str] = []
+    for changed in ctx.files:
+        path = changed.path
+        if (
+            not path.endswith(".py")
+            or changed.status == "deleted"
+            or changed.is_binary
+            or is_test_path(path)
+            or not path_selected(path, opts.paths.include, opts.paths.exclude)
+        ):
+            continue
+        data = ctx.head.read(path)
+        if data is None:
+            continue
+        source = data.decode("utf-8", errors="replace")
+        module = changed_functions(path, source, changed.added_lines)
+        if module.parse_error:
+            notes.append(module.parse_error)
+            continue
+        statements = statement_lines(source)
+        for fn in module.functions:
+            lines = fn.changed_lines & statements
+            if lines:
+                targets.append(Target(fn, lines))
+    return targets, notes
+
+
+def materialise(ctx: StageContext, root: Path) -> list[str]:
+    """Write the head tree into ``root`` (capped); returns what was skipped and why."""
+    skipped: list[str] = []
+    total = 0
+    base = root.resolve()
+    for path in ctx.head.paths():
+        data = ctx.head.read(path)
+        if data is None:
+            continue
+        if len(data) > MAX_FILE_BYTES or total + len(data) > MAX_TREE_BYTES:
+            skipped.append(path)
+            continue
+        target = (root / path).resolve()
+        if not target.is_relative_to(base):
+            skipped.append(path)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        total += len(data)
+    return skipped
+
+
+def run(ctx: StageContext) -> StageResult:
+    """The stage entry point (see the module docstring); never raises for PR content."""
+    opts = ctx.options if isinstance(ctx.options, TestsStageConfig) else TestsStageConfig()
+    state = Run(ctx, opts)
+    state.targets, parse_notes = find_targets(ctx, opts)
+    state.notes += parse_notes
+    if not state.targets:
+        return _result(state, summary="No changed Python function to measure.")
+    limits = Limits(wall_seconds=float(opts.timeout_seconds))
+    try:
+        sandbox = Sandbox.for_pr(
+            trusted_author=ctx.trusted_author, run_untrusted=opts.run_untrusted, limits=limits
+        )
+    except SandboxRefused as exc:
+        state.notes.append(exc.reason)
+        return _result(state, neutral=True, refused=exc.reason)
+    state.notes += sandbox.notes
+    workdir = Path(tempfile.mkdtemp(prefix="shunter-tests-"))
+    try:
+        return _run_in(state, sandbox, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
+    ctx, opts = state.ctx, state.opts
+    skipped = materialise(ctx, workdir)
+    if skipped:
+        state.notes.append(f"{len(skipped)} large or unsafe files were not materialised")
+    declared = declared_requirements(workdir)
+    state.notes += [f"ignored requirement: {item}" for item in declared.unsupported[:5]]
+    venv = ensure_venv(
+        declared.requirements,
+        sandbox=sandbox,
+        cache_root=cache_root(),
+        time_limit=min(300.0, max(10.0, state.deadline - time.monotonic())),
+    )
+    if not venv.ok:
+        reason = f"dependencies could not be installed ({', '.join(venv.failed)}): {venv.note}"
+        state.notes.append(reason)
+        return _result(state, neutral=True, refused=reason)
+    if venv.installed:
+        state.notes.append(venv.note)
+    src = workdir / "src"
+    pythonpath = f"{workdir}:{src}" if src.is_dir() else str(workdir)
+
+    def limits_now() -> Limits:
+        return sandbox.limits.scaled(wall_seconds=state.wall())
+
+    # 1. the existing tests that matter, under coverage
+    extra, problem = pytest_args(opts.test_command)
+    if problem:
+        state.notes.append(problem)
+    tests = _existing_tests(ctx, state.targets)
+    if extra or tests:
+        base = measure(
+            sandbox, workdir, python=venv.python, tests=[] if extra else tests, tag="base",
+            limits=limits_now(), ro_paths=venv.ro_paths, extra_args=extra,
+        )  # fmt: skip
+        if base.problem:
+            state.notes.append(f"existing tests: {base.problem}")
+        elif base.result.exit_code not in (0, 5):
+            state.notes.append(f"existing tests: {base.result.note} (coverage still counted)")
+        for target in state.targets:
+            cov = base.coverage.get(target.fn.path)
+            executed = cov.executed if cov else frozenset()
+            target.covered_before = target.statements & executed
+    else:
+        state.notes.append("no existing test imports the changed modules")
+    for target in state.targets:
+        target.covered_after = target.covered_before
+
+    # 2. candidates for what the existing tests miss
+    uncovered = [t for t in state.targets if t.uncovered_before]
+    wanted = [t for t in uncovered if not t.fn.is_async and not t.fn.is_private]
+    for target in uncovered:
+        if target.fn.is_async:
+            target.reason = "no test proposed: async functions are not ghostwritten"
+        elif target.fn.is_private:
+            target.reason = "no test proposed: private helper (tested through its callers)"
+    if wanted and opts.max_generated_tests > 0 and time.monotonic() < state.deadline:
+        gen = generate(
+            sandbox, workdir, [t.fn for t in wanted], python=venv.python,
+            limits=limits_now(), ro_paths=venv.ro_paths, pythonpath=pythonpath,
+        )  # fmt: skip
+        _cap_attempts(gen.candidates, opts.attempts_per_function)
+        state.candidates = gen.candidates
+        for target in wanted:
+            if target.fn.dotted in gen.reasons:
+                target.reason = gen.reasons[target.fn.dotted]
+        setup = ValidationSetup(
+            sandbox=sandbox, workdir=workdir, python=venv.python, ro_paths=venv.ro_paths,
+            limits=limits_now(), deadline=state.deadline,
+        )  # fmt: skip
+        validate(
+            setup,
+            state.candidates,
+            uncovered={t.fn.dotted: t.uncovered_before for t in wanted},
+            max_kept=opts.max_generated_tests,
+        )
+    elif wanted and opts.max_generated_tests == 0:
+        for target in wanted:
+            target.reason = "no test proposed: max_generated_tests is 0"
+
+    # 3. the merged test files, run once more exactly as they would be committed
+    kept = [c for c in state.candidates if c.verdict == "kept"]
+    patches = []
+    if kept:
+        files = build_files(kept, ctx.head.read, ctx.head.paths())
+        for path, (_before, text) in files.items():
+            target_file = workdir / path
+            target_file.parent.mkdir(parents=True, exist_ok=True)
+            target_file.write_text(text)
+        final = measure(
+            sandbox, workdir, python=venv.python, tests=list(files), tag="final",
+            limits=sandbox.limits.scaled(wall_seconds=float(opts.timeout_seconds)),
+            ro_paths=venv.ro_paths,
+        )  # fmt: skip
+        if final.result.exit_code == 0 and not final.problem:
+            patches.append(patch_draft(files, kept))
+            for target in state.targets:
+                cov = final.coverage.get(target.fn.path)
+                if cov:
+                    target.covered_after = target.covered_before | (target.statements & cov.executed)
+        else:
+            state.notes.append(
+                "the merged test file did not pass as a whole "
+                f"({final.problem or final.result.note}); no patch is offered"
+            )
+            for cand in kept:
+                cand.verdict, cand.detail = "fails", "failed when merged into the test file"
+    for target in state.targets:
+        has_kept = any(c.verdict == "kept" and c.target is target.fn for c in state.candidates)
+        if has_kept:
+            target.reason = ""
+        elif target.uncovered_before and not target.reason:
+            target.reason = _why_not(target, state.candidates)
+    return _result(state, patches=patches)
+
+
+def _existing_tests(ctx: StageContext, targets: list[Target]) -> list[str]:
+    texts = {}
+    for path in ctx.head.paths():
+        name = Path(path).name
+        if path.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
+            data = ctx.head.read(path)
+            if data is not None and len(data) <= MAX_FILE_BYTES:
+                texts[path] = data.decode("utf-8", errors="replace")
+    chosen: list[str] = []
+    for path, module in sorted({(t.fn.path, t.fn.module) for t in targets}):
+        for test in select_tests(path, module, texts):
+            if test not in chosen:
+                chosen.append(test)
+    return chosen
+
+
+def _cap_attempts(candidates: list[Candidate], attempts: int) -> None:
+    used: Counter[str] = Counter()
+    for cand in candidates:
+        if cand.verdict != "pending":
+            continue
+        used[cand.target.dotted] += 1
+        if used[cand.target.dotted] > attempts:
+            cand.verdict, cand.detail = "over-budget", "attempts_per_function reached"
+
+
+def _why_not(target: Target, candidates: list[Candidate]) -> str:
+    mine = [c for c in candidates if c.target is target.fn]
+    if not mine:
+        return "no test proposed"
+    verdicts = Counter(c.verdict for c in mine)
+    parts = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
+    example = next((c.detail for c in mine if c.detail and c.verdict != "kept"), "")
+    example = " ".join(example.split())
+    return f"no kept test: candidates were {parts}" + (f" ({example[:160]})" if example else "")
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{(100 * part / whole):.0f}%" if whole else "n/a"
+
+
+def _result(
+    state: Run,
+    *,
+    summary: str | None = None,
+    neutral: bool = False,
+    refused: str | None = None,
+    patches: list | None = None,
+) -> StageResult:
+    ctx = state.ctx
+    total = sum(len(t.statements) for t in state.targets)
+    before = sum(len(t.covered_before) for t in state.targets)
+    after = sum(len(t.covered_after) for t in state.targets)
+    cands = [c for c in state.candidates]
+    kept = [c for c in cands if c.verdict == "kept"]
+    discards = Counter(c.verdict for c in cands if c.verdict not in ("kept", "pending"))
+    findings = [] if refused else _findings(state)
+    untested = [t for t in state.targets if t.covered_after != t.statements]
+    if summary is None:
+        summary = _summary(state, total, before, after, kept, discards, refused, untested)
+    return StageResult(
+        stage=StageName.TESTS,
+        head_sha=ctx.head_sha,
+        findings=findings,
+        patches=patches or [],
+        summary=summary,
+        notes=state.notes,
+        neutral=neutral,
+        metrics={
+            "functions_changed": len(state.targets),
+            "functions_untested": len(untested),
+            "changed_lines": total,
+            "covered_before": before,
+            "covered_after": after,
+            "candidates": len(cands),
+            "kept": len(kept),
+            "discards": dict(discards),
+            "sandbox": "refused" if refused else _strength(state.notes),
+            "seconds": round(time.monotonic() - state.started, 2),
+        },
+    )
+
+
+def _strength(notes: list[str]) -> str:
+    text = " ".join(notes)
+    return "rlimits-only" if "weaker sandbox" in text else "bubblewrap"
+
+
+def _findings(state: Run) -> list[Finding]:
+    out = []
+    for target in state.targets:
+        missing = sorted(target.statements - target.covered_after)
+        if not missing:
+            continue
+        fn = target.fn
+        data = state.ctx.head.read(fn.path) or b""
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        line = missing[0]
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        message = (
+            f"{len(missing)} of {len(target.statements)} changed line(s) of `{fn.qualname}` run under no test"
+        )
+        if target.reason:
+            message += f"; {target.reason}"
+        out.append(
+            Finding(
+                stage=StageName.TESTS,
+                rule_id=RULE_UNTESTED,
+                severity=Severity.NOTICE,
+                message=message,
+                path=fn.path,
+                start_line=line,
+                end_line=line,
+                title=f"Untested change in {fn.qualname}",
+                fingerprint=fingerprint(RULE_UNTESTED, fn.path, f"{fn.qualname}:{text}"),
+            )
+        )
+    return out
+
+
+def _summary(
+    state: Run,
+    total: int,
+    before: int,
+    after: int,
+    kept: list[Candidate],
+    discards: Counter[str],
+    refused: str | None,
+    untested: list[Target],
+) -> str:
+    lines = []
+    if refused:
+        lines.append(f"**Not run.** {refused}.")
+        lines.append("")
+        lines.append(f"Changed functions ({len(state.targets)}), coverage not measured:")
+        lines += [f"- `{t.fn.dotted}` ({t.fn.path}:{t.fn.start_line})" for t in state.targets]
+        return "\n".join(lines)
+    lines.append(
+        f"**Changed-line coverage:** {before}/{total} ({_pct(before, total)}) by the existing "
+        f"tests → {after}/{total} ({_pct(after, total)}) with the proposed tests."
+    )
+    cands = len(state.candidates)
+    if cands:
+        parts = ", ".join(f"{reason} {n}" for reason, n in sorted(discards.items()))
+        lines.append(
+            f"**Generated:** {cands} candidate(s), {len(kept)} kept ({_pct(len(kept), cands)})"
+            + (f"; discarded: {parts}." if parts else ".")
+        )
+    lines.append("")
+    lines.append("| function | changed lines | covered before | after | note |")
+    lines.append("|---|---|---|---|---|")
+    for t in state.targets:
+        note = t.reason or ("covered" if t.covered_after == t.statements else "")
+        if any(c.verdict == "kept" and c.target is t.fn for c in state.candidates):
+            note = "generated test kept"
+        lines.append(
+            f"| `{t.fn.dotted}` | {len(t.statements)} | {len(t.covered_before)} | "
+            f"{len(t.covered_after)} | {note.replace('|', '/')} |"
+        )
+    if kept:
+        lines.append("")
+        lines.append(
+            "The kept tests are offered as a patch: press **Apply fixes** or comment `/shunter apply tests`."
+        )
+    if untested:
+        lines.append("")
+        lines.append(f"{len(untested)} changed function(s) still have lines no test runs.")
+    return "\n".join(lines)
