@@ -73,22 +73,16 @@ class Hub:
             len(changes),
         )
         comments = sum(
-            1
-            for c in self.world.issue_comments.values()
-            if c.repo == pull.repo and c.number == pull.number
+            1 for c in self.world.issue_comments.values() if c.repo == pull.repo and c.number == pull.number
         )
         review_comments = sum(
-            1
-            for c in self.world.review_comments.values()
-            if c.repo == pull.repo and c.number == pull.number
+            1 for c in self.world.review_comments.values() if c.repo == pull.repo and c.number == pull.number
         )
         return self.shapes.pull(pull, stats, (comments, review_comments))
 
     def comment_count(self, pull: Pull) -> int:
         return sum(
-            1
-            for c in self.world.issue_comments.values()
-            if c.repo == pull.repo and c.number == pull.number
+            1 for c in self.world.issue_comments.values() if c.repo == pull.repo and c.number == pull.number
         )
 
     # -- pull requests -------------------------------------------------------------------
@@ -353,9 +347,7 @@ class Hub:
                 "success",
             ]
             conclusions = [r.conclusion or "neutral" for r in runs]
-            suite.conclusion = min(
-                conclusions, key=lambda c: order.index(c) if c in order else len(order)
-            )
+            suite.conclusion = min(conclusions, key=lambda c: order.index(c) if c in order else len(order))
             if suite.conclusion == "skipped":
                 suite.conclusion = "success"
         else:

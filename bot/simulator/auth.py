@@ -21,9 +21,7 @@ from bot.simulator.state import Installation, Repo, Token, World
 
 TOKEN_LIFETIME = timedelta(hours=1)
 _LEVEL = {"none": 0, "read": 1, "write": 2, "admin": 3}
-RATE_DOCS = (
-    "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-)
+RATE_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 
 
 def new_rsa_key() -> tuple[str, str]:
@@ -83,8 +81,7 @@ def verify_jwt(world: World, raw: str) -> Caller:
                 "future time at which the assertion expires"
             ) from None
         raise _bad_jwt(
-            "'Issued at' claim ('iat') must be an Integer representing the time that the "
-            "assertion was issued"
+            "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
         ) from None
     except jwt.PyJWTError:
         raise _bad_jwt("A JSON web token could not be decoded") from None
@@ -94,8 +91,7 @@ def verify_jwt(world: World, raw: str) -> Caller:
     exp, iat = claims["exp"], claims["iat"]
     if not isinstance(iat, int | float) or iat > now + 60:
         raise _bad_jwt(
-            "'Issued at' claim ('iat') must be an Integer representing the time that the "
-            "assertion was issued"
+            "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
         )
     if not isinstance(exp, int | float) or exp <= now:
         raise _bad_jwt(
@@ -197,9 +193,7 @@ def can_see(world: World, caller: Caller, repo: Repo) -> bool:
     return scope is None or repo.full_name.lower() in scope
 
 
-def repo_for(
-    world: World, caller: Caller, owner: str, name: str, permission: str, level: str
-) -> Repo:
+def repo_for(world: World, caller: Caller, owner: str, name: str, permission: str, level: str) -> Repo:
     """The repository, if the caller may use ``permission`` at ``level`` on it."""
     if caller.kind == "app":
         raise forbidden()

@@ -203,9 +203,7 @@ class Simulator:
             raise KeyError(f"the App is not installed on {full_name}")
         return inst.id
 
-    def installation_token(
-        self, full_name: str, *, permissions: dict[str, str] | None = None
-    ) -> str:
+    def installation_token(self, full_name: str, *, permissions: dict[str, str] | None = None) -> str:
         """Mint an installation token directly (tests of git and routes need no JWT dance)."""
         with self.world.lock:
             inst = self.world.installations[self.installation_id(full_name)]
@@ -213,9 +211,7 @@ class Simulator:
 
     def set_installation_permissions(self, full_name: str, permissions: dict[str, str]) -> None:
         with self.world.lock:
-            self.world.installations[self.installation_id(full_name)].permissions = dict(
-                permissions
-            )
+            self.world.installations[self.installation_id(full_name)].permissions = dict(permissions)
 
     def advance_time(self, seconds: float) -> None:
         """Move the simulated clock (tokens and JWTs expire against it)."""
@@ -348,9 +344,7 @@ class Simulator:
             ref = f"refs/heads/{branch}"
             old = gitstore.ref_sha(repo.git, ref)
             start = parent or old or gitstore.ref_sha(repo.git, f"refs/heads/{repo.default_branch}")
-            sha = gitstore.commit_files(
-                repo.git, branch, files, message, self._sig(author), parent=start
-            )
+            sha = gitstore.commit_files(repo.git, branch, files, message, self._sig(author), parent=start)
             if emit:
                 self.hub.refs_changed(
                     repo,
@@ -480,9 +474,7 @@ class Simulator:
             if identifier not in [a["identifier"] for a in run.actions]:
                 raise ValueError(f"check run {check_run_id} has no button {identifier!r}")
             repo = self._repo(run.repo)
-            self.hub.emit(
-                self.hub.events.check_run("requested_action", repo, run, user, identifier)
-            )
+            self.hub.emit(self.hub.events.check_run("requested_action", repo, run, user, identifier))
 
     def rerequest_check_run(self, check_run_id: int, *, user: str = "octocat") -> None:
         with self.world.lock:
@@ -490,9 +482,7 @@ class Simulator:
             repo = self._repo(run.repo)
             self.hub.emit(self.hub.events.check_run("rerequested", repo, run, user, None))
 
-    def rerequest_check_suite(
-        self, full_name: str, head_sha: str, *, user: str = "octocat"
-    ) -> None:
+    def rerequest_check_suite(self, full_name: str, head_sha: str, *, user: str = "octocat") -> None:
         with self.world.lock:
             repo = self._repo(full_name)
             suite = self.hub.suite_for(repo, head_sha)
@@ -541,9 +531,7 @@ class Simulator:
             self.hub.emit(self.hub.events.workflow_run(repo, run, user))
             return run.id
 
-    def request_merge_group(
-        self, full_name: str, pull_number: int, *, user: str = "octocat"
-    ) -> str:
+    def request_merge_group(self, full_name: str, pull_number: int, *, user: str = "octocat") -> str:
         """Queue a PR in GitHub's merge queue: a ``gh-readonly-queue`` branch with the merge
         of base and head, and ``merge_group`` ``checks_requested``; returns the group's sha."""
         with self.world.lock:
@@ -569,9 +557,7 @@ class Simulator:
             ref = f"refs/heads/gh-readonly-queue/{pull.base_ref}/pr-{pull_number}-{base_sha}"
             repo.git.references.create(ref, sha, force=True)
             self.hub.emit(
-                self.hub.events.merge_group(
-                    repo, sha, ref, f"refs/heads/{pull.base_ref}", base_sha, user
-                )
+                self.hub.events.merge_group(repo, sha, ref, f"refs/heads/{pull.base_ref}", base_sha, user)
             )
             return sha
 
@@ -646,15 +632,11 @@ class SimulatorThread:
         self.simulator = Simulator(data_dir, **kwargs)
         self._host, self._port = host, port
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="simulator", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="simulator", daemon=True)
 
     def start(self) -> Simulator:
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(
-            self.simulator.start(self._host, self._port), self._loop
-        )
+        future = asyncio.run_coroutine_threadsafe(self.simulator.start(self._host, self._port), self._loop)
         future.result(30)
         return self.simulator
 

@@ -35,9 +35,7 @@ class Events:
                 "hooks_url": f"{self.shapes.api}/orgs/{owner.login}/hooks",
                 "issues_url": f"{self.shapes.api}/orgs/{owner.login}/issues",
                 "members_url": f"{self.shapes.api}/orgs/{owner.login}/members{{/member}}",
-                "public_members_url": (
-                    f"{self.shapes.api}/orgs/{owner.login}/public_members{{/member}}"
-                ),
+                "public_members_url": (f"{self.shapes.api}/orgs/{owner.login}/public_members{{/member}}"),
                 "avatar_url": f"{self.shapes.web}/avatars/{owner.login}",
                 "description": None,
             }
@@ -130,9 +128,7 @@ class Events:
             payload["requested_action"] = {"identifier": requested_action}
         return "check_run", payload
 
-    def check_suite(
-        self, action: str, repo: Repo, suite: CheckSuite, sender: str
-    ) -> tuple[str, Json]:
+    def check_suite(self, action: str, repo: Repo, suite: CheckSuite, sender: str) -> tuple[str, Json]:
         return "check_suite", {
             "action": action,
             "check_suite": self.shapes.check_suite(suite),
@@ -243,8 +239,7 @@ class Events:
             "workflow_id": run.workflow_id,
             "check_suite_id": run.id + 1,
             "check_suite_node_id": node_id("CS", run.id + 1),
-            "check_suite_url": f"{self.shapes.api}/repos/{repo.full_name}/check-suites/"
-            f"{run.id + 1}",
+            "check_suite_url": f"{self.shapes.api}/repos/{repo.full_name}/check-suites/{run.id + 1}",
             "url": f"{a}/runs/{run.id}",
             "html_url": f"{web}/runs/{run.id}",
             "jobs_url": f"{a}/runs/{run.id}/jobs",

@@ -40,9 +40,7 @@ class Faults:
     def error(self, status: int = 502, pattern: str = "*", times: int | None = 1) -> Fault:
         return self.add(Fault("status", pattern, times, status=status))
 
-    def secondary_rate_limit(
-        self, retry_after: int = 60, pattern: str = "*", times: int | None = 1
-    ) -> Fault:
+    def secondary_rate_limit(self, retry_after: int = 60, pattern: str = "*", times: int | None = 1) -> Fault:
         return self.add(Fault("secondary_rate_limit", pattern, times, retry_after=retry_after))
 
     def drop(self, pattern: str = "*", times: int | None = 1) -> Fault:

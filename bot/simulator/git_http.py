@@ -100,9 +100,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _unauthorized("Authentication required.")
     if repo is None or not can_see(hub.world, caller, repo):
         return web.Response(status=404, text="Repository not found.\n")
-    if pushing and (
-        caller.kind != "installation" or not has_permission(caller, "contents", "write")
-    ):
+    if pushing and (caller.kind != "installation" or not has_permission(caller, "contents", "write")):
         return web.Response(
             status=403, text=f"Permission to {repo.full_name}.git denied to {hub.bot_login}.\n"
         )

@@ -223,9 +223,7 @@ def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileC
                     else delta.old_file.id
                 ),
                 previous_filename=(
-                    delta.old_file.path
-                    if delta.status == pygit2.enums.DeltaStatus.RENAMED
-                    else None
+                    delta.old_file.path if delta.status == pygit2.enums.DeltaStatus.RENAMED else None
                 ),
                 lines=lines,
                 hunks=hunks,
@@ -237,11 +235,7 @@ def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileC
 def changed_paths(repo: pygit2.Repository, old: str | None, new: str) -> list[str]:
     old_tree = repo.get(old).tree if old else None
     new_tree = repo.get(new).tree
-    d = (
-        old_tree.diff_to_tree(new_tree)
-        if old_tree is not None
-        else new_tree.diff_to_tree(swap=True)
-    )
+    d = old_tree.diff_to_tree(new_tree) if old_tree is not None else new_tree.diff_to_tree(swap=True)
     paths: list[str] = []
     for delta in d.deltas:
         paths.append(delta.new_file.path)

@@ -60,9 +60,7 @@ def validation_failed(resource: str, field: str, code: str = "invalid", **extra:
     )
 
 
-def json_answer(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
+def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         text=json.dumps(body),
         status=status,

@@ -139,9 +139,7 @@ def apply(hub: Hub, run: CheckRun, body: dict[str, Any]) -> None:
         if run.status != "completed":
             run.conclusion = None
     if run.status == "completed":
-        run.completed_at = (
-            _time(body["completed_at"], "completed_at") if body.get("completed_at") else now
-        )
+        run.completed_at = _time(body["completed_at"], "completed_at") if body.get("completed_at") else now
     output = body.get("output")
     if output:
         run.title = output.get("title", run.title)
@@ -289,9 +287,7 @@ async def create_suite(request: web.Request) -> web.Response:
         if commit is None or str(commit.id) != sha:
             raise ApiError(422, f"No commit found for SHA: {sha}")
         existing = [
-            s
-            for s in hub.world.check_suites.values()
-            if s.repo == repo.full_name and s.head_sha == sha
+            s for s in hub.world.check_suites.values() if s.repo == repo.full_name and s.head_sha == sha
         ]
         suite = existing[0] if existing else hub.suite_for(repo, sha)
         return json_answer(hub.shapes.check_suite(suite), status=200 if existing else 201)

@@ -141,9 +141,7 @@ async def get_tree(request: web.Request) -> web.Response:
 def _signature(raw: Any, fallback: pygit2.Signature) -> pygit2.Signature:
     if not isinstance(raw, dict):
         return fallback
-    when = (
-        datetime.fromisoformat(str(raw["date"]).replace("Z", "+00:00")) if raw.get("date") else None
-    )
+    when = datetime.fromisoformat(str(raw["date"]).replace("Z", "+00:00")) if raw.get("date") else None
     return gitstore.signature(
         str(raw.get("name") or fallback.name),
         str(raw.get("email") or fallback.email),
@@ -258,9 +256,7 @@ async def update_ref(request: web.Request) -> web.Response:
             raise ApiError(422, "Update is not a fast forward")
         if old != sha:
             repo.git.references.create(ref, _oid(sha), force=True)
-            hub.refs_changed(
-                repo, [(ref, old, sha)], hub.bot_login, forced={ref} if force else None
-            )
+            hub.refs_changed(repo, [(ref, old, sha)], hub.bot_login, forced={ref} if force else None)
         return json_answer(hub.shapes.git_ref(repo, ref, sha))
 
 

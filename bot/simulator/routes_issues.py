@@ -101,9 +101,7 @@ async def create_comment(request: web.Request) -> web.Response:
     return json_answer(
         hub.shapes.issue_comment(comment),
         status=201,
-        headers={
-            "Location": f"{hub.shapes.api}/repos/{repo.full_name}/issues/comments/{comment.id}"
-        },
+        headers={"Location": f"{hub.shapes.api}/repos/{repo.full_name}/issues/comments/{comment.id}"},
     )
 
 

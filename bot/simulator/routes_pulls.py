@@ -184,11 +184,7 @@ async def update_pull(request: web.Request) -> web.Response:
             changes["base"] = {"ref": {"from": pull.base_ref}, "sha": {"from": pull.base_sha}}
             pull.base_ref, pull.base_sha = str(body["base"]), sha
     if changes:
-        hub.emit(
-            hub.events.pull_request(
-                "edited", repo, hub.pull_json(pull), hub.bot_login, changes=changes
-            )
-        )
+        hub.emit(hub.events.pull_request("edited", repo, hub.pull_json(pull), hub.bot_login, changes=changes))
     state = body.get("state")
     if state == "closed" and pull.state == "open":
         hub.set_pull_state(pull, "closed", hub.bot_login)
@@ -204,9 +200,7 @@ def _unprocessable(message: str) -> ApiError:
     return ApiError(422, "Unprocessable Entity", errors=[message], documentation_url=REVIEW_DOCS)
 
 
-def _place(
-    change: FileChange | None, c: dict[str, Any]
-) -> tuple[int, int, str, int | None, str | None]:
+def _place(change: FileChange | None, c: dict[str, Any]) -> tuple[int, int, str, int | None, str | None]:
     """Where an inline comment sits: (position, line, side, start_line, start_side), or 422."""
     if change is None:
         raise _unprocessable("Path could not be resolved")

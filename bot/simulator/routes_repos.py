@@ -59,9 +59,7 @@ async def get_contents(request: web.Request) -> web.Response:
             raise not_found()
         accept = request.headers.get("Accept", "")
         if obj.type_str == "tree":
-            entries = [
-                hub.shapes.content_entry(repo, f"{path}/{e.name}".strip("/"), e, ref) for e in obj
-            ]
+            entries = [hub.shapes.content_entry(repo, f"{path}/{e.name}".strip("/"), e, ref) for e in obj]
             return json_answer(entries)
         if "raw" in accept:
             return web.Response(body=obj.data, content_type="application/vnd.github.raw")

@@ -137,9 +137,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     return response
 
 
-def _record(
-    hub: Hub, request: web.Request, raw: bytes, status: int, caller: Caller, is_git: bool
-) -> None:
+def _record(hub: Hub, request: web.Request, raw: bytes, status: int, caller: Caller, is_git: bool) -> None:
     hub.recorder.add(
         RecordedRequest(
             method=request.method,

@@ -373,9 +373,7 @@ class Shapes:
             "changes": change.additions + change.deletions,
             "blob_url": f"{self.web}/{repo.full_name}/blob/{head_sha}/{change.filename}",
             "raw_url": f"{self.web}/{repo.full_name}/raw/{head_sha}/{change.filename}",
-            "contents_url": (
-                f"{self.api}/repos/{repo.full_name}/contents/{change.filename}?ref={head_sha}"
-            ),
+            "contents_url": (f"{self.api}/repos/{repo.full_name}/contents/{change.filename}?ref={head_sha}"),
             "patch": change.patch,
         }
         if change.previous_filename:
@@ -439,9 +437,7 @@ class Shapes:
     # -- issues --------------------------------------------------------------------------
 
     def reaction_rollup(self, url: str, reactions: list[Reaction]) -> Json:
-        counts = {
-            k: 0 for k in ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
-        }
+        counts = {k: 0 for k in ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")}
         for r in reactions:
             counts[r.content] += 1
         return {"url": f"{url}/reactions", "total_count": len(reactions), **counts}
@@ -679,9 +675,7 @@ class Shapes:
             "url": url,
             "git_url": git_url,
             "html_url": html,
-            "download_url": None
-            if kind == "dir"
-            else f"{self.web}/{repo.full_name}/raw/{ref}/{path}",
+            "download_url": None if kind == "dir" else f"{self.web}/{repo.full_name}/raw/{ref}/{path}",
             "_links": {"git": git_url, "html": html, "self": url},
         }
 

@@ -366,9 +366,7 @@ class World:
         return [
             p
             for p in self.pulls.values()
-            if p.state == "open"
-            and p.head_repo.lower() == head_repo.lower()
-            and p.head_ref == head_ref
+            if p.state == "open" and p.head_repo.lower() == head_repo.lower() and p.head_ref == head_ref
         ]
 
     def budget(self, installation_id: int) -> RateBudget:

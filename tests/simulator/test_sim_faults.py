@@ -1,0 +1,68 @@
+"""Faults on demand: 5xx, secondary rate limits, latency, dropped connections; the recorder."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+
+@pytest.fixture
+def repo(simulator):
+    simulator.create_repo("octo/demo")
+    return simulator, {"Authorization": f"token {simulator.installation_token('octo/demo')}"}
+
+
+def test_server_error_fires_n_times_on_matching_routes(repo):
+    sim, auth = repo
+    sim.faults.error(502, pattern="GET /repos/octo/*", times=2)
+    statuses = [httpx.get(f"{sim.url}/repos/octo/demo", headers=auth).status_code for _ in range(3)]
+    assert statuses == [502, 502, 200]
+    assert sim.recorder.count("GET /repos/octo/demo", status=502) == 2
+
+
+def test_secondary_rate_limit_has_retry_after(repo):
+    sim, auth = repo
+    sim.faults.secondary_rate_limit(retry_after=7, pattern="POST *")
+    answer = httpx.post(f"{sim.url}/repos/octo/demo/issues/1/comments", headers=auth,
+                        json={"body": "x"})
+    assert answer.status_code == 403
+    assert answer.headers["retry-after"] == "7"
+    assert "secondary rate limit" in answer.json()["message"]
+    assert "x-ratelimit-remaining" in answer.headers
+    # a GET was not matched
+    assert httpx.get(f"{sim.url}/repos/octo/demo", headers=auth).status_code == 200
+
+
+def test_latency_and_global_faults(repo):
+    sim, auth = repo
+    fault = sim.faults.latency(0.3)
+    started = time.monotonic()
+    assert httpx.get(f"{sim.url}/repos/octo/demo", headers=auth).status_code == 200
+    assert time.monotonic() - started >= 0.3
+    sim.faults.remove(fault)
+    started = time.monotonic()
+    httpx.get(f"{sim.url}/repos/octo/demo", headers=auth)
+    assert time.monotonic() - started < 0.3
+
+
+def test_dropped_connection(repo):
+    sim, auth = repo
+    sim.faults.drop(pattern="GET /repos/octo/demo")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{sim.url}/repos/octo/demo", headers=auth)
+    assert httpx.get(f"{sim.url}/repos/octo/demo", headers=auth).status_code == 200
+
+
+def test_recorder_sees_method_path_body_status_and_installation(repo):
+    sim, auth = repo
+    sim.recorder.clear()
+    httpx.post(f"{sim.url}/repos/octo/demo/git/blobs", headers=auth, json={"content": "hi"})
+    httpx.get(f"{sim.url}/repos/octo/missing", headers=auth)
+    first, second = sim.recorder.requests
+    assert (first.method, first.path, first.body, first.status) == (
+        "POST", "/repos/octo/demo/git/blobs", {"content": "hi"}, 201)
+    assert first.installation_id == sim.installation_id("octo/demo")
+    assert (second.status, second.route) == (404, "GET /repos/octo/missing")
+    assert sim.recorder.last("POST *").path.endswith("/blobs")
