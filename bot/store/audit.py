@@ -55,9 +55,7 @@ class AuditMixin(StoreBase):
             "payload": self._clean(dict(payload or {})),
         }
         with self._write() as conn:
-            event_id = conn.execute(t.audit_events.insert().values(**values)).inserted_primary_key[
-                0
-            ]
+            event_id = conn.execute(t.audit_events.insert().values(**values)).inserted_primary_key[0]
         return AuditEvent(id=int(event_id), **values)
 
     def audit_events(

@@ -92,9 +92,7 @@ class StoreBase:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def _insert_new(
-        self, conn: Connection, table: Table, keys: list[str], values: dict[str, Any]
-    ) -> bool:
+    def _insert_new(self, conn: Connection, table: Table, keys: list[str], values: dict[str, Any]) -> bool:
         """INSERT unless a row with the same ``keys`` exists; True when this call inserted.
 
         Decided by RETURNING: rowcount of INSERT ... ON CONFLICT is unreliable across drivers.

@@ -70,17 +70,13 @@ class CommentsMixin(StoreBase):
             conn.execute(
                 self._insert(t.summary_comments)
                 .values(repo=repo, pr=pr, worker=worker, claimed_at=now, comment_id=comment_id)
-                .on_conflict_do_update(
-                    index_elements=["repo", "pr"], set_={"comment_id": comment_id}
-                )
+                .on_conflict_do_update(index_elements=["repo", "pr"], set_={"comment_id": comment_id})
             )
 
     def get_summary_comment_id(self, repo: str, pr: int) -> int | None:
         c = t.summary_comments.c
         with self._read() as conn:
-            return conn.execute(
-                select(c.comment_id).where(c.repo == repo, c.pr == pr)
-            ).scalar_one_or_none()
+            return conn.execute(select(c.comment_id).where(c.repo == repo, c.pr == pr)).scalar_one_or_none()
 
     def release_summary_claim(self, repo: str, pr: int, worker: str) -> None:
         """Give up a claim (creating the comment failed) so another worker can try at once."""
@@ -179,13 +175,9 @@ class CommentsMixin(StoreBase):
         """Every fingerprint claimed or commented on this PR, resolved or not."""
         c = t.inline_comments.c
         with self._read() as conn:
-            return set(
-                conn.execute(select(c.fingerprint).where(c.repo == repo, c.pr == pr)).scalars()
-            )
+            return set(conn.execute(select(c.fingerprint).where(c.repo == repo, c.pr == pr)).scalars())
 
-    def inline_comments(
-        self, repo: str, pr: int, *, resolved: bool | None = None
-    ) -> list[PostedComment]:
+    def inline_comments(self, repo: str, pr: int, *, resolved: bool | None = None) -> list[PostedComment]:
         c = t.inline_comments.c
         query = select(t.inline_comments).where(c.repo == repo, c.pr == pr)
         if resolved is not None:

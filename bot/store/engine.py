@@ -87,9 +87,7 @@ def _enable_wal(cursor: Any) -> None:
 def _postgres_engine(url: URL, schema: str | None) -> Engine:
     if schema is not None and not _SCHEMA_NAME.match(schema):
         raise SettingsError("database schema", f"{schema!r} is not a plain lower-case identifier")
-    engine = create_engine(
-        url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, pool_size=5
-    )
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, pool_size=5)
     if schema is None:
         return engine
     try:

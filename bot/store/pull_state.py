@@ -53,9 +53,7 @@ class PullStateMixin(StoreBase):
     def is_paused(self, repo: str, pr: int) -> bool:
         c = t.pr_state.c
         with self._read() as conn:
-            value = conn.execute(
-                select(c.paused).where(c.repo == repo, c.pr == pr)
-            ).scalar_one_or_none()
+            value = conn.execute(select(c.paused).where(c.repo == repo, c.pr == pr)).scalar_one_or_none()
         return bool(value)
 
     def pull_state(self, repo: str, pr: int, *, commands: int = RECENT_COMMANDS) -> PullState:
@@ -110,14 +108,10 @@ class PullStateMixin(StoreBase):
         with self._write() as conn:
             conn.execute(update(t.commands).where(t.commands.c.id == command_id).values(**values))
 
-    def recent_commands(
-        self, repo: str, pr: int, *, limit: int = RECENT_COMMANDS
-    ) -> list[CommandRecord]:
+    def recent_commands(self, repo: str, pr: int, *, limit: int = RECENT_COMMANDS) -> list[CommandRecord]:
         """Newest first."""
         c = t.commands.c
-        query = (
-            select(t.commands).where(c.repo == repo, c.pr == pr).order_by(c.id.desc()).limit(limit)
-        )
+        query = select(t.commands).where(c.repo == repo, c.pr == pr).order_by(c.id.desc()).limit(limit)
         with self._read() as conn:
             return [_command(row) for row in conn.execute(query)]
 
@@ -141,9 +135,7 @@ class PullStateMixin(StoreBase):
 
     # Dismissals --------------------------------------------------------------------------
 
-    def dismiss_finding(
-        self, repo: str, pr: int, fingerprint: str, *, by: str, reason: str = ""
-    ) -> bool:
+    def dismiss_finding(self, repo: str, pr: int, fingerprint: str, *, by: str, reason: str = "") -> bool:
         """Hide a finding from later runs on this PR; False when it was already dismissed."""
         with self._write() as conn:
             return self._insert_new(
@@ -164,24 +156,16 @@ class PullStateMixin(StoreBase):
         c = t.dismissed_findings.c
         with self._write() as conn:
             result = conn.execute(
-                delete(t.dismissed_findings).where(
-                    c.repo == repo, c.pr == pr, c.fingerprint == fingerprint
-                )
+                delete(t.dismissed_findings).where(c.repo == repo, c.pr == pr, c.fingerprint == fingerprint)
             )
         return result.rowcount == 1
 
     def dismissed_findings(self, repo: str, pr: int) -> list[DismissedFinding]:
         c = t.dismissed_findings.c
-        query = (
-            select(t.dismissed_findings)
-            .where(c.repo == repo, c.pr == pr)
-            .order_by(c.at, c.fingerprint)
-        )
+        query = select(t.dismissed_findings).where(c.repo == repo, c.pr == pr).order_by(c.at, c.fingerprint)
         with self._read() as conn:
             return [
-                DismissedFinding(
-                    fingerprint=row.fingerprint, by=row.by, reason=row.reason, at=row.at
-                )
+                DismissedFinding(fingerprint=row.fingerprint, by=row.by, reason=row.reason, at=row.at)
                 for row in conn.execute(query)
             ]
 

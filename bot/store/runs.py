@@ -58,9 +58,7 @@ class RunsMixin(StoreBase):
 
     def set_check_run_id(self, run_id: int, check_run_id: int) -> None:
         with self._write() as conn:
-            conn.execute(
-                update(t.runs).where(t.runs.c.id == run_id).values(check_run_id=check_run_id)
-            )
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(check_run_id=check_run_id))
 
     def start_run(self, run_id: int) -> bool:
         """Mark the run in progress; False when it already ended (e.g. superseded meanwhile)."""
@@ -110,20 +108,26 @@ class RunsMixin(StoreBase):
         self,
         repo: str,
         pr: int,
+        old_head_sha: str | None = None,
+        new_head_sha: str | None = None,
         *,
-        new_head_sha: str,
         stage: str | None = None,
     ) -> list[RunRecord]:
-        """End every active run of the PR on another head; returns the runs it ended.
+        """End the PR's active runs on ``old_head_sha`` (or on any head but the new one).
 
-        The publisher concludes their check runs with a line naming ``new_head_sha``.
+        Returns the runs it ended; the publisher concludes their check runs with a line
+        naming ``new_head_sha``.
         """
+        if not new_head_sha:
+            raise ShunterError("supersede_runs needs the new head SHA that replaces the runs")
         conditions = [
             t.runs.c.repo == repo,
             t.runs.c.pr == pr,
             t.runs.c.head_sha != new_head_sha,
             t.runs.c.status.in_(_ACTIVE),
         ]
+        if old_head_sha is not None:
+            conditions.append(t.runs.c.head_sha == old_head_sha)
         if stage is not None:
             conditions.append(t.runs.c.stage == str(stage))
         now = self.now()
@@ -153,9 +157,7 @@ class RunsMixin(StoreBase):
         """The run behind a check run (for ``requested_action`` and ``rerequested``)."""
         with self._read() as conn:
             row = conn.execute(
-                select(t.runs)
-                .where(t.runs.c.check_run_id == check_run_id)
-                .order_by(t.runs.c.id.desc())
+                select(t.runs).where(t.runs.c.check_run_id == check_run_id).order_by(t.runs.c.id.desc())
             ).first()
         return _run(row) if row is not None else None
 
@@ -180,9 +182,7 @@ class RunsMixin(StoreBase):
         with self._read() as conn:
             return [_run(row) for row in conn.execute(query)]
 
-    def latest_runs(
-        self, repo: str, pr: int, *, head_sha: str | None = None
-    ) -> dict[str, RunRecord]:
+    def latest_runs(self, repo: str, pr: int, *, head_sha: str | None = None) -> dict[str, RunRecord]:
         """The newest run of each stage on the PR (or on one head): the summary table's rows."""
         conditions = [t.runs.c.repo == repo, t.runs.c.pr == pr]
         if head_sha is not None:

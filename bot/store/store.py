@@ -62,9 +62,7 @@ class Store(RunsMixin, AuditMixin, CommentsMixin, PullStateMixin):
         try:
             with self._write() as conn:
                 if self.dialect == "postgresql":
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK}
-                    )
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
                 t.metadata.create_all(conn, checkfirst=True)
                 self._check_version(conn)
         except OperationalError as exc:  # raised by create_all before _write maps it
@@ -76,9 +74,7 @@ class Store(RunsMixin, AuditMixin, CommentsMixin, PullStateMixin):
         ).scalar_one_or_none()
         if found is None:
             conn.execute(
-                t.schema_version.insert().values(
-                    id=1, version=t.SCHEMA_VERSION, applied_at=self.now()
-                )
+                t.schema_version.insert().values(id=1, version=t.SCHEMA_VERSION, applied_at=self.now())
             )
             return
         if found > t.SCHEMA_VERSION:

@@ -48,9 +48,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def db(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[tuple[str, str | None]]:
+def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str | None]]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.sqlite3'}", None
     else:

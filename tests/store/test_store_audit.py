@@ -72,9 +72,7 @@ def test_secrets_never_reach_the_audit_log(store: Store) -> None:
     )
     with store.engine.connect() as conn:
         dumped = " ".join(
-            str(value)
-            for row in conn.exec_driver_sql("select * from shunter_audit_events")
-            for value in row
+            str(value) for row in conn.exec_driver_sql("select * from shunter_audit_events") for value in row
         )
     assert "16C7e42F" not in dumped
     assert "abcdefghijklmnopqrstuvwxyz" not in dumped
@@ -89,9 +87,7 @@ def test_a_custom_redactor_is_used(tmp_path) -> None:
         return text.replace("hunter2", "[gone]")
 
     with Store.open(f"sqlite:///{tmp_path / 's.sqlite3'}", redact=shout) as store:
-        store.record_audit(
-            repo="o/r", actor="a", action="x", target_type="t", payload={"pw": "hunter2"}
-        )
+        store.record_audit(repo="o/r", actor="a", action="x", target_type="t", payload={"pw": "hunter2"})
         assert store.audit_events()[0].payload == {"pw": "[gone]"}
 
 

@@ -51,9 +51,7 @@ def test_inline_fingerprints_are_claimed_once_across_pushes(store: Store) -> Non
     # next push: f1 must not be posted again, f2 may be retried, f3 is new
     won = store.claim_inline_comments("o/r", 5, "b" * 40, [("f1", "a.py", 4), ("f2", "b.py", 9)])
     assert won == {"f2"}
-    assert store.record_inline_comment(
-        "o/r", 5, "f3", comment_id=333, head_sha="b" * 40, path="c.py", line=1
-    )
+    assert store.record_inline_comment("o/r", 5, "f3", comment_id=333, head_sha="b" * 40, path="c.py", line=1)
     assert not store.record_inline_comment(
         "o/r", 5, "f3", comment_id=334, head_sha="b" * 40, path="c.py", line=1
     )
@@ -131,8 +129,7 @@ def test_concurrent_processes_one_summary_claim_wins(db: tuple[str, str | None])
     start = context.Event()
     out = context.Queue()
     processes = [
-        context.Process(target=_claim_in_process, args=(url, schema, f"p{i}", start, out))
-        for i in range(4)
+        context.Process(target=_claim_in_process, args=(url, schema, f"p{i}", start, out)) for i in range(4)
     ]
     for process in processes:
         process.start()

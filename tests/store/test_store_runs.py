@@ -10,18 +10,14 @@ SHA2 = "2" * 40
 
 
 def test_run_lifecycle(store: Store, clock) -> None:
-    run = store.create_run(
-        "o/r", 5, SHA1, "review", delivery_id="d-1", installation_id=42, reason="opened"
-    )
+    run = store.create_run("o/r", 5, SHA1, "review", delivery_id="d-1", installation_id=42, reason="opened")
     assert run.status is RunStatus.QUEUED
     assert run.created_at == clock.now
     store.set_check_run_id(run.id, 9001)
     clock.advance(seconds=2)
     assert store.start_run(run.id)
     clock.advance(seconds=3)
-    assert store.finish_run(
-        run.id, conclusion="failure", metrics={"ruff_seconds": 1.5}, findings_count=4
-    )
+    assert store.finish_run(run.id, conclusion="failure", metrics={"ruff_seconds": 1.5}, findings_count=4)
     done = store.get_run(run.id)
     assert done is not None
     assert done.status is RunStatus.COMPLETED
@@ -71,6 +67,16 @@ def test_supersede_ends_active_runs_on_other_heads_only(store: Store) -> None:
     # the worker that was running the superseded stage learns it lost
     assert not store.finish_run(old_running.id, conclusion="success")
     assert store.supersede_runs("o/r", 5, new_head_sha=SHA2) == []
+
+
+def test_supersede_one_old_head_positionally(store: Store) -> None:
+    first = store.create_run("o/r", 5, SHA1, "review")
+    other = store.create_run("o/r", 5, "9" * 40, "review")
+    ended = store.supersede_runs("o/r", 5, SHA1, SHA2)
+    assert [r.id for r in ended] == [first.id]
+    assert store.get_run(other.id).status is RunStatus.QUEUED
+    with pytest.raises(ShunterError, match="new head SHA"):
+        store.supersede_runs("o/r", 5, SHA1)
 
 
 def test_supersede_one_stage(store: Store) -> None:
