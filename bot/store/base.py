@@ -7,6 +7,8 @@ handled in one place.
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +42,7 @@ class StoreBase:
         self._redact = redact
         self._clock = clock
         self.description = description or engine.url.render_as_string(hide_password=True)
+        _forget_pool_after_fork(self)
 
     @property
     def dialect(self) -> str:
@@ -110,6 +113,26 @@ class StoreBase:
         if value is None:
             return None
         return redact_json(value, self._redact)
+
+
+def _forget_pool_after_fork(store: StoreBase) -> None:
+    """rq forks a work horse per job: a pooled connection must never serve two processes.
+
+    The child drops the inherited pool without closing it (closing would close the
+    parent's sockets too) and opens fresh connections on first use. In-memory SQLite is
+    left alone, since a fresh connection would see an empty database.
+    """
+    database = store.engine.url.database or ""
+    if store.engine.dialect.name == "sqlite" and database in {"", ":memory:"}:
+        return
+    ref = weakref.ref(store)
+
+    def after_fork_in_child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_fork_in_child)
 
 
 def _first_line(error: object) -> str:

@@ -118,3 +118,26 @@ def test_postgres_schema_is_private(pg_schema: tuple[str, str]) -> None:
 def test_bad_schema_name_is_refused(postgres_url: str) -> None:
     with pytest.raises(SettingsError, match="identifier"):
         Store.open(postgres_url, schema='x"; drop table y; --')
+
+
+def _use_inherited_store(store: Store, out) -> None:
+    run = store.create_run("o/r", 2, "e" * 40, "review")
+    out.put(store.get_run(run.id).stage)
+
+
+def test_a_forked_child_gets_its_own_connections(db: tuple[str, str | None]) -> None:
+    """rq's work horses are forks of the worker; the inherited store must keep working."""
+    import multiprocessing
+
+    url, schema = db
+    with Store.open(url, schema=schema) as store:
+        store.create_run("o/r", 1, "d" * 40, "review")  # the parent's pool holds a connection
+        context = multiprocessing.get_context("fork")
+        out = context.Queue()
+        child = context.Process(target=_use_inherited_store, args=(store, out))
+        child.start()
+        assert out.get(timeout=30) == "review"
+        child.join(timeout=30)
+        assert child.exitcode == 0
+        assert len(store.runs_for_pr("o/r", 2)) == 1  # the parent still works afterwards
+        assert len(store.runs_for_pr("o/r", 1)) == 1
