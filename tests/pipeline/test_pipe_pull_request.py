@@ -1,0 +1,203 @@
+"""PR opened -> check runs queued at once -> completed with annotations; the summary comment;
+re-push supersedes; merge groups; big outputs; a killed worker; config from the default branch."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+REPO = "octo/demo"
+BASE = {
+    "app.py": "def add(a, b):\n    return a + b\n",
+    "tests/test_app.py": "from app import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+    "README.md": "# demo\n",
+}
+CHANGED = "import os\n\n\ndef add(a, b):\n    breakpoint()\n    return a + b\n"
+
+
+def open_pr(sim, files, branch="feature", base_files=BASE, **kw):
+    sim.create_repo(REPO, base_files)
+    sim.commit(REPO, branch, files, author="alice")
+    return sim.open_pull_request(REPO, branch, title="Change add", user="alice", **kw)
+
+
+def by_name(runs):
+    return {r.name: r for r in runs}
+
+
+def calls(sim):
+    return Counter(re.sub(r"/\d+", "/N", f"{r.method} {r.path}") for r in sim.recorder.requests)
+
+
+def test_opened_pr_gets_queued_then_completed_checks_and_one_summary(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))  # planning only
+    runs = by_name(sim.check_runs(REPO))
+    assert set(runs) == {"shunter/review", "shunter/security", "shunter/tests"}
+    assert {r.status for r in runs.values()} == {"queued"}
+
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    review = runs["shunter/review"]
+    assert review.status == "completed"
+    assert review.conclusion == "failure"  # breakpoint() is an error by default
+    messages = " ".join(a["message"] for a in review.annotations)
+    assert "breakpoint" in messages.lower()
+    assert all(a["path"] == "app.py" for a in review.annotations)
+    assert any(b["identifier"] == "apply" for b in review.actions)  # ruff can fix the import
+    assert all(r.status == "completed" for r in runs.values())
+
+    comments = sim.comments(REPO, number)
+    summaries = [c for c in comments if c.body.startswith("<!-- shunter:summary -->")]
+    assert len(summaries) == 1
+    assert "shunter/review" in summaries[0].body and "shunter/security" in summaries[0].body
+    # every write left an audit event with the delivery id
+    events = stack.runtime.store.audit_events(repo=REPO)
+    assert {e.action for e in events} >= {"check_run.create", "check_run.complete", "comment.create"}
+    assert all(e.delivery_id for e in events)
+
+
+def test_repush_supersedes_and_never_duplicates(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    old_runs = by_name(sim.check_runs(REPO))
+    # a newer push lands before the first stage jobs ran
+    sim.commit(REPO, "feature", {"app.py": CHANGED + "\n\ndef sub(a, b):\n    return a - b\n"}, author="alice")
+    stack.drain()
+    for run in old_runs.values():
+        now = next(r for r in sim.check_runs(REPO) if r.id == run.id)
+        assert now.conclusion == "cancelled", now
+        assert "Superseded by" in (now.title or "")
+    head = sim.pull(REPO, number).head_sha
+    current = [r for r in sim.check_runs(REPO) if r.head_sha == head]
+    assert {r.status for r in current} == {"completed"} and len(current) == 3
+    first_comments = len(sim.review_comments(REPO, number))
+    # and once more: the same findings are not commented again
+    sim.commit(REPO, "feature", {"README.md": "# demo v2\n"}, author="alice")
+    stack.drain()
+    summaries = [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->")]
+    assert len(summaries) == 1
+    assert len(sim.review_comments(REPO, number)) == first_comments
+    assert first_comments > 0
+
+
+def test_more_than_fifty_annotations_take_several_patches(stack):
+    sim = stack.sim
+    imports = "".join(f"import mod{i}\n" for i in range(120))
+    open_pr(sim, {"many.py": imports})
+    stack.drain()
+    review = by_name(sim.check_runs(REPO))["shunter/review"]
+    assert review.status == "completed"
+    assert len(review.annotations) >= 100
+    rejected = [r for r in sim.recorder.requests if "check-runs" in r.path and r.status >= 400]
+    assert rejected == []
+    assert calls(sim)["PATCH /repos/octo/demo/check-runs/N"] >= 3 + 2  # in_progress x3, completes, follow-ups
+
+
+def test_huge_summary_is_truncated_and_accepted(stack):
+    sim = stack.sim
+    imports = "".join(f"import a_really_long_module_name_number_{i:05d}_for_testing_limits\n" for i in range(3000))
+    open_pr(sim, {"huge.py": imports})
+    stack.drain()
+    review = by_name(sim.check_runs(REPO))["shunter/review"]
+    assert review.status == "completed"
+    assert len(review.summary or "") <= 65535 and len(review.text or "") <= 65535
+    assert "not shown" in (review.summary or "") + (review.text or "") or "left out" in (review.summary or "") + (review.text or "")
+    assert [r for r in sim.recorder.requests if r.status == 422] == []
+
+
+def test_merge_group_reports_on_the_group_head(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    stack.drain()
+    group_sha = sim.request_merge_group(REPO, number)
+    stack.drain()
+    group_runs = [r for r in sim.check_runs(REPO) if r.head_sha == group_sha]
+    assert {r.name for r in group_runs} == {"shunter/review", "shunter/security", "shunter/tests"}
+    assert all(r.status == "completed" for r in group_runs)
+
+
+def worker_env(stack) -> dict[str, str]:
+    st = stack.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHUNTER_")}
+    env.update(stack.sim.settings_env())
+    env.update(SHUNTER_DATA_DIR=str(st.data_dir), SHUNTER_REDIS_URL=stack.runtime.redis_url,
+               SHUNTER_MUTATION_INTERVAL="0", SHUNTER_LOG_LEVEL="WARNING")
+    return env
+
+
+def test_a_worker_killed_mid_stage_is_retried_and_concludes(stack):
+    sim = stack.sim
+    many = {f"pkg/mod{i}.py": "import os\n" + "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(40)) for i in range(300)}
+    open_pr(sim, many)
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    review = by_name(sim.check_runs(REPO))["shunter/review"]
+    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--queues", "stages"], env=worker_env(stack))
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if any(r.status == "in_progress" for r in sim.check_runs(REPO)):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("no stage started")
+        worker.send_signal(signal.SIGKILL)  # mid-stage: no cleanup, no conclusion
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    stuck = [r for r in sim.check_runs(REPO) if r.status == "in_progress"]
+    assert stuck, "the kill should have left a check run in progress"
+    # rq's maintenance, once the job's lease has expired, finds the job abandoned and retries it
+    stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
+    StartedJobRegistry(queue=stages).cleanup(timestamp=10**12)
+    scheduled = ScheduledJobRegistry(queue=stages)
+    for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
+        scheduled.remove(job_id)
+        stages.enqueue_job(stages.fetch_job(job_id))
+    stack.drain()
+    for run in stuck:
+        now = next(r for r in sim.check_runs(REPO) if r.id == run.id)
+        assert now.status == "completed" and now.conclusion in {"success", "failure", "neutral"}, now
+    assert by_name(sim.check_runs(REPO))["shunter/review"].id == review.id
+
+
+def test_pr_cannot_disable_security_in_its_own_branch(stack):
+    sim = stack.sim
+    files = {"app.py": "import pickle\n\n\ndef load(b):\n    return pickle.loads(b)\n",
+             ".github/shunter.yml": "version: 1\nstages:\n  security:\n    enabled: false\n"}
+    open_pr(sim, files)
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    assert runs["shunter/security"].status == "completed"
+    assert runs["shunter/security"].conclusion == "failure"
+    preview = runs["shunter/config"]
+    assert "does not take effect" in (preview.summary or "")
+
+
+def test_invalid_config_on_default_branch_fails_config_check_with_line(stack):
+    sim = stack.sim
+    base = dict(BASE)
+    base[".github/shunter.yml"] = "version: 1\nstages:\n  review:\n    enabled: true\n    fial_on: warning\n"
+    open_pr(sim, {"app.py": CHANGED}, base_files=base)
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    config = runs["shunter/config"]
+    assert config.conclusion == "failure"
+    assert config.annotations and config.annotations[0]["start_line"] == 5
+    assert "fail_on" in config.annotations[0]["message"]  # did you mean
+    assert runs["shunter/review"].status == "completed"  # Shunter keeps working on defaults
