@@ -17,6 +17,7 @@ from bot.models import Finding, Severity, StageName, StageResult
 from bot.policies.schema import FailOn, StageConfig
 from bot.publishing import limits
 from bot.publishing.markdown import cell, clip, code, plain, plural
+from bot.store.redaction import redact_secrets
 
 DEFAULT_MAX_ANNOTATIONS = 500
 """Annotations per check run; more findings are counted in the summary instead."""
@@ -175,18 +176,18 @@ def annotation(finding: Finding) -> dict[str, Any]:
     """One finding as a check-run annotation (within GitHub's per-field limits)."""
     start = finding.start_line
     end = max(finding.end_line, start)
-    title = f"{finding.rule_id}: {finding.title}" if finding.title else finding.rule_id
+    title = redact_secrets(f"{finding.rule_id}: {finding.title}" if finding.title else finding.rule_id)
     item: dict[str, Any] = {
         "path": finding.path.lstrip("/"),
         "start_line": start,
         "end_line": end,
         "annotation_level": finding.severity.annotation_level,
-        "message": clip(finding.message.strip() or finding.rule_id, _MESSAGE_BYTES),
+        "message": clip(redact_secrets(finding.message.strip() or finding.rule_id), _MESSAGE_BYTES),
         "title": title[: limits.MAX_ANNOTATION_TITLE],
     }
     raw = _raw_details(finding)
     if raw:
-        item["raw_details"] = clip(raw, _RAW_DETAILS_BYTES)
+        item["raw_details"] = clip(redact_secrets(raw), _RAW_DETAILS_BYTES)
     return item
 
 

@@ -17,6 +17,7 @@ from bot.models import Finding, Severity, fingerprint
 from bot.publishing import limits
 from bot.publishing.markdown import clip, code, fence_for, plain
 from bot.stages.context import ChangedFile
+from bot.store.redaction import redact_secrets
 
 FINDING_MARKER = "<!-- shunter:finding {} -->"
 _FINDING_MARKER_RE = re.compile(r"<!-- shunter:finding ([0-9a-zA-Z]{1,64}) -->")
@@ -155,8 +156,10 @@ def suggestion_block(replacement: str) -> str:
     """A ```suggestion block replacing the commented lines with ``replacement``.
 
     The fence is longer than any backtick run inside, so code containing ``` survives;
-    an empty replacement deletes the lines.
+    an empty replacement deletes the lines. A secret in the replacement is masked: never
+    publish a token, even one the PR itself added.
     """
+    replacement = redact_secrets(replacement)
     fence = fence_for(replacement)
     if replacement == "":
         return f"{fence}suggestion\n{fence}"

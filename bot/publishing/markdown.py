@@ -2,7 +2,8 @@
 
 Finding messages, rule ids, file paths and command arguments come from analyzers, LLMs and
 PR authors: they must not break a table, close a code fence, open an HTML comment (which
-could forge Shunter's summary marker), or ping people with @mentions.
+could forge Shunter's summary marker), or ping people with @mentions. And a token that an
+analyzer echoed into a message must not be published: every helper here masks secrets.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 
 from bot.publishing.limits import size
+from bot.store.redaction import redact_secrets
 
 _BACKTICK_RUN = re.compile(r"`+")
 # "@login" or "@org/team" not preceded by a word character (e-mail addresses stay intact).
@@ -26,7 +28,7 @@ def clip(text: str, max_bytes: int, *, ellipsis: str = "…") -> str:
 
 def one_line(text: str, max_chars: int = 200) -> str:
     """Collapse whitespace (newlines break tables and list items) and clip."""
-    flat = " ".join(text.split())
+    flat = " ".join(redact_secrets(text).split())
     return flat if len(flat) <= max_chars else flat[: max_chars - 1] + "…"
 
 
@@ -64,7 +66,7 @@ def plain(text: str) -> str:
 
     Other HTML is left alone: GitHub sanitises it, and stage summaries use ``<details>``.
     """
-    return _MENTION.sub("@\u200b", text.replace("<!--", "&lt;!--"))
+    return _MENTION.sub("@\u200b", redact_secrets(text).replace("<!--", "&lt;!--"))
 
 
 def plural(count: int, word: str, plural_word: str | None = None) -> str:

@@ -313,3 +313,18 @@ def test_superseded_skipped_and_in_progress_outputs(make) -> None:
 def test_the_limit_checker_catches_bad_payloads(make, payload: dict, words: str) -> None:
     problems = check_run_problems(payload)
     assert any(words in p for p in problems), problems
+
+
+def test_secrets_in_findings_are_never_published(make) -> None:
+    token = "ghp_" + "A1b2C3d4E5" * 4
+    leaky = make.finding(
+        1,
+        Severity.ERROR,
+        message=f"hard-coded token {token}",
+        title=f"token {token}",
+        suggestion=f"TOKEN = '{token}'\n",
+    )
+    plan = check_run_output(make.result([leaky], summary=f"saw {token}", notes=[f"note {token}"]))
+    dumped = repr([plan.create_payload("a" * 40), *plan.followup_payloads()])
+    assert token not in dumped
+    assert "ghp_***" in dumped

@@ -155,3 +155,11 @@ def test_resolved_body_and_state_from_github(make) -> None:
         {"body": comment.body.replace(finding.fingerprint, "0" * 16), "user": {"login": "eve"}},
     ]
     assert posted_from_comments(comments, "shunter[bot]") == {finding.fingerprint}
+
+
+def test_secrets_never_reach_review_comments(make) -> None:
+    token = "ghs_" + "Z9y8X7w6V5" * 4
+    leaky = make.finding(1, line=10, message=f"found {token}", suggestion=f"key = '{token}'\n")
+    [comment] = select_inline_comments([leaky], FILES, set(), 5)
+    assert token not in comment.body
+    assert "key = 'ghs_***'" in comment.body
