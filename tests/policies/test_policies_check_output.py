@@ -1,0 +1,107 @@
+"""The shunter/config check run: valid, invalid (annotations at line/col), PR preview."""
+
+from __future__ import annotations
+
+from bot.policies.cache import ConfigCache
+from bot.policies.check_output import CHECK_NAME, config_check_output
+from bot.policies.effective import load_effective_config, preview_config_change
+from bot.policies.source import LocalConfigSource
+from bot.policies.validation import CONFIG_PATH
+
+REPO = ("acme/app", CONFIG_PATH)
+
+
+def _source(files: dict[tuple[str, str], bytes]) -> LocalConfigSource:
+    return LocalConfigSource({}, files=files, unknown_repos="absent")
+
+
+def test_valid_config() -> None:
+    eff = load_effective_config(_source({REPO: b"extends: [recommended]\n"}), "acme", "app")
+    out = config_check_output(eff)
+    assert (out.name, out.conclusion, out.title) == (CHECK_NAME, "success", "Config is valid")
+    assert "`default` < `preset:recommended` < `repo`" in out.summary
+    assert "(`main`)" in out.summary
+    assert out.annotations == ()
+
+
+def test_no_config_file() -> None:
+    out = config_check_output(load_effective_config(_source({}), "acme", "app"))
+    assert (out.conclusion, out.title) == ("success", f"No {CONFIG_PATH}: using defaults")
+
+
+def test_invalid_config_annotates_each_problem_and_says_what_is_used() -> None:
+    text = b"stages:\n  reviw: {}\n  tests:\n    fail_on: sometimes\n"
+    eff = load_effective_config(_source({REPO: text}), "acme", "app")
+    out = config_check_output(eff)
+    assert out.conclusion == "failure"
+    assert out.title == f"{CONFIG_PATH} has 2 problems"
+    assert [(a["start_line"], a["start_column"]) for a in out.annotations] == [(2, 3), (4, 14)]
+    first = out.annotations[0]
+    assert first == {
+        "path": CONFIG_PATH,
+        "start_line": 2,
+        "end_line": 2,
+        "start_column": 3,
+        "end_column": 3,
+        "annotation_level": "failure",
+        "title": "Invalid Shunter config",
+        "message": "unknown key 'reviw' in stages; did you mean 'review'?",
+    }
+    assert "built-in defaults until this is fixed" in out.summary
+    assert out.output()["annotations"] == list(out.annotations)
+
+
+def test_invalid_config_with_a_last_good_one() -> None:
+    cache = ConfigCache()
+    load_effective_config(_source({REPO: b"patches: {max_files: 3}\n"}), "acme", "app", cache=cache)
+    eff = load_effective_config(_source({REPO: b"patches: {max_files: x}\n"}), "acme", "app", cache=cache)
+    out = config_check_output(eff)
+    assert out.conclusion == "failure"
+    assert "keeps using the last good configuration" in out.summary
+    assert len(out.annotations) == 1
+
+
+def test_problems_in_other_files_are_listed_not_annotated() -> None:
+    files = {REPO: b"extends: [acme/p:x.yml]\n", ("acme/p", "x.yml"): b"bogus: 1\n"}
+    out = config_check_output(load_effective_config(_source(files), "acme", "app"))
+    assert [a["start_line"] for a in out.annotations] == [1]
+    assert "`acme/p:x.yml:1:1` (acme/p:x.yml): unknown key 'bogus'" in out.summary
+
+
+def test_pr_changing_the_config_gets_a_preview_that_does_not_apply() -> None:
+    source = _source({REPO: b"extends: [recommended]\n"})
+    current = load_effective_config(source, "acme", "app")
+    preview = preview_config_change(
+        source,
+        "acme",
+        "app",
+        b"extends: [recommended]\nstages:\n  security:\n    enabled: false\n",
+        current=current,
+    )
+    out = config_check_output(current, preview=preview)
+    assert out.conclusion == "success"
+    assert out.title == "Proposed config is valid: 1 setting would change"
+    assert "does not take effect for this pull request" in out.summary
+    assert "| `stages.security.enabled` | `true` | `false` | repo |" in out.summary
+
+
+def test_pr_with_an_invalid_config_fails_with_annotations() -> None:
+    source = _source({})
+    current = load_effective_config(source, "acme", "app")
+    preview = preview_config_change(
+        source, "acme", "app", b"stages:\n  security:\n    enabled: nah\n", current=current
+    )
+    out = config_check_output(current, preview=preview)
+    assert out.conclusion == "failure"
+    assert [(a["start_line"], a["start_column"]) for a in out.annotations] == [(3, 14)]
+    assert "does not take effect for this pull request" in out.summary
+
+
+def test_unchanged_proposal() -> None:
+    source = _source({REPO: b"extends: [strict]\n"})
+    current = load_effective_config(source, "acme", "app")
+    preview = preview_config_change(
+        source, "acme", "app", b"# reformatted\nextends:\n  - strict\n", current=current
+    )
+    out = config_check_output(current, preview=preview)
+    assert out.title == "Proposed config is valid: the effective config does not change"
