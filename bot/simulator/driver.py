@@ -194,7 +194,7 @@ class Simulator:
                 created_at=self.world.clock.now(),
             )
             self.world.installations[inst.id] = inst
-            self.hub.emit(self.hub.events.installation("created", sender or account))
+            self.hub.emit(self.hub.events.installation("created", inst, sender or account))
             return inst.id
 
     def installation_id(self, full_name: str) -> int:
@@ -451,8 +451,21 @@ class Simulator:
     def add_label(self, full_name: str, number: int, label: str, *, user: str = "octocat") -> None:
         self.hub.label_pull(self.pull(full_name, number), label, user)
 
-    def comment(self, full_name: str, number: int, body: str, *, user: str = "octocat") -> int:
-        """``user`` comments on the PR (sends ``issue_comment`` ``created``); returns its id."""
+    def comment(
+        self,
+        full_name: str,
+        number: int,
+        body: str,
+        *,
+        user: str = "octocat",
+        permission: str | None = None,
+    ) -> int:
+        """``user`` comments on the PR (sends ``issue_comment`` ``created``); returns its id.
+
+        ``permission`` first gives ``user`` that role on the repository (see set_permission).
+        """
+        if permission is not None:
+            self.set_permission(full_name, user, permission)
         return self.hub.add_comment(self.pull(full_name, number), user, body).id
 
     def edit_comment(self, comment_id: int, body: str, *, user: str | None = None) -> None:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from bot.simulator.shapes import Json, Shapes, iso, node_id
-from bot.simulator.state import CheckRun, CheckSuite, IssueComment, Pull, Repo, WorkflowRun
+from bot.simulator.state import (
+    CheckRun,
+    CheckSuite,
+    Installation,
+    IssueComment,
+    Pull,
+    Repo,
+    WorkflowRun,
+)
 
 
 class Events:
@@ -267,8 +275,7 @@ class Events:
             **self._common(repo, sender),
         }
 
-    def installation(self, action: str, sender: str) -> tuple[str, Json]:
-        inst = next(reversed(self.world.installations.values()))
+    def installation(self, action: str, inst: Installation, sender: str) -> tuple[str, Json]:
         repos = self.world.installation_repos(inst)
         return "installation", {
             "action": action,

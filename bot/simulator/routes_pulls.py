@@ -323,3 +323,38 @@ async def list_review_comments(request: web.Request) -> web.Response:
     ]
     page, headers = paginate(request, items)
     return json_answer(page, headers=headers)
+
+
+def _review_comment(hub: Hub, repo: Repo, raw: str) -> ReviewComment:
+    try:
+        comment = hub.world.review_comments.get(int(raw))
+    except ValueError:
+        comment = None
+    if comment is None or comment.repo != repo.full_name:
+        raise not_found()
+    return comment
+
+
+@routes.get("/repos/{owner}/{repo}/pulls/comments/{id}")
+async def get_review_comment(request: web.Request) -> web.Response:
+    hub, _ = ctx(request)
+    repo = _repo(request, "read")
+    with hub.world.lock:
+        return json_answer(hub.shapes.review_comment(_review_comment(hub, repo, request.match_info["id"])))
+
+
+@routes.patch("/repos/{owner}/{repo}/pulls/comments/{id}")
+async def update_review_comment(request: web.Request) -> web.Response:
+    hub, _ = ctx(request)
+    repo = _repo(request, "write")
+    comment = _review_comment(hub, repo, request.match_info["id"])
+    body = await read_json(request)
+    text = body.get("body")
+    if not isinstance(text, str) or not text:
+        raise validation_failed("PullRequestReviewComment", "body", "missing_field")
+    if comment.user != hub.bot_login:
+        raise ApiError(403, "Resource not accessible by integration")
+    with hub.world.lock:
+        comment.body = text
+        comment.updated_at = hub.now()
+        return json_answer(hub.shapes.review_comment(comment))

@@ -9,6 +9,7 @@ then the installation's budget, then the route.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -21,6 +22,7 @@ from bot.simulator import (
     git_http,
     routes_app,
     routes_checks,
+    routes_code_scanning,
     routes_git,
     routes_issues,
     routes_pulls,
@@ -128,12 +130,36 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     except Exception:
         log.exception("simulator route failed: %s %s", request.method, request.path)
         response = json_answer({"message": "Server Error", "status": "500"}, 500)
+    if not is_git and request.method == "GET" and response.status == 200:
+        response = _conditional(hub, request, response, caller)
     if not is_git:
         response.headers.update(_rate_headers(hub, caller))
         response.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
         response.headers["X-GitHub-Api-Version-Selected"] = "2022-11-28"
     response.headers["X-GitHub-Request-Id"] = uuid.uuid4().hex[:20].upper()
     _record(hub, request, raw, response.status, caller, is_git)
+    return response
+
+
+def _conditional(
+    hub: Hub, request: web.Request, response: web.StreamResponse, caller: Caller
+) -> web.StreamResponse:
+    """GitHub's conditional requests: an ETag on every GET, 304 when ``If-None-Match`` matches.
+
+    A 304 does not count against the rate limit, which is why clients send them.
+    """
+    if not isinstance(response, web.Response) or response.body is None:
+        return response
+    body = response.body if isinstance(response.body, bytes) else str(response.body).encode()
+    etag = 'W/"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+    wanted = [t.strip() for t in request.headers.get("If-None-Match", "").split(",") if t.strip()]
+    if etag in wanted or etag.removeprefix("W/") in wanted:
+        if request.path not in UNCOUNTED:
+            with hub.world.lock:
+                budget = hub.world.budget(caller.budget_key)
+                budget.used = max(0, budget.used - 1)
+        return web.Response(status=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
     return response
 
 
@@ -166,6 +192,7 @@ def build_app(hub: Hub) -> web.Application:
         routes_checks,
         routes_issues,
         routes_git,
+        routes_code_scanning,
     ):
         app.add_routes(module.routes)
     app.router.add_route("*", r"/{owner}/{name:[^/]+\.git}/{tail:.*}", git_http.handle, name="git")

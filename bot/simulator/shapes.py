@@ -415,7 +415,7 @@ class Shapes:
             "user": self.user(c.user),
             "body": c.body,
             "created_at": iso(c.created_at),
-            "updated_at": iso(c.created_at),
+            "updated_at": iso(c.updated_at or c.created_at),
             "html_url": html,
             "pull_request_url": pull_url,
             "author_association": self.author_association(c.repo, c.user),

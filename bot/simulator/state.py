@@ -28,6 +28,7 @@ DEFAULT_APP_PERMISSIONS: dict[str, str] = {
     "statuses": "read",
     "actions": "read",
     "members": "read",
+    "security_events": "write",
 }
 
 DEFAULT_APP_EVENTS = [
@@ -201,6 +202,7 @@ class ReviewComment:
     diff_hunk: str
     position: int
     created_at: datetime
+    updated_at: datetime | None = None
 
 
 @dataclass
@@ -315,6 +317,7 @@ class World:
         self.check_runs: dict[int, CheckRun] = {}
         self.workflow_runs: dict[int, WorkflowRun] = {}
         self.deliveries: list[Delivery] = []
+        self.sarifs: dict[str, dict[str, Any]] = {}  # code scanning uploads by id
 
     def next_id(self) -> int:
         return next(self._ids)

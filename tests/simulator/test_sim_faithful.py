@@ -4,6 +4,8 @@ parse, and every webhook it sends parses with githubkit's webhook models."""
 from __future__ import annotations
 
 import base64
+import gzip
+import json
 import re
 
 from githubkit import webhooks
@@ -75,6 +77,10 @@ def test_every_route_parses_with_githubkit_models(demo, kit):
     assert [x.id for x in gh.rest.pulls.list_reviews(o, r, 1).parsed_data] == [review.id]
     comments = gh.rest.pulls.list_review_comments(o, r, 1).parsed_data
     assert comments[0].line == 10 and comments[0].diff_hunk.startswith("@@")
+    one = gh.rest.pulls.get_review_comment(o, r, comments[0].id).parsed_data
+    assert one.path == "a.py"
+    fixed = gh.rest.pulls.update_review_comment(o, r, one.id, data={"body": "fixed"}).parsed_data
+    assert fixed.body == "fixed"
     sim.commit("octo/demo", "fix", {"c.py": "c = 3\n"}, author="alice")
     created = gh.rest.pulls.create(o, r, data={"head": "fix", "base": "main", "title": "Fix"})
     assert created.status_code == 201 and created.parsed_data.user.login == sim.bot_login
@@ -164,6 +170,21 @@ def test_every_route_parses_with_githubkit_models(demo, kit):
     made = gh.rest.git.create_ref(o, r, data={"ref": "refs/heads/tmp", "sha": commit.sha})
     assert made.status_code == 201
     assert gh.rest.git.delete_ref(o, r, "heads/tmp").status_code == 204
+
+    # Code scanning
+    sarif = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "shunter"}}, "results": []}]}
+    receipt = gh.rest.code_scanning.upload_sarif(
+        o,
+        r,
+        data={
+            "commit_sha": head,
+            "ref": "refs/pull/1/head",
+            "sarif": base64.b64encode(gzip.compress(json.dumps(sarif).encode())).decode(),
+        },
+    )
+    assert receipt.status_code == 202
+    status = gh.rest.code_scanning.get_sarif(o, r, receipt.parsed_data.id).parsed_data
+    assert status.processing_status == "complete"
 
     # Deliveries (after everything above sent its webhooks)
     sim.wait_for_deliveries()
