@@ -45,7 +45,15 @@ def _sqlite_engine(url: URL) -> Engine:
         # One shared connection, or every checkout would see its own empty database.
         kwargs["poolclass"] = StaticPool
     else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        parent = Path(database).expanduser().parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(
+                "SHUNTER_DATABASE_URL",
+                f"cannot create the directory {parent} for the SQLite file: {exc.strerror}",
+                hint="set SHUNTER_DATA_DIR to a writable directory",
+            ) from None
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -172,6 +172,14 @@ class RunsMixin(StoreBase):
         with self._read() as conn:
             return [_run(row) for row in conn.execute(query)]
 
+    def recent_runs(self, *, repo: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """The newest runs overall (or of one repository): the web app's run list."""
+        query = select(t.runs)
+        if repo is not None:
+            query = query.where(t.runs.c.repo == repo)
+        with self._read() as conn:
+            return [_run(row) for row in conn.execute(query.order_by(t.runs.c.id.desc()).limit(limit))]
+
     def runs_for_head(self, repo: str, head_sha: str) -> list[RunRecord]:
         """Every run on one commit, PR or not (merge groups and ``shunter run`` have none)."""
         query = (

@@ -21,6 +21,7 @@ from bot.store.comments import CommentsMixin
 from bot.store.engine import build_engine
 from bot.store.pull_state import PullStateMixin
 from bot.store.redaction import Redactor, redact_secrets
+from bot.store.retention import RetentionMixin
 from bot.store.runs import RunsMixin
 from bot.store.urls import describe_url, normalise_database_url
 
@@ -28,7 +29,7 @@ from bot.store.urls import describe_url, normalise_database_url
 _PG_SCHEMA_LOCK = 0x5348554E
 
 
-class Store(RunsMixin, AuditMixin, CommentsMixin, PullStateMixin):
+class Store(RunsMixin, AuditMixin, CommentsMixin, PullStateMixin, RetentionMixin):
     @classmethod
     def open(
         cls,

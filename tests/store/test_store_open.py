@@ -141,3 +141,10 @@ def test_a_forked_child_gets_its_own_connections(db: tuple[str, str | None]) -> 
         assert child.exitcode == 0
         assert len(store.runs_for_pr("o/r", 2)) == 1  # the parent still works afterwards
         assert len(store.runs_for_pr("o/r", 1)) == 1
+
+
+def test_an_unwritable_sqlite_location_names_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SettingsError, match="cannot create the directory"):
+        Store.open(f"sqlite:///{blocker / 'sub' / 'db.sqlite3'}")

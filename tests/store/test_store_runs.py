@@ -149,3 +149,34 @@ def test_run_reason_and_metrics_are_redacted(store: Store) -> None:
     stored = store.get_run(run.id)
     assert stored.reason == "token ghp_***"
     assert stored.metrics == {"error": "github_pat_***"}
+
+
+def test_recent_runs(store: Store) -> None:
+    a = store.create_run("o/a", 1, SHA1, "review")
+    b = store.create_run("o/b", 1, SHA1, "review")
+    assert [r.id for r in store.recent_runs()] == [b.id, a.id]
+    assert [r.id for r in store.recent_runs(repo="o/a")] == [a.id]
+    assert len(store.recent_runs(limit=1)) == 1
+
+
+def test_prune_keeps_active_runs_and_the_audit_log(store: Store, clock) -> None:
+    old_done = store.create_run("o/r", 1, SHA1, "review")
+    with store.step(old_done.id, "fetch"):
+        pass
+    store.finish_run(old_done.id, conclusion="success")
+    old_active = store.create_run("o/r", 1, SHA1, "security")
+    store.record_audit(repo="o/r", actor="a", action="x", target_type="t")
+    store.mark_command_comment("o/r", 1, "/shunter review")
+    clock.advance(days=40)
+    cutoff = clock.now
+    fresh = store.create_run("o/r", 1, SHA2, "review")
+    store.finish_run(fresh.id, conclusion="success")
+
+    removed = store.prune(cutoff)
+    assert removed == {"steps": 1, "runs": 1, "processed_comments": 1}
+    assert store.get_run(old_done.id) is None and store.steps(old_done.id) == []
+    assert store.get_run(old_active.id) is not None
+    assert store.get_run(fresh.id) is not None
+    assert len(store.audit_events()) == 1
+    assert store.prune(cutoff, audit=True)["audit_events"] == 1
+    assert store.audit_events() == []
