@@ -29,6 +29,6 @@ async def on_check_run_rerequested(event: sansio.Event, ctx: EventContext) -> No
 @router.register("check_run", action="requested_action")
 async def on_requested_action(event: sansio.Event, ctx: EventContext) -> None:
     ctx.handled("checks.on_requested_action")
-    from bot.pipeline.buttons import handle_button
+    from bot.pipeline.commands import handle_button
 
     await handle_button(event, ctx)

@@ -18,3 +18,12 @@ async def on_issue_comment(event: sansio.Event, ctx: EventContext) -> None:
     from bot.pipeline.commands import handle_comment
 
     await handle_comment(event, ctx)
+
+
+@router.register("pull_request_review_comment", action="created")
+@router.register("pull_request_review_comment", action="edited")
+async def on_review_comment(event: sansio.Event, ctx: EventContext) -> None:
+    ctx.handled("comments.on_review_comment")
+    from bot.pipeline.commands import handle_comment
+
+    await handle_comment(event, ctx)

@@ -227,7 +227,18 @@ class Publisher:
             findings_count=len(result.findings),
         )
         self._remember_patches(stage, run_id, result)
+        self._remember_findings(stage, result)
         return plan.conclusion
+
+    def _remember_findings(self, stage: StageName, result: StageResult) -> None:
+        """Findings by short id, for ``/shunter explain`` and ``/shunter dismiss``."""
+        if self.target.number is None or not result.findings:
+            return
+        key = f"shunter:findings:{self.target.repo}#{self.target.number}"
+        mapping = {f.short_id: f.model_dump_json() for f in result.findings[:500] if f.fingerprint}
+        if mapping:
+            self.runtime.redis.hset(key, mapping=mapping)
+            self.runtime.redis.expire(key, 30 * 24 * 3600)
 
     def _remember_patches(self, stage: StageName, run_id: int, result: StageResult) -> None:
         """Keep the stage's patch drafts so "Apply fixes" / ``/shunter apply`` can find them."""

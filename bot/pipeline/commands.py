@@ -1,0 +1,489 @@
+"""``/shunter <verb>`` in PR comments, and the buttons on Shunter's check runs.
+
+Flow for a comment: ignore bots (Shunter included) and comments with no command line; an
+edited comment runs only if its commands changed; acknowledge with 👀; refuse on closed
+PRs, over the rate limit, or without the permission the config names; run each command;
+answer in ONE reply comment (edited as work progresses) and finish with 🚀 or 😕.
+A button click (``check_run.requested_action``) runs the matching command with the same
+permission check — the clicker is the sender.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from gidgethub import sansio
+
+from bot.commands.parse import STAGE_VERBS, VERBS, Command, Parsed, parse_comment
+from bot.errors import GitHubError, ShunterError
+from bot.events.dispatch import EventContext
+from bot.github.client import translate_errors
+from bot.logs import bind, get_logger
+from bot.models import StageName
+from bot.pipeline.config_loader import LoadedConfig, load_config
+from bot.pipeline.facts import Target, from_pull_request
+from bot.policies.decisions import may_run_command
+
+log = get_logger(__name__)
+
+PERMISSION_TTL = 60
+RATE_WINDOW = 60
+RATE_LIMIT = 10
+REPLY_MARKER = "<!-- shunter:reply -->"
+
+
+@dataclass
+class Session:
+    """One command comment (or button click) being handled."""
+
+    ctx: EventContext
+    gh: Any
+    target: Target
+    user: str
+    comment_id: int | None
+    loaded: LoadedConfig
+    permission: str = "none"
+    lines: list[str] = field(default_factory=list)
+    ok: bool = True
+    reply_id: int | None = None
+
+    @property
+    def runtime(self) -> Any:
+        return self.ctx.runtime
+
+    @property
+    def config(self) -> Any:
+        return self.loaded.config
+
+    def say(self, text: str, *, ok: bool = True) -> None:
+        self.lines.append(text)
+        self.ok = self.ok and ok
+
+
+# ---------------------------------------------------------------------- GitHub helpers
+def _is_bot(user: dict[str, Any], bot_login: str | None) -> bool:
+    login = user.get("login", "")
+    return user.get("type") == "Bot" or login.endswith("[bot]") or login == bot_login
+
+
+def _react(session: Session, content: str) -> None:
+    if session.comment_id is None:
+        return
+    try:
+        with translate_errors("reacting to a command"):
+            session.gh.rest.reactions.create_for_issue_comment(
+                session.target.owner, session.target.name, session.comment_id, data={"content": content}
+            )
+    except GitHubError as exc:
+        log.info("reaction refused", status=exc.status)
+
+
+def permission_of(runtime: Any, gh: Any, target: Target, user: str) -> str:
+    """The user's permission on the repo (``admin``/``maintain``/``write``/``triage``/``read``/
+    ``none``), cached briefly in Redis so a storm of comments costs one request."""
+    key = f"shunter:perm:{target.repo}:{user}"
+    cached = runtime.redis.get(key)
+    if cached:
+        return cached.decode()
+    with translate_errors(f"reading {user}'s permission on {target.repo}"):
+        data = gh.rest.repos.get_collaborator_permission_level(target.owner, target.name, user).json()
+    level = data.get("role_name") or data.get("permission") or "none"
+    level = {"pull": "read", "push": "write", "maintainer": "maintain"}.get(level, level)
+    runtime.redis.set(key, level, ex=PERMISSION_TTL)
+    return level
+
+
+def _within_rate_limit(runtime: Any, target: Target, user: str, count: int) -> bool:
+    key = f"shunter:cmdrate:{target.repo}#{target.number}:{user}"
+    pipe = runtime.redis.pipeline()
+    pipe.incrby(key, count)
+    pipe.expire(key, RATE_WINDOW, nx=True)
+    used, _ = pipe.execute()
+    return int(used) <= RATE_LIMIT
+
+
+def _reply(session: Session, *, final: bool) -> None:
+    """Create the one reply of this command comment, or edit it."""
+    quote = f"> @{session.user}\n\n" if session.user else ""
+    state = "" if final else "\n\n_Working on it…_"
+    body = f"{REPLY_MARKER}\n{quote}" + "\n\n".join(session.lines) + state
+    body = body[:65000]
+    owner, name, number = session.target.owner, session.target.name, session.target.number
+    key = f"shunter:reply:{session.target.repo}:{session.comment_id}"
+    if session.reply_id is None and session.comment_id is not None:
+        stored = session.runtime.redis.get(key)
+        session.reply_id = int(stored) if stored else None
+    with translate_errors("replying to a command"):
+        if session.reply_id is None:
+            resp = session.gh.rest.issues.create_comment(owner, name, number, data={"body": body})
+            session.reply_id = int(resp.parsed_data.id)
+            if session.comment_id is not None:
+                session.runtime.redis.set(key, session.reply_id, ex=30 * 24 * 3600)
+            action = "comment.create"
+        else:
+            session.gh.rest.issues.update_comment(owner, name, session.reply_id, data={"body": body})
+            action = "comment.update"
+    session.runtime.store.record_audit(
+        repo=session.target.repo,
+        pr=session.target.number,
+        actor="shunter",
+        action=action,
+        target_type="comment",
+        target_id=session.reply_id,
+        delivery_id=session.ctx.delivery.delivery_id,
+        reason_code="command_reply",
+        reason=f"reply to @{session.user}",
+    )
+
+
+def _load_pull(ctx: EventContext, gh: Any, number: int) -> Target:
+    payload = ctx.delivery.payload
+    repo = payload["repository"]
+    owner, name = repo["full_name"].split("/", 1)
+    with translate_errors(f"reading {repo['full_name']}#{number}"):
+        pr = gh.rest.pulls.get(owner, name, number).json()
+    return from_pull_request(
+        {"pull_request": pr, "repository": repo, "installation": payload.get("installation")},
+        trigger="command",
+    )
+
+
+# ---------------------------------------------------------------------- entry points
+async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
+    data = event.data
+    comment = data.get("comment") or {}
+    body = comment.get("body") or ""
+    if "/" not in body or _is_bot(
+        comment.get("user") or data.get("sender") or {}, ctx.runtime.settings.bot_login
+    ):
+        return
+    parsed = parse_comment(body, aliases=True)
+    if parsed.empty:
+        return
+    repo = data["repository"]["full_name"]
+    if not ctx.runtime.store.mark_command_comment(repo, int(comment["id"]), parsed.signature()):
+        ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
+        return
+    runtime = ctx.runtime
+    installation_id = int((data.get("installation") or {}).get("id") or 0)
+    gh = runtime.github.installation(installation_id)
+    number = int((data.get("issue") or data.get("pull_request") or {})["number"])
+    target = _load_pull(ctx, gh, number)
+    loaded = load_config(runtime, gh, target)
+    if not loaded.config.commands.aliases:
+        parsed = parse_comment(body, aliases=False)
+        if parsed.empty:
+            return
+    user = (comment.get("user") or {}).get("login", "")
+    session = Session(ctx, gh, target, user, int(comment["id"]), loaded)
+    with bind(repo=repo, pr=number, user=user):
+        run_session(session, parsed)
+    ctx.handled("commands.ran", f"{len(parsed.commands)} command(s) by {user}")
+
+
+async def handle_button(event: sansio.Event, ctx: EventContext) -> None:
+    """``Apply fixes`` / ``Re-run`` / ``Dismiss`` on one of Shunter's check runs."""
+    data = event.data
+    check_run = data["check_run"]
+    if not check_run.get("name", "").startswith("shunter/"):
+        return
+    if (check_run.get("app") or {}).get("id") not in (None, ctx.runtime.settings.app_id):
+        return
+    identifier = (data.get("requested_action") or {}).get("identifier", "")
+    stage = check_run["name"].removeprefix("shunter/")
+    verb = {"apply": "apply", "rerun": stage, "dismiss": "dismiss"}.get(identifier)
+    if verb is None:
+        ctx.handled("buttons.unknown", f"unknown button {identifier!r}")
+        return
+    pulls = check_run.get("pull_requests") or (check_run.get("check_suite") or {}).get("pull_requests") or []
+    if not pulls:
+        ctx.handled("buttons.no_pr", "the check run belongs to no pull request")
+        return
+    runtime = ctx.runtime
+    gh = runtime.github.installation(int((data.get("installation") or {}).get("id") or 0))
+    target = _load_pull(ctx, gh, int(pulls[0]["number"]))
+    args: tuple[str, ...] = ()
+    if verb == "apply":
+        args = (stage,)
+    elif verb == "dismiss":
+        args = ("all-" + stage,)
+    command = Command(verb, args, frozenset(), 0, f"button {identifier} on {check_run['name']}")
+    user = (data.get("sender") or {}).get("login", "")
+    session = Session(ctx, gh, target, user, None, load_config(runtime, gh, target))
+    run_session(session, Parsed(commands=[command]))
+    ctx.handled("buttons.ran", f"{identifier} by {user}")
+
+
+def run_session(session: Session, parsed: Parsed) -> None:
+    _react(session, "eyes")
+    target = session.target
+    try:
+        if target.state != "open":
+            session.say(f"This pull request is {target.state}: Shunter commands do nothing here.", ok=False)
+            return
+        if not _within_rate_limit(session.runtime, target, session.user, max(1, len(parsed.commands))):
+            session.say(
+                f"Slow down: at most {RATE_LIMIT} commands per minute per person on a PR. "
+                "Try again in a minute.",
+                ok=False,
+            )
+            return
+        for unknown in parsed.unknown:
+            hint = f" Did you mean `/shunter {unknown.suggestion}`?" if unknown.suggestion else ""
+            session.say(
+                f"`{unknown.raw[:80]}`: there is no such command.{hint} `/shunter help` lists them.", ok=False
+            )
+        if parsed.truncated:
+            session.say("Only the first 10 commands of a comment run.", ok=False)
+        session.permission = permission_of(session.runtime, session.gh, target, session.user)
+        for command in parsed.commands:
+            _run_one(session, command)
+    except ShunterError as exc:
+        session.say(f"Shunter could not finish: {exc}", ok=False)
+    finally:
+        try:
+            _reply(session, final=True)
+        except ShunterError as exc:
+            log.warning("could not reply", error=str(exc))
+        _react(session, "rocket" if session.ok else "confused")
+        _refresh_summary(session)
+
+
+def _refresh_summary(session: Session) -> None:
+    from bot.pipeline.publisher import Publisher
+
+    try:
+        Publisher(
+            session.gh, session.runtime, session.target, delivery_id=session.ctx.delivery.delivery_id
+        ).update_summary(final=True)
+    except Exception:  # the reply already told the user what happened
+        log.exception("summary refresh after command failed")
+
+
+def _run_one(session: Session, command: Command) -> None:
+    target = session.target
+    verb = command.verb
+    is_author = session.user == target.author
+    decision = may_run_command(
+        session.config, verb, user=session.user, permission=session.permission, is_author=is_author
+    )
+    store = session.runtime.store
+    record = store.record_command(
+        target.repo,
+        target.number,
+        verb=verb,
+        user=session.user,
+        outcome="running",
+        args=" ".join(command.args),
+        comment_id=session.comment_id,
+    )
+    if not decision.allowed:
+        session.say(f"`/shunter {verb}`: refused. {decision.message}", ok=False)
+        store.update_command(record.id, outcome="refused", detail=decision.code)
+        return
+    try:
+        outcome = HANDLERS[verb](session, command)
+    except ShunterError as exc:
+        session.say(f"`/shunter {verb}`: failed. {exc}", ok=False)
+        store.update_command(record.id, outcome="failed", detail=str(exc)[:200])
+        return
+    store.update_command(record.id, outcome=outcome)
+
+
+# ---------------------------------------------------------------------- verbs
+def _help(session: Session, command: Command) -> str:
+    rows = []
+    for verb, text in VERBS.items():
+        decision = may_run_command(
+            session.config,
+            verb,
+            user=session.user,
+            permission=session.permission,
+            is_author=session.user == session.target.author,
+        )
+        if decision.allowed and (verb != "ask" or session.config.llm is not None):
+            cell = text.replace("|", "\\|")
+            rows.append(f"| `/shunter {verb}` | {cell} |")
+    aliases = (
+        " Short forms `/review`, `/security`, `/tests`, `/apply` are on."
+        if session.config.commands.aliases
+        else ""
+    )
+    session.say(
+        "Commands you can run here:\n\n| command | what it does |\n|---|---|\n" + "\n".join(rows) + "\n\n"
+        f"One command per line; several per comment.{aliases}"
+    )
+    return "done"
+
+
+def _stages(session: Session, command: Command) -> str:
+    from bot.pipeline.planning import plan_target
+
+    only = list(StageName) if command.verb == "all" else [StageName(command.verb)]
+    target = session.target.model_copy(update={"trigger": "command"})
+    verdicts = plan_target(session.ctx, target, force=True, only=only, full="full" in command.flags)
+    ran = [v.stage.check_name for v in verdicts if v.run]
+    skipped = [f"{v.stage.check_name} ({v.message})" for v in verdicts if not v.run]
+    text = (
+        f"Running {', '.join(f'`{r}`' for r in ran)} on `{target.head_sha[:12]}`."
+        if ran
+        else "Nothing to run."
+    )
+    if "full" in command.flags and ran:
+        text += " With `--full`: every finding, not only new ones on changed lines."
+    if skipped:
+        text += " Not run: " + "; ".join(skipped)
+    session.say(text, ok=bool(ran))
+    return "done" if ran else "refused"
+
+
+def _pause(session: Session, command: Command) -> str:
+    paused = command.verb == "pause"
+    session.runtime.store.set_paused(session.target.repo, session.target.number, paused, by=session.user)
+    session.say(
+        "Automatic runs are paused on this PR; `/shunter resume` restarts them. Commands still work."
+        if paused
+        else "Automatic runs are back on for this PR."
+    )
+    return "done"
+
+
+def _config(session: Session, command: Command) -> str:
+    effective = session.loaded.effective
+    rows = effective.explain()
+    lines = [
+        f"| `{path}` | `{json.dumps(value)[:60]}` | {source} |"
+        for path, value, source in rows
+        if source != "default"
+    ]
+    layers = " < ".join(effective.layers)
+    intro = f"Effective config (layers, lowest first: {layers}). Settings not listed are Shunter's defaults."
+    if effective.problems:
+        intro += f"\n\n⚠️ {len(effective.problems)} problem(s) in the config; see the `shunter/config` check."
+    table = "\n".join(lines) or "| (all defaults) | | |"
+    session.say(
+        f"{intro}\n\n<details><summary>Settings</summary>\n\n| setting | value | from |\n|---|---|---|\n"
+        f"{table}\n\n</details>"
+    )
+    return "done"
+
+
+def _findings(session: Session) -> dict[str, Any]:
+    raw = session.runtime.redis.hgetall(f"shunter:findings:{session.target.repo}#{session.target.number}")
+    return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+def _find(session: Session, short: str) -> dict[str, Any] | None:
+    short = short.strip("`").lower()
+    if len(short) < 6:
+        return None
+    for key, finding in _findings(session).items():
+        if key.startswith(short) or finding.get("fingerprint", "").startswith(short):
+            return finding
+    return None
+
+
+def _explain(session: Session, command: Command) -> str:
+    if not command.args:
+        session.say("`/shunter explain <finding id>`: give the id shown on the finding.", ok=False)
+        return "refused"
+    finding = _find(session, command.args[0])
+    if finding is None:
+        session.say(f"No finding `{command.args[0][:20]}` on this PR.", ok=False)
+        return "refused"
+    text = (
+        f"**{finding['rule_id']}** ({finding['severity']}, {finding['stage']} stage, engine "
+        f"`{finding['engine']}`) at `{finding['path']}:{finding['start_line']}`: {finding['message']}\n\n"
+        f"Reported because it is on a line this PR changed (filter `added`) and the rule is enabled; "
+        f"its id is stable across pushes (rule + path + line text)."
+    )
+    if session.config.llm is not None:
+        try:
+            from bot.engines.llm.factory import provider_from_config
+            from bot.models import Finding
+            from bot.stages.review_llm import explain_finding
+
+            provider = provider_from_config(session.config.llm)
+            text += "\n\n" + explain_finding(provider, Finding.model_validate(finding), "")
+        except ShunterError as exc:
+            text += f"\n\n(The LLM explanation is unavailable: {exc})"
+    session.say(text)
+    return "done"
+
+
+def _ask(session: Session, command: Command) -> str:
+    if session.config.llm is None:
+        session.say(
+            "`/shunter ask` needs the llm engine: add an `llm:` section to `.github/shunter.yml`.", ok=False
+        )
+        return "refused"
+    from bot.engines.llm.factory import provider_from_config
+    from bot.git.workspace import open_workspace
+    from bot.stages.review_llm import answer_question
+
+    target = session.target
+    token = session.runtime.github.installation_token(target.installation_id)
+    ws = open_workspace(session.runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+    ws.fetch_pull_request(target.number, base_branch=target.base_ref)
+    ctx = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha)
+    answer = answer_question(provider_from_config(session.config.llm), " ".join(command.args), ctx)
+    session.say(answer)
+    return "done"
+
+
+def _dismiss(session: Session, command: Command) -> str:
+    if not command.args:
+        session.say("`/shunter dismiss <finding id> [reason]`.", ok=False)
+        return "refused"
+    store = session.runtime.store
+    target = session.target
+    first = command.args[0]
+    reason = " ".join(command.args[1:])
+    if first.startswith("all-"):
+        stage = first.removeprefix("all-")
+        chosen = [f for f in _findings(session).values() if f.get("stage") == stage]
+    else:
+        found = _find(session, first)
+        chosen = [found] if found else []
+    if not chosen:
+        session.say(f"No finding `{first[:20]}` on this PR.", ok=False)
+        return "refused"
+    for finding in chosen:
+        store.dismiss_finding(
+            target.repo, target.number, finding["fingerprint"], by=session.user, reason=reason
+        )
+    session.say(
+        f"Dismissed {len(chosen)} finding(s) on this PR"
+        + (f" ({reason})." if reason else ".")
+        + " They will not be reported here again."
+    )
+    return "done"
+
+
+def _merge(session: Session, command: Command) -> str:
+    from bot.pipeline import patches
+
+    return patches.handle(session, command)
+
+
+HANDLERS = {
+    "help": _help,
+    "review": _stages,
+    "security": _stages,
+    "tests": _stages,
+    "all": _stages,
+    "pause": _pause,
+    "resume": _pause,
+    "config": _config,
+    "explain": _explain,
+    "ask": _ask,
+    "dismiss": _dismiss,
+    "apply": _merge,
+    "approve": _merge,
+    "retry": _merge,
+    "queue": _merge,
+}
+assert set(HANDLERS) == set(VERBS), "every verb has a handler"
+assert set(STAGE_VERBS) <= set(HANDLERS)
