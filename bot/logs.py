@@ -90,6 +90,9 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
     root.setLevel(level)
     for noisy in ("aiohttp.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # bandit's optional report formatters (e.g. SARIF via sarif_om) fail to load through
+    # stevedore; Shunter writes its own SARIF, so those plugin errors are noise.
+    logging.getLogger("stevedore").setLevel(logging.CRITICAL)
 
 
 def get_logger(name: str | None = None) -> Any:

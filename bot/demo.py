@@ -1,0 +1,117 @@
+"""``shunter demo``: the whole loop on this machine, no GitHub account, no services.
+
+It starts the built-in GitHub simulator, an embedded Valkey (or ``SHUNTER_REDIS_URL``),
+SQLite, Shunter's web front door and a worker, all in this process; opens a pull request
+with a lint problem, a security smell and an untested function; shows the check runs and
+the summary comment as they appear; then presses "Apply fixes" and shows the commit that
+landed on the PR branch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.logs import configure
+
+REPO = "octo/shunter-demo"
+BASE_FILES = {
+    "README.md": "# shunter-demo\n\nA tiny package for Shunter's demo.\n",
+    "calc/__init__.py": "",
+    "calc/core.py": 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n    return a + b\n',
+    "tests/test_core.py": "from calc.core import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+    "pyproject.toml": '[project]\nname = "calc"\nversion = "0.1.0"\n',
+}
+PR_FILES = {
+    "calc/core.py": (
+        "import os\n"
+        "import subprocess\n\n\n"
+        'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n    return a + b\n\n\n'
+        "def clamp(value: int, low: int, high: int) -> int:\n"
+        '    """Keep value within [low, high]."""\n'
+        "    return max(low, min(value, high))\n\n\n"
+        "def run(command: str) -> str:\n"
+        "    return subprocess.check_output(command, shell=True, text=True)\n"
+    ),
+}
+
+
+def _show_checks(sim: Any, echo: Any) -> None:
+    for run in sorted(sim.check_runs(REPO), key=lambda r: (r.name, r.id)):
+        icon = {"success": "✅", "failure": "❌", "neutral": "⚪", "skipped": "⏭", "cancelled": "⛔"}.get(
+            run.conclusion or "", "⏳"
+        )
+        echo(f"  {icon} {run.name:<18} {run.status:<11} {run.conclusion or '':<9} {run.title or ''}")
+        for note in run.annotations[:6]:
+            echo(
+                f"       {note['path']}:{note['start_line']}  "
+                f"{note['annotation_level']}: {note['message'][:90]}"
+            )
+        if len(run.annotations) > 6:
+            echo(f"       … {len(run.annotations) - 6} more annotations")
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where to keep state.")
+@click.option("--no-apply", is_flag=True, help="Stop before pressing 'Apply fixes'.")
+def demo(data_dir: Path | None, no_apply: bool) -> None:
+    """Run the whole loop against the built-in GitHub simulator."""
+    from bot.stack import LocalStack
+
+    configure(os.environ.get("SHUNTER_LOG_LEVEL", "ERROR").upper(), "console")
+    root = data_dir or Path(tempfile.mkdtemp(prefix="shunter-demo-"))
+    echo = click.echo
+    started = time.monotonic()
+    echo("▶ starting the GitHub simulator, Valkey, SQLite, the web app and a worker …")
+    with LocalStack(root, redis_url=os.environ.get("SHUNTER_REDIS_URL")) as stack:
+        sim = stack.sim
+        echo(f"  simulator at {sim.url}; Shunter's webhooks at {sim.webhook_url}")
+        echo(f"  Redis: {'embedded Valkey' if stack.handle and stack.handle.embedded else stack.handle.url}")
+        sim.create_repo(REPO, BASE_FILES)
+        sim.set_permission(REPO, "alice", "write")
+        sim.commit(REPO, "feature/clamp", PR_FILES, message="Add clamp() and run()", author="alice")
+        number = sim.open_pull_request(REPO, "feature/clamp", title="Add clamp() and run()", user="alice")
+        echo(f"▶ alice opened {REPO}#{number}: a lint problem, a security smell, an untested function")
+        sim.wait_for_deliveries()
+        stack.work(("events",))
+        echo("▶ check runs created at once, queued:")
+        _show_checks(sim, echo)
+        stack.drain()
+        echo("▶ stages finished:")
+        _show_checks(sim, echo)
+        summary = next(
+            (c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary")), None
+        )
+        if summary is not None:
+            echo("▶ the summary comment on the PR:")
+            for line in summary.body.splitlines()[1:16]:
+                echo(f"  │ {line}")
+        if no_apply:
+            echo(f"done in {time.monotonic() - started:.1f}s; state in {root}")
+            return
+        review = next(r for r in sim.check_runs(REPO) if r.name == "shunter/review")
+        before = sim.pull(REPO, number).head_sha
+        echo("▶ alice presses “Apply fixes” on shunter/review …")
+        sim.click_button(review.id, "apply", user="alice")
+        stack.drain()
+        after = sim.pull(REPO, number).head_sha
+        if after != before:
+            commit = sim.commit_info(REPO, after) if hasattr(sim, "commit_info") else None
+            echo(f"▶ Shunter pushed {after[:12]} onto feature/clamp (was {before[:12]}):")
+            if commit is not None:
+                for line in str(commit).splitlines()[:12]:
+                    echo(f"  │ {line}")
+            stack.drain()
+            echo("▶ the new head was re-checked:")
+            _show_checks(sim, echo)
+        reply = [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply")]
+        if reply:
+            echo("▶ Shunter's reply:")
+            for line in reply[-1].body.splitlines()[1:12]:
+                echo(f"  │ {line}")
+        echo(f"done in {time.monotonic() - started:.1f}s; state in {root}")
