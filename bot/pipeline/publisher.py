@@ -375,7 +375,9 @@ class Publisher:
         worker = f"{id(self)}-{time.time()}"
         if comment_id is None:
             if self.store.claim_summary_comment(repo, number, worker):
-                comment_id = self._find_existing_summary()
+                # a PR opened moments ago cannot hold an older summary: skip the lookup
+                fresh = self.target.trigger == "opened"
+                comment_id = None if fresh else self._find_existing_summary()
                 if comment_id is None:
                     with translate_errors(f"creating the summary comment on {repo}#{number}"):
                         resp = self.gh.rest.issues.create_comment(
