@@ -120,9 +120,7 @@ def post_image_tree(repo: pygit2.Repository, cr: ChangeRequest) -> pygit2.Oid:
     return index.write_tree(repo)
 
 
-def _conflict_detail(
-    repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.Index
-) -> ConflictDetail:
+def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.Index) -> ConflictDetail:
     paths: list[str] = []
     regions: list[str] = []
     for ancestor, ours, theirs in merged.conflicts or ():
@@ -156,39 +154,82 @@ def _marker_regions(path: str, merged_text: str) -> list[str]:
     return regions
 
 
-def apply_batch(
-    repo: pygit2.Repository, head_sha: str, changes: Sequence[ChangeRequest]
-) -> BatchApply:
-    """Apply ``changes`` one after another onto ``head_sha``'s tree, each by a 3-way merge.
+def _apply_in_place(repo: pygit2.Repository, index: pygit2.Index, cr: ChangeRequest) -> bool:
+    """Apply ``cr`` straight onto ``index`` when every file it touches still holds its
+    pre-image there; False (index untouched) otherwise.
+
+    That is the trivial case of the 3-way merge (ours equals the ancestor on every path the
+    change touches, so the result is theirs), taken without building and merging trees.
+    """
+    staged: list[tuple[str, str, bytes | None, int]] = []
+    for file in cr.files:
+        patch = parse_file_diff(file.diff)
+        source = file.old_path or file.path
+        try:
+            entry: pygit2.IndexEntry | None = index[source]
+        except KeyError:
+            entry = None
+        if file.pre_image_blob is None:
+            if entry is not None:
+                return False
+            content, mode = b"", MODE_FILE
+        else:
+            if entry is None or not str(entry.id).startswith(file.pre_image_blob):
+                return False
+            content, mode = repo[entry.id].data, int(entry.mode)  # type: ignore[attr-defined]
+        if file.path != source and file.path in index:
+            return False
+        try:
+            result = apply_hunks(content, patch)
+        except HunkMismatch:
+            return False
+        if patch.new_mode:
+            mode = int(patch.new_mode, 8)
+        staged.append((source, file.path, None if patch.deleted else result, mode))
+    for source, path, data, mode in staged:
+        if source != path or data is None:
+            index.remove(source)
+        if data is not None:
+            index.add(pygit2.IndexEntry(path, repo.create_blob(data), mode))
+    return True
+
+
+def apply_batch(repo: pygit2.Repository, head_sha: str, changes: Sequence[ChangeRequest]) -> BatchApply:
+    """Apply ``changes`` one after another onto ``head_sha``'s tree, each as a 3-way merge
+    with its own base as the ancestor.
 
     A request that conflicts is left out (and described) without affecting the others; a
     request whose merge changes nothing is reported as already present.
     """
     head = _commit(repo, head_sha)
-    current = head.tree.id
-    result = BatchApply(head_sha=head_sha, tree=str(current))
+    index = pygit2.Index()
+    index.read_tree(head.tree)
+    result = BatchApply(head_sha=head_sha, tree=str(head.tree.id))
     for cr in changes:
+        if _apply_in_place(repo, index, cr):
+            result.applied.append(cr.id)
+            result.files.extend(cr.paths)
+            continue
         base = _commit(repo, cr.head_sha)
         try:
             theirs = post_image_tree(repo, cr)
         except PatchConflict as exc:
             result.conflicts[cr.id] = ConflictDetail(cr.id, tuple(exc.paths), (exc.message,))
             continue
-        if cr.head_sha == head_sha and current == head.tree.id:
-            merged_tree = theirs
-        else:
-            merged = repo.merge_trees(base.tree, repo[current], repo[theirs])
-            if merged.conflicts is not None:
-                result.conflicts[cr.id] = _conflict_detail(repo, cr, merged)
-                continue
-            merged_tree = merged.write_tree(repo)
+        current = index.write_tree(repo)
+        merged = repo.merge_trees(base.tree, repo[current], repo[theirs])
+        if merged.conflicts is not None:
+            result.conflicts[cr.id] = _conflict_detail(repo, cr, merged)
+            continue
+        merged_tree = merged.write_tree(repo)
         if merged_tree == current:
             result.already_present.append(cr.id)
             continue
-        current = merged_tree
+        index = pygit2.Index()
+        index.read_tree(repo[merged_tree])
         result.applied.append(cr.id)
         result.files.extend(cr.paths)
-    result.tree = str(current)
+    result.tree = str(index.write_tree(repo))
     return result
 
 

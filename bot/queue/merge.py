@@ -18,6 +18,10 @@ Guarantees, and how they are kept:
   ``bot.queue.merge_worker``.)
 - **Order.** The waiting set's score is ``priority band * 10^13 + sequence``: a maintainer's
   request goes before an auto-apply, and within a band the first in is the first out.
+- **One batch per branch at a time** (``branch_lock``, on by default). A claim also takes
+  the branch's lock (same token, same expiry, renewed with the lease), so workers do not
+  build batches on the same head only to lose the push race; the lock of a dead worker
+  expires with its lease. Other branches are worked on in parallel.
 - **Batches.** A claim takes the longest prefix of the waiting set (up to ``max_batch``)
   whose entries touch pairwise different paths; each entry keeps its own lease state.
 - **Retries and dead letters.** A transient failure puts the entry in the delayed set with
@@ -61,6 +65,9 @@ class QueueSettings:
     backoff_base: float = 2.0
     backoff_max: float = 300.0
     landed_ttl_seconds: int = 7 * 86400
+    branch_lock: bool = True
+    """One batch in flight per branch: later batches wait instead of racing the push (and
+    losing the compare-and-swap). Off, workers race and CAS sorts them out."""
     """How long a landed entry is kept (and a re-submitted identical change is a no-op)."""
 
     def backoff(self, attempts: int) -> float:
@@ -91,6 +98,9 @@ class Keys:
     def delayed(self, queue: str) -> str:
         return f"{self.prefix}delayed:{queue}"
 
+    def lock(self, queue: str) -> str:
+        return f"{self.prefix}lock:{queue}"
+
 
 def queue_name(repo: str, branch: str) -> str:
     """``owner/name:branch`` (validated branch names cannot hold ``:``)."""
@@ -114,8 +124,8 @@ redis.call('SADD', KEYS[3], ARGV[4])
 return {1, 'waiting'}
 """
 
-# KEYS: waiting, leased, delayed, dead
-# ARGV: prefix, owner, token, lease_ms, max_batch, max_attempts
+# KEYS: waiting, leased, delayed, dead, branch lock
+# ARGV: prefix, owner, token, lease_ms, max_batch, max_attempts, use_lock ('1'/'0')
 _CLAIM = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -150,6 +160,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
     redis.call('ZADD', KEYS[1], redis.call('HGET', ek, 'score'), id)
   end
 end
+if ARGV[7] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then
+  return {'0'}
+end
 local max_batch = tonumber(ARGV[5])
 local taken = {}
 local seen = {}
@@ -166,6 +179,9 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, max_batch - 1)) do
 end
 local expiry = now + tonumber(ARGV[4])
 local out = {tostring(expiry)}
+if #taken > 0 and ARGV[7] == '1' then
+  redis.call('SET', KEYS[5], ARGV[3], 'PX', tonumber(ARGV[4]))
+end
 for _, id in ipairs(taken) do
   local ek = prefix .. 'e:' .. id
   redis.call('ZREM', KEYS[1], id)
@@ -181,7 +197,7 @@ end
 return out
 """
 
-# KEYS: leased   ARGV: prefix, token, lease_ms, ids...
+# KEYS: leased, branch lock   ARGV: prefix, token, lease_ms, ids...
 _RENEW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -196,7 +212,17 @@ for i = 4, #ARGV do
     renewed = renewed + 1
   end
 end
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+end
 return {renewed, tostring(expiry)}
+"""
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 """
 
 # KEYS: entry, leased, waiting, delayed, dead, landed
@@ -366,6 +392,7 @@ class MergeQueue:
         self._enqueue = client.register_script(_ENQUEUE)
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
+        self._unlock = client.register_script(_UNLOCK)
         self._finish = client.register_script(_FINISH)
         self._operate = client.register_script(_OPERATE)
 
@@ -415,6 +442,7 @@ class MergeQueue:
                 self.keys.leased(name),
                 self.keys.delayed(name),
                 self.keys.dead,
+                self.keys.lock(name),
             ]
             args = [
                 self.keys.prefix,
@@ -423,6 +451,7 @@ class MergeQueue:
                 int(self.settings.lease_seconds * 1000),
                 self.settings.max_batch,
                 self.settings.max_attempts,
+                "1" if self.settings.branch_lock else "0",
             ]
             raw = self._call(self._claim, keys, args)
             if len(raw) <= 1:
@@ -445,7 +474,8 @@ class MergeQueue:
         if not ids:
             return False
         args = [self.keys.prefix, claim.token, int(self.settings.lease_seconds * 1000), *ids]
-        renewed, expiry = self._call(self._renew, [self.keys.leased(claim.queue)], args)
+        keys = [self.keys.leased(claim.queue), self.keys.lock(claim.queue)]
+        renewed, expiry = self._call(self._renew, keys, args)
         claim.lease_expires_ms = int(expiry)
         if int(renewed) != len(ids):
             for change_id in ids:
@@ -453,6 +483,10 @@ class MergeQueue:
                     claim.lost.add(change_id)
             return False
         return True
+
+    def unlock(self, claim: Claim) -> None:
+        """Let the next batch of this branch start (only if this claim still holds it)."""
+        self._call(self._unlock, [self.keys.lock(claim.queue)], [claim.token])
 
     def holds(self, claim: Claim, change_id: str) -> bool:
         fields = self._do(self.redis.hmget, self.keys.entry(change_id), "state", "lease_token")
@@ -477,9 +511,7 @@ class MergeQueue:
         """Give an entry back untouched (e.g. on shutdown); the attempt is not counted."""
         return self._finish_one(claim, change_id, "release", "", "") == "release"
 
-    def _finish_one(
-        self, claim: Claim, change_id: str, outcome: str, a: str, b: str, c: int = 0
-    ) -> str:
+    def _finish_one(self, claim: Claim, change_id: str, outcome: str, a: str, b: str, c: int = 0) -> str:
         keys = [
             self.keys.entry(change_id),
             self.keys.leased(claim.queue),
@@ -499,6 +531,21 @@ class MergeQueue:
             self.settings.max_attempts,
         ]
         return _text(self._call(self._finish, keys, args))
+
+    def heartbeat(self, owner: str, info: Mapping[str, Any], ttl: float = 30.0) -> None:
+        """Say this worker is alive (operators see it in ``shunter queue ls``)."""
+        key = f"{self.keys.prefix}worker:{owner}"
+        self._do(self.redis.set, key, json.dumps(dict(info)), None, int(ttl * 1000))
+
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """Workers whose heartbeat has not expired, by owner id."""
+        out: dict[str, dict[str, Any]] = {}
+        prefix = f"{self.keys.prefix}worker:"
+        for key in self._do(self.redis.scan_iter, prefix + "*"):
+            raw = self._do(self.redis.get, key)
+            if raw is not None:
+                out[_text(key)[len(prefix) :]] = json.loads(raw)
+        return out
 
     # -- operators -------------------------------------------------------------------------
 

@@ -27,8 +27,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,7 +48,7 @@ from bot.git.push import (
     fetch_branch,
 )
 from bot.policies.schema import Patches
-from bot.queue.merge import Claim, MergeQueue, QueueSettings
+from bot.queue.merge import PREFIX, Claim, MergeQueue, QueueSettings
 
 log = logging.getLogger("shunter.merge_worker")
 
@@ -245,17 +245,13 @@ def process_once(
     signature: tuple[str, str] = SHUNTER_SIGNATURE,
 ) -> BatchOutcome | None:
     """Claim one batch and see every entry of it to an end state; None when idle."""
-    queue = (
-        redis_or_queue
-        if isinstance(redis_or_queue, MergeQueue)
-        else MergeQueue(redis_or_queue, settings)
-    )
+    queue = redis_or_queue if isinstance(redis_or_queue, MergeQueue) else MergeQueue(redis_or_queue, settings)
     claim = queue.claim(owner_id)
     if claim is None:
         return None
     outcome = BatchOutcome(queue=claim.queue, claimed=claim.ids)
     pending = {e.cr.id: e.cr for e in claim.entries}
-    with LeaseKeeper(queue, claim):
+    with LeaseKeeper(queue, claim), _unlocking(queue, claim):
         try:
             _land(
                 queue,
@@ -292,6 +288,15 @@ def process_once(
     return outcome
 
 
+@contextlib.contextmanager
+def _unlocking(queue: MergeQueue, claim: Claim) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ShunterError, redis.RedisError):
+            queue.unlock(claim)
+
+
 def _land(
     queue: MergeQueue,
     claim: Claim,
@@ -307,9 +312,7 @@ def _land(
     remote = repo_store.remote(claim.repo)
     policy = claim.entries[0].policy
     pusher = pushers(claim.repo, policy, remote)
-    report = LandingReport(
-        claim.repo, claim.branch, None, [], [], 0, 0, pusher.method, previous_head=None
-    )
+    report = LandingReport(claim.repo, claim.branch, None, [], [], 0, 0, pusher.method, previous_head=None)
 
     def dead(change_id: str, reason: str, detail: str) -> None:
         cr = pending.pop(change_id)
@@ -440,7 +443,14 @@ def run_worker(
     stop = stop or threading.Event()
     stats = WorkerStats()
     idle_since = time.monotonic()
+    beat_at = 0.0
     while not stop.is_set():
+        started = time.monotonic()
+        if started - beat_at >= 5.0:
+            beat_at = started
+            info = {"pid": os.getpid(), "host": socket.gethostname(), **asdict(stats)}
+            with contextlib.suppress(ShunterError):
+                queue.heartbeat(owner_id, info)
         try:
             outcome = process_once(queue, repo_store, owner_id=owner_id, **kwargs)
         except ShunterError as exc:  # Redis down: wait and try again, do not die
@@ -453,6 +463,15 @@ def run_worker(
             stop.wait(idle_sleep)
             continue
         idle_since = time.monotonic()
+        log.info(
+            "%s: batch of %d in %.3f s: landed %d, dead %d, retried %d",
+            outcome.queue,
+            len(outcome.claimed),
+            idle_since - started,
+            len(outcome.report.change_ids) if outcome.report else 0,
+            len(outcome.dead),
+            len(outcome.retried),
+        )
         stats.batches += 1
         stats.dead += len(outcome.dead)
         stats.retried += len(outcome.retried)
@@ -480,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-attempts", type=int, default=5)
     parser.add_argument("--backoff-base", type=float, default=2.0)
     parser.add_argument("--exit-when-idle", type=float, default=None)
+    parser.add_argument("--idle-sleep", type=float, default=0.2)
+    parser.add_argument("--prefix", default=PREFIX, help="Redis key prefix of the queue")
+    parser.add_argument("--no-branch-lock", action="store_true", help="let workers race on one branch")
     parser.add_argument("--hooks", default=None, help="module:factory of a MergeHooks")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -488,17 +510,19 @@ def main(argv: list[str] | None = None) -> int:
         max_batch=args.max_batch,
         max_attempts=args.max_attempts,
         backoff_base=args.backoff_base,
+        branch_lock=not args.no_branch_lock,
     )
     client = redis.Redis.from_url(args.redis_url)
     stop = threading.Event()
     with contextlib.suppress(ValueError):  # not the main thread
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stats = run_worker(
-        MergeQueue(client, settings),
+        MergeQueue(client, settings, prefix=args.prefix),
         LocalRepoStore(args.workdir, DirectoryRemotes(args.remote_root)),
         owner_id=args.owner,
         stop=stop,
         exit_when_idle=args.exit_when_idle,
+        idle_sleep=args.idle_sleep,
         hooks=_load_hooks(args.hooks),
     )
     print(

@@ -22,6 +22,7 @@ def test_queue_cli(forge, mq, git_policy, redis_url, clean_env, monkeypatch):
     mq.enqueue(dead, git_policy)
     claim = mq.claim("w")
     mq.finish_dead(claim, dead.id, "conflict", "src/mod2.py changed on the branch")
+    mq.unlock(claim)
     mq.enqueue(waiting, git_policy)
 
     out = run("ls").output

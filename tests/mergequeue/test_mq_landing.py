@@ -127,6 +127,7 @@ def test_priority_before_fifo(forge, mq, git_policy):
         order += claim.ids
         for change_id in claim.ids:
             mq.finish_landed(claim, change_id, "0" * 40)
+        mq.unlock(claim)
     assert order == [maint.id, req.id, req2.id, auto.id]
 
 

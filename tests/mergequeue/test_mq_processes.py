@@ -45,8 +45,9 @@ def spawn_worker(redis_url: str, forge, workdir: Path, name: str, *extra: str) -
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("race", [False, True], ids=["branch-lock", "racing-cas"])
 def test_fifty_changes_four_processes_each_landed_once_or_dead_lettered(
-    forge, redis_client, redis_url, git_policy, tmp_path
+    forge, redis_client, redis_url, git_policy, tmp_path, race
 ):
     mq = MergeQueue(redis_client)
     base = forge.head()
@@ -59,21 +60,9 @@ def test_fifty_changes_four_processes_each_landed_once_or_dead_lettered(
         crs.append(forge.change({"src/mod50.py": edited(50, tag)}, title=f"clash {tag}"))
     for cr in crs:
         assert mq.submit(cr, forge.base_tree(base), git_policy, {}).created
-    workers = [
-        spawn_worker(
-            redis_url,
-            forge,
-            tmp_path / "w",
-            f"proc{n}",
-            "--max-batch",
-            "8",
-            "--exit-when-idle",
-            "1.5",
-            "--lease-seconds",
-            "10",
-        )
-        for n in range(4)
-    ]
+    extra = ["--max-batch", "8", "--exit-when-idle", "1.5", "--lease-seconds", "10"]
+    extra += ["--idle-sleep", "0.05"] + (["--no-branch-lock"] if race else [])
+    workers = [spawn_worker(redis_url, forge, tmp_path / "w", f"proc{n}", *extra) for n in range(4)]
     outputs = [w.communicate(timeout=60)[0] for w in workers]
     print("\n".join(o.strip().splitlines()[-1] for o in outputs))
     assert all(w.returncode == 0 for w in workers), outputs

@@ -54,6 +54,7 @@ def test_transient_failures_back_off_then_dead_letter(forge, quick, git_policy):
     quick.enqueue(cr, git_policy)
     claim = quick.claim("w")
     assert quick.finish_retry(claim, cr.id, "network down") == "delayed"
+    quick.unlock(claim)
     entry = quick.get(cr.id)
     assert entry.state == "delayed" and entry.fields["last_error"] == "network down"
     assert quick.claim("w") is None  # backing off
@@ -74,6 +75,7 @@ def test_operator_retry_and_drop(forge, quick, git_policy):
     claim = quick.claim("w")
     quick.finish_dead(claim, a.id, "conflict", "src/mod1.py changed")
     quick.finish_dead(claim, b.id, "conflict", "src/mod2.py changed")
+    quick.unlock(claim)
     assert {e.id: e.state for e in quick.entries()} == {a.id: "dead", b.id: "dead"}
     assert quick.retry(a.id).state == "waiting"
     assert quick.get(a.id).attempts == 0
@@ -94,6 +96,7 @@ def test_release_returns_without_counting(forge, quick, git_policy):
     quick.enqueue(cr, git_policy)
     claim = quick.claim("w")
     assert quick.release(claim, cr.id)
+    quick.unlock(claim)
     assert quick.get(cr.id).attempts == 0
     assert quick.claim("w").ids == [cr.id]
 
@@ -106,4 +109,5 @@ def test_batches_stop_at_max_batch(forge, redis_client, git_policy):
     sizes = []
     while (claim := mq.claim("w")) is not None:
         sizes.append(len(claim.ids))
+        mq.unlock(claim)
     assert sizes == [3, 3, 1]
