@@ -236,6 +236,10 @@ def build_effective(
 # -- the shell ------------------------------------------------------------------------------
 
 
+_SHIPPED = ConfigCache(max_entries=64)
+"""Parsed presets of this install, by blob SHA (they are read on every load)."""
+
+
 class _Reader:
     """Reads and parses files through a source and the cache (the I/O of one load)."""
 
@@ -265,13 +269,17 @@ class _Reader:
 
     def resolve(self, ref: str) -> ParsedConfig | None:
         if PRESET_NAME.match(ref):
-            path = preset_path(ref)
-            if path is None:
+            preset = preset_path(ref)
+            if preset is None:
                 return None
-            content = path.read_bytes()
-            return self.parse(
-                content, git_blob_sha(content), file=f"policies/{ref}.yml", source=f"preset:{ref}"
-            )
+            content = preset.read_bytes()
+            sha = git_blob_sha(content)
+            file, label = f"policies/{ref}.yml", f"preset:{ref}"
+            hit = _SHIPPED.parsed(file, sha, source=label)
+            if hit is None:
+                hit = parse_config(content, file=file, source=label, blob_sha=sha)
+                _SHIPPED.remember_parsed(hit)
+            return hit
         match = REPO_REF.match(ref)
         if match is None:
             return None

@@ -193,13 +193,14 @@ class ReviewStageConfig(StageConfig):
 
 
 Scanner = Literal["bandit", "secrets", "rules", "semgrep", "dependencies"]
+DEFAULT_SCANNERS: tuple[Scanner, ...] = ("bandit", "secrets", "rules")
 
 
 class SecurityStageConfig(StageConfig):
     new_only: bool = Field(
         default=True, description="Report only findings the PR introduces (not on the base)."
     )
-    scanners: list[Scanner] = Field(default_factory=lambda: ["bandit", "secrets", "rules"])
+    scanners: list[Scanner] = Field(default_factory=lambda: list(DEFAULT_SCANNERS))
     ignore_rules: list[str] = Field(default_factory=list, description="Rule ids never reported (e.g. B101).")
     ignore_paths: list[str] = Field(default_factory=list, description="Globs of files the scanners skip.")
     min_confidence: Literal["low", "medium", "high"] = "low"
@@ -255,13 +256,15 @@ class CommandRule(Strict):
 
 
 def _default_commands() -> dict[str, CommandRule]:
-    read_author = {"permission": "read", "author_may_run": True}
+    def read_author() -> CommandRule:
+        return CommandRule(permission="read", author_may_run=True)
+
     return {
         "help": CommandRule(permission="read", author_may_run=True),
-        "review": CommandRule(**read_author),
-        "security": CommandRule(**read_author),
-        "tests": CommandRule(**read_author),
-        "all": CommandRule(**read_author),
+        "review": read_author(),
+        "security": read_author(),
+        "tests": read_author(),
+        "all": read_author(),
         "explain": CommandRule(permission="read", author_may_run=True),
         "ask": CommandRule(permission="read", author_may_run=True),
         "config": CommandRule(permission="read", author_may_run=True),

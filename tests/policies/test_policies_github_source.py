@@ -307,3 +307,24 @@ def test_invalid_config_check_run_has_annotations_in_the_simulator(sim) -> None:
     )
     assert "did you mean 'warning'?" in note["message"]
     assert "built-in defaults" in (run.summary or "")
+
+
+def test_cli_explain_repo_against_the_simulator(sim, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    sim.create_repo(
+        "acme/app",
+        {".github/shunter.yml": "extends: [security-only]\npatches:\n  max_lines: 42\n"},
+        owner_type="Organization",
+    )
+    for name, value in sim.settings_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SHUNTER_MUTATION_INTERVAL", "0")
+    result = CliRunner().invoke(main, ["config", "explain", "--repo", "acme/app"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {line.split(" = ")[0].strip(): line for line in result.stdout.splitlines()[1:]}
+    assert rows["patches.max_lines"].endswith("= 42  # repo")
+    assert rows["stages.review.enabled"].endswith("= false  # preset:security-only")
+    assert result.stdout.splitlines()[0] == "# layers (lowest first): default < preset:security-only < repo"
