@@ -31,7 +31,7 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def test_path_for(module_path: str, repo_paths: Iterable[str]) -> str:
+def target_test_file(module_path: str, repo_paths: Iterable[str]) -> str:
     """Where tests for ``module_path`` belong in this repository."""
     stem = PurePosixPath(module_path).stem
     if stem == "__init__":
@@ -134,7 +134,7 @@ def build_files(
     paths = list(repo_paths)
     by_file: dict[str, list[Candidate]] = {}
     for cand in sorted(kept, key=lambda c: c.index):
-        by_file.setdefault(test_path_for(cand.target.path, paths), []).append(cand)
+        by_file.setdefault(target_test_file(cand.target.path, paths), []).append(cand)
     out: dict[str, tuple[bytes | None, str]] = {}
     for path, cands in sorted(by_file.items()):
         data = read(path)

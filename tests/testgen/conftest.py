@@ -1,10 +1,16 @@
-"""Fixture repositories for the tests stage: real files in memory, a real line diff."""
+"""Fixture repositories for the tests stage: real files in memory, a real line diff.
+
+``build_context`` is exposed as the ``make_context`` fixture (conftest modules are not
+importable under ``--import-mode=importlib``)."""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
-from bot.policies.schema import TestsStageConfig
+import pytest
+
+from bot.policies.schema import TestsStageConfig as StageOptions
 from bot.stages.context import ChangedFile, MemoryTree, StageContext
 
 
@@ -17,12 +23,12 @@ def added_lines(before: str, after: str) -> frozenset[int]:
     return frozenset(out)
 
 
-def make_context(
+def build_context(
     base: dict[str, str],
     head: dict[str, str],
     *,
     trusted: bool = True,
-    options: TestsStageConfig | None = None,
+    options: StageOptions | None = None,
 ) -> StageContext:
     files = []
     for path in sorted(set(base) | set(head)):
@@ -46,6 +52,11 @@ def make_context(
         files=files,
         head=MemoryTree({k: v.encode() for k, v in head.items()}),
         base=MemoryTree({k: v.encode() for k, v in base.items()}),
-        options=options or TestsStageConfig(timeout_seconds=60, time_budget_seconds=120),
+        options=options or StageOptions(timeout_seconds=60, time_budget_seconds=120),
         trusted_author=trusted,
     )
+
+
+@pytest.fixture(scope="session")
+def make_context() -> Callable[..., StageContext]:
+    return build_context

@@ -1,0 +1,194 @@
+"""The tests stage's pure parts: AST mapping, test selection, candidate filtering, merging."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.engines.coverage_probe import (
+    FileCoverage,
+    Measurement,
+    TestOutcome,
+    parse_junit,
+    pytest_args,
+    select_tests,
+    statement_lines,
+)
+from bot.engines.ghostwriter import Candidate, placeholder_args, split_candidates, tidy
+from bot.engines.testgen_changes import changed_functions, is_test_path, module_name
+from bot.engines.testgen_patch import git_blob_id, merged_file, target_test_file
+from bot.engines.testgen_validate import judge_run, lines_by_candidate
+from bot.sandbox import SandboxResult, Strength
+
+SOURCE = """import functools
+
+
+def top(a: int) -> int:
+    def inner(b):
+        return b + 1
+    return inner(a)
+
+
+class Shape:
+    @functools.cache
+    def area(self, k: int) -> int:
+        return k * k
+
+    async def fetch(self):
+        return 1
+
+
+def _helper():
+    return 2
+
+CONSTANT = 3
+"""
+
+
+def test_changed_lines_map_to_addressable_functions() -> None:
+    mod = changed_functions("src/pkg/geo.py", SOURCE, frozenset({6, 11, 16, 19, 21}))
+    assert mod.module == "pkg.geo"
+    found = {f.qualname: f for f in mod.functions}
+    assert set(found) == {"top", "Shape.area", "Shape.fetch", "_helper"}
+    assert found["top"].changed_lines == {6}  # a nested def belongs to its outer function
+    assert found["Shape.area"].is_method and found["Shape.area"].decorators == ("functools.cache",)
+    assert found["Shape.area"].changed_lines == {11}  # the decorator line counts
+    assert found["Shape.fetch"].is_async and found["_helper"].is_private
+    assert found["top"].dotted == "pkg.geo.top"
+
+
+def test_unparseable_file_is_reported_not_raised() -> None:
+    mod = changed_functions("bad.py", "def broken(:\n", frozenset({1}))
+    assert mod.functions == [] and mod.parse_error and "bad.py" in mod.parse_error
+
+
+def test_paths_and_module_names() -> None:
+    assert module_name("pkg/__init__.py") == "pkg"
+    assert module_name("src/pkg/a.py") == "pkg.a"
+    assert is_test_path("tests/test_a.py") and is_test_path("pkg/a_test.py")
+    assert is_test_path("conftest.py") and not is_test_path("pkg/testing_utils.py")
+
+
+def test_statement_lines_skip_comments_and_docstrings() -> None:
+    src = 'def f(x):\n    """Doc."""\n    # note\n    return x\n'
+    assert statement_lines(src) == {1, 4}
+
+
+def test_select_tests_by_name_and_by_import() -> None:
+    tests = {
+        "tests/test_geo.py": "def test_x(): pass\n",
+        "tests/test_api.py": "from pkg.geo import top\n",
+        "tests/test_pkg.py": "from pkg import geo, other\n",
+        "tests/test_other.py": "import pkg.geometry\n",
+    }
+    assert select_tests("pkg/geo.py", "pkg.geo", tests) == [
+        "tests/test_api.py",
+        "tests/test_geo.py",
+        "tests/test_pkg.py",
+    ]
+
+
+def test_test_command_override() -> None:
+    assert pytest_args("pytest -k fast tests/unit") == (["-k", "fast", "tests/unit"], None)
+    assert pytest_args("python -m pytest tests") == (["tests"], None)
+    args, problem = pytest_args("make test")
+    assert args == [] and problem and "not a pytest command" in problem
+
+
+def test_junit_with_entities_is_refused() -> None:
+    bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><testsuites/>'
+    with pytest.raises(ValueError, match="entities"):
+        parse_junit(bomb)
+    ok = parse_junit(
+        '<testsuites><testsuite><testcase classname="c.test_shunter_c1" name="t"/>'
+        '<testcase classname="c.test_shunter_c2" name="u"><failure message="boom">'
+        "Flaky</failure></testcase></testsuite></testsuites>"
+    )
+    assert [o.passed for o in ok] == [True, False] and "boom" in ok[1].message
+
+
+GHOST = """# This test code was written by the `hypothesis.extra.ghostwriter` module
+
+import pkg.geo
+from hypothesis import given, strategies as st
+
+# TODO: replace st.nothing() with an appropriate strategy
+
+
+@given(self=st.builds(pkg.geo.Shape), k=st.integers())
+def test_fuzz_Shape_area(self, k: int) -> None:
+    pkg.geo.Shape.area(self=self, k=k)
+"""
+
+
+def test_placeholders_are_dropped_and_reasoned() -> None:
+    mod = changed_functions("pkg/geo.py", SOURCE, frozenset({4, 11}))
+    top, area = mod.functions
+    answers = [
+        {"id": "0", "candidates": [{"writer": "fuzz", "source": "@given(a=st.nothing())\n"}]},
+        {"id": "1", "candidates": [{"writer": "fuzz", "source": GHOST}]},
+    ]
+    gen = split_candidates({"0": top, "1": area}, answers)
+    assert [c.verdict for c in gen.candidates] == ["placeholder", "pending"]
+    assert "argument(s) a" in gen.reasons[top.dotted]
+    assert area.dotted not in gen.reasons
+    assert "TODO" not in gen.candidates[1].source  # the stale TODO comment is tidied away
+    assert placeholder_args("x = 1  # st.nothing()\n") == []
+    assert tidy("a\n# TODO: replace st.nothing() here\nb\n") == "a\nb\n"
+
+
+def _measurement(outcomes, coverage=None, timed_out=False) -> Measurement:
+    result = SandboxResult(
+        command=["pytest"],
+        exit_code=None if timed_out else 1,
+        stdout_tail="",
+        stderr_tail="",
+        timed_out=timed_out,
+        killed_by="the wall-clock timeout (1s)" if timed_out else None,
+        strength=Strength.BUBBLEWRAP,
+        seconds=1.0,
+    )
+    return Measurement(result=result, outcomes=outcomes, coverage=coverage or {})
+
+
+def test_judging_runs_like_testgen_llm() -> None:
+    fn = changed_functions("pkg/geo.py", SOURCE, frozenset({4}))
+    cand = Candidate(fn.functions[0], "fuzz", "src", index=7)
+    passed = TestOutcome("c.test_shunter_c7", "test_fuzz_top", True)
+    failed = TestOutcome("c.test_shunter_c7", "test_fuzz_top", False, "failure: AssertionError")
+    flaky = TestOutcome("c.test_shunter_c7", "t", False, "failure: FlakyFailure ...")
+    broken = TestOutcome("c.test_shunter_c7", "t", False, "error: collection failure ImportError")
+    assert judge_run(cand, _measurement([passed]), first=True) is None
+    assert judge_run(cand, _measurement([failed]), first=True) == "fails"
+    assert judge_run(cand, _measurement([failed]), first=False) == "flaky"
+    assert judge_run(cand, _measurement([flaky]), first=True) == "flaky"
+    assert judge_run(cand, _measurement([broken]), first=True) == "does-not-import"
+    assert judge_run(cand, _measurement([]), first=True) == "does-not-import"
+    assert judge_run(cand, _measurement([], timed_out=True), first=True) == "timeout"
+    cov = {
+        "pkg/geo.py": FileCoverage(
+            executed=frozenset({4, 5}),
+            missing=frozenset(),
+            contexts={4: frozenset({"x/test_shunter_c7.py::t"}), 5: frozenset({""})},
+        )
+    }
+    assert lines_by_candidate(cand, _measurement([passed], cov), "pkg/geo.py") == {4}
+
+
+def test_merging_into_an_existing_test_file() -> None:
+    fn = changed_functions("pkg/geo.py", SOURCE, frozenset({4})).functions[0]
+    body = "import pkg.geo\nfrom hypothesis import given\n\n\n@given()\ndef test_fuzz_top():\n    pass\n"
+    existing = '"""Doc."""\nimport pytest\n\n\ndef test_fuzz_top():\n    assert True\n'
+    merged = merged_file(existing, [Candidate(fn, "fuzz", body, 1)])
+    lines = merged.splitlines()
+    assert lines[:4] == ['"""Doc."""', "import pytest", "import pkg.geo", "from hypothesis import given"]
+    assert "def test_fuzz_top_2():" in merged and merged.count("def test_fuzz_top():") == 1
+    compile(merged, "t.py", "exec")
+    fresh = merged_file(None, [Candidate(fn, "fuzz", body, 1)])
+    assert fresh.startswith('"""Tests generated by Shunter') and "def test_fuzz_top():" in fresh
+
+
+def test_layout_and_blob_ids() -> None:
+    assert target_test_file("pkg/geo.py", ["tests/unit/test_geo.py"]) == "tests/unit/test_geo.py"
+    assert target_test_file("pkg/geo.py", ["test/test_x.py"]) == "test/test_geo.py"
+    assert target_test_file("src/pkg/geo.py", ["README.md"]) == "tests/test_geo.py"
+    assert git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
