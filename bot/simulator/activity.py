@@ -31,6 +31,8 @@ class Hub:
         self.events = Events(self.shapes)
         self.recorder = Recorder()
         self.faults = Faults()
+        # GitHub tells the App about its own check runs (check_run created/completed)
+        self.check_run_lifecycle_events = True
         self._diffs: dict[tuple[str, str, str], tuple[str, list[FileChange]]] = {}
 
     def set_base_url(self, url: str) -> None:

@@ -62,6 +62,7 @@ class Simulator:
         app_owner: str = "shunter-dev",
         app_permissions: dict[str, str] | None = None,
         rate_limit: int = 5000,
+        check_run_lifecycle_events: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,7 @@ class Simulator:
         self.webhook_secret = webhook_secret
         self._webhooks = WebhookSender(self.world, webhook_secret, webhook_url)
         self.hub = Hub(self.world, self._webhooks)
+        self.hub.check_run_lifecycle_events = check_run_lifecycle_events
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.url = ""

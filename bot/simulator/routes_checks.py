@@ -202,6 +202,8 @@ async def create_run(request: web.Request) -> web.Response:
         apply(hub, run, body)
         hub.world.check_runs[run.id] = run
         hub.refresh_suite(suite)
+        if hub.check_run_lifecycle_events:
+            hub.emit(hub.events.check_run("created", repo, run, hub.bot_login, None))
         return json_answer(hub.shapes.check_run(run), status=201)
 
 
@@ -213,10 +215,13 @@ async def update_run(request: web.Request) -> web.Response:
     body = await read_json(request)
     validate(body, creating=False)
     with hub.world.lock:
+        was_completed = run.status == "completed"
         apply(hub, run, body)
         suite = hub.world.check_suites.get(run.suite_id)
         if suite is not None:
             hub.refresh_suite(suite)
+        if hub.check_run_lifecycle_events and run.status == "completed" and not was_completed:
+            hub.emit(hub.events.check_run("completed", repo, run, hub.bot_login, None))
         return json_answer(hub.shapes.check_run(run))
 
 

@@ -81,3 +81,20 @@ async def test_runs_inside_an_event_loop(tmp_path):
         assert sim.deliveries("installation")[0].status == "No webhook URL configured"
     finally:
         await sim.stop()
+
+
+def test_check_run_lifecycle_events_can_be_turned_off(tmp_path):
+    from bot.simulator import SimulatorThread
+
+    for enabled in (True, False):
+        with SimulatorThread(tmp_path / str(enabled), check_run_lifecycle_events=enabled) as sim:
+            sim.create_repo("octo/demo")
+            sha = sim.ref("octo/demo", "main")
+            auth = {"Authorization": f"token {sim.installation_token('octo/demo')}"}
+            run = httpx.post(f"{sim.url}/repos/octo/demo/check-runs", headers=auth,
+                             json={"name": "x", "head_sha": sha}).json()
+            for _ in range(2):
+                httpx.patch(f"{sim.url}/repos/octo/demo/check-runs/{run['id']}", headers=auth,
+                            json={"conclusion": "success"})
+            actions = [d.action for d in sim.deliveries("check_run")]
+            assert actions == (["created", "completed"] if enabled else [])

@@ -215,12 +215,12 @@ def test_every_webhook_parses_with_githubkit_models(demo, kit):
         data={
             "name": "shunter/review",
             "head_sha": pull.head_sha,
-            "status": "completed",
-            "conclusion": "failure",
+            "status": "in_progress",
             "output": {"title": "t", "summary": "s"},
             "actions": [{"label": "Apply fixes", "description": "d", "identifier": "apply"}],
         },
     ).parsed_data
+    gh.rest.checks.update("octo", "demo", run.id, data={"conclusion": "failure"})
     sim.create_repo("acme/web", {"x.py": "x = 1\n"}, owner_type="Organization")
     sim.set_permission("octo/demo", "bob", "write")
     comment_id = sim.comment("octo/demo", 1, "/shunter help", user="bob")
@@ -257,6 +257,8 @@ def test_every_webhook_parses_with_githubkit_models(demo, kit):
         ("pull_request", "labeled"),
         ("issue_comment", "created"),
         ("issue_comment", "edited"),
+        ("check_run", "created"),
+        ("check_run", "completed"),
         ("check_run", "rerequested"),
         ("check_run", "requested_action"),
         ("check_suite", "requested"),

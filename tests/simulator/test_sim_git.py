@@ -116,3 +116,29 @@ def test_pull_refs_cannot_be_pushed(demo, tmp_path, ref):
     result = git("push", "origin", f"HEAD:{ref}", cwd=work, check=False)
     assert result.returncode != 0
     assert demo.ref("octo/demo", ref) == before
+
+
+def test_pygit2_clone_fetch_and_push(demo, tmp_path):
+    import pygit2
+
+    token = demo.installation_token("octo/demo")
+    callbacks = pygit2.RemoteCallbacks(credentials=pygit2.UserPass("x-access-token", token))
+    repo = pygit2.clone_repository(demo.clone_url("octo/demo"), str(tmp_path / "p"),
+                                   callbacks=callbacks)
+    remote = repo.remotes["origin"]
+    remote.fetch(["+refs/pull/1/head:refs/remotes/pull/1"], callbacks=callbacks)
+    head = repo.references["refs/remotes/pull/1"].target
+    assert str(head) == demo.pull("octo/demo", 1).head_sha
+    commit = repo.get(head)
+    blob = repo.create_blob(b"pushed = True\n")
+    builder = repo.TreeBuilder(commit.tree)
+    builder.insert("pushed.py", blob, pygit2.enums.FileMode.BLOB)
+    sig = pygit2.Signature("bot", "bot@example.com")
+    new = repo.create_commit(None, sig, sig, "push via pygit2", builder.write(), [head])
+    repo.references.create("refs/heads/feature", new, force=True)
+    remote.push(["refs/heads/feature:refs/heads/feature"], callbacks=callbacks)
+    assert demo.pull("octo/demo", 1).head_sha == str(new)
+    unauth = pygit2.RemoteCallbacks(credentials=pygit2.UserPass("x-access-token", "ghs_bad"))
+    with pytest.raises(pygit2.GitError):
+        remote.push(["refs/heads/feature:refs/heads/other"], callbacks=unauth)
+    assert demo.ref("octo/demo", "other") is None
