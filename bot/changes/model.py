@@ -118,7 +118,5 @@ def change_id(repo: str, branch: str, head_sha: str, files: list[FileDiff]) -> s
 
     This is what makes a double-clicked "Apply fixes" button idempotent.
     """
-    payload = json.dumps(
-        [repo, branch, head_sha, [f.model_dump(mode="json") for f in files]], sort_keys=True
-    )
+    payload = json.dumps([repo, branch, head_sha, [f.model_dump(mode="json") for f in files]], sort_keys=True)
     return "cr-" + hashlib.sha256(payload.encode()).hexdigest()[:16]

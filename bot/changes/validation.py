@@ -253,6 +253,4 @@ def _check_parents(path: str, base: BaseTree) -> None:
                 "symlink_parent", f"{path}: its parent {parent} is a symbolic link in the base"
             )
         if entry.mode != MODE_TREE:
-            raise ChangeRejected(
-                "not_a_directory", f"{path}: its parent {parent} is not a directory"
-            )
+            raise ChangeRejected("not_a_directory", f"{path}: its parent {parent} is not a directory")

@@ -125,9 +125,7 @@ class GitCliPusher:
     timeout: float = 120.0
     method: str = "git"
 
-    def push(
-        self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str
-    ) -> PushOutcome:
+    def push(self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str) -> PushOutcome:
         refspec = f"{commit_sha}:refs/heads/{branch}"
         env = {**os.environ, **self.remote.git_env()}
         try:
@@ -143,9 +141,7 @@ class GitCliPusher:
         except subprocess.TimeoutExpired:
             raise TransientError(f"git push to {branch} timed out") from None
         output = proc.stdout + proc.stderr
-        status_line = next(
-            (ln for ln in proc.stdout.splitlines() if ln.endswith(refspec) or "\t" in ln), ""
-        )
+        status_line = next((ln for ln in proc.stdout.splitlines() if ln.endswith(refspec) or "\t" in ln), "")
         if proc.returncode == 0:
             return PushOutcome("landed", commit_sha, status_line.strip())
         lowered = output.lower()
@@ -203,9 +199,7 @@ class GitHubKitRefUpdater:
 
     def create_tree(self, base_tree: str, changes: list[TreeChange]) -> str:
         entries = [{"path": c.path, "mode": c.mode, "type": "blob", "sha": c.sha} for c in changes]
-        resp = self.gh.rest.git.create_tree(
-            self.owner, self.repo, base_tree=base_tree, tree=entries
-        )
+        resp = self.gh.rest.git.create_tree(self.owner, self.repo, base_tree=base_tree, tree=entries)
         return str(resp.parsed_data.sha)
 
     def create_commit(self, message: str, tree: str, parents: list[str]) -> str:
@@ -218,19 +212,27 @@ class GitHubKitRefUpdater:
         from githubkit.exception import RequestFailed
 
         try:
-            self.gh.rest.git.update_ref(
-                self.owner, self.repo, f"heads/{branch}", sha=sha, force=False
-            )
+            self.gh.rest.git.update_ref(self.owner, self.repo, f"heads/{branch}", sha=sha, force=False)
         except RequestFailed as exc:
             status = exc.response.status_code
-            if status == 422:
+            text = str(getattr(exc.response, "text", "") or "").lower()
+            if status == 422 and ("fast forward" in text or "fast-forward" in text):
                 return False
             if status >= 500 or status == 429:
                 raise TransientError(f"updating {branch} failed with HTTP {status}") from None
             raise PushRejected(
-                f"updating {branch} was refused with HTTP {status}", status=status
+                f"updating {branch} was refused with HTTP {status}: {_api_message(exc)}",
+                status=status,
             ) from None
         return True
+
+
+def _api_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    try:
+        return str(response.json().get("message", ""))[:300]  # type: ignore[union-attr]
+    except Exception:
+        return ""
 
 
 @dataclass
@@ -245,9 +247,7 @@ class ApiPusher:
     updater: RefUpdater
     method: str = "api"
 
-    def push(
-        self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str
-    ) -> PushOutcome:
+    def push(self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str) -> PushOutcome:
         commit = repo[commit_sha]
         if not isinstance(commit, pygit2.Commit) or len(commit.parents) != 1:
             raise WorkspaceError(f"{commit_sha[:12]} is not a single-parent commit")

@@ -67,8 +67,7 @@ def worker(queues: str, burst: bool, no_fork: bool, name: str | None) -> None:
     unknown = sorted(set(chosen) - set(ALL_QUEUES))
     if unknown or not chosen:
         raise click.BadParameter(
-            f"unknown queue(s) {', '.join(unknown) or '(none)'}; "
-            f"choose from {', '.join(ALL_QUEUES)}",
+            f"unknown queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_QUEUES)}",
             param_hint="--queues",
         )
     handle = open_redis(settings)

@@ -36,6 +36,7 @@ import pygit2
 import redis
 
 from bot.changes.model import ChangeRequest
+from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.errors import ShunterError, TransientError
 from bot.git.apply import apply_batch, commit_message, create_commit, landed_changes
 from bot.git.push import (
@@ -53,57 +54,6 @@ from bot.queue.merge import PREFIX, Claim, MergeQueue, QueueSettings
 log = logging.getLogger("shunter.merge_worker")
 
 SHUNTER_SIGNATURE = ("Shunter", "shunter@users.noreply.github.com")
-
-
-@dataclass
-class LandingReport:
-    """What landed, for the caller to reply on the PR, mark findings and audit."""
-
-    repo: str
-    branch: str
-    commit_sha: str | None
-    change_ids: list[str]
-    files: list[str]
-    pushes: int
-    refused_pushes: int
-    method: str
-    previous_head: str | None
-    changes: list[ChangeRequest] = field(default_factory=list)
-    already_landed: dict[str, str] = field(default_factory=dict)
-    """Ids found already on the branch (by trailer) -> the commit that carries them."""
-    already_present: list[str] = field(default_factory=list)
-    """Ids whose change was already in the branch's files; nothing was committed for them."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "repo": self.repo,
-            "branch": self.branch,
-            "commit_sha": self.commit_sha,
-            "change_ids": self.change_ids,
-            "files": self.files,
-            "pushes": self.pushes,
-            "refused_pushes": self.refused_pushes,
-            "method": self.method,
-            "previous_head": self.previous_head,
-            "already_landed": self.already_landed,
-            "already_present": self.already_present,
-            "finding_fingerprints": sorted(
-                {fp for c in self.changes for fp in c.origin.finding_fingerprints}
-            ),
-        }
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A change that will not land without a person: the reason code and what to do."""
-
-    change: ChangeRequest
-    reason: str
-    detail: str
-
-    @property
-    def retry_hint(self) -> str:
-        return f"fix the cause, then `shunter queue retry {self.change.id}` (or re-run the stage)"
 
 
 @dataclass

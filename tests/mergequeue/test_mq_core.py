@@ -101,3 +101,35 @@ def test_globs():
     assert not matches_any(".github/workflowsx/ci.yml", [".github/workflows/**"])
     assert matches_any("a/b/c.py", ["**/*.py"]) and matches_any("c.py", ["**/*.py"])
     assert not matches_any("a/c.py", ["*.py"])
+
+
+def test_auto_apply_loop_guard_and_priorities():
+    from bot.changes import Priority, auto_apply_decision, priority_for
+    from bot.policies.schema import AutoApplyPolicy, Patches
+
+    always = Patches(auto_apply=AutoApplyPolicy(tests="always"))
+    human = "fix typo\n"
+    ours = "shunter: add tests\n\nShunter-Change: cr-1\n"
+    assert auto_apply_decision(always, StageName.TESTS, human).allowed
+    blocked = auto_apply_decision(always, StageName.TESTS, ours)
+    assert not blocked.allowed and "loop" in blocked.reason
+    assert auto_apply_decision(always, StageName.TESTS, ours, head_stage="review").allowed
+    assert not auto_apply_decision(Patches(), StageName.TESTS, human).allowed
+    assert priority_for(requested_by_person=True, permission="admin") is Priority.MAINTAINER
+    assert priority_for(requested_by_person=True, permission="read") is Priority.REQUESTED
+    assert priority_for(requested_by_person=False, permission="admin") is Priority.AUTO
+
+
+def test_replies_say_what_and_how_to_retry():
+    from bot.changes import DeadLetter, LandingReport
+    from bot.changes.replies import dead_letter_reply, landed_reply
+
+    cr = make("add tests")
+    report = LandingReport("o/r", "b", "abcdef1234", [cr.id], ["a.py"], 1, 0, "api", "0" * 40, changes=[cr])
+    text = landed_reply(report)
+    assert "[abcdef1](https://github.com/o/r/commit/abcdef1234)" in text
+    assert f"- add tests (`{cr.id}`)" in text and "`a.py`" in text
+    letter = DeadLetter(cr, "conflict", "conflict on a.py against 0123: lines L3-L7")
+    reply = dead_letter_reply(letter)
+    assert "conflicts with changes" in reply and "L3-L7" in reply
+    assert f"shunter queue retry {cr.id}" in reply and "/shunter apply" in reply

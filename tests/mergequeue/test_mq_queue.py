@@ -111,3 +111,32 @@ def test_batches_stop_at_max_batch(forge, redis_client, git_policy):
         sizes.append(len(claim.ids))
         mq.unlock(claim)
     assert sizes == [3, 3, 1]
+
+
+def test_branch_lock_serialises_batches_and_expires_with_the_lease(forge, quick, git_policy):
+    a = forge.change({"src/mod1.py": edited(1)})
+    b = forge.change({"src/mod1.py": edited(1, "b")})  # overlaps a: separate batch
+    quick.enqueue(a, git_policy)
+    quick.enqueue(b, git_policy)
+    first = quick.claim("w1")
+    assert first.ids == [a.id]
+    assert quick.claim("w2") is None  # b waits: a's batch holds the branch
+    quick.finish_landed(first, a.id, "1" * 40)
+    quick.unlock(first)
+    second = quick.claim("w2")
+    assert second.ids == [b.id]
+    time.sleep(0.4)  # w2 dies: its lease and the branch lock expire together
+    third = quick.claim("w3")
+    assert third is not None and third.ids == [b.id]
+
+
+def test_other_branches_proceed_in_parallel(forge, quick, git_policy):
+    a = forge.change({"src/mod1.py": edited(1)})
+    other = a.model_copy(update={"id": "cr-other", "branch": "release"})
+    quick.enqueue(a, git_policy)
+    quick.enqueue(other, git_policy)
+    claims = [quick.claim("w1"), quick.claim("w2")]
+    assert sorted(c.branch for c in claims) == ["main", "release"]
+    assert quick.workers() == {}
+    quick.heartbeat("w1", {"pid": 1})
+    assert quick.workers() == {"w1": {"pid": 1}}

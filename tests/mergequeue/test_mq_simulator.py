@@ -100,3 +100,18 @@ def test_human_push_race_is_refused_then_lands(sim, tmp_path, mq, method):
     text = sim.file(REPO, "main", "app.py")
     assert "line two\n" in text and "line fifteen\n" in text
     assert sim.ref(REPO, "main") == report.commit_sha
+
+
+def test_api_refusal_that_is_not_a_race_dead_letters(sim, tmp_path, mq):
+    """A 422 for a missing ``workflows`` permission is not a compare-and-swap refusal:
+    the entry goes to the dead-letter set at once instead of being retried."""
+    store, pushers, policy = wiring(sim, tmp_path, "api")
+    sim.commit(REPO, "main", {".github/workflows/ci.yml": "on: push\n"}, message="ci")
+    cr = change(sim, ".github/workflows/ci.yml", "on: [push, pull_request]\n")
+    mq.enqueue(cr, policy)  # bypasses validation on purpose: the push side must hold too
+    before = sim.ref(REPO, "main")
+    outcome = process_once(mq, store, owner_id="w", pushers=pushers)
+    assert outcome.report is None and sim.ref(REPO, "main") == before
+    [letter] = outcome.dead
+    assert letter.reason == "push_rejected" and "workflows" in letter.detail
+    assert mq.get(cr.id).state == "dead"
