@@ -96,9 +96,7 @@ class Rule(BaseModel):
             help=f"{self.help.strip()}\n\nFix: {self.fix}",
             cwe=self.cwe,
             fix=self.fix,
-            help_uri=f"https://cwe.mitre.org/data/definitions/{self.cwe}.html"
-            if self.cwe
-            else None,
+            help_uri=f"https://cwe.mitre.org/data/definitions/{self.cwe}.html" if self.cwe else None,
         )
 
 
@@ -141,10 +139,24 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+def _statements(tree: ast.AST) -> Iterator[ast.stmt]:
+    """Every statement, at any depth, without walking into expressions (imports are here)."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                for child in children:
+                    if isinstance(child, ast.stmt):
+                        yield child
+                    stack.append(child)
+
+
 def import_aliases(tree: ast.AST) -> dict[str, str]:
     """Local name -> qualified name, from every import in the file (any scope)."""
     aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -216,17 +228,54 @@ def _literal_value(node: ast.AST) -> tuple[bool, Any]:
     return False, None
 
 
+@dataclass
+class _Index:
+    """Clauses by what can trigger them, so each AST node only meets its candidates."""
+
+    exact: dict[str, list[tuple[Rule, Clause]]]
+    methods: dict[str, list[tuple[Rule, Clause]]]
+    any_call: list[tuple[Rule, Clause]]
+    references: dict[str, list[Rule]]
+    reference_tails: frozenset[str]
+    assigns: list[tuple[Rule, AssignMatch]]
+
+
+def _index(rules: list[Rule]) -> _Index:
+    exact: dict[str, list[tuple[Rule, Clause]]] = {}
+    methods: dict[str, list[tuple[Rule, Clause]]] = {}
+    any_call: list[tuple[Rule, Clause]] = []
+    references: dict[str, list[Rule]] = {}
+    assigns: list[tuple[Rule, AssignMatch]] = []
+    for rule in rules:
+        for clause in rule.match:
+            for pattern in clause.call or []:
+                if pattern == "*":
+                    any_call.append((rule, clause))
+                elif pattern.startswith("*."):
+                    methods.setdefault(pattern[2:], []).append((rule, clause))
+                else:
+                    exact.setdefault(pattern, []).append((rule, clause))
+            for name in clause.reference or []:
+                references.setdefault(name, []).append(rule)
+            if clause.assign is not None:
+                assigns.append((rule, clause.assign))
+    tails = frozenset(name.rsplit(".", 1)[-1] for name in references)
+    return _Index(exact, methods, any_call, references, tails, assigns)
+
+
 class _Matcher(ast.NodeVisitor):
     def __init__(self, rules: list[Rule], aliases: Mapping[str, str]) -> None:
-        self.rules = rules
+        self.index = _index(rules)
         self.aliases = aliases
         self.matches: list[Match] = []
-        self.scopes: list[dict[str, list[ast.expr]]] = [{}]
+        self.scopes: list[ast.AST] = []
+        self.assigned: dict[int, dict[str, list[ast.expr]]] = {}
         self.depth = 0
 
-    # assignments are tracked per function so ``q = f"..."; cur.execute(q)`` is seen
+    # assignments are tracked per function so ``q = f"..."; cur.execute(q)`` is seen;
+    # they are collected lazily, only for scopes where a formatted-argument check asks
     def _visit_scope(self, node: ast.AST) -> None:
-        self.scopes.append(_assignments(node))
+        self.scopes.append(node)
         self.depth += 1
         self.generic_visit(node)
         self.depth -= 1
@@ -236,54 +285,57 @@ class _Matcher(ast.NodeVisitor):
     visit_AsyncFunctionDef = _visit_scope
 
     def visit_Module(self, node: ast.Module) -> None:
-        self.scopes = [_assignments(node)]
+        self.scopes = [node]
         self.generic_visit(node)
 
+    def _scope_assignments(self) -> dict[str, list[ast.expr]]:
+        scope = self.scopes[-1]
+        key = id(scope)
+        if key not in self.assigned:
+            self.assigned[key] = _assignments(scope)
+        return self.assigned[key]
+
     def visit_Call(self, node: ast.Call) -> None:
-        qualified = qualify(node.func, self.aliases)
-        for rule in self.rules:
-            for clause in rule.match:
-                if (
-                    clause.call
-                    and _name_matches(clause.call, node.func, qualified)
-                    and self._conditions(clause, node)
-                ):
-                    callee = qualified or (_dotted(node.func) or "call")
-                    self.matches.append(Match(rule, node, callee))
-                    break
+        func = node.func
+        qualified = qualify(func, self.aliases) if isinstance(func, ast.Name | ast.Attribute) else None
+        candidates: list[tuple[Rule, Clause]] = []
+        if qualified is not None:
+            candidates += self.index.exact.get(qualified, [])
+        if isinstance(func, ast.Attribute):
+            candidates += self.index.methods.get(func.attr, [])
+        candidates += self.index.any_call
+        done: set[str] = set()
+        for rule, clause in candidates:
+            if rule.id not in done and self._conditions(clause, node):
+                done.add(rule.id)
+                callee = qualified or (_dotted(func) or "call")
+                self.matches.append(Match(rule, node, callee))
         self.generic_visit(node)
 
     def _reference(self, node: ast.Name | ast.Attribute) -> None:
         qualified = qualify(node, self.aliases)
-        if qualified:
-            for rule in self.rules:
-                for clause in rule.match:
-                    if clause.reference and qualified in clause.reference:
-                        self.matches.append(Match(rule, node, qualified))
-                        break
+        for rule in self.index.references.get(qualified or "", []):
+            self.matches.append(Match(rule, node, qualified or ""))
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self._reference(node)
+        if node.attr in self.index.reference_tails:
+            self._reference(node)
         # ``ssl.CERT_NONE`` must not also be reported as ``ssl``: don't descend into names
         if not isinstance(node.value, ast.Name):
             self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in self.aliases and self.aliases[node.id] != node.id:
+        target = self.aliases.get(node.id)
+        if target and target != node.id and target.rsplit(".", 1)[-1] in self.index.reference_tails:
             self._reference(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        if self.depth == 0:
-            for rule in self.rules:
-                for clause in rule.match:
-                    a = clause.assign
-                    if a is None:
-                        continue
-                    targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                    ok, value = _literal_value(node.value)
-                    if a.target in targets and ok and value == a.value:
-                        self.matches.append(Match(rule, node, f"{a.target} = {value!r}"))
-                        break
+        if self.depth == 0 and self.index.assigns:
+            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            ok, value = _literal_value(node.value)
+            for rule, a in self.index.assigns:
+                if a.target in targets and ok and value == a.value:
+                    self.matches.append(Match(rule, node, f"{a.target} = {value!r}"))
         self.generic_visit(node)
 
     def _conditions(self, clause: Clause, call: ast.Call) -> bool:
@@ -315,7 +367,7 @@ class _Matcher(ast.NodeVisitor):
             if not ok or value not in clause.arg_equals.values:
                 return False
         if clause.arg_mentions:
-            pattern = re.compile(clause.arg_mentions)
+            pattern = _regex(clause.arg_mentions)
             every = [*call.args, *(k.value for k in call.keywords)]
             if not any(_mentions(a, pattern) for a in every):
                 return False
@@ -325,8 +377,13 @@ class _Matcher(ast.NodeVisitor):
         if _is_formatted(arg):
             return True
         if isinstance(arg, ast.Name):
-            return any(_is_formatted(v) for v in self.scopes[-1].get(arg.id, []))
+            return any(_is_formatted(v) for v in self._scope_assignments().get(arg.id, []))
         return False
+
+
+@lru_cache(maxsize=64)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def _assignments(scope: ast.AST) -> dict[str, list[ast.expr]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 import time
 import warnings
 from collections import Counter
@@ -103,7 +104,8 @@ def run(ctx: StageContext) -> StageResult:
         notes.append(f"Shunter's rule files are broken, rules did not run: {exc.message}")
         rules = []
 
-    head = _scan_tree(ctx, "head", texts, opts, rules, timings, head_only_lines=opts.new_only)
+    added_only = {t.path: t.changed.added_lines for t in texts} if opts.new_only else None
+    head = _scan_tree(ctx, "head", texts, opts, rules, timings, only_lines=added_only)
     notes.extend(head.report.notes)
     dep_neutral = False
     if "dependencies" in opts.scanners:
@@ -118,12 +120,7 @@ def run(ctx: StageContext) -> StageResult:
     if opts.new_only:
         if ctx.cancelled():
             return _cancelled(ctx)
-        suspects = sorted({f.path for f in kept if f.engine != dependency_audit.ENGINE})
-        base_texts = _base_texts(ctx, [t for t in texts if t.path in suspects])
-        base = _scan_tree(ctx, "base", base_texts, opts, rules, timings, head_only_lines=False)
-        base_findings = _with_fingerprints(base.report.findings, base_texts)
-        base_findings = _dedupe(base_findings, base.report.aliases)
-        kept, preexisting = _new_only(kept, base_findings)
+        kept, preexisting = _new_in_head(ctx, kept, texts, opts, rules, timings)
     else:
         kept, counts["outside_diff"] = _filter_mode(kept, texts, opts.filter)
 
@@ -145,9 +142,7 @@ def run(ctx: StageContext) -> StageResult:
                 "add the reason after the bracket."
             )
 
-    secret_paths = {
-        f.path for f in [*reported, *suppressed] if f.engine == secrets_scan.ENGINE
-    }
+    secret_paths = {f.path for f in [*reported, *suppressed] if f.engine == secrets_scan.ENGINE}
     reported, patches = _patches(reported, head, by_path, rules, secret_paths, notes)
     reported.sort(key=lambda f: (-f.severity.rank, f.path, f.start_line, f.rule_id))
     failing = [f for f in reported if opts.fail_on.fails(f.severity)]
@@ -203,9 +198,7 @@ def _ignored_path(path: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) for p in patterns)
 
 
-def _select(
-    ctx: StageContext, opts: SecurityStageConfig, notes: list[str]
-) -> tuple[list[_Text], list[str]]:
+def _select(ctx: StageContext, opts: SecurityStageConfig, notes: list[str]) -> tuple[list[_Text], list[str]]:
     """Readable text versions of the changed files, and the paths that were skipped."""
     skipped: list[str] = []
     candidates = [f for f in ctx.files if f.status != "deleted"]
@@ -250,8 +243,7 @@ def _select(
         except UnicodeDecodeError:
             text = raw.decode("utf-8", errors="replace")
             notes.append(
-                f"{changed.path} is not valid UTF-8: scanned for secrets with undecodable "
-                "bytes replaced."
+                f"{changed.path} is not valid UTF-8: scanned for secrets with undecodable bytes replaced."
             )
         base_path = changed.old_path or changed.path
         texts.append(_Text(changed.path, base_path, text, raw, changed))
@@ -267,7 +259,7 @@ def _base_texts(ctx: StageContext, head_texts: list[_Text]) -> list[_Text]:
         raw = ctx.base.read(t.base_path)
         if raw is None or len(raw) > MAX_FILE_BYTES or b"\0" in raw[:BINARY_SNIFF]:
             continue
-        out.append(_Text(t.path, t.base_path, raw.decode("utf-8", "replace"), raw, t.changed))
+        out.append(_Text(t.path, t.base_path, _decode(raw), raw, t.changed))
     return out
 
 
@@ -286,8 +278,9 @@ def _scan_tree(
     rules: list[own_rules.Rule],
     timings: dict[str, float],
     *,
-    head_only_lines: bool,
+    only_lines: dict[str, frozenset[int]] | None,
 ) -> _Scan:
+    """Run the enabled engines over one tree; ``only_lines`` narrows the secrets scan."""
     scan = _Scan()
     if not texts:
         return scan
@@ -308,9 +301,7 @@ def _scan_tree(
 
     if "bandit" in opts.scanners and parsed:
         t0 = time.perf_counter()
-        root = ctx.materialise(
-            [t.base_path if tree == "base" else t.path for t in parsed], tree=tree
-        )
+        root = ctx.materialise([t.base_path if tree == "base" else t.path for t in parsed], tree=tree)
         rel = [t.base_path if tree == "base" else t.path for t in parsed]
         report = bandit_scan.run_bandit(root, rel)
         _rename(report, {t.base_path: t.path for t in parsed} if tree == "base" else {})
@@ -337,8 +328,7 @@ def _scan_tree(
 
     if "secrets" in opts.scanners:
         t0 = time.perf_counter()
-        only = {t.path: t.changed.added_lines for t in texts} if head_only_lines else None
-        scan.report.extend(secrets_scan.scan_secrets({t.path: t.text for t in texts}, only))
+        scan.report.extend(secrets_scan.scan_secrets({t.path: t.text for t in texts}, only_lines))
         timings[f"secrets_{tree}"] = time.perf_counter() - t0
     return scan
 
@@ -350,25 +340,20 @@ def _rename(report: EngineReport, mapping: dict[str, str]) -> None:
         ]
 
 
-def _audit(
-    texts: list[_Text], opts: SecurityStageConfig, report: EngineReport, notes: list[str]
-) -> bool:
+def _audit(texts: list[_Text], opts: SecurityStageConfig, report: EngineReport, notes: list[str]) -> bool:
     """Run the dependency audit into ``report``; True when the service could not answer."""
     manifests = {t.path: t.text for t in texts if dependency_audit.is_manifest(t.path)}
     if not manifests:
         return False
     if not opts.osv_url:
         notes.append(
-            "Dependency audit is enabled but no `osv_url` is configured: dependencies were "
-            "not checked."
+            "Dependency audit is enabled but no `osv_url` is configured: dependencies were not checked."
         )
         return True
     try:
         report.extend(dependency_audit.audit(manifests, opts.osv_url))
     except TransientError as exc:
-        notes.append(
-            f"Dependency audit could not run: {exc.message}. Dependencies were not checked."
-        )
+        notes.append(f"Dependency audit could not run: {exc.message}. Dependencies were not checked.")
         return True
     return False
 
@@ -398,9 +383,7 @@ def _dedupe(findings: list[Finding], aliases: dict[str, tuple[str, ...]]) -> lis
     for f in findings:
         if f.engine == own_rules.ENGINE:
             for line in range(f.start_line, f.end_line + 1):
-                ours.setdefault((f.path, line), set()).update(
-                    {f.rule_id, *aliases.get(f.rule_id, ())}
-                )
+                ours.setdefault((f.path, line), set()).update({f.rule_id, *aliases.get(f.rule_id, ())})
     secret_lines = {(f.path, f.start_line) for f in findings if f.engine == secrets_scan.ENGINE}
     out: list[Finding] = []
     seen: set[tuple[str, str, int]] = set()
@@ -441,6 +424,100 @@ def _filter_config(
     return kept, dict(counts)
 
 
+_WS = re.compile(r"\s+")
+
+
+def _normal(line: str) -> str:
+    """The line as ``bot.models.fingerprint`` sees it (whitespace folded)."""
+    return _WS.sub(" ", line).strip()
+
+
+def _new_in_head(
+    ctx: StageContext,
+    kept: list[Finding],
+    texts: list[_Text],
+    opts: SecurityStageConfig,
+    rules: list[own_rules.Rule],
+    timings: dict[str, float],
+) -> tuple[list[Finding], int]:
+    """``new_only``: split head findings into new ones and old debt, scanning the base lazily.
+
+    A fingerprint hashes the rule, the path and the normalised line text, so a head finding
+    can only match a base finding if the base file has that very line text. Triage:
+
+    - the file is new in the PR: every finding is new;
+    - the finding lies on lines the PR did not touch: the same line is on the base, so it
+      is old debt (no scan needed);
+    - it lies on touched lines whose text the base file does not contain: new (exact);
+    - otherwise (code moved or copied): the base version of that file is scanned and the
+      fingerprints are compared as multisets, which is exact.
+
+    This keeps the base scan to the few files where code moved, instead of every file with
+    a finding, which is what makes ``new_only`` affordable on large PRs.
+    """
+    by_path = {t.path: t for t in texts}
+    base_lines: dict[str, Counter[str] | None] = {}
+
+    def base_counter(t: _Text) -> Counter[str] | None:
+        if t.path not in base_lines:
+            raw = None if t.changed.status == "added" else ctx.base.read(t.base_path)
+            base_lines[t.path] = (
+                None if raw is None else Counter(_normal(x) for x in _decode(raw).splitlines())
+            )
+        return base_lines[t.path]
+
+    verdicts: list[tuple[Finding, str]] = []
+    for f in kept:
+        t = by_path.get(f.path)
+        counter = base_counter(t) if t else None
+        if t is None or counter is None:
+            verdicts.append((f, "new"))
+            continue
+        span = set(range(f.start_line, f.end_line + 1))
+        lines = t.text.splitlines()
+        text = _normal(lines[f.start_line - 1]) if f.start_line <= len(lines) else ""
+        if not span & t.changed.added_lines:
+            verdicts.append((f, "old"))
+        elif counter[text] == 0:
+            verdicts.append((f, "new"))
+        elif f.engine == dependency_audit.ENGINE:
+            verdicts.append((f, "old"))  # the same pin line is on the base: known debt
+        else:
+            verdicts.append((f, "rescan"))
+    # a rescanned file is compared exactly, all of its findings together (multisets)
+    rescan_paths = {f.path for f, v in verdicts if v == "rescan"}
+    rescan: dict[str, list[Finding]] = {}
+    fresh: list[Finding] = []
+    old = 0
+    for f, verdict in verdicts:
+        if f.path in rescan_paths and f.engine != dependency_audit.ENGINE:
+            rescan.setdefault(f.path, []).append(f)
+        elif verdict == "new":
+            fresh.append(f)
+        else:
+            old += 1
+    if not rescan:
+        return fresh, old
+    base_texts = _base_texts(ctx, [by_path[p] for p in sorted(rescan)])
+    wanted = {
+        p: {_normal(by_path[p].text.splitlines()[f.start_line - 1]) for f in fs} for p, fs in rescan.items()
+    }
+    only = {
+        b.path: frozenset(
+            n for n, line in enumerate(b.text.splitlines(), start=1) if _normal(line) in wanted[b.path]
+        )
+        for b in base_texts
+    }
+    base = _scan_tree(ctx, "base", base_texts, opts, rules, timings, only_lines=only)
+    base_findings = _dedupe(_with_fingerprints(base.report.findings, base_texts), base.report.aliases)
+    moved, matched = _new_only([f for fs in rescan.values() for f in fs], base_findings)
+    return fresh + moved, old + matched
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
 def _new_only(head: list[Finding], base: list[Finding]) -> tuple[list[Finding], int]:
     """Head findings whose fingerprint is not in the base (counted as a multiset)."""
     budget = Counter(f.fingerprint for f in base)
@@ -455,9 +532,7 @@ def _new_only(head: list[Finding], base: list[Finding]) -> tuple[list[Finding], 
     return fresh, old
 
 
-def _filter_mode(
-    findings: list[Finding], texts: list[_Text], mode: FilterMode
-) -> tuple[list[Finding], int]:
+def _filter_mode(findings: list[Finding], texts: list[_Text], mode: FilterMode) -> tuple[list[Finding], int]:
     if mode in (FilterMode.FILE, FilterMode.NOFILTER):
         return findings, 0
     changed = {t.path: t.changed for t in texts}
@@ -563,9 +638,7 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
     by_sev = Counter(f.severity for f in reported)
     if reported:
         counts = ", ".join(
-            f"{by_sev[s]} {s.value}"
-            for s in (Severity.ERROR, Severity.WARNING, Severity.NOTICE)
-            if by_sev[s]
+            f"{by_sev[s]} {s.value}" for s in (Severity.ERROR, Severity.WARNING, Severity.NOTICE) if by_sev[s]
         )
         parts.append(f"**{len(reported)} new finding{'s' * (len(reported) != 1)}** ({counts}).")
     else:
@@ -583,9 +656,7 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
         extra.append(f"{m['outside_diff']} outside the changed lines")
     parts.append(" · ".join(extra))
     if m.get("failing"):
-        parts.append(
-            f"Fails because {m['failing']} finding(s) are at or above `fail_on: {fail_on.value}`."
-        )
+        parts.append(f"Fails because {m['failing']} finding(s) are at or above `fail_on: {fail_on.value}`.")
     shown = 0
     for sev in (Severity.ERROR, Severity.WARNING, Severity.NOTICE):
         group = [f for f in reported if f.severity is sev]
@@ -608,9 +679,7 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
     if suppressed:
         parts.append(f"\n### Suppressed inline ({len(suppressed)})\n")
         for f in suppressed[:MAX_SUMMARY_ITEMS]:
-            parts.append(
-                f"- `{f.path}:{f.start_line}` `{f.rule_id}` — {redact(f.suppressed or '')}"
-            )
+            parts.append(f"- `{f.path}:{f.start_line}` `{f.rule_id}` — {redact(f.suppressed or '')}")
     if any(f.engine == secrets_scan.ENGINE for f in reported):
         parts.append(
             "\n> **Secrets:** values are never shown. Remove them and rotate the credentials: "
