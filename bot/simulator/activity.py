@@ -33,6 +33,7 @@ class Hub:
         self.faults = Faults()
         # GitHub tells the App about its own check runs (check_run created/completed)
         self.check_run_lifecycle_events = True
+        self._mergeable: dict[tuple[str, str, str], bool] = {}
         self._diffs: dict[tuple[str, str, str], tuple[str, list[FileChange]]] = {}
 
     def set_base_url(self, url: str) -> None:
@@ -80,7 +81,17 @@ class Hub:
         review_comments = sum(
             1 for c in self.world.review_comments.values() if c.repo == pull.repo and c.number == pull.number
         )
-        return self.shapes.pull(pull, stats, (comments, review_comments))
+        return self.shapes.pull(
+            pull, stats, (comments, review_comments), self.mergeable(repo, pull)
+        )
+
+    def mergeable(self, repo: Repo, pull: Pull) -> bool:
+        """Whether the head merges into the base without conflicts (cached per pair)."""
+        key = ("merge", pull.base_sha, pull.head_sha)
+        if key not in self._mergeable:
+            index = repo.git.merge_commits(pull.base_sha, pull.head_sha)
+            self._mergeable[key] = index.conflicts is None
+        return self._mergeable[key]
 
     def comment_count(self, pull: Pull) -> int:
         return sum(

@@ -323,16 +323,25 @@ class Shapes:
             "draft": pull.draft,
         }
 
-    def pull(self, pull: Pull, stats: tuple[int, int, int, int], counts: tuple[int, int]) -> Json:
-        """``stats`` = (commits, additions, deletions, changed_files); ``counts`` = comments."""
+    def pull(
+        self,
+        pull: Pull,
+        stats: tuple[int, int, int, int],
+        counts: tuple[int, int],
+        mergeable: bool | None = True,
+    ) -> Json:
+        """``stats`` = (commits, additions, deletions, changed_files); ``counts`` = comments;
+        ``mergeable`` = whether head merges into base without conflicts."""
         body = self.pull_simple(pull)
         commits, additions, deletions, changed = stats
         body.update(
             {
                 "merged": pull.merged,
-                "mergeable": None if pull.state == "closed" else True,
-                "rebaseable": None if pull.state == "closed" else True,
-                "mergeable_state": "clean" if pull.state == "open" else "unknown",
+                "mergeable": None if pull.state == "closed" else mergeable,
+                "rebaseable": None if pull.state == "closed" else mergeable,
+                "mergeable_state": (
+                    "unknown" if pull.state != "open" else "clean" if mergeable else "dirty"
+                ),
                 "merged_by": None,
                 "comments": counts[0],
                 "review_comments": counts[1],

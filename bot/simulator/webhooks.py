@@ -82,7 +82,7 @@ class WebhookSender:
         inst = payload.get("installation") or {}
         repo = payload.get("repository") or {}
         delivery = Delivery(
-            id=self.world.next_id() * 1000 + 7,
+            id=self.world.next_id(),
             guid=guid or str(uuid.uuid4()),
             event=event,
             action=payload.get("action"),

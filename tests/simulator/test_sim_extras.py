@@ -98,3 +98,14 @@ def test_check_run_lifecycle_events_can_be_turned_off(tmp_path):
                             json={"conclusion": "success"})
             actions = [d.action for d in sim.deliveries("check_run")]
             assert actions == (["created", "completed"] if enabled else [])
+
+
+def test_conflicting_pull_request_is_not_mergeable(simulator, kit):
+    simulator.create_repo("octo/demo", {"a.py": "x = 1\n"})
+    simulator.commit("octo/demo", "topic", {"a.py": "x = 2\n"})
+    number = simulator.open_pull_request("octo/demo", "topic")
+    gh = kit.installation_client(simulator)
+    assert gh.rest.pulls.get("octo", "demo", number).parsed_data.mergeable is True
+    simulator.commit("octo/demo", "main", {"a.py": "x = 3\n"})
+    pull = gh.rest.pulls.get("octo", "demo", number).parsed_data
+    assert (pull.mergeable, pull.mergeable_state) == (False, "dirty")
