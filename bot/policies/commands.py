@@ -15,6 +15,7 @@ from bot.policies.effective import (
     load_effective_config,
     resolver_for,
 )
+from bot.policies.explain import explain_text
 from bot.policies.presets import preset_names, preset_path
 from bot.policies.schema import PRESET_NAME
 from bot.policies.schema_export import schema_json
@@ -122,10 +123,5 @@ def _print(effective: EffectiveConfig, as_json: bool) -> None:
         return
     for problem in effective.problems:
         click.echo(f"problem: {problem.render()}", err=True)
-    click.echo(f"# layers (lowest first): {' < '.join(effective.layers)}")
-    if effective.status != "ok":
-        click.echo(f"# status: {effective.status}; using: {effective.fallback}")
-    width = max(len(path) for path, _, _ in rows)
-    for path, value, source in rows:
-        shown = json.dumps(value)
-        click.echo(f"{path.ljust(width)} = {shown}  # {source}")
+    for line in explain_text(effective):
+        click.echo(line)

@@ -14,7 +14,7 @@ otherwise ``ignore`` rules, then the stage's labels, then its paths decide.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -59,6 +59,22 @@ class PullRequestFacts:
     base_branch: str = ""
     changed_paths: Sequence[str] | None = None
     """None when not known yet (the filter is then not applied)."""
+
+    @classmethod
+    def from_pull_request(
+        cls, pull: Mapping[str, Any], changed_paths: Sequence[str] | None = None
+    ) -> PullRequestFacts:
+        """Facts from a webhook's (or the REST API's) ``pull_request`` object."""
+        user = pull.get("user") or {}
+        return cls(
+            author=str(user.get("login") or ""),
+            author_is_bot=user.get("type") == "Bot",
+            labels=tuple(str(label.get("name", "")) for label in pull.get("labels") or ()),
+            draft=bool(pull.get("draft")),
+            title=str(pull.get("title") or ""),
+            base_branch=str((pull.get("base") or {}).get("ref") or ""),
+            changed_paths=changed_paths,
+        )
 
 
 def _stage_config(config: ShunterConfig, stage: str) -> StageConfig | None:

@@ -105,3 +105,26 @@ def test_unchanged_proposal() -> None:
     )
     out = config_check_output(current, preview=preview)
     assert out.title == "Proposed config is valid: the effective config does not change"
+
+
+def test_explain_markdown_lists_non_defaults_with_sources() -> None:
+    from bot.policies.explain import explain_markdown
+
+    files = {
+        REPO: b"extends: [security-only]\npatches: {max_files: 3}\n",
+        ("acme/.github", CONFIG_PATH): b"ignore: {labels: [wip]}\n",
+    }
+    text = explain_markdown(load_effective_config(_source(files), "acme", "app"))
+    assert "Layers, lowest first: `default` < `org` < `preset:security-only` < `repo`" in text
+    assert "| `patches.max_files` | `3` | repo |" in text
+    assert '| `ignore.labels` | `["wip"]` | org |' in text
+    assert "| `stages.review.enabled` | `false` | preset:security-only |" in text
+    assert "stages.review.ruff" not in text  # defaults are left out
+
+
+def test_explain_markdown_of_a_broken_config() -> None:
+    from bot.policies.explain import explain_markdown
+
+    text = explain_markdown(load_effective_config(_source({REPO: b"bogus: 1\n"}), "acme", "app"))
+    assert "**This config has problems.**" in text
+    assert "`.github/shunter.yml:1:1`: unknown key 'bogus'" in text

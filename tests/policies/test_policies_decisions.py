@@ -257,3 +257,24 @@ def test_decisions_serialise() -> None:
         "message": "There is no stage named 'nope'.",
         "needs_approval": False,
     }
+
+
+def test_facts_from_a_webhook_pull_request() -> None:
+    payload = {
+        "user": {"login": "renovate[bot]", "type": "Bot"},
+        "labels": [{"name": "deps"}, {"name": "Shunter:Skip"}],
+        "draft": False,
+        "title": "Update x",
+        "base": {"ref": "main"},
+    }
+    facts = PullRequestFacts.from_pull_request(payload, ["a.py"])
+    assert facts == PullRequestFacts(
+        author="renovate[bot]",
+        author_is_bot=True,
+        labels=("deps", "Shunter:Skip"),
+        draft=False,
+        title="Update x",
+        base_branch="main",
+        changed_paths=["a.py"],
+    )
+    assert should_run_stage(DEFAULT, "review", "opened", facts).code == "ignored_author"
