@@ -47,9 +47,16 @@ def queue() -> None:
 @click.option("--landed", is_flag=True, help="Also list recently landed entries.")
 def ls(as_json: bool, landed: bool) -> None:
     """List entries: leased, waiting, delayed, then dead letters."""
-    entries = list(_queue().entries(include_landed=landed))
+    mq = _queue()
+    entries = list(mq.entries(include_landed=landed))
+    workers = mq.workers()
     text = "\n".join(_line(e) for e in entries) or "the merge queue is empty"
-    _emit([e.as_dict() for e in entries], as_json, text)
+    if workers:
+        text += "\n\nworkers: " + ", ".join(
+            f"{owner} (landed {info.get('landed', 0)})" for owner, info in sorted(workers.items())
+        )
+    payload = [e.as_dict() for e in entries]
+    _emit({"entries": payload, "workers": workers} if as_json else payload, as_json, text)
 
 
 @queue.command("show")

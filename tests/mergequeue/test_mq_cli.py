@@ -27,7 +27,11 @@ def test_queue_cli(forge, mq, git_policy, redis_url, clean_env, monkeypatch):
 
     out = run("ls").output
     assert waiting.id in out and dead.id in out and "conflict" in out
-    rows = json.loads(run("ls", "--json").output)
+    mq.heartbeat("worker-1", {"pid": 42, "landed": 3})
+    assert "workers: worker-1 (landed 3)" in run("ls").output
+    listing = json.loads(run("ls", "--json").output)
+    assert listing["workers"] == {"worker-1": {"pid": 42, "landed": 3}}
+    rows = listing["entries"]
     assert {r["id"]: r["state"] for r in rows} == {waiting.id: "waiting", dead.id: "dead"}
 
     shown = json.loads(run("show", dead.id, "--json").output)
