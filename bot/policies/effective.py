@@ -369,7 +369,10 @@ def _fall_back(
 ) -> EffectiveConfig:
     good = cache.last_good(owner, repo) if cache is not None else None
     if good is not None:
-        return EffectiveConfig.from_snapshot(good, problems=problems, status=status, fallback="last_good")
+        try:
+            return EffectiveConfig.from_snapshot(good, problems=problems, status=status, fallback="last_good")
+        except (ValidationError, KeyError, TypeError, AttributeError):
+            pass  # a snapshot this version cannot read: fall through to the defaults
     base = defaults_config()
     if org is not None and org.ok:
         with_org = build_effective(None, org, reader.resolve)
