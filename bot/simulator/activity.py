@@ -81,9 +81,7 @@ class Hub:
         review_comments = sum(
             1 for c in self.world.review_comments.values() if c.repo == pull.repo and c.number == pull.number
         )
-        return self.shapes.pull(
-            pull, stats, (comments, review_comments), self.mergeable(repo, pull)
-        )
+        return self.shapes.pull(pull, stats, (comments, review_comments), self.mergeable(repo, pull))
 
     def mergeable(self, repo: Repo, pull: Pull) -> bool:
         """Whether the head merges into the base without conflicts (cached per pair)."""
@@ -305,15 +303,24 @@ class Hub:
     def request_suite(self, repo: Repo, sha: str, branch: str | None, sender: str) -> CheckSuite:
         """The App's check suite for ``sha``, created (with ``check_suite.requested``) if new."""
         with self.world.lock:
-            for suite in self.world.check_suites.values():
-                if suite.repo == repo.full_name and suite.head_sha == sha:
-                    return suite
+            found = self.find_suite(repo, sha)
+            if found is not None:
+                return found
             suite = self.new_suite(repo, sha, branch)
             if self.world.installation_for(repo.full_name) is not None:
                 self.emit(self.events.check_suite("requested", repo, suite, sender))
             return suite
 
-    def new_suite(self, repo: Repo, sha: str, branch: str | None) -> CheckSuite:
+    def find_suite(self, repo: Repo, sha: str, app_id: int | None = None) -> CheckSuite | None:
+        """The suite of ``app_id`` (default: Shunter's App) for ``sha``, if there is one."""
+        assert self.world.app is not None
+        wanted = app_id or self.world.app.id
+        for suite in self.world.check_suites.values():
+            if suite.repo == repo.full_name and suite.head_sha == sha and suite.app_id == wanted:
+                return suite
+        return None
+
+    def new_suite(self, repo: Repo, sha: str, branch: str | None, app_id: int | None = None) -> CheckSuite:
         assert self.world.app is not None
         now = self.now()
         suite = CheckSuite(
@@ -321,7 +328,7 @@ class Hub:
             repo=repo.full_name,
             head_sha=sha,
             head_branch=branch,
-            app_id=self.world.app.id,
+            app_id=app_id or self.world.app.id,
             created_at=now,
             updated_at=now,
         )
@@ -330,9 +337,9 @@ class Hub:
 
     def suite_for(self, repo: Repo, sha: str) -> CheckSuite:
         with self.world.lock:
-            for suite in self.world.check_suites.values():
-                if suite.repo == repo.full_name and suite.head_sha == sha:
-                    return suite
+            found = self.find_suite(repo, sha)
+            if found is not None:
+                return found
             branch = next(
                 (
                     name.removeprefix("refs/heads/")

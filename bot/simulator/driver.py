@@ -20,6 +20,7 @@ from bot.simulator.git_http import install_hooks
 from bot.simulator.recorder import Recorder
 from bot.simulator.server import build_app
 from bot.simulator.state import (
+    ACTIONS_APP_ID,
     DEFAULT_APP_EVENTS,
     DEFAULT_APP_PERMISSIONS,
     App,
@@ -510,10 +511,13 @@ class Simulator:
         head_sha: str | None = None,
         pull_number: int | None = None,
         name: str = "CI",
+        job: str = "test",
         conclusion: str = "failure",
         user: str = "octocat",
     ) -> int:
-        """A CI workflow finished on a PR head (``workflow_run`` ``completed``); returns run id."""
+        """CI finished on a PR head (or a sha): GitHub Actions' check run ``job`` completes
+        with ``conclusion`` in its own suite, and ``workflow_run`` ``completed`` is sent.
+        Returns the workflow run id."""
         with self.world.lock:
             repo = self._repo(full_name)
             pulls: list[int] = []
@@ -526,6 +530,27 @@ class Simulator:
             sha = head_sha or self.ref(full_name, repo.default_branch)
             assert sha is not None
             now = self.world.clock.now()
+            suite = self.hub.find_suite(repo, sha, ACTIONS_APP_ID) or self.hub.new_suite(
+                repo, sha, branch, ACTIONS_APP_ID
+            )
+            check = CheckRun(
+                id=self.world.next_id(),
+                repo=repo.full_name,
+                suite_id=suite.id,
+                app_id=ACTIONS_APP_ID,
+                name=job,
+                head_sha=sha,
+                status="completed",
+                conclusion=conclusion,
+                started_at=now,
+                completed_at=now,
+                details_url=None,
+                external_id=None,
+                title=f"{name} {conclusion}",
+                summary=f"The {job} job of {name} finished: {conclusion}.",
+            )
+            self.world.check_runs[check.id] = check
+            self.hub.refresh_suite(suite)
             count = sum(1 for r in self.world.workflow_runs.values() if r.repo == repo.full_name)
             run = WorkflowRun(
                 id=self.world.next_id(),
@@ -541,6 +566,7 @@ class Simulator:
                 workflow_id=zlib.crc32(f"{repo.full_name}:{name}".encode()) % 10_000_000,
                 run_number=count + 1,
                 pull_numbers=pulls,
+                check_suite_id=suite.id,
             )
             self.world.workflow_runs[run.id] = run
             self.hub.emit(self.hub.events.workflow_run(repo, run, user))

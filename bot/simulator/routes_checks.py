@@ -212,6 +212,13 @@ async def update_run(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
     run = _run(hub, repo, request.match_info["id"])
+    assert hub.world.app is not None
+    if run.app_id != hub.world.app.id:
+        raise ApiError(
+            403,
+            f"Invalid app_id `{hub.world.app.id}` - check run can only be modified by the "
+            "GitHub App that created it.",
+        )
     body = await read_json(request)
     validate(body, creating=False)
     with hub.world.lock:
@@ -291,10 +298,8 @@ async def create_suite(request: web.Request) -> web.Response:
         commit = gitstore.resolve(repo.git, sha)
         if commit is None or str(commit.id) != sha:
             raise ApiError(422, f"No commit found for SHA: {sha}")
-        existing = [
-            s for s in hub.world.check_suites.values() if s.repo == repo.full_name and s.head_sha == sha
-        ]
-        suite = existing[0] if existing else hub.suite_for(repo, sha)
+        existing = hub.find_suite(repo, sha)
+        suite = existing or hub.suite_for(repo, sha)
         return json_answer(hub.shapes.check_suite(suite), status=200 if existing else 201)
 
 

@@ -94,6 +94,27 @@ class Shapes:
             "installations_count": len(self.world.installations),
         }
 
+    def app_for(self, app_id: int) -> Json:
+        """The App owning a check run or suite: Shunter's, or GitHub Actions for CI."""
+        assert self.world.app is not None
+        if app_id == self.world.app.id:
+            return self.app()
+        return {
+            "id": app_id,
+            "slug": "github-actions",
+            "client_id": "Iv1.actions",
+            "node_id": node_id("A", app_id),
+            "owner": self.user("github"),
+            "name": "GitHub Actions",
+            "description": "Automate your workflow from idea to production",
+            "external_url": "https://help.github.com/en/actions",
+            "html_url": f"{self.web}/apps/github-actions",
+            "created_at": "2018-07-30T09:30:17Z",
+            "updated_at": "2024-04-10T20:33:16Z",
+            "permissions": {"actions": "write", "checks": "write", "contents": "write"},
+            "events": ["check_run", "check_suite", "pull_request", "push", "workflow_dispatch"],
+        }
+
     def installation(self, inst: Installation) -> Json:
         app = self.world.app
         assert app is not None
@@ -339,9 +360,7 @@ class Shapes:
                 "merged": pull.merged,
                 "mergeable": None if pull.state == "closed" else mergeable,
                 "rebaseable": None if pull.state == "closed" else mergeable,
-                "mergeable_state": (
-                    "unknown" if pull.state != "open" else "clean" if mergeable else "dirty"
-                ),
+                "mergeable_state": ("unknown" if pull.state != "open" else "clean" if mergeable else "dirty"),
                 "merged_by": None,
                 "comments": counts[0],
                 "review_comments": counts[1],
@@ -507,7 +526,7 @@ class Shapes:
             },
             "name": run.name,
             "check_suite": {"id": run.suite_id},
-            "app": self.app(),
+            "app": self.app_for(run.app_id),
             "pull_requests": pulls,
             "actions": [dict(a) for a in run.actions] if run.actions else None,
         }
@@ -547,7 +566,7 @@ class Shapes:
             "before": None,
             "after": suite.head_sha,
             "pull_requests": pulls,
-            "app": self.app(),
+            "app": self.app_for(suite.app_id),
             "repository": self.repo(repo),
             "created_at": iso(suite.created_at),
             "updated_at": iso(suite.updated_at),

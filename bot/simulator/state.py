@@ -31,6 +31,9 @@ DEFAULT_APP_PERMISSIONS: dict[str, str] = {
     "security_events": "write",
 }
 
+# GitHub Actions' own App: CI check runs and suites belong to it, not to Shunter.
+ACTIONS_APP_ID = 15368
+
 DEFAULT_APP_EVENTS = [
     "check_run",
     "check_suite",
@@ -266,6 +269,7 @@ class WorkflowRun:
     workflow_id: int
     run_number: int
     pull_numbers: list[int] = field(default_factory=list)
+    check_suite_id: int = 0
 
 
 @dataclass

@@ -109,3 +109,20 @@ def test_conflicting_pull_request_is_not_mergeable(simulator, kit):
     simulator.commit("octo/demo", "main", {"a.py": "x = 3\n"})
     pull = gh.rest.pulls.get("octo", "demo", number).parsed_data
     assert (pull.mergeable, pull.mergeable_state) == (False, "dirty")
+
+
+def test_failed_ci_is_an_actions_check_run_shunter_cannot_modify(demo, kit):
+    sim = demo
+    run_id = sim.complete_workflow_run("octo/demo", pull_number=1, conclusion="failure")
+    head = sim.pull("octo/demo", 1).head_sha
+    gh = kit.installation_client(sim)
+    runs = gh.rest.checks.list_for_ref("octo", "demo", head).parsed_data.check_runs
+    ci = [r for r in runs if r.app.slug == "github-actions"]
+    assert [(r.name, r.conclusion) for r in ci] == [("test", "failure")]
+    answer = httpx.patch(f"{sim.url}/repos/octo/demo/check-runs/{ci[0].id}",
+                         headers={"Authorization": f"token {sim.installation_token('octo/demo')}"},
+                         json={"conclusion": "success"})
+    assert answer.status_code == 403
+    event = sim.deliveries("workflow_run")[-1].payload["workflow_run"]
+    assert event["id"] == run_id and event["check_suite_id"] == ci[0].check_suite.id
+    assert event["pull_requests"][0]["number"] == 1
