@@ -20,6 +20,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bot.engines import (
     bandit_scan,
@@ -75,6 +76,10 @@ class _Text:
     raw: bytes
     changed: ChangedFile
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
 
 @dataclass
 class _Scan:
@@ -129,14 +134,14 @@ def run(ctx: StageContext) -> StageResult:
     suppressed: list[Finding] = []
     for finding in kept:
         source = by_path.get(finding.path)
-        lines = source.text.splitlines() if source else []
+        lines = source.lines if source else []
         why = suppressions.suppression_for(finding, lines, head.report.aliases)
         if why:
             suppressed.append(finding.model_copy(update={"suppressed": why}))
         else:
             reported.append(finding)
     for t in texts:
-        for n in suppressions.unexplained(enumerate(t.text.splitlines(), start=1)):
+        for n in suppressions.unexplained(enumerate(t.lines, start=1)):
             notes.append(
                 f"`# shunter: ignore[...]` without a reason at {t.path}:{n} was not honoured; "
                 "add the reason after the bracket."
@@ -362,7 +367,7 @@ def _audit(texts: list[_Text], opts: SecurityStageConfig, report: EngineReport, 
 
 
 def _with_fingerprints(findings: list[Finding], texts: list[_Text]) -> list[Finding]:
-    lines_by_path = {t.path: t.text.splitlines() for t in texts}
+    lines_by_path = {t.path: t.lines for t in texts}
     out: list[Finding] = []
     for f in findings:
         if f.fingerprint:
@@ -474,7 +479,7 @@ def _new_in_head(
             verdicts.append((f, "new"))
             continue
         span = set(range(f.start_line, f.end_line + 1))
-        lines = t.text.splitlines()
+        lines = t.lines
         text = _normal(lines[f.start_line - 1]) if f.start_line <= len(lines) else ""
         if not span & t.changed.added_lines:
             verdicts.append((f, "old"))
@@ -499,13 +504,9 @@ def _new_in_head(
     if not rescan:
         return fresh, old
     base_texts = _base_texts(ctx, [by_path[p] for p in sorted(rescan)])
-    wanted = {
-        p: {_normal(by_path[p].text.splitlines()[f.start_line - 1]) for f in fs} for p, fs in rescan.items()
-    }
+    wanted = {p: {_normal(by_path[p].lines[f.start_line - 1]) for f in fs} for p, fs in rescan.items()}
     only = {
-        b.path: frozenset(
-            n for n, line in enumerate(b.text.splitlines(), start=1) if _normal(line) in wanted[b.path]
-        )
+        b.path: frozenset(n for n, line in enumerate(b.lines, start=1) if _normal(line) in wanted[b.path])
         for b in base_texts
     }
     base = _scan_tree(ctx, "base", base_texts, opts, rules, timings, only_lines=only)
@@ -574,7 +575,7 @@ def _patches(
     suggestion: dict[tuple[str, str, int], str] = {}
     for path, tree in head.trees.items():
         source = by_path[path]
-        lines = source.text.splitlines()
+        lines = source.lines
         for m in own_rules.iter_autofix_matches(tree, autofix_rules):
             key = (path, m.rule.id, getattr(m.node, "lineno", 0))
             if key not in fixable:
