@@ -43,6 +43,7 @@ from bot.git.push import (
     ApiPusher,
     BranchPusher,
     GitCliPusher,
+    GitHubKitRefUpdater,
     GitRemote,
     PushRejected,
     RefUpdater,
@@ -154,6 +155,41 @@ def default_pushers(
         return GitCliPusher(remote)
 
     return make
+
+
+@dataclass
+class GitHubRepoStore:
+    """Production remotes: each repository's ``clone_url`` from the REST API, fetched and
+    pushed with the App installation's token (minted and shared by ``GitHubFactory``).
+
+    The token is looked up per batch, so an hour-long token never goes stale in a worker.
+    """
+
+    factory: Any
+    """A ``bot.github.client.GitHubFactory``."""
+    root: Path
+    _clone_urls: dict[str, str] = field(default_factory=dict)
+
+    def open(self, repo: str) -> pygit2.Repository:
+        return LocalRepoStore(self.root, self.remote).open(repo)
+
+    def remote(self, repo: str) -> GitRemote:
+        owner, name = repo.split("/", 1)
+        installation_id, gh = self.factory.installation_for_repo(owner, name)
+        if repo not in self._clone_urls:
+            self._clone_urls[repo] = str(gh.rest.repos.get(owner, name).parsed_data.clone_url)
+        token = self.factory.installation_token(installation_id)
+        return GitRemote(url=self._clone_urls[repo], token=token)
+
+    def pushers(self) -> PusherFactory:
+        """``patches.push_method: api`` through the installation's githubkit client."""
+
+        def updater(repo: str) -> RefUpdater:
+            owner, name = repo.split("/", 1)
+            _, gh = self.factory.installation_for_repo(owner, name)
+            return GitHubKitRefUpdater(gh, owner, name)
+
+        return default_pushers(updater)
 
 
 class LeaseKeeper:
@@ -407,6 +443,10 @@ def run_worker(
             log.warning("merge worker: %s", exc)
             stop.wait(min(5.0, idle_sleep * 10))
             continue
+        except Exception:  # e.g. an unreadable entry: its lease expires, attempts run out
+            log.exception("merge worker: claim failed")
+            stop.wait(min(5.0, idle_sleep * 10))
+            continue
         if outcome is None:
             if exit_when_idle is not None and time.monotonic() - idle_since >= exit_when_idle:
                 break
@@ -442,7 +482,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.queue.merge_worker")
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--workdir", type=Path, required=True, help="this worker's repos")
-    parser.add_argument("--remote-root", type=Path, required=True, help="bare remotes on disk")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--remote-root", type=Path, help="bare remotes on disk (tests, demos)")
+    where.add_argument(
+        "--github", action="store_true", help="GitHub (or GHES, or the simulator) per SHUNTER_*"
+    )
     parser.add_argument("--owner", default=f"{socket.gethostname()}:{os.getpid()}")
     parser.add_argument("--lease-seconds", type=float, default=30.0)
     parser.add_argument("--max-batch", type=int, default=20)
@@ -466,9 +510,20 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     with contextlib.suppress(ValueError):  # not the main thread
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    store: RepoStore
+    pushers: PusherFactory | None = None
+    if args.github:
+        from bot.github.client import GitHubFactory
+        from bot.settings import load_settings
+
+        github = GitHubRepoStore(GitHubFactory(load_settings(), client), args.workdir)
+        store, pushers = github, github.pushers()
+    else:
+        store = LocalRepoStore(args.workdir, DirectoryRemotes(args.remote_root))
     stats = run_worker(
         MergeQueue(client, settings, prefix=args.prefix),
-        LocalRepoStore(args.workdir, DirectoryRemotes(args.remote_root)),
+        store,
+        pushers=pushers,
         owner_id=args.owner,
         stop=stop,
         exit_when_idle=args.exit_when_idle,

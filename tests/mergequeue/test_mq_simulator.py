@@ -115,3 +115,24 @@ def test_api_refusal_that_is_not_a_race_dead_letters(sim, tmp_path, mq):
     [letter] = outcome.dead
     assert letter.reason == "push_rejected" and "workflows" in letter.detail
     assert mq.get(cr.id).state == "dead"
+
+
+def test_production_wiring_app_jwt_installation_token_api_push(
+    sim, tmp_path, mq, redis_client, clean_env, monkeypatch
+):
+    """The worker as ``--github`` runs it: settings from SHUNTER_*, the App's JWT, an
+    installation token shared through Redis, clone_url from REST, Git Data API push."""
+    from bot.github.client import GitHubFactory
+    from bot.queue.merge_worker import GitHubRepoStore
+    from bot.settings import load_settings
+
+    for name, value in sim.settings_env().items():
+        monkeypatch.setenv(name, value)
+    store = GitHubRepoStore(GitHubFactory(load_settings(), redis_client), tmp_path / "w")
+    cr = change(sim, "app.py", ORIGINAL.replace("line 9\n", "line nine\n"))
+    mq.enqueue(cr, Patches())  # the default push method: api
+    outcome = process_once(mq, store, owner_id="w", pushers=store.pushers())
+    assert outcome.report is not None and outcome.report.method == "api"
+    assert sim.ref(REPO, "main") == outcome.report.commit_sha
+    assert "line nine\n" in sim.file(REPO, "main", "app.py")
+    assert store.remote(REPO).token not in repr(store.remote(REPO))
