@@ -30,11 +30,23 @@ Other driver calls: ``install``, ``installation_token`` (mint a token without a 
 ``set_installation_permissions``, ``advance_time`` (expire tokens/JWTs), ``set_rate_limit``,
 ``fork``, ``create_branch``, ``ref``/``refs``/``file``, ``clone_url(name, token)``,
 ``close_pull_request``/``reopen_pull_request``/``ready_for_review``/``add_label``,
-``edit_comment``, ``click_button`` (check_run.requested_action), ``rerequest_check_run``,
-``rerequest_check_suite``, ``complete_workflow_run`` (workflow_run.completed, e.g. CI
-failure), ``request_merge_group`` (merge_group.checks_requested), ``send_event`` (any
-payload), ``redeliver``; queries ``check_runs``, ``comments``, ``reviews``,
-``review_comments``, ``deliveries``.
+``comment(..., permission="write")``, ``edit_comment``, ``click_button``
+(check_run.requested_action), ``rerequest_check_run``, ``rerequest_check_suite``,
+``complete_workflow_run`` (CI: a GitHub Actions check run in its own suite plus
+workflow_run.completed), ``request_merge_group`` (merge_group.checks_requested),
+``send_event`` (any payload), ``redeliver``; queries ``check_runs`` (with every annotation),
+``comments``, ``reviews``, ``review_comments``, ``deliveries``, ``pull``.
+
+Faults (``sim.faults``): ``error(status, pattern, times)``, ``secondary_rate_limit(
+retry_after, pattern, times)``, ``latency(seconds, pattern)``, ``drop(pattern, times)``,
+``pace_mutations(min_interval)`` (403 secondary limit for writes of one installation closer
+than that), ``remove``/``clear``. Patterns are globs over ``"METHOD /path"``.
+
+Behaviour worth knowing: every GET answer has an ETag and ``If-None-Match`` gets a 304 that
+does not spend the budget; the App receives webhooks for its own actions as GitHub sends
+them (its comments' ``issue_comment``, ``check_run`` ``created``/``completed`` unless
+``Simulator(check_run_lifecycle_events=False)``), so handlers must ignore the bot's login;
+ids are unique across every simulator in a process (githubkit caches tokens by id).
 
 ``python -m bot.simulator`` runs one and prints its URL, App id, key path and secret.
 

@@ -126,6 +126,14 @@ class Simulator:
         """From another thread: block until every queued webhook has been attempted."""
         if self._loop is None:
             return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            raise RuntimeError(
+                "wait_for_deliveries() would block the simulator's own loop; use await sim.drain()"
+            )
         future = asyncio.run_coroutine_threadsafe(self._webhooks.drain(), self._loop)
         future.result(timeout)
 

@@ -28,6 +28,28 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self.mutation_interval: float | None = None
+        self.pacing_retry_after = 1
+        self._last_mutation: dict[int, float] = {}
+
+    def pace_mutations(self, min_interval: float = 1.0, retry_after: int = 1) -> None:
+        """Enforce GitHub's advice for Apps: mutating requests (POST/PATCH/PUT/DELETE) of one
+        installation at least ``min_interval`` seconds apart, else a secondary rate limit."""
+        self.mutation_interval = min_interval
+        self.pacing_retry_after = retry_after
+
+    def too_fast(self, method: str, installation_id: int | None, now: float) -> bool:
+        """Whether this request breaks the pacing rule (and remember it when it does not)."""
+        if self.mutation_interval is None or installation_id is None:
+            return False
+        if method not in ("POST", "PATCH", "PUT", "DELETE"):
+            return False
+        with self._lock:
+            last = self._last_mutation.get(installation_id)
+            if last is not None and now - last < self.mutation_interval:
+                return True
+            self._last_mutation[installation_id] = now
+            return False
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -54,6 +76,8 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self.mutation_interval = None
+            self._last_mutation.clear()
 
     def take(self, method: str, path: str) -> list[Fault]:
         """The faults that fire for this request (latency first), spending one use of each."""

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -110,6 +111,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             caller = authenticate(hub.world, request.headers.get("Authorization"))
             request[CALLER] = caller
             _spend(hub, caller, request.path)
+            if hub.faults.too_fast(request.method, caller.installation_id, time.monotonic()):
+                raise secondary_limit(hub.faults.pacing_retry_after)
             response = await handler(request)
     except ApiError as exc:
         response = json_answer(exc.body(), exc.status, exc.headers)

@@ -66,3 +66,27 @@ def test_recorder_sees_method_path_body_status_and_installation(repo):
     assert first.installation_id == sim.installation_id("octo/demo")
     assert (second.status, second.route) == (404, "GET /repos/octo/missing")
     assert sim.recorder.last("POST *").path.endswith("/blobs")
+
+
+def test_mutation_pacing_per_installation(repo):
+    sim, auth = repo
+    sim.faults.pace_mutations(min_interval=0.5, retry_after=1)
+    url = f"{sim.url}/repos/octo/demo/git/blobs"
+    assert httpx.post(url, headers=auth, json={"content": "a"}).status_code == 201
+    fast = httpx.post(url, headers=auth, json={"content": "b"})
+    assert fast.status_code == 403 and fast.headers["retry-after"] == "1"
+    assert httpx.get(f"{sim.url}/repos/octo/demo", headers=auth).status_code == 200  # reads pass
+    time.sleep(0.55)
+    assert httpx.post(url, headers=auth, json={"content": "c"}).status_code == 201
+
+
+async def test_wait_for_deliveries_refuses_to_block_its_own_loop(tmp_path):
+    from bot.simulator import Simulator
+
+    sim = Simulator(tmp_path)
+    await sim.start()
+    try:
+        with pytest.raises(RuntimeError, match="await sim.drain"):
+            sim.wait_for_deliveries()
+    finally:
+        await sim.stop()
