@@ -458,11 +458,13 @@ class MergeQueue:
                 continue
             entries = []
             for i in range(1, len(raw), 4):
+                attempt = int(raw[i + 3])
+                cr = ChangeRequest.model_validate_json(raw[i + 1])
                 entries.append(
                     QueuedChange(
-                        cr=ChangeRequest.model_validate_json(raw[i + 1]),
+                        cr=cr.model_copy(update={"attempts": attempt}),
                         policy=Patches.model_validate_json(raw[i + 2]),
-                        attempt=int(raw[i + 3]),
+                        attempt=attempt,
                     )
                 )
             return Claim(name, owner, token, entries, int(raw[0]))

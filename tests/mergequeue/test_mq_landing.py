@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 
+import pytest
 from mq_forge import edited, module_text
 
 from bot.changes.model import Priority
@@ -178,3 +179,47 @@ def test_worker_dying_after_push_does_not_land_twice(forge, redis_client, git_po
     entry = mq.get(cr.id)
     assert entry.state == "landed" and entry.fields["landed_sha"] == pushed
     assert entry.attempts == 2
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["same-head", "head-moved"])
+def test_delete_and_rename_land(forge, mq, git_policy, store_factory, moved):
+    from bot.changes.model import ChangeRequest
+    from bot.models import FileDiff
+
+    tree = forge.refresh()[forge.head()].tree
+    readme = str(tree["README.md"].id)
+    guide = str(tree["docs/guide.md"].id)
+    delete = FileDiff(
+        path="README.md",
+        pre_image_blob=readme,
+        diff="diff --git a/README.md b/README.md\ndeleted file mode 100644\n--- a/README.md\n"
+        "+++ /dev/null\n@@ -1,3 +0,0 @@\n-# widgets\n-\n-A project.\n",
+    )
+    rename = FileDiff(
+        path="docs/manual.md",
+        old_path="docs/guide.md",
+        pre_image_blob=guide,
+        diff="diff --git a/docs/guide.md b/docs/manual.md\nsimilarity index 80%\n"
+        "rename from docs/guide.md\nrename to docs/manual.md\n"
+        "--- a/docs/guide.md\n+++ b/docs/manual.md\n@@ -1,2 +1,2 @@\n-# Guide\n+# Manual\n \n",
+    )
+    cr = ChangeRequest(
+        id="cr-tidy",
+        repo="acme/widgets",
+        branch="main",
+        head_sha=forge.head(),
+        title="tidy docs",
+        files=[delete, rename],
+        requester="alice",
+    )
+    mq.submit(cr, forge.base_tree(), git_policy, {})
+    if moved:  # a person edits the renamed file's last line meanwhile: 3-way with renames
+        forge.human_commit({"docs/guide.md": b"# Guide\n\nline one\nline two\nline 3\n"})
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome.report.change_ids == ["cr-tidy"], outcome
+    assert sorted(outcome.report.files) == ["README.md", "docs/guide.md", "docs/manual.md"]
+    tree = forge.refresh()[forge.head()].tree
+    assert "README.md" not in tree and "docs/guide.md" not in tree
+    manual = forge.read("docs/manual.md")
+    assert manual.startswith(b"# Manual\n\nline one\n")
+    assert manual.endswith(b"line 3\n" if moved else b"line three\n")
