@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from bot.errors import ShunterError
+from bot.errors import ConfigError, ShunterError
 from bot.policies.cache import ConfigCache
 from bot.policies.merge import Layer, LeafPath, leaves, merge_layers, source_of
 from bot.policies.presets import preset_names, preset_path
@@ -260,11 +260,15 @@ class _Reader:
     def repo_file(
         self, owner: str, repo: str, path: str, ref: str | None, *, source: str
     ) -> ParsedConfig | None:
-        found = self.source.read_file(owner, repo, path, ref)
+        shown = path if source == "repo" else f"{owner}/{repo}:{path}"
+        try:
+            found = self.source.read_file(owner, repo, path, ref)
+        except ConfigError as exc:  # there, but not a usable file (too large, a directory)
+            problem = ConfigProblem(shown, 1, 1, exc.message, source)
+            return ParsedConfig(shown, source, "", None, (problem,))
         if found is None:
             return None
         content, sha = found
-        shown = path if source == "repo" else f"{owner}/{repo}:{path}"
         return self.parse(content, sha, file=shown, source=source)
 
     def resolve(self, ref: str) -> ParsedConfig | None:

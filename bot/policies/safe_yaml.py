@@ -257,13 +257,12 @@ def _build(text: str, path: str) -> YamlDocument:
                 raise _fail(path, line, column, "complex (mapping or list) keys are not allowed")
             own_path = child_path() if stack else ()
             if stack:
-                # remember where the container starts; place() records it again on close
+                # where the container starts (its key's position when it is a mapping value)
                 frame = stack[-1]
                 key_line, key_column = frame.key_pos if isinstance(frame.container, dict) else (line, column)
                 positions[own_path] = Position(key_line, key_column, line, column)
             container: dict[str, Any] | list[Any] = {} if isinstance(event, MappingStartEvent) else []
             stack.append(_Frame(container, own_path, event.anchor, key_pos=(line, column)))
-            stack[-1].key_pos = (line, column)
         elif isinstance(event, MappingEndEvent | SequenceEndEvent):
             frame = stack.pop()
             start = positions.get(frame.path)

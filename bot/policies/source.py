@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from githubkit.exception import RequestError, RequestFailed
 
-from bot.errors import ConfigError, GitHubError, TransientError
+from bot.errors import ConfigError, GitHubError, ShunterError, TransientError
 from bot.policies.safe_yaml import MAX_BYTES
 from bot.policies.validation import git_blob_sha
 
@@ -41,7 +41,8 @@ class ConfigSource(Protocol):
 
     def read_file(self, owner: str, repo: str, path: str, ref: str | None = None) -> tuple[bytes, str] | None:
         """Content and blob SHA of ``path`` at ``ref`` (None: the default branch), or None
-        when the repository or the file does not exist."""
+        when the repository or the file does not exist. ``ConfigError``: the path exists but
+        is no usable config (a directory, too large); other ``ShunterError``s: unreadable."""
 
 
 @dataclass
@@ -165,7 +166,7 @@ def _parse_file(body: Any, where: str) -> tuple[bytes, str]:
 class LocalConfigSource:
     """Files from local directories: ``{"owner/repo": Path}``; default branch ``main``.
 
-    Repositories not listed are unknown: reading them raises a ``ConfigError`` saying so,
+    Repositories not listed are unknown: reading them raises a ``ShunterError`` saying so,
     so an ``owner/repo`` in ``extends`` is reported rather than silently skipped offline.
     """
 
@@ -194,7 +195,7 @@ class LocalConfigSource:
         if root is None:
             if self.unknown_repos == "absent" or any(r == name for r, _ in self.files):
                 return None
-            raise ConfigError(f"{owner}/{repo} cannot be read here (offline: no GitHub access)")
+            raise ShunterError(f"{owner}/{repo} cannot be read here (offline: no GitHub access)")
         target = (root / path).resolve()
         if root.resolve() not in target.parents or not target.is_file():
             return None

@@ -328,3 +328,32 @@ def test_cli_explain_repo_against_the_simulator(sim, monkeypatch: pytest.MonkeyP
     assert rows["patches.max_lines"].endswith("= 42  # repo")
     assert rows["stages.review.enabled"].endswith("= false  # preset:security-only")
     assert result.stdout.splitlines()[0] == "# layers (lowest first): default < preset:security-only < repo"
+
+
+def test_oversized_config_is_refused_without_decoding(server: FakeRepoServer) -> None:
+    server.files[("acme/app", ".github/shunter.yml")] = b"#" * (300 * 1024)
+    server.default_branches["acme/app"] = "main"
+    source = GitHubConfigSource(_client(server.url))
+    with pytest.raises(ConfigError, match="the limit is 262144"):
+        source.read_file("acme", "app", ".github/shunter.yml", "main")
+    eff = load_effective_config(source, "acme", "app")
+    assert (eff.status, eff.fallback) == ("invalid", "defaults")
+    [problem] = eff.problems
+    assert (problem.file, problem.line, problem.column, problem.source) == (
+        ".github/shunter.yml",
+        1,
+        1,
+        "repo",
+    )
+    assert "is 307200 bytes; the limit is 262144" in problem.message
+
+
+def test_client_errors_are_github_errors(server: FakeRepoServer) -> None:
+    from bot.errors import GitHubError
+
+    server.files[("acme/app", "x.yml")] = b"a: 1\n"
+    server.fail_with = 401
+    source = GitHubConfigSource(_client(server.url))
+    with pytest.raises(GitHubError) as info:
+        source.read_file("acme", "app", "x.yml")
+    assert info.value.status == 401
