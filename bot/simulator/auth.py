@@ -199,9 +199,7 @@ def repo_for(world: World, caller: Caller, owner: str, name: str, permission: st
         raise forbidden()
     repo = world.repo(f"{owner}/{name}")
     if repo is None or not can_see(world, caller, repo):
-        if caller.kind == "anonymous" and (repo is None or repo.private):
-            raise not_found()
-        raise not_found()
+        raise not_found()  # GitHub does not say whether a hidden repository exists
     if caller.kind == "anonymous":
         if level != "read":
             raise ApiError(401, "Requires authentication")

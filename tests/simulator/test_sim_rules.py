@@ -184,3 +184,19 @@ def test_ref_moves_through_the_api_synchronize_the_pull_request(demo, kit):
     assert [(d.payload["before"], d.payload["after"]) for d in sync] == [(head, commit.sha)]
     assert sim.ref("octo/demo", "refs/pull/1/head") == commit.sha
     assert sim.pull("octo/demo", 1).head_sha == commit.sha
+
+
+def test_githubkit_paginator_walks_every_page(simulator, kit):
+    simulator.create_repo("octo/big", {"README.md": "x\n"})
+    simulator.commit("octo/big", "many", {f"f{i:02}.py": f"v = {i}\n" for i in range(35)})
+    number = simulator.open_pull_request("octo/big", "many")
+    for i in range(12):
+        simulator.comment("octo/big", number, f"comment {i}", user="alice")
+    gh = kit.installation_client(simulator, "octo/big")
+    files = list(gh.rest.paginate(gh.rest.pulls.list_files, owner="octo", repo="big",
+                                  pull_number=number, per_page=10))
+    assert len(files) == 35
+    comments = list(gh.rest.paginate(gh.rest.issues.list_comments, owner="octo", repo="big",
+                                     issue_number=number, per_page=5))
+    assert [c.body for c in comments] == [f"comment {i}" for i in range(12)]
+    assert simulator.recorder.count(f"GET /repos/octo/big/issues/{number}/comments") == 3
