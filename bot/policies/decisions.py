@@ -30,6 +30,7 @@ from bot.policies.schema import (
 WORKFLOWS_GLOB = ".github/workflows/**"
 """Always protected: pushing there needs the ``workflows`` permission and changes CI."""
 STAGES = ("review", "security", "tests")
+MAX_TITLE = 1024
 ApplyTrigger = Literal["command", "button", "auto"]
 
 
@@ -175,8 +176,9 @@ def _ignored(config: ShunterConfig, pr: PullRequestFacts) -> Decision | None:
         return Decision(False, "ignored_author", f"PRs by {pr.author} are ignored (ignore.authors).")
     if ignore.bots and _is_bot(pr.author, pr.author_is_bot):
         return Decision(False, "ignored_bot", f"{pr.author} is a bot and ignore.bots is true.")
+    title = pr.title[:MAX_TITLE]  # bounds the work of a pathological pattern
     for pattern in ignore.title_patterns:
-        if re.search(pattern, pr.title):
+        if re.search(pattern, title):
             return Decision(
                 False,
                 "ignored_title",
