@@ -139,10 +139,50 @@ def covered(item: dict, findings: list, aliases: dict[str, tuple[str, ...]]) -> 
     return False
 
 
+def compare_bandit_modes(repo: pygit2.Repository, shas: list[str]) -> None:
+    """Why bandit runs in-process: time both modes over the biggest PR's Python files.
+
+    "cold" is the first in-process run in a fresh interpreter (imports, plugin discovery),
+    "warm" a later one, as in a worker that has run before.
+    """
+    biggest = max(
+        (context_from_local_repo(repo.workdir, shas[i - 1], shas[i]) for i in range(1, len(shas))),
+        key=lambda c: len(c.files),
+    )
+    py = [f.path for f in biggest.files if f.status != "deleted" and f.path.endswith(".py")]
+    root = biggest.materialise(py)
+    code = (
+        "import sys, time; from pathlib import Path; t = time.perf_counter(); "
+        "from bot.engines.bandit_scan import run_bandit; "
+        f"run_bandit(Path({str(root)!r}), {py!r}); print(time.perf_counter() - t)"
+    )
+    cold = float(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=ROOT)
+        .stdout.decode()
+        .strip()
+    )
+    from bot.engines.bandit_scan import run_bandit
+
+    run_bandit(root, py)
+    start = time.perf_counter()
+    run_bandit(root, py)
+    warm = time.perf_counter() - start
+    start = time.perf_counter()
+    run_bandit(root, py, mode="subprocess")
+    sub = time.perf_counter() - start
+    print(f"bandit modes on {len(py)} files: in-process cold {cold:.2f} s, warm {warm:.2f} s; "
+          f"subprocess {sub:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=DEFAULT_PROJECT)
     parser.add_argument("--versions", default=DEFAULT_VERSIONS)
+    parser.add_argument(
+        "--bandit-modes",
+        action="store_true",
+        help="also time bandit in-process (cold, warm) vs as a subprocess on the biggest PR",
+    )
     args = parser.parse_args()
     versions = [v.strip() for v in args.versions.split(",") if v.strip()]
 
@@ -162,12 +202,15 @@ def main() -> None:
         warm = context_from_local_repo(repo.workdir, shas[0], shas[1])
         security.run(warm)
 
+        if args.bandit_modes:
+            compare_bandit_modes(repo, shas)
+
         total_shunter = total_bandit = 0.0
         bandit_changed = covered_n = reported_n = preexisting_n = 0
         missing: list[str] = []
         print(
             f"{'PR':<18} {'files':>5} {'py':>4} {'shunter s':>9} {'bandit s':>8} "
-            f"{'bandit@changed':>14} {'covered':>7} {'new':>4} {'old':>4}"
+            f"{'ratio':>5} {'bandit@changed':>14} {'covered':>7} {'new':>4} {'old':>4}"
         )
         for i in range(1, len(shas)):
             ctx = context_from_local_repo(repo.workdir, shas[i - 1], shas[i], options=SecurityStageConfig())
@@ -199,7 +242,8 @@ def main() -> None:
             preexisting_n += result.metrics.get("preexisting", 0)
             print(
                 f"{versions[i - 1] + '->' + versions[i]:<18} {len(ctx.files):>5} {len(py):>4} "
-                f"{shunter_s:>9.2f} {bandit_s:>8.2f} {len(on_changed):>14} {len(ok):>7} "
+                f"{shunter_s:>9.2f} {bandit_s:>8.2f} {shunter_s / max(bandit_s, 1e-9):>5.2f} "
+                f"{len(on_changed):>14} {len(ok):>7} "
                 f"{new:>4} {result.metrics.get('preexisting', 0):>4}"
             )
 
