@@ -1,0 +1,172 @@
+"""Slash commands end to end through the simulator: allowed and refused users, one reply
+per command comment, reactions, edits, storms, closed PRs, and Shunter's own comments."""
+
+from __future__ import annotations
+
+REPO = "octo/demo"
+BASE = {"app.py": "def add(a, b):\n    return a + b\n", "README.md": "# demo\n"}
+CHANGED = {"app.py": "import os\n\n\ndef add(a, b):\n    print(a)\n    return a + b\n"}
+
+
+def setup_pr(stack, **perms):
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    for user, level in {"alice": "write", **perms}.items():
+        sim.set_permission(REPO, user, level)
+    sim.commit(REPO, "feature", CHANGED, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    stack.drain()
+    return number
+
+
+def replies(sim, number):
+    return [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply -->")]
+
+
+def reactions(sim, number, comment_id):
+    comment = next(c for c in sim.comments(REPO, number) if c.id == comment_id)
+    return [r.content for r in comment.reactions]
+
+
+def test_help_lists_only_what_the_user_may_run(stack):
+    number = setup_pr(stack, carol="read")
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter help", user="carol")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "`/shunter help`" in body and "`/shunter config`" in body
+    assert "`/shunter approve`" not in body  # needs maintain
+    assert "`/shunter dismiss`" not in body  # needs triage
+    assert "`/shunter apply`" not in body  # needs write (carol is not the author)
+    assert reactions(sim, number, comment_id) == ["eyes", "rocket"]
+
+
+def test_unknown_verb_suggests_and_refused_user_is_told_the_permission(stack):
+    number = setup_pr(stack, bob="read")
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter reveiw", user="bob")
+    stack.drain()
+    assert "Did you mean `/shunter review`" in replies(sim, number)[-1].body
+    comment_id = sim.comment(REPO, number, "/shunter approve abc", user="bob")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "needs maintain permission" in body and "@bob has read" in body
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+
+
+def test_rerun_command_creates_new_check_runs_on_the_head(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    before = len([r for r in sim.check_runs(REPO) if r.name == "shunter/review"])
+    sim.comment(REPO, number, "/shunter review", user="alice")
+    stack.drain()
+    after = [r for r in sim.check_runs(REPO) if r.name == "shunter/review"]
+    assert len(after) == before + 1 and after[-1].status == "completed"
+    assert "Running `shunter/review`" in replies(sim, number)[-1].body
+
+
+def test_pause_and_resume_show_in_the_summary_and_stop_automatic_runs(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter pause", user="alice")
+    stack.drain()
+    summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
+    assert "Paused" in summary.body and "pause" in summary.body
+    sim.commit(REPO, "feature", {"README.md": "# demo 2\n"}, author="alice")
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    head_runs = [r for r in sim.check_runs(REPO) if r.head_sha == head]
+    assert head_runs and all(r.conclusion == "skipped" for r in head_runs)
+    sim.comment(REPO, number, "/shunter resume", user="alice")
+    stack.drain()
+    summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
+    assert "Paused" not in summary.body.split("Last commands")[0]
+
+
+def test_dismiss_and_explain_a_finding(stack):
+    number = setup_pr(stack, tina="triage")
+    sim = stack.sim
+    review = next(r for r in sim.check_runs(REPO) if r.name == "shunter/review")
+    findings = stack.redis.hgetall(f"shunter:findings:{REPO}#{number}")
+    short = sorted(k.decode() for k in findings)[0]
+    sim.comment(REPO, number, f"/shunter explain {short}", user="alice")
+    stack.drain()
+    assert "Reported because" in replies(sim, number)[-1].body
+    sim.comment(REPO, number, f"/shunter dismiss {short} false positive", user="tina")
+    stack.drain()
+    assert "Dismissed 1 finding" in replies(sim, number)[-1].body
+    assert stack.runtime.store.dismissed_fingerprints(REPO, number)
+    assert review.id
+
+
+def test_config_command_shows_sources(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter config", user="alice")
+    stack.drain()
+    assert "Effective config" in replies(sim, number)[-1].body
+
+
+def test_several_commands_one_reply_and_edit_reuses_it(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter help\n/shunter config", user="alice")
+    stack.drain()
+    assert len(replies(sim, number)) == 1
+    # an edit that changes nothing a command says runs nothing
+    sim.edit_comment(comment_id, "/shunter help\n/shunter config\n\nthanks!", user="alice")
+    stack.drain()
+    assert len(replies(sim, number)) == 1
+    before = stack.runtime.store.recent_commands(REPO, number)
+    # an edit with a new command runs it, and edits the same reply
+    sim.edit_comment(comment_id, "/shunter pause", user="alice")
+    stack.drain()
+    assert len(replies(sim, number)) == 1
+    assert "paused" in replies(sim, number)[0].body
+    assert len(stack.runtime.store.recent_commands(REPO, number)) == len(before) + 1
+
+
+def test_commands_on_a_closed_pr_do_nothing(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    sim.close_pull_request(REPO, number)
+    sim.comment(REPO, number, "/shunter review", user="alice")
+    stack.drain()
+    assert "closed" in replies(sim, number)[-1].body
+
+
+def test_code_blocks_quotes_and_own_comments_never_trigger(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    sim.comment(REPO, number, "```\n/shunter pause\n```\n> /shunter pause", user="alice")
+    sim.comment(REPO, number, "/shunter pause", user=sim.bot_login)
+    stack.drain()
+    assert replies(sim, number) == []
+    assert not stack.runtime.store.is_paused(REPO, number)
+
+
+def test_command_storm_is_rate_limited_without_duplicate_work(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    for _ in range(100):
+        sim.comment(REPO, number, "/shunter config", user="alice")
+    stack.drain(timeout=300)
+    bodies = [r.body for r in replies(sim, number)]
+    assert len(bodies) == 100  # one reply per command comment, never more
+    done = sum("Effective config" in b for b in bodies)
+    limited = sum("Slow down" in b for b in bodies)
+    assert done == 10 and limited == 90
+    permission_calls = [r for r in sim.recorder.requests if r.path.endswith("/collaborators/alice/permission")]
+    assert len(permission_calls) <= 2  # cached
+
+
+def test_buttons_run_the_matching_command_with_the_clicker_permission(stack):
+    number = setup_pr(stack, bob="read")
+    sim = stack.sim
+    review = next(r for r in sim.check_runs(REPO) if r.name == "shunter/review")
+    sim.click_button(review.id, "rerun", user="alice")
+    stack.drain()
+    assert len([r for r in sim.check_runs(REPO) if r.name == "shunter/review"]) == 2
+    sim.click_button(review.id, "dismiss", user="bob")
+    stack.drain()
+    assert "needs triage permission" in replies(sim, number)[-1].body
