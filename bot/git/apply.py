@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pygit2
+from pygit2.enums import FileMode
 
 from bot.changes.model import ChangeRequest
 from bot.changes.unified import HunkMismatch, apply_hunks, parse_file_diff
@@ -92,6 +93,12 @@ def _commit(repo: pygit2.Repository, sha: str) -> pygit2.Commit:
     return obj
 
 
+def _tree(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Tree:
+    tree = repo[oid]
+    assert isinstance(tree, pygit2.Tree)
+    return tree
+
+
 def post_image_tree(repo: pygit2.Repository, cr: ChangeRequest) -> pygit2.Oid:
     """The tree of ``cr.head_sha`` with the request's diffs applied exactly."""
     base = _commit(repo, cr.head_sha).tree
@@ -116,7 +123,7 @@ def post_image_tree(repo: pygit2.Repository, cr: ChangeRequest) -> pygit2.Oid:
             continue
         if patch.new_mode:
             mode = int(patch.new_mode, 8)
-        index.add(pygit2.IndexEntry(file.path, repo.create_blob(result), mode))
+        index.add(pygit2.IndexEntry(file.path, repo.create_blob(result), FileMode(mode)))
     return index.write_tree(repo)
 
 
@@ -190,7 +197,7 @@ def _apply_in_place(repo: pygit2.Repository, index: pygit2.Index, cr: ChangeRequ
         if source != path or data is None:
             index.remove(source)
         if data is not None:
-            index.add(pygit2.IndexEntry(path, repo.create_blob(data), mode))
+            index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode(mode)))
     return True
 
 
@@ -217,7 +224,7 @@ def apply_batch(repo: pygit2.Repository, head_sha: str, changes: Sequence[Change
             result.conflicts[cr.id] = ConflictDetail(cr.id, tuple(exc.paths), (exc.message,))
             continue
         current = index.write_tree(repo)
-        merged = repo.merge_trees(base.tree, repo[current], repo[theirs])
+        merged = repo.merge_trees(base.tree, _tree(repo, current), _tree(repo, theirs))
         if merged.conflicts is not None:
             result.conflicts[cr.id] = _conflict_detail(repo, cr, merged)
             continue
@@ -226,7 +233,7 @@ def apply_batch(repo: pygit2.Repository, head_sha: str, changes: Sequence[Change
             result.already_present.append(cr.id)
             continue
         index = pygit2.Index()
-        index.read_tree(repo[merged_tree])
+        index.read_tree(_tree(repo, merged_tree))
         result.applied.append(cr.id)
         result.files.extend(cr.paths)
     result.tree = str(index.write_tree(repo))
