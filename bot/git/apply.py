@@ -257,7 +257,8 @@ def commit_message(template: str, changes: Sequence[ChangeRequest]) -> str:
         "requester": first.requester,
         "count": str(len(changes)),
     }
-    subject = _FIELD.sub(lambda m: values[m.group(1)], template).strip().splitlines()[0]
+    rendered = _FIELD.sub(lambda m: values[m.group(1)], template).strip().splitlines()
+    subject = rendered[0].strip() if rendered else f"shunter: {values['title']}"
     lines = [subject, ""]
     if len(changes) > 1:
         lines += [f"- {c.title} ({c.id})" for c in changes]

@@ -65,6 +65,7 @@ def test_commit_message_template_and_trailers():
     assert msg.splitlines()[0] == "shunter(tests): add tests [alice] {title.__class__}"
     assert f"Shunter-Change: {one.id}" in msg
     assert "Co-authored-by: alice <al@example.com>" in msg
+    assert commit_message("   ", [one]).startswith("shunter: add tests\n")
     two = make("other", requester="dependabot[bot]")
     batch = commit_message("shunter: {title}", [one, two])
     assert batch.startswith("shunter: apply 2 changes\n\n- add tests (")
