@@ -257,6 +257,8 @@ def process_once(
                     letter = DeadLetter(cr, "push_rejected", str(exc))
                     outcome.dead.append(letter)
                     _safe_hook(hooks, "dead_lettered", letter)
+                else:
+                    outcome.lost.append(change_id)
         except Exception as exc:
             kind = "transient" if isinstance(exc, TransientError) else type(exc).__name__
             if not isinstance(exc, ShunterError):
