@@ -8,7 +8,6 @@ Webhook payloads reuse these shapes (see ``bot.simulator.events``).
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -746,7 +745,3 @@ def _b64_lines(data: bytes) -> str:
     """GitHub wraps base64 content at 60 characters per line."""
     text = base64.b64encode(data).decode()
     return "\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n"
-
-
-def blob_sha(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
