@@ -23,6 +23,7 @@ FEATURE_MODULES = (
     "bot.events.checks",
     "bot.events.comments",
     "bot.events.installations",
+    "bot.events.config",
 )
 
 

@@ -70,3 +70,10 @@ def preview_check(runtime: Any, gh: Any, target: Target, proposed: bytes | None)
         source, target.owner, target.name, proposed, current=current, cache=cache
     )
     return check_payload(config_check_output(current, preview=preview))
+
+
+def invalidate(installation_id: int, owner: str, repo: str) -> None:
+    """Forget the cached answers for a repo whose default-branch config just changed."""
+    source = _sources.get(installation_id)
+    if source is not None:
+        source.invalidate(owner, repo)
