@@ -7,22 +7,26 @@ applying fix edits to text, and building unified diffs and one-hunk suggestions.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import pygit2
+
 from bot.errors import EngineError
 from bot.models import Severity
 
 CONFIG_NAMES = ("pyproject.toml", "ruff.toml", ".ruff.toml")
+_INDEX_MODE = re.compile(r"^(index [0-9a-f]+\.\.[0-9a-f]+) \d{6}$", re.MULTILINE)
 SYNTAX_ERROR = "syntax-error"
 # flake8's "stop the build" selection: code that cannot run or names that do not exist
 _ERROR_PREFIXES = ("E9", "F63", "F7", "F82")
@@ -93,9 +97,7 @@ def config_paths_for(paths: Iterable[str]) -> list[str]:
                 break
             parent = parent.parent
     return sorted(
-        str(PurePosixPath(d) / name) if str(d) != "." else name
-        for d in dirs
-        for name in CONFIG_NAMES
+        str(PurePosixPath(d) / name) if str(d) != "." else name for d in dirs for name in CONFIG_NAMES
     )
 
 
@@ -122,12 +124,61 @@ def extended_configs(root: Path, configs: Iterable[str]) -> list[str]:
     return out
 
 
-def module_skeleton(paths: Iterable[str]) -> list[str]:
-    """The Python files of a tree: ruff decides first- vs third-party imports by whether a
-    module's file exists under the project root, so the scratch copy needs (empty)
-    stand-ins for every module, not just the changed ones.
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import\b"
+    r"|import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*))",
+    re.MULTILINE,
+)
+
+
+def imported_modules(text: str) -> set[str]:
+    """Absolute module names a Python source imports, and their parent packages."""
+    names: set[str] = set()
+    for match in _IMPORT.finditer(text):
+        found = [match.group(1)] if match.group(1) else match.group(2).split(",")
+        for name in found:
+            parts = name.strip().split(".")
+            names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return names
+
+
+def _dotted_suffixes(parts: Sequence[str]) -> Iterable[str]:
+    return (".".join(parts[i:]) for i in range(len(parts)))
+
+
+def module_skeleton(tree_paths: Iterable[str], sources: Iterable[str]) -> list[str]:
+    """Files of the tree that ruff will look for when it sorts these sources' imports.
+
+    ruff calls an import first-party when the module's file or directory exists under a
+    source root, so the scratch copy needs stand-ins for the modules the changed files
+    import (not for the whole tree: that would cost a file per module on every run).
+    A module matches at any depth because the repository may set ``src`` to any folder.
     """
-    return [path for path in paths if path.endswith((".py", ".pyi"))]
+    wanted: set[str] = set()
+    for text in sources:
+        wanted |= imported_modules(text)
+    if not wanted:
+        return []
+    out: list[str] = []
+    dirs_done: set[str] = set()
+    for path in tree_paths:
+        if not path.endswith((".py", ".pyi")):
+            continue
+        parts = path.rsplit(".", 1)[0].split("/")
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if any(name in wanted for name in _dotted_suffixes(parts)):
+            out.append(path)
+            continue
+        for depth in range(len(parts) - 1, 0, -1):  # a namespace package is just a folder
+            folder = "/".join(parts[:depth])
+            if folder in dirs_done:
+                break
+            if any(name in wanted for name in _dotted_suffixes(parts[:depth])):
+                dirs_done.add(folder)
+                out.append(path)
+                break
+    return out
 
 
 def write_placeholders(root: Path, paths: Iterable[str]) -> int:
@@ -184,12 +235,17 @@ def parse_ruff_json(text: str, root: Path) -> list[Diagnostic]:
     except json.JSONDecodeError as exc:
         raise EngineError(f"ruff printed something that is not JSON: {exc}") from None
     base = root.resolve()
+    relative: dict[str, str | None] = {}
     out: list[Diagnostic] = []
     for item in items:
-        filename = Path(item["filename"])
-        try:
-            rel = filename.resolve().relative_to(base).as_posix()
-        except ValueError:
+        filename = str(item["filename"])
+        if filename not in relative:
+            try:
+                relative[filename] = Path(filename).resolve().relative_to(base).as_posix()
+            except ValueError:
+                relative[filename] = None
+        rel = relative[filename]
+        if rel is None:
             continue  # not one of ours (cannot happen with explicit paths, but never trust it)
         fix = None
         if item.get("fix"):
@@ -227,6 +283,70 @@ def _scrubbed_env(home: Path) -> dict[str, str]:
     return env
 
 
+class RuffRun:
+    """A ruff process started in the background, so the caller can do other work (the
+    diff heuristics) on the other core while ruff lints; ``result()`` waits for it."""
+
+    def __init__(
+        self,
+        root: Path,
+        paths: Sequence[str],
+        *,
+        isolated: bool = False,
+        timeout: float = 120.0,
+        binary: str | None = None,
+    ) -> None:
+        self.root = root
+        self.timeout = timeout
+        self._started = time.monotonic()
+        self._process: subprocess.Popen[str] | None = None
+        if not paths:
+            return
+        command = [
+            binary or ruff_binary(),
+            "check",
+            "--output-format",
+            "json",
+            "--no-cache",
+            "--force-exclude",
+            "--exit-zero",
+        ]
+        if isolated:
+            command.append("--isolated")
+        command += ["--", *paths]
+        try:
+            self._process = subprocess.Popen(
+                command,
+                cwd=root,
+                env=_scrubbed_env(root.parent),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as exc:
+            raise EngineError(f"ruff could not start: {exc.strerror}") from None
+
+    def cancel(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+
+    def result(self) -> list[Diagnostic]:
+        if self._process is None:
+            return []
+        remaining = max(1.0, self.timeout - (time.monotonic() - self._started))
+        try:
+            stdout, stderr = self._process.communicate(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            raise EngineError(f"ruff did not finish within {self.timeout:.0f}s") from None
+        if self._process.returncode != 0:
+            detail = (stderr or stdout).strip().splitlines()
+            raise EngineError(f"ruff failed: {' '.join(detail[:3])[:500] or 'no output'}")
+        return parse_ruff_json(stdout, self.root)
+
+
 def run_ruff(
     root: Path,
     paths: Sequence[str],
@@ -240,38 +360,7 @@ def run_ruff(
     ``--force-exclude`` keeps the repository's own ``exclude`` in force even though the
     files are named explicitly.
     """
-    if not paths:
-        return []
-    command = [
-        binary or ruff_binary(),
-        "check",
-        "--output-format",
-        "json",
-        "--no-cache",
-        "--force-exclude",
-        "--exit-zero",
-    ]
-    if isolated:
-        command.append("--isolated")
-    command += ["--", *paths]
-    try:
-        done = subprocess.run(
-            command,
-            cwd=root,
-            env=_scrubbed_env(root.parent),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise EngineError(f"ruff did not finish within {timeout:.0f}s") from None
-    except OSError as exc:
-        raise EngineError(f"ruff could not start: {exc.strerror}") from None
-    if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()
-        raise EngineError(f"ruff failed: {' '.join(detail[:3])[:500] or 'no output'}")
-    return parse_ruff_json(done.stdout, root)
+    return RuffRun(root, paths, isolated=isolated, timeout=timeout, binary=binary).result()
 
 
 def _offsets(lines: Sequence[str]) -> list[int]:
@@ -292,8 +381,7 @@ def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     lines = text.splitlines(keepends=True)
     starts = _offsets(lines)
     spans = sorted(
-        (_index(starts, lines, e.row, e.col), _index(starts, lines, e.end_row, e.end_col), e)
-        for e in edits
+        (_index(starts, lines, e.row, e.col), _index(starts, lines, e.end_row, e.end_col), e) for e in edits
     )
     out: list[str] = []
     cursor = 0
@@ -341,22 +429,16 @@ def apply_fixes(text: str, fixes: Sequence[Fix]) -> tuple[str, list[int]]:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    """A git-style diff for one file (``git apply``, libgit2 and the merge queue accept it)."""
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
-        fromfile=f"a/{path}",
-        tofile=f"b/{path}",
-        n=3,
+    """A git-style diff for one file (``git apply``, libgit2 and the merge queue accept it).
+
+    libgit2's xdiff makes it; the mode is dropped from the ``index`` line because the
+    stage does not know it and ``git apply`` would warn about a guessed one.
+    """
+    patch = pygit2.Patch.create_from(
+        before.encode("utf-8"), after.encode("utf-8"), old_as_path=path, new_as_path=path
     )
-    out: list[str] = []
-    for line in lines:
-        if not out:
-            out.append(f"diff --git a/{path} b/{path}\n")
-        out.append(line)
-        if not line.endswith("\n"):
-            out.append("\n\\ No newline at end of file\n")
-    return "".join(out)
+    text = patch.text or ""
+    return _INDEX_MODE.sub(r"\1", text, count=1)
 
 
 def suggestion_for(text: str, fix: Fix) -> tuple[int, int, str] | None:
@@ -372,9 +454,7 @@ def suggestion_for(text: str, fix: Fix) -> tuple[int, int, str] | None:
     if last > len(lines) or row > len(lines):
         return None
     region = "".join(lines[row - 1 : last])
-    shifted = [
-        Edit(e.row - row + 1, e.col, e.end_row - row + 1, e.end_col, e.content) for e in fix.edits
-    ]
+    shifted = [Edit(e.row - row + 1, e.col, e.end_row - row + 1, e.end_col, e.content) for e in fix.edits]
     try:
         replaced = apply_edits(region, shifted)
     except EngineError:

@@ -6,7 +6,7 @@ return, and the publisher and ``shunter run`` may apply them again: filtering is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from bot.models import Finding
 from bot.policies.globs import path_matches
@@ -39,6 +39,25 @@ def keeps(mode: FilterMode, finding: Finding, files_by_path: dict[str, ChangedFi
     if allowed is None:
         return True
     return any(line in allowed for line in range(finding.start_line, finding.end_line + 1))
+
+
+def line_gate(mode: FilterMode | str, files: Sequence[ChangedFile]) -> Callable[[str, int, int], bool]:
+    """``gate(path, start, end) -> bool``: the filter as a predicate on raw locations, so an
+    engine can drop thousands of out-of-diff diagnostics before building findings."""
+    mode = FilterMode(mode)
+    allowed: dict[str, frozenset[int] | None] = {
+        f.path: _lines_for(mode, f) for f in files if f.status != "deleted"
+    }
+
+    def gate(path: str, start: int, end: int) -> bool:
+        if mode is FilterMode.NOFILTER:
+            return True
+        if path not in allowed:
+            return False
+        lines = allowed[path]
+        return lines is None or any(n in lines for n in range(start, end + 1))
+
+    return gate
 
 
 def split_findings(

@@ -17,6 +17,7 @@ from bot.engines import heuristics
 from bot.engines.ruff_check import (
     Diagnostic,
     Fix,
+    RuffRun,
     apply_fixes,
     config_paths_for,
     extended_configs,
@@ -32,7 +33,7 @@ from bot.errors import EngineError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import ReviewStageConfig
 from bot.stages.context import ChangedFile, StageContext
-from bot.stages.filtering import path_selected, split_findings
+from bot.stages.filtering import line_gate, path_selected, split_findings
 
 MAX_FILE_BYTES = 2_000_000
 SUMMARY_ROWS = 20
@@ -46,6 +47,8 @@ class _Work:
     fixes: dict[Finding, Fix] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    dropped_early: int = 0
+    """ruff diagnostics outside the filter, dropped before becoming findings."""
 
 
 def options_of(ctx: StageContext) -> ReviewStageConfig:
@@ -76,8 +79,7 @@ def read_texts(ctx: StageContext, files: Sequence[ChangedFile], notes: list[str]
     return texts
 
 
-def _ruff_finding(diag: Diagnostic, text: str) -> tuple[Finding, Fix | None]:
-    lines = text.splitlines()
+def _ruff_finding(diag: Diagnostic, text: str, lines: list[str]) -> tuple[Finding, Fix | None]:
     content = lines[diag.row - 1] if diag.row <= len(lines) else ""
     start, end, suggestion = diag.row, diag.end_row, None
     fix = diag.fix if diag.fix is not None and diag.fix.safe else None
@@ -103,11 +105,12 @@ def _ruff_finding(diag: Diagnostic, text: str) -> tuple[Finding, Fix | None]:
     return finding, fix
 
 
-def ruff_step(ctx: StageContext, texts: dict[str, str], work: _Work) -> None:
+def start_ruff(ctx: StageContext, texts: dict[str, str]) -> tuple[RuffRun, list[str]] | None:
+    """Materialise the changed Python files (plus configs and import stand-ins) and start
+    ruff on them in the background; None when there is nothing to lint."""
     py_files = sorted(path for path in texts if heuristics.is_python(path))
     if not py_files:
-        return
-    started = time.perf_counter()
+        return None
     configs = config_paths_for(py_files)
     root = ctx.materialise([*py_files, *configs])
     extra = extended_configs(root, [c for c in configs if (root / c).is_file()])
@@ -117,29 +120,47 @@ def ruff_step(ctx: StageContext, texts: dict[str, str], work: _Work) -> None:
             break
         ctx.materialise(new)
         extra = extended_configs(root, new)
-    write_placeholders(root, module_skeleton(ctx.head.paths()))
+    write_placeholders(root, module_skeleton(ctx.head.paths(), (texts[p] for p in py_files)))
     seal_root(root)
+    return RuffRun(root, py_files), py_files
+
+
+def finish_ruff(
+    ctx: StageContext,
+    started: tuple[RuffRun, list[str]],
+    texts: dict[str, str],
+    options: ReviewStageConfig,
+    work: _Work,
+) -> None:
+    """Collect ruff's diagnostics (re-running with ruff's defaults when the repository's
+    config is broken) and keep those the filter lets through as findings."""
+    process, py_files = started
     try:
-        diagnostics = run_ruff(root, py_files)
+        diagnostics = process.result()
     except EngineError as exc:
         try:
-            diagnostics = run_ruff(root, py_files, isolated=True)
+            diagnostics = run_ruff(process.root, py_files, isolated=True)
         except EngineError:
             work.notes.append(f"ruff could not run: {exc.message}")
             return
         work.notes.append(
-            f"The repository's ruff config could not be used ({exc.message}); "
-            "ran ruff with its defaults."
+            f"The repository's ruff config could not be used ({exc.message}); ran ruff with its defaults."
         )
+    gate = line_gate(options.filter, ctx.files)
+    split: dict[str, list[str]] = {}
     for diag in diagnostics:
         text = texts.get(diag.path)
         if text is None:
             continue
-        finding, fix = _ruff_finding(diag, text)
+        if not gate(diag.path, diag.row, diag.end_row):
+            work.dropped_early += 1
+            continue
+        if diag.path not in split:
+            split[diag.path] = text.splitlines()
+        finding, fix = _ruff_finding(diag, text, split[diag.path])
         work.findings.append(finding)
         if fix is not None:
             work.fixes[finding] = fix
-    work.timings["ruff_seconds"] = round(time.perf_counter() - started, 4)
 
 
 def heuristics_step(
@@ -175,9 +196,7 @@ def build_patch(
         if after == before:
             continue
         diffs.append(
-            FileDiff(
-                path=path, diff=unified_diff(path, before, after), pre_image_blob=blobs.get(path)
-            )
+            FileDiff(path=path, diff=unified_diff(path, before, after), pre_image_blob=blobs.get(path))
         )
         fixed.extend(pairs[i][0].fingerprint for i in applied)
     if not diffs:
@@ -231,8 +250,7 @@ def render_summary(
         lines += ["", "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
         for f in ordered[:SUMMARY_ROWS]:
             lines.append(
-                f"| {f.severity.value} | `{f.rule_id}` | `{f.path}:{f.start_line}` | "
-                f"{_cell(f.message)} |"
+                f"| {f.severity.value} | `{f.rule_id}` | `{f.path}:{f.start_line}` | {_cell(f.message)} |"
             )
         if len(ordered) > SUMMARY_ROWS:
             lines.append(f"\n…and {len(ordered) - SUMMARY_ROWS} more in the annotations.")
@@ -258,21 +276,36 @@ def run(ctx: StageContext) -> StageResult:
     work = _Work()
     if options.engine == "llm":
         work.notes.append("The llm engine is not available to this stage; used the builtin one.")
-    files = [
-        f for f in ctx.files if path_selected(f.path, options.paths.include, options.paths.exclude)
-    ]
-    texts = read_texts(ctx, files, work.notes)
+    files = [f for f in ctx.files if path_selected(f.path, options.paths.include, options.paths.exclude)]
+    python = [f for f in files if heuristics.is_python(f.path)]
+    texts = read_texts(ctx, python, work.notes)
     if ctx.cancelled():
         return _stopped(ctx, work, started)
+    ruff_run = None
     if options.ruff:
-        ruff_step(ctx, texts, work)
+        try:
+            ruff_run = start_ruff(ctx, texts)
+        except EngineError as exc:
+            work.notes.append(f"ruff could not run: {exc.message}")
+    try:
+        # the rest of the work overlaps with ruff, which runs on the other core
+        texts.update(read_texts(ctx, [f for f in files if not heuristics.is_python(f.path)], work.notes))
         if ctx.cancelled():
             return _stopped(ctx, work, started)
-    if options.heuristics:
-        heuristics_step(files, texts, options, work)
+        if options.heuristics:
+            heuristics_step(files, texts, options, work)
         if ctx.cancelled():
             return _stopped(ctx, work, started)
+        if ruff_run is not None:
+            waited = time.perf_counter()
+            finish_ruff(ctx, ruff_run, texts, options, work)
+            work.timings["ruff_wait_seconds"] = round(time.perf_counter() - waited, 4)
+            ruff_run = None
+    finally:
+        if ruff_run is not None:
+            ruff_run[0].cancel()
     kept, dropped = split_findings(work.findings, ctx.files, options.filter)
+    dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
     patch = build_patch(kept, work.fixes, texts, files)
     counts = Counter(f.severity.value for f in kept)
@@ -281,7 +314,7 @@ def run(ctx: StageContext) -> StageResult:
         "python_files": sum(1 for path in texts if heuristics.is_python(path)),
         "findings": len(kept),
         "findings_by_severity": {s.value: counts.get(s.value, 0) for s in Severity},
-        "filtered_out": len(dropped),
+        "filtered_out": dropped_count,
         "fixable": len(patch.finding_fingerprints) if patch else 0,
         **work.timings,
         "duration_seconds": round(time.perf_counter() - started, 4),
@@ -291,7 +324,7 @@ def run(ctx: StageContext) -> StageResult:
         head_sha=ctx.head_sha,
         findings=kept,
         patches=[patch] if patch else [],
-        summary=render_summary(kept, files, patch, work.notes, len(dropped), options),
+        summary=render_summary(kept, files, patch, work.notes, dropped_count, options),
         notes=work.notes,
         metrics=metrics,
     )

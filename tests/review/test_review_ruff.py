@@ -11,6 +11,7 @@ from bot.engines.ruff_check import (
     apply_edits,
     apply_fixes,
     config_paths_for,
+    module_skeleton,
     parse_ruff_json,
     run_ruff,
     seal_root,
@@ -36,6 +37,16 @@ def test_config_paths_cover_every_ancestor() -> None:
             "a/b/.ruff.toml",
         ]
     )
+
+
+def test_module_skeleton_follows_imports() -> None:
+    tree = ["src/app/__init__.py", "src/app/models.py", "src/app/views.py", "src/other.py",
+            "ns/pkg/mod.py", "ns/pkg/other.py", "README.md", "tests/test_x.py"]
+    source = "import os, app.views\nfrom app.models import X\nfrom ns import thing\n"
+    assert module_skeleton(tree, [source]) == [
+        "src/app/__init__.py", "src/app/models.py", "src/app/views.py", "ns/pkg/mod.py"
+    ]
+    assert module_skeleton(tree, ["x = 1\n"]) == []
 
 
 def test_severity() -> None:
@@ -122,7 +133,10 @@ def test_suggestion_covers_whole_lines() -> None:
 
 def test_unified_diff_marks_missing_final_newline() -> None:
     diff = unified_diff("a.py", "x = 1\ny = 2", "x = 1\ny = 3")
-    assert diff.startswith("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n")
+    header, _, rest = diff.partition("--- a/a.py\n")
+    assert header.startswith("diff --git a/a.py b/a.py\nindex ")
+    assert header.count("\n") == 2 and not header.rstrip("\n").endswith("100644")
+    assert rest.startswith("+++ b/a.py\n@@ -1,2 +1,2 @@\n")
     assert diff.endswith("-y = 2\n\\ No newline at end of file\n+y = 3\n\\ No newline at end of file\n")
 
 

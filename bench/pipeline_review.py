@@ -1,0 +1,183 @@
+"""Benchmark: the review stage of ``shunter run`` against plain ``ruff check`` on the same files.
+
+A real pull request from code nobody here wrote: two consecutive sdists of a PyPI project are
+downloaded (cached in the temp dir), unpacked and committed as base and head of a scratch
+git repository. Then, on the Python files the "PR" changes:
+
+- plain: ``ruff check --no-cache`` on those files in the unpacked head (the project's config);
+- stage: building the ``StageContext`` from git (merge-base diff, line maps) plus the whole
+  review stage (materialising, ruff with JSON and fixes, heuristics, filtering, patches);
+- cli:   the ``shunter run --stages review`` command end to end, interpreter start included.
+
+Each is timed several times and the median is kept. The last line is the overhead ratio
+stage / plain (target <= 1.3). Run: ``python bench/pipeline_review.py [--project NAME
+--base VER --head VER --repeat N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pygit2
+
+from bot.engines.ruff_check import ruff_binary
+from bot.git.workspace import context_from_local_repo, open_workspace
+from bot.stages.review import run as review
+
+CACHE = Path(tempfile.gettempdir()) / "shunter-bench-cache"
+SIG = pygit2.Signature("bench", "bench@example.invalid", 1_700_000_000, 0)
+
+
+def sdist(project: str, version: str) -> Path:
+    """The sdist of ``project==version``, downloaded once into the cache."""
+    target = CACHE / f"{project}-{version}"
+    found = sorted(target.glob("*.tar.gz")) if target.is_dir() else []
+    if not found:
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--quiet",
+                f"{project}=={version}",
+                "-d",
+                str(target),
+            ],
+            check=True,
+        )
+        found = sorted(target.glob("*.tar.gz"))
+    if not found:
+        raise SystemExit(f"no .tar.gz sdist for {project}=={version}")
+    return found[0]
+
+
+def unpack(archive: Path, into: Path) -> Path:
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    (top,) = [p for p in into.iterdir() if p.is_dir()]
+    return top
+
+
+def commit_tree(repo: pygit2.Repository, root: Path, branch: str, parents: list[pygit2.Oid]):
+    index = pygit2.Index()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            blob = repo.create_blob(path.read_bytes())
+            mode = (
+                pygit2.enums.FileMode.BLOB_EXECUTABLE
+                if path.stat().st_mode & 0o111
+                else (pygit2.enums.FileMode.BLOB)
+            )
+            index.add(pygit2.IndexEntry(path.relative_to(root).as_posix(), blob, mode))
+    tree = index.write_tree(repo)
+    return repo.create_commit(f"refs/heads/{branch}", SIG, SIG, branch, tree, parents)
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    action()  # warm the page cache and imports
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", default="sqlalchemy")
+    parser.add_argument("--base", default="2.0.35")
+    parser.add_argument("--head", default="2.0.36")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="shunter-bench-review-"))
+    try:
+        old = unpack(sdist(args.project, args.base), work / "old")
+        new = unpack(sdist(args.project, args.head), work / "new")
+        origin = pygit2.init_repository(str(work / "origin.git"), bare=True)
+        base = commit_tree(origin, old, "base", [])
+        commit_tree(origin, new, "head", [base])
+        # what a worker has: a mirror fetched from the "remote" (objects packed, not loose)
+        ws = open_workspace(work / "data", f"bench/{args.project}", str(work / "origin.git"))
+        ws.fetch(["+refs/heads/base:refs/heads/base", "+refs/heads/head:refs/heads/head"])
+        mirror = ws.path
+
+        ctx = context_from_local_repo(mirror, "base", "head")
+        py_files = [f.path for f in ctx.files if f.status != "deleted" and f.path.endswith((".py", ".pyi"))]
+        lines = sum(len(f.added_lines) for f in ctx.files)
+        print(f"project: {args.project} {args.base} -> {args.head}")
+        print(f"diff: {len(ctx.files)} changed files, {len(py_files)} Python, {lines} added lines")
+
+        ruff = ruff_binary()
+        plain_cmd = [ruff, "check", "--no-cache", "--exit-zero", "--quiet", "--", *py_files]
+
+        def plain() -> None:
+            subprocess.run(plain_cmd, cwd=new, stdout=subprocess.DEVNULL, check=True)
+
+        last: list[object] = []
+
+        def stage() -> None:
+            scratch = Path(tempfile.mkdtemp(prefix="shunter-bench-stage-", dir=work))
+            context = context_from_local_repo(mirror, "base", "head", scratch_dir=scratch)
+            last[:] = [review(context)]
+            shutil.rmtree(scratch)
+
+        cli_cmd = [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            "--repo",
+            str(mirror),
+            "--base",
+            "base",
+            "--head",
+            "head",
+            "--stages",
+            "review",
+            "--format",
+            "json",
+        ]
+
+        def cli() -> None:
+            done = subprocess.run(cli_cmd, stdout=subprocess.DEVNULL, check=False)
+            if done.returncode not in (0, 1):
+                raise SystemExit(f"shunter run failed with status {done.returncode}")
+
+        t_plain = median_seconds(plain, args.repeat)
+        t_stage = median_seconds(stage, args.repeat)
+        t_cli = median_seconds(cli, max(1, args.repeat // 2))
+        result = last[0]
+        print(
+            f"review stage: {len(result.findings)} findings on added lines "  # type: ignore[attr-defined]
+            f"({result.metrics['filtered_out']} outside the diff), "  # type: ignore[attr-defined]
+            f"{result.metrics['fixable']} fixable"
+        )  # type: ignore[attr-defined]
+        print(f"plain ruff check:          {t_plain * 1000:8.1f} ms (median of {args.repeat})")
+        print(f"review stage (in process): {t_stage * 1000:8.1f} ms (context + stage)")
+        print(
+            f"shunter run (CLI):         {t_cli * 1000:8.1f} ms "
+            f"(interpreter start and imports included; ratio {t_cli / t_plain:.2f})"
+        )
+        print(f"overhead ratio (stage / plain ruff, target <= 1.3): {t_stage / t_plain:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
