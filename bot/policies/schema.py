@@ -314,9 +314,9 @@ class AutoApplyPolicy(Strict):
     runs ``/shunter apply`` or presses "Apply fixes"), ``always`` (applied without asking,
     within the guardrails of ``patches``)."""
 
-    review: AutoApply = "on_command"
-    security: AutoApply = "on_command"
-    tests: AutoApply = "on_command"
+    review: AutoApply = "never"
+    security: AutoApply = "never"
+    tests: AutoApply = "never"
 
 
 class Patches(Strict):

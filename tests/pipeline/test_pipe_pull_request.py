@@ -55,7 +55,9 @@ def test_opened_pr_gets_queued_then_completed_checks_and_one_summary(stack):
     messages = " ".join(a["message"] for a in review.annotations)
     assert "breakpoint" in messages.lower()
     assert all(a["path"] == "app.py" for a in review.annotations)
-    assert any(b["identifier"] == "apply" for b in review.actions)  # ruff can fix the import
+    # ruff could fix the import, but writing to branches is opt-in: no "Apply fixes" by default
+    assert not any(b["identifier"] == "apply" for b in review.actions)
+    assert any(b["identifier"] == "rerun" for b in review.actions)
     assert all(r.status == "completed" for r in runs.values())
 
     comments = sim.comments(REPO, number)

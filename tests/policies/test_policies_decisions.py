@@ -195,13 +195,21 @@ def test_more_permission_never_loses_a_right(low: str, high: str, is_author: boo
 # -- may_apply_change ----------------------------------------------------------------------
 
 
-def test_within_policy_on_command() -> None:
+ON_COMMAND = ShunterConfig.model_validate({"patches": {"auto_apply": {"review": "on_command"}}})
+
+
+def test_writing_to_branches_is_opt_in_by_default() -> None:
     d = may_apply_change(DEFAULT, "review", "command", paths=["src/a.py"], lines_changed=4)
+    assert (d.allowed, d.code) == (False, "auto_apply_never")
+
+
+def test_within_policy_on_command() -> None:
+    d = may_apply_change(ON_COMMAND, "review", "command", paths=["src/a.py"], lines_changed=4)
     assert (d.allowed, d.code, d.needs_approval) == (True, "within_policy", False)
 
 
 def test_auto_needs_always() -> None:
-    d = may_apply_change(DEFAULT, "review", "auto", paths=["src/a.py"], lines_changed=4)
+    d = may_apply_change(ON_COMMAND, "review", "auto", paths=["src/a.py"], lines_changed=4)
     assert (d.allowed, d.code) == (False, "needs_command")
     config = cfg(patches={"auto_apply": {"review": "always"}})
     assert may_apply_change(config, "review", "auto", paths=["a.py"], lines_changed=1).allowed
@@ -236,13 +244,15 @@ def test_workflows_are_always_protected() -> None:
 def test_guardrails_need_approval(
     patches: dict[str, object], paths: list[str], lines: int, code: str
 ) -> None:
+    patches = {**patches, "auto_apply": {"tests": "on_command"}}
     d = may_apply_change(cfg(patches=patches), "tests", "command", paths=paths, lines_changed=lines)
     assert (d.allowed, d.code, d.needs_approval) == (False, code, True)
     assert d.message.startswith("This change needs `/shunter approve` from a maintainer:")
 
 
 def test_every_crossed_guardrail_is_named() -> None:
-    config = cfg(patches={"max_files": 1, "max_lines": 1, "protected_paths": ["Dockerfile"]})
+    config = cfg(patches={"max_files": 1, "max_lines": 1, "protected_paths": ["Dockerfile"],
+                          "auto_apply": {"review": "on_command"}})
     d = may_apply_change(config, "review", "command", paths=["Dockerfile", "b"], lines_changed=5)
     assert "Dockerfile is protected" in d.message
     assert "touches 2 files" in d.message
