@@ -8,16 +8,20 @@ treated as hostile input: size-capped, and XML with entity declarations is refus
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import json
 import re
 import shlex
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path, PurePosixPath
 
 from coverage.exceptions import CoverageException
 from coverage.parser import PythonParser
+from packaging.requirements import InvalidRequirement, Requirement
 
 from bot.sandbox import Limits, Sandbox, SandboxResult
 
@@ -166,6 +170,51 @@ def pytest_args(test_command: str | None) -> tuple[list[str], str | None]:
     return [], f"test_command {test_command!r} is not a pytest command; using the default"
 
 
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pytest_plugins(wanted: Iterable[str], site_dirs: Iterable[str] = ()) -> list[str]:
+    """``-p`` arguments for the pytest plugins the repository declares, plus Hypothesis's.
+
+    Plugin autoloading is switched off in the sandbox: the worker's own plugins
+    (pytest-asyncio, pytest-timeout...) would otherwise load into every repository's test
+    run and can break it (a deprecation warning under ``filterwarnings = error``).
+    """
+    names = {"hypothesis"}
+    for line in wanted:
+        with contextlib.suppress(InvalidRequirement):
+            names.add(_normal(Requirement(line).name))
+    modules: list[str] = []
+    for ep in metadata.entry_points(group="pytest11"):
+        dist = ep.dist.name if ep.dist is not None else ""
+        if _normal(dist) in names:
+            modules.append(ep.value.split(":")[0])
+    for site in site_dirs:
+        for ep_file in Path(site).glob("*.dist-info/entry_points.txt"):
+            dist = ep_file.parent.name.split("-")[0]
+            if _normal(dist) not in names:
+                continue
+            parser = configparser.ConfigParser()
+            with contextlib.suppress(configparser.Error, OSError):
+                parser.read_string(ep_file.read_text(errors="replace"))
+            if parser.has_section("pytest11"):
+                modules += [v.split(":")[0].strip() for v in parser["pytest11"].values()]
+    args: list[str] = []
+    for module in dict.fromkeys(modules):
+        args += ["-p", module]
+    return args
+
+
+def project_pythonpath(workdir: Path) -> str:
+    """What tests import from: the checkout, ``src/`` when present, the metadata shim."""
+    parts = [str(workdir)]
+    for extra in (workdir / "src", workdir / SHUNTER_DIR / "meta"):
+        if extra.is_dir():
+            parts.append(str(extra))
+    return ":".join(parts)
+
+
 def _read_capped(path: Path) -> str | None:
     if not path.is_file() or path.stat().st_size > MAX_REPORT_BYTES:
         return None
@@ -183,6 +232,7 @@ def measure(
     limits: Limits | None = None,
     ro_paths: Iterable[str] = (),
     extra_args: Iterable[str] = (),
+    plugins: Iterable[str] = (),
     before_run: Callable[[], None] | None = None,
 ) -> Measurement:
     """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced."""
@@ -206,18 +256,17 @@ def measure(
     run = [
         python, "-m", "coverage", "run", f"--rcfile={rcfile}", "-m", "pytest",
         "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--continue-on-collection-errors",
-        f"--junitxml={SHUNTER_DIR}/junit-{tag}.xml", "--rootdir=.", *plugin, *extra_args, *tests,
+        f"--junitxml={SHUNTER_DIR}/junit-{tag}.xml", "--rootdir=.", *plugins, *plugin, *extra_args, *tests,
     ]  # fmt: skip
     report = [python, "-m", "coverage", "json", f"--rcfile={rcfile}", "-q"]
     script = f"{shlex.join(run)}; rc=$?; {shlex.join(report)} >/dev/null 2>&1; exit $rc"
-    src = workdir / "src"
-    pythonpath = f"{workdir}:{src}" if src.is_dir() else str(workdir)
+    pythonpath = project_pythonpath(workdir)
     if contexts:
         pythonpath += f":{shunter}"
     result = sandbox.run(
         ["/bin/sh", "-c", script],
         workdir,
-        env={"PYTHONPATH": pythonpath},
+        env={"PYTHONPATH": pythonpath, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         limits=limits,
         extra_ro_paths=ro_paths,
     )

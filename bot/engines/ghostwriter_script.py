@@ -9,10 +9,14 @@ Usage: ``python ghostwriter_script.py targets.json candidates.json``; each targe
 
 from __future__ import annotations
 
+import ast
+import builtins
 import importlib
 import inspect
 import json
+import re
 import sys
+import textwrap
 import warnings
 
 PARTNERS = (
@@ -27,6 +31,30 @@ PARTNERS = (
     ("quote", "unquote"),
     ("escape", "unescape"),
 )
+
+
+IDEMPOTENT_NAMES = re.compile(
+    r"normal|clean|canonical|sort|strip|slug|sanitiz|dedup|unique|simplif|lower|upper|trim"
+)
+
+
+def _raised(func: object) -> tuple[type[BaseException], ...]:
+    """Exception classes the function raises itself (``raise ValueError(...)``): its
+    documented contract for bad input, which a fuzz test should accept, not fail on."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))  # type: ignore[arg-type]
+    except (OSError, TypeError, SyntaxError):
+        return ()
+    scope = {**vars(builtins), **getattr(func, "__globals__", {})}
+    found: list[type[BaseException]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(target, ast.Name):
+                obj = scope.get(target.id)
+                if isinstance(obj, type) and issubclass(obj, Exception) and obj not in found:
+                    found.append(obj)
+    return tuple(found)
 
 
 def _resolve(module_name: str, qualname: str) -> object:
@@ -62,9 +90,13 @@ def _candidates(target: dict[str, str]) -> list[dict[str, str]]:
         for p in inspect.signature(func).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self", "cls")
     ]
-    if len(params) == 1:
+    raised = _raised(func)
+    if raised:
+        writers.append(("fuzz", lambda: ghostwriter.fuzz(func, except_=raised)))
+    name = getattr(func, "__name__", "")
+    if len(params) == 1 and IDEMPOTENT_NAMES.search(name.lower()):
         writers.append(("idempotent", lambda: ghostwriter.idempotent(func)))
-    partner = _partner(module, getattr(func, "__name__", ""))
+    partner = _partner(module, name)
     if partner is not None:
         writers.append(("roundtrip", lambda: ghostwriter.roundtrip(func, partner)))
     out: list[dict[str, str]] = []

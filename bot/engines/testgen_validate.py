@@ -30,6 +30,8 @@ class ValidationSetup:
     python: str
     ro_paths: list[str]
     limits: Limits
+    plugins: tuple[str, ...] = ()
+    """``-p`` arguments for the repository's pytest plugins (autoload is off)."""
     runs: int = 3
     deadline: float = float("inf")
     """``time.monotonic()`` after which no new batch starts."""
@@ -86,6 +88,7 @@ def _run(setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: boo
         contexts=contexts,
         limits=setup.limits,
         ro_paths=setup.ro_paths,
+        plugins=setup.plugins,
     )
 
 
@@ -166,4 +169,5 @@ def _detail(cand: Candidate, m: Measurement) -> str:
     mine = [o for o in _outcomes_for(cand, m.outcomes) if not o.passed]
     if mine:
         return mine[0].message[:300]
-    return m.problem or m.result.note
+    tail = [ln for ln in m.result.stderr_tail.splitlines() if ln.strip()]
+    return (m.problem or m.result.note) + (f": {tail[-1][:200]}" if tail else "")

@@ -81,12 +81,13 @@ def bwrap_argv(
     argv += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(tmp_bytes)]
     argv += ["--tmpfs", SANDBOX_TMP]  # first, so read-only paths under /tmp stay visible
-    mounts, shown = _ro_mounts([*SYSTEM_DIRS, *python_roots(), *ro_paths])
+    mounts, shown, made = _ro_mounts([*SYSTEM_DIRS, *python_roots(), *ro_paths])
     argv += mounts
     work = str(workdir)
     for parent in map(str, reversed(workdir.parents)):
-        if parent not in ("/", SANDBOX_TMP) and not _covered(parent, shown):
-            argv += ["--perms", "0755", "--dir", parent]  # the uid must reach its work dir
+        if parent in ("/", SANDBOX_TMP) or parent in made or _covered(parent, shown):
+            continue  # exists already: a read-only mount's content or a directory we made
+        argv += ["--perms", "0755", "--dir", parent]  # the uid must reach its work dir
     argv += ["--bind", work, work, "--chdir", work, "--clearenv"]
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
@@ -105,12 +106,12 @@ def bwrap_argv(
     return argv
 
 
-def _ro_mounts(paths: Iterable[str]) -> tuple[list[str], list[str]]:
+def _ro_mounts(paths: Iterable[str]) -> tuple[list[str], list[str], set[str]]:
     """Read-only binds for ``paths``, parents first, skipping paths a parent already shows.
 
     Missing parents are created world-traversable (``--perms 0755``): bwrap would otherwise
     copy the host's mode, and a ``/root`` of mode 0700 would hide a runtime installed under
-    it from the unprivileged sandbox uid. Also returns the paths that now exist inside.
+    it from the unprivileged sandbox uid. Also returns the mounted paths and the made dirs.
     """
     wanted = sorted({os.path.normpath(p) for p in paths if p and os.path.lexists(p)})
     kept: list[str] = []
@@ -129,7 +130,7 @@ def _ro_mounts(paths: Iterable[str]) -> tuple[list[str], list[str]]:
             args += ["--symlink", os.readlink(path), path]
         else:
             args += ["--ro-bind", path, path]
-    return args, kept + sorted(made)
+    return args, kept, made
 
 
 def _covered(path: str, mounts: Iterable[str]) -> bool:

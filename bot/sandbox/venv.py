@@ -313,6 +313,37 @@ def ensure_venv(
             shutil.rmtree(build, ignore_errors=True)
 
 
+META_DIR = ".shunter/meta"
+
+
+def write_metadata_shim(root: Path) -> str | None:
+    """Make ``importlib.metadata.version(<project>)`` work without installing the project.
+
+    Many packages read their own version from installed metadata at import time. Building
+    and installing the project would run its build backend, which needs the network the
+    test sandbox does not have; a minimal ``.dist-info`` (name and version only, no code)
+    on ``PYTHONPATH`` is what an editable install would provide for that call. Returns the
+    directory to add to ``PYTHONPATH``, or None when the project declares no name.
+    """
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    try:
+        project = tomllib.loads(pyproject.read_text(errors="replace")).get("project", {})
+    except tomllib.TOMLDecodeError:
+        return None
+    name = str(project.get("name") or "")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", name):
+        return None
+    version = str(project.get("version") or "0.0.0+shunter")
+    if not re.fullmatch(r"[A-Za-z0-9.+!_-]{1,64}", version):
+        version = "0.0.0+shunter"
+    folder = root / META_DIR / f"{re.sub(r'[-.]+', '_', name)}-{version}.dist-info"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return str(root / META_DIR)
+
+
 def _last_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("ERROR")]

@@ -20,7 +20,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.engines.coverage_probe import measure, pytest_args, select_tests, statement_lines
+from bot.engines.coverage_probe import (
+    measure,
+    project_pythonpath,
+    pytest_args,
+    pytest_plugins,
+    select_tests,
+    statement_lines,
+)
 from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.testgen_changes import (
     ChangedFunction,
@@ -33,7 +40,7 @@ from bot.engines.testgen_validate import ValidationSetup, validate
 from bot.models import Finding, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import TestsStageConfig
 from bot.sandbox import Limits, Sandbox, SandboxRefused
-from bot.sandbox.venv import declared_requirements, ensure_venv
+from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_shim
 from bot.settings import default_data_dir
 from bot.stages.context import StageContext
 
@@ -181,8 +188,10 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
         return _result(state, neutral=True, refused=reason)
     if venv.installed:
         state.notes.append(venv.note)
-    src = workdir / "src"
-    pythonpath = f"{workdir}:{src}" if src.is_dir() else str(workdir)
+    write_metadata_shim(workdir)
+    pythonpath = project_pythonpath(workdir)
+    venv_sites = [str(p) for r in venv.ro_paths for p in Path(r).glob("lib/python*/site-packages")]
+    plugins = pytest_plugins(declared.requirements, venv_sites)
 
     def limits_now() -> Limits:
         return sandbox.limits.scaled(wall_seconds=state.wall())
@@ -195,7 +204,7 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
     if extra or tests:
         base = measure(
             sandbox, workdir, python=venv.python, tests=[] if extra else tests, tag="base",
-            limits=limits_now(), ro_paths=venv.ro_paths, extra_args=extra,
+            limits=limits_now(), ro_paths=venv.ro_paths, extra_args=extra, plugins=plugins,
         )  # fmt: skip
         if base.problem:
             state.notes.append(f"existing tests: {base.problem}")
@@ -230,7 +239,7 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
                 target.reason = gen.reasons[target.fn.dotted]
         setup = ValidationSetup(
             sandbox=sandbox, workdir=workdir, python=venv.python, ro_paths=venv.ro_paths,
-            limits=limits_now(), deadline=state.deadline,
+            limits=limits_now(), deadline=state.deadline, plugins=tuple(plugins),
         )  # fmt: skip
         validate(
             setup,
@@ -254,7 +263,7 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
         final = measure(
             sandbox, workdir, python=venv.python, tests=list(files), tag="final",
             limits=sandbox.limits.scaled(wall_seconds=float(opts.timeout_seconds)),
-            ro_paths=venv.ro_paths,
+            ro_paths=venv.ro_paths, plugins=plugins,
         )  # fmt: skip
         if final.result.exit_code == 0 and not final.problem:
             patches.append(patch_draft(files, kept))
