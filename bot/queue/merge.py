@@ -22,7 +22,8 @@ Guarantees, and how they are kept:
   the branch's lock (same token, same expiry, renewed with the lease), so workers do not
   build batches on the same head only to lose the push race; the lock of a dead worker
   expires with its lease. Other branches are worked on in parallel.
-- **Batches.** A claim takes the longest prefix of the waiting set (up to ``max_batch``)
+- **Batches.** A claim takes the longest prefix of the waiting set (up to ``max_batch``
+  entries and ``max_batch_paths`` files)
   whose entries touch pairwise different paths; each entry keeps its own lease state.
 - **Retries and dead letters.** A transient failure puts the entry in the delayed set with
   exponential backoff; after ``max_attempts`` claims, or on a real conflict, it goes to the
@@ -61,7 +62,10 @@ class QueueSettings:
 
     lease_seconds: float = 30.0
     max_attempts: int = 5
-    max_batch: int = 20
+    max_batch: int = 50
+    """Most entries landed by one commit. Conflicts are isolated per entry, so a large batch
+    costs nothing in retries; ``max_batch_paths`` keeps the commit reviewable."""
+    max_batch_paths: int = 400
     backoff_base: float = 2.0
     backoff_max: float = 300.0
     landed_ttl_seconds: int = 7 * 86400
@@ -125,7 +129,8 @@ return {1, 'waiting'}
 """
 
 # KEYS: waiting, leased, delayed, dead, branch lock
-# ARGV: prefix, owner, token, lease_ms, max_batch, max_attempts, use_lock ('1'/'0')
+# ARGV: prefix, owner, token, lease_ms, max_batch, max_attempts, use_lock ('1'/'0'),
+#       max_batch_paths
 _CLAIM = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -166,6 +171,7 @@ end
 local max_batch = tonumber(ARGV[5])
 local taken = {}
 local seen = {}
+local npaths = 0
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, max_batch - 1)) do
   local ek = prefix .. 'e:' .. id
   local paths = cjson.decode(redis.call('HGET', ek, 'paths') or '[]')
@@ -174,6 +180,8 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, max_batch - 1)) do
     if seen[p] then clash = true end
   end
   if clash then break end
+  npaths = npaths + #paths
+  if #taken > 0 and npaths > tonumber(ARGV[8]) then break end
   for _, p in ipairs(paths) do seen[p] = true end
   table.insert(taken, id)
 end
@@ -452,6 +460,7 @@ class MergeQueue:
                 self.settings.max_batch,
                 self.settings.max_attempts,
                 "1" if self.settings.branch_lock else "0",
+                self.settings.max_batch_paths,
             ]
             raw = self._call(self._claim, keys, args)
             if len(raw) <= 1:

@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--owner", default=f"{socket.gethostname()}:{os.getpid()}")
     parser.add_argument("--lease-seconds", type=float, default=30.0)
-    parser.add_argument("--max-batch", type=int, default=20)
+    parser.add_argument("--max-batch", type=int, default=QueueSettings.max_batch)
     parser.add_argument("--max-attempts", type=int, default=5)
     parser.add_argument("--backoff-base", type=float, default=2.0)
     parser.add_argument("--exit-when-idle", type=float, default=None)

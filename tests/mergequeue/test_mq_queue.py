@@ -140,3 +140,17 @@ def test_other_branches_proceed_in_parallel(forge, quick, git_policy):
     assert quick.workers() == {}
     quick.heartbeat("w1", {"pid": 1})
     assert quick.workers() == {"w1": {"pid": 1}}
+
+
+def test_batches_stop_at_max_batch_paths(forge, redis_client, git_policy):
+    mq = MergeQueue(redis_client, QueueSettings(max_batch=50, max_batch_paths=5))
+    two_files = [
+        forge.change({f"src/mod{i}.py": edited(i), f"src/mod{i + 30}.py": edited(i + 30)}) for i in range(5)
+    ]
+    for cr in two_files:
+        mq.enqueue(cr, git_policy)
+    sizes = []
+    while (claim := mq.claim("w")) is not None:
+        sizes.append(len(claim.ids))
+        mq.unlock(claim)
+    assert sizes == [2, 2, 1]
