@@ -47,9 +47,8 @@ def mystery(thing, other):
 def coin(x: int) -> int:
     import os
 
-    if os.urandom(1)[0] < 40:  # fails now and then, whatever the input
-        raise RuntimeError("unlucky")
-    return x
+    spread = os.urandom(1)[0] % 6  # zero now and then, whatever the input
+    return x // spread
 '''
 TEXTX = """import re
 
