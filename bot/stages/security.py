@@ -375,8 +375,14 @@ def _with_fingerprints(findings: list[Finding], texts: list[_Text]) -> list[Find
             continue
         lines = lines_by_path.get(f.path, [])
         line = lines[f.start_line - 1] if 0 < f.start_line <= len(lines) else ""
+        if f.rule_id in _BANDIT_SECRET_TESTS:
+            # a short hash of a line holding a weak password could be brute-forced
+            line = redact(_QUOTED.sub(lambda m: m.group(1) + m.group(1), line))
         out.append(f.model_copy(update={"fingerprint": fingerprint(f.rule_id, f.path, line)}))
     return out
+
+
+_QUOTED = re.compile(r"""(["'])(?:\\.|(?!\1).)*\1""")
 
 
 def _dedupe(findings: list[Finding], aliases: dict[str, tuple[str, ...]]) -> list[Finding]:
