@@ -30,6 +30,7 @@ from pathlib import Path
 import pygit2
 
 from bot.engines.ruff_check import ruff_binary
+from bot.git.scratch import new_scratch_dir
 from bot.git.workspace import context_from_local_repo, open_workspace
 from bot.stages.review import run as review
 
@@ -132,7 +133,7 @@ def main() -> None:
         last: list[object] = []
 
         def stage() -> None:
-            scratch = Path(tempfile.mkdtemp(prefix="shunter-bench-stage-", dir=work))
+            scratch = new_scratch_dir(prefix="shunter-bench-stage-")
             context = context_from_local_repo(mirror, "base", "head", scratch_dir=scratch)
             last[:] = [review(context)]
             shutil.rmtree(scratch)

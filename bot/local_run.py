@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,9 +67,7 @@ def _read_config(ctx: StageContext, config_file: Path | None) -> tuple[bytes | N
         try:
             return config_file.read_bytes(), str(config_file)
         except OSError as exc:
-            raise ConfigError(
-                f"cannot read {config_file}: {exc.strerror}", path=str(config_file)
-            ) from None
+            raise ConfigError(f"cannot read {config_file}: {exc.strerror}", path=str(config_file)) from None
     return ctx.base.read(CONFIG_PATH), f"{CONFIG_PATH} (base {ctx.base_sha[:8]})"
 
 
@@ -130,8 +127,7 @@ def render_text(
     ctx: StageContext, results: list[StageResult], config: ShunterConfig, notes: list[str]
 ) -> str:
     out = [
-        f"shunter run: {ctx.repo} {ctx.base_sha[:10]}..{ctx.head_sha[:10]} "
-        f"({len(ctx.files)} changed files)"
+        f"shunter run: {ctx.repo} {ctx.base_sha[:10]}..{ctx.head_sha[:10]} ({len(ctx.files)} changed files)"
     ]
     out += [f"  note: {note}" for note in notes]
     for result in results:
@@ -145,9 +141,7 @@ def render_text(
         out += [_line(f) for f in ordered]
         out += [f"  note: {note}" for note in result.notes]
         for patch in result.patches:
-            out.append(
-                f"  patch: {patch.title} ({len(patch.files)} files; see --format json for the diff)"
-            )
+            out.append(f"  patch: {patch.title} ({len(patch.files)} files; see --format json for the diff)")
     return "\n".join(out)
 
 
@@ -175,9 +169,7 @@ def render_sarif(results: list[StageResult]) -> str:
     try:
         from bot.sarif import to_sarif
     except ImportError:
-        raise ShunterError(
-            "SARIF output is not available in this build", hint="use --format json"
-        ) from None
+        raise ShunterError("SARIF output is not available in this build", hint="use --format json") from None
     return json.dumps(to_sarif(results), indent=2)
 
 
@@ -204,9 +196,7 @@ def render_markdown(results: list[StageResult], notes: list[str]) -> str:
     default=None,
     help="Comma-separated stages (review,security,tests); default: enabled ones.",
 )
-@click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True
-)
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option(
     "--config",
     "config_file",
@@ -225,9 +215,10 @@ def run(
     config_file: Path | None,
 ) -> None:
     """Run Shunter's stages on the diff merge-base(BASE, HEAD)..HEAD of a local repository."""
+    from bot.git.scratch import new_scratch_dir
     from bot.git.workspace import context_from_local_repo
 
-    scratch = Path(tempfile.mkdtemp(prefix="shunter-run-"))
+    scratch = new_scratch_dir(prefix="shunter-run-")
     try:
         try:
             ctx = context_from_local_repo(repo_path, base, head)

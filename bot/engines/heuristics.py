@@ -9,8 +9,10 @@ fingerprints use a fixed text so that they do not come back as "new" on every pu
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import PurePosixPath
 
 from bot.models import Finding, Severity, StageName, fingerprint
@@ -34,6 +36,22 @@ CONFLICT_START = re.compile(r"^<{7}(?: |$)")
 CONFLICT_OTHER = re.compile(r"^(?:>{7}(?: |$)|\|{7}(?: |$)|={7}$)")
 TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
 COMMENT = re.compile(r"^\s*#")
+# a cheap first pass; only lines holding one of these get the precise patterns above
+CANDIDATE_TOKENS = (
+    "<<<<<<<",
+    "=======",
+    ">>>>>>>",
+    "|||||||",
+    "breakpoint",
+    "pdb",
+    "pudb",
+    "debugpy",
+    "print",
+    "TODO",
+    "FIXME",
+    "XXX",
+    "HACK",
+)
 
 SCRIPT_DIRS = {
     "tests",
@@ -130,14 +148,31 @@ def _added(file: ChangedFile, lines: Sequence[str]) -> Iterable[tuple[int, str]]
             yield number, lines[number - 1]
 
 
+def _candidates(added: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The added lines worth a closer look. ``str.find`` for each token over all added
+    lines at once is far faster than a regex per line, and most lines hit nothing."""
+    if not added:
+        return []
+    blob = "\n".join(line for _n, line in added)
+    starts = list(accumulate((len(line) + 1 for _n, line in added), initial=0))
+    picked: set[int] = set()
+    for token in CANDIDATE_TOKENS:
+        at = blob.find(token)
+        while at >= 0:
+            index = bisect_right(starts, at) - 1
+            picked.add(index)
+            at = blob.find(token, starts[index + 1])  # next line: one hit per line is enough
+    return [added[i] for i in sorted(picked)]
+
+
 def line_findings(file: ChangedFile, text: str) -> list[Finding]:
     """Debugger calls, stray prints, conflict markers and TODOs on the file's added lines."""
     lines = text.splitlines()
     path = file.path
     python = is_python(path)
     script = python and _is_script(path, text)
-    added = list(_added(file, lines))
-    has_conflict = any(CONFLICT_START.match(line) for _n, line in added)
+    added = _candidates(list(_added(file, lines)))
+    has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
     out: list[Finding] = []
     for number, line in added:
         if has_conflict and (CONFLICT_START.match(line) or CONFLICT_OTHER.match(line)):
@@ -199,9 +234,8 @@ def line_findings(file: ChangedFile, text: str) -> list[Finding]:
 
 
 def _deleted_count(file: ChangedFile) -> int:
-    return sum(
-        1 for line in file.patch.splitlines() if line.startswith("-") and not line.startswith("---")
-    )
+    """Deleted lines in the file's hunks (``patch`` holds hunks only, no ``---`` header)."""
+    return ("\n" + file.patch).count("\n-")
 
 
 def changed_line_count(files: Sequence[ChangedFile]) -> int:

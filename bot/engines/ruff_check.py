@@ -134,7 +134,10 @@ _IMPORT = re.compile(
 def imported_modules(text: str) -> set[str]:
     """Absolute module names a Python source imports, and their parent packages."""
     names: set[str] = set()
-    for match in _IMPORT.finditer(text):
+    if "import" not in text:
+        return names
+    relevant = "\n".join(line for line in text.splitlines() if "import" in line)
+    for match in _IMPORT.finditer(relevant):
         found = [match.group(1)] if match.group(1) else match.group(2).split(",")
         for name in found:
             parts = name.strip().split(".")

@@ -8,6 +8,7 @@ become one ``PatchDraft`` ("Apply fixes").
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from bot.engines.ruff_check import (
     write_placeholders,
 )
 from bot.errors import EngineError
+from bot.git.scratch import new_scratch_dir
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import ReviewStageConfig
 from bot.stages.context import ChangedFile, StageContext
@@ -47,6 +49,14 @@ class _Work:
     fixes: dict[Finding, Fix] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    _mark: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        """Record the seconds since the previous lap under ``<name>_seconds`` (metrics)."""
+        now = time.perf_counter()
+        self.timings[f"{name}_seconds"] = round(now - self._mark, 4)
+        self._mark = now
+
     dropped_early: int = 0
     """ruff diagnostics outside the filter, dropped before becoming findings."""
 
@@ -166,13 +176,11 @@ def finish_ruff(
 def heuristics_step(
     files: Sequence[ChangedFile], texts: dict[str, str], options: ReviewStageConfig, work: _Work
 ) -> None:
-    started = time.perf_counter()
     report = heuristics.scan(
         files, texts, large_pr_lines=options.large_pr_lines, risky_paths=options.risky_paths
     )
     work.findings.extend(report.findings)
     work.notes.extend(report.notes)
-    work.timings["heuristics_seconds"] = round(time.perf_counter() - started, 4)
 
 
 def build_patch(
@@ -271,6 +279,19 @@ def _stopped(ctx: StageContext, work: _Work, started: float) -> StageResult:
 
 
 def run(ctx: StageContext) -> StageResult:
+    """The review stage. A scratch dir it has to create itself is removed before it returns
+    (one the caller passed in stays: the caller owns it)."""
+    if ctx.scratch_dir is not None:
+        return _run(ctx)
+    ctx.scratch_dir = new_scratch_dir()
+    try:
+        return _run(ctx)
+    finally:
+        shutil.rmtree(ctx.scratch_dir, ignore_errors=True)
+        ctx.scratch_dir = None
+
+
+def _run(ctx: StageContext) -> StageResult:
     started = time.perf_counter()
     options = options_of(ctx)
     work = _Work()
@@ -279,27 +300,30 @@ def run(ctx: StageContext) -> StageResult:
     files = [f for f in ctx.files if path_selected(f.path, options.paths.include, options.paths.exclude)]
     python = [f for f in files if heuristics.is_python(f.path)]
     texts = read_texts(ctx, python, work.notes)
+    work.lap("read_python")
     if ctx.cancelled():
         return _stopped(ctx, work, started)
     ruff_run = None
     if options.ruff:
         try:
             ruff_run = start_ruff(ctx, texts)
+            work.lap("ruff_start")
         except EngineError as exc:
             work.notes.append(f"ruff could not run: {exc.message}")
     try:
         # the rest of the work overlaps with ruff, which runs on the other core
         texts.update(read_texts(ctx, [f for f in files if not heuristics.is_python(f.path)], work.notes))
+        work.lap("read_other")
         if ctx.cancelled():
             return _stopped(ctx, work, started)
         if options.heuristics:
             heuristics_step(files, texts, options, work)
+            work.lap("heuristics")
         if ctx.cancelled():
             return _stopped(ctx, work, started)
         if ruff_run is not None:
-            waited = time.perf_counter()
             finish_ruff(ctx, ruff_run, texts, options, work)
-            work.timings["ruff_wait_seconds"] = round(time.perf_counter() - waited, 4)
+            work.lap("ruff_finish")
             ruff_run = None
     finally:
         if ruff_run is not None:
@@ -308,6 +332,7 @@ def run(ctx: StageContext) -> StageResult:
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
     patch = build_patch(kept, work.fixes, texts, files)
+    work.lap("report")
     counts = Counter(f.severity.value for f in kept)
     metrics = {
         "files": len(files),
