@@ -9,6 +9,7 @@ landed on the PR branch.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
 import time
@@ -26,6 +27,8 @@ BASE_FILES = {
     "calc/core.py": 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n    return a + b\n',
     "tests/test_core.py": "from calc.core import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
     "pyproject.toml": '[project]\nname = "calc"\nversion = "0.1.0"\n',
+    # writing to branches is opt-in: this repository lets people press "Apply fixes"
+    ".github/shunter.yml": "version: 1\nextends: [recommended]\n",
 }
 PR_FILES = {
     "calc/core.py": (
@@ -41,8 +44,8 @@ PR_FILES = {
 }
 
 
-def _show_checks(sim: Any, echo: Any) -> None:
-    for run in sorted(sim.check_runs(REPO), key=lambda r: (r.name, r.id)):
+def _show_checks(sim: Any, echo: Any, head_sha: str) -> None:
+    for run in sorted(sim.check_runs(REPO, head_sha=head_sha), key=lambda r: (r.name, r.id)):
         icon = {"success": "✅", "failure": "❌", "neutral": "⚪", "skipped": "⏭", "cancelled": "⛔"}.get(
             run.conclusion or "", "⏳"
         )
@@ -79,11 +82,12 @@ def demo(data_dir: Path | None, no_apply: bool) -> None:
         echo(f"▶ alice opened {REPO}#{number}: a lint problem, a security smell, an untested function")
         sim.wait_for_deliveries()
         stack.work(("events",))
+        head = sim.pull(REPO, number).head_sha
         echo("▶ check runs created at once, queued:")
-        _show_checks(sim, echo)
+        _show_checks(sim, echo, head)
         stack.drain()
         echo("▶ stages finished:")
-        _show_checks(sim, echo)
+        _show_checks(sim, echo, head)
         summary = next(
             (c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary")), None
         )
@@ -101,14 +105,17 @@ def demo(data_dir: Path | None, no_apply: bool) -> None:
         stack.drain()
         after = sim.pull(REPO, number).head_sha
         if after != before:
-            commit = sim.commit_info(REPO, after) if hasattr(sim, "commit_info") else None
             echo(f"▶ Shunter pushed {after[:12]} onto feature/clamp (was {before[:12]}):")
-            if commit is not None:
-                for line in str(commit).splitlines()[:12]:
+            for path in PR_FILES:
+                old = (sim.file(REPO, before, path) or "").splitlines()
+                new = (sim.file(REPO, after, path) or "").splitlines()
+                for line in difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", lineterm="", n=1):
                     echo(f"  │ {line}")
             stack.drain()
-            echo("▶ the new head was re-checked:")
-            _show_checks(sim, echo)
+            echo("▶ GitHub sent `synchronize`; the new head was re-checked:")
+            _show_checks(sim, echo, after)
+        else:
+            echo("▶ nothing was pushed (see the reply below)")
         reply = [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply")]
         if reply:
             echo("▶ Shunter's reply:")

@@ -60,8 +60,16 @@ def router() -> routing.Router:
     return _router
 
 
+# Shunter's own pushes must still re-run the stages on the new head (GitHub sends
+# ``synchronize`` with Shunter as the sender); loops are prevented where patches are
+# applied (never auto-apply on top of Shunter's own commit for the same stage).
+OWN_EVENTS_HANDLED = {"pull_request", "push"}
+
+
 def is_own_event(delivery: Delivery, bot_login: str | None) -> bool:
     """Events Shunter caused itself (its bot account is the sender) must not loop back."""
+    if delivery.event in OWN_EVENTS_HANDLED:
+        return False
     sender = delivery.payload.get("sender")
     if not isinstance(sender, dict) or not bot_login:
         return False

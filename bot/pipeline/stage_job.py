@@ -88,6 +88,7 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             Patches.model_validate(payload["patches"]), files,
         )
         _preview_config_change(runtime, gh, publisher, target, files)
+        _maybe_auto_apply(runtime, target, stage, payload)
     except Superseded as exc:
         publisher.cancel_check(check_run_id, stage, exc.new_sha)
         runtime.store.finish_run(run_id, status=RunStatus.SUPERSEDED, conclusion="cancelled")
@@ -184,3 +185,18 @@ def _preview_config_change(
         ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
         proposed = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).head.read(CONFIG_PATH)
     publisher.config_check(preview_check(runtime, gh, target, proposed))
+
+
+def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, Any]) -> None:
+    """``patches.auto_apply.<stage>: always``: queue the stage's fixes without asking."""
+    patches = Patches.model_validate(payload["patches"])
+    if getattr(patches.auto_apply, stage.value) != "always" or target.number is None or target.is_merge_group:
+        return
+    from bot.pipeline.patches import auto_apply
+    from bot.policies.schema import ShunterConfig
+
+    ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
+    message = ws.repo.get(target.head_sha).message
+    config = ShunterConfig.model_validate({"patches": payload["patches"]})
+    for line in auto_apply(runtime, target, stage, config, message):
+        log.info("auto-apply", result=line)

@@ -1,0 +1,410 @@
+"""From "Apply fixes" / ``/shunter apply`` / ``auto_apply: always`` to a commit on the branch.
+
+The stage's patch drafts for the head are turned into ``ChangeRequest``s, judged by the
+policy (``may_apply_change``: never / on command / always, guardrails that need a
+maintainer's ``/shunter approve``), validated against the head tree and the App's
+permissions, and queued in the per-branch merge queue. A ``merge`` job then lands them
+(3-way apply, compare-and-swap push) and edits the command's reply with the commit link —
+or with what conflicted and how to retry. Every step leaves an audit event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import Any
+
+from bot.changes.model import Approval, ChangeRequest
+from bot.changes.outcomes import DeadLetter, LandingReport
+from bot.changes.replies import dead_letter_reply, landed_reply
+from bot.changes.route import decide_route
+from bot.changes.triggers import priority_for
+from bot.commands.parse import Command
+from bot.errors import ChangeRejected, GitHubError, ShunterError
+from bot.git.apply import Pygit2BaseTree
+from bot.git.workspace import open_workspace
+from bot.github.client import translate_errors
+from bot.logs import get_logger
+from bot.models import PatchDraft, StageName
+from bot.pipeline.facts import Target
+from bot.policies.decisions import may_apply_change
+from bot.policies.schema import Patches
+from bot.queue.jobs import MERGE, queue, safe_id
+from bot.queue.merge import MergeQueue
+
+log = get_logger(__name__)
+PENDING_TTL = 14 * 24 * 3600
+
+
+# ---------------------------------------------------------------------- stored drafts
+def stored_drafts(redis: Any, target: Target, stage: StageName) -> list[PatchDraft]:
+    raw = redis.lrange(f"shunter:patches:{target.repo}:{target.head_sha}:{stage.value}", 0, -1)
+    return [PatchDraft.model_validate_json(item) for item in raw]
+
+
+def _lines_changed(draft: PatchDraft) -> int:
+    return sum(
+        1
+        for f in draft.files
+        for line in f.diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
+
+
+def app_permissions(runtime: Any, installation_id: int) -> dict[str, str]:
+    """What the App was granted on this installation (cached): checked before queueing."""
+    key = f"shunter:app-perms:{installation_id}"
+    cached = runtime.redis.get(key)
+    if cached:
+        return dict(json.loads(cached))
+    with translate_errors("reading the installation's permissions"):
+        inst = runtime.github.app().rest.apps.get_installation(installation_id).json()
+    perms = {k: str(v) for k, v in (inst.get("permissions") or {}).items()}
+    runtime.redis.set(key, json.dumps(perms), ex=600)
+    return perms
+
+
+# ---------------------------------------------------------------------- submitting
+def submit_drafts(
+    runtime: Any,
+    target: Target,
+    drafts: list[PatchDraft],
+    policy: Any,
+    *,
+    requester: str,
+    permission: str,
+    trigger: str,
+    reply: tuple[str, int | None, int | None],
+) -> list[str]:
+    """Judge, validate and queue each draft; return one sentence per draft for the reply.
+
+    ``reply`` is (repo, PR number, reply comment id) for the landing report.
+    """
+    patches: Patches = policy.patches
+    route = decide_route(
+        base_repo=target.repo,
+        head_repo=_head_repo(target),
+        head_branch=target.head_ref or "",
+        maintainer_can_modify=target.maintainer_can_modify,
+        push_to=patches.push_to,
+    )
+    if not route.uses_queue:
+        return [
+            f"Shunter cannot push to this branch: {route.reason}. The fixes stay as suggestions "
+            "in the review comments; apply them from there."
+        ]
+    token = runtime.github.installation_token(target.installation_id)
+    ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+    if target.number is not None:
+        ws.fetch_pull_request(target.number, base_branch=target.base_ref)
+    base = Pygit2BaseTree(ws.repo, target.head_sha)
+    granted = app_permissions(runtime, target.installation_id)
+    mq = MergeQueue(runtime.redis)
+    lines: list[str] = []
+    queued = 0
+    for draft in drafts:
+        decision = may_apply_change(
+            policy,
+            draft.stage.value,
+            trigger,  # type: ignore[arg-type]
+            paths=[f.path for f in draft.files],
+            lines_changed=_lines_changed(draft),
+        )
+        cr = ChangeRequest.from_draft(
+            draft,
+            repo=route.repo,
+            branch=route.branch,
+            head_sha=target.head_sha,
+            requester=requester,
+            priority=priority_for(requested_by_person=trigger != "auto", permission=permission),
+            pull_number=target.number,
+        )
+        _audit(runtime, target, "change.requested", cr.id, decision.code, decision.message)
+        if not decision.allowed and decision.needs_approval:
+            _remember(runtime, cr, reply, pending=True)
+            lines.append(
+                f"**{draft.title}** (`{cr.id}`) waits for approval. {decision.message} "
+                f"A maintainer can comment `/shunter approve {cr.id}`."
+            )
+            continue
+        if not decision.allowed:
+            lines.append(f"**{draft.title}**: not applied. {decision.message}")
+            continue
+        try:
+            result = mq.submit(cr, base, patches, granted)
+        except ChangeRejected as exc:
+            _audit(runtime, target, "change.rejected", cr.id, exc.reason, str(exc))
+            lines.append(f"**{draft.title}** (`{cr.id}`): rejected ({exc.reason}). {exc}")
+            continue
+        _remember(runtime, cr, reply, pending=False)
+        queued += 1
+        state = "queued" if result.created else f"already {result.state}"
+        lines.append(f"**{draft.title}** (`{cr.id}`): {state} for `{route.branch}`.")
+    if queued:
+        enqueue_merge_job(runtime, target)
+    return lines
+
+
+def _head_repo(target: Target) -> str:
+    if not target.from_fork or not target.head_clone_url:
+        return target.repo
+    path = target.head_clone_url.rstrip("/").removesuffix(".git").split("/")
+    return "/".join(path[-2:])
+
+
+def _remember(
+    runtime: Any, cr: ChangeRequest, reply: tuple[str, int | None, int | None], *, pending: bool
+) -> None:
+    repo, number, reply_id = reply
+    data = {"repo": repo, "pr": number, "reply_id": reply_id}
+    if pending:
+        data["cr"] = cr.model_dump(mode="json")
+    key = f"shunter:cr:{cr.id}"
+    runtime.redis.set(key, json.dumps(data), ex=PENDING_TTL)
+
+
+def _audit(runtime: Any, target: Target, action: str, change_id: str, code: str, reason: str) -> None:
+    runtime.store.record_audit(
+        repo=target.repo,
+        pr=target.number,
+        actor="shunter",
+        action=action,
+        target_type="change_request",
+        target_id=change_id,
+        installation_id=target.installation_id,
+        reason_code=code,
+        reason=reason,
+    )
+
+
+def enqueue_merge_job(runtime: Any, target: Target) -> None:
+    queue(MERGE, runtime.redis).enqueue(
+        "bot.pipeline.patches.merge_job",
+        {"installation_id": target.installation_id, "repo": target.repo},
+        job_id=safe_id(f"merge-{target.repo}-{os.urandom(4).hex()}"),
+        job_timeout=600,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"merge queue {target.repo}",
+    )
+
+
+# ---------------------------------------------------------------------- landing
+class GitHubHooks:
+    """Tell the PR what happened: edit the command's reply, audit, remember applied findings."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def before_push(self, claim: Any, commit_sha: str) -> None:
+        return None
+
+    def after_push(self, claim: Any, landed_sha: str) -> None:
+        return None
+
+    def landed(self, report: LandingReport) -> None:
+        text = landed_reply(report, _web_url(self.runtime))
+        for change in report.changes:
+            self._tell(change, text, "change.landed", report.commit_sha or "")
+
+    def dead_lettered(self, letter: DeadLetter) -> None:
+        self._tell(letter.change, dead_letter_reply(letter), "change.dead_letter", letter.reason)
+
+    def _tell(self, change: ChangeRequest, text: str, action: str, detail: str) -> None:
+        raw = self.runtime.redis.get(f"shunter:cr:{change.id}")
+        info = json.loads(raw) if raw else {}
+        repo = info.get("repo") or change.repo
+        number = info.get("pr") or change.origin.pull_number
+        self.runtime.store.record_audit(
+            repo=repo,
+            pr=number,
+            actor="shunter",
+            action=action,
+            target_type="change_request",
+            target_id=change.id,
+            reason_code=action.rsplit(".", 1)[1],
+            reason=detail,
+            payload={"findings": change.origin.finding_fingerprints, "requester": change.requester},
+        )
+        if number is None:
+            return
+        owner, name = repo.split("/", 1)
+        try:
+            _, gh = self.runtime.github.installation_for_repo(owner, name)
+            reply_id = info.get("reply_id")
+            with translate_errors("reporting a landed change"):
+                if reply_id:
+                    body = gh.rest.issues.get_comment(owner, name, reply_id).parsed_data.body or ""
+                    if change.id not in body or text not in body:
+                        gh.rest.issues.update_comment(
+                            owner, name, reply_id, data={"body": f"{body}\n\n{text}"[:65000]}
+                        )
+                else:
+                    gh.rest.issues.create_comment(owner, name, number, data={"body": text[:65000]})
+        except ShunterError as exc:
+            log.warning("could not report change outcome", change=change.id, error=str(exc))
+
+
+def _web_url(runtime: Any) -> str:
+    url = runtime.settings.github_url.replace("//api.github.com", "//github.com")
+    return url.removesuffix("/api/v3")
+
+
+def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Job (queue ``merge``): land what the merge queue holds, batch by batch."""
+    from bot.queue.merge_worker import GitHubRepoStore, process_once
+    from bot.runtime import get_runtime
+
+    runtime = get_runtime()
+    store = GitHubRepoStore(runtime.github, runtime.settings.data_dir / "merge")
+    owner_id = f"{socket.gethostname()}-{os.getpid()}"
+    hooks = GitHubHooks(runtime)
+    landed = dead = 0
+    for _ in range(20):
+        outcome = process_once(runtime.redis, store, owner_id=owner_id, pushers=store.pushers(), hooks=hooks)
+        if outcome is None:
+            break
+        landed += len(outcome.report.change_ids) if outcome.report else 0
+        dead += len(outcome.dead)
+    return {"landed": landed, "dead": dead}
+
+
+# ---------------------------------------------------------------------- commands
+def handle(session: Any, command: Command) -> str:
+    return {"apply": _apply, "approve": _approve, "retry": _retry, "queue": _queue}[command.verb](
+        session, command
+    )
+
+
+def _apply(session: Any, command: Command) -> str:
+    from bot.pipeline.commands import _reply
+
+    target: Target = session.target
+    args = list(command.args) or ["all"]
+    stages = {s for s in StageName if "all" in args or s.value in args}
+    wanted = {a.lower() for a in args if a != "all" and a not in {s.value for s in StageName}}
+    drafts: list[PatchDraft] = []
+    for stage in StageName:
+        for draft in stored_drafts(session.runtime.redis, target, stage):
+            by_finding = any(fp[: len(w)] == w for w in wanted for fp in draft.finding_fingerprints)
+            if stage in stages or by_finding:
+                drafts.append(draft)
+    if not drafts:
+        session.say(
+            f"No fixes to apply on `{target.head_sha[:12]}`"
+            + (f" for {', '.join(args)}" if args != ["all"] else "")
+            + ". The stages offer fixes in their check runs when they have some.",
+            ok=False,
+        )
+        return "refused"
+    _reply(session, final=False)  # the reply exists now, so the landing can edit it
+    trigger = "button" if session.comment_id is None else "command"
+    lines = submit_drafts(
+        session.runtime,
+        target,
+        drafts,
+        session.config,
+        requester=session.user,
+        permission=session.permission,
+        trigger=trigger,
+        reply=(target.repo, target.number, session.reply_id),
+    )
+    for line in lines:
+        session.say(line, ok="queued" in line or "already" in line or "approval" in line)
+    return "done"
+
+
+def _approve(session: Any, command: Command) -> str:
+    if not command.args:
+        session.say("`/shunter approve <change id>`.", ok=False)
+        return "refused"
+    change_id = command.args[0].strip("`")
+    raw = session.runtime.redis.get(f"shunter:cr:{change_id}")
+    info = json.loads(raw) if raw else {}
+    if "cr" not in info:
+        session.say(f"No change `{change_id[:40]}` waits for approval.", ok=False)
+        return "refused"
+    cr = ChangeRequest.model_validate(info["cr"])
+    cr = cr.model_copy(update={"approval": Approval(approver=session.user, permission=session.permission)})
+    target: Target = session.target
+    token = session.runtime.github.installation_token(target.installation_id)
+    ws = open_workspace(session.runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+    ws.fetch_pull_request(target.number, base_branch=target.base_ref)
+    try:
+        MergeQueue(session.runtime.redis).submit(
+            cr,
+            Pygit2BaseTree(ws.repo, cr.head_sha),
+            session.config.patches,
+            app_permissions(session.runtime, target.installation_id),
+        )
+    except ChangeRejected as exc:
+        session.say(f"`{change_id}` approved but rejected ({exc.reason}): {exc}", ok=False)
+        return "failed"
+    _remember(session.runtime, cr, (info["repo"], info["pr"], info.get("reply_id")), pending=False)
+    _audit(session.runtime, target, "change.approved", cr.id, "approved", f"approved by {session.user}")
+    enqueue_merge_job(session.runtime, target)
+    session.say(f"Approved `{change_id}` ({cr.title}); it is queued for `{cr.branch}`.")
+    return "done"
+
+
+def _retry(session: Any, command: Command) -> str:
+    if not command.args:
+        session.say("`/shunter retry <change id>`.", ok=False)
+        return "refused"
+    change_id = command.args[0].strip("`")
+    try:
+        view = MergeQueue(session.runtime.redis).retry(change_id)
+    except ShunterError as exc:
+        session.say(f"Cannot retry `{change_id[:40]}`: {exc}", ok=False)
+        return "refused"
+    enqueue_merge_job(session.runtime, session.target)
+    session.say(f"`{change_id}` is back in the queue ({view.state}).")
+    return "done"
+
+
+def _queue(session: Any, command: Command) -> str:
+    target: Target = session.target
+    mq = MergeQueue(session.runtime.redis)
+    rows = []
+    for entry in mq.entries(include_landed=True):
+        cr = entry.cr
+        if cr is None or cr.repo != target.repo or cr.branch != target.head_ref:
+            continue
+        detail = entry.fields.get("dead_reason") or entry.fields.get("landed_sha", "")[:12] or ""
+        rows.append(f"| `{entry.id}` | {cr.title} | {entry.state} | {entry.attempts} | {detail} |")
+    if not rows:
+        session.say(f"The merge queue holds nothing for `{target.head_ref}`.")
+        return "done"
+    session.say(
+        f"Merge queue for `{target.head_ref}`:\n\n| change | title | state | attempts | detail |\n"
+        "|---|---|---|---|---|\n" + "\n".join(rows[:50])
+    )
+    return "done"
+
+
+def auto_apply(runtime: Any, target: Target, stage: StageName, policy: Any, head_message: str) -> list[str]:
+    """After a stage: apply its patches without asking when the policy says ``always`` —
+    but never on top of Shunter's own commit for the same stage (no loops)."""
+    from bot.changes.triggers import auto_apply_decision
+
+    decision = auto_apply_decision(policy.patches, stage, head_message)
+    if not decision.allowed:
+        return []
+    drafts = stored_drafts(runtime.redis, target, stage)
+    if not drafts or target.number is None:
+        return []
+    try:
+        return submit_drafts(
+            runtime,
+            target,
+            drafts,
+            policy,
+            requester="shunter",
+            permission="none",
+            trigger="auto",
+            reply=(target.repo, target.number, None),
+        )
+    except (GitHubError, ShunterError) as exc:
+        log.warning("auto-apply failed", error=str(exc))
+        return []
