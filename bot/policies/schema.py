@@ -205,6 +205,9 @@ class SecurityStageConfig(StageConfig):
     ignore_paths: list[str] = Field(default_factory=list, description="Globs of files the scanners skip.")
     min_confidence: Literal["low", "medium", "high"] = "low"
     fail_on: FailOn = FailOn.WARNING
+    fail_on_confidence: Literal["low", "medium", "high"] = Field(
+        default="low", description="Only findings at least this confident fail the check."
+    )
     osv_url: str | None = Field(
         default=None, description="OSV-compatible API for the dependency audit (off when unset)."
     )

@@ -150,7 +150,12 @@ def run(ctx: StageContext) -> StageResult:
     secret_paths = {f.path for f in [*reported, *suppressed] if f.engine == secrets_scan.ENGINE}
     reported, patches = _patches(reported, head, by_path, rules, secret_paths, notes)
     reported.sort(key=lambda f: (-f.severity.rank, f.path, f.start_line, f.rule_id))
-    failing = [f for f in reported if opts.fail_on.fails(f.severity)]
+    fail_floor = confidence_rank(opts.fail_on_confidence)
+    failing = [
+        f
+        for f in reported
+        if opts.fail_on.fails(f.severity) and confidence_rank(f.confidence) >= fail_floor
+    ]
     used = {f.rule_id for f in [*reported, *suppressed]}
     rules_meta = {rid: info.as_dict() for rid, info in head.report.rules.items() if rid in used}
     neutral = (dep_neutral or partial) and not failing

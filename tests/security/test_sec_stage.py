@@ -221,3 +221,11 @@ def test_dedupe_keeps_shunter_rule_over_bandit_alias(pr) -> None:
     result = security.run(pr({"README": "x"}, head))
     on_line = [f.rule_id for f in result.findings if f.start_line == 5]
     assert on_line == ["shunter.unsafe-yaml-load"]  # bandit's B506 folded into it
+
+
+def test_fail_on_confidence_reports_but_does_not_fail_on_guesses(pr) -> None:
+    head = {"calc.py": "def f(expr):\n    return eval(expr)\n"}  # medium-confidence error
+    result = security.run(pr({"README": "x"}, head, fail_on_confidence="high"))
+    assert [f.rule_id for f in _reported(result)] == ["shunter.eval-exec-injection"]
+    assert result.metrics["conclusion"] == "success" and result.metrics["failing"] == 0
+    assert security.run(pr({"README": "x"}, head)).metrics["conclusion"] == "failure"
