@@ -1,4 +1,5 @@
-"""Benchmark of the tests stage on real releases of a real project (humanize, from PyPI).
+"""Benchmark of the tests stage on real releases of real projects (humanize and
+validators, from PyPI).
 
 Consecutive sdists (``pip download --no-deps --no-binary :all:``, cached in a temp dir,
 never committed) are the base and head of a pull request; the stage runs on each pair in
@@ -26,20 +27,25 @@ from bot.policies.schema import TestsStageConfig
 from bot.stages import tests as tests_stage
 from bot.stages.context import ChangedFile, MemoryTree, StageContext
 
-PROJECT = "humanize"
-PAIRS = [("4.9.0", "4.10.0"), ("4.10.0", "4.11.0")]
+PAIRS = [
+    ("humanize", "4.9.0", "4.10.0"),
+    ("humanize", "4.10.0", "4.11.0"),
+    ("validators", "0.28.0", "0.28.1"),
+    ("validators", "0.28.1", "0.28.2"),
+    ("validators", "0.28.2", "0.28.3"),
+]
 CACHE = Path(tempfile.gettempdir()) / "shunter-bench-sdists"
 KEEP_SUFFIXES = (".py", ".toml", ".cfg", ".ini", ".txt", ".md")
 
 
-def sdist(version: str) -> dict[str, bytes]:
+def sdist(project: str, version: str) -> dict[str, bytes]:
     """The release's files, keyed by path inside the project (downloaded once, cached)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    archive = CACHE / f"{PROJECT}-{version}.tar.gz"
+    archive = CACHE / f"{project}-{version}.tar.gz"
     if not archive.is_file():
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             f"{PROJECT}=={version}", "-d", str(CACHE)],
+             f"{project}=={version}", "-d", str(CACHE)],
             check=True, timeout=300,
         )  # fmt: skip
     files: dict[str, bytes] = {}
@@ -47,6 +53,8 @@ def sdist(version: str) -> dict[str, bytes]:
         for member in tar.getmembers():
             if not member.isfile() or not member.name.endswith(KEEP_SUFFIXES):
                 continue
+            if ".egg-info/" in member.name:
+                continue  # build output, not source
             rel = member.name.split("/", 1)[1]
             handle = tar.extractfile(member)
             if handle is not None:
@@ -64,7 +72,7 @@ def added_lines(before: bytes, after: bytes) -> frozenset[int]:
     return frozenset(out)
 
 
-def context(base: dict[str, bytes], head: dict[str, bytes], label: str) -> StageContext:
+def context(project: str, base: dict[str, bytes], head: dict[str, bytes], label: str) -> StageContext:
     files = []
     for path in sorted(set(base) | set(head)):
         if base.get(path) == head.get(path) or path not in head:
@@ -77,7 +85,7 @@ def context(base: dict[str, bytes], head: dict[str, bytes], label: str) -> Stage
             )
         )
     return StageContext(
-        repo=f"bench/{PROJECT}",
+        repo=f"bench/{project}",
         base_sha="0" * 40,
         head_sha=label.ljust(40, "0")[:40],
         files=files,
@@ -97,14 +105,14 @@ def main() -> int:
     totals = {"functions": 0, "uncovered": 0, "with_kept": 0, "candidates": 0, "kept": 0,
               "lines": 0, "before": 0, "after": 0, "seconds": 0.0}  # fmt: skip
     started = time.monotonic()
-    for old, new in PAIRS:
-        base, head = sdist(old), sdist(new)
+    for project, old, new in PAIRS:
+        base, head = sdist(project, old), sdist(project, new)
         for scenario, (b, h) in {
             "as released": (base, head),
             "tests removed": (without_tests(base), without_tests(head)),
         }.items():
             t0 = time.monotonic()
-            result = tests_stage.run(context(b, h, f"{old}-{new}"))
+            result = tests_stage.run(context(project, b, h, f"{old}-{new}"))
             seconds = time.monotonic() - t0
             m = result.metrics
             uncovered = [
@@ -113,7 +121,7 @@ def main() -> int:
             ]  # fmt: skip
             with_kept = sum("generated test kept" in line for line in uncovered)
             print(
-                f"{PROJECT} {old}->{new} [{scenario}]: {m.get('functions_changed', 0)} changed "
+                f"{project} {old}->{new} [{scenario}]: {m.get('functions_changed', 0)} changed "
                 f"functions, {len(uncovered)} not fully covered, {with_kept} got a kept test; "
                 f"changed lines covered {m.get('covered_before', 0)}/{m.get('changed_lines', 0)}"
                 f" -> {m.get('covered_after', 0)}/{m.get('changed_lines', 0)}; "

@@ -124,3 +124,47 @@ def changed_functions(path: str, source: str, added_lines: frozenset[int]) -> Ch
 
     visit(tree.body, "", False)
     return ChangedModule(path, module, functions=found)
+
+
+def callers_of(path: str, source: str, helper: ChangedFunction) -> list[ChangedFunction]:
+    """Public functions of the same module that call ``helper`` by name (pure).
+
+    A private helper is tested through its callers: generating a test for a caller is
+    how the helper's changed lines get run.
+    """
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError):
+        return []
+    found: list[ChangedFunction] = []
+
+    def calls_helper(node: ast.AST) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id == helper.name:
+                return True
+            if isinstance(sub, ast.Attribute) and sub.attr == helper.name:
+                return True
+        return False
+
+    def visit(body: list[ast.stmt], prefix: str, in_class: bool) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                visit(node.body, f"{prefix}{node.name}.", True)
+            elif isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                qualname = f"{prefix}{node.name}"
+                if qualname != helper.qualname and calls_helper(node):
+                    found.append(
+                        ChangedFunction(
+                            path=path,
+                            module=helper.module,
+                            qualname=qualname,
+                            start_line=node.lineno,
+                            end_line=node.end_lineno or node.lineno,
+                            changed_lines=frozenset(),
+                            is_method=in_class,
+                            decorators=_decorator_names(node),
+                        )
+                    )
+
+    visit(tree.body, "", False)
+    return found

@@ -31,6 +31,7 @@ from bot.engines.coverage_probe import (
 from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.testgen_changes import (
     ChangedFunction,
+    callers_of,
     changed_functions,
     is_test_path,
     path_selected,
@@ -225,11 +226,13 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
     for target in uncovered:
         if target.fn.is_async:
             target.reason = "no test proposed: async functions are not ghostwritten"
-        elif target.fn.is_private:
-            target.reason = "no test proposed: private helper (tested through its callers)"
-    if wanted and opts.max_generated_tests > 0 and time.monotonic() < state.deadline:
+    goals, proxies = _generation_goals(ctx, wanted, [t for t in uncovered if t.fn.is_private])
+    if goals and opts.max_generated_tests == 0:
+        for target in wanted:
+            target.reason = "no test proposed: max_generated_tests is 0"
+    if goals and opts.max_generated_tests > 0 and time.monotonic() < state.deadline:
         gen = generate(
-            sandbox, workdir, [t.fn for t in wanted], python=venv.python,
+            sandbox, workdir, [fn for fn, _ in goals.values()], python=venv.python,
             limits=limits_now(), ro_paths=venv.ro_paths, pythonpath=pythonpath,
         )  # fmt: skip
         _cap_attempts(gen.candidates, opts.attempts_per_function)
@@ -244,12 +247,16 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
         validate(
             setup,
             state.candidates,
-            uncovered={t.fn.dotted: t.uncovered_before for t in wanted},
+            uncovered={dotted: lines for dotted, (_fn, lines) in goals.items()},
             max_kept=opts.max_generated_tests,
         )
-    elif wanted and opts.max_generated_tests == 0:
-        for target in wanted:
-            target.reason = "no test proposed: max_generated_tests is 0"
+    for helper in (t for t in uncovered if t.fn.is_private and not t.fn.is_async):
+        callers = proxies.get(helper.fn.dotted, [])
+        helper.reason = (
+            f"private helper: tests were sought through its caller(s) {', '.join(callers)}"
+            if callers
+            else "no test proposed: private helper with no public caller in its module"
+        )
 
     # 3. the merged test files, run once more exactly as they would be committed
     kept = [c for c in state.candidates if c.verdict == "kept"]
@@ -280,11 +287,36 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
                 cand.verdict, cand.detail = "fails", "failed when merged into the test file"
     for target in state.targets:
         has_kept = any(c.verdict == "kept" and c.target is target.fn for c in state.candidates)
+        via = proxies.get(target.fn.dotted)
         if has_kept:
             target.reason = ""
+        elif via and len(target.covered_after) > len(target.covered_before):
+            target.reason = f"reached by the generated test(s) for {', '.join(via)}"
         elif target.uncovered_before and not target.reason:
             target.reason = _why_not(target, state.candidates)
     return _result(state, patches=patches)
+
+
+def _generation_goals(
+    ctx: StageContext, wanted: list[Target], helpers: list[Target]
+) -> tuple[dict[str, tuple[ChangedFunction, frozenset[int]]], dict[str, list[str]]]:
+    """What to ghostwrite, and which changed lines each generated test should reach.
+
+    Public functions aim at their own uncovered lines; a private helper's uncovered lines
+    are assigned to its public callers in the same module (up to two), which are
+    ghostwritten in its place. Returns the goals by dotted name and, per helper, the
+    callers chosen for it.
+    """
+    goals = {t.fn.dotted: (t.fn, t.uncovered_before) for t in wanted}
+    proxies: dict[str, list[str]] = {}
+    for helper in helpers:
+        data = ctx.head.read(helper.fn.path) or b""
+        callers = callers_of(helper.fn.path, data.decode("utf-8", errors="replace"), helper.fn)
+        for caller in callers[:2]:
+            fn, lines = goals.get(caller.dotted, (caller, frozenset()))
+            goals[caller.dotted] = (fn, lines | helper.uncovered_before)
+            proxies.setdefault(helper.fn.dotted, []).append(caller.qualname)
+    return goals, proxies
 
 
 def _existing_tests(ctx: StageContext, targets: list[Target]) -> list[str]:

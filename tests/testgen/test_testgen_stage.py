@@ -1,9 +1,10 @@
 """The tests stage end to end on a fixture repository, in the real sandbox.
 
-One PR adds four functions: ``clamp`` (pure, untested: a test is generated and kept),
-``mystery`` (untyped arguments: no test proposed, reason given), ``coin`` (fails at random:
-its candidates are rejected as flaky), and a new module ``textx.slugify`` with no test file
-(a new ``tests/test_textx.py`` is proposed). The stage runs once per module.
+One PR adds or changes five functions: ``clamp`` (pure, untested: a test is generated and kept),
+``mystery`` (untyped arguments: no test proposed, reason given), ``stamp`` (passes once, then
+fails on state its first run left behind: rejected as flaky), and a new module ``textx.slugify`` with no test file
+(a new ``tests/test_textx.py`` is proposed), and the private helper ``signs._sign``
+(reached through a generated test of its public caller). The stage runs once per module.
 """
 
 from __future__ import annotations
@@ -23,9 +24,26 @@ pytestmark = pytest.mark.skipif(
     reason="bubblewrap is not usable on this machine",
 )
 
+SIGNS = """def _sign(x: int) -> int:
+    return 1 if x > 0 else -1
+
+
+def describe(x: int) -> str:
+    return "+" if _sign(x) > 0 else "-"
+"""
+SIGNS_HEAD = """def _sign(x: int) -> int:
+    if x == 0:
+        return 0
+    return 1 if x > 0 else -1
+
+
+def describe(x: int) -> str:
+    return "+" if _sign(x) > 0 else "-"
+"""
 BASE = {
     "pkg/__init__.py": "",
-    "pkg/mathx.py": "def double(x: int) -> int:\n    return 2 * x\n",
+    "pkg/signs.py": SIGNS,
+    "pkg/mathx.py": "import os\nimport pathlib\n\n\ndef double(x: int) -> int:\n    return 2 * x\n",
     "tests/test_mathx.py": (
         "from pkg.mathx import double\n\n\ndef test_double():\n    assert double(2) == 4\n"
     ),
@@ -44,11 +62,16 @@ def mystery(thing, other):
     return thing.frobnicate(other)
 
 
-def coin(x: int) -> int:
-    import os
+_TOKEN = os.urandom(8).hex()
 
-    spread = os.urandom(1)[0] % 6  # zero now and then, whatever the input
-    return x // spread
+
+def stamp(x: int) -> int:
+    """Depends on state a previous process left on disk: passes once, then fails."""
+    marker = pathlib.Path(__file__).with_name(".stamp")
+    if not marker.exists():
+        marker.write_text(_TOKEN)
+    owners = {_TOKEN: x}
+    return owners[marker.read_text()]
 '''
 TEXTX = """import re
 
@@ -57,7 +80,12 @@ def slugify(text: str) -> str:
     words = re.findall(r"[a-z0-9]+", text.lower())
     return "-".join(words)
 """
-HEAD = {**BASE, "pkg/mathx.py": BASE["pkg/mathx.py"] + ADDED_MATHX, "pkg/textx.py": TEXTX}
+HEAD = {
+    **BASE,
+    "pkg/mathx.py": BASE["pkg/mathx.py"] + ADDED_MATHX,
+    "pkg/textx.py": TEXTX,
+    "pkg/signs.py": SIGNS_HEAD,
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +103,7 @@ def row(res: StageResult, name: str) -> str:
 def test_untested_pure_function_gets_a_kept_test(result: StageResult) -> None:
     assert result.stage is StageName.TESTS and not result.neutral
     m = result.metrics
-    assert m["functions_changed"] == 4
+    assert m["functions_changed"] == 5
     assert m["covered_after"] > m["covered_before"]
     assert "generated test kept" in row(result, "mathx.clamp")
     clamp_finding = [f for f in result.findings if "`clamp`" in f.message]
@@ -97,18 +125,18 @@ def test_uninferable_arguments_get_no_test_and_a_reason(result: StageResult) -> 
 
 
 def test_flaky_function_candidates_are_rejected(result: StageResult) -> None:
-    line = row(result, "mathx.coin")
+    line = row(result, "mathx.stamp")
     assert "flaky" in line
     assert result.metrics["discards"].get("flaky", 0) >= 1
     for patch in result.patches:
-        assert all("coin" not in f.diff for f in patch.files)
+        assert all("stamp" not in f.diff for f in patch.files)
 
 
 def test_patch_extends_and_creates_test_files_and_applies(result: StageResult, tmp_path: Path) -> None:
     assert len(result.patches) == 1
     patch = result.patches[0]
     files = {f.path: f for f in patch.files}
-    assert set(files) == {"tests/test_mathx.py", "tests/test_textx.py"}
+    assert set(files) == {"tests/test_mathx.py", "tests/test_textx.py", "tests/test_signs.py"}
     assert files["tests/test_textx.py"].pre_image_blob is None
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -131,6 +159,14 @@ def test_patch_extends_and_creates_test_files_and_applies(result: StageResult, t
     assert "pkg.mathx.clamp(" in merged
     assert "pkg.textx.slugify(" in (repo / "tests/test_textx.py").read_text()
     compile(merged, "test_mathx.py", "exec")
+
+
+def test_private_helper_is_reached_through_its_public_caller(result: StageResult) -> None:
+    line = row(result, "signs._sign")
+    assert "reached by the generated test(s) for describe" in line
+    cells = [c.strip() for c in line.split("|")]
+    assert int(cells[4]) > int(cells[3])  # covered after > covered before
+    assert any(f.path == "tests/test_signs.py" for p in result.patches for f in p.files)
 
 
 def test_counts_add_up(result: StageResult) -> None:

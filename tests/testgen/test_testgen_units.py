@@ -14,7 +14,12 @@ from bot.engines.coverage_probe import (
     statement_lines,
 )
 from bot.engines.ghostwriter import Candidate, placeholder_args, split_candidates, tidy
-from bot.engines.testgen_changes import changed_functions, is_test_path, module_name
+from bot.engines.testgen_changes import (
+    callers_of,
+    changed_functions,
+    is_test_path,
+    module_name,
+)
 from bot.engines.testgen_patch import git_blob_id, merged_file, target_test_file
 from bot.engines.testgen_validate import judge_run, lines_by_candidate
 from bot.sandbox import SandboxResult, Strength
@@ -192,3 +197,15 @@ def test_layout_and_blob_ids() -> None:
     assert target_test_file("pkg/geo.py", ["test/test_x.py"]) == "test/test_geo.py"
     assert target_test_file("src/pkg/geo.py", ["README.md"]) == "tests/test_geo.py"
     assert git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_private_helpers_are_reached_through_public_callers() -> None:
+    src = (
+        "def _norm(x):\n    return x\n\n\n"
+        "def public(x: int) -> int:\n    return _norm(x)\n\n\n"
+        "def _private_caller(x):\n    return _norm(x)\n\n\n"
+        "class Box:\n    def size(self) -> int:\n        return self._norm(1)\n"
+    )
+    helper = changed_functions("pkg/h.py", src, frozenset({2})).functions[0]
+    assert helper.qualname == "_norm" and helper.is_private
+    assert [c.qualname for c in callers_of("pkg/h.py", src, helper)] == ["public", "Box.size"]
