@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -184,15 +184,34 @@ def module_skeleton(tree_paths: Iterable[str], sources: Iterable[str]) -> list[s
     return out
 
 
+def _safe_relative(path: str) -> bool:
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and ".." not in parts and "" not in parts
+
+
+def write_files(root: Path, files: Mapping[str, bytes]) -> None:
+    """Write repository files under ``root``; paths that could escape it are skipped.
+
+    Git tree paths are already normalised, so a string check replaces a ``resolve()`` per
+    file (which costs a ``lstat`` per path component).
+    """
+    made: set[Path] = set()
+    for path, data in files.items():
+        if not _safe_relative(path):
+            continue
+        target = root / path
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.write_bytes(data)
+
+
 def write_placeholders(root: Path, paths: Iterable[str]) -> int:
     """Create empty files for ``paths`` that are not materialised yet; returns how many."""
     made = 0
-    base = root.resolve()
     for path in paths:
         target = root / path
-        if target.exists():
-            continue
-        if not target.resolve().is_relative_to(base):
+        if not _safe_relative(path) or target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch()
@@ -231,8 +250,15 @@ def _edit(raw: dict[str, object]) -> Edit:
     return Edit(start["row"], start["column"], end["row"], end["column"], str(raw["content"]))
 
 
-def parse_ruff_json(text: str, root: Path) -> list[Diagnostic]:
-    """Ruff's ``--output-format json`` as ``Diagnostic``s with repository-relative paths."""
+LocationFilter = Callable[[str, int, int], bool]
+
+
+def parse_ruff_json(text: str, root: Path, keep: LocationFilter | None = None) -> list[Diagnostic]:
+    """Ruff's ``--output-format json`` as ``Diagnostic``s with repository-relative paths.
+
+    ``keep(path, start_row, end_row)`` drops diagnostics before they are built (most of a
+    file's diagnostics are usually outside the PR's lines).
+    """
     try:
         items = json.loads(text or "[]")
     except json.JSONDecodeError as exc:
@@ -250,6 +276,12 @@ def parse_ruff_json(text: str, root: Path) -> list[Diagnostic]:
         rel = relative[filename]
         if rel is None:
             continue  # not one of ours (cannot happen with explicit paths, but never trust it)
+        start = item.get("location") or {"row": 1, "column": 1}
+        end = item.get("end_location") or start
+        row = max(1, int(start["row"]))
+        end_row = max(row, int(end["row"]))
+        if keep is not None and not keep(rel, row, end_row):
+            continue
         fix = None
         if item.get("fix"):
             raw = item["fix"]
@@ -258,16 +290,14 @@ def parse_ruff_json(text: str, root: Path) -> list[Diagnostic]:
                 message=raw.get("message"),
                 edits=tuple(_edit(edit) for edit in raw.get("edits", [])),
             )
-        start = item.get("location") or {"row": 1, "column": 1}
-        end = item.get("end_location") or start
         out.append(
             Diagnostic(
                 code=item.get("code") or SYNTAX_ERROR,
                 message=str(item.get("message", "")),
                 path=rel,
-                row=max(1, int(start["row"])),
+                row=row,
                 col=int(start["column"]),
-                end_row=max(int(start["row"]), int(end["row"]), 1),
+                end_row=end_row,
                 end_col=int(end["column"]),
                 fix=fix,
                 url=item.get("url"),
@@ -335,7 +365,7 @@ class RuffRun:
             self._process.kill()
             self._process.communicate()
 
-    def result(self) -> list[Diagnostic]:
+    def result(self, keep: LocationFilter | None = None) -> list[Diagnostic]:
         if self._process is None:
             return []
         remaining = max(1.0, self.timeout - (time.monotonic() - self._started))
@@ -347,7 +377,7 @@ class RuffRun:
         if self._process.returncode != 0:
             detail = (stderr or stdout).strip().splitlines()
             raise EngineError(f"ruff failed: {' '.join(detail[:3])[:500] or 'no output'}")
-        return parse_ruff_json(stdout, self.root)
+        return parse_ruff_json(stdout, self.root, keep)
 
 
 def run_ruff(
@@ -357,13 +387,14 @@ def run_ruff(
     isolated: bool = False,
     timeout: float = 120.0,
     binary: str | None = None,
+    keep: LocationFilter | None = None,
 ) -> list[Diagnostic]:
     """``ruff check`` on ``paths`` under ``root``, honouring the config files found there.
 
     ``--force-exclude`` keeps the repository's own ``exclude`` in force even though the
     files are named explicitly.
     """
-    return RuffRun(root, paths, isolated=isolated, timeout=timeout, binary=binary).result()
+    return RuffRun(root, paths, isolated=isolated, timeout=timeout, binary=binary).result(keep)
 
 
 def _offsets(lines: Sequence[str]) -> list[int]:

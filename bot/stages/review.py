@@ -28,6 +28,7 @@ from bot.engines.ruff_check import (
     severity_for,
     suggestion_for,
     unified_diff,
+    write_files,
     write_placeholders,
 )
 from bot.errors import EngineError
@@ -122,7 +123,10 @@ def start_ruff(ctx: StageContext, texts: dict[str, str]) -> tuple[RuffRun, list[
     if not py_files:
         return None
     configs = config_paths_for(py_files)
-    root = ctx.materialise([*py_files, *configs])
+    assert ctx.scratch_dir is not None
+    root = ctx.scratch_dir / "head"
+    write_files(root, {path: texts[path].encode("utf-8") for path in py_files})
+    ctx.materialise(configs)
     extra = extended_configs(root, [c for c in configs if (root / c).is_file()])
     for _depth in range(3):  # configs may extend configs; a short chain is plenty
         new = [c for c in extra if not (root / c).exists()]
@@ -145,25 +149,29 @@ def finish_ruff(
     """Collect ruff's diagnostics (re-running with ruff's defaults when the repository's
     config is broken) and keep those the filter lets through as findings."""
     process, py_files = started
+    gate = line_gate(options.filter, ctx.files)
+
+    def keep(path: str, start: int, end: int) -> bool:
+        if gate(path, start, end):
+            return True
+        work.dropped_early += 1
+        return False
+
     try:
-        diagnostics = process.result()
+        diagnostics = process.result(keep)
     except EngineError as exc:
         try:
-            diagnostics = run_ruff(process.root, py_files, isolated=True)
+            diagnostics = run_ruff(process.root, py_files, isolated=True, keep=keep)
         except EngineError:
             work.notes.append(f"ruff could not run: {exc.message}")
             return
         work.notes.append(
             f"The repository's ruff config could not be used ({exc.message}); ran ruff with its defaults."
         )
-    gate = line_gate(options.filter, ctx.files)
     split: dict[str, list[str]] = {}
     for diag in diagnostics:
         text = texts.get(diag.path)
         if text is None:
-            continue
-        if not gate(diag.path, diag.row, diag.end_row):
-            work.dropped_early += 1
             continue
         if diag.path not in split:
             split[diag.path] = text.splitlines()
