@@ -1,0 +1,109 @@
+"""Agent patches through the merge queue, end to end: opt-in policy, "Apply fixes",
+`/shunter apply`, protected paths with `/shunter approve`, conflicts, and no loops."""
+
+from __future__ import annotations
+
+REPO = "octo/demo"
+ON_COMMAND = "version: 1\npatches:\n  auto_apply:\n    review: on_command\n"
+BASE = {"app.py": "def add(a, b):\n    return a + b\n", "README.md": "# demo\n"}
+CHANGED = {"app.py": "import os\nimport sys\n\n\ndef add(a, b):\n    return a + b\n"}
+
+
+def open_pr(stack, config: str | None = ON_COMMAND, files=CHANGED):
+    sim = stack.sim
+    base = dict(BASE)
+    if config:
+        base[".github/shunter.yml"] = config
+    sim.create_repo(REPO, base)
+    sim.set_permission(REPO, "alice", "write")
+    sim.set_permission(REPO, "mona", "maintain")
+    sim.commit(REPO, "feature", files, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    stack.drain()
+    return number
+
+
+def review_run(sim, head):
+    return next(r for r in sim.check_runs(REPO, head_sha=head) if r.name == "shunter/review")
+
+
+def replies(sim, number):
+    return [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply -->")]
+
+
+def test_by_default_nothing_is_written_and_the_reply_says_why(stack):
+    number = open_pr(stack, config=None)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    assert not any(a["identifier"] == "apply" for a in review_run(sim, head).actions)
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == head
+    assert "auto_apply" in replies(sim, number)[-1].body
+
+
+def test_apply_fixes_button_lands_one_commit_and_reruns(stack):
+    number = open_pr(stack)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    review = review_run(sim, head)
+    assert any(a["identifier"] == "apply" for a in review.actions)
+    sim.click_button(review.id, "apply", user="alice")
+    stack.drain()
+    new_head = sim.pull(REPO, number).head_sha
+    assert new_head != head
+    content = sim.file(REPO, new_head, "app.py")
+    assert "import os" not in content and "import sys" not in content
+    body = replies(sim, number)[-1].body
+    assert "Shunter pushed" in body and new_head[:7] in body
+    # the new head was checked again, and the same fix is not offered twice
+    assert review_run(sim, new_head).status == "completed"
+    events = {e.action for e in stack.runtime.store.audit_events(repo=REPO)}
+    assert {"change.requested", "change.landed"} <= events
+    # pressing again on the old check run: the change id is the same, nothing lands twice
+    sim.click_button(review.id, "apply", user="alice")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == new_head
+
+
+def test_reader_cannot_apply(stack):
+    number = open_pr(stack)
+    sim = stack.sim
+    sim.set_permission(REPO, "bob", "read")
+    head = sim.pull(REPO, number).head_sha
+    sim.comment(REPO, number, "/shunter apply review", user="bob")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == head
+    assert "needs write permission" in replies(sim, number)[-1].body
+
+
+def test_protected_path_waits_for_a_maintainer_approval(stack):
+    config = ON_COMMAND + "  protected_paths: ['app.py']\n"
+    number = open_pr(stack, config=config)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "waits for approval" in body and sim.pull(REPO, number).head_sha == head
+    change_id = body.split("/shunter approve ")[1].split("`")[0]
+    sim.comment(REPO, number, f"/shunter approve {change_id}", user="alice")  # write is not enough
+    stack.drain()
+    assert "needs maintain permission" in replies(sim, number)[-1].body
+    sim.comment(REPO, number, f"/shunter approve {change_id}", user="mona")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha != head
+
+
+def test_a_true_conflict_is_dead_lettered_with_a_reply(stack):
+    number = open_pr(stack)
+    sim = stack.sim
+    # someone rewrites the same lines before Shunter's change lands
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    sim.wait_for_deliveries()
+    stack.work(("events",))  # the change is queued; the merge job has not run yet
+    sim.commit(REPO, "feature", {"app.py": "import json\n\n\ndef add(a, b):\n    return a + b + 0\n"}, author="alice")
+    stack.drain()
+    body = "\n".join(r.body for r in replies(sim, number))
+    assert "could not apply" in body
+    assert "shunter queue retry" in body or "/shunter apply" in body
