@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -138,6 +139,7 @@ def _subprocess(
         capture_output=True,
         timeout=timeout,
         check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
     )
     if proc.returncode not in (0, 1):
         raise RuntimeError(redact(proc.stderr.decode("utf-8", "replace"))[-300:])

@@ -10,6 +10,7 @@ rules, so nothing is lost by default; semgrep only adds what its dataflow sees.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,17 @@ from bot.models import Finding, Severity, StageName
 
 ENGINE = "semgrep"
 _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.NOTICE: "INFO"}
+
+
+def scanner_env(home: str) -> dict[str, str]:
+    """A bare environment: the worker's tokens and settings never reach the scanner."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "SEMGREP_SEND_METRICS": "off",
+        "SEMGREP_ENABLE_VERSION_CHECK": "0",
+    }
 
 
 def semgrep_binary() -> str | None:
@@ -77,7 +89,9 @@ def run_semgrep(
             *[str(root / p) for p in paths],
         ]
         try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+            proc = subprocess.run(
+                cmd, capture_output=True, timeout=timeout, check=False, env=scanner_env(tmp)
+            )
             data = json.loads(proc.stdout or b"{}")
         except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
             report.notes.append(

@@ -92,3 +92,13 @@ def test_bandit_reports_unparsable_files_as_notes(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text("def f(:\n")
     report = bandit_scan.run_bandit(tmp_path, ["bad.py"])
     assert report.findings == [] and any("bad.py" in n for n in report.notes)
+
+
+def test_scanner_subprocesses_get_a_bare_environment(monkeypatch) -> None:
+    from bot.engines import semgrep_scan
+
+    monkeypatch.setenv("SHUNTER_GITHUB_APP_PRIVATE_KEY", "-----BEGIN RSA PRIVATE KEY-----")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_" + "x" * 36)
+    env = semgrep_scan.scanner_env("/tmp/home")
+    assert set(env) == {"PATH", "HOME", "LANG", "SEMGREP_SEND_METRICS", "SEMGREP_ENABLE_VERSION_CHECK"}
+    assert env["SEMGREP_SEND_METRICS"] == "off"
