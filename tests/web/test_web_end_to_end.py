@@ -130,3 +130,33 @@ def test_serve_with_worker_on_embedded_valkey(tmp_path):
     # the process that started the embedded server stopped it on exit
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(record["url"], socket_connect_timeout=1).ping()
+
+
+def test_pull_request_from_the_simulator_through_serve_and_worker(redis_url, tmp_path, simulator):
+    """The simulator opens a PR and signs the delivery; `shunter serve` stores it; a
+    `shunter worker` process handles it; the recorder sees the handler's calls."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = base_env(tmp_path, SHUNTER_REDIS_URL=redis_url, SHUNTER_PORT=str(port), SHUNTER_MUTATION_INTERVAL="0")
+    env.update(simulator.settings_env())
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(url, server)
+        simulator.webhook_url = url + "/webhooks"
+        simulator.create_repo("octo/e2e", {"a.py": "x = 1\n"})
+        simulator.commit("octo/e2e", "feature", {"a.py": "x = 2\n"}, author="alice")
+        simulator.open_pull_request("octo/e2e", "feature", title="Bump", user="alice")
+        simulator.wait_for_deliveries()
+        opened = simulator.deliveries("pull_request", "opened")
+        assert opened and opened[-1].status_code == 202
+        worker = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "worker", "--burst"],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        assert simulator.recorder.count("POST /repos/octo/e2e/check-runs") == 3
+        runs = simulator.check_runs("octo/e2e")
+        assert {r.status for r in runs} == {"completed"}
+    finally:
+        server.terminate()
+        server.wait(10)
