@@ -35,7 +35,13 @@ from bot.errors import ConfigError
 from bot.models import Finding, Severity, StageName
 
 ENGINE = "rules"
-RULES_DIR = Path(__file__).resolve().parents[2] / "policies" / "rules"
+
+
+def rules_dir() -> Path:
+    """``policies/rules`` of this installation (a checkout, or ``share/shunter`` of a wheel)."""
+    from bot.policies.presets import policies_dir
+
+    return policies_dir() / "rules"
 
 
 class ArgRef(BaseModel):
@@ -100,9 +106,13 @@ class Rule(BaseModel):
         )
 
 
-def load_rules(directory: Path = RULES_DIR) -> list[Rule]:
-    """Parse and validate every rule file; a broken rule is a ``ConfigError`` naming it."""
-    return list(_load_rules_cached(str(directory)))
+def load_rules(directory: Path | None = None) -> list[Rule]:
+    """Parse and validate every rule file; a broken rule is a ``ConfigError`` naming it.
+
+    No rules at all is also an error: a check that silently stopped enforcing its rules
+    would look exactly like a clean one.
+    """
+    return list(_load_rules_cached(str(directory or rules_dir())))
 
 
 @lru_cache(maxsize=8)
@@ -114,6 +124,8 @@ def _load_rules_cached(directory: str) -> tuple[Rule, ...]:
             rules.append(Rule.model_validate(data))
         except (yaml.YAMLError, ValidationError) as exc:
             raise ConfigError(f"invalid security rule {path.name}: {exc}", path=str(path)) from exc
+    if not rules:
+        raise ConfigError(f"no security rules found in {directory}", path=directory)
     ids = [r.id for r in rules]
     if len(ids) != len(set(ids)):
         raise ConfigError(f"duplicate security rule ids in {directory}", path=directory)

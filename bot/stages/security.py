@@ -103,11 +103,13 @@ def run(ctx: StageContext) -> StageResult:
 
     if ctx.cancelled():
         return _cancelled(ctx)
-    try:
-        rules = own_rules.load_rules()
-    except ConfigError as exc:
-        notes.append(f"Shunter's rule files are broken, rules did not run: {exc.message}")
-        rules = []
+    rules: list[own_rules.Rule] = []
+    if "rules" in opts.scanners or "semgrep" in opts.scanners:
+        try:
+            rules = own_rules.load_rules()
+        except ConfigError as exc:
+            notes.append(f"Shunter's own rules did not run: {exc.message}.")
+            partial = True
 
     added_only = {t.path: t.changed.added_lines for t in texts} if opts.new_only else None
     head = _scan_tree(ctx, "head", texts, opts, rules, timings, only_lines=added_only)

@@ -118,3 +118,14 @@ def test_stage_with_semgrep_reports_each_finding_once(pr) -> None:
     lines = [f.start_line for f in both.findings if f.rule_id == "shunter.sql-string-formatting"]
     assert sorted(lines) == [7, 12, 17, 22]
     assert "semgrep_head" in both.metrics["timings"]
+
+
+def test_missing_rules_are_an_error_and_make_the_check_neutral(pr, tmp_path, monkeypatch) -> None:
+    from bot.stages import security
+
+    with pytest.raises(ConfigError, match="no security rules"):
+        own_rules.load_rules(tmp_path)
+    monkeypatch.setattr(own_rules, "rules_dir", lambda: tmp_path)
+    result = security.run(pr({"README": "x"}, {"a.py": "x = 1\n"}))
+    assert result.neutral and result.metrics["conclusion"] == "neutral"
+    assert any("own rules did not run" in n for n in result.notes)
