@@ -204,6 +204,12 @@ def render_markdown(results: list[StageResult], notes: list[str]) -> str:
     default=None,
     help=f"Config file instead of the base's {CONFIG_PATH}.",
 )
+@click.option(
+    "--trusted",
+    is_flag=True,
+    default=False,
+    help="Treat the head as trusted code, so the tests stage may run it (sandboxed).",
+)
 @click.pass_context
 def run(
     click_ctx: click.Context,
@@ -213,6 +219,7 @@ def run(
     stages: str | None,
     output_format: str,
     config_file: Path | None,
+    trusted: bool,
 ) -> None:
     """Run Shunter's stages on the diff merge-base(BASE, HEAD)..HEAD of a local repository."""
     from bot.git.scratch import new_scratch_dir
@@ -221,7 +228,7 @@ def run(
     scratch = new_scratch_dir(prefix="shunter-run-")
     try:
         try:
-            ctx = context_from_local_repo(repo_path, base, head)
+            ctx = context_from_local_repo(repo_path, base, head, trusted_author=trusted)
             content, source = _read_config(ctx, config_file)
             config, notes = load_config(content, source)
             names = _parse_stages(stages, config)

@@ -103,7 +103,7 @@ def _ruff_finding(diag: Diagnostic, text: str, lines: list[str]) -> tuple[Findin
         stage=StageName.REVIEW,
         rule_id=diag.code,
         severity=severity_for(diag.code),
-        message=f"{diag.code}: {diag.message}" if diag.code != "syntax-error" else diag.message,
+        message=diag.message,
         path=diag.path,
         start_line=start,
         end_line=max(start, end),
@@ -179,6 +179,25 @@ def finish_ruff(
         work.findings.append(finding)
         if fix is not None:
             work.fixes[finding] = fix
+
+
+# ruff rules that say what a heuristic says (the heuristic's finding is kept: it carries a
+# severity reviewers agreed on and, for debugger calls, a suggestion)
+SAME_AS_HEURISTIC = {"T100": "debugger", "T201": "stray-print", "FIX002": "todo-added"}
+
+
+def drop_duplicates(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per problem: a ruff finding repeating a heuristic's on the same line goes."""
+    heuristic = {(f.rule_id, f.path, f.start_line) for f in findings if f.engine == heuristics.ENGINE}
+    return [
+        f
+        for f in findings
+        if not (
+            f.engine == "ruff"
+            and f.rule_id in SAME_AS_HEURISTIC
+            and (SAME_AS_HEURISTIC[f.rule_id], f.path, f.start_line) in heuristic
+        )
+    ]
 
 
 def heuristics_step(
@@ -336,7 +355,7 @@ def _run(ctx: StageContext) -> StageResult:
     finally:
         if ruff_run is not None:
             ruff_run[0].cancel()
-    kept, dropped = split_findings(work.findings, ctx.files, options.filter)
+    kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
     patch = build_patch(kept, work.fixes, texts, files)

@@ -214,3 +214,13 @@ def test_config_extending_another_file_is_followed(make_ctx) -> None:
     result = run(make_ctx(files, {**files, **HEAD, "pkg/core.py": head_core}))
     assert {f.rule_id for f in result.findings if f.engine == "ruff"} == {"E711"}
     assert not [n for n in result.notes if "could not be used" in n]
+
+
+def test_ruff_rules_repeating_a_heuristic_are_dropped(make_ctx) -> None:
+    config = b'[tool.ruff.lint]\nselect = ["T10", "F401"]\n'
+    head = {**HEAD, "pyproject.toml": config,
+            "pkg/core.py": b"import os\nimport sys\n\n\ndef f():\n    breakpoint()\n    return 1\n"}
+    result = run(make_ctx({**BASE, "pyproject.toml": config}, head))
+    on_line_6 = [f.rule_id for f in result.findings if f.start_line == 6]
+    assert on_line_6 == ["debugger"]  # not also ruff's T100
+    assert ("F401", "pkg/core.py", 2) in _rules(result)
