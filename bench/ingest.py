@@ -40,12 +40,24 @@ def free_port() -> int:
 def _user(login: str, uid: int) -> dict:
     base = f"https://api.github.com/users/{login}"
     return {
-        "login": login, "id": uid, "node_id": f"MDQ6VXNlcj{uid}", "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
-        "gravatar_id": "", "url": base, "html_url": f"https://github.com/{login}", "followers_url": f"{base}/followers",
-        "following_url": f"{base}/following{{/other_user}}", "gists_url": f"{base}/gists{{/gist_id}}",
-        "starred_url": f"{base}/starred{{/owner}}{{/repo}}", "subscriptions_url": f"{base}/subscriptions",
-        "organizations_url": f"{base}/orgs", "repos_url": f"{base}/repos", "events_url": f"{base}/events{{/privacy}}",
-        "received_events_url": f"{base}/received_events", "type": "User", "site_admin": False,
+        "login": login,
+        "id": uid,
+        "node_id": f"MDQ6VXNlcj{uid}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
+        "gravatar_id": "",
+        "url": base,
+        "html_url": f"https://github.com/{login}",
+        "followers_url": f"{base}/followers",
+        "following_url": f"{base}/following{{/other_user}}",
+        "gists_url": f"{base}/gists{{/gist_id}}",
+        "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{base}/subscriptions",
+        "organizations_url": f"{base}/orgs",
+        "repos_url": f"{base}/repos",
+        "events_url": f"{base}/events{{/privacy}}",
+        "received_events_url": f"{base}/received_events",
+        "type": "User",
+        "site_admin": False,
     }
 
 
@@ -53,21 +65,86 @@ def _repo(owner: dict, name: str, rid: int) -> dict:
     full = f"{owner['login']}/{name}"
     api = f"https://api.github.com/repos/{full}"
     repo = {
-        "id": rid, "node_id": f"MDEwOlJlcG9zaXRvcnk{rid}", "name": name, "full_name": full, "private": False, "owner": owner,
-        "html_url": f"https://github.com/{full}", "description": "A realistic repository for benchmarking", "fork": False,
-        "url": api, "created_at": "2019-05-15T15:19:25Z", "updated_at": "2019-05-15T15:21:03Z", "pushed_at": "2019-05-15T15:20:57Z",
-        "git_url": f"git://github.com/{full}.git", "ssh_url": f"git@github.com:{full}.git", "clone_url": f"https://github.com/{full}.git",
-        "svn_url": f"https://github.com/{full}", "homepage": None, "size": 0, "stargazers_count": 0, "watchers_count": 0,
-        "language": "Python", "has_issues": True, "has_projects": True, "has_downloads": True, "has_wiki": True,
-        "has_pages": True, "forks_count": 0, "mirror_url": None, "archived": False, "disabled": False,
-        "open_issues_count": 2, "license": None, "forks": 0, "open_issues": 2, "watchers": 0, "default_branch": "main",
-        "allow_squash_merge": True, "allow_merge_commit": True, "allow_rebase_merge": True, "delete_branch_on_merge": False,
+        "id": rid,
+        "node_id": f"MDEwOlJlcG9zaXRvcnk{rid}",
+        "name": name,
+        "full_name": full,
+        "private": False,
+        "owner": owner,
+        "html_url": f"https://github.com/{full}",
+        "description": "A realistic repository for benchmarking",
+        "fork": False,
+        "url": api,
+        "created_at": "2019-05-15T15:19:25Z",
+        "updated_at": "2019-05-15T15:21:03Z",
+        "pushed_at": "2019-05-15T15:20:57Z",
+        "git_url": f"git://github.com/{full}.git",
+        "ssh_url": f"git@github.com:{full}.git",
+        "clone_url": f"https://github.com/{full}.git",
+        "svn_url": f"https://github.com/{full}",
+        "homepage": None,
+        "size": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "language": "Python",
+        "has_issues": True,
+        "has_projects": True,
+        "has_downloads": True,
+        "has_wiki": True,
+        "has_pages": True,
+        "forks_count": 0,
+        "mirror_url": None,
+        "archived": False,
+        "disabled": False,
+        "open_issues_count": 2,
+        "license": None,
+        "forks": 0,
+        "open_issues": 2,
+        "watchers": 0,
+        "default_branch": "main",
+        "allow_squash_merge": True,
+        "allow_merge_commit": True,
+        "allow_rebase_merge": True,
+        "delete_branch_on_merge": False,
     }
-    for kind in ("forks", "keys", "collaborators", "teams", "hooks", "issue_events", "events", "assignees", "branches",
-                 "tags", "blobs", "git_tags", "git_refs", "trees", "statuses", "languages", "stargazers", "contributors",
-                 "subscribers", "subscription", "commits", "git_commits", "comments", "issue_comment", "contents",
-                 "compare", "merges", "archive", "downloads", "issues", "pulls", "milestones", "notifications",
-                 "labels", "releases", "deployments"):
+    for kind in (
+        "forks",
+        "keys",
+        "collaborators",
+        "teams",
+        "hooks",
+        "issue_events",
+        "events",
+        "assignees",
+        "branches",
+        "tags",
+        "blobs",
+        "git_tags",
+        "git_refs",
+        "trees",
+        "statuses",
+        "languages",
+        "stargazers",
+        "contributors",
+        "subscribers",
+        "subscription",
+        "commits",
+        "git_commits",
+        "comments",
+        "issue_comment",
+        "contents",
+        "compare",
+        "merges",
+        "archive",
+        "downloads",
+        "issues",
+        "pulls",
+        "milestones",
+        "notifications",
+        "labels",
+        "releases",
+        "deployments",
+    ):
         repo[f"{kind}_url"] = f"{api}/{kind}{{/sha}}"
     return repo
 
@@ -78,23 +155,82 @@ def realistic_payload(size: int = 28_000) -> dict:
     repo = _repo(user, "Hello-World", 186853002)
     api = f"https://api.github.com/repos/{repo['full_name']}"
     pr = {
-        "url": f"{api}/pulls/2", "id": 279147437, "node_id": "MDExOlB1bGxSZXF1ZXN0Mjc5MTQ3NDM3",
-        "html_url": "https://github.com/Codertocat/Hello-World/pull/2", "number": 2, "state": "open", "locked": False,
-        "title": "Update the README with new information.", "user": user, "body": "", "created_at": "2019-05-15T15:20:33Z",
-        "updated_at": "2019-05-15T15:20:33Z", "closed_at": None, "merged_at": None, "merge_commit_sha": None,
-        "assignee": None, "assignees": [], "requested_reviewers": [], "requested_teams": [], "labels": [], "milestone": None,
-        "head": {"label": "Codertocat:changes", "ref": "changes", "sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821", "user": user, "repo": repo},
-        "base": {"label": "Codertocat:main", "ref": "main", "sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "user": user, "repo": repo},
-        "_links": {k: {"href": f"{api}/{k}"} for k in ("self", "html", "issue", "comments", "review_comments", "review_comment", "commits", "statuses")},
-        "author_association": "OWNER", "draft": False, "merged": False, "mergeable": None, "rebaseable": None,
-        "mergeable_state": "unknown", "merged_by": None, "comments": 0, "review_comments": 0, "maintainer_can_modify": False,
-        "commits": 1, "additions": 1, "deletions": 1, "changed_files": 1,
+        "url": f"{api}/pulls/2",
+        "id": 279147437,
+        "node_id": "MDExOlB1bGxSZXF1ZXN0Mjc5MTQ3NDM3",
+        "html_url": "https://github.com/Codertocat/Hello-World/pull/2",
+        "number": 2,
+        "state": "open",
+        "locked": False,
+        "title": "Update the README with new information.",
+        "user": user,
+        "body": "",
+        "created_at": "2019-05-15T15:20:33Z",
+        "updated_at": "2019-05-15T15:20:33Z",
+        "closed_at": None,
+        "merged_at": None,
+        "merge_commit_sha": None,
+        "assignee": None,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
+        "labels": [],
+        "milestone": None,
+        "head": {
+            "label": "Codertocat:changes",
+            "ref": "changes",
+            "sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+            "user": user,
+            "repo": repo,
+        },
+        "base": {
+            "label": "Codertocat:main",
+            "ref": "main",
+            "sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+            "user": user,
+            "repo": repo,
+        },
+        "_links": {
+            k: {"href": f"{api}/{k}"}
+            for k in (
+                "self",
+                "html",
+                "issue",
+                "comments",
+                "review_comments",
+                "review_comment",
+                "commits",
+                "statuses",
+            )
+        },
+        "author_association": "OWNER",
+        "draft": False,
+        "merged": False,
+        "mergeable": None,
+        "rebaseable": None,
+        "mergeable_state": "unknown",
+        "merged_by": None,
+        "comments": 0,
+        "review_comments": 0,
+        "maintainer_can_modify": False,
+        "commits": 1,
+        "additions": 1,
+        "deletions": 1,
+        "changed_files": 1,
     }
-    payload = {"action": "opened", "number": 2, "pull_request": pr, "repository": repo, "sender": user,
-               "installation": {"id": 2311213, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMjMxMTIxMw=="}}
+    payload = {
+        "action": "opened",
+        "number": 2,
+        "pull_request": pr,
+        "repository": repo,
+        "sender": user,
+        "installation": {"id": 2311213, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMjMxMTIxMw=="},
+    }
     missing = size - len(json.dumps(payload))
     if missing > 0:
-        pr["body"] = ("This pull request updates the README with new information. " * (missing // 58 + 1))[:missing]
+        pr["body"] = ("This pull request updates the README with new information. " * (missing // 58 + 1))[
+            :missing
+        ]
     return payload
 
 
@@ -127,7 +263,8 @@ def floor_server(port: int, redis_url: str) -> None:
 # ---------------------------------------------------------------- the load generator
 def _signed(body: bytes) -> dict[str, str]:
     return {
-        "Content-Type": "application/json", "X-GitHub-Event": "pull_request",
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "pull_request",
         "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
     }
 
@@ -241,12 +378,19 @@ def main() -> None:
     conn = redis.Redis.from_url(redis_url)
     conn.flushdb()
     body = json.dumps(realistic_payload()).encode()
-    print(f"redis: {redis_url.rsplit('@', 1)[-1]}{' (embedded Valkey)' if handle else ''}; payload {len(body)} bytes")
+    print(
+        f"redis: {redis_url.rsplit('@', 1)[-1]}{' (embedded Valkey)' if handle else ''}; payload {len(body)} bytes"
+    )
 
     shunter_port, floor_port = free_port(), free_port()
-    env = dict(os.environ, SHUNTER_WEBHOOK_SECRET=SECRET, SHUNTER_REDIS_URL=redis_url,
-               SHUNTER_PORT=str(shunter_port), SHUNTER_LOG_LEVEL="WARNING",
-               SHUNTER_DATA_DIR=tempfile.mkdtemp(prefix="bench-data-"))
+    env = dict(
+        os.environ,
+        SHUNTER_WEBHOOK_SECRET=SECRET,
+        SHUNTER_REDIS_URL=redis_url,
+        SHUNTER_PORT=str(shunter_port),
+        SHUNTER_LOG_LEVEL="WARNING",
+        SHUNTER_DATA_DIR=tempfile.mkdtemp(prefix="bench-data-"),
+    )
     shunter = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env)
     floor = mp.Process(target=floor_server, args=(floor_port, redis_url), daemon=True)
     floor.start()
@@ -262,7 +406,9 @@ def main() -> None:
         shunter_rate = done / args.seconds
         queued = conn.llen("rq:queue:events")
         conn.flushdb()
-        print(f"shunter saturated: {shunter_rate:,.0f} deliveries/s ({done} stored, {queued} jobs queued, {errors} errors)")
+        print(
+            f"shunter saturated: {shunter_rate:,.0f} deliveries/s ({done} stored, {queued} jobs queued, {errors} errors)"
+        )
 
         run_load("saturate", floor_url, body, args.concurrency, 0.5)
         conn.flushdb()
@@ -276,7 +422,9 @@ def main() -> None:
         ms = sorted(x * 1000 for x in latencies)  # type: ignore[union-attr]
         p50 = statistics.median(ms)
         p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-        print(f"shunter at 200/s:  p50 {p50:.2f} ms, p99 {p99:.2f} ms over {len(ms)} deliveries (target p99 < 20 ms)")
+        print(
+            f"shunter at 200/s:  p50 {p50:.2f} ms, p99 {p99:.2f} ms over {len(ms)} deliveries (target p99 < 20 ms)"
+        )
         print(f"ratio shunter/floor saturated throughput: {shunter_rate / floor_rate:.2f} (target >= 0.5)")
     finally:
         shunter.terminate()
