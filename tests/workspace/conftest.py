@@ -47,9 +47,7 @@ class Remote:
             except KeyError:
                 parents = []
         tree = write_tree(self.repo, files)
-        oid = self.repo.create_commit(
-            None, SIG, SIG, msg, tree, [pygit2.Oid(hex=p) for p in parents]
-        )
+        oid = self.repo.create_commit(None, SIG, SIG, msg, tree, [pygit2.Oid(hex=p) for p in parents])
         self.repo.references.create(ref, oid, force=True)
         return str(oid)
 

@@ -108,3 +108,30 @@ def _local_repo(tmp_path: Path):
     second = repo.create_commit("refs/heads/main", sig, sig, "2", builder.write(), [first])
     repo.set_head("refs/heads/main")
     return repo, str(first), str(second)
+
+
+def test_unrelated_histories_compare_the_trees(remote, data_dir: Path) -> None:
+    base = remote.commit("refs/heads/main", {"a.py": b"x = 1\n"}, parents=[])
+    head = remote.commit("refs/pull/5/head", {"a.py": b"x = 1\ny = 2\n"}, parents=[])
+    ws = open_workspace(data_dir, "octo/app", remote.url)
+    ws.fetch_pull_request(5, base_branch="main")
+    ctx = ws.context_for("main", head)
+    assert ctx.base_sha == base
+    assert ctx.changed("a.py").added_lines == {2}
+
+
+def test_submodules_and_symlinks_are_not_files(remote, data_dir: Path) -> None:
+    repo = remote.repo
+    base = remote.commit("refs/heads/main", {"a.py": b"x = 1\n"})
+    builder = repo.TreeBuilder(repo.revparse_single(base).peel(pygit2.Commit).tree)
+    builder.insert("vendor", pygit2.Oid(hex=base), pygit2.enums.FileMode.COMMIT)
+    builder.insert("link.py", repo.create_blob(b"/etc/passwd"), pygit2.enums.FileMode.LINK)
+    sig = pygit2.Signature("t", "t@example.com", 1_700_000_000, 0)
+    head = repo.create_commit("refs/pull/6/head", sig, sig, "sub", builder.write(), [pygit2.Oid(hex=base)])
+    ws = open_workspace(data_dir, "octo/app", remote.url)
+    ws.fetch_pull_request(6, base_branch="main")
+    ctx = ws.context_for("main", str(head))
+    assert [f.path for f in ctx.files] == ["link.py"]  # the submodule pointer is not a file
+    assert ctx.head.read("link.py") is None  # a symlink is never read through
+    assert ctx.head.read("vendor") is None
+    assert sorted(ctx.head.paths()) == ["a.py"]

@@ -31,9 +31,7 @@ def test_refspecs() -> None:
 
 def test_fetch_pull_head_and_base_then_diff(remote, data_dir: Path) -> None:
     base = remote.commit("refs/heads/main", {"app.py": b"a = 1\n", "README": b"hi\n"})
-    head = remote.commit(
-        "refs/pull/3/head", {"app.py": b"a = 1\nb = 2\n", "README": b"hi\n"}, parents=[base]
-    )
+    head = remote.commit("refs/pull/3/head", {"app.py": b"a = 1\nb = 2\n", "README": b"hi\n"}, parents=[base])
     ws = open_workspace(data_dir, "octo/app", remote.url)
     assert ws.path.is_dir() and (ws.path / "HEAD").exists()
     ws.fetch_pull_request(3, base_branch="main")
@@ -43,9 +41,7 @@ def test_fetch_pull_head_and_base_then_diff(remote, data_dir: Path) -> None:
     ctx = ws.context_for("refs/heads/main", head)
     assert ctx.repo == "octo/app"
     assert (ctx.base_sha, ctx.head_sha) == (base, head)
-    assert [(f.path, f.status, sorted(f.added_lines)) for f in ctx.files] == [
-        ("app.py", "modified", [2])
-    ]
+    assert [(f.path, f.status, sorted(f.added_lines)) for f in ctx.files] == [("app.py", "modified", [2])]
     assert ctx.head.read("app.py") == b"a = 1\nb = 2\n"
     assert ctx.base.read("app.py") == b"a = 1\n"
     assert sorted(ctx.head.paths()) == ["README", "app.py"]
