@@ -26,6 +26,8 @@ ROTATE = (
     "Remove it from the code and rotate the credential: anyone who can read this branch "
     "may already have copied it. Rotation is a human job, so Shunter proposes no patch."
 )
+# entropy-only hits (hashes, nonces in tests) are common: they inform, they do not fail
+_SEVERITY = {"high": Severity.ERROR, "medium": Severity.WARNING, "low": Severity.NOTICE}
 _LOCK = threading.Lock()  # detect-secrets keeps its settings in a process global
 # Disabled filters: the allowlist pragma is honoured (and listed) by the stage; the
 # "invalid file" filter stats the path on disk, and the stage scans blobs, not files.
@@ -69,7 +71,7 @@ def _finding(
     return Finding(
         stage=StageName.SECURITY,
         rule_id=rule.id,
-        severity=Severity.ERROR if confidence == "high" else Severity.WARNING,
+        severity=_SEVERITY[confidence],
         message=f"Possible {kind} (`{masked}`) at {path}:{line_no}. {ROTATE}",
         path=path,
         start_line=line_no,

@@ -122,3 +122,13 @@ def test_detect_secrets_logger_never_prints_values(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.DEBUG):
         secrets_scan.scan_secrets({"a.py": 'password = "Tr0ub4dor&3-horse-staple"\n'})
     assert "Tr0ub4dor&3-horse-staple" not in caplog.text
+
+
+def test_entropy_only_hits_are_notices_named_kinds_are_errors() -> None:
+    digest = "0a4d55a8d778e5022fab701977c5d840bbc486d0"
+    line, _ = _samples()["github-token"]
+    report = secrets_scan.scan_secrets({"t.py": f'etag = "{digest}"\n{line}\n'})
+    by_line = {f.start_line: f for f in report.findings}
+    assert by_line[1].rule_id == "secret.ds-hex-high-entropy-string"
+    assert by_line[1].severity.value == "notice" and by_line[1].confidence == "low"
+    assert by_line[2].severity.value == "error" and by_line[2].confidence == "high"
