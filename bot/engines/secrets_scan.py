@@ -171,10 +171,20 @@ def _run_detect_secrets(
                 rule = rule_for("ds-" + _slug(hit.type), hit.type.lower())
                 report.rules[rule.id] = rule
                 value = hit.secret_value or ""
-                confidence = "low" if "entropy" in hit.type.lower() else "medium"
+                confidence = _ds_confidence(hit.type)
                 report.findings.append(
                     _finding(path, n, text_by_line.get(n, ""), rule, value, 4, confidence)
                 )
+
+
+def _ds_confidence(secret_type: str) -> str:
+    """Entropy guesses are low, keyword/URL heuristics medium, vendor-shaped tokens high."""
+    lowered = secret_type.lower()
+    if "entropy" in lowered:
+        return "low"
+    if "keyword" in lowered or "basic auth" in lowered:
+        return "medium"
+    return "high"
 
 
 def kinds(findings: Iterable[Finding]) -> list[str]:
