@@ -20,6 +20,8 @@ from bot.git.locks import file_lock
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MAX_CREDENTIAL_ATTEMPTS = 3
+CONNECT_TIMEOUT_MS = 15_000
+IO_TIMEOUT_MS = 120_000
 TOKEN_USERNAME = "x-access-token"  # noqa: S105 (a fixed username, not a secret)
 
 
@@ -55,12 +57,7 @@ def pull_refspec(number: int) -> str:
 
 def branch_refspec(branch: str) -> str:
     branch = branch.removeprefix("refs/heads/")
-    if (
-        not branch
-        or ".." in branch
-        or branch.startswith("/")
-        or any(c in branch for c in " ~^:?*[")
-    ):
+    if not branch or ".." in branch or branch.startswith("/") or any(c in branch for c in " ~^:?*["):
         raise WorkspaceError(f"not a branch name: {branch!r}")
     return f"+refs/heads/{branch}:refs/heads/{branch}"
 
@@ -111,6 +108,15 @@ class _TokenCallbacks(pygit2.RemoteCallbacks):
         return pygit2.UserPass(TOKEN_USERNAME, self._token)
 
 
+def apply_network_timeouts() -> None:
+    """Bound libgit2's connect and read waits so a silent server cannot hang a worker
+    forever (libgit2 waits indefinitely by default). Values an operator set are kept."""
+    if not pygit2.settings.server_connect_timeout:
+        pygit2.settings.server_connect_timeout = CONNECT_TIMEOUT_MS
+    if not pygit2.settings.server_timeout:
+        pygit2.settings.server_timeout = IO_TIMEOUT_MS
+
+
 def open_or_init(path: Path) -> pygit2.Repository:
     """Open the bare mirror at ``path``, creating it (under its lock) on first use."""
     if (path / "HEAD").exists():
@@ -139,6 +145,7 @@ def fetch(
         raise WorkspaceError("nothing to fetch: no refspecs given")
     url, url_secret = strip_credentials(remote_url)
     token = token or url_secret
+    apply_network_timeouts()
     mirror = Path(repo.path)
     with file_lock(lock_path(mirror.resolve()), timeout=lock_timeout):
         remote = repo.remotes.create_anonymous(url)

@@ -133,3 +133,25 @@ def test_token_inside_the_url_is_used_but_never_kept(remote, git_server, data_di
     assert ws.has_commit("main")
     assert all(TOKEN not in path for path, _auth in seen)
     assert TOKEN not in ws.remote_url and TOKEN not in repr(ws)
+
+
+def test_a_silent_server_times_out(data_dir: Path) -> None:
+    import socket
+    import time
+
+    import pygit2
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts connections (kernel backlog) and never answers
+    saved = pygit2.settings.server_timeout
+    pygit2.settings.server_timeout = 700
+    try:
+        ws = open_workspace(data_dir, "octo/app", f"http://127.0.0.1:{listener.getsockname()[1]}/r.git")
+        started = time.monotonic()
+        with pytest.raises(WorkspaceError, match="fetch from"):
+            ws.fetch(["+refs/heads/main:refs/heads/main"])
+        assert time.monotonic() - started < 10
+    finally:
+        pygit2.settings.server_timeout = saved
+        listener.close()
