@@ -445,8 +445,12 @@ def scan_python(sources: Mapping[str, ast.Module], rules: list[Rule] | None = No
         report.rules[rule.id] = rule.info()
         report.aliases[rule.id] = tuple(rule.aliases)
     for path, tree in sources.items():
-        for m in match_tree(tree, rules):
-            report.findings.append(to_finding(path, m))
+        try:
+            matches = match_tree(tree, rules)
+        except (RecursionError, ValueError, TypeError) as exc:  # one odd file must not sink all
+            report.notes.append(f"Shunter's rules could not check {path}: {type(exc).__name__}")
+            continue
+        report.findings.extend(to_finding(path, m) for m in matches)
     return report
 
 

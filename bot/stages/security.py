@@ -143,7 +143,10 @@ def run(ctx: StageContext) -> StageResult:
         else:
             reported.append(finding)
     for t in texts:
-        for n in suppressions.unexplained(enumerate(t.lines, start=1)):
+        numbered = enumerate(t.lines, start=1)
+        if opts.new_only:  # old comments are old debt too
+            numbered = ((n, line) for n, line in numbered if n in t.changed.added_lines)
+        for n in suppressions.unexplained(numbered):
             notes.append(
                 f"`# shunter: ignore[...]` without a reason at {t.path}:{n} was not honoured; "
                 "add the reason after the bracket."
@@ -302,10 +305,12 @@ def _scan_tree(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SyntaxWarning)
                 scan.trees[t.path] = ast.parse(t.raw, filename=t.path)
-        except (SyntaxError, ValueError) as exc:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             if tree == "head":
                 line = getattr(exc, "lineno", None)
                 where = f" (line {line})" if line else ""
+                if isinstance(exc, RecursionError | MemoryError):
+                    where = " (nested too deeply to analyse)"
                 scan.report.notes.append(
                     f"Could not parse {t.path}{where}: Python rules and bandit skipped it."
                 )

@@ -83,3 +83,10 @@ def test_hostile_paths_do_not_escape_the_scratch_dir(tmp_path) -> None:
 def test_cancelled_stage_stops_early() -> None:
     result = security.run(_ctx({"a.py": b"eval(x)\n"}, cancelled=lambda: True))
     assert result.metrics["conclusion"] == "cancelled" and result.neutral
+
+
+def test_pathologically_deep_expression_is_noted_not_fatal() -> None:
+    deep = ("x = " + "+".join(["1"] * 60_000) + "\n").encode()
+    result = security.run(_ctx({"deep.py": deep, "ok.py": b"eval(input())\n"}))
+    assert any(f.path == "ok.py" for f in result.findings)
+    assert any("deep.py (nested too deeply to analyse)" in n for n in result.notes)
