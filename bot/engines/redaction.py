@@ -173,12 +173,13 @@ def find_secrets(text: str) -> Iterator[SecretMatch]:
 
 
 _PLACEHOLDER = re.compile(
-    r"(?i)^(?:x+|\*+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\([^)]*\)s|changeme.*)$"
+    r"(?i)^(?:x+|\*+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\([^)]*\)s)$"
+    r"|your[_-]|example|placeholder|changeme|dummy|redacted|xxxx|\*\*\*"
 )
 
 
 def _looks_like_placeholder(value: str) -> bool:
-    return bool(_PLACEHOLDER.match(value)) or value.startswith(("os.environ", "$"))
+    return bool(_PLACEHOLDER.search(value)) or value.startswith(("os.environ", "$"))
 
 
 def redact(text: str) -> str:

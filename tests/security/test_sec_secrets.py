@@ -132,3 +132,8 @@ def test_entropy_only_hits_are_notices_named_kinds_are_errors() -> None:
     assert by_line[1].rule_id == "secret.ds-hex-high-entropy-string"
     assert by_line[1].severity.value == "notice" and by_line[1].confidence == "low"
     assert by_line[2].severity.value == "error" and by_line[2].confidence == "high"
+
+
+def test_documentation_placeholders_are_not_generic_secrets() -> None:
+    text = 'api_key = "YOUR_API_KEY_HERE"\ntoken = "example-token-1234567"\n'
+    assert secrets_scan.scan_secrets({"README.md": text}, detect_secrets=False).findings == []
