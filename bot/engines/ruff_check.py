@@ -101,12 +101,22 @@ def config_paths_for(paths: Iterable[str]) -> list[str]:
     )
 
 
-def extended_configs(root: Path, configs: Iterable[str]) -> list[str]:
-    """Repository paths of files the given ruff configs ``extend`` (to materialise them too).
+@dataclass
+class Extends:
+    """Where ruff configs point with ``extend``: inside the repository, or outside it."""
 
-    Paths that leave the repository are ignored: the scratch copy must not reach outside.
+    inside: list[str]
+    outside: list[str]
+    """Configs whose ``extend`` leaves the repository (absolute, ``..``, ``~`` or ``$VAR``)."""
+
+
+def config_extends(root: Path, configs: Iterable[str]) -> Extends:
+    """Follow ``extend`` in the given (materialised) ruff configs.
+
+    A PR controls these files, and ruff would read whatever path they name and quote it in
+    its parse errors, so a config reaching outside the repository must not be used at all.
     """
-    out: list[str] = []
+    found = Extends([], [])
     for config in configs:
         file = root / config
         try:
@@ -119,9 +129,17 @@ def extended_configs(root: Path, configs: Iterable[str]) -> list[str]:
         if not isinstance(target, str):
             continue
         joined = posixpath.normpath(posixpath.join(posixpath.dirname(config), target))
-        if not joined.startswith("../") and joined != ".." and not posixpath.isabs(joined):
-            out.append(joined)
-    return out
+        if (
+            joined == ".."
+            or joined.startswith("../")
+            or posixpath.isabs(target)
+            or target.startswith("~")
+            or "$" in target
+        ):
+            found.outside.append(config)
+        else:
+            found.inside.append(joined)
+    return found
 
 
 _IMPORT = re.compile(
@@ -375,8 +393,14 @@ class RuffRun:
             self.cancel()
             raise EngineError(f"ruff did not finish within {self.timeout:.0f}s") from None
         if self._process.returncode != 0:
-            detail = (stderr or stdout).strip().splitlines()
-            raise EngineError(f"ruff failed: {' '.join(detail[:3])[:500] or 'no output'}")
+            # only ruff's own "Cause:" lines: never the source excerpts it quotes under them
+            causes = [
+                line.strip().removeprefix("Cause:").strip()
+                for line in (stderr or stdout).splitlines()
+                if line.strip().startswith("Cause:")
+            ]
+            detail = "; ".join(causes[:3]).replace(f"{self.root}/", "")[:500]
+            raise EngineError(f"ruff failed: {detail or 'no details'}")
         return parse_ruff_json(stdout, self.root, keep)
 
 

@@ -20,8 +20,8 @@ from bot.engines.ruff_check import (
     Fix,
     RuffRun,
     apply_fixes,
+    config_extends,
     config_paths_for,
-    extended_configs,
     module_skeleton,
     run_ruff,
     seal_root,
@@ -39,6 +39,7 @@ from bot.stages.context import ChangedFile, StageContext
 from bot.stages.filtering import line_gate, path_selected, split_findings
 
 MAX_FILE_BYTES = 2_000_000
+MAX_EXTEND_DEPTH = 8
 SUMMARY_ROWS = 20
 
 
@@ -116,7 +117,9 @@ def _ruff_finding(diag: Diagnostic, text: str, lines: list[str]) -> tuple[Findin
     return finding, fix
 
 
-def start_ruff(ctx: StageContext, texts: dict[str, str]) -> tuple[RuffRun, list[str]] | None:
+def start_ruff(
+    ctx: StageContext, texts: dict[str, str], notes: list[str]
+) -> tuple[RuffRun, list[str]] | None:
     """Materialise the changed Python files (plus configs and import stand-ins) and start
     ruff on them in the background; None when there is nothing to lint."""
     py_files = sorted(path for path in texts if heuristics.is_python(path))
@@ -127,15 +130,25 @@ def start_ruff(ctx: StageContext, texts: dict[str, str]) -> tuple[RuffRun, list[
     root = ctx.scratch_dir / "head"
     write_files(root, {path: texts[path].encode("utf-8") for path in py_files})
     ctx.materialise(configs)
-    extra = extended_configs(root, [c for c in configs if (root / c).is_file()])
-    for _depth in range(3):  # configs may extend configs; a short chain is plenty
-        new = [c for c in extra if not (root / c).exists()]
+    extends = config_extends(root, [c for c in configs if (root / c).is_file()])
+    escaping = list(extends.outside)
+    for _depth in range(MAX_EXTEND_DEPTH):  # configs may extend configs
+        new = [c for c in extends.inside if not (root / c).exists()]
         if not new:
             break
         ctx.materialise(new)
-        extra = extended_configs(root, new)
+        extends = config_extends(root, new)
+        escaping += extends.outside
+    else:
+        escaping.append(f"a chain of more than {MAX_EXTEND_DEPTH} `extend`s")
     write_placeholders(root, module_skeleton(ctx.head.paths(), (texts[p] for p in py_files)))
     seal_root(root)
+    if escaping:
+        notes.append(
+            f"The repository's ruff config ({', '.join(sorted(escaping))}) extends a file outside "
+            "the repository, so it was not used; ran ruff with its defaults."
+        )
+        return RuffRun(root, py_files, isolated=True), py_files
     return RuffRun(root, py_files), py_files
 
 
@@ -333,7 +346,7 @@ def _run(ctx: StageContext) -> StageResult:
     ruff_run = None
     if options.ruff:
         try:
-            ruff_run = start_ruff(ctx, texts)
+            ruff_run = start_ruff(ctx, texts, work.notes)
             work.lap("ruff_start")
         except EngineError as exc:
             work.notes.append(f"ruff could not run: {exc.message}")

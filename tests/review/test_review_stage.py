@@ -224,3 +224,14 @@ def test_ruff_rules_repeating_a_heuristic_are_dropped(make_ctx) -> None:
     on_line_6 = [f.rule_id for f in result.findings if f.start_line == 6]
     assert on_line_6 == ["debugger"]  # not also ruff's T100
     assert ("F401", "pkg/core.py", 2) in _rules(result)
+
+
+def test_config_extending_outside_the_repo_is_not_used(make_ctx, tmp_path) -> None:
+    secret = tmp_path / "secret.toml"
+    secret.write_text("password = hunter2-not-toml [\n")
+    for target in (str(secret), "../../../../../../" + str(secret).lstrip("/"), "~/x.toml", "$HOME/x.toml"):
+        config = f'[tool.ruff]\nextend = "{target}"\n'.encode()
+        result = run(make_ctx({**BASE, "pyproject.toml": config}, {**HEAD, "pyproject.toml": config}))
+        assert ("F401", "pkg/core.py", 2) in _rules(result)  # ruff ran, with its defaults
+        assert any("outside the repository" in note for note in result.notes), target
+        assert "hunter2" not in result.summary and not any("hunter2" in n for n in result.notes)
