@@ -220,6 +220,9 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
     for target in state.targets:
         target.covered_after = target.covered_before
 
+    if ctx.cancelled():
+        return _cancelled(state)
+
     # 2. candidates for what the existing tests miss
     uncovered = [t for t in state.targets if t.uncovered_before]
     wanted = [t for t in uncovered if not t.fn.is_async and not t.fn.is_private]
@@ -258,6 +261,9 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
             else "no test proposed: private helper with no public caller in its module"
         )
 
+    if ctx.cancelled():
+        return _cancelled(state)
+
     # 3. the merged test files, run once more exactly as they would be committed
     kept = [c for c in state.candidates if c.verdict == "kept"]
     patches = []
@@ -295,6 +301,12 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
         elif target.uncovered_before and not target.reason:
             target.reason = _why_not(target, state.candidates)
     return _result(state, patches=patches)
+
+
+def _cancelled(state: Run) -> StageResult:
+    """A newer push superseded this head: stop between steps, publish nothing as final."""
+    state.notes.append("stopped early: the pull request's head moved on")
+    return _result(state, neutral=True, refused="stopped early: the head moved on")
 
 
 def _generation_goals(

@@ -206,3 +206,11 @@ def test_unavailable_dependency_stops_cleanly(
     assert res.neutral
     assert "shunter-missing-dist>=2" in res.summary
     assert res.metrics["candidates"] == 0 and res.patches == []
+
+
+def test_a_superseded_head_stops_between_steps(make_context) -> None:
+    ctx = make_context(BASE, HEAD)
+    ctx.cancelled = lambda: True
+    res = tests_stage.run(ctx)
+    assert res.neutral and "stopped early" in " ".join(res.notes)
+    assert res.metrics["candidates"] == 0 and res.patches == []

@@ -209,3 +209,21 @@ def test_private_helpers_are_reached_through_public_callers() -> None:
     helper = changed_functions("pkg/h.py", src, frozenset({2})).functions[0]
     assert helper.qualname == "_norm" and helper.is_private
     assert [c.qualname for c in callers_of("pkg/h.py", src, helper)] == ["public", "Box.size"]
+
+
+def test_stage_without_python_changes_runs_nothing(make_context) -> None:
+    from bot.stages import tests as tests_stage
+
+    ctx = make_context({"README.md": "a\n"}, {"README.md": "b\n", "docs/x.md": "c\n"})
+    res = tests_stage.run(ctx)
+    assert res.summary == "No changed Python function to measure."
+    assert res.metrics["functions_changed"] == 0 and not res.neutral
+
+
+def test_changed_test_files_are_not_targets(make_context) -> None:
+    from bot.stages import tests as tests_stage
+
+    base = {"tests/test_a.py": "def test_a():\n    pass\n"}
+    head = {"tests/test_a.py": "def test_a():\n    assert True\n"}
+    res = tests_stage.run(make_context(base, head))
+    assert res.metrics["functions_changed"] == 0
