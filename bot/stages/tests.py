@@ -49,6 +49,7 @@ RULE_UNTESTED = "tests/untested-change"
 CACHE_ENV = "SHUNTER_SANDBOX_CACHE"
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_TREE_BYTES = 200 * 1024 * 1024
+MAX_ROWS = 60
 
 
 @dataclass
@@ -74,6 +75,9 @@ class Run:
     notes: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
+    strength: str = "none"
+    """How PR code was contained: ``bubblewrap``, ``rlimits-only``, ``refused`` or ``none``."""
+    strength_note: str = ""
 
     @property
     def deadline(self) -> float:
@@ -161,8 +165,11 @@ def run(ctx: StageContext) -> StageResult:
         )
     except SandboxRefused as exc:
         state.notes.append(exc.reason)
+        state.strength = "refused"
         return _result(state, neutral=True, refused=exc.reason)
     state.notes += sandbox.notes
+    state.strength = sandbox.strength.value
+    state.strength_note = sandbox.notes[0] if sandbox.notes else ""
     workdir = Path(tempfile.mkdtemp(prefix="shunter-tests-"))
     try:
         return _run_in(state, sandbox, workdir)
@@ -408,15 +415,10 @@ def _result(
             "candidates": len(cands),
             "kept": len(kept),
             "discards": dict(discards),
-            "sandbox": "refused" if refused else _strength(state.notes),
+            "sandbox": state.strength,
             "seconds": round(time.monotonic() - state.started, 2),
         },
     )
-
-
-def _strength(notes: list[str]) -> str:
-    text = " ".join(notes)
-    return "rlimits-only" if "weaker sandbox" in text else "bubblewrap"
 
 
 def _findings(state: Run) -> list[Finding]:
@@ -479,10 +481,14 @@ def _summary(
             f"**Generated:** {cands} candidate(s), {len(kept)} kept ({_pct(len(kept), cands)})"
             + (f"; discarded: {parts}." if parts else ".")
         )
+    if state.strength == "rlimits-only":
+        lines.append(f"**Weaker sandbox:** {state.strength_note}.")
+    else:
+        lines.append("_Ran under bubblewrap: no network, no secrets, read-only system._")
     lines.append("")
     lines.append("| function | changed lines | covered before | after | note |")
     lines.append("|---|---|---|---|---|")
-    for t in state.targets:
+    for t in state.targets[:MAX_ROWS]:
         note = t.reason or ("covered" if t.covered_after == t.statements else "")
         if any(c.verdict == "kept" and c.target is t.fn for c in state.candidates):
             note = "generated test kept"
@@ -490,6 +496,8 @@ def _summary(
             f"| `{t.fn.dotted}` | {len(t.statements)} | {len(t.covered_before)} | "
             f"{len(t.covered_after)} | {note.replace('|', '/')} |"
         )
+    if len(state.targets) > MAX_ROWS:
+        lines.append(f"| … {len(state.targets) - MAX_ROWS} more | | | | |")
     if kept:
         lines.append("")
         lines.append(

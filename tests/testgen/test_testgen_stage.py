@@ -214,3 +214,16 @@ def test_a_superseded_head_stops_between_steps(make_context) -> None:
     res = tests_stage.run(ctx)
     assert res.neutral and "stopped early" in " ".join(res.notes)
     assert res.metrics["candidates"] == 0 and res.patches == []
+
+
+def test_trusted_author_without_bubblewrap_runs_weaker_and_says_so(
+    make_context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHUNTER_SANDBOX_BWRAP", "/nonexistent")
+    base = {"pkg/__init__.py": "", "pkg/mathx.py": BASE["pkg/mathx.py"]}
+    head = {**base, "pkg/mathx.py": base["pkg/mathx.py"] + ADDED_MATHX.split("\n\n\ndef mystery")[0]}
+    res = tests_stage.run(make_context(base, head))
+    assert not res.neutral
+    assert res.metrics["sandbox"] == "rlimits-only"
+    assert "**Weaker sandbox:**" in res.summary and "rlimits and a timeout only" in res.summary
+    assert res.metrics["kept"] >= 1  # clamp still gets its test
