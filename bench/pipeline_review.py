@@ -10,7 +10,7 @@ git repository. Then, on the Python files the "PR" changes:
   review stage (materialising, ruff with JSON and fixes, heuristics, filtering, patches);
 - cli:   the ``shunter run --stages review`` command end to end, interpreter start included.
 
-Each is timed several times and the median is kept. The last line is the overhead ratio
+Each is timed several times, taking turns, and the median is kept. The last line is the overhead ratio
 stage / plain (target <= 1.3). The default "PR" is black 24.8.0 -> 24.10.0 (56 files, 38 of
 them Python). Other releases tell other stories: the ratio grows when ruff has little to do
 per file (a narrow ``select``) or when the diff is mostly non-Python (built docs), because
@@ -92,14 +92,18 @@ def commit_tree(repo: pygit2.Repository, root: Path, branch: str, parents: list[
     return repo.create_commit(f"refs/heads/{branch}", SIG, SIG, branch, tree, parents)
 
 
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    action()  # warm the page cache and imports
-    samples = []
+def interleaved_medians(actions: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds per action, the actions taking turns round by round so that load from
+    other processes on a shared machine falls on all of them alike."""
+    for action in actions.values():
+        action()  # warm the page cache and imports
+    samples: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> None:
@@ -107,7 +111,7 @@ def main() -> None:
     parser.add_argument("--project", default="black")
     parser.add_argument("--base", default="24.8.0")
     parser.add_argument("--head", default="24.10.0")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="shunter-bench-review-"))
@@ -168,11 +172,10 @@ def main() -> None:
             if done.returncode not in (0, 1):
                 raise SystemExit(f"shunter run failed with status {done.returncode}")
 
-        t_full = median_seconds(plain, args.repeat)
-        t_concise = median_seconds(concise, args.repeat)
+        medians = interleaved_medians({"full": plain, "concise": concise, "stage": stage}, args.repeat)
+        t_full, t_concise, t_stage = medians["full"], medians["concise"], medians["stage"]
         t_plain = min(t_full, t_concise)  # the faster of the two is the baseline
-        t_stage = median_seconds(stage, args.repeat)
-        t_cli = median_seconds(cli, max(1, args.repeat // 2))
+        t_cli = interleaved_medians({"cli": cli}, max(1, args.repeat // 4))["cli"]
         result = last[0]
         print(
             f"review stage: {len(result.findings)} findings on added lines "  # type: ignore[attr-defined]
