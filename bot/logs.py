@@ -57,6 +57,13 @@ def _scrub_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> A
     return event_dict
 
 
+def _secrets_processor(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """The security stage's detectors (cloud keys, private keys, ...) over every field."""
+    from bot.engines.redaction import structlog_processor
+
+    return structlog_processor(logger, method, event_dict)
+
+
 def configure(level: str = "INFO", fmt: str = "console") -> None:
     """Configure structlog and the stdlib root logger once per process."""
     renderer: Any = (
@@ -71,6 +78,7 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         _scrub_processor,
+        _secrets_processor,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

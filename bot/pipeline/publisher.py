@@ -9,6 +9,7 @@ workers never post two), and inline review comments deduplicated by fingerprint.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -196,6 +197,12 @@ class Publisher:
             result, options, details_url=self._details_url(run_id), dismissed=dismissed,
             apply_allowed=_apply_allowed(patches, stage), external_id=str(run_id),
         )
+        stage_verdict = result.metrics.get("conclusion")
+        if stage_verdict in {"success", "failure", "neutral"} and not (
+            stage_verdict == "failure" and plan.conclusion == "success"  # people dismissed them
+        ):
+            # the stage knows more than severities (e.g. security's confidence threshold)
+            plan = dataclasses.replace(plan, conclusion=stage_verdict)
         requests = plan.payloads()
         for payload in requests:
             self._update_check(check_run_id, payload)

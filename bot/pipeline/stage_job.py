@@ -89,6 +89,8 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         )
         _preview_config_change(runtime, gh, publisher, target, files)
         _maybe_auto_apply(runtime, target, stage, payload)
+        if stage is StageName.SECURITY and getattr(options, "upload_sarif", False):
+            _upload_sarif(runtime, gh, target, result, run_id)
     except Superseded as exc:
         publisher.cancel_check(check_run_id, stage, exc.new_sha)
         runtime.store.finish_run(run_id, status=RunStatus.SUPERSEDED, conclusion="cancelled")
@@ -200,3 +202,25 @@ def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payloa
     config = ShunterConfig.model_validate({"patches": payload["patches"]})
     for line in auto_apply(runtime, target, stage, config, message):
         log.info("auto-apply", result=line)
+
+
+def _upload_sarif(runtime: Runtime, gh: Any, target: Target, result: StageResult, run_id: int) -> None:
+    """``security.upload_sarif``: send the run to code scanning and report failures."""
+    from bot.github.code_scanning import upload_and_wait
+    from bot.sarif import to_sarif
+
+    ref = f"refs/pull/{target.number}/head" if target.number else (target.head_ref or target.base_ref)
+    try:
+        status = upload_and_wait(gh, target.owner, target.name, target.head_sha, ref, to_sarif([result]))
+    except ShunterError as exc:
+        log.warning("SARIF upload failed", error=str(exc))
+        runtime.store.record_audit(
+            repo=target.repo, pr=target.number, actor="shunter", action="code_scanning.upload_failed",
+            target_type="sarif", run_id=run_id, reason=str(exc)[:500],
+        )
+        return
+    runtime.store.record_audit(
+        repo=target.repo, pr=target.number, actor="shunter", action="code_scanning.upload",
+        target_type="sarif", target_id=getattr(status, "sarif_id", None), run_id=run_id,
+        reason=str(getattr(status, "processing_status", "uploaded")),
+    )

@@ -203,3 +203,15 @@ def test_invalid_config_on_default_branch_fails_config_check_with_line(stack):
     assert config.annotations and config.annotations[0]["start_line"] == 5
     assert "fail_on" in config.annotations[0]["message"]  # did you mean
     assert runs["shunter/review"].status == "completed"  # Shunter keeps working on defaults
+
+
+def test_security_sarif_is_uploaded_when_the_config_asks(stack):
+    sim = stack.sim
+    base = dict(BASE)
+    base[".github/shunter.yml"] = "version: 1\nstages:\n  security:\n    upload_sarif: true\n"
+    open_pr(sim, {"app.py": "import yaml\n\n\ndef load(s):\n    return yaml.load(s)\n"}, base_files=base)
+    stack.drain()
+    uploads = [r for r in sim.recorder.requests if r.method == "POST" and r.path.endswith("/code-scanning/sarifs")]
+    assert len(uploads) == 1 and uploads[0].status == 202
+    actions = {e.action for e in stack.runtime.store.audit_events(repo=REPO)}
+    assert "code_scanning.upload" in actions
