@@ -1,12 +1,14 @@
 """Running untrusted pull-request code: bubblewrap, rlimits, no network, no secrets.
 
 Public entry points: ``Sandbox.for_pr`` (decide and build a runner), ``Sandbox.run``
-(execute one command), ``ensure_venv`` (the per-repo cached dependency environment).
+(execute one command), ``ensure_venv`` (the per-repo cached dependency environment),
+``sandbox_status`` (what this host offers, for ``shunter doctor``).
 See ``README_SECTION.md`` beside this file for the guarantees, stated honestly.
 """
 
 from bot.sandbox.limits import Limits
 from bot.sandbox.runner import Sandbox, SandboxRefused, SandboxResult
+from bot.sandbox.status import SandboxStatus, sandbox_status
 from bot.sandbox.trust import Strength, TrustDecision, decide
 
 __all__ = [
@@ -14,7 +16,9 @@ __all__ = [
     "Sandbox",
     "SandboxRefused",
     "SandboxResult",
+    "SandboxStatus",
     "Strength",
     "TrustDecision",
     "decide",
+    "sandbox_status",
 ]

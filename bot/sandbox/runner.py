@@ -98,7 +98,7 @@ def _tail(path: Path) -> str:
         return handle.read().decode(errors="replace")
 
 
-def _unprivileged_uid() -> int | None:
+def sandbox_uid() -> int | None:
     """The uid sandboxed code runs as: ours, unless we are root (rlimits do not bind root)."""
     if os.geteuid() != 0:
         return None
@@ -153,7 +153,7 @@ class Sandbox:
         ro_paths: Iterable[str] = (),
     ) -> Sandbox:
         """The strongest sandbox this machine offers for a PR, or ``SandboxRefused``."""
-        uid = _unprivileged_uid()
+        uid = sandbox_uid()
         notes: list[str] = []
         bwrap = find_bwrap()
         problem: str | None = "bwrap is not installed" if bwrap is None else None

@@ -85,3 +85,17 @@ def test_bwrap_command_line_shape(tmp_path: Path) -> None:
     assert "--reuid=65534" in dropped
     online = bwrap_argv("bwrap", ["true"], workdir=tmp_path, env={}, network=True)
     assert "--share-net" in online
+
+
+def test_status_reports_missing_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.sandbox import sandbox_status
+
+    monkeypatch.setenv("SHUNTER_SANDBOX_BWRAP", "/nonexistent/bwrap")
+    status = sandbox_status()
+    assert not status.bubblewrap and not status.untrusted_code_runs
+    assert "not installed" in status.detail
+    monkeypatch.delenv("SHUNTER_SANDBOX_BWRAP")
+    from bot.sandbox.bubblewrap import find_bwrap
+
+    if find_bwrap() is not None:
+        assert sandbox_status().detail.startswith(("bubblewrap works", "bwrap"))
