@@ -165,13 +165,40 @@ def _candidates(added: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return [added[i] for i in sorted(picked)]
 
 
-def line_findings(file: ChangedFile, text: str) -> list[Finding]:
-    """Debugger calls, stray prints, conflict markers and TODOs on the file's added lines."""
-    lines = text.splitlines()
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def added_from_patch(patch: str) -> list[tuple[int, str]]:
+    """``(head line number, text)`` of every added line, read from the hunks alone: for a
+    non-Python file that is all the heuristics need, so its blob is never read."""
+    out: list[tuple[int, str]] = []
+    number = 0
+    for line in patch.splitlines():
+        if line.startswith("@@"):
+            match = _HUNK.match(line)
+            number = int(match.group(1)) if match else number
+        elif line.startswith("+"):
+            out.append((number, line[1:]))
+            number += 1
+        elif line.startswith(" "):
+            number += 1
+        # "-" lines and "\ No newline at end of file" do not advance the head side
+    return out
+
+
+def line_findings(file: ChangedFile, text: str | None) -> list[Finding]:
+    """Debugger calls, stray prints, conflict markers and TODOs on the file's added lines.
+
+    ``text`` is the head file; without it the added lines come from the patch (the
+    Python-only rules need the whole file, to tell scripts from library code).
+    """
     path = file.path
-    python = is_python(path)
-    script = python and _is_script(path, text)
-    added = _candidates(list(_added(file, lines)))
+    python = is_python(path) and text is not None
+    script = python and _is_script(path, text or "")
+    if text is not None:
+        added = _candidates(list(_added(file, text.splitlines())))
+    else:
+        added = _candidates(added_from_patch(file.patch))
     has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
     out: list[Finding] = []
     for number, line in added:
@@ -314,11 +341,12 @@ def scan(
     large_pr_lines: int,
     risky_paths: Sequence[str],
 ) -> HeuristicReport:
-    """All heuristics; ``texts`` maps a path to its head text (text files only)."""
+    """All heuristics. ``texts`` maps a path to its head text where the caller has it
+    (Python files); other files are judged from their patch."""
     report = risky_findings(files, risky_paths)
     for file in files:
-        text = texts.get(file.path)
-        if text is not None and file.added_lines:
-            report.findings.extend(line_findings(file, text))
+        if not file.added_lines or file.is_binary or file.status == "deleted":
+            continue
+        report.findings.extend(line_findings(file, texts.get(file.path)))
     report.findings.extend(pr_findings(files, large_pr_lines))
     return report

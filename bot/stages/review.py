@@ -351,9 +351,8 @@ def _run(ctx: StageContext) -> StageResult:
         except EngineError as exc:
             work.notes.append(f"ruff could not run: {exc.message}")
     try:
-        # the rest of the work overlaps with ruff, which runs on the other core
-        texts.update(read_texts(ctx, [f for f in files if not heuristics.is_python(f.path)], work.notes))
-        work.lap("read_other")
+        # the heuristics overlap with ruff, which runs on the other core; they read the
+        # patches of non-Python files, never their blobs
         if ctx.cancelled():
             return _stopped(ctx, work, started)
         if options.heuristics:

@@ -140,3 +140,19 @@ def test_test_path_detection() -> None:
     assert is_test_path("conftest.py")
     assert not is_test_path("pkg/testing_utils.py")
     assert not is_test_path("pkg/contest.py")
+
+
+def test_added_lines_from_the_patch_alone() -> None:
+    from bot.engines.heuristics import added_from_patch
+
+    patch = (
+        "@@ -1,3 +1,4 @@\n a\n-b\n+B TODO\n+c\n d\n"
+        "@@ -10,2 +11,3 @@\n x\n+<<<<<<< HEAD\n y\n\\ No newline at end of file\n"
+    )
+    assert added_from_patch(patch) == [(2, "B TODO"), (3, "c"), (12, "<<<<<<< HEAD")]
+    file = ChangedFile("notes.txt", "modified", added_lines=frozenset({2, 3, 12}), patch=patch)
+    report = scan([file], {}, large_pr_lines=800, risky_paths=[])
+    assert [(f.rule_id, f.start_line) for f in report.findings] == [
+        ("todo-added", 2),
+        ("merge-marker", 12),
+    ]

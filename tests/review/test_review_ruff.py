@@ -40,11 +40,22 @@ def test_config_paths_cover_every_ancestor() -> None:
 
 
 def test_module_skeleton_follows_imports() -> None:
-    tree = ["src/app/__init__.py", "src/app/models.py", "src/app/views.py", "src/other.py",
-            "ns/pkg/mod.py", "ns/pkg/other.py", "README.md", "tests/test_x.py"]
+    tree = [
+        "src/app/__init__.py",
+        "src/app/models.py",
+        "src/app/views.py",
+        "src/other.py",
+        "ns/pkg/mod.py",
+        "ns/pkg/other.py",
+        "README.md",
+        "tests/test_x.py",
+    ]
     source = "import os, app.views\nfrom app.models import X\nfrom ns import thing\n"
     assert module_skeleton(tree, [source]) == [
-        "src/app/__init__.py", "src/app/models.py", "src/app/views.py", "ns/pkg/mod.py"
+        "src/app/__init__.py",
+        "src/app/models.py",
+        "src/app/views.py",
+        "ns/pkg/mod.py",
     ]
     assert module_skeleton(tree, ["x = 1\n"]) == []
 

@@ -218,8 +218,11 @@ def test_config_extending_another_file_is_followed(make_ctx) -> None:
 
 def test_ruff_rules_repeating_a_heuristic_are_dropped(make_ctx) -> None:
     config = b'[tool.ruff.lint]\nselect = ["T10", "F401"]\n'
-    head = {**HEAD, "pyproject.toml": config,
-            "pkg/core.py": b"import os\nimport sys\n\n\ndef f():\n    breakpoint()\n    return 1\n"}
+    head = {
+        **HEAD,
+        "pyproject.toml": config,
+        "pkg/core.py": b"import os\nimport sys\n\n\ndef f():\n    breakpoint()\n    return 1\n",
+    }
     result = run(make_ctx({**BASE, "pyproject.toml": config}, head))
     on_line_6 = [f.rule_id for f in result.findings if f.start_line == 6]
     assert on_line_6 == ["debugger"]  # not also ruff's T100
@@ -235,3 +238,10 @@ def test_config_extending_outside_the_repo_is_not_used(make_ctx, tmp_path) -> No
         assert ("F401", "pkg/core.py", 2) in _rules(result)  # ruff ran, with its defaults
         assert any("outside the repository" in note for note in result.notes), target
         assert "hunter2" not in result.summary and not any("hunter2" in n for n in result.notes)
+
+
+def test_non_python_files_are_judged_from_their_patch(make_ctx) -> None:
+    readme = b"".join(f"line {i}\n".encode() for i in range(40))
+    head = {**HEAD, "README.md": readme.replace(b"line 30\n", b"line 30\nTODO: document the API\n")}
+    result = run(make_ctx({**BASE, "README.md": readme}, head))
+    assert ("todo-added", "README.md", 32) in _rules(result)
