@@ -36,6 +36,7 @@ CONFLICT_START = re.compile(r"^<{7}(?: |$)")
 CONFLICT_OTHER = re.compile(r"^(?:>{7}(?: |$)|\|{7}(?: |$)|={7}$)")
 TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
 COMMENT = re.compile(r"^\s*#")
+MAX_LINE = 1000
 # a cheap first pass; only lines holding one of these get the precise patterns above
 CANDIDATE_TOKENS = (
     "<<<<<<<",
@@ -162,7 +163,9 @@ def _candidates(added: list[tuple[int, str]]) -> list[tuple[int, str]]:
             index = bisect_right(starts, at) - 1
             picked.add(index)
             at = blob.find(token, starts[index + 1])  # next line: one hit per line is enough
-    return [added[i] for i in sorted(picked)]
+    # lines longer than MAX_LINE are minified or generated: nobody reviews them line by line,
+    # and the precise patterns would crawl over megabytes of a single line
+    return [added[i] for i in sorted(picked) if len(added[i][1]) <= MAX_LINE]
 
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")

@@ -156,3 +156,10 @@ def test_added_lines_from_the_patch_alone() -> None:
         ("todo-added", 2),
         ("merge-marker", 12),
     ]
+
+
+def test_minified_lines_are_not_scanned() -> None:
+    long_line = "var a=1;" * 500 + "/* TODO */ debugger;"
+    text = f"{long_line}\n// TODO: short one\n"
+    report = _scan([(_file("static/app.min.js", text), text)])
+    assert [(f.rule_id, f.start_line) for f in report.findings] == [("todo-added", 2)]
