@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         le=60,
         description="Seconds between mutating GitHub requests per installation.",
     )
+    mirror_max_age_days: float = Field(
+        default=30, gt=0, description="Git mirrors unused this long are deleted."
+    )
+    mirror_max_gb: float = Field(
+        default=20, gt=0, description="Mirrors are deleted, least recently used first, above this."
+    )
     bot_login: str | None = Field(
         default=None,
         description="The App's bot login (e.g. shunter[bot]); events it sends are ignored.",

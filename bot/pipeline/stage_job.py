@@ -10,13 +10,12 @@ A worker killed mid-stage leaves an abandoned job that rq retries (the check run
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bot.errors import ShunterError, TransientError
 from bot.git.mirror import branch_refspec
+from bot.git.scratch import new_scratch_dir
 from bot.git.workspace import open_workspace
 from bot.logs import bind, get_logger
 from bot.models import StageName, StageResult
@@ -133,7 +132,8 @@ def _execute(
     with runtime.store.step(int(payload["run_id"]), "fetch"):
         ws.fetch(refspecs)
     checkpoint()
-    scratch = Path(tempfile.mkdtemp(prefix=f"shunter-{stage.value}-"))
+    scratch = new_scratch_dir(prefix=f"shunter-{stage.value}-")
+    _cleanup_mirrors_now_and_then(runtime)
 
     def cancelled() -> bool:
         try:
@@ -170,6 +170,22 @@ def _execute(
         shutil.rmtree(scratch, ignore_errors=True)
     result.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 3))
     return result, ctx.files
+
+
+def _cleanup_mirrors_now_and_then(runtime: Runtime) -> None:
+    """At most hourly per data dir: drop mirrors past the age/size limits (locked ones stay)."""
+    key = f"shunter:mirror-cleanup:{runtime.settings.data_dir}"
+    if not runtime.redis.set(key, 1, nx=True, ex=3600):
+        return
+    from bot.git.cleanup import cleanup_mirrors
+
+    removed = cleanup_mirrors(
+        runtime.settings.data_dir,
+        max_age_seconds=runtime.settings.mirror_max_age_days * 86400,
+        max_total_bytes=int(runtime.settings.mirror_max_gb * 1024**3),
+    )
+    if removed:
+        log.info("mirrors cleaned up", removed=len(removed))
 
 
 def _preview_config_change(
