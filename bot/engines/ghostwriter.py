@@ -37,6 +37,8 @@ class Candidate:
     ``flaky``, ``no-coverage-gain``, ``timeout``, ``over-budget``)."""
     detail: str = ""
     gained_lines: frozenset[int] = frozenset()
+    label: str = ""
+    """The test's own name where the engine gave one (the llm engine does)."""
 
     @property
     def stem(self) -> str:

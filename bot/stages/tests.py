@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.engines.coverage_probe import (
@@ -29,6 +29,7 @@ from bot.engines.coverage_probe import (
     statement_lines,
 )
 from bot.engines.ghostwriter import Candidate, generate
+from bot.engines.llm.protocol import ChatProvider
 from bot.engines.testgen_changes import (
     ChangedFunction,
     callers_of,
@@ -75,6 +76,7 @@ class Run:
     notes: list[str] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
+    llm_tokens: list[int] = field(default_factory=lambda: [0, 0])
     strength: str = "none"
     """How PR code was contained: ``bubblewrap``, ``rlimits-only``, ``refused`` or ``none``."""
     strength_note: str = ""
@@ -150,8 +152,12 @@ def materialise(ctx: StageContext, root: Path) -> list[str]:
     return skipped
 
 
-def run(ctx: StageContext) -> StageResult:
-    """The stage entry point (see the module docstring); never raises for PR content."""
+def run(ctx: StageContext, *, llm: ChatProvider | None = None) -> StageResult:
+    """The stage entry point (see the module docstring); never raises for PR content.
+
+    ``llm`` is the chat provider for ``engine: llm`` (built by the caller from the
+    repository's ``llm:`` config); without it the builtin engine runs alone.
+    """
     opts = ctx.options if isinstance(ctx.options, TestsStageConfig) else TestsStageConfig()
     state = Run(ctx, opts)
     state.targets, parse_notes = find_targets(ctx, opts)
@@ -172,12 +178,12 @@ def run(ctx: StageContext) -> StageResult:
     state.strength_note = sandbox.notes[0] if sandbox.notes else ""
     workdir = Path(tempfile.mkdtemp(prefix="shunter-tests-"))
     try:
-        return _run_in(state, sandbox, workdir)
+        return _run_in(state, sandbox, workdir, llm)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
+def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | None) -> StageResult:
     ctx, opts = state.ctx, state.opts
     skipped = materialise(ctx, workdir)
     if skipped:
@@ -237,9 +243,14 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
         if target.fn.is_async:
             target.reason = "no test proposed: async functions are not ghostwritten"
     goals, proxies = _generation_goals(ctx, wanted, [t for t in uncovered if t.fn.is_private])
+    goals = {dotted: goal for dotted, goal in goals.items() if goal[1]}
     if goals and opts.max_generated_tests == 0:
         for target in wanted:
             target.reason = "no test proposed: max_generated_tests is 0"
+    setup = ValidationSetup(
+        sandbox=sandbox, workdir=workdir, python=venv.python, ro_paths=venv.ro_paths,
+        limits=limits_now(), deadline=state.deadline, plugins=tuple(plugins),
+    )  # fmt: skip
     if goals and opts.max_generated_tests > 0 and time.monotonic() < state.deadline:
         gen = generate(
             sandbox, workdir, [fn for fn, _ in goals.values()], python=venv.python,
@@ -250,16 +261,20 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
         for target in wanted:
             if target.fn.dotted in gen.reasons:
                 target.reason = gen.reasons[target.fn.dotted]
-        setup = ValidationSetup(
-            sandbox=sandbox, workdir=workdir, python=venv.python, ro_paths=venv.ro_paths,
-            limits=limits_now(), deadline=state.deadline, plugins=tuple(plugins),
-        )  # fmt: skip
         validate(
             setup,
             state.candidates,
             uncovered={dotted: lines for dotted, (_fn, lines) in goals.items()},
             max_kept=opts.max_generated_tests,
         )
+    if opts.engine == "llm" and goals and opts.max_generated_tests > 0:
+        if llm is None:
+            state.notes.append(
+                "the llm engine is selected, but no LLM provider reached the stage; "
+                "only the builtin engine ran"
+            )
+        else:
+            _llm_rounds(state, llm, goals, replace(setup, limits=limits_now()))
     for helper in (t for t in uncovered if t.fn.is_private and not t.fn.is_async):
         callers = proxies.get(helper.fn.dotted, [])
         helper.reason = (
@@ -310,10 +325,54 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path) -> StageResult:
     return _result(state, patches=patches)
 
 
+def _llm_rounds(
+    state: Run,
+    llm: ChatProvider,
+    goals: dict[str, tuple[ChangedFunction, frozenset[int]]],
+    setup: ValidationSetup,
+) -> None:
+    """The Cover-Agent loop: propose, validate, tell the model what was discarded, repeat."""
+    from bot.engines.testgen_llm import feedback_for, propose
+
+    ctx, opts = state.ctx, state.opts
+    feedback: dict[str, list[str]] = {}
+    for _round in range(min(2, opts.attempts_per_function)):
+        if time.monotonic() > state.deadline or ctx.cancelled():
+            return
+        gained: dict[str, set[int]] = {}
+        for cand in state.candidates:
+            if cand.verdict == "kept":
+                gained.setdefault(cand.target.dotted, set()).update(cand.gained_lines)
+        remaining = {d: lines - gained.get(d, set()) for d, (_fn, lines) in goals.items()}
+        todo = [(goals[d][0], rest) for d, rest in remaining.items() if rest]
+        room = opts.max_generated_tests - sum(c.verdict == "kept" for c in state.candidates)
+        if not todo or room <= 0:
+            return
+        start = max((c.index for c in state.candidates), default=0)
+        answer = propose(
+            llm, todo, read=ctx.head.read, repo_paths=list(ctx.head.paths()), start=start,
+            feedback=feedback,
+        )  # fmt: skip
+        state.llm_tokens[0] += answer.input_tokens
+        state.llm_tokens[1] += answer.output_tokens
+        for error in answer.errors.values():
+            if error not in state.notes:
+                state.notes.append(error)
+        state.candidates += answer.candidates
+        validate(setup, answer.candidates, uncovered=remaining, max_kept=room)
+        feedback = feedback_for(answer.candidates)
+
+
 def _cancelled(state: Run) -> StageResult:
     """A newer push superseded this head: stop between steps, publish nothing as final."""
     state.notes.append("stopped early: the pull request's head moved on")
     return _result(state, neutral=True, refused="stopped early: the head moved on")
+
+
+def _body_lines(target: Target) -> frozenset[int]:
+    """Uncovered lines a test can reach: the ``def`` line (and its decorators) runs when
+    the module is imported, never inside a test, so it is no test's goal."""
+    return frozenset(n for n in target.uncovered_before if n > target.fn.start_line)
 
 
 def _generation_goals(
@@ -326,14 +385,14 @@ def _generation_goals(
     ghostwritten in its place. Returns the goals by dotted name and, per helper, the
     callers chosen for it.
     """
-    goals = {t.fn.dotted: (t.fn, t.uncovered_before) for t in wanted}
+    goals = {t.fn.dotted: (t.fn, _body_lines(t)) for t in wanted}
     proxies: dict[str, list[str]] = {}
     for helper in helpers:
         data = ctx.head.read(helper.fn.path) or b""
         callers = callers_of(helper.fn.path, data.decode("utf-8", errors="replace"), helper.fn)
         for caller in callers[:2]:
             fn, lines = goals.get(caller.dotted, (caller, frozenset()))
-            goals[caller.dotted] = (fn, lines | helper.uncovered_before)
+            goals[caller.dotted] = (fn, lines | _body_lines(helper))
             proxies.setdefault(helper.fn.dotted, []).append(caller.qualname)
     return goals, proxies
 
@@ -416,6 +475,7 @@ def _result(
             "kept": len(kept),
             "discards": dict(discards),
             "sandbox": state.strength,
+            "llm_tokens": {"input": state.llm_tokens[0], "output": state.llm_tokens[1]},
             "seconds": round(time.monotonic() - state.started, 2),
         },
     )
