@@ -39,9 +39,11 @@ def _app(settings: Settings) -> Check:
         )
     from bot.github.client import GitHubFactory, translate_errors
 
+    factory = GitHubFactory(settings)
     try:
+        client = factory.app()  # hold it: githubkit's namespaces keep only a weak reference
         with translate_errors(f"calling GET /app on {settings.github_url}"):
-            app = GitHubFactory(settings).app().rest.apps.get_authenticated().parsed_data
+            app = client.rest.apps.get_authenticated().parsed_data
     except ShunterError as exc:
         return Check("app credentials", False, str(exc))
     return Check(

@@ -1,0 +1,98 @@
+"""The GitHub client factory against the simulator: App JWT, one shared installation token,
+retries per GitHub's rules, spacing of mutations, errors a user can act on."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from bot.errors import GitHubError, SettingsError, TransientError
+from bot.github.client import GitHubFactory, translate_errors
+from bot.settings import load_settings
+
+
+def settings_for(sim, **extra):
+    env = sim.settings_env()
+    return load_settings(
+        github_url=env["SHUNTER_GITHUB_URL"], app_id=int(env["SHUNTER_APP_ID"]),
+        private_key_path=env["SHUNTER_PRIVATE_KEY_PATH"], webhook_secret="x", **extra,
+    )
+
+
+@pytest.fixture
+def repo(simulator):
+    simulator.create_repo("octo/client", {"a.py": "x = 1\n"})
+    return simulator
+
+
+def test_app_and_installation_clients(repo, redis_url):
+    factory = GitHubFactory(settings_for(repo, mutation_interval=0), redis.Redis.from_url(redis_url))
+    assert factory.app().rest.apps.get_authenticated().parsed_data.slug == "shunter-sim"
+    inst_id, gh = factory.installation_for_repo("octo", "client")
+    assert gh.rest.repos.get("octo", "client").parsed_data.full_name == "octo/client"
+    assert inst_id == repo.installation_id("octo/client")
+
+
+def test_installation_token_is_minted_once_and_shared_through_redis(repo, redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    inst = repo.installation_id("octo/client")
+    first = GitHubFactory(settings_for(repo), conn)
+    second = GitHubFactory(settings_for(repo), conn)  # another worker process
+    token = first.installation_token(inst)
+    assert second.installation_token(inst) == token
+    assert repo.recorder.count(f"POST /app/installations/{inst}/access_tokens") == 1
+    key = f"shunter:token:{repo.app_id}:{inst}"
+    ttl = conn.ttl(key)
+    assert 0 < ttl <= 3600 - 60  # renewed at least 60 s before GitHub's expiry
+
+
+def test_server_errors_are_retried_with_backoff(repo, redis_url):
+    factory = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url))
+    _, gh = factory.installation_for_repo("octo", "client")
+    repo.faults.error(502, "GET /repos/octo/client", times=2)
+    assert gh.rest.repos.get("octo", "client").parsed_data.name == "client"
+    assert len(repo.recorder.filter("GET /repos/octo/client")) == 3
+
+
+def test_secondary_rate_limit_waits_for_retry_after(repo, redis_url):
+    factory = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url))
+    _, gh = factory.installation_for_repo("octo", "client")
+    repo.faults.secondary_rate_limit(retry_after=1, pattern="GET /repos/octo/client", times=1)
+    started = time.monotonic()
+    assert gh.rest.repos.get("octo", "client").parsed_data.name == "client"
+    assert time.monotonic() - started >= 1.0
+
+
+def test_long_waits_become_transient_errors_for_rq(repo, redis_url):
+    factory = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url))
+    _, gh = factory.installation_for_repo("octo", "client")
+    repo.faults.secondary_rate_limit(retry_after=3600, pattern="GET /repos/octo/client", times=5)
+    with pytest.raises(TransientError) as info, translate_errors("reading the repo"):
+        gh.rest.repos.get("octo", "client")
+    assert info.value.retry_after == pytest.approx(3600, abs=5)
+
+
+def test_client_errors_are_not_retried_and_say_what_failed(repo, redis_url):
+    factory = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url))
+    _, gh = factory.installation_for_repo("octo", "client")
+    with pytest.raises(GitHubError) as info, translate_errors("reading octo/missing"):
+        gh.rest.repos.get("octo", "missing")
+    assert info.value.status == 404 and "reading octo/missing" in str(info.value)
+
+
+def test_mutations_are_spaced_per_installation(repo, redis_url):
+    factory = GitHubFactory(settings_for(repo, mutation_interval=0.3), redis.Redis.from_url(redis_url))
+    _, gh = factory.installation_for_repo("octo", "client")
+    started = time.monotonic()
+    for i in range(3):
+        gh.rest.git.create_blob("octo", "client", data={"content": f"blob {i}", "encoding": "utf-8"})
+    assert time.monotonic() - started >= 0.6
+
+
+def test_missing_credentials_name_the_setting(clean_env):
+    factory = GitHubFactory(load_settings(webhook_secret="x"))
+    with pytest.raises(SettingsError) as info:
+        factory.app()
+    assert str(info.value).startswith("SHUNTER_APP_ID")
