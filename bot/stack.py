@@ -66,7 +66,10 @@ class LocalStack:
         self.handle = open_redis(self.settings)
         self.runtime = Runtime(self.settings, self.handle.url)
         set_runtime(self.runtime)
-        app = create_app(env["SHUNTER_WEBHOOK_SECRET"], self.handle.url)
+        app = create_app(
+            env["SHUNTER_WEBHOOK_SECRET"], self.handle.url, store=self.runtime.store,
+            data_dir=self.settings.data_dir,
+        )
         self.web = WebThread(app, "127.0.0.1", 0)
         self.web.start()
         self.sim.webhook_url = f"http://127.0.0.1:{self.web.port}/webhooks"

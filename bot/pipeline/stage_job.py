@@ -9,6 +9,7 @@ A worker killed mid-stage leaves an abandoned job that rq retries (the check run
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from typing import Any
@@ -88,6 +89,8 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         )
         _preview_config_change(runtime, gh, publisher, target, files)
         _maybe_auto_apply(runtime, target, stage, payload)
+        if stage is StageName.SECURITY:
+            _store_sarif(runtime, result, run_id)
         if stage is StageName.SECURITY and getattr(options, "upload_sarif", False):
             _upload_sarif(runtime, gh, target, result, run_id)
     except Superseded as exc:
@@ -218,6 +221,16 @@ def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payloa
     config = ShunterConfig.model_validate({"patches": payload["patches"]})
     for line in auto_apply(runtime, target, stage, config, message):
         log.info("auto-apply", result=line)
+
+
+def _store_sarif(runtime: Runtime, result: StageResult, run_id: int) -> None:
+    """Keep the security run's SARIF beside the run record (served on its run page)."""
+    from bot.sarif import to_sarif
+    from bot.web.runs import sarif_path
+
+    path = sarif_path(runtime.settings.data_dir, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_sarif([result])))
 
 
 def _upload_sarif(runtime: Runtime, gh: Any, target: Target, result: StageResult, run_id: int) -> None:

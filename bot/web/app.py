@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from redis.exceptions import RedisError
 
 from bot.logs import get_logger
 from bot.queue.jobs import Delivery
+from bot.web import runs
 from bot.web.ingest import Ingestor, Stored
 from bot.web.metrics import WebMetrics
 
@@ -118,8 +120,11 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_app(secret: str, redis_url: str, **extra: Any) -> web.Application:
-    """The aiohttp app. ``secret`` is the webhook secret; ``redis_url`` where jobs go."""
+def create_app(
+    secret: str, redis_url: str, *, store: Any = None, data_dir: Path | None = None
+) -> web.Application:
+    """The aiohttp app. ``secret`` is the webhook secret; ``redis_url`` where jobs go;
+    ``store`` and ``data_dir`` serve the run pages behind check runs' "Details" links."""
     app = web.Application(client_max_size=MAX_BODY)
     app[SECRET] = secret.encode()
     app[METRICS] = WebMetrics()
@@ -134,4 +139,5 @@ def create_app(secret: str, redis_url: str, **extra: Any) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    runs.install(app, store, data_dir)
     return app

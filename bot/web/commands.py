@@ -9,6 +9,7 @@ import json
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
@@ -84,7 +85,7 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
     handle = open_redis(settings)
     try:
         check_reachable(handle.url)
-        app = create_app(secret, handle.url)
+        app = create_app(secret, handle.url, store=_open_store(settings), data_dir=settings.data_dir)
         where = f"http://{settings.host}:{settings.port}/webhooks"
         if not with_worker:
             log.info("serving", url=where, embedded_redis=handle.embedded)
@@ -101,6 +102,19 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
             server.stop()
     finally:
         handle.close()
+
+
+def _open_store(settings: Any) -> Any:
+    """The run history for run pages; the front door works without it (pages say so)."""
+    from bot.errors import ShunterError
+    from bot.store import Store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return Store.open(settings.effective_database_url)
+    except ShunterError as exc:
+        log.warning("run pages disabled: the store is unavailable", error=str(exc))
+        return None
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -215,3 +215,21 @@ def test_security_sarif_is_uploaded_when_the_config_asks(stack):
     assert len(uploads) == 1 and uploads[0].status == 202
     actions = {e.action for e in stack.runtime.store.audit_events(repo=REPO)}
     assert "code_scanning.upload" in actions
+
+
+def test_run_pages_show_the_trace_and_the_sarif(stack):
+    import httpx
+
+    sim = stack.sim
+    open_pr(sim, {"app.py": "import yaml\n\n\ndef load(s):\n    return yaml.load(s)\n"})
+    stack.drain()
+    security = by_name(sim.check_runs(REPO))["shunter/security"]
+    run_id = int(security.external_id)
+    base = f"http://127.0.0.1:{stack.web.port}"
+    page = httpx.get(f"{base}/runs/{run_id}")
+    assert page.status_code == 200
+    assert "check_run.complete" in page.text and "stage:security" in page.text
+    sarif = httpx.get(f"{base}/runs/{run_id}/sarif").json()
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
+    assert httpx.get(f"{base}/runs/999999").status_code == 404
+    assert httpx.get(f"{base}/runs/abc").status_code == 400
