@@ -233,3 +233,23 @@ def test_run_pages_show_the_trace_and_the_sarif(stack):
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
     assert httpx.get(f"{base}/runs/999999").status_code == 404
     assert httpx.get(f"{base}/runs/abc").status_code == 400
+
+
+def test_bursts_for_one_head_collapse_into_one_plan(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    sim.close_pull_request(REPO, number)
+    sim.reopen_pull_request(REPO, number)
+    opened = sim.deliveries("pull_request", "opened")[-1]
+    sim.redeliver(opened.id)  # GitHub keeps the delivery id on redelivery: deduplicated
+    sim.send_event("check_suite", {
+        "action": "requested", "check_suite": {"head_sha": sim.pull(REPO, number).head_sha,
+                                               "pull_requests": [{"number": number, "head": {"ref": "feature"},
+                                                                  "base": {"ref": "main"}}]},
+        "repository": opened.payload["repository"], "installation": opened.payload["installation"],
+        "sender": {"login": "github", "type": "Bot"},
+    })
+    stack.drain()
+    runs = sim.check_runs(REPO)
+    assert sorted(r.name for r in runs) == ["shunter/review", "shunter/security", "shunter/tests"]
+    assert sim.deliveries("pull_request", "opened")[-1].status_code in (200, 202)
