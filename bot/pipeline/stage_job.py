@@ -155,7 +155,7 @@ def _execute(
             pr_title=target.title,
             pr_body=target.body,
             author=target.author,
-            trusted_author=payload.get("trusted_author", False),
+            trusted_author=_trusted(runtime, target) if stage is StageName.TESTS else False,
         )
         if payload.get("full"):
             ctx.options = options.model_copy(update={"filter": "nofilter"})
@@ -173,6 +173,21 @@ def _execute(
         shutil.rmtree(scratch, ignore_errors=True)
     result.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 3))
     return result, ctx.files
+
+
+def _trusted(runtime: Runtime, target: Target) -> bool:
+    """May this PR's code run with the weaker sandbox? Its author has write access and the
+    head is not a fork (the tests stage still asks the policy and bubblewrap)."""
+    if target.from_fork or not target.author or target.number is None:
+        return False
+    from bot.pipeline.commands import permission_of
+
+    gh = runtime.github.installation(target.installation_id)
+    try:
+        level = permission_of(runtime, gh, target, target.author)
+    except ShunterError:
+        return False
+    return level in {"write", "maintain", "admin"}
 
 
 def _cleanup_mirrors_now_and_then(runtime: Runtime) -> None:
