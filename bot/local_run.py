@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,6 +118,70 @@ def run_stages(
     return results
 
 
+def local_stage_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Job (queue ``stages``): one stage of ``shunter run --queue``, rebuilt from JSON."""
+    from bot.git.scratch import new_scratch_dir
+    from bot.git.workspace import context_from_local_repo
+
+    scratch = new_scratch_dir(prefix="shunter-run-job-")
+    try:
+        ctx = context_from_local_repo(
+            Path(payload["repo"]), payload["base"], payload["head"], trusted_author=payload["trusted"]
+        )
+        config = ShunterConfig.model_validate(payload["config"])
+        [result] = run_stages(ctx, [StageName(payload["stage"])], config, scratch)
+        return result.model_dump(mode="json")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_stages_via_queue(
+    repo_path: Path, base: str, head: str, stages: Sequence[StageName], config: ShunterConfig, trusted: bool
+) -> list[StageResult]:
+    """The same stages as jobs on Shunter's queue (embedded Valkey unless SHUNTER_REDIS_URL),
+    executed by an in-process worker: exactly the path the App's stage jobs take."""
+    from redis import Redis
+    from rq import SimpleWorker
+
+    from bot.queue.connection import open_redis
+    from bot.queue.jobs import STAGES, queue
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    handle = open_redis(settings)
+    try:
+        conn = Redis.from_url(handle.url)
+        q = queue(f"{STAGES}-local-{os.getpid()}", conn)
+        jobs = [
+            q.enqueue(
+                "bot.local_run.local_stage_job",
+                {
+                    "repo": str(repo_path.resolve()),
+                    "base": base,
+                    "head": head,
+                    "stage": name.value,
+                    "config": config.model_dump(mode="json", by_alias=True),
+                    "trusted": trusted,
+                },
+                job_timeout=1800,
+                result_ttl=600,
+                failure_ttl=3600,
+            )
+            for name in stages
+        ]
+        SimpleWorker([q], connection=conn, serializer=q.serializer).work(burst=True, logging_level="ERROR")
+        results = []
+        for job, name in zip(jobs, stages, strict=True):
+            job.refresh()
+            value = job.return_value()
+            if value is None:
+                raise ShunterError(f"the {name.value} stage job failed: {job.get_status()}")
+            results.append(StageResult.model_validate(value))
+        return results
+    finally:
+        handle.close()
+
+
 def _line(f: Finding) -> str:
     where = f"{f.path}:{f.start_line}" + (f"-{f.end_line}" if f.end_line != f.start_line else "")
     flag = f" [suppressed: {f.suppressed}]" if f.suppressed else ""
@@ -210,6 +275,13 @@ def render_markdown(results: list[StageResult], notes: list[str]) -> str:
     default=False,
     help="Treat the head as trusted code, so the tests stage may run it (sandboxed).",
 )
+@click.option(
+    "--queue",
+    "via_queue",
+    is_flag=True,
+    default=False,
+    help="Run each stage as a job on Shunter's queue (embedded Valkey unless SHUNTER_REDIS_URL).",
+)
 @click.pass_context
 def run(
     click_ctx: click.Context,
@@ -220,6 +292,7 @@ def run(
     output_format: str,
     config_file: Path | None,
     trusted: bool,
+    via_queue: bool,
 ) -> None:
     """Run Shunter's stages on the diff merge-base(BASE, HEAD)..HEAD of a local repository."""
     from bot.git.scratch import new_scratch_dir
@@ -232,7 +305,10 @@ def run(
             content, source = _read_config(ctx, config_file)
             config, notes = load_config(content, source)
             names = _parse_stages(stages, config)
-            results = run_stages(ctx, names, config, scratch)
+            if via_queue:
+                results = run_stages_via_queue(repo_path, base, head, names, config, trusted)
+            else:
+                results = run_stages(ctx, names, config, scratch)
             if output_format == "json":
                 text = render_json(ctx, results, config, notes)
             elif output_format == "sarif":
