@@ -91,7 +91,7 @@ def context(project: str, base: dict[str, bytes], head: dict[str, bytes], label:
         files=files,
         head=MemoryTree(head),
         base=MemoryTree(base),
-        options=TestsStageConfig(timeout_seconds=60, time_budget_seconds=120),
+        options=TestsStageConfig(timeout_seconds=20, time_budget_seconds=45),
         trusted_author=True,
     )
 

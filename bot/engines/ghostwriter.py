@@ -34,7 +34,7 @@ class Candidate:
     index: int = 0
     verdict: str = "pending"
     """``kept`` or a discard reason (``placeholder``, ``does-not-import``, ``fails``,
-    ``flaky``, ``no-coverage-gain``, ``timeout``, ``over-budget``)."""
+    ``flaky``, ``no-coverage-gain``, ``timeout``, ``crashes``, ``over-budget``)."""
     detail: str = ""
     gained_lines: frozenset[int] = frozenset()
     label: str = ""

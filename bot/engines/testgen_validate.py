@@ -45,8 +45,10 @@ def judge_run(cand: Candidate, m: Measurement, *, first: bool) -> str | None:
     """The discard reason this run gives the candidate, or None when it passed (pure)."""
     mine = _outcomes_for(cand, m.outcomes)
     if not mine:
-        if m.result.timed_out or m.result.killed_by:
+        if m.result.timed_out:
             return "timeout"
+        if m.result.killed_by:
+            return "crashes"
         return "does-not-import" if first else "flaky"
     failed = [o for o in mine if not o.passed]
     if not failed:
@@ -95,11 +97,19 @@ def _run(setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: boo
 def _batch(
     setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: bool
 ) -> list[tuple[Candidate, Measurement]]:
-    """One run for all; on a timeout, one run each so the hanging candidate is isolated."""
+    """One run for all; when that run hangs or dies (a candidate exhausting a limit takes
+    pytest down with it), one run each, so only the culprit pays."""
     m = _run(setup, cands, tag, contexts)
-    if not m.result.timed_out or len(cands) == 1:
+    broken = m.result.timed_out or m.result.killed_by is not None or not m.outcomes
+    if not broken or len(cands) == 1:
         return [(c, m) for c in cands]
-    return [(c, _run(setup, [c], f"{tag}-{c.index}", contexts)) for c in cands]
+    out = []
+    for cand in cands:
+        if time.monotonic() > setup.deadline:
+            out.append((cand, m))  # judged on the timed-out batch: "timeout"
+            continue
+        out.append((cand, _run(setup, [cand], f"{tag}-{cand.index}", contexts)))
+    return out
 
 
 def validate(
@@ -141,7 +151,7 @@ def validate(
         for cand, m in _batch(setup, survivors, f"v{run}", contexts=False):
             reason = judge_run(cand, m, first=False)
             if reason is not None:
-                cand.verdict = "flaky" if reason != "timeout" else "timeout"
+                cand.verdict = reason if reason in ("timeout", "crashes") else "flaky"
                 cand.detail = f"passed run 1, failed run {run}: {_detail(cand, m)}"
         survivors = [c for c in survivors if c.verdict == "pending"]
     _choose(survivors, max_kept)

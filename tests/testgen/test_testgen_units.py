@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.engines.coverage_probe import (
@@ -169,6 +171,9 @@ def test_judging_runs_like_testgen_llm() -> None:
     assert judge_run(cand, _measurement([broken]), first=True) == "does-not-import"
     assert judge_run(cand, _measurement([]), first=True) == "does-not-import"
     assert judge_run(cand, _measurement([], timed_out=True), first=True) == "timeout"
+    crashed = _measurement([])
+    crashed.result = dataclasses.replace(crashed.result, killed_by="an abort")
+    assert judge_run(cand, crashed, first=True) == "crashes"
     cov = {
         "pkg/geo.py": FileCoverage(
             executed=frozenset({4, 5}),
