@@ -107,3 +107,16 @@ def test_a_true_conflict_is_dead_lettered_with_a_reply(stack):
     body = "\n".join(r.body for r in replies(sim, number))
     assert "could not apply" in body
     assert "shunter queue retry" in body or "/shunter apply" in body
+
+
+def test_auto_apply_always_lands_once_and_never_loops(stack):
+    number = open_pr(stack, config="version: 1\npatches:\n  auto_apply:\n    review: always\n")
+    sim = stack.sim
+    stack.drain()
+    pull = sim.pull(REPO, number)
+    content = sim.file(REPO, pull.head_sha, "app.py")
+    assert "import os" not in content  # the fix landed without anyone asking
+    pushes = [d for d in sim.deliveries("pull_request", "synchronize")]
+    assert len(pushes) == 1  # Shunter's own commit did not trigger another auto-apply
+    landed = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "change.landed"]
+    assert len(landed) == 1
