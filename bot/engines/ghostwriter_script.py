@@ -39,22 +39,45 @@ IDEMPOTENT_NAMES = re.compile(
 
 
 def _raised(func: object) -> tuple[type[BaseException], ...]:
-    """Exception classes the function raises itself (``raise ValueError(...)``): its
-    documented contract for bad input, which a fuzz test should accept, not fail on."""
+    """Exception classes the function raises itself (``raise ValueError(...)``) or documents
+    in its docstring: its contract for bad input, which a fuzz test should accept, not
+    fail on. Plain ``Exception`` is never accepted: it would hide every failure."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))  # type: ignore[arg-type]
     except (OSError, TypeError, SyntaxError):
         return ()
     scope = {**vars(builtins), **getattr(func, "__globals__", {})}
-    found: list[type[BaseException]] = []
+    names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Raise) and node.exc is not None:
             target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
             if isinstance(target, ast.Name):
-                obj = scope.get(target.id)
-                if isinstance(obj, type) and issubclass(obj, Exception) and obj not in found:
-                    found.append(obj)
+                names.append(target.id)
+    names += _documented_raises(inspect.getdoc(func) or "")
+    found: list[type[BaseException]] = []
+    for name in names:
+        obj = scope.get(name)
+        if isinstance(obj, type) and issubclass(obj, Exception) and obj is not Exception and obj not in found:
+            found.append(obj)
     return tuple(found)
+
+
+def _documented_raises(doc: str) -> list[str]:
+    """Exception names a docstring promises (Google/NumPy ``Raises:`` or ``:raises X:``)."""
+    names = re.findall(r":raises?\s+([A-Za-z_]\w*)\s*:", doc)
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() not in ("Raises:", "Raises"):
+            continue
+        for item in lines[i + 1 :]:
+            if item.strip().startswith("---"):
+                continue
+            if not item.strip() or (not item.startswith((" ", "\t")) and item.strip().endswith(":")):
+                break
+            match = re.match(r"\s*([A-Za-z_]\w*)\s*(:|$)", item)
+            if match:
+                names.append(match.group(1))
+    return names
 
 
 def _required_only(func: object, write: object, raised: tuple[type[BaseException], ...]) -> str:

@@ -232,3 +232,27 @@ def test_changed_test_files_are_not_targets(make_context) -> None:
     head = {"tests/test_a.py": "def test_a():\n    assert True\n"}
     res = tests_stage.run(make_context(base, head))
     assert res.metrics["functions_changed"] == 0
+
+
+def test_documented_and_raised_exceptions_are_the_contract() -> None:
+    from bot.engines.ghostwriter_script import _documented_raises, _raised
+
+    doc = (
+        "Do it.\n\nRaises:\n    OverflowError: If too large.\n    ValueError: when bad\n\nExamples:\n    x\n"
+    )
+    assert _documented_raises(doc) == ["OverflowError", "ValueError"]
+    assert _documented_raises("Raises\n------\nTypeError\n    if wrong\n") == ["TypeError"]
+    assert _documented_raises(":raises KeyError: never") == ["KeyError"]
+
+    def parse(text: str) -> int:
+        """Parse.
+
+        Raises:
+            Exception: anything at all (too broad to accept)
+            LookupError: unknown key
+        """
+        if not text:
+            raise ValueError("empty")
+        return int(text)
+
+    assert _raised(parse) == (ValueError, LookupError)
