@@ -160,12 +160,7 @@ def _execute(
         if payload.get("full"):
             ctx.options = options.model_copy(update={"filter": "nofilter"})
         with runtime.store.step(int(payload["run_id"]), f"stage:{stage.value}"):
-            if stage is StageName.REVIEW and ctx.options.engine == "llm" and payload.get("llm"):
-                from bot.stages import review_llm
-
-                result = review_llm.run(ctx, llm=LLMConfig.model_validate(payload["llm"]))
-            else:
-                result = run_stage(stage, ctx)
+            result = _run_engine(stage, ctx, payload)
         result = result.model_copy(
             update={"findings": filter_findings(result.findings, ctx.files, ctx.options.filter)}
         )
@@ -173,6 +168,28 @@ def _execute(
         shutil.rmtree(scratch, ignore_errors=True)
     result.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 3))
     return result, ctx.files
+
+
+def _run_engine(stage: StageName, ctx: Any, payload: dict[str, Any]) -> StageResult:
+    """The builtin engine through the registry; ``engine: llm`` where a stage offers it."""
+    llm = LLMConfig.model_validate(payload["llm"]) if payload.get("llm") else None
+    if ctx.options.engine != "llm" or llm is None:
+        return run_stage(stage, ctx)
+    if stage is StageName.REVIEW:
+        from bot.stages import review_llm
+
+        return review_llm.run(ctx, llm=llm)
+    if stage is StageName.TESTS:
+        from bot.engines.llm.factory import provider_from_config
+        from bot.stages import tests as tests_stage
+
+        try:
+            provider = provider_from_config(llm)
+        except ShunterError as exc:
+            result = run_stage(stage, ctx)
+            return result.model_copy(update={"notes": [*result.notes, f"LLM engine unavailable: {exc}"]})
+        return tests_stage.run(ctx, llm=provider)
+    return run_stage(stage, ctx)
 
 
 def _trusted(runtime: Runtime, target: Target) -> bool:

@@ -253,3 +253,38 @@ def test_bursts_for_one_head_collapse_into_one_plan(stack):
     runs = sim.check_runs(REPO)
     assert sorted(r.name for r in runs) == ["shunter/review", "shunter/security", "shunter/tests"]
     assert sim.deliveries("pull_request", "opened")[-1].status_code in (200, 202)
+
+
+def test_tests_stage_offers_a_generated_test_for_an_untested_function(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    sim.set_permission(REPO, "alice", "write")
+    sim.commit(REPO, "feature", {"mathx.py": (
+        "def clamp(value: int, low: int, high: int) -> int:\n"
+        '    """Keep value within [low, high]."""\n'
+        "    if low > high:\n"
+        "        raise ValueError('low > high')\n"
+        "    return max(low, min(value, high))\n"
+    )}, author="alice")
+    sim.open_pull_request(REPO, "feature", title="clamp", user="alice")
+    stack.drain(timeout=300)
+    tests = by_name(sim.check_runs(REPO))["shunter/tests"]
+    assert tests.status == "completed", tests
+    text = (tests.summary or "") + (tests.text or "")
+    assert "clamp" in text
+    assert any(a["identifier"] == "rerun" for a in tests.actions)
+    drafts = stack.redis.lrange(f"shunter:patches:{REPO}:{sim.pull(REPO, 1).head_sha}:tests", 0, -1)
+    assert drafts, text[:2000]  # a kept test, offered as a patch
+    assert b"def test_" in drafts[0]
+
+
+def test_fork_pr_code_is_not_run_by_the_tests_stage(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    fork = sim.fork(REPO, "mallory")
+    sim.commit(fork.full_name, "evil", {"mathx.py": "def f(x: int) -> int:\n    return x\n"}, author="mallory")
+    sim.open_pull_request(REPO, "evil", title="fork", user="mallory", from_fork="mallory")
+    stack.drain(timeout=300)
+    tests = by_name(sim.check_runs(REPO))["shunter/tests"]
+    assert tests.conclusion == "neutral"
+    assert "comes from a fork or from an author without write permission" in (tests.summary or "")
