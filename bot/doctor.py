@@ -79,7 +79,16 @@ def run_checks(settings: Settings) -> list[Check]:
     ]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     checks.append(_database(settings))
+    checks.append(_sandbox())
     return checks
+
+
+def _sandbox() -> Check:
+    """Not required: without bubblewrap, untrusted PR code simply does not run."""
+    from bot.sandbox.status import sandbox_status
+
+    status = sandbox_status()
+    return Check("sandbox", status.bubblewrap, status.detail, required=False)
 
 
 @click.command()
