@@ -3,7 +3,7 @@
 Public entry points: ``Sandbox.for_pr`` (decide and build a runner), ``Sandbox.run``
 (execute one command), ``ensure_venv`` (the per-repo cached dependency environment),
 ``sandbox_status`` (what this host offers, for ``shunter doctor``).
-See ``README_SECTION.md`` beside this file for the guarantees, stated honestly.
+The README's "The sandbox" section states the guarantees, honestly.
 """
 
 from bot.sandbox.limits import Limits

@@ -16,7 +16,7 @@ MARKER = "### A complete, annotated example"
 
 
 def _example() -> str:
-    for doc in (ROOT / "bot" / "policies" / "README_SECTION.md", ROOT / "README.md"):
+    for doc in (ROOT / "README.md",):
         if doc.is_file() and MARKER in (text := doc.read_text()):
             section = text[text.index(MARKER) :]
             match = re.search(r"```yaml\n(.*?)```", section, re.S)
