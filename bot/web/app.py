@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
@@ -51,7 +51,7 @@ async def webhook(request: web.Request) -> web.Response:
     metric_event = event_name if event_name.isidentifier() and len(event_name) < 40 else "invalid"
 
     def answer(status: int, outcome: str, message: str) -> web.Response:
-        metrics.deliveries.labels(metric_event, outcome).inc()
+        metrics.count(metric_event, outcome)
         return _problem(status, message)
 
     if (request.content_length or 0) > MAX_BODY:
@@ -73,14 +73,14 @@ async def webhook(request: web.Request) -> web.Response:
     if len(delivery_id) > 128 or not delivery_id.isprintable():
         return answer(400, "bad_headers", "X-GitHub-Delivery is not a delivery id")
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return answer(400, "bad_json", "body is not valid JSON")
     if not isinstance(payload, dict):
         return answer(400, "bad_json", "body must be a JSON object")
 
     if event_name == "ping":
-        metrics.deliveries.labels("ping", "pong").inc()
+        metrics.count("ping", "pong")
         return web.json_response({"message": "pong", "zen": payload.get("zen")})
 
     delivery = Delivery.from_payload(event_name, delivery_id, payload)
@@ -93,8 +93,12 @@ async def webhook(request: web.Request) -> web.Response:
     metrics.enqueue_latency.observe(time.perf_counter() - started)
     if stored is Stored.DUPLICATE:
         return answer(200, "duplicate", "duplicate delivery; already queued")
-    metrics.deliveries.labels(metric_event, "enqueued").inc()
-    return web.json_response({"message": "queued", "delivery": delivery_id}, status=202)
+    metrics.count(metric_event, "enqueued")
+    return web.Response(
+        status=202,
+        body=orjson.dumps({"message": "queued", "delivery": delivery_id}),
+        content_type="application/json",
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

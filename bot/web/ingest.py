@@ -9,24 +9,31 @@ answers 202 only after this script returned.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import zlib
 from enum import Enum
 
 import redis.asyncio as aioredis
 from redis import Redis
 from rq.job import JobStatus
 from rq.utils import now, utcformat
+from rq.version import VERSION as rq_version
 
 from bot.queue.jobs import EVENTS, Delivery, event_job, job_id_for
 
 DEDUP_TTL_SECONDS = 3 * 24 * 3600
 DEDUP_PREFIX = "shunter:delivery:"
 
+# KEYS: dedup key, job key, queue key, rq's queue set, the job-hash template
+# ARGV: dedup TTL, job id, then the fields that differ per delivery (name, value, ...)
 _STORE = """
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  return -1
+end
 if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) == false then
   return 0
 end
+redis.call('HSET', KEYS[2], unpack(redis.call('HGETALL', KEYS[5])))
 redis.call('HSET', KEYS[2], unpack(ARGV, 3))
 redis.call('RPUSH', KEYS[3], ARGV[2])
 redis.call('SADD', KEYS[4], KEYS[3])
@@ -42,10 +49,11 @@ class Stored(Enum):
 class Ingestor:
     """Holds the async client, the registered script and rq's job-hash template.
 
-    The template is the mapping rq's own ``Job.to_dict`` produces for an event job, made
-    once per process; each delivery only swaps in its id, timestamps and ``data``. The
-    ``data`` field is rq's JSON job tuple with the delivery's raw body spliced in as the
-    payload, so the 28 KB body is never re-serialised on the event loop.
+    The template is the mapping rq's own ``Job.to_dict`` produces for an event job. It is
+    kept in Redis (one hash per rq version), so each delivery sends only what differs: its
+    timestamps, description and ``data`` — rq's JSON job tuple with the delivery's raw body
+    spliced in as the payload. The 28 KB body is never re-serialised on the event loop,
+    and not compressed either (rq reads uncompressed job data as it is).
     """
 
     def __init__(self, redis_url: str) -> None:
@@ -60,8 +68,14 @@ class Ingestor:
         )
         sample.origin = EVENTS
         sample.enqueued_at = now()
-        self._template = sample.to_dict()
-        self._template["status"] = JobStatus.QUEUED.value
+        template = sample.to_dict()
+        template["status"] = JobStatus.QUEUED.value
+        for varying in ("created_at", "enqueued_at", "data", "description"):
+            template.pop(varying, None)
+        self._template = template
+        shape = json.dumps(sorted(template.items()), default=str).encode()
+        digest = hashlib.sha1(shape, usedforsecurity=False)
+        self._template_key = f"shunter:rq-job-template:{rq_version}:{digest.hexdigest()[:12]}"
         self._func = json.dumps(sample.func_name)
 
     def _job_data(self, delivery: Delivery, body: bytes) -> bytes:
@@ -74,8 +88,7 @@ class Ingestor:
                 "received_at": delivery.received_at,
             }
         )
-        job_tuple = f"[{self._func}, null, [{head[:-1]}, \"payload\": ".encode() + body + b"}], {}]"
-        return zlib.compress(job_tuple, 1)
+        return f"[{self._func}, null, [{head[:-1]}, \"payload\": ".encode() + body + b"}], {}]"
 
     async def store(self, delivery: Delivery, body: bytes | None = None) -> Stored:
         """Dedup and enqueue; ``body`` is the raw JSON the payload was parsed from."""
@@ -83,21 +96,23 @@ class Ingestor:
             body = json.dumps(delivery.payload).encode()
         job_id = job_id_for(delivery.delivery_id)
         stamp = utcformat(now())
-        mapping = dict(self._template)
-        mapping.update(
-            created_at=stamp,
-            enqueued_at=stamp,
-            data=self._job_data(delivery, body),
-            description=f"{delivery.event}.{delivery.action or ''} {delivery.delivery_id}",
-        )
-        flat: list[bytes | str | int | float] = []
-        for field, value in mapping.items():
-            flat.extend((field, value))
-        queue_key = f"rq:queue:{EVENTS}"
-        result = await self._script(
-            keys=[DEDUP_PREFIX + delivery.delivery_id, f"rq:job:{job_id}", queue_key, "rq:queues"],
-            args=[DEDUP_TTL_SECONDS, job_id, *flat],
-        )
+        varying = [
+            "created_at", stamp,
+            "enqueued_at", stamp,
+            "data", self._job_data(delivery, body),
+            "description", f"{delivery.event}.{delivery.action or ''} {delivery.delivery_id}",
+        ]  # fmt: skip
+        keys = [
+            DEDUP_PREFIX + delivery.delivery_id,
+            f"rq:job:{job_id}",
+            f"rq:queue:{EVENTS}",
+            "rq:queues",
+            self._template_key,
+        ]
+        result = await self._script(keys=keys, args=[DEDUP_TTL_SECONDS, job_id, *varying])
+        if result == -1:  # a new Redis (or a flushed one): put the template back, once
+            await self.redis.hset(self._template_key, mapping=self._template)
+            result = await self._script(keys=keys, args=[DEDUP_TTL_SECONDS, job_id, *varying])
         return Stored.NEW if result == 1 else Stored.DUPLICATE
 
     async def ping(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -12,6 +13,7 @@ class WebMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self._children: dict[tuple[str, str], Any] = {}
         self.deliveries = Counter(
             "shunter_webhook_deliveries",
             "Webhook deliveries received, by event and outcome.",
@@ -30,3 +32,11 @@ class WebMetrics:
             ["queue"],
             registry=self.registry,
         )
+
+    def count(self, event: str, outcome: str) -> None:
+        """Count a delivery; label children are cached (this runs on every request)."""
+        key = (event, outcome)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.deliveries.labels(event, outcome)
+        child.inc()
