@@ -288,3 +288,22 @@ def test_fork_pr_code_is_not_run_by_the_tests_stage(stack):
     tests = by_name(sim.check_runs(REPO))["shunter/tests"]
     assert tests.conclusion == "neutral"
     assert "comes from a fork or from an author without write permission" in (tests.summary or "")
+
+
+def test_the_loop_with_postgresql_as_the_store(redis_url, postgres_url, tmp_path):
+    import secrets
+
+    from bot.stack import LocalStack
+
+    repo = f"octo/pg-{secrets.token_hex(4)}"  # the database is shared with other test runs
+    with LocalStack(tmp_path / "pg", redis_url=redis_url, database_url=postgres_url) as st:
+        sim = st.sim
+        sim.create_repo(repo, BASE)
+        sim.commit(repo, "feature", {"app.py": CHANGED}, author="alice")
+        number = sim.open_pull_request(repo, "feature", title="pg", user="alice")
+        st.drain()
+        assert {r.status for r in sim.check_runs(repo)} == {"completed"}
+        assert st.runtime.store.dialect == "postgresql"
+        runs = st.runtime.store.runs_for_pr(repo, number)
+        assert len(runs) == 3 and all(r.conclusion for r in runs)
+        assert st.runtime.store.get_summary_comment_id(repo, number) is not None
