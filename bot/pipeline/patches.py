@@ -18,7 +18,7 @@ from typing import Any
 from bot.changes.model import Approval, ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.changes.replies import dead_letter_reply, landed_reply
-from bot.changes.route import decide_route
+from bot.changes.route import Route, decide_route
 from bot.changes.triggers import priority_for
 from bot.commands.parse import Command
 from bot.errors import ChangeRejected, GitHubError, ShunterError
@@ -138,6 +138,14 @@ def submit_drafts(
             lines.append(f"**{draft.title}** (`{cr.id}`): rejected ({exc.reason}). {exc}")
             continue
         _remember(runtime, cr, reply, pending=False)
+        if route.route is Route.FORK:
+            # the App lives on the base repository; GitHub lets its token push to the fork's
+            # PR branch because the author allowed edits from maintainers
+            runtime.redis.set(
+                f"shunter:push-via:{route.repo}",
+                json.dumps({"installation_id": target.installation_id, "clone_url": target.head_clone_url}),
+                ex=PENDING_TTL,
+            )
         queued += 1
         state = "queued" if result.created else f"already {result.state}"
         lines.append(f"**{draft.title}** (`{cr.id}`): {state} for `{route.branch}`.")
@@ -251,13 +259,42 @@ def _web_url(runtime: Any) -> str:
     return url.removesuffix("/api/v3")
 
 
+def _repo_store(runtime: Any) -> Any:
+    """The merge worker's remotes; forks are reached with the base repository's token."""
+    from bot.git.push import GitCliPusher, GitRemote
+    from bot.queue.merge_worker import GitHubRepoStore
+
+    class UpstreamRepoStore(GitHubRepoStore):
+        def _via(self, repo: str) -> dict[str, Any] | None:
+            raw = runtime.redis.get(f"shunter:push-via:{repo}")
+            return json.loads(raw) if raw else None
+
+        def remote(self, repo: str) -> GitRemote:
+            via = self._via(repo)
+            if via is None:
+                return super().remote(repo)
+            token = self.factory.installation_token(int(via["installation_id"]))
+            return GitRemote(url=via["clone_url"], token=token)
+
+        def pushers(self) -> Any:
+            upstream = super().pushers()
+
+            def make(repo: str, policy: Patches, remote: GitRemote) -> Any:
+                # the Git Data API refuses cross-repository writes: forks get a plain push
+                return GitCliPusher(remote) if self._via(repo) else upstream(repo, policy, remote)
+
+            return make
+
+    return UpstreamRepoStore(runtime.github, runtime.settings.data_dir / "merge")
+
+
 def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Job (queue ``merge``): land what the merge queue holds, batch by batch."""
-    from bot.queue.merge_worker import GitHubRepoStore, process_once
+    from bot.queue.merge_worker import process_once
     from bot.runtime import get_runtime
 
     runtime = get_runtime()
-    store = GitHubRepoStore(runtime.github, runtime.settings.data_dir / "merge")
+    store = _repo_store(runtime)
     owner_id = f"{socket.gethostname()}-{os.getpid()}"
     hooks = GitHubHooks(runtime)
     landed = dead = 0

@@ -109,6 +109,7 @@ class Hub:
         body: str | None,
         user: str,
         draft: bool,
+        maintainer_can_modify: bool = False,
     ) -> Pull:
         with self.world.lock:
             head_sha = gitstore.ref_sha(head_repo.git, f"refs/heads/{head}")
@@ -131,6 +132,7 @@ class Hub:
                 draft=draft,
                 created_at=now,
                 updated_at=now,
+                maintainer_can_modify=maintainer_can_modify and head_repo is not repo,
             )
             repo.next_number += 1
             self.world.pulls[(repo.full_name.lower(), pull.number)] = pull

@@ -193,6 +193,24 @@ def can_see(world: World, caller: Caller, repo: Repo) -> bool:
     return scope is None or repo.full_name.lower() in scope
 
 
+def upstream_may_push(world: World, caller: Caller, repo: Repo) -> bool:
+    """GitHub lets an App installed on a PR's base repository push to the fork's head
+    branch when the fork's author allowed edits from maintainers (``maintainer_can_modify``)."""
+    if caller.kind != "installation" or caller.token is None:
+        return False
+    inst = world.installations.get(caller.token.installation_id)
+    for pull in world.pulls.values():
+        if (
+            pull.state == "open"
+            and pull.maintainer_can_modify
+            and pull.head_repo.lower() == repo.full_name.lower()
+        ):
+            base = world.repo(pull.repo)
+            if base is not None and inst is not None and world.installation_for(base.full_name) is inst:
+                return True
+    return False
+
+
 def repo_for(world: World, caller: Caller, owner: str, name: str, permission: str, level: str) -> Repo:
     """The repository, if the caller may use ``permission`` at ``level`` on it."""
     if caller.kind == "app":

@@ -426,8 +426,11 @@ class Simulator:
         user: str = "octocat",
         draft: bool = False,
         from_fork: str | None = None,
+        maintainer_can_modify: bool = False,
     ) -> int:
-        """Open a PR (``from_fork``: the fork owner whose ``owner/name`` holds ``head``)."""
+        """Open a PR (``from_fork``: the fork owner whose ``owner/name`` holds ``head``;
+        ``maintainer_can_modify``: the fork allows pushes from the base's maintainers and
+        Apps, to the PR's head branch)."""
         repo = self._repo(full_name)
         head_repo = repo if from_fork is None else self._repo(f"{from_fork}/{repo.name}")
         pull = self.hub.open_pull(
@@ -439,6 +442,7 @@ class Simulator:
             body=body,
             user=user,
             draft=draft,
+            maintainer_can_modify=maintainer_can_modify,
         )
         return pull.number
 

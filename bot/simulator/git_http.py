@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.simulator import gitstore
 from bot.simulator.activity import ZERO, Hub
-from bot.simulator.auth import Caller, authenticate, can_see, has_permission
+from bot.simulator.auth import Caller, authenticate, can_see, has_permission, upstream_may_push
 from bot.simulator.context import CALLER, HUB
 from bot.simulator.responses import ApiError
 from bot.simulator.state import Repo
@@ -98,7 +98,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _unauthorized()
     if caller.kind == "anonymous" and (pushing or repo is None or repo.private):
         return _unauthorized("Authentication required.")
-    if repo is None or not can_see(hub.world, caller, repo):
+    upstream = repo is not None and upstream_may_push(hub.world, caller, repo)
+    if repo is None or not (can_see(hub.world, caller, repo) or upstream):
         return web.Response(status=404, text="Repository not found.\n")
     if pushing and (caller.kind != "installation" or not has_permission(caller, "contents", "write")):
         return web.Response(

@@ -363,7 +363,7 @@ class Shapes:
                 "merged_by": None,
                 "comments": counts[0],
                 "review_comments": counts[1],
-                "maintainer_can_modify": False,
+                "maintainer_can_modify": pull.maintainer_can_modify,
                 "commits": commits,
                 "additions": additions,
                 "deletions": deletions,

@@ -166,6 +166,8 @@ class Pull:
     closed_at: datetime | None = None
     merged_at: datetime | None = None
     labels: list[str] = field(default_factory=list)
+    maintainer_can_modify: bool = False
+    """The fork's author allowed edits from maintainers (and Apps installed upstream)."""
 
 
 @dataclass

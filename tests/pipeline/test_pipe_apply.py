@@ -120,3 +120,42 @@ def test_auto_apply_always_lands_once_and_never_loops(stack):
     assert len(pushes) == 1  # Shunter's own commit did not trigger another auto-apply
     landed = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "change.landed"]
     assert len(landed) == 1
+
+
+def test_fork_pr_with_maintainer_edits_gets_the_commit_on_the_fork(stack):
+    sim = stack.sim
+    base = dict(BASE)
+    base[".github/shunter.yml"] = ON_COMMAND
+    sim.create_repo(REPO, base)
+    sim.set_permission(REPO, "mona", "maintain")
+    fork = sim.fork(REPO, "carol")
+    sim.commit(fork.full_name, "feature", CHANGED, author="carol")
+    number = sim.open_pull_request(REPO, "feature", title="from a fork", user="carol",
+                                   from_fork="carol", maintainer_can_modify=True)
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    sim.comment(REPO, number, "/shunter apply review", user="mona")
+    stack.drain()
+    fork_head = sim.ref(fork.full_name, "refs/heads/feature")
+    assert fork_head != head, replies(sim, number)[-1].body
+    assert "import os" not in sim.file(fork.full_name, fork_head, "app.py")
+    assert "Shunter pushed" in replies(sim, number)[-1].body
+    assert sim.pull(REPO, number).head_sha == fork_head  # GitHub sent synchronize ...
+    assert review_run(sim, fork_head).status == "completed"  # ... and the new head was checked
+
+
+def test_fork_pr_without_maintainer_edits_falls_back_to_suggestions(stack):
+    sim = stack.sim
+    base = dict(BASE)
+    base[".github/shunter.yml"] = ON_COMMAND
+    sim.create_repo(REPO, base)
+    sim.set_permission(REPO, "mona", "maintain")
+    fork = sim.fork(REPO, "dave")
+    sim.commit(fork.full_name, "feature", CHANGED, author="dave")
+    number = sim.open_pull_request(REPO, "feature", title="from a fork", user="dave", from_fork="dave")
+    stack.drain()
+    before = sim.ref(fork.full_name, "refs/heads/feature")
+    sim.comment(REPO, number, "/shunter apply", user="mona")
+    stack.drain()
+    assert sim.ref(fork.full_name, "refs/heads/feature") == before
+    assert "suggestions" in replies(sim, number)[-1].body
