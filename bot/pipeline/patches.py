@@ -89,7 +89,10 @@ def submit_drafts(
         maintainer_can_modify=target.maintainer_can_modify,
         push_to=patches.push_to,
     )
-    if not route.uses_queue:
+    branch = route.branch
+    if route.route is Route.FOLLOW_UP_PR and route.repo.lower() == target.repo.lower() and target.head_ref:
+        branch = _follow_up_branch(runtime, target)
+    elif not route.uses_queue:
         return [
             f"Shunter cannot push to this branch: {route.reason}. The fixes stay as suggestions "
             "in the review comments; apply them from there."
@@ -114,7 +117,7 @@ def submit_drafts(
         cr = ChangeRequest.from_draft(
             draft,
             repo=route.repo,
-            branch=route.branch,
+            branch=branch,
             head_sha=target.head_sha,
             requester=requester,
             priority=priority_for(requested_by_person=trigger != "auto", permission=permission),
@@ -148,10 +151,32 @@ def submit_drafts(
             )
         queued += 1
         state = "queued" if result.created else f"already {result.state}"
-        lines.append(f"**{draft.title}** (`{cr.id}`): {state} for `{route.branch}`.")
+        lines.append(f"**{draft.title}** (`{cr.id}`): {state} for `{branch}`.")
     if queued:
         enqueue_merge_job(runtime, target)
     return lines
+
+
+def _follow_up_branch(runtime: Any, target: Target) -> str:
+    """``patches.push_to: pull_request``: fixes go to ``shunter/<head>-fixes``, started at the
+    PR's head; a pull request against the PR's branch is opened when the first one lands."""
+    branch = f"shunter/{target.head_ref}-fixes"
+    gh = runtime.github.installation(target.installation_id)
+    try:
+        with translate_errors(f"creating branch {branch}"):
+            gh.rest.git.create_ref(
+                target.owner, target.name, data={"ref": f"refs/heads/{branch}", "sha": target.head_sha}
+            )
+    except GitHubError as exc:
+        if exc.status != 422:  # 422: it exists already (an earlier apply on this PR)
+            raise
+    runtime.redis.set(
+        f"shunter:followup:{target.repo}:{branch}",
+        json.dumps({"base": target.head_ref, "pr": target.number}),
+        ex=PENDING_TTL,
+    )
+    _audit(runtime, target, "branch.create", branch, "push_to_pull_request", "follow-up branch for fixes")
+    return branch
 
 
 def _head_repo(target: Target) -> str:
@@ -213,8 +238,52 @@ class GitHubHooks:
 
     def landed(self, report: LandingReport) -> None:
         text = landed_reply(report, _web_url(self.runtime))
+        follow_up = self._follow_up_pull(report)
+        if follow_up:
+            text += f"\n\n{follow_up}"
         for change in report.changes:
             self._tell(change, text, "change.landed", report.commit_sha or "")
+
+    def _follow_up_pull(self, report: LandingReport) -> str | None:
+        """Open (once) the follow-up pull request of a ``push_to: pull_request`` branch."""
+        raw = self.runtime.redis.get(f"shunter:followup:{report.repo}:{report.branch}")
+        if not raw or not report.commit_sha:
+            return None
+        info = json.loads(raw)
+        key = f"shunter:followup-pr:{report.repo}:{report.branch}"
+        known = self.runtime.redis.get(key)
+        if known:
+            return f"The fixes are in pull request #{int(known)}."
+        owner, name = report.repo.split("/", 1)
+        try:
+            _, gh = self.runtime.github.installation_for_repo(owner, name)
+            with translate_errors("opening the follow-up pull request"):
+                pull = gh.rest.pulls.create(
+                    owner,
+                    name,
+                    data={
+                        "title": f"Shunter fixes for #{info['pr']}",
+                        "head": report.branch,
+                        "base": info["base"],
+                        "body": f"Fixes Shunter proposed on #{info['pr']}, applied on request. "
+                        "Merge this into the PR's branch to take them.",
+                    },
+                ).parsed_data
+        except ShunterError as exc:
+            log.warning("could not open the follow-up PR", error=str(exc))
+            return None
+        self.runtime.redis.set(key, pull.number, ex=PENDING_TTL)
+        self.runtime.store.record_audit(
+            repo=report.repo,
+            pr=info["pr"],
+            actor="shunter",
+            action="pull_request.create",
+            target_type="pull_request",
+            target_id=pull.number,
+            reason_code="push_to_pull_request",
+            reason=f"follow-up for #{info['pr']}",
+        )
+        return f"The fixes are in pull request #{pull.number}, against `{info['base']}`."
 
     def dead_lettered(self, letter: DeadLetter) -> None:
         self._tell(letter.change, dead_letter_reply(letter), "change.dead_letter", letter.reason)

@@ -159,3 +159,18 @@ def test_fork_pr_without_maintainer_edits_falls_back_to_suggestions(stack):
     stack.drain()
     assert sim.ref(fork.full_name, "refs/heads/feature") == before
     assert "suggestions" in replies(sim, number)[-1].body
+
+
+def test_push_to_pull_request_opens_a_follow_up_pr(stack):
+    config = ON_COMMAND + "  push_to: pull_request\n"
+    number = open_pr(stack, config=config)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == head  # the PR's own branch is untouched
+    fixes = sim.ref(REPO, "refs/heads/shunter/feature-fixes")
+    assert fixes and fixes != head
+    follow_up = sim.pull(REPO, number + 1)
+    assert follow_up.head_ref == "shunter/feature-fixes" and follow_up.base_ref == "feature"
+    assert f"pull request #{number + 1}" in replies(sim, number)[-1].body
