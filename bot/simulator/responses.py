@@ -8,6 +8,7 @@ the same status codes and texts it would see from github.com.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -115,3 +116,12 @@ def paginate(
     if page > 1:
         links.append(link(1, "first"))
     return chunk, ({"Link": ", ".join(links)} if links else {})
+
+
+def pull_page(
+    request: web.Request, records: Iterable[Any], shape: Callable[[Any], Any], repo: str, number: int
+) -> web.Response:
+    """One page of a pull request's records (comments, reviews...), oldest first."""
+    items = [shape(r) for r in sorted(records, key=lambda r: r.id) if r.repo == repo and r.number == number]
+    page, headers = paginate(request, items)
+    return json_answer(page, headers=headers)

@@ -16,6 +16,7 @@ from bot.simulator.responses import (
     json_answer,
     not_found,
     paginate,
+    pull_page,
     read_json,
     validation_failed,
 )
@@ -82,13 +83,8 @@ async def list_comments(request: web.Request) -> web.Response:
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
     with hub.world.lock:
-        items = [
-            hub.shapes.issue_comment(c)
-            for c in sorted(hub.world.issue_comments.values(), key=lambda c: c.id)
-            if c.repo == repo.full_name and c.number == pull.number
-        ]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+        records = list(hub.world.issue_comments.values())
+    return pull_page(request, records, hub.shapes.issue_comment, repo.full_name, pull.number)
 
 
 @routes.post("/repos/{owner}/{repo}/issues/{number}/comments")

@@ -20,6 +20,7 @@ from bot.simulator.responses import (
     json_answer,
     not_found,
     paginate,
+    pull_page,
     read_json,
     validation_failed,
 )
@@ -302,13 +303,8 @@ async def list_reviews(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
-    items = [
-        hub.shapes.review(r)
-        for r in sorted(hub.world.reviews.values(), key=lambda r: r.id)
-        if r.repo == repo.full_name and r.number == pull.number
-    ]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    records = list(hub.world.reviews.values())
+    return pull_page(request, records, hub.shapes.review, repo.full_name, pull.number)
 
 
 @routes.get("/repos/{owner}/{repo}/pulls/{number}/comments")
@@ -316,13 +312,8 @@ async def list_review_comments(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "read")
     pull = _pull(hub, repo, request.match_info["number"])
-    items = [
-        hub.shapes.review_comment(c)
-        for c in sorted(hub.world.review_comments.values(), key=lambda c: c.id)
-        if c.repo == repo.full_name and c.number == pull.number
-    ]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    records = list(hub.world.review_comments.values())
+    return pull_page(request, records, hub.shapes.review_comment, repo.full_name, pull.number)
 
 
 def _review_comment(hub: Hub, repo: Repo, raw: str) -> ReviewComment:
