@@ -83,6 +83,13 @@ def main() -> None:
             f"delivery -> all check runs completed: {elapsed:.2f} s "
             f"({', '.join(f'{r.name}={r.conclusion}' for r in runs)})"
         )
+        # steady state: a second PR on the same repository (token and config already cached)
+        sim.commit(repo, "feature2", {f"pkg/other{i}.py": "import os\n" for i in range(3)}, author="bob")
+        before = len(sim.recorder.requests)
+        sim.open_pull_request(repo, "feature2", title="Second", user="bob")
+        st.drain()
+        second = [r for r in sim.recorder.requests[before:] if ".git/" not in r.path]
+        print(f"GitHub REST calls for a second PR on the same repository: {len(second)}")
         st.redis.flushdb()
 
     review = subprocess.run(
