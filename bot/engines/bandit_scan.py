@@ -32,8 +32,10 @@ SEVERITY = {"HIGH": Severity.ERROR, "MEDIUM": Severity.WARNING, "LOW": Severity.
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 _VALUE_TESTS = {"B105", "B106", "B107"}  # hard-coded password tests quote the value
 
-for _name in ("bandit", "stevedore"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+logging.getLogger("bandit").setLevel(logging.ERROR)
+# stevedore reports bandit's optional formatters it cannot load (e.g. SARIF without sarif_om);
+# Shunter writes its own SARIF, so those are noise in every worker's log
+logging.getLogger("stevedore").setLevel(logging.CRITICAL)
 
 
 def _message(test_id: str, text: str) -> str:
