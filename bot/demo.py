@@ -74,7 +74,9 @@ def demo(data_dir: Path | None, no_apply: bool) -> None:
     with LocalStack(root, redis_url=os.environ.get("SHUNTER_REDIS_URL")) as stack:
         sim = stack.sim
         echo(f"  simulator at {sim.url}; Shunter's webhooks at {sim.webhook_url}")
-        echo(f"  Redis: {'embedded Valkey' if stack.handle and stack.handle.embedded else stack.handle.url}")
+        handle = stack.handle
+        assert handle is not None
+        echo(f"  Redis: {'embedded Valkey' if handle.embedded else handle.url}")
         sim.create_repo(REPO, BASE_FILES)
         sim.set_permission(REPO, "alice", "write")
         sim.commit(REPO, "feature/clamp", PR_FILES, message="Add clamp() and run()", author="alice")

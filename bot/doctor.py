@@ -46,9 +46,8 @@ def _app(settings: Settings) -> Check:
             app = client.rest.apps.get_authenticated().parsed_data
     except ShunterError as exc:
         return Check("app credentials", False, str(exc))
-    return Check(
-        "app credentials", True, f"authenticated as App '{app.slug}' on {settings.github_url}"
-    )
+    slug = app.slug if app is not None else "?"
+    return Check("app credentials", True, f"authenticated as App '{slug}' on {settings.github_url}")
 
 
 def _database(settings: Settings) -> Check:

@@ -142,7 +142,7 @@ class GitHubFactory:
             stored = self.redis.get(key)
             ttl = self.redis.ttl(key)
             if stored and ttl > 0:
-                token = stored.decode()
+                token = stored.decode() if isinstance(stored, bytes) else str(stored)
                 self._tokens[installation_id] = (token, time.time() + ttl)
                 return token
         with translate_errors("minting an installation token"):

@@ -426,6 +426,7 @@ def _ask(session: Session, command: Command) -> str:
     target = session.target
     token = session.runtime.github.installation_token(target.installation_id)
     ws = open_workspace(session.runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+    assert target.number is not None  # commands only come from pull requests
     ws.fetch_pull_request(target.number, base_branch=target.base_ref)
     ctx = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha)
     answer = answer_question(provider_from_config(session.config.llm), " ".join(command.args), ctx)

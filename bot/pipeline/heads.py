@@ -13,6 +13,10 @@ from redis import Redis
 TTL = 14 * 24 * 3600
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _pr_key(repo: str, number: int | None, head_sha: str) -> str:
     # merge groups have no PR: their head SHA is their identity
     return f"{repo}#{number}" if number is not None else f"{repo}@{head_sha}"
@@ -46,7 +50,7 @@ def move_head(redis: Redis, repo: str, number: int | None, head_sha: str) -> str
 
 def current_head(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
     value = redis.get(_head_key(repo, number, head_sha))
-    return value.decode() if value else None
+    return _text(value) if value else None
 
 
 def is_superseded(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
@@ -81,9 +85,9 @@ def planned_check_runs(redis: Redis, repo: str, head_sha: str) -> dict[str, int]
     raw = redis.hgetall(_planned_key(repo, head_sha))
     result: dict[str, int] = {}
     for stage, value in raw.items():
-        text = value.decode()
+        text = _text(value)
         if text.isdigit():
-            result[stage.decode()] = int(text)
+            result[_text(stage)] = int(text)
     return result
 
 
@@ -100,4 +104,4 @@ def mark_done(redis: Redis, repo: str, head_sha: str, stage: str, conclusion: st
 
 
 def conclusions(redis: Redis, repo: str, head_sha: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in redis.hgetall(_done_key(repo, head_sha)).items()}
+    return {_text(k): _text(v) for k, v in redis.hgetall(_done_key(repo, head_sha)).items()}

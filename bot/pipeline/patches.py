@@ -190,7 +190,7 @@ def _remember(
     runtime: Any, cr: ChangeRequest, reply: tuple[str, int | None, int | None], *, pending: bool
 ) -> None:
     repo, number, reply_id = reply
-    data = {"repo": repo, "pr": number, "reply_id": reply_id}
+    data: dict[str, Any] = {"repo": repo, "pr": number, "reply_id": reply_id}
     if pending:
         data["cr"] = cr.model_dump(mode="json")
     key = f"shunter:cr:{cr.id}"
@@ -436,6 +436,7 @@ def _approve(session: Any, command: Command) -> str:
     target: Target = session.target
     token = session.runtime.github.installation_token(target.installation_id)
     ws = open_workspace(session.runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+    assert target.number is not None  # commands only come from pull requests
     ws.fetch_pull_request(target.number, base_branch=target.base_ref)
     try:
         MergeQueue(session.runtime.redis).submit(

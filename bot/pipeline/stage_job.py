@@ -162,12 +162,17 @@ def _execute(
         with runtime.store.step(int(payload["run_id"]), f"stage:{stage.value}"):
             result = _run_engine(stage, ctx, payload)
         result = result.model_copy(
-            update={"findings": filter_findings(result.findings, ctx.files, ctx.options.filter)}
+            update={"findings": filter_findings(result.findings, ctx.files, options_filter(ctx.options))}
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 3))
     return result, ctx.files
+
+
+def options_filter(options: Any) -> str:
+    """The filter mode of a stage's options (``added`` when a stage has no options)."""
+    return str(getattr(options, "filter", "added"))
 
 
 def _run_engine(stage: StageName, ctx: Any, payload: dict[str, Any]) -> StageResult:
@@ -249,7 +254,8 @@ def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payloa
     from bot.policies.schema import ShunterConfig
 
     ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
-    message = ws.repo.get(target.head_sha).message
+    head = ws.repo.get(target.head_sha)
+    message = getattr(head, "message", "") or ""
     config = ShunterConfig.model_validate({"patches": payload["patches"]})
     for line in auto_apply(runtime, target, stage, config, message):
         log.info("auto-apply", result=line)

@@ -9,6 +9,7 @@ import click
 from redis import Redis
 from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
+from rq.worker.base import BaseWorker
 
 from bot.logs import configure, get_logger
 from bot.queue.connection import check_reachable, open_redis
@@ -26,7 +27,7 @@ def build_worker(
     *,
     fork: bool = True,
     name: str | None = None,
-) -> Worker:
+) -> BaseWorker:
     """An rq worker bound to this process's runtime.
 
     ``fork=False`` gives a ``SimpleWorker`` (jobs run in this process), used by
@@ -35,7 +36,7 @@ def build_worker(
     """
     set_runtime(Runtime(settings, redis_url))
     connection = Redis.from_url(redis_url)
-    worker_class = Worker if fork else SimpleWorker
+    worker_class: type[BaseWorker] = Worker if fork else SimpleWorker
     return worker_class(
         list(queues),
         connection=connection,
@@ -44,7 +45,7 @@ def build_worker(
     )
 
 
-def run_worker(worker: Worker, *, burst: bool = False) -> bool:
+def run_worker(worker: BaseWorker, *, burst: bool = False) -> bool:
     return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
 

@@ -44,7 +44,8 @@ class WebThread:
             self.loop.run_until_complete(self.runner.setup())
             site = web.TCPSite(self.runner, self.host, self.port)
             self.loop.run_until_complete(site.start())
-            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+            server: Any = site._server
+            sockets = server.sockets if server is not None else []
             if sockets:
                 self.port = sockets[0].getsockname()[1]
         except BaseException as exc:

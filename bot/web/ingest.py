@@ -96,7 +96,7 @@ class Ingestor:
             body = json.dumps(delivery.payload).encode()
         job_id = job_id_for(delivery.delivery_id)
         stamp = utcformat(now())
-        varying = [
+        varying: list[str | bytes] = [
             "created_at", stamp,
             "enqueued_at", stamp,
             "data", self._job_data(delivery, body),
