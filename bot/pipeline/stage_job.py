@@ -25,6 +25,7 @@ from bot.pipeline.config_loader import CONFIG_PATH, preview_check
 from bot.pipeline.facts import Target
 from bot.pipeline.publisher import Publisher
 from bot.policies.schema import LLMConfig, Patches, Stages
+from bot.queue.jobs import give_up_unless_transient
 from bot.runtime import Runtime, get_runtime
 from bot.stages.context import ChangedFile
 from bot.stages.filtering import filter_findings
@@ -101,8 +102,11 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
     except TransientError:
         raise  # rq retries; the check run stays in_progress until the retry concludes it
     except ShunterError as exc:
+        # a permanent failure: the check says why, the job fails once (no pointless retries)
         publisher.fail_check(check_run_id, stage, str(exc))
         runtime.store.finish_run(run_id, conclusion="neutral")
+        heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
+        give_up_unless_transient(exc)
         raise
     done = heads.mark_done(redis, target.repo, target.head_sha, stage.value, conclusion)
     if target.number is not None and not target.is_merge_group:

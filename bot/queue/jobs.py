@@ -112,7 +112,7 @@ def enqueue_event(delivery: Delivery, connection: Redis) -> Job:
     return queue(EVENTS, connection).enqueue_job(job)
 
 
-def _give_up_unless_transient(exc: BaseException) -> None:
+def give_up_unless_transient(exc: BaseException) -> None:
     """Stop rq's retries for failures that another attempt cannot fix."""
     if isinstance(exc, TransientError):
         return
@@ -130,7 +130,7 @@ def handle_event(delivery_data: dict[str, Any]) -> dict[str, Any]:
         try:
             outcome = asyncio.run(dispatch(delivery))
         except BaseException as exc:
-            _give_up_unless_transient(exc)
+            give_up_unless_transient(exc)
             if isinstance(exc, ShunterError):
                 log.warning("event failed", error=str(exc), kind=type(exc).__name__)
             else:

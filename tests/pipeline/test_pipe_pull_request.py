@@ -307,3 +307,18 @@ def test_the_loop_with_postgresql_as_the_store(redis_url, postgres_url, tmp_path
         runs = st.runtime.store.runs_for_pr(repo, number)
         assert len(runs) == 3 and all(r.conclusion for r in runs)
         assert st.runtime.store.get_summary_comment_id(repo, number) is not None
+
+
+def test_a_stage_that_cannot_run_ends_neutral_and_is_not_retried(stack):
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    sim.faults.error(403, "* /octo/demo.git/*", times=None)  # git refuses the mirror fetch
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    assert {r.conclusion for r in runs.values()} == {"neutral"}
+    assert "could not finish" in (runs["shunter/review"].title or "").lower()
+    failed = stack.redis.zrange("rq:failed:stages", 0, -1)
+    scheduled = stack.redis.zrange("rq:scheduled:stages", 0, -1)
+    assert len(failed) == 3 and scheduled == []
