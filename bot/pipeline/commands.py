@@ -48,6 +48,8 @@ class Session:
     lines: list[str] = field(default_factory=list)
     ok: bool = True
     reply_id: int | None = None
+    review_comment: bool = False
+    """The command came from a review comment (its reactions live on another route)."""
 
     @property
     def runtime(self) -> Any:
@@ -73,9 +75,13 @@ def _react(session: Session, content: str) -> None:
         return
     try:
         with translate_errors("reacting to a command"):
-            session.gh.rest.reactions.create_for_issue_comment(
-                session.target.owner, session.target.name, session.comment_id, data={"content": content}
+            reactions = session.gh.rest.reactions
+            create = (
+                reactions.create_for_pull_request_review_comment
+                if session.review_comment
+                else reactions.create_for_issue_comment
             )
+            create(session.target.owner, session.target.name, session.comment_id, data={"content": content})
     except GitHubError as exc:
         log.info("reaction refused", status=exc.status)
 
@@ -111,7 +117,8 @@ def _reply(session: Session, *, final: bool) -> None:
     body = f"{REPLY_MARKER}\n{quote}" + "\n\n".join(session.lines) + state
     body = body[:65000]
     owner, name, number = session.target.owner, session.target.name, session.target.number
-    key = f"shunter:reply:{session.target.repo}:{session.comment_id}"
+    kind = "review" if session.review_comment else "issue"
+    key = f"shunter:reply:{session.target.repo}:{kind}:{session.comment_id}"
     if session.reply_id is None and session.comment_id is not None:
         stored = session.runtime.redis.get(key)
         session.reply_id = int(stored) if stored else None
@@ -163,7 +170,9 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     if parsed.empty:
         return
     repo = data["repository"]["full_name"]
-    if not ctx.runtime.store.mark_command_comment(repo, int(comment["id"]), parsed.signature()):
+    review_comment = "pull_request" in data and "issue" not in data
+    signature = ("review:" if review_comment else "") + parsed.signature()
+    if not ctx.runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
         ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
         return
     runtime = ctx.runtime
@@ -177,7 +186,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         if parsed.empty:
             return
     user = (comment.get("user") or {}).get("login", "")
-    session = Session(ctx, gh, target, user, int(comment["id"]), loaded)
+    session = Session(ctx, gh, target, user, int(comment["id"]), loaded, review_comment=review_comment)
     with bind(repo=repo, pr=number, user=user):
         run_session(session, parsed)
     ctx.handled("commands.ran", f"{len(parsed.commands)} command(s) by {user}")

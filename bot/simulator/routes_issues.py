@@ -147,15 +147,19 @@ async def create_reaction(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
     comment = _comment(hub, repo, request.match_info["id"])
-    content = (await read_json(request)).get("content")
+    return react(hub, comment.reactions, (await read_json(request)).get("content"))
+
+
+def react(hub: Hub, reactions: list[Reaction], content: object) -> web.Response:
+    """Add the App's reaction to a comment (issue or review); an existing one answers 200."""
     if content not in REACTIONS:
         raise validation_failed("Reaction", "content", "invalid")
     with hub.world.lock:
-        for existing in comment.reactions:
+        for existing in reactions:
             if existing.user == hub.bot_login and existing.content == content:
                 return json_answer(hub.shapes.reaction(existing), status=200)
         reaction = Reaction(hub.world.next_id(), hub.bot_login, str(content), hub.now())
-        comment.reactions.append(reaction)
+        reactions.append(reaction)
     return json_answer(hub.shapes.reaction(reaction), status=201)
 
 

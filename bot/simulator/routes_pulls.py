@@ -349,3 +349,13 @@ async def update_review_comment(request: web.Request) -> web.Response:
         comment.body = text
         comment.updated_at = hub.now()
         return json_answer(hub.shapes.review_comment(comment))
+
+
+@routes.post("/repos/{owner}/{repo}/pulls/comments/{id}/reactions")
+async def create_review_comment_reaction(request: web.Request) -> web.Response:
+    from bot.simulator.routes_issues import react
+
+    hub, _ = ctx(request)
+    repo = _repo(request, "write")
+    comment = _review_comment(hub, repo, request.match_info["id"])
+    return react(hub, comment.reactions, (await read_json(request)).get("content"))

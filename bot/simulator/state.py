@@ -208,6 +208,7 @@ class ReviewComment:
     position: int
     created_at: datetime
     updated_at: datetime | None = None
+    reactions: list[Reaction] = field(default_factory=list)
 
 
 @dataclass

@@ -86,7 +86,6 @@ def test_pause_and_resume_show_in_the_summary_and_stop_automatic_runs(stack):
 def test_dismiss_and_explain_a_finding(stack):
     number = setup_pr(stack, tina="triage")
     sim = stack.sim
-    review = next(r for r in sim.check_runs(REPO) if r.name == "shunter/review")
     findings = stack.redis.hgetall(f"shunter:findings:{REPO}#{number}")
     short = sorted(k.decode() for k in findings)[0]
     sim.comment(REPO, number, f"/shunter explain {short}", user="alice")
@@ -96,7 +95,6 @@ def test_dismiss_and_explain_a_finding(stack):
     stack.drain()
     assert "Dismissed 1 finding" in replies(sim, number)[-1].body
     assert stack.runtime.store.dismissed_fingerprints(REPO, number)
-    assert review.id
 
 
 def test_config_command_shows_sources(stack):
@@ -170,3 +168,23 @@ def test_buttons_run_the_matching_command_with_the_clicker_permission(stack):
     sim.click_button(review.id, "dismiss", user="bob")
     stack.drain()
     assert "needs triage permission" in replies(sim, number)[-1].body
+
+
+def test_commands_in_review_comments(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    posted = sim.review_comments(REPO, number)
+    assert posted, "the review stage posted inline comments"
+    opened = sim.deliveries("pull_request", "opened")[-1].payload
+    comment = {"id": posted[0].id, "body": "/shunter pause", "user": {"login": "alice", "type": "User"},
+               "pull_request_review_id": posted[0].review_id, "path": posted[0].path, "line": posted[0].line}
+    sim.send_event("pull_request_review_comment", {
+        "action": "created", "comment": comment, "pull_request": opened["pull_request"],
+        "repository": opened["repository"], "installation": opened["installation"],
+        "sender": {"login": "alice", "type": "User"},
+    })
+    stack.drain()
+    assert stack.runtime.store.is_paused(REPO, number)
+    assert "paused" in replies(sim, number)[-1].body
+    reacted = next(c for c in sim.review_comments(REPO, number) if c.id == posted[0].id)
+    assert [r.content for r in reacted.reactions] == ["eyes", "rocket"]

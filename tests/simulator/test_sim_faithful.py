@@ -80,6 +80,8 @@ def test_every_route_parses_with_githubkit_models(demo, kit):
     one = gh.rest.pulls.get_review_comment(o, r, comments[0].id).parsed_data
     assert one.path == "a.py"
     fixed = gh.rest.pulls.update_review_comment(o, r, one.id, data={"body": "fixed"}).parsed_data
+    eyes = gh.rest.reactions.create_for_pull_request_review_comment(o, r, one.id, data={"content": "eyes"})
+    assert eyes.parsed_data.content == "eyes"
     assert fixed.body == "fixed"
     sim.commit("octo/demo", "fix", {"c.py": "c = 3\n"}, author="alice")
     created = gh.rest.pulls.create(o, r, data={"head": "fix", "base": "main", "title": "Fix"})
