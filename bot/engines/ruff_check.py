@@ -490,12 +490,15 @@ def unified_diff(path: str, before: str, after: str) -> str:
     """A git-style diff for one file (``git apply``, libgit2 and the merge queue accept it).
 
     libgit2's xdiff makes it; the mode is dropped from the ``index`` line because the
-    stage does not know it and ``git apply`` would warn about a guessed one.
+    stage does not know it and ``git apply`` would warn about a guessed one. The patch
+    points into the two buffers without owning them, so they are held in locals until its
+    text is out (temporaries freed early made ``patch.text`` read freed memory: a segfault).
     """
-    patch = pygit2.Patch.create_from(
-        before.encode("utf-8"), after.encode("utf-8"), old_as_path=path, new_as_path=path
-    )
+    old = before.encode("utf-8")
+    new = after.encode("utf-8")
+    patch = pygit2.Patch.create_from(old, new, old_as_path=path, new_as_path=path)
     text = patch.text or ""
+    del patch, old, new  # the patch goes before the buffers it points into
     return _INDEX_MODE.sub(r"\1", text, count=1)
 
 
