@@ -7,7 +7,6 @@ applying fix edits to text, and building unified diffs and one-hunk suggestions.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import orjson
 import pygit2
 
 from bot.errors import EngineError
@@ -149,12 +149,35 @@ _IMPORT = re.compile(
 )
 
 
+# line breaks ``str.splitlines`` honours besides "\n"; a text without them can be cut at "\n"
+_OTHER_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
+def lines_with(text: str, word: str) -> list[str]:
+    """The lines of ``text`` (as ``str.splitlines`` cuts them) that contain ``word``.
+
+    Finding the word and cutting out its line skips splitting a large file into thousands
+    of lines when only its few import lines matter.
+    """
+    if any(brk in text for brk in _OTHER_BREAKS):
+        return [line for line in text.splitlines() if word in line]
+    out: list[str] = []
+    at = text.find(word)
+    while at >= 0:
+        end = text.find("\n", at)
+        if end < 0:
+            end = len(text)
+        out.append(text[text.rfind("\n", 0, at) + 1 : end])
+        at = text.find(word, end)
+    return out
+
+
 def imported_modules(text: str) -> set[str]:
     """Absolute module names a Python source imports, and their parent packages."""
     names: set[str] = set()
     if "import" not in text:
         return names
-    relevant = "\n".join(line for line in text.splitlines() if "import" in line)
+    relevant = "\n".join(lines_with(text, "import"))
     for match in _IMPORT.finditer(relevant):
         found = [match.group(1)] if match.group(1) else match.group(2).split(",")
         for name in found:
@@ -180,6 +203,8 @@ def module_skeleton(tree_paths: Iterable[str], sources: Iterable[str]) -> list[s
         wanted |= imported_modules(text)
     if not wanted:
         return []
+    # every dotted suffix of a path ends with its last part: most paths fail on that alone
+    tails = {name.rpartition(".")[2] for name in wanted}
     out: list[str] = []
     dirs_done: set[str] = set()
     for path in tree_paths:
@@ -188,14 +213,14 @@ def module_skeleton(tree_paths: Iterable[str], sources: Iterable[str]) -> list[s
         parts = path.rsplit(".", 1)[0].split("/")
         if parts[-1] == "__init__":
             parts = parts[:-1]
-        if any(name in wanted for name in _dotted_suffixes(parts)):
+        if parts and parts[-1] in tails and any(name in wanted for name in _dotted_suffixes(parts)):
             out.append(path)
             continue
         for depth in range(len(parts) - 1, 0, -1):  # a namespace package is just a folder
             folder = "/".join(parts[:depth])
             if folder in dirs_done:
                 break
-            if any(name in wanted for name in _dotted_suffixes(parts[:depth])):
+            if parts[depth - 1] in tails and any(name in wanted for name in _dotted_suffixes(parts[:depth])):
                 dirs_done.add(folder)
                 out.append(path)
                 break
@@ -271,6 +296,25 @@ def _edit(raw: dict[str, object]) -> Edit:
 LocationFilter = Callable[[str, int, int], bool]
 
 
+def _relative(filename: str, base: Path) -> str | None:
+    """``filename`` relative to ``base`` (resolved), or None when it lies outside.
+
+    ruff prints ``base`` joined with the path it was given, so a string check settles the
+    usual case; anything unusual (``..``, ``.``, doubled slashes, another prefix) goes
+    through ``resolve()``, which costs a syscall per path component.
+    """
+    prefix = f"{base}{os.sep}"
+    if os.sep == "/" and filename.startswith(prefix):
+        rel = filename[len(prefix) :]
+        # the stage writes only regular files and folders there, so no link to follow
+        if _safe_relative(rel) and "." not in rel.split("/") and not os.path.islink(filename):
+            return rel
+    try:
+        return Path(filename).resolve().relative_to(base).as_posix()
+    except ValueError:
+        return None
+
+
 def parse_ruff_json(text: str, root: Path, keep: LocationFilter | None = None) -> list[Diagnostic]:
     """Ruff's ``--output-format json`` as ``Diagnostic``s with repository-relative paths.
 
@@ -278,8 +322,8 @@ def parse_ruff_json(text: str, root: Path, keep: LocationFilter | None = None) -
     file's diagnostics are usually outside the PR's lines).
     """
     try:
-        items = json.loads(text or "[]")
-    except json.JSONDecodeError as exc:
+        items = orjson.loads(text or "[]")
+    except orjson.JSONDecodeError as exc:
         raise EngineError(f"ruff printed something that is not JSON: {exc}") from None
     base = root.resolve()
     relative: dict[str, str | None] = {}
@@ -287,10 +331,7 @@ def parse_ruff_json(text: str, root: Path, keep: LocationFilter | None = None) -
     for item in items:
         filename = str(item["filename"])
         if filename not in relative:
-            try:
-                relative[filename] = Path(filename).resolve().relative_to(base).as_posix()
-            except ValueError:
-                relative[filename] = None
+            relative[filename] = _relative(filename, base)
         rel = relative[filename]
         if rel is None:
             continue  # not one of ours (cannot happen with explicit paths, but never trust it)
@@ -502,15 +543,18 @@ def unified_diff(path: str, before: str, after: str) -> str:
     return _INDEX_MODE.sub(r"\1", text, count=1)
 
 
-def suggestion_for(text: str, fix: Fix) -> tuple[int, int, str] | None:
+def suggestion_for(text: str, fix: Fix, lines: Sequence[str] | None = None) -> tuple[int, int, str] | None:
     """``(start_line, end_line, replacement)``: the whole lines a fix rewrites, if it can be
     shown as one GitHub suggestion. An edit ending at column 1 of the next line eats the
-    newline of its last line, so that line counts as the end.
+    newline of its last line, so that line counts as the end. ``lines`` is
+    ``text.splitlines(keepends=True)`` when the caller has it (one split per file, not
+    one per fix).
     """
     if not fix.edits:
         return None
     (row, _col), (end_row, end_col) = _span(fix)
-    lines = text.splitlines(keepends=True)
+    if lines is None:
+        lines = text.splitlines(keepends=True)
     last = end_row - 1 if end_col == 1 and end_row > row else end_row
     if last > len(lines) or row > len(lines):
         return None

@@ -91,12 +91,17 @@ def read_texts(ctx: StageContext, files: Sequence[ChangedFile], notes: list[str]
     return texts
 
 
-def _ruff_finding(diag: Diagnostic, text: str, lines: list[str]) -> tuple[Finding, Fix | None]:
+def _ruff_finding(
+    diag: Diagnostic, text: str, lines: list[str], with_ends: dict[str, list[str]]
+) -> tuple[Finding, Fix | None]:
+    """``with_ends`` caches ``splitlines(keepends=True)`` per path: one split per file."""
     content = lines[diag.row - 1] if diag.row <= len(lines) else ""
     start, end, suggestion = diag.row, diag.end_row, None
     fix = diag.fix if diag.fix is not None and diag.fix.safe else None
     if fix is not None:
-        region = suggestion_for(text, fix)
+        if diag.path not in with_ends:
+            with_ends[diag.path] = text.splitlines(keepends=True)
+        region = suggestion_for(text, fix, with_ends[diag.path])
         if region is not None and region[0] <= diag.row <= region[1]:
             start, end, suggestion = region
     title = diag.code if diag.fix is None or not diag.fix.message else diag.fix.message
@@ -182,13 +187,14 @@ def finish_ruff(
             f"The repository's ruff config could not be used ({exc.message}); ran ruff with its defaults."
         )
     split: dict[str, list[str]] = {}
+    split_ends: dict[str, list[str]] = {}
     for diag in diagnostics:
         text = texts.get(diag.path)
         if text is None:
             continue
         if diag.path not in split:
             split[diag.path] = text.splitlines()
-        finding, fix = _ruff_finding(diag, text, split[diag.path])
+        finding, fix = _ruff_finding(diag, text, split[diag.path], split_ends)
         work.findings.append(finding)
         if fix is not None:
             work.fixes[finding] = fix
