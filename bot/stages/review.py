@@ -50,6 +50,8 @@ class _Work:
     findings: list[Finding] = field(default_factory=list)
     fixes: dict[Finding, Fix] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    lines_with_ends: dict[str, list[str]] = field(default_factory=dict)
+    """``splitlines(keepends=True)`` of the texts that have fixes, split once per file."""
     timings: dict[str, float] = field(default_factory=dict)
     _mark: float = field(default_factory=time.perf_counter)
 
@@ -187,14 +189,13 @@ def finish_ruff(
             f"The repository's ruff config could not be used ({exc.message}); ran ruff with its defaults."
         )
     split: dict[str, list[str]] = {}
-    split_ends: dict[str, list[str]] = {}
     for diag in diagnostics:
         text = texts.get(diag.path)
         if text is None:
             continue
         if diag.path not in split:
             split[diag.path] = text.splitlines()
-        finding, fix = _ruff_finding(diag, text, split[diag.path], split_ends)
+        finding, fix = _ruff_finding(diag, text, split[diag.path], work.lines_with_ends)
         work.findings.append(finding)
         if fix is not None:
             work.fixes[finding] = fix
@@ -234,8 +235,10 @@ def build_patch(
     fixes: dict[Finding, Fix],
     texts: dict[str, str],
     files: Sequence[ChangedFile],
+    lines_with_ends: dict[str, list[str]] | None = None,
 ) -> PatchDraft | None:
-    """One patch with ruff's safe fixes for the reported findings, against the head blobs."""
+    """One patch with ruff's safe fixes for the reported findings, against the head blobs.
+    ``lines_with_ends`` holds ``splitlines(keepends=True)`` of texts already split."""
     by_file: dict[str, list[tuple[Finding, Fix]]] = {}
     for finding in kept:
         fix = fixes.get(finding)
@@ -246,7 +249,8 @@ def build_patch(
     fixed: list[str] = []
     for path, pairs in sorted(by_file.items()):
         before = texts[path]
-        after, applied = apply_fixes(before, [fix for _f, fix in pairs])
+        lines = lines_with_ends.get(path) if lines_with_ends else None
+        after, applied = apply_fixes(before, [fix for _f, fix in pairs], lines)
         if after == before:
             continue
         diffs.append(
@@ -376,7 +380,7 @@ def _run(ctx: StageContext) -> StageResult:
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
-    patch = build_patch(kept, work.fixes, texts, files)
+    patch = build_patch(kept, work.fixes, texts, files, work.lines_with_ends)
     work.lap("report")
     counts = Counter(f.severity.value for f in kept)
     metrics = {
