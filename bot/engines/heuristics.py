@@ -189,17 +189,26 @@ def added_from_patch(patch: str) -> list[tuple[int, str]]:
     return out
 
 
-def line_findings(file: ChangedFile, text: str | None) -> list[Finding]:
+def line_findings(
+    file: ChangedFile, text: str | None, split: dict[str, list[str]] | None = None
+) -> list[Finding]:
     """Debugger calls, stray prints, conflict markers and TODOs on the file's added lines.
 
     ``text`` is the head file; without it the added lines come from the patch (the
-    Python-only rules need the whole file, to tell scripts from library code).
+    Python-only rules need the whole file, to tell scripts from library code). ``split``
+    caches ``text.splitlines()`` by path for a caller that needs the lines too.
     """
     path = file.path
     python = is_python(path) and text is not None
     script = python and _is_script(path, text or "")
     if text is not None:
-        added = _candidates(list(_added(file, text.splitlines())))
+        if split is None:
+            lines = text.splitlines()
+        elif path in split:
+            lines = split[path]
+        else:
+            lines = split[path] = text.splitlines()
+        added = _candidates(list(_added(file, lines)))
     else:
         added = _candidates(added_from_patch(file.patch))
     has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
@@ -343,13 +352,15 @@ def scan(
     *,
     large_pr_lines: int,
     risky_paths: Sequence[str],
+    split: dict[str, list[str]] | None = None,
 ) -> HeuristicReport:
     """All heuristics. ``texts`` maps a path to its head text where the caller has it
-    (Python files); other files are judged from their patch."""
+    (Python files); other files are judged from their patch. ``split`` (path to
+    ``splitlines()``) is filled for the texts scanned, for a caller that needs them too."""
     report = risky_findings(files, risky_paths)
     for file in files:
         if not file.added_lines or file.is_binary or file.status == "deleted":
             continue
-        report.findings.extend(line_findings(file, texts.get(file.path)))
+        report.findings.extend(line_findings(file, texts.get(file.path), split))
     report.findings.extend(pr_findings(files, large_pr_lines))
     return report

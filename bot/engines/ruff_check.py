@@ -90,7 +90,12 @@ def ruff_binary() -> str:
 def config_paths_for(paths: Iterable[str]) -> list[str]:
     """Every place a ruff config could sit for these files: their directories and ancestors."""
     dirs: set[PurePosixPath] = set()
+    seen: set[str] = set()
     for path in paths:
+        folder = posixpath.dirname(path)
+        if folder in seen:
+            continue  # its ancestors are in too
+        seen.add(folder)
         parent = PurePosixPath(path).parent
         while True:
             dirs.add(parent)

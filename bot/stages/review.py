@@ -50,6 +50,8 @@ class _Work:
     findings: list[Finding] = field(default_factory=list)
     fixes: dict[Finding, Fix] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    lines: dict[str, list[str]] = field(default_factory=dict)
+    """``splitlines()`` of the texts, split once per file (by the heuristics or the findings)."""
     lines_with_ends: dict[str, list[str]] = field(default_factory=dict)
     """``splitlines(keepends=True)`` of the texts that have fixes, split once per file."""
     timings: dict[str, float] = field(default_factory=dict)
@@ -188,7 +190,7 @@ def finish_ruff(
         work.notes.append(
             f"The repository's ruff config could not be used ({exc.message}); ran ruff with its defaults."
         )
-    split: dict[str, list[str]] = {}
+    split = work.lines
     for diag in diagnostics:
         text = texts.get(diag.path)
         if text is None:
@@ -224,7 +226,11 @@ def heuristics_step(
     files: Sequence[ChangedFile], texts: dict[str, str], options: ReviewStageConfig, work: _Work
 ) -> None:
     report = heuristics.scan(
-        files, texts, large_pr_lines=options.large_pr_lines, risky_paths=options.risky_paths
+        files,
+        texts,
+        large_pr_lines=options.large_pr_lines,
+        risky_paths=options.risky_paths,
+        split=work.lines,
     )
     work.findings.extend(report.findings)
     work.notes.extend(report.notes)
