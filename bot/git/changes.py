@@ -27,6 +27,13 @@ _STATUS: dict[int, FileStatus] = {
 }
 _GITLINK = 0o160000
 
+# libgit2 re-hashes (collision-detecting SHA-1) every object it reads, unlike git, which
+# trusts its object store and checks hashes when objects arrive: then the fetch's indexer
+# computed every id from the content (with the same collision detection). Re-hashing on
+# read was half the cost of building a PR's context (~9 ms of ~17 for a 56-file diff plus
+# reading its Python files) and guards only against the disk rotting under the mirror.
+pygit2.settings.enable_strict_hash_verification(False)
+
 
 def resolve_commit(repo: pygit2.Repository, ref_or_sha: str) -> pygit2.Commit:
     """A commit from a SHA, a ref name or any revision git understands."""
