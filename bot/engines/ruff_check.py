@@ -126,7 +126,10 @@ def config_extends(root: Path, configs: Iterable[str]) -> Extends:
     for config in configs:
         file = root / config
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            text = file.read_text(encoding="utf-8")
+            if not _may_extend(text):
+                continue
+            data = tomllib.loads(text)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
         if file.name == "pyproject.toml":
@@ -146,6 +149,19 @@ def config_extends(root: Path, configs: Iterable[str]) -> Extends:
         else:
             found.inside.append(joined)
     return found
+
+
+# an ``extend`` key, bare, quoted or last in a dotted key, followed by its ``=``
+_EXTEND_KEY = re.compile(r"extend[\"']?\s*=")
+
+
+def _may_extend(text: str) -> bool:
+    """False when no TOML key in ``text`` can be ``extend``, so parsing can be skipped.
+
+    A key is written on one line before its ``=``; only a basic-string key with a unicode
+    escape could spell the word otherwise, so any such escape means "parse it".
+    """
+    return bool(_EXTEND_KEY.search(text)) or "\\u" in text or "\\U" in text
 
 
 _IMPORT = re.compile(
