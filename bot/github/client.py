@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import RedisCacheStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
 from githubkit.throttling import BaseThrottler
 from redis import Redis
@@ -180,6 +180,8 @@ def translate_errors(doing: str) -> Iterator[None]:
         raise GitHubError(
             f"GitHub answered {status} while {doing}: {_message(exc)}", status=status
         ) from None
+    except RequestError as exc:  # githubkit's wrapper of connection errors and timeouts
+        raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
 
