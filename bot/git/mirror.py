@@ -15,11 +15,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pygit2
 
-from bot.errors import WorkspaceError
+from bot.errors import TransientError, WorkspaceError
 from bot.git.locks import file_lock
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MAX_CREDENTIAL_ATTEMPTS = 3
+_TRANSIENT_FETCH = re.compile(
+    r"timed out|timeout|failed to connect|connection (refused|reset)|could not resolve"
+    r"|unexpected http status code: 5\d\d|early EOF|remote hung up",
+    re.IGNORECASE,
+)
 CONNECT_TIMEOUT_MS = 15_000
 IO_TIMEOUT_MS = 120_000
 TOKEN_USERNAME = "x-access-token"  # noqa: S105 (a fixed username, not a secret)
@@ -159,6 +164,9 @@ def fetch(
             raise WorkspaceError(f"fetch from {url} failed: {exc.message}") from None
         except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
             detail = redact(redact(str(exc), token), url_secret)
+            if _TRANSIENT_FETCH.search(detail):
+                # the server or the network hiccuped: rq retries the job with backoff
+                raise TransientError(f"fetch from {url} failed: {detail}") from None
             raise WorkspaceError(f"fetch from {url} failed: {detail}") from None
     return FetchStats(
         received_objects=progress.received_objects,

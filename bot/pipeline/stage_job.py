@@ -14,6 +14,8 @@ import shutil
 import time
 from typing import Any
 
+from rq import get_current_job
+
 from bot.errors import ShunterError, TransientError
 from bot.git.mirror import branch_refspec
 from bot.git.scratch import new_scratch_dir
@@ -99,8 +101,14 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         runtime.store.finish_run(run_id, status=RunStatus.SUPERSEDED, conclusion="cancelled")
         heads.mark_done(redis, target.repo, target.head_sha, stage.value, "cancelled")
         return {"stage": stage.value, "conclusion": "cancelled", "superseded_by": exc.new_sha}
-    except TransientError:
-        raise  # rq retries; the check run stays in_progress until the retry concludes it
+    except TransientError as exc:
+        job = get_current_job()
+        if job is not None and not job.retries_left:
+            # the last attempt: never leave the check in_progress
+            publisher.fail_check(check_run_id, stage, f"{exc} (gave up after retries)")
+            runtime.store.finish_run(run_id, conclusion="neutral")
+            heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
+        raise  # otherwise rq retries with backoff; the retry concludes the check run
     except ShunterError as exc:
         # a permanent failure: the check says why, the job fails once (no pointless retries)
         publisher.fail_check(check_run_id, stage, str(exc))

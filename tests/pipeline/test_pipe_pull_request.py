@@ -322,3 +322,51 @@ def test_a_stage_that_cannot_run_ends_neutral_and_is_not_retried(stack):
     failed = stack.redis.zrange("rq:failed:stages", 0, -1)
     scheduled = stack.redis.zrange("rq:scheduled:stages", 0, -1)
     assert len(failed) == 3 and scheduled == []
+
+
+def test_transient_git_failures_are_retried_then_concluded(stack):
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+    from rq.serializers import JSONSerializer
+
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    fault = sim.faults.error(503, "* /octo/demo.git/*", times=None)  # git is down for now
+    stack.work(("stages",))
+    stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
+    scheduled = ScheduledJobRegistry(queue=stages)
+    assert len(scheduled.get_job_ids()) == 3  # each stage waits for a retry, check in progress
+    assert {r.status for r in sim.check_runs(REPO)} == {"in_progress"}
+    sim.faults.remove(fault)  # git is back
+    for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
+        scheduled.remove(job_id)
+        stages.enqueue_job(stages.fetch_job(job_id))
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    assert {r.status for r in runs.values()} == {"completed"}
+    assert runs["shunter/review"].conclusion == "failure"  # the real verdict, after the retry
+
+
+def test_when_retries_run_out_the_check_is_concluded_not_left_in_progress(stack):
+    from rq import Queue
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+    from rq.serializers import JSONSerializer
+
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    sim.faults.error(503, "* /octo/demo.git/*", times=None)  # git stays down
+    stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
+    scheduled = ScheduledJobRegistry(queue=stages)
+    for _ in range(5):
+        stack.work(("stages",))
+        for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
+            scheduled.remove(job_id)
+            stages.enqueue_job(stages.fetch_job(job_id))
+    runs = by_name(sim.check_runs(REPO))
+    assert {r.conclusion for r in runs.values()} == {"neutral"}
+    assert "gave up after retries" in (runs["shunter/review"].summary or "")
+    assert len(FailedJobRegistry(queue=stages).get_job_ids()) == 3
