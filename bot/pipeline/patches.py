@@ -94,8 +94,8 @@ def submit_drafts(
         branch = _follow_up_branch(runtime, target)
     elif not route.uses_queue:
         return [
-            f"Shunter cannot push to this branch: {route.reason}. The fixes stay as suggestions "
-            "in the review comments; apply them from there."
+            f"Shunter cannot push to this branch: {route.reason}. "
+            + _post_suggestions(runtime, target, drafts)
         ]
     token = runtime.github.installation_token(target.installation_id)
     ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
@@ -155,6 +155,38 @@ def submit_drafts(
     if queued:
         enqueue_merge_job(runtime, target)
     return lines
+
+
+def _post_suggestions(runtime: Any, target: Target, drafts: list[PatchDraft]) -> str:
+    """The fallback for branches Shunter may not push to: one review, a suggestion a hunk."""
+    from bot.publishing.patch_suggestions import suggestions_from_drafts
+
+    token = runtime.github.installation_token(target.installation_id)
+    ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+    assert target.number is not None
+    ws.fetch_pull_request(target.number, base_branch=target.base_ref)
+    files = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).files
+    suggestions, skipped = suggestions_from_drafts(drafts, files)
+    left_out = (
+        f" {skipped} change(s) touch lines outside this PR's diff and are not shown." if skipped else ""
+    )
+    if not suggestions:
+        return "None of the fixes touch lines of this PR's diff, so none can be suggested." + left_out
+    gh = runtime.github.installation(target.installation_id)
+    with translate_errors("posting the fixes as suggestions"):
+        review = gh.rest.pulls.create_review(
+            target.owner,
+            target.name,
+            target.number,
+            data={
+                "commit_id": target.head_sha,
+                "event": "COMMENT",
+                "body": "Shunter's fixes as suggestions: apply them with “Commit suggestion”.",
+                "comments": [s.to_payload() for s in suggestions],
+            },
+        ).parsed_data
+    _audit(runtime, target, "review.create", str(review.id), "suggestions", f"{len(suggestions)} suggestions")
+    return f"The fixes are posted as {len(suggestions)} suggestion(s) in a review instead.{left_out}"
 
 
 def _follow_up_branch(runtime: Any, target: Target) -> str:

@@ -158,7 +158,10 @@ def test_fork_pr_without_maintainer_edits_falls_back_to_suggestions(stack):
     sim.comment(REPO, number, "/shunter apply", user="mona")
     stack.drain()
     assert sim.ref(fork.full_name, "refs/heads/feature") == before
-    assert "suggestions" in replies(sim, number)[-1].body
+    body = replies(sim, number)[-1].body
+    assert "posted as 1 suggestion(s) in a review" in body, body
+    suggestion = [c for c in sim.review_comments(REPO, number) if "```suggestion" in c.body and "Fix from Shunter" in c.body]
+    assert len(suggestion) == 1 and suggestion[0].path == "app.py"
 
 
 def test_push_to_pull_request_opens_a_follow_up_pr(stack):
