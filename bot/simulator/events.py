@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.simulator.gitstore import commit_file_lists
 from bot.simulator.shapes import Json, Shapes, iso, node_id
 from bot.simulator.state import (
     CheckRun,
@@ -183,9 +184,7 @@ class Events:
                 "url": f"{web}/commit/{sha}",
                 "author": {"name": c.author.name, "email": c.author.email},
                 "committer": {"name": c.committer.name, "email": c.committer.email},
-                "added": [],
-                "removed": [],
-                "modified": [],
+                **commit_file_lists(repo.git, c),
             }
 
         head = repo.git.get(after) if after != zero else None

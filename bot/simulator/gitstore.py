@@ -244,6 +244,22 @@ def changed_paths(repo: pygit2.Repository, old: str | None, new: str) -> list[st
     return paths
 
 
+def commit_file_lists(repo: pygit2.Repository, commit: pygit2.Commit) -> dict[str, list[str]]:
+    """A push payload's ``added``/``removed``/``modified`` paths of one commit (against its
+    first parent; a rename is a removal plus an addition, as GitHub reports it)."""
+    lists: dict[str, list[str]] = {"added": [], "removed": [], "modified": []}
+    parent = commit.parents[0].tree if commit.parents else None
+    d = parent.diff_to_tree(commit.tree) if parent is not None else commit.tree.diff_to_tree(swap=True)
+    for delta in d.deltas:
+        if delta.status == pygit2.enums.DeltaStatus.ADDED:
+            lists["added"].append(delta.new_file.path)
+        elif delta.status == pygit2.enums.DeltaStatus.DELETED:
+            lists["removed"].append(delta.old_file.path)
+        else:
+            lists["modified"].append(delta.new_file.path)
+    return lists
+
+
 def read_path(repo: pygit2.Repository, commit: pygit2.Commit, path: str) -> pygit2.Object | None:
     path = path.strip("/")
     if not path:

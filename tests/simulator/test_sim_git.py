@@ -65,6 +65,8 @@ def test_push_to_pr_head_emits_synchronize_and_push(demo, tmp_path):
     assert demo.ref("octo/demo", "refs/pull/1/head") == after
     pushes = [d for d in demo.deliveries("push") if d.payload["ref"] == "refs/heads/feature"]
     assert pushes[-1].payload["before"] == before and pushes[-1].payload["after"] == after
+    (commit,) = pushes[-1].payload["commits"]  # with the paths it touched, as GitHub sends them
+    assert (commit["added"], commit["modified"], commit["removed"]) == ([], ["b.py"], [])
     sync = demo.deliveries("pull_request", "synchronize")
     assert [(d.payload["before"], d.payload["after"]) for d in sync] == [(before, after)]
 
