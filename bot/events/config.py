@@ -28,5 +28,5 @@ async def on_push(event: sansio.Event, ctx: EventContext) -> None:
     from bot.pipeline.config_loader import invalidate
 
     owner, _, name = repo["full_name"].partition("/")
-    invalidate(int((data.get("installation") or {}).get("id") or 0), owner, name)
+    invalidate(ctx.runtime, int((data.get("installation") or {}).get("id") or 0), owner, name)
     ctx.handled("config.invalidated", f"{repo['full_name']} changed its config")

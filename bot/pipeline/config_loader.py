@@ -4,6 +4,12 @@ The repository's file is read from the default branch (named by the webhook payl
 no extra request), the owner's ``.github`` repository supplies org defaults, and parsed
 configs are cached by blob SHA in Redis and revalidated with ETags — an unchanged config
 costs no rate limit after the first read.
+
+The answers GitHub gave are shared by all workers through Redis and reused without a
+request for ``CONFIG_FRESH_SECONDS``: a push that changes a config drops them at once on
+every worker (``bot.events.config``), so the window only bounds how long a change can go
+unseen when its push never reaches Shunter (an org ``.github`` repository the App is not
+installed on, a lost delivery).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from bot.policies.schema import ShunterConfig
 from bot.policies.source import GitHubConfigSource
 
 CONFIG_PATH = ".github/shunter.yml"
+CONFIG_FRESH_SECONDS = 300.0
 
 _sources: dict[int, GitHubConfigSource] = {}
 
@@ -31,10 +38,12 @@ class LoadedConfig:
     """A ``shunter/config`` check run to post (problems in the config), or None."""
 
 
-def _source(gh: Any, installation_id: int) -> GitHubConfigSource:
+def _source(runtime: Any, gh: Any, installation_id: int) -> GitHubConfigSource:
     source = _sources.get(installation_id)
-    if source is None:
-        source = _sources[installation_id] = GitHubConfigSource(gh)
+    if source is None or source.store is not runtime.redis:
+        source = _sources[installation_id] = GitHubConfigSource(
+            gh, fresh_seconds=CONFIG_FRESH_SECONDS, store=runtime.redis, installation_id=installation_id
+        )
     source.github = gh  # tokens rotate; the ETag cache stays
     return source
 
@@ -44,7 +53,7 @@ def check_payload(output: Any) -> dict[str, Any]:
 
 
 def load_config(runtime: Any, gh: Any, target: Target) -> LoadedConfig:
-    source = _source(gh, target.installation_id)
+    source = _source(runtime, gh, target.installation_id)
     effective = load_effective_config(
         source,
         target.owner,
@@ -61,7 +70,7 @@ def load_config(runtime: Any, gh: Any, target: Target) -> LoadedConfig:
 def preview_check(runtime: Any, gh: Any, target: Target, proposed: bytes | None) -> dict[str, Any]:
     """The ``shunter/config`` check for a PR that changes the config: validated, previewed,
     and explicitly not in effect for this PR."""
-    source = _source(gh, target.installation_id)
+    source = _source(runtime, gh, target.installation_id)
     cache = ConfigCache(runtime.redis)
     current = load_effective_config(
         source, target.owner, target.name, cache=cache, default_branch=target.default_branch
@@ -72,8 +81,10 @@ def preview_check(runtime: Any, gh: Any, target: Target, proposed: bytes | None)
     return check_payload(config_check_output(current, preview=preview))
 
 
-def invalidate(installation_id: int, owner: str, repo: str) -> None:
-    """Forget the cached answers for a repo whose default-branch config just changed."""
+def invalidate(runtime: Any, installation_id: int, owner: str, repo: str) -> None:
+    """Forget the cached answers for a repo whose default-branch config just changed, in
+    this process and, through Redis, in every other worker."""
     source = _sources.get(installation_id)
-    if source is not None:
-        source.invalidate(owner, repo)
+    if source is None or source.store is not runtime.redis:
+        source = GitHubConfigSource(None, store=runtime.redis, installation_id=installation_id)
+    source.invalidate(owner, repo)

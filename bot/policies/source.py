@@ -8,17 +8,22 @@
 Why conditional requests plus a short freshness window (and not keys by branch head SHA):
 finding the default branch's head SHA is itself an API call on every event, and it changes
 on every push even when the config did not. Instead each GET is remembered with its ETag;
-within ``fresh_seconds`` (GitHub's own ``Cache-Control: max-age=60``) the answer is reused
-with no request at all, and after that it is revalidated with ``If-None-Match`` — GitHub
-answers ``304 Not Modified``, which does not count against the rate limit, for an
-unchanged file. A ``push`` to the default branch can call :meth:`invalidate` so a new
-config applies at once. The parsed result is cached by blob SHA (``bot.policies.cache``), so
-an unchanged file is also never parsed twice.
+within ``fresh_seconds`` the answer is reused with no request at all, and after that it is
+revalidated with ``If-None-Match`` — GitHub answers ``304 Not Modified``, which does not
+count against the rate limit, for an unchanged file. A ``push`` to the default branch calls
+:meth:`invalidate` so a new config applies at once. The parsed result is cached by blob SHA
+(``bot.policies.cache``), so an unchanged file is also never parsed twice.
+
+With a ``store`` (Redis) the remembered answers are shared by every worker process: rq runs
+each job in a fresh fork, so an in-process cache alone would be empty for every event, and
+an invalidation seen by one worker must reach the others. Answers are kept per installation
+(a private ``.github`` repository one installation may read can be a 404 for another).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -26,11 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
 from githubkit.exception import RequestError, RequestFailed
+from redis import Redis
+from redis.exceptions import RedisError
 
 from bot.errors import ConfigError, GitHubError, ShunterError, TransientError
 from bot.policies.safe_yaml import MAX_BYTES
 from bot.policies.validation import git_blob_sha
+
+log = structlog.get_logger(__name__)
+SHARED_PREFIX = "shunter:config-source"
+SHARED_TTL = 86400
+"""Seconds a shared answer is kept for its ETag (revalidation) after its last refresh."""
 
 
 class ConfigSource(Protocol):
@@ -53,7 +66,11 @@ class _Entry:
 
 
 class GitHubConfigSource:
-    """``ConfigSource`` over a githubkit ``GitHub`` client, with ETag revalidation."""
+    """``ConfigSource`` over a githubkit ``GitHub`` client, with ETag revalidation.
+
+    ``store`` and ``installation_id`` keep the answers in Redis, shared between processes
+    (see the module docstring); without a store they live in this object alone.
+    """
 
     def __init__(
         self,
@@ -61,12 +78,16 @@ class GitHubConfigSource:
         *,
         fresh_seconds: float = 60.0,
         max_entries: int = 2048,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        store: Redis | None = None,
+        installation_id: int = 0,
     ) -> None:
         self.github = github
         self.fresh_seconds = fresh_seconds
         self.max_entries = max_entries
         self.clock = clock
+        self.store = store
+        self.installation_id = installation_id
         self._entries: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
         self.requests = 0
         self.not_modified = 0
@@ -76,6 +97,11 @@ class GitHubConfigSource:
         prefix = (owner.lower(), repo.lower())
         for key in [k for k in self._entries if k[1:3] == prefix]:
             del self._entries[key]
+        if self.store is not None:
+            try:
+                self.store.delete(shared_key(self.installation_id, owner, repo))
+            except RedisError as exc:
+                log.warning("config source cache unavailable", error=type(exc).__name__)
 
     def default_branch(self, owner: str, repo: str) -> str:
         key = ("repo", owner.lower(), repo.lower())
@@ -100,7 +126,7 @@ class GitHubConfigSource:
         if value is None:
             return None
         content, sha = value
-        return content, sha
+        return base64.b64decode(content), sha
 
     def _cached(
         self,
@@ -109,9 +135,9 @@ class GitHubConfigSource:
         parse: Callable[[Any], Any],
     ) -> Any:
         now = self.clock()
-        entry = self._entries.get(key)
+        # with a store, Redis is the one truth: another worker may have invalidated it
+        entry = self._shared(key) if self.store is not None else self._entries.get(key)
         if entry is not None and now - entry.fetched < self.fresh_seconds:
-            self._entries.move_to_end(key)
             return entry.value
         headers = {"If-None-Match": entry.etag} if entry is not None and entry.etag else {}
         self.requests += 1
@@ -140,17 +166,51 @@ class GitHubConfigSource:
         return value
 
     def _store(self, key: tuple[str, ...], entry: _Entry) -> None:
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        if self.store is None:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            return
+        name = shared_key(self.installation_id, key[1], key[2])
+        record = json.dumps({"etag": entry.etag, "value": entry.value, "fetched": entry.fetched})
+        try:
+            pipe = self.store.pipeline()
+            pipe.hset(name, "\0".join(key), record)
+            pipe.expire(name, SHARED_TTL)
+            pipe.execute()
+        except RedisError as exc:
+            log.warning("config source cache unavailable", error=type(exc).__name__)
+
+    def _shared(self, key: tuple[str, ...]) -> _Entry | None:
+        """The answer another process remembered, or None (none, or Redis is away)."""
+        if self.store is None:
+            return None
+        try:
+            raw = self.store.hget(shared_key(self.installation_id, key[1], key[2]), "\0".join(key))
+        except RedisError as exc:
+            log.warning("config source cache unavailable", error=type(exc).__name__)
+            return None
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+            return _Entry(record["etag"], record["value"], float(record["fetched"]))
+        except (ValueError, KeyError, TypeError):
+            return None  # written by another version: fetch afresh
+
+
+def shared_key(installation_id: int, owner: str, repo: str) -> str:
+    """The Redis hash holding one installation's answers about one repository."""
+    return f"{SHARED_PREFIX}:{installation_id}:{owner.lower()}/{repo.lower()}"
 
 
 def _parse_repo(body: Mapping[str, Any]) -> str:
     return str(body["default_branch"])
 
 
-def _parse_file(body: Any, where: str) -> tuple[bytes, str]:
+def _parse_file(body: Any, where: str) -> tuple[str, str]:
+    """Validated base64 content and blob SHA (base64 keeps the cached answer JSON)."""
     if not isinstance(body, Mapping) or body.get("type") != "file":
         kind = "a directory" if isinstance(body, list) else f"a {body.get('type', 'non-file')}"
         raise ConfigError(f"{where} is {kind}, not a file")
@@ -160,7 +220,7 @@ def _parse_file(body: Any, where: str) -> tuple[bytes, str]:
     if body.get("encoding") != "base64":
         raise ConfigError(f"{where}: unexpected content encoding {body.get('encoding')!r}")
     content = base64.b64decode(str(body.get("content", "")))
-    return content, str(body.get("sha") or git_blob_sha(content))
+    return base64.b64encode(content).decode("ascii"), str(body.get("sha") or git_blob_sha(content))
 
 
 class LocalConfigSource:

@@ -193,6 +193,47 @@ def test_last_good_survives_in_redis(server: FakeRepoServer, redis_client) -> No
     assert second.hits >= 1
 
 
+def test_workers_share_answers_and_invalidations_through_redis(server: FakeRepoServer, redis_client) -> None:
+    server.files[("acme/app", ".github/shunter.yml")] = b"patches: {max_files: 4}\n"
+    server.default_branches["acme/app"] = "main"
+    clock = Clock()
+    one = GitHubConfigSource(_client(server.url), store=redis_client, installation_id=7, clock=clock)
+    other = GitHubConfigSource(_client(server.url), store=redis_client, installation_id=7, clock=clock)
+    load_effective_config(one, "acme", "app", cache=ConfigCache(), default_branch="main")
+    assert len(server.requests) == 2  # the file and the org's (a 404)
+    # another worker (rq forks a fresh process per job) asks no question already answered
+    again = load_effective_config(other, "acme", "app", cache=ConfigCache(), default_branch="main")
+    assert again.config.patches.max_files == 4
+    assert len(server.requests) == 2 and other.requests == 0
+    # a push handled by one worker drops the answers for every worker
+    server.files[("acme/app", ".github/shunter.yml")] = b"patches: {max_files: 5}\n"
+    other.invalidate("acme", "APP")
+    changed = load_effective_config(one, "acme", "app", cache=ConfigCache(), default_branch="main")
+    assert changed.config.patches.max_files == 5
+    # past the window an answer is revalidated with its ETag (a 304 costs no rate limit)
+    clock.now += 61
+    one.read_file("acme", "app", ".github/shunter.yml", "main")
+    assert server.requests[-1][2] is not None and one.not_modified == 1
+    # another installation keeps answers of its own (a private repo may be a 404 for it)
+    stranger = GitHubConfigSource(_client(server.url), store=redis_client, installation_id=8, clock=clock)
+    before = len(server.requests)
+    stranger.read_file("acme", "app", ".github/shunter.yml", "main")
+    assert len(server.requests) == before + 1
+
+
+def test_without_redis_the_shared_cache_is_skipped_not_fatal(server: FakeRepoServer) -> None:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    server.files[("acme/app", ".github/shunter.yml")] = b"patches: {max_files: 3}\n"
+    down = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    source = GitHubConfigSource(_client(server.url), store=down, installation_id=1)
+    content, _sha = source.read_file("acme", "app", ".github/shunter.yml", "main")  # type: ignore[misc]
+    assert content.endswith(b"3}\n")
+    source.invalidate("acme", "app")
+
+
 # -- the simulator ------------------------------------------------------------------------
 
 
