@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         le=60,
         description="Seconds between mutating GitHub requests per installation.",
     )
+    progress_after: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description=(
+            "Seconds a stage runs before its check run is marked in_progress; faster stages "
+            "go from queued straight to completed (0: mark every start at once)."
+        ),
+    )
     mirror_max_age_days: float = Field(
         default=30, gt=0, description="Git mirrors unused this long are deleted."
     )

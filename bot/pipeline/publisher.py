@@ -19,6 +19,7 @@ from bot.logs import get_logger
 from bot.models import StageName, StageResult
 from bot.pipeline import heads
 from bot.pipeline.facts import Target
+from bot.pipeline.progress import DeferredProgress
 from bot.policies.schema import Patches, StageConfig
 from bot.publishing.check_runs import (
     check_run_output,
@@ -46,6 +47,7 @@ class Publisher:
         self.store = runtime.store
         self.target = target
         self.delivery_id = delivery_id
+        self._progress: dict[int, DeferredProgress] = {}
 
     # ------------------------------------------------------------------ helpers
     def _audit(
@@ -154,18 +156,40 @@ class Publisher:
         return check_run_id
 
     # ------------------------------------------------------------------ running
-    def start_check(self, check_run_id: int, stage: StageName) -> None:
-        self._update_check(check_run_id, in_progress_payload(stage))
+    def start_check(self, check_run_id: int, stage: StageName) -> DeferredProgress:
+        """Arm the check run's ``in_progress`` mark (sent if the stage outlasts the grace
+        period, see ``bot.pipeline.progress``); every conclusion below settles it first."""
+        def send(started_at: str) -> None:
+            self._update_check(check_run_id, {**in_progress_payload(stage), "started_at": started_at})
+
+        progress = DeferredProgress(send, self.runtime.settings.progress_after)
+        self._progress[check_run_id] = progress
+        return progress
+
+    def mark_in_progress(self, check_run_id: int) -> None:
+        """Send the armed ``in_progress`` mark now (a retry is about to wait)."""
+        progress = self._progress.get(check_run_id)
+        if progress is not None:
+            progress.now()
+
+    def _conclude(self, check_run_id: int, payload: dict[str, Any]) -> None:
+        """PATCH a concluding payload after the ``in_progress`` mark is settled; carries the
+        stage's real start when the mark never went out."""
+        progress = self._progress.pop(check_run_id, None)
+        started_at = progress.settle() if progress is not None else None
+        if started_at is not None:
+            payload = {**payload, "started_at": started_at}
+        self._update_check(check_run_id, payload)
 
     def cancel_check(self, check_run_id: int, stage: StageName, new_sha: str) -> None:
-        self._update_check(check_run_id, superseded_output(stage, new_sha).update_payload())
+        self._conclude(check_run_id, superseded_output(stage, new_sha).update_payload())
         self._audit("check_run.cancel", "check_run", check_run_id, reason_code="superseded",
                     reason=f"superseded by {new_sha}")
 
     def fail_check(self, check_run_id: int, stage: StageName, message: str) -> None:
         """A stage that could not run ends ``neutral`` with the reason, never stuck."""
         try:
-            self._update_check(
+            self._conclude(
                 check_run_id,
                 {
                     "status": "completed",
@@ -204,7 +228,8 @@ class Publisher:
             # the stage knows more than severities (e.g. security's confidence threshold)
             plan = dataclasses.replace(plan, conclusion=stage_verdict)
         requests = plan.payloads()
-        for payload in requests:
+        self._conclude(check_run_id, requests[0])
+        for payload in requests[1:]:
             self._update_check(check_run_id, payload)
         self._audit(
             "check_run.complete", "check_run", check_run_id, reason_code=plan.conclusion,
@@ -363,15 +388,15 @@ class Publisher:
     def update_summary(self, *, final: bool = True) -> None:
         """Create or edit the one summary comment of the PR (never a second one).
 
-        Stage jobs call it as each finishes; between the first result and the last one
-        (``final``) an existing comment is left alone, saving requests.
+        Stage jobs call it as each finishes, and only the last one (``final``) writes: the
+        check runs already show each stage's verdict as it lands, and a comment created
+        with half the table would notify everyone on the PR with half the story (GitHub
+        mails new comments, not edits). One request per push instead of one per stage.
         """
         number = self.target.number
-        if number is None:
+        if number is None or not final:
             return
         repo = self.target.repo
-        if not final and self.store.get_summary_comment_id(repo, number) is not None:
-            return
         rows = self._summary_rows()
         state = self.store.pull_state(repo, number)
         body = summary_comment_body(

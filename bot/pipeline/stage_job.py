@@ -4,7 +4,8 @@ Every exit path concludes the check run: superseded work is ``cancelled`` with t
 that replaced it, a stage failure is a neutral result with a note, and an error that
 escapes (GitHub down) re-raises for rq's retry only after the check run has been told.
 A worker killed mid-stage leaves an abandoned job that rq retries (the check run is still
-``in_progress``); the retry finishes it.
+``in_progress``, or ``queued`` when the stage died within its first seconds); the retry
+finishes it.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             publisher.fail_check(check_run_id, stage, f"{exc} (gave up after retries)")
             runtime.store.finish_run(run_id, conclusion="neutral")
             heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
+        else:
+            publisher.mark_in_progress(check_run_id)  # started, and waiting for its retry
         raise  # otherwise rq retries with backoff; the retry concludes the check run
     except ShunterError as exc:
         # a permanent failure: the check says why, the job fails once (no pointless retries)

@@ -106,7 +106,7 @@ def test_more_than_fifty_annotations_take_several_patches(stack):
     assert len(review.annotations) >= 100
     rejected = [r for r in sim.recorder.requests if "check-runs" in r.path and r.status >= 400]
     assert rejected == []
-    assert calls(sim)["PATCH /repos/octo/demo/check-runs/N"] >= 3 + 2  # in_progress x3, completes, follow-ups
+    assert calls(sim)["PATCH /repos/octo/demo/check-runs/N"] >= 3 + 2  # completes, follow-ups
 
 
 def test_huge_summary_is_truncated_and_accepted(stack):
@@ -137,7 +137,8 @@ def worker_env(stack) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHUNTER_")}
     env.update(stack.sim.settings_env())
     env.update(SHUNTER_DATA_DIR=str(st.data_dir), SHUNTER_REDIS_URL=stack.runtime.redis_url,
-               SHUNTER_MUTATION_INTERVAL="0", SHUNTER_LOG_LEVEL="WARNING")
+               SHUNTER_MUTATION_INTERVAL="0", SHUNTER_LOG_LEVEL="WARNING",
+               SHUNTER_PROGRESS_AFTER="0")  # mark in_progress at once: the test waits for it
     return env
 
 
@@ -370,3 +371,72 @@ def test_when_retries_run_out_the_check_is_concluded_not_left_in_progress(stack)
     assert {r.conclusion for r in runs.values()} == {"neutral"}
     assert "gave up after retries" in (runs["shunter/review"].summary or "")
     assert len(FailedJobRegistry(queue=stages).get_job_ids()) == 3
+
+
+def check_run_patches(sim):
+    return [r for r in sim.recorder.requests if r.method == "PATCH" and "/check-runs/" in r.path]
+
+
+def test_quick_stages_skip_the_in_progress_mark_and_the_summary_is_written_once(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    assert {r.status for r in runs.values()} == {"completed"}
+    patches = check_run_patches(sim)
+    # each stage ends well inside the 2 s grace period: queued -> completed, no spinner PATCH
+    assert not [p for p in patches if p.body.get("status") == "in_progress"]
+    concluding = [p for p in patches if p.body.get("status") == "completed"]
+    assert len(concluding) == 3
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", p.body["started_at"]) for p in concluding)
+    # one summary comment, created when the last stage finished: no create-then-edit
+    assert calls(sim)["POST /repos/octo/demo/issues/N/comments"] == 1
+    assert calls(sim)["PATCH /repos/octo/demo/issues/comments/N"] == 0
+    summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
+    assert all(name in summary.body for name in runs)
+    # a new push edits it once, when its stages are all done
+    sim.commit(REPO, "feature", {"README.md": "# demo v2\n"}, author="alice")
+    stack.drain()
+    assert calls(sim)["POST /repos/octo/demo/issues/N/comments"] == 1
+    assert calls(sim)["PATCH /repos/octo/demo/issues/comments/N"] == 1
+
+
+def test_stages_outlasting_the_grace_period_are_marked_in_progress_first(redis_url, tmp_path):
+    from bot.stack import LocalStack
+
+    with LocalStack(tmp_path / "stack", redis_url=redis_url, progress_after=0.001) as stack:
+        sim = stack.sim
+        open_pr(sim, {"app.py": CHANGED})
+        stack.drain()
+        by_run: dict[str, list[dict]] = {}
+        for patch in check_run_patches(sim):
+            by_run.setdefault(patch.path, []).append(patch.body)
+        assert len(by_run) == 3
+        for bodies in by_run.values():
+            statuses = [b.get("status") for b in bodies]
+            assert statuses[0] == "in_progress" and "started_at" in bodies[0]
+            assert statuses[1] == "completed" and "started_at" not in bodies[1]
+
+
+def test_a_config_pushed_to_the_default_branch_applies_to_the_next_pr_at_once(stack):
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED})
+    stack.drain()
+    assert by_name(sim.check_runs(REPO))["shunter/security"].conclusion != "skipped"
+    reads = calls(sim)["GET /repos/octo/demo/contents/.github/shunter.yml"]
+    # a second PR moments later reuses the answers every worker shares: no config request
+    sim.commit(REPO, "second", {"lib.py": "X = 1\n"}, author="alice")
+    sim.open_pull_request(REPO, "second", title="Second", user="alice")
+    stack.drain()
+    assert calls(sim)["GET /repos/octo/demo/contents/.github/shunter.yml"] == reads
+    # the push of a new config drops them, so the next PR reads and obeys it
+    sim.commit(REPO, "main", {".github/shunter.yml": "version: 1\nstages:\n  security:\n    enabled: false\n"},
+               author="alice")
+    stack.drain()
+    sim.commit(REPO, "third", {"other.py": "Y = 2\n"}, author="alice")
+    number = sim.open_pull_request(REPO, "third", title="Third", user="alice")
+    stack.drain()
+    assert calls(sim)["GET /repos/octo/demo/contents/.github/shunter.yml"] == reads + 1
+    head = sim.pull(REPO, number).head_sha
+    security = by_name([r for r in sim.check_runs(REPO) if r.head_sha == head]).get("shunter/security")
+    assert security is None or security.conclusion == "skipped"
