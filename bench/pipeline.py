@@ -2,7 +2,10 @@
 
 1. GitHub API calls per ``pull_request.opened`` with review + security + tests enabled and
    fewer than 50 findings, counted by the simulator's recorder (target <= 10; git smart-HTTP
-   requests are counted apart, they are not REST calls).
+   requests are counted apart, they are not REST calls). Three PRs are measured: the first on
+   a freshly installed repository pays once for what every later PR reuses (the installation
+   token, the repository's and the org's config, the author's permission); a second by
+   another author; a third by the first author again.
 2. Seconds from the delivery to all check runs completed for a 20-file PR.
 3. ``shunter run`` (review stage) vs plain ``ruff check`` on the same changed files of a real
    project (from ``bench/pipeline_review.py``): the overhead ratio is the last line
@@ -78,18 +81,28 @@ def main() -> None:
         print(f"pull_request.opened, 20 files, {len(runs)} check runs, {findings} annotations:")
         for route, count in by_route.most_common():
             print(f"  {count:3d}  {route}")
-        print(f"GitHub REST calls: {len(rest)} (target <= 10); git smart-HTTP requests: {git}")
+        print(
+            f"GitHub REST calls for the first PR after installing: {len(rest)} (target <= 10; "
+            f"token, config and permission are fetched once, then reused); git smart-HTTP requests: {git}"
+        )
         print(
             f"delivery -> all check runs completed: {elapsed:.2f} s "
             f"({', '.join(f'{r.name}={r.conclusion}' for r in runs)})"
         )
-        # steady state: a second PR on the same repository (token and config already cached)
-        sim.commit(repo, "feature2", {f"pkg/other{i}.py": "import os\n" for i in range(3)}, author="bob")
-        before = len(sim.recorder.requests)
-        sim.open_pull_request(repo, "feature2", title="Second", user="bob")
-        st.drain()
-        second = [r for r in sim.recorder.requests[before:] if ".git/" not in r.path]
-        print(f"GitHub REST calls for a second PR on the same repository: {len(second)}")
+        # steady state: later PRs on the same repository (token and config already known)
+        for branch, author, label in (
+            ("feature2", "bob", "a second PR, by another author"),
+            ("feature3", "alice", "a third PR, by the first author again"),
+        ):
+            sim.commit(repo, branch, {f"pkg/{branch}_{i}.py": "import os\n" for i in range(3)}, author=author)
+            before = len(sim.recorder.requests)
+            sim.open_pull_request(repo, branch, title=label, user=author)
+            st.drain()
+            later = [r for r in sim.recorder.requests[before:] if ".git/" not in r.path]
+            routes = Counter(re.sub(r"/\d+", "/N", f"{r.method} {r.path}") for r in later)
+            print(f"GitHub REST calls for {label}: {len(later)} (target <= 10)")
+            for route, count in routes.most_common():
+                print(f"  {count:3d}  {route}")
         st.redis.flushdb()
 
     review = subprocess.run(
