@@ -15,6 +15,7 @@ import shutil
 import time
 from typing import Any
 
+import pygit2
 from rq import get_current_job
 
 from bot.errors import ShunterError, TransientError
@@ -127,6 +128,7 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             raise
         except Exception:  # the check runs carry the verdict; the summary is a courtesy
             log.exception("summary comment failed")
+    _maintain_mirrors_now_and_then(runtime)
     return {"stage": stage.value, "conclusion": conclusion, "findings": len(result.findings)}
 
 
@@ -151,7 +153,6 @@ def _execute(
         ws.fetch(refspecs)
     checkpoint()
     scratch = new_scratch_dir(prefix=f"shunter-{stage.value}-")
-    _cleanup_mirrors_now_and_then(runtime)
 
     def cancelled() -> bool:
         try:
@@ -227,20 +228,28 @@ def _trusted(runtime: Runtime, target: Target) -> bool:
     return level in {"write", "maintain", "admin"}
 
 
-def _cleanup_mirrors_now_and_then(runtime: Runtime) -> None:
-    """At most hourly per data dir: drop mirrors past the age/size limits (locked ones stay)."""
+def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
+    """At most hourly per data dir, after a job's results are out (so no check waits for
+    it): drop mirrors past the age/size limits, then fold the packs of busy ones (locked
+    mirrors are left for the next round)."""
     key = f"shunter:mirror-cleanup:{runtime.settings.data_dir}"
     if not runtime.redis.set(key, 1, nx=True, ex=3600):
         return
     from bot.git.cleanup import cleanup_mirrors
+    from bot.git.repack import repack_mirrors
 
-    removed = cleanup_mirrors(
-        runtime.settings.data_dir,
-        max_age_seconds=runtime.settings.mirror_max_age_days * 86400,
-        max_total_bytes=int(runtime.settings.mirror_max_gb * 1024**3),
-    )
-    if removed:
-        log.info("mirrors cleaned up", removed=len(removed))
+    try:
+        removed = cleanup_mirrors(
+            runtime.settings.data_dir,
+            max_age_seconds=runtime.settings.mirror_max_age_days * 86400,
+            max_total_bytes=int(runtime.settings.mirror_max_gb * 1024**3),
+        )
+        repacked = repack_mirrors(runtime.settings.data_dir)
+    except (OSError, pygit2.GitError) as exc:  # housekeeping: the job's result stands
+        log.warning("mirror maintenance failed", error=str(exc))
+        return
+    if removed or repacked:
+        log.info("mirrors maintained", removed=len(removed), repacked=len(repacked))
 
 
 def _preview_config_change(

@@ -1,0 +1,88 @@
+"""Keeping mirrors fast: fold the pack files that incremental fetches pile up into one.
+
+Every fetch into a mirror writes a pack of its own, so a busy repository gathers one pack
+per push. Each object lookup then searches every pack's index, and git itself repacks once
+a repository holds more than ``gc.autoPackLimit`` (50) packs. pygit2 has no ``gc``, but its
+``PackBuilder`` can write one pack of all objects; the old packs are then removed.
+
+Only a writer that holds the mirror's lock repacks (the lock is taken without waiting: a
+busy mirror is left for the next round). Readers need no lock: a process that still has an
+old pack mapped keeps reading it after the unlink, and libgit2 re-scans the pack directory
+when it misses an object, so it finds the new pack.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from bot.git.locks import file_lock
+from bot.git.mirror import lock_path
+
+PACK_LIMIT = 50
+"""Repack when a mirror holds more packs than this (git's ``gc.autoPackLimit``)."""
+_COMPANIONS = (".idx", ".rev", ".bitmap", ".mtimes", ".promisor")
+
+
+@dataclass(frozen=True)
+class RepackResult:
+    mirror: Path
+    packs_before: int
+    objects: int
+
+
+def pack_files(mirror: Path) -> list[Path]:
+    """The mirror's pack files (``.keep`` packs excluded: git never repacks those away)."""
+    folder = mirror / "objects" / "pack"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("pack-*.pack") if not p.with_suffix(".keep").exists())
+
+
+def needs_repack(mirror: Path, limit: int = PACK_LIMIT) -> bool:
+    return len(pack_files(mirror)) > limit
+
+
+def repack(mirror: Path, *, limit: int = PACK_LIMIT) -> RepackResult | None:
+    """Write all objects into one pack and drop the others; None when the mirror was busy
+    or had no more than ``limit`` packs."""
+    with file_lock(lock_path(mirror.resolve()), blocking=False) as held:
+        if not held:
+            return None
+        old = pack_files(mirror)
+        if len(old) <= limit:
+            return None
+        folder = mirror / "objects" / "pack"
+        repo = pygit2.Repository(str(mirror))
+        with tempfile.TemporaryDirectory(prefix=".repack-", dir=folder) as staging:
+            # written beside the packs, then moved in: a reader never sees half a pack
+            objects = repo.pack(staging, n_threads=0)
+            made = sorted(Path(staging).glob("pack-*"))
+            # the index goes in last, so a pack is never listed before its data is in place
+            for path in sorted(made, key=lambda p: p.suffix == ".idx"):
+                os.replace(path, folder / path.name)
+        kept = {path.stem for path in made}
+        for pack in old:
+            if pack.stem in kept:
+                continue
+            for suffix in (*_COMPANIONS, ".pack"):
+                pack.with_suffix(suffix).unlink(missing_ok=True)
+        return RepackResult(mirror, len(old), objects)
+
+
+def repack_mirrors(data_dir: Path, *, limit: int = PACK_LIMIT) -> list[RepackResult]:
+    """Repack every mirror under ``data_dir`` that has gathered too many packs."""
+    root = Path(data_dir) / "mirrors"
+    if not root.is_dir():
+        return []
+    done = []
+    for mirror in sorted(root.glob("*/*.git")):
+        if mirror.is_dir() and needs_repack(mirror, limit):
+            result = repack(mirror, limit=limit)
+            if result is not None:
+                done.append(result)
+    return done
