@@ -2,7 +2,8 @@
 
 Every exit path concludes the check run: superseded work is ``cancelled`` with the commit
 that replaced it, a stage failure is a neutral result with a note, and an error that
-escapes (GitHub down) re-raises for rq's retry only after the check run has been told.
+escapes (GitHub down, or a bug) re-raises for rq's retry only after the check run has been
+told; the last attempt concludes it ``neutral``.
 A worker killed mid-stage leaves an abandoned job that rq retries (the check run is still
 ``in_progress``, or ``queued`` when the stage died within its first seconds); the retry
 finishes it.
@@ -81,6 +82,7 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         if newer:
             raise Superseded(newer)
 
+    concluded = False
     try:
         checkpoint()
         runtime.store.start_run(run_id)
@@ -92,6 +94,7 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             stage, run_id, check_run_id, result, options,
             Patches.model_validate(payload["patches"]), files,
         )
+        concluded = True
         _preview_config_change(runtime, gh, publisher, target, files)
         _maybe_auto_apply(runtime, target, stage, payload)
         if stage is StageName.SECURITY:
@@ -119,6 +122,21 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         runtime.store.finish_run(run_id, conclusion="neutral")
         heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
         give_up_unless_transient(exc)
+        raise
+    except Exception as exc:
+        # a bug, not the PR's fault: rq retries it, and the last attempt still concludes the
+        # check (naming only the error's type: its text may quote what it choked on)
+        if not concluded:
+            job = get_current_job()
+            if job is not None and not job.retries_left:
+                publisher.fail_check(
+                    check_run_id, stage,
+                    f"Shunter hit an internal error ({type(exc).__name__}); the operator's logs have the details",
+                )
+                runtime.store.finish_run(run_id, conclusion="neutral")
+                heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
+            else:
+                publisher.mark_in_progress(check_run_id)
         raise
     done = heads.mark_done(redis, target.repo, target.head_sha, stage.value, conclusion)
     if target.number is not None and not target.is_merge_group:

@@ -440,3 +440,32 @@ def test_a_config_pushed_to_the_default_branch_applies_to_the_next_pr_at_once(st
     head = sim.pull(REPO, number).head_sha
     security = by_name([r for r in sim.check_runs(REPO) if r.head_sha == head]).get("shunter/security")
     assert security is None or security.conclusion == "skipped"
+
+
+def test_a_bug_in_a_stage_is_retried_and_the_last_attempt_concludes_the_check(stack, monkeypatch):
+    from rq.registry import FailedJobRegistry
+
+    import bot.pipeline.stage_job as stage_job
+
+    def broken(stage, ctx, payload):
+        raise KeyError("ghs_should_never_be_shown")
+
+    monkeypatch.setattr(stage_job, "_run_engine", broken)
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
+    scheduled = ScheduledJobRegistry(queue=stages)
+    stack.work(("stages",))
+    assert {r.status for r in sim.check_runs(REPO)} == {"in_progress"}  # waiting for a retry
+    for _ in range(3):
+        for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
+            scheduled.remove(job_id)
+            stages.enqueue_job(stages.fetch_job(job_id))
+        stack.work(("stages",))
+    runs = by_name(sim.check_runs(REPO))
+    assert {r.conclusion for r in runs.values()} == {"neutral"}
+    summary = runs["shunter/review"].summary or ""
+    assert "internal error (KeyError)" in summary and "ghs_" not in summary
+    assert len(FailedJobRegistry(queue=stages).get_job_ids()) == 3
