@@ -131,7 +131,8 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             if job is not None and not job.retries_left:
                 publisher.fail_check(
                     check_run_id, stage,
-                    f"Shunter hit an internal error ({type(exc).__name__}); the operator's logs have the details",
+                    f"Shunter hit an internal error ({type(exc).__name__}); "
+                    "the operator's logs have the details",
                 )
                 runtime.store.finish_run(run_id, conclusion="neutral")
                 heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
