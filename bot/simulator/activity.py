@@ -388,9 +388,10 @@ def _copy_objects(source: Repo, target: Repo, sha: str) -> None:
         if oid in odb:
             continue
         obj = source.git.get(oid)
+        assert obj is not None  # reachable from sha in source
         odb.write(obj.type, obj.read_raw())
-        if obj.type_str == "commit":
+        if isinstance(obj, pygit2.Commit):
             stack.append(obj.tree_id)
             stack.extend(obj.parent_ids)
-        elif obj.type_str == "tree":
+        elif isinstance(obj, pygit2.Tree):
             stack.extend(entry.id for entry in obj)

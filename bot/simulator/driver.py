@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pygit2
 from aiohttp import web
 
 from bot.simulator import gitstore
@@ -394,7 +395,7 @@ class Simulator:
             repo = self._repo(full_name)
             commit = gitstore.resolve(repo.git, ref)
             obj = gitstore.read_path(repo.git, commit, path) if commit is not None else None
-            return obj.data.decode() if obj is not None and obj.type_str == "blob" else None
+            return obj.data.decode() if isinstance(obj, pygit2.Blob) else None
 
     def clone_url(self, full_name: str, token: str | None = None) -> str:
         base = self.url or "http://simulator.invalid"
@@ -604,7 +605,10 @@ class Simulator:
                     sig,
                     f"Merge pull request #{pull_number}",
                     tree,
-                    [repo.git.get(base_sha).id, repo.git.get(pull.head_sha).id],
+                    [
+                        gitstore.lookup(repo.git, base_sha, pygit2.Commit).id,
+                        gitstore.lookup(repo.git, pull.head_sha, pygit2.Commit).id,
+                    ],
                 )
             )
             ref = f"refs/heads/gh-readonly-queue/{pull.base_ref}/pr-{pull_number}-{base_sha}"

@@ -10,10 +10,12 @@ import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pygit2
 
 Files = dict[str, str | bytes | None]  # path -> content (None deletes the path)
+_Kind = TypeVar("_Kind", pygit2.Blob, pygit2.Tree, pygit2.Commit)
 
 _STATUS = {
     pygit2.enums.DeltaStatus.ADDED: "added",
@@ -36,8 +38,16 @@ def init_bare(path: Path, default_branch: str) -> pygit2.Repository:
 
 
 def signature(name: str, email: str, when: datetime) -> pygit2.Signature:
-    offset = int(when.utcoffset().total_seconds() // 60) if when.utcoffset() else 0
+    utcoffset = when.utcoffset()
+    offset = int(utcoffset.total_seconds() // 60) if utcoffset else 0
     return pygit2.Signature(name, email, int(when.timestamp()), offset)
+
+
+def lookup(repo: pygit2.Repository, oid: str | pygit2.Oid, kind: type[_Kind]) -> _Kind:
+    """The object ``oid`` names, which the caller knows is in ``repo`` and is a ``kind``."""
+    obj = repo.get(oid)
+    assert isinstance(obj, kind), f"{oid} is not a {kind.__name__} in {repo.path}"
+    return obj
 
 
 def tree_with(repo: pygit2.Repository, base_tree: pygit2.Tree | None, files: Files) -> pygit2.Oid:
@@ -82,18 +92,21 @@ def tree_from_entries(
             oid = pygit2.Oid(hex=str(entry["sha"]))
         if stat.S_ISDIR(mode) or entry.get("type") == "tree":
             sub_tree = repo.get(oid)
+            if not isinstance(sub_tree, pygit2.Tree):
+                raise TypeError(f"{oid} is not a tree")
             for sub in _walk(repo, sub_tree, path + "/"):
                 index.add(sub)
         else:
-            index.add(pygit2.IndexEntry(path, oid, mode))
+            index.add(pygit2.IndexEntry(path, oid, pygit2.enums.FileMode(mode)))
     return index.write_tree(repo)
 
 
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> list[pygit2.IndexEntry]:
     out: list[pygit2.IndexEntry] = []
     for obj in tree:
+        assert obj.name is not None  # a tree's entries are named
         if obj.type_str == "tree":
-            out += _walk(repo, repo.get(obj.id), prefix + obj.name + "/")
+            out += _walk(repo, lookup(repo, obj.id, pygit2.Tree), prefix + obj.name + "/")
         else:
             out.append(pygit2.IndexEntry(prefix + obj.name, obj.id, obj.filemode))
     return out
@@ -113,7 +126,7 @@ def commit_files(
     parent_sha = parent
     if parent_sha is None and ref_name in repo.references:
         parent_sha = str(repo.references[ref_name].target)
-    base_tree = repo.get(parent_sha).tree if parent_sha else None
+    base_tree = lookup(repo, parent_sha, pygit2.Commit).tree if parent_sha else None
     tree = tree_with(repo, base_tree, files)
     parents = [pygit2.Oid(hex=parent_sha)] if parent_sha else []
     oid = repo.create_commit(None, author, author, message, tree, parents)
@@ -184,10 +197,11 @@ class FileChange:
 
 def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileChange]]:
     """The unified diff text and per-file changes from ``base`` to ``head``."""
-    d = repo.diff(repo.get(base), repo.get(head), context_lines=3)
+    d = repo.diff(lookup(repo, base, pygit2.Commit), lookup(repo, head, pygit2.Commit), context_lines=3)
     d.find_similar()
     changes: list[FileChange] = []
     for patch in d:
+        assert patch is not None  # libgit2 makes no patch only for unmodified deltas, not listed here
         delta = patch.delta
         lines: dict[tuple[str, int], int] = {}
         hunks: list[tuple[int, int, str]] = []
@@ -233,8 +247,8 @@ def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileC
 
 
 def changed_paths(repo: pygit2.Repository, old: str | None, new: str) -> list[str]:
-    old_tree = repo.get(old).tree if old else None
-    new_tree = repo.get(new).tree
+    old_tree = lookup(repo, old, pygit2.Commit).tree if old else None
+    new_tree = lookup(repo, new, pygit2.Commit).tree
     d = old_tree.diff_to_tree(new_tree) if old_tree is not None else new_tree.diff_to_tree(swap=True)
     paths: list[str] = []
     for delta in d.deltas:

@@ -8,7 +8,7 @@ from bot.simulator.activity import Hub
 from bot.simulator.auth import issue_token, require_app
 from bot.simulator.context import ctx
 from bot.simulator.responses import ApiError, json_answer, not_found, paginate, read_json
-from bot.simulator.shapes import iso
+from bot.simulator.shapes import Json, iso
 
 routes = web.RouteTableDef()
 
@@ -72,7 +72,7 @@ async def create_token(request: web.Request) -> web.Response:
             for r in hub.world.installation_repos(inst)
             if token.repositories is None or r.full_name.lower() in token.repositories
         ]
-    answer = {
+    answer: Json = {
         "token": token.token,
         "expires_at": iso(token.expires_at),
         "permissions": token.permissions,

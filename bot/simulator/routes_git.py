@@ -112,11 +112,12 @@ async def create_tree(request: web.Request) -> web.Response:
     if not isinstance(entries, list):
         raise ApiError(422, 'Invalid request.\n\n"tree" wasn\'t supplied.')
     with hub.world.lock:
-        base_tree = None
+        base_tree: pygit2.Tree | None = None
         if body.get("base_tree"):
-            base_tree = repo.git.get(_oid(str(body["base_tree"])))
-            if base_tree is None or base_tree.type_str != "tree":
+            found = repo.git.get(_oid(str(body["base_tree"])))
+            if not isinstance(found, pygit2.Tree):
                 raise ApiError(422, "Invalid request.\n\nbase_tree is not a valid tree oid")
+            base_tree = found
         for entry in entries:
             if not isinstance(entry, dict) or not entry.get("path"):
                 raise ApiError(422, 'Invalid request.\n\n"path" wasn\'t supplied.')

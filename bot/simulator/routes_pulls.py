@@ -207,9 +207,9 @@ def _place(change: FileChange | None, c: dict[str, Any]) -> tuple[int, int, str,
         raise _unprocessable("Path could not be resolved")
     if "position" in c and "line" not in c:
         position = c["position"]
-        for (side, line), pos in change.lines.items():
-            if pos == position and (side == "RIGHT" or (side, line) not in change.lines):
-                return position, line, side, None, None
+        for (at_side, at_line), pos in change.lines.items():
+            if pos == position and (at_side == "RIGHT" or (at_side, at_line) not in change.lines):
+                return position, at_line, at_side, None, None
         raise _unprocessable("Pull request review thread position is invalid")
     line = c.get("line")
     side = str(c.get("side") or "RIGHT").upper()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pygit2
 from aiohttp import web
 
 from bot.simulator import gitstore
@@ -58,9 +59,10 @@ async def get_contents(request: web.Request) -> web.Response:
         if obj is None:
             raise not_found()
         accept = request.headers.get("Accept", "")
-        if obj.type_str == "tree":
+        if isinstance(obj, pygit2.Tree):
             entries = [hub.shapes.content_entry(repo, f"{path}/{e.name}".strip("/"), e, ref) for e in obj]
             return json_answer(entries)
+        assert isinstance(obj, pygit2.Blob)  # a tree holds trees and blobs
         if "raw" in accept:
             return web.Response(body=obj.data, content_type="application/vnd.github.raw")
         return json_answer(hub.shapes.content_file(repo, path, obj, ref))

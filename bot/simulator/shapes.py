@@ -11,6 +11,9 @@ import base64
 from datetime import datetime
 from typing import Any
 
+import pygit2
+
+from bot.simulator import gitstore
 from bot.simulator.gitstore import FileChange
 from bot.simulator.state import (
     CheckRun,
@@ -638,7 +641,7 @@ class Shapes:
                 "url": f"{a}/git/{'trees' if kind == 'tree' else 'blobs'}/{obj.id}",
             }
             if kind == "blob":
-                item["size"] = repo.git.get(obj.id).size
+                item["size"] = gitstore.lookup(repo.git, obj.id, pygit2.Blob).size
             items.append(item)
         return {
             "sha": str(tree.id),
@@ -695,7 +698,7 @@ class Shapes:
         html = f"{self.web}/{repo.full_name}/{'tree' if kind == 'dir' else 'blob'}/{ref}/{path}"
         return {
             "type": kind,
-            "size": 0 if kind == "dir" else repo.git.get(obj.id).size,
+            "size": 0 if kind == "dir" else gitstore.lookup(repo.git, obj.id, pygit2.Blob).size,
             "name": path.rsplit("/", 1)[-1],
             "path": path,
             "sha": str(obj.id),
