@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row, select
 
 from bot.store import tables as t
-from bot.store.base import StoreBase
+from bot.store.base import StoreBase, inserted_id
 from bot.store.records import AuditEvent
 
 _MAX_REASON = 2000
@@ -55,8 +55,8 @@ class AuditMixin(StoreBase):
             "payload": self._clean(dict(payload or {})),
         }
         with self._write() as conn:
-            event_id = conn.execute(t.audit_events.insert().values(**values)).inserted_primary_key[0]
-        return AuditEvent(id=int(event_id), **values)
+            event_id = inserted_id(conn.execute(t.audit_events.insert().values(**values)))
+        return AuditEvent(id=event_id, **values)
 
     def audit_events(
         self,

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, CursorResult, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -25,6 +25,13 @@ from bot.store.redaction import Redactor, redact_json
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The autoincrement id of the row a single-row ``insert()`` (no ``returning()``) wrote."""
+    key = result.inserted_primary_key
+    assert key is not None  # SQLAlchemy fills it for every single-row insert of a table with an id
+    return int(key[0])
 
 
 class StoreBase:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, delete, select, update
 
 from bot.store import tables as t
-from bot.store.base import StoreBase
+from bot.store.base import StoreBase, inserted_id
 from bot.store.records import CommandRecord, DismissedFinding, PullState
 
 RECENT_COMMANDS = 5
@@ -97,8 +97,8 @@ class PullStateMixin(StoreBase):
             "at": self.now(),
         }
         with self._write() as conn:
-            command_id = conn.execute(t.commands.insert().values(**values)).inserted_primary_key[0]
-        return CommandRecord(id=int(command_id), **values)
+            command_id = inserted_id(conn.execute(t.commands.insert().values(**values)))
+        return CommandRecord(id=command_id, **values)
 
     def update_command(self, command_id: int, *, outcome: str, detail: str | None = None) -> None:
         """Move a command on (``accepted`` -> ``done``/``refused``/``failed``)."""

@@ -15,7 +15,7 @@ from sqlalchemy import Row, func, select, update
 
 from bot.errors import ShunterError
 from bot.store import tables as t
-from bot.store.base import StoreBase
+from bot.store.base import StoreBase, inserted_id
 from bot.store.records import RunRecord, RunStatus, StepRecord
 
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.IN_PROGRESS.value)
@@ -52,7 +52,7 @@ class RunsMixin(StoreBase):
             "findings_count": 0,
         }
         with self._write() as conn:
-            run_id = conn.execute(t.runs.insert().values(**values)).inserted_primary_key[0]
+            run_id = inserted_id(conn.execute(t.runs.insert().values(**values)))
             row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).one()
         return _run(row)
 
@@ -206,7 +206,7 @@ class RunsMixin(StoreBase):
 
     def start_step(self, run_id: int, name: str, detail: Mapping[str, Any] | None = None) -> int:
         with self._write() as conn:
-            return int(
+            return inserted_id(
                 conn.execute(
                     t.run_steps.insert().values(
                         run_id=run_id,
@@ -215,7 +215,7 @@ class RunsMixin(StoreBase):
                         started_at=self.now(),
                         detail=self._clean(dict(detail or {})),
                     )
-                ).inserted_primary_key[0]
+                )
             )
 
     def finish_step(
