@@ -29,7 +29,7 @@ UID_ENV = "SHUNTER_SANDBOX_UID"
 DEFAULT_UNPRIVILEGED_UID = 65534  # nobody
 TAIL_BYTES = 8192
 
-_SIGNAL_MEANING = {
+_SIGNAL_MEANING: dict[int, str] = {
     signal.SIGXCPU: "the CPU time limit",
     signal.SIGXFSZ: "the file size limit",
     signal.SIGKILL: "SIGKILL (a hard CPU or memory limit)",

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 from bot.engines import (
     bandit_scan,
@@ -143,7 +144,7 @@ def run(ctx: StageContext) -> StageResult:
         else:
             reported.append(finding)
     for t in texts:
-        numbered = enumerate(t.lines, start=1)
+        numbered: Iterable[tuple[int, str]] = enumerate(t.lines, start=1)
         if opts.new_only:  # old comments are old debt too
             numbered = ((n, line) for n, line in numbered if n in t.changed.added_lines)
         for n in suppressions.unexplained(numbered):
@@ -287,7 +288,7 @@ def _is_python(path: str) -> bool:
 
 def _scan_tree(
     ctx: StageContext,
-    tree: str,
+    tree: Literal["head", "base"],
     texts: list[_Text],
     opts: SecurityStageConfig,
     rules: list[own_rules.Rule],
