@@ -18,6 +18,8 @@ import re
 import sys
 import textwrap
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 PARTNERS = (
     ("encode", "decode"),
@@ -38,7 +40,7 @@ IDEMPOTENT_NAMES = re.compile(
 )
 
 
-def _raised(func: object) -> tuple[type[BaseException], ...]:
+def _raised(func: object) -> tuple[type[Exception], ...]:
     """Exception classes the function raises itself (``raise ValueError(...)``) or documents
     in its docstring: its contract for bad input, which a fuzz test should accept, not
     fail on. Plain ``Exception`` is never accepted: it would hide every failure."""
@@ -54,7 +56,7 @@ def _raised(func: object) -> tuple[type[BaseException], ...]:
             if isinstance(target, ast.Name):
                 names.append(target.id)
     names += _documented_raises(inspect.getdoc(func) or "")
-    found: list[type[BaseException]] = []
+    found: list[type[Exception]] = []
     for name in names:
         obj = scope.get(name)
         if isinstance(obj, type) and issubclass(obj, Exception) and obj is not Exception and obj not in found:
@@ -80,7 +82,7 @@ def _documented_raises(doc: str) -> list[str]:
     return names
 
 
-def _required_only(func: object, write: object, raised: tuple[type[BaseException], ...]) -> str:
+def _required_only(func: object, write: object, raised: tuple[type[Exception], ...]) -> str:
     """Ghostwrite with the optional parameters left at their defaults.
 
     Random values for options (a format string, a precision) are the commonest reason a
@@ -103,7 +105,7 @@ def _resolve(module_name: str, qualname: str) -> object:
     return obj
 
 
-def _partner(module: object, name: str) -> object | None:
+def _partner(module: object, name: str) -> Callable[..., Any] | None:
     for left, right in PARTNERS:
         for a, b in ((left, right), (right, left)):
             if a in name:

@@ -16,10 +16,13 @@ import gzip
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
+
+if TYPE_CHECKING:
+    from githubkit_schemas.latest.types import ReposOwnerRepoCodeScanningSarifsPostBodyType as SarifBody
 
 from bot.errors import GitHubError, TransientError
 
@@ -50,7 +53,7 @@ def encode_sarif(sarif: dict[str, Any]) -> str:
     return base64.b64encode(packed).decode("ascii")
 
 
-def _body(commit_sha: str, ref: str, sarif: dict[str, Any]) -> dict[str, Any]:
+def _body(commit_sha: str, ref: str, sarif: dict[str, Any]) -> SarifBody:
     return {
         "commit_sha": commit_sha,
         "ref": ref,
