@@ -11,7 +11,7 @@ import pygit2
 from pygit2.enums import DeltaStatus, DiffFind
 
 from bot.errors import WorkspaceError
-from bot.stages.context import ChangedFile, FileStatus
+from bot.stages.context import ChangedFile, ChangedPath, FileStatus, PendingFiles
 
 CONTEXT_LINES = 3
 RENAME_THRESHOLD = 50
@@ -70,13 +70,19 @@ def _hunks_text(patch: pygit2.Patch) -> str:
     return text[start + 1 :] if start >= 0 else ""
 
 
+def _status(delta: pygit2.DiffDelta) -> FileStatus | None:
+    """The entry's status, or None for entries stages cannot look at (submodule pointers)."""
+    status = _STATUS.get(delta.status)
+    if status is None or _GITLINK in (delta.new_file.mode, delta.old_file.mode):
+        return None
+    return status
+
+
 def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
     """One file's entry, or None for entries stages cannot look at (submodule pointers)."""
     delta = patch.delta
-    status = _STATUS.get(delta.status)
+    status = _status(delta)
     if status is None:
-        return None
-    if _GITLINK in (delta.new_file.mode, delta.old_file.mode):
         return None
     added: set[int] = set()
     context: set[int] = set()
@@ -100,24 +106,52 @@ def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
     )
 
 
-def diff_trees(
+class DiffFiles(PendingFiles):
+    """A tree diff whose entries are known and whose patches are made on ``load()``.
+
+    libgit2 compares the trees (and finds renames) up front but reads and diffs blob
+    contents only when a patch is asked for: for a 56-file PR that is ~0.3 ms against
+    ~5 ms. ``paths()`` answers from the first part, so the review stage can start ruff
+    before the line maps exist.
+    """
+
+    def __init__(self, diff: pygit2.Diff) -> None:
+        self._diff = diff
+        self._paths = sorted(
+            (
+                ChangedPath(delta.old_file.path if status == "deleted" else delta.new_file.path, status)
+                for delta in diff.deltas
+                if (status := _status(delta)) is not None
+            ),
+            key=lambda item: item.path,
+        )
+
+    def paths(self) -> list[ChangedPath]:
+        return list(self._paths)
+
+    def load(self) -> list[ChangedFile]:
+        files = [item for patch in self._diff if patch is not None and (item := changed_file(patch))]
+        return sorted(files, key=lambda item: item.path)
+
+
+def diff_files(
     repo: pygit2.Repository,
     old: pygit2.Tree,
     new: pygit2.Tree,
     *,
     context_lines: int = CONTEXT_LINES,
     renames: bool = True,
-) -> list[ChangedFile]:
+) -> DiffFiles:
+    """The changed files of ``old..new``, their line maps computed on ``load()``."""
     diff = repo.diff(old, new, context_lines=context_lines)
     if renames:
         diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=RENAME_THRESHOLD)
-    files = [item for patch in diff if patch is not None and (item := changed_file(patch))]
-    return sorted(files, key=lambda item: item.path)
+    return DiffFiles(diff)
 
 
 def pull_request_files(
     repo: pygit2.Repository, base: pygit2.Commit, head: pygit2.Commit, **options: object
-) -> tuple[pygit2.Commit, list[ChangedFile]]:
-    """The merge base and the files the PR changes relative to it."""
+) -> tuple[pygit2.Commit, DiffFiles]:
+    """The merge base and the files the PR changes relative to it (line maps on demand)."""
     start = merge_base(repo, base, head)
-    return start, diff_trees(repo, start.tree, head.tree, **options)  # type: ignore[arg-type]
+    return start, diff_files(repo, start.tree, head.tree, **options)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 FileStatus = Literal["added", "modified", "deleted", "renamed"]
 
@@ -35,6 +35,50 @@ class ChangedFile:
     @property
     def diff_lines(self) -> frozenset[int]:
         return self.added_lines | self.context_lines
+
+
+@dataclass(frozen=True)
+class ChangedPath:
+    """A file of the diff as the tree comparison names it, before any line is diffed."""
+
+    path: str
+    status: FileStatus
+
+
+class PendingFiles:
+    """Changed files whose line maps are still to be computed (``bot.git.changes.DiffFiles``).
+
+    Comparing two trees names the changed files in well under a millisecond; diffing their
+    lines takes several. A stage that only needs the paths to start an engine (the review
+    stage starts ruff) can have them at once and leave the line diff to run beside it.
+    """
+
+    def paths(self) -> list[ChangedPath]:
+        """Every changed file's path and status, in path order, without the line maps."""
+        raise NotImplementedError
+
+    def load(self) -> list[ChangedFile]:
+        """The ``ChangedFile``s with their line maps, in path order."""
+        raise NotImplementedError
+
+
+class _Files:
+    """``StageContext.files``: a list, or ``PendingFiles`` that become one on first read.
+
+    A descriptor rather than a property so that ``files`` stays an ordinary (required)
+    dataclass field: ``StageContext(files=[...])`` and assignment keep working.
+    """
+
+    def __get__(self, ctx: Any, owner: object = None) -> list[ChangedFile]:
+        if ctx is None:
+            raise AttributeError("files")  # no class-level default: the field stays required
+        value = ctx.__dict__["_files"]
+        if isinstance(value, PendingFiles):
+            value = ctx.__dict__["_files"] = value.load()
+        return value  # type: ignore[no-any-return]
+
+    def __set__(self, ctx: Any, value: list[ChangedFile] | PendingFiles) -> None:
+        ctx.__dict__["_files"] = value
 
 
 class SourceTree(Protocol):
@@ -71,7 +115,11 @@ class StageContext:
     repo: str
     base_sha: str
     head_sha: str
-    files: list[ChangedFile]
+    if TYPE_CHECKING:
+        files: list[ChangedFile]
+    else:
+        files: _Files = _Files()  # a descriptor that raises on class access: no default
+    """The changed files in path order; ``PendingFiles`` passed here load on first read."""
     head: SourceTree
     base: SourceTree
     options: object = None
@@ -85,6 +133,13 @@ class StageContext:
     author: str = ""
     trusted_author: bool = False
     """True when the PR author has write permission and the head is not a fork."""
+
+    def changed_paths(self) -> list[ChangedPath]:
+        """Path and status of every changed file, without waiting for line maps still pending."""
+        value = self.__dict__["_files"]
+        if isinstance(value, PendingFiles):
+            return value.paths()
+        return [ChangedPath(f.path, f.status) for f in value]
 
     def changed(self, path: str) -> ChangedFile | None:
         for item in self.files:

@@ -7,6 +7,7 @@ import pytest
 
 from bot.errors import WorkspaceError
 from bot.git import context_from_local_repo, open_workspace
+from bot.stages.context import ChangedFile, ChangedPath, MemoryTree, PendingFiles, StageContext
 
 BEFORE = "".join(f"line {i}\n" for i in range(1, 21)).encode()
 AFTER = BEFORE.replace(b"line 10\n", b"line ten\nline 10.5\n")
@@ -135,3 +136,37 @@ def test_submodules_and_symlinks_are_not_files(remote, data_dir: Path) -> None:
     assert ctx.head.read("link.py") is None  # a symlink is never read through
     assert ctx.head.read("vendor") is None
     assert sorted(ctx.head.paths()) == ["a.py"]
+
+
+def test_paths_are_known_before_the_line_maps(remote, data_dir: Path) -> None:
+    """The tree comparison names the files at once; the line maps wait for ``ctx.files``."""
+    base = remote.commit("refs/heads/main", {"a.py": b"x = 1\n", "old.py": MOVED, "gone.md": b"# x\n"})
+    head = remote.commit(
+        "refs/pull/7/head", {"a.py": b"x = 2\n", "new.py": MOVED + b"y = 0\n", "b.bin": b"\x00\x01"}, [base]
+    )
+    ws = open_workspace(data_dir, "octo/app", remote.url)
+    ws.fetch_pull_request(7, base_branch="main")
+    ctx = ws.context_for("main", head)
+    assert isinstance(ctx.__dict__["_files"], PendingFiles)  # nothing diffed line by line yet
+    paths = ctx.changed_paths()
+    assert paths == [
+        ChangedPath("a.py", "modified"),
+        ChangedPath("b.bin", "added"),
+        ChangedPath("gone.md", "deleted"),
+        ChangedPath("new.py", "renamed"),
+    ]
+    assert isinstance(ctx.__dict__["_files"], PendingFiles)
+    files = ctx.files
+    assert ctx.files is files  # loaded once, then a plain list
+    assert [ChangedPath(f.path, f.status) for f in files] == paths == ctx.changed_paths()
+    assert ctx.changed("new.py").added_lines == {91}
+    assert ctx.changed("b.bin").is_binary
+
+
+def test_a_context_takes_a_plain_list_too() -> None:
+    files = [ChangedFile("a.py", "added", added_lines=frozenset({1}))]
+    ctx = StageContext("octo/app", "a" * 40, "b" * 40, files, MemoryTree({}), MemoryTree({}))
+    assert ctx.files is files
+    assert ctx.changed_paths() == [ChangedPath("a.py", "added")]
+    ctx.files = []
+    assert ctx.changed_paths() == [] and ctx.changed("a.py") is None
