@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.engines import heuristics
@@ -19,15 +19,15 @@ from bot.engines.ruff_check import (
     Diagnostic,
     Fix,
     RuffRun,
-    apply_fixes,
+    choose_fixes,
     config_extends,
     config_paths_for,
+    fixes_diff,
     module_skeleton,
     run_ruff,
     seal_root,
     severity_for,
     suggestion_for,
-    unified_diff,
     write_files,
     write_placeholders,
 )
@@ -76,23 +76,30 @@ def options_of(ctx: StageContext) -> ReviewStageConfig:
     return ReviewStageConfig.model_validate(ctx.options)
 
 
-def read_texts(ctx: StageContext, files: Sequence[ChangedFile], notes: list[str]) -> dict[str, str]:
-    """Head text of every changed text file the stage may look at."""
+# git calls a blob binary when its first 8000 bytes hold a NUL (libgit2's diff does too)
+_BINARY_PROBE = 8000
+
+
+def read_texts(ctx: StageContext, paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Head text of the given files, and why others were skipped (by path).
+
+    Runs before the diff's line maps exist, so a blob git would call binary is recognised
+    here by git's own rule and skipped silently, as the diff would have had it skipped.
+    """
     texts: dict[str, str] = {}
-    for file in files:
-        if file.status == "deleted" or file.is_binary:
-            continue
-        data = ctx.head.read(file.path)
-        if data is None:
+    skipped: dict[str, str] = {}
+    for path in paths:
+        data = ctx.head.read(path)
+        if data is None or b"\0" in data[:_BINARY_PROBE]:
             continue
         if len(data) > MAX_FILE_BYTES:
-            notes.append(f"Skipped `{file.path}`: larger than {MAX_FILE_BYTES // 1_000_000} MB.")
+            skipped[path] = f"Skipped `{path}`: larger than {MAX_FILE_BYTES // 1_000_000} MB."
             continue
         try:
-            texts[file.path] = data.decode("utf-8")
+            texts[path] = data.decode("utf-8")
         except UnicodeDecodeError:
-            notes.append(f"Skipped `{file.path}`: not UTF-8 text.")
-    return texts
+            skipped[path] = f"Skipped `{path}`: not UTF-8 text."
+    return texts, skipped
 
 
 def _ruff_finding(
@@ -241,10 +248,8 @@ def build_patch(
     fixes: dict[Finding, Fix],
     texts: dict[str, str],
     files: Sequence[ChangedFile],
-    lines_with_ends: dict[str, list[str]] | None = None,
 ) -> PatchDraft | None:
-    """One patch with ruff's safe fixes for the reported findings, against the head blobs.
-    ``lines_with_ends`` holds ``splitlines(keepends=True)`` of texts already split."""
+    """One patch with ruff's safe fixes for the reported findings, against the head blobs."""
     by_file: dict[str, list[tuple[Finding, Fix]]] = {}
     for finding in kept:
         fix = fixes.get(finding)
@@ -254,15 +259,12 @@ def build_patch(
     diffs: list[FileDiff] = []
     fixed: list[str] = []
     for path, pairs in sorted(by_file.items()):
-        before = texts[path]
-        lines = lines_with_ends.get(path) if lines_with_ends else None
-        after, applied = apply_fixes(before, [fix for _f, fix in pairs], lines)
-        if after == before:
+        chosen = choose_fixes([fix for _f, fix in pairs])
+        diff = fixes_diff(path, texts[path], [pairs[i][1] for i in chosen], blobs.get(path))
+        if diff is None:
             continue
-        diffs.append(
-            FileDiff(path=path, diff=unified_diff(path, before, after), pre_image_blob=blobs.get(path))
-        )
-        fixed.extend(pairs[i][0].fingerprint for i in applied)
+        diffs.append(FileDiff(path=path, diff=diff, pre_image_blob=blobs.get(path)))
+        fixed.extend(pairs[i][0].fingerprint for i in chosen)
     if not diffs:
         return None
     count = len(fixed)
@@ -353,9 +355,15 @@ def _run(ctx: StageContext) -> StageResult:
     work = _Work()
     if options.engine == "llm":
         work.notes.append("The llm engine is not available to this stage; used the builtin one.")
-    files = [f for f in ctx.files if path_selected(f.path, options.paths.include, options.paths.exclude)]
-    python = [f for f in files if heuristics.is_python(f.path)]
-    texts = read_texts(ctx, python, work.notes)
+    include, exclude = options.paths.include, options.paths.exclude
+    # ruff needs only the paths and the blobs, so it starts before the line maps are made
+    python = [
+        c.path
+        for c in ctx.changed_paths()
+        if c.status != "deleted" and heuristics.is_python(c.path) and path_selected(c.path, include, exclude)
+    ]
+    texts, skipped = read_texts(ctx, python)
+    notes_at = len(work.notes)  # where the skipped files' notes go once the diff is known
     work.lap("read_python")
     if ctx.cancelled():
         return _stopped(ctx, work, started)
@@ -367,8 +375,13 @@ def _run(ctx: StageContext) -> StageResult:
         except EngineError as exc:
             work.notes.append(f"ruff could not run: {exc.message}")
     try:
-        # the heuristics overlap with ruff, which runs on the other core; they read the
-        # patches of non-Python files, never their blobs
+        # the line maps and the heuristics overlap with ruff, which runs on the other core;
+        # the heuristics read the patches of non-Python files, never their blobs
+        files = [f for f in ctx.files if path_selected(f.path, include, exclude)]
+        binary = {f.path for f in files if f.is_binary}  # by the diff's rules (attributes too)
+        texts = {path: text for path, text in texts.items() if path not in binary}
+        work.notes[notes_at:notes_at] = [note for path, note in skipped.items() if path not in binary]
+        work.lap("line_maps")
         if ctx.cancelled():
             return _stopped(ctx, work, started)
         if options.heuristics:
@@ -386,7 +399,7 @@ def _run(ctx: StageContext) -> StageResult:
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
-    patch = build_patch(kept, work.fixes, texts, files, work.lines_with_ends)
+    patch = build_patch(kept, work.fixes, texts, files)
     work.lap("report")
     counts = Counter(f.severity.value for f in kept)
     metrics = {

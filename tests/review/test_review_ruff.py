@@ -5,12 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.changes.unified import apply_hunks, parse_file_diff
 from bot.engines.ruff_check import (
     Edit,
     Fix,
     apply_edits,
     apply_fixes,
     config_paths_for,
+    fixes_diff,
     module_skeleton,
     parse_ruff_json,
     run_ruff,
@@ -149,6 +151,84 @@ def test_unified_diff_marks_missing_final_newline() -> None:
     assert header.count("\n") == 2 and not header.rstrip("\n").endswith("100644")
     assert rest.startswith("+++ b/a.py\n@@ -1,2 +1,2 @@\n")
     assert diff.endswith("-y = 2\n\\ No newline at end of file\n+y = 3\n\\ No newline at end of file\n")
+
+
+def _whole_file_diff(path: str, text: str, fixes: list[Fix]) -> str | None:
+    after = apply_edits(text, [e for fix in fixes for e in fix.edits])
+    return None if after == text else unified_diff(path, text, after)
+
+
+MODULE = "".join(
+    f"class C{c}:\n    def m{c}(self):\n" + "".join(f"        v{c}_{i} = {i}\n" for i in range(30)) + "\n\n"
+    for c in range(6)
+)
+
+
+@pytest.mark.parametrize(
+    "text, fixes",
+    [
+        ("x = 1\ny = 2", [Fix("safe", None, (Edit(2, 5, 2, 6, "3"),))]),  # no final newline
+        ("import os\nx = 1\n", [Fix("safe", None, (Edit(1, 1, 2, 1, ""),))]),  # first line goes
+        ("x = 1\ny = 2", [Fix("safe", None, (Edit(2, 6, 2, 6, "\n"),))]),  # newline added at the end
+        ("a\n", [Fix("safe", None, (Edit(1, 1, 1, 1, "import os\n"),))]),
+        # hunks far apart, the header context found far above each, a no-op fix
+        (
+            MODULE,
+            [
+                Fix("safe", None, (Edit(40, 9, 40, 13, "w"),)),
+                Fix("safe", None, (Edit(100, 9, 101, 1, ""),)),
+                Fix("safe", None, (Edit(103, 9, 103, 13, "x"), Edit(105, 9, 105, 13, "y"))),
+                Fix("safe", None, (Edit(150, 9, 150, 9, ""),)),
+                Fix("safe", None, (Edit(170, 1, 170, 1, "# end\n"),)),
+            ],
+        ),
+    ],
+)
+def test_fixes_diff_matches_the_whole_file_diff(text: str, fixes: list[Fix]) -> None:
+    for path in ("pkg/a.py", "dir with space/é.py", 'q"uote.py'):
+        assert fixes_diff(path, text, fixes) == _whole_file_diff(path, text, fixes)
+
+
+def test_fixes_diff_changing_nothing_is_none() -> None:
+    assert fixes_diff("a.py", "x = 1\n", [Fix("safe", None, (Edit(1, 5, 1, 6, "1"),))]) is None
+    assert fixes_diff("a.py", "x = 1\n", []) is None
+
+
+def test_fixes_diff_on_real_modules_applies_like_the_whole_file_diff() -> None:
+    """Seeded random fixes over this repository's own modules: every windowed diff applies
+    to the fixed text, and nearly all are byte for byte the whole-file diff (xdiff may
+    align repeated lines differently when it sees the whole file)."""
+    import random
+
+    rng = random.Random(7)
+    sources = sorted(Path(__file__).resolve().parents[2].joinpath("bot").rglob("*.py"))
+    same = total = 0
+    for _ in range(300):
+        text = rng.choice(sources).read_text(encoding="utf-8")
+        rows = text.count("\n")
+        if rows < 5:
+            continue
+        fixes = []
+        for _ in range(rng.choice([1, 2, 4])):
+            row = rng.randint(1, rows)
+            kind = rng.randrange(3)
+            if kind == 0:
+                fixes.append(Fix("safe", None, (Edit(row, 1, row + 1, 1, ""),)))
+            elif kind == 1:
+                fixes.append(Fix("safe", None, (Edit(row, 1, row, 1, "import os\n"),)))
+            else:
+                fixes.append(Fix("safe", None, (Edit(row, 1, row, 2, "Z"),)))
+        _fixed, chosen = apply_fixes(text, fixes)
+        picked = [fixes[i] for i in chosen]
+        after = apply_edits(text, [e for fix in picked for e in fix.edits])
+        diff = fixes_diff("m.py", text, picked)
+        if diff is None:
+            assert after == text
+            continue
+        assert apply_hunks(text.encode(), parse_file_diff(diff)).decode() == after
+        total += 1
+        same += diff == _whole_file_diff("m.py", text, picked)
+    assert total > 200 and same >= total * 0.97
 
 
 def test_run_ruff_honours_config_and_seals_the_root(tmp_path: Path) -> None:

@@ -146,6 +146,15 @@ def test_binary_deleted_and_non_utf8_files_are_skipped(make_ctx) -> None:
     assert not [f for f in result.findings if f.path in {"img.png", "old.py", "latin.py"}]
 
 
+def test_a_python_file_git_calls_binary_is_skipped_silently(make_ctx) -> None:
+    """ruff starts before the diff knows which files are binary: git's own NUL rule decides."""
+    head = {**HEAD, "blob.py": b"import os\x00\xff\n"}
+    result = run(make_ctx(BASE, head))
+    assert not [n for n in result.notes if "blob.py" in n]
+    assert not [f for f in result.findings if f.path == "blob.py"]
+    assert ("F401", "pkg/core.py", 2) in _rules(result)
+
+
 def test_cancelled_between_steps(make_ctx) -> None:
     calls = iter([False, True])
     ctx = make_ctx(BASE, HEAD, cancelled=lambda: next(calls, True))
