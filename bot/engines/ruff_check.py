@@ -122,23 +122,23 @@ class Extends:
     """Configs whose ``extend`` leaves the repository (absolute, ``..``, ``~`` or ``$VAR``)."""
 
 
-def config_extends(root: Path, configs: Iterable[str]) -> Extends:
-    """Follow ``extend`` in the given (materialised) ruff configs.
+def config_extends(configs: Mapping[str, bytes]) -> Extends:
+    """Follow ``extend`` in the given ruff configs (path to content).
 
     A PR controls these files, and ruff would read whatever path they name and quote it in
     its parse errors, so a config reaching outside the repository must not be used at all.
     """
     found = Extends([], [])
-    for config in configs:
-        file = root / config
+    for config, raw in configs.items():
         try:
-            text = file.read_text(encoding="utf-8")
+            # universal newlines, as reading the file in text mode would give
+            text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
             if not _may_extend(text):
                 continue
             data = tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
-        if file.name == "pyproject.toml":
+        if posixpath.basename(config) == "pyproject.toml":
             data = data.get("tool", {}).get("ruff", {})
         target = data.get("extend") if isinstance(data, dict) else None
         if not isinstance(target, str):
@@ -187,7 +187,7 @@ def lines_with(text: str, word: str) -> list[str]:
     Finding the word and cutting out its line skips splitting a large file into thousands
     of lines when only its few import lines matter.
     """
-    if any(brk in text for brk in _OTHER_BREAKS):
+    if not only_newlines(text):
         return [line for line in text.splitlines() if word in line]
     out: list[str] = []
     at = text.find(word)
@@ -202,15 +202,25 @@ def lines_with(text: str, word: str) -> list[str]:
 
 def imported_modules(text: str) -> set[str]:
     """Absolute module names a Python source imports, and their parent packages."""
+    return _import_names([text])
+
+
+def _import_names(sources: Iterable[str]) -> set[str]:
+    """``imported_modules`` of all the sources: a name many files import (``os``,
+    ``typing``, the package itself) is split into its parents once."""
+    raw: set[str] = set()
+    for text in sources:
+        if "import" not in text:
+            continue
+        for match in _IMPORT.finditer("\n".join(lines_with(text, "import"))):
+            if match.group(1):
+                raw.add(match.group(1))
+            else:
+                raw.update(match.group(2).split(","))
     names: set[str] = set()
-    if "import" not in text:
-        return names
-    relevant = "\n".join(lines_with(text, "import"))
-    for match in _IMPORT.finditer(relevant):
-        found = [match.group(1)] if match.group(1) else match.group(2).split(",")
-        for name in found:
-            parts = name.strip().split(".")
-            names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    for name in raw:
+        parts = name.strip().split(".")
+        names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     return names
 
 
@@ -226,32 +236,39 @@ def module_skeleton(tree_paths: Iterable[str], sources: Iterable[str]) -> list[s
     import (not for the whole tree: that would cost a file per module on every run).
     A module matches at any depth because the repository may set ``src`` to any folder.
     """
-    wanted: set[str] = set()
-    for text in sources:
-        wanted |= imported_modules(text)
+    wanted = _import_names(sources)
     if not wanted:
         return []
     # every dotted suffix of a path ends with its last part: most paths fail on that alone
     tails = {name.rpartition(".")[2] for name in wanted}
     out: list[str] = []
-    dirs_done: set[str] = set()
+    dirs_done: set[str] = set()  # folders that match, each with a stand-in already
+    not_wanted: set[str] = set()  # folders that do not match
+    dirs_seen: set[str] = set()  # a second file of a folder finds nothing new up its chain
     for path in tree_paths:
         if not path.endswith((".py", ".pyi")):
             continue
-        parts = path.rsplit(".", 1)[0].split("/")
+        parts = path.rpartition(".")[0].split("/")
         if parts[-1] == "__init__":
-            parts = parts[:-1]
+            parts.pop()
         if parts and parts[-1] in tails and any(name in wanted for name in _dotted_suffixes(parts)):
             out.append(path)
             continue
+        directory = path.rpartition("/")[0]
+        if directory in dirs_seen:
+            continue
+        dirs_seen.add(directory)
         for depth in range(len(parts) - 1, 0, -1):  # a namespace package is just a folder
             folder = "/".join(parts[:depth])
             if folder in dirs_done:
                 break
+            if folder in not_wanted:
+                continue
             if parts[depth - 1] in tails and any(name in wanted for name in _dotted_suffixes(parts[:depth])):
                 dirs_done.add(folder)
                 out.append(path)
                 break
+            not_wanted.add(folder)
     return out
 
 
@@ -264,44 +281,64 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> None:
     """Write repository files under ``root``; paths that could escape it are skipped.
 
     Git tree paths are already normalised, so a string check replaces a ``resolve()`` per
-    file (which costs a ``lstat`` per path component).
+    file (which costs a ``lstat`` per path component); plain ``os`` calls on strings spare
+    the ``Path`` objects, which cost more than the writes on a RAM-backed scratch dir.
     """
-    made: set[Path] = set()
+    base = str(root)
+    made: set[str] = set()
     for path, data in files.items():
         if not _safe_relative(path):
             continue
-        target = root / path
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        target.write_bytes(data)
+        target = f"{base}/{path}"
+        _make_parent(target, made)
+        with open(target, "wb") as out:
+            out.write(data)
+
+
+def _make_parent(target: str, made: set[str]) -> None:
+    parent = target.rpartition("/")[0]
+    if parent not in made:
+        os.makedirs(parent, exist_ok=True)
+        made.add(parent)
 
 
 def write_placeholders(root: Path, paths: Iterable[str]) -> int:
     """Create empty files for ``paths`` that are not materialised yet; returns how many."""
-    made = 0
+    base = str(root)
+    made: set[str] = set()
+    count = 0
     for path in paths:
-        target = root / path
-        if not _safe_relative(path) or target.exists():
+        if not _safe_relative(path):
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.touch()
-        made += 1
-    return made
+        target = f"{base}/{path}"
+        _make_parent(target, made)
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            continue
+        count += 1
+    return count
 
 
-def seal_root(root: Path) -> bool:
+def seal_root(root: Path, configs: Mapping[str, bytes] | None = None) -> bool:
     """Stop ruff's upward config search at ``root``; True when a stub had to be written.
 
     Without a config at the root, ruff would walk up from the scratch dir into whatever
     directories hold it and could pick up a stranger's settings. An empty ``ruff.toml`` means
     "ruff's defaults" and is only written when the repository has no root config of its own
     (a ``pyproject.toml`` without ``[tool.ruff]`` does not count, as for ruff itself).
+    ``configs`` (path to content) are the configs written there, when the caller knows them.
     """
-    if (root / "ruff.toml").exists() or (root / ".ruff.toml").exists():
+    if configs is None:
+        configs = {
+            name: (root / name).read_bytes() if name == "pyproject.toml" else b""
+            for name in CONFIG_NAMES
+            if (root / name).exists()
+        }
+    if "ruff.toml" in configs or ".ruff.toml" in configs:
         return False
-    pyproject = root / "pyproject.toml"
-    if pyproject.exists() and "[tool.ruff" in pyproject.read_text(errors="replace"):
+    pyproject = configs.get("pyproject.toml")
+    if pyproject is not None and "[tool.ruff" in pyproject.decode("utf-8", "replace"):
         return False
     (root / "ruff.toml").write_text("# shunter: ruff defaults (the repository has none)\n")
     return True
@@ -360,19 +397,23 @@ def parse_ruff_json(text: str | bytes, root: Path, keep: LocationFilter | None =
     except orjson.JSONDecodeError as exc:
         raise EngineError(f"ruff printed something that is not JSON: {exc}") from None
     base = root.resolve()
-    relative: dict[str, str | None] = {}
+    relative: dict[object, str | None] = {}
     out: list[Diagnostic] = []
+    # most diagnostics fall outside the PR's lines: the loop drops them with as few steps
+    # as it can (a few microseconds each add up over hundreds of them)
     for item in items:
-        filename = str(item["filename"])
-        if filename not in relative:
-            relative[filename] = _relative(filename, base)
-        rel = relative[filename]
+        filename = item["filename"]
+        rel = relative.get(filename, _UNSEEN)
+        if rel is _UNSEEN:
+            rel = relative[filename] = _relative(str(filename), base)
         if rel is None:
             continue  # not one of ours (cannot happen with explicit paths, but never trust it)
-        start = item.get("location") or {"row": 1, "column": 1}
+        start = item.get("location") or _ORIGIN
         end = item.get("end_location") or start
-        row = max(1, int(start["row"]))
-        end_row = max(row, int(end["row"]))
+        row = int(start["row"])
+        row = row if row > 1 else 1
+        end_row = int(end["row"])
+        end_row = end_row if end_row > row else row
         if keep is not None and not keep(rel, row, end_row):
             continue
         fix = None
@@ -397,6 +438,10 @@ def parse_ruff_json(text: str | bytes, root: Path, keep: LocationFilter | None =
             )
         )
     return out
+
+
+_UNSEEN: str | None = "\0unseen"  # a marker no path can equal (git paths hold no NUL)
+_ORIGIN = {"row": 1, "column": 1}
 
 
 def _scrubbed_env(home: Path) -> dict[str, str]:
@@ -711,7 +756,7 @@ def fixes_diff(path: str, text: str, fixes: Sequence[Fix], blob_id: str | None =
     edits = [e for fix in fixes for e in fix.edits]
     if not edits:
         return None
-    if not text or any(brk in text for brk in _OTHER_BREAKS):
+    if not text or not only_newlines(text):
         after = apply_edits(text, edits)
         return None if after == text else unified_diff(path, text, after)
     count = text.count("\n") + (not text.endswith("\n"))
@@ -767,22 +812,37 @@ def _file_header(path: str, old_id: str, new_id: str) -> str:
     return _INDEX_LINE.sub(f"index {old_id}..{new_id}", header, count=1)
 
 
-def suggestion_for(text: str, fix: Fix, lines: Sequence[str] | None = None) -> tuple[int, int, str] | None:
+def only_newlines(text: str) -> bool:
+    """True when ``\n`` is the only line break in ``text`` (as for nearly all source files),
+    so that ``splitlines()`` and splitting at ``\n`` agree."""
+    return not any(brk in text for brk in _OTHER_BREAKS)
+
+
+def suggestion_for(
+    text: str, fix: Fix, lines: Sequence[str] | None = None, *, plain: Sequence[str] | None = None
+) -> tuple[int, int, str] | None:
     """``(start_line, end_line, replacement)``: the whole lines a fix rewrites, if it can be
     shown as one GitHub suggestion. An edit ending at column 1 of the next line eats the
     newline of its last line, so that line counts as the end. ``lines`` is
     ``text.splitlines(keepends=True)`` when the caller has it (one split per file, not
-    one per fix).
+    one per fix); ``plain`` is ``text.splitlines()`` of a text ``only_newlines`` accepts,
+    which serves as well without a second split.
     """
     if not fix.edits:
         return None
     (row, _col), (end_row, end_col) = _span(fix)
-    if lines is None:
+    if lines is None and plain is None:
         lines = text.splitlines(keepends=True)
+    count = len(lines) if lines is not None else len(plain or ())
     last = end_row - 1 if end_col == 1 and end_row > row else end_row
-    if last > len(lines) or row > len(lines):
+    if last > count or row > count:
         return None
-    region = "".join(lines[row - 1 : last])
+    if lines is not None:
+        region = "".join(lines[row - 1 : last])
+    else:
+        assert plain is not None
+        ends = last < count or text.endswith("\n")
+        region = "\n".join(plain[row - 1 : last]) + ("\n" if ends else "")
     shifted = [Edit(e.row - row + 1, e.col, e.end_row - row + 1, e.end_col, e.content) for e in fix.edits]
     try:
         replaced = apply_edits(region, shifted)

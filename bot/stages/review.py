@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bot.engines import heuristics
 from bot.engines.ruff_check import (
@@ -24,6 +25,7 @@ from bot.engines.ruff_check import (
     config_paths_for,
     fixes_diff,
     module_skeleton,
+    only_newlines,
     run_ruff,
     seal_root,
     severity_for,
@@ -52,8 +54,9 @@ class _Work:
     notes: list[str] = field(default_factory=list)
     lines: dict[str, list[str]] = field(default_factory=dict)
     """``splitlines()`` of the texts, split once per file (by the heuristics or the findings)."""
-    lines_with_ends: dict[str, list[str]] = field(default_factory=dict)
-    """``splitlines(keepends=True)`` of the texts that have fixes, split once per file."""
+    lines_with_ends: dict[str, list[str] | None] = field(default_factory=dict)
+    """``splitlines(keepends=True)`` of the texts that have fixes, split once per file (None
+    where ``lines`` serve: the text breaks lines at ``\n`` only)."""
     timings: dict[str, float] = field(default_factory=dict)
     _mark: float = field(default_factory=time.perf_counter)
 
@@ -80,39 +83,51 @@ def options_of(ctx: StageContext) -> ReviewStageConfig:
 _BINARY_PROBE = 8000
 
 
-def read_texts(ctx: StageContext, paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Head text of the given files, and why others were skipped (by path).
+class Texts(NamedTuple):
+    """What ``read_texts`` found: texts and bytes of the files it read, and why it skipped
+    others (by path)."""
+
+    texts: dict[str, str]
+    raw: dict[str, bytes]
+    skipped: dict[str, str]
+
+
+def read_texts(ctx: StageContext, paths: Iterable[str]) -> Texts:
+    """Head text of the given files, and why others were skipped.
 
     Runs before the diff's line maps exist, so a blob git would call binary is recognised
     here by git's own rule and skipped silently, as the diff would have had it skipped.
     """
-    texts: dict[str, str] = {}
-    skipped: dict[str, str] = {}
+    found = Texts({}, {}, {})
     for path in paths:
         data = ctx.head.read(path)
         if data is None or b"\0" in data[:_BINARY_PROBE]:
             continue
         if len(data) > MAX_FILE_BYTES:
-            skipped[path] = f"Skipped `{path}`: larger than {MAX_FILE_BYTES // 1_000_000} MB."
+            found.skipped[path] = f"Skipped `{path}`: larger than {MAX_FILE_BYTES // 1_000_000} MB."
             continue
         try:
-            texts[path] = data.decode("utf-8")
+            found.texts[path] = data.decode("utf-8")
         except UnicodeDecodeError:
-            skipped[path] = f"Skipped `{path}`: not UTF-8 text."
-    return texts, skipped
+            found.skipped[path] = f"Skipped `{path}`: not UTF-8 text."
+            continue
+        found.raw[path] = data
+    return found
 
 
 def _ruff_finding(
-    diag: Diagnostic, text: str, lines: list[str], with_ends: dict[str, list[str]]
+    diag: Diagnostic, text: str, lines: list[str], with_ends: dict[str, list[str] | None]
 ) -> tuple[Finding, Fix | None]:
-    """``with_ends`` caches ``splitlines(keepends=True)`` per path: one split per file."""
+    """``with_ends`` caches ``splitlines(keepends=True)`` per path: one split per file, and
+    none (None) for a text whose only line break is ``\n``, where ``lines`` serve."""
     content = lines[diag.row - 1] if diag.row <= len(lines) else ""
     start, end, suggestion = diag.row, diag.end_row, None
     fix = diag.fix if diag.fix is not None and diag.fix.safe else None
     if fix is not None:
         if diag.path not in with_ends:
-            with_ends[diag.path] = text.splitlines(keepends=True)
-        region = suggestion_for(text, fix, with_ends[diag.path])
+            with_ends[diag.path] = None if only_newlines(text) else text.splitlines(keepends=True)
+        kept_ends = with_ends[diag.path]
+        region = suggestion_for(text, fix, kept_ends, plain=lines if kept_ends is None else None)
         if region is not None and region[0] <= diag.row <= region[1]:
             start, end, suggestion = region
     title = diag.code if diag.fix is None or not diag.fix.message else diag.fix.message
@@ -133,32 +148,41 @@ def _ruff_finding(
     return finding, fix
 
 
+def _configs(ctx: StageContext, paths: Iterable[str]) -> dict[str, bytes]:
+    """The ruff configs among ``paths`` that the head tree has, with their content."""
+    return {path: data for path in paths if (data := ctx.head.read(path)) is not None}
+
+
 def start_ruff(
-    ctx: StageContext, texts: dict[str, str], notes: list[str]
+    ctx: StageContext, texts: dict[str, str], notes: list[str], raw: dict[str, bytes] | None = None
 ) -> tuple[RuffRun, list[str]] | None:
     """Materialise the changed Python files (plus configs and import stand-ins) and start
-    ruff on them in the background; None when there is nothing to lint."""
+    ruff on them in the background; None when there is nothing to lint. ``raw`` holds the
+    files' bytes when the caller has them (else the texts are encoded again)."""
     py_files = sorted(path for path in texts if heuristics.is_python(path))
     if not py_files:
         return None
-    configs = config_paths_for(py_files)
     assert ctx.scratch_dir is not None
     root = ctx.scratch_dir / "head"
-    write_files(root, {path: texts[path].encode("utf-8") for path in py_files})
-    ctx.materialise(configs)
-    extends = config_extends(root, [c for c in configs if (root / c).is_file()])
+    configs = _configs(ctx, config_paths_for(py_files))
+    extends = config_extends(configs)
     escaping = list(extends.outside)
+    tried = {*py_files, *configs}
     for _depth in range(MAX_EXTEND_DEPTH):  # configs may extend configs
-        new = [c for c in extends.inside if not (root / c).exists()]
+        new = [c for c in dict.fromkeys(extends.inside) if c not in tried]
         if not new:
             break
-        ctx.materialise(new)
-        extends = config_extends(root, new)
+        tried.update(new)
+        found = _configs(ctx, new)
+        configs.update(found)
+        extends = config_extends(found)
         escaping += extends.outside
     else:
         escaping.append(f"a chain of more than {MAX_EXTEND_DEPTH} `extend`s")
+    sources = raw or {}
+    write_files(root, {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files} | configs)
     write_placeholders(root, module_skeleton(ctx.head.paths(), (texts[p] for p in py_files)))
-    seal_root(root)
+    seal_root(root, configs)
     if escaping:
         notes.append(
             f"The repository's ruff config ({', '.join(sorted(escaping))}) extends a file outside "
@@ -362,7 +386,7 @@ def _run(ctx: StageContext) -> StageResult:
         for c in ctx.changed_paths()
         if c.status != "deleted" and heuristics.is_python(c.path) and path_selected(c.path, include, exclude)
     ]
-    texts, skipped = read_texts(ctx, python)
+    texts, raw, skipped = read_texts(ctx, python)
     notes_at = len(work.notes)  # where the skipped files' notes go once the diff is known
     work.lap("read_python")
     if ctx.cancelled():
@@ -370,7 +394,7 @@ def _run(ctx: StageContext) -> StageResult:
     ruff_run = None
     if options.ruff:
         try:
-            ruff_run = start_ruff(ctx, texts, work.notes)
+            ruff_run = start_ruff(ctx, texts, work.notes, raw)
             work.lap("ruff_start")
         except EngineError as exc:
             work.notes.append(f"ruff could not run: {exc.message}")

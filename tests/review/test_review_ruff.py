@@ -144,6 +144,19 @@ def test_suggestion_covers_whole_lines() -> None:
     assert suggestion_for(text, Fix("safe", None, ())) is None
 
 
+@pytest.mark.parametrize("text", ["import os\nx = 1 == None\n", "import os\nx = 1 == None", "x = 1 == None"])
+def test_suggestion_from_plain_lines_matches_the_split_with_ends(text: str) -> None:
+    last = text.count("\n") + 1 if not text.endswith("\n") else text.count("\n")
+    fixes = [
+        Fix("safe", None, (Edit(1, 1, 2, 1, ""),)),
+        Fix("safe", None, (Edit(last, 7, last, 14, "is None"),)),
+        Fix("safe", None, (Edit(last, 1, last + 1, 1, "y = 2\n"),)),
+        Fix("safe", None, (Edit(9, 1, 9, 2, ""),)),  # past the end
+    ]
+    for fix in fixes:
+        assert suggestion_for(text, fix, plain=text.splitlines()) == suggestion_for(text, fix)
+
+
 def test_unified_diff_marks_missing_final_newline() -> None:
     diff = unified_diff("a.py", "x = 1\ny = 2", "x = 1\ny = 3")
     header, _, rest = diff.partition("--- a/a.py\n")
