@@ -13,7 +13,6 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from pathlib import PurePosixPath
 
 from bot.models import Finding, Severity, StageName, fingerprint
 from bot.policies.globs import path_matches
@@ -78,10 +77,16 @@ def is_python(path: str) -> bool:
     return path.endswith((".py", ".pyi"))
 
 
+def _split(path: str) -> tuple[list[str], str]:
+    """A repository path's folders and file name. Git paths are normalised, so string
+    splits stand in for ``PurePosixPath``, whose construction costs more than the checks."""
+    *folders, name = path.split("/")
+    return folders, name
+
+
 def is_test_path(path: str) -> bool:
-    pure = PurePosixPath(path)
-    name = pure.name
-    if any(part in {"tests", "test", "testing"} for part in pure.parts[:-1]):
+    folders, name = _split(path)
+    if any(part in {"tests", "test", "testing"} for part in folders):
         return True
     return (
         name.startswith("test_")
@@ -95,19 +100,19 @@ def is_test_path(path: str) -> bool:
 
 
 def _is_script(path: str, text: str) -> bool:
-    pure = PurePosixPath(path)
-    if pure.name in SCRIPT_NAMES or any(part in SCRIPT_DIRS for part in pure.parts[:-1]):
+    folders, name = _split(path)
+    if name in SCRIPT_NAMES or any(part in SCRIPT_DIRS for part in folders):
         return True
     return "__name__ == " in text or is_test_path(path)
 
 
 def _is_source(path: str) -> bool:
-    pure = PurePosixPath(path)
+    folders, name = _split(path)
     return (
         path.endswith(".py")
         and not is_test_path(path)
-        and pure.name not in SCRIPT_NAMES
-        and not any(part in NOT_SOURCE_DIRS for part in pure.parts[:-1])
+        and name not in SCRIPT_NAMES
+        and not any(part in NOT_SOURCE_DIRS for part in folders)
     )
 
 

@@ -7,6 +7,8 @@ applying fix edits to text, and building unified diffs and one-hunk suggestions.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import posixpath
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import Any
 
 import orjson
 import pygit2
@@ -388,60 +390,74 @@ def parse_ruff_json(text: str | bytes, root: Path, keep: LocationFilter | None =
     ``keep(path, start_row, end_row)`` drops diagnostics before they are built (most of a
     file's diagnostics are usually outside the PR's lines).
     """
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    found = _Diagnostics(root, keep)
     try:
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        if _JSON_ARRAY.match(data):
-            items = orjson.loads(data)
-        else:  # json-lines: one object a line (JSON strings escape their newlines)
-            items = [orjson.loads(line) for line in data.split(b"\n") if line and not line.isspace()]
+        found.add(orjson.loads(data) if _JSON_ARRAY.match(data) else _json_lines(data))
     except orjson.JSONDecodeError as exc:
         raise EngineError(f"ruff printed something that is not JSON: {exc}") from None
-    base = root.resolve()
-    relative: dict[object, str | None] = {}
-    out: list[Diagnostic] = []
-    # most diagnostics fall outside the PR's lines: the loop drops them with as few steps
-    # as it can (a few microseconds each add up over hundreds of them)
-    for item in items:
-        filename = item["filename"]
-        rel = relative.get(filename, _UNSEEN)
-        if rel is _UNSEEN:
-            rel = relative[filename] = _relative(str(filename), base)
-        if rel is None:
-            continue  # not one of ours (cannot happen with explicit paths, but never trust it)
-        start = item.get("location") or _ORIGIN
-        end = item.get("end_location") or start
-        row = int(start["row"])
-        row = row if row > 1 else 1
-        end_row = int(end["row"])
-        end_row = end_row if end_row > row else row
-        if keep is not None and not keep(rel, row, end_row):
-            continue
-        fix = None
-        if item.get("fix"):
-            raw = item["fix"]
-            fix = Fix(
-                applicability=str(raw.get("applicability", "unsafe")),
-                message=raw.get("message"),
-                edits=tuple(_edit(edit) for edit in raw.get("edits", [])),
-            )
-        out.append(
-            Diagnostic(
-                code=item.get("code") or SYNTAX_ERROR,
-                message=str(item.get("message", "")),
-                path=rel,
-                row=row,
-                col=int(start["column"]),
-                end_row=end_row,
-                end_col=int(end["column"]),
-                fix=fix,
-                url=item.get("url"),
-            )
-        )
-    return out
+    return found.out
+
+
+def _json_lines(data: bytes) -> list[dict[str, Any]]:
+    """One object a line (JSON strings escape their newlines)."""
+    return [orjson.loads(line) for line in data.split(b"\n") if line and not line.isspace()]
 
 
 _UNSEEN: str | None = "\0unseen"  # a marker no path can equal (git paths hold no NUL)
 _ORIGIN = {"row": 1, "column": 1}
+
+
+class _Diagnostics:
+    """``Diagnostic``s built from ruff's JSON objects, batch by batch as they arrive."""
+
+    def __init__(self, root: Path, keep: LocationFilter | None) -> None:
+        self.base = root.resolve()
+        self.keep = keep
+        self.relative: dict[object, str | None] = {}
+        self.out: list[Diagnostic] = []
+
+    def add(self, items: Iterable[dict[str, Any]]) -> None:
+        base, keep, relative, out = self.base, self.keep, self.relative, self.out
+        # most diagnostics fall outside the PR's lines: the loop drops them with as few
+        # steps as it can (a few microseconds each add up over hundreds of them)
+        for item in items:
+            filename = item["filename"]
+            rel = relative.get(filename, _UNSEEN)
+            if rel is _UNSEEN:
+                rel = relative[filename] = _relative(str(filename), base)
+            if rel is None:
+                continue  # not one of ours (cannot happen with explicit paths, but never trust it)
+            start = item.get("location") or _ORIGIN
+            end = item.get("end_location") or start
+            row = int(start["row"])
+            row = row if row > 1 else 1
+            end_row = int(end["row"])
+            end_row = end_row if end_row > row else row
+            if keep is not None and not keep(rel, row, end_row):
+                continue
+            fix = None
+            if item.get("fix"):
+                raw = item["fix"]
+                fix = Fix(
+                    applicability=str(raw.get("applicability", "unsafe")),
+                    message=raw.get("message"),
+                    edits=tuple(_edit(edit) for edit in raw.get("edits", [])),
+                )
+            out.append(
+                Diagnostic(
+                    code=item.get("code") or SYNTAX_ERROR,
+                    message=str(item.get("message", "")),
+                    path=rel,
+                    row=row,
+                    col=int(start["column"]),
+                    end_row=end_row,
+                    end_col=int(end["column"]),
+                    fix=fix,
+                    url=item.get("url"),
+                )
+            )
+
 
 
 def _scrubbed_env(home: Path) -> dict[str, str]:
@@ -485,9 +501,13 @@ class RuffRun:
     line maps, the diff heuristics) on the other core while ruff lints; ``result()``
     waits for it.
 
-    ruff writes into unlinked files in the scratch dir rather than pipes: nothing has to
-    drain a pipe while the caller works, and its output is read in one go at the end.
+    ruff writes its output in the last few milliseconds of its run, 8 KB at a time, on
+    one core: ``result()`` parses each piece as it arrives, on the other. The pipe is
+    widened so that ruff never waits for a reader while the caller is still busy, and
+    ruff's stderr goes to an unlinked file in the scratch dir, which nothing has to drain.
     """
+
+    PIPE_BYTES = 1 << 20
 
     def __init__(
         self,
@@ -516,8 +536,7 @@ class RuffRun:
         if isolated:
             command.append("--isolated")
         command += ["--", *paths]
-        # closed by result() or cancel(): they outlive this call by design
-        self._stdout = tempfile.TemporaryFile(dir=root.parent)  # noqa: SIM115
+        # closed by result() or cancel(): it outlives this call by design
         self._stderr = tempfile.TemporaryFile(dir=root.parent)  # noqa: SIM115
         try:
             self._process = subprocess.Popen(
@@ -525,49 +544,84 @@ class RuffRun:
                 cwd=root,
                 env=_scrubbed_env(root.parent),
                 stdin=subprocess.DEVNULL,
-                stdout=self._stdout,
+                stdout=subprocess.PIPE,
                 stderr=self._stderr,
             )
         except OSError as exc:
-            self._close()
+            self._stderr.close()
             raise EngineError(f"ruff could not start: {exc.strerror}") from None
+        assert self._process.stdout is not None
+        with contextlib.suppress(AttributeError, OSError):  # Linux only, up to pipe-max-size
+            fcntl.fcntl(self._process.stdout.fileno(), fcntl.F_SETPIPE_SZ, self.PIPE_BYTES)
 
     def _close(self) -> None:
-        self._stdout.close()
+        assert self._process is not None and self._process.stdout is not None
+        self._process.stdout.close()
         self._stderr.close()
 
     def cancel(self) -> None:
-        if self._process is not None and self._process.poll() is None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-        if self._process is not None:
-            self._close()
-
-    def _read(self, file: IO[bytes]) -> bytes:
-        file.seek(0)
-        return file.read()
+        self._close()
 
     def result(self, keep: LocationFilter | None = None) -> list[Diagnostic]:
         if self._process is None:
             return []
-        remaining = max(1.0, self.timeout - (time.monotonic() - self._started))
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + max(1.0, self.timeout - (time.monotonic() - self._started))
+        found = _Diagnostics(self.root, keep)
+        chunks: list[bytes] = []
+        pending = b""
+        broken: str | None = None
+        poller = select.poll()
+        fd = self._process.stdout.fileno()
+        poller.register(fd, select.POLLIN)
         try:
-            if not _wait_exit(self._process, remaining):
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not poller.poll(left * 1000):
+                    self.cancel()
+                    raise EngineError(f"ruff did not finish within {self.timeout:.0f}s")
+                chunk = os.read(fd, self.PIPE_BYTES)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if broken is None:  # whole lines now, the rest with the next chunk
+                    data = pending + chunk
+                    cut = data.rfind(b"\n") + 1
+                    pending = data[cut:]
+                    try:
+                        found.add(_json_lines(data[:cut]))
+                    except orjson.JSONDecodeError as exc:
+                        broken = str(exc)
+            # ruff closed its output: it is exiting
+            if not _wait_exit(self._process, max(0.001, deadline - time.monotonic())):
                 self.cancel()
                 raise EngineError(f"ruff did not finish within {self.timeout:.0f}s")
-            stdout, stderr = self._read(self._stdout), self._read(self._stderr)
+            self._stderr.seek(0)
+            stderr = self._stderr.read()
         finally:
             self._close()
         if self._process.returncode != 0:
             # only ruff's own "Cause:" lines: never the source excerpts it quotes under them
             causes = [
                 line.strip().removeprefix("Cause:").strip()
-                for line in (stderr or stdout).decode("utf-8", "replace").splitlines()
+                for line in (stderr or b"".join(chunks)).decode("utf-8", "replace").splitlines()
                 if line.strip().startswith("Cause:")
             ]
             detail = "; ".join(causes[:3]).replace(f"{self.root}/", "")[:500]
             raise EngineError(f"ruff failed: {detail or 'no details'}")
-        return parse_ruff_json(stdout, self.root, keep)
+        if broken is None and pending.strip():
+            try:
+                found.add(_json_lines(pending))
+            except orjson.JSONDecodeError as exc:
+                broken = str(exc)
+        if broken is not None:
+            raise EngineError(f"ruff printed something that is not JSON: {broken}")
+        return found.out
 
 
 def run_ruff(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from bot.changes.unified import apply_hunks, parse_file_diff
 from bot.engines.ruff_check import (
     Edit,
     Fix,
+    RuffRun,
     apply_edits,
     apply_fixes,
     config_paths_for,
@@ -260,3 +262,58 @@ def test_run_ruff_honours_config_and_seals_the_root(tmp_path: Path) -> None:
         run_ruff(root, ["pkg/a.py"])
     assert "F401" in {d.code for d in run_ruff(root, ["pkg/a.py"], isolated=True)}
     assert run_ruff(root, []) == []
+
+
+def _fake_ruff(tmp_path: Path, script: str) -> str:
+    """A stand-in ruff binary: a shell script that ignores its arguments."""
+    binary = tmp_path / "fake-ruff"
+    binary.write_text("#!/bin/sh\n" + script)
+    binary.chmod(0o755)
+    return str(binary)
+
+
+def _line(path: Path, row: int) -> str:
+    item = {
+        "code": "F401",
+        "message": "unused",
+        "filename": str(path),
+        "location": {"row": row, "column": 1},
+        "end_location": {"row": row, "column": 5},
+        "fix": None,
+        "url": None,
+    }
+    return json.dumps(item)
+
+
+def test_ruff_output_is_parsed_as_it_arrives_in_pieces(tmp_path: Path) -> None:
+    root = tmp_path / "head"
+    root.mkdir()
+    first, second = _line(root / "a.py", 1), _line(root / "b.py", 2)
+    cut = len(second) // 2
+    script = (
+        f"printf '%s\\n%s' '{first}' '{second[:cut]}'\n"
+        "sleep 0.05\n"
+        f"printf '%s\\n' '{second[cut:]}'\n"
+    )
+    diags = RuffRun(root, ["a.py", "b.py"], binary=_fake_ruff(tmp_path, script)).result()
+    assert [(d.path, d.row) for d in diags] == [("a.py", 1), ("b.py", 2)]
+    kept = RuffRun(root, ["a.py"], binary=_fake_ruff(tmp_path, script)).result(lambda p, s, e: p == "b.py")
+    assert [d.path for d in kept] == ["b.py"]
+    last = RuffRun(root, ["a.py"], binary=_fake_ruff(tmp_path, f"printf '%s' '{first}'\n")).result()
+    assert [d.path for d in last] == ["a.py"]  # no newline after the last object
+
+
+def test_ruff_failures_and_garbage_are_engine_errors(tmp_path: Path) -> None:
+    root = tmp_path / "head"
+    root.mkdir()
+    failing = _fake_ruff(tmp_path, f"echo 'error: bad config\\n  Cause: {root}/ruff.toml: oops' >&2\nexit 2\n")
+    with pytest.raises(EngineError, match=r"ruff failed: ruff.toml: oops$"):
+        RuffRun(root, ["a.py"], binary=failing).result()
+    garbage = _fake_ruff(tmp_path, "echo 'not json'\n")
+    with pytest.raises(EngineError, match="not JSON"):
+        RuffRun(root, ["a.py"], binary=garbage).result()
+    slow = _fake_ruff(tmp_path, "exec sleep 5\n")
+    started = time.monotonic()
+    with pytest.raises(EngineError, match="did not finish"):
+        RuffRun(root, ["a.py"], binary=slow, timeout=0.2).result()
+    assert time.monotonic() - started < 3
