@@ -205,7 +205,7 @@ def line_findings(
     """
     path = file.path
     python = is_python(path) and text is not None
-    script = python and _is_script(path, text or "")
+    script: bool | None = None  # asked only when a print() turns up
     if text is not None:
         if split is None:
             lines = text.splitlines()
@@ -248,6 +248,8 @@ def line_findings(
                     )
                 )
                 continue
+            if script is None and PRINT.match(code):
+                script = _is_script(path, text or "")
             if not script and PRINT.match(code):
                 out.append(
                     _finding(

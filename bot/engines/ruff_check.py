@@ -417,8 +417,12 @@ class _Diagnostics:
         self.relative: dict[object, str | None] = {}
         self.out: list[Diagnostic] = []
 
-    def add(self, items: Iterable[dict[str, Any]]) -> None:
+    def add(
+        self, items: Iterable[dict[str, Any]], on_batch: Callable[[Sequence[Diagnostic]], None] | None = None
+    ) -> None:
+        """Build the items' diagnostics; ``on_batch`` gets the ones kept from this batch."""
         base, keep, relative, out = self.base, self.keep, self.relative, self.out
+        first = len(out)
         # most diagnostics fall outside the PR's lines: the loop drops them with as few
         # steps as it can (a few microseconds each add up over hundreds of them)
         for item in items:
@@ -457,6 +461,8 @@ class _Diagnostics:
                     url=item.get("url"),
                 )
             )
+        if on_batch is not None and len(out) > first:
+            on_batch(out[first:])
 
 
 
@@ -567,7 +573,14 @@ class RuffRun:
             self._process.wait()
         self._close()
 
-    def result(self, keep: LocationFilter | None = None) -> list[Diagnostic]:
+    def result(
+        self,
+        keep: LocationFilter | None = None,
+        on_batch: Callable[[Sequence[Diagnostic]], None] | None = None,
+    ) -> list[Diagnostic]:
+        """All of ruff's diagnostics that ``keep`` lets through. ``on_batch`` sees them as
+        they arrive, while ruff may still fail: a caller acting on them must be ready to
+        throw its work away when this raises."""
         if self._process is None:
             return []
         assert self._process.stdout is not None
@@ -594,7 +607,7 @@ class RuffRun:
                     cut = data.rfind(b"\n") + 1
                     pending = data[cut:]
                     try:
-                        found.add(_json_lines(data[:cut]))
+                        found.add(_json_lines(data[:cut]), on_batch)
                     except orjson.JSONDecodeError as exc:
                         broken = str(exc)
             # ruff closed its output: it is exiting
@@ -616,7 +629,7 @@ class RuffRun:
             raise EngineError(f"ruff failed: {detail or 'no details'}")
         if broken is None and pending.strip():
             try:
-                found.add(_json_lines(pending))
+                found.add(_json_lines(pending), on_batch)
             except orjson.JSONDecodeError as exc:
                 broken = str(exc)
         if broken is not None:
@@ -727,19 +740,19 @@ _WINDOW_PAD = 8
 """Unchanged lines a window holds beyond the context, so that xdiff sees the same
 neighbourhood as in the whole file when it slides a change to its usual place."""
 _HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@.*$", re.MULTILINE)
-_FUNC_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$")
-_GIT_SPACE = " \t\n\v\f\r"
+_FUNC_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$")
+_GIT_SPACE = b" \t\n\v\f\r"
 _FUNC_BYTES = 80
 
 
-def _func_line(lines: Sequence[str], start: int, stop: int) -> str | None:
+def _func_line(lines: Sequence[bytes], start: int, stop: int) -> str | None:
     """The hunk header's "function" text as libgit2 finds it for a file without a diff
     driver: the nearest line at or above index ``start`` (and above ``stop``) that begins
     with an ASCII letter, ``_`` or ``$``, right-trimmed, cut to 80 bytes on a character."""
     for index in range(start, stop, -1):
         line = lines[index].rstrip(_GIT_SPACE)
         if line and line[0] in _FUNC_START:
-            return line.encode("utf-8")[:_FUNC_BYTES].decode("utf-8", "ignore")
+            return line[:_FUNC_BYTES].decode("utf-8", "ignore")
     return None
 
 
@@ -756,7 +769,7 @@ class _Headers:
     xdiff finds in the whole file: it looks up from each hunk no further than the line the
     previous hunk's search started from, and keeps the previous text when it finds none."""
 
-    def __init__(self, lines: Sequence[str]) -> None:
+    def __init__(self, lines: Sequence[bytes]) -> None:
         self.lines = lines
         self.func: str | None = None
         self.searched = -1
@@ -791,17 +804,21 @@ def _windows(fixes: Sequence[Fix], count: int, reach: int) -> list[tuple[int, in
     return groups
 
 
-def fixes_diff(path: str, text: str, fixes: Sequence[Fix], blob_id: str | None = None) -> str | None:
+def fixes_diff(
+    path: str, text: str, fixes: Sequence[Fix], blob_id: str | None = None, raw: bytes | None = None
+) -> str | None:
     """``unified_diff(path, text, fixed)`` where ``fixed`` is ``text`` with ``fixes`` applied,
-    or None when they change nothing; ``blob_id`` is ``text``'s git blob id, if known.
+    or None when they change nothing; ``blob_id`` is ``text``'s git blob id and ``raw`` its
+    UTF-8 bytes, if the caller has them.
 
     Diffing two whole files costs xdiff a pass over every line of both (~0.2 ms for a
     1000-line module, most of a review's patch step); the fixes say which rows they touch,
     so only a window around each group of them is diffed, and the hunks are renumbered
     and given the header context libgit2 would find in the whole file. Windows sit more
     than twice the context apart, so no hunk of the whole-file diff spans two of them.
-    Texts with line breaks other than ``\n`` (where ruff's rows and git's lines part
-    ways) take the whole-file path.
+    The fixed file's blob id is hashed from the original bytes and the new windows,
+    without building the fixed text. Texts with line breaks other than ``\n`` (where
+    ruff's rows and git's lines part ways) take the whole-file path.
 
     xdiff weighs how often each line occurs in the whole file when it aligns repeated
     lines (blank lines, closing brackets), so now and then a window's hunk places such a
@@ -813,48 +830,52 @@ def fixes_diff(path: str, text: str, fixes: Sequence[Fix], blob_id: str | None =
     if not text or not only_newlines(text):
         after = apply_edits(text, edits)
         return None if after == text else unified_diff(path, text, after)
-    count = text.count("\n") + (not text.endswith("\n"))
+    data = raw if raw is not None else text.encode("utf-8")
     reach = DIFF_CONTEXT + _WINDOW_PAD
+    # split no further than the last window needs: fixes are often all near the top; in
+    # UTF-8 a b"\n" is always a line break, so the rows of the bytes are the rows of the text
+    needed = max(e.end_row for e in edits) + reach + 1
+    lines = data.split(b"\n", needed)
+    # when the file goes on past ``needed`` rows, no window reaches its end
+    count = needed if len(lines) > needed else len(lines) - data.endswith(b"\n")
     windows = _windows(fixes, count, reach)
-    # split no further than the last window needs: fixes are often all near the top
-    lines = text.split("\n", min(count, windows[-1][1] + reach + 1))
     headers = _Headers(lines)
-    row, offset = 1, 0  # ``offset`` is where ``row`` starts in ``text``
+    row, offset = 1, 0  # ``offset`` is where ``row`` starts in ``data``
 
     def start_of(target: int) -> int:
         nonlocal row, offset
         offset += sum(map(len, lines[row - 1 : target - 1])) + (target - row)
         row = target
-        return min(offset, len(text))
+        return min(offset, len(data))
 
-    after: list[str] = []
+    pieces: list[bytes] = []  # the fixed file, as slices of ``data`` and new windows
     hunks: list[str] = []
-    done = 0  # how much of ``text`` is copied into ``after``
+    done = 0  # how much of ``data`` is in ``pieces``
     shift = 0  # lines the earlier windows added (negative: removed)
     for first, last, group in windows:
         w_first, w_last = max(1, first - reach), min(count, last + reach)
         start, end = start_of(w_first), start_of(w_last + 1)
-        old = text[start:end]
+        old_bytes = data[start:end]
+        old = old_bytes.decode("utf-8")
         base = w_first - 1
         moved = [Edit(e.row - base, e.col, e.end_row - base, e.end_col, e.content) for e in group]
         new = apply_edits(old, moved)
         if new == old:
             continue
-        old_bytes, new_bytes = old.encode("utf-8"), new.encode("utf-8")
+        new_bytes = new.encode("utf-8")
         patch = pygit2.Patch.create_from(old_bytes, new_bytes, context_lines=DIFF_CONTEXT)
         body = patch.text or ""
-        del patch, old_bytes, new_bytes  # the patch goes before the buffers it points into
+        del patch  # the patch goes before the buffers it points into
         body = body[body.find("\n@@") + 1 :]
         hunks.append(_HUNK_HEADER.sub(partial(headers.renumber, base=base, shift=shift), body))
-        after += [text[done:start], new]
+        pieces += [data[done:start], new_bytes]
         done = end
-        shift += new.count("\n") - old.count("\n")
+        shift += new_bytes.count(b"\n") - old_bytes.count(b"\n")
     if not hunks:
         return None
-    after.append(text[done:])
-    old_id = blob_id[:7] if blob_id else _abbrev_blob_id(text.encode("utf-8"))
-    new_id = _abbrev_blob_id("".join(after).encode("utf-8"))
-    return _file_header(path, old_id, new_id) + "".join(hunks)
+    pieces.append(data[done:])
+    old_id = blob_id[:7] if blob_id else _abbrev_blob_id(data)
+    return _file_header(path, old_id, _abbrev_blob_id(b"".join(pieces))) + "".join(hunks)
 
 
 def _file_header(path: str, old_id: str, new_id: str) -> str:

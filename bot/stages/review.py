@@ -200,9 +200,14 @@ def finish_ruff(
     work: _Work,
 ) -> None:
     """Collect ruff's diagnostics (re-running with ruff's defaults when the repository's
-    config is broken) and keep those the filter lets through as findings."""
+    config is broken) and keep those the filter lets through as findings.
+
+    Findings are built batch by batch while ruff is still writing its output, and kept
+    only once ruff has finished well."""
     process, py_files = started
     gate = line_gate(options.filter, ctx.files)
+    dropped_before = work.dropped_early
+    built: list[tuple[Finding, Fix | None]] = []
 
     def keep(path: str, start: int, end: int) -> bool:
         if gate(path, start, end):
@@ -210,25 +215,30 @@ def finish_ruff(
         work.dropped_early += 1
         return False
 
+    def build(diagnostics: Sequence[Diagnostic]) -> None:
+        split = work.lines
+        for diag in diagnostics:
+            text = texts.get(diag.path)
+            if text is None:
+                continue
+            if diag.path not in split:
+                split[diag.path] = text.splitlines()
+            built.append(_ruff_finding(diag, text, split[diag.path], work.lines_with_ends))
+
     try:
-        diagnostics = process.result(keep)
+        process.result(keep, build)
     except EngineError as exc:
+        built.clear()
+        work.dropped_early = dropped_before
         try:
-            diagnostics = run_ruff(process.root, py_files, isolated=True, keep=keep)
+            build(run_ruff(process.root, py_files, isolated=True, keep=keep))
         except EngineError:
             work.notes.append(f"ruff could not run: {exc.message}")
             return
         work.notes.append(
             f"The repository's ruff config could not be used ({exc.message}); ran ruff with its defaults."
         )
-    split = work.lines
-    for diag in diagnostics:
-        text = texts.get(diag.path)
-        if text is None:
-            continue
-        if diag.path not in split:
-            split[diag.path] = text.splitlines()
-        finding, fix = _ruff_finding(diag, text, split[diag.path], work.lines_with_ends)
+    for finding, fix in built:
         work.findings.append(finding)
         if fix is not None:
             work.fixes[finding] = fix
@@ -272,8 +282,10 @@ def build_patch(
     fixes: dict[Finding, Fix],
     texts: dict[str, str],
     files: Sequence[ChangedFile],
+    raw: dict[str, bytes] | None = None,
 ) -> PatchDraft | None:
-    """One patch with ruff's safe fixes for the reported findings, against the head blobs."""
+    """One patch with ruff's safe fixes for the reported findings, against the head blobs
+    (``raw``: the texts' bytes, where the caller has them)."""
     by_file: dict[str, list[tuple[Finding, Fix]]] = {}
     for finding in kept:
         fix = fixes.get(finding)
@@ -284,7 +296,8 @@ def build_patch(
     fixed: list[str] = []
     for path, pairs in sorted(by_file.items()):
         chosen = choose_fixes([fix for _f, fix in pairs])
-        diff = fixes_diff(path, texts[path], [pairs[i][1] for i in chosen], blobs.get(path))
+        applied = [pairs[i][1] for i in chosen]
+        diff = fixes_diff(path, texts[path], applied, blobs.get(path), (raw or {}).get(path))
         if diff is None:
             continue
         diffs.append(FileDiff(path=path, diff=diff, pre_image_blob=blobs.get(path)))
@@ -423,7 +436,7 @@ def _run(ctx: StageContext) -> StageResult:
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
-    patch = build_patch(kept, work.fixes, texts, files)
+    patch = build_patch(kept, work.fixes, texts, files, raw)
     work.lap("report")
     counts = Counter(f.severity.value for f in kept)
     metrics = {
