@@ -293,8 +293,13 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> None:
             continue
         target = f"{base}/{path}"
         _make_parent(target, made)
-        with open(target, "wb") as out:
-            out.write(data)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
 
 def _make_parent(target: str, made: set[str]) -> None:
