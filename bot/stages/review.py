@@ -68,6 +68,8 @@ class _Work:
 
     dropped_early: int = 0
     """ruff diagnostics outside the filter, dropped before becoming findings."""
+    early: dict[str, _FilePatch] = field(default_factory=dict)
+    """Files' shares of the fix patch, made while ruff was still writing (``finish_ruff``)."""
 
 
 def options_of(ctx: StageContext) -> ReviewStageConfig:
@@ -198,22 +200,42 @@ def finish_ruff(
     texts: dict[str, str],
     options: ReviewStageConfig,
     work: _Work,
+    raw: dict[str, bytes] | None = None,
 ) -> None:
     """Collect ruff's diagnostics (re-running with ruff's defaults when the repository's
     config is broken) and keep those the filter lets through as findings.
 
     Findings are built batch by batch while ruff is still writing its output, and kept
-    only once ruff has finished well."""
+    only once ruff has finished well. A file whose diagnostics are all in (ruff reports
+    file by file) gets its share of the fix patch made there and then, in ``work.early``;
+    ``build_patch`` uses it only if it was made from the very fixes finally reported.
+    The heuristics have run: their findings are in ``work.findings``."""
     process, py_files = started
     gate = line_gate(options.filter, ctx.files)
     dropped_before = work.dropped_early
     built: list[tuple[Finding, Fix | None]] = []
+    by_path: dict[str, list[tuple[Finding, Fix | None]]] = {}
+    waiting: dict[str, None] = {}  # files with findings not yet in a patch share, in order
+    repeats = _heuristic_keys(work.findings)
+    blobs = {f.path: f.head_blob for f in ctx.files}
 
     def keep(path: str, start: int, end: int) -> bool:
         if gate(path, start, end):
             return True
         work.dropped_early += 1
         return False
+
+    def share(path: str) -> None:
+        pairs = [
+            (finding, fix)
+            for finding, fix in by_path[path]
+            if fix is not None and not _repeats_heuristic(finding, repeats)
+        ]
+        reported = {id(f) for f in split_findings([f for f, _fix in pairs], ctx.files, options.filter)[0]}
+        pairs = [pair for pair in pairs if id(pair[0]) in reported]
+        pairs.sort(key=lambda pair: (pair[0].start_line, pair[0].rule_id))  # the report's order
+        if pairs:
+            work.early[path] = _file_patch(path, pairs, texts, blobs.get(path), (raw or {}).get(path))
 
     def build(diagnostics: Sequence[Diagnostic]) -> None:
         split = work.lines
@@ -223,12 +245,23 @@ def finish_ruff(
                 continue
             if diag.path not in split:
                 split[diag.path] = text.splitlines()
-            built.append(_ruff_finding(diag, text, split[diag.path], work.lines_with_ends))
+            pair = _ruff_finding(diag, text, split[diag.path], work.lines_with_ends)
+            built.append(pair)
+            by_path.setdefault(diag.path, []).append(pair)
+            work.early.pop(diag.path, None)
+            waiting[diag.path] = None
+        going_on = diagnostics[-1].path if diagnostics else None  # may go on in the next batch
+        for path in [p for p in waiting if p != going_on]:
+            del waiting[path]
+            share(path)
 
     try:
         process.result(keep, build)
     except EngineError as exc:
         built.clear()
+        by_path.clear()
+        waiting.clear()
+        work.early.clear()
         work.dropped_early = dropped_before
         try:
             build(run_ruff(process.root, py_files, isolated=True, keep=keep))
@@ -249,18 +282,22 @@ def finish_ruff(
 SAME_AS_HEURISTIC = {"T100": "debugger", "T201": "stray-print", "FIX002": "todo-added"}
 
 
+def _heuristic_keys(findings: Iterable[Finding]) -> set[tuple[str, str, int]]:
+    return {(f.rule_id, f.path, f.start_line) for f in findings if f.engine == heuristics.ENGINE}
+
+
+def _repeats_heuristic(finding: Finding, keys: set[tuple[str, str, int]]) -> bool:
+    return (
+        finding.engine == "ruff"
+        and finding.rule_id in SAME_AS_HEURISTIC
+        and (SAME_AS_HEURISTIC[finding.rule_id], finding.path, finding.start_line) in keys
+    )
+
+
 def drop_duplicates(findings: Sequence[Finding]) -> list[Finding]:
     """One finding per problem: a ruff finding repeating a heuristic's on the same line goes."""
-    heuristic = {(f.rule_id, f.path, f.start_line) for f in findings if f.engine == heuristics.ENGINE}
-    return [
-        f
-        for f in findings
-        if not (
-            f.engine == "ruff"
-            and f.rule_id in SAME_AS_HEURISTIC
-            and (SAME_AS_HEURISTIC[f.rule_id], f.path, f.start_line) in heuristic
-        )
-    ]
+    keys = _heuristic_keys(findings)
+    return [f for f in findings if not _repeats_heuristic(f, keys)]
 
 
 def heuristics_step(
@@ -277,15 +314,44 @@ def heuristics_step(
     work.notes.extend(report.notes)
 
 
+@dataclass
+class _FilePatch:
+    """One file's share of the fix patch: the fixes it was made from, in order, and the
+    diff with the fingerprints of the findings it fixes (None: they change nothing)."""
+
+    fixes: tuple[Fix, ...]
+    diff: FileDiff | None
+    fingerprints: list[str]
+
+
+def _file_patch(
+    path: str,
+    pairs: Sequence[tuple[Finding, Fix]],
+    texts: dict[str, str],
+    blob: str | None,
+    raw: bytes | None,
+) -> _FilePatch:
+    """``pairs``: the file's reported findings with safe fixes, in report order."""
+    chosen = choose_fixes([fix for _f, fix in pairs])
+    diff = fixes_diff(path, texts[path], [pairs[i][1] for i in chosen], blob, raw)
+    return _FilePatch(
+        fixes=tuple(fix for _f, fix in pairs),
+        diff=None if diff is None else FileDiff(path=path, diff=diff, pre_image_blob=blob),
+        fingerprints=[] if diff is None else [pairs[i][0].fingerprint for i in chosen],
+    )
+
+
 def build_patch(
     kept: Sequence[Finding],
     fixes: dict[Finding, Fix],
     texts: dict[str, str],
     files: Sequence[ChangedFile],
     raw: dict[str, bytes] | None = None,
+    early: dict[str, _FilePatch] | None = None,
 ) -> PatchDraft | None:
     """One patch with ruff's safe fixes for the reported findings, against the head blobs
-    (``raw``: the texts' bytes, where the caller has them)."""
+    (``raw``: the texts' bytes, where the caller has them). ``early`` holds files' shares
+    worked out while ruff was still writing; one made from other fixes is made again."""
     by_file: dict[str, list[tuple[Finding, Fix]]] = {}
     for finding in kept:
         fix = fixes.get(finding)
@@ -295,13 +361,12 @@ def build_patch(
     diffs: list[FileDiff] = []
     fixed: list[str] = []
     for path, pairs in sorted(by_file.items()):
-        chosen = choose_fixes([fix for _f, fix in pairs])
-        applied = [pairs[i][1] for i in chosen]
-        diff = fixes_diff(path, texts[path], applied, blobs.get(path), (raw or {}).get(path))
-        if diff is None:
-            continue
-        diffs.append(FileDiff(path=path, diff=diff, pre_image_blob=blobs.get(path)))
-        fixed.extend(pairs[i][0].fingerprint for i in chosen)
+        share = (early or {}).get(path)
+        if share is None or not _same_fixes(share.fixes, pairs):
+            share = _file_patch(path, pairs, texts, blobs.get(path), (raw or {}).get(path))
+        if share.diff is not None:
+            diffs.append(share.diff)
+            fixed.extend(share.fingerprints)
     if not diffs:
         return None
     count = len(fixed)
@@ -311,6 +376,10 @@ def build_patch(
         files=diffs,
         finding_fingerprints=fixed,
     )
+
+
+def _same_fixes(made_from: tuple[Fix, ...], pairs: Sequence[tuple[Finding, Fix]]) -> bool:
+    return len(made_from) == len(pairs) and all(a is b for a, (_f, b) in zip(made_from, pairs, strict=True))
 
 
 def _cell(text: str) -> str:
@@ -427,7 +496,7 @@ def _run(ctx: StageContext) -> StageResult:
         if ctx.cancelled():
             return _stopped(ctx, work, started)
         if ruff_run is not None:
-            finish_ruff(ctx, ruff_run, texts, options, work)
+            finish_ruff(ctx, ruff_run, texts, options, work, raw)
             work.lap("ruff_finish")
             ruff_run = None
     finally:
@@ -436,7 +505,7 @@ def _run(ctx: StageContext) -> StageResult:
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
-    patch = build_patch(kept, work.fixes, texts, files, raw)
+    patch = build_patch(kept, work.fixes, texts, files, raw, work.early)
     work.lap("report")
     counts = Counter(f.severity.value for f in kept)
     metrics = {

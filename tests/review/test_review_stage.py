@@ -254,3 +254,33 @@ def test_non_python_files_are_judged_from_their_patch(make_ctx) -> None:
     head = {**HEAD, "README.md": readme.replace(b"line 30\n", b"line 30\nTODO: document the API\n")}
     result = run(make_ctx({**BASE, "README.md": readme}, head))
     assert ("todo-added", "README.md", 32) in _rules(result)
+
+
+def test_a_patch_share_made_from_other_fixes_is_made_again() -> None:
+    """``finish_ruff`` makes files' patch shares while ruff still writes; ``build_patch``
+    trusts one only if it was made from the very fixes finally reported."""
+    from bot.engines.ruff_check import Edit, Fix
+    from bot.models import Finding
+    from bot.stages.context import ChangedFile
+    from bot.stages.review import _file_patch, build_patch
+
+    text = "import os\nimport sys\nx = 1\n"
+    drop_os = Fix("safe", None, (Edit(1, 1, 2, 1, ""),))
+    drop_sys = Fix("safe", None, (Edit(2, 1, 3, 1, ""),))
+
+    def finding(line: int) -> Finding:
+        return Finding(
+            stage=StageName.REVIEW, rule_id="F401", severity=Severity.WARNING, message="unused",
+            path="a.py", start_line=line, end_line=line, engine="ruff", fingerprint=f"fp{line}",
+        )
+
+    first, second = finding(1), finding(2)
+    files = [ChangedFile("a.py", "modified", added_lines=frozenset({1, 2}), head_blob="a" * 40)]
+    texts = {"a.py": text}
+    stale = {"a.py": _file_patch("a.py", [(first, drop_os)], texts, "a" * 40, None)}
+    patch = build_patch([first, second], {first: drop_os, second: drop_sys}, texts, files, None, stale)
+    assert patch is not None and patch.finding_fingerprints == ["fp1", "fp2"]
+    assert "-import sys\n" in patch.files[0].diff
+    same = {"a.py": _file_patch("a.py", [(first, drop_os), (second, drop_sys)], texts, "a" * 40, None)}
+    again = build_patch([first, second], {first: drop_os, second: drop_sys}, texts, files, None, same)
+    assert again is not None and again.files[0] is same["a.py"].diff  # reused, not made again
