@@ -150,9 +150,11 @@ def _ruff_finding(
     return finding, fix
 
 
-def _configs(ctx: StageContext, paths: Iterable[str]) -> dict[str, bytes]:
-    """The ruff configs among ``paths`` that the head tree has, with their content."""
-    return {path: data for path in paths if (data := ctx.head.read(path)) is not None}
+def _configs(ctx: StageContext, paths: Iterable[str], tree: set[str]) -> dict[str, bytes]:
+    """The ruff configs among ``paths`` that the head tree has, with their content;
+    ``tree`` holds the tree's file paths, so that absent candidates (most of them) cost
+    a set lookup rather than a failed walk down the tree."""
+    return {path: data for path in paths if path in tree and (data := ctx.head.read(path)) is not None}
 
 
 def start_ruff(
@@ -166,7 +168,9 @@ def start_ruff(
         return None
     assert ctx.scratch_dir is not None
     root = ctx.scratch_dir / "head"
-    configs = _configs(ctx, config_paths_for(py_files))
+    tree = list(ctx.head.paths())
+    in_tree = set(tree)
+    configs = _configs(ctx, config_paths_for(py_files), in_tree)
     extends = config_extends(configs)
     escaping = list(extends.outside)
     tried = {*py_files, *configs}
@@ -175,7 +179,7 @@ def start_ruff(
         if not new:
             break
         tried.update(new)
-        found = _configs(ctx, new)
+        found = _configs(ctx, new, in_tree)
         configs.update(found)
         extends = config_extends(found)
         escaping += extends.outside
@@ -183,7 +187,7 @@ def start_ruff(
         escaping.append(f"a chain of more than {MAX_EXTEND_DEPTH} `extend`s")
     sources = raw or {}
     write_files(root, {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files} | configs)
-    write_placeholders(root, module_skeleton(ctx.head.paths(), (texts[p] for p in py_files)))
+    write_placeholders(root, module_skeleton(tree, (texts[p] for p in py_files)))
     seal_root(root, configs)
     if escaping:
         notes.append(
