@@ -21,7 +21,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import accumulate
 from pathlib import Path, PurePosixPath
@@ -122,6 +122,9 @@ class Extends:
     inside: list[str]
     outside: list[str]
     """Configs whose ``extend`` leaves the repository (absolute, ``..``, ``~`` or ``$VAR``)."""
+    unreadable: list[str] = field(default_factory=list)
+    """Configs that may say ``extend`` but are not UTF-8 TOML 1.0 (Python's ``tomllib``):
+    ruff's parser accepts more (TOML 1.1), so where they point cannot be checked."""
 
 
 def config_extends(configs: Mapping[str, bytes]) -> Extends:
@@ -135,10 +138,15 @@ def config_extends(configs: Mapping[str, bytes]) -> Extends:
         try:
             # universal newlines, as reading the file in text mode would give
             text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-            if not _may_extend(text):
-                continue
+        except UnicodeDecodeError:
+            found.unreadable.append(config)
+            continue
+        if not _may_extend(text):
+            continue
+        try:
             data = tomllib.loads(text)
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        except tomllib.TOMLDecodeError:
+            found.unreadable.append(config)  # never hand ruff a config we could not check
             continue
         if posixpath.basename(config) == "pyproject.toml":
             data = data.get("tool", {}).get("ruff", {})

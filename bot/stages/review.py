@@ -173,6 +173,7 @@ def start_ruff(
     configs = _configs(ctx, config_paths_for(py_files), in_tree)
     extends = config_extends(configs)
     escaping = list(extends.outside)
+    unreadable = list(extends.unreadable)
     tried = {*py_files, *configs}
     for _depth in range(MAX_EXTEND_DEPTH):  # configs may extend configs
         new = [c for c in dict.fromkeys(extends.inside) if c not in tried]
@@ -183,17 +184,25 @@ def start_ruff(
         configs.update(found)
         extends = config_extends(found)
         escaping += extends.outside
+        unreadable += extends.unreadable
     else:
         escaping.append(f"a chain of more than {MAX_EXTEND_DEPTH} `extend`s")
     sources = raw or {}
     write_files(root, {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files} | configs)
     write_placeholders(root, module_skeleton(tree, (texts[p] for p in py_files)))
     seal_root(root, configs)
+    if unreadable:
+        notes.append(
+            f"The repository's ruff config ({', '.join(sorted(unreadable))}) is not UTF-8 TOML "
+            "1.0, so where its `extend` points could not be checked and it was not used; ran "
+            "ruff with its defaults."
+        )
     if escaping:
         notes.append(
             f"The repository's ruff config ({', '.join(sorted(escaping))}) extends a file outside "
             "the repository, so it was not used; ran ruff with its defaults."
         )
+    if escaping or unreadable:
         return RuffRun(root, py_files, isolated=True), py_files
     return RuffRun(root, py_files), py_files
 

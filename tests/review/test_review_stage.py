@@ -249,6 +249,19 @@ def test_config_extending_outside_the_repo_is_not_used(make_ctx, tmp_path) -> No
         assert "hunter2" not in result.summary and not any("hunter2" in n for n in result.notes)
 
 
+def test_config_python_cannot_check_is_not_handed_to_ruff(make_ctx, tmp_path) -> None:
+    secret = tmp_path / "secret.toml"
+    secret.write_text("password = hunter2-not-toml [\n")
+    # a TOML 1.1 inline table over several lines: tomllib (TOML 1.0) refuses it, a newer
+    # parser may accept it and follow the extend
+    config = f'[tool.ruff]\nlint = {{\n  select = ["F"],\n}}\nextend = "{secret}"\n'.encode()
+    for raw in (config, config.replace(b"lint", "l\u00efnt".encode("latin-1"))):
+        result = run(make_ctx({**BASE, "pyproject.toml": raw}, {**HEAD, "pyproject.toml": raw}))
+        assert ("F401", "pkg/core.py", 2) in _rules(result)  # ruff ran, with its defaults
+        assert any("could not be checked" in note for note in result.notes)
+        assert "hunter2" not in result.summary and not any("hunter2" in n for n in result.notes)
+
+
 def test_non_python_files_are_judged_from_their_patch(make_ctx) -> None:
     readme = b"".join(f"line {i}\n".encode() for i in range(40))
     head = {**HEAD, "README.md": readme.replace(b"line 30\n", b"line 30\nTODO: document the API\n")}
