@@ -143,7 +143,7 @@ def diff_files(
     renames: bool = True,
 ) -> DiffFiles:
     """The changed files of ``old..new``, their line maps computed on ``load()``."""
-    diff = repo.diff(old, new, context_lines=context_lines)
+    diff = old.diff_to_tree(new, context_lines=context_lines)  # what repo.diff does for trees
     if renames:
         diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=RENAME_THRESHOLD)
     return DiffFiles(diff)

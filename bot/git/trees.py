@@ -7,6 +7,7 @@ large repository without writing its tree to disk.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import pygit2
 from pygit2.enums import FileMode, ObjectType
@@ -43,6 +44,7 @@ def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> Iterator[s
     for entry in tree:
         kind = entry.type_str
         if kind == "tree":
-            yield from _walk(repo, repo[entry.id], f"{prefix}{entry.name}/")
+            subtree = cast(pygit2.Tree, repo[entry.id])  # type_str said so; no isinstance
+            yield from _walk(repo, subtree, f"{prefix}{entry.name}/")
         elif kind == "blob" and entry.filemode != FileMode.LINK:
             yield f"{prefix}{entry.name}"
