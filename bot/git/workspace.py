@@ -69,6 +69,7 @@ class Workspace:
         pr_body: str = "",
         author: str = "",
         trusted_author: bool = False,
+        trust_lookup: Callable[[], bool] | None = None,
     ) -> StageContext:
         """A ``StageContext`` for the PR diff ``merge-base(base, head)..head``.
 
@@ -87,6 +88,7 @@ class Workspace:
             pr_body=pr_body,
             author=author,
             trusted_author=trusted_author,
+            trust_lookup=trust_lookup,
         )
 
 

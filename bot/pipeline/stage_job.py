@@ -190,7 +190,7 @@ def _execute(
             pr_title=target.title,
             pr_body=target.body,
             author=target.author,
-            trusted_author=_trusted(runtime, target) if stage is StageName.TESTS else False,
+            trust_lookup=(lambda: _trusted(runtime, target)) if stage is StageName.TESTS else None,
         )
         if payload.get("full"):
             ctx.options = options.model_copy(update={"filter": "nofilter"})

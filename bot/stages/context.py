@@ -133,6 +133,17 @@ class StageContext:
     author: str = ""
     trusted_author: bool = False
     """True when the PR author has write permission and the head is not a fork."""
+    trust_lookup: Callable[[], bool] | None = None
+    """Finds ``trusted_author`` out when that costs a GitHub request: asked at most once,
+    and only by a stage about to run PR code (see :meth:`author_trusted`)."""
+
+    def author_trusted(self) -> bool:
+        """``trusted_author``, looked up on first use when a ``trust_lookup`` is given (most
+        PRs give the tests stage nothing to run, and then nobody needs to ask GitHub)."""
+        if self.trust_lookup is not None:
+            lookup, self.trust_lookup = self.trust_lookup, None
+            self.trusted_author = lookup()
+        return self.trusted_author
 
     def changed_paths(self) -> list[ChangedPath]:
         """Path and status of every changed file, without waiting for line maps still pending."""

@@ -167,7 +167,7 @@ def run(ctx: StageContext, *, llm: ChatProvider | None = None) -> StageResult:
     limits = Limits(wall_seconds=float(opts.timeout_seconds))
     try:
         sandbox = Sandbox.for_pr(
-            trusted_author=ctx.trusted_author, run_untrusted=opts.run_untrusted, limits=limits
+            trusted_author=ctx.author_trusted(), run_untrusted=opts.run_untrusted, limits=limits
         )
     except SandboxRefused as exc:
         state.notes.append(exc.reason)

@@ -277,6 +277,16 @@ def test_tests_stage_offers_a_generated_test_for_an_untested_function(stack):
     drafts = stack.redis.lrange(f"shunter:patches:{REPO}:{sim.pull(REPO, 1).head_sha}:tests", 0, -1)
     assert drafts, text[:2000]  # a kept test, offered as a patch
     assert b"def test_" in drafts[0]
+    assert calls(sim)["GET /repos/octo/demo/collaborators/alice/permission"] == 1  # asked to run code
+
+
+def test_no_permission_lookup_when_the_tests_stage_has_nothing_to_run(stack):
+    sim = stack.sim
+    open_pr(sim, {"README.md": "# demo\n\nMore words.\n", "data.json": "{}\n"})
+    stack.drain()
+    tests = by_name(sim.check_runs(REPO))["shunter/tests"]
+    assert tests.status == "completed" and "No changed Python function" in (tests.summary or "")
+    assert not [r for r in sim.recorder.requests if "/collaborators/" in r.path]
 
 
 def test_fork_pr_code_is_not_run_by_the_tests_stage(stack):
