@@ -237,6 +237,8 @@ def _trusted(runtime: Runtime, target: Target) -> bool:
     head is not a fork (the tests stage still asks the policy and bubblewrap)."""
     if target.from_fork or not target.author or target.number is None:
         return False
+    if target.author.lower() == target.owner.lower():
+        return True  # a personal repository's owner (logins and org names share one namespace)
     from bot.pipeline.commands import permission_of
 
     gh = runtime.github.installation(target.installation_id)

@@ -479,3 +479,16 @@ def test_a_bug_in_a_stage_is_retried_and_the_last_attempt_concludes_the_check(st
     summary = runs["shunter/review"].summary or ""
     assert "internal error (KeyError)" in summary and "ghs_" not in summary
     assert len(FailedJobRegistry(queue=stages).get_job_ids()) == 3
+
+
+def test_the_owner_of_a_personal_repository_is_trusted_without_asking(stack):
+    sim = stack.sim
+    sim.create_repo("alice/tool", BASE)
+    sim.commit("alice/tool", "feature", {"mathx.py": "def double(x: int) -> int:\n    return 2 * x\n"},
+               author="alice")
+    sim.open_pull_request("alice/tool", "feature", title="double", user="alice")
+    stack.drain(timeout=300)
+    tests = by_name(sim.check_runs("alice/tool"))["shunter/tests"]
+    assert tests.status == "completed"
+    assert "without write permission" not in (tests.summary or "")  # her code was run
+    assert not [r for r in sim.recorder.requests if "/collaborators/" in r.path]
