@@ -6,9 +6,10 @@ from aiohttp import web
 
 from bot.simulator.activity import Hub
 from bot.simulator.auth import issue_token, require_app
-from bot.simulator.context import ctx
+from bot.simulator.context import ctx, path_id
 from bot.simulator.responses import ApiError, json_answer, not_found, paginate, read_json
 from bot.simulator.shapes import Json, iso
+from bot.simulator.state import Installation
 
 routes = web.RouteTableDef()
 
@@ -29,13 +30,18 @@ async def list_installations(request: web.Request) -> web.Response:
     return json_answer(page, headers=headers)
 
 
+def _installation(hub: Hub, raw: str) -> Installation:
+    inst = hub.world.installations.get(path_id(raw))
+    if inst is None:
+        raise not_found()
+    return inst
+
+
 @routes.get("/app/installations/{id}")
 async def get_installation(request: web.Request) -> web.Response:
     hub, caller = ctx(request)
     require_app(caller)
-    inst = hub.world.installations.get(_int(request.match_info["id"]))
-    if inst is None:
-        raise not_found()
+    inst = _installation(hub, request.match_info["id"])
     return json_answer(hub.shapes.installation(inst))
 
 
@@ -53,9 +59,7 @@ async def get_repo_installation(request: web.Request) -> web.Response:
 async def create_token(request: web.Request) -> web.Response:
     hub, caller = ctx(request)
     require_app(caller)
-    inst = hub.world.installations.get(_int(request.match_info["id"]))
-    if inst is None:
-        raise not_found()
+    inst = _installation(hub, request.match_info["id"])
     if inst.suspended:
         raise ApiError(403, "This installation has been suspended")
     body = await read_json(request)
@@ -125,7 +129,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 def _find_delivery(hub: Hub, raw: str):  # type: ignore[no-untyped-def]
-    wanted = _int(raw)
+    wanted = path_id(raw)
     for d in hub.world.deliveries:
         if d.id == wanted:
             return d
@@ -159,10 +163,3 @@ async def rate_limit(request: web.Request) -> web.Response:
     }
     search = {"limit": 30, "used": 0, "remaining": 30, "reset": core["reset"]}
     return json_answer({"resources": {"core": core, "search": search}, "rate": core})
-
-
-def _int(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise not_found() from None

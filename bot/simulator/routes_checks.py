@@ -14,10 +14,9 @@ from aiohttp import web
 
 from bot.simulator import gitstore
 from bot.simulator.activity import Hub
-from bot.simulator.auth import repo_for
-from bot.simulator.context import ctx
-from bot.simulator.responses import ApiError, json_answer, not_found, paginate, read_json
-from bot.simulator.state import CheckRun, CheckSuite, Repo
+from bot.simulator.context import ctx, record_of, repo_of
+from bot.simulator.responses import ApiError, json_answer, paginate, read_json
+from bot.simulator.state import CheckRun
 
 routes = web.RouteTableDef()
 
@@ -37,12 +36,6 @@ CONCLUSIONS = (
     "timed_out",
 )
 LEVELS = ("notice", "warning", "failure")
-
-
-def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = ctx(request)
-    m = request.match_info
-    return repo_for(hub.world, caller, m["owner"], m["repo"], "checks", level)
 
 
 def invalid(detail: str) -> ApiError:
@@ -153,30 +146,10 @@ def apply(hub: Hub, run: CheckRun, body: dict[str, Any]) -> None:
         ]
 
 
-def _run(hub: Hub, repo: Repo, raw: str) -> CheckRun:
-    try:
-        run = hub.world.check_runs.get(int(raw))
-    except ValueError:
-        run = None
-    if run is None or run.repo != repo.full_name:
-        raise not_found()
-    return run
-
-
-def _suite(hub: Hub, repo: Repo, raw: str) -> CheckSuite:
-    try:
-        suite = hub.world.check_suites.get(int(raw))
-    except ValueError:
-        suite = None
-    if suite is None or suite.repo != repo.full_name:
-        raise not_found()
-    return suite
-
-
 @routes.post("/repos/{owner}/{repo}/check-runs")
 async def create_run(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "checks", "write")
     body = await read_json(request)
     validate(body, creating=True)
     assert hub.world.app is not None
@@ -210,8 +183,8 @@ async def create_run(request: web.Request) -> web.Response:
 @routes.patch("/repos/{owner}/{repo}/check-runs/{id}")
 async def update_run(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
-    run = _run(hub, repo, request.match_info["id"])
+    repo = repo_of(request, "checks", "write")
+    run = record_of(hub.world.check_runs, repo, request.match_info["id"])
     assert hub.world.app is not None
     if run.app_id != hub.world.app.id:
         raise ApiError(
@@ -235,16 +208,17 @@ async def update_run(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/check-runs/{id}")
 async def get_run(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "checks", "read")
     with hub.world.lock:
-        return json_answer(hub.shapes.check_run(_run(hub, repo, request.match_info["id"])))
+        run = record_of(hub.world.check_runs, repo, request.match_info["id"])
+        return json_answer(hub.shapes.check_run(run))
 
 
 @routes.get("/repos/{owner}/{repo}/check-runs/{id}/annotations")
 async def list_annotations(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
-    run = _run(hub, repo, request.match_info["id"])
+    repo = repo_of(request, "checks", "read")
+    run = record_of(hub.world.check_runs, repo, request.match_info["id"])
     items = [hub.shapes.annotation(repo.full_name, run.head_sha, a) for a in run.annotations]
     page, headers = paginate(request, items)
     return json_answer(page, headers=headers)
@@ -253,8 +227,8 @@ async def list_annotations(request: web.Request) -> web.Response:
 @routes.post("/repos/{owner}/{repo}/check-runs/{id}/rerequest")
 async def rerequest_run(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
-    run = _run(hub, repo, request.match_info["id"])
+    repo = repo_of(request, "checks", "write")
+    run = record_of(hub.world.check_runs, repo, request.match_info["id"])
     with hub.world.lock:
         hub.emit(hub.events.check_run("rerequested", repo, run, hub.bot_login, None))
     return json_answer({}, status=201)
@@ -263,7 +237,7 @@ async def rerequest_run(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/commits/{ref}/check-runs")
 async def runs_for_ref(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "checks", "read")
     name = request.query.get("check_name")
     status = request.query.get("status")
     with hub.world.lock:
@@ -289,7 +263,7 @@ async def runs_for_ref(request: web.Request) -> web.Response:
 @routes.post("/repos/{owner}/{repo}/check-suites")
 async def create_suite(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "checks", "write")
     body = await read_json(request)
     sha = body.get("head_sha")
     if not isinstance(sha, str) or not sha:
@@ -306,16 +280,17 @@ async def create_suite(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/check-suites/{id}")
 async def get_suite(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "checks", "read")
     with hub.world.lock:
-        return json_answer(hub.shapes.check_suite(_suite(hub, repo, request.match_info["id"])))
+        suite = record_of(hub.world.check_suites, repo, request.match_info["id"])
+        return json_answer(hub.shapes.check_suite(suite))
 
 
 @routes.post("/repos/{owner}/{repo}/check-suites/{id}/rerequest")
 async def rerequest_suite(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
-    suite = _suite(hub, repo, request.match_info["id"])
+    repo = repo_of(request, "checks", "write")
+    suite = record_of(hub.world.check_suites, repo, request.match_info["id"])
     with hub.world.lock:
         hub.emit(hub.events.check_suite("rerequested", repo, suite, hub.bot_login))
     return json_answer({}, status=201)
@@ -324,7 +299,7 @@ async def rerequest_suite(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/commits/{ref}/check-suites")
 async def suites_for_ref(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "checks", "read")
     with hub.world.lock:
         commit = gitstore.resolve(repo.git, request.match_info["ref"])
         if commit is None:

@@ -20,8 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.simulator import gitstore
-from bot.simulator.auth import repo_for
-from bot.simulator.context import ctx
+from bot.simulator.context import ctx, repo_of
 from bot.simulator.responses import ApiError, json_answer, not_found, read_json
 
 routes = web.RouteTableDef()
@@ -54,9 +53,8 @@ def process(sarif: Any) -> list[str]:
 
 @routes.post("/repos/{owner}/{repo}/code-scanning/sarifs")
 async def upload_sarif(request: web.Request) -> web.Response:
-    hub, caller = ctx(request)
-    m = request.match_info
-    repo = repo_for(hub.world, caller, m["owner"], m["repo"], "security_events", "write")
+    hub, _ = ctx(request)
+    repo = repo_of(request, "security_events", "write")
     body = await read_json(request)
     commit_sha, ref, raw = body.get("commit_sha"), body.get("ref"), body.get("sarif")
     if not isinstance(commit_sha, str) or not _SHA.match(commit_sha):
@@ -91,9 +89,9 @@ async def upload_sarif(request: web.Request) -> web.Response:
 
 @routes.get("/repos/{owner}/{repo}/code-scanning/sarifs/{id}")
 async def get_sarif(request: web.Request) -> web.Response:
-    hub, caller = ctx(request)
+    hub, _ = ctx(request)
     m = request.match_info
-    repo = repo_for(hub.world, caller, m["owner"], m["repo"], "security_events", "read")
+    repo = repo_of(request, "security_events", "read")
     upload = hub.world.sarifs.get(m["id"])
     if upload is None or upload["repo"] != repo.full_name:
         raise not_found()

@@ -19,20 +19,14 @@ from aiohttp import web
 
 from bot.simulator import gitstore
 from bot.simulator.activity import ZERO, Hub
-from bot.simulator.auth import Caller, has_permission, repo_for
-from bot.simulator.context import ctx
+from bot.simulator.auth import Caller, has_permission
+from bot.simulator.context import ctx, repo_of
 from bot.simulator.responses import ApiError, json_answer, not_found, read_json
 from bot.simulator.state import Repo
 
 routes = web.RouteTableDef()
 
 WORKFLOWS_DIR = ".github/workflows/"
-
-
-def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = ctx(request)
-    m = request.match_info
-    return repo_for(hub.world, caller, m["owner"], m["repo"], "contents", level)
 
 
 def _oid(raw: str) -> pygit2.Oid:
@@ -64,7 +58,7 @@ def workflow_refusal(repo: Repo, old: str | None, new: str) -> ApiError | None:
 @routes.post("/repos/{owner}/{repo}/git/blobs")
 async def create_blob(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "contents", "write")
     body = await read_json(request)
     content = body.get("content")
     if not isinstance(content, str):
@@ -88,7 +82,7 @@ async def create_blob(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/git/blobs/{sha}")
 async def get_blob(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "contents", "read")
     with hub.world.lock:
         return json_answer(hub.shapes.blob(repo, _object(repo, request.match_info["sha"], "blob")))
 
@@ -106,7 +100,7 @@ def _entries(repo: Repo, tree: Any, recursive: bool, prefix: str = "") -> list[t
 @routes.post("/repos/{owner}/{repo}/git/trees")
 async def create_tree(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "contents", "write")
     body = await read_json(request)
     entries = body.get("tree")
     if not isinstance(entries, list):
@@ -130,7 +124,7 @@ async def create_tree(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/git/trees/{sha}")
 async def get_tree(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "contents", "read")
     recursive = request.query.get("recursive") not in (None, "", "0", "false")
     with hub.world.lock:
         raw = request.match_info["sha"]
@@ -153,7 +147,7 @@ def _signature(raw: Any, fallback: pygit2.Signature) -> pygit2.Signature:
 @routes.post("/repos/{owner}/{repo}/git/commits")
 async def create_commit(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "contents", "write")
     body = await read_json(request)
     message, tree_sha = body.get("message"), body.get("tree")
     if not isinstance(message, str):
@@ -188,7 +182,7 @@ async def create_commit(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/git/commits/{sha}")
 async def get_commit(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "contents", "read")
     with hub.world.lock:
         commit = _object(repo, request.match_info["sha"], "commit")
         bot = hub.bot_login
@@ -198,7 +192,7 @@ async def get_commit(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/git/ref/{ref:.+}")
 async def get_ref(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "contents", "read")
     ref = "refs/" + request.match_info["ref"]
     with hub.world.lock:
         sha = gitstore.ref_sha(repo.git, ref)
@@ -220,7 +214,7 @@ def _movable(hub: Hub, caller: Caller, repo: Repo, old: str | None, new: str) ->
 @routes.post("/repos/{owner}/{repo}/git/refs")
 async def create_ref(request: web.Request) -> web.Response:
     hub, caller = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "contents", "write")
     body = await read_json(request)
     ref, sha = body.get("ref"), body.get("sha")
     if not isinstance(ref, str) or not ref.startswith("refs/") or ref.count("/") < 2:
@@ -242,7 +236,7 @@ async def create_ref(request: web.Request) -> web.Response:
 @routes.patch("/repos/{owner}/{repo}/git/refs/{ref:.+}")
 async def update_ref(request: web.Request) -> web.Response:
     hub, caller = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "contents", "write")
     ref = "refs/" + request.match_info["ref"]
     body = await read_json(request)
     sha, force = body.get("sha"), bool(body.get("force", False))
@@ -264,7 +258,7 @@ async def update_ref(request: web.Request) -> web.Response:
 @routes.delete("/repos/{owner}/{repo}/git/refs/{ref:.+}")
 async def delete_ref(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "contents", "write")
     ref = "refs/" + request.match_info["ref"]
     with hub.world.lock:
         old = gitstore.ref_sha(repo.git, ref)

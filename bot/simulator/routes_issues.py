@@ -9,18 +9,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.simulator.activity import Hub
-from bot.simulator.auth import repo_for, require_any
-from bot.simulator.context import ctx
+from bot.simulator.auth import require_any
+from bot.simulator.context import ctx, pull_of, record_of, repo_of
 from bot.simulator.responses import (
     ApiError,
     json_answer,
-    not_found,
     paginate,
     pull_page,
     read_json,
     validation_failed,
 )
-from bot.simulator.state import IssueComment, Pull, Reaction, Repo
+from bot.simulator.state import Reaction, Repo
 
 routes = web.RouteTableDef()
 
@@ -30,31 +29,9 @@ PERMS = ("issues", "pull_requests")
 
 
 def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = ctx(request)
-    m = request.match_info
-    repo = repo_for(hub.world, caller, m["owner"], m["repo"], "metadata", "read")
-    require_any(caller, PERMS, level)
+    repo = repo_of(request, "metadata", "read")
+    require_any(ctx(request)[1], PERMS, level)
     return repo
-
-
-def _pull(hub: Hub, repo: Repo, raw: str) -> Pull:
-    try:
-        pull = hub.world.pull(repo.full_name, int(raw))
-    except ValueError:
-        pull = None
-    if pull is None:
-        raise not_found()
-    return pull
-
-
-def _comment(hub: Hub, repo: Repo, raw: str) -> IssueComment:
-    try:
-        comment = hub.world.issue_comments.get(int(raw))
-    except ValueError:
-        comment = None
-    if comment is None or comment.repo != repo.full_name:
-        raise not_found()
-    return comment
 
 
 def _body(body: dict[str, object]) -> str:
@@ -81,7 +58,7 @@ def _body(body: dict[str, object]) -> str:
 async def list_comments(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "read")
-    pull = _pull(hub, repo, request.match_info["number"])
+    pull = pull_of(hub, repo, request.match_info["number"])
     with hub.world.lock:
         records = list(hub.world.issue_comments.values())
     return pull_page(request, records, hub.shapes.issue_comment, repo.full_name, pull.number)
@@ -91,7 +68,7 @@ async def list_comments(request: web.Request) -> web.Response:
 async def create_comment(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
-    pull = _pull(hub, repo, request.match_info["number"])
+    pull = pull_of(hub, repo, request.match_info["number"])
     text = _body(await read_json(request))
     comment = hub.add_comment(pull, hub.bot_login, text)
     return json_answer(
@@ -105,14 +82,15 @@ async def create_comment(request: web.Request) -> web.Response:
 async def get_comment(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "read")
-    return json_answer(hub.shapes.issue_comment(_comment(hub, repo, request.match_info["id"])))
+    comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
+    return json_answer(hub.shapes.issue_comment(comment))
 
 
 @routes.patch("/repos/{owner}/{repo}/issues/comments/{id}")
 async def update_comment(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
-    comment = _comment(hub, repo, request.match_info["id"])
+    comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
     text = _body(await read_json(request))
     if comment.user != hub.bot_login:
         raise ApiError(403, "Resource not accessible by integration")
@@ -124,7 +102,7 @@ async def update_comment(request: web.Request) -> web.Response:
 async def delete_comment(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
-    comment = _comment(hub, repo, request.match_info["id"])
+    comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
     if comment.user != hub.bot_login:
         raise ApiError(403, "Resource not accessible by integration")
     with hub.world.lock:
@@ -136,7 +114,7 @@ async def delete_comment(request: web.Request) -> web.Response:
 async def list_reactions(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "read")
-    comment = _comment(hub, repo, request.match_info["id"])
+    comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
     items = [hub.shapes.reaction(r) for r in comment.reactions]
     page, headers = paginate(request, items)
     return json_answer(page, headers=headers)
@@ -146,7 +124,7 @@ async def list_reactions(request: web.Request) -> web.Response:
 async def create_reaction(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
-    comment = _comment(hub, repo, request.match_info["id"])
+    comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
     return react(hub, comment.reactions, (await read_json(request)).get("content"))
 
 
@@ -167,7 +145,7 @@ def react(hub: Hub, reactions: list[Reaction], content: object) -> web.Response:
 async def list_labels(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "read")
-    pull = _pull(hub, repo, request.match_info["number"])
+    pull = pull_of(hub, repo, request.match_info["number"])
     items = [hub.shapes.label(repo, repo.labels[n.lower()]) for n in pull.labels]
     page, headers = paginate(request, items)
     return json_answer(page, headers=headers)
@@ -177,7 +155,7 @@ async def list_labels(request: web.Request) -> web.Response:
 async def add_labels(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
-    pull = _pull(hub, repo, request.match_info["number"])
+    pull = pull_of(hub, repo, request.match_info["number"])
     body = await read_json(request)
     names = body.get("labels")
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
@@ -192,7 +170,7 @@ async def add_labels(request: web.Request) -> web.Response:
 async def remove_label(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = _repo(request, "write")
-    pull = _pull(hub, repo, request.match_info["number"])
+    pull = pull_of(hub, repo, request.match_info["number"])
     name = request.match_info["name"]
     with hub.world.lock:
         match = next((n for n in pull.labels if n.lower() == name.lower()), None)

@@ -11,20 +11,17 @@ from typing import Any
 from aiohttp import web
 
 from bot.simulator import gitstore
-from bot.simulator.activity import Hub
-from bot.simulator.auth import repo_for
-from bot.simulator.context import ctx
+from bot.simulator.context import ctx, pull_of, record_of, repo_of
 from bot.simulator.gitstore import FileChange
 from bot.simulator.responses import (
     ApiError,
     json_answer,
-    not_found,
     paginate,
     pull_page,
     read_json,
     validation_failed,
 )
-from bot.simulator.state import Pull, Repo, Review, ReviewComment
+from bot.simulator.state import Review, ReviewComment
 
 routes = web.RouteTableDef()
 
@@ -33,26 +30,10 @@ MAX_FILES = 3000
 _EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
 
 
-def _repo(request: web.Request, level: str) -> Repo:
-    hub, caller = ctx(request)
-    m = request.match_info
-    return repo_for(hub.world, caller, m["owner"], m["repo"], "pull_requests", level)
-
-
-def _pull(hub: Hub, repo: Repo, raw: str) -> Pull:
-    try:
-        pull = hub.world.pull(repo.full_name, int(raw))
-    except ValueError:
-        pull = None
-    if pull is None:
-        raise not_found()
-    return pull
-
-
 @routes.get("/repos/{owner}/{repo}/pulls")
 async def list_pulls(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "pull_requests", "read")
     state = request.query.get("state", "open")
     head = request.query.get("head")
     base = request.query.get("base")
@@ -72,8 +53,8 @@ async def list_pulls(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/pulls/{number}")
 async def get_pull(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
-    pull = _pull(hub, repo, request.match_info["number"])
+    repo = repo_of(request, "pull_requests", "read")
+    pull = pull_of(hub, repo, request.match_info["number"])
     accept = request.headers.get("Accept", "")
     with hub.world.lock:
         if "diff" in accept:
@@ -85,8 +66,8 @@ async def get_pull(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/pulls/{number}/files")
 async def list_files(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
-    pull = _pull(hub, repo, request.match_info["number"])
+    repo = repo_of(request, "pull_requests", "read")
+    pull = pull_of(hub, repo, request.match_info["number"])
     with hub.world.lock:
         _, changes = hub.pull_diff(pull)
         items = [hub.shapes.diff_entry(repo, pull.head_sha, c) for c in changes[:MAX_FILES]]
@@ -97,7 +78,7 @@ async def list_files(request: web.Request) -> web.Response:
 @routes.post("/repos/{owner}/{repo}/pulls")
 async def create_pull(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
+    repo = repo_of(request, "pull_requests", "write")
     body = await read_json(request)
     for name in ("head", "base"):
         if not isinstance(body.get(name), str) or not body[name]:
@@ -169,8 +150,8 @@ async def create_pull(request: web.Request) -> web.Response:
 @routes.patch("/repos/{owner}/{repo}/pulls/{number}")
 async def update_pull(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
-    pull = _pull(hub, repo, request.match_info["number"])
+    repo = repo_of(request, "pull_requests", "write")
+    pull = pull_of(hub, repo, request.match_info["number"])
     body = await read_json(request)
     changes: dict[str, Any] = {}
     with hub.world.lock:
@@ -239,8 +220,8 @@ def _diff_hunk(change: FileChange, position: int) -> str:
 @routes.post("/repos/{owner}/{repo}/pulls/{number}/reviews")
 async def create_review(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
-    pull = _pull(hub, repo, request.match_info["number"])
+    repo = repo_of(request, "pull_requests", "write")
+    pull = pull_of(hub, repo, request.match_info["number"])
     body = await read_json(request)
     event = body.get("event")
     if event is not None and event not in _EVENTS:
@@ -301,8 +282,8 @@ async def create_review(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/pulls/{number}/reviews")
 async def list_reviews(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
-    pull = _pull(hub, repo, request.match_info["number"])
+    repo = repo_of(request, "pull_requests", "read")
+    pull = pull_of(hub, repo, request.match_info["number"])
     records = list(hub.world.reviews.values())
     return pull_page(request, records, hub.shapes.review, repo.full_name, pull.number)
 
@@ -310,35 +291,26 @@ async def list_reviews(request: web.Request) -> web.Response:
 @routes.get("/repos/{owner}/{repo}/pulls/{number}/comments")
 async def list_review_comments(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
-    pull = _pull(hub, repo, request.match_info["number"])
+    repo = repo_of(request, "pull_requests", "read")
+    pull = pull_of(hub, repo, request.match_info["number"])
     records = list(hub.world.review_comments.values())
     return pull_page(request, records, hub.shapes.review_comment, repo.full_name, pull.number)
-
-
-def _review_comment(hub: Hub, repo: Repo, raw: str) -> ReviewComment:
-    try:
-        comment = hub.world.review_comments.get(int(raw))
-    except ValueError:
-        comment = None
-    if comment is None or comment.repo != repo.full_name:
-        raise not_found()
-    return comment
 
 
 @routes.get("/repos/{owner}/{repo}/pulls/comments/{id}")
 async def get_review_comment(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "read")
+    repo = repo_of(request, "pull_requests", "read")
     with hub.world.lock:
-        return json_answer(hub.shapes.review_comment(_review_comment(hub, repo, request.match_info["id"])))
+        comment = record_of(hub.world.review_comments, repo, request.match_info["id"])
+        return json_answer(hub.shapes.review_comment(comment))
 
 
 @routes.patch("/repos/{owner}/{repo}/pulls/comments/{id}")
 async def update_review_comment(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
-    comment = _review_comment(hub, repo, request.match_info["id"])
+    repo = repo_of(request, "pull_requests", "write")
+    comment = record_of(hub.world.review_comments, repo, request.match_info["id"])
     body = await read_json(request)
     text = body.get("body")
     if not isinstance(text, str) or not text:
@@ -356,6 +328,6 @@ async def create_review_comment_reaction(request: web.Request) -> web.Response:
     from bot.simulator.routes_issues import react
 
     hub, _ = ctx(request)
-    repo = _repo(request, "write")
-    comment = _review_comment(hub, repo, request.match_info["id"])
+    repo = repo_of(request, "pull_requests", "write")
+    comment = record_of(hub.world.review_comments, repo, request.match_info["id"])
     return react(hub, comment.reactions, (await read_json(request)).get("content"))

@@ -6,10 +6,8 @@ import pygit2
 from aiohttp import web
 
 from bot.simulator import gitstore
-from bot.simulator.auth import repo_for
-from bot.simulator.context import ctx
+from bot.simulator.context import ctx, repo_of
 from bot.simulator.responses import ApiError, json_answer, not_found
-from bot.simulator.state import Repo
 
 routes = web.RouteTableDef()
 
@@ -21,12 +19,6 @@ _LEGACY = {
     "read": "read",
     "none": "none",
 }
-
-
-def repo_of(request: web.Request, permission: str, level: str) -> Repo:
-    hub, caller = ctx(request)
-    m = request.match_info
-    return repo_for(hub.world, caller, m["owner"], m["repo"], permission, level)
 
 
 @routes.get("/repos/{owner}/{repo}")
