@@ -53,12 +53,22 @@ def forbidden() -> ApiError:
     return ApiError(403, "Resource not accessible by integration")
 
 
-def validation_failed(resource: str, field: str, code: str = "invalid", **extra: Any) -> ApiError:
-    return ApiError(
-        422,
-        "Validation Failed",
-        errors=[{"resource": resource, "code": code, "field": field, **extra}],
-    )
+def invalid_request(detail: str, *, documentation_url: str = DOCS) -> ApiError:
+    """GitHub's 422 for a request body it cannot take, saying what is wrong with it."""
+    return ApiError(422, f"Invalid request.\n\n{detail}", documentation_url=documentation_url)
+
+
+def not_supplied(name: str, *, documentation_url: str = DOCS) -> ApiError:
+    """GitHub's 422 for a body that lacks a required field."""
+    return invalid_request(f'"{name}" wasn\'t supplied.', documentation_url=documentation_url)
+
+
+def validation_failed(resource: str, field: str | None, code: str = "invalid", **extra: Any) -> ApiError:
+    """GitHub's 422 "Validation Failed" with one error (a ``custom`` one may name no field)."""
+    error: dict[str, Any] = {"resource": resource, "code": code}
+    if field is not None:
+        error["field"] = field
+    return ApiError(422, "Validation Failed", errors=[{**error, **extra}])
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -90,7 +100,7 @@ def page_params(request: web.Request, *, default: int = 30) -> tuple[int, int]:
         per_page = max(1, min(100, int(request.query.get("per_page", default))))
         page = max(1, int(request.query.get("page", 1)))
     except ValueError:
-        raise ApiError(422, "Invalid request.\n\nInvalid page parameters.") from None
+        raise invalid_request("Invalid page parameters.") from None
     return page, per_page
 
 
@@ -118,10 +128,15 @@ def paginate(
     return chunk, ({"Link": ", ".join(links)} if links else {})
 
 
+def page_answer(request: web.Request, items: list[Any]) -> web.Response:
+    """A list endpoint's answer: one page of ``items`` with its ``Link`` header."""
+    page, headers = paginate(request, items)
+    return json_answer(page, headers=headers)
+
+
 def pull_page(
     request: web.Request, records: Iterable[Any], shape: Callable[[Any], Any], repo: str, number: int
 ) -> web.Response:
     """One page of a pull request's records (comments, reviews...), oldest first."""
     items = [shape(r) for r in sorted(records, key=lambda r: r.id) if r.repo == repo and r.number == number]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    return page_answer(request, items)

@@ -7,7 +7,15 @@ from aiohttp import web
 from bot.simulator.activity import Hub
 from bot.simulator.auth import issue_token, require_app
 from bot.simulator.context import ctx, path_id
-from bot.simulator.responses import ApiError, json_answer, not_found, paginate, read_json
+from bot.simulator.responses import (
+    ApiError,
+    invalid_request,
+    json_answer,
+    not_found,
+    page_answer,
+    paginate,
+    read_json,
+)
 from bot.simulator.shapes import Json, iso
 from bot.simulator.state import Installation
 
@@ -26,8 +34,7 @@ async def list_installations(request: web.Request) -> web.Response:
     hub, caller = ctx(request)
     require_app(caller)
     items = [hub.shapes.installation(i) for i in hub.world.installations.values()]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    return page_answer(request, items)
 
 
 def _installation(hub: Hub, raw: str) -> Installation:
@@ -119,7 +126,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
         per_page = max(1, min(100, int(request.query.get("per_page", 30))))
         offset = int(request.query.get("cursor", "0") or 0)
     except ValueError:
-        raise ApiError(422, "Invalid request.\n\nInvalid cursor.") from None
+        raise invalid_request("Invalid cursor.") from None
     chunk = items[offset : offset + per_page]
     headers = {}
     if offset + per_page < len(items):

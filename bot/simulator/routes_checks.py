@@ -10,13 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pygit2
 from aiohttp import web
 
 from bot.simulator import gitstore
 from bot.simulator.activity import Hub
 from bot.simulator.context import ctx, record_of, repo_of
-from bot.simulator.responses import ApiError, json_answer, paginate, read_json
-from bot.simulator.state import CheckRun
+from bot.simulator.responses import (
+    ApiError,
+    invalid_request,
+    json_answer,
+    not_supplied,
+    page_answer,
+    paginate,
+    read_json,
+)
+from bot.simulator.state import CheckRun, Repo
 
 routes = web.RouteTableDef()
 
@@ -36,18 +45,15 @@ CONCLUSIONS = (
     "timed_out",
 )
 LEVELS = ("notice", "warning", "failure")
+DOCS = "https://docs.github.com/rest/checks/runs"
 
 
 def invalid(detail: str) -> ApiError:
-    return ApiError(
-        422,
-        f"Invalid request.\n\n{detail}",
-        documentation_url="https://docs.github.com/rest/checks/runs",
-    )
+    return invalid_request(detail, documentation_url=DOCS)
 
 
 def _missing(name: str) -> ApiError:
-    return invalid(f'"{name}" wasn\'t supplied.')
+    return not_supplied(name, documentation_url=DOCS)
 
 
 def _too_many(count: int, limit: int) -> ApiError:
@@ -146,6 +152,14 @@ def apply(hub: Hub, run: CheckRun, body: dict[str, Any]) -> None:
         ]
 
 
+def _commit(repo: Repo, ref: str, *, exact: bool = False) -> pygit2.Commit:
+    """The commit ``ref`` names (with ``exact``, only its full SHA will do), or GitHub's 422."""
+    commit = gitstore.resolve(repo.git, ref)
+    if commit is None or (exact and str(commit.id) != ref):
+        raise ApiError(422, f"No commit found for SHA: {ref}")
+    return commit
+
+
 @routes.post("/repos/{owner}/{repo}/check-runs")
 async def create_run(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
@@ -154,9 +168,7 @@ async def create_run(request: web.Request) -> web.Response:
     validate(body, creating=True)
     assert hub.world.app is not None
     with hub.world.lock:
-        commit = gitstore.resolve(repo.git, body["head_sha"])
-        if commit is None or str(commit.id) != body["head_sha"]:
-            raise ApiError(422, f"No commit found for SHA: {body['head_sha']}")
+        _commit(repo, body["head_sha"], exact=True)
         suite = hub.suite_for(repo, body["head_sha"])
         run = CheckRun(
             id=hub.world.next_id(),
@@ -220,8 +232,7 @@ async def list_annotations(request: web.Request) -> web.Response:
     repo = repo_of(request, "checks", "read")
     run = record_of(hub.world.check_runs, repo, request.match_info["id"])
     items = [hub.shapes.annotation(repo.full_name, run.head_sha, a) for a in run.annotations]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    return page_answer(request, items)
 
 
 @routes.post("/repos/{owner}/{repo}/check-runs/{id}/rerequest")
@@ -241,9 +252,7 @@ async def runs_for_ref(request: web.Request) -> web.Response:
     name = request.query.get("check_name")
     status = request.query.get("status")
     with hub.world.lock:
-        commit = gitstore.resolve(repo.git, request.match_info["ref"])
-        if commit is None:
-            raise ApiError(422, f"No commit found for SHA: {request.match_info['ref']}")
+        commit = _commit(repo, request.match_info["ref"])
         runs = [
             r
             for r in sorted(hub.world.check_runs.values(), key=lambda r: -r.id)
@@ -269,9 +278,7 @@ async def create_suite(request: web.Request) -> web.Response:
     if not isinstance(sha, str) or not sha:
         raise _missing("head_sha")
     with hub.world.lock:
-        commit = gitstore.resolve(repo.git, sha)
-        if commit is None or str(commit.id) != sha:
-            raise ApiError(422, f"No commit found for SHA: {sha}")
+        _commit(repo, sha, exact=True)
         existing = hub.find_suite(repo, sha)
         suite = existing or hub.suite_for(repo, sha)
         return json_answer(hub.shapes.check_suite(suite), status=200 if existing else 201)
@@ -301,9 +308,7 @@ async def suites_for_ref(request: web.Request) -> web.Response:
     hub, _ = ctx(request)
     repo = repo_of(request, "checks", "read")
     with hub.world.lock:
-        commit = gitstore.resolve(repo.git, request.match_info["ref"])
-        if commit is None:
-            raise ApiError(422, f"No commit found for SHA: {request.match_info['ref']}")
+        commit = _commit(repo, request.match_info["ref"])
         items = [
             hub.shapes.check_suite(s)
             for s in hub.world.check_suites.values()

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot.simulator import gitstore
 from bot.simulator.context import ctx, repo_of
-from bot.simulator.responses import ApiError, json_answer, not_found, read_json
+from bot.simulator.responses import ApiError, invalid_request, json_answer, not_found, not_supplied, read_json
 
 routes = web.RouteTableDef()
 
@@ -58,11 +58,11 @@ async def upload_sarif(request: web.Request) -> web.Response:
     body = await read_json(request)
     commit_sha, ref, raw = body.get("commit_sha"), body.get("ref"), body.get("sarif")
     if not isinstance(commit_sha, str) or not _SHA.match(commit_sha):
-        raise ApiError(422, 'Invalid request.\n\n"commit_sha" is not a valid commit SHA.')
+        raise invalid_request('"commit_sha" is not a valid commit SHA.')
     if not isinstance(ref, str) or not _REF.match(ref):
-        raise ApiError(422, 'Invalid request.\n\n"ref" is not a valid git reference.')
+        raise invalid_request('"ref" is not a valid git reference.')
     if not isinstance(raw, str):
-        raise ApiError(422, 'Invalid request.\n\n"sarif" wasn\'t supplied.')
+        raise not_supplied("sarif")
     if len(raw) * 3 // 4 > MAX_COMPRESSED:
         raise ApiError(413, "Payload Too Large")
     try:

@@ -21,7 +21,7 @@ from bot.simulator import gitstore
 from bot.simulator.activity import ZERO, Hub
 from bot.simulator.auth import Caller, has_permission
 from bot.simulator.context import ctx, repo_of
-from bot.simulator.responses import ApiError, json_answer, not_found, read_json
+from bot.simulator.responses import ApiError, invalid_request, json_answer, not_found, not_supplied, read_json
 from bot.simulator.state import Repo
 
 routes = web.RouteTableDef()
@@ -62,17 +62,17 @@ async def create_blob(request: web.Request) -> web.Response:
     body = await read_json(request)
     content = body.get("content")
     if not isinstance(content, str):
-        raise ApiError(422, 'Invalid request.\n\n"content" wasn\'t supplied.')
+        raise not_supplied("content")
     encoding = body.get("encoding", "utf-8")
     if encoding == "base64":
         try:
             data = base64.b64decode(content, validate=False)
         except binascii.Error:
-            raise ApiError(422, "Invalid request.\n\ncontent is not valid Base64") from None
+            raise invalid_request("content is not valid Base64") from None
     elif encoding in ("utf-8", "utf8"):
         data = content.encode()
     else:
-        raise ApiError(422, f"Invalid request.\n\nencoding {encoding} is not supported")
+        raise invalid_request(f"encoding {encoding} is not supported")
     with hub.world.lock:
         oid = repo.git.create_blob(data)
     url = f"{hub.shapes.api}/repos/{repo.full_name}/git/blobs/{oid}"
@@ -104,19 +104,19 @@ async def create_tree(request: web.Request) -> web.Response:
     body = await read_json(request)
     entries = body.get("tree")
     if not isinstance(entries, list):
-        raise ApiError(422, 'Invalid request.\n\n"tree" wasn\'t supplied.')
+        raise not_supplied("tree")
     with hub.world.lock:
         base_tree: pygit2.Tree | None = None
         if body.get("base_tree"):
             found = repo.git.get(_oid(str(body["base_tree"])))
             if not isinstance(found, pygit2.Tree):
-                raise ApiError(422, "Invalid request.\n\nbase_tree is not a valid tree oid")
+                raise invalid_request("base_tree is not a valid tree oid")
             base_tree = found
         for entry in entries:
             if not isinstance(entry, dict) or not entry.get("path"):
-                raise ApiError(422, 'Invalid request.\n\n"path" wasn\'t supplied.')
+                raise not_supplied("path")
             if entry.get("sha") and repo.git.get(_oid(str(entry["sha"]))) is None:
-                raise ApiError(422, f"Invalid request.\n\n{entry['sha']} is not a valid oid")
+                raise invalid_request(f"{entry['sha']} is not a valid oid")
         tree = repo.git.get(gitstore.tree_from_entries(repo.git, base_tree, entries))
         return json_answer(hub.shapes.git_tree(repo, tree, _entries(repo, tree, False)), status=201)
 
@@ -151,9 +151,9 @@ async def create_commit(request: web.Request) -> web.Response:
     body = await read_json(request)
     message, tree_sha = body.get("message"), body.get("tree")
     if not isinstance(message, str):
-        raise ApiError(422, 'Invalid request.\n\n"message" wasn\'t supplied.')
+        raise not_supplied("message")
     if not isinstance(tree_sha, str):
-        raise ApiError(422, 'Invalid request.\n\n"tree" wasn\'t supplied.')
+        raise not_supplied("tree")
     parents = body.get("parents") or []
     with hub.world.lock:
         tree = repo.git.get(_oid(tree_sha))
@@ -220,7 +220,7 @@ async def create_ref(request: web.Request) -> web.Response:
     if not isinstance(ref, str) or not ref.startswith("refs/") or ref.count("/") < 2:
         raise ApiError(422, "ref must start with 'refs' and have at least two slashes.")
     if not isinstance(sha, str):
-        raise ApiError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.')
+        raise not_supplied("sha")
     if ref.startswith("refs/pull/"):
         raise ApiError(422, "Reference update failed")
     with hub.world.lock:
@@ -241,7 +241,7 @@ async def update_ref(request: web.Request) -> web.Response:
     body = await read_json(request)
     sha, force = body.get("sha"), bool(body.get("force", False))
     if not isinstance(sha, str):
-        raise ApiError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.')
+        raise not_supplied("sha")
     with hub.world.lock:
         old = gitstore.ref_sha(repo.git, ref)
         if old is None or ref.startswith("refs/pull/"):

@@ -14,7 +14,7 @@ from bot.simulator.context import ctx, pull_of, record_of, repo_of
 from bot.simulator.responses import (
     ApiError,
     json_answer,
-    paginate,
+    page_answer,
     pull_page,
     read_json,
     validation_failed,
@@ -39,18 +39,8 @@ def _body(body: dict[str, object]) -> str:
     if not isinstance(text, str) or not text:
         raise validation_failed("IssueComment", "body", "missing_field")
     if len(text) > MAX_BODY:
-        raise ApiError(
-            422,
-            "Validation Failed",
-            errors=[
-                {
-                    "resource": "IssueComment",
-                    "code": "custom",
-                    "field": "body",
-                    "message": f"body is too long (maximum is {MAX_BODY} characters)",
-                }
-            ],
-        )
+        message = f"body is too long (maximum is {MAX_BODY} characters)"
+        raise validation_failed("IssueComment", "body", "custom", message=message)
     return text
 
 
@@ -116,8 +106,7 @@ async def list_reactions(request: web.Request) -> web.Response:
     repo = _repo(request, "read")
     comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
     items = [hub.shapes.reaction(r) for r in comment.reactions]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    return page_answer(request, items)
 
 
 @routes.post("/repos/{owner}/{repo}/issues/comments/{id}/reactions")
@@ -147,8 +136,7 @@ async def list_labels(request: web.Request) -> web.Response:
     repo = _repo(request, "read")
     pull = pull_of(hub, repo, request.match_info["number"])
     items = [hub.shapes.label(repo, repo.labels[n.lower()]) for n in pull.labels]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    return page_answer(request, items)
 
 
 @routes.post("/repos/{owner}/{repo}/issues/{number}/labels")

@@ -16,7 +16,7 @@ from bot.simulator.gitstore import FileChange
 from bot.simulator.responses import (
     ApiError,
     json_answer,
-    paginate,
+    page_answer,
     pull_page,
     read_json,
     validation_failed,
@@ -46,8 +46,7 @@ async def list_pulls(request: web.Request) -> web.Response:
             and (base is None or p.base_ref == base)
         ]
         items = [hub.shapes.pull_simple(p) for p in pulls]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    return page_answer(request, items)
 
 
 @routes.get("/repos/{owner}/{repo}/pulls/{number}")
@@ -71,8 +70,7 @@ async def list_files(request: web.Request) -> web.Response:
     with hub.world.lock:
         _, changes = hub.pull_diff(pull)
         items = [hub.shapes.diff_entry(repo, pull.head_sha, c) for c in changes[:MAX_FILES]]
-    page, headers = paginate(request, items)
-    return json_answer(page, headers=headers)
+    return page_answer(request, items)
 
 
 @routes.post("/repos/{owner}/{repo}/pulls")
@@ -106,33 +104,15 @@ async def create_pull(request: web.Request) -> web.Response:
             raise validation_failed("PullRequest", "base", "invalid")
         for p in hub.world.pulls_with_head(head_repo.full_name, head_ref):
             if p.repo == repo.full_name and p.base_ref == base:
-                raise ApiError(
-                    422,
-                    "Validation Failed",
-                    errors=[
-                        {
-                            "resource": "PullRequest",
-                            "code": "custom",
-                            "message": f"A pull request already exists for {body['head']}.",
-                        }
-                    ],
-                )
+                message = f"A pull request already exists for {body['head']}."
+                raise validation_failed("PullRequest", None, "custom", message=message)
         if head_repo is not repo:
             from bot.simulator.activity import _copy_objects
 
             _copy_objects(head_repo, repo, head_sha)
         if gitstore.is_fast_forward(repo.git, head_sha, base_sha):
-            raise ApiError(
-                422,
-                "Validation Failed",
-                errors=[
-                    {
-                        "resource": "PullRequest",
-                        "code": "custom",
-                        "message": f"No commits between {base} and {head_ref}",
-                    }
-                ],
-            )
+            message = f"No commits between {base} and {head_ref}"
+            raise validation_failed("PullRequest", None, "custom", message=message)
     pull = hub.open_pull(
         repo,
         head_repo=head_repo,
