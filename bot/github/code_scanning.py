@@ -72,6 +72,13 @@ def _fail(exc: RequestFailed, what: str) -> GitHubError:
     return GitHubError(f"{what} failed with HTTP {status}", status=status, hint=hint)
 
 
+def _sarif_id(data: Any) -> str:
+    """The upload id from GitHub's 202 answer."""
+    if not data.id:
+        raise GitHubError("SARIF upload was accepted without an id")
+    return str(data.id)
+
+
 def upload_sarif(
     gh: GitHub[Any], owner: str, repo: str, commit_sha: str, ref: str, sarif: dict[str, Any]
 ) -> str:
@@ -82,10 +89,7 @@ def upload_sarif(
         )
     except RequestFailed as exc:
         raise _fail(exc, "SARIF upload") from exc
-    sarif_id = response.parsed_data.id
-    if not sarif_id:
-        raise GitHubError("SARIF upload was accepted without an id")
-    return str(sarif_id)
+    return _sarif_id(response.parsed_data)
 
 
 async def async_upload_sarif(
@@ -97,10 +101,7 @@ async def async_upload_sarif(
         )
     except RequestFailed as exc:
         raise _fail(exc, "SARIF upload") from exc
-    sarif_id = response.parsed_data.id
-    if not sarif_id:
-        raise GitHubError("SARIF upload was accepted without an id")
-    return str(sarif_id)
+    return _sarif_id(response.parsed_data)
 
 
 def _status(sarif_id: str, data: Any) -> UploadStatus:
@@ -112,15 +113,40 @@ def _status(sarif_id: str, data: Any) -> UploadStatus:
     )
 
 
+def _status_refused(sarif_id: str, exc: RequestFailed) -> UploadStatus:
+    """A refused status look: a 404 means "not visible yet", i.e. pending; anything else fails."""
+    if exc.response.status_code == 404:
+        return UploadStatus(sarif_id, "pending")
+    raise _fail(exc, "SARIF status") from exc
+
+
 def upload_status(gh: GitHub[Any], owner: str, repo: str, sarif_id: str) -> UploadStatus:
     """One look at the processing status; a 404 means "not visible yet", i.e. pending."""
     try:
         response = gh.rest.code_scanning.get_sarif(owner, repo, sarif_id)
     except RequestFailed as exc:
-        if exc.response.status_code == 404:
-            return UploadStatus(sarif_id, "pending")
-        raise _fail(exc, "SARIF status") from exc
+        return _status_refused(sarif_id, exc)
     return _status(sarif_id, response.parsed_data)
+
+
+async def async_upload_status(gh: GitHub[Any], owner: str, repo: str, sarif_id: str) -> UploadStatus:
+    try:
+        response = await gh.rest.code_scanning.async_get_sarif(owner, repo, sarif_id)
+    except RequestFailed as exc:
+        return _status_refused(sarif_id, exc)
+    return _status(sarif_id, response.parsed_data)
+
+
+def _finished(status: UploadStatus, deadline: float, timeout: float) -> bool:
+    """Whether polling stops at ``status``; raises when GitHub rejected the upload or time is up."""
+    if status.failed:
+        detail = "; ".join(status.errors[:5]) or "no detail given"
+        raise GitHubError(f"code scanning rejected SARIF upload {status.sarif_id}: {detail}")
+    if status.processing_status == "complete":
+        return True
+    if time.monotonic() >= deadline:
+        raise TransientError(f"SARIF upload {status.sarif_id} still pending after {timeout:.0f} s")
+    return False
 
 
 def wait_for_processing(
@@ -136,13 +162,8 @@ def wait_for_processing(
     deadline = time.monotonic() + timeout
     while True:
         status = upload_status(gh, owner, repo, sarif_id)
-        if status.failed:
-            detail = "; ".join(status.errors[:5]) or "no detail given"
-            raise GitHubError(f"code scanning rejected SARIF upload {sarif_id}: {detail}")
-        if status.processing_status == "complete":
+        if _finished(status, deadline, timeout):
             return status
-        if time.monotonic() >= deadline:
-            raise TransientError(f"SARIF upload {sarif_id} still pending after {timeout:.0f} s")
         time.sleep(interval)
 
 
@@ -157,20 +178,9 @@ async def async_wait_for_processing(
 ) -> UploadStatus:
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            response = await gh.rest.code_scanning.async_get_sarif(owner, repo, sarif_id)
-            status = _status(sarif_id, response.parsed_data)
-        except RequestFailed as exc:
-            if exc.response.status_code != 404:
-                raise _fail(exc, "SARIF status") from exc
-            status = UploadStatus(sarif_id, "pending")
-        if status.failed:
-            detail = "; ".join(status.errors[:5]) or "no detail given"
-            raise GitHubError(f"code scanning rejected SARIF upload {sarif_id}: {detail}")
-        if status.processing_status == "complete":
+        status = await async_upload_status(gh, owner, repo, sarif_id)
+        if _finished(status, deadline, timeout):
             return status
-        if time.monotonic() >= deadline:
-            raise TransientError(f"SARIF upload {sarif_id} still pending after {timeout:.0f} s")
         await asyncio.sleep(interval)
 
 
