@@ -1,9 +1,14 @@
-"""Fixtures for the security stage tests: real git repositories built with pygit2."""
+"""Fixtures for the security stage tests: real git repositories built with pygit2, and
+loopback JSON servers standing in for GitHub code scanning or an OSV service."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -63,3 +68,44 @@ def pr(git_repo: GitRepo) -> Callable[..., StageContext]:
         return git_repo.context(base_sha, head_sha, **options)
 
     return make
+
+
+Respond = Callable[[str, str, Mapping[str, str], Any], tuple[int, Any]]
+
+
+@pytest.fixture
+def json_server() -> Iterator[Callable[[Respond], str]]:
+    """``json_server(respond)`` -> the base URL of a loopback HTTP server, stopped after the test.
+
+    Each request is answered by ``respond(method, path, headers, body)``, which gets the JSON
+    body decoded (None when there is none) and returns the status and the JSON body to send.
+    """
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(respond: Respond) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                status, answer = respond(self.command, self.path, self.headers, body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from githubkit import GitHub, TokenAuthStrategy
@@ -29,58 +28,34 @@ class FakeCodeScanning:
         self.upload_status = 202
         self.auth: list[str] = []
 
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self) -> None:
-                fake.auth.append(self.headers.get("Authorization", ""))
-                if not self.path.endswith("/code-scanning/sarifs"):
-                    return self._send(404, {"message": "Not Found"})
-                if fake.upload_status != 202:
-                    return self._send(fake.upload_status, {"message": "Resource not accessible by integration"})
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                sarif = json.loads(gzip.decompress(base64.b64decode(body["sarif"])))
-                sarif_id = f"id-{len(fake.uploads) + 1}"
-                fake.uploads[sarif_id] = {**body, "sarif": sarif}
-                self._send(202, {"id": sarif_id, "url": f"http://x/sarifs/{sarif_id}"})
-
-            def do_GET(self) -> None:
-                sarif_id = self.path.rsplit("/", 1)[-1]
-                if sarif_id not in fake.uploads:
-                    return self._send(404, {"message": "Not Found"})
-                fake.polls[sarif_id] = fake.polls.get(sarif_id, 0) + 1
-                if fake.polls[sarif_id] < 2:
-                    return self._send(200, {"processing_status": "pending", "analyses_url": None})
-                body = {"processing_status": fake.outcome, "analyses_url": "http://x/analyses"}
-                if fake.outcome == "failed":
-                    body["errors"] = fake.errors
-                self._send(200, body)
-
-        return Handler
+    def respond(self, method: str, path: str, headers: Mapping[str, str], body: Any) -> tuple[int, dict]:
+        if method == "POST":
+            self.auth.append(headers.get("Authorization", ""))
+            if not path.endswith("/code-scanning/sarifs"):
+                return 404, {"message": "Not Found"}
+            if self.upload_status != 202:
+                return self.upload_status, {"message": "Resource not accessible by integration"}
+            sarif = json.loads(gzip.decompress(base64.b64decode(body["sarif"])))
+            sarif_id = f"id-{len(self.uploads) + 1}"
+            self.uploads[sarif_id] = {**body, "sarif": sarif}
+            return 202, {"id": sarif_id, "url": f"http://x/sarifs/{sarif_id}"}
+        sarif_id = path.rsplit("/", 1)[-1]
+        if sarif_id not in self.uploads:
+            return 404, {"message": "Not Found"}
+        self.polls[sarif_id] = self.polls.get(sarif_id, 0) + 1
+        if self.polls[sarif_id] < 2:
+            return 200, {"processing_status": "pending", "analyses_url": None}
+        answer = {"processing_status": self.outcome, "analyses_url": "http://x/analyses"}
+        if self.outcome == "failed":
+            answer["errors"] = self.errors
+        return 200, answer
 
 
 @pytest.fixture
-def fake() -> Iterator[tuple[FakeCodeScanning, GitHub]]:
+def fake(json_server) -> tuple[FakeCodeScanning, GitHub]:
     state = FakeCodeScanning()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    gh = GitHub(TokenAuthStrategy("ghs_test"), base_url=f"http://127.0.0.1:{server.server_port}/")
-    yield state, gh
-    server.shutdown()
-    server.server_close()
+    url = json_server(state.respond)
+    return state, GitHub(TokenAuthStrategy("ghs_test"), base_url=f"{url}/")
 
 
 def _sarif() -> dict:

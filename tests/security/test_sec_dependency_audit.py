@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -29,49 +27,26 @@ class FakeOSV:
     def __init__(self) -> None:
         self.queries: list[dict] = []
 
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self) -> None:
-                assert self.path == "/v1/querybatch"
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.queries.extend(body["queries"])
-                results = []
-                for q in body["queries"]:
-                    key = (q["package"]["name"].lower(), q["version"])
-                    assert q["package"]["ecosystem"] == "PyPI"
-                    results.append({"vulns": VULNS[key]} if key in VULNS else {})
-                self._send(200, {"results": results})
-
-            def do_GET(self) -> None:
-                vid = self.path.rsplit("/", 1)[-1]
-                if vid in DETAILS:
-                    return self._send(200, DETAILS[vid])
-                self._send(404, {"message": "not found"})
-
-        return Handler
+    def respond(self, method: str, path: str, headers: Mapping[str, str], body: Any) -> tuple[int, dict]:
+        if method == "POST":
+            assert path == "/v1/querybatch"
+            self.queries.extend(body["queries"])
+            results = []
+            for q in body["queries"]:
+                key = (q["package"]["name"].lower(), q["version"])
+                assert q["package"]["ecosystem"] == "PyPI"
+                results.append({"vulns": VULNS[key]} if key in VULNS else {})
+            return 200, {"results": results}
+        vid = path.rsplit("/", 1)[-1]
+        if vid in DETAILS:
+            return 200, DETAILS[vid]
+        return 404, {"message": "not found"}
 
 
 @pytest.fixture
-def osv() -> Iterator[tuple[FakeOSV, str]]:
+def osv(json_server) -> tuple[FakeOSV, str]:
     state = FakeOSV()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield state, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    return state, json_server(state.respond)
 
 
 def _closed_port() -> int:
