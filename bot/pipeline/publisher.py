@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bot.errors import GitHubError, TransientError
@@ -156,10 +157,19 @@ class Publisher:
         return check_run_id
 
     # ------------------------------------------------------------------ running
-    def start_check(self, check_run_id: int, stage: StageName) -> DeferredProgress:
+    def start_check(
+        self, check_run_id: int, stage: StageName, *, wanted: Callable[[], bool] | None = None
+    ) -> DeferredProgress:
         """Arm the check run's ``in_progress`` mark (sent if the stage outlasts the grace
-        period, see ``bot.pipeline.progress``); every conclusion below settles it first."""
+        period, see ``bot.pipeline.progress``); every conclusion below settles it first.
+
+        ``wanted`` is asked just before the mark goes out: a newer push may have had the
+        planner (another process) conclude this check as superseded meanwhile, and a late
+        ``in_progress`` would reopen it.
+        """
         def send(started_at: str) -> None:
+            if wanted is not None and not wanted():
+                return
             self._update_check(check_run_id, {**in_progress_payload(stage), "started_at": started_at})
 
         progress = DeferredProgress(send, self.runtime.settings.progress_after)

@@ -86,7 +86,10 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
     try:
         checkpoint()
         runtime.store.start_run(run_id)
-        publisher.start_check(check_run_id, stage)
+        publisher.start_check(
+            check_run_id, stage,
+            wanted=lambda: not heads.is_superseded(redis, target.repo, target.number, target.head_sha),
+        )
         options = _stage_options(stage, payload["stage_config"])
         result, files = _execute(runtime, target, stage, options, payload, checkpoint)
         checkpoint()

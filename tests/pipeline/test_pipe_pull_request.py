@@ -15,6 +15,8 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from bot.models import StageName
+
 REPO = "octo/demo"
 BASE = {
     "app.py": "def add(a, b):\n    return a + b\n",
@@ -492,3 +494,41 @@ def test_the_owner_of_a_personal_repository_is_trusted_without_asking(stack):
     assert tests.status == "completed"
     assert "without write permission" not in (tests.summary or "")  # her code was run
     assert not [r for r in sim.recorder.requests if "/collaborators/" in r.path]
+
+
+def test_a_late_in_progress_mark_never_reopens_a_superseded_check(redis_url, tmp_path):
+    from bot.pipeline import heads
+    from bot.pipeline.facts import Target
+    from bot.pipeline.publisher import Publisher
+    from bot.stack import LocalStack
+
+    with LocalStack(tmp_path / "stack", redis_url=redis_url, progress_after=0) as stack:
+        sim = stack.sim
+        open_pr(sim, {"app.py": CHANGED})
+        sim.wait_for_deliveries()
+        stack.work(("events",))
+        stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
+        payload = stages.fetch_job(stages.job_ids[0]).args[0]
+        target = Target.model_validate(payload["target"])
+        check_run_id = int(payload["check_run_id"])
+        sim.commit(REPO, "feature", {"app.py": CHANGED + "\nX = 1\n"}, author="alice")
+        sim.wait_for_deliveries()
+        stack.work(("events",))  # the planner concludes the old head's checks: cancelled
+        assert heads.is_superseded(stack.redis, REPO, target.number, target.head_sha)
+
+        def patches() -> int:
+            return len([p for p in check_run_patches(sim) if p.path.endswith(f"/{check_run_id}")])
+
+        before = patches()
+        gh = stack.runtime.github.installation(target.installation_id)
+        publisher = Publisher(gh, stack.runtime, target, delivery_id=None)
+        # the old job's mark, were it to fire now, asks first and stays silent
+        publisher.start_check(
+            check_run_id, StageName.REVIEW,
+            wanted=lambda: not heads.is_superseded(stack.redis, REPO, target.number, target.head_sha),
+        )
+        assert patches() == before
+        old = next(r for r in sim.check_runs(REPO) if r.id == check_run_id)
+        assert (old.status, old.conclusion) == ("completed", "cancelled")
+        Publisher(gh, stack.runtime, target, delivery_id=None).start_check(check_run_id, StageName.REVIEW)
+        assert patches() == before + 1  # without the question it would have gone out
