@@ -77,6 +77,15 @@ class Settings(BaseSettings):
             "go from queued straight to completed (0: mark every start at once)."
         ),
     )
+    summary_patience: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds after a push's first stage concluded before the summary comment is "
+            "written even though other stages still run (it is written once they all end)."
+        ),
+    )
     mirror_max_age_days: float = Field(
         default=30, gt=0, description="Git mirrors unused this long are deleted."
     )

@@ -103,5 +103,14 @@ def mark_done(redis: Redis, repo: str, head_sha: str, stage: str, conclusion: st
     return set(planned) <= set(done)
 
 
+def all_done(redis: Redis, repo: str, head_sha: str) -> bool:
+    """Whether every planned stage of the head has concluded."""
+    pipe = redis.pipeline()
+    pipe.hkeys(_done_key(repo, head_sha))
+    pipe.hkeys(_planned_key(repo, head_sha))
+    done, planned = pipe.execute()
+    return set(planned) <= set(done)
+
+
 def conclusions(redis: Redis, repo: str, head_sha: str) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in redis.hgetall(_done_key(repo, head_sha)).items()}

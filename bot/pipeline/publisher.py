@@ -402,10 +402,22 @@ class Publisher:
         check runs already show each stage's verdict as it lands, and a comment created
         with half the table would notify everyone on the PR with half the story (GitHub
         mails new comments, not edits). One request per push instead of one per stage.
+        When a stage is slow, a job scheduled at the first conclusion writes the table
+        ``summary_patience`` seconds later with the stages still running
+        (``stage_job.patient_summary_job``), and the last stage edits it.
         """
         number = self.target.number
         if number is None or not final:
             return
+        # one writer at a time per PR, each reading the rows inside the lock: the last
+        # write always carries the newest results (a patient summary job and the last
+        # stage can finish together)
+        with self.runtime.redis.lock(
+            f"shunter:summary-lock:{self.target.repo}#{number}", timeout=60, blocking_timeout=30
+        ):
+            self._write_summary(number)
+
+    def _write_summary(self, number: int) -> None:
         repo = self.target.repo
         rows = self._summary_rows()
         state = self.store.pull_state(repo, number)

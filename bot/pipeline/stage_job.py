@@ -30,7 +30,7 @@ from bot.pipeline.config_loader import CONFIG_PATH, preview_check
 from bot.pipeline.facts import Target
 from bot.pipeline.publisher import Publisher
 from bot.policies.schema import LLMConfig, Patches, Stages
-from bot.queue.jobs import give_up_unless_transient
+from bot.queue.jobs import EVENTS, give_up_unless_transient, queue, safe_id
 from bot.runtime import Runtime, get_runtime
 from bot.stages.context import ChangedFile
 from bot.stages.filtering import filter_findings
@@ -150,6 +150,8 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             raise
         except Exception:  # the check runs carry the verdict; the summary is a courtesy
             log.exception("summary comment failed")
+        if not done:
+            _summary_later(runtime, target, payload.get("delivery_id"))
     _maintain_mirrors_now_and_then(runtime)
     return {"stage": stage.value, "conclusion": conclusion, "findings": len(result.findings)}
 
@@ -250,6 +252,40 @@ def _trusted(runtime: Runtime, target: Target) -> bool:
     except ShunterError:
         return False
     return level in {"write", "maintain", "admin"}
+
+
+def _summary_later(runtime: Runtime, target: Target, delivery_id: str | None) -> None:
+    """Once per head, when its first stage concludes: a job that writes the summary after
+    ``summary_patience`` seconds if other stages still run then. Quick pushes get one
+    summary write, when all is done; a slow tests stage does not hide the others' table."""
+    key = f"shunter:summary-later:{target.repo}:{target.head_sha}"
+    if not runtime.redis.set(key, 1, nx=True, ex=86400):
+        return
+    from datetime import timedelta
+
+    queue(EVENTS, runtime.redis).enqueue_in(
+        timedelta(seconds=runtime.settings.summary_patience),
+        "bot.pipeline.stage_job.patient_summary_job",
+        {"target": target.model_dump(mode="json"), "delivery_id": delivery_id},
+        job_id=safe_id(f"summary-{target.repo}-{target.head_sha[:12]}"),
+        result_ttl=600,
+        failure_ttl=86400,
+        description=f"summary {target.repo}#{target.number}@{target.head_sha[:12]}",
+    )
+
+
+def patient_summary_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Job entry point (queue ``events``): the summary of a head whose stages still run."""
+    runtime = get_runtime()
+    target = Target.model_validate(payload["target"])
+    with bind(repo=target.repo, pr=target.number, delivery=payload.get("delivery_id")):
+        if heads.is_superseded(runtime.redis, target.repo, target.number, target.head_sha):
+            return {"summary": "superseded"}
+        if heads.all_done(runtime.redis, target.repo, target.head_sha):
+            return {"summary": "written by the last stage"}
+        gh = runtime.github.installation(target.installation_id)
+        Publisher(gh, runtime, target, delivery_id=payload.get("delivery_id")).update_summary(final=True)
+        return {"summary": "written while stages run"}
 
 
 def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:

@@ -406,6 +406,15 @@ def test_quick_stages_skip_the_in_progress_mark_and_the_summary_is_written_once(
     assert calls(sim)["PATCH /repos/octo/demo/issues/comments/N"] == 0
     summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
     assert all(name in summary.body for name in runs)
+    # the patient summary job, when its time comes, finds the last stage wrote it already
+    events = Queue("events", connection=stack.redis, serializer=JSONSerializer)
+    later = ScheduledJobRegistry(queue=events)
+    assert len(later.get_job_ids()) == 1
+    for job_id in later.get_job_ids():
+        later.remove(job_id)
+        events.enqueue_job(events.fetch_job(job_id))
+    stack.work(("events",))
+    assert calls(sim)["PATCH /repos/octo/demo/issues/comments/N"] == 0
     # a new push edits it once, when its stages are all done
     sim.commit(REPO, "feature", {"README.md": "# demo v2\n"}, author="alice")
     stack.drain()
@@ -532,3 +541,39 @@ def test_a_late_in_progress_mark_never_reopens_a_superseded_check(redis_url, tmp
         assert (old.status, old.conclusion) == ("completed", "cancelled")
         Publisher(gh, stack.runtime, target, delivery_id=None).start_check(check_run_id, StageName.REVIEW)
         assert patches() == before + 1  # without the question it would have gone out
+
+
+def test_a_slow_stage_does_not_hide_the_summary_beyond_the_patience(stack):
+    from rq.registry import ScheduledJobRegistry as Scheduled
+
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
+    slow = next(stages.fetch_job(i) for i in stages.job_ids if "-tests-" in i)
+    stages.remove(slow.id)  # the tests stage is still "running"
+    stack.work(("stages",))
+
+    def summaries():
+        return [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->")]
+
+    assert summaries() == []  # two of three stages done: not yet
+    events = Queue("events", connection=stack.redis, serializer=JSONSerializer)
+    later = Scheduled(queue=events)
+    (job_id,) = later.get_job_ids()  # one patient job per head, however many stages end
+    later.remove(job_id)
+    events.enqueue_job(events.fetch_job(job_id))  # its time has come
+    stack.work(("events",))
+    (early,) = summaries()
+    early_id, early_body = early.id, early.body
+    tests_row = next(line for line in early_body.splitlines() if "`shunter/tests`" in line)
+    assert "queued" in tests_row or "running" in tests_row
+    assert "`shunter/review`" in early_body
+    stages.enqueue_job(slow)
+    stack.drain()
+    (final,) = summaries()  # the same comment, edited with the last result
+    assert final.id == early_id and final.body != early_body
+    tests_row = next(line for line in final.body.splitlines() if "`shunter/tests`" in line)
+    assert "queued" not in tests_row and "running" not in tests_row
+    assert calls(sim)["POST /repos/octo/demo/issues/N/comments"] == 1
