@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import structlog
 from githubkit.exception import RequestError, RequestFailed
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from bot.errors import ConfigError, GitHubError, ShunterError, TransientError
 from bot.policies.safe_yaml import MAX_BYTES
@@ -98,8 +98,13 @@ class GitHubConfigSource:
         for key in [k for k in self._entries if k[1:3] == prefix]:
             del self._entries[key]
         if self.store is not None:
+            name = shared_key(self.installation_id, owner, repo)
             try:
-                self.store.delete(shared_key(self.installation_id, owner, repo))
+                pipe = self.store.pipeline()
+                pipe.incr(f"{name}:generation")  # answers fetched before this are not kept
+                pipe.expire(f"{name}:generation", SHARED_TTL)
+                pipe.delete(name)
+                pipe.execute()
             except RedisError as exc:
                 log.warning("config source cache unavailable", error=type(exc).__name__)
 
@@ -136,7 +141,11 @@ class GitHubConfigSource:
     ) -> Any:
         now = self.clock()
         # with a store, Redis is the one truth: another worker may have invalidated it
-        entry = self._shared(key) if self.store is not None else self._entries.get(key)
+        generation: bytes | None = None
+        if self.store is not None:
+            entry, generation = self._shared(key)
+        else:
+            entry = self._entries.get(key)
         if entry is not None and now - entry.fetched < self.fresh_seconds:
             return entry.value
         headers = {"If-None-Match": entry.etag} if entry is not None and entry.etag else {}
@@ -146,7 +155,7 @@ class GitHubConfigSource:
         except RequestFailed as exc:
             status = exc.response.status_code
             if status == 404:
-                self._store(key, _Entry(None, None, now))
+                self._store(key, _Entry(None, None, now), generation)
                 return None
             if (
                 status in (429, 502, 503, 504)
@@ -159,13 +168,15 @@ class GitHubConfigSource:
             raise TransientError(f"cannot reach GitHub to read config: {exc}") from None
         if response.status_code == 304 and entry is not None:
             self.not_modified += 1
-            self._store(key, _Entry(entry.etag, entry.value, now))
+            self._store(key, _Entry(entry.etag, entry.value, now), generation)
             return entry.value
         value = parse(response.json())
-        self._store(key, _Entry(response.headers.get("etag"), value, now))
+        self._store(key, _Entry(response.headers.get("etag"), value, now), generation)
         return value
 
-    def _store(self, key: tuple[str, ...], entry: _Entry) -> None:
+    def _store(self, key: tuple[str, ...], entry: _Entry, generation: bytes | None = None) -> None:
+        """Remember an answer; a shared one only if no push invalidated the repository
+        while it was being fetched (``generation`` is what ``_shared`` saw before)."""
         if self.store is None:
             self._entries[key] = entry
             self._entries.move_to_end(key)
@@ -175,29 +186,39 @@ class GitHubConfigSource:
         name = shared_key(self.installation_id, key[1], key[2])
         record = json.dumps({"etag": entry.etag, "value": entry.value, "fetched": entry.fetched})
         try:
-            pipe = self.store.pipeline()
-            pipe.hset(name, "\0".join(key), record)
-            pipe.expire(name, SHARED_TTL)
-            pipe.execute()
+            with self.store.pipeline() as pipe:
+                pipe.watch(f"{name}:generation")
+                if pipe.get(f"{name}:generation") != generation:
+                    return  # invalidated meanwhile: this answer may predate the push
+                pipe.multi()
+                pipe.hset(name, "\0".join(key), record)
+                pipe.expire(name, SHARED_TTL)
+                pipe.execute()
+        except WatchError:
+            return  # invalidated between the check and the write
         except RedisError as exc:
             log.warning("config source cache unavailable", error=type(exc).__name__)
 
-    def _shared(self, key: tuple[str, ...]) -> _Entry | None:
-        """The answer another process remembered, or None (none, or Redis is away)."""
-        if self.store is None:
-            return None
+    def _shared(self, key: tuple[str, ...]) -> tuple[_Entry | None, bytes | None]:
+        """The answer another process remembered (None: none, or Redis is away) and the
+        repository's invalidation generation, read together."""
+        name = shared_key(self.installation_id, key[1], key[2])
+        assert self.store is not None
         try:
-            raw = self.store.hget(shared_key(self.installation_id, key[1], key[2]), "\0".join(key))
+            pipe = self.store.pipeline(transaction=False)
+            pipe.hget(name, "\0".join(key))
+            pipe.get(f"{name}:generation")
+            raw, generation = pipe.execute()
         except RedisError as exc:
             log.warning("config source cache unavailable", error=type(exc).__name__)
-            return None
+            return None, None
         if raw is None:
-            return None
+            return None, generation
         try:
             record = json.loads(raw)
-            return _Entry(record["etag"], record["value"], float(record["fetched"]))
+            return _Entry(record["etag"], record["value"], float(record["fetched"])), generation
         except (ValueError, KeyError, TypeError):
-            return None  # written by another version: fetch afresh
+            return None, generation  # written by another version: fetch afresh
 
 
 def shared_key(installation_id: int, owner: str, repo: str) -> str:

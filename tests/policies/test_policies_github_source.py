@@ -30,6 +30,8 @@ class FakeRepoServer:
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     fail_with: int | None = None
     url: str = ""
+    while_answering: list = field(default_factory=list)
+    """Callables run (once each) while a request is being answered."""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -39,6 +41,8 @@ class FakeRepoServer:
 
     def _answer(self, request: web.Request, body: dict, etag: str) -> web.Response:
         self.requests.append((request.method, request.path_qs, request.headers.get("If-None-Match")))
+        while self.while_answering:
+            self.while_answering.pop(0)()
         if self.fail_with:
             return web.json_response({"message": "boom"}, status=self.fail_with)
         if request.headers.get("If-None-Match") == etag:
@@ -218,6 +222,24 @@ def test_workers_share_answers_and_invalidations_through_redis(server: FakeRepoS
     stranger = GitHubConfigSource(_client(server.url), store=redis_client, installation_id=8, clock=clock)
     before = len(server.requests)
     stranger.read_file("acme", "app", ".github/shunter.yml", "main")
+    assert len(server.requests) == before + 1
+
+
+def test_an_answer_fetched_across_an_invalidation_is_not_kept(server: FakeRepoServer, redis_client) -> None:
+    server.files[("acme/app", ".github/shunter.yml")] = b"patches: {max_files: 4}\n"
+    reader = GitHubConfigSource(_client(server.url), store=redis_client, installation_id=9)
+    pusher = GitHubConfigSource(_client(server.url), store=redis_client, installation_id=9)
+    # a push lands while the reader's request is in flight: its answer may predate the push
+    server.while_answering.append(lambda: pusher.invalidate("acme", "app"))
+    reader.read_file("acme", "app", ".github/shunter.yml", "main")
+    before = len(server.requests)
+    later = GitHubConfigSource(_client(server.url), store=redis_client, installation_id=9)
+    later.read_file("acme", "app", ".github/shunter.yml", "main")
+    assert len(server.requests) == before + 1  # asked GitHub again rather than trust it
+    # and that answer, fetched with no push in between, is kept
+    GitHubConfigSource(_client(server.url), store=redis_client, installation_id=9).read_file(
+        "acme", "app", ".github/shunter.yml", "main"
+    )
     assert len(server.requests) == before + 1
 
 
