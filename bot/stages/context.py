@@ -7,6 +7,7 @@ This is the contract between the git workspace (``bot.git``), which builds a
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ class ChangedPath:
     status: FileStatus
 
 
-class PendingFiles:
+class PendingFiles(ABC):
     """Changed files whose line maps are still to be computed (``bot.git.changes.DiffFiles``).
 
     Comparing two trees names the changed files in well under a millisecond; diffing their
@@ -53,13 +54,13 @@ class PendingFiles:
     stage starts ruff) can have them at once and leave the line diff to run beside it.
     """
 
+    @abstractmethod
     def paths(self) -> list[ChangedPath]:
         """Every changed file's path and status, in path order, without the line maps."""
-        raise NotImplementedError
 
+    @abstractmethod
     def load(self) -> list[ChangedFile]:
         """The ``ChangedFile``s with their line maps, in path order."""
-        raise NotImplementedError
 
 
 class _Files:
