@@ -266,7 +266,7 @@ def _refresh_summary(session: Session) -> None:
     try:
         Publisher(
             session.gh, session.runtime, session.target, delivery_id=session.ctx.delivery.delivery_id
-        ).update_summary(final=True)
+        ).update_summary()
     except Exception:  # the reply already told the user what happened
         log.exception("summary refresh after command failed")
 

@@ -395,10 +395,10 @@ class Publisher:
                     reason=f"finding fixed in {self.target.head_sha}")
 
     # ------------------------------------------------------------------ summary
-    def update_summary(self, *, final: bool = True) -> None:
+    def update_summary(self) -> None:
         """Create or edit the one summary comment of the PR (never a second one).
 
-        Stage jobs call it as each finishes, and only the last one (``final``) writes: the
+        Of a push's stage jobs only the last to finish calls it: the
         check runs already show each stage's verdict as it lands, and a comment created
         with half the table would notify everyone on the PR with half the story (GitHub
         mails new comments, not edits). One request per push instead of one per stage.
@@ -407,7 +407,7 @@ class Publisher:
         (``stage_job.patient_summary_job``), and the last stage edits it.
         """
         number = self.target.number
-        if number is None or not final:
+        if number is None:
             return
         # one writer at a time per PR, each reading the rows inside the lock: the last
         # write always carries the newest results (a patient summary job and the last

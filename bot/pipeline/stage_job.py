@@ -48,6 +48,12 @@ class Superseded(Exception):
         self.new_sha = new_sha
 
 
+def _last_attempt() -> bool:
+    """Whether rq will not retry the current job again."""
+    job = get_current_job()
+    return job is not None and not job.retries_left
+
+
 def _stage_options(stage: StageName, data: dict[str, Any]) -> Any:
     """Rebuild the stage's config model from the JSON the planner put in the job."""
     field = Stages.model_fields[stage.value]
@@ -82,7 +88,22 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         if newer:
             raise Superseded(newer)
 
+    def after_failure(message: str, *, last: bool) -> None:
+        """Never leave the check hanging: the last attempt concludes it ``neutral`` with
+        ``message`` (unless the verdict was already published, which then stands), an
+        earlier one marks it in progress while it waits for its retry."""
+        if concluded:
+            if last:
+                heads.mark_done(redis, target.repo, target.head_sha, stage.value, conclusion)
+        elif last:
+            publisher.fail_check(check_run_id, stage, message)
+            runtime.store.finish_run(run_id, conclusion="neutral")
+            heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
+        else:
+            publisher.mark_in_progress(check_run_id)
+
     concluded = False
+    conclusion = "neutral"
     try:
         checkpoint()
         runtime.store.start_run(run_id)
@@ -109,49 +130,32 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         runtime.store.finish_run(run_id, status=RunStatus.SUPERSEDED, conclusion="cancelled")
         heads.mark_done(redis, target.repo, target.head_sha, stage.value, "cancelled")
         return {"stage": stage.value, "conclusion": "cancelled", "superseded_by": exc.new_sha}
-    except TransientError as exc:
-        job = get_current_job()
-        if job is not None and not job.retries_left:
-            # the last attempt: never leave the check in_progress
-            publisher.fail_check(check_run_id, stage, f"{exc} (gave up after retries)")
-            runtime.store.finish_run(run_id, conclusion="neutral")
-            heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
-        else:
-            publisher.mark_in_progress(check_run_id)  # started, and waiting for its retry
-        raise  # otherwise rq retries with backoff; the retry concludes the check run
-    except ShunterError as exc:
-        # a permanent failure: the check says why, the job fails once (no pointless retries)
-        publisher.fail_check(check_run_id, stage, str(exc))
-        runtime.store.finish_run(run_id, conclusion="neutral")
-        heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
+    except TransientError as exc:  # GitHub or git away: rq retries with backoff
+        after_failure(f"{exc} (gave up after retries)", last=_last_attempt())
+        raise
+    except ShunterError as exc:  # permanent: the check says why, the job fails once
+        after_failure(str(exc), last=True)
         give_up_unless_transient(exc)
         raise
-    except Exception as exc:
-        # a bug, not the PR's fault: rq retries it, and the last attempt still concludes the
-        # check (naming only the error's type: its text may quote what it choked on)
-        if not concluded:
-            job = get_current_job()
-            if job is not None and not job.retries_left:
-                publisher.fail_check(
-                    check_run_id, stage,
-                    f"Shunter hit an internal error ({type(exc).__name__}); "
-                    "the operator's logs have the details",
-                )
-                runtime.store.finish_run(run_id, conclusion="neutral")
-                heads.mark_done(redis, target.repo, target.head_sha, stage.value, "neutral")
-            else:
-                publisher.mark_in_progress(check_run_id)
+    except Exception as exc:  # a bug, not the PR's fault: retried like a transient error
+        # only the error's type is named: its text may quote what it choked on
+        after_failure(
+            f"Shunter hit an internal error ({type(exc).__name__}); the operator's logs have "
+            "the details",
+            last=_last_attempt(),
+        )
         raise
     done = heads.mark_done(redis, target.repo, target.head_sha, stage.value, conclusion)
     if target.number is not None and not target.is_merge_group:
-        try:
-            publisher.update_summary(final=done)
-        except TransientError:
-            raise
-        except Exception:  # the check runs carry the verdict; the summary is a courtesy
-            log.exception("summary comment failed")
         if not done:
             _summary_later(runtime, target, payload.get("delivery_id"))
+        else:
+            try:
+                publisher.update_summary()
+            except TransientError:
+                raise
+            except Exception:  # the check runs carry the verdict; the summary is a courtesy
+                log.exception("summary comment failed")
     _maintain_mirrors_now_and_then(runtime)
     return {"stage": stage.value, "conclusion": conclusion, "findings": len(result.findings)}
 
@@ -284,7 +288,7 @@ def patient_summary_job(payload: dict[str, Any]) -> dict[str, Any]:
         if heads.all_done(runtime.redis, target.repo, target.head_sha):
             return {"summary": "written by the last stage"}
         gh = runtime.github.installation(target.installation_id)
-        Publisher(gh, runtime, target, delivery_id=payload.get("delivery_id")).update_summary(final=True)
+        Publisher(gh, runtime, target, delivery_id=payload.get("delivery_id")).update_summary()
         return {"summary": "written while stages run"}
 
 

@@ -40,6 +40,18 @@ def calls(sim):
     return Counter(re.sub(r"/\d+", "/N", f"{r.method} {r.path}") for r in sim.recorder.requests)
 
 
+def release_scheduled(stack, name="stages"):
+    """Move the queue's scheduled jobs (retries, delayed jobs) in now, as rq's scheduler
+    would once their time came; returns how many."""
+    jobs = Queue(name, connection=stack.redis, serializer=JSONSerializer)
+    scheduled = ScheduledJobRegistry(queue=jobs)
+    due = scheduled.get_jobs_to_schedule(timestamp=10**12)
+    for job_id in due:
+        scheduled.remove(job_id)
+        jobs.enqueue_job(jobs.fetch_job(job_id))
+    return len(due)
+
+
 def test_opened_pr_gets_queued_then_completed_checks_and_one_summary(stack):
     sim = stack.sim
     number = open_pr(sim, {"app.py": CHANGED})
@@ -170,10 +182,7 @@ def test_a_worker_killed_mid_stage_is_retried_and_concludes(stack):
     # rq's maintenance, once the job's lease has expired, finds the job abandoned and retries it
     stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
     StartedJobRegistry(queue=stages).cleanup(timestamp=10**12)
-    scheduled = ScheduledJobRegistry(queue=stages)
-    for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
-        scheduled.remove(job_id)
-        stages.enqueue_job(stages.fetch_job(job_id))
+    release_scheduled(stack)
     stack.drain()
     for run in stuck:
         now = next(r for r in sim.check_runs(REPO) if r.id == run.id)
@@ -353,9 +362,7 @@ def test_transient_git_failures_are_retried_then_concluded(stack):
     assert len(scheduled.get_job_ids()) == 3  # each stage waits for a retry, check in progress
     assert {r.status for r in sim.check_runs(REPO)} == {"in_progress"}
     sim.faults.remove(fault)  # git is back
-    for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
-        scheduled.remove(job_id)
-        stages.enqueue_job(stages.fetch_job(job_id))
+    release_scheduled(stack)
     stack.drain()
     runs = by_name(sim.check_runs(REPO))
     assert {r.status for r in runs.values()} == {"completed"}
@@ -364,7 +371,7 @@ def test_transient_git_failures_are_retried_then_concluded(stack):
 
 def test_when_retries_run_out_the_check_is_concluded_not_left_in_progress(stack):
     from rq import Queue
-    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+    from rq.registry import FailedJobRegistry
     from rq.serializers import JSONSerializer
 
     sim = stack.sim
@@ -373,12 +380,9 @@ def test_when_retries_run_out_the_check_is_concluded_not_left_in_progress(stack)
     stack.work(("events",))
     sim.faults.error(503, "* /octo/demo.git/*", times=None)  # git stays down
     stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
-    scheduled = ScheduledJobRegistry(queue=stages)
     for _ in range(5):
         stack.work(("stages",))
-        for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
-            scheduled.remove(job_id)
-            stages.enqueue_job(stages.fetch_job(job_id))
+        release_scheduled(stack)
     runs = by_name(sim.check_runs(REPO))
     assert {r.conclusion for r in runs.values()} == {"neutral"}
     assert "gave up after retries" in (runs["shunter/review"].summary or "")
@@ -407,12 +411,7 @@ def test_quick_stages_skip_the_in_progress_mark_and_the_summary_is_written_once(
     summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
     assert all(name in summary.body for name in runs)
     # the patient summary job, when its time comes, finds the last stage wrote it already
-    events = Queue("events", connection=stack.redis, serializer=JSONSerializer)
-    later = ScheduledJobRegistry(queue=events)
-    assert len(later.get_job_ids()) == 1
-    for job_id in later.get_job_ids():
-        later.remove(job_id)
-        events.enqueue_job(events.fetch_job(job_id))
+    assert release_scheduled(stack, "events") == 1
     stack.work(("events",))
     assert calls(sim)["PATCH /repos/octo/demo/issues/comments/N"] == 0
     # a new push edits it once, when its stages are all done
@@ -477,13 +476,10 @@ def test_a_bug_in_a_stage_is_retried_and_the_last_attempt_concludes_the_check(st
     sim.wait_for_deliveries()
     stack.work(("events",))
     stages = Queue("stages", connection=stack.redis, serializer=JSONSerializer)
-    scheduled = ScheduledJobRegistry(queue=stages)
     stack.work(("stages",))
     assert {r.status for r in sim.check_runs(REPO)} == {"in_progress"}  # waiting for a retry
     for _ in range(3):
-        for job_id in scheduled.get_jobs_to_schedule(timestamp=10**12):
-            scheduled.remove(job_id)
-            stages.enqueue_job(stages.fetch_job(job_id))
+        release_scheduled(stack)
         stack.work(("stages",))
     runs = by_name(sim.check_runs(REPO))
     assert {r.conclusion for r in runs.values()} == {"neutral"}
@@ -544,8 +540,6 @@ def test_a_late_in_progress_mark_never_reopens_a_superseded_check(redis_url, tmp
 
 
 def test_a_slow_stage_does_not_hide_the_summary_beyond_the_patience(stack):
-    from rq.registry import ScheduledJobRegistry as Scheduled
-
     sim = stack.sim
     number = open_pr(sim, {"app.py": CHANGED})
     sim.wait_for_deliveries()
@@ -559,11 +553,7 @@ def test_a_slow_stage_does_not_hide_the_summary_beyond_the_patience(stack):
         return [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->")]
 
     assert summaries() == []  # two of three stages done: not yet
-    events = Queue("events", connection=stack.redis, serializer=JSONSerializer)
-    later = Scheduled(queue=events)
-    (job_id,) = later.get_job_ids()  # one patient job per head, however many stages end
-    later.remove(job_id)
-    events.enqueue_job(events.fetch_job(job_id))  # its time has come
+    assert release_scheduled(stack, "events") == 1  # one patient job per head: its time has come
     stack.work(("events",))
     (early,) = summaries()
     early_id, early_body = early.id, early.body
@@ -577,3 +567,25 @@ def test_a_slow_stage_does_not_hide_the_summary_beyond_the_patience(stack):
     tests_row = next(line for line in final.body.splitlines() if "`shunter/tests`" in line)
     assert "queued" not in tests_row and "running" not in tests_row
     assert calls(sim)["POST /repos/octo/demo/issues/N/comments"] == 1
+
+
+def test_a_bug_after_the_verdict_was_published_leaves_the_verdict_standing(stack, monkeypatch):
+    import bot.pipeline.stage_job as stage_job
+    from bot.pipeline import heads
+
+    def broken(*args, **kwargs):
+        raise KeyError("after the check was concluded")
+
+    monkeypatch.setattr(stage_job, "_maybe_auto_apply", broken)
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED})
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    for _ in range(4):
+        stack.work(("stages",))
+        release_scheduled(stack)
+    runs = by_name(sim.check_runs(REPO))
+    assert runs["shunter/review"].conclusion == "failure"  # breakpoint(): the real verdict
+    assert not any("internal error" in (r.summary or "") for r in runs.values())
+    head = runs["shunter/review"].head_sha
+    assert heads.all_done(stack.redis, REPO, head)  # so the summary is not waited for forever
