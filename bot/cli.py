@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("bot.web.commands:serve", "Run the webhook server (optionally with a worker)."),
     "worker": ("bot.queue.commands:worker", "Run an rq worker over Shunter's queues."),
     "replay": ("bot.web.commands:replay", "Sign and POST a saved webhook payload to a server."),
+    "redeliver": ("bot.web.commands:redeliver", "Ask GitHub again for webhook deliveries that failed."),
     "doctor": ("bot.doctor:doctor", "Check settings, Redis and the App's credentials."),
     "version": ("bot.cli:version", "Print Shunter's version."),
     "config": ("bot.policies.commands:config", "Validate, explain and export repository config."),

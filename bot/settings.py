@@ -86,6 +86,21 @@ class Settings(BaseSettings):
             "written even though other stages still run (it is written once they all end)."
         ),
     )
+    redeliver_every: float = Field(
+        default=600,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds between sweeps that ask GitHub to redeliver webhook deliveries that "
+            "failed and were never stored (0: no sweeps; `shunter redeliver` still works)."
+        ),
+    )
+    redeliver_within_hours: float = Field(
+        default=24,
+        gt=0,
+        le=72,
+        description="How far back the first sweep looks for failed deliveries (GitHub keeps 72 h).",
+    )
     mirror_max_age_days: float = Field(
         default=30, gt=0, description="Git mirrors unused this long are deleted."
     )

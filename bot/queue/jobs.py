@@ -137,3 +137,21 @@ def handle_event(delivery_data: dict[str, Any]) -> dict[str, Any]:
                 log.exception("event handler crashed")
             raise
         return outcome
+
+
+REDELIVERY_DUE_KEY = "shunter:redelivery:due"
+
+
+def enqueue_redelivery_sweep(connection: Redis, every: float) -> bool:
+    """Enqueue a missed-delivery sweep (``bot.github.redelivery``) unless one was enqueued
+    less than ``every`` seconds ago by any process; True when this call enqueued it."""
+    if not connection.set(REDELIVERY_DUE_KEY, 1, nx=True, ex=max(1, int(every))):
+        return False
+    queue(EVENTS, connection).enqueue(
+        "bot.github.redelivery.sweep_job",
+        job_timeout=600,
+        result_ttl=24 * 3600,
+        failure_ttl=FAILURE_TTL,
+        description="redeliver missed webhook deliveries",
+    )
+    return True

@@ -118,20 +118,22 @@ async def installation_repositories(request: web.Request) -> web.Response:
 
 @routes.get("/app/hook/deliveries")
 async def list_deliveries(request: web.Request) -> web.Response:
-    """Newest first, cursor-paginated as GitHub does (the cursor is an opaque offset)."""
+    """Newest first, cursor-paginated as GitHub does. The cursor names the last delivery
+    returned, so deliveries arriving while a client pages neither repeat nor skip items."""
     hub, caller = ctx(request)
     require_app(caller)
-    items = list(reversed(hub.world.deliveries))
     try:
         per_page = max(1, min(100, int(request.query.get("per_page", 30))))
-        offset = int(request.query.get("cursor", "0") or 0)
+        before = int(request.query["cursor"]) if request.query.get("cursor") else None
     except ValueError:
         raise invalid_request("Invalid cursor.") from None
-    chunk = items[offset : offset + per_page]
+    with hub.world.lock:
+        items = [d for d in reversed(hub.world.deliveries) if before is None or d.id < before]
+    chunk = items[:per_page]
     headers = {}
-    if offset + per_page < len(items):
+    if len(items) > per_page:
         base = str(request.url.with_query(None))
-        headers["Link"] = f'<{base}?per_page={per_page}&cursor={offset + per_page}>; rel="next"'
+        headers["Link"] = f'<{base}?per_page={per_page}&cursor={chunk[-1].id}>; rel="next"'
     return json_answer([hub.shapes.delivery_item(d) for d in chunk], headers=headers)
 
 

@@ -8,19 +8,23 @@ failed so it can be redelivered" — never a 2xx for an event that was not store
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis import Redis
 from redis.exceptions import RedisError
 
 from bot.logs import get_logger
-from bot.queue.jobs import Delivery
+from bot.queue.jobs import Delivery, enqueue_redelivery_sweep
 from bot.web import runs
 from bot.web.ingest import Ingestor, Stored
 from bot.web.metrics import WebMetrics
@@ -31,6 +35,7 @@ log = get_logger(__name__)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 SECRET = web.AppKey("secret", bytes)
 METRICS = web.AppKey("metrics", WebMetrics)
+FIRST_SWEEP_AFTER = 30.0
 
 
 def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
@@ -124,11 +129,52 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def _enqueue_sweep(redis_url: str, every: float) -> bool:
+    connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        return enqueue_redelivery_sweep(connection, every)
+    finally:
+        connection.close()
+
+
+def redelivery_timer(redis_url: str, every: float, first_after: float = FIRST_SWEEP_AFTER):
+    """A cleanup context that has a missed-delivery sweep enqueued ``first_after`` seconds
+    after start-up (deliveries that failed while this front door was down come back
+    first), then every ``every`` seconds. Every web process runs one; a Redis key lets
+    one sweep through per period, whichever process gets there first."""
+
+    async def timer() -> None:
+        await asyncio.sleep(min(first_after, every))
+        while True:
+            try:
+                if await asyncio.to_thread(_enqueue_sweep, redis_url, every):
+                    log.info("missed-delivery sweep enqueued")
+            except (RedisError, OSError) as exc:
+                log.warning("could not enqueue the missed-delivery sweep", error=type(exc).__name__)
+            await asyncio.sleep(min(60.0, every / 2))  # the key decides; polling only finds out when
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(timer(), name="redelivery-timer")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return context
+
+
 def create_app(
-    secret: str, redis_url: str, *, store: Any = None, data_dir: Path | None = None
+    secret: str,
+    redis_url: str,
+    *,
+    store: Any = None,
+    data_dir: Path | None = None,
+    redeliver_every: float = 0,
 ) -> web.Application:
     """The aiohttp app. ``secret`` is the webhook secret; ``redis_url`` where jobs go;
-    ``store`` and ``data_dir`` serve the run pages behind check runs' "Details" links."""
+    ``store`` and ``data_dir`` serve the run pages behind check runs' "Details" links;
+    ``redeliver_every`` > 0 has missed deliveries swept for that often (it needs the App's
+    credentials in the workers)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[SECRET] = secret.encode()
     app[METRICS] = WebMetrics()
@@ -138,6 +184,8 @@ def create_app(
         await app[INGESTOR].close()
 
     app.on_cleanup.append(close)
+    if redeliver_every > 0:
+        app.cleanup_ctx.append(redelivery_timer(redis_url, redeliver_every))
     app.router.add_post("/webhooks", webhook)
     app.router.add_post("/", webhook)
     app.router.add_get("/healthz", healthz)

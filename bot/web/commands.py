@@ -86,8 +86,20 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
     handle = open_redis(settings)
     try:
         check_reachable(handle.url)
-        app = create_app(secret, handle.url, store=_open_store(settings), data_dir=settings.data_dir)
+        sweeps = settings.redeliver_every if settings.has_app_credentials else 0
+        app = create_app(
+            secret,
+            handle.url,
+            store=_open_store(settings),
+            data_dir=settings.data_dir,
+            redeliver_every=sweeps,
+        )
         where = f"http://{settings.host}:{settings.port}/webhooks"
+        if sweeps:
+            log.info("missed deliveries are swept", every_seconds=sweeps)
+        else:
+            why = "SHUNTER_REDELIVER_EVERY is 0" if settings.has_app_credentials else "no App credentials"
+            log.info("missed deliveries are not swept", reason=why)
         if not with_worker:
             log.info("serving", url=where, embedded_redis=handle.embedded)
             web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
@@ -150,4 +162,71 @@ def replay(file: Path, event: str, url: str | None, delivery: str | None) -> Non
         raise click.ClickException(f"cannot reach {target}: {type(exc).__name__}") from None
     click.echo(f"{response.status_code} {response.text.strip()}")
     if response.status_code >= 400:
+        raise SystemExit(1)
+
+
+def _redeliver_label(guid: str, report: Any, dry_run: bool) -> str:
+    if dry_run:
+        return "would redeliver"
+    if guid in report.redelivered:
+        return "redelivered"
+    return "failed" if guid in report.errors else "next sweep"
+
+
+@click.command()
+@click.option(
+    "--within",
+    type=click.FloatRange(min=0, min_open=True, max=72),
+    default=None,
+    help="Hours to look back, whatever earlier sweeps saw (default: since the last sweep).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be redelivered; ask for nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def redeliver(within: float | None, dry_run: bool, as_json: bool) -> None:
+    """Ask GitHub to redeliver webhook deliveries that failed and were never stored.
+
+    The web process does this on a timer (SHUNTER_REDELIVER_EVERY); run it by hand after an
+    outage to see what was missed. Exit status 1 when some requests failed.
+    """
+    import json
+    from datetime import timedelta
+
+    from bot.github.redelivery import Verdict, sweep
+    from bot.runtime import Runtime
+
+    settings = load_settings()
+    configure("WARNING", settings.log_format)
+    settings.require_app_credentials()
+    handle = open_redis(settings)
+    try:
+        check_reachable(handle.url)
+        runtime = Runtime(settings, handle.url)
+        report = sweep(
+            runtime, within=timedelta(hours=within) if within else None, dry_run=dry_run
+        )
+    finally:
+        handle.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif report.skipped:
+        click.echo(f"nothing done: {report.skipped}")
+    else:
+        click.echo(f"looked at {report.scanned} delivery attempts since {report.since:%Y-%m-%d %H:%M:%S} UTC")
+        for d in report.decisions:
+            if d.verdict is Verdict.RECEIVED:
+                continue
+            label = d.verdict.value.replace("_", " ")
+            if d.verdict is Verdict.REDELIVER:
+                label = _redeliver_label(d.guid, report, dry_run)
+            event = f"{d.latest.event}.{d.latest.action}" if d.latest.action else d.latest.event
+            why = report.errors.get(d.guid, d.reason)
+            click.echo(f"  {label:<16} {event:<32} {d.guid}  {why}")
+        waiting = report.count(Verdict.REDELIVER) - len(report.redelivered) - len(report.errors)
+        summary = f"{len(report.redelivered)} redelivered, {report.count(Verdict.GAVE_UP)} given up"
+        if dry_run:
+            summary = f"{report.count(Verdict.REDELIVER)} would be redelivered"
+        elif waiting > 0:
+            summary += f", {waiting} left for the next sweep"
+        click.echo(summary)
+    if report.errors:
         raise SystemExit(1)
