@@ -36,6 +36,10 @@ class Target(BaseModel):
     from_fork: bool = False
     maintainer_can_modify: bool = False
     state: str = "open"
+    updated_at: str | None = None
+    """The pull request's ``updated_at`` in the event (ISO 8601, UTC): GitHub does not
+    promise delivery order and redeliveries come late, so this tells an old event from a
+    newer one."""
 
     @property
     def owner(self) -> str:
@@ -97,6 +101,7 @@ def from_pull_request(payload: dict[str, Any], trigger: str | None = None) -> Ta
         from_fork=bool(head_repo) and head_repo.get("full_name") != repo["full_name"],
         maintainer_can_modify=bool(pr.get("maintainer_can_modify")),
         state="merged" if pr.get("merged") else pr.get("state", "open"),
+        updated_at=pr.get("updated_at") if isinstance(pr.get("updated_at"), str) else None,
     )
 
 

@@ -34,17 +34,48 @@ def _done_key(repo: str, head_sha: str) -> str:
     return f"shunter:done:{repo}:{head_sha}"
 
 
+def _head_at_key(repo: str, number: int | None, head_sha: str) -> str:
+    return f"shunter:head-at:{_pr_key(repo, number, head_sha)}"
+
+
+# KEYS: head, head's updated_at; ARGV: sha, ttl, updated_at ('' when the event has none)
 _MOVE_HEAD = """
 local old = redis.call('GET', KEYS[1])
+local at = redis.call('GET', KEYS[2])
+if ARGV[3] ~= '' and at and at > ARGV[3] and old ~= ARGV[1] then
+  return {0, old}
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return old
+if ARGV[3] ~= '' and (not at or ARGV[3] > at) then
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+end
+return {1, old}
 """
 
 
-def move_head(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
-    """Make ``head_sha`` the PR's current head; return the previous one if it differs."""
-    old = redis.eval(_MOVE_HEAD, 1, _head_key(repo, number, head_sha), head_sha, TTL)
-    previous = old.decode() if isinstance(old, bytes) else old
+class StaleEvent(Exception):
+    """The event describes the PR as it was before the head Shunter already works on."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(current)
+        self.current = current
+
+
+def move_head(
+    redis: Redis, repo: str, number: int | None, head_sha: str, updated_at: str | None = None
+) -> str | None:
+    """Make ``head_sha`` the PR's current head; return the previous one if it differs.
+
+    ``updated_at`` is the PR's timestamp in the event: an event older than the one that set
+    the current head (a late redelivery, deliveries out of order) raises
+    :class:`StaleEvent` and moves nothing, so it cannot supersede newer work. Events without
+    a timestamp (check suites, commands) move the head as they arrive.
+    """
+    keys = (_head_key(repo, number, head_sha), _head_at_key(repo, number, head_sha))
+    moved, old = redis.eval(_MOVE_HEAD, 2, *keys, head_sha, TTL, updated_at or "")
+    previous = _text(old) if old else None
+    if not moved:
+        raise StaleEvent(previous or "")
     return previous if previous and previous != head_sha else None
 
 

@@ -83,17 +83,25 @@ def plan_target(
     runtime = ctx.runtime
     with bind(repo=target.repo, pr=target.number, head=target.head_sha[:12]):
         redis = runtime.redis
+        try:
+            previous = heads.move_head(redis, target.repo, target.number, target.head_sha, target.updated_at)
+        except heads.StaleEvent as stale:
+            ctx.handled(
+                "planning.stale",
+                f"the event shows the pull request at {target.head_sha[:12]}, older than the head "
+                f"{stale.current[:12]} already being checked",
+            )
+            return []
         gh = runtime.github.installation(target.installation_id)
         publisher = Publisher(gh, runtime, target, delivery_id=ctx.delivery.delivery_id)
+        if previous:
+            publisher.supersede(previous, target.head_sha)
         loaded = load_config(runtime, gh, target)
         config: ShunterConfig = loaded.config
         if loaded.check is not None:
             publisher.config_check(loaded.check)
         paused = target.number is not None and runtime.store.is_paused(target.repo, target.number)
         verdicts = plan_stages(config, target, paused=paused, only=only)
-        previous = heads.move_head(redis, target.repo, target.number, target.head_sha)
-        if previous:
-            publisher.supersede(previous, target.head_sha)
         for verdict in verdicts:
             stage = verdict.stage
             if not heads.claim_stage(redis, target.repo, target.head_sha, stage.value, force=force):

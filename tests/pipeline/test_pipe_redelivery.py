@@ -197,3 +197,32 @@ def test_later_sweeps_start_at_the_last_one_but_an_explicit_window_does_not(stac
     report = sweep(stack.runtime, dry_run=True, within=timedelta(hours=2))
     (missed,) = sim.deliveries("pull_request", "opened")
     assert {d.guid: d.verdict for d in report.decisions}[missed.guid] is Verdict.REDELIVER
+
+
+def test_a_late_redelivery_cannot_supersede_a_newer_push(stack):
+    """The PR was opened while the front door was down and pushed to once it was back; the
+    sweep brings the old `opened` back, which must not move the checks back to the old head."""
+    sim = stack.sim
+    number, live = open_pr_while_down(stack)
+    old_head = sim.pull(REPO, number).head_sha
+    sim.webhook_url = live
+    sim.advance_time(5)
+    sim.commit(REPO, "feature", {"app.py": "def add(a, b):\n    return b + a\n"}, author="alice")
+    sim.wait_for_deliveries()
+    stack.drain()
+    new_head = sim.pull(REPO, number).head_sha
+    assert new_head != old_head
+    before = {(r.id, r.status, r.conclusion) for r in sim.check_runs(REPO)}
+    assert before and all(r.head_sha == new_head for r in sim.check_runs(REPO))
+
+    (missed,) = sim.deliveries("pull_request", "opened")
+    report = sweep(stack.runtime)
+    assert report.redelivered == [missed.guid]
+    sim.wait_for_deliveries()
+    stack.drain()
+    assert {(r.id, r.status, r.conclusion) for r in sim.check_runs(REPO)} == before  # untouched
+    events = Queue("events", connection=stack.redis, serializer=JSONSerializer)
+    finished = [events.fetch_job(job_id) for job_id in events.finished_job_registry.get_job_ids()]
+    (job,) = [job for job in finished if job is not None and missed.guid in job.description]
+    outcome = job.return_value()
+    assert "planning.stale" in str(outcome) and old_head[:12] in str(outcome) and new_head[:12] in str(outcome)
