@@ -21,6 +21,8 @@ the stage also diffs and scans every changed file. Run: ``python bench/pipeline_
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -92,17 +94,33 @@ def commit_tree(repo: pygit2.Repository, root: Path, branch: str, parents: list[
     return repo.create_commit(f"refs/heads/{branch}", SIG, SIG, branch, tree, parents)
 
 
-def interleaved_medians(actions: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def interleaved_medians(
+    actions: dict[str, Callable[[], object]], repeat: int, cpu: dict[str, dict[str, float]] | None = None
+) -> dict[str, float]:
     """Median seconds per action, the actions taking turns round by round so that load from
-    other processes on a shared machine falls on all of them alike."""
+    other processes on a shared machine falls on all of them alike. ``cpu`` receives each
+    action's median CPU seconds, this process's (``self``) and its children's (``children``)."""
     for action in actions.values():
         action()  # warm the page cache and imports
     samples: dict[str, list[float]] = {name: [] for name in actions}
+    own: dict[str, list[float]] = {name: [] for name in actions}
+    kids: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(repeat):
         for name, action in actions.items():
+            self0, kids0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             action()
             samples[name].append(time.perf_counter() - started)
+            own[name].append(_cpu(resource.RUSAGE_SELF) - self0)
+            kids[name].append(_cpu(resource.RUSAGE_CHILDREN) - kids0)
+    if cpu is not None:
+        for name in actions:
+            cpu[name] = {"self": statistics.median(own[name]), "children": statistics.median(kids[name])}
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -172,7 +190,8 @@ def main() -> None:
             if done.returncode not in (0, 1):
                 raise SystemExit(f"shunter run failed with status {done.returncode}")
 
-        medians = interleaved_medians({"full": plain, "concise": concise, "stage": stage}, args.repeat)
+        cpu: dict[str, dict[str, float]] = {}
+        medians = interleaved_medians({"full": plain, "concise": concise, "stage": stage}, args.repeat, cpu)
         t_full, t_concise, t_stage = medians["full"], medians["concise"], medians["stage"]
         t_plain = min(t_full, t_concise)  # the faster of the two is the baseline
         t_cli = interleaved_medians({"cli": cli}, max(1, args.repeat // 4))["cli"]
@@ -191,6 +210,20 @@ def main() -> None:
             if name.endswith("_seconds") and name != "duration_seconds"
         )
         print(f"  stage steps (ms, last run): {steps}")
+        # The stage's own Python work and ruff share this machine's cores: a floor on its time.
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        plain_name = "full" if t_full <= t_concise else "concise"
+        ruff_alone = cpu[plain_name]["children"]
+        ruff_in_stage, own = cpu["stage"]["children"], cpu["stage"]["self"]
+        floor = (ruff_in_stage + own) / cores
+        print(
+            f"CPU (median ms): plain ruff {ruff_alone * 1000:.1f} ({ruff_alone / t_plain:.1f} of {cores} "
+            f"cores busy); in the stage ruff {ruff_in_stage * 1000:.1f} + Shunter's own {own * 1000:.1f}"
+        )
+        print(
+            f"  floor for the stage on {cores} cores, with perfect overlap: {floor * 1000:.1f} ms "
+            f"(ratio {floor / t_plain:.2f})"
+        )
         print(
             f"shunter run (CLI):         {t_cli * 1000:8.1f} ms "
             f"(interpreter start and imports included; ratio {t_cli / t_plain:.2f})"
