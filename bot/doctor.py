@@ -50,6 +50,42 @@ def _app(settings: Settings) -> Check:
     return Check("app credentials", True, f"authenticated as App '{slug}' on {settings.github_url}")
 
 
+def _sweeps(settings: Settings) -> Check:
+    """Not required: the missed-delivery sweeps' last run, as the shared Redis remembers it."""
+    import time
+
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    from bot.github.redelivery import last_sweep
+
+    name = "missed-delivery sweeps"
+    if not settings.redis_url:
+        return Check(name, True, "state lives in the embedded Valkey of the running process", required=False)
+    if settings.redeliver_every <= 0:
+        off = "off (SHUNTER_REDELIVER_EVERY=0): run `shunter redeliver` by hand"
+        return Check(name, False, off, required=False)
+    try:
+        connection = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        last = last_sweep(connection)
+        connection.close()
+    except RedisError as exc:
+        return Check(name, False, f"cannot read their state: {type(exc).__name__}", required=False)
+    if last is None:
+        return Check(name, True, "none has run yet (`shunter serve` enqueues them)", required=False)
+    ago = max(0, int(time.time() - last["at"]))
+    late = ago > 3 * settings.redeliver_every
+    detail = (
+        f"last ran {ago} s ago: {int(last['scanned'])} attempts read, {int(last['redelivered'])} "
+        f"redelivered, {int(last['gave_up'])} given up, {int(last['errors'])} failed requests"
+    )
+    if late:
+        detail += (
+            f"; expected every {settings.redeliver_every:.0f} s: is `shunter serve` running, with a worker?"
+        )
+    return Check(name, not late and not last["errors"], detail, required=False)
+
+
 def _database(settings: Settings) -> Check:
     url = settings.effective_database_url
     try:
@@ -79,6 +115,7 @@ def run_checks(settings: Settings) -> list[Check]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     checks.append(_database(settings))
     checks.append(_sandbox())
+    checks.append(_sweeps(settings))
     return checks
 
 

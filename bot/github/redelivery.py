@@ -42,6 +42,10 @@ REFUSED_STATUSES = frozenset({400, 413, 422})
 """Answers that say the payload itself is unacceptable: sending it again changes nothing."""
 
 LOCK_KEY = "shunter:redelivery:lock"
+LAST_KEY = "shunter:redelivery:last"
+"""The last sweep's figures (a hash), for ``shunter doctor``."""
+TOTALS_KEY = "shunter:redelivery:totals"
+"""Running counts by outcome (a hash), for ``/metrics``."""
 MARK_KEY = "shunter:redelivery:mark"
 SENT_PREFIX = "shunter:redelivery:sent:"
 STORED_PREFIX = "shunter:delivery:"  # the front door's dedup keys (bot/web/ingest.py)
@@ -376,9 +380,43 @@ def sweep(
             _audit(runtime, decision)
         if report.complete and not dry_run:
             redis.set(MARK_KEY, str(now.timestamp()))
+        if not dry_run:
+            _record(redis, report, now)
     finally:
         _release(redis, token)
     return report
+
+
+def _record(redis: Any, report: SweepReport, now: datetime) -> None:
+    """Leave the sweep's figures where operators look: the last sweep for ``shunter
+    doctor``, running totals for ``/metrics``."""
+    gave_up = report.count(Verdict.GAVE_UP)
+    pipe = redis.pipeline()
+    pipe.delete(LAST_KEY)
+    pipe.hset(
+        LAST_KEY,
+        mapping={
+            "at": str(now.timestamp()),
+            "scanned": report.scanned,
+            "redelivered": len(report.redelivered),
+            "gave_up": gave_up,
+            "errors": len(report.errors),
+            "complete": int(report.complete),
+        },
+    )
+    pipe.hincrby(TOTALS_KEY, "sweeps", 1)
+    pipe.hincrby(TOTALS_KEY, "redelivered", len(report.redelivered))
+    pipe.hincrby(TOTALS_KEY, "gave_up", gave_up)
+    pipe.hincrby(TOTALS_KEY, "errors", len(report.errors))
+    pipe.execute()
+
+
+def last_sweep(redis: Any) -> dict[str, float] | None:
+    """The last sweep's figures (``at`` is a Unix timestamp), or None before the first."""
+    raw = redis.hgetall(LAST_KEY)
+    if not raw:
+        return None
+    return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
 
 
 def _audit(runtime: Any, decision: Decision) -> None:

@@ -123,6 +123,8 @@ async def metrics_view(request: web.Request) -> web.Response:
     try:
         for name, depth in (await request.app[INGESTOR].queue_depths()).items():
             metrics.queue_depth.labels(name).set(depth)
+        for outcome, total in (await request.app[INGESTOR].redelivery_totals()).items():
+            metrics.redeliveries.labels(outcome).set(total)
     except (RedisError, OSError):
         pass  # depths stay at their last value; /readyz reports Redis
     body = generate_latest(metrics.registry)

@@ -127,6 +127,12 @@ class Ingestor:
         counts = await pipe.execute()
         return dict(zip(ALL_QUEUES, (int(c) for c in counts), strict=True))
 
+    async def redelivery_totals(self) -> dict[str, int]:
+        from bot.github.redelivery import TOTALS_KEY
+
+        raw = await self.redis.hgetall(TOTALS_KEY)
+        return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
     async def close(self) -> None:
         await self.redis.aclose()
         self._sync_stub.close()

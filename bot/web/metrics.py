@@ -33,6 +33,14 @@ class WebMetrics:
             registry=self.registry,
         )
 
+        self.redeliveries = Gauge(
+            "shunter_redeliveries",
+            "Missed-delivery sweeps and their outcomes since Redis was set up, cumulative "
+            "across all processes (read from Redis when /metrics is scraped).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def count(self, event: str, outcome: str) -> None:
         """Count a delivery; label children are cached (this runs on every request)."""
         key = (event, outcome)

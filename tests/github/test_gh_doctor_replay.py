@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -18,6 +19,7 @@ def test_doctor_all_green_against_the_simulator(clean_env, monkeypatch, simulato
     assert result.exit_code == 0, result.output
     assert "✓ app credentials: authenticated as App 'shunter-sim'" in result.output
     assert "✓ redis" in result.output and "✓ database" in result.output
+    assert "✓ missed-delivery sweeps: none has run yet" in result.output
 
 
 def test_doctor_lists_what_is_missing(clean_env, monkeypatch, tmp_path):
@@ -51,3 +53,25 @@ def test_replay_signs_and_posts(clean_env, monkeypatch, redis_url, tmp_path):
         assert broken.exit_code == 1 and "is not JSON" in broken.output
     finally:
         web.stop()
+
+
+def test_doctor_says_when_sweeps_stopped(clean_env, monkeypatch, simulator, redis_url, redis_client, tmp_path):
+    import time
+
+    from bot.github.redelivery import LAST_KEY
+
+    for key, value in simulator.settings_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    figures = {"scanned": 40, "redelivered": 2, "gave_up": 1, "errors": 0, "complete": 1}
+    redis_client.hset(LAST_KEY, mapping={**figures, "at": time.time() - 30})
+    result = CliRunner().invoke(main, ["doctor"])
+    assert re.search(
+        r"✓ missed-delivery sweeps: last ran 3\d s ago: 40 attempts read, 2 redelivered, 1 given up", result.output
+    )
+    redis_client.hset(LAST_KEY, "at", time.time() - 3600)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0, result.output  # worth a look, not a broken install
+    assert re.search(r"✗ missed-delivery sweeps: last ran 36\d\d s ago", result.output)
+    assert "expected every 600 s" in result.output

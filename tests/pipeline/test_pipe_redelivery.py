@@ -7,12 +7,13 @@ import asyncio
 import socket
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from aiohttp import web
 from click.testing import CliRunner
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.github.redelivery import LOCK_KEY, MAX_REDELIVERIES, STORED_PREFIX, Verdict, sweep
+from bot.github.redelivery import LOCK_KEY, MAX_REDELIVERIES, STORED_PREFIX, Verdict, last_sweep, sweep
 from bot.web.app import redelivery_timer
 
 REPO = "octo/demo"
@@ -85,6 +86,13 @@ def test_a_pr_opened_while_the_front_door_was_down_is_redelivered_and_checked(st
     assert again.redelivered == [] and again.count(Verdict.REDELIVER) == 0
     assert requests(sim, "POST", "/app/hook/deliveries/") == 1
 
+    # operators see it: the last sweep for `shunter doctor`, running totals on /metrics
+    last = last_sweep(stack.redis)
+    assert last is not None and last["redelivered"] == 0 and last["scanned"] >= 3
+    metrics = httpx.get(f"http://127.0.0.1:{stack.web.port}/metrics").text
+    assert 'shunter_redeliveries{outcome="redelivered"} 1.0' in metrics
+    assert 'shunter_redeliveries{outcome="sweeps"} 2.0' in metrics
+
 
 def test_a_delivery_shunter_stored_is_not_asked_for(stack):
     """GitHub gave up waiting but the front door had stored the event: a redelivery would
@@ -110,6 +118,8 @@ def test_a_front_door_that_stays_down_is_asked_for_three_times_then_given_up(sta
         sim.wait_for_deliveries()
         verdicts.append({d.guid: d.verdict for d in report.decisions}[missed.guid])
     assert verdicts == [Verdict.REDELIVER] * MAX_REDELIVERIES + [Verdict.GAVE_UP] * 2
+    last = last_sweep(stack.redis)
+    assert last is not None and last["gave_up"] == 1 and last["redelivered"] == 0
     assert [a.redelivery for a in sim.deliveries("pull_request", "opened")] == [False] + [True] * MAX_REDELIVERIES
     assert requests(sim, "POST", "/app/hook/deliveries/") == MAX_REDELIVERIES
 
