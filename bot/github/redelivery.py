@@ -332,7 +332,11 @@ def sweep(
                 gh.rest.apps.list_webhook_deliveries, map_func=lambda resp: resp.json(), per_page=100
             )
             for item in pages:
-                attempt = Attempt.from_api(item)
+                try:
+                    attempt = Attempt.from_api(item)
+                except (KeyError, TypeError, ValueError):  # an entry we cannot read: skip it, say so
+                    log.warning("unreadable webhook delivery entry skipped", entry=str(item)[:200])
+                    continue
                 if attempt.delivered_at < since:
                     break
                 attempts.append(attempt)
@@ -373,6 +377,7 @@ def sweep(
                 if not isinstance(exc, GitHubError):
                     report.complete = False
                     break  # the network or GitHub is down: stop, the next sweep retries
+                _remember_request(redis, decision, now)  # a refusal counts: it is not asked forever
                 continue
             _remember_request(redis, decision, now)
             report.redelivered.append(decision.guid)

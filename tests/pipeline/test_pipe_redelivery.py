@@ -236,3 +236,21 @@ def test_a_late_redelivery_cannot_supersede_a_newer_push(stack):
     (job,) = [job for job in finished if job is not None and missed.guid in job.description]
     outcome = job.return_value()
     assert "planning.stale" in str(outcome) and old_head[:12] in str(outcome) and new_head[:12] in str(outcome)
+
+
+def test_github_refusing_a_redelivery_is_reported_counted_and_not_fatal(stack):
+    """A 422 for one request: the sweep goes on with the others, the CLI would exit 1, and the
+    refusal counts as a request, so a delivery GitHub keeps refusing is given up too."""
+    sim = failed_pings(stack, 2)
+    first, second = (d.guid for d in sim.deliveries("ping"))
+    sim.faults.error(422, pattern="POST /app/hook/deliveries/*", times=1)
+    report = sweep(stack.runtime)
+    assert list(report.errors) == [first] and "422" in report.errors[first]
+    assert report.redelivered == [second] and report.complete
+    asked = stack.redis.hget(f"shunter:redelivery:sent:{first}", "count")
+    assert asked == b"1"
+    # a 5xx (after githubkit's own retries) stops the sweep: the rest waits for the next one
+    sim.wait_for_deliveries()
+    sim.faults.error(502, pattern="POST /app/hook/deliveries/*", times=None)
+    later = sweep(stack.runtime, now=datetime.now(UTC) + timedelta(minutes=5))
+    assert len(later.errors) == 1 and not later.complete and later.redelivered == []
