@@ -59,3 +59,18 @@ def test_help_everywhere():
         result = runner.invoke(main, [command, "--help"])
         assert result.exit_code == 0, (command, result.output)
         assert "Usage:" in result.output
+
+
+def test_the_readme_settings_table_names_every_setting() -> None:
+    """The README's "Settings" table is the reference operators read: a setting missing
+    there is a setting nobody finds."""
+    from pathlib import Path
+
+    from bot.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Settings (the installation)", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        f"SHUNTER_{name.upper()}" for name in Settings.model_fields if f"`SHUNTER_{name.upper()}`" not in table
+    ]
+    assert missing == []
