@@ -122,17 +122,23 @@ def test_auto_apply_always_lands_once_and_never_loops(stack):
     assert len(landed) == 1
 
 
-def test_fork_pr_with_maintainer_edits_gets_the_commit_on_the_fork(stack):
+def open_fork_pr(stack, author, **pull):
+    """A PR from ``author``'s fork, with mona a maintainer and patches applied on command;
+    returns the simulator, the fork and the PR number, once the PR's checks ran."""
     sim = stack.sim
     base = dict(BASE)
     base[".github/shunter.yml"] = ON_COMMAND
     sim.create_repo(REPO, base)
     sim.set_permission(REPO, "mona", "maintain")
-    fork = sim.fork(REPO, "carol")
-    sim.commit(fork.full_name, "feature", CHANGED, author="carol")
-    number = sim.open_pull_request(REPO, "feature", title="from a fork", user="carol",
-                                   from_fork="carol", maintainer_can_modify=True)
+    fork = sim.fork(REPO, author)
+    sim.commit(fork.full_name, "feature", CHANGED, author=author)
+    number = sim.open_pull_request(REPO, "feature", title="from a fork", user=author, from_fork=author, **pull)
     stack.drain()
+    return sim, fork, number
+
+
+def test_fork_pr_with_maintainer_edits_gets_the_commit_on_the_fork(stack):
+    sim, fork, number = open_fork_pr(stack, "carol", maintainer_can_modify=True)
     head = sim.pull(REPO, number).head_sha
     sim.comment(REPO, number, "/shunter apply review", user="mona")
     stack.drain()
@@ -145,15 +151,7 @@ def test_fork_pr_with_maintainer_edits_gets_the_commit_on_the_fork(stack):
 
 
 def test_fork_pr_without_maintainer_edits_falls_back_to_suggestions(stack):
-    sim = stack.sim
-    base = dict(BASE)
-    base[".github/shunter.yml"] = ON_COMMAND
-    sim.create_repo(REPO, base)
-    sim.set_permission(REPO, "mona", "maintain")
-    fork = sim.fork(REPO, "dave")
-    sim.commit(fork.full_name, "feature", CHANGED, author="dave")
-    number = sim.open_pull_request(REPO, "feature", title="from a fork", user="dave", from_fork="dave")
-    stack.drain()
+    sim, fork, number = open_fork_pr(stack, "dave")
     before = sim.ref(fork.full_name, "refs/heads/feature")
     sim.comment(REPO, number, "/shunter apply", user="mona")
     stack.drain()
