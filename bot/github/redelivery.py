@@ -14,12 +14,14 @@ shell around it: paging, Redis, the redelivery requests, logs and the audit trai
 
 from __future__ import annotations
 
-import secrets
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from redis.exceptions import LockError
 
 from bot.errors import GitHubError, ShunterError
 from bot.logs import get_logger
@@ -190,16 +192,15 @@ def decide(
 
 
 def plan(
-    attempts: Iterable[Attempt],
+    groups: Mapping[str, Sequence[Attempt]],
     *,
     now: datetime,
     stored: set[str] | frozenset[str],
     requested: Mapping[str, Requested],
     max_redeliveries: int = MAX_REDELIVERIES,
 ) -> list[Decision]:
-    """A decision per delivery GUID among ``attempts``, oldest delivery first (events
-    come back in the order they happened)."""
-    groups = group_attempts(attempts)
+    """A decision per delivery GUID of ``groups`` (from :func:`group_attempts`), oldest
+    delivery first (events come back in the order they happened)."""
     decisions = [
         decide(
             group,
@@ -292,12 +293,6 @@ def _since(redis: Any, now: datetime, within: timedelta, *, after_mark: bool) ->
     return oldest
 
 
-def _release(redis: Any, token: str) -> None:
-    held = redis.get(LOCK_KEY)
-    if held is not None and (held.decode() if isinstance(held, bytes) else held) == token:
-        redis.delete(LOCK_KEY)
-
-
 def sweep(
     runtime: Any,
     *,
@@ -320,8 +315,8 @@ def sweep(
     else:
         since = _since(redis, now, within, after_mark=False)
     report = SweepReport(since=since)
-    token = secrets.token_hex(8)
-    if not redis.set(LOCK_KEY, token, nx=True, ex=600):
+    lock = redis.lock(LOCK_KEY, timeout=600)
+    if not lock.acquire(blocking=False):
         report.skipped = "another sweep is running"
         return report
     try:
@@ -347,7 +342,7 @@ def sweep(
         groups = group_attempts(attempts)
         open_guids = unanswered(groups)
         report.decisions = plan(
-            attempts,
+            groups,
             now=now,
             stored=_stored(redis, open_guids) if open_guids else set(),
             requested=_requested(redis, open_guids) if open_guids else {},
@@ -388,7 +383,8 @@ def sweep(
         if not dry_run:
             _record(redis, report, now)
     finally:
-        _release(redis, token)
+        with contextlib.suppress(LockError):  # it outlived its timeout: someone else's now
+            lock.release()
     return report
 
 

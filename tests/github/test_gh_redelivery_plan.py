@@ -101,7 +101,7 @@ def test_plan_groups_by_guid_and_keeps_event_order() -> None:
     second = attempt("second", 40, 503)
     retried = attempt("first", 10, 202, redelivery=True)
     listed = [retried, second, fine, first, second]  # newest first, one row listed twice
-    decisions = plan(listed, now=NOW, stored=set(), requested={})
+    decisions = plan(group_attempts(listed), now=NOW, stored=set(), requested={})
     assert [(d.guid, d.verdict, d.attempts) for d in decisions] == [
         ("first", Verdict.RECEIVED, 2),
         ("fine", Verdict.RECEIVED, 1),
