@@ -2,10 +2,11 @@
 
 1. GitHub API calls per ``pull_request.opened`` with review + security + tests enabled and
    fewer than 50 findings, counted by the simulator's recorder (target <= 10; git smart-HTTP
-   requests are counted apart, they are not REST calls). Three PRs are measured: the first on
-   a freshly installed repository pays once for what every later PR reuses (the installation
-   token, the repository's and the org's config, the author's permission); a second by
-   another author; a third by the first author again.
+   requests are counted apart, they are not REST calls). Three PRs of the same shape are
+   measured: the first on a freshly installed repository pays once for what every later PR
+   reuses (the installation token, the repository's and the org's config, the author's
+   permission); a second by another author (whose permission is looked up); a third by the
+   first author again.
 2. Seconds from the delivery to all check runs completed for a 20-file PR.
 3. ``shunter run`` (review stage) vs plain ``ruff check`` on the same changed files of a real
    project (from ``bench/pipeline_review.py``): the overhead ratio is the last line
@@ -42,13 +43,13 @@ def pick_redis() -> str | None:
     return None
 
 
-def twenty_files() -> dict[str, str]:
+def twenty_files(prefix: str = "mod") -> dict[str, str]:
     files = {}
     for i in range(20):
         body = "".join(f"def f{j}(x: int) -> int:\n    return x * {j} + {i}\n\n\n" for j in range(30))
         if i < 5:
             body = "import os\n" + body  # one finding in each of five files
-        files[f"pkg/mod{i:02d}.py"] = body
+        files[f"pkg/{prefix}{i:02d}.py"] = body
     return files
 
 
@@ -94,7 +95,9 @@ def main() -> None:
             ("feature2", "bob", "a second PR, by another author"),
             ("feature3", "alice", "a third PR, by the first author again"),
         ):
-            sim.commit(repo, branch, {f"pkg/{branch}_{i}.py": "import os\n" for i in range(3)}, author=author)
+            # the same shape as the first PR (untested functions, so the tests stage needs
+            # the author's permission): only what is cached differs
+            sim.commit(repo, branch, twenty_files(f"{branch}_"), author=author)
             before = len(sim.recorder.requests)
             sim.open_pull_request(repo, branch, title=label, user=author)
             st.drain()
