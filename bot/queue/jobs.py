@@ -144,7 +144,12 @@ REDELIVERY_DUE_KEY = "shunter:redelivery:due"
 
 def enqueue_redelivery_sweep(connection: Redis, every: float) -> bool:
     """Enqueue a missed-delivery sweep (``bot.github.redelivery``) unless one was enqueued
-    less than ``every`` seconds ago by any process; True when this call enqueued it."""
+    less than ``every`` seconds ago by any process; True when this call enqueued it.
+
+    The sweep goes to the front of the events queue: it is a few requests long, and the
+    deliveries it brings back go to the back like any other, so a backlog of events (after
+    an outage, exactly when deliveries were missed) does not hold up finding what is missing.
+    """
     if not connection.set(REDELIVERY_DUE_KEY, 1, nx=True, ex=max(1, int(every))):
         return False
     queue(EVENTS, connection).enqueue(
@@ -153,5 +158,6 @@ def enqueue_redelivery_sweep(connection: Redis, every: float) -> bool:
         result_ttl=24 * 3600,
         failure_ttl=FAILURE_TTL,
         description="redeliver missed webhook deliveries",
+        at_front=True,
     )
     return True

@@ -175,6 +175,16 @@ def test_two_front_doors_enqueue_one_sweep_per_period(redis_url, redis_client):
     assert 0 < redis_client.ttl("shunter:redelivery:due") <= 30
 
 
+def test_a_sweep_goes_before_a_backlog_of_events(redis_client):
+    from bot.queue.jobs import Delivery, enqueue_event, enqueue_redelivery_sweep
+
+    for i in range(3):
+        enqueue_event(Delivery(event="ping", delivery_id=f"backlog-{i}", payload={}), redis_client)
+    assert enqueue_redelivery_sweep(redis_client, every=60)
+    jobs = Queue("events", connection=redis_client, serializer=JSONSerializer).get_jobs()
+    assert [j.func_name for j in jobs] == ["bot.github.redelivery.sweep_job"] + ["bot.queue.jobs.handle_event"] * 3
+
+
 def test_the_cli_reports_what_a_sweep_would_do(stack, monkeypatch):
     from bot.cli import main
 
