@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import accumulate
@@ -279,6 +279,28 @@ def module_skeleton(tree_paths: Iterable[str], sources: Iterable[str]) -> list[s
                 out.append(path)
                 break
             not_wanted.add(folder)
+    return out
+
+
+PACKAGE_MARKERS = ("__init__.py", "__init__.pyi")
+
+
+def package_markers(tree: Container[str], paths: Iterable[str]) -> list[str]:
+    """The ``__init__`` files of the tree in the folders above ``paths``.
+
+    ruff finds a file's package by walking up the folders that hold an ``__init__.py``:
+    that decides INP001 (implicit namespace package) and the module a relative import is
+    resolved against. A scratch copy with only the changed files would make every module
+    whose ``__init__.py`` did not change look like one outside any package.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder and folder not in seen:
+            seen.add(folder)
+            out.extend(marker for name in PACKAGE_MARKERS if (marker := f"{folder}/{name}") in tree)
+            folder = folder.rpartition("/")[0]
     return out
 
 

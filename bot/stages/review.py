@@ -26,6 +26,7 @@ from bot.engines.ruff_check import (
     fixes_diff,
     module_skeleton,
     only_newlines,
+    package_markers,
     run_ruff,
     seal_root,
     severity_for,
@@ -189,7 +190,8 @@ def start_ruff(
         escaping.append(f"a chain of more than {MAX_EXTEND_DEPTH} `extend`s")
     sources = raw or {}
     write_files(root, {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files} | configs)
-    write_placeholders(root, module_skeleton(tree, (texts[p] for p in py_files)))
+    stand_ins = module_skeleton(tree, (texts[p] for p in py_files))
+    write_placeholders(root, [*package_markers(in_tree, py_files), *stand_ins])
     seal_root(root, configs)
     if unreadable:
         notes.append(

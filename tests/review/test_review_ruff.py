@@ -16,6 +16,7 @@ from bot.engines.ruff_check import (
     config_paths_for,
     fixes_diff,
     module_skeleton,
+    package_markers,
     parse_ruff_json,
     run_ruff,
     seal_root,
@@ -62,6 +63,14 @@ def test_module_skeleton_follows_imports() -> None:
         "ns/pkg/mod.py",
     ]
     assert module_skeleton(tree, ["x = 1\n"]) == []
+
+
+def test_package_markers_are_the_init_files_above_the_paths() -> None:
+    tree = {"src/app/__init__.py", "src/app/sub/__init__.pyi", "src/app/sub/x.py", "ns/mod.py", "__init__.py"}
+    assert package_markers(tree, ["src/app/sub/x.py", "src/app/y.py", "ns/mod.py", "top.py"]) == [
+        "src/app/sub/__init__.pyi",
+        "src/app/__init__.py",
+    ]
 
 
 def test_severity() -> None:

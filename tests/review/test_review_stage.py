@@ -215,6 +215,22 @@ def test_first_party_imports_are_classified_as_in_the_full_tree(make_ctx) -> Non
     assert not [f for f in result.findings if f.rule_id == "I001"]
 
 
+def test_a_changed_module_of_a_package_is_not_called_a_namespace_package(make_ctx) -> None:
+    # ruff's INP001 looks for the __init__.py files above a module, which the PR did not
+    # change: the scratch copy needs them too
+    config = b'[tool.ruff.lint]\nselect = ["INP"]\n'
+    base = {"pyproject.toml": config, "app/__init__.py": b"", "app/sub/__init__.py": b"", **TESTS}
+    head = {
+        **base,
+        "app/sub/views.py": b"X = 1\n",
+        "loose/mod.py": b"print(1)\n",
+    }
+    result = run(make_ctx(base, head, ReviewStageConfig(filter=FilterMode.NOFILTER)))
+    rules = _rules(result)
+    assert ("INP001", "loose/mod.py", 1) in rules  # a real namespace package is still reported
+    assert not [r for r in rules if r[0] == "INP001" and r[1] == "app/sub/views.py"]
+
+
 def test_config_extending_another_file_is_followed(make_ctx) -> None:
     shared = b'[lint]\nselect = ["E711"]\n'
     config = b'[tool.ruff]\nextend = "configs/ruff-base.toml"\n'
