@@ -125,8 +125,13 @@ def simulator(tmp_path: Path) -> Iterator[object]:
 SIG = pygit2.Signature("Test Author", "author@example.com", 1_700_000_000, 0)
 
 
+class Executable(bytes):
+    """A file's content that ``write_tree`` commits with mode 100755."""
+
+
 def write_tree(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
-    """A tree object for ``{"dir/file": content}`` (nested directories included)."""
+    """A tree object for ``{"dir/file": content}`` (nested directories included; an
+    ``Executable`` content gets mode 100755)."""
     children: dict[str, dict[str, bytes]] = {}
     builder = repo.TreeBuilder()
     for path, data in files.items():
@@ -134,7 +139,8 @@ def write_tree(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oi
         if sep:
             children.setdefault(head, {})[rest] = data
         else:
-            builder.insert(head, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
+            mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if isinstance(data, Executable) else pygit2.enums.FileMode.BLOB
+            builder.insert(head, repo.create_blob(data), mode)
     for name, sub in children.items():
         builder.insert(name, write_tree(repo, sub), pygit2.enums.FileMode.TREE)
     return builder.write()
@@ -183,6 +189,13 @@ class Remote:
 def remote(tmp_path: Path) -> Remote:
     path = tmp_path / "remote.git"
     return Remote(pygit2.init_repository(str(path), bare=True), path)
+
+
+@pytest.fixture
+def executable() -> type[bytes]:
+    """``executable(b"...")``: content that ``write_tree`` commits with mode 100755 (test
+    modules cannot import conftest)."""
+    return Executable
 
 
 @pytest.fixture

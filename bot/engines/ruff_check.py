@@ -309,8 +309,9 @@ def _safe_relative(path: str) -> bool:
     return bool(path) and not path.startswith("/") and ".." not in parts and "" not in parts
 
 
-def write_files(root: Path, files: Mapping[str, bytes]) -> None:
+def write_files(root: Path, files: Mapping[str, bytes], executable: Container[str] = ()) -> None:
     """Write repository files under ``root``; paths that could escape it are skipped.
+    Those in ``executable`` get mode 755, as git checks them out (ruff's EXE rules).
 
     Git tree paths are already normalised, so a string check replaces a ``resolve()`` per
     file (which costs a ``lstat`` per path component); plain ``os`` calls on strings spare
@@ -323,7 +324,8 @@ def write_files(root: Path, files: Mapping[str, bytes]) -> None:
             continue
         target = f"{base}/{path}"
         _make_parent(target, made)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        mode = 0o755 if path in executable else 0o644
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
         try:
             view = memoryview(data)
             while view:

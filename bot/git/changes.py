@@ -8,7 +8,7 @@ cut never show up as the author's changes.
 from __future__ import annotations
 
 import pygit2
-from pygit2.enums import DeltaStatus, DiffFind
+from pygit2.enums import DeltaStatus, DiffFind, FileMode
 
 from bot.errors import WorkspaceError
 from bot.stages.context import ChangedFile, ChangedPath, FileStatus, PendingFiles
@@ -103,6 +103,7 @@ def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
         base_blob=None if status == "added" else _blob_id(delta.old_file),
         is_binary=bool(delta.is_binary),
         patch="" if delta.is_binary else _hunks_text(patch),
+        executable=status != "deleted" and delta.new_file.mode == FileMode.BLOB_EXECUTABLE,
     )
 
 
@@ -119,7 +120,11 @@ class DiffFiles(PendingFiles):
         self._diff = diff
         self._paths = sorted(
             (
-                ChangedPath(delta.old_file.path if status == "deleted" else delta.new_file.path, status)
+                ChangedPath(
+                    delta.old_file.path if status == "deleted" else delta.new_file.path,
+                    status,
+                    status != "deleted" and delta.new_file.mode == FileMode.BLOB_EXECUTABLE,
+                )
                 for delta in diff.deltas
                 if (status := _status(delta)) is not None
             ),

@@ -32,6 +32,8 @@ class ChangedFile:
     is_binary: bool = False
     patch: str = ""
     """The file's unified diff (hunks only, GitHub's ``patch`` field shape)."""
+    executable: bool = False
+    """Mode 100755 on the head side (ruff's EXE rules look at the file's mode)."""
 
     @property
     def diff_lines(self) -> frozenset[int]:
@@ -44,6 +46,7 @@ class ChangedPath:
 
     path: str
     status: FileStatus
+    executable: bool = False
 
 
 class PendingFiles(ABC):
@@ -151,7 +154,7 @@ class StageContext:
         value = self.__dict__["_files"]
         if isinstance(value, PendingFiles):
             return value.paths()
-        return [ChangedPath(f.path, f.status) for f in value]
+        return [ChangedPath(f.path, f.status, f.executable) for f in value]
 
     def changed(self, path: str) -> ChangedFile | None:
         for item in self.files:

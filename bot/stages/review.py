@@ -118,6 +118,12 @@ def read_texts(ctx: StageContext, paths: Iterable[str]) -> Texts:
     return found
 
 
+SUGGESTION_REACH = 2
+"""How many lines beyond ruff's range a fix may rewrite and still be shown as a suggestion.
+A fix that also edits far away (an import added at the top of the file) would move the
+finding there and suggest rewriting every line in between: it goes to the patch only."""
+
+
 def _ruff_finding(
     diag: Diagnostic, text: str, lines: list[str], with_ends: dict[str, list[str] | None]
 ) -> tuple[Finding, Fix | None]:
@@ -131,7 +137,11 @@ def _ruff_finding(
             with_ends[diag.path] = None if only_newlines(text) else text.splitlines(keepends=True)
         kept_ends = with_ends[diag.path]
         region = suggestion_for(text, fix, kept_ends, plain=lines if kept_ends is None else None)
-        if region is not None and region[0] <= diag.row <= region[1]:
+        if (
+            region is not None
+            and diag.row - SUGGESTION_REACH <= region[0] <= diag.row <= region[1]
+            and region[1] <= max(diag.row, diag.end_row) + SUGGESTION_REACH
+        ):
             start, end, suggestion = region
     title = diag.code if diag.fix is None or not diag.fix.message else diag.fix.message
     finding = Finding(
@@ -189,7 +199,9 @@ def start_ruff(
     else:
         escaping.append(f"a chain of more than {MAX_EXTEND_DEPTH} `extend`s")
     sources = raw or {}
-    write_files(root, {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files} | configs)
+    executable = {c.path for c in ctx.changed_paths() if c.executable}
+    files = {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files}
+    write_files(root, files | configs, executable)
     stand_ins = module_skeleton(tree, (texts[p] for p in py_files))
     write_placeholders(root, [*package_markers(in_tree, py_files), *stand_ins])
     seal_root(root, configs)

@@ -231,6 +231,41 @@ def test_a_changed_module_of_a_package_is_not_called_a_namespace_package(make_ct
     assert not [r for r in rules if r[0] == "INP001" and r[1] == "app/sub/views.py"]
 
 
+def test_a_fix_that_also_edits_far_away_is_no_suggestion_and_stays_where_ruff_put_it(make_ctx) -> None:
+    # PYI019's fix adds `from typing import Self` on line 1 and rewrites line 18
+    config = b'[tool.ruff]\ntarget-version = "py311"\n[tool.ruff.lint]\nselect = ["PYI019", "UP"]\n'
+    body = (
+        'from typing import TypeVar\n\n_S = TypeVar("_S", bound="A")\n\n\nclass A:\n'
+        + "".join(f"    x{i} = {i}\n" for i in range(10))
+        + "\n    def m(self: _S) -> _S:\n        return self\n"
+    )
+    near = "\n\nclass B(object):\n    pass\n"  # UP004: a fix on the finding's own line
+    base = {"pyproject.toml": config, **TESTS}
+    result = run(make_ctx(base, {**base, "pkg/a.py": (body + near).encode()}))
+    far = next(f for f in result.findings if f.rule_id == "PYI019")
+    assert (far.start_line, far.end_line, far.suggestion) == (18, 18, None)
+    local = next(f for f in result.findings if f.rule_id == "UP004")
+    assert local.start_line == 22 and local.suggestion == "class B:"
+    diff = result.patches[0].files[0].diff  # the patch still has the whole fix
+    assert "+    def m(self) -> Self:" in diff and "Self" in diff.split("\n+from typing import ")[1]
+
+
+def test_scripts_keep_their_mode_in_the_copy_ruff_reads(make_ctx, executable) -> None:
+    config = b'[tool.ruff.lint]\nselect = ["EXE"]\n'
+    base = {"pyproject.toml": config, **TESTS}
+    head = {
+        **base,
+        "bin/tool.py": executable(b"#!/usr/bin/env python3\nprint(1)\n"),  # fine
+        "bin/plain.py": b"#!/usr/bin/env python3\nprint(2)\n",  # EXE001: not executable
+        "bin/bare.py": executable(b"print(3)\n"),  # EXE002: executable, no shebang
+    }
+    result = run(make_ctx(base, head))
+    assert sorted(r for r in _rules(result) if r[0].startswith("EXE")) == [
+        ("EXE001", "bin/plain.py", 1),
+        ("EXE002", "bin/bare.py", 1),
+    ]
+
+
 def test_config_extending_another_file_is_followed(make_ctx) -> None:
     shared = b'[lint]\nselect = ["E711"]\n'
     config = b'[tool.ruff]\nextend = "configs/ruff-base.toml"\n'
