@@ -21,6 +21,7 @@ the stage also diffs and scans every changed file. Run: ``python bench/pipeline_
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -38,6 +39,7 @@ import pygit2
 from bot.engines.ruff_check import ruff_binary
 from bot.git.scratch import new_scratch_dir
 from bot.git.workspace import context_from_local_repo, open_workspace
+from bot.policies.schema import FilterMode, ReviewStageConfig
 from bot.stages.review import run as review
 
 CACHE = Path(tempfile.gettempdir()) / "shunter-bench-cache"
@@ -92,6 +94,27 @@ def commit_tree(repo: pygit2.Repository, root: Path, branch: str, parents: list[
             index.add(pygit2.IndexEntry(path.relative_to(root).as_posix(), blob, mode))
     tree = index.write_tree(repo)
     return repo.create_commit(f"refs/heads/{branch}", SIG, SIG, branch, tree, parents)
+
+
+def same_as_plain_ruff(mirror: Path, checkout: Path, paths: list[str]) -> str:
+    """Whether the stage, unfiltered and without heuristics, reports exactly what plain
+    ruff reports on the real checkout (rule, path, line): the copy ruff lints in the
+    stage must not change what it finds, or the timings compare different work."""
+    ctx = context_from_local_repo(mirror, "base", "head")
+    ctx.options = ReviewStageConfig(filter=FilterMode.NOFILTER, heuristics=False)
+    stage = {(f.rule_id, f.path, f.start_line) for f in review(ctx).findings}
+    command = [ruff_binary(), "check", "--no-cache", "--exit-zero", "--output-format", "json", "--", *paths]
+    found = json.loads(subprocess.run(command, cwd=checkout, capture_output=True, check=True).stdout)
+    plain = {
+        (d["code"] or "syntax-error", Path(d["filename"]).relative_to(checkout.resolve()).as_posix(), d["location"]["row"])
+        for d in found
+    }
+    if stage == plain:
+        return f"same {len(plain)} findings as plain ruff (rule, path, line)"
+    return (
+        f"DIFFERENT from plain ruff: {len(stage - plain)} only in the stage {sorted(stage - plain)[:3]}, "
+        f"{len(plain - stage)} only in plain ruff {sorted(plain - stage)[:3]}"
+    )
 
 
 def _cpu(who: int) -> float:
@@ -149,6 +172,7 @@ def main() -> None:
         lines = sum(len(f.added_lines) for f in ctx.files)
         print(f"project: {args.project} {args.base} -> {args.head}")
         print(f"diff: {len(ctx.files)} changed files, {len(py_files)} Python, {lines} added lines")
+        print(f"fidelity: {same_as_plain_ruff(mirror, new, py_files)}")
 
         ruff = ruff_binary()
         plain_cmd = [ruff, "check", "--no-cache", "--exit-zero", "--quiet", "--", *py_files]
