@@ -229,6 +229,21 @@ def _remember(
     runtime.redis.set(key, json.dumps(data), ex=PENDING_TTL)
 
 
+def _proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, Any] | None:
+    """What ``_remember`` kept about a change proposed on ``target``'s pull request, or
+    None for one proposed anywhere else (or forgotten).
+
+    Change ids are public (they are in the PR's replies) and the key is global, so without
+    this check anyone who can install the App could approve or retry a change of another
+    repository from a PR of their own, with their own permission there.
+    """
+    raw = runtime.redis.get(f"shunter:cr:{change_id}")
+    info = json.loads(raw) if raw else None
+    if not isinstance(info, dict) or info.get("repo") != target.repo or info.get("pr") != target.number:
+        return None
+    return info
+
+
 def _audit(runtime: Any, target: Target, action: str, change_id: str, code: str, reason: str) -> None:
     runtime.store.record_audit(
         repo=target.repo,
@@ -458,10 +473,9 @@ def _approve(session: Any, command: Command) -> str:
         session.say("`/shunter approve <change id>`.", ok=False)
         return "refused"
     change_id = command.args[0].strip("`")
-    raw = session.runtime.redis.get(f"shunter:cr:{change_id}")
-    info = json.loads(raw) if raw else {}
-    if "cr" not in info:
-        session.say(f"No change `{change_id[:40]}` waits for approval.", ok=False)
+    info = _proposed_here(session.runtime, change_id, session.target)
+    if info is None or "cr" not in info:
+        session.say(f"No change `{change_id[:40]}` waits for approval on this pull request.", ok=False)
         return "refused"
     cr = ChangeRequest.model_validate(info["cr"])
     cr = cr.model_copy(update={"approval": Approval(approver=session.user, permission=session.permission)})
@@ -492,6 +506,9 @@ def _retry(session: Any, command: Command) -> str:
         session.say("`/shunter retry <change id>`.", ok=False)
         return "refused"
     change_id = command.args[0].strip("`")
+    if _proposed_here(session.runtime, change_id, session.target) is None:
+        session.say(f"No change `{change_id[:40]}` was proposed on this pull request.", ok=False)
+        return "refused"
     try:
         view = MergeQueue(session.runtime.redis).retry(change_id)
     except ShunterError as exc:

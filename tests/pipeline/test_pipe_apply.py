@@ -95,6 +95,31 @@ def test_protected_path_waits_for_a_maintainer_approval(stack):
     assert sim.pull(REPO, number).head_sha != head
 
 
+def test_a_change_is_approved_or_retried_only_on_the_pull_request_that_proposed_it(stack):
+    config = ON_COMMAND + "  protected_paths: ['app.py']\n"
+    number = open_pr(stack, config=config)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    change_id = replies(sim, number)[-1].body.split("/shunter approve ")[1].split("`")[0]
+    # eve has no rights on octo/demo, but admin on her own fork, where the App is installed too
+    eve = sim.fork(REPO, "eve")
+    sim.install("eve")
+    sim.set_permission(eve.full_name, "eve", "admin")
+    eve_pr = sim.open_pull_request(eve.full_name, "feature", title="mine", user="eve")
+    stack.drain()
+    for verb in ("approve", "retry"):
+        sim.comment(eve.full_name, eve_pr, f"/shunter {verb} {change_id}", user="eve")
+        stack.drain()
+        assert "on this pull request" in sim.comments(eve.full_name, eve_pr)[-1].body
+    assert sim.pull(REPO, number).head_sha == head
+    assert not [e for e in stack.runtime.store.audit_events(repo=eve.full_name) if e.action == "change.approved"]
+    sim.comment(REPO, number, f"/shunter approve {change_id}", user="mona")  # where it belongs
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha != head
+
+
 def test_a_true_conflict_is_dead_lettered_with_a_reply(stack):
     number = open_pr(stack)
     sim = stack.sim
