@@ -2,15 +2,22 @@
 
 Two ways to land, selected by ``patches.push_method``:
 
-- ``git``: ``git push <url> <sha>:refs/heads/<branch>`` without ``+``. The receiving side
-  takes the ref lock and refuses a non-fast-forward, so a push made from a stale head fails
-  instead of overwriting whatever moved the branch. The git CLI is used for this one step
-  because its receive-pack exchange is the reference implementation of that refusal.
+- ``git``: ``git push --force-with-lease=refs/heads/<branch>:<expected> <url>
+  <sha>:refs/heads/<branch>``. The lease names the exact head the commit was built on and the
+  receiving side compares it under the ref lock, so the push lands only if the branch is still
+  there. A fast-forward check alone is not enough: when the author force-pushes the branch
+  *backwards* (dropping a commit, say one that leaked a secret) our commit, a child of the old
+  head, is still a fast-forward of the rewound branch and would bring the dropped commit
+  back. The git CLI is used for this one step because its receive-pack exchange is the
+  reference implementation of that refusal.
 - ``api``: the Git Data API (blobs, tree, commit, then ``PATCH /git/refs`` with
-  ``force: false``). GitHub refuses a non-fast-forward update with 422, which is the same
-  compare-and-swap; commits made this way are shown as Verified. ``RefUpdater`` is the
-  narrow protocol that path needs, so it can be backed by githubkit, the simulator or a test
-  server.
+  ``force: false``); commits made this way are shown as Verified. ``PATCH /git/refs`` has no
+  expected-sha parameter, so the ref is re-read just before the PATCH and the push is
+  refused when it is not the expected head; ``force: false`` still refuses anything that is
+  not a fast-forward. That narrows the rewind window to the gap between those two requests
+  but cannot close it (GitHub offers no true compare-and-swap on this path; the ``git``
+  method has one). ``RefUpdater`` is the narrow protocol that path needs, so it can be backed
+  by githubkit, the simulator or a test server.
 
 A refusal is not an error: the caller refetches, re-applies and tries again.
 """
@@ -119,18 +126,24 @@ _CAS_REFUSALS = (
 
 @dataclass
 class GitCliPusher:
-    """``git push`` of one commit to one branch, without ``+``: refused unless fast-forward."""
+    """``git push`` of one commit to one branch, leased on ``expected_sha``: refused unless
+    the branch is exactly where the commit was built (not merely an ancestor of it)."""
 
     remote: GitRemote
     timeout: float = 120.0
     method: str = "git"
 
     def push(self, repo: pygit2.Repository, branch: str, commit_sha: str, expected_sha: str) -> PushOutcome:
+        commit = repo[commit_sha]
+        if not isinstance(commit, pygit2.Commit) or [str(p) for p in commit.parent_ids] != [expected_sha]:
+            # the lease would let anything else through as a forced, non-fast-forward push
+            raise WorkspaceError(f"{commit_sha[:12]} is not a single-parent commit on {expected_sha[:12]}")
         refspec = f"{commit_sha}:refs/heads/{branch}"
+        lease = f"--force-with-lease=refs/heads/{branch}:{expected_sha}"
         env = {**os.environ, **self.remote.git_env()}
         try:
             proc = subprocess.run(
-                ["git", "push", "--porcelain", "--no-verify", "--", self.remote.url, refspec],
+                ["git", "push", "--porcelain", "--no-verify", lease, "--", self.remote.url, refspec],
                 cwd=repo.path,
                 env=env,
                 capture_output=True,
@@ -177,7 +190,11 @@ class TreeChange:
 
 
 class RefUpdater(Protocol):
-    """The four Git Data API calls the ``api`` push method needs."""
+    """The Git Data API calls the ``api`` push method needs."""
+
+    def get_ref(self, branch: str) -> str | None:
+        """Where ``heads/<branch>`` points now (no cached answer), or None when it is gone."""
+        ...
 
     def create_blob(self, content: bytes) -> str: ...
 
@@ -197,6 +214,21 @@ class GitHubKitRefUpdater:
     gh: Any
     owner: str
     repo: str
+
+    def get_ref(self, branch: str) -> str | None:
+        from githubkit.exception import RequestFailed
+
+        try:
+            # no-cache: an HTTP cache answering from a minute ago would defeat the check
+            resp = self.gh.rest.git.get_ref(
+                self.owner, self.repo, f"heads/{branch}", headers={"Cache-Control": "no-cache"}
+            )
+        except RequestFailed as exc:
+            status = exc.response.status_code
+            if status == 404:
+                return None
+            raise TransientError(f"reading {branch} failed with HTTP {status}") from None
+        return str(resp.parsed_data.object_.sha)
 
     def create_blob(self, content: bytes) -> str:
         resp = self.gh.rest.git.create_blob(
@@ -302,6 +334,13 @@ class ApiPusher:
                 f"the API built tree {tree[:12]}, the local commit has {str(commit.tree.id)[:12]}"
             )
         remote_commit = self.updater.create_commit(commit.message, tree, [expected_sha])
+        # PATCH /git/refs only refuses non-fast-forwards: a branch rewound behind
+        # expected_sha would accept our commit and get back what was dropped. Re-read it
+        # right before moving it (the closest to compare-and-swap this API allows).
+        current = self.updater.get_ref(branch)
+        if current != expected_sha:
+            where = current[:12] if current else "gone"
+            return PushOutcome("refused", None, f"{branch} moved to {where} before PATCH /git/refs")
         if self.updater.update_ref(branch, remote_commit):
             return PushOutcome("landed", remote_commit, "PATCH /git/refs accepted")
         return PushOutcome("refused", None, "PATCH /git/refs refused: not a fast-forward")

@@ -136,3 +136,38 @@ def test_production_wiring_app_jwt_installation_token_api_push(
     assert sim.ref(REPO, "main") == outcome.report.commit_sha
     assert "line nine\n" in sim.file(REPO, "main", "app.py")
     assert store.remote(REPO).token not in repr(store.remote(REPO))
+
+
+@pytest.mark.parametrize("method", ["api", "git"])
+def test_branch_rewound_between_fetch_and_push_is_refused_not_restored(sim, tmp_path, mq, method):
+    """The author force-pushes the branch back (dropping a commit that leaked a secret)
+    while Shunter is between its fetch and its push. Shunter's commit is still a
+    fast-forward of the rewound branch; the push must be refused anyway (it was built on a
+    head that is no longer there) and the change re-applied on the rewound branch, so the
+    dropped commit does not come back."""
+    import pygit2
+
+    store, pushers, policy = wiring(sim, tmp_path, method)
+    good = sim.ref(REPO, "main")
+    sim.commit(REPO, "main", {"secret.env": "TOKEN=hunter2\n"}, message="oops: secret", author="bob")
+    cr = change(sim, "app.py", ORIGINAL.replace("line 3\n", "line three\n"))
+    mq.enqueue(cr, policy)
+    remote_path = str(sim.world.repo(REPO).path)
+
+    class Rewinder(NoHooks):
+        done = False
+
+        def before_push(self, claim, commit_sha):  # type: ignore[override]
+            if not self.done:  # `git push --force origin <good>:main`
+                self.done = True
+                ref = pygit2.Repository(remote_path).references["refs/heads/main"]
+                ref.set_target(pygit2.Oid(hex=good))
+
+    outcome = process_once(mq, store, owner_id="w", pushers=pushers, hooks=Rewinder())
+    report = outcome.report
+    assert report is not None and report.change_ids == [cr.id]
+    assert report.pushes == 2 and report.refused_pushes == 1
+    assert sim.file(REPO, "main", "secret.env") is None
+    assert "line three\n" in sim.file(REPO, "main", "app.py")
+    head = pygit2.Repository(remote_path)[sim.ref(REPO, "main")]
+    assert [str(p) for p in head.parent_ids] == [good]
