@@ -14,6 +14,9 @@ from typing import Any
 
 from bot.changes.unified import DiffFormatError, Hunk, parse_file_diff
 from bot.models import PatchDraft
+from bot.publishing import limits
+from bot.publishing.inline import suggestion_block
+from bot.publishing.markdown import one_line, plain
 from bot.stages.context import ChangedFile
 
 
@@ -26,7 +29,12 @@ class Suggestion:
     title: str
 
     def to_payload(self) -> dict[str, Any]:
-        body = f"Fix from Shunter ({self.title}):\n\n```suggestion\n{self.replacement}```"
+        """The review comment; the fence outlasts any backtick run in the replacement (a
+        fixed ``` would end the suggestion at a ``` line of the code, and "Commit
+        suggestion" would then delete the rest of the region), and the title is untrusted
+        text (a draft's title may quote the PR)."""
+        title = plain(one_line(self.title, 200))
+        body = f"Fix from Shunter ({title}):\n\n{suggestion_block(self.replacement)}"
         payload: dict[str, Any] = {"path": self.path, "line": self.end_line, "side": "RIGHT", "body": body}
         if self.start_line < self.end_line:
             payload["start_line"] = self.start_line
@@ -79,5 +87,9 @@ def suggestions_from_drafts(
                 if region is None or not on_diff or len(out) >= limit:
                     skipped += 1
                     continue
-                out.append(Suggestion(file.path, region[0], region[1], region[2], draft.title))
+                suggestion = Suggestion(file.path, region[0], region[1], region[2], draft.title)
+                if limits.comment_problems(suggestion.to_payload()["body"]):
+                    skipped += 1  # too long for a comment, and a cut suggestion commits wrong code
+                    continue
+                out.append(suggestion)
     return out, skipped

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.models import FileDiff, PatchDraft, StageName
 from bot.publishing.patch_suggestions import suggestions_from_drafts
 from bot.stages.context import ChangedFile
@@ -43,3 +45,49 @@ def test_hunks_off_the_diff_or_in_unchanged_files_are_left_out_and_counted():
         [draft(REPLACE), draft(REPLACE, path="other.py")], [changed(range(7, 9))]
     )
     assert suggestions == [] and skipped == 2
+
+
+FENCED = (
+    "--- a/a.py\n+++ b/a.py\n@@ -1,5 +1,5 @@\n"
+    ' """Module docs.\n'
+    "-Example:   \n"
+    "+Example:\n"
+    " ```\n"
+    "-f()   \n"
+    "+f()\n"
+    " ```\n"
+)
+
+
+def _suggested_text(body: str) -> str:
+    """What GitHub commits: the lines between the ``suggestion`` opening fence and the
+    first closing fence at least as long (CommonMark)."""
+    lines = body.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.lstrip("`") == "suggestion")
+    fence = len(lines[start]) - len("suggestion")
+    end = next(
+        i for i in range(start + 1, len(lines))
+        if re.fullmatch(r" {0,3}(`+)\s*", lines[i]) and len(lines[i].strip()) >= fence
+    )
+    return "".join(line + "\n" for line in lines[start + 1 : end])
+
+
+def test_a_replacement_holding_a_code_fence_is_suggested_whole():
+    [s], _ = suggestions_from_drafts([draft(FENCED)], [changed(range(1, 6))])
+    assert "```\n" in s.replacement
+    assert _suggested_text(s.to_payload()["body"]) == s.replacement
+
+
+def test_the_draft_title_cannot_forge_a_marker_or_mention():
+    d = PatchDraft(stage=StageName.REVIEW, title="fix <!-- shunter:summary --> @org/team\nx",
+                   files=[FileDiff(path="a.py", diff=REPLACE)])
+    [s], _ = suggestions_from_drafts([d], [changed(range(1, 10))])
+    body = s.to_payload()["body"]
+    assert "<!--" not in body and "@org" not in body and body.startswith("Fix from Shunter (fix ")
+
+
+def test_a_suggestion_too_long_for_a_comment_is_left_out_and_counted():
+    huge = "".join(f"+x{i} = {'y' * 100}\n" for i in range(700))
+    diff = f"--- a/a.py\n+++ b/a.py\n@@ -1,1 +1,700 @@\n-x = 1\n{huge}"
+    suggestions, skipped = suggestions_from_drafts([draft(diff)], [changed(range(1, 800))])
+    assert suggestions == [] and skipped == 1
