@@ -84,8 +84,16 @@ class FilePatch:
     header_lines: tuple[str, ...] = field(default=())
 
     @property
+    def added_lines(self) -> int:
+        return sum(h.added for h in self.hunks)
+
+    @property
+    def removed_lines(self) -> int:
+        return sum(h.removed for h in self.hunks)
+
+    @property
     def changed_lines(self) -> int:
-        return sum(h.added + h.removed for h in self.hunks)
+        return self.added_lines + self.removed_lines
 
     @property
     def modes(self) -> set[str]:
@@ -220,7 +228,11 @@ def split_lines(data: bytes) -> list[bytes]:
 
 
 def apply_hunks(pre_image: bytes, patch: FilePatch) -> bytes:
-    """The post-image of ``pre_image`` under ``patch``'s hunks, applied at exact positions."""
+    """The post-image of ``pre_image`` under ``patch``'s hunks, applied at exact positions.
+
+    A deletion must remove every line of the pre-image (its post-image is empty): the file
+    is removed as a whole, so its hunks are what reviewers and ``patches.max_lines`` see.
+    """
     old = split_lines(pre_image)
     out: list[bytes] = []
     pos = 0
@@ -245,4 +257,13 @@ def apply_hunks(pre_image: bytes, patch: FilePatch) -> bytes:
             if op in " +":
                 out.append(line)
     out.extend(old[pos:])
+    if patch.deleted and out:
+        # the file goes away whatever the hunks say, so hunks that do not empty it would
+        # delete lines nobody reviewed (and that no line limit counted)
+        header = patch.hunks[-1].header if patch.hunks else "deleted file"
+        raise HunkMismatch(
+            f"the diff deletes the file but its hunks remove only {len(old) - len(out)} "
+            f"of its {len(old)} lines",
+            header,
+        )
     return b"".join(out)

@@ -23,6 +23,7 @@ from bot.changes.unified import (
     HunkMismatch,
     apply_hunks,
     parse_file_diff,
+    split_lines,
 )
 from bot.errors import ChangeRejected
 from bot.policies.schema import PERMISSION_RANK, Patches
@@ -235,10 +236,25 @@ def _check_file(
         if patch.created:
             raise ChangeRejected("pre_image_mismatch", f"{source}: a new-file diff for a file")
         content = base.read_blob(current.oid)
+    if patch.deleted:
+        _check_deletion(source, content, patch)
     try:
         apply_hunks(content, patch)
     except HunkMismatch as exc:
         raise ChangeRejected("hunk_mismatch", f"{source}: {exc}") from None
+
+
+def _check_deletion(source: str, content: bytes, patch: FilePatch) -> None:
+    """A deletion removes the whole file, so its hunks must remove every line of it:
+    otherwise a diff showing one removed line (and counted as one against
+    ``patches.max_lines``) would delete a file of any size."""
+    lines = len(split_lines(content))
+    if patch.removed_lines != lines or patch.added_lines:
+        raise ChangeRejected(
+            "incomplete_deletion",
+            f"{source}: the diff deletes the file but its hunks remove {patch.removed_lines} of "
+            f"its {lines} lines; a deletion must remove every line",
+        )
 
 
 def _check_parents(path: str, base: BaseTree) -> None:

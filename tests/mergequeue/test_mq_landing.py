@@ -223,3 +223,34 @@ def test_delete_and_rename_land(forge, mq, git_policy, store_factory, moved):
     manual = forge.read("docs/manual.md")
     assert manual.startswith(b"# Manual\n\nline one\n")
     assert manual.endswith(b"line 3\n" if moved else b"line three\n")
+
+
+def test_partial_deletion_that_bypassed_validation_deletes_nothing(forge, mq, git_policy, store_factory):
+    """The worker holds the same line as validation: a deletion whose hunks leave lines in
+    the file is a conflict, not a whole-file delete."""
+    from bot.changes.model import ChangeRequest
+    from bot.models import FileDiff
+
+    blob = str(forge.refresh()[forge.head()].tree["src/mod1.py"].id)
+    partial = FileDiff(
+        path="src/mod1.py",
+        pre_image_blob=blob,
+        diff="diff --git a/src/mod1.py b/src/mod1.py\ndeleted file mode 100644\n"
+        '--- a/src/mod1.py\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-"""Module 1."""\n',
+    )
+    cr = ChangeRequest(
+        id="cr-partial-delete",
+        repo="acme/widgets",
+        branch="main",
+        head_sha=forge.head(),
+        title="tidy docstring",
+        files=[partial],
+        requester="alice",
+    )
+    mq.enqueue(cr, git_policy)  # straight into the queue, as a stale or forged entry would be
+    before = forge.head()
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome.report is None and forge.head() == before
+    [letter] = outcome.dead
+    assert letter.reason == "conflict" and "remove only 1 of its 27 lines" in letter.detail
+    assert forge.read("src/mod1.py") == module_text(1)

@@ -135,6 +135,25 @@ def test_pre_image_must_match_the_base():
     assert rejected(cr_with(modify("src/a.py", wrong_context))) == "hunk_mismatch"
 
 
+def test_a_deletion_must_remove_every_line():
+    """The file goes as a whole, so a deletion diff whose hunks remove only some lines (or
+    none) would delete lines nobody saw and that ``patches.max_lines`` never counted."""
+    head = "diff --git a/src/a.py b/src/a.py\ndeleted file mode 100644\n"
+    partial = head + "--- a/src/a.py\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-one\n"
+    assert rejected(cr_with(modify("src/a.py", partial)), Patches(max_lines=5)) == "incomplete_deletion"
+    assert rejected(cr_with(modify("src/a.py", head))) == "incomplete_deletion"
+    whole = head + "--- a/src/a.py\n+++ /dev/null\n@@ -1,3 +0,0 @@\n-one\n-two\n-three\n"
+    report = validate_change(cr_with(modify("src/a.py", whole)), BASE, Patches(max_lines=5), {})
+    assert report.lines == 3
+    empty = MemoryBaseTree(files={"empty.txt": b""})
+    hunkless = FileDiff(
+        path="empty.txt",
+        diff="diff --git a/empty.txt b/empty.txt\ndeleted file mode 100644\n",
+        pre_image_blob=git_blob_id(b""),
+    )
+    assert validate_change(cr_with(hunkless), empty, Patches(), {}).lines == 0
+
+
 def test_size_limits_from_policy():
     files = [
         FileDiff(path=f"n{i}.py", diff=f"--- /dev/null\n+++ b/n{i}.py\n@@ -0,0 +1 @@\n+x\n") for i in range(3)
