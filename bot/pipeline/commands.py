@@ -1,7 +1,8 @@
 """``/shunter <verb>`` in PR comments, and the buttons on Shunter's check runs.
 
 Flow for a comment: ignore bots (Shunter included) and comments with no command line; an
-edited comment runs only if its commands changed; acknowledge with 👀; refuse on closed
+edited comment runs only if its commands changed, and as the editor (the event's sender)
+when someone other than the author edited it; acknowledge with 👀; refuse on closed
 PRs, over the rate limit, or without the permission the config names; run each command;
 answer in ONE reply comment (edited as work progresses) and finish with 🚀 or 😕.
 A button click (``check_run.requested_action``) runs the matching command with the same
@@ -158,14 +159,32 @@ def _load_pull(ctx: EventContext, gh: Any, number: int) -> Target:
 
 
 # ---------------------------------------------------------------------- entry points
+def _acting_user(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Who runs the commands of a comment event: ``(actor, author, edited_by_someone_else)``.
+
+    GitHub lets anyone with write access edit other people's comments, and the ``edited``
+    event's ``sender`` is the editor while ``comment.user`` stays the author. Running the
+    commands as the author would let a write user add ``/shunter approve`` to a maintainer's
+    comment and borrow the maintainer's permission, so an edit by someone else runs as the
+    editor: their permission, bot check, rate limit, and the reply addresses them.
+    """
+    comment = data.get("comment") or {}
+    user, sender_data = comment.get("user"), data.get("sender")
+    author: dict[str, Any] = user if isinstance(user, dict) else {}
+    sender: dict[str, Any] = sender_data if isinstance(sender_data, dict) else {}
+    if data.get("action") == "edited" and sender.get("login") != author.get("login"):
+        return sender, author, True
+    return author or sender, author, False
+
+
 async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     data = event.data
     comment = data.get("comment") or {}
     body = comment.get("body") or ""
-    if "/" not in body or _is_bot(
-        comment.get("user") or data.get("sender") or {}, ctx.runtime.settings.bot_login
-    ):
-        return
+    actor, author, edited_by_other = _acting_user(data)
+    bot_login = ctx.runtime.settings.bot_login
+    if "/" not in body or not actor.get("login") or _is_bot(actor, bot_login) or _is_bot(author, bot_login):
+        return  # a bot's comment stays a bot's text even when a person edits it
     parsed = parse_comment(body, aliases=True)
     if parsed.empty:
         return
@@ -185,8 +204,13 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         parsed = parse_comment(body, aliases=False)
         if parsed.empty:
             return
-    user = (comment.get("user") or {}).get("login", "")
+    user = str(actor["login"])
     session = Session(ctx, gh, target, user, int(comment["id"]), loaded, review_comment=review_comment)
+    if edited_by_other:
+        session.say(
+            f"@{user} edited @{author.get('login', 'someone')}'s comment: its commands run as @{user}, "
+            f"with @{user}'s permission (commands in a comment edited by someone else run as the editor)."
+        )
     with bind(repo=repo, pr=number, user=user):
         run_session(session, parsed)
     ctx.handled("commands.ran", f"{len(parsed.commands)} command(s) by {user}")

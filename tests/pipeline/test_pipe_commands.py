@@ -188,3 +188,20 @@ def test_commands_in_review_comments(stack):
     assert "paused" in replies(sim, number)[-1].body
     reacted = next(c for c in sim.review_comments(REPO, number) if c.id == posted[0].id)
     assert [r.content for r in reacted.reactions] == ["eyes", "rocket"]
+
+
+def test_commands_added_to_someone_elses_comment_run_as_the_editor(stack):
+    # GitHub lets write users edit anyone's comment: the edit must not borrow the author's permission
+    number = setup_pr(stack, mona="maintain", wally="write")
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "Looks good to me", user="mona")
+    stack.drain()
+    sim.edit_comment(comment_id, "Looks good to me\n/shunter approve deadbeef", user="wally")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "> @wally" in body and "> @mona" not in body
+    assert "run as the editor" in body
+    assert "needs maintain permission" in body and "@wally has write" in body
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+    latest = stack.runtime.store.recent_commands(REPO, number)[0]
+    assert (latest.verb, latest.user, latest.outcome) == ("approve", "wally", "refused")
