@@ -11,6 +11,7 @@ Nothing here talks to a remote: fetching and pushing live in ``bot.git.push``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,25 @@ def post_image_tree(repo: pygit2.Repository, cr: ChangeRequest) -> pygit2.Oid:
     return index.write_tree(repo)
 
 
+def _collides(index: pygit2.Index, path: str) -> bool:
+    """Whether adding a file at ``path`` would replace a directory or a file the index holds:
+    a file at one of its parents (``tools`` for ``tools/run.py``) or entries below it
+    (``notes/a.md`` for ``notes``). ``Index.add`` resolves either by silently dropping the
+    other side, so such an add must go through the 3-way merge, which reports it."""
+    parts = path.split("/")
+    if any("/".join(parts[:depth]) in index for depth in range(1, len(parts))):
+        return True
+    prefix = path + "/"
+    low, high = 0, len(index)
+    while low < high:  # entries are sorted by path: find the first one >= prefix
+        mid = (low + high) // 2
+        if os.fspath(index[mid].path) < prefix:
+            low = mid + 1
+        else:
+            high = mid
+    return low < len(index) and os.fspath(index[low].path).startswith(prefix)
+
+
 def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.Index) -> ConflictDetail:
     paths: list[str] = []
     regions: list[str] = []
@@ -140,10 +160,16 @@ def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.
             text = getattr(merged_file, "contents", merged_file)
             regions.extend(_marker_regions(entry.path, str(text)))
     wanted = set(paths)
+
+    def involved(name: str | None) -> bool:  # the path itself, or a file/directory clash
+        return name is not None and any(
+            name == w or name.startswith(w + "/") or w.startswith(name + "/") for w in wanted
+        )
+
     hunks = [
         f"{f.path}: {h.header}"
         for f in cr.files
-        if f.path in wanted or f.old_path in wanted
+        if involved(f.path) or involved(f.old_path)
         for h in parse_file_diff(f.diff).hunks
     ]
     return ConflictDetail(cr.id, tuple(sorted(set(paths))), tuple(hunks), tuple(regions))
@@ -163,10 +189,13 @@ def _marker_regions(path: str, merged_text: str) -> list[str]:
 
 def _apply_in_place(repo: pygit2.Repository, index: pygit2.Index, cr: ChangeRequest) -> bool:
     """Apply ``cr`` straight onto ``index`` when every file it touches still holds its
-    pre-image there; False (index untouched) otherwise.
+    pre-image there and no file it adds collides with a directory or a
+    file at a parent path; False (index untouched) otherwise.
 
     That is the trivial case of the 3-way merge (ours equals the ancestor on every path the
     change touches, so the result is theirs), taken without building and merging trees.
+    Anything less (a new directory where the change adds a file) goes to the
+    merge, which keeps the newer side or reports a conflict.
     """
     staged: list[tuple[str, str, bytes | None, int]] = []
     for file in cr.files:
@@ -185,6 +214,8 @@ def _apply_in_place(repo: pygit2.Repository, index: pygit2.Index, cr: ChangeRequ
                 return False
             content, mode = repo[entry.id].data, int(entry.mode)  # type: ignore[attr-defined]
         if file.path != source and file.path in index:
+            return False
+        if not patch.deleted and (entry is None or file.path != source) and _collides(index, file.path):
             return False
         try:
             result = apply_hunks(content, patch)

@@ -254,3 +254,26 @@ def test_partial_deletion_that_bypassed_validation_deletes_nothing(forge, mq, gi
     [letter] = outcome.dead
     assert letter.reason == "conflict" and "remove only 1 of its 27 lines" in letter.detail
     assert forge.read("src/mod1.py") == module_text(1)
+
+
+@pytest.mark.parametrize(
+    ("adds", "human"),
+    [("notes", {"notes/a.md": b"human A\n", "notes/b.md": b"human B\n"}), ("tools/run.py", {"tools": b"echo human\n"})],
+    ids=["file-over-new-directory", "file-under-new-file"],
+)
+def test_added_file_colliding_with_a_newer_file_or_directory_is_a_conflict(
+    forge, mq, git_policy, store_factory, adds, human
+):
+    """A person adds ``notes/`` (or a file ``tools``) after the change adding ``notes`` (or
+    ``tools/run.py``) was computed: the human's files stay and the change is a conflict, not
+    a commit that silently replaces them (or an empty commit marked landed)."""
+    cr = forge.change({adds: b"print(1)\n"}, title="add a file")
+    mq.submit(cr, forge.base_tree(), git_policy, {})
+    forge.human_commit(human, "human adds files")
+    before = forge.head()
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome.report is None and forge.head() == before
+    [letter] = outcome.dead
+    assert letter.reason == "conflict" and adds in letter.detail
+    for path, data in human.items():
+        assert forge.read(path) == data
