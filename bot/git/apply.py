@@ -20,7 +20,7 @@ import pygit2
 from pygit2.enums import FileMode
 
 from bot.changes.model import ChangeRequest
-from bot.changes.unified import HunkMismatch, apply_hunks, parse_file_diff
+from bot.changes.unified import FilePatch, HunkMismatch, apply_hunks, parse_file_diff
 from bot.changes.validation import MODE_FILE, TreeEntry
 from bot.errors import PatchConflict, WorkspaceError
 
@@ -122,10 +122,18 @@ def post_image_tree(repo: pygit2.Repository, cr: ChangeRequest) -> pygit2.Oid:
             index.remove(source)
         if patch.deleted:
             continue
-        if patch.new_mode:
-            mode = int(patch.new_mode, 8)
+        mode = _explicit_mode(patch, mode)
         index.add(pygit2.IndexEntry(file.path, repo.create_blob(result), FileMode(mode)))
     return index.write_tree(repo)
+
+
+def _explicit_mode(patch: FilePatch, mode: int) -> int:
+    """The file's mode after ``patch``: its new mode only when the diff changes it (a new
+    file, or ``old mode``/``new mode``). ``index a..b 100644`` only states the mode the diff
+    was computed with; taking it as an instruction would undo a later ``chmod``."""
+    if patch.new_mode and patch.new_mode != patch.old_mode:
+        return int(patch.new_mode, 8)
+    return mode
 
 
 def _collides(index: pygit2.Index, path: str) -> bool:
@@ -189,14 +197,15 @@ def _marker_regions(path: str, merged_text: str) -> list[str]:
 
 def _apply_in_place(repo: pygit2.Repository, index: pygit2.Index, cr: ChangeRequest) -> bool:
     """Apply ``cr`` straight onto ``index`` when every file it touches still holds its
-    pre-image there and no file it adds collides with a directory or a
+    pre-image there (same blob, same mode) and no file it adds collides with a directory or a
     file at a parent path; False (index untouched) otherwise.
 
     That is the trivial case of the 3-way merge (ours equals the ancestor on every path the
     change touches, so the result is theirs), taken without building and merging trees.
-    Anything less (a new directory where the change adds a file) goes to the
+    Anything less (a newer mode, a new directory where the change adds a file) goes to the
     merge, which keeps the newer side or reports a conflict.
     """
+    base = _commit(repo, cr.head_sha).tree
     staged: list[tuple[str, str, bytes | None, int]] = []
     for file in cr.files:
         patch = parse_file_diff(file.diff)
@@ -212,6 +221,12 @@ def _apply_in_place(repo: pygit2.Repository, index: pygit2.Index, cr: ChangeRequ
         else:
             if entry is None or not str(entry.id).startswith(file.pre_image_blob):
                 return False
+            try:
+                base_mode = int(base[source].filemode)
+            except KeyError:
+                return False
+            if int(entry.mode) != base_mode:  # e.g. chmod +x since: the merge keeps it
+                return False
             content, mode = repo[entry.id].data, int(entry.mode)  # type: ignore[attr-defined]
         if file.path != source and file.path in index:
             return False
@@ -221,8 +236,7 @@ def _apply_in_place(repo: pygit2.Repository, index: pygit2.Index, cr: ChangeRequ
             result = apply_hunks(content, patch)
         except HunkMismatch:
             return False
-        if patch.new_mode:
-            mode = int(patch.new_mode, 8)
+        mode = _explicit_mode(patch, mode)
         staged.append((source, file.path, None if patch.deleted else result, mode))
     for source, path, data, mode in staged:
         if source != path or data is None:

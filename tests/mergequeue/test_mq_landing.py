@@ -258,7 +258,10 @@ def test_partial_deletion_that_bypassed_validation_deletes_nothing(forge, mq, gi
 
 @pytest.mark.parametrize(
     ("adds", "human"),
-    [("notes", {"notes/a.md": b"human A\n", "notes/b.md": b"human B\n"}), ("tools/run.py", {"tools": b"echo human\n"})],
+    [
+        ("notes", {"notes/a.md": b"human A\n", "notes/b.md": b"human B\n"}),
+        ("tools/run.py", {"tools": b"echo human\n"}),
+    ],
     ids=["file-over-new-directory", "file-under-new-file"],
 )
 def test_added_file_colliding_with_a_newer_file_or_directory_is_a_conflict(
@@ -277,3 +280,60 @@ def test_added_file_colliding_with_a_newer_file_or_directory_is_a_conflict(
     assert letter.reason == "conflict" and adds in letter.detail
     for path, data in human.items():
         assert forge.read(path) == data
+
+
+def chmod_on_branch(forge, path: str, mode: int) -> str:
+    """A person changes only the mode of ``path`` (``chmod +x``) and pushes."""
+    import pygit2
+    from mq_forge import BRANCH, HUMAN
+
+    repo = forge.refresh()
+    parent = repo[forge.head()]
+    index = pygit2.Index()
+    index.read_tree(parent.tree)
+    index.add(pygit2.IndexEntry(path, index[path].id, mode))
+    oid = repo.create_commit(None, HUMAN, HUMAN, "chmod", index.write_tree(repo), [parent.id])
+    repo.references[f"refs/heads/{BRANCH}"].set_target(oid)
+    return str(oid)
+
+
+@pytest.mark.parametrize("index_line", [True, False], ids=["index-line", "bare-hunks"])
+def test_a_newer_chmod_on_the_branch_is_kept(forge, mq, git_policy, store_factory, index_line):
+    """The change was computed on mode 100644 (its ``index a..b 100644`` line says so, and
+    says nothing more); a person made the file executable since. The commit keeps 100755."""
+    from bot.models import FileDiff
+
+    path = "src/mod3.py"
+    cr = forge.change({path: edited(3)}, title="fix mod3")
+    file = cr.files[0]
+    if index_line:
+        header = f"diff --git a/{path} b/{path}\nindex {file.pre_image_blob[:7]}..1234567 100644\n"
+        cr = cr.model_copy(
+            update={
+                "files": [FileDiff(path=path, diff=header + file.diff, pre_image_blob=file.pre_image_blob)]
+            }
+        )
+    mq.submit(cr, forge.base_tree(), git_policy, {})
+    chmod_on_branch(forge, path, 0o100755)
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome.report and outcome.report.change_ids == [cr.id]
+    tree = forge.refresh()[forge.head()].tree
+    assert tree[path].filemode == 0o100755
+    assert forge.read(path) == edited(3)
+
+
+def test_an_explicit_mode_change_in_the_diff_lands(forge, mq, git_policy, store_factory):
+    from bot.models import FileDiff
+
+    path = "src/mod4.py"
+    cr = forge.change({path: edited(4)}, title="make mod4 executable")
+    file = cr.files[0]
+    header = f"diff --git a/{path} b/{path}\nold mode 100644\nnew mode 100755\n"
+    cr = cr.model_copy(
+        update={"files": [FileDiff(path=path, diff=header + file.diff, pre_image_blob=file.pre_image_blob)]}
+    )
+    mq.submit(cr, forge.base_tree(), git_policy, {})
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome.report and outcome.report.change_ids == [cr.id]
+    assert forge.refresh()[forge.head()].tree[path].filemode == 0o100755
+    assert forge.read(path) == edited(4)
