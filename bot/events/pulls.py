@@ -10,13 +10,22 @@ from bot.logs import bind, get_logger
 router = routing.Router()
 log = get_logger(__name__)
 
-PLANNING_ACTIONS = ("opened", "reopened", "synchronize", "ready_for_review", "labeled")
+PLANNING_ACTIONS = ("opened", "reopened", "synchronize", "ready_for_review", "labeled", "unlabeled", "edited")
+# what an ``edited`` event can change that a stage's verdict depends on (a title matched by
+# ``ignore.title_patterns``); an edited body or a renamed base alone plans nothing new
+EDITS_THAT_MATTER = ("title", "base")
 
 
 async def on_pull_request(event: sansio.Event, ctx: EventContext) -> None:
     pr = event.data.get("pull_request") or {}
     with bind(pr=pr.get("number"), head=(pr.get("head") or {}).get("sha")):
         ctx.handled("pulls.on_pull_request")
+        changes = event.data.get("changes")
+        if event.data.get("action") == "edited" and not (
+            isinstance(changes, dict) and any(key in changes for key in EDITS_THAT_MATTER)
+        ):
+            ctx.handled("planning.skipped", "only the description was edited")
+            return
         from bot.pipeline.planning import plan_pull_request
 
         await plan_pull_request(event, ctx)

@@ -56,12 +56,16 @@ def plan_stages(
     *,
     paused: bool = False,
     only: list[StageName] | None = None,
+    explicit: bool | None = None,
 ) -> list[StageVerdict]:
+    """``explicit``: a person asked for this run, so it goes ahead on a paused PR (default:
+    whether the trigger is one of ``EXPLICIT``)."""
     facts = pull_facts(target)
+    asked = target.trigger in EXPLICIT if explicit is None else explicit
     verdicts = []
     for stage in only or list(StageName):
         decision = should_run_stage(config, stage.value, target.trigger, facts)
-        if decision.allowed and paused and target.trigger not in EXPLICIT:
+        if decision.allowed and paused and not asked:
             verdicts.append(
                 StageVerdict(stage, False, "paused",
                              "Automatic runs are paused on this PR (`/shunter resume` restarts them).")

@@ -90,17 +90,46 @@ def is_superseded(redis: Redis, repo: str, number: int | None, head_sha: str) ->
     return current if current and current != head_sha else None
 
 
-def claim_stage(redis: Redis, repo: str, head_sha: str, stage: str, *, force: bool = False) -> bool:
-    """True if this caller should plan ``stage`` for ``head_sha`` (first claim, or a re-run)."""
+# KEYS: planned, done; ARGV: stage, ttl, '1' to take over a stage concluded 'skipped'
+_CLAIM = """
+local first = redis.call('HSETNX', KEYS[1], ARGV[1], 'claimed')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if first == 1 then
+  return 1
+end
+if ARGV[3] == '1' and redis.call('HGET', KEYS[2], ARGV[1]) == 'skipped' then
+  redis.call('HSET', KEYS[1], ARGV[1], 'claimed')
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def claim_stage(
+    redis: Redis, repo: str, head_sha: str, stage: str, *, force: bool = False, over_skipped: bool = False
+) -> bool:
+    """True if this caller should plan ``stage`` for ``head_sha`` (first claim, or a re-run).
+
+    ``over_skipped``: a stage the policy skipped on this head (a draft, a missing label, a
+    WIP title) is planned again when a later event on the same head lets it run
+    (``ready_for_review``, ``labeled``, the title edited). Without it the ``skipped`` check
+    run would stand until the next push, and a required check could never pass. Taking a
+    skip over is atomic, so two such events plan the stage once.
+    """
     key = _planned_key(repo, head_sha)
     if force:
         redis.hset(key, stage, "claimed")
         redis.hdel(_done_key(repo, head_sha), stage)
         redis.expire(key, TTL)
         return True
-    claimed = bool(redis.hsetnx(key, stage, "claimed"))
-    redis.expire(key, TTL)
-    return claimed
+    done = _done_key(repo, head_sha)
+    return bool(redis.eval(_CLAIM, 2, key, done, stage, TTL, "1" if over_skipped else "0"))
+
+
+def all_claimed(redis: Redis, repo: str, head_sha: str, stages: list[str]) -> bool:
+    """Whether every one of ``stages`` is already planned (run or skipped) for the head."""
+    return set(stages) <= {_text(s) for s in redis.hkeys(_planned_key(repo, head_sha))}
 
 
 def release_stage(redis: Redis, repo: str, head_sha: str, stage: str) -> None:

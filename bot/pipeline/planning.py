@@ -14,6 +14,7 @@ from gidgethub import sansio
 
 from bot.errors import ShunterError
 from bot.events.dispatch import EventContext
+from bot.github.client import translate_errors
 from bot.logs import bind, get_logger
 from bot.models import StageName
 from bot.pipeline import heads
@@ -48,11 +49,23 @@ async def plan_merge_group(event: sansio.Event, ctx: EventContext) -> None:
 
 
 async def plan_check_suite(event: sansio.Event, ctx: EventContext) -> None:
-    target = from_check_suite(event.data)
-    if isinstance(target, Unplannable):
-        ctx.handled("planning.skipped", target.reason)
+    suite = from_check_suite(event.data)
+    if isinstance(suite, Unplannable):
+        ctx.handled("planning.skipped", suite.reason)
         return
-    plan_target(ctx, target, force=event.data.get("action") == "rerequested")
+    rerequested = event.data.get("action") == "rerequested"
+    if not rerequested and heads.all_claimed(
+        ctx.runtime.redis, suite.repo, suite.head_sha, [s.value for s in StageName]
+    ):
+        # GitHub sends this on every push, beside pull_request.synchronize: no request spent
+        ctx.handled("planning.collapsed", "the pull_request event already planned this head")
+        return
+    target = current_pull(ctx, suite, "check_suite")
+    if target is None:
+        return
+    # a suite GitHub requested on its own is an automatic run (pause, drafts, ignore rules
+    # apply); a person pressing "Re-run all checks" asked for it
+    plan_target(ctx, target, force=rerequested, explicit=rerequested)
 
 
 async def plan_check_run_rerun(event: sansio.Event, ctx: EventContext) -> None:
@@ -60,15 +73,53 @@ async def plan_check_run_rerun(event: sansio.Event, ctx: EventContext) -> None:
     name = check_run.get("name", "")
     if not name.startswith("shunter/"):
         return
-    target = from_check_suite(event.data, check_run.get("check_suite") or {})
-    if isinstance(target, Unplannable):
-        ctx.handled("planning.skipped", target.reason)
-        return
-    target = target.model_copy(update={"head_sha": check_run["head_sha"], "trigger": "check_run"})
     stage = name.removeprefix("shunter/")
     if stage not in {s.value for s in StageName}:
         return
+    suite = from_check_suite(event.data, check_run.get("check_suite") or {})
+    if isinstance(suite, Unplannable):
+        ctx.handled("planning.skipped", suite.reason)
+        return
+    suite = suite.model_copy(update={"head_sha": check_run["head_sha"]})
+    target = current_pull(ctx, suite, "check_run")
+    if target is None:
+        return
     plan_target(ctx, target, force=True, only=[StageName(stage)])
+
+
+def current_pull(ctx: EventContext, suite: Target, trigger: str) -> Target | None:
+    """The pull request a check suite names, as it is now (draft, labels, author, title:
+    a suite's payload has none of them), or None when the suite's commit is no longer its
+    head or the PR is closed.
+
+    GitHub does not promise delivery order: a suite of an older commit that arrives after a
+    newer push must neither move the PR's head back nor cancel the newer commit's checks.
+    """
+    assert suite.number is not None
+    gh = ctx.runtime.github.installation(suite.installation_id)
+    owner, name = suite.repo.split("/", 1)
+    with translate_errors(f"reading {suite.repo}#{suite.number}"):
+        pr = gh.rest.pulls.get(owner, name, suite.number).json()
+    payload = ctx.delivery.payload
+    target = from_pull_request(
+        {
+            "pull_request": pr,
+            "repository": payload.get("repository"),
+            "installation": payload.get("installation"),
+        },
+        trigger=trigger,
+    )
+    if target.head_sha != suite.head_sha:
+        ctx.handled(
+            "planning.stale",
+            f"the check suite is for {suite.head_sha[:12]}, but the pull request's head is now "
+            f"{target.head_sha[:12]}",
+        )
+        return None
+    if target.state != "open":
+        ctx.handled("planning.skipped", f"pull request is {target.state}")
+        return None
+    return target
 
 
 def plan_target(
@@ -78,8 +129,11 @@ def plan_target(
     force: bool = False,
     only: list[StageName] | None = None,
     full: bool = False,
+    explicit: bool | None = None,
 ) -> list[StageVerdict]:
-    """Plan ``target``: check runs and jobs for the stages the policy runs. Returns verdicts."""
+    """Plan ``target``: check runs and jobs for the stages the policy runs. Returns verdicts.
+    ``explicit``: whether a person asked for this run (it then runs on a paused PR); by
+    default, whether the trigger is one people use (commands, re-run buttons)."""
     runtime = ctx.runtime
     with bind(repo=target.repo, pr=target.number, head=target.head_sha[:12]):
         redis = runtime.redis
@@ -101,10 +155,12 @@ def plan_target(
         if loaded.check is not None:
             publisher.config_check(loaded.check)
         paused = target.number is not None and runtime.store.is_paused(target.repo, target.number)
-        verdicts = plan_stages(config, target, paused=paused, only=only)
+        verdicts = plan_stages(config, target, paused=paused, only=only, explicit=explicit)
         for verdict in verdicts:
             stage = verdict.stage
-            if not heads.claim_stage(redis, target.repo, target.head_sha, stage.value, force=force):
+            if not heads.claim_stage(
+                redis, target.repo, target.head_sha, stage.value, force=force, over_skipped=verdict.run
+            ):
                 ctx.handled("planning.collapsed", f"{stage.value} already planned for this head")
                 continue
             try:
