@@ -25,7 +25,9 @@ A refusal is not an error: the caller refetches, re-applies and tries again.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -62,9 +64,22 @@ class GitRemote:
         return pygit2.RemoteCallbacks(credentials=pygit2.UserPass("x-access-token", self.token))
 
 
+def fetched_ref(branch: str) -> str:
+    """The private ref ``fetch_branch`` keeps ``branch``'s head in.
+
+    One flat name per branch, ending in a hash of the full branch name: ``fix`` and
+    ``fix/typo`` cannot both be refs under one prefix (one would be a file, the other a
+    directory of that name), and branches come and go on the remote while these refs stay.
+    The readable part is only for whoever looks at the repository or the logs.
+    """
+    digest = hashlib.sha256(branch.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", branch)[:60]
+    return f"{FETCH_NAMESPACE}/{readable}-{digest}"
+
+
 def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str | None:
     """Fetch ``branch`` into a private ref and return its head, or None when it is gone."""
-    local_ref = f"{FETCH_NAMESPACE}/{branch}"
+    local_ref = fetched_ref(branch)
     anon = repo.remotes.create_anonymous(remote.url)
     try:
         heads = {h.name: h for h in anon.list_heads(callbacks=remote.callbacks())}

@@ -337,3 +337,28 @@ def test_an_explicit_mode_change_in_the_diff_lands(forge, mq, git_policy, store_
     assert outcome.report and outcome.report.change_ids == [cr.id]
     assert forge.refresh()[forge.head()].tree[path].filemode == 0o100755
     assert forge.read(path) == edited(4)
+
+
+def test_branch_named_like_the_directory_of_an_earlier_branch_lands(forge, mq, git_policy, store_factory):
+    """The worker handled branch ``fix`` (since deleted); a change for ``fix/typo`` must not
+    fail forever because the worker's private ref for ``fix`` is in the way."""
+    import pygit2
+
+    main = forge.head()
+    forge.refresh().references.create("refs/heads/fix", pygit2.Oid(hex=main))
+    first = forge.change({"src/mod1.py": edited(1)}, title="on fix")
+    first = first.model_copy(update={"branch": "fix", "id": "cr-on-fix"})
+    mq.submit(first, forge.base_tree(), git_policy, {})
+    store = store_factory("w")
+    assert process_once(mq, store, owner_id="w").report.change_ids == ["cr-on-fix"]
+    repo = forge.refresh()
+    repo.references.delete("refs/heads/fix")
+    repo.references.create("refs/heads/fix/typo", pygit2.Oid(hex=main))
+    second = forge.change({"src/mod2.py": edited(2)}, title="on fix/typo", sha=main)
+    second = second.model_copy(update={"branch": "fix/typo", "id": "cr-on-fix-typo"})
+    mq.submit(second, forge.base_tree(main), git_policy, {})
+    outcome = process_once(mq, store, owner_id="w")
+    assert outcome.report is not None and outcome.report.change_ids == ["cr-on-fix-typo"], outcome
+    assert forge.read("src/mod2.py", str(forge.refresh().references["refs/heads/fix/typo"].target)) == edited(
+        2
+    )
