@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +27,6 @@ from bot.errors import PatchConflict, WorkspaceError
 
 TRAILER_CHANGE = "Shunter-Change"
 _TRAILER = re.compile(rf"^{TRAILER_CHANGE}:\s*(\S+)\s*$", re.MULTILINE)
-_FIELD = re.compile(r"\{(title|stage|id|requester|count)\}")
 
 
 class Pygit2BaseTree:
@@ -286,23 +286,28 @@ def apply_batch(repo: pygit2.Repository, head_sha: str, changes: Sequence[Change
 
 
 def commit_message(template: str, changes: Sequence[ChangeRequest]) -> str:
-    """The policy's template (``{title}``, ``{stage}``, ``{id}``, ``{requester}``,
-    ``{count}``) plus a body listing every request and the trailers.
+    """The policy's template plus a body listing every request and the trailers.
 
-    Only those named fields are substituted: the template comes from a repository's config
-    and ``str.format`` would let it reach into Python objects.
+    Placeholders: ``{title}``, ``{stage}``, ``{pr_number}``, ``{count}`` (what the policy
+    schema offers) and ``{id}``, ``{requester}``; ``{{`` and ``}}`` are literal braces, as
+    the schema's validator (``str.format`` syntax) promises. Only those names are
+    substituted, as plain text (a conversion or format spec is ignored); anything else is
+    left as written. The template comes from a repository's config and ``str.format``
+    itself would let it reach into Python objects.
     """
     if not changes:
         raise ValueError("a commit needs at least one change request")
     first = changes[0]
+    pulls = dict.fromkeys(str(c.origin.pull_number) for c in changes if c.origin.pull_number is not None)
     values = {
         "title": first.title if len(changes) == 1 else f"apply {len(changes)} changes",
         "stage": first.origin.stage.value if first.origin.stage else "patch",
+        "pr_number": ",".join(pulls),
         "id": first.id if len(changes) == 1 else ",".join(c.id for c in changes),
         "requester": first.requester,
         "count": str(len(changes)),
     }
-    rendered = _FIELD.sub(lambda m: values[m.group(1)], template).strip().splitlines()
+    rendered = _render(template, values).strip().splitlines()
     subject = rendered[0].strip() if rendered else f"shunter: {values['title']}"
     lines = [subject, ""]
     if len(changes) > 1:
@@ -317,6 +322,28 @@ def commit_message(template: str, changes: Sequence[ChangeRequest]) -> str:
             seen.add(trailer)
             lines.append(trailer)
     return "\n".join(lines) + "\n"
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    """``template`` with ``values`` substituted for their ``{name}`` fields and doubled braces
+    unescaped; other fields stay as written. A template ``str.format`` cannot parse (the
+    schema refuses those) is only searched for the plain ``{name}`` fields."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:
+        return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
+    out: list[str] = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        if name in values:
+            out.append(values[name])
+        else:
+            out.append(
+                "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            )
+    return "".join(out)
 
 
 def create_commit(

@@ -72,6 +72,27 @@ def test_commit_message_template_and_trailers():
     assert batch.count("Shunter-Change:") == 2 and "dependabot" not in batch.split("\n\n")[-1]
 
 
+def test_commit_message_fills_every_placeholder_the_policy_schema_accepts():
+    """``{pr_number}`` (used by the autofix preset) is filled and ``{{``/``}}`` are literal
+    braces, as the schema's validator promises; nothing the schema accepts stays raw."""
+    from bot.changes.model import Origin
+    from bot.policies.schema import COMMIT_MESSAGE_FIELDS, Patches
+
+    one = make("tidy").model_copy(update={"origin": Origin(stage=StageName.REVIEW, pull_number=42)})
+    template = Patches(
+        commit_message="chore({{skip ci}}): {title} ({stage}, #{pr_number}) x{count}"
+    ).commit_message
+    assert commit_message(template, [one]).splitlines()[0] == "chore({skip ci}): tidy (review, #42) x1"
+    every = Patches(commit_message=" ".join("{" + f + "}" for f in COMMIT_MESSAGE_FIELDS)).commit_message
+    assert "{" not in commit_message(every, [one]).splitlines()[0]
+    assert commit_message("{id} by {requester}", [one]).splitlines()[0] == f"{one.id} by alice"
+    assert (
+        commit_message("{title!r:>40} {title.__class__}", [one]).splitlines()[0] == "tidy {title.__class__}"
+    )
+    two = make("other").model_copy(update={"origin": Origin(pull_number=7)})
+    assert commit_message("#{pr_number}", [one, two]).startswith("#42,7\n")
+
+
 def test_same_draft_same_id():
     assert make("x").id == make("x").id
 
