@@ -500,13 +500,18 @@ class Shapes:
 
     # -- checks --------------------------------------------------------------------------
 
+    def _pulls_of_checks(self, repo: str, head_sha: str) -> list[Json]:
+        """A check's ``pull_requests``: the open PRs on that commit, but, as on github.com,
+        never one whose head branch is in a fork ("the pull_requests array will be empty")."""
+        return [
+            self.pull_minimal(p)
+            for p in self.world.pulls_of(repo)
+            if p.head_sha == head_sha and p.state == "open" and p.head_repo.lower() == repo.lower()
+        ]
+
     def check_run(self, run: CheckRun) -> Json:
         url = f"{self.api}/repos/{run.repo}/check-runs/{run.id}"
-        pulls = [
-            self.pull_minimal(p)
-            for p in self.world.pulls_of(run.repo)
-            if p.head_sha == run.head_sha and p.state == "open"
-        ]
+        pulls = self._pulls_of_checks(run.repo, run.head_sha)
         return {
             "id": run.id,
             "head_sha": run.head_sha,
@@ -552,11 +557,7 @@ class Shapes:
         assert repo is not None
         runs = [r for r in self.world.check_runs.values() if r.suite_id == suite.id]
         commit = repo.git.get(suite.head_sha)
-        pulls = [
-            self.pull_minimal(p)
-            for p in self.world.pulls_of(suite.repo)
-            if p.head_sha == suite.head_sha and p.state == "open"
-        ]
+        pulls = self._pulls_of_checks(suite.repo, suite.head_sha)
         return {
             "id": suite.id,
             "node_id": node_id("CS", suite.id),

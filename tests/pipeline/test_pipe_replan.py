@@ -124,3 +124,20 @@ def test_a_late_check_suite_or_a_rerun_of_an_older_commit_leaves_the_current_hea
     stack.drain()
     assert heads.current_head(stack.redis, REPO, number, c) == c
     assert conclusions(stack.sim, c) == before and "cancelled" not in before.values()
+
+
+def test_re_runs_on_a_fork_pr_find_the_pull_request_github_does_not_name(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    fork = sim.fork(REPO, "carol")
+    sim.commit(fork.full_name, "feature", CHANGED, author="carol")
+    number = sim.open_pull_request(REPO, "feature", title="from a fork", user="carol", from_fork="carol")
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    review = next(r for r in sim.check_runs(REPO, head_sha=head) if r.name == "shunter/review")
+    sim.rerequest_check_run(review.id, user="mona")
+    stack.drain()
+    assert len(sim.check_runs(REPO, head_sha=head, name="shunter/review")) == 2
+    sim.rerequest_check_suite(REPO, head, user="mona")
+    stack.drain()
+    assert len(sim.check_runs(REPO, head_sha=head, name="shunter/security")) == 2
