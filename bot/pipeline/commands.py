@@ -18,7 +18,7 @@ from typing import Any
 from gidgethub import sansio
 
 from bot.commands.parse import STAGE_VERBS, VERBS, Command, Parsed, parse_comment
-from bot.errors import GitHubError, ShunterError
+from bot.errors import GitHubError, ShunterError, TransientError
 from bot.events.dispatch import EventContext
 from bot.github.client import translate_errors
 from bot.logs import bind, get_logger
@@ -85,6 +85,10 @@ def _react(session: Session, content: str) -> None:
             create(session.target.owner, session.target.name, session.comment_id, data={"content": content})
     except GitHubError as exc:
         log.info("reaction refused", status=exc.status)
+    except TransientError as exc:
+        # a reaction is decoration: a 5xx on it must not fail the event after the comment was
+        # marked as processed (rq's retry would then drop the commands as a repeat)
+        log.info("reaction failed", error=str(exc))
 
 
 def permission_of(runtime: Any, gh: Any, target: Target, user: str) -> str:
@@ -190,10 +194,6 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         return
     repo = data["repository"]["full_name"]
     review_comment = "pull_request" in data and "issue" not in data
-    signature = ("review:" if review_comment else "") + parsed.signature()
-    if not ctx.runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
-        ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
-        return
     runtime = ctx.runtime
     installation_id = int((data.get("installation") or {}).get("id") or 0)
     gh = runtime.github.installation(installation_id)
@@ -204,6 +204,13 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         parsed = parse_comment(body, aliases=False)
         if parsed.empty:
             return
+    # Marked only now, after everything that can fail transiently and have rq retry this
+    # delivery: a mark made earlier would make the retry look like a repeat and drop the
+    # commands. From here on run_session turns failures into the reply, so nothing runs twice.
+    signature = ("review:" if review_comment else "") + parse_comment(body, aliases=True).signature()
+    if not runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
+        ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
+        return
     user = str(actor["login"])
     session = Session(ctx, gh, target, user, int(comment["id"]), loaded, review_comment=review_comment)
     if edited_by_other:
