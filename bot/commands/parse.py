@@ -37,7 +37,10 @@ VERBS: dict[str, str] = {
 ALIASES = {"review": "review", "security": "security", "tests": "tests", "apply": "apply"}
 STAGE_VERBS = ("review", "security", "tests", "all")
 
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+# CommonMark fences: up to 3 spaces of indent, then 3+ backticks or tildes. An opening
+# backtick fence's info string may not contain a backtick; a closing fence is the opening
+# character at least as many times, with nothing after it but spaces and tabs.
+_FENCE = re.compile(r"^ {0,3}(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
 _COMMAND = re.compile(r"^\s{0,3}/shunter(?:\s+(?P<rest>.*))?$", re.IGNORECASE)
 _ALIAS = re.compile(r"^\s{0,3}/(?P<verb>review|security|tests|apply)\b(?P<rest>.*)$", re.IGNORECASE)
 
@@ -99,15 +102,14 @@ def _split_args(rest: str) -> tuple[tuple[str, ...], frozenset[str]]:
 def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
     """All commands in ``body``, in order, outside code and quotes."""
     parsed = Parsed()
-    fence: str | None = None
+    fence: str | None = None  # the opening fence of the code block we are in
     for number, line in enumerate(body.splitlines(), start=1):
-        fence_match = _FENCE.match(line)
-        if fence_match:
-            marker = fence_match.group(1)
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
+        if fence is None:
+            fence = _opening_fence(line)
+            if fence is not None:
+                continue
+        elif _closes(line, fence):
+            fence = None
             continue
         if fence is not None or line.lstrip().startswith(">") or line.startswith(("    ", "\t")):
             continue
@@ -125,6 +127,32 @@ def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
         args, flags = _split_args(rest)
         parsed.commands.append(Command(verb, args, flags, number, line.strip()))
     return parsed
+
+
+def _opening_fence(line: str) -> str | None:
+    """The fence ``line`` opens a code block with, per CommonMark, or None.
+
+    The whole run of backticks or tildes is kept: a block opened with four backticks is
+    only closed by four or more, so a three-backtick example inside it stays code (and the
+    commands shown in it never run).
+    """
+    match = _FENCE.match(line)
+    if match is None:
+        return None
+    marker = match.group("marker")
+    if marker[0] == "`" and "`" in match.group("info"):
+        return None  # inline code such as ```x``` on one line, not a fence
+    return marker
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes the block opened by ``fence``: same character, at least as
+    long, and no info string (```` ```python ```` inside a block is content, not its end)."""
+    match = _FENCE.match(line)
+    if match is None or match.group("info").strip(" \t"):
+        return False
+    marker = match.group("marker")
+    return marker[0] == fence[0] and len(marker) >= len(fence)
 
 
 def _match(line: str, aliases: bool) -> tuple[str | None, str]:

@@ -45,6 +45,24 @@ def test_code_blocks_and_quotes_are_ignored():
     assert verbs(body) == [("help", ())]
 
 
+def test_fences_close_as_commonmark_says():
+    # a longer fence is closed only by one at least as long: the ``` example inside is code
+    assert verbs("````markdown\nTo approve:\n```\n/shunter approve 1234abcd\n```\n````\n/shunter help") == [
+        ("help", ())
+    ]
+    # a line with an info string is content, never a closing fence
+    assert verbs("```\nfoo\n```python\n/shunter pause\n```\n/shunter help") == [("help", ())]
+    # only the opening character closes: ``` inside a ~~~ block and ~~~ inside ``` are content
+    assert verbs("~~~\n```\n/shunter pause\n~~~\n/shunter help") == [("help", ())]
+    assert verbs("```\n~~~\n/shunter pause\n```\n/shunter help") == [("help", ())]
+    # up to three spaces of indent, on the opening and the closing fence; trailing blanks are fine
+    assert verbs("   ~~~~\n/shunter pause\n  ~~~~~  \n/shunter help") == [("help", ())]
+    # four spaces make indented code, not a closing fence
+    assert verbs("```\n    ```\n/shunter pause\n```\n/shunter help") == [("help", ())]
+    # backticks in a backtick info string make inline code, not a fence
+    assert verbs("```x``` is inline\n/shunter help") == [("help", ())]
+
+
 def test_unclosed_fence_swallows_the_rest():
     assert verbs("```python\n/shunter apply\n") == []
 
