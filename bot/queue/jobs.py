@@ -62,13 +62,22 @@ class Delivery(BaseModel):
 
     @classmethod
     def from_payload(cls, event: str, delivery_id: str, payload: dict[str, Any]) -> Delivery:
+        """The delivery of a signed payload, whatever its shape.
+
+        Fields are taken only when they have GitHub's type and are None otherwise (as when
+        missing): the front door must store any signed JSON object, and a validation error
+        here would answer 500, which GitHub and the redelivery sweep ask again and again.
+        """
         installation = payload.get("installation")
         action = payload.get("action")
+        installation_id = installation.get("id") if isinstance(installation, dict) else None
+        if not isinstance(installation_id, int) or isinstance(installation_id, bool):
+            installation_id = None  # "abc", 1.5, [1], true: not an installation id
         return cls(
             event=event,
             action=action if isinstance(action, str) else None,
             delivery_id=delivery_id,
-            installation_id=installation.get("id") if isinstance(installation, dict) else None,
+            installation_id=installation_id,
             payload=payload,
         )
 

@@ -182,3 +182,14 @@ async def test_redis_down_gives_503_never_2xx():
         assert down.status == 503
         assert (await c.get("/readyz")).status == 503
         assert (await c.get("/healthz")).status == 200
+
+
+@pytest.mark.parametrize("installation", [{"id": "abc"}, {"id": 1.5}, {"id": [1]}, {"id": True}, {"id": None}, "x"])
+async def test_installation_id_of_the_wrong_type_is_queued_without_one_not_500(client, redis_url, installation):
+    # a 5xx would have GitHub and the missed-delivery sweep redeliver it forever
+    body = json.dumps({**PAYLOAD, "installation": installation}).encode()
+    resp = await client.post("/webhooks", data=body, headers=headers(body))
+    assert resp.status == 202  # as for a delivery with no installation at all
+    q = events_queue(redis_url)
+    assert q.count == 1
+    assert q.fetch_job(q.job_ids[0]).args[0]["installation_id"] is None
