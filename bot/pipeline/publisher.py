@@ -22,6 +22,7 @@ from bot.pipeline import heads
 from bot.pipeline.facts import Target
 from bot.pipeline.progress import DeferredProgress
 from bot.policies.schema import Patches, StageConfig
+from bot.publishing import limits
 from bot.publishing.check_runs import (
     check_run_output,
     in_progress_payload,
@@ -147,9 +148,24 @@ class Publisher:
 
     def config_check(self, check: dict[str, Any]) -> int:
         """Post the ``shunter/config`` check (invalid config, or a PR changing it)."""
-        data = {"name": "shunter/config", "head_sha": self.target.head_sha, "status": "completed"}
+        data: dict[str, Any] = {
+            "name": "shunter/config", "head_sha": self.target.head_sha, "status": "completed",
+        }
         data.update(check)
+        # GitHub takes at most 50 annotations per request (githubkit refuses more before
+        # sending, and planning would stop with no check run at all): the first 50 go with
+        # the create, the rest in follow-up PATCHes, which GitHub appends
+        output: dict[str, Any] = dict(data.get("output") or {})
+        annotations = list(output.get("annotations") or [])
+        size = limits.MAX_ANNOTATIONS_PER_REQUEST
+        if annotations:
+            data["output"] = {**output, "annotations": annotations[:size]}
         check_run_id = self._create_check(data)
+        for start in range(size, len(annotations), size):
+            follow_up = {k: v for k, v in output.items() if k in ("title", "summary")}
+            self._update_check(
+                check_run_id, {"output": {**follow_up, "annotations": annotations[start : start + size]}}
+            )
         self._audit(
             "check_run.create", "check_run", check_run_id, reason_code="config",
             reason=str(check.get("output", {}).get("title", "config")),
