@@ -189,7 +189,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     bot_login = ctx.runtime.settings.bot_login
     if "/" not in body or not actor.get("login") or _is_bot(actor, bot_login) or _is_bot(author, bot_login):
         return  # a bot's comment stays a bot's text even when a person edits it
-    parsed = parse_comment(body, aliases=True)
+    parsed = parse_comment(body, aliases=True)  # aliases only add: empty here is empty either way
     if parsed.empty:
         return
     repo = data["repository"]["full_name"]
@@ -207,7 +207,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     # Marked only now, after everything that can fail transiently and have rq retry this
     # delivery: a mark made earlier would make the retry look like a repeat and drop the
     # commands. From here on run_session turns failures into the reply, so nothing runs twice.
-    signature = ("review:" if review_comment else "") + parse_comment(body, aliases=True).signature()
+    signature = ("review:" if review_comment else "") + parsed.signature()  # what will run, aliases or not
     if not runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
         ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
         return

@@ -242,3 +242,16 @@ def test_a_command_hit_by_a_github_5xx_runs_on_the_retry_exactly_once(stack, fai
     stack.drain()
     assert len(replies(sim, number)) == 1
     assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["pause"]
+
+
+def test_with_aliases_off_editing_an_alias_looking_line_runs_nothing_again(stack):
+    number = setup_pr(stack)  # commands.aliases is off by default: "/review ..." is plain text
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter config\n/review this part again please", user="alice")
+    stack.drain()
+    before = stack.runtime.store.recent_commands(REPO, number)
+    assert [c.verb for c in before] == ["config"]
+    sim.edit_comment(comment_id, "/shunter config\n/review that part instead", user="alice")
+    stack.drain()
+    assert stack.runtime.store.recent_commands(REPO, number) == before
+    assert len(replies(sim, number)) == 1
