@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rq import get_current_job
+
 from bot.errors import GitHubError, TransientError
 from bot.github.client import translate_errors
 from bot.logs import get_logger
@@ -442,31 +444,79 @@ class Publisher:
             paused_by=state.paused_by, recent_commands=state.recent_commands,
         )
         comment_id = self.store.get_summary_comment_id(repo, number)
-        worker = f"{id(self)}-{time.time()}"
         if comment_id is None:
-            if self.store.claim_summary_comment(repo, number, worker):
-                # a PR opened moments ago cannot hold an older summary: skip the lookup
-                fresh = self.target.trigger == "opened"
-                comment_id = None if fresh else self._find_existing_summary()
-                if comment_id is None:
-                    with translate_errors(f"creating the summary comment on {repo}#{number}"):
-                        resp = self.gh.rest.issues.create_comment(
-                            self.target.owner, self.target.name, number, data={"body": body}
-                        )
-                    comment_id = int(resp.parsed_data.id)
-                    self._audit("comment.create", "comment", comment_id, reason_code="summary")
-                    self.store.set_summary_comment_id(repo, number, comment_id, worker)
-                    return
-                self.store.set_summary_comment_id(repo, number, comment_id, worker)
-            else:
-                comment_id = self._wait_for_summary_id()
-                if comment_id is None:
-                    return  # the claimant will write it; our rows are in the store for its next edit
-        with translate_errors(f"updating the summary comment on {repo}#{number}"):
-            self.gh.rest.issues.update_comment(
-                self.target.owner, self.target.name, comment_id, data={"body": body}
-            )
+            comment_id = self._create_summary(number, body, look=self.target.trigger != "opened")
+            if comment_id is None:
+                return  # created with this body, or the claimant writes it (our rows are stored)
+        if self._edit_summary(comment_id, body):
+            return
+        # someone deleted the comment on GitHub: without a new one the PR would never see
+        # a summary again (every later push edits the remembered id and gets 404)
+        log.info("summary comment was deleted; posting a new one", comment_id=comment_id)
+        self.store.forget_summary_comment(repo, number)
+        comment_id = self._create_summary(number, body, look=False)
+        if comment_id is not None:
+            self._edit_summary(comment_id, body)
+
+    def _summary_worker(self) -> str:
+        """Who claims the summary: the rq job, so its retry may take its own claim back
+        (a worker killed between claim and create leaves no stale claim for 5 minutes)."""
+        job = get_current_job()
+        return f"job:{job.id}" if job is not None else f"{id(self)}-{time.time()}"
+
+    def _create_summary(self, number: int, body: str, *, look: bool) -> int | None:
+        """Claim and create the summary comment; returns the id to edit instead when
+        another worker created it or one was found on the PR, None when done (or when
+        another worker holds the claim and will write it).
+
+        ``look``: search the PR for an existing summary first (after a lost store). The
+        search also runs after a create that failed with a transient error: GitHub may
+        have posted the comment before the connection broke, and a blind retry would post
+        a second one. A failed create gives the claim back, so the retry (or the next
+        push) can post at once instead of waiting for the claim to go stale.
+        """
+        repo = self.target.repo
+        worker = self._summary_worker()
+        if not self.store.claim_summary_comment(repo, number, worker):
+            return self._wait_for_summary_id()
+        uncertain = f"shunter:summary-uncertain:{repo}#{number}"
+        try:
+            if look or self.runtime.redis.exists(uncertain):
+                found = self._find_existing_summary()
+                if found is not None:
+                    self.store.set_summary_comment_id(repo, number, found, worker)
+                    self.runtime.redis.delete(uncertain)
+                    return found
+            try:
+                with translate_errors(f"creating the summary comment on {repo}#{number}"):
+                    resp = self.gh.rest.issues.create_comment(
+                        self.target.owner, self.target.name, number, data={"body": body}
+                    )
+            except TransientError:
+                self.runtime.redis.set(uncertain, 1, ex=7 * 24 * 3600)
+                raise
+        except (GitHubError, TransientError):
+            self.store.release_summary_claim(repo, number, worker)
+            raise
+        comment_id = int(resp.parsed_data.id)
+        self.store.set_summary_comment_id(repo, number, comment_id, worker)
+        self.runtime.redis.delete(uncertain)
+        self._audit("comment.create", "comment", comment_id, reason_code="summary")
+        return None
+
+    def _edit_summary(self, comment_id: int, body: str) -> bool:
+        """Edit the summary comment; False when it is gone (404)."""
+        try:
+            with translate_errors(f"updating the summary comment on {self.target.repo}#{self.target.number}"):
+                self.gh.rest.issues.update_comment(
+                    self.target.owner, self.target.name, comment_id, data={"body": body}
+                )
+        except GitHubError as exc:
+            if exc.status == 404:
+                return False
+            raise
         self._audit("comment.update", "comment", comment_id, reason_code="summary")
+        return True
 
     def _find_existing_summary(self) -> int | None:
         """After a lost store (new database), adopt the summary comment already on the PR."""

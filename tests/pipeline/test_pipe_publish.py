@@ -3,12 +3,14 @@ numerous comments. Through the simulator with its fault injection and real Redis
 
 from __future__ import annotations
 
+from bot.simulator.state import IssueComment
 from tests.pipeline.test_pipe_pull_request import (
     BASE,
     CHANGED,
     REPO,
     by_name,
     open_pr,
+    release_scheduled,
 )
 
 SUMMARY = "<!-- shunter:summary -->"
@@ -30,6 +32,52 @@ def planned(stack):
     stack.sim.wait_for_deliveries()
     stack.work(("events",))
     return number
+
+
+def test_a_summary_whose_create_failed_is_posted_by_the_retry(stack):
+    sim = stack.sim
+    number = planned(stack)
+    fault = sim.faults.error(502, "POST /repos/octo/demo/issues/*/comments", times=FAILS)
+    stack.work(("stages",))
+    assert fault.fired == FAILS and summaries(sim, number) == []
+    assert release_scheduled(stack) == 1
+    stack.drain()
+    assert len(summaries(sim, number)) == 1
+    assert stack.runtime.store.get_summary_comment_id(REPO, number) == summaries(sim, number)[0].id
+
+
+def test_a_summary_github_took_before_the_connection_broke_is_adopted_not_doubled(stack):
+    sim = stack.sim
+    number = planned(stack)
+    sim.faults.error(502, "POST /repos/octo/demo/issues/*/comments", times=FAILS)
+    stack.work(("stages",))
+    with sim.world.lock:  # the lost answer's comment is on the PR after all
+        cid = sim.world.next_id()
+        now = sim.world.clock.now()
+        sim.world.issue_comments[cid] = IssueComment(
+            id=cid, repo=REPO, number=number, user=sim.bot_login, body=f"{SUMMARY}\nold table",
+            created_at=now, updated_at=now,
+        )
+    release_scheduled(stack)
+    stack.drain()
+    [summary] = summaries(sim, number)
+    assert summary.id == cid and "old table" not in summary.body  # adopted and edited
+
+
+def test_a_deleted_summary_comment_is_posted_again(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    stack.drain()
+    [summary] = summaries(sim, number)
+    with sim.world.lock:  # a maintainer deletes it
+        del sim.world.issue_comments[summary.id]
+    sim.commit(REPO, "feature", {"README.md": "# demo v2\n"}, author="alice")
+    stack.drain()
+    [again] = summaries(sim, number)
+    assert again.id != summary.id and again.id == stack.runtime.store.get_summary_comment_id(REPO, number)
+    sim.commit(REPO, "feature", {"README.md": "# demo v3\n"}, author="alice")
+    stack.drain()
+    assert [c.id for c in summaries(sim, number)] == [again.id]  # edited from then on
 
 
 def test_a_config_with_more_than_fifty_problems_is_annotated_in_batches(stack):
