@@ -370,6 +370,24 @@ class Publisher:
         self._audit("review.create", "review", review.id, reason_code="inline_findings",
                     reason=f"{len(picks)} inline comments", run_id=run_id)
 
+    def _our_review_comments(self) -> list[tuple[str, Any]]:
+        """Shunter's review comments on the PR with their fingerprints, every page (a busy
+        PR has more than 100 review comments, and ours come last)."""
+        assert self.target.number is not None
+        bot = (self.runtime.settings.bot_login or "").casefold()
+        found: list[tuple[str, Any]] = []
+        with translate_errors("listing review comments"):
+            for comment in self.gh.rest.paginate(
+                self.gh.rest.pulls.list_review_comments,
+                owner=self.target.owner, repo=self.target.name, pull_number=self.target.number,
+                per_page=100,
+            ):
+                fingerprint = fingerprint_in_comment(comment.body or "")
+                author = (comment.user.login if comment.user else "").casefold()
+                if fingerprint and (not bot or author == bot):
+                    found.append((fingerprint, comment))
+        return found
+
     def _remember_comment_ids(self) -> None:
         """Learn the ids of our review comments from their bodies' fingerprint markers.
 
@@ -378,21 +396,12 @@ class Publisher:
         """
         assert self.target.number is not None
         try:
-            with translate_errors("listing review comments"):
-                comments = self.gh.rest.pulls.list_review_comments(
-                    self.target.owner, self.target.name, self.target.number, per_page=100
-                ).parsed_data
+            comments = self._our_review_comments()
         except GitHubError as exc:
             log.info("could not list review comments", status=exc.status)
             return
-        bot = (self.runtime.settings.bot_login or "").casefold()
-        for comment in comments:
-            fingerprint = fingerprint_in_comment(comment.body or "")
-            author = (comment.user.login if comment.user else "").casefold()
-            if fingerprint and (not bot or author == bot):
-                self.store.set_inline_comment_id(
-                    self.target.repo, self.target.number, fingerprint, comment.id
-                )
+        for fingerprint, comment in comments:
+            self.store.set_inline_comment_id(self.target.repo, self.target.number, fingerprint, comment.id)
 
     def _resolve_comment(self, stale: Any) -> None:
         """A later push fixed the finding: say so on the comment and remember it."""

@@ -3,7 +3,7 @@ numerous comments. Through the simulator with its fault injection and real Redis
 
 from __future__ import annotations
 
-from bot.simulator.state import IssueComment
+from bot.simulator.state import IssueComment, ReviewComment
 from tests.pipeline.test_pipe_pull_request import (
     BASE,
     CHANGED,
@@ -94,3 +94,29 @@ def test_a_config_with_more_than_fifty_problems_is_annotated_in_batches(stack):
     assert runs["shunter/review"].status == "completed"
 
 
+CLEAN = "def add(a, b):\n    return a + b\n"
+BAD = "def add(a, b):\n    breakpoint()\n    return a + b\n"
+
+
+def test_fixed_findings_are_marked_resolved_past_the_first_page_of_review_comments(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CLEAN})
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    with sim.world.lock:  # a busy review: 100 human comments before Shunter's
+        for i in range(100):
+            cid = sim.world.next_id()
+            sim.world.review_comments[cid] = ReviewComment(
+                id=cid, review_id=0, repo=REPO, number=number, user="bob", body=f"nit {i}",
+                path="app.py", line=1, side="RIGHT", start_line=None, start_side=None,
+                commit_id=head, diff_hunk="@@", position=1, created_at=sim.world.clock.now(),
+            )
+    sim.commit(REPO, "feature", {"app.py": BAD}, author="alice")
+    stack.drain()
+    mine = [c for c in sim.review_comments(REPO, number) if c.user == sim.bot_login]
+    assert mine
+    sim.commit(REPO, "feature", {"app.py": CLEAN}, author="alice")  # the findings are fixed
+    stack.drain()
+    mine = [c for c in sim.review_comments(REPO, number) if c.user == sim.bot_login]
+    assert all(c.body.startswith("✅ **Resolved**") for c in mine)
+    assert all(c.resolved for c in stack.runtime.store.inline_comments(REPO, number))
