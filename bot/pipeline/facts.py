@@ -40,6 +40,8 @@ class Target(BaseModel):
     """The pull request's ``updated_at`` in the event (ISO 8601, UTC): GitHub does not
     promise delivery order and redeliveries come late, so this tells an old event from a
     newer one."""
+    before: str | None = None
+    """For a ``synchronize``: the head commit the push replaced."""
 
     @property
     def owner(self) -> str:
@@ -102,6 +104,7 @@ def from_pull_request(payload: dict[str, Any], trigger: str | None = None) -> Ta
         maintainer_can_modify=bool(pr.get("maintainer_can_modify")),
         state="merged" if pr.get("merged") else pr.get("state", "open"),
         updated_at=pr.get("updated_at") if isinstance(pr.get("updated_at"), str) else None,
+        before=payload.get("before") if isinstance(payload.get("before"), str) else None,
     )
 
 

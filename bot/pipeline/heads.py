@@ -38,16 +38,29 @@ def _head_at_key(repo: str, number: int | None, head_sha: str) -> str:
     return f"shunter:head-at:{_pr_key(repo, number, head_sha)}"
 
 
-# KEYS: head, head's updated_at; ARGV: sha, ttl, updated_at ('' when the event has none)
+def _head_before_key(repo: str, number: int | None, head_sha: str) -> str:
+    return f"shunter:head-before:{_pr_key(repo, number, head_sha)}"
+
+
+# KEYS: head, head's updated_at, the head's push ``before``; ARGV: sha, ttl, updated_at and
+# before ('' when the event has none)
 _MOVE_HEAD = """
 local old = redis.call('GET', KEYS[1])
 local at = redis.call('GET', KEYS[2])
-if ARGV[3] ~= '' and at and at > ARGV[3] and old ~= ARGV[1] then
+local before = redis.call('GET', KEYS[3])
+if old ~= ARGV[1] and ARGV[3] ~= '' and at and (at > ARGV[3] or (at == ARGV[3] and before == ARGV[1])) then
   return {0, old}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if ARGV[3] ~= '' and (not at or ARGV[3] > at) then
   redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+end
+if old ~= ARGV[1] then
+  if ARGV[4] ~= '' then
+    redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[2])
+  else
+    redis.call('DEL', KEYS[3])
+  end
 end
 return {1, old}
 """
@@ -62,7 +75,12 @@ class StaleEvent(Exception):
 
 
 def move_head(
-    redis: Redis, repo: str, number: int | None, head_sha: str, updated_at: str | None = None
+    redis: Redis,
+    repo: str,
+    number: int | None,
+    head_sha: str,
+    updated_at: str | None = None,
+    before: str | None = None,
 ) -> str | None:
     """Make ``head_sha`` the PR's current head; return the previous one if it differs.
 
@@ -70,9 +88,18 @@ def move_head(
     the current head (a late redelivery, deliveries out of order) raises
     :class:`StaleEvent` and moves nothing, so it cannot supersede newer work. Events without
     a timestamp (check suites, commands) move the head as they arrive.
+
+    ``updated_at`` has whole seconds, so two pushes in one second cannot be told apart by
+    it; a ``synchronize`` also says which commit it replaced (``before``): within the same
+    second, the commit the current head replaced is the older one. (A later force-push
+    back to that commit has a later timestamp, and moves the head as it should.)
     """
-    keys = (_head_key(repo, number, head_sha), _head_at_key(repo, number, head_sha))
-    moved, old = redis.eval(_MOVE_HEAD, 2, *keys, head_sha, TTL, updated_at or "")
+    keys = (
+        _head_key(repo, number, head_sha),
+        _head_at_key(repo, number, head_sha),
+        _head_before_key(repo, number, head_sha),
+    )
+    moved, old = redis.eval(_MOVE_HEAD, 3, *keys, head_sha, TTL, updated_at or "", before or "")
     previous = _text(old) if old else None
     if not moved:
         raise StaleEvent(previous or "")

@@ -49,11 +49,13 @@ async def plan_merge_group(event: sansio.Event, ctx: EventContext) -> None:
 
 
 async def plan_check_suite(event: sansio.Event, ctx: EventContext) -> None:
+    rerequested = event.data.get("action") == "rerequested"
     suite = from_check_suite(event.data)
+    if isinstance(suite, Unplannable) and rerequested:
+        suite = from_recorded_runs(ctx, suite, event.data)
     if isinstance(suite, Unplannable):
         ctx.handled("planning.skipped", suite.reason)
         return
-    rerequested = event.data.get("action") == "rerequested"
     if not rerequested and heads.all_claimed(
         ctx.runtime.redis, suite.repo, suite.head_sha, [s.value for s in StageName]
     ):
@@ -78,6 +80,8 @@ async def plan_check_run_rerun(event: sansio.Event, ctx: EventContext) -> None:
         return
     suite = from_check_suite(event.data, check_run.get("check_suite") or {})
     if isinstance(suite, Unplannable):
+        suite = from_recorded_runs(ctx, suite, event.data, check_run.get("id"))
+    if isinstance(suite, Unplannable):
         ctx.handled("planning.skipped", suite.reason)
         return
     suite = suite.model_copy(update={"head_sha": check_run["head_sha"]})
@@ -85,6 +89,39 @@ async def plan_check_run_rerun(event: sansio.Event, ctx: EventContext) -> None:
     if target is None:
         return
     plan_target(ctx, target, force=True, only=[StageName(stage)])
+
+
+def from_recorded_runs(
+    ctx: EventContext, unplannable: Unplannable, payload: dict[str, Any], check_run_id: Any = None
+) -> Target | Unplannable:
+    """The pull request of a check suite GitHub names none for, from the runs Shunter
+    recorded for its commit (or for the check run pressed).
+
+    GitHub leaves ``pull_requests`` empty when the suite's branch is in a fork, so without
+    this a "Re-run" on a fork PR's check would do nothing at all.
+    """
+    repo = (payload.get("repository") or {}).get("full_name")
+    head_sha = unplannable.details.get("head_sha")
+    if not isinstance(repo, str) or not isinstance(head_sha, str):
+        return unplannable
+    store = ctx.runtime.store
+    records = []
+    if isinstance(check_run_id, int):
+        records.append(store.run_for_check_run(check_run_id))
+    records += store.runs_for_head(repo, head_sha)
+    number = next((r.pr for r in records if r is not None and r.repo == repo and r.pr), None)
+    if number is None:
+        return unplannable
+    repository = payload.get("repository") or {}
+    return Target(
+        repo=repo,
+        installation_id=int((payload.get("installation") or {}).get("id") or 0),
+        head_sha=head_sha,
+        base_ref=repository.get("default_branch") or "main",
+        clone_url=repository.get("clone_url") or f"https://github.com/{repo}.git",
+        trigger="check_suite",
+        number=number,
+    )
 
 
 def current_pull(ctx: EventContext, suite: Target, trigger: str) -> Target | None:
@@ -138,7 +175,9 @@ def plan_target(
     with bind(repo=target.repo, pr=target.number, head=target.head_sha[:12]):
         redis = runtime.redis
         try:
-            previous = heads.move_head(redis, target.repo, target.number, target.head_sha, target.updated_at)
+            previous = heads.move_head(
+                redis, target.repo, target.number, target.head_sha, target.updated_at, target.before
+            )
         except heads.StaleEvent as stale:
             ctx.handled(
                 "planning.stale",
