@@ -188,6 +188,8 @@ class Publisher:
         def send(started_at: str) -> None:
             if wanted is not None and not wanted():
                 return
+            if self._requests_sent(check_run_id):
+                return  # a retried job: the verdict is out, and in_progress would reopen it
             self._update_check(check_run_id, {**in_progress_payload(stage), "started_at": started_at})
 
         progress = DeferredProgress(send, self.runtime.settings.progress_after)
@@ -241,7 +243,8 @@ class Publisher:
         patches: Patches,
         files: list[ChangedFile],
     ) -> str:
-        """Complete the check run with the result; inline comments; store the run."""
+        """Complete the check run with the result and store the run (inline comments are
+        :meth:`publish_inline`, once the verdict stands)."""
         dismissed = set()
         if self.target.number is not None:
             dismissed = self.store.dismissed_fingerprints(self.target.repo, self.target.number)
@@ -256,21 +259,13 @@ class Publisher:
             # the stage knows more than severities (e.g. security's confidence threshold)
             plan = dataclasses.replace(plan, conclusion=stage_verdict)
         requests = plan.payloads()
-        self._conclude(check_run_id, requests[0])
-        for payload in requests[1:]:
-            self._update_check(check_run_id, payload)
-        self._audit(
-            "check_run.complete", "check_run", check_run_id, reason_code=plan.conclusion,
-            reason=plan.title, run_id=run_id,
-            payload={"annotations": plan.annotated, "requests": len(requests)},
-        )
-        if self.target.number is not None and not self.target.is_merge_group:
-            try:
-                self._inline_comments(stage, run_id, result, options, files)
-            except TransientError:
-                raise
-            except Exception:  # the check run is the verdict; comments are a courtesy
-                log.exception("inline comments failed")
+        sent = self._send_conclusion(check_run_id, requests)
+        if sent:
+            self._audit(
+                "check_run.complete", "check_run", check_run_id, reason_code=plan.conclusion,
+                reason=plan.title, run_id=run_id,
+                payload={"annotations": plan.annotated, "requests": len(requests), "sent": sent},
+            )
         by_severity: dict[str, int] = {}
         for finding in result.findings:
             if not finding.suppressed and finding.fingerprint not in dismissed:
@@ -289,6 +284,62 @@ class Publisher:
         self._remember_patches(stage, run_id, result)
         self._remember_findings(stage, result)
         return plan.conclusion
+
+    def _sent_key(self, check_run_id: int) -> str:
+        return f"shunter:check-sent:{self.target.repo}:{self.target.head_sha}:{check_run_id}"
+
+    def _requests_sent(self, check_run_id: int) -> int:
+        """How many of the check run's concluding requests an earlier attempt sent."""
+        return int(self.runtime.redis.get(self._sent_key(check_run_id)) or 0)
+
+    def _send_conclusion(self, check_run_id: int, requests: list[dict[str, Any]]) -> int:
+        """The concluding PATCH, then the follow-ups carrying the rest of the annotations;
+        returns how many were sent now.
+
+        GitHub appends the annotations of every PATCH, so a retried job (the inline review
+        or the summary failed after the verdict went out, or the worker died) must not send
+        them again: each request sent is counted in Redis, and a retry sends only the rest.
+        Check runs are created per plan, so the count never outlives its check run's
+        publication.
+        """
+        done = self._requests_sent(check_run_id)
+        if done:  # the armed in_progress mark must not reopen the concluded check run
+            progress = self._progress.pop(check_run_id, None)
+            if progress is not None:
+                progress.settle()
+        key = self._sent_key(check_run_id)
+        for index, payload in enumerate(requests):
+            if index < done:
+                continue
+            if index == 0:
+                self._conclude(check_run_id, payload)
+            else:
+                self._update_check(check_run_id, payload)
+            self.runtime.redis.set(key, index + 1, ex=7 * 24 * 3600)
+        return max(len(requests) - done, 0)
+
+    def publish_inline(
+        self,
+        stage: StageName,
+        run_id: int,
+        result: StageResult,
+        options: StageConfig,
+        files: list[ChangedFile],
+    ) -> None:
+        """Inline review comments, after the verdict is out (:meth:`publish_result`).
+
+        A transient failure re-raises for rq's retry, which publishes nothing twice (the
+        check run's requests are counted, fingerprints claimed); anything else is logged:
+        the check run is the verdict, comments are a courtesy.
+        """
+        if self.target.number is None or self.target.is_merge_group:
+            return
+        try:
+            self._inline_comments(stage, run_id, result, options, files)
+        except TransientError:
+            raise
+        except Exception:
+            log.exception("inline comments failed")
 
     def _remember_findings(self, stage: StageName, result: StageResult) -> None:
         """Findings by short id, for ``/shunter explain`` and ``/shunter dismiss``."""
@@ -336,6 +387,16 @@ class Publisher:
             mine = [c for c in mine if owners.get(c.fingerprint) == stage.value]
         for stale in outdated_comments(mine, current):
             self._resolve_comment(stale)
+        uncertain = f"shunter:inline-uncertain:{repo}#{number}:{stage.value}"
+        if self.runtime.redis.exists(uncertain):
+            # an earlier review POST failed in transit, maybe after GitHub took it: adopt
+            # what is on the PR before posting, or each finding could be commented twice
+            try:
+                self._adopt_posted_comments()
+            except GitHubError as exc:
+                log.info("could not list review comments; inline comments wait", status=exc.status)
+                return
+            self.runtime.redis.delete(uncertain)
         posted = self.store.posted_fingerprints(repo, number)
         picks = select_inline_comments(
             result.findings, files, posted, getattr(options, "max_inline_comments", 10)
@@ -363,8 +424,12 @@ class Publisher:
                         "comments": [p.to_payload() for p in picks],
                     },
                 ).parsed_data
-        except GitHubError as exc:
+        except (GitHubError, TransientError) as exc:
+            # give the claims back, or the findings stay "posted" without a comment forever
             self.store.release_inline_comments(repo, number, [p.fingerprint for p in picks])
+            if isinstance(exc, TransientError):
+                self.runtime.redis.set(uncertain, 1, ex=7 * 24 * 3600)
+                raise  # rq's retry posts them
             log.warning("review comments refused", status=exc.status, error=str(exc))
             return
         self._audit("review.create", "review", review.id, reason_code="inline_findings",
@@ -402,6 +467,18 @@ class Publisher:
             return
         for fingerprint, comment in comments:
             self.store.set_inline_comment_id(self.target.repo, self.target.number, fingerprint, comment.id)
+
+    def _adopt_posted_comments(self) -> None:
+        """Record every inline comment of ours found on the PR (claim and id)."""
+        assert self.target.number is not None
+        repo, number = self.target.repo, self.target.number
+        for fingerprint, comment in self._our_review_comments():
+            if not self.store.record_inline_comment(
+                repo, number, fingerprint, comment_id=comment.id,
+                head_sha=comment.commit_id or self.target.head_sha, path=comment.path,
+                line=comment.line or comment.original_line or 0,
+            ):
+                self.store.set_inline_comment_id(repo, number, fingerprint, comment.id)
 
     def _resolve_comment(self, stale: Any) -> None:
         """A later push fixed the finding: say so on the comment and remember it."""

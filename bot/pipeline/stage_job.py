@@ -119,6 +119,7 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             Patches.model_validate(payload["patches"]), files,
         )
         concluded = True
+        publisher.publish_inline(stage, run_id, result, options, files)
         _preview_config_change(runtime, gh, publisher, target, files)
         _maybe_auto_apply(runtime, target, stage, payload)
         if stage is StageName.SECURITY:

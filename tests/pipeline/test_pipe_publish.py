@@ -3,12 +3,14 @@ numerous comments. Through the simulator with its fault injection and real Redis
 
 from __future__ import annotations
 
+from bot.publishing.inline import fingerprint_in_comment
 from bot.simulator.state import IssueComment, ReviewComment
 from tests.pipeline.test_pipe_pull_request import (
     BASE,
     CHANGED,
     REPO,
     by_name,
+    check_run_patches,
     open_pr,
     release_scheduled,
 )
@@ -78,6 +80,69 @@ def test_a_deleted_summary_comment_is_posted_again(stack):
     sim.commit(REPO, "feature", {"README.md": "# demo v3\n"}, author="alice")
     stack.drain()
     assert [c.id for c in summaries(sim, number)] == [again.id]  # edited from then on
+
+
+def test_a_retry_after_the_verdict_neither_repeats_annotations_nor_reopens_the_check(
+    redis_url, tmp_path
+):
+    from bot.stack import LocalStack
+
+    # a tiny grace period: the retried job's in_progress mark would fire
+    with LocalStack(tmp_path / "stack", redis_url=redis_url, progress_after=0.001) as stack:
+        sim = stack.sim
+        planned(stack)
+        sim.faults.error(502, "POST /repos/octo/demo/issues/*/comments", times=FAILS)
+        stack.work(("stages",))
+        first = annotations(sim)
+        assert first["shunter/review"] > 0
+        patches = len(check_run_patches(sim))
+        release_scheduled(stack)
+        stack.drain()
+        assert annotations(sim) == first
+        runs = by_name(sim.check_runs(REPO))
+        assert {r.status for r in runs.values()} == {"completed"}
+        assert runs["shunter/review"].conclusion == "failure"
+        assert len(check_run_patches(sim)) == patches  # the retry sent no check-run PATCH
+
+
+def test_inline_comments_whose_review_failed_are_posted_by_the_retry(stack):
+    sim = stack.sim
+    number = planned(stack)
+    sim.faults.error(502, "POST /repos/octo/demo/pulls/*/reviews", times=FAILS)
+    stack.work(("stages",))
+    assert sim.review_comments(REPO, number) == []
+    review = by_name(sim.check_runs(REPO))["shunter/review"]
+    assert review.conclusion == "failure"  # the verdict went out before the comments
+    assert release_scheduled(stack) == 1
+    stack.drain()
+    posted = sim.review_comments(REPO, number)
+    assert posted
+    stored = stack.runtime.store.inline_comments(REPO, number)
+    assert {c.fingerprint for c in stored} == {fingerprint_in_comment(c.body) for c in posted}
+    assert len(by_name(sim.check_runs(REPO))["shunter/review"].annotations) == len(review.annotations)
+
+
+def test_inline_comments_github_took_before_the_connection_broke_are_not_posted_twice(stack):
+    sim = stack.sim
+    number = planned(stack)
+    sim.faults.error(502, "POST /repos/octo/demo/pulls/*/reviews", times=FAILS)
+    stack.work(("stages",))
+    [request] = [r for r in sim.recorder.requests if r.method == "POST" and r.path.endswith("/reviews")][:1]
+    head = sim.pull(REPO, number).head_sha
+    with sim.world.lock:  # the lost review's comments are on the PR after all
+        for item in request.body["comments"]:
+            cid = sim.world.next_id()
+            sim.world.review_comments[cid] = ReviewComment(
+                id=cid, review_id=0, repo=REPO, number=number, user=sim.bot_login,
+                body=item["body"], path=item["path"], line=item["line"], side="RIGHT",
+                start_line=None, start_side=None, commit_id=head, diff_hunk="@@", position=1,
+                created_at=sim.world.clock.now(),
+            )
+    lost = {c.id for c in sim.review_comments(REPO, number)}
+    release_scheduled(stack)
+    stack.drain()
+    assert {c.id for c in sim.review_comments(REPO, number)} == lost
+    assert {c.comment_id for c in stack.runtime.store.inline_comments(REPO, number)} == lost
 
 
 def test_a_config_with_more_than_fifty_problems_is_annotated_in_batches(stack):
