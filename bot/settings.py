@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     mirror_max_gb: float = Field(
         default=20, gt=0, description="Mirrors are deleted, least recently used first, above this."
     )
+    llm_keys: str = Field(
+        default="SHUNTER_LLM_API_KEY",
+        description=(
+            "Environment variables a repository's llm.api_key_env may name, comma-separated, "
+            "each as NAME (its key goes only to the provider's own API) or NAME=BASE_URL (only "
+            "to that server). Shunter's own secrets are never sent, whatever this says."
+        ),
+    )
     bot_login: str | None = Field(
         default=None,
         description="The App's bot login (e.g. shunter[bot]); events it sends are ignored.",

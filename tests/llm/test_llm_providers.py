@@ -157,9 +157,10 @@ def test_json_schema_rejected_falls_back_to_json_object(openai_server, make_prov
 
 def test_missing_key_variable_is_a_clear_error():
     cfg = LLMConfig(provider="openai-compatible", model="m", api_key_env="SHUNTER_TEST_NO_SUCH_KEY")
+    offered = {"SHUNTER_LLM_KEYS": "SHUNTER_TEST_NO_SUCH_KEY"}
     with pytest.raises(EngineError) as caught:
-        provider_from_config(cfg, env={})
-    assert "SHUNTER_TEST_NO_SUCH_KEY" in str(caught.value)
+        provider_from_config(cfg, env=offered)
+    assert "SHUNTER_TEST_NO_SUCH_KEY" in str(caught.value) and "not set" in str(caught.value)
 
     with pytest.raises(EngineError, match="api_key_env"):
         provider_from_config(LLMConfig(provider="anthropic", model="claude"), env={})
@@ -177,12 +178,40 @@ def test_config_builds_a_working_provider(any_server, reply):
         api_key_env="MY_LLM_KEY",
         timeout_seconds=5,
     )
-    provider = provider_from_config(cfg, env={"MY_LLM_KEY": any_server.key})
+    offered = {"SHUNTER_LLM_KEYS": f"OTHER,MY_LLM_KEY={any_server.base_url}/"}
+    provider = provider_from_config(cfg, env={"MY_LLM_KEY": any_server.key, **offered})
     any_server.queue(reply.text("hi"))
     completion = provider.complete(MESSAGES)
     assert completion.text == "hi"
     assert completion.model == "local-model"
     assert completion.cost_usd is None  # no list price for an unknown model: unknown, not 0
+
+
+def test_a_repository_cannot_send_a_key_where_the_operator_did_not_allow_it(openai_server):
+    secrets = {"SHUNTER_WEBHOOK_SECRET": "hook-secret", "SHUNTER_LLM_API_KEY": "sk-operator", "MY_KEY": "k"}
+    for cfg, env, expected in [
+        # Shunter's own secrets are never keys, even when the operator lists them
+        (LLMConfig(model="m", api_key_env="SHUNTER_WEBHOOK_SECRET"), {}, "does not offer"),
+        (
+            LLMConfig(model="m", api_key_env="SHUNTER_WEBHOOK_SECRET"),
+            {"SHUNTER_LLM_KEYS": f"SHUNTER_WEBHOOK_SECRET={openai_server.base_url}"},
+            "does not offer",
+        ),
+        (LLMConfig(model="m", api_key_env="MY_KEY"), {}, "does not offer"),  # not listed
+        # the default key goes to the provider's own API only, not to a server the repo names
+        (LLMConfig(base_url=openai_server.base_url, model="m", api_key_env="SHUNTER_LLM_API_KEY"), {}, "only sent to https://api.openai.com/v1"),
+        (
+            LLMConfig(base_url=openai_server.base_url + "/evil", model="m", api_key_env="MY_KEY"),
+            {"SHUNTER_LLM_KEYS": f"MY_KEY={openai_server.base_url}"},
+            "only sent to",
+        ),
+    ]:
+        with pytest.raises(EngineError, match=expected) as caught:
+            provider_from_config(cfg, env={**secrets, **env})
+        assert "hook-secret" not in str(caught.value) and "sk-operator" not in str(caught.value)
+    assert openai_server.requests == []
+    # the default binding works where it points
+    assert provider_from_config(LLMConfig(model="m", api_key_env="SHUNTER_LLM_API_KEY"), env=secrets)
 
 
 def test_local_server_without_key_sends_no_authorization(keyless_openai_server, reply):

@@ -210,7 +210,8 @@ def test_the_run_budget_comes_from_the_config(openai_server, reply, context_fact
         base_url=openai_server.base_url, model="m", api_key_env="K", max_tokens_per_run=4000
     )
     openai_server.queue(reply.structured({"findings": []}))
-    result = review_llm.run(_ctx(context_factory), llm=cfg, env={"K": openai_server.key})
+    env = {"K": openai_server.key, "SHUNTER_LLM_KEYS": f"K={openai_server.base_url}"}
+    result = review_llm.run(_ctx(context_factory), llm=cfg, env=env)
     assert result.metrics["llm_budget_tokens"] == 4000
     assert openai_server.requests[0].body["max_tokens"] <= 4000 // 5
 
