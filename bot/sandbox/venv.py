@@ -73,6 +73,50 @@ class VenvResult:
     cached: bool = False
 
 
+_IGNORED = "options, URLs and local paths are ignored: packages come only from the operator's index"
+# pip treats a requirement whose name ends like an archive as a local file to install
+_ARCHIVE_SUFFIXES = (
+    ".whl",
+    ".zip",
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tlz",
+    ".tar.lz",
+    ".tar.lzma",
+)
+
+
+def index_requirement(line: str) -> tuple[str | None, str]:
+    """The requirement as pip should see it, or None and why it is refused.
+
+    The install step runs with the host network, so everything handed to pip must resolve
+    through the operator's index only. A pull request (possibly from an untrusted fork)
+    controls these strings: a direct reference (``name @ http://...``, ``file:``, VCS), a
+    pip option (``--index-url``, ``--extra-index-url``, ``-f``, ``-e``, ``-c``...) or a local
+    path would let it make the worker fetch any URL (request forgery against internal
+    services) and install a wheel the operator never vetted. Only a plain PEP 508
+    requirement (name, extras, version specifiers, markers) passes, and it is returned in
+    packaging's canonical form so pip parses exactly what was checked.
+    """
+    text = line.strip()
+    if not text or text.startswith("-") or "://" in text or text.startswith((".", "/", "~", "\\")):
+        return None, _IGNORED
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        return None, "not a valid requirement"
+    if req.url is not None:
+        return None, _IGNORED
+    if req.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        return None, _IGNORED
+    return str(req), ""
+
+
 def _requirement_lines(root: Path, rel: str, seen: set[str], out: DeclaredRequirements) -> None:
     path = (root / rel).resolve()
     if rel in seen or not path.is_relative_to(root.resolve()) or not path.is_file():
@@ -87,15 +131,11 @@ def _requirement_lines(root: Path, rel: str, seen: set[str], out: DeclaredRequir
             nested = line.split(maxsplit=1)[1]
             _requirement_lines(root, str(Path(rel).parent / nested), seen, out)
             continue
-        if line.startswith("-") or "://" in line or line.startswith((".", "/")):
-            out.unsupported.append(f"{rel}: {line} (options, URLs and local paths are ignored)")
+        requirement, why = index_requirement(line)
+        if requirement is None:
+            out.unsupported.append(f"{rel}: {line} ({why})")
             continue
-        try:
-            Requirement(line)
-        except InvalidRequirement:
-            out.unsupported.append(f"{rel}: {line} (not a valid requirement)")
-            continue
-        out.requirements.append(line)
+        out.requirements.append(requirement)
 
 
 def declared_requirements(root: Path) -> DeclaredRequirements:
@@ -124,14 +164,15 @@ def declared_requirements(root: Path) -> DeclaredRequirements:
             deps += list(extras.get(name, []) or [])
         own_name = str(project.get("name", "")).lower()
         for dep in deps:
-            try:
-                req = Requirement(str(dep))
-            except InvalidRequirement:
-                out.unsupported.append(f"pyproject.toml: {dep} (not a valid requirement)")
+            # the same rule as requirements files: a direct URL here would make the install
+            # step (which has the host network) fetch from wherever the PR says
+            requirement, why = index_requirement(str(dep))
+            if requirement is None:
+                out.unsupported.append(f"pyproject.toml: {dep} ({why})")
                 continue
-            if req.name.lower() == own_name:
+            if Requirement(requirement).name.lower() == own_name:
                 continue  # "pkg[extra]" self-references are satisfied by the source tree
-            out.requirements.append(str(dep))
+            out.requirements.append(requirement)
     elif (root / "setup.py").is_file() and not out.sources:
         out.unsupported.append("setup.py: install_requires is not read (it would run code)")
     return out
@@ -205,6 +246,17 @@ def ensure_venv(
     Returns ``ok=False`` with ``failed`` naming the requirements that could not be
     installed (and a note saying why); never raises for a bad requirement.
     """
+    refused = [line for line in requirements if index_requirement(line)[0] is None]
+    if refused:
+        # declared_requirements already drops these; a caller passing one anyway must not
+        # get a URL, option or path through to a pip that has the host network
+        return VenvResult(
+            ok=False,
+            python=sys.executable,
+            failed=refused,
+            note=f"refused to install {', '.join(refused)[:300]}: only plain requirements "
+            "are installed, from the operator's package index",
+        )
     base_ro = _worker_site_dirs()
     missing = unsatisfied(requirements)
     if not missing:
@@ -253,6 +305,7 @@ def ensure_venv(
             "--retries",
             "1",
             "--no-warn-script-location",
+            "--",  # nothing after this is read as a pip option, whatever it looks like
             *missing,
         ]
         limits = Limits(
