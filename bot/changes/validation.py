@@ -112,7 +112,10 @@ def validate_change(
     _check_target(cr)
     if not cr.files:
         raise ChangeRejected("empty_change", "the change request has no files")
-    if len(cr.files) > policy.max_files:
+    # the policy offers these limits to a maintainer's `/shunter approve` (may_apply_change);
+    # the safety checks below (paths, modes, pre-images, workflows) hold for everyone
+    waived = _approved_by_maintainer(cr)
+    if len(cr.files) > policy.max_files and not waived:
         raise ChangeRejected(
             "too_many_files",
             f"the change touches {len(cr.files)} files; patches.max_files is {policy.max_files}",
@@ -130,14 +133,14 @@ def validate_change(
             seen.add(name)
             paths.append(name)
     not_allowed = [p for p in paths if not matches_any(p, policy.allowed_paths)]
-    if not_allowed:
+    if not_allowed and not waived:
         raise ChangeRejected(
             "path_not_allowed",
             f"{not_allowed[0]!r} is outside patches.allowed_paths {policy.allowed_paths}",
         )
     parsed = [_parse(file.path, file.diff) for file in cr.files]
     total = sum(p.changed_lines for p in parsed)
-    if total > policy.max_lines:
+    if total > policy.max_lines and not waived:
         raise ChangeRejected(
             "too_many_lines",
             f"the change adds or removes {total} lines; patches.max_lines is {policy.max_lines}",
@@ -172,6 +175,11 @@ def _parse(path: str, diff: str) -> FilePatch:
         if mode not in _FILE_MODES:
             raise ChangeRejected("bad_mode", f"{path}: file mode {mode} is not allowed")
     return patch
+
+
+def _approved_by_maintainer(cr: ChangeRequest) -> bool:
+    approval = cr.approval
+    return approval is not None and PERMISSION_RANK.get(approval.permission, 0) >= PERMISSION_RANK["maintain"]
 
 
 def _check_protected(

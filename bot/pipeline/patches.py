@@ -107,13 +107,6 @@ def submit_drafts(
     lines: list[str] = []
     queued = 0
     for draft in drafts:
-        decision = may_apply_change(
-            policy,
-            draft.stage.value,
-            trigger,  # type: ignore[arg-type]
-            paths=[f.path for f in draft.files],
-            lines_changed=_lines_changed(draft),
-        )
         cr = ChangeRequest.from_draft(
             draft,
             repo=route.repo,
@@ -122,6 +115,13 @@ def submit_drafts(
             requester=requester,
             priority=priority_for(requested_by_person=trigger != "auto", permission=permission),
             pull_number=target.number,
+        )
+        decision = may_apply_change(
+            policy,
+            draft.stage.value,
+            trigger,  # type: ignore[arg-type]
+            paths=cr.paths,  # what validation checks: a rename counts both names
+            lines_changed=_lines_changed(draft),
         )
         _audit(runtime, target, "change.requested", cr.id, decision.code, decision.message)
         if not decision.allowed and decision.needs_approval:
@@ -142,19 +142,24 @@ def submit_drafts(
             continue
         _remember(runtime, cr, reply, pending=False)
         if route.route is Route.FORK:
-            # the App lives on the base repository; GitHub lets its token push to the fork's
-            # PR branch because the author allowed edits from maintainers
-            runtime.redis.set(
-                f"shunter:push-via:{route.repo}",
-                json.dumps({"installation_id": target.installation_id, "clone_url": target.head_clone_url}),
-                ex=PENDING_TTL,
-            )
+            _remember_fork_route(runtime, route.repo, target)
         queued += 1
         state = "queued" if result.created else f"already {result.state}"
         lines.append(f"**{draft.title}** (`{cr.id}`): {state} for `{branch}`.")
     if queued:
         enqueue_merge_job(runtime, target)
     return lines
+
+
+def _remember_fork_route(runtime: Any, fork: str, target: Target) -> None:
+    """How the merge worker reaches ``fork``: the App lives on the base repository, and
+    GitHub lets its token push to the fork's PR branch because the author allowed edits
+    from maintainers. Written for every change bound for a fork, approved ones included."""
+    runtime.redis.set(
+        f"shunter:push-via:{fork}",
+        json.dumps({"installation_id": target.installation_id, "clone_url": target.head_clone_url}),
+        ex=PENDING_TTL,
+    )
 
 
 def _post_suggestions(runtime: Any, target: Target, drafts: list[PatchDraft]) -> str:
@@ -495,6 +500,8 @@ def _approve(session: Any, command: Command) -> str:
         session.say(f"`{change_id}` approved but rejected ({exc.reason}): {exc}", ok=False)
         return "failed"
     _remember(session.runtime, cr, (info["repo"], info["pr"], info.get("reply_id")), pending=False)
+    if cr.repo.lower() != target.repo.lower():
+        _remember_fork_route(session.runtime, cr.repo, target)
     _audit(session.runtime, target, "change.approved", cr.id, "approved", f"approved by {session.user}")
     enqueue_merge_job(session.runtime, target)
     session.say(f"Approved `{change_id}` ({cr.title}); it is queued for `{cr.branch}`.")

@@ -162,6 +162,16 @@ def test_size_limits_from_policy():
     big = "--- /dev/null\n+++ b/big.py\n@@ -0,0 +1,600 @@\n" + "+x\n" * 600
     assert rejected(cr_with(FileDiff(path="big.py", diff=big))) == "too_many_lines"
     assert rejected(cr_with(modify("src/a.py")), Patches(allowed_paths=["docs/**"])) == ("path_not_allowed")
+    # the policy lets a maintainer's approval waive these limits, and only these
+    writer = Approval(approver="bob", permission="write")
+    maintainer = Approval(approver="carol", permission="maintain")
+    assert rejected(cr_with(*files, approval=writer), Patches(max_files=2)) == "too_many_files"
+    assert validate_change(cr_with(*files, approval=maintainer), BASE, Patches(max_files=2), {}).files == 3
+    assert validate_change(cr_with(FileDiff(path="big.py", diff=big), approval=maintainer), BASE, Patches(), {})
+    outside = cr_with(modify("src/a.py"), approval=maintainer)
+    assert validate_change(outside, BASE, Patches(allowed_paths=["docs/**"]), {}).files == 1
+    hostile = FileDiff(path="../x.py", diff="--- /dev/null\n+++ b/../x.py\n@@ -0,0 +1 @@\n+x\n")
+    assert rejected(cr_with(hostile, approval=maintainer)) == "path_traversal"
 
 
 def test_workflows_need_the_app_permission_and_a_maintainer():

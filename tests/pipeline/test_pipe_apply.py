@@ -120,6 +120,40 @@ def test_a_change_is_approved_or_retried_only_on_the_pull_request_that_proposed_
     assert sim.pull(REPO, number).head_sha != head
 
 
+def test_a_maintainers_approval_lets_a_change_over_the_size_limits_land(stack):
+    number = open_pr(stack, config=ON_COMMAND + "  max_lines: 1\n")
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "waits for approval" in body and "max_lines" in body
+    change_id = body.split("/shunter approve ")[1].split("`")[0]
+    sim.comment(REPO, number, f"/shunter approve {change_id}", user="mona")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha != head
+
+
+def test_an_approved_change_for_a_fork_pr_lands_on_the_fork(stack):
+    sim = stack.sim
+    base = {**BASE, ".github/shunter.yml": ON_COMMAND + "  protected_paths: ['app.py']\n"}
+    sim.create_repo(REPO, base)
+    sim.set_permission(REPO, "mona", "maintain")
+    fork = sim.fork(REPO, "carol")
+    sim.commit(fork.full_name, "feature", CHANGED, author="carol")
+    number = sim.open_pull_request(
+        REPO, "feature", title="from a fork", user="carol", from_fork="carol", maintainer_can_modify=True
+    )
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    sim.comment(REPO, number, "/shunter apply review", user="mona")
+    stack.drain()
+    change_id = replies(sim, number)[-1].body.split("/shunter approve ")[1].split("`")[0]
+    sim.comment(REPO, number, f"/shunter approve {change_id}", user="mona")
+    stack.drain()
+    assert sim.ref(fork.full_name, "refs/heads/feature") != head
+
+
 def test_a_true_conflict_is_dead_lettered_with_a_reply(stack):
     number = open_pr(stack)
     sim = stack.sim
