@@ -579,15 +579,18 @@ def _patches(
 ) -> tuple[list[Finding], list[PatchDraft]]:
     """Attach suggestions to mechanically fixable findings; one patch per file.
 
-    A file holding a secret gets no patch: a diff's context lines would carry the secret
-    into the change request, the merge queue and the audit log.
+    A file holding a secret gets no patch (and no suggestion): a diff's context lines would
+    carry the secret into the change request, the merge queue and the audit log.
+    ``secret_paths`` (the secrets the stage reports) is not enough to know that: a secret
+    already on the base, ignored by config or below ``min_confidence`` is filtered out of
+    the findings but still sits in the file, so every file that would get a patch is
+    scanned again, whole and unfiltered, together with the patch itself.
     """
     fixable = {(f.path, f.rule_id, f.start_line) for f in reported if f.engine == own_rules.ENGINE}
     held_back = {path for path, _, _ in fixable} & secret_paths
-    for path in sorted(held_back):
-        notes.append(f"No fix patch for {path}: it holds a secret; remove the secret first.")
     fixable = {key for key in fixable if key[0] not in secret_paths}
     if not fixable:
+        _hold_back_notes(held_back, notes)
         return reported, []
     autofix_rules = [r for r in rules if r.autofix]
     edits_by_path: dict[str, list[tuple[security_fixes.Edit, str]]] = {}
@@ -604,6 +607,17 @@ def _patches(
                 continue
             edits_by_path.setdefault(path, []).append((edit, m.rule.id))
             suggestion[key] = "\n".join(edit.new_lines)
+    diffs: dict[str, str] = {}
+    for path, pairs in sorted(edits_by_path.items()):
+        source = by_path[path]
+        after = security_fixes.apply_edits(source.text, [e for e, _ in pairs])
+        diff = security_fixes.unified_diff(path, source.text, after) if after != source.text else ""
+        if _holds_secret(path, [source.text, diff]):
+            held_back.add(path)
+        elif diff:
+            diffs[path] = diff
+    _hold_back_notes(held_back, notes)
+    suggestion = {key: text for key, text in suggestion.items() if key[0] not in held_back}
     patches: list[PatchDraft] = []
     finding_fps: dict[str, list[str]] = {}
     out: list[Finding] = []
@@ -613,11 +627,9 @@ def _patches(
             f = f.model_copy(update={"suggestion": suggestion[key]})
             finding_fps.setdefault(f.path, []).append(f.fingerprint)
         out.append(f)
-    for path, pairs in sorted(edits_by_path.items()):
+    for path, diff in sorted(diffs.items()):
         source = by_path[path]
-        after = security_fixes.apply_edits(source.text, [e for e, _ in pairs])
-        if after == source.text:
-            continue
+        pairs = edits_by_path[path]
         labels = ", ".join(sorted({e.label for e, _ in pairs}))
         blob = source.changed.head_blob or security_fixes.git_blob_id(source.raw)
         patches.append(
@@ -627,7 +639,7 @@ def _patches(
                 files=[
                     FileDiff(
                         path=path,
-                        diff=security_fixes.unified_diff(path, source.text, after),
+                        diff=diff,
                         pre_image_blob=blob,
                     )
                 ],
@@ -635,6 +647,28 @@ def _patches(
             )
         )
     return out, patches
+
+
+def _holds_secret(path: str, texts: list[str]) -> bool:
+    """Whether any of ``texts`` (a file's head text, the patch for it) holds a secret.
+
+    Deliberately unfiltered: no ``new_only``, ``ignore_*``, ``min_confidence``, allowlist
+    pragma or ``scanners`` setting applies, since those decide what is *reported*, not what
+    may be copied into a patch. Each text is scanned under the file's own path, so the
+    detectors that depend on the file type apply. If a scan cannot finish, the answer is
+    yes (fail closed).
+    """
+    for text in texts:
+        if text:
+            report = secrets_scan.scan_secrets({path: text})
+            if report.findings or report.notes:
+                return True
+    return False
+
+
+def _hold_back_notes(paths: Iterable[str], notes: list[str]) -> None:
+    for path in sorted(paths):
+        notes.append(f"No fix patch for {path}: it holds a secret; remove the secret first.")
 
 
 # --------------------------------------------------------------------------- summary
