@@ -173,6 +173,10 @@ def run(ctx: StageContext) -> StageResult:
         "files_skipped": len(skipped),
         "reported": len(reported),
         "failing": len(failing),
+        # what the verdict rests on, so that the publisher can judge again once people
+        # dismiss some of them (the confidence threshold is the stage's to apply, not its)
+        "failing_fingerprints": [f.fingerprint for f in failing],
+        "conclusion_without_failing": "neutral" if (dep_neutral or partial) else "success",
         "suppressed": len(suppressed),
         "preexisting": preexisting,
         "ignored": counts.get("ignored", 0),

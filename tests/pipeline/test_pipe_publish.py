@@ -3,6 +3,8 @@ numerous comments. Through the simulator with its fault injection and real Redis
 
 from __future__ import annotations
 
+import re
+
 from bot.publishing.inline import fingerprint_in_comment
 from bot.simulator.state import IssueComment, ReviewComment
 from tests.pipeline.test_pipe_pull_request import (
@@ -185,3 +187,37 @@ def test_fixed_findings_are_marked_resolved_past_the_first_page_of_review_commen
     mine = [c for c in sim.review_comments(REPO, number) if c.user == sim.bot_login]
     assert all(c.body.startswith("✅ **Resolved**") for c in mine)
     assert all(c.resolved for c in stack.runtime.store.inline_comments(REPO, number))
+
+
+RISKY = """import subprocess
+import tempfile
+
+
+def run(cmd):
+    return subprocess.call(cmd, shell=True)
+
+
+def tmp():
+    return open("/tmp/x.txt", "w")
+"""
+
+
+def test_dismissing_what_the_security_stage_failed_on_clears_the_check(stack):
+    # fails on warnings of high confidence: the shell call; the /tmp path is a medium one
+    config = "stages:\n  security:\n    fail_on: warning\n    fail_on_confidence: high\n"
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": RISKY}, base_files={**BASE, ".github/shunter.yml": config})
+    stack.drain()
+    security = [r for r in sim.check_runs(REPO) if r.name == "shunter/security"]
+    assert [r.conclusion for r in security] == ["failure"]
+    found = {a["message"]: a for a in security[0].annotations}
+    shell = next(a for m, a in found.items() if "shell" in m)
+    short = re.search(r"\b[0-9a-f]{8}\b", shell.get("raw_details") or "")
+    assert short, shell
+    short = short.group(0)
+    sim.set_permission(REPO, "mona", "triage")
+    sim.comment(REPO, number, f"/shunter dismiss {short} reviewed: the command is a constant", user="mona")
+    sim.comment(REPO, number, "/shunter security", user="alice")
+    stack.drain()
+    latest = max((r for r in sim.check_runs(REPO) if r.name == "shunter/security"), key=lambda r: r.id)
+    assert latest.conclusion == "success"  # the /tmp warning is left, below the confidence bar
