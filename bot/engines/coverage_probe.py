@@ -3,7 +3,9 @@
 The pure half decides which tests matter for a module, which lines are statements, and
 reads coverage's JSON and pytest's JUnit XML; the shell half (``measure``) runs one
 ``coverage run -m pytest`` in the sandbox. Everything read back from the sandbox is
-treated as hostile input: size-capped, and XML with entity declarations is refused.
+treated as hostile input: size-capped, read only as a regular file reached without links,
+and XML with entity declarations is refused. Everything written into the work dir goes through
+``bot.sandbox.hostfs``, which never follows a link the sandboxed code planted there.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from coverage.exceptions import CoverageException
 from coverage.parser import PythonParser
 from packaging.requirements import InvalidRequirement, Requirement
 
-from bot.sandbox import Limits, Sandbox, SandboxResult
+from bot.sandbox import Limits, Sandbox, SandboxResult, hostfs
 
 SHUNTER_DIR = ".shunter"
 MAX_REPORT_BYTES = 20 * 1024 * 1024
@@ -207,18 +209,22 @@ def pytest_plugins(wanted: Iterable[str], site_dirs: Iterable[str] = ()) -> list
 
 
 def project_pythonpath(workdir: Path) -> str:
-    """What tests import from: the checkout, ``src/`` when present, the metadata shim."""
+    """What tests import from: the checkout, ``src/`` when present, the metadata shim.
+
+    Checked without following links: a ``src`` link planted by an earlier sandbox run
+    would otherwise tell the sandbox (through its ``PYTHONPATH``) which host dirs exist.
+    """
     parts = [str(workdir)]
-    for extra in (workdir / "src", workdir / SHUNTER_DIR / "meta"):
-        if extra.is_dir():
-            parts.append(str(extra))
+    for extra in ("src", f"{SHUNTER_DIR}/meta"):
+        if hostfs.is_dir(workdir, extra):
+            parts.append(str(workdir / extra))
     return ":".join(parts)
 
 
-def _read_capped(path: Path) -> str | None:
-    if not path.is_file() or path.stat().st_size > MAX_REPORT_BYTES:
-        return None
-    return path.read_text(errors="replace")
+def _read_capped(workdir: Path, rel: str) -> str | None:
+    """A report the sandbox wrote, or None: never through a link, never a non-file."""
+    data = hostfs.read_file_capped(workdir, rel, MAX_REPORT_BYTES)
+    return None if data is None else data.decode(errors="replace")
 
 
 def measure(
@@ -235,19 +241,23 @@ def measure(
     plugins: Iterable[str] = (),
     before_run: Callable[[], None] | None = None,
 ) -> Measurement:
-    """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced."""
+    """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced.
+
+    Raises ``hostfs.UnsafeWorkPath`` when an earlier run replaced Shunter's directory
+    with a link (or similar): the inputs are never written through it.
+    """
     shunter = workdir / SHUNTER_DIR
-    shunter.mkdir(exist_ok=True)
+    hostfs.make_dirs(workdir, SHUNTER_DIR)
     for stale in ("coverage.json", "coverage.dat", f"junit-{tag}.xml"):
-        (shunter / stale).unlink(missing_ok=True)
+        hostfs.remove(workdir, f"{SHUNTER_DIR}/{stale}")
     rc = COVERAGERC.format(
         dir=SHUNTER_DIR,
         show="true" if contexts else "false",
     )
-    (shunter / "coveragerc").write_text(rc)
+    hostfs.write_file(workdir, f"{SHUNTER_DIR}/coveragerc", rc)
     plugin: list[str] = []
     if contexts:
-        (shunter / "shunter_contexts.py").write_text(CONTEXT_PLUGIN)
+        hostfs.write_file(workdir, f"{SHUNTER_DIR}/shunter_contexts.py", CONTEXT_PLUGIN)
         plugin = ["-p", "shunter_contexts"]
     if before_run is not None:
         before_run()
@@ -271,8 +281,8 @@ def measure(
         extra_ro_paths=ro_paths,
     )
     measurement = Measurement(result=result)
-    cov_text = _read_capped(shunter / "coverage.json")
-    junit_text = _read_capped(shunter / f"junit-{tag}.xml")
+    cov_text = _read_capped(workdir, f"{SHUNTER_DIR}/coverage.json")
+    junit_text = _read_capped(workdir, f"{SHUNTER_DIR}/junit-{tag}.xml")
     try:
         if cov_text is not None:
             measurement.coverage = parse_coverage_json(cov_text)

@@ -5,19 +5,21 @@ sandbox (``ghostwriter_script.py``); this side prepares the targets, reads the a
 back and applies the first filter: a candidate that still contains an ``st.nothing()``
 placeholder is dropped, never proposed, and the function is reported with the arguments
 whose strategy could not be inferred.
+
+The answer file is written by PR code (the module under test runs in the same process),
+so it is read like any sandbox output: without following links, and size-capped.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.engines.coverage_probe import SHUNTER_DIR
 from bot.engines.testgen_changes import ChangedFunction
-from bot.sandbox import Limits, Sandbox, SandboxResult
+from bot.sandbox import Limits, Sandbox, SandboxResult, hostfs
 
 SCRIPT = Path(__file__).with_name("ghostwriter_script.py")
 MAX_ANSWER_BYTES = 5 * 1024 * 1024
@@ -128,16 +130,20 @@ def generate(
     pythonpath: str,
     start: int = 0,
 ) -> Generation:
-    """Ghostwrite candidates for ``functions`` in one sandboxed run."""
-    shunter = workdir / SHUNTER_DIR
-    shunter.mkdir(exist_ok=True)
+    """Ghostwrite candidates for ``functions`` in one sandboxed run.
+
+    Raises ``hostfs.UnsafeWorkPath`` when an earlier run replaced Shunter's directory with
+    a link (or similar): the inputs are never written through it.
+    """
+    hostfs.make_dirs(workdir, SHUNTER_DIR)
     targets = {str(i): fn for i, fn in enumerate(functions)}
-    (shunter / "targets.json").write_text(
-        json.dumps([{"id": k, "module": f.module, "qualname": f.qualname} for k, f in targets.items()])
+    hostfs.write_file(
+        workdir,
+        f"{SHUNTER_DIR}/targets.json",
+        json.dumps([{"id": k, "module": f.module, "qualname": f.qualname} for k, f in targets.items()]),
     )
-    shutil.copyfile(SCRIPT, shunter / "ghostwrite.py")
-    answer_path = shunter / "candidates.json"
-    answer_path.unlink(missing_ok=True)
+    hostfs.write_file(workdir, f"{SHUNTER_DIR}/ghostwrite.py", SCRIPT.read_bytes())
+    hostfs.remove(workdir, f"{SHUNTER_DIR}/candidates.json")
     sandbox.prepare(workdir)
     result = sandbox.run(
         [python, f"{SHUNTER_DIR}/ghostwrite.py", f"{SHUNTER_DIR}/targets.json",
@@ -147,10 +153,11 @@ def generate(
         limits=limits,
         extra_ro_paths=ro_paths,
     )  # fmt: skip
+    raw = hostfs.read_file_capped(workdir, f"{SHUNTER_DIR}/candidates.json", MAX_ANSWER_BYTES)
     answers: list[dict[str, object]] = []
-    if answer_path.is_file() and answer_path.stat().st_size <= MAX_ANSWER_BYTES:
+    if raw is not None:
         try:
-            loaded = json.loads(answer_path.read_text(errors="replace"))
+            loaded = json.loads(raw.decode(errors="replace"))
             answers = loaded if isinstance(loaded, list) else []
         except ValueError:
             answers = []

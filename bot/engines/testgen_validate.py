@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.engines.coverage_probe import SHUNTER_DIR, Measurement, TestOutcome, measure
 from bot.engines.ghostwriter import Candidate
-from bot.sandbox import Limits, Sandbox
+from bot.sandbox import Limits, Sandbox, hostfs
 
 CANDIDATE_DIR = f"{SHUNTER_DIR}/cands"
 WRITER_PREFERENCE = {"roundtrip": 0, "idempotent": 1, "magic": 2, "fuzz": 3}
@@ -70,12 +70,12 @@ def lines_by_candidate(cand: Candidate, m: Measurement, path: str) -> frozenset[
 
 
 def _write(setup: ValidationSetup, cands: list[Candidate]) -> list[str]:
-    folder = setup.workdir / CANDIDATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the candidates into the work dir, which earlier sandbox runs could write:
+    ``hostfs`` replaces a planted link instead of writing through it to a host file."""
     paths = []
     for cand in cands:
         rel = f"{CANDIDATE_DIR}/{cand.stem}.py"
-        (setup.workdir / rel).write_text(cand.source)
+        hostfs.write_file(setup.workdir, rel, cand.source)
         paths.append(rel)
     return paths
 

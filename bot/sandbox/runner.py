@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.errors import SandboxError
 from bot.sandbox.bubblewrap import bwrap_argv, find_bwrap, probe
 from bot.sandbox.environment import sandbox_env
+from bot.sandbox.hostfs import chown_tree
 from bot.sandbox.limits import Limits, preexec_hook, processes_of_uid, rlimit_pairs
 from bot.sandbox.trust import Strength, TrustDecision, decide
 
@@ -122,13 +123,15 @@ def _python_usable_as(uid: int) -> bool:
 
 
 def give_to(path: Path, uid: int | None) -> None:
-    """Hand a work dir to the sandbox uid so the command can write there (and only there)."""
+    """Hand a work dir to the sandbox uid so the command can write there (and only there).
+
+    The tree may hold links an earlier sandbox run planted; ``chown_tree`` walks it by
+    directory descriptors and never follows one, so a link cannot hand a host file (or a
+    directory swapped in between listing and chown) to the sandbox uid.
+    """
     if uid is None:
         return
-    for root, dirs, files in os.walk(path):
-        os.chown(root, uid, uid)
-        for name in dirs + files:
-            os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+    chown_tree(path, uid)
 
 
 @dataclass

@@ -13,7 +13,6 @@ kept tests as one ``PatchDraft``. The stage never calls GitHub; all PR code runs
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -41,7 +40,7 @@ from bot.engines.testgen_patch import build_files, patch_draft
 from bot.engines.testgen_validate import ValidationSetup, validate
 from bot.models import Finding, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import TestsStageConfig
-from bot.sandbox import Limits, Sandbox, SandboxRefused
+from bot.sandbox import Limits, Sandbox, SandboxRefused, hostfs
 from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_shim
 from bot.settings import default_data_dir
 from bot.stages.context import StageContext
@@ -131,10 +130,13 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
 
 
 def materialise(ctx: StageContext, root: Path) -> list[str]:
-    """Write the head tree into ``root`` (capped); returns what was skipped and why."""
+    """Write the head tree into ``root`` (capped); returns what was skipped and why.
+
+    Paths that are not plain relative paths (``..``, absolute) or that would pass through
+    a link or a file are skipped: ``hostfs`` never follows links, so nothing lands outside.
+    """
     skipped: list[str] = []
     total = 0
-    base = root.resolve()
     for path in ctx.head.paths():
         data = ctx.head.read(path)
         if data is None:
@@ -142,12 +144,11 @@ def materialise(ctx: StageContext, root: Path) -> list[str]:
         if len(data) > MAX_FILE_BYTES or total + len(data) > MAX_TREE_BYTES:
             skipped.append(path)
             continue
-        target = (root / path).resolve()
-        if not target.is_relative_to(base):
+        try:
+            hostfs.write_file(root, path, data)
+        except hostfs.UnsafeWorkPath:
             skipped.append(path)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
         total += len(data)
     return skipped
 
@@ -179,8 +180,17 @@ def run(ctx: StageContext, *, llm: ChatProvider | None = None) -> StageResult:
     workdir = Path(tempfile.mkdtemp(prefix="shunter-tests-"))
     try:
         return _run_in(state, sandbox, workdir, llm)
+    except hostfs.UnsafeWorkPath as exc:
+        # PR code left a link (or a directory, or a locked dir) where Shunter writes its
+        # own files; hostfs refused to follow it. Hostile or broken, the run cannot go on.
+        reason = (
+            "stopped: the code under test replaced Shunter's working files in the sandbox "
+            f"(`{exc.rel}` {exc.problem}), so nothing more was run"
+        )
+        state.notes.append(reason)
+        return _result(state, neutral=True, refused=reason)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        hostfs.remove_tree(workdir)  # not shutil.rmtree: PR code can nest past its recursion limit
 
 
 def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | None) -> StageResult:
@@ -292,9 +302,7 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     if kept:
         files = build_files(kept, ctx.head.read, ctx.head.paths())
         for path, (_before, text) in files.items():
-            target_file = workdir / path
-            target_file.parent.mkdir(parents=True, exist_ok=True)
-            target_file.write_text(text)
+            hostfs.write_file(workdir, path, text)  # never through a link PR code planted
         final = measure(
             sandbox, workdir, python=venv.python, tests=list(files), tag="final",
             limits=sandbox.limits.scaled(wall_seconds=float(opts.timeout_seconds)),
