@@ -91,6 +91,17 @@ def _react(session: Session, content: str) -> None:
         log.info("reaction failed", error=str(exc))
 
 
+_LEVELS = {"admin", "maintain", "write", "triage", "read", "none"}
+_LEGACY = {"pull": "read", "push": "write", "maintainer": "maintain"}
+
+
+def _level(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = _LEGACY.get(value, value)
+    return value if value in _LEVELS else None
+
+
 def permission_of(runtime: Any, gh: Any, target: Target, user: str) -> str:
     """The user's permission on the repo (``admin``/``maintain``/``write``/``triage``/``read``/
     ``none``), cached briefly in Redis so a storm of comments costs one request."""
@@ -100,8 +111,11 @@ def permission_of(runtime: Any, gh: Any, target: Target, user: str) -> str:
         return cached.decode()
     with translate_errors(f"reading {user}'s permission on {target.repo}"):
         data = gh.rest.repos.get_collaborator_permission_level(target.owner, target.name, user).json()
-    level = data.get("role_name") or data.get("permission") or "none"
-    level = {"pull": "read", "push": "write", "maintainer": "maintain"}.get(level, level)
+    level = _level(data.get("role_name"))
+    if level is None:
+        # a custom role's name (an organisation may define its own): GitHub's ``permission``
+        # is then the base role it builds on (admin, write or read)
+        level = _level(data.get("permission")) or "none"
     runtime.redis.set(key, level, ex=PERMISSION_TTL)
     return level
 
@@ -195,7 +209,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     repo = data["repository"]["full_name"]
     review_comment = "pull_request" in data and "issue" not in data
     runtime = ctx.runtime
-    installation_id = int((data.get("installation") or {}).get("id") or 0)
+    installation_id = ctx.delivery.installation_id or 0
     gh = runtime.github.installation(installation_id)
     number = int((data.get("issue") or data.get("pull_request") or {})["number"])
     target = _load_pull(ctx, gh, number)
@@ -223,6 +237,18 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     ctx.handled("commands.ran", f"{len(parsed.commands)} command(s) by {user}")
 
 
+def _recorded_pull(runtime: Any, data: dict[str, Any], check_run: dict[str, Any]) -> int | None:
+    """The pull request of one of Shunter's check runs, from the run Shunter recorded for
+    it: GitHub leaves ``pull_requests`` empty when the PR's branch is in a fork, and the
+    buttons on a fork PR's checks would otherwise do nothing."""
+    check_run_id = check_run.get("id")
+    repo = (data.get("repository") or {}).get("full_name")
+    if not isinstance(check_run_id, int) or not isinstance(repo, str):
+        return None
+    record = runtime.store.run_for_check_run(check_run_id)
+    return record.pr if record is not None and record.repo == repo else None
+
+
 async def handle_button(event: sansio.Event, ctx: EventContext) -> None:
     """``Apply fixes`` / ``Re-run`` / ``Dismiss`` on one of Shunter's check runs."""
     data = event.data
@@ -238,12 +264,13 @@ async def handle_button(event: sansio.Event, ctx: EventContext) -> None:
         ctx.handled("buttons.unknown", f"unknown button {identifier!r}")
         return
     pulls = check_run.get("pull_requests") or (check_run.get("check_suite") or {}).get("pull_requests") or []
-    if not pulls:
+    runtime = ctx.runtime
+    number = int(pulls[0]["number"]) if pulls else _recorded_pull(runtime, data, check_run)
+    if number is None:
         ctx.handled("buttons.no_pr", "the check run belongs to no pull request")
         return
-    runtime = ctx.runtime
-    gh = runtime.github.installation(int((data.get("installation") or {}).get("id") or 0))
-    target = _load_pull(ctx, gh, int(pulls[0]["number"]))
+    gh = runtime.github.installation(ctx.delivery.installation_id or 0)
+    target = _load_pull(ctx, gh, number)
     args: tuple[str, ...] = ()
     if verb == "apply":
         args = (stage,)

@@ -404,15 +404,23 @@ class Simulator:
             base = f"{scheme}://x-access-token:{token}@{rest}"
         return f"{base}/{self._repo(full_name).full_name}.git"
 
-    def set_permission(self, full_name: str, user: str, level: str) -> None:
-        """Give ``user`` a role on the repo: none, read, triage, write, maintain or admin."""
+    def set_permission(
+        self, full_name: str, user: str, level: str, *, custom_role: str | None = None
+    ) -> None:
+        """Give ``user`` a role on the repo: none, read, triage, write, maintain or admin;
+        ``custom_role`` names an organisation's custom role built on ``level``."""
         from bot.simulator.state import PERMISSION_LEVELS
 
         if level not in PERMISSION_LEVELS:
             raise ValueError(f"unknown permission level {level!r}")
         with self.world.lock:
             self.world.user(user)
-            self._repo(full_name).permissions[user.lower()] = level
+            repo = self._repo(full_name)
+            repo.permissions[user.lower()] = level
+            if custom_role:
+                repo.custom_roles[user.lower()] = custom_role
+            else:
+                repo.custom_roles.pop(user.lower(), None)
 
     # -- pull requests -------------------------------------------------------------------
 

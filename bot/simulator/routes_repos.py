@@ -71,7 +71,8 @@ async def collaborator_permission(request: web.Request) -> web.Response:
         role = repo.permissions.get(login.lower(), "none" if repo.private else "read")
     legacy = _LEGACY.get(role, "none")
     user = hub.shapes.user(login)
-    user["role_name"] = role
+    # GitHub names a custom role in role_name; permission is its base role's legacy name
+    user["role_name"] = repo.custom_roles.get(login.lower(), role)
     user["permissions"] = {
         "admin": role == "admin",
         "maintain": role in ("admin", "maintain"),
@@ -79,4 +80,4 @@ async def collaborator_permission(request: web.Request) -> web.Response:
         "triage": role in ("admin", "maintain", "write", "triage"),
         "pull": legacy != "none",
     }
-    return json_answer({"permission": legacy, "role_name": role, "user": user})
+    return json_answer({"permission": legacy, "role_name": user["role_name"], "user": user})

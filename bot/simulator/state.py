@@ -130,6 +130,7 @@ class Repo:
     description: str | None = None
     fork_of: str | None = None  # full name of the parent
     permissions: dict[str, str] = field(default_factory=dict)  # login -> level
+    custom_roles: dict[str, str] = field(default_factory=dict)  # login -> custom role's name
     labels: dict[str, Label] = field(default_factory=dict)
     next_number: int = 1
     _git: pygit2.Repository | None = None

@@ -255,3 +255,27 @@ def test_with_aliases_off_editing_an_alias_looking_line_runs_nothing_again(stack
     stack.drain()
     assert stack.runtime.store.recent_commands(REPO, number) == before
     assert len(replies(sim, number)) == 1
+
+
+def test_buttons_on_a_fork_pr_find_their_pull_request(stack):
+    # GitHub names no pull request in the checks of a fork's branch
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    sim.set_permission(REPO, "mona", "maintain")
+    fork = sim.fork(REPO, "carol")
+    sim.commit(fork.full_name, "feature", CHANGED, author="carol")
+    number = sim.open_pull_request(REPO, "feature", title="from a fork", user="carol", from_fork="carol")
+    stack.drain()
+    review = next(r for r in sim.check_runs(REPO) if r.name == "shunter/review")
+    sim.click_button(review.id, "dismiss", user="mona")
+    stack.drain()
+    assert "Dismissed" in replies(sim, number)[-1].body
+
+
+def test_a_custom_role_counts_as_the_role_it_builds_on(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    sim.set_permission(REPO, "sam", "maintain", custom_role="release-manager")
+    sim.comment(REPO, number, "/shunter pause", user="sam")
+    stack.drain()
+    assert "paused" in replies(sim, number)[-1].body and "refused" not in replies(sim, number)[-1].body
