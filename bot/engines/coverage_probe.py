@@ -4,7 +4,8 @@ The pure half decides which tests matter for a module, which lines are statement
 reads coverage's JSON and pytest's JUnit XML; the shell half (``measure``) runs one
 ``coverage run -m pytest`` in the sandbox. Everything read back from the sandbox is
 treated as hostile input: size-capped, read only as a regular file reached without links,
-and XML with entity declarations is refused. Everything written into the work dir goes through
+shape-checked (a report of the wrong shape is "unreadable", never a crash), and XML with
+entity declarations is refused. Everything written into the work dir goes through
 ``bot.sandbox.hostfs``, which never follows a link the sandboxed code planted there.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from coverage.exceptions import CoverageException
 from coverage.parser import PythonParser
@@ -27,6 +29,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from bot.sandbox import Limits, Sandbox, SandboxResult, hostfs
 
+T = TypeVar("T")
 SHUNTER_DIR = ".shunter"
 MAX_REPORT_BYTES = 20 * 1024 * 1024
 CONTEXT_PLUGIN = """\
@@ -120,17 +123,33 @@ class Measurement:
     problem: str | None = None
 
 
+def _shaped(value: object, kind: type[T], what: str) -> T:
+    if not isinstance(value, kind):
+        raise ValueError(f"{what} is not a JSON {'object' if kind is dict else 'array'}")
+    return value
+
+
+def _line_numbers(value: object, what: str) -> frozenset[int]:
+    items = _shaped(value, list, what)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in items):
+        raise ValueError(f"{what} holds something other than line numbers")
+    return frozenset(items)
+
+
 def parse_coverage_json(text: str) -> dict[str, FileCoverage]:
-    data = json.loads(text)
+    """coverage.py's JSON report, per file. The sandbox wrote it, so its shape is checked:
+    anything unexpected raises ``ValueError`` (the caller's "unreadable report")."""
+    data = _shaped(json.loads(text), dict, "the coverage report")
     out: dict[str, FileCoverage] = {}
-    for path, info in (data.get("files") or {}).items():
+    for path, raw in _shaped(data.get("files") or {}, dict, "its files").items():
+        info = _shaped(raw, dict, f"the entry for {path}")
         contexts = {
-            int(line): frozenset(str(c) for c in ctxs if c)
-            for line, ctxs in (info.get("contexts") or {}).items()
+            int(line): frozenset(str(c) for c in _shaped(ctxs, list, "a context list") if c)
+            for line, ctxs in _shaped(info.get("contexts") or {}, dict, "its contexts").items()
         }
         out[str(PurePosixPath(path))] = FileCoverage(
-            executed=frozenset(int(n) for n in info.get("executed_lines", [])),
-            missing=frozenset(int(n) for n in info.get("missing_lines", [])),
+            executed=_line_numbers(info.get("executed_lines", []), "executed_lines"),
+            missing=_line_numbers(info.get("missing_lines", []), "missing_lines"),
             contexts=contexts,
         )
     return out
@@ -288,7 +307,7 @@ def measure(
             measurement.coverage = parse_coverage_json(cov_text)
         if junit_text is not None:
             measurement.outcomes = parse_junit(junit_text)
-    except (ValueError, KeyError, TypeError, ET.ParseError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, ET.ParseError) as exc:
         measurement.problem = f"unreadable test report: {exc}"
     if cov_text is None and measurement.problem is None:
         measurement.problem = f"no coverage report ({result.note})"

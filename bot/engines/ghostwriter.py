@@ -7,7 +7,8 @@ placeholder is dropped, never proposed, and the function is reported with the ar
 whose strategy could not be inferred.
 
 The answer file is written by PR code (the module under test runs in the same process),
-so it is read like any sandbox output: without following links, and size-capped.
+so it is read like any sandbox output: without following links, size-capped, and
+shape-checked; a malformed answer means "no candidates", never an exception.
 """
 
 from __future__ import annotations
@@ -72,6 +73,19 @@ def tidy(source: str) -> str:
     return re.sub(r"\n{4,}", "\n\n\n", "\n".join(kept)) + "\n"
 
 
+def load_answers(data: bytes | None) -> list[dict[str, object]]:
+    """The answer file's items that are JSON objects; anything unreadable counts as none."""
+    if data is None:
+        return []
+    try:
+        loaded = json.loads(data.decode(errors="replace"))
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(loaded, list):
+        return []
+    return [item for item in loaded if isinstance(item, dict)]
+
+
 def split_candidates(
     targets: dict[str, ChangedFunction], answers: list[dict[str, object]], start: int = 0
 ) -> Generation:
@@ -79,6 +93,8 @@ def split_candidates(
     gen = Generation()
     index = start
     for answer in answers:
+        if not isinstance(answer, dict):
+            continue  # the caller filters too; PR code wrote these
         target = targets.get(str(answer.get("id")))
         if target is None:
             continue
@@ -153,14 +169,9 @@ def generate(
         limits=limits,
         extra_ro_paths=ro_paths,
     )  # fmt: skip
-    raw = hostfs.read_file_capped(workdir, f"{SHUNTER_DIR}/candidates.json", MAX_ANSWER_BYTES)
-    answers: list[dict[str, object]] = []
-    if raw is not None:
-        try:
-            loaded = json.loads(raw.decode(errors="replace"))
-            answers = loaded if isinstance(loaded, list) else []
-        except ValueError:
-            answers = []
+    answers = load_answers(
+        hostfs.read_file_capped(workdir, f"{SHUNTER_DIR}/candidates.json", MAX_ANSWER_BYTES)
+    )
     gen = split_candidates(targets, answers, start)
     gen.result = result
     for fn in functions:

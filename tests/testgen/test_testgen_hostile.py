@@ -3,7 +3,8 @@
 Sandboxed code can write the whole work dir, and the worker (root here) writes Shunter's
 inputs there and reads the reports back between runs. These tests plant links to "host"
 files (outside the work dir, invisible inside the sandbox) and forge Shunter's answer and
-report files, then check that the worker wrote and read nothing outside the work dir.
+report files, then check that the worker wrote and read nothing outside the work dir and
+that odd report shapes never crash the stage.
 
 The first half drives ``measure``/``generate``/``validate`` with a stand-in sandbox whose
 "run" plays the PR code's part (fast, no bubblewrap); the second half runs the whole stage
@@ -182,6 +183,45 @@ def test_shunter_dir_swapped_for_a_link_is_refused(work: Path, host: Path) -> No
     assert sorted(p.name for p in host.iterdir()) == ["answer.json", "coverage.json"]
 
 
+# -- odd shapes are "unreadable", never a crash ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        "[]",
+        "1",
+        '{"files": [["pkg/calc.py", 1]]}',
+        '{"files": {"pkg/calc.py": []}}',
+        '{"files": {"pkg/calc.py": {"executed_lines": {"1": 2}}}}',
+        '{"files": {"pkg/calc.py": {"executed_lines": [Infinity]}}}',
+        '{"files": {"pkg/calc.py": {"executed_lines": [1], "contexts": ["1"]}}}',
+        '{"files": {"pkg/calc.py": {"executed_lines": [1], "contexts": {"1": 5}}}}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
+def test_coverage_report_of_a_wrong_shape_is_unreadable(work: Path, report: str) -> None:
+    def forge(root: Path) -> None:
+        (root / SHUNTER_DIR / "coverage.json").write_text(report)
+
+    m = _measure(PlayedSandbox(forge), work)
+    assert m.coverage == {}  # type: ignore[attr-defined]
+    assert "unreadable test report" in (m.problem or "")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["[1]", '{"id": "0"}', '[null, "x", [1]]', '[{"id": "0", "candidates": [1, "s"]}]', "[" * 100_000],
+)
+def test_ghostwriter_answer_of_a_wrong_shape_gives_no_candidates(work: Path, answer: str) -> None:
+    def forge(root: Path) -> None:
+        (root / SHUNTER_DIR / "candidates.json").write_text(answer)
+
+    gen = _generate(PlayedSandbox(forge), work)
+    assert gen.candidates == []  # type: ignore[attr-defined]
+    assert "pkg.calc.add" in gen.reasons  # type: ignore[attr-defined]
+
+
 # -- the whole stage, real sandbox, hostile PR module --------------------------------------
 
 bubblewrap = pytest.mark.skipif(
@@ -299,3 +339,14 @@ atexit.register(_swap)
     assert list(host_dir.iterdir()) == [], "the worker wrote into a host dir through a link"
     assert res.neutral
     assert "replaced Shunter's working files" in res.summary
+
+
+@bubblewrap
+def test_stage_survives_a_malformed_answer(make_context, tmp_path: Path) -> None:
+    module = """import atexit, json
+
+atexit.register(lambda: json.dump([1], open(".shunter/candidates.json", "w")))
+"""
+    res = _stage(make_context, tmp_path, module)
+    assert res.metrics["candidates"] == 0
+    assert "no test proposed" in res.summary
