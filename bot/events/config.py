@@ -8,6 +8,8 @@ from bot.events.dispatch import EventContext
 
 router = routing.Router()
 CONFIG_PATH = ".github/shunter.yml"
+# GitHub lists at most this many commits in a push; a longer push may hide a config change
+LISTED_COMMITS = 2048
 
 
 @router.register("push")
@@ -17,13 +19,17 @@ async def on_push(event: sansio.Event, ctx: EventContext) -> None:
     default = repo.get("default_branch")
     if not default or data.get("ref") != f"refs/heads/{default}":
         return
+    commits = data.get("commits") or []
     touched = {
         path
-        for commit in data.get("commits") or []
+        for commit in commits
         for key in ("added", "modified", "removed")
         for path in commit.get(key) or []
     }
-    if CONFIG_PATH not in touched and repo.get("name") != ".github":
+    # the commit list cannot tell a rewritten history: a force-push back to an older
+    # commit lists no commit at all, and may drop a config change without naming it
+    unsure = bool(data.get("forced")) or not commits or len(commits) >= LISTED_COMMITS
+    if CONFIG_PATH not in touched and repo.get("name") != ".github" and not unsure:
         return
     from bot.pipeline.config_loader import invalidate
 

@@ -148,6 +148,8 @@ def parse_yaml(content: bytes | str, *, path: str = ".github/shunter.yml") -> Ya
         raise _fail(path, 1, 1, f"invalid YAML: {exc}") from None
     except RecursionError:  # pragma: no cover - the depth check runs first
         raise _fail(path, 1, 1, "the document is nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # a backstop: bad content never escapes
+        raise _fail(path, 1, 1, f"invalid YAML: {str(exc)[:200]}") from None
 
 
 def _events(text: str) -> Iterator[Event]:
@@ -171,7 +173,13 @@ def _scalar(event: ScalarEvent, path: str, constructor: SafeConstructor, resolve
     resolved = str(resolver.resolve(ScalarNode, event.value, event.implicit))
     if resolved in _CONSTRUCTED:
         node = ScalarNode(resolved, event.value, event.start_mark, event.end_mark)
-        return constructor.construct_object(node, deep=True)
+        try:
+            return constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError):
+            # YAML 1.2's patterns accept what Python cannot build: `0x_`, a 5000-digit int
+            line, column = event.start_mark.line + 1, event.start_mark.column + 1
+            shown = event.value if len(event.value) <= 40 else event.value[:37] + "..."
+            raise _fail(path, line, column, f"{shown!r} is not a number Shunter can read") from None
     return event.value  # strings, and timestamps kept as the text the user wrote
 
 

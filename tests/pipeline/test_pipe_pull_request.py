@@ -462,6 +462,44 @@ def test_a_config_pushed_to_the_default_branch_applies_to_the_next_pr_at_once(st
     assert security is None or security.conclusion == "skipped"
 
 
+def test_a_force_push_that_undoes_a_config_change_applies_to_the_next_pr_at_once(stack):
+    from bot.simulator import gitstore
+
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED})
+    stack.drain()
+    repo = sim._repo(REPO)
+    good = gitstore.ref_sha(repo.git, "refs/heads/main")
+    off = "version: 1\nstages:\n  security:\n    enabled: false\n"
+    sim.commit(REPO, "main", {".github/shunter.yml": off}, author="alice")
+    stack.drain()
+    bad = gitstore.ref_sha(repo.git, "refs/heads/main")
+    # `git push -f origin good:main`: the push lists no commit at all
+    with sim.world.lock:
+        repo.git.references.create("refs/heads/main", good, force=True)
+        sim.hub.refs_changed(repo, [("refs/heads/main", bad, good)], "alice", forced={"refs/heads/main"})
+    stack.drain()
+    assert sim.deliveries("push")[-1].payload["commits"] == []
+    sim.commit(REPO, "third", {"other.py": "import pickle\n\n\ndef f(b):\n    return pickle.loads(b)\n"},
+               author="alice")
+    number = sim.open_pull_request(REPO, "third", title="Third", user="alice")
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    security = by_name([r for r in sim.check_runs(REPO) if r.head_sha == head])["shunter/security"]
+    assert security.conclusion not in (None, "skipped")
+
+
+def test_a_config_with_a_number_python_cannot_read_is_reported_and_checks_still_run(stack):
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED}, base_files={**BASE, ".github/shunter.yml": "version: 1\npatches:\n  max_files: 0x_\n"})
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    assert runs["shunter/config"].conclusion == "failure" and "3:14" in (runs["shunter/config"].summary or "") + str(
+        runs["shunter/config"].annotations
+    )
+    assert runs["shunter/review"].status == "completed"
+
+
 def test_a_bug_in_a_stage_is_retried_and_the_last_attempt_concludes_the_check(stack, monkeypatch):
     from rq.registry import FailedJobRegistry
 

@@ -64,6 +64,12 @@ def test_refusals_are_located(text: str, where: tuple[int, int], fragment: str) 
     assert fragment in message
 
 
+@pytest.mark.parametrize("value", ["0x_", "0o_", "9" * 5000])
+def test_numbers_yaml_accepts_but_python_cannot_build_are_located(value: str) -> None:
+    line, column, message = _problem(f"version: 1\npatches:\n  max_files: {value}\n")
+    assert (line, column) == (3, 14) and "is not a number" in message and len(message) < 120
+
+
 def test_aliases_within_budget_are_expanded() -> None:
     doc = parse_yaml("base: &p [a/**, b/**]\nother: *p\n")
     assert doc.data["other"] == ["a/**", "b/**"]
