@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
-from bot.errors import TransientError
+from bot.errors import ShunterError, TransientError
 from bot.store.engine import WRITE_OPTION
-from bot.store.redaction import Redactor, redact_json
+from bot.store.redaction import Redactor, nul_free_json, redact_json
 
 
 def utc_now() -> datetime:
@@ -91,6 +91,11 @@ class StoreBase:
             # Locked past the busy timeout, connection refused or dropped: worth a retry.
             problem = self._redact(_first_line(exc.orig))
             raise TransientError(f"database {self.description} unavailable: {problem}") from exc
+        except DataError as exc:
+            # A value the database refuses (too long, out of range, an encoding it cannot
+            # hold): retrying cannot help, and a raw driver error would crash the job.
+            problem = self._redact(_first_line(exc.orig))
+            raise ShunterError(f"database {self.description} refused a value: {problem}") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise TransientError(f"database connection to {self.description} was lost") from exc
@@ -116,10 +121,14 @@ class StoreBase:
         return conn.execute(statement).first() is not None
 
     def _clean(self, value: Any) -> Any:
-        """Redact a string or JSON-shaped value before it is stored."""
+        """Redact a string or JSON-shaped value (and drop NULs) before it is stored.
+
+        The column types drop NULs from every write anyway (see ``tables``); doing it here
+        too keeps the records a write returns equal to what a later read gives back.
+        """
         if value is None:
             return None
-        return redact_json(value, self._redact)
+        return nul_free_json(redact_json(value, self._redact))
 
 
 def _forget_pool_after_fork(store: StoreBase) -> None:

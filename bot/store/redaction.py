@@ -3,6 +3,10 @@
 Audit payloads and step details are built from request bodies, git URLs and error messages;
 an installation token in any of them would sit in the database (and its backups) for as
 long as the audit log is kept. Every string the store persists passes through a redactor.
+
+NUL characters are dropped here too (replaced by U+FFFD): PostgreSQL refuses them in text
+columns and as ``\u0000`` in JSONB, so a comment holding one would otherwise crash the
+write that records it (SQLite would have stored it, hiding the problem in development).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 Redactor = Callable[[str], str]
 
 MASK = "***"
+NUL_REPLACEMENT = "\ufffd"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # GitHub tokens: installation (ghs_), personal (ghp_), OAuth (gho_), user-to-server
@@ -48,6 +53,22 @@ def redact_secrets(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def without_nul(text: str) -> str:
+    """``text`` with every NUL replaced by U+FFFD, which both databases accept."""
+    return text.replace("\x00", NUL_REPLACEMENT) if "\x00" in text else text
+
+
+def nul_free_json(value: Any) -> Any:
+    """A JSON-shaped value whose strings (keys included) hold no NUL; other leaves unchanged."""
+    if isinstance(value, str):
+        return without_nul(value)
+    if isinstance(value, dict):
+        return {without_nul(k) if isinstance(k, str) else k: nul_free_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nul_free_json(v) for v in value]
+    return value
 
 
 def redact_json(value: Any, redact: Redactor) -> Any:
