@@ -325,13 +325,18 @@ def _preview_config_change(
     changed = next((f for f in files if CONFIG_PATH in (f.path, f.old_path)), None)
     if changed is None or target.number is None:
         return
-    if not runtime.redis.set(f"shunter:configpreview:{target.repo}:{target.head_sha}", 1, nx=True, ex=86400):
+    key = f"shunter:configpreview:{target.repo}:{target.head_sha}"
+    if not runtime.redis.set(key, 1, nx=True, ex=86400):
         return
-    proposed = None
-    if changed.status != "deleted" and changed.path == CONFIG_PATH:
-        ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
-        proposed = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).head.read(CONFIG_PATH)
-    publisher.config_check(preview_check(runtime, gh, target, proposed))
+    try:
+        proposed = None
+        if changed.status != "deleted" and changed.path == CONFIG_PATH:
+            ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
+            proposed = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).head.read(CONFIG_PATH)
+        publisher.config_check(preview_check(runtime, gh, target, proposed))
+    except BaseException:
+        runtime.redis.delete(key)  # not posted: the job's retry (or another stage's job) posts it
+        raise
 
 
 def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, Any]) -> None:

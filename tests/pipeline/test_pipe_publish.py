@@ -221,3 +221,17 @@ def test_dismissing_what_the_security_stage_failed_on_clears_the_check(stack):
     stack.drain()
     latest = max((r for r in sim.check_runs(REPO) if r.name == "shunter/security"), key=lambda r: r.id)
     assert latest.conclusion == "success"  # the /tmp warning is left, below the confidence bar
+
+
+def test_a_config_preview_github_failed_to_take_is_posted_by_the_retry(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED, ".github/shunter.yml": "version: 1\n"})
+    sim.wait_for_deliveries()
+    stack.work(("events",))  # planned: the stage jobs are queued
+    fault = sim.faults.error(502, "POST /repos/octo/demo/check-runs", times=FAILS)
+    stack.work(("stages",))
+    assert fault.fired == FAILS
+    assert release_scheduled(stack) >= 1
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    assert [r.name for r in sim.check_runs(REPO, head_sha=head)].count("shunter/config") == 1
