@@ -26,6 +26,7 @@ from typing import Literal
 from bot.engines import (
     bandit_scan,
     dependency_audit,
+    outbound,
     own_rules,
     secrets_scan,
     security_fixes,
@@ -34,7 +35,7 @@ from bot.engines import (
 )
 from bot.engines.redaction import redact
 from bot.engines.security_findings import EngineReport, RuleInfo, confidence_rank
-from bot.errors import ConfigError, TransientError
+from bot.errors import ConfigError, EngineError, TransientError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import FailOn, FilterMode, SecurityStageConfig
 from bot.stages.context import ChangedFile, StageContext
@@ -371,6 +372,11 @@ def _audit(texts: list[_Text], opts: SecurityStageConfig, report: EngineReport, 
         notes.append(
             "Dependency audit is enabled but no `osv_url` is configured: dependencies were not checked."
         )
+        return True
+    try:
+        outbound.check(opts.osv_url, "stages.security.osv_url")
+    except EngineError as exc:
+        notes.append(f"Dependency audit could not run: {exc}. Dependencies were not checked.")
         return True
     try:
         report.extend(dependency_audit.audit(manifests, opts.osv_url))

@@ -188,7 +188,12 @@ def test_config_builds_a_working_provider(any_server, reply):
 
 
 def test_a_repository_cannot_send_a_key_where_the_operator_did_not_allow_it(openai_server):
-    secrets = {"SHUNTER_WEBHOOK_SECRET": "hook-secret", "SHUNTER_LLM_API_KEY": "sk-operator", "MY_KEY": "k"}
+    secrets = {
+        "SHUNTER_WEBHOOK_SECRET": "hook-secret",
+        "SHUNTER_LLM_API_KEY": "sk-operator",
+        "MY_KEY": "k",
+        "SHUNTER_OUTBOUND_URLS": openai_server.base_url,  # the server may be asked, not given keys
+    }
     for cfg, env, expected in [
         # Shunter's own secrets are never keys, even when the operator lists them
         (LLMConfig(model="m", api_key_env="SHUNTER_WEBHOOK_SECRET"), {}, "does not offer"),
@@ -216,7 +221,9 @@ def test_a_repository_cannot_send_a_key_where_the_operator_did_not_allow_it(open
 
 def test_local_server_without_key_sends_no_authorization(keyless_openai_server, reply):
     cfg = LLMConfig(base_url=keyless_openai_server.base_url, model="llama3.1", timeout_seconds=5)
-    provider = provider_from_config(cfg, env={})
+    with pytest.raises(EngineError, match="SHUNTER_OUTBOUND_URLS"):  # not one the operator allows
+        provider_from_config(cfg, env={})
+    provider = provider_from_config(cfg, env={"SHUNTER_OUTBOUND_URLS": keyless_openai_server.base_url})
     keyless_openai_server.queue(reply.structured({"answer": "ok", "score": 5}))
     assert provider.complete(MESSAGES, schema=Verdict).parsed == Verdict(answer="ok", score=5)
     assert "authorization" not in keyless_openai_server.requests[0].headers

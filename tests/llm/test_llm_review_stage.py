@@ -256,7 +256,7 @@ def test_config_attached_to_the_context_is_used(keyless_openai_server, reply, co
     ctx = _ctx(context_factory)
     ctx.llm = LLMConfig(base_url=keyless_openai_server.base_url, model="llama3.1")
     keyless_openai_server.queue(reply.structured({"findings": [_finding(line=4)]}))
-    result = review_llm.run(ctx, env={})
+    result = review_llm.run(ctx, env={"SHUNTER_OUTBOUND_URLS": keyless_openai_server.base_url})
     assert [f.start_line for f in result.findings] == [4]
 
 

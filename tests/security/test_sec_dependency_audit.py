@@ -68,8 +68,9 @@ def test_parse_pins_reads_requirements_and_locks() -> None:
     assert not dependency_audit.is_manifest("docs/notes.txt")
 
 
-def test_vulnerable_pins_become_findings(pr, osv) -> None:
+def test_vulnerable_pins_become_findings(pr, osv, monkeypatch) -> None:
     state, url = osv
+    monkeypatch.setenv("SHUNTER_OUTBOUND_URLS", url)
     ctx = pr({"README": "x"}, {"requirements.txt": REQS, "poetry.lock": POETRY_LOCK},
              scanners=["dependencies"], osv_url=url)
     result = security.run(ctx)
@@ -81,8 +82,9 @@ def test_vulnerable_pins_become_findings(pr, osv) -> None:
     assert len(state.queries) == 4
 
 
-def test_unreachable_service_is_neutral_not_a_pass(pr) -> None:
+def test_unreachable_service_is_neutral_not_a_pass(pr, monkeypatch) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("SHUNTER_OUTBOUND_URLS", url)
     ctx = pr({"README": "x"}, {"requirements.txt": REQS}, scanners=["dependencies"], osv_url=url)
     result = security.run(ctx)
     assert result.neutral and result.metrics["conclusion"] == "neutral"
@@ -90,6 +92,15 @@ def test_unreachable_service_is_neutral_not_a_pass(pr) -> None:
     assert "unreachable" in result.summary
     with pytest.raises(TransientError):
         dependency_audit.audit({"requirements.txt": REQS}, url, timeout=2)
+
+
+def test_a_service_the_operator_did_not_allow_is_never_asked(pr, osv, monkeypatch) -> None:
+    state, url = osv  # a repository's config may not point the worker at internal servers
+    monkeypatch.delenv("SHUNTER_OUTBOUND_URLS", raising=False)
+    ctx = pr({"README": "x"}, {"requirements.txt": REQS}, scanners=["dependencies"], osv_url=url)
+    result = security.run(ctx)
+    assert state.queries == [] and result.neutral
+    assert any("SHUNTER_OUTBOUND_URLS" in n for n in result.notes)
 
 
 def test_audit_enabled_without_url_says_nothing_was_checked(pr) -> None:

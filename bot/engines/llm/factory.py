@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
+from bot.engines import outbound
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import ChatProvider
 from bot.errors import EngineError
@@ -78,9 +79,11 @@ def provider_from_config(
     if not cfg.model:
         raise EngineError("llm.model is not set", hint="name the model, e.g. `model: llama3.1`")
     base_url = cfg.base_url or DEFAULT_BASE_URLS[cfg.provider]
+    bindings = key_bindings(environ.get(KEYS_VARIABLE, DEFAULT_KEYS))
+    outbound.check(base_url, "llm.base_url", environ, also=[u for u in bindings.values() if u])
     api_key: str | None = None
     if cfg.api_key_env:
-        allowed = key_bindings(environ.get(KEYS_VARIABLE, DEFAULT_KEYS))
+        allowed = bindings
         if cfg.api_key_env not in allowed:
             raise EngineError(
                 f"llm.api_key_env names {cfg.api_key_env}, which this Shunter installation "
