@@ -71,6 +71,11 @@ def worker(queues: str, burst: bool, no_fork: bool, name: str | None) -> None:
             f"unknown queue(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_QUEUES)}",
             param_hint="--queues",
         )
+    from bot.store.engine import check_database_url
+
+    # Jobs open the store lazily; without this a bad URL would start a worker whose every
+    # job fails. An unreachable database is left to the jobs, which retry.
+    check_database_url(settings.effective_database_url)
     handle = open_redis(settings)
     check_reachable(handle.url)
     try:

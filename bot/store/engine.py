@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from bot.errors import SettingsError
+from bot.store.redaction import redact_secrets
+from bot.store.urls import describe_url, normalise_database_url
 
 BUSY_TIMEOUT_MS = 30_000
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -30,11 +32,48 @@ WRITE_OPTION = "shunter_write"
 
 
 def build_engine(url: URL, *, schema: str | None = None) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        if schema is not None:
-            raise SettingsError("SHUNTER_DATABASE_URL", "SQLite stores have no schemas")
-        return _sqlite_engine(url)
-    return _postgres_engine(url, schema)
+    """An engine for a URL from :func:`normalise_database_url`; connects only for ``schema``.
+
+    SQLAlchemy reports a URL it cannot use (a bad query argument, an unknown option) with a
+    ValueError or ArgumentError; those are the operator's setting, so they become a
+    SettingsError naming it instead of a traceback.
+    """
+    try:
+        if url.get_backend_name() == "sqlite":
+            if schema is not None:
+                raise SettingsError("SHUNTER_DATABASE_URL", "SQLite stores have no schemas")
+            return _sqlite_engine(url)
+        return _postgres_engine(url, schema)
+    except (ArgumentError, ValueError, TypeError) as exc:
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if url.password:
+            problem = problem.replace(str(url.password), "***")
+        problem = redact_secrets(problem)
+        raise SettingsError("SHUNTER_DATABASE_URL", f"cannot be used: {problem}") from None
+
+
+def database_engine(url: str) -> Engine:
+    """Parse, normalise and build an engine for a ``SHUNTER_DATABASE_URL`` (no connection).
+
+    Raises SettingsError naming the setting for anything wrong with the URL itself, so
+    callers that only check it (start-up, ``shunter doctor``) see exactly what the store
+    would see.
+    """
+    return build_engine(normalise_database_url(url))
+
+
+def check_database_url(url: str) -> str:
+    """Validate ``url`` at start-up without connecting; returns it without its password.
+
+    ``serve`` and ``worker`` call this before anything else, so a bad setting stops them
+    with one line instead of a warning (serve) or a first job that fails (worker). An
+    unreachable database is not checked here: it may come up later.
+    """
+    engine = database_engine(url)
+    try:
+        return describe_url(engine.url)
+    finally:
+        engine.dispose()
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -23,12 +23,15 @@ def normalise_database_url(url: str) -> URL:
         raise SettingsError(_SETTING, "is empty", hint="unset it to use SQLite in the data dir")
     try:
         parsed = make_url(text)
-    except ArgumentError:
+        port = parsed.port
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise SettingsError(
             _SETTING,
             "is not a database URL",
             hint="use postgresql+psycopg://user:password@host/db or sqlite:///path",
         ) from None
+    if port is not None and not 0 < port < 65536:
+        raise SettingsError(_SETTING, f"has the port {port}, outside 1-65535")
     if parsed.drivername in _POSTGRES_ALIASES:
         if not parsed.database:
             raise SettingsError(_SETTING, "names no database (expected .../dbname)")

@@ -83,6 +83,9 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
     settings = load_settings(**overrides)
     secret = settings.require_webhook_secret()
     configure(settings.log_level, settings.log_format)
+    from bot.store.engine import check_database_url
+
+    check_database_url(settings.effective_database_url)  # a bad URL stops start-up here
     handle = open_redis(settings)
     try:
         check_reachable(handle.url)
@@ -118,13 +121,20 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
 
 
 def _open_store(settings: Any) -> Any:
-    """The run history for run pages; the front door works without it (pages say so)."""
-    from bot.errors import ShunterError
+    """The run history for run pages; the front door works without it (pages say so).
+
+    Only a database that cannot be reached (or refuses the schema) is survivable: it may
+    come back. A bad setting is the operator's mistake and stops start-up, as every bad
+    setting does, instead of hiding behind a warning while deliveries pile up.
+    """
+    from bot.errors import SettingsError, ShunterError
     from bot.store import Store
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         return Store.open(settings.effective_database_url)
+    except SettingsError:
+        raise
     except ShunterError as exc:
         log.warning("run pages disabled: the store is unavailable", error=str(exc))
         return None

@@ -35,6 +35,8 @@ def test_postgres_urls_use_psycopg3(url: str) -> None:
         ("not a url", "not a database URL"),
         ("mysql://u@h/db", "unsupported database 'mysql'"),
         ("postgres://u@h", "names no database"),
+        ("postgres://u:pw@127.0.0.1:5432:x/test", "not a database URL"),  # was a raw ValueError
+        ("postgres://u:pw@127.0.0.1:0/test", "outside 1-65535"),
     ],
 )
 def test_bad_urls_name_the_setting(url: str, words: str) -> None:
@@ -42,6 +44,20 @@ def test_bad_urls_name_the_setting(url: str, words: str) -> None:
         normalise_database_url(url)
     assert caught.value.setting == "SHUNTER_DATABASE_URL"
     assert words in str(caught.value)
+
+
+def test_an_engine_sqlalchemy_refuses_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLAlchemy reports URLs it cannot use with ValueError/ArgumentError: still a setting."""
+    import bot.store.engine as engine_module
+    from bot.store.engine import check_database_url
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("bad option for u:pw@host")
+
+    monkeypatch.setattr(engine_module, "create_engine", refuse)
+    with pytest.raises(SettingsError, match="SHUNTER_DATABASE_URL: cannot be used") as caught:
+        check_database_url("postgresql://u:pw@h/db")
+    assert "pw@" not in str(caught.value)
 
 
 def test_default_is_a_wal_sqlite_file_in_the_data_dir(clean_env: None, data_dir: Path) -> None:
