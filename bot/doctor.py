@@ -87,16 +87,29 @@ def _sweeps(settings: Settings) -> Check:
 
 
 def _database(settings: Settings) -> Check:
-    url = settings.effective_database_url
-    try:
-        from sqlalchemy import create_engine, text
+    """Open the database the way the store does (same URL normalisation and engine).
 
-        engine = create_engine(url)
+    A raw ``create_engine`` would reject ``postgres://`` URLs the store accepts, and report
+    a bad URL as a connection failure; a bad setting gets its own line naming it instead.
+    """
+    from sqlalchemy import text
+
+    from bot.errors import SettingsError
+    from bot.store.engine import database_engine
+    from bot.store.redaction import redact_secrets
+
+    try:
+        engine = database_engine(settings.effective_database_url)
+    except SettingsError as exc:
+        return Check("database", False, f"bad setting: {exc}")
+    try:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
-        engine.dispose()
     except Exception as exc:  # any driver error is a finding, not a crash
-        return Check("database", False, f"cannot connect: {type(exc).__name__}: {exc}"[:300])
+        found = redact_secrets(f"cannot connect: {type(exc).__name__}: {exc}")
+        return Check("database", False, found[:300])
+    finally:
+        engine.dispose()
     shown = "SQLite in the data dir" if not settings.database_url else "SHUNTER_DATABASE_URL"
     return Check("database", True, f"{shown} is reachable")
 

@@ -75,3 +75,18 @@ def test_doctor_says_when_sweeps_stopped(clean_env, monkeypatch, simulator, redi
     assert result.exit_code == 0, result.output  # worth a look, not a broken install
     assert re.search(r"✗ missed-delivery sweeps: last ran 36\d\d s ago", result.output)
     assert "expected every 600 s" in result.output
+
+
+def test_doctor_opens_the_database_like_the_store(clean_env, monkeypatch, tmp_path, postgres_url):
+    """``postgres://`` (what hosting providers hand out) works for the store, so doctor
+    must not call it broken; a bad URL is reported as the setting it is."""
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    plain = postgres_url.replace("postgresql+psycopg://", "postgres://", 1)
+    monkeypatch.setenv("SHUNTER_DATABASE_URL", plain)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert "✓ database: SHUNTER_DATABASE_URL is reachable" in result.output, result.output
+    monkeypatch.setenv("SHUNTER_DATABASE_URL", "postgresql://postgres:hunter2pw@127.0.0.1:5432:x/test")
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1
+    assert "✗ database: bad setting: SHUNTER_DATABASE_URL: is not a database URL" in result.output
+    assert "hunter2pw" not in result.output
