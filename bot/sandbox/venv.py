@@ -27,6 +27,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from bot.sandbox import hostfs
 from bot.sandbox.limits import MIB, Limits
 from bot.sandbox.runner import Sandbox, give_to
 
@@ -341,7 +342,8 @@ def ensure_venv(
                 "MiB limit for a test environment",
             )
         give_to(build, 0 if os.geteuid() == 0 else None)  # read-only to the sandbox uid now
-        (build / _COMPLETE).write_text("\n".join(missing) + "\n")
+        # the sandboxed install wrote into ``build``: never follow what it may have left there
+        hostfs.write_file(build, _COMPLETE, "\n".join(missing) + "\n")
         try:
             build.rename(target)
         except OSError:
