@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import SettingsError
 
 PUBLIC_GITHUB_API = "https://api.github.com"
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+ENV_FILE = ".env"
 
 
 def default_data_dir() -> Path:
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
     """Every setting Shunter reads. The README's configuration reference mirrors this class."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SHUNTER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="SHUNTER_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
     )
 
     app_id: int | None = Field(default=None, gt=0, description="The GitHub App's numeric id.")
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
         description="REST API root: github.com, GHES (https://HOST/api/v3) or the simulator.",
     )
     redis_url: str | None = Field(
-        default=None, description="redis:// or rediss:// URL; unset starts an embedded Valkey."
+        default=None, description="redis://, rediss:// or unix:// URL; unset starts an embedded Valkey."
     )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL (postgresql+psycopg://...); unset uses SQLite."
@@ -127,13 +129,18 @@ class Settings(BaseSettings):
 
     @field_validator("github_url", "public_url", "redis_url")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The value is not repeated here: _describe echoes it once, without its password.
         if value is None:
             return None
         value = value.rstrip("/")
         parsed = urlparse(value)
         if not parsed.scheme or not (parsed.netloc or parsed.path):
-            raise ValueError(f"not a URL: {value!r}")
+            raise ValueError("not a URL")
+        if info.field_name == "redis_url" and parsed.scheme not in _REDIS_SCHEMES:
+            # Any other scheme (``localhost:6379`` parses as scheme "localhost") would pass
+            # here and crash start-up later with a traceback from the redis client.
+            raise ValueError("not a Redis URL: use redis://, rediss:// or unix://")
         return value
 
     @field_validator("private_key")
@@ -207,15 +214,48 @@ def _describe(error: dict[str, object]) -> tuple[str, str]:
     value = error.get("input")
     if field in {"private_key", "webhook_secret"}:
         return name, msg  # never echo secrets
+    if isinstance(value, str) and field.endswith("_url"):
+        value = _mask_url_password(value)
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return name, f"{msg} (got {value!r})"
     return name, msg
 
 
+def _mask_url_password(value: str) -> str:
+    """``value`` with the password of its ``user:password@`` part replaced by ``***``.
+
+    Error lines end up in logs and terminals; a Redis or database URL often carries its
+    password. Works on malformed URLs too (``redis//:pw@host``), since those are exactly
+    the ones that get echoed. A user part without a colon may itself be a token: masked.
+    """
+    at = value.rfind("@")
+    if at < 0:
+        return value
+    head, tail = value[:at], value[at:]
+    start = head.find("//")
+    start = start + 2 if start >= 0 else 0
+    userinfo = head[start:]
+    colon = userinfo.find(":")
+    kept = userinfo[: colon + 1] if colon >= 0 else ""
+    return f"{head[:start]}{kept}***{tail}"
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, turning validation errors into a SettingsError."""
+    """Build settings from the environment, turning validation errors into a SettingsError.
+
+    A ``.env`` that is not UTF-8 (saved by an editor in another encoding) or cannot be
+    read is a bad setting too: it stops start-up with one line naming the file.
+    """
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         setting, problem = _describe(exc.errors()[0])  # type: ignore[arg-type]
         raise SettingsError(setting, problem) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            ENV_FILE,
+            f"is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            hint=f"save {Path.cwd() / ENV_FILE} as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise SettingsError(ENV_FILE, f"cannot be read: {exc.strerror or exc}") from None

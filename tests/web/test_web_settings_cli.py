@@ -20,6 +20,10 @@ from bot.cli import main
         ({"SHUNTER_PRIVATE_KEY": "hunter2"}, "SHUNTER_PRIVATE_KEY: is not PEM text"),
         ({"SHUNTER_LOG_LEVEL": "chatty"}, "SHUNTER_LOG_LEVEL: Input should be"),
         ({"SHUNTER_GITHUB_URL": "nope"}, "SHUNTER_GITHUB_URL: not a URL"),
+        ({"SHUNTER_REDIS_URL": "localhost:6379"}, "SHUNTER_REDIS_URL: not a Redis URL"),
+        ({"SHUNTER_REDIS_URL": "http://cache:6379"}, "SHUNTER_REDIS_URL: not a Redis URL"),
+        ({"SHUNTER_REDIS_URL": "redis//:hunter2@cache"}, "SHUNTER_REDIS_URL: not a URL"),
+        ({"SHUNTER_REDIS_URL": "https://:hunter2@cache"}, "SHUNTER_REDIS_URL: not a Redis URL"),
         ({}, "SHUNTER_WEBHOOK_SECRET: is not set"),
     ],
 )
@@ -34,6 +38,53 @@ def test_bad_settings_print_one_line(clean_env, monkeypatch, env, expected):
     assert expected in lines[0]
     assert "Traceback" not in result.output
     assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis//:hunter2pw@cache", "redis//:***@cache"),
+        ("http://user:hunter2pw@cache:6379", "http://user:***@cache:6379"),
+        ("http://user:hunter2pw:with:colons@cache", "http://user:***@cache"),
+        ("ftp://hunter2pw@cache", "ftp://***@cache"),
+    ],
+)
+def test_url_passwords_are_never_echoed(clean_env, monkeypatch, url, shown):
+    monkeypatch.setenv("SHUNTER_REDIS_URL", url)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "hunter2pw" not in result.output
+    assert f"(got '{shown}')" in result.output
+    assert result.output.count("got") == 1, result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"SHUNTER_PORT=8080\n# caf\xe9\n", ".env: is not UTF-8 text (byte 0xe9 at offset 23)"),
+        (b"\xff\xfeS\x00", ".env: is not UTF-8 text (byte 0xff at offset 0)"),
+    ],
+)
+def test_a_dotenv_that_is_not_utf8_is_one_line(clean_env, tmp_path, content, expected):
+    (tmp_path / ".env").write_bytes(content)  # clean_env made tmp_path the working directory
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"shunter: {expected}")
+    assert "Traceback" not in result.output
+
+
+def test_an_unreadable_dotenv_is_one_line(clean_env, tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("SHUNTER_PORT=8080\n")
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("dotenv.main.DotEnv._get_stream", refuse)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "shunter: .env: cannot be read: Permission denied"
 
 
 def test_secret_values_are_never_echoed(clean_env, monkeypatch):
