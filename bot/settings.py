@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     mirror_max_gb: float = Field(
         default=20, gt=0, description="Mirrors are deleted, least recently used first, above this."
     )
+    retention_days: float = Field(
+        default=90,
+        ge=0,
+        description=(
+            "Ended runs (with their steps) and processed-command records older than this many "
+            "days are deleted, hourly (0: keep everything). The audit log is always kept."
+        ),
+    )
     llm_keys: str = Field(
         default="SHUNTER_LLM_API_KEY",
         description=(
@@ -141,6 +149,15 @@ class Settings(BaseSettings):
             # Any other scheme (``localhost:6379`` parses as scheme "localhost") would pass
             # here and crash start-up later with a traceback from the redis client.
             raise ValueError("not a Redis URL: use redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: float) -> float:
+        # Processed-command records stop a redelivered webhook (GitHub redelivers up to
+        # three days back) from running a command twice: they must outlive that window.
+        if 0 < value < 4:
+            raise ValueError("must be 0 (keep everything) or at least 4 days")
         return value
 
     @field_validator("private_key")

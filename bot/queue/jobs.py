@@ -170,3 +170,29 @@ def enqueue_redelivery_sweep(connection: Redis, every: float) -> bool:
         at_front=True,
     )
     return True
+
+
+RETENTION_DUE_KEY = "shunter:retention:due"
+RETENTION_EVERY = 3600
+
+
+def enqueue_retention(connection: Redis, days: float, every: float = RETENTION_EVERY) -> bool:
+    """Enqueue a prune of history older than ``days`` (``bot.store.retention.prune_job``)
+    unless one was enqueued less than ``every`` seconds ago by any process; True when this
+    call enqueued it.
+
+    Every web process runs the timer that calls this; the Redis key lets one prune through
+    per period, so many front doors still cost the database one DELETE round an hour. It
+    goes to the back of the events queue: nothing waits on it.
+    """
+    if not connection.set(RETENTION_DUE_KEY, 1, nx=True, ex=max(1, int(every))):
+        return False
+    queue(EVENTS, connection).enqueue(
+        "bot.store.retention.prune_job",
+        days,
+        job_timeout=600,
+        result_ttl=24 * 3600,
+        failure_ttl=FAILURE_TTL,
+        description=f"delete run history older than {days:g} days",
+    )
+    return True

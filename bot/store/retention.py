@@ -3,11 +3,15 @@
 Runs, steps and processed-comment records grow with every push; audit events are kept
 unless asked, because an audit trail is only useful if it outlives the runs it explains.
 Active runs are never pruned, whatever their age.
+
+``shunter serve`` enqueues :func:`prune_job` hourly (one process at a time, by a Redis key:
+see ``bot.queue.jobs.enqueue_retention``) with ``SHUNTER_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -39,3 +43,18 @@ class RetentionMixin(StoreBase):
                     delete(t.audit_events).where(t.audit_events.c.at < before)
                 ).rowcount
         return removed
+
+
+def prune_job(days: float) -> dict[str, int]:
+    """The rq job: delete ended runs, steps and processed-comment records older than
+    ``days`` from the worker's store. The audit log is never pruned here (README: it is
+    kept). Returns the counts, which rq keeps as the job's result for operators."""
+    from bot.logs import get_logger
+    from bot.runtime import get_runtime
+
+    if days <= 0:
+        return {}
+    store: Any = get_runtime().store
+    removed: dict[str, int] = store.prune(store.now() - timedelta(days=days))
+    get_logger(__name__).info("old run history deleted", older_than_days=days, **removed)
+    return removed

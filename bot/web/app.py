@@ -24,7 +24,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from bot.logs import get_logger
-from bot.queue.jobs import Delivery, enqueue_redelivery_sweep
+from bot.queue.jobs import RETENTION_EVERY, Delivery, enqueue_redelivery_sweep, enqueue_retention
 from bot.web import runs
 from bot.web.ingest import Ingestor, Stored
 from bot.web.metrics import WebMetrics
@@ -165,6 +165,42 @@ def redelivery_timer(redis_url: str, every: float, first_after: float = FIRST_SW
     return context
 
 
+def _enqueue_retention(redis_url: str, days: float, every: float) -> bool:
+    connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        return enqueue_retention(connection, days, every)
+    finally:
+        connection.close()
+
+
+def retention_timer(
+    redis_url: str, days: float, every: float = RETENTION_EVERY, first_after: float = FIRST_SWEEP_AFTER
+):
+    """A cleanup context that has old run history pruned (``bot.store.retention``) soon
+    after start-up, then every ``every`` seconds. Like the sweep timer, every web process
+    runs one and a Redis key lets one prune through per period; without it the runs,
+    steps and processed-comment tables would grow for ever."""
+
+    async def timer() -> None:
+        await asyncio.sleep(min(first_after, every))
+        while True:
+            try:
+                if await asyncio.to_thread(_enqueue_retention, redis_url, days, every):
+                    log.info("run history prune enqueued", older_than_days=days)
+            except (RedisError, OSError) as exc:
+                log.warning("could not enqueue the run history prune", error=type(exc).__name__)
+            await asyncio.sleep(min(60.0, every / 2))  # the key decides; polling only finds out when
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(timer(), name="retention-timer")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return context
+
+
 def create_app(
     secret: str,
     redis_url: str,
@@ -172,11 +208,12 @@ def create_app(
     store: Any = None,
     data_dir: Path | None = None,
     redeliver_every: float = 0,
+    retention_days: float = 0,
 ) -> web.Application:
     """The aiohttp app. ``secret`` is the webhook secret; ``redis_url`` where jobs go;
     ``store`` and ``data_dir`` serve the run pages behind check runs' "Details" links;
     ``redeliver_every`` > 0 has missed deliveries swept for that often (it needs the App's
-    credentials in the workers)."""
+    credentials in the workers); ``retention_days`` > 0 has older run history pruned hourly."""
     app = web.Application(client_max_size=MAX_BODY)
     app[SECRET] = secret.encode()
     app[METRICS] = WebMetrics()
@@ -188,6 +225,8 @@ def create_app(
     app.on_cleanup.append(close)
     if redeliver_every > 0:
         app.cleanup_ctx.append(redelivery_timer(redis_url, redeliver_every))
+    if retention_days > 0:
+        app.cleanup_ctx.append(retention_timer(redis_url, retention_days))
     app.router.add_post("/webhooks", webhook)
     app.router.add_post("/", webhook)
     app.router.add_get("/healthz", healthz)

@@ -96,6 +96,7 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
             store=_open_store(settings),
             data_dir=settings.data_dir,
             redeliver_every=sweeps,
+            retention_days=settings.retention_days,
         )
         where = f"http://{settings.host}:{settings.port}/webhooks"
         if sweeps:

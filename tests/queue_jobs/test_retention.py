@@ -1,0 +1,101 @@
+"""Run history is pruned periodically: one prune per hour across every web process.
+
+``RetentionMixin.prune`` existed but nothing called it, so runs, steps and processed
+command records grew without limit. The audit log is kept (README: it outlives runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from aiohttp import web
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from bot.errors import SettingsError
+from bot.queue.jobs import RETENTION_DUE_KEY, enqueue_retention
+from bot.runtime import Runtime, set_runtime
+from bot.settings import load_settings
+from bot.store import RunStatus, Store
+from bot.web.app import create_app, retention_timer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_two_front_doors_enqueue_one_prune_per_period(redis_url, redis_client):
+    async def run() -> None:
+        runners = []
+        for _ in range(2):
+            app = web.Application()
+            app.cleanup_ctx.append(retention_timer(redis_url, 30, every=3600, first_after=0.01))
+            runner = web.AppRunner(app)
+            await runner.setup()
+            runners.append(runner)
+        await asyncio.sleep(0.5)
+        for runner in runners:
+            await runner.cleanup()
+
+    asyncio.run(run())
+    jobs = Queue("events", connection=redis_client, serializer=JSONSerializer).get_jobs()
+    assert [(j.func_name, j.args) for j in jobs] == [("bot.store.retention.prune_job", [30])]
+    assert 3500 < redis_client.ttl(RETENTION_DUE_KEY) <= 3600
+    assert not enqueue_retention(redis_client, 30)  # still within the period
+
+
+def test_serve_app_runs_the_timer_only_with_a_retention_period(redis_url):
+    def timers(days: float) -> int:
+        return len(create_app("s", redis_url, retention_days=days).cleanup_ctx)
+
+    assert timers(90) == timers(0) + 1
+
+
+def test_retention_days_setting(clean_env, monkeypatch):
+    assert load_settings().retention_days == 90
+    monkeypatch.setenv("SHUNTER_RETENTION_DAYS", "0")
+    assert load_settings().retention_days == 0
+    monkeypatch.setenv("SHUNTER_RETENTION_DAYS", "2")
+    with pytest.raises(SettingsError, match="SHUNTER_RETENTION_DAYS: must be 0"):
+        load_settings()
+
+
+def test_prune_job_deletes_old_history_and_keeps_the_audit_log(redis_url, clean_env, tmp_path):
+    clock = Clock()
+    store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}", clock=clock)
+    old = store.create_run("o/r", 1, "a" * 40, "review")
+    store.start_step(old.id, "lint")
+    store.finish_run(old.id, conclusion="success")
+    stuck = store.create_run("o/r", 1, "b" * 40, "review")  # still active: never pruned
+    store.mark_command_comment("o/r", 11, "/shunter help")
+    store.record_audit(repo="o/r", actor="shunter[bot]", action="check_run.create", target_type="check_run")
+    clock.now += timedelta(days=100)
+    recent = store.create_run("o/r", 1, "c" * 40, "review")
+    store.finish_run(recent.id, conclusion="success")
+
+    runtime = Runtime(load_settings(data_dir=tmp_path), redis_url)
+    runtime.__dict__["store"] = store  # the worker's store (a cached property)
+    set_runtime(runtime)
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        assert enqueue_retention(conn, 90)
+        queue = Queue("events", connection=conn, serializer=JSONSerializer)
+        SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(burst=True, with_scheduler=False)
+    finally:
+        set_runtime(None)
+        conn.close()
+
+    assert store.get_run(old.id) is None and store.steps(old.id) == []
+    kept = store.get_run(stuck.id)
+    assert kept is not None and kept.status is RunStatus.QUEUED
+    assert store.get_run(recent.id) is not None
+    assert store.mark_command_comment("o/r", 11, "/shunter help")  # its record was pruned
+    assert len(store.audit_events()) == 1
+    store.close()
