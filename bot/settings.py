@@ -117,6 +117,14 @@ class Settings(BaseSettings):
             "days are deleted, hourly (0: keep everything). The audit log is always kept."
         ),
     )
+    outbound_urls: str = Field(
+        default="",
+        description=(
+            "URL prefixes, comma-separated, that a repository's llm.base_url and "
+            "stages.security.osv_url may name besides the public services Shunter knows "
+            "(api.openai.com, api.anthropic.com, api.osv.dev)."
+        ),
+    )
     llm_keys: str = Field(
         default="SHUNTER_LLM_API_KEY",
         description=(
