@@ -41,8 +41,12 @@ STAGE_VERBS = ("review", "security", "tests", "all")
 # backtick fence's info string may not contain a backtick; a closing fence is the opening
 # character at least as many times, with nothing after it but spaces and tabs.
 _FENCE = re.compile(r"^ {0,3}(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
-_COMMAND = re.compile(r"^\s{0,3}/shunter(?:\s+(?P<rest>.*))?$", re.IGNORECASE)
-_ALIAS = re.compile(r"^\s{0,3}/(?P<verb>review|security|tests|apply)\b(?P<rest>.*)$", re.IGNORECASE)
+# ASCII: Unicode case folding would take "/\\u017fhunter" (long s) for /shunter, and \\s a
+# no-break space for a space, so a command could hide in text that does not read as one
+_COMMAND = re.compile(r"^\s{0,3}/shunter(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.ASCII)
+_ALIAS = re.compile(
+    r"^\s{0,3}/(?P<verb>review|security|tests|apply)\b(?P<rest>.*)$", re.IGNORECASE | re.ASCII
+)
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,8 @@ def _match(line: str, aliases: bool) -> tuple[str | None, str]:
         rest = (match.group("rest") or "").strip()
         if not rest:
             return "help", ""
-        verb, _, tail = rest.partition(" ")
-        return verb.lower(), tail
+        verb, *tail = rest.split(None, 1)  # a tab separates the verb as well as a space
+        return verb.lower(), tail[0] if tail else ""
     if aliases:
         alias = _ALIAS.match(line)
         if alias and (not alias.group("rest") or alias.group("rest")[0].isspace()):

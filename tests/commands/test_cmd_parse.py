@@ -106,3 +106,10 @@ def test_parser_never_crashes_and_only_returns_known_verbs(body):
     parsed = parse_comment(body, aliases=True)
     assert all(c.verb in VERBS for c in parsed.commands)
     assert len(parsed.commands) + len(parsed.unknown) <= 10
+
+
+def test_a_tab_separates_the_verb_and_look_alikes_are_not_commands():
+    assert [(c.verb, c.args) for c in parse_comment("/shunter apply\treview").commands] == [("apply", ("review",))]
+    assert parse_comment("/\u017fhunter pause").empty  # a long s folds to "s" under Unicode rules
+    assert parse_comment("/shunter\u00a0pause").empty  # a no-break space is not a separator
+    assert [c.verb for c in parse_comment("/SHUNTER PAUSE").commands] == ["pause"]
