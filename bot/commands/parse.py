@@ -41,7 +41,7 @@ STAGE_VERBS = ("review", "security", "tests", "all")
 # backtick fence's info string may not contain a backtick; a closing fence is the opening
 # character at least as many times, with nothing after it but spaces and tabs.
 _FENCE = re.compile(r"^ {0,3}(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
-# ASCII: Unicode case folding would take "/\\u017fhunter" (long s) for /shunter, and \\s a
+# ASCII: Unicode case folding would take "/\u017fhunter" (long s) for /shunter, and \s a
 # no-break space for a space, so a command could hide in text that does not read as one
 _COMMAND = re.compile(r"^\s{0,3}/shunter(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.ASCII)
 _ALIAS = re.compile(
