@@ -614,11 +614,13 @@ class Publisher:
         number = self.target.number
         assert number is not None
         with translate_errors("listing PR comments"):
-            comments = self.gh.rest.issues.list_comments(
-                self.target.owner, self.target.name, number, per_page=100
-            ).json()
-        found = find_summary_comment(comments, self.runtime.settings.bot_login or "")
-        return int(found["id"]) if found else None
+            # page by page until the oldest match (a busy PR has more than 100 comments)
+            comments = self.gh.rest.paginate(
+                self.gh.rest.issues.list_comments,
+                owner=self.target.owner, repo=self.target.name, issue_number=number, per_page=100,
+            )
+            found = find_summary_comment(comments, self.runtime.settings.bot_login or "")
+        return int(found.id) if found else None
 
     def _wait_for_summary_id(self) -> int | None:
         assert self.target.number is not None

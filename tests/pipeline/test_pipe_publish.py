@@ -68,6 +68,25 @@ def test_a_summary_github_took_before_the_connection_broke_is_adopted_not_double
     assert summary.id == cid and "old table" not in summary.body  # adopted and edited
 
 
+def test_a_summary_past_the_first_hundred_comments_is_adopted_not_doubled(stack):
+    sim = stack.sim
+    number = planned(stack)
+    sim.faults.error(502, "POST /repos/octo/demo/issues/*/comments", times=FAILS)
+    stack.work(("stages",))
+    with sim.world.lock:  # a busy PR: 120 comments, then the summary whose answer was lost
+        now = sim.world.clock.now()
+        for i, user in [(i, "bob") for i in range(120)] + [(120, sim.bot_login)]:
+            cid = sim.world.next_id()
+            body = f"{SUMMARY}\nold table" if user == sim.bot_login else f"comment {i}"
+            sim.world.issue_comments[cid] = IssueComment(
+                id=cid, repo=REPO, number=number, user=user, body=body, created_at=now, updated_at=now
+            )
+    release_scheduled(stack)
+    stack.drain()
+    [summary] = summaries(sim, number)
+    assert summary.id == cid and "old table" not in summary.body
+
+
 def test_a_deleted_summary_comment_is_posted_again(stack):
     sim = stack.sim
     number = open_pr(sim, {"app.py": CHANGED})
