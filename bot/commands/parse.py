@@ -107,14 +107,17 @@ def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
     """All commands in ``body``, in order, outside code and quotes."""
     parsed = Parsed()
     fence: str | None = None  # the opening fence of the code block we are in
+    hidden = False  # inside an HTML comment: GitHub shows none of it, so none of it runs
     for number, line in enumerate(body.splitlines(), start=1):
-        if fence is None:
+        if fence is None and not hidden:
             fence = _opening_fence(line)
             if fence is not None:
                 continue
-        elif _closes(line, fence):
+        elif fence is not None and _closes(line, fence):
             fence = None
             continue
+        if fence is None:
+            line, hidden = _visible(line, hidden)
         if fence is not None or line.lstrip().startswith(">") or line.startswith(("    ", "\t")):
             continue
         if len(line) > MAX_LINE:
@@ -131,6 +134,21 @@ def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
         args, flags = _split_args(rest)
         parsed.commands.append(Command(verb, args, flags, number, line.strip()))
     return parsed
+
+
+def _visible(line: str, hidden: bool) -> tuple[str, bool]:
+    """What of ``line`` GitHub shows, and whether an HTML comment is still open after it."""
+    out = ""
+    while True:
+        if hidden:
+            end = line.find("-->")
+            if end < 0:
+                return out, True
+            line, hidden = line[end + 3 :], False
+        start = line.find("<!--")
+        if start < 0:
+            return out + line, False
+        out, line, hidden = out + line[:start], line[start + 4 :], True
 
 
 def _opening_fence(line: str) -> str | None:

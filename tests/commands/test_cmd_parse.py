@@ -113,3 +113,10 @@ def test_a_tab_separates_the_verb_and_look_alikes_are_not_commands():
     assert parse_comment("/\u017fhunter pause").empty  # a long s folds to "s" under Unicode rules
     assert parse_comment("/shunter\u00a0pause").empty  # a no-break space is not a separator
     assert [c.verb for c in parse_comment("/SHUNTER PAUSE").commands] == ["pause"]
+
+
+def test_commands_in_html_comments_are_hidden_so_they_do_not_run():
+    body = "<!-- /shunter approve cr-1 -->\n<!--\n/shunter pause\n-->\n/shunter review\nx <!-- a --> y\n"
+    assert verbs(body) == [("review", ())]
+    assert verbs("<!-- note --> /shunter security") == [("security", ())]  # shown after the comment
+    assert verbs("```\n<!--\n```\n/shunter tests\n") == [("tests", ())]  # literal text in code
