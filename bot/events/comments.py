@@ -27,3 +27,13 @@ async def on_review_comment(event: sansio.Event, ctx: EventContext) -> None:
     from bot.pipeline.commands import handle_comment
 
     await handle_comment(event, ctx)
+
+
+@router.register("pull_request_review", action="submitted")
+@router.register("pull_request_review", action="edited")
+async def on_review(event: sansio.Event, ctx: EventContext) -> None:
+    """The text of a submitted review ("Approve: /shunter apply") holds commands too."""
+    ctx.handled("comments.on_review")
+    from bot.pipeline.commands import handle_comment
+
+    await handle_comment(event, ctx)

@@ -49,8 +49,14 @@ class Session:
     lines: list[str] = field(default_factory=list)
     ok: bool = True
     reply_id: int | None = None
-    review_comment: bool = False
-    """The command came from a review comment (its reactions live on another route)."""
+    source: str = "issue"
+    """Where the commands were written: ``issue`` (a PR comment), ``review`` (a review
+    comment on a diff line, whose reactions live on another route) or ``review-body`` (the
+    text of a submitted review, which takes no reactions)."""
+
+    @property
+    def review_comment(self) -> bool:
+        return self.source == "review"
 
     @property
     def runtime(self) -> Any:
@@ -72,7 +78,7 @@ def _is_bot(user: dict[str, Any], bot_login: str | None) -> bool:
 
 
 def _react(session: Session, content: str) -> None:
-    if session.comment_id is None:
+    if session.comment_id is None or session.source == "review-body":
         return
     try:
         with translate_errors("reacting to a command"):
@@ -136,8 +142,7 @@ def _reply(session: Session, *, final: bool) -> None:
     body = f"{REPLY_MARKER}\n{quote}" + "\n\n".join(session.lines) + state
     body = body[:65000]
     owner, name, number = session.target.owner, session.target.name, session.target.number
-    kind = "review" if session.review_comment else "issue"
-    key = f"shunter:reply:{session.target.repo}:{kind}:{session.comment_id}"
+    key = f"shunter:reply:{session.target.repo}:{session.source}:{session.comment_id}"
     if session.reply_id is None and session.comment_id is not None:
         stored = session.runtime.redis.get(key)
         session.reply_id = int(stored) if stored else None
@@ -186,7 +191,7 @@ def _acting_user(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     comment and borrow the maintainer's permission, so an edit by someone else runs as the
     editor: their permission, bot check, rate limit, and the reply addresses them.
     """
-    comment = data.get("comment") or {}
+    comment = _written(data)
     user, sender_data = comment.get("user"), data.get("sender")
     author: dict[str, Any] = user if isinstance(user, dict) else {}
     sender: dict[str, Any] = sender_data if isinstance(sender_data, dict) else {}
@@ -195,9 +200,16 @@ def _acting_user(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     return author or sender, author, False
 
 
+def _written(data: dict[str, Any]) -> dict[str, Any]:
+    """The comment, or the submitted review, whose text holds the commands."""
+    found = data.get("comment") or data.get("review")
+    return found if isinstance(found, dict) else {}
+
+
 async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
+    """Commands in a PR comment, a review comment, or the text of a submitted review."""
     data = event.data
-    comment = data.get("comment") or {}
+    comment = _written(data)
     body = comment.get("body") or ""
     actor, author, edited_by_other = _acting_user(data)
     bot_login = ctx.runtime.settings.bot_login
@@ -207,7 +219,9 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     if parsed.empty:
         return
     repo = data["repository"]["full_name"]
-    review_comment = "pull_request" in data and "issue" not in data
+    source = "review-body" if "review" in data and "comment" not in data else (
+        "review" if "pull_request" in data and "issue" not in data else "issue"
+    )
     runtime = ctx.runtime
     installation_id = ctx.delivery.installation_id or 0
     gh = runtime.github.installation(installation_id)
@@ -221,12 +235,13 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     # Marked only now, after everything that can fail transiently and have rq retry this
     # delivery: a mark made earlier would make the retry look like a repeat and drop the
     # commands. From here on run_session turns failures into the reply, so nothing runs twice.
-    signature = ("review:" if review_comment else "") + parsed.signature()  # what will run, aliases or not
+    prefix = {"issue": "", "review": "review:", "review-body": "review-body:"}[source]
+    signature = prefix + parsed.signature()  # what will run, aliases or not
     if not runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
         ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
         return
     user = str(actor["login"])
-    session = Session(ctx, gh, target, user, int(comment["id"]), loaded, review_comment=review_comment)
+    session = Session(ctx, gh, target, user, int(comment["id"]), loaded, source=source)
     if edited_by_other:
         session.say(
             f"@{user} edited @{author.get('login', 'someone')}'s comment: its commands run as @{user}, "

@@ -279,3 +279,24 @@ def test_a_custom_role_counts_as_the_role_it_builds_on(stack):
     sim.comment(REPO, number, "/shunter pause", user="sam")
     stack.drain()
     assert "paused" in replies(sim, number)[-1].body and "refused" not in replies(sim, number)[-1].body
+
+
+def test_commands_in_the_text_of_a_submitted_review(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    opened = sim.deliveries("pull_request", "opened")[-1].payload
+    review = {"id": 424242, "body": "Looks fine.\n/shunter pause", "state": "commented",
+              "user": {"login": "alice", "type": "User"}}
+    event = {
+        "action": "submitted", "review": review, "pull_request": opened["pull_request"],
+        "repository": opened["repository"], "installation": opened["installation"],
+        "sender": {"login": "alice", "type": "User"},
+    }
+    sim.send_event("pull_request_review", event)
+    stack.drain()
+    assert stack.runtime.store.is_paused(REPO, number)
+    assert "paused" in replies(sim, number)[-1].body
+    count = len(replies(sim, number))
+    sim.send_event("pull_request_review", event | {"action": "edited"})  # same text: nothing again
+    stack.drain()
+    assert len(replies(sim, number)) == count
