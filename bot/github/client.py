@@ -36,8 +36,21 @@ TOKEN_RENEW_MARGIN = 60
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
 
 
+SECONDARY_WAIT = 60.0
+"""GitHub's advice for a secondary rate limit that names no wait: at least a minute."""
+
+
+def secondary_rate_limited(exc: RequestFailed) -> bool:
+    """A 403 or 429 GitHub gives for a secondary (abuse) rate limit. It often carries
+    neither ``Retry-After`` nor ``x-ratelimit-remaining: 0``, so githubkit does not see a
+    rate limit in it; without this, it would count as a refusal and never be retried."""
+    status = exc.response.status_code
+    return status == 429 or (status == 403 and "secondary rate limit" in _message(exc).lower())
+
+
 def retry_decision(exc: GitHubException, retry_count: int) -> RetryOption:
-    """Rate limits: wait when GitHub says how long and it is short; 5xx: 3 tries, backoff."""
+    """Rate limits: wait when GitHub says how long and it is short; 5xx: 3 tries, backoff.
+    A secondary limit without a stated wait is left to the job's retry, a minute later."""
     if isinstance(exc, RateLimitExceeded):
         if retry_count < 2 and exc.retry_after <= MAX_INLINE_WAIT:
             return RetryOption(True, max(exc.retry_after, timedelta(seconds=1)))
@@ -177,6 +190,10 @@ def translate_errors(doing: str) -> Iterator[None]:
         status = exc.response.status_code
         if status >= 500:
             raise TransientError(f"GitHub answered {status} while {doing}") from None
+        if secondary_rate_limited(exc):
+            raise TransientError(
+                f"GitHub's secondary rate limit while {doing}", retry_after=SECONDARY_WAIT
+            ) from None
         raise GitHubError(
             f"GitHub answered {status} while {doing}: {_message(exc)}", status=status
         ) from None

@@ -246,12 +246,13 @@ def require_any(caller: Caller, permissions: tuple[str, ...], level: str) -> Non
         raise forbidden()
 
 
-def secondary_limit(retry_after: int) -> ApiError:
+def secondary_limit(retry_after: int | None) -> ApiError:
+    """GitHub's secondary limit; as on github.com, sometimes without ``retry-after``."""
     return ApiError(
         403,
         "You have exceeded a secondary rate limit. Please wait a few minutes before you "
         "try again. If you reach out to GitHub Support for help, please include the "
         "request ID.",
         documentation_url=RATE_DOCS,
-        headers={"retry-after": str(retry_after)},
+        headers={"retry-after": str(retry_after)} if retry_after is not None else {},
     )

@@ -20,7 +20,7 @@ class Fault:
     times: int | None = 1
     status: int = 502
     delay: float = 0.0
-    retry_after: int = 60
+    retry_after: int | None = 60
     fired: int = 0
 
 
@@ -62,7 +62,10 @@ class Faults:
     def error(self, status: int = 502, pattern: str = "*", times: int | None = 1) -> Fault:
         return self.add(Fault("status", pattern, times, status=status))
 
-    def secondary_rate_limit(self, retry_after: int = 60, pattern: str = "*", times: int | None = 1) -> Fault:
+    def secondary_rate_limit(
+        self, retry_after: int | None = 60, pattern: str = "*", times: int | None = 1
+    ) -> Fault:
+        """``retry_after=None``: the 403 names no wait, as GitHub's often does not."""
         return self.add(Fault("secondary_rate_limit", pattern, times, retry_after=retry_after))
 
     def drop(self, pattern: str = "*", times: int | None = 1) -> Fault:

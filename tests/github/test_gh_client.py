@@ -74,6 +74,15 @@ def test_long_waits_become_transient_errors_for_rq(repo, redis_url):
     assert info.value.retry_after == pytest.approx(3600, abs=5)
 
 
+def test_a_secondary_rate_limit_that_names_no_wait_is_transient_for_a_minute(repo, redis_url):
+    factory = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url))
+    _, gh = factory.installation_for_repo("octo", "client")
+    repo.faults.secondary_rate_limit(retry_after=None, pattern="GET /repos/octo/client", times=1)
+    with pytest.raises(TransientError) as info, translate_errors("reading the repo"):
+        gh.rest.repos.get("octo", "client")
+    assert info.value.retry_after == 60 and "secondary rate limit" in str(info.value)
+
+
 def test_client_errors_are_not_retried_and_say_what_failed(repo, redis_url):
     factory = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url))
     _, gh = factory.installation_for_repo("octo", "client")
