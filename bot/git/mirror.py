@@ -7,7 +7,9 @@ libgit2's credential callback, so no token is written to disk or shows up in an 
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,11 @@ _TRANSIENT_FETCH = re.compile(
     r"|unexpected http status code: 5\d\d|early EOF|remote hung up",
     re.IGNORECASE,
 )
+_LOCKED = re.compile(r"failed to lock file '([^']+\.lock)'")
+STALE_LOCK_SECONDS = 120.0
+"""A git lock file older than this was left by a process that died mid-update (a ref
+update holds its lock for milliseconds)."""
+MAX_STALE_LOCKS = 8  # a killed fetch may leave a few (a ref's and packed-refs')
 CONNECT_TIMEOUT_MS = 15_000
 IO_TIMEOUT_MS = 120_000
 TOKEN_USERNAME = "x-access-token"  # noqa: S105 (a fixed username, not a secret)
@@ -133,6 +140,22 @@ def open_or_init(path: Path) -> pygit2.Repository:
     return pygit2.Repository(str(path))
 
 
+def _remove_stale_lock(mirror: Path, lock: Path) -> bool:
+    """Remove ``lock`` if it is a git lock file inside ``mirror`` left long enough ago to
+    be a dead process's (a worker killed mid-fetch: SIGKILL, OOM, rq's hard timeout); True
+    when it was removed. Without this, every later fetch of the ref fails for good."""
+    try:
+        resolved = lock.resolve()
+        if not resolved.is_relative_to(mirror.resolve()) or resolved.suffix != ".lock":
+            return False
+        if time.time() - os.lstat(resolved).st_mtime < STALE_LOCK_SECONDS:
+            return False
+        resolved.unlink()
+    except OSError:
+        return False
+    return True
+
+
 def fetch(
     repo: pygit2.Repository,
     remote_url: str,
@@ -154,20 +177,26 @@ def fetch(
     mirror = Path(repo.path)
     with file_lock(lock_path(mirror.resolve()), timeout=lock_timeout):
         remote = repo.remotes.create_anonymous(url)
-        try:
-            progress = remote.fetch(
-                list(refspecs),
-                callbacks=_TokenCallbacks(token),
-                prune=pygit2.enums.FetchPrune.NO_PRUNE,
-            )
-        except WorkspaceError as exc:
-            raise WorkspaceError(f"fetch from {url} failed: {exc.message}") from None
-        except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
-            detail = redact(redact(str(exc), token), url_secret)
-            if _TRANSIENT_FETCH.search(detail):
-                # the server or the network hiccuped: rq retries the job with backoff
-                raise TransientError(f"fetch from {url} failed: {detail}") from None
-            raise WorkspaceError(f"fetch from {url} failed: {detail}") from None
+        for attempt in range(1, MAX_STALE_LOCKS + 2):
+            try:
+                progress = remote.fetch(
+                    list(refspecs),
+                    callbacks=_TokenCallbacks(token),
+                    prune=pygit2.enums.FetchPrune.NO_PRUNE,
+                )
+                break
+            except WorkspaceError as exc:
+                raise WorkspaceError(f"fetch from {url} failed: {exc.message}") from None
+            except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
+                detail = redact(redact(str(exc), token), url_secret)
+                locked = _LOCKED.search(detail)
+                if locked and attempt <= MAX_STALE_LOCKS and _remove_stale_lock(mirror, Path(locked.group(1))):
+                    continue  # a worker died mid-update and left its lock: fetch again
+                if locked or _TRANSIENT_FETCH.search(detail):
+                    # the server or the network hiccuped, or another process is updating
+                    # the same ref right now: rq retries the job with backoff
+                    raise TransientError(f"fetch from {url} failed: {detail}") from None
+                raise WorkspaceError(f"fetch from {url} failed: {detail}") from None
     return FetchStats(
         received_objects=progress.received_objects,
         indexed_objects=progress.indexed_objects,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pygit2
@@ -106,3 +107,30 @@ def test_credentials_in_a_url_are_split_off() -> None:
         "tok/en",
     )
     assert strip_credentials("/srv/git/r.git") == ("/srv/git/r.git", None)
+
+
+def test_lock_files_a_killed_fetch_left_behind_do_not_block_later_fetches(remote, data_dir: Path) -> None:
+    import os
+
+    from bot.errors import TransientError
+    from bot.git.mirror import STALE_LOCK_SECONDS
+
+    base = remote.commit("refs/heads/main", {"a.py": b"x = 1\n"}, parents=[])
+    head = remote.commit("refs/pull/1/head", {"a.py": b"x = 2\n"}, parents=[base])
+    ws = open_workspace(data_dir, "octo/app", remote.url)
+    ws.fetch_pull_request(1, base_branch="main")
+    newer = remote.commit("refs/pull/1/head", {"a.py": b"x = 3\n"}, parents=[head])
+    remote.commit("refs/heads/main", {"a.py": b"x = 4\n"})
+    locks = [ws.path / "refs/pull/1/head.lock", ws.path / "refs/heads/main.lock", ws.path / "packed-refs.lock"]
+    for lock in locks:
+        lock.write_text(head + "\n")
+    # a lock this fresh may be another process's update in progress: retried later, not removed
+    with pytest.raises(TransientError, match="failed to lock file"):
+        ws.fetch_pull_request(1, base_branch="main")
+    assert all(lock.exists() for lock in locks)
+    old = time.time() - STALE_LOCK_SECONDS - 5
+    for lock in locks:
+        os.utime(lock, (old, old))
+    ws.fetch_pull_request(1, base_branch="main")  # a dead worker's locks: removed, fetched
+    assert str(ws.repo.references["refs/pull/1/head"].target) == newer
+    assert not locks[0].exists() and not locks[1].exists()  # the ones in the way
