@@ -99,6 +99,10 @@ def cleanup_mirrors(
     )
     removed: list[Path] = []
     for victim in victims:
+        # listing every mirror takes a while: one a job opened since is not idle after all
+        # (read before the lock, whose taking touches the file this time comes from)
+        if _last_used(victim.path) > victim.last_used:
+            continue
         with file_lock(lock_path(victim.path), blocking=False) as held:
             if not held:
                 continue  # a worker is fetching it right now; try again next round

@@ -7,6 +7,7 @@ libgit2's credential callback, so no token is written to disk or shows up in an 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -58,6 +59,13 @@ def mirror_path(data_dir: Path, full_name: str) -> Path:
 
 def lock_path(mirror: Path) -> Path:
     return mirror.with_name(mirror.name + ".lock")
+
+
+def mark_used(mirror: Path) -> None:
+    """Note that a job is using ``mirror`` now (the lock file's time is its "last used",
+    which clean-up checks again just before it deletes a mirror)."""
+    with contextlib.suppress(OSError):  # a read-only data dir: clean-up uses the mirror's times
+        lock_path(mirror).touch()
 
 
 def pull_refspec(number: int) -> str:
@@ -176,6 +184,10 @@ def fetch(
     apply_network_timeouts()
     mirror = Path(repo.path)
     with file_lock(lock_path(mirror.resolve()), timeout=lock_timeout):
+        if not (mirror / "HEAD").exists():
+            # clean-up removed the mirror while this job waited for the lock: the job's
+            # retry opens (and re-creates) it
+            raise TransientError(f"the mirror of {url} was removed by clean-up; retrying")
         remote = repo.remotes.create_anonymous(url)
         for attempt in range(1, MAX_STALE_LOCKS + 2):
             try:
@@ -190,7 +202,8 @@ def fetch(
             except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
                 detail = redact(redact(str(exc), token), url_secret)
                 locked = _LOCKED.search(detail)
-                if locked and attempt <= MAX_STALE_LOCKS and _remove_stale_lock(mirror, Path(locked.group(1))):
+                stale = locked and attempt <= MAX_STALE_LOCKS
+                if stale and _remove_stale_lock(mirror, Path(locked.group(1))):  # type: ignore[union-attr]
                     continue  # a worker died mid-update and left its lock: fetch again
                 if locked or _TRANSIENT_FETCH.search(detail):
                     # the server or the network hiccuped, or another process is updating

@@ -22,6 +22,7 @@ from bot.git.mirror import (
     FetchStats,
     branch_refspec,
     fetch,
+    mark_used,
     mirror_path,
     open_or_init,
     pull_refspec,
@@ -108,6 +109,7 @@ def open_workspace(
         repo = open_or_init(path)
     except pygit2.GitError as exc:
         raise WorkspaceError(f"cannot open the mirror of {repo_full_name}: {exc}") from None
+    mark_used(path)
     return Workspace(
         full_name=repo_full_name,
         path=path,

@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from bot.git import branch_refspec, cleanup_mirrors, open_workspace, plan_cleanup
 from bot.git.cleanup import MirrorInfo, list_mirrors
 from bot.git.locks import file_lock
@@ -53,3 +55,43 @@ def test_cleanup_removes_stale_mirrors_and_skips_busy_ones(remote, data_dir: Pat
     ws = open_workspace(data_dir, "octo/old", remote.url)
     ws.fetch([branch_refspec("main")])
     assert ws.has_commit("main")
+
+
+def test_a_mirror_a_job_opens_while_clean_up_lists_it_is_kept(remote, data_dir, monkeypatch) -> None:
+    import bot.git.cleanup as cleanup_module
+
+    day = 86400.0
+    base = remote.commit("refs/heads/main", {"a.py": b"x = 1\n"}, parents=[])
+    open_workspace(data_dir, "octo/app", remote.url).fetch([branch_refspec("main")])
+    mirror = data_dir / "mirrors/octo/app.git"
+    old = os.stat(lock_path(mirror)).st_mtime - 60 * day
+    os.utime(lock_path(mirror), (old, old))  # idle for 60 days
+    listed = cleanup_module.list_mirrors
+    job = {}
+
+    def listing_while_a_webhook_arrives(path):
+        found = listed(path)
+        ws = open_workspace(data_dir, "octo/app", remote.url)  # another worker's job
+        job["head"] = remote.commit("refs/pull/7/head", {"a.py": b"x = 2\n"}, parents=[base])
+        ws.fetch_pull_request(7, base_branch="main")
+        job["ws"] = ws
+        return found
+
+    monkeypatch.setattr(cleanup_module, "list_mirrors", listing_while_a_webhook_arrives)
+    assert cleanup_module.cleanup_mirrors(data_dir, max_age_seconds=30 * day) == []
+    assert [f.path for f in job["ws"].context_for("refs/heads/main", job["head"]).files] == ["a.py"]
+
+
+def test_a_fetch_of_a_mirror_clean_up_removed_is_retried_not_failed(remote, data_dir) -> None:
+    import shutil
+
+    from bot.errors import TransientError
+
+    remote.commit("refs/heads/main", {"a.py": b"x = 1\n"}, parents=[])
+    ws = open_workspace(data_dir, "octo/app", remote.url)
+    shutil.rmtree(ws.path)  # clean-up ran while this job waited for the fetch lock
+    with pytest.raises(TransientError, match="removed by clean-up"):
+        ws.fetch([branch_refspec("main")])
+    again = open_workspace(data_dir, "octo/app", remote.url)  # rq's retry
+    again.fetch([branch_refspec("main")])
+    assert "refs/heads/main" in again.repo.references
