@@ -73,6 +73,8 @@ class LocalStack:
         self.web = WebThread(app, "127.0.0.1", 0)
         self.web.start()
         self.sim.webhook_url = f"http://127.0.0.1:{self.web.port}/webhooks"
+        if self.settings.public_url is None:  # check runs link to this web app's run pages
+            self.settings.public_url = f"http://127.0.0.1:{self.web.port}"
         return self
 
     @property

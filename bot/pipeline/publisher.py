@@ -81,8 +81,14 @@ class Publisher:
         )
 
     def _details_url(self, run_id: int | None) -> str | None:
+        """The run page's link, with the token without which it does not open."""
         base = self.runtime.settings.public_url
-        return f"{base}/runs/{run_id}" if base and run_id is not None else None
+        secret = self.runtime.settings.webhook_secret
+        if not base or run_id is None or secret is None or not secret.get_secret_value():
+            return None
+        from bot.web.runs import run_link
+
+        return run_link(base, secret.get_secret_value().encode(), run_id)
 
     def _create_check(self, data: dict[str, Any]) -> int:
         owner, name = self.target.owner, self.target.name

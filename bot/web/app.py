@@ -42,8 +42,11 @@ def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
     """Constant-time check of ``X-Hub-Signature-256``; SHA-1 signatures are not accepted."""
     if not header or not header.startswith("sha256="):
         return False
+    given = header[len("sha256=") :].strip()
+    if len(given) != 64 or not all(c in "0123456789abcdefABCDEF" for c in given):
+        return False  # also keeps non-ASCII text away from compare_digest, which raises on it
     expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len("sha256=") :].strip())
+    return hmac.compare_digest(expected.encode(), given.lower().encode())
 
 
 def _problem(status: int, message: str) -> web.Response:
@@ -53,7 +56,9 @@ def _problem(status: int, message: str) -> web.Response:
 async def webhook(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     event_name = request.headers.get("X-GitHub-Event", "")
-    metric_event = event_name if event_name.isidentifier() and len(event_name) < 40 else "invalid"
+    # an unsigned request names no event worth a metric series: anyone could make up names
+    # and grow /metrics without bound; once the signature holds, GitHub named it
+    metric_event = "unverified"
 
     def answer(status: int, outcome: str, message: str) -> web.Response:
         metrics.count(metric_event, outcome)
@@ -69,8 +74,9 @@ async def webhook(request: web.Request) -> web.Response:
     signature = request.headers.get("X-Hub-Signature-256")
     if not signature_valid(request.app[SECRET], body, signature):
         reason = "missing X-Hub-Signature-256" if not signature else "signature mismatch"
-        log.warning("rejected delivery", reason=reason, gh_event=metric_event)
+        log.warning("rejected delivery", reason=reason, gh_event=event_name[:40])
         return answer(401, "bad_signature", f"invalid signature: {reason}")
+    metric_event = event_name if event_name.isidentifier() and len(event_name) < 40 else "invalid"
 
     delivery_id = request.headers.get("X-GitHub-Delivery", "")
     if not event_name or not delivery_id:
@@ -232,5 +238,5 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
-    runs.install(app, store, data_dir)
+    runs.install(app, store, data_dir, secret.encode())
     return app

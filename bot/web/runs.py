@@ -1,13 +1,20 @@
-"""Run pages: what a check run's "Details" link opens (``SHUNTER_PUBLIC_URL/runs/{id}``).
+"""Run pages: what a check run's "Details" link opens (``SHUNTER_PUBLIC_URL/runs/{id}?t=...``).
 
 A run's record, its step trace and the audit events it caused, rendered as plain HTML (and
 JSON with ``Accept: application/json``); the security stage's SARIF at
 ``/runs/{id}/sarif``. Everything shown already passed the store's redaction.
+
+Run ids count up, and a run of a private repository names its code and its findings, so a
+page opens only with the run's token: an HMAC of the id under the webhook secret, which
+only the links Shunter puts on the check runs carry (no one who can read the check run
+learns more than the check run shows). A missing or wrong token is a 404, as for no run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import html
 import json
 from pathlib import Path
@@ -17,6 +24,29 @@ from aiohttp import web
 
 STORE = web.AppKey("store", object)
 SARIF_DIR = web.AppKey("sarif_dir", Path)
+KEY = web.AppKey("run_page_key", bytes)
+
+
+def run_token(secret: bytes, run_id: int) -> str:
+    """The token a run page's link carries (a label keeps it apart from webhook HMACs)."""
+    return hmac.new(secret, f"shunter run page {run_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def run_link(base: str, secret: bytes, run_id: int) -> str:
+    return f"{base.rstrip('/')}/runs/{run_id}?t={run_token(secret, run_id)}"
+
+
+def _authorised_run_id(request: web.Request) -> int:
+    """The requested run id, if the request carries its token; else 404 (or 400)."""
+    try:
+        run_id = int(request.match_info["run_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="run ids are numbers") from None
+    key = request.app.get(KEY)
+    given = request.query.get("t", "")
+    if not key or not hmac.compare_digest(given.encode(), run_token(key, run_id).encode()):
+        raise web.HTTPNotFound(text=f"no run {run_id}")
+    return run_id
 
 
 def sarif_path(data_dir: Path, run_id: int) -> Path:
@@ -29,7 +59,7 @@ def _row(*cells: Any) -> str:
     )
 
 
-def render(run: Any, steps: list[Any], events: list[Any], has_sarif: bool) -> str:
+def render(run: Any, steps: list[Any], events: list[Any], has_sarif: bool, token: str = "") -> str:
     title = f"{run.stage} on {run.repo}@{run.head_sha[:12]}"
     facts = [
         ("repository", run.repo),
@@ -66,7 +96,8 @@ def render(run: Any, steps: list[Any], events: list[Any], has_sarif: bool) -> st
     ]
     parts.append("</table>")
     if has_sarif:
-        parts.append(f"<p><a href='/runs/{run.id}/sarif'>SARIF 2.1.0 for this run</a></p>")
+        link = f"/runs/{run.id}/sarif?t={html.escape(token)}"
+        parts.append(f"<p><a href='{link}'>SARIF 2.1.0 for this run</a></p>")
     parts.append("</body></html>")
     return "".join(parts)
 
@@ -75,10 +106,7 @@ async def run_page(request: web.Request) -> web.Response:
     store = request.app.get(STORE)
     if store is None:
         raise web.HTTPNotFound(text="run pages need the store (SHUNTER_DATABASE_URL or the data dir)")
-    try:
-        run_id = int(request.match_info["run_id"])
-    except ValueError:
-        raise web.HTTPBadRequest(text="run ids are numbers") from None
+    run_id = _authorised_run_id(request)
     run = await asyncio.to_thread(store.get_run, run_id)  # type: ignore[attr-defined]
     if run is None:
         raise web.HTTPNotFound(text=f"no run {run_id}")
@@ -101,15 +129,12 @@ async def run_page(request: web.Request) -> web.Response:
                 "audit": [{"action": e.action, "target": e.target_id, "reason": e.reason} for e in events],
             }
         )
-    body = render(run, steps, events, bool(sarif_file and sarif_file.is_file()))
+    body = render(run, steps, events, bool(sarif_file and sarif_file.is_file()), request.query.get("t", ""))
     return web.Response(text=body, content_type="text/html")
 
 
 async def run_sarif(request: web.Request) -> web.Response:
-    try:
-        run_id = int(request.match_info["run_id"])
-    except ValueError:
-        raise web.HTTPBadRequest(text="run ids are numbers") from None
+    run_id = _authorised_run_id(request)
     if SARIF_DIR not in request.app:
         raise web.HTTPNotFound()
     path = sarif_path(request.app[SARIF_DIR], run_id)
@@ -118,7 +143,11 @@ async def run_sarif(request: web.Request) -> web.Response:
     return web.Response(body=path.read_bytes(), content_type="application/sarif+json")
 
 
-def install(app: web.Application, store: Any, data_dir: Path | None) -> None:
+def install(app: web.Application, store: Any, data_dir: Path | None, secret: bytes = b"") -> None:
+    """``secret``: the webhook secret, which the run pages' tokens are made with (without
+    one, no page opens)."""
+    if secret:
+        app[KEY] = secret
     if store is not None:
         app[STORE] = store
     if data_dir is not None:

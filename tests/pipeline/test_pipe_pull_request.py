@@ -238,12 +238,19 @@ def test_run_pages_show_the_trace_and_the_sarif(stack):
     security = by_name(sim.check_runs(REPO))["shunter/security"]
     run_id = int(security.external_id)
     base = f"http://127.0.0.1:{stack.web.port}"
-    page = httpx.get(f"{base}/runs/{run_id}")
+    # the check run's Details link carries the run's token
+    assert security.details_url and security.details_url.startswith(f"{stack.settings.public_url}/runs/{run_id}?t=")
+    token = security.details_url.split("?t=")[1]
+    page = httpx.get(f"{base}/runs/{run_id}?t={token}")
     assert page.status_code == 200
     assert "check_run.complete" in page.text and "stage:security" in page.text
-    sarif = httpx.get(f"{base}/runs/{run_id}/sarif").json()
+    assert f"/runs/{run_id}/sarif?t={token}" in page.text
+    sarif = httpx.get(f"{base}/runs/{run_id}/sarif?t={token}").json()
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
-    assert httpx.get(f"{base}/runs/999999").status_code == 404
+    # ids count up: without the token (or with another run's) a run's page and SARIF do not exist
+    for url in (f"/runs/{run_id}", f"/runs/{run_id}?t=0000", f"/runs/{run_id}/sarif", f"/runs/{run_id - 1}?t={token}"):
+        assert httpx.get(base + url).status_code == 404, url
+    assert httpx.get(f"{base}/runs/999999?t={token}").status_code == 404
     assert httpx.get(f"{base}/runs/abc").status_code == 400
 
 

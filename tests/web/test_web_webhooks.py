@@ -93,6 +93,7 @@ async def test_root_path_is_accepted_too(client, redis_url):
             id="sha1-only",
         ),
         pytest.param(lambda b, h: h.update({"X-Hub-Signature-256": "sha256=zz"}), id="garbage"),
+        pytest.param(lambda b, h: h.update({"X-Hub-Signature-256": "sha256=" + "é" * 64}), id="non-ascii"),
     ],
 )
 async def test_bad_signatures_get_401_and_store_nothing(client, redis_url, mutate):
@@ -162,9 +163,18 @@ async def test_health_ready_and_metrics(client):
     await client.post("/webhooks", data=BODY, headers=headers(BODY, **{"X-Hub-Signature-256": "sha256=0"}))
     text = await (await client.get("/metrics")).text()
     assert 'shunter_webhook_deliveries_total{event="pull_request",outcome="enqueued"} 1.0' in text
-    assert 'shunter_webhook_deliveries_total{event="pull_request",outcome="bad_signature"} 1.0' in text
+    assert 'shunter_webhook_deliveries_total{event="unverified",outcome="bad_signature"} 1.0' in text
     assert "shunter_enqueue_latency_seconds_count 1.0" in text
     assert 'shunter_queue_depth{queue="events"} 1.0' in text
+
+
+async def test_unsigned_requests_cannot_add_metric_series(client):
+    for i in range(30):
+        h = headers(BODY, **{"X-GitHub-Event": f"made_up_{i}", "X-Hub-Signature-256": "sha256=0"})
+        assert (await client.post("/webhooks", data=BODY, headers=h)).status == 401
+    text = await (await client.get("/metrics")).text()
+    assert "made_up_" not in text
+    assert 'shunter_webhook_deliveries_total{event="unverified",outcome="bad_signature"} 30.0' in text
 
 
 async def test_redis_down_gives_503_never_2xx():
