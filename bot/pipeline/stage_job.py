@@ -296,12 +296,13 @@ def patient_summary_job(payload: dict[str, Any]) -> dict[str, Any]:
 def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
     """At most hourly per data dir, after a job's results are out (so no check waits for
     it): drop mirrors past the age/size limits, then fold the packs of busy ones (locked
-    mirrors are left for the next round)."""
+    mirrors are left for the next round), and remove the scratch dirs killed jobs left."""
     key = f"shunter:mirror-cleanup:{runtime.settings.data_dir}"
     if not runtime.redis.set(key, 1, nx=True, ex=3600):
         return
     from bot.git.cleanup import cleanup_mirrors
     from bot.git.repack import repack_mirrors
+    from bot.git.scratch import sweep_abandoned
 
     try:
         removed = cleanup_mirrors(
@@ -310,11 +311,12 @@ def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
             max_total_bytes=int(runtime.settings.mirror_max_gb * 1024**3),
         )
         repacked = repack_mirrors(runtime.settings.data_dir)
+        abandoned = sweep_abandoned()
     except (OSError, pygit2.GitError) as exc:  # housekeeping: the job's result stands
         log.warning("mirror maintenance failed", error=str(exc))
         return
-    if removed or repacked:
-        log.info("mirrors maintained", removed=len(removed), repacked=len(repacked))
+    if removed or repacked or abandoned:
+        log.info("mirrors maintained", removed=len(removed), repacked=len(repacked), scratch=len(abandoned))
 
 
 def _preview_config_change(

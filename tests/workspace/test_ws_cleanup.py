@@ -95,3 +95,26 @@ def test_a_fetch_of_a_mirror_clean_up_removed_is_retried_not_failed(remote, data
     again = open_workspace(data_dir, "octo/app", remote.url)  # rq's retry
     again.fetch([branch_refspec("main")])
     assert "refs/heads/main" in again.repo.references
+
+
+def test_scratch_dirs_killed_jobs_left_are_swept_and_nothing_else(tmp_path: Path) -> None:
+    from bot.git.scratch import ABANDONED_AFTER, sweep_abandoned
+
+    old = 0.0 + 1_000_000
+    abandoned = tmp_path / "shunter-tests-abc"
+    deep = abandoned
+    for _ in range(300):  # PR code nests directories deeply
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    (deep / "f.py").write_text("x = 1\n")
+    running = tmp_path / "shunter-review-def"
+    running.mkdir()
+    someone_elses = tmp_path / "other-tool-xyz"
+    someone_elses.mkdir()
+    a_file = tmp_path / "shunter-not-a-dir"
+    a_file.write_text("")
+    for path in (abandoned, someone_elses, a_file):
+        os.utime(path, (old, old))
+    assert sweep_abandoned(tmp_path) == [abandoned]
+    assert not abandoned.exists() and running.exists() and someone_elses.exists() and a_file.exists()
+    assert sweep_abandoned(tmp_path, older_than=ABANDONED_AFTER) == []
