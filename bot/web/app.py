@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,32 +137,32 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _enqueue_sweep(redis_url: str, every: float) -> bool:
-    connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        return enqueue_redelivery_sweep(connection, every)
-    finally:
-        connection.close()
+def _periodic(
+    name: str, every: float, first_after: float, enqueue: Callable[[Redis], bool], redis_url: str, done: str
+):
+    """A cleanup context whose task calls ``enqueue`` ``first_after`` seconds after start-up,
+    then every ``every`` seconds. Every web process runs one; ``enqueue`` sets a Redis key
+    that lets one job through per period, whichever process gets there first."""
 
-
-def redelivery_timer(redis_url: str, every: float, first_after: float = FIRST_SWEEP_AFTER):
-    """A cleanup context that has a missed-delivery sweep enqueued ``first_after`` seconds
-    after start-up (deliveries that failed while this front door was down come back
-    first), then every ``every`` seconds. Every web process runs one; a Redis key lets
-    one sweep through per period, whichever process gets there first."""
+    def attempt() -> bool:
+        connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        try:
+            return enqueue(connection)
+        finally:
+            connection.close()
 
     async def timer() -> None:
         await asyncio.sleep(min(first_after, every))
         while True:
             try:
-                if await asyncio.to_thread(_enqueue_sweep, redis_url, every):
-                    log.info("missed-delivery sweep enqueued")
+                if await asyncio.to_thread(attempt):
+                    log.info(done)
             except (RedisError, OSError) as exc:
-                log.warning("could not enqueue the missed-delivery sweep", error=type(exc).__name__)
+                log.warning("could not enqueue a periodic job", job=name, error=type(exc).__name__)
             await asyncio.sleep(min(60.0, every / 2))  # the key decides; polling only finds out when
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(timer(), name="redelivery-timer")
+        task = asyncio.create_task(timer(), name=name)
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -171,40 +171,27 @@ def redelivery_timer(redis_url: str, every: float, first_after: float = FIRST_SW
     return context
 
 
-def _enqueue_retention(redis_url: str, days: float, every: float) -> bool:
-    connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        return enqueue_retention(connection, days, every)
-    finally:
-        connection.close()
+def redelivery_timer(redis_url: str, every: float, first_after: float = FIRST_SWEEP_AFTER):
+    """Missed-delivery sweeps: the first soon after start-up (deliveries that failed while
+    this front door was down come back first), then every ``every`` seconds."""
+    return _periodic(
+        "redelivery-timer", every, first_after,
+        lambda connection: enqueue_redelivery_sweep(connection, every),
+        redis_url, "missed-delivery sweep enqueued",
+    )
 
 
 def retention_timer(
     redis_url: str, days: float, every: float = RETENTION_EVERY, first_after: float = FIRST_SWEEP_AFTER
 ):
-    """A cleanup context that has old run history pruned (``bot.store.retention``) soon
-    after start-up, then every ``every`` seconds. Like the sweep timer, every web process
-    runs one and a Redis key lets one prune through per period; without it the runs,
-    steps and processed-comment tables would grow for ever."""
-
-    async def timer() -> None:
-        await asyncio.sleep(min(first_after, every))
-        while True:
-            try:
-                if await asyncio.to_thread(_enqueue_retention, redis_url, days, every):
-                    log.info("run history prune enqueued", older_than_days=days)
-            except (RedisError, OSError) as exc:
-                log.warning("could not enqueue the run history prune", error=type(exc).__name__)
-            await asyncio.sleep(min(60.0, every / 2))  # the key decides; polling only finds out when
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(timer(), name="retention-timer")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return context
+    """Run history older than ``days`` pruned (``bot.store.retention``) soon after start-up,
+    then every ``every`` seconds; without it the runs, steps and processed-comment tables
+    would grow for ever."""
+    return _periodic(
+        "retention-timer", every, first_after,
+        lambda connection: enqueue_retention(connection, days, every),
+        redis_url, "run history prune enqueued",
+    )
 
 
 def create_app(
