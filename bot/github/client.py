@@ -13,6 +13,7 @@ holding a worker. Mutating requests are spaced per installation (secondary rate 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import time
 from collections.abc import AsyncGenerator, Generator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from bot.settings import Settings
 USER_AGENT = f"Shunter/{__version__} (+https://github.com/shunter-bot/shunter)"
 MAX_INLINE_WAIT = timedelta(seconds=60)
 TOKEN_RENEW_MARGIN = 60
+TOKEN_MAX_LIFETIME = 3600 - TOKEN_RENEW_MARGIN  # GitHub's installation tokens last an hour
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
 
 
@@ -46,6 +48,16 @@ def secondary_rate_limited(exc: RequestFailed) -> bool:
     rate limit in it; without this, it would count as a refusal and never be retried."""
     status = exc.response.status_code
     return status == 429 or (status == 403 and "secondary rate limit" in _message(exc).lower())
+
+
+def _server_now(date_header: str | None) -> datetime:
+    """GitHub's time from an HTTP ``Date`` header, else this host's."""
+    if date_header:
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            when = email.utils.parsedate_to_datetime(date_header)
+            if when.tzinfo is not None:
+                return when
+    return datetime.now(UTC)
 
 
 def retry_decision(exc: GitHubException, retry_count: int) -> RetryOption:
@@ -162,8 +174,10 @@ class GitHubFactory:
             data = self.app().rest.apps.create_installation_access_token(installation_id)
         parsed = data.parsed_data
         expires = datetime.fromisoformat(str(parsed.expires_at).replace("Z", "+00:00"))
-        lifetime = (expires - datetime.now(UTC)).total_seconds() - TOKEN_RENEW_MARGIN
-        lifetime = max(int(lifetime), 1)
+        # measured on GitHub's clock (its Date header): a worker whose clock runs slow
+        # would otherwise keep the token past its expiry and get 401s until the key lapses
+        lifetime = (expires - _server_now(data.headers.get("date"))).total_seconds() - TOKEN_RENEW_MARGIN
+        lifetime = max(min(int(lifetime), TOKEN_MAX_LIFETIME), 1)
         if self.redis is not None:
             self.redis.set(key, parsed.token, ex=lifetime)
         self._tokens[installation_id] = (parsed.token, time.time() + lifetime)

@@ -48,6 +48,14 @@ def test_installation_token_is_minted_once_and_shared_through_redis(repo, redis_
     assert 0 < ttl <= 3600 - 60  # renewed at least 60 s before GitHub's expiry
 
 
+def test_a_worker_whose_clock_runs_slow_does_not_keep_a_token_past_its_expiry(repo, redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    inst = repo.installation_id("octo/client")
+    repo.world.clock.advance(300)  # GitHub is five minutes ahead of this worker
+    GitHubFactory(settings_for(repo), conn).installation_token(inst)
+    assert 0 < conn.ttl(f"shunter:token:{repo.app_id}:{inst}") <= 3600 - 60
+
+
 def test_server_errors_are_retried_with_backoff(repo, redis_url):
     factory = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url))
     _, gh = factory.installation_for_repo("octo", "client")
