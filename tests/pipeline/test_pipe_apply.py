@@ -77,16 +77,23 @@ def test_reader_cannot_apply(stack):
     assert "needs write permission" in replies(sim, number)[-1].body
 
 
+def waiting_change(stack, number: int, command: str = "/shunter apply", user: str = "alice") -> tuple[str, str]:
+    """Ask for the PR's fixes; returns the reply's text and the id of the change it says
+    waits for a maintainer's approval."""
+    stack.sim.comment(REPO, number, command, user=user)
+    stack.drain()
+    body = replies(stack.sim, number)[-1].body
+    assert "waits for approval" in body, body
+    return body, body.split("/shunter approve ")[1].split("`")[0]
+
+
 def test_protected_path_waits_for_a_maintainer_approval(stack):
     config = ON_COMMAND + "  protected_paths: ['app.py']\n"
     number = open_pr(stack, config=config)
     sim = stack.sim
     head = sim.pull(REPO, number).head_sha
-    sim.comment(REPO, number, "/shunter apply", user="alice")
-    stack.drain()
-    body = replies(sim, number)[-1].body
-    assert "waits for approval" in body and sim.pull(REPO, number).head_sha == head
-    change_id = body.split("/shunter approve ")[1].split("`")[0]
+    _, change_id = waiting_change(stack, number)
+    assert sim.pull(REPO, number).head_sha == head
     sim.comment(REPO, number, f"/shunter approve {change_id}", user="alice")  # write is not enough
     stack.drain()
     assert "needs maintain permission" in replies(sim, number)[-1].body
@@ -100,9 +107,7 @@ def test_a_change_is_approved_or_retried_only_on_the_pull_request_that_proposed_
     number = open_pr(stack, config=config)
     sim = stack.sim
     head = sim.pull(REPO, number).head_sha
-    sim.comment(REPO, number, "/shunter apply", user="alice")
-    stack.drain()
-    change_id = replies(sim, number)[-1].body.split("/shunter approve ")[1].split("`")[0]
+    _, change_id = waiting_change(stack, number)
     # eve has no rights on octo/demo, but admin on her own fork, where the App is installed too
     eve = sim.fork(REPO, "eve")
     sim.install("eve")
@@ -124,11 +129,8 @@ def test_a_maintainers_approval_lets_a_change_over_the_size_limits_land(stack):
     number = open_pr(stack, config=ON_COMMAND + "  max_lines: 1\n")
     sim = stack.sim
     head = sim.pull(REPO, number).head_sha
-    sim.comment(REPO, number, "/shunter apply", user="alice")
-    stack.drain()
-    body = replies(sim, number)[-1].body
-    assert "waits for approval" in body and "max_lines" in body
-    change_id = body.split("/shunter approve ")[1].split("`")[0]
+    body, change_id = waiting_change(stack, number)
+    assert "max_lines" in body
     sim.comment(REPO, number, f"/shunter approve {change_id}", user="mona")
     stack.drain()
     assert sim.pull(REPO, number).head_sha != head
@@ -146,9 +148,7 @@ def test_an_approved_change_for_a_fork_pr_lands_on_the_fork(stack):
     )
     stack.drain()
     head = sim.pull(REPO, number).head_sha
-    sim.comment(REPO, number, "/shunter apply review", user="mona")
-    stack.drain()
-    change_id = replies(sim, number)[-1].body.split("/shunter approve ")[1].split("`")[0]
+    _, change_id = waiting_change(stack, number, "/shunter apply review", user="mona")
     sim.comment(REPO, number, f"/shunter approve {change_id}", user="mona")
     stack.drain()
     assert sim.ref(fork.full_name, "refs/heads/feature") != head

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.pipeline.test_pipe_pull_request import release_scheduled
+
 REPO = "octo/demo"
 BASE = {"app.py": "def add(a, b):\n    return a + b\n", "README.md": "# demo\n"}
 CHANGED = {"app.py": "import os\n\n\ndef add(a, b):\n    print(a)\n    return a + b\n"}
@@ -209,21 +211,6 @@ def test_commands_added_to_someone_elses_comment_run_as_the_editor(stack):
     assert (latest.verb, latest.user, latest.outcome) == ("approve", "wally", "refused")
 
 
-def release_scheduled_events(stack) -> int:
-    """Move the events queue's retries in now, as rq's scheduler would once their time came."""
-    from rq import Queue
-    from rq.registry import ScheduledJobRegistry
-    from rq.serializers import JSONSerializer
-
-    jobs = Queue("events", connection=stack.redis, serializer=JSONSerializer)
-    scheduled = ScheduledJobRegistry(queue=jobs)
-    due = scheduled.get_jobs_to_schedule(timestamp=10**12)
-    for job_id in due:
-        scheduled.remove(job_id)
-        jobs.enqueue_job(jobs.fetch_job(job_id))
-    return len(due)
-
-
 @pytest.mark.parametrize("failing", ["GET /repos/octo/demo/pulls/*", "POST */reactions"])
 def test_a_command_hit_by_a_github_5xx_runs_on_the_retry_exactly_once(stack, failing):
     number = setup_pr(stack)
@@ -233,12 +220,12 @@ def test_a_command_hit_by_a_github_5xx_runs_on_the_retry_exactly_once(stack, fai
     stack.drain()
     sim.faults.remove(outage)
     assert outage.fired, "the request failed"
-    assert release_scheduled_events(stack) >= 1  # the delivery waits for rq's retry
+    assert release_scheduled(stack, "events") >= 1  # the delivery waits for rq's retry
     stack.drain()
     assert stack.runtime.store.is_paused(REPO, number)  # the retry ran the command, not "a repeat"
     assert len(replies(sim, number)) == 1
     assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["pause"]
-    release_scheduled_events(stack)  # whatever else waits: the command never runs a second time
+    release_scheduled(stack, "events")  # whatever else waits: the command never runs a second time
     stack.drain()
     assert len(replies(sim, number)) == 1
     assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["pause"]
