@@ -272,7 +272,7 @@ def load_settings(**overrides: object) -> Settings:
     read is a bad setting too: it stops start-up with one line naming the file.
     """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         setting, problem = _describe(exc.errors()[0])  # type: ignore[arg-type]
         raise SettingsError(setting, problem) from None
@@ -284,3 +284,12 @@ def load_settings(**overrides: object) -> Settings:
         ) from None
     except OSError as exc:
         raise SettingsError(ENV_FILE, f"cannot be read: {exc.strerror or exc}") from None
+    for name, field in ENGINE_SETTINGS.items():
+        if field not in overrides:
+            os.environ.setdefault(name, str(getattr(settings, field)))
+    return settings
+
+
+# Settings the engines check where the process's environment is all they see (a stage is a
+# pure function and holds no Settings): a value from .env reaches them through here.
+ENGINE_SETTINGS = {"SHUNTER_OUTBOUND_URLS": "outbound_urls", "SHUNTER_LLM_KEYS": "llm_keys"}

@@ -125,3 +125,17 @@ def test_the_readme_settings_table_names_every_setting() -> None:
         f"SHUNTER_{name.upper()}" for name in Settings.model_fields if f"`SHUNTER_{name.upper()}`" not in table
     ]
     assert missing == []
+
+
+def test_engine_settings_in_dotenv_reach_the_engines(clean_env, tmp_path, monkeypatch):
+    from bot.engines import outbound
+    from bot.errors import EngineError
+    from bot.settings import load_settings
+
+    for name in ("SHUNTER_OUTBOUND_URLS", "SHUNTER_LLM_KEYS"):
+        monkeypatch.delenv(name, raising=False)  # and restored when the test ends
+    with pytest.raises(EngineError):
+        outbound.check("http://ollama.internal:11434/v1", "llm.base_url")
+    (tmp_path / ".env").write_text("SHUNTER_OUTBOUND_URLS=http://ollama.internal:11434/v1\n")
+    load_settings()
+    outbound.check("http://ollama.internal:11434/v1", "llm.base_url")  # the engines see it now
