@@ -14,6 +14,7 @@ when it misses an object, so it finds the new pack.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from bot.git.mirror import lock_path
 PACK_LIMIT = 50
 """Repack when a mirror holds more packs than this (git's ``gc.autoPackLimit``)."""
 _COMPANIONS = (".idx", ".rev", ".bitmap", ".mtimes", ".promisor")
+_STAGING_PREFIX = ".repack-"
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ def repack(mirror: Path, *, limit: int = PACK_LIMIT) -> RepackResult | None:
         if len(old) <= limit:
             return None
         folder = mirror / "objects" / "pack"
+        _remove_abandoned_staging(folder)
         repo = pygit2.Repository(str(mirror))
-        with tempfile.TemporaryDirectory(prefix=".repack-", dir=folder) as staging:
+        with tempfile.TemporaryDirectory(prefix=_STAGING_PREFIX, dir=folder) as staging:
             # written beside the packs, then moved in: a reader never sees half a pack
             objects = repo.pack(staging, n_threads=0)
             made = sorted(Path(staging).glob("pack-*"))
@@ -72,6 +75,18 @@ def repack(mirror: Path, *, limit: int = PACK_LIMIT) -> RepackResult | None:
             for suffix in (*_COMPANIONS, ".pack"):
                 pack.with_suffix(suffix).unlink(missing_ok=True)
         return RepackResult(mirror, len(old), objects)
+
+
+def _remove_abandoned_staging(folder: Path) -> None:
+    """Delete staging folders of repacks that were killed before they finished.
+
+    A staging folder holds a whole pack of the repository, so each one left behind costs as
+    much disk as the mirror itself. Only a repack holding the mirror's lock writes one, and
+    the caller holds that lock now: any staging folder found here was abandoned.
+    """
+    for leftover in folder.glob(f"{_STAGING_PREFIX}*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def repack_mirrors(data_dir: Path, *, limit: int = PACK_LIMIT) -> list[RepackResult]:

@@ -49,3 +49,17 @@ def test_a_busy_mirror_is_left_for_the_next_round(remote, data_dir: Path) -> Non
     assert len(pack_files(ws.path)) == 4
     done = repack_mirrors(data_dir, limit=2)
     assert [r.mirror for r in done] == [ws.path] and len(pack_files(ws.path)) == 1
+
+
+def test_a_killed_repacks_staging_folder_is_removed_by_the_next_repack(remote, data_dir: Path) -> None:
+    ws, shas = _busy_repository(remote, data_dir, 4)
+    folder = ws.path / "objects" / "pack"
+    # what a repack killed mid-way leaves: its staging folder with a whole pack inside
+    abandoned = folder / ".repack-killed01"
+    abandoned.mkdir()
+    pygit2.Repository(str(ws.path)).pack(str(abandoned), n_threads=0)
+    assert any(abandoned.glob("pack-*.pack"))
+    result = repack(ws.path, limit=2)
+    assert result is not None and not abandoned.exists()
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".repack-")] == []
+    assert pygit2.Repository(str(ws.path))[shas[-1]].peel(pygit2.Commit).message == "c"
