@@ -103,15 +103,20 @@ class Settings(BaseSettings):
         le=72,
         description="How far back the first sweep looks for failed deliveries (GitHub keeps 72 h).",
     )
+    # unbounded above: "inf" would pass ``gt=0`` and overflow where days or bytes are computed
     mirror_max_age_days: float = Field(
-        default=30, gt=0, description="Git mirrors unused this long are deleted."
+        default=30, gt=0, allow_inf_nan=False, description="Git mirrors unused this long are deleted."
     )
     mirror_max_gb: float = Field(
-        default=20, gt=0, description="Mirrors are deleted, least recently used first, above this."
+        default=20,
+        gt=0,
+        allow_inf_nan=False,
+        description="Mirrors are deleted, least recently used first, above this.",
     )
     retention_days: float = Field(
         default=90,
         ge=0,
+        allow_inf_nan=False,
         description=(
             "Ended runs (with their steps) and processed-command records older than this many "
             "days are deleted, hourly (0: keep everything). The audit log is always kept."

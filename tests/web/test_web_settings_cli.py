@@ -25,6 +25,9 @@ from bot.cli import main
         ({"SHUNTER_REDIS_URL": "redis//:hunter2@cache"}, "SHUNTER_REDIS_URL: not a URL"),
         ({"SHUNTER_REDIS_URL": "https://:hunter2@cache"}, "SHUNTER_REDIS_URL: not a Redis URL"),
         ({}, "SHUNTER_WEBHOOK_SECRET: is not set"),
+        ({"SHUNTER_MIRROR_MAX_GB": "inf"}, "SHUNTER_MIRROR_MAX_GB: Input should be a finite number"),
+        ({"SHUNTER_MIRROR_MAX_AGE_DAYS": "infinity"}, "SHUNTER_MIRROR_MAX_AGE_DAYS: Input should be a finite"),
+        ({"SHUNTER_RETENTION_DAYS": "inf"}, "SHUNTER_RETENTION_DAYS: Input should be a finite number"),
     ],
 )
 def test_bad_settings_print_one_line(clean_env, monkeypatch, env, expected):
