@@ -39,8 +39,11 @@ workflow_run.completed), ``request_merge_group`` (merge_group.checks_requested),
 
 Faults (``sim.faults``): ``error(status, pattern, times)``, ``secondary_rate_limit(
 retry_after, pattern, times)``, ``latency(seconds, pattern)``, ``drop(pattern, times)``,
-``pace_mutations(min_interval)`` (403 secondary limit for writes of one installation closer
-than that), ``remove``/``clear``. Patterns are globs over ``"METHOD /path"``.
+``lost_response(pattern, times, status=502, drop=False)`` (the route runs, so a write takes
+effect, then the answer is replaced by ``status`` or a dropped connection: what makes a blind
+retry of a POST post twice), ``pace_mutations(min_interval)`` (403 secondary limit for writes
+of one installation closer than that), ``remove``/``clear``. Patterns are globs over
+``"METHOD /path"``.
 
 Behaviour worth knowing: every GET answer has an ETag and ``If-None-Match`` gets a 304 that
 does not spend the budget; the App receives webhooks for its own actions as GitHub sends

@@ -1,8 +1,11 @@
-"""Faults on demand: latency, 5xx, secondary rate limits and dropped connections.
+"""Faults on demand: latency, 5xx, secondary rate limits, dropped connections, lost answers.
 
 A fault matches requests by a ``"METHOD /path"`` glob (or ``"*"`` for all) and fires ``times``
 times (None = until removed). The server's middleware consults :meth:`Faults.take` before the
-route runs, so a fault hides the route completely, as a flaky GitHub would.
+route runs, so a fault hides the route completely, as a flaky GitHub would, except a
+*lost response*: the route runs (a write takes effect, its webhooks go out) and only then is
+its answer replaced by a 5xx or a dropped connection, as when GitHub's edge gives up on a
+backend that acted. That is the fault a blind retry of a POST turns into a duplicate.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from bot.simulator.recorder import matches
 
 @dataclass
 class Fault:
-    kind: str  # "latency", "status", "secondary_rate_limit", "drop"
+    kind: str  # "latency", "status", "secondary_rate_limit", "drop", "lost_response"
     pattern: str = "*"
     times: int | None = 1
     status: int = 502
     delay: float = 0.0
     retry_after: int | None = 60
+    drop_connection: bool = False  # lost_response: drop the connection instead of a status
     fired: int = 0
 
 
@@ -70,6 +74,13 @@ class Faults:
 
     def drop(self, pattern: str = "*", times: int | None = 1) -> Fault:
         return self.add(Fault("drop", pattern, times))
+
+    def lost_response(
+        self, pattern: str = "*", times: int | None = 1, status: int = 502, *, drop: bool = False
+    ) -> Fault:
+        """Let the route run, then answer ``status`` (or, with ``drop``, close the connection
+        without an answer): the write happened, the client cannot know it."""
+        return self.add(Fault("lost_response", pattern, times, status=status, drop_connection=drop))
 
     def remove(self, fault: Fault) -> None:
         with self._lock:

@@ -3,7 +3,8 @@ around the route modules and the git server.
 
 Every answer carries GitHub's rate-limit headers. The middleware order mirrors GitHub's
 edge: injected faults first (a flaky network does not care who you are), then credentials,
-then the installation's budget, then the route.
+then the installation's budget, then the route; a lost-response fault acts last, on the
+route's answer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bot.simulator import (
 from bot.simulator.activity import Hub
 from bot.simulator.auth import Caller, authenticate, secondary_limit
 from bot.simulator.context import CALLER, HUB
+from bot.simulator.faults import Fault
 from bot.simulator.recorder import RecordedRequest
 from bot.simulator.responses import ApiError, json_answer
 
@@ -93,9 +95,12 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     caller = Caller("anonymous")
     raw = b"" if is_git else await request.read()
     response: web.StreamResponse
+    lost: Fault | None = None
     try:
         for fault in hub.faults.take(request.method, request.path):
-            if fault.kind == "latency":
+            if fault.kind == "lost_response":
+                lost = lost or fault  # acted on once the route has run
+            elif fault.kind == "latency":
                 await asyncio.sleep(fault.delay)
             elif fault.kind == "drop":
                 if request.transport is not None:
@@ -115,6 +120,8 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             if hub.faults.too_fast(request.method, caller.installation_id, time.monotonic()):
                 raise secondary_limit(hub.faults.pacing_retry_after)
             response = await handler(request)
+        if lost is not None:
+            _lose_answer(request, response, lost)
     except ApiError as exc:
         response = json_answer(exc.body(), exc.status, exc.headers)
     except web.HTTPException as exc:
@@ -145,6 +152,16 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     response.headers["Date"] = email.utils.format_datetime(hub.world.clock.now(), usegmt=True)
     _record(hub, request, raw, response.status, caller, is_git)
     return response
+
+
+def _lose_answer(request: web.Request, response: web.StreamResponse, fault: Fault) -> None:
+    """The route ran; now its answer is lost: a 5xx in its place, or no answer at all (a
+    dropped connection, also when a streamed answer had already begun)."""
+    if fault.drop_connection or response.prepared:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("answer dropped by a simulator fault")
+    raise ApiError(fault.status, "Server Error" if fault.status >= 500 else "Error")
 
 
 def _conditional(

@@ -1,4 +1,5 @@
-"""Faults on demand: 5xx, secondary rate limits, latency, dropped connections; the recorder."""
+"""Faults on demand: 5xx, secondary rate limits, latency, dropped connections, lost answers; the
+recorder."""
 
 from __future__ import annotations
 
@@ -90,3 +91,27 @@ async def test_wait_for_deliveries_refuses_to_block_its_own_loop(tmp_path):
             sim.wait_for_deliveries()
     finally:
         await sim.stop()
+
+
+
+def test_lost_response_lets_the_write_happen_then_answers_502(demo):
+    sim = demo
+    auth = {"Authorization": f"token {sim.installation_token('octo/demo')}"}
+    url = f"{sim.url}/repos/octo/demo/issues/1/comments"
+    fault = sim.faults.lost_response(pattern="POST /repos/*/issues/*/comments", times=1)
+    lost = httpx.post(url, headers=auth, json={"body": "lost"})
+    assert lost.status_code == 502 and lost.json()["message"] == "Server Error"
+    assert fault.fired == 1
+    assert sim.recorder.count("POST /repos/octo/demo/issues/1/comments", status=502) == 1
+    assert [c.body for c in sim.comments("octo/demo", 1)] == ["lost"]  # posted all the same
+    assert httpx.post(url, headers=auth, json={"body": "next"}).status_code == 201  # spent
+    assert httpx.get(url, headers=auth).status_code == 200  # other routes never matched
+
+
+def test_lost_response_can_drop_the_connection_after_the_write(demo):
+    sim = demo
+    auth = {"Authorization": f"token {sim.installation_token('octo/demo')}"}
+    sim.faults.lost_response(pattern="POST /repos/*/issues/*/comments", drop=True)
+    with pytest.raises(httpx.TransportError):
+        httpx.post(f"{sim.url}/repos/octo/demo/issues/1/comments", headers=auth, json={"body": "hi"})
+    assert [c.body for c in sim.comments("octo/demo", 1)] == ["hi"]
