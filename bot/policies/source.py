@@ -147,7 +147,7 @@ class GitHubConfigSource:
         else:
             entry = self._entries.get(key)
         if entry is not None and now - entry.fetched < self.fresh_seconds:
-            return entry.value
+            return _usable(entry.value)
         headers = {"If-None-Match": entry.etag} if entry is not None and entry.etag else {}
         self.requests += 1
         try:
@@ -169,10 +169,15 @@ class GitHubConfigSource:
         if response.status_code == 304 and entry is not None:
             self.not_modified += 1
             self._store(key, _Entry(entry.etag, entry.value, now), generation)
-            return entry.value
-        value = parse(response.json())
+            return _usable(entry.value)
+        try:
+            value = parse(response.json())
+        except ConfigError as exc:
+            # remembered like any answer, so an unusable file (a directory, too large) is
+            # not downloaded again on every event, yet revalidated like a good one
+            value = {_UNUSABLE: exc.message}
         self._store(key, _Entry(response.headers.get("etag"), value, now), generation)
-        return value
+        return _usable(value)
 
     def _store(self, key: tuple[str, ...], entry: _Entry, generation: bytes | None = None) -> None:
         """Remember an answer; a shared one only if no push invalidated the repository
@@ -219,6 +224,17 @@ class GitHubConfigSource:
             return _Entry(record["etag"], record["value"], float(record["fetched"])), generation
         except (ValueError, KeyError, TypeError):
             return None, generation  # written by another version: fetch afresh
+
+
+_UNUSABLE = "unusable"
+"""The key of a remembered answer that is no usable config: ``{"unusable": message}``."""
+
+
+def _usable(value: Any) -> Any:
+    """The remembered answer, or the ``ConfigError`` it stands for."""
+    if isinstance(value, dict) and _UNUSABLE in value:
+        raise ConfigError(str(value[_UNUSABLE]))
+    return value
 
 
 def shared_key(installation_id: int, owner: str, repo: str) -> str:

@@ -393,6 +393,30 @@ def test_cli_explain_repo_against_the_simulator(sim, monkeypatch: pytest.MonkeyP
     assert result.stdout.splitlines()[0] == "# layers (lowest first): default < preset:security-only < repo"
 
 
+def test_an_unusable_answer_is_remembered_and_revalidated_like_a_good_one(
+    server: FakeRepoServer, redis_client
+) -> None:
+    server.files[("acme/app", ".github/shunter.yml")] = b"#" * (300 * 1024)
+    clock = Clock()
+    workers = [
+        GitHubConfigSource(_client(server.url), fresh_seconds=60, clock=clock, store=redis_client, installation_id=11)
+        for _ in range(2)
+    ]
+    for source in workers:  # the second worker asks nothing: the refusal is shared
+        for path in (".github/shunter.yml", "dir"):
+            with pytest.raises(ConfigError, match="the limit is 262144|is a directory"):
+                source.read_file("acme", "app", path, "main")
+    assert len(server.requests) == 2
+    clock.now += 120
+    with pytest.raises(ConfigError, match="is a directory"):
+        workers[0].read_file("acme", "app", "dir", "main")
+    assert server.requests[-1][2] == '"dir"'  # revalidated with its ETag, answered 304
+    assert workers[0].not_modified == 1
+    server.files[("acme/app", ".github/shunter.yml")] = b"version: 1\n"
+    workers[1].invalidate("acme", "app")  # a push to the default branch fixed it
+    assert workers[0].read_file("acme", "app", ".github/shunter.yml", "main")[0] == b"version: 1\n"  # type: ignore[index]
+
+
 def test_oversized_config_is_refused_without_decoding(server: FakeRepoServer) -> None:
     server.files[("acme/app", ".github/shunter.yml")] = b"#" * (300 * 1024)
     server.default_branches["acme/app"] = "main"
