@@ -129,9 +129,21 @@ class Executable(bytes):
     """A file's content that ``write_tree`` commits with mode 100755."""
 
 
+class Symlink(bytes):
+    """A symbolic link's target that ``write_tree`` commits as the link (mode 120000)."""
+
+
+def _mode(data: bytes) -> pygit2.enums.FileMode:
+    if isinstance(data, Symlink):
+        return pygit2.enums.FileMode.LINK
+    if isinstance(data, Executable):
+        return pygit2.enums.FileMode.BLOB_EXECUTABLE
+    return pygit2.enums.FileMode.BLOB
+
+
 def write_tree(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
     """A tree object for ``{"dir/file": content}`` (nested directories included; an
-    ``Executable`` content gets mode 100755)."""
+    ``Executable`` content gets mode 100755, a ``Symlink`` is a link to its content)."""
     children: dict[str, dict[str, bytes]] = {}
     builder = repo.TreeBuilder()
     for path, data in files.items():
@@ -139,8 +151,7 @@ def write_tree(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oi
         if sep:
             children.setdefault(head, {})[rest] = data
         else:
-            mode = pygit2.enums.FileMode.BLOB_EXECUTABLE if isinstance(data, Executable) else pygit2.enums.FileMode.BLOB
-            builder.insert(head, repo.create_blob(data), mode)
+            builder.insert(head, repo.create_blob(data), _mode(data))
     for name, sub in children.items():
         builder.insert(name, write_tree(repo, sub), pygit2.enums.FileMode.TREE)
     return builder.write()
@@ -196,6 +207,12 @@ def executable() -> type[bytes]:
     """``executable(b"...")``: content that ``write_tree`` commits with mode 100755 (test
     modules cannot import conftest)."""
     return Executable
+
+
+@pytest.fixture
+def symlink() -> type[bytes]:
+    """``symlink(b"target")``: a symbolic link that ``write_tree`` commits (mode 120000)."""
+    return Symlink
 
 
 @pytest.fixture

@@ -17,12 +17,16 @@ CONTEXT_LINES = 3
 RENAME_THRESHOLD = 50
 _ZERO = "0" * 40
 
+# No TYPECHANGE: without GIT_DIFF_INCLUDE_TYPECHANGE libgit2 splits a path that turns from
+# a file into a symlink (or back) into a DELETED and an ADDED delta, and that split is what the
+# stages need: the file's side keeps its own delta (an ADDED file has every line as an added
+# line), the link's side is dropped by ``_one_per_path``. A TYPECHANGE delta would carry no
+# hunks at all, and libgit2 splits one anyway when a rename lands on its new side.
 _STATUS: dict[int, FileStatus] = {
     DeltaStatus.ADDED: "added",
     DeltaStatus.COPIED: "added",
     DeltaStatus.DELETED: "deleted",
     DeltaStatus.MODIFIED: "modified",
-    DeltaStatus.TYPECHANGE: "modified",
     DeltaStatus.RENAMED: "renamed",
 }
 _GITLINK = 0o160000
@@ -78,23 +82,59 @@ def _status(delta: pygit2.DiffDelta) -> FileStatus | None:
     return status
 
 
-def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
-    """One file's entry, or None for entries stages cannot look at (submodule pointers)."""
-    delta = patch.delta
+def _changed_path(delta: pygit2.DiffDelta) -> ChangedPath | None:
+    """The path, status and modes of one delta, or None when stages cannot look at it."""
     status = _status(delta)
     if status is None:
         return None
+    return ChangedPath(
+        delta.old_file.path if status == "deleted" else delta.new_file.path,
+        status,
+        status != "deleted" and delta.new_file.mode == FileMode.BLOB_EXECUTABLE,
+        FileMode.LINK in (delta.old_file.mode, delta.new_file.mode),
+    )
+
+
+def _one_per_path(diff: pygit2.Diff) -> list[tuple[int, ChangedPath]]:
+    """``(delta index, entry)`` for each path the diff changes, once each, in path order.
+
+    A path whose type changed comes as two deltas (see ``_STATUS``), and when a rename lands
+    on a link's old path, as a rename and the link's deletion. The file's delta is the one
+    kept: a link is not content (its blob is the target's path), so the link half says
+    nothing the stages could read, and keeping both would give two entries for one path.
+    """
+    chosen: dict[str, tuple[int, ChangedPath]] = {}
+    for index, delta in enumerate(diff.deltas):
+        entry = _changed_path(delta)
+        if entry is None:
+            continue
+        held = chosen.get(entry.path)
+        if held is None or (held[1].symlink and not entry.symlink):
+            chosen[entry.path] = (index, entry)
+    return sorted(chosen.values(), key=lambda item: item[1].path)
+
+
+def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
+    """One file's entry, or None for entries stages cannot look at (submodule pointers).
+
+    A symlink's entry has no line map and no patch: its one "line" is the target's path,
+    which no analyzer should read as source.
+    """
+    delta = patch.delta
+    entry = _changed_path(delta)
+    if entry is None:
+        return None
+    status = entry.status
     added: set[int] = set()
     context: set[int] = set()
-    for hunk in patch.hunks:
+    for hunk in () if entry.symlink else patch.hunks:
         for line in hunk.lines:
             if line.origin == "+":
                 added.add(line.new_lineno)
             elif line.origin == " ":
                 context.add(line.new_lineno)
-    path = delta.old_file.path if status == "deleted" else delta.new_file.path
     return ChangedFile(
-        path=path,
+        path=entry.path,
         status=status,
         old_path=delta.old_file.path if status == "renamed" else None,
         added_lines=frozenset(added),
@@ -102,8 +142,9 @@ def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
         head_blob=None if status == "deleted" else _blob_id(delta.new_file),
         base_blob=None if status == "added" else _blob_id(delta.old_file),
         is_binary=bool(delta.is_binary),
-        patch="" if delta.is_binary else _hunks_text(patch),
-        executable=status != "deleted" and delta.new_file.mode == FileMode.BLOB_EXECUTABLE,
+        patch="" if delta.is_binary or entry.symlink else _hunks_text(patch),
+        executable=entry.executable,
+        symlink=entry.symlink,
     )
 
 
@@ -113,30 +154,19 @@ class DiffFiles(PendingFiles):
     libgit2 compares the trees (and finds renames) up front but reads and diffs blob
     contents only when a patch is asked for: for a 56-file PR that is ~0.3 ms against
     ~5 ms. ``paths()`` answers from the first part, so the review stage can start ruff
-    before the line maps exist.
+    before the line maps exist. Both name each path once (``_one_per_path``).
     """
 
     def __init__(self, diff: pygit2.Diff) -> None:
         self._diff = diff
-        self._paths = sorted(
-            (
-                ChangedPath(
-                    delta.old_file.path if status == "deleted" else delta.new_file.path,
-                    status,
-                    status != "deleted" and delta.new_file.mode == FileMode.BLOB_EXECUTABLE,
-                )
-                for delta in diff.deltas
-                if (status := _status(delta)) is not None
-            ),
-            key=lambda item: item.path,
-        )
+        self._entries = _one_per_path(diff)
 
     def paths(self) -> list[ChangedPath]:
-        return list(self._paths)
+        return [entry for _, entry in self._entries]
 
     def load(self) -> list[ChangedFile]:
-        files = [item for patch in self._diff if patch is not None and (item := changed_file(patch))]
-        return sorted(files, key=lambda item: item.path)
+        patches = (self._diff[index] for index, _ in self._entries)  # None: unmodified, never listed
+        return [item for patch in patches if patch is not None and (item := changed_file(patch))]
 
 
 def diff_files(

@@ -34,6 +34,11 @@ class ChangedFile:
     """The file's unified diff (hunks only, GitHub's ``patch`` field shape)."""
     executable: bool = False
     """Mode 100755 on the head side (ruff's EXE rules look at the file's mode)."""
+    symlink: bool = False
+    """A symbolic link, not a file: its blob is the link's target path, never content, so it
+    has no line map and no patch, and the trees read no text for it. A path that is a link on
+    one side and a file on the other is listed once, as the file: ``deleted`` (it became a
+    link), ``added`` with every line added (it was one), or the rename that brought it."""
 
     @property
     def diff_lines(self) -> frozenset[int]:
@@ -47,6 +52,7 @@ class ChangedPath:
     path: str
     status: FileStatus
     executable: bool = False
+    symlink: bool = False
 
 
 class PendingFiles(ABC):
@@ -154,7 +160,7 @@ class StageContext:
         value = self.__dict__["_files"]
         if isinstance(value, PendingFiles):
             return value.paths()
-        return [ChangedPath(f.path, f.status, f.executable) for f in value]
+        return [ChangedPath(f.path, f.status, f.executable, f.symlink) for f in value]
 
     def changed(self, path: str) -> ChangedFile | None:
         for item in self.files:

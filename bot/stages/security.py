@@ -222,7 +222,8 @@ def _ignored_path(path: str, patterns: Iterable[str]) -> bool:
 def _select(ctx: StageContext, opts: SecurityStageConfig, notes: list[str]) -> tuple[list[_Text], list[str]]:
     """Readable text versions of the changed files, and the paths that were skipped."""
     skipped: list[str] = []
-    candidates = [f for f in ctx.files if f.status != "deleted"]
+    # a symlink's blob is its target's path, not text to scan (the trees never read through one)
+    candidates = [f for f in ctx.files if f.status != "deleted" and not f.symlink]
     candidates = [
         f
         for f in candidates

@@ -348,3 +348,29 @@ def test_a_patch_share_made_from_other_fixes_is_made_again() -> None:
     same = {"a.py": _file_patch("a.py", [(first, drop_os), (second, drop_sys)], texts, "a" * 40, None)}
     again = build_patch([first, second], {first: drop_os, second: drop_sys}, texts, files, None, same)
     assert again is not None and again.files[0] is same["a.py"].diff  # reused, not made again
+
+
+def test_a_file_that_was_a_symlink_in_the_base_is_reviewed_as_added(make_ctx, remote, symlink) -> None:
+    """Every line of a file that replaced a symlink is new: ruff's findings on all of them
+    are reported, and the fix is one the merge queue accepts (its pre-image is the file's
+    head blob, not "a new file"). The rename beside it made libgit2 list the two halves of
+    the typechange in the order that gave the file's path to the link's deletion."""
+    from bot.changes.model import ChangeRequest
+    from bot.changes.validation import validate_change
+    from bot.git.apply import Pygit2BaseTree
+    from bot.policies.schema import Patches
+
+    moved = b"".join(f"x{i} = {i}\n".encode() for i in range(40))
+    base = {**BASE, "pkg/core.py": symlink(b"real.py"), "pkg/real.py": b"x = 1\n", "old/m.py": moved}
+    head = {**HEAD, "pkg/real.py": b"x = 1\n", "new/m.py": moved + b"y = 1\n"}
+    ctx = make_ctx(base, head)
+    result = run(ctx)
+    assert {("F401", "pkg/core.py", 1), ("F401", "pkg/core.py", 2)} <= set(_rules(result))
+    assert result.metrics["files"] == 3  # pkg/core.py once, new/m.py, tests/test_core.py
+    (draft,) = result.patches
+    (fix,) = draft.files
+    assert fix.pre_image_blob == str(pygit2.hash(HEAD["pkg/core.py"]))
+    cr = ChangeRequest.from_draft(
+        draft, repo="octo/app", branch="feature", head_sha=ctx.head_sha, requester="alice"
+    )
+    validate_change(cr, Pygit2BaseTree(remote.repo, ctx.head_sha), Patches(), {"contents": "write"})

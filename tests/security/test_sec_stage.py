@@ -229,3 +229,15 @@ def test_fail_on_confidence_reports_but_does_not_fail_on_guesses(pr) -> None:
     assert [f.rule_id for f in _reported(result)] == ["shunter.eval-exec-injection"]
     assert result.metrics["conclusion"] == "success" and result.metrics["failing"] == 0
     assert security.run(pr({"README": "x"}, head)).metrics["conclusion"] == "failure"
+
+
+def test_a_symlink_is_not_text_to_scan(make_ctx, symlink) -> None:
+    """A link's blob is its target's path: the stage neither scans it nor notes it as
+    missing, and a file that replaced a link is scanned as a new file."""
+    yaml_load = b"import yaml\n\n\ndef config(stream):\n    return yaml.load(stream)\n"
+    base = {"app.py": symlink(b"real.py"), "real.py": b"x = 1\n"}
+    head = {"app.py": yaml_load, "real.py": b"x = 1\n", "link.py": symlink(b"real.py")}
+    result = security.run(make_ctx(base, head))
+    assert not any("link.py" in note for note in result.notes), result.notes
+    assert result.metrics["files_skipped"] == 0
+    assert [(f.rule_id, f.path) for f in _reported(result)] == [("shunter.unsafe-yaml-load", "app.py")]
