@@ -195,19 +195,47 @@ class FileChange:
     hunks: list[tuple[int, int, str]] = field(default_factory=list)  # (first_pos, last_pos, header)
 
 
+def _typechange_halves(
+    repo: pygit2.Repository, delta: pygit2.DiffDelta
+) -> tuple[list[pygit2.Patch], tuple[pygit2.Blob, pygit2.Blob]]:
+    """A path that turned from a file into a symlink (or back), as git prints it: the old
+    entry removed, then the new one added (libgit2's TYPECHANGE patch has no hunks at all).
+
+    The patches point into the blobs without owning them (as in ``ruff_check.file_diff``):
+    the caller holds the blobs returned with them for as long as it reads the patches.
+    """
+    old = lookup(repo, delta.old_file.id, pygit2.Blob)
+    new = lookup(repo, delta.new_file.id, pygit2.Blob)
+    paths = (delta.old_file.path, delta.new_file.path)
+    halves = [pygit2.Patch.create_from(old, None, *paths), pygit2.Patch.create_from(None, new, *paths)]
+    return halves, (old, new)
+
+
 def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileChange]]:
-    """The unified diff text and per-file changes from ``base`` to ``head``."""
-    d = repo.diff(lookup(repo, base, pygit2.Commit), lookup(repo, head, pygit2.Commit), context_lines=3)
+    """The unified diff text and per-file changes from ``base`` to ``head``.
+
+    A typechange is one ``changed`` entry, as GitHub lists git's ``T`` status; the text is
+    git's, where it is the path deleted and added again.
+    """
+    old_commit, new_commit = lookup(repo, base, pygit2.Commit), lookup(repo, head, pygit2.Commit)
+    d = repo.diff(old_commit, new_commit, flags=pygit2.enums.DiffOption.INCLUDE_TYPECHANGE, context_lines=3)
     d.find_similar()
+    text = d
     changes: list[FileChange] = []
     for patch in d:
         assert patch is not None  # libgit2 makes no patch only for unmodified deltas, not listed here
         delta = patch.delta
+        parts = [patch]
+        if delta.status == pygit2.enums.DeltaStatus.TYPECHANGE:
+            parts, _held = _typechange_halves(repo, delta)
+            if text is d:  # libgit2 prints only the modes for it: git's text splits it instead
+                text = repo.diff(old_commit, new_commit, context_lines=3)
+                text.find_similar()
         lines: dict[tuple[str, int], int] = {}
         hunks: list[tuple[int, int, str]] = []
         body: list[str] = []
         position = 0
-        for hunk in patch.hunks:
+        for hunk in (hunk for part in parts for hunk in part.hunks):
             header = hunk.header.rstrip("\n")
             if body:
                 position += 1  # the hunk header line counts as a position after the first
@@ -223,7 +251,8 @@ def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileC
                 if line.origin in "- ":
                     lines[("LEFT", line.old_lineno)] = position
             hunks.append((first, position, header))
-        _, additions, deletions = patch.line_stats
+        additions = sum(part.line_stats[1] for part in parts)
+        deletions = sum(part.line_stats[2] for part in parts)
         changes.append(
             FileChange(
                 filename=delta.new_file.path,
@@ -243,7 +272,7 @@ def diff(repo: pygit2.Repository, base: str, head: str) -> tuple[str, list[FileC
                 hunks=hunks,
             )
         )
-    return d.patch or "", changes
+    return text.patch or "", changes
 
 
 def changed_paths(repo: pygit2.Repository, old: str | None, new: str) -> list[str]:

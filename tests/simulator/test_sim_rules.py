@@ -200,3 +200,38 @@ def test_githubkit_paginator_walks_every_page(simulator, kit):
                                      issue_number=number, per_page=5))
     assert [c.body for c in comments] == [f"comment {i}" for i in range(12)]
     assert simulator.recorder.count(f"GET /repos/octo/big/issues/{number}/comments") == 3
+
+
+def test_a_typechange_is_one_changed_file_whose_new_lines_take_comments(simulator):
+    """A symlink replaced by a file is one entry, status ``changed`` (git's ``T``), whose
+    patch removes the link's target and adds every line of the file; the ``.diff`` stays
+    git's text, where the path is deleted and added again. A rename beside it used to put
+    the link's deletion last, and a comment on the file's new line then found no line."""
+    sim = simulator
+    moved = "".join(f"x{i} = {i}\n" for i in range(40))
+    sim.create_repo("octo/links", {"t.py": "x = 1\n", "old/m.py": moved})
+    token = sim.installation_token("octo/links")
+    main = sim.ref("octo/links", "main")
+    tree = _api(sim, "GET", f"/repos/octo/links/git/commits/{main}", token).json()["tree"]["sha"]
+    link = {"path": "a.py", "mode": "120000", "type": "blob", "content": "t.py"}
+    tree = _api(sim, "POST", "/repos/octo/links/git/trees", token,
+                json={"base_tree": tree, "tree": [link]}).json()["sha"]
+    commit = _api(sim, "POST", "/repos/octo/links/git/commits", token,
+                  json={"message": "link", "tree": tree, "parents": [main]}).json()["sha"]
+    assert _api(sim, "PATCH", "/repos/octo/links/git/refs/heads/main", token,
+                json={"sha": commit}).status_code == 200
+    sim.commit("octo/links", "feature", {
+        "a.py": "import os\nimport sys\n", "old/m.py": None, "new/m.py": moved + "y = 1\n"})
+    number = sim.open_pull_request("octo/links", "feature")
+
+    files = _api(sim, "GET", f"/repos/octo/links/pulls/{number}/files", token).json()
+    assert [(f["filename"], f["status"]) for f in files] == [("a.py", "changed"), ("new/m.py", "renamed")]
+    assert files[0]["patch"] == "@@ -1 +0,0 @@\n-t.py\n@@ -0,0 +1,2 @@\n+import os\n+import sys"
+    assert (files[0]["additions"], files[0]["deletions"]) == (2, 1)
+    diff = httpx.get(f"{sim.url}/repos/octo/links/pulls/{number}", headers={
+        "Authorization": f"token {token}", "Accept": "application/vnd.github.diff"}).text
+    assert "deleted file mode 120000" in diff and "new file mode 100644" in diff
+    review = _api(sim, "POST", f"/repos/octo/links/pulls/{number}/reviews", token, json={
+        "event": "COMMENT", "body": "x", "comments": [{"path": "a.py", "line": 2, "body": "unused"}]})
+    assert review.status_code == 200, review.text
+    assert [(c.line, c.side) for c in sim.review_comments("octo/links", number)] == [(2, "RIGHT")]
