@@ -81,6 +81,12 @@ def preview_check(runtime: Any, gh: Any, target: Target, proposed: bytes | None)
     return check_payload(config_check_output(current, preview=preview))
 
 
+def preview_key(target: Target) -> str:
+    """Set once a head's config preview is posted (or the head was found not to change the
+    config), so that exactly one job posts it."""
+    return f"shunter:configpreview:{target.repo}:{target.head_sha}"
+
+
 def invalidate(runtime: Any, installation_id: int, owner: str, repo: str) -> None:
     """Forget the cached answers for a repo whose default-branch config just changed, in
     this process and, through Redis, in every other worker."""

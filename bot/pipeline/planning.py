@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gidgethub import sansio
+from rq import Retry
 
 from bot.errors import ShunterError
 from bot.events.dispatch import EventContext
@@ -18,7 +19,7 @@ from bot.github.client import translate_errors
 from bot.logs import bind, get_logger
 from bot.models import StageName
 from bot.pipeline import heads
-from bot.pipeline.config_loader import load_config
+from bot.pipeline.config_loader import load_config, preview_key
 from bot.pipeline.decide import StageVerdict, plan_stages
 from bot.pipeline.facts import (
     Target,
@@ -78,13 +79,14 @@ async def plan_check_run_rerun(event: sansio.Event, ctx: EventContext) -> None:
     stage = name.removeprefix("shunter/")
     if stage not in {s.value for s in StageName}:
         return
-    suite = from_check_suite(event.data, check_run.get("check_suite") or {})
+    # the run's commit is the one re-run; GitHub may send its suite's head_sha as null
+    run_suite = {**(check_run.get("check_suite") or {}), "head_sha": check_run["head_sha"]}
+    suite = from_check_suite(event.data, run_suite)
     if isinstance(suite, Unplannable):
         suite = from_recorded_runs(ctx, suite, event.data, check_run.get("id"))
     if isinstance(suite, Unplannable):
         ctx.handled("planning.skipped", suite.reason)
         return
-    suite = suite.model_copy(update={"head_sha": check_run["head_sha"]})
     target = current_pull(ctx, suite, "check_run")
     if target is None:
         return
@@ -213,11 +215,29 @@ def plan_target(
             except ShunterError:
                 heads.release_stage(redis, target.repo, target.head_sha, stage.value)
                 raise
+        if not any(v.run for v in verdicts):
+            enqueue_config_preview(runtime, target, ctx)
         ctx.handled(
             "planning.planned",
             ", ".join(f"{v.stage.value}: {v.code}" for v in verdicts) or "no stages",
         )
         return verdicts
+
+
+def enqueue_config_preview(runtime: Any, target: Target, ctx: EventContext) -> None:
+    """With no stage job to do it, a small job previews the PR's config change, if any."""
+    if target.number is None or target.is_merge_group or runtime.redis.exists(preview_key(target)):
+        return  # a merge group proposes no config; a head already looked at needs no fetch
+    queue(STAGES, runtime.redis).enqueue(
+        "bot.pipeline.stage_job.run_config_preview_job",
+        {"target": target.model_dump(mode="json"), "delivery_id": ctx.delivery.delivery_id},
+        job_id=safe_id(f"configpreview-{target.repo}-{target.head_sha[:12]}-{ctx.delivery.delivery_id}"),
+        job_timeout=600,
+        failure_ttl=7 * 24 * 3600,
+        result_ttl=3600,
+        retry=Retry(max=2, interval=[10, 60]),
+        description=f"shunter/config preview {target.repo}@{target.head_sha[:12]}",
+    )
 
 
 def enqueue_stage(
@@ -245,8 +265,6 @@ def enqueue_stage(
         "reason": verdict.message,
         "full": full,
     }
-    from rq import Retry
-
     queue(STAGES, runtime.redis).enqueue(
         "bot.pipeline.stage_job.run_stage_job",
         payload,

@@ -14,19 +14,21 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pygit2
 from rq import get_current_job
 
 from bot.errors import ShunterError, TransientError
+from bot.git.changes import merge_base, resolve_commit
 from bot.git.mirror import branch_refspec
 from bot.git.scratch import new_scratch_dir
 from bot.git.workspace import open_workspace
 from bot.logs import bind, get_logger
 from bot.models import StageName, StageResult
 from bot.pipeline import heads
-from bot.pipeline.config_loader import CONFIG_PATH, preview_check
+from bot.pipeline.config_loader import CONFIG_PATH, preview_check, preview_key
 from bot.pipeline.facts import Target
 from bot.pipeline.publisher import Publisher
 from bot.policies.schema import LLMConfig, Patches, Stages
@@ -173,13 +175,8 @@ def _execute(
     started = time.monotonic()
     token = runtime.github.installation_token(target.installation_id)
     ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
-    refspecs = [branch_refspec(target.base_ref)]
-    if target.is_merge_group and target.head_ref:
-        refspecs.append(f"+{target.head_ref}:{target.head_ref}")
-    elif target.number is not None:
-        refspecs.append(f"+refs/pull/{target.number}/head:refs/pull/{target.number}/head")
     with runtime.store.step(int(payload["run_id"]), "fetch"):
-        ws.fetch(refspecs)
+        ws.fetch(_refspecs(target))
     checkpoint()
     scratch = new_scratch_dir(prefix=f"shunter-{stage.value}-")
 
@@ -213,6 +210,16 @@ def _execute(
         shutil.rmtree(scratch, ignore_errors=True)
     result.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 3))
     return result, ctx.files
+
+
+def _refspecs(target: Target) -> list[str]:
+    """What a job fetches into the mirror: the base branch and the PR's (or group's) head."""
+    refspecs = [branch_refspec(target.base_ref)]
+    if target.is_merge_group and target.head_ref:
+        refspecs.append(f"+{target.head_ref}:{target.head_ref}")
+    elif target.number is not None:
+        refspecs.append(f"+refs/pull/{target.number}/head:refs/pull/{target.number}/head")
+    return refspecs
 
 
 def options_filter(options: Any) -> str:
@@ -327,18 +334,70 @@ def _preview_config_change(
     changed = next((f for f in files if CONFIG_PATH in (f.path, f.old_path)), None)
     if changed is None or target.number is None:
         return
-    key = f"shunter:configpreview:{target.repo}:{target.head_sha}"
+    def proposed() -> bytes | None:
+        if changed.status == "deleted" or changed.path != CONFIG_PATH:
+            return None
+        ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
+        return ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).head.read(CONFIG_PATH)
+
+    _post_preview(runtime, gh, publisher, target, proposed)
+
+
+def _post_preview(
+    runtime: Runtime, gh: Any, publisher: Publisher, target: Target, proposed: Callable[[], bytes | None]
+) -> bool:
+    """Post the ``shunter/config`` preview of the PR's config unless a job already did."""
+    key = preview_key(target)
     if not runtime.redis.set(key, 1, nx=True, ex=86400):
-        return
+        return False
     try:
-        proposed = None
-        if changed.status != "deleted" and changed.path == CONFIG_PATH:
-            ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
-            proposed = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).head.read(CONFIG_PATH)
-        publisher.config_check(preview_check(runtime, gh, target, proposed))
+        publisher.config_check(preview_check(runtime, gh, target, proposed()))
     except BaseException:
         runtime.redis.delete(key)  # not posted: the job's retry (or another stage's job) posts it
         raise
+    return True
+
+
+def config_change(repo: pygit2.Repository, base_ref: str, head_sha: str) -> tuple[bool, bytes | None]:
+    """Whether the PR (merge base to head) changes the config file, and the head's version
+    (None when the PR deletes it). Two tree lookups: no diff of the whole PR is needed."""
+    head = resolve_commit(repo, head_sha)
+    start = merge_base(repo, resolve_commit(repo, base_ref), head)
+
+    def blob(commit: pygit2.Commit) -> pygit2.Oid | None:
+        try:
+            entry = commit.tree[CONFIG_PATH]
+        except KeyError:
+            return None
+        return entry.id if entry.type_str == "blob" else None
+
+    before, after = blob(start), blob(head)
+    if before == after:
+        return False, None
+    return True, (repo[after].peel(pygit2.Blob).data if after is not None else None)
+
+
+def run_config_preview_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Job entry point (queue ``stages``): the config preview for a head whose stages the
+    policy all skipped. No stage job is there to post it, yet a PR that turns Shunter on,
+    or changes what it skips, is the one whose author most wants to see the effect."""
+    runtime = get_runtime()
+    target = Target.model_validate(payload["target"])
+    delivery = payload.get("delivery_id")
+    with bind(repo=target.repo, pr=target.number, head=target.head_sha[:12], delivery=delivery):
+        if heads.is_superseded(runtime.redis, target.repo, target.number, target.head_sha):
+            return {"preview": "superseded"}
+        token = runtime.github.installation_token(target.installation_id)
+        ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
+        ws.fetch(_refspecs(target))
+        changed, proposed = config_change(ws.repo, f"refs/heads/{target.base_ref}", target.head_sha)
+        if not changed:
+            runtime.redis.set(preview_key(target), "unchanged", nx=True, ex=86400)
+            return {"preview": "the pull request does not change the config"}
+        gh = runtime.github.installation(target.installation_id)
+        publisher = Publisher(gh, runtime, target, delivery_id=delivery)
+        posted = _post_preview(runtime, gh, publisher, target, lambda: proposed)
+        return {"preview": "posted" if posted else "already posted"}
 
 
 def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, Any]) -> None:

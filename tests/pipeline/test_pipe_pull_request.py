@@ -634,3 +634,34 @@ def test_a_bug_after_the_verdict_was_published_leaves_the_verdict_standing(stack
     assert not any("internal error" in (r.summary or "") for r in runs.values())
     head = runs["shunter/review"].head_sha
     assert heads.all_done(stack.redis, REPO, head)  # so the summary is not waited for forever
+
+
+def test_a_pr_whose_stages_are_all_skipped_still_gets_its_config_previewed(stack):
+    sim = stack.sim
+    base = dict(BASE)
+    off = "\n".join(f"  {stage}:\n    enabled: false" for stage in ("review", "security", "tests"))
+    base[".github/shunter.yml"] = f"version: 1\nstages:\n{off}\n"  # every stage switched off
+    turn_on = base[".github/shunter.yml"].replace("enabled: false", "enabled: true", 1)
+    number = open_pr(sim, {".github/shunter.yml": turn_on}, base_files=base)
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    assert not {"shunter/review", "shunter/security", "shunter/tests"} & set(runs)  # nothing ran
+    preview = runs["shunter/config"]
+    assert preview.status == "completed"
+    assert "does not take effect" in (preview.summary or "")
+    assert "stages.review.enabled" in (preview.summary or "") + (preview.text or "")
+    # a later event on the same head (a label) fetches and posts nothing again
+    before = len(sim.recorder.requests)
+    sim.add_label(REPO, number, "later")
+    stack.drain()
+    assert [r.name for r in sim.check_runs(REPO)].count("shunter/config") == 1
+    assert not any("check-runs" in r.path for r in sim.recorder.requests[before:])
+
+
+def test_a_draft_that_does_not_touch_the_config_gets_no_preview(stack):
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED}, draft=True)
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    assert "shunter/config" not in runs
+    assert runs["shunter/review"].conclusion == "skipped"
