@@ -8,6 +8,9 @@ GitHub's rules: rate limits wait for ``retry-after``/``x-ratelimit-reset`` when 
 short, 5xx back off; long waits are
 raised as :class:`~bot.errors.TransientError` so rq reschedules the job instead of
 holding a worker. Mutating requests are spaced per installation (secondary rate limits).
+A POST that creates something (a comment, a review, a check run) is never re-sent blindly:
+GitHub may have made it before its answer was lost, so :func:`create_once` looks for it
+before posting again.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import time
-from collections.abc import AsyncGenerator, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
@@ -36,6 +40,11 @@ MAX_INLINE_WAIT = timedelta(seconds=60)
 TOKEN_RENEW_MARGIN = 60
 TOKEN_MAX_LIFETIME = 3600 - TOKEN_RENEW_MARGIN  # GitHub's installation tokens last an hour
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
+SERVER_ERROR_TRIES = 4
+"""How many times a request is sent in all when GitHub answers 5xx (3 retries)."""
+
+T = TypeVar("T")
+_SEND_ONCE: ContextVar[bool] = ContextVar("shunter_send_once", default=False)
 
 
 SECONDARY_WAIT = 60.0
@@ -60,16 +69,86 @@ def _server_now(date_header: str | None) -> datetime:
     return datetime.now(UTC)
 
 
+def _server_error_backoff(retry_count: int) -> timedelta:
+    return timedelta(seconds=0.5 * (2**retry_count))
+
+
 def retry_decision(exc: GitHubException, retry_count: int) -> RetryOption:
     """Rate limits: wait when GitHub says how long and it is short; 5xx: 3 tries, backoff.
-    A secondary limit without a stated wait is left to the job's retry, a minute later."""
+    A secondary limit without a stated wait is left to the job's retry, a minute later.
+    A POST sent by :func:`create_once` is not re-sent here: a 5xx may hide a success."""
     if isinstance(exc, RateLimitExceeded):
         if retry_count < 2 and exc.retry_after <= MAX_INLINE_WAIT:
             return RetryOption(True, max(exc.retry_after, timedelta(seconds=1)))
         return RetryOption(False)
-    if isinstance(exc, RequestFailed) and exc.response.status_code >= 500 and retry_count < 3:
-        return RetryOption(True, timedelta(seconds=0.5 * (2**retry_count)))
+    if (
+        isinstance(exc, RequestFailed)
+        and exc.response.status_code >= 500
+        and retry_count < SERVER_ERROR_TRIES - 1
+    ):
+        if _SEND_ONCE.get() and exc.request.method == "POST":
+            return RetryOption(False)
+        return RetryOption(True, _server_error_backoff(retry_count))
     return RetryOption(False)
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """Whether GitHub may have done what a failed request asked: a 5xx, a timeout or a broken
+    connection says nothing about it (a 4xx or a rate limit is a refusal: nothing was done)."""
+    if isinstance(exc, RequestFailed):
+        return exc.response.status_code >= 500
+    return isinstance(exc, RequestError | httpx.TransportError)
+
+
+@contextlib.contextmanager
+def _sent_once() -> Iterator[None]:
+    token = _SEND_ONCE.set(True)
+    try:
+        yield
+    finally:
+        _SEND_ONCE.reset(token)
+
+
+def create_once(
+    doing: str,
+    post: Callable[[], T],
+    find: Callable[[], T | None],
+    *,
+    tries: int = SERVER_ERROR_TRIES,
+) -> tuple[T, bool]:
+    """Create something with a POST GitHub must not get twice; returns what was created or
+    found, and whether it was found.
+
+    GitHub sometimes carries a POST out and then loses its answer (a 502 or 504 from its
+    edge, a dropped connection); re-sending it, as githubkit does after a 5xx, makes a second
+    comment, review or check run. So the POST goes out once, and after a failure that may
+    hide a success ``find`` looks for what it would have made (by a marker or id Shunter
+    wrote into it): found, it is adopted; not found, it is posted again, ``tries`` POSTs in
+    all with :func:`retry_decision`'s backoff. The normal path costs the one POST.
+
+    Raises :class:`TransientError` when every try failed or the look itself failed (the
+    outcome is then unknown: the caller should remember to look first next time), and
+    :class:`GitHubError` when GitHub refused the POST.
+    """
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(_server_error_backoff(attempt - 1).total_seconds())
+            try:
+                with translate_errors(f"looking for what {doing} made before its answer was lost"):
+                    found = find()
+            except GitHubError as exc:  # still unknown whether the POST took effect
+                raise TransientError(str(exc)) from None
+            if found is not None:
+                return found, True
+        try:
+            with _sent_once():
+                return post(), False
+        except (GitHubException, httpx.TransportError) as exc:
+            if attempt + 1 < tries and answer_lost(exc):
+                continue
+            with translate_errors(doing):
+                raise
+    raise AssertionError("create_once: tries must be at least 1")
 
 
 class MutationSpacer(BaseThrottler):

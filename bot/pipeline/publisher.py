@@ -5,19 +5,26 @@ The payloads are built by the pure functions of ``bot.publishing``; this module 
 them: check runs (annotations in batches of 50, the first with the update and the rest as
 follow-up PATCHes), the one summary comment per PR (claimed in the store so concurrent
 workers never post two), and inline review comments deduplicated by fingerprint.
+
+A create whose answer GitHub lost (a 502 after the write, a dropped connection) is never
+re-sent blindly (:func:`bot.github.client.create_once`): the check run is looked up by its
+``external_id``, the summary by its marker, inline comments by their fingerprints, and what
+is there is adopted. A create whose outcome stays unknown leaves an "uncertain" mark in Redis
+so the job's retry looks first too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from rq import get_current_job
 
 from bot.errors import GitHubError, TransientError
-from bot.github.client import translate_errors
+from bot.github.client import create_once, translate_errors
 from bot.logs import get_logger
 from bot.models import StageName, StageResult
 from bot.pipeline import heads
@@ -91,10 +98,31 @@ class Publisher:
         return run_link(base, secret.get_secret_value().encode(), run_id)
 
     def _create_check(self, data: dict[str, Any]) -> int:
+        """Create a check run, never twice: every one carries an ``external_id`` (the run's id,
+        or a fresh token) by which a create whose answer was lost is found again."""
         owner, name = self.target.owner, self.target.name
-        with translate_errors(f"creating check run {data['name']} on {self.target.repo}"):
-            resp = self.gh.rest.checks.create(owner, name, data=data)
-        return int(resp.parsed_data.id)
+        data = {**data, "external_id": data.get("external_id") or uuid.uuid4().hex}
+        check_run_id, _ = create_once(
+            f"creating check run {data['name']} on {self.target.repo}",
+            lambda: int(self.gh.rest.checks.create(owner, name, data=data).parsed_data.id),
+            lambda: self._find_check(data["name"], data["external_id"]),
+        )
+        return check_run_id
+
+    def _find_check(self, check_name: str, external_id: str) -> int | None:
+        """This App's check run ``check_name`` on the head SHA with ``external_id``, if any."""
+        app_id = self.runtime.settings.app_id
+        with translate_errors(f"listing check runs {check_name} on {self.target.repo}"):
+            for run in self.gh.rest.paginate(
+                self.gh.rest.checks.list_for_ref,
+                map_func=lambda resp: resp.parsed_data.check_runs,
+                owner=self.target.owner, repo=self.target.name, ref=self.target.head_sha,
+                check_name=check_name, filter_="all", per_page=100,
+            ):
+                app = getattr(run, "app", None)
+                if run.external_id == external_id and (app is None or app_id is None or app.id == app_id):
+                    return int(run.id)
+        return None
 
     def _update_check(self, check_run_id: int, data: dict[str, Any]) -> None:
         owner, name = self.target.owner, self.target.name
@@ -103,7 +131,22 @@ class Publisher:
 
     # ------------------------------------------------------------------ planning
     def queue_stage(self, stage: StageName, code: str, reason: str) -> tuple[int, int]:
-        """Create the stage's check run in ``queued`` state and its run record."""
+        """Create the stage's check run in ``queued`` state and its run record.
+
+        When an earlier attempt's create ended with its outcome unknown, the check run it
+        may have made is looked for first (by its run id) and adopted, run and all: a
+        second one would leave the first ``queued`` forever, a required check never done.
+        """
+        redis = self.runtime.redis
+        uncertain = f"shunter:check-uncertain:{self.target.repo}:{self.target.head_sha}:{stage.value}"
+        earlier = redis.get(uncertain)
+        if earlier is not None:
+            run_id = int(earlier)
+            found = self._find_check(stage.check_name, str(run_id))
+            redis.delete(uncertain)
+            if found is not None:
+                self._record_queued(stage, run_id, found, code, reason)
+                return run_id, found
         run = self.store.create_run(
             self.target.repo,
             self.target.number,
@@ -121,16 +164,25 @@ class Publisher:
         }
         if url := self._details_url(run.id):
             data["details_url"] = url
-        check_run_id = self._create_check(data)
-        self.store.set_check_run_id(run.id, check_run_id)
+        try:
+            check_run_id = self._create_check(data)
+        except TransientError:
+            redis.set(uncertain, run.id, ex=7 * 24 * 3600)
+            raise
+        self._record_queued(stage, run.id, check_run_id, code, reason)
+        return run.id, check_run_id
+
+    def _record_queued(
+        self, stage: StageName, run_id: int, check_run_id: int, code: str, reason: str
+    ) -> None:
+        self.store.set_check_run_id(run_id, check_run_id)
         heads.record_check_run(
             self.runtime.redis, self.target.repo, self.target.head_sha, stage.value, check_run_id
         )
         self._audit(
             "check_run.create", "check_run", check_run_id, reason_code=code, reason=reason,
-            run_id=run.id,
+            run_id=run_id,
         )
-        return run.id, check_run_id
 
     def skip_stage(self, stage: StageName, code: str, reason: str) -> int:
         """A check run concluded ``skipped`` with the policy's reason."""
@@ -422,29 +474,47 @@ class Publisher:
             return
         self.runtime.redis.hset(stages_key, mapping={p.fingerprint: stage.value for p in picks})
         self.runtime.redis.expire(stages_key, 90 * 24 * 3600)
-        try:
-            with translate_errors(f"posting review comments on {repo}#{number}"):
-                review = self.gh.rest.pulls.create_review(
+        pending = list(picks)  # what is not on the PR yet (a lost answer's review may be)
+
+        def post() -> int:
+            return int(
+                self.gh.rest.pulls.create_review(
                     self.target.owner,
                     self.target.name,
                     number,
                     data={
                         "commit_id": self.target.head_sha,
                         "event": "COMMENT",
-                        "body": f"`{stage.check_name}`: {len(picks)} finding(s) on lines of this diff.",
-                        "comments": [p.to_payload() for p in picks],
+                        "body": f"`{stage.check_name}`: {len(pending)} finding(s) on lines of this diff.",
+                        "comments": [p.to_payload() for p in pending],
                     },
-                ).parsed_data
+                ).parsed_data.id
+            )
+
+        def find() -> int | None:
+            """Adopt the picks already on the PR; the review's id when none is missing."""
+            on_pr = dict(self._our_review_comments())
+            review_id = 0
+            for pick in [p for p in pending if p.fingerprint in on_pr]:
+                comment = on_pr[pick.fingerprint]
+                self.store.set_inline_comment_id(repo, number, pick.fingerprint, comment.id)
+                review_id = comment.pull_request_review_id or review_id
+                pending.remove(pick)
+            return None if pending else review_id
+
+        try:
+            review_id, adopted = create_once(f"posting review comments on {repo}#{number}", post, find)
         except (GitHubError, TransientError) as exc:
             # give the claims back, or the findings stay "posted" without a comment forever
-            self.store.release_inline_comments(repo, number, [p.fingerprint for p in picks])
+            self.store.release_inline_comments(repo, number, [p.fingerprint for p in pending])
             if isinstance(exc, TransientError):
                 self.runtime.redis.set(uncertain, 1, ex=7 * 24 * 3600)
                 raise  # rq's retry posts them
             log.warning("review comments refused", status=exc.status, error=str(exc))
             return
-        self._audit("review.create", "review", review.id, reason_code="inline_findings",
-                    reason=f"{len(picks)} inline comments", run_id=run_id)
+        self._audit("review.create", "review", review_id, reason_code="inline_findings",
+                    reason=f"{len(picks)} inline comments", run_id=run_id,
+                    payload={"adopted": True} if adopted else None)
 
     def _our_review_comments(self) -> list[tuple[str, Any]]:
         """Shunter's review comments on the PR with their fingerprints, every page (a busy
@@ -569,8 +639,10 @@ class Publisher:
         ``look``: search the PR for an existing summary first (after a lost store). The
         search also runs after a create that failed with a transient error: GitHub may
         have posted the comment before the connection broke, and a blind retry would post
-        a second one. A failed create gives the claim back, so the retry (or the next
-        push) can post at once instead of waiting for the claim to go stale.
+        a second one; so the create itself is never re-sent without that search
+        (:func:`create_once`), and the job's retry searches first. A failed create gives
+        the claim back, so the retry (or the next push) can post at once instead of
+        waiting for the claim to go stale.
         """
         repo = self.target.repo
         worker = self._summary_worker()
@@ -585,19 +657,25 @@ class Publisher:
                     self.runtime.redis.delete(uncertain)
                     return found
             try:
-                with translate_errors(f"creating the summary comment on {repo}#{number}"):
-                    resp = self.gh.rest.issues.create_comment(
-                        self.target.owner, self.target.name, number, data={"body": body}
-                    )
+                comment_id, adopted = create_once(
+                    f"creating the summary comment on {repo}#{number}",
+                    lambda: int(
+                        self.gh.rest.issues.create_comment(
+                            self.target.owner, self.target.name, number, data={"body": body}
+                        ).parsed_data.id
+                    ),
+                    self._find_existing_summary,
+                )
             except TransientError:
                 self.runtime.redis.set(uncertain, 1, ex=7 * 24 * 3600)
                 raise
         except (GitHubError, TransientError):
             self.store.release_summary_claim(repo, number, worker)
             raise
-        comment_id = int(resp.parsed_data.id)
         self.store.set_summary_comment_id(repo, number, comment_id, worker)
         self.runtime.redis.delete(uncertain)
+        if adopted:  # found after a lost answer: edit it, it may be an older one
+            return comment_id
         self._audit("comment.create", "comment", comment_id, reason_code="summary")
         return None
 
@@ -616,7 +694,8 @@ class Publisher:
         return True
 
     def _find_existing_summary(self) -> int | None:
-        """After a lost store (new database), adopt the summary comment already on the PR."""
+        """After a lost store (new database) or a create's lost answer, the summary comment
+        already on the PR, to adopt."""
         number = self.target.number
         assert number is not None
         with translate_errors("listing PR comments"):

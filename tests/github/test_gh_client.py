@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from bot.errors import GitHubError, SettingsError, TransientError
-from bot.github.client import GitHubFactory, translate_errors
+from bot.github.client import GitHubFactory, create_once, translate_errors
 from bot.settings import load_settings
 
 
@@ -113,3 +113,49 @@ def test_missing_credentials_name_the_setting(clean_env):
     with pytest.raises(SettingsError) as info:
         factory.app()
     assert str(info.value).startswith("SHUNTER_APP_ID")
+
+
+def _check_run_ids(sim, head):
+    return [r.id for r in sim.check_runs("octo/client", head_sha=head)]
+
+
+def _create_check(gh, head, external_id):
+    def post():
+        return gh.rest.checks.create(
+            "octo", "client", data={"name": "c", "head_sha": head, "external_id": external_id}
+        ).parsed_data.id
+
+    def find():
+        runs = gh.rest.checks.list_for_ref("octo", "client", head, filter_="all").parsed_data.check_runs
+        return next((r.id for r in runs if r.external_id == external_id), None)
+
+    return create_once("creating check run c", post, find)
+
+
+def test_a_create_whose_answer_was_lost_is_found_not_sent_again(repo, redis_url):
+    _, gh = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url)).installation_for_repo(
+        "octo", "client"
+    )
+    head = repo.ref("octo/client", "main")
+    repo.faults.lost_response(pattern="POST /repos/octo/client/check-runs", times=1)
+    created, adopted = _create_check(gh, head, "one")
+    assert adopted and _check_run_ids(repo, head) == [created]
+    assert repo.recorder.count("POST /repos/octo/client/check-runs") == 1
+    # GET and PATCH are still retried as before, inside create_once's calls or not
+    repo.faults.error(502, "GET /repos/octo/client", times=2)
+    assert gh.rest.repos.get("octo", "client").parsed_data.name == "client"
+
+
+def test_a_create_github_refused_with_a_5xx_is_posted_again_after_looking(repo, redis_url):
+    _, gh = GitHubFactory(settings_for(repo), redis.Redis.from_url(redis_url)).installation_for_repo(
+        "octo", "client"
+    )
+    head = repo.ref("octo/client", "main")
+    repo.faults.error(502, "POST /repos/octo/client/check-runs", times=2)
+    created, adopted = _create_check(gh, head, "two")
+    assert not adopted and _check_run_ids(repo, head) == [created]
+    assert repo.recorder.count("GET /repos/octo/client/commits/*/check-runs") == 2  # a look per failure
+    repo.faults.error(502, "POST /repos/octo/client/check-runs", times=4)
+    with pytest.raises(TransientError, match="creating check run c"):
+        _create_check(gh, head, "three")
+    assert _check_run_ids(repo, head) == [created]
