@@ -12,6 +12,7 @@ permission check — the clicker is the sender.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from gidgethub import sansio
 from bot.commands.parse import STAGE_VERBS, VERBS, Command, Parsed, parse_comment
 from bot.errors import GitHubError, ShunterError, TransientError
 from bot.events.dispatch import EventContext
-from bot.github.client import translate_errors
+from bot.github.client import create_once, translate_errors
 from bot.logs import bind, get_logger
 from bot.models import StageName
 from bot.pipeline.config_loader import LoadedConfig, load_config
@@ -33,6 +34,7 @@ PERMISSION_TTL = 60
 RATE_WINDOW = 60
 RATE_LIMIT = 10
 REPLY_MARKER = "<!-- shunter:reply -->"
+REPLY_NONCE = "shunter:reply-nonce"
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Session:
     lines: list[str] = field(default_factory=list)
     ok: bool = True
     reply_id: int | None = None
+    reply_nonce: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Written into the reply (hidden) so a create whose answer was lost is found again."""
     source: str = "issue"
     """Where the commands were written: ``issue`` (a PR comment), ``review`` (a review
     comment on a diff line, whose reactions live on another route) or ``review-body`` (the
@@ -139,23 +143,30 @@ def _reply(session: Session, *, final: bool) -> None:
     """Create the one reply of this command comment, or edit it."""
     quote = f"> @{session.user}\n\n" if session.user else ""
     state = "" if final else "\n\n_Working on it…_"
-    body = f"{REPLY_MARKER}\n{quote}" + "\n\n".join(session.lines) + state
+    nonce = f"<!-- {REPLY_NONCE} {session.reply_nonce} -->"
+    body = f"{REPLY_MARKER}{nonce}\n{quote}" + "\n\n".join(session.lines) + state
     body = body[:65000]
     owner, name, number = session.target.owner, session.target.name, session.target.number
     key = f"shunter:reply:{session.target.repo}:{session.source}:{session.comment_id}"
     if session.reply_id is None and session.comment_id is not None:
         stored = session.runtime.redis.get(key)
         session.reply_id = int(stored) if stored else None
-    with translate_errors("replying to a command"):
-        if session.reply_id is None:
-            resp = session.gh.rest.issues.create_comment(owner, name, number, data={"body": body})
-            session.reply_id = int(resp.parsed_data.id)
-            if session.comment_id is not None:
-                session.runtime.redis.set(key, session.reply_id, ex=30 * 24 * 3600)
+    action = "comment.update"
+    if session.reply_id is None:
+        session.reply_id, adopted = create_once(
+            "replying to a command",
+            lambda: int(
+                session.gh.rest.issues.create_comment(owner, name, number, data={"body": body}).parsed_data.id
+            ),
+            lambda: _find_reply(session, nonce),
+        )
+        if session.comment_id is not None:
+            session.runtime.redis.set(key, session.reply_id, ex=30 * 24 * 3600)
+        if not adopted:  # else found after a lost answer, maybe an earlier text: edit it
             action = "comment.create"
-        else:
+    if action == "comment.update":
+        with translate_errors("replying to a command"):
             session.gh.rest.issues.update_comment(owner, name, session.reply_id, data={"body": body})
-            action = "comment.update"
     session.runtime.store.record_audit(
         repo=session.target.repo,
         pr=session.target.number,
@@ -167,6 +178,20 @@ def _reply(session: Session, *, final: bool) -> None:
         reason_code="command_reply",
         reason=f"reply to @{session.user}",
     )
+
+
+def _find_reply(session: Session, nonce: str) -> int | None:
+    """The reply carrying ``nonce`` that Shunter already posted on the PR, if any."""
+    bot = (session.runtime.settings.bot_login or "").casefold()
+    for comment in session.gh.rest.paginate(
+        session.gh.rest.issues.list_comments,
+        owner=session.target.owner, repo=session.target.name, issue_number=session.target.number,
+        per_page=100,
+    ):
+        author = (comment.user.login if comment.user else "").casefold()
+        if nonce in (comment.body or "") and (not bot or author == bot):
+            return int(comment.id)
+    return None
 
 
 def _load_pull(ctx: EventContext, gh: Any, number: int) -> Target:

@@ -287,3 +287,16 @@ def test_commands_in_the_text_of_a_submitted_review(stack):
     sim.send_event("pull_request_review", event | {"action": "edited"})  # same text: nothing again
     stack.drain()
     assert len(replies(sim, number)) == count
+
+
+def test_a_reply_whose_answer_was_lost_is_not_posted_twice(stack):
+    number = setup_pr(stack, carol="read")
+    sim = stack.sim
+    posts = "POST /repos/octo/demo/issues/*/comments"
+    before = sim.recorder.count(posts)
+    sim.faults.lost_response(pattern=posts, times=1)
+    sim.comment(REPO, number, "/shunter help", user="carol")
+    stack.drain()
+    [reply] = replies(sim, number)
+    assert "`/shunter help`" in reply.body
+    assert sim.recorder.count(posts) == before + 1  # found, not sent again
