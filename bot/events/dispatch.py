@@ -12,6 +12,7 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
+from bot.events.shapes import problems
 from bot.logs import get_logger
 from bot.queue.jobs import Delivery
 from bot.runtime import Runtime, get_runtime
@@ -78,12 +79,19 @@ def is_own_event(delivery: Delivery, bot_login: str | None) -> bool:
 
 async def dispatch(delivery: Delivery, runtime: Runtime | None = None) -> dict[str, Any]:
     """Run every handler registered for the delivery; return what happened, for the job log."""
-    runtime = runtime or get_runtime()
     outcome: dict[str, Any] = {
         "delivery": delivery.delivery_id,
         "event": delivery.event,
         "action": delivery.action,
     }
+    # the front door refuses these with 400; one queued before it did, or enqueued by
+    # other means (``enqueue_event``), is dropped here with the same message instead of
+    # crashing a handler and failing the job in rq
+    problem = problems(delivery.event, delivery.payload)
+    if problem is not None:
+        log.warning("ignored malformed delivery", delivery=delivery.delivery_id, problem=problem)
+        return {**outcome, "ignored": problem}
+    runtime = runtime or get_runtime()
     if is_own_event(delivery, runtime.settings.bot_login):
         log.info("ignored own event", sender=delivery.sender)
         return {**outcome, "ignored": "sent by Shunter itself"}

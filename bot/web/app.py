@@ -3,7 +3,9 @@
 GitHub wants a 2xx within 10 s and does not redeliver by itself, so the handler does the
 least a durable front door can: check the HMAC over the raw body, then one atomic Redis
 script that deduplicates and enqueues. 202 means "stored"; 503 means "not stored, mark it
-failed so it can be redelivered" — never a 2xx for an event that was not stored.
+failed so it can be redelivered" — never a 2xx for an event that was not stored; 400 means
+"sending it again changes nothing" (bad headers, not JSON, or a payload without the fields
+its handlers read, checked on the parsed dict by ``bot.events.shapes``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import Redis
 from redis.exceptions import RedisError
 
+from bot.events.shapes import problems
 from bot.logs import get_logger
 from bot.queue.jobs import RETENTION_EVERY, Delivery, enqueue_redelivery_sweep, enqueue_retention
 from bot.web import runs
@@ -93,6 +96,12 @@ async def webhook(request: web.Request) -> web.Response:
     if event_name == "ping":
         metrics.count("ping", "pong")
         return web.json_response({"message": "pong", "zen": payload.get("zen")})
+    # a signed payload without the fields its handlers read would only crash the events
+    # worker; the sender (or whoever holds the secret) learns which field is wrong instead
+    problem = problems(event_name, payload)
+    if problem is not None:
+        log.warning("rejected delivery", reason=problem, delivery=delivery_id, gh_event=metric_event)
+        return answer(400, "bad_payload", problem)
 
     delivery = Delivery.from_payload(event_name, delivery_id, payload)
     started = time.perf_counter()
