@@ -141,3 +141,17 @@ def test_re_runs_on_a_fork_pr_find_the_pull_request_github_does_not_name(stack):
     sim.rerequest_check_suite(REPO, head, user="mona")
     stack.drain()
     assert len(sim.check_runs(REPO, head_sha=head, name="shunter/security")) == 2
+
+
+def test_a_rerun_whose_check_suite_comes_without_head_sha_reruns_the_runs_commit(stack):
+    # GitHub's webhook schema lets a check run's suite carry head_sha null; the run's own
+    # head_sha is the commit to re-run (the planner crashed building a Target from the null)
+    number, head = open_pr(stack)
+    sim = stack.sim
+    review = next(r for r in sim.check_runs(REPO, head_sha=head) if r.name == "shunter/review")
+    event, payload = sim.hub.events.check_run("rerequested", sim.world.repo(REPO), review, "alice", None)
+    payload["check_run"]["check_suite"]["head_sha"] = None
+    assert payload["check_run"]["check_suite"]["pull_requests"], "GitHub names the PR here"
+    sim.send_event(event, payload)
+    stack.drain()
+    assert len(sim.check_runs(REPO, head_sha=head, name="shunter/review")) == 2
