@@ -59,12 +59,18 @@ class ConflictDetail:
     """``path: @@ ... @@`` for each of the request's hunks on a conflicting path."""
     regions: tuple[str, ...] = ()
     """``path:L<start>-L<end>`` of each conflict region in the 3-way merge result."""
+    reasons: tuple[str, ...] = ()
+    """What the branch did to each path that is not an edit of the same lines (a deletion,
+    an add of its own, a file where a folder was, or the reverse): see ``_reason``."""
 
     def describe(self, head_sha: str) -> str:
-        where = ", ".join(self.regions) or ", ".join(self.paths)
+        what = list(self.reasons)
+        if self.regions or not what:
+            where = ", ".join(self.regions) or ", ".join(self.paths)
+            what.insert(0, f"the branch changed the same lines ({where})")
         return (
-            f"conflict on {', '.join(self.paths)} against {head_sha[:12]}: the branch changed "
-            f"the same lines ({where}); conflicting hunks: {'; '.join(self.hunks)}"
+            f"conflict on {', '.join(self.paths)} against {head_sha[:12]}: {'; '.join(what)}; "
+            f"conflicting hunks: {'; '.join(self.hunks)}"
         )
 
     def to_error(self, head_sha: str) -> PatchConflict:
@@ -158,15 +164,18 @@ def _collides(index: pygit2.Index, path: str) -> bool:
 def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.Index) -> ConflictDetail:
     paths: list[str] = []
     regions: list[str] = []
+    reasons: list[str] = []
     for ancestor, ours, theirs in merged.conflicts or ():
         entry = ours or theirs or ancestor
         if entry is None:
             continue
         paths.append(entry.path)
-        if ours is not None and theirs is not None:
+        if ancestor is not None and ours is not None and theirs is not None:
             merged_file = repo.merge_file_from_index(ancestor, ours, theirs)
             text = getattr(merged_file, "contents", merged_file)
             regions.extend(_marker_regions(entry.path, str(text)))
+        else:
+            reasons.append(_reason(entry.path, ancestor is not None, ours is not None, theirs is not None))
     wanted = set(paths)
 
     def involved(name: str | None) -> bool:  # the path itself, or a file/directory clash
@@ -180,7 +189,21 @@ def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.
         if involved(f.path) or involved(f.old_path)
         for h in parse_file_diff(f.diff).hunks
     ]
-    return ConflictDetail(cr.id, tuple(sorted(set(paths))), tuple(hunks), tuple(regions))
+    return ConflictDetail(cr.id, tuple(sorted(set(paths))), tuple(hunks), tuple(regions), tuple(reasons))
+
+
+def _reason(path: str, in_base: bool, on_branch: bool, in_change: bool) -> str:
+    """Why a path conflicts when it is not two edits of the same lines, in the words of the
+    person who has to resolve it (the 3-way merge's sides: base, branch now, change)."""
+    if in_base and not on_branch:
+        return f"the branch deleted {path}, which the change edits"
+    if in_base:
+        return f"the change deletes {path}, which the branch has changed since"
+    if on_branch and in_change:
+        return f"the branch added {path} too, with other content"
+    if in_change:  # only the change has the path: the branch has a folder there now
+        return f"the change adds the file {path}, but the branch now has a folder {path}/"
+    return f"the change adds files under {path}/, but the branch now has a file {path}"
 
 
 def _marker_regions(path: str, merged_text: str) -> list[str]:

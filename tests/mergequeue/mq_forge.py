@@ -56,14 +56,18 @@ class Forge:
         commit = self.refresh()[sha or self.head()]
         return self.repo[commit.tree[path].id].data
 
-    def human_commit(self, changes: dict[str, bytes], message: str = "human edit") -> str:
-        """A person pushes to the branch (moves the ref directly, as a push would)."""
+    def human_commit(self, changes: dict[str, bytes | None], message: str = "human edit") -> str:
+        """A person pushes to the branch (moves the ref directly, as a push would); None
+        deletes the path."""
         repo = self.refresh()
         parent = repo[self.head()]
         index = pygit2.Index()
         index.read_tree(parent.tree)
         for path, data in changes.items():
-            index.add(pygit2.IndexEntry(path, repo.create_blob(data), 0o100644))
+            if data is None:
+                index.remove(path)
+            else:
+                index.add(pygit2.IndexEntry(path, repo.create_blob(data), 0o100644))
         tree = index.write_tree(repo)
         oid = repo.create_commit(None, HUMAN, HUMAN, message, tree, [parent.id])
         repo.references[f"refs/heads/{BRANCH}"].set_target(oid)

@@ -257,15 +257,24 @@ def test_partial_deletion_that_bypassed_validation_deletes_nothing(forge, mq, gi
 
 
 @pytest.mark.parametrize(
-    ("adds", "human"),
+    ("adds", "human", "why"),
     [
-        ("notes", {"notes/a.md": b"human A\n", "notes/b.md": b"human B\n"}),
-        ("tools/run.py", {"tools": b"echo human\n"}),
+        (
+            "notes",
+            {"notes/a.md": b"human A\n", "notes/b.md": b"human B\n"},
+            "the change adds the file notes, but the branch now has a folder notes/",
+        ),
+        (
+            "tools/run.py",
+            {"tools": b"echo human\n"},
+            "the change adds files under tools/, but the branch now has a file tools",
+        ),
+        ("fresh.py", {"fresh.py": b"human = 1\n"}, "the branch added fresh.py too, with other content"),
     ],
-    ids=["file-over-new-directory", "file-under-new-file"],
+    ids=["file-over-new-directory", "file-under-new-file", "both-added"],
 )
 def test_added_file_colliding_with_a_newer_file_or_directory_is_a_conflict(
-    forge, mq, git_policy, store_factory, adds, human
+    forge, mq, git_policy, store_factory, adds, human, why
 ):
     """A person adds ``notes/`` (or a file ``tools``) after the change adding ``notes`` (or
     ``tools/run.py``) was computed: the human's files stay and the change is a conflict, not
@@ -277,9 +286,21 @@ def test_added_file_colliding_with_a_newer_file_or_directory_is_a_conflict(
     outcome = process_once(mq, store_factory("w"), owner_id="w")
     assert outcome.report is None and forge.head() == before
     [letter] = outcome.dead
-    assert letter.reason == "conflict" and adds in letter.detail
+    assert letter.reason == "conflict" and why in letter.detail
+    assert "the branch changed the same lines" not in letter.detail  # it did not
     for path, data in human.items():
         assert forge.read(path) == data
+
+
+def test_a_change_to_a_file_the_branch_deleted_says_so(forge, mq, git_policy, store_factory):
+    cr = forge.change({"src/mod2.py": module_text(2).replace(b"Module 2", b"Module two")}, title="reword")
+    mq.submit(cr, forge.base_tree(), git_policy, {})
+    forge.human_commit({"src/mod2.py": None}, "human removes mod2")
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    [letter] = outcome.dead
+    assert letter.reason == "conflict"
+    assert "the branch deleted src/mod2.py, which the change edits" in letter.detail
+    assert "the branch changed the same lines" not in letter.detail
 
 
 def chmod_on_branch(forge, path: str, mode: int) -> str:
