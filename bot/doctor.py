@@ -86,6 +86,22 @@ def _sweeps(settings: Settings) -> Check:
     return Check(name, not late and not last["errors"], detail, required=False)
 
 
+def _data_dir(settings: Settings) -> Check:
+    """The SQLite store, the embedded Valkey, the mirrors and the sandbox caches all write
+    there: it must exist (it is created if missing) and take a file."""
+    import tempfile
+
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        detail = f"{path}: {exc.strerror} (set SHUNTER_DATA_DIR to a writable directory)"
+        return Check("data dir", False, detail)
+    return Check("data dir", True, f"{path} is writable")
+
+
 def _database(settings: Settings) -> Check:
     """Open the database the way the store does (same URL normalisation and engine).
 
@@ -106,7 +122,10 @@ def _database(settings: Settings) -> Check:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
     except Exception as exc:  # any driver error is a finding, not a crash
-        found = redact_secrets(f"cannot connect: {type(exc).__name__}: {exc}")
+        # one line: the driver's message without SQLAlchemy's "(Background on this error…)"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        said = " ".join(line for line in lines if not line.startswith("(Background on this error"))
+        found = redact_secrets(f"cannot connect: {type(exc).__name__}: {said}")
         return Check("database", False, found[:300])
     finally:
         engine.dispose()
@@ -125,7 +144,7 @@ def run_checks(settings: Settings) -> list[Check]:
         _redis(settings),
         _app(settings),
     ]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    checks.append(_data_dir(settings))
     checks.append(_database(settings))
     checks.append(_sandbox())
     checks.append(_sweeps(settings))
@@ -142,7 +161,12 @@ def _sandbox() -> Check:
 
 @click.command()
 def doctor() -> None:
-    """Check settings, Redis, the database and the App's credentials; print what is missing."""
+    """Check settings, Redis, the App's credentials, the data dir and the database; print
+    what is missing.
+
+    Exit status 0 when every required check passes, 1 otherwise (optional ones, the sandbox
+    and the missed-delivery sweeps, only inform).
+    """
     try:
         settings = load_settings()
     except ShunterError as exc:

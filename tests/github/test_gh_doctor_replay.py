@@ -90,3 +90,34 @@ def test_doctor_opens_the_database_like_the_store(clean_env, monkeypatch, tmp_pa
     assert result.exit_code == 1
     assert "✗ database: bad setting: SHUNTER_DATABASE_URL: is not a database URL" in result.output
     assert "hunter2pw" not in result.output
+
+
+def test_doctor_names_a_data_dir_it_cannot_create(clean_env, monkeypatch, tmp_path):
+    """A data dir under a regular file (or on a read-only disk) is a check that fails,
+    not a traceback that hides every other check."""
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("SHUNTER_WEBHOOK_SECRET", "s")
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "a-file" / "data"))
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert f"✗ data dir: {tmp_path / 'a-file' / 'data'}: Not a directory" in result.output
+    assert "set SHUNTER_DATA_DIR to a writable directory" in result.output
+    assert "sandbox:" in result.output  # the checks after it still ran
+
+
+def test_doctor_says_the_data_dir_is_writable(clean_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "new" / "data"))
+    result = CliRunner().invoke(main, ["doctor"])
+    assert f"✓ data dir: {tmp_path / 'new' / 'data'} is writable" in result.output, result.output
+
+
+def test_doctor_reports_an_unreachable_database_on_one_line(clean_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SHUNTER_DATABASE_URL", "postgresql://127.0.0.1:1/test")
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1
+    (line,) = [line for line in result.output.splitlines() if "database" in line]
+    assert line.startswith("✗ database: cannot connect: OperationalError:"), result.output
+    assert "Background on this error" not in result.output
+    assert "sandbox:" in result.output.splitlines()[result.output.splitlines().index(line) + 1]
