@@ -3,19 +3,29 @@
 Subcommands live beside the code they drive and are imported only when invoked, so
 ``shunter --help`` stays fast and one broken feature cannot stop the others from starting.
 Every ``ShunterError`` becomes one line on stderr and exit status 2 (1 is kept for
-"the check failed", e.g. ``shunter run`` or ``shunter config validate``).
+"the check failed", e.g. ``shunter run`` or ``shunter config validate``). Anything else
+that escapes a command is unexpected: its traceback, one line saying so, and status 3, so
+a script never mistakes a crash for "the check failed". Ctrl-C exits 130, as shells do.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from bot import __version__
 from bot.errors import ShunterError
+
+EXIT_ERROR = 2
+"""Bad usage or input Shunter cannot work with (a setting, a path, a ref, a config)."""
+EXIT_UNEXPECTED = 3
+"""Shunter could not finish: an unexpected exception (a corrupt repository, a bug)."""
+EXIT_INTERRUPTED = 130
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -63,7 +73,22 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except ShunterError as exc:
             click.echo(f"shunter: {exc}", err=True)
-            ctx.exit(2)
+            ctx.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            click.echo("\nshunter: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # the reader went away (``| head``): click exits quietly
+            click.echo(traceback.format_exc().rstrip(), err=True)
+            click.echo(
+                f"shunter: unexpected error: {type(exc).__name__}: {exc} (if your setup is not "
+                "the cause, please report it with the traceback above)",
+                err=True,
+            )
+            ctx.exit(EXIT_UNEXPECTED)
 
 
 def _unavailable(name: str, help_text: str) -> click.Command:

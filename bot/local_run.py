@@ -5,7 +5,9 @@ from the repository's object database (nothing is checked out). The policy comes
 ``--config`` or from ``.github/shunter.yml`` *as committed on the base*, as on GitHub where
 the default branch decides, so a branch cannot loosen the rules that judge it.
 
-Exit status: 0 when no stage fails per its ``fail_on``, 1 when one does, 2 on bad usage.
+Exit status: 0 when no stage fails per its ``fail_on``, 1 when one does, 2 on bad usage
+or input (a path, a ref, a config), 3 when Shunter could not finish (a stage that could not
+complete, a corrupt repository): a CI step never reads a crash as a pass or as findings.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from bot.models import Finding, StageName, StageResult
 from bot.policies.schema import ShunterConfig, StageConfig
 from bot.stages.context import StageContext
 from bot.stages.filtering import filter_findings
-from bot.stages.registry import run_stage, stage_options
+from bot.stages.registry import failed_result, run_stage, stage_options
 
 CONFIG_PATH = ".github/shunter.yml"
 FORMATS = ("text", "json", "sarif", "markdown")
@@ -72,6 +75,25 @@ def _read_config(ctx: StageContext, config_file: Path | None) -> tuple[bytes | N
     return ctx.base.read(CONFIG_PATH), f"{CONFIG_PATH} (base {ctx.base_sha[:8]})"
 
 
+UNTRUSTED_NOTE = (
+    "The tests stage ran none of the head's code: shunter run treats it as untrusted unless "
+    "you pass --trusted (the code then runs in the sandbox)."
+)
+
+
+def _scratch_dir() -> Path:
+    """A private scratch dir, or one line naming the setting to change."""
+    from bot.git.scratch import new_scratch_dir
+
+    try:
+        return new_scratch_dir(prefix="shunter-run-")
+    except OSError as exc:
+        raise ShunterError(
+            f"cannot create a scratch directory: {exc.strerror} ({exc.filename})",
+            hint="set SHUNTER_SCRATCH_DIR to a writable directory",
+        ) from None
+
+
 def _parse_stages(value: str | None, config: ShunterConfig) -> list[StageName]:
     if value is None:
         return [name for name in StageName if stage_options(config, name).enabled]
@@ -90,6 +112,21 @@ def _parse_stages(value: str | None, config: ShunterConfig) -> list[StageName]:
     if not names:
         raise click.BadParameter("no stage given")
     return names
+
+
+def incomplete(result: StageResult) -> bool:
+    """The stage could not complete (``run_stage`` turned its failure into this result)."""
+    return bool(result.metrics.get("error"))
+
+
+def exit_status(results: Sequence[StageResult], config: ShunterConfig) -> int:
+    """1 when a stage fails per its ``fail_on`` (that is known however the others went),
+    else 3 when one could not complete (its silence is no pass), else 0."""
+    from bot.cli import EXIT_UNEXPECTED
+
+    if any(fails(r, stage_options(config, r.stage)) for r in results):
+        return 1
+    return EXIT_UNEXPECTED if any(incomplete(r) for r in results) else 0
 
 
 def fails(result: StageResult, options: StageConfig) -> bool:
@@ -136,10 +173,14 @@ def local_stage_job(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_stages_via_queue(
-    repo_path: Path, base: str, head: str, stages: Sequence[StageName], config: ShunterConfig, trusted: bool
+    repo_path: Path, ctx: StageContext, stages: Sequence[StageName], config: ShunterConfig, trusted: bool
 ) -> list[StageResult]:
     """The same stages as jobs on Shunter's queue (embedded Valkey unless SHUNTER_REDIS_URL),
-    executed by an in-process worker: exactly the path the App's stage jobs take."""
+    executed by an in-process worker: exactly the path the App's stage jobs take.
+
+    The jobs get the commits ``ctx`` resolved (the merge base stands in for the base: the
+    diff is the same), so a branch that moves meanwhile cannot change what they judge; a
+    job that fails is a stage that could not complete, and the other stages still count."""
     from redis import Redis
     from rq import SimpleWorker
 
@@ -147,6 +188,7 @@ def run_stages_via_queue(
     from bot.queue.jobs import STAGES, queue
     from bot.settings import load_settings
 
+    started = time.monotonic()
     settings = load_settings()
     handle = open_redis(settings)
     try:
@@ -157,8 +199,8 @@ def run_stages_via_queue(
                 "bot.local_run.local_stage_job",
                 {
                     "repo": str(repo_path.resolve()),
-                    "base": base,
-                    "head": head,
+                    "base": ctx.base_sha,
+                    "head": ctx.head_sha,
                     "stage": name.value,
                     "config": config.model_dump(mode="json", by_alias=True),
                     "trusted": trusted,
@@ -175,17 +217,28 @@ def run_stages_via_queue(
             job.refresh()
             value = job.return_value()
             if value is None:
-                raise ShunterError(f"the {name.value} stage job failed: {job.get_status()}")
-            results.append(StageResult.model_validate(value))
+                latest = job.latest_result()
+                error = ((latest.exc_string if latest is not None else None) or "").strip().splitlines()
+                why = error[-1] if error else str(job.get_status())
+                note = f"the {name.value} stage job failed ({why})."
+                results.append(failed_result(name, ctx, note, started))
+            else:
+                results.append(StageResult.model_validate(value))
         return results
     finally:
         handle.close()
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) and undecodable bytes
+    escaped, so that one finding stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _line(f: Finding) -> str:
-    where = f"{f.path}:{f.start_line}" + (f"-{f.end_line}" if f.end_line != f.start_line else "")
+    where = f"{_printable(f.path)}:{f.start_line}" + (f"-{f.end_line}" if f.end_line != f.start_line else "")
     flag = f" [suppressed: {f.suppressed}]" if f.suppressed else ""
-    return f"  {where}: {f.severity.value}: {f.rule_id}: {f.message}{flag}"
+    return f"  {where}: {f.severity.value}: {f.rule_id}: {_printable(f.message)}{flag}"
 
 
 def render_text(
@@ -194,17 +247,18 @@ def render_text(
     out = [
         f"shunter run: {ctx.repo} {ctx.base_sha[:10]}..{ctx.head_sha[:10]} ({len(ctx.files)} changed files)"
     ]
-    out += [f"  note: {note}" for note in notes]
+    out += [f"  note: {_printable(note)}" for note in notes]
     for result in results:
         options = stage_options(config, result.stage)
         out.append("")
+        status = conclusion(result, options) + (", could not complete" if incomplete(result) else "")
         out.append(
-            f"{result.stage.check_name}: {conclusion(result, options)} "
+            f"{result.stage.check_name}: {status} "
             f"({len(result.findings)} findings, fails on {options.fail_on.value})"
         )
         ordered = sorted(result.findings, key=lambda f: (f.path, f.start_line, f.rule_id))
         out += [_line(f) for f in ordered]
-        out += [f"  note: {note}" for note in result.notes]
+        out += [f"  note: {_printable(note)}" for note in result.notes]
         for patch in result.patches:
             out.append(f"  patch: {patch.title} ({len(patch.files)} files; see --format json for the diff)")
     return "\n".join(out)
@@ -219,6 +273,7 @@ def render_json(
         "head_sha": ctx.head_sha,
         "notes": notes,
         "failed": any(fails(r, stage_options(config, r.stage)) for r in results),
+        "incomplete": any(incomplete(r) for r in results),
         "results": [
             {
                 **r.model_dump(mode="json"),
@@ -249,13 +304,18 @@ def render_markdown(results: list[StageResult], notes: list[str]) -> str:
 @click.option(
     "--repo",
     "repo_path",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, exists=True),
     default=".",
     show_default=True,
     help="A path inside the git repository.",
 )
 @click.option("--base", required=True, help="Base ref or SHA (the PR's target).")
-@click.option("--head", default="HEAD", show_default=True, help="Head ref or SHA.")
+@click.option(
+    "--head",
+    default="HEAD",
+    show_default=True,
+    help="Head ref or SHA; commits only, uncommitted changes are not seen.",
+)
 @click.option(
     "--stages",
     default=None,
@@ -294,21 +354,34 @@ def run(
     trusted: bool,
     via_queue: bool,
 ) -> None:
-    """Run Shunter's stages on the diff merge-base(BASE, HEAD)..HEAD of a local repository."""
-    from bot.git.scratch import new_scratch_dir
-    from bot.git.workspace import context_from_local_repo
+    """Run Shunter's stages on the diff merge-base(BASE, HEAD)..HEAD of a local repository.
 
-    scratch = new_scratch_dir(prefix="shunter-run-")
+    Only commits are read: uncommitted changes are not part of the run (a note says so).
+
+    \b
+    Exit status:
+      0  no stage fails per its fail_on
+      1  a stage fails per its fail_on
+      2  bad usage or input (a path, a ref, the config)
+      3  Shunter could not finish (a stage could not complete, an unexpected error)
+    """
+    from bot.git.workspace import context_from_local_repo, local_repo_notes
+
+    scratch: Path | None = None
     try:
         try:
+            scratch = _scratch_dir()
             ctx = context_from_local_repo(repo_path, base, head, trusted_author=trusted)
             content, source = _read_config(ctx, config_file)
             config, notes = load_config(content, source)
+            notes += local_repo_notes(repo_path, base, head)
             names = _parse_stages(stages, config)
             if via_queue:
-                results = run_stages_via_queue(repo_path, base, head, names, config, trusted)
+                results = run_stages_via_queue(repo_path, ctx, names, config, trusted)
             else:
                 results = run_stages(ctx, names, config, scratch)
+            if not trusted and any(r.metrics.get("sandbox") == "refused" for r in results):
+                notes.append(UNTRUSTED_NOTE)
             if output_format == "json":
                 text = render_json(ctx, results, config, notes)
             elif output_format == "sarif":
@@ -324,7 +397,7 @@ def run(
                     click.echo(f"  {exc.path}:{line}:{column}: {message}", err=True)
             click_ctx.exit(2)
         click.echo(text)
-        failed = any(fails(r, stage_options(config, r.stage)) for r in results)
-        click_ctx.exit(1 if failed else 0)
+        click_ctx.exit(exit_status(results, config))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -47,10 +47,12 @@ _WS = re.compile(r"\s+")
 def fingerprint(rule_id: str, path: str, line_content: str) -> str:
     """A finding identity that survives line shifts: rule + path + normalised line text.
 
-    Whitespace is folded so re-indentation does not make an old finding look new.
+    Whitespace is folded so re-indentation does not make an old finding look new. A git
+    path that is not UTF-8 reaches here with its bytes as surrogates: they are hashed as
+    those bytes (a plain ``encode()`` raised, and took the whole stage down).
     """
     normalised = _WS.sub(" ", line_content).strip()
-    digest = hashlib.sha256(f"{rule_id}\0{path}\0{normalised}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{rule_id}\0{path}\0{normalised}".encode("utf-8", "surrogateescape")).hexdigest()
     return digest[:16]
 
 

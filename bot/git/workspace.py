@@ -141,13 +141,65 @@ def build_context(
     )
 
 
+def _open_local_repo(path: Path | str) -> pygit2.Repository:
+    found = pygit2.discover_repository(str(path))
+    if found is None:
+        raise WorkspaceError(f"{path} is not inside a git repository")
+    return pygit2.Repository(found)
+
+
+def _local_commit(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
+    """``resolve_commit`` with advice for a local repository rather than a mirror."""
+    if repo.head_is_unborn and not repo.listall_references():  # ``is_empty`` misses `main`
+        raise WorkspaceError(
+            f"{(repo.workdir or repo.path).rstrip('/')} has no commits yet",
+            hint="commit the changes first: shunter run compares commits",
+        )
+    try:
+        return resolve_commit(repo, ref)
+    except WorkspaceError as exc:
+        raise WorkspaceError(
+            exc.message, hint="name a branch, tag or commit of this repository; `git branch -a` lists them"
+        ) from None
+
+
 def context_from_local_repo(
     path: Path | str, base: str, head: str = "HEAD", **context_fields: object
 ) -> StageContext:
     """A ``StageContext`` for commits of a local repository (``shunter run``)."""
-    found = pygit2.discover_repository(str(path))
-    if found is None:
-        raise WorkspaceError(f"{path} is not inside a git repository")
-    repo = pygit2.Repository(found)
+    repo = _open_local_repo(path)
+    _local_commit(repo, base)
+    _local_commit(repo, head)
     name = Path(repo.workdir or repo.path).resolve().name.removesuffix(".git")
     return build_context(repo, f"local/{name}", base, head, **context_fields)
+
+
+def local_repo_notes(path: Path | str, base: str, head: str) -> list[str]:
+    """What a local run cannot see, said up front instead of leaving a user to wonder why
+    the result looks empty or too big: uncommitted work (only commits are read), and a
+    base with no common history with the head (a shallow clone, or unrelated branches),
+    where the diff falls back to comparing the two trees."""
+    repo = _open_local_repo(path)
+    notes: list[str] = []
+    base_commit, head_commit = _local_commit(repo, base), _local_commit(repo, head)
+    if repo.merge_base(base_commit.id, head_commit.id) is None:
+        if repo.is_shallow:
+            notes.append(
+                f"{base!r} and {head!r} share no commit in this shallow clone, so the diff "
+                "compares their trees and also shows the base's own changes; fetch more "
+                "history (`git fetch --unshallow`) for the branch's changes alone."
+            )
+        else:
+            notes.append(
+                f"{base!r} and {head!r} share no history, so the diff compares their trees "
+                "directly."
+            )
+    if head == "HEAD" and not repo.is_bare:
+        dirty = repo.status(untracked_files="no")
+        if dirty:
+            notes.append(
+                f"{len(dirty)} file(s) with uncommitted changes are not part of this run: "
+                "shunter run reads commits (HEAD by default), not the working tree; commit "
+                "them to include them."
+            )
+    return notes

@@ -42,7 +42,9 @@ def stage_options(config: ShunterConfig, name: StageName | str) -> StageConfig:
     return getattr(config.stages, StageName(name).value)  # type: ignore[no-any-return]
 
 
-def _failed(name: StageName, ctx: StageContext, note: str, started: float) -> StageResult:
+def failed_result(name: StageName, ctx: StageContext, note: str, started: float) -> StageResult:
+    """The neutral result of a stage that could not complete; ``metrics["error"]`` marks it,
+    so ``shunter run`` can tell it from a pass."""
     return StageResult(
         stage=name,
         head_sha=ctx.head_sha,
@@ -66,15 +68,15 @@ def run_stage(name: StageName | str, ctx: StageContext) -> StageResult:
         function = stage_function(stage)
     except (ImportError, AttributeError) as exc:
         log.warning("stage %s unavailable: %s", stage.value, exc)
-        return _failed(stage, ctx, f"the {stage.value} stage is not available ({exc}).", started)
+        return failed_result(stage, ctx, f"the {stage.value} stage is not available ({exc}).", started)
     try:
         result = function(ctx)
     except ShunterError as exc:
         log.warning("stage %s failed: %s", stage.value, exc)
-        return _failed(stage, ctx, f"{type(exc).__name__}: {exc}", started)
+        return failed_result(stage, ctx, f"{type(exc).__name__}: {exc}", started)
     except Exception as exc:  # a stage bug must not take the worker down
         log.exception("stage %s crashed", stage.value)
-        return _failed(stage, ctx, f"internal error ({type(exc).__name__}); see the logs.", started)
+        return failed_result(stage, ctx, f"internal error ({type(exc).__name__}); see the logs.", started)
     if not isinstance(result, StageResult):
-        return _failed(stage, ctx, f"returned {type(result).__name__}, not a StageResult.", started)
+        return failed_result(stage, ctx, f"returned {type(result).__name__}, not a StageResult.", started)
     return result

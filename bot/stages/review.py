@@ -168,6 +168,19 @@ def _configs(ctx: StageContext, paths: Iterable[str], tree: set[str]) -> dict[st
     return {path: data for path in paths if path in tree and (data := ctx.head.read(path)) is not None}
 
 
+def _utf8_name(path: str) -> bool:
+    """False for a git path whose bytes are not UTF-8 (pygit2 gives them as surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(path: str) -> str:
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def start_ruff(
     ctx: StageContext, texts: dict[str, str], notes: list[str], raw: dict[str, bytes] | None = None
 ) -> tuple[RuffRun, list[str]] | None:
@@ -175,6 +188,13 @@ def start_ruff(
     ruff on them in the background; None when there is nothing to lint. ``raw`` holds the
     files' bytes when the caller has them (else the texts are encoded again)."""
     py_files = sorted(path for path in texts if heuristics.is_python(path))
+    garbled = [path for path in py_files if not _utf8_name(path)]
+    if garbled:
+        # ruff prints such a name with U+FFFD for the bad bytes, so its findings could not
+        # be matched to the file and would vanish without a word
+        shown = ", ".join(f"`{_escaped(path)}`" for path in garbled)
+        notes.append(f"ruff did not check {shown}: its report cannot name a file whose name is not UTF-8.")
+        py_files = [path for path in py_files if path not in garbled]
     if not py_files:
         return None
     assert ctx.scratch_dir is not None

@@ -131,6 +131,7 @@ def test_usage_errors_exit_2(local_repo, tmp_path: Path) -> None:
     assert bad_stage.exit_code == 2 and "unknown stage 'lint'" in bad_stage.output
     bad_ref = _invoke("--repo", str(path), "--base", "nope", "--stages", "review")
     assert bad_ref.exit_code == 2 and "no commit 'nope'" in bad_ref.output
+    (tmp_path / "empty").mkdir()
     not_git = _invoke("--repo", str(tmp_path / "empty"), "--base", "main")
     assert not_git.exit_code == 2 and "not inside a git repository" in not_git.output
     broken = tmp_path / "broken.yml"

@@ -24,13 +24,19 @@ def commit(repo, files, parents, message):
     return repo.create_commit("HEAD", sig, sig, message, tree, parents)
 
 
-def test_queue_and_in_process_agree(tmp_path, redis_url, monkeypatch):
+def queued_repo(tmp_path, redis_url, monkeypatch, head_text):
+    """A repository whose branch `base` has app.py and whose HEAD changes it to ``head_text``,
+    with Shunter's queue on the test's Redis."""
     monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
     monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
     repo = pygit2.init_repository(str(tmp_path / "repo"))
     base = commit(repo, {"app.py": "def f():\n    return 1\n"}, [], "base")
     repo.create_branch("base", repo[base])
-    commit(repo, {"app.py": "import os\n\n\ndef f():\n    breakpoint()\n    return 1\n"}, [base], "head")
+    commit(repo, {"app.py": head_text}, [base], "head")
+
+
+def test_queue_and_in_process_agree(tmp_path, redis_url, monkeypatch):
+    queued_repo(tmp_path, redis_url, monkeypatch, "import os\n\n\ndef f():\n    breakpoint()\n    return 1\n")
     args = ["run", "--repo", str(tmp_path / "repo"), "--base", "base", "--stages", "review,security", "--format", "json"]
     direct = CliRunner().invoke(main, args)
     queued = CliRunner().invoke(main, [*args, "--queue"])
@@ -42,3 +48,25 @@ def test_queue_and_in_process_agree(tmp_path, redis_url, monkeypatch):
 
     assert findings(direct.output) == findings(queued.output)
     assert findings(direct.output)
+
+
+def test_a_failed_stage_job_exits_3_and_keeps_the_other_stages(tmp_path, redis_url, monkeypatch):
+    """A stage job that fails is a stage that could not complete (exit 3), not bad usage
+    (2), and the stages whose jobs worked are still reported."""
+    import bot.local_run
+
+    queued_repo(tmp_path, redis_url, monkeypatch, "import os\n\n\ndef f():\n    return 1\n")
+    real_job = bot.local_run.local_stage_job
+
+    def job(payload):  # the in-process worker imports the job by name: this one breaks
+        if payload["stage"] == "security":
+            raise RuntimeError("worker ran out of disk")
+        return real_job(payload)
+
+    monkeypatch.setattr(bot.local_run, "local_stage_job", job)
+    args = ["run", "--repo", str(tmp_path / "repo"), "--base", "base", "--stages", "review,security", "--queue"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 3, result.output
+    assert "shunter/review: success (" in result.output
+    assert "shunter/security: neutral, could not complete" in result.output
+    assert "RuntimeError: worker ran out of disk" in result.output
