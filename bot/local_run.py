@@ -106,11 +106,12 @@ def _parse_stages(value: str | None, config: ShunterConfig) -> list[StageName]:
             name = StageName(raw)
         except ValueError:
             choices = ", ".join(s.value for s in StageName)
-            raise click.BadParameter(f"unknown stage {raw!r} (choose from {choices})") from None
+            problem = f"unknown stage {raw!r} (choose from {choices})"
+            raise click.BadParameter(problem, param_hint="--stages") from None
         if name not in names:
             names.append(name)
     if not names:
-        raise click.BadParameter("no stage given")
+        raise click.BadParameter("no stage given", param_hint="--stages")
     return names
 
 

@@ -235,3 +235,11 @@ def test_ctrl_c_exits_130_not_1(work, tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 130, err
     assert b"shunter: interrupted" in err
+
+
+def test_a_bad_stage_list_names_the_option(work) -> None:
+    path = work({"pkg/new.py": b"x = 1\n"})
+    for stages, said in (("lint", "unknown stage 'lint'"), (" , ", "no stage given")):
+        result = shunter("--repo", str(path), "--base", "main", "--stages", stages)
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for --stages: {said}" in result.output, result.output
