@@ -48,7 +48,11 @@ class Hub:
         return self.world.clock.now()
 
     def emit(self, event_and_payload: tuple[str, Json]) -> None:
+        """Send an App delivery, as GitHub does only for repositories the App is installed
+        on (a push to an uninstalled fork reaches the fork owner's hooks, not the App's)."""
         event, payload = event_and_payload
+        if "installation" not in payload:
+            return
         self.webhooks.enqueue(event, payload)
 
     # -- pull request views --------------------------------------------------------------
