@@ -185,7 +185,7 @@ def run_stages_via_queue(
     from redis import Redis
     from rq import SimpleWorker
 
-    from bot.queue.connection import open_redis
+    from bot.queue.connection import check_reachable, open_redis
     from bot.queue.jobs import STAGES, queue
     from bot.settings import load_settings
 
@@ -193,6 +193,7 @@ def run_stages_via_queue(
     settings = load_settings()
     handle = open_redis(settings)
     try:
+        check_reachable(handle.url)  # one line naming SHUNTER_REDIS_URL, not a traceback
         conn = Redis.from_url(handle.url)
         q = queue(f"{STAGES}-local-{os.getpid()}", conn)
         jobs = [

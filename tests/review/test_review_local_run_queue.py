@@ -70,3 +70,16 @@ def test_a_failed_stage_job_exits_3_and_keeps_the_other_stages(tmp_path, redis_u
     assert "shunter/review: success (" in result.output
     assert "shunter/security: neutral, could not complete" in result.output
     assert "RuntimeError: worker ran out of disk" in result.output
+
+
+def test_queue_with_redis_down_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHUNTER_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    repo = pygit2.init_repository(str(tmp_path / "repo"))
+    base = commit(repo, {"app.py": "x = 1\n"}, [], "base")
+    repo.create_branch("base", repo[base])
+    args = ["run", "--repo", str(tmp_path / "repo"), "--base", "base", "--stages", "review", "--queue"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "shunter: Redis at redis://127.0.0.1:1/0 does not answer" in result.output
