@@ -91,9 +91,25 @@ def _line_numbers(text: str, only: frozenset[int] | None) -> list[tuple[int, str
     return [(n, lines[n - 1]) for n in sorted(only) if 1 <= n <= len(lines)]
 
 
+_UNSAFE_IN_DIFF_HEADER = re.compile(r'[\s"\\]|[^\x21-\x7e\u00a0-\U0010ffff]|[\ud800-\udfff]')
+
+
+def _diff_name(path: str) -> str:
+    """``path`` with what unidiff cannot read in a header (whitespace, quotes, backslashes,
+    control characters, the surrogates of undecodable bytes) turned into ``_``.
+
+    Git allows all of these in a file name, but a newline or ``a b/c d`` makes unidiff
+    raise and a tab cuts the name short, which left such files unscanned. detect-secrets
+    only uses the name for its extension and base-name heuristics (file type, lock files),
+    which the stand-in keeps; findings are reported under the real path by the caller.
+    """
+    return _UNSAFE_IN_DIFF_HEADER.sub("_", path)
+
+
 def _synthetic_diff(path: str, numbered: list[tuple[int, str]]) -> str:
     """A unified diff adding exactly ``numbered`` lines: detect-secrets' public line API."""
-    out = [f"diff --git a/{path} b/{path}", f"--- a/{path}", f"+++ b/{path}"]
+    name = _diff_name(path)
+    out = [f"diff --git a/{name} b/{name}", f"--- a/{name}", f"+++ b/{name}"]
     run: list[tuple[int, str]] = []
 
     def flush() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 import structlog
 
 from bot.engines import redaction, secrets_scan
+from bot.stages import security
 
 
 def _samples() -> dict[str, tuple[str, str]]:
@@ -137,3 +139,25 @@ def test_entropy_only_hits_are_notices_named_kinds_are_errors() -> None:
 def test_documentation_placeholders_are_not_generic_secrets() -> None:
     text = 'api_key = "YOUR_API_KEY_HERE"\ntoken = "example-token-1234567"\n'
     assert secrets_scan.scan_secrets({"README.md": text}, detect_secrets=False).findings == []
+
+
+ODD_NAMES = (
+    "new\nline.py",
+    "a b/c d.py",
+    "tab\there.py",
+    'quo"te.py',
+    "back\\slash.py",
+    os.fsdecode(b"not-utf8-\xff.py"),
+    "-leading-dash.py",
+)
+
+
+def test_secrets_in_files_with_odd_names_are_still_found(pr) -> None:
+    """Git allows newlines, spaces, tabs, quotes... in names; detect-secrets must scan them."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiIxMjM0NTY3ODkwIn0." + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    text = f"headers = {{'Authorization': 'Bearer {jwt}'}}\n"
+    result = security.run(pr({"README.md": "x\n"}, {"README.md": "x\n", **dict.fromkeys(ODD_NAMES, text)}))
+    assert not [n for n in result.notes if "detect-secrets" in n]
+    found = {f.path for f in result.findings if f.rule_id == "secret.ds-json-web-token"}
+    assert found == set(ODD_NAMES)
+    assert jwt not in json.dumps([f.model_dump() for f in result.findings])
