@@ -6,6 +6,13 @@ maintainer's ``/shunter approve``), validated against the head tree and the App'
 permissions, and queued in the per-branch merge queue. A ``merge`` job then lands them
 (3-way apply, compare-and-swap push) and edits the command's reply with the commit link —
 or with what conflicted and how to retry. Every step leaves an audit event.
+
+What these steps create on GitHub (the suggestions review, the follow-up branch and pull
+request, a landing report) is never created twice when GitHub loses a create's answer (a 502
+after the write, a dropped connection): :func:`~bot.github.client.create_once` looks for it
+first, by a hidden nonce in its text, by the branch's sha, by the pull request's head and
+base. A branch or pull request GitHub says exists already is taken only when it is the one
+Shunter meant to make.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bot.changes.model import Approval, ChangeRequest
@@ -24,7 +33,7 @@ from bot.commands.parse import Command
 from bot.errors import ChangeRejected, GitHubError, ShunterError
 from bot.git.apply import Pygit2BaseTree
 from bot.git.workspace import open_workspace
-from bot.github.client import translate_errors
+from bot.github.client import create_once, translate_errors
 from bot.logs import get_logger
 from bot.models import PatchDraft, StageName
 from bot.pipeline.facts import Target
@@ -35,6 +44,8 @@ from bot.queue.merge import MergeQueue
 
 log = get_logger(__name__)
 PENDING_TTL = 14 * 24 * 3600
+SUGGESTIONS_NONCE = "shunter:suggestions-nonce"
+REPORT_NONCE = "shunter:report-nonce"
 
 
 # ---------------------------------------------------------------------- stored drafts
@@ -178,19 +189,29 @@ def _post_suggestions(runtime: Any, target: Target, drafts: list[PatchDraft]) ->
     if not suggestions:
         return "None of the fixes touch lines of this PR's diff, so none can be suggested." + left_out
     gh = runtime.github.installation(target.installation_id)
-    with translate_errors("posting the fixes as suggestions"):
-        review = gh.rest.pulls.create_review(
-            target.owner,
-            target.name,
-            target.number,
-            data={
-                "commit_id": target.head_sha,
-                "event": "COMMENT",
-                "body": "Shunter's fixes as suggestions: apply them with “Commit suggestion”.",
-                "comments": [s.to_payload() for s in suggestions],
-            },
-        ).parsed_data
-    _audit(runtime, target, "review.create", str(review.id), "suggestions", f"{len(suggestions)} suggestions")
+    number = target.number
+    nonce = _nonce(SUGGESTIONS_NONCE)
+    review_id, _ = create_once(
+        "posting the fixes as suggestions",
+        lambda: int(
+            gh.rest.pulls.create_review(
+                target.owner,
+                target.name,
+                number,
+                data={
+                    "commit_id": target.head_sha,
+                    "event": "COMMENT",
+                    "body": f"Shunter's fixes as suggestions: apply them with “Commit suggestion”.{nonce}",
+                    "comments": [s.to_payload() for s in suggestions],
+                },
+            ).parsed_data.id
+        ),
+        lambda: _find_written(
+            runtime, gh, gh.rest.pulls.list_reviews, nonce,
+            owner=target.owner, repo=target.name, pull_number=number,
+        ),
+    )
+    _audit(runtime, target, "review.create", str(review_id), "suggestions", f"{len(suggestions)} suggestions")
     return f"The fixes are posted as {len(suggestions)} suggestion(s) in a review instead.{left_out}"
 
 
@@ -199,14 +220,22 @@ def _follow_up_branch(runtime: Any, target: Target) -> str:
     PR's head; a pull request against the PR's branch is opened when the first one lands."""
     branch = f"shunter/{target.head_ref}-fixes"
     gh = runtime.github.installation(target.installation_id)
+
+    def at_head() -> str | None:
+        return target.head_sha if _branch_sha(gh, target, branch) == target.head_sha else None
+
     try:
-        with translate_errors(f"creating branch {branch}"):
-            gh.rest.git.create_ref(
+        create_once(
+            f"creating branch {branch}",
+            lambda: gh.rest.git.create_ref(
                 target.owner, target.name, data={"ref": f"refs/heads/{branch}", "sha": target.head_sha}
-            )
+            ),
+            at_head,
+        )
     except GitHubError as exc:
-        if exc.status != 422:  # 422: it exists already (an earlier apply on this PR)
+        if exc.status != 422:
             raise
+        _take_existing_branch(runtime, gh, target, branch, exc)
     runtime.redis.set(
         f"shunter:followup:{target.repo}:{branch}",
         json.dumps({"base": target.head_ref, "pr": target.number}),
@@ -214,6 +243,58 @@ def _follow_up_branch(runtime: Any, target: Target) -> str:
     )
     _audit(runtime, target, "branch.create", branch, "push_to_pull_request", "follow-up branch for fixes")
     return branch
+
+
+def _branch_sha(gh: Any, target: Target, branch: str) -> str | None:
+    """Where ``branch`` of the PR's repository points now, or None when there is none."""
+    try:
+        with translate_errors(f"reading branch {branch}"):
+            ref = gh.rest.git.get_ref(
+                target.owner, target.name, f"heads/{branch}", headers={"Cache-Control": "no-cache"}
+            ).parsed_data
+    except GitHubError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return str(ref.object_.sha)
+
+
+def _take_existing_branch(runtime: Any, gh: Any, target: Target, branch: str, refused: GitHubError) -> None:
+    """GitHub refused to create the follow-up branch (422): carry on with the one that is
+    there only when Shunter made it, for this head (a create whose answer was lost) or for
+    an earlier apply on a PR from the same branch (remembered in Redis). Another branch of
+    that name is someone's work: the fixes are not pushed onto it, and the reply says so.
+    Any other 422 (no such commit, say) is the refusal it is."""
+    sha = _branch_sha(gh, target, branch)
+    if sha is None:
+        raise refused
+    if sha == target.head_sha or runtime.redis.exists(f"shunter:followup:{target.repo}:{branch}"):
+        return
+    raise GitHubError(
+        f"branch {branch} already exists and Shunter did not make it for this pull request's "
+        "fixes, so they are not pushed there",
+        status=422,
+        hint=f"delete or rename {branch}, then ask again with /shunter apply",
+    )
+
+
+def _nonce(kind: str) -> str:
+    """A hidden, unique mark for a text Shunter is about to post, by which a create whose
+    answer GitHub lost is found again."""
+    return f"<!-- {kind} {uuid.uuid4().hex} -->"
+
+
+def _find_written(
+    runtime: Any, gh: Any, list_items: Callable[..., Any], nonce: str, **where: Any
+) -> int | None:
+    """The id of the item (an issue comment, a review) Shunter wrote with ``nonce`` in it,
+    from every page of ``list_items``."""
+    bot = (runtime.settings.bot_login or "").casefold()
+    for item in gh.rest.paginate(list_items, per_page=100, **where):
+        author = (item.user.login if item.user else "").casefold()
+        if nonce in (item.body or "") and (not bot or author == bot):
+            return int(item.id)
+    return None
 
 
 def _head_repo(target: Target) -> str:
@@ -309,33 +390,63 @@ class GitHubHooks:
         owner, name = report.repo.split("/", 1)
         try:
             _, gh = self.runtime.github.installation_for_repo(owner, name)
-            with translate_errors("opening the follow-up pull request"):
-                pull = gh.rest.pulls.create(
-                    owner,
-                    name,
-                    data={
-                        "title": f"Shunter fixes for #{info['pr']}",
-                        "head": report.branch,
-                        "base": info["base"],
-                        "body": f"Fixes Shunter proposed on #{info['pr']}, applied on request. "
-                        "Merge this into the PR's branch to take them.",
-                    },
-                ).parsed_data
+            number, adopted = self._open_follow_up(gh, owner, name, report.branch, info)
         except ShunterError as exc:
             log.warning("could not open the follow-up PR", error=str(exc))
             return None
-        self.runtime.redis.set(key, pull.number, ex=PENDING_TTL)
+        self.runtime.redis.set(key, number, ex=PENDING_TTL)
         self.runtime.store.record_audit(
             repo=report.repo,
             pr=info["pr"],
             actor="shunter",
             action="pull_request.create",
             target_type="pull_request",
-            target_id=pull.number,
+            target_id=number,
             reason_code="push_to_pull_request",
             reason=f"follow-up for #{info['pr']}",
+            payload={"adopted": True} if adopted else None,
         )
-        return f"The fixes are in pull request #{pull.number}, against `{info['base']}`."
+        return f"The fixes are in pull request #{number}, against `{info['base']}`."
+
+    def _open_follow_up(
+        self, gh: Any, owner: str, name: str, branch: str, info: dict[str, Any]
+    ) -> tuple[int, bool]:
+        """Open the follow-up pull request; returns its number and whether it was there
+        already. One GitHub made before losing its answer, or that an earlier landing opened
+        (a 422 "already exists"), is found by its head branch and base and taken."""
+
+        def find() -> int | None:
+            base = info["base"]
+            pulls = gh.rest.pulls.list(owner, name, state="open", head=f"{owner}:{branch}", base=base)
+            same = [p for p in pulls.parsed_data if p.head.ref == branch and p.base.ref == base]
+            return int(same[0].number) if same else None
+
+        try:
+            return create_once(
+                "opening the follow-up pull request",
+                lambda: int(
+                    gh.rest.pulls.create(
+                        owner,
+                        name,
+                        data={
+                            "title": f"Shunter fixes for #{info['pr']}",
+                            "head": branch,
+                            "base": info["base"],
+                            "body": f"Fixes Shunter proposed on #{info['pr']}, applied on request. "
+                            "Merge this into the PR's branch to take them.",
+                        },
+                    ).parsed_data.number
+                ),
+                find,
+            )
+        except GitHubError as exc:
+            if exc.status != 422:
+                raise
+            with translate_errors("looking for the follow-up pull request"):
+                number = find()
+            if number is None:
+                raise
+            return number, True
 
     def dead_lettered(self, letter: DeadLetter) -> None:
         self._tell(letter.change, dead_letter_reply(letter), "change.dead_letter", letter.reason)
@@ -370,9 +481,23 @@ class GitHubHooks:
                             owner, name, reply_id, data={"body": f"{body}\n\n{text}"[:65000]}
                         )
                 else:
-                    gh.rest.issues.create_comment(owner, name, number, data={"body": text[:65000]})
+                    self._report(gh, owner, name, number, text)
         except ShunterError as exc:
             log.warning("could not report change outcome", change=change.id, error=str(exc))
+
+    def _report(self, gh: Any, owner: str, name: str, number: int, text: str) -> None:
+        """Post ``text`` as a new comment (no reply to edit), once: a hidden nonce finds a
+        comment GitHub made before losing its answer."""
+        nonce = _nonce(REPORT_NONCE)
+        body = f"{nonce}\n{text}"[:65000]
+        create_once(
+            "reporting a landed change",
+            lambda: gh.rest.issues.create_comment(owner, name, number, data={"body": body}),
+            lambda: _find_written(
+                self.runtime, gh, gh.rest.issues.list_comments, nonce,
+                owner=owner, repo=name, issue_number=number,
+            ),
+        )
 
 
 def _web_url(runtime: Any) -> str:

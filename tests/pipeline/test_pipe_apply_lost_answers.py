@@ -1,0 +1,116 @@
+"""The writes of "Apply fixes" whose answer GitHub lost (a 502 after the write, a dropped
+connection): the suggestions review, the follow-up branch and pull request, the comment
+reporting a landed change. What Shunter made is found and adopted, never made twice, and
+the reply does not say it failed. Through the simulator's ``lost_response`` fault, the real
+workers and real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.changes.outcomes import LandingReport
+from bot.pipeline.patches import GitHubHooks
+from tests.pipeline.test_pipe_apply import BASE, CHANGED, ON_COMMAND, REPO, open_fork_pr, open_pr, replies
+
+REVIEWS = "POST /repos/octo/demo/pulls/*/reviews"
+REFS = "POST /repos/octo/demo/git/refs"
+PULLS = "POST /repos/octo/demo/pulls"
+COMMENTS = "POST /repos/octo/demo/issues/*/comments"
+FOLLOW_UP = ON_COMMAND + "  push_to: pull_request\n"
+BRANCH = "refs/heads/shunter/feature-fixes"
+
+
+def suggestion_reviews(sim, number):
+    return [r for r in sim.reviews(REPO, number) if "as suggestions" in (r.body or "")]
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["502", "dropped"])
+def test_a_suggestions_review_whose_answer_was_lost_is_posted_once(stack, drop):
+    sim, _, number = open_fork_pr(stack, "dave")
+    posts = sim.recorder.count(REVIEWS)
+    sim.faults.lost_response(pattern=REVIEWS, times=1, drop=drop)
+    sim.comment(REPO, number, "/shunter apply", user="mona")
+    stack.drain()
+    assert len(suggestion_reviews(sim, number)) == 1
+    assert sim.recorder.count(REVIEWS) == posts + 1  # found, not sent again
+    body = replies(sim, number)[-1].body
+    assert "posted as 1 suggestion(s) in a review" in body and "failed" not in body, body
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["502", "dropped"])
+def test_a_follow_up_branch_whose_answer_was_lost_is_adopted(stack, drop):
+    number = open_pr(stack, config=FOLLOW_UP)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    sim.faults.lost_response(pattern=REFS, times=1, drop=drop)
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "failed" not in body and f"pull request #{number + 1}" in body, body
+    fixes = sim.ref(REPO, BRANCH)
+    assert fixes not in (None, head)  # the fixes landed on the adopted branch
+    assert sim.recorder.count(REFS) == 1  # found, not sent again
+    # asked again: the branch, ahead of the head now, is still Shunter's own
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "already landed" in body and "failed" not in body, body
+    assert sim.ref(REPO, BRANCH) == fixes
+
+
+def test_a_branch_of_that_name_shunter_did_not_make_is_not_taken_over(stack):
+    number = open_pr(stack, config=FOLLOW_UP)
+    sim = stack.sim
+    sim.commit(REPO, "shunter/feature-fixes", {"notes.md": "someone else's work\n"}, author="bob")
+    theirs = sim.ref(REPO, BRANCH)
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "already exists" in body and "shunter/feature-fixes" in body, body
+    assert sim.ref(REPO, BRANCH) == theirs  # nothing pushed onto it
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["502", "dropped"])
+def test_a_follow_up_pull_request_whose_answer_was_lost_is_reported(stack, drop):
+    number = open_pr(stack, config=FOLLOW_UP)
+    sim = stack.sim
+    sim.faults.lost_response(pattern=PULLS, times=1, drop=drop)
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    follow_ups = [p for p in sim.world.pulls_of(REPO) if p.head_ref == "shunter/feature-fixes"]
+    assert [p.number for p in follow_ups] == [number + 1]
+    assert f"pull request #{number + 1}" in replies(sim, number)[-1].body
+    assert sim.recorder.count(PULLS) == 1
+
+
+def test_a_landing_report_whose_answer_was_lost_is_posted_once(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, {**BASE, ".github/shunter.yml": "version: 1\npatches:\n  auto_apply:\n    review: always\n"})
+    sim.commit(REPO, "feature", CHANGED, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    for _ in range(3):  # everything but the landing: the change waits in the merge queue
+        sim.wait_for_deliveries()
+        stack.work(("events", "stages"))
+    assert not [c for c in sim.comments(REPO, number) if "Shunter pushed" in c.body]
+    posts = sim.recorder.count(COMMENTS)
+    sim.faults.lost_response(pattern=COMMENTS, times=1)
+    stack.drain()
+    reports = [c for c in sim.comments(REPO, number) if "Shunter pushed" in c.body]
+    assert len(reports) == 1, [c.body for c in reports]
+    assert sim.recorder.count(COMMENTS) == posts + 1  # found, not sent again
+
+
+def test_a_follow_up_pull_request_github_says_exists_is_the_one_reported(stack):
+    """Shunter forgot the follow-up PR it opened (a create whose outcome stayed unknown, an
+    expired key): the next landing's create gets GitHub's 422 "already exists", and the PR
+    with that head and base is the one the reply names."""
+    number = open_pr(stack, config=FOLLOW_UP)
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    stack.runtime.redis.delete(f"shunter:followup-pr:{REPO}:shunter/feature-fixes")
+    report = LandingReport(REPO, "shunter/feature-fixes", sim.ref(REPO, BRANCH), [], [], 1, 0, "git", None)
+    text = GitHubHooks(stack.runtime)._follow_up_pull(report)
+    assert text is not None and f"pull request #{number + 1}" in text
+    assert sim.recorder.count(PULLS) == 2  # the second create was refused, nothing new opened
+    assert [p.number for p in sim.world.pulls_of(REPO) if p.head_ref == "shunter/feature-fixes"] == [number + 1]
