@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -30,24 +32,110 @@ def _redis(settings: Settings) -> Check:
     return Check("redis", True, f"{redact_url(settings.redis_url)} answers PING")
 
 
-def _app(settings: Settings) -> Check:
+GITHUB_TIMEOUT = 5.0
+"""Seconds doctor waits for GitHub to connect and to answer: the jobs' 30 s (and their
+retries) would leave doctor silent for over half a minute behind a firewall that drops
+packets or a server that accepts and never answers."""
+
+
+def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> Check:
     if not settings.has_app_credentials:
         return Check(
             "app credentials",
             False,
             "SHUNTER_APP_ID and SHUNTER_PRIVATE_KEY(_PATH) are needed to call GitHub",
         )
-    from bot.github.client import GitHubFactory, translate_errors
+    import httpx
+    from githubkit.exception import RequestError
 
-    factory = GitHubFactory(settings)
+    from bot.github.client import GitHubFactory, translate_errors
+    from bot.queue.connection import redact_url
+
+    shown = redact_url(settings.github_url)
+
+    class DoctorFactory(GitHubFactory):
+        """The jobs' clients with doctor's short timeout and no retry: one quick answer."""
+
+        def _common(self) -> dict[str, Any]:
+            return {**super()._common(), "timeout": timeout, "auto_retry": False}
+
+    factory = DoctorFactory(settings)
     try:
         client = factory.app()  # hold it: githubkit's namespaces keep only a weak reference
-        with translate_errors(f"calling GET /app on {settings.github_url}"):
-            app = client.rest.apps.get_authenticated().parsed_data
+        with translate_errors(f"calling GET /app on {shown}"):
+            try:
+                app = client.rest.apps.get_authenticated().parsed_data
+            except (RequestError, httpx.TransportError) as exc:
+                return Check("app credentials", False, unreachable(settings.github_url, exc, timeout))
     except ShunterError as exc:
         return Check("app credentials", False, str(exc))
     slug = app.slug if app is not None else "?"
-    return Check("app credentials", True, f"authenticated as App '{slug}' on {settings.github_url}")
+    return Check("app credentials", True, f"authenticated as App '{slug}' on {shown}")
+
+
+def unreachable(url: str, exc: BaseException, timeout: float) -> str:
+    """One line saying why GitHub at ``url`` could not be reached and what to check.
+
+    githubkit reports every transport failure as ``RequestError``, which names no cause;
+    the cause (refused, unresolvable host, TLS, timeout) is what tells a user whether to
+    fix the URL, the DNS, the proxy or the firewall. The URL loses any password and the
+    line passes through ``redact``: a token must never reach a terminal or a log.
+    """
+    from bot.engines.redaction import redact
+    from bot.queue.connection import redact_url
+
+    shown = redact_url(url)
+    cause = network_cause(exc, timeout, urlsplit(url).hostname or url)
+    return redact(f"cannot reach {shown}: {cause} (check SHUNTER_GITHUB_URL and the network)")
+
+
+def network_cause(exc: BaseException, timeout: float, host: str) -> str:
+    """The most specific cause in ``exc``'s chain (githubkit -> httpx -> httpcore -> OS)."""
+    import socket
+    import ssl
+
+    import httpx
+
+    chain = _exception_chain(exc)
+    for link in chain:
+        if isinstance(link, httpx.ConnectTimeout):
+            return f"timed out connecting (no answer within {timeout:g} s)"
+        if isinstance(link, httpx.TimeoutException | TimeoutError):
+            return f"timed out (connected, but no answer within {timeout:g} s)"
+    for link in chain:
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted: {link.verify_message or link.reason}"
+        if isinstance(link, ssl.SSLError):
+            reason = str(link.reason or link).replace("_", " ").lower()
+            return f"TLS error: {reason}"
+        if isinstance(link, socket.gaierror):
+            return f"cannot resolve host {host!r}"
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(link, ConnectionResetError):
+            return "connection reset"
+        if isinstance(link, httpx.ProxyError):
+            return f"proxy error: {link}"
+        if isinstance(link, httpx.UnsupportedProtocol):
+            return "not an http(s) URL"
+        if isinstance(link, OSError) and link.strerror:
+            return link.strerror[:1].lower() + link.strerror[1:]
+    innermost = chain[-1]
+    said = " ".join(str(innermost).split())
+    return f"{type(innermost).__name__}: {said}"[:200] if said else type(innermost).__name__
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: githubkit keeps httpx's error in ``.exc``, httpx and
+    httpcore chain theirs as ``__cause__``/``__context__``."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        wrapped = getattr(current, "exc", None)
+        is_wrapper = isinstance(wrapped, BaseException)
+        current = wrapped if is_wrapper else current.__cause__ or current.__context__
+    return chain
 
 
 def _sweeps(settings: Settings) -> Check:
@@ -133,7 +221,7 @@ def _database(settings: Settings) -> Check:
     return Check("database", True, f"{shown} is reachable")
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def run_checks(settings: Settings, github_timeout: float = GITHUB_TIMEOUT) -> list[Check]:
     secret_ok = settings.webhook_secret is not None
     checks = [
         Check(
@@ -142,7 +230,7 @@ def run_checks(settings: Settings) -> list[Check]:
             "set" if secret_ok else "SHUNTER_WEBHOOK_SECRET is not set: serve cannot start",
         ),
         _redis(settings),
-        _app(settings),
+        _app(settings, github_timeout),
     ]
     checks.append(_data_dir(settings))
     checks.append(_database(settings))
@@ -160,7 +248,14 @@ def _sandbox() -> Check:
 
 
 @click.command()
-def doctor() -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=120),
+    default=GITHUB_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for GitHub to connect and answer.",
+)
+def doctor(timeout: float) -> None:
     """Check settings, Redis, the App's credentials, the data dir and the database; print
     what is missing.
 
@@ -174,7 +269,7 @@ def doctor() -> None:
         raise SystemExit(1) from None
     click.echo("✓ settings: all SHUNTER_* values parse")
     failed = False
-    for check in run_checks(settings):
+    for check in run_checks(settings, timeout):
         click.echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
         failed |= check.required and not check.ok
     raise SystemExit(1 if failed else 0)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
@@ -121,3 +126,66 @@ def test_doctor_reports_an_unreachable_database_on_one_line(clean_env, monkeypat
     assert line.startswith("✗ database: cannot connect: OperationalError:"), result.output
     assert "Background on this error" not in result.output
     assert "sandbox:" in result.output.splitlines()[result.output.splitlines().index(line) + 1]
+
+
+@pytest.fixture
+def app_credentials(clean_env, monkeypatch, tmp_path):
+    """An App id and a real private key, so that doctor gets as far as calling GitHub."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    monkeypatch.setenv("SHUNTER_APP_ID", "1")
+    monkeypatch.setenv("SHUNTER_PRIVATE_KEY_PATH", str(pem))
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+
+
+def _github_line(monkeypatch, url: str, *args: str) -> tuple[str, float]:
+    monkeypatch.setenv("SHUNTER_GITHUB_URL", url)
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["doctor", *args])
+    took = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("✗ app credentials")]
+    assert "sandbox:" in result.output  # the checks after it still ran
+    return line, took
+
+
+def test_doctor_names_a_refused_connection_to_github(app_credentials, monkeypatch):
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    line, _ = _github_line(monkeypatch, f"http://127.0.0.1:{port}")
+    assert line == (
+        f"✗ app credentials: cannot reach http://127.0.0.1:{port}: connection refused "
+        "(check SHUNTER_GITHUB_URL and the network)"
+    )
+
+
+def test_doctor_says_github_timed_out_quickly_and_echoes_no_password(app_credentials, monkeypatch):
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        url = f"http://x-access-token:ghs_S3cr3tT0k3nValue@127.0.0.1:{port}"
+        line, took = _github_line(monkeypatch, url, "--timeout", "1")
+    assert took < 4, took  # it took 37 s before
+    assert "timed out" in line and "within 1 s" in line, line
+    assert "S3cr3tT0k3n" not in line and "(check SHUNTER_GITHUB_URL and the network)" in line
+
+
+def test_doctor_names_a_tls_error(app_credentials, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)  # plain HTTP
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        line, _ = _github_line(monkeypatch, f"https://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"cannot reach https://127.0.0.1:{server.server_port}: TLS error: " in line, line
