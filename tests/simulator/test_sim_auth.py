@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 from datetime import datetime
 
@@ -38,6 +39,7 @@ def test_valid_jwt_reads_the_app(simulator):
         ("expired", "'Expiration time' claim ('exp') must be a numeric value"),
         ("too_long", "'Expiration time' claim ('exp') is too far in the future"),
         ("future_iat", "'Issued at' claim ('iat') must be an Integer"),
+        ("fast_clock", "'Expiration time' claim ('exp') is too far in the future"),
         ("other_app", "Integration not found"),
     ],
 )
@@ -48,13 +50,30 @@ def test_bad_jwts_get_githubs_401(simulator, kind, message):
         "garbage": lambda: "not.a.jwt",
         "expired": lambda: _jwt(simulator, iat=now - 700, exp=now - 100),
         "too_long": lambda: _jwt(simulator, iat=now, exp=now + 3600),
-        "future_iat": lambda: _jwt(simulator, iat=now + 600, exp=now + 660),
+        "future_iat": lambda: _jwt(simulator, iat=now + 30, exp=now + 540),
+        # minted as GitHub's docs advise (iat a minute back) on a clock 90 s fast: no leeway
+        "fast_clock": lambda: _jwt(simulator, iat=now + 30, exp=now + 630),
         "other_app": lambda: _jwt(simulator, iss="999999"),
     }[kind]()
     answer = _get(simulator, "/app", token)
     assert answer.status_code == 401
     assert answer.json()["message"].startswith(message)
     assert answer.json()["documentation_url"].startswith("https://docs.github.com/")
+
+
+def test_jwt_time_claims_are_judged_on_the_simulated_clock_which_its_date_header_shows(simulator):
+    simulator.advance_time(-300)  # this host's clock is five minutes ahead of GitHub's
+    refused = _get(simulator, "/app", _jwt(simulator))
+    assert refused.status_code == 401
+    assert refused.json()["message"] == "'Expiration time' claim ('exp') is too far in the future"
+    github_now = email.utils.parsedate_to_datetime(refused.headers["Date"]).timestamp()
+    assert github_now == pytest.approx(time.time() - 300, abs=2)
+    on_githubs_clock = _jwt(simulator, iat=int(github_now) - 60, exp=int(github_now) + 540)
+    assert _get(simulator, "/app", on_githubs_clock).status_code == 200
+    simulator.advance_time(600)  # now GitHub is five minutes ahead: the JWT has expired
+    late = _get(simulator, "/app", on_githubs_clock)
+    assert late.status_code == 401
+    assert late.json()["message"].startswith("'Expiration time' claim ('exp') must be a numeric")
 
 
 def test_jwt_expires_on_the_simulated_clock(simulator):
