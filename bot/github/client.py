@@ -10,13 +10,13 @@ raised as :class:`~bot.errors.TransientError` so rq reschedules the job instead 
 holding a worker. Mutating requests are spaced per installation (secondary rate limits).
 A POST that creates something (a comment, a review, a check run) is never re-sent blindly:
 GitHub may have made it before its answer was lost, so :func:`create_once` looks for it
-before posting again.
+before posting again. The App's JWT is minted on GitHub's clock (:mod:`bot.github.app_jwt`),
+so a host whose clock is off still mints installation tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from contextvars import ContextVar
@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit import GitHub, TokenAuthStrategy
 from githubkit.cache import RedisCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
@@ -33,6 +33,13 @@ from redis import Redis
 
 from bot import __version__
 from bot.errors import GitHubError, TransientError
+from bot.github.app_jwt import (
+    AppJwtAuthStrategy,
+    GitHubClock,
+    api_message,
+    clock_skew_refusal,
+    http_date,
+)
 from bot.settings import Settings
 
 USER_AGENT = f"Shunter/{__version__} (+https://github.com/shunter-bot/shunter)"
@@ -42,6 +49,10 @@ TOKEN_MAX_LIFETIME = 3600 - TOKEN_RENEW_MARGIN  # GitHub's installation tokens l
 MUTATING = {"POST", "PATCH", "PUT", "DELETE"}
 SERVER_ERROR_TRIES = 4
 """How many times a request is sent in all when GitHub answers 5xx (3 retries)."""
+CLOCK_HINT = (
+    "GitHub judges the App's JWT by its own clock, learned from its Date header; check that "
+    "this host's clock is synchronised (NTP) and that no proxy drops GitHub's Date header"
+)
 
 T = TypeVar("T")
 _SEND_ONCE: ContextVar[bool] = ContextVar("shunter_send_once", default=False)
@@ -61,12 +72,7 @@ def secondary_rate_limited(exc: RequestFailed) -> bool:
 
 def _server_now(date_header: str | None) -> datetime:
     """GitHub's time from an HTTP ``Date`` header, else this host's."""
-    if date_header:
-        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
-            when = email.utils.parsedate_to_datetime(date_header)
-            if when.tzinfo is not None:
-                return when
-    return datetime.now(UTC)
+    return http_date(date_header) or datetime.now(UTC)
 
 
 def _server_error_backoff(retry_count: int) -> timedelta:
@@ -187,9 +193,16 @@ class MutationSpacer(BaseThrottler):
 class GitHubFactory:
     """Builds githubkit clients from settings; one per process, cheap to call."""
 
-    def __init__(self, settings: Settings, redis: Redis | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis | None = None,
+        *,
+        host_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.redis = redis
+        self.host_clock = host_clock  # this host's time; GitHub's is learned from its answers
         self._app: GitHub[Any] | None = None
         self._tokens: dict[int, tuple[str, float]] = {}
 
@@ -208,10 +221,16 @@ class GitHubFactory:
         return options
 
     def app(self) -> GitHub[Any]:
-        """A client authenticated as the App itself (JWT), for /app routes."""
+        """A client authenticated as the App itself (JWT), for /app routes.
+
+        Its JWT is minted on GitHub's clock and shared through Redis only once GitHub
+        accepted it (:mod:`bot.github.app_jwt`): a host whose clock is off neither fails nor
+        hands other hosts a JWT GitHub refuses.
+        """
         if self._app is None:
             app_id, pem = self.settings.require_app_credentials()
-            self._app = GitHub(AppAuthStrategy(str(app_id), pem), **self._common())
+            strategy = AppJwtAuthStrategy(app_id, pem, GitHubClock(self.host_clock))
+            self._app = GitHub(strategy, **self._common())
         return self._app
 
     def installation(self, installation_id: int) -> GitHub[Any]:
@@ -287,8 +306,10 @@ def translate_errors(doing: str) -> Iterator[None]:
             raise TransientError(
                 f"GitHub's secondary rate limit while {doing}", retry_after=SECONDARY_WAIT
             ) from None
+        message = _message(exc)
+        hint = CLOCK_HINT if clock_skew_refusal(status, message) else None
         raise GitHubError(
-            f"GitHub answered {status} while {doing}: {_message(exc)}", status=status
+            f"GitHub answered {status} while {doing}: {message}", status=status, hint=hint
         ) from None
     except RequestError as exc:  # githubkit's wrapper of connection errors and timeouts
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
@@ -297,8 +318,4 @@ def translate_errors(doing: str) -> Iterator[None]:
 
 
 def _message(exc: RequestFailed) -> str:
-    try:
-        body = exc.response.json()
-    except Exception:  # not JSON: GitHub answers JSON, proxies may not
-        return exc.response.text[:200]
-    return str(body.get("message", body))[:500] if isinstance(body, dict) else str(body)[:200]
+    return api_message(exc.response.raw_response)
