@@ -22,6 +22,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from bot.changes.model import Approval, ChangeRequest
@@ -345,15 +346,7 @@ def _audit(runtime: Any, target: Target, action: str, change_id: str, code: str,
 
 
 def enqueue_merge_job(runtime: Any, target: Target) -> None:
-    queue(MERGE, runtime.redis).enqueue(
-        "bot.pipeline.patches.merge_job",
-        {"installation_id": target.installation_id, "repo": target.repo},
-        job_id=safe_id(f"merge-{target.repo}-{os.urandom(4).hex()}"),
-        job_timeout=600,
-        result_ttl=3600,
-        failure_ttl=7 * 24 * 3600,
-        description=f"merge queue {target.repo}",
-    )
+    wake_merge_queue(runtime.redis, why=target.repo)
 
 
 # ---------------------------------------------------------------------- landing
@@ -544,13 +537,73 @@ def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
     owner_id = f"{socket.gethostname()}-{os.getpid()}"
     hooks = GitHubHooks(runtime)
     landed = dead = 0
-    for _ in range(20):
-        outcome = process_once(runtime.redis, store, owner_id=owner_id, pushers=store.pushers(), hooks=hooks)
-        if outcome is None:
-            break
-        landed += len(outcome.report.change_ids) if outcome.report else 0
-        dead += len(outcome.dead)
-    return {"landed": landed, "dead": dead}
+    idle = False
+    try:
+        for _ in range(MERGE_JOB_BATCHES):
+            outcome = process_once(
+                runtime.redis, store, owner_id=owner_id, pushers=store.pushers(), hooks=hooks
+            )
+            if outcome is None:
+                idle = True
+                break
+            landed += len(outcome.report.change_ids) if outcome.report else 0
+            dead += len(outcome.dead)
+    finally:
+        wake_after = schedule_next_merge_job(runtime.redis, idle=idle)
+    return {"landed": landed, "dead": dead, "next_run_in_seconds": wake_after}
+
+
+MERGE_JOB_BATCHES = 20
+"""Batches one merge job lands before it hands the rest to a fresh job (other queues'
+jobs get a turn on the worker)."""
+IDLE_RECHECK_SECONDS = 30.0
+"""How soon an idle job that still saw a claimable batch looks again (never at once: a
+batch it could not claim would otherwise spin jobs)."""
+_WAKE_KEY = "shunter:mq:wake"
+
+
+def schedule_next_merge_job(redis: Any, *, idle: bool) -> float | None:
+    """Schedule the merge job that will pick up what the queue still holds; returns its
+    delay in seconds, or None when nothing is left (or an earlier one is scheduled).
+
+    A merge job runs when a change is submitted. Without this, a change backing off after a
+    transient failure (GitHub answered 502 to the push), a lease left by a worker that died
+    or a batch past this job's share would wait for the next change of any repository,
+    maybe for ever, while its reply said "queued".
+    """
+    due = MergeQueue(redis).next_due_ms()
+    if due is None:
+        return None
+    seconds, micros = redis.time()
+    now = int(seconds) * 1000 + int(micros) // 1000
+    # past the due instant, even after rq rounds the schedule down to whole seconds
+    delay = max(0.0, (due - now) / 1000) + (1.0 if due > now else 0.0)
+    if idle and due <= now:  # claimable now, yet this job found nothing it could claim
+        delay = IDLE_RECHECK_SECONDS
+    wake_at = now + int(delay * 1000)
+    scheduled = redis.get(_WAKE_KEY)
+    if scheduled is not None and now < int(scheduled) <= wake_at:
+        return None  # a job already wakes up in time
+    redis.set(_WAKE_KEY, wake_at, px=int(delay * 1000) + 60_000)
+    wake_merge_queue(redis, delay)
+    return round(delay, 3)
+
+
+def wake_merge_queue(redis: Any, delay: float = 0.0, *, why: str = "scheduled") -> None:
+    """Run a merge job (after ``delay`` seconds): it lands whatever any queue holds, so
+    ``why`` (a repository that just submitted a change) only names the job."""
+    jobs = queue(MERGE, redis)
+    options: dict[str, Any] = {
+        "job_id": safe_id(f"merge-{why}-{os.urandom(4).hex()}"),
+        "job_timeout": 600,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": f"merge queue ({why})",
+    }
+    if delay > 0:
+        jobs.enqueue_in(timedelta(seconds=delay), "bot.pipeline.patches.merge_job", {}, **options)
+    else:
+        jobs.enqueue("bot.pipeline.patches.merge_job", {}, **options)
 
 
 # ---------------------------------------------------------------------- commands

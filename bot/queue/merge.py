@@ -595,6 +595,29 @@ class MergeQueue:
             if view is not None:
                 yield view
 
+    def next_due_ms(self) -> int | None:
+        """When the queue next holds work that no running job will pick up unprompted, in
+        Redis's milliseconds: now when a batch waits on a free branch, else the earliest end
+        of a backoff, of a branch lock or of a lease (its worker may have died); None when
+        nothing live is left. A worker that ends its job asks this to schedule the next."""
+        names = self.queues()
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(self.keys.waiting(name))
+            pipe.pttl(self.keys.lock(name))
+            pipe.zrange(self.keys.delayed(name), 0, 0, withscores=True)
+            pipe.zrange(self.keys.leased(name), 0, 0, withscores=True)
+        pipe.time()
+        answers = self._do(pipe.execute)
+        seconds, micros = answers.pop()
+        now = int(seconds) * 1000 + int(micros) // 1000
+        due: list[float] = []
+        for waiting, lock_ms, delayed, leased in zip(*(iter(answers),) * 4, strict=True):
+            if waiting:
+                due.append(now + lock_ms if lock_ms > 0 else now)
+            due.extend(score for _, score in (*delayed, *leased))
+        return int(min(due)) if due else None
+
     def retry(self, change_id: str) -> EntryView:
         """Put a dead (or backing-off) entry back in its queue with a fresh attempt count."""
         return self._operate_on(change_id, "retry")

@@ -81,8 +81,12 @@ def show(change_id: str, as_json: bool) -> None:
 @click.argument("change_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def retry(change_id: str, as_json: bool) -> None:
-    """Put a dead-lettered (or backing-off) entry back in its queue."""
-    entry = _queue().retry(change_id)
+    """Put a dead-lettered (or backing-off) entry back in its queue, and start a merge job."""
+    from bot.pipeline.patches import wake_merge_queue
+
+    mq = _queue()
+    entry = mq.retry(change_id)
+    wake_merge_queue(mq.redis)  # else it would wait for the next change to be submitted
     _emit(entry.as_dict(), as_json, f"{change_id}: {entry.state} (queued again on {entry.queue})")
 
 

@@ -6,6 +6,8 @@ import json
 
 from click.testing import CliRunner
 from mq_forge import edited
+from rq import Queue
+from rq.serializers import JSONSerializer
 
 from bot.cli import main
 
@@ -39,7 +41,12 @@ def test_queue_cli(forge, mq, git_policy, redis_url, clean_env, monkeypatch):
     assert shown["change_request"]["files"][0]["path"] == "src/mod2.py"
     assert "@@ " in run("show", dead.id).output
 
+    merge_jobs = Queue("merge", connection=mq.redis, serializer=JSONSerializer)
+    before = merge_jobs.count
     assert json.loads(run("retry", dead.id, "--json").output)["state"] == "waiting"
+    # and a merge job is queued to land it: nothing else would until another change arrives
+    assert merge_jobs.count == before + 1
+    assert merge_jobs.jobs[-1].func_name == "bot.pipeline.patches.merge_job"
     assert "dropped" in run("drop", waiting.id).output
     assert mq.get(waiting.id) is None
 

@@ -154,3 +154,30 @@ def test_batches_stop_at_max_batch_paths(forge, redis_client, git_policy):
         sizes.append(len(claim.ids))
         mq.unlock(claim)
     assert sizes == [2, 2, 1]
+
+
+def test_next_due_says_when_work_nobody_is_running_becomes_claimable(forge, redis_client, git_policy):
+    mq = MergeQueue(redis_client, QueueSettings(lease_seconds=30, backoff_base=10, backoff_max=10))
+
+    def now_ms() -> int:
+        seconds, micros = redis_client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    assert mq.next_due_ms() is None  # an empty queue needs no job
+    first = forge.change({"src/mod1.py": edited(1)})
+    mq.enqueue(first, git_policy)
+    assert abs(mq.next_due_ms() - now_ms()) < 1000  # waiting on a free branch: now
+    claim = mq.claim("w")
+    second = forge.change({"src/mod2.py": edited(2)}, title="second")
+    mq.enqueue(second, git_policy)  # waits behind the branch lock the claim holds
+    due = mq.next_due_ms()
+    assert 25_000 < due - now_ms() <= 30_000  # when that lock (or the lease) runs out
+    assert mq.finish_retry(claim, first.id, "GitHub answered 502") == "delayed"
+    mq.unlock(claim)
+    assert abs(mq.next_due_ms() - now_ms()) < 1000  # the second change can go now
+    claim = mq.claim("w")
+    assert claim.ids == [second.id]
+    assert mq.finish_landed(claim, second.id, "2" * 40)
+    mq.unlock(claim)
+    backoff_ends = int(redis_client.zscore(mq.keys.delayed(claim.queue), first.id))
+    assert mq.next_due_ms() == backoff_ends and 8_000 < backoff_ends - now_ms() <= 11_000

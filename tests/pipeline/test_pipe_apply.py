@@ -234,3 +234,35 @@ def test_push_to_pull_request_opens_a_follow_up_pr(stack):
     follow_up = sim.pull(REPO, number + 1)
     assert follow_up.head_ref == "shunter/feature-fixes" and follow_up.base_ref == "feature"
     assert f"pull request #{number + 1}" in replies(sim, number)[-1].body
+
+
+def test_a_change_backing_off_after_a_failed_push_lands_when_its_wait_is_over(stack):
+    import time
+
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from tests.pipeline.test_pipe_pull_request import release_scheduled
+
+    number = open_pr(stack)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    # GitHub fails every try of the push's ref update (githubkit's three retries included)
+    sim.faults.error(502, pattern="PATCH /repos/*/git/refs/*", times=4)
+    sim.click_button(review_run(sim, head).id, "apply", user="alice")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == head  # not landed: the change backs off
+    [(_, due_ms)] = stack.redis.zrange(f"shunter:mq:delayed:{REPO}:feature", 0, -1, withscores=True)
+    merge = Queue("merge", connection=stack.redis, serializer=JSONSerializer)
+    [(_, wake_at)] = stack.redis.zrange(ScheduledJobRegistry(queue=merge).key, 0, -1, withscores=True)
+    assert due_ms / 1000 - 1 < wake_at <= due_ms / 1000 + 2  # a job is due when the wait ends (rq keeps whole seconds)
+    time.sleep(max(0.0, wake_at - time.time()))  # as rq's scheduler would wait
+    assert release_scheduled(stack, "merge") == 1
+    stack.drain()
+    new_head = sim.pull(REPO, number).head_sha
+    assert new_head != head and "import os" not in sim.file(REPO, new_head, "app.py")
+    assert "Shunter pushed" in replies(sim, number)[-1].body
+    release_scheduled(stack, "merge")
+    stack.drain()
+    assert ScheduledJobRegistry(queue=merge).count == 0  # nothing left: no job keeps waking up
