@@ -38,16 +38,23 @@ retries) would leave doctor silent for over half a minute behind a firewall that
 packets or a server that accepts and never answers."""
 
 
-def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> Check:
+def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
+    """The App's credentials, tried with GET /app; when GitHub answered, its ``Date`` header
+    also gives this host's clock offset (:func:`clock_check`)."""
+    import time
+
     if not settings.has_app_credentials:
-        return Check(
-            "app credentials",
-            False,
-            "SHUNTER_APP_ID and SHUNTER_PRIVATE_KEY(_PATH) are needed to call GitHub",
-        )
+        return [
+            Check(
+                "app credentials",
+                False,
+                "SHUNTER_APP_ID and SHUNTER_PRIVATE_KEY(_PATH) are needed to call GitHub",
+            )
+        ]
     import httpx
     from githubkit.exception import RequestError
 
+    from bot.github.app_jwt import http_date
     from bot.github.client import GitHubFactory, translate_errors
     from bot.queue.connection import redact_url
 
@@ -64,13 +71,53 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> Check:
         client = factory.app()  # hold it: githubkit's namespaces keep only a weak reference
         with translate_errors(f"calling GET /app on {shown}"):
             try:
-                app = client.rest.apps.get_authenticated().parsed_data
+                answer = client.rest.apps.get_authenticated()
             except (RequestError, httpx.TransportError) as exc:
-                return Check("app credentials", False, unreachable(settings.github_url, exc, timeout))
+                return [Check("app credentials", False, unreachable(settings.github_url, exc, timeout))]
     except ShunterError as exc:
-        return Check("app credentials", False, str(exc))
+        return [Check("app credentials", False, str(exc))]
+    received = time.time()
+    github_time = http_date(answer.headers.get("date"))
+    # Date is whole seconds, cut down: GitHub's time was half a second later on average
+    offset = None if github_time is None else github_time.timestamp() + 0.5 - received
+    app = answer.parsed_data
     slug = app.slug if app is not None else "?"
-    return Check("app credentials", True, f"authenticated as App '{slug}' on {shown}")
+    return [Check("app credentials", True, f"authenticated as App '{slug}' on {shown}"), clock_check(offset)]
+
+
+CLOCK_TOLERANCE = 30.0
+"""Seconds this host's clock may be off GitHub's before doctor warns: the App's JWT is
+minted on GitHub's clock whatever the offset, but logs, run times and lease times are not."""
+
+
+def clock_check(offset: float | None) -> Check:
+    """Not required: this host's clock against GitHub's; ``offset`` is GitHub's time minus
+    this host's (positive: the host is behind), None when GitHub's answer had no ``Date``.
+
+    Shunter survives a skewed clock (the JWT follows GitHub's ``Date``), so this only
+    informs; without a ``Date`` header it cannot compensate, which deserves a look too.
+    """
+    if offset is None:
+        return Check(
+            "clock",
+            False,
+            "GitHub's answer had no Date header (does a proxy drop it?): the App JWT is minted "
+            "on this host's clock, so keep it synchronised (NTP)",
+            required=False,
+        )
+    seconds = round(abs(offset))
+    if abs(offset) < 1.5:  # Date's whole seconds and the answer's travel blur the last second
+        return Check("clock", True, "in step with GitHub's (within about 1 s)", required=False)
+    side = "behind" if offset > 0 else "ahead of"
+    if abs(offset) <= CLOCK_TOLERANCE:
+        return Check("clock", True, f"{seconds} s {side} GitHub", required=False)
+    return Check(
+        "clock",
+        False,
+        f"the host's clock is {seconds} s {side} GitHub's: fix NTP; Shunter compensates for the "
+        "App JWT, but logs and run times will be off",
+        required=False,
+    )
 
 
 def unreachable(url: str, exc: BaseException, timeout: float) -> str:
@@ -230,7 +277,7 @@ def run_checks(settings: Settings, github_timeout: float = GITHUB_TIMEOUT) -> li
             "set" if secret_ok else "SHUNTER_WEBHOOK_SECRET is not set: serve cannot start",
         ),
         _redis(settings),
-        _app(settings, github_timeout),
+        *_app(settings, github_timeout),
     ]
     checks.append(_data_dir(settings))
     checks.append(_database(settings))
@@ -259,8 +306,8 @@ def doctor(timeout: float) -> None:
     """Check settings, Redis, the App's credentials, the data dir and the database; print
     what is missing.
 
-    Exit status 0 when every required check passes, 1 otherwise (optional ones, the sandbox
-    and the missed-delivery sweeps, only inform).
+    Exit status 0 when every required check passes, 1 otherwise (optional ones, the clock,
+    the sandbox and the missed-delivery sweeps, only inform).
     """
     try:
         settings = load_settings()

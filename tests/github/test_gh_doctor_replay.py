@@ -27,6 +27,52 @@ def test_doctor_all_green_against_the_simulator(clean_env, monkeypatch, simulato
     assert "✓ missed-delivery sweeps: none has run yet" in result.output
 
 
+def _doctor_against(simulator, monkeypatch, redis_url, tmp_path):
+    for key, value in simulator.settings_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    return CliRunner().invoke(main, ["doctor"])
+
+
+def test_doctor_says_the_clock_is_in_step_with_github(clean_env, monkeypatch, simulator, redis_url, tmp_path):
+    result = _doctor_against(simulator, monkeypatch, redis_url, tmp_path)
+    assert "✓ clock: in step with GitHub's (within about 1 s)" in result.output, result.output
+
+
+def test_doctor_gives_the_clock_offset_from_githubs_date(clean_env, monkeypatch, simulator, redis_url, tmp_path):
+    """The simulator's Date header follows its clock: moving it is moving GitHub's time."""
+    simulator.advance_time(3)  # GitHub is 3 s ahead: this host is behind
+    result = _doctor_against(simulator, monkeypatch, redis_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^✓ clock: [234] s behind GitHub$", result.output, re.M), result.output
+
+
+def test_doctor_warns_of_a_clock_far_off_githubs_without_failing(
+    clean_env, monkeypatch, simulator, redis_url, tmp_path
+):
+    simulator.advance_time(-95)  # GitHub is 95 s behind: this host's clock runs fast
+    result = _doctor_against(simulator, monkeypatch, redis_url, tmp_path)
+    assert result.exit_code == 0, result.output  # Shunter copes; the operator should still look
+    assert "✓ app credentials: authenticated as App 'shunter-sim'" in result.output  # the JWT follows GitHub's clock
+    (line,) = [line for line in result.output.splitlines() if "clock:" in line]
+    assert re.fullmatch(
+        r"✗ clock: the host's clock is 9[456] s ahead of GitHub's: fix NTP; Shunter compensates "
+        r"for the App JWT, but logs and run times will be off",
+        line,
+    ), line
+
+
+def test_a_missing_date_header_is_worth_a_look():
+    """Without GitHub's Date (a proxy that drops it) the JWT cannot follow GitHub's clock."""
+    from bot.doctor import clock_check
+
+    check = clock_check(None)
+    assert not check.ok and not check.required
+    assert check.detail.startswith("GitHub's answer had no Date header (does a proxy drop it?)")
+    assert clock_check(-30.0).ok and not clock_check(30.6).ok
+
+
 def test_doctor_lists_what_is_missing(clean_env, monkeypatch, tmp_path):
     monkeypatch.setenv("SHUNTER_REDIS_URL", "redis://127.0.0.1:1")
     monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
