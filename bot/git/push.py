@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 import pygit2
 
 from bot.errors import GitHubError, TransientError, WorkspaceError
+from bot.github.client import translate_errors
 
 FETCH_NAMESPACE = "refs/shunter/fetched"
 
@@ -224,72 +225,74 @@ class RefUpdater(Protocol):
 
 @dataclass
 class GitHubKitRefUpdater:
-    """``RefUpdater`` over githubkit's sync client (``gh.rest.git.*``)."""
+    """``RefUpdater`` over githubkit's sync client (``gh.rest.git.*``).
+
+    Every failure is one of Shunter's errors (:func:`~bot.github.client.translate_errors`):
+    a dropped connection or a 5xx is a :class:`TransientError` the merge queue retries, not
+    an unexpected crash. A ``PATCH /git/refs`` whose answer was lost may have moved the ref;
+    the retry finds the commit's ``Shunter-Change`` trailer on the branch and records it as
+    landed instead of pushing it again.
+    """
 
     gh: Any
     owner: str
     repo: str
 
     def get_ref(self, branch: str) -> str | None:
-        from githubkit.exception import RequestFailed
-
         try:
-            # no-cache: an HTTP cache answering from a minute ago would defeat the check
-            resp = self.gh.rest.git.get_ref(
-                self.owner, self.repo, f"heads/{branch}", headers={"Cache-Control": "no-cache"}
-            )
-        except RequestFailed as exc:
-            status = exc.response.status_code
-            if status == 404:
+            with translate_errors(f"reading branch {branch}"):
+                # no-cache: an HTTP cache answering from a minute ago would defeat the check
+                resp = self.gh.rest.git.get_ref(
+                    self.owner, self.repo, f"heads/{branch}", headers={"Cache-Control": "no-cache"}
+                )
+        except GitHubError as exc:
+            if exc.status == 404:
                 return None
-            raise TransientError(f"reading {branch} failed with HTTP {status}") from None
+            raise TransientError(str(exc)) from None
         return str(resp.parsed_data.object_.sha)
 
     def create_blob(self, content: bytes) -> str:
-        resp = self.gh.rest.git.create_blob(
-            self.owner,
-            self.repo,
-            content=base64.b64encode(content).decode(),
-            encoding="base64",
-        )
+        with translate_errors("creating a blob"):
+            resp = self.gh.rest.git.create_blob(
+                self.owner,
+                self.repo,
+                content=base64.b64encode(content).decode(),
+                encoding="base64",
+            )
         return str(resp.parsed_data.sha)
 
     def create_tree(self, base_tree: str, changes: list[TreeChange]) -> str:
         entries = [c.as_entry() for c in changes]
-        resp = self.gh.rest.git.create_tree(self.owner, self.repo, base_tree=base_tree, tree=entries)
+        with translate_errors("creating a tree"):
+            resp = self.gh.rest.git.create_tree(self.owner, self.repo, base_tree=base_tree, tree=entries)
         return str(resp.parsed_data.sha)
 
     def create_commit(self, message: str, tree: str, parents: list[str]) -> str:
-        resp = self.gh.rest.git.create_commit(
-            self.owner, self.repo, message=message, tree=tree, parents=parents
-        )
+        with translate_errors("creating a commit"):
+            resp = self.gh.rest.git.create_commit(
+                self.owner, self.repo, message=message, tree=tree, parents=parents
+            )
         return str(resp.parsed_data.sha)
 
     def update_ref(self, branch: str, sha: str) -> bool:
         from githubkit.exception import RequestFailed
 
         try:
-            self.gh.rest.git.update_ref(self.owner, self.repo, f"heads/{branch}", sha=sha, force=False)
-        except RequestFailed as exc:
-            status = exc.response.status_code
-            text = str(getattr(exc.response, "text", "") or "").lower()
-            if status == 422 and ("fast forward" in text or "fast-forward" in text):
-                return False
-            if status >= 500 or status == 429:
-                raise TransientError(f"updating {branch} failed with HTTP {status}") from None
-            raise PushRejected(
-                f"updating {branch} was refused with HTTP {status}: {_api_message(exc)}",
-                status=status,
-            ) from None
+            with translate_errors(f"updating {branch}"):
+                try:
+                    self.gh.rest.git.update_ref(
+                        self.owner, self.repo, f"heads/{branch}", sha=sha, force=False
+                    )
+                except RequestFailed as exc:
+                    text = str(getattr(exc.response, "text", "") or "").lower()
+                    if exc.response.status_code == 422 and ("fast forward" in text or "fast-forward" in text):
+                        return False  # a refusal, not an error: the caller re-applies
+                    raise
+        except TransientError:
+            raise
+        except GitHubError as exc:
+            raise PushRejected(f"updating {branch} was refused: {exc.message}", status=exc.status) from None
         return True
-
-
-def _api_message(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    try:
-        return str(response.json().get("message", ""))[:300]  # type: ignore[union-attr]
-    except Exception:
-        return ""
 
 
 INLINE_LIMIT = 512 * 1024

@@ -16,6 +16,7 @@ REVIEWS = "POST /repos/octo/demo/pulls/*/reviews"
 REFS = "POST /repos/octo/demo/git/refs"
 PULLS = "POST /repos/octo/demo/pulls"
 COMMENTS = "POST /repos/octo/demo/issues/*/comments"
+REF_UPDATES = "PATCH /repos/octo/demo/git/refs/*"
 FOLLOW_UP = ON_COMMAND + "  push_to: pull_request\n"
 BRANCH = "refs/heads/shunter/feature-fixes"
 
@@ -114,3 +115,39 @@ def test_a_follow_up_pull_request_github_says_exists_is_the_one_reported(stack):
     assert text is not None and f"pull request #{number + 1}" in text
     assert sim.recorder.count(PULLS) == 2  # the second create was refused, nothing new opened
     assert [p.number for p in sim.world.pulls_of(REPO) if p.head_ref == "shunter/feature-fixes"] == [number + 1]
+
+
+def test_a_ref_update_whose_connection_dropped_is_retried_and_recorded_as_landed_once(stack, caplog):
+    """``push_method: api``: the connection drops after GitHub moved the branch. That is a
+    transient failure the change backs off from (not an unexpected error with a traceback),
+    and the retry finds its commit on the branch by its trailer: landed once, never pushed
+    twice, and the reply says where it is."""
+    import logging
+    import time
+
+    from bot.queue.merge import MergeQueue
+    from tests.pipeline.test_pipe_apply import review_run
+    from tests.pipeline.test_pipe_pull_request import release_scheduled
+
+    number = open_pr(stack)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    sim.faults.lost_response(pattern=REF_UPDATES, times=1, drop=True)
+    caplog.set_level(logging.INFO, logger="shunter.merge_worker")
+    sim.click_button(review_run(sim, head).id, "apply", user="alice")
+    stack.drain()
+    landed = sim.pull(REPO, number).head_sha
+    assert landed != head and "import os" not in sim.file(REPO, landed, "app.py")  # GitHub did move it
+    assert not [r for r in caplog.records if r.name == "shunter.merge_worker" and r.levelno >= logging.ERROR]
+    [entry] = [e for e in MergeQueue(stack.redis).entries() if e.state == "delayed"]
+    assert "transient" in entry.fields.get("last_error", ""), dict(entry.fields)
+    [(_, due_ms)] = stack.redis.zrange(f"shunter:mq:delayed:{REPO}:feature", 0, -1, withscores=True)
+    time.sleep(max(0.0, due_ms / 1000 - time.time() + 1.0))  # as rq's scheduler would wait
+    assert release_scheduled(stack, "merge") >= 1
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == landed  # no second commit
+    assert sim.recorder.count(REF_UPDATES) == 1
+    assert MergeQueue(stack.redis).get(entry.id).state == "landed"
+    assert f"was already on the branch in {landed[:7]}" in replies(sim, number)[-1].body
+    events = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "change.landed"]
+    assert len(events) == 1
