@@ -341,6 +341,7 @@ class Publisher:
                 "notes": result.notes[:20],
                 "by_severity": by_severity,
                 "patches": sum(1 for p in result.patches if p.files),
+                "can_apply": _apply_allowed(patches, stage),
             },
             findings_count=len(result.findings),
         )
@@ -721,7 +722,8 @@ class Publisher:
         rows = []
         latest = self.store.latest_runs(self.target.repo, self.target.number)
         for _, run in sorted(latest.items()):
-            counts = run.metrics.get("by_severity", {}) if isinstance(run.metrics, dict) else {}
+            metrics = run.metrics if isinstance(run.metrics, dict) else {}
+            counts = metrics.get("by_severity", {})
             rows.append(
                 StageRow(
                     stage=run.stage,
@@ -730,7 +732,8 @@ class Publisher:
                     errors=int(counts.get("error", 0)),
                     warnings=int(counts.get("warning", 0)),
                     notices=int(counts.get("notice", 0)),
-                    fixes=int(run.metrics.get("patches", 0)) if isinstance(run.metrics, dict) else 0,
+                    fixes=int(metrics.get("patches", 0)),
+                    can_apply=bool(metrics.get("can_apply", True)),
                     check_url=self._check_url(run.check_run_id),
                 )
             )

@@ -129,6 +129,7 @@ def check_run_output(
         config.fail_on,
         conclusion=conclusion,
         fixes=len(fixes),
+        apply_allowed=apply_allowed,
         suppressed=len(suppressed),
         dismissed=dismissed_count,
         not_annotated=len(reported) - len(shown),
@@ -214,6 +215,7 @@ def _summary(
     *,
     conclusion: str,
     fixes: int,
+    apply_allowed: bool,
     suppressed: int,
     dismissed: int,
     not_annotated: int,
@@ -230,10 +232,15 @@ def _summary(
         head.append(f"The check fails on findings of severity `{fail_on.value}` or higher.")
     if result.neutral:
         head.append("The stage could not judge everything; see the notes below.")
-    if fixes:
+    if fixes and apply_allowed:
         head.append(
             f"{plural(fixes, 'fix', 'fixes')} available: press **Apply fixes** or comment "
             f"`/shunter apply {result.stage.value}`."
+        )
+    elif fixes:  # neither the button nor the command would do it: do not offer them
+        head.append(
+            f"{plural(fixes, 'fix', 'fixes')} suggested. Shunter does not commit them here "
+            f"(`patches.auto_apply.{result.stage.value}` is `never`): apply them by hand."
         )
     if suppressed:
         head.append(f"{plural(suppressed, 'finding')} suppressed in the code are not shown.")

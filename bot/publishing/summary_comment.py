@@ -56,6 +56,9 @@ class StageRow:
     warnings: int = 0
     notices: int = 0
     fixes: int = 0
+    can_apply: bool = True
+    """Whether policy lets Shunter commit this stage's fixes (``patches.auto_apply`` is not
+    ``never``): only then does the comment tell people to apply them."""
     check_url: str | None = None
     note: str | None = None
     """A short reason shown with skipped or neutral stages."""
@@ -171,8 +174,14 @@ def _render(
         lines.append("")
     else:
         lines += ["No stage runs on this PR under the current policy.", ""]
-    if any(row.fixes for row in stage_rows):
+    if any(row.fixes and row.can_apply for row in stage_rows):
         lines += ["Apply the suggested fixes with `/shunter apply` or the checks' buttons.", ""]
+    elif any(row.fixes for row in stage_rows):
+        lines += [
+            "The fixes are suggestions only: this repository's `patches.auto_apply` does not let "
+            "Shunter commit them.",
+            "",
+        ]
     if commands:
         lines += [
             "<details><summary>Last commands</summary>",

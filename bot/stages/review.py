@@ -461,8 +461,7 @@ def render_summary(
         lines.append(f"{dropped} more outside the `{options.filter.value}` filter are not shown.")
     if patch is not None:
         lines.append(
-            f"ruff can fix {len(patch.finding_fingerprints)} of them safely: press "
-            "**Apply fixes** or comment `/shunter apply`."
+            f"ruff can fix {len(patch.finding_fingerprints)} of them safely (one patch)."
         )
     if findings:
         ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line))

@@ -752,8 +752,7 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
         )
     if result.patches:
         parts.append(
-            f"\n{len(result.patches)} mechanical fix patch(es) ready: press **Apply fixes** or "
-            "comment `/shunter apply`."
+            f"\n{len(result.patches)} mechanical fix patch(es) ready."
         )
     if result.notes:
         parts.append("\n### Notes\n")

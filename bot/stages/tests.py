@@ -575,7 +575,7 @@ def _summary(
     if kept:
         lines.append("")
         lines.append(
-            "The kept tests are offered as a patch: press **Apply fixes** or comment `/shunter apply tests`."
+            "The kept tests are offered as a patch."
         )
     if untested:
         lines.append("")

@@ -254,3 +254,27 @@ def test_a_config_preview_github_failed_to_take_is_posted_by_the_retry(stack):
     stack.drain()
     head = sim.pull(REPO, number).head_sha
     assert [r.name for r in sim.check_runs(REPO, head_sha=head)].count("shunter/config") == 1
+
+
+def test_fixes_the_policy_will_not_commit_are_not_offered_as_apply(stack):
+    # default policy: patches.auto_apply is never, so neither a button nor /shunter apply works
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    stack.drain()
+    review = by_name(sim.check_runs(REPO))["shunter/review"]
+    assert "apply" not in [a["identifier"] for a in review.actions]
+    assert "Apply fixes" not in review.summary and "/shunter apply" not in review.summary
+    assert "`patches.auto_apply.review` is `never`" in review.summary
+    summary = summaries(sim, number)[0].body
+    assert "/shunter apply" not in summary and "suggestions only" in summary
+
+
+def test_fixes_the_policy_lets_people_apply_are_offered(stack):
+    sim = stack.sim
+    config = "patches:\n  auto_apply:\n    review: on_command\n"
+    number = open_pr(sim, {"app.py": CHANGED}, base_files={**BASE, ".github/shunter.yml": config})
+    stack.drain()
+    review = by_name(sim.check_runs(REPO))["shunter/review"]
+    assert "apply" in [a["identifier"] for a in review.actions]
+    assert review.summary.count("/shunter apply") == 1  # once, not again in the stage's part
+    assert "Apply the suggested fixes with `/shunter apply`" in summaries(sim, number)[0].body
