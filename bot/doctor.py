@@ -221,6 +221,77 @@ def _sweeps(settings: Settings) -> Check:
     return Check(name, not late and not last["errors"], detail, required=False)
 
 
+RETENTION_CHECK = "run history pruning"
+
+
+def _retention(settings: Settings) -> Check:
+    """Not required: the hourly prune's last run (``bot.store.retention``), as the shared
+    Redis remembers it; a worker does it, so nothing else shows whether it happens."""
+    import time
+
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    from bot.queue.jobs import RETENTION_DUE_KEY
+    from bot.store.retention import last_prune
+
+    days = settings.retention_days
+    if days <= 0:
+        off = "off (SHUNTER_RETENTION_DAYS=0): run history is kept"
+        return Check(RETENTION_CHECK, True, off, required=False)
+    if not settings.redis_url:
+        detail = "state lives in the embedded Valkey of the running process"
+        return Check(RETENTION_CHECK, True, detail, required=False)
+    try:
+        connection = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        last = last_prune(connection)
+        due_ttl = connection.ttl(RETENTION_DUE_KEY)
+        connection.close()
+    except RedisError as exc:
+        return Check(RETENTION_CHECK, False, f"cannot read its state: {type(exc).__name__}", required=False)
+    return retention_check(days, last, due_ttl, time.time())
+
+
+def retention_check(days: float, last: dict[str, str], due_ttl: int, now: float) -> Check:
+    """What the last prune's record (``bot.store.retention.LAST_KEY``) says at ``now``.
+
+    ``due_ttl`` is the TTL of the key serve sets when it enqueues a prune (negative when
+    none was enqueued this hour): a prune enqueued well over a job's run time ago that never
+    reported is a job no worker ran.
+    """
+    from bot.queue.jobs import RETENTION_EVERY
+
+    def check(ok: bool, *said: str) -> Check:
+        return Check(RETENTION_CHECK, ok, "; ".join(part for part in said if part), required=False)
+
+    hint = "is `shunter serve` running, with a worker?"
+    failure = ""
+    if "failed_at" in last:
+        ago = max(0, int(now - float(last["failed_at"])))
+        failure = f"the last attempt failed {ago} s ago: {last.get('error')} (see the worker's log)"
+    if "at" in last:
+        kinds = sorted((k for k in last if k not in _NOT_COUNTS), key=lambda k: (_KINDS.get(k, 9), k))
+        removed = ", ".join(f"{int(last[k])} {k}" for k in kinds) or "nothing"
+        ago = max(0, int(now - float(last["at"])))
+        late = ago > 3 * RETENTION_EVERY
+        done = f"last ran {ago} s ago and removed {removed} (older than {days:g} days)"
+        return check(not late and not failure, failure, done, f"expected hourly: {hint}" if late else "")
+    if failure:
+        return check(False, failure, "none has succeeded yet")
+    enqueued_ago = RETENTION_EVERY - due_ttl if due_ttl > 0 else 0
+    if enqueued_ago > _PRUNE_GRACE:
+        return check(False, f"never ran: one was enqueued {enqueued_ago} s ago and no worker ran it: {hint}")
+    return check(True, "none has run yet (`shunter serve` enqueues one hourly)")
+
+
+_NOT_COUNTS = frozenset({"at", "failed_at", "error"})
+_KINDS = {"runs": 0, "steps": 1, "processed_comments": 2}
+"""The order doctor names the pruned tables in (others follow, by name)."""
+_PRUNE_GRACE = 900
+"""Seconds an enqueued prune may take to report (its job timeout is 600 s) before doctor
+says no worker ran it."""
+
+
 def _data_dir(settings: Settings) -> Check:
     """The SQLite store, the embedded Valkey, the mirrors and the sandbox caches all write
     there: it must exist (it is created if missing) and take a file."""
@@ -283,6 +354,7 @@ def run_checks(settings: Settings, github_timeout: float = GITHUB_TIMEOUT) -> li
     checks.append(_database(settings))
     checks.append(_sandbox())
     checks.append(_sweeps(settings))
+    checks.append(_retention(settings))
     return checks
 
 
@@ -307,7 +379,7 @@ def doctor(timeout: float) -> None:
     what is missing.
 
     Exit status 0 when every required check passes, 1 otherwise (optional ones, the clock,
-    the sandbox and the missed-delivery sweeps, only inform).
+    the sandbox, the missed-delivery sweeps and run history pruning, only inform).
     """
     try:
         settings = load_settings()

@@ -5,11 +5,14 @@ unless asked, because an audit trail is only useful if it outlives the runs it e
 Active runs are never pruned, whatever their age.
 
 ``shunter serve`` enqueues :func:`prune_job` hourly (one process at a time, by a Redis key:
-see ``bot.queue.jobs.enqueue_retention``) with ``SHUNTER_RETENTION_DAYS``.
+see ``bot.queue.jobs.enqueue_retention``) with ``SHUNTER_RETENTION_DAYS``. Each prune leaves
+its figures in Redis (:func:`record_prune`), where ``shunter doctor`` and ``/metrics`` read
+them: pruning happens in a worker, out of an operator's sight otherwise.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +22,12 @@ from bot.store import tables as t
 from bot.store.base import StoreBase
 
 _ENDED = ("completed", "cancelled", "superseded")
+
+LAST_KEY = "shunter:retention:last"
+"""The last prune (a hash): ``at`` and the rows removed per table when it succeeded,
+``failed_at`` and ``error`` (the exception's type) when the latest attempt failed."""
+TOTALS_KEY = "shunter:retention:totals"
+"""Running counts (a hash): ``prunes`` and ``failures``, and rows removed per table."""
 
 
 class RetentionMixin(StoreBase):
@@ -54,7 +63,48 @@ def prune_job(days: float) -> dict[str, int]:
 
     if days <= 0:
         return {}
-    store: Any = get_runtime().store
-    removed: dict[str, int] = store.prune(store.now() - timedelta(days=days))
+    runtime = get_runtime()
+    store: Any = runtime.store
+    try:
+        removed: dict[str, int] = store.prune(store.now() - timedelta(days=days))
+    except Exception as exc:  # recorded for doctor, then failed as usual (rq keeps the traceback)
+        record_prune(runtime.redis, None, time.time(), error=failure_summary(exc))
+        raise
     get_logger(__name__).info("old run history deleted", older_than_days=days, **removed)
+    record_prune(runtime.redis, removed, time.time())
     return removed
+
+
+def record_prune(redis: Any, removed: dict[str, int] | None, at: float, *, error: str = "") -> None:
+    """Leave a prune's outcome where operators look: the last prune for ``shunter doctor``,
+    running totals for ``/metrics``. ``removed`` is None when the prune failed with ``error``;
+    the last success's figures stay, so doctor can say both."""
+    pipe = redis.pipeline()
+    if removed is None:
+        pipe.hset(LAST_KEY, mapping={"failed_at": str(at), "error": error or "error"})
+        pipe.hincrby(TOTALS_KEY, "failures", 1)
+    else:
+        pipe.delete(LAST_KEY)
+        pipe.hset(LAST_KEY, mapping={"at": str(at), **removed})
+        pipe.hincrby(TOTALS_KEY, "prunes", 1)
+        for kind, count in removed.items():
+            pipe.hincrby(TOTALS_KEY, kind, count)
+    pipe.execute()
+
+
+def failure_summary(exc: BaseException) -> str:
+    """One line for doctor: the error's type and message, no password, no SQL dump."""
+    from bot.store.redaction import redact_secrets
+
+    said = " ".join(str(exc).split("[SQL:")[0].split())
+    return redact_secrets(f"{type(exc).__name__}: {said}" if said else type(exc).__name__)[:300]
+
+
+def last_prune(redis: Any) -> dict[str, str]:
+    """The last prune's hash (see :data:`LAST_KEY`), decoded; empty before the first."""
+    raw = redis.hgetall(LAST_KEY)
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

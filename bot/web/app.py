@@ -140,6 +140,7 @@ async def metrics_view(request: web.Request) -> web.Response:
             metrics.queue_depth.labels(name).set(depth)
         for outcome, total in (await request.app[INGESTOR].redelivery_totals()).items():
             metrics.redeliveries.labels(outcome).set(total)
+        metrics.show_retention(*await request.app[INGESTOR].retention_state())
     except (RedisError, OSError):
         pass  # depths stay at their last value; /readyz reports Redis
     body = generate_latest(metrics.registry)

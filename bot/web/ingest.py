@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import Enum
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis import Redis
@@ -130,9 +131,23 @@ class Ingestor:
     async def redelivery_totals(self) -> dict[str, int]:
         from bot.github.redelivery import TOTALS_KEY
 
-        raw = await self.redis.hgetall(TOTALS_KEY)
-        return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+        return _counts(await self.redis.hgetall(TOTALS_KEY))
+
+    async def retention_state(self) -> tuple[dict[str, int], float | None]:
+        """The prunes' running totals and when the last one succeeded (None before any)."""
+        from bot.store.retention import LAST_KEY, TOTALS_KEY
+
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(TOTALS_KEY)
+        pipe.hget(LAST_KEY, "at")
+        totals, at = await pipe.execute()
+        return _counts(totals), None if at is None else float(at)
 
     async def close(self) -> None:
         await self.redis.aclose()
         self._sync_stub.close()
+
+
+def _counts(raw: dict[Any, Any]) -> dict[str, int]:
+    """A Redis hash of running counts, decoded."""
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}

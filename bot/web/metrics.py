@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+
+
+class RedisTotals:
+    """A counter whose values live in Redis (every worker adds to them), exported as a
+    Prometheus counter: ``/metrics`` copies the values in when it is scraped. A
+    ``prometheus_client.Counter`` only counts what this process saw."""
+
+    def __init__(self, name: str, documentation: str, label: str, registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self.values: dict[str, float] = {}
+        registry.register(self)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, total in sorted(self.values.items()):
+            family.add_metric([value], total)
+        yield family
 
 
 @dataclass
@@ -40,6 +61,33 @@ class WebMetrics:
             ["outcome"],
             registry=self.registry,
         )
+
+        self.retention_last_run = Gauge(
+            "shunter_retention_last_run_timestamp_seconds",
+            "When run history was last pruned successfully (Unix time; 0 before the first), "
+            "read from Redis when /metrics is scraped.",
+            registry=self.registry,
+        )
+        self.retention_pruned = RedisTotals(
+            "shunter_retention_pruned",
+            "Rows run history pruning deleted, by table, across all processes.",
+            "kind",
+            self.registry,
+        )
+        self.retention_prunes = RedisTotals(
+            "shunter_retention_prunes",
+            "Run history prunes, by outcome (ok, failed), across all processes.",
+            "outcome",
+            self.registry,
+        )
+
+    def show_retention(self, totals: dict[str, int], last_run: float | None) -> None:
+        """Take the prunes' figures as ``bot.store.retention.record_prune`` keeps them."""
+        outcomes = {"prunes": "ok", "failures": "failed"}
+        self.retention_prunes.values = {outcomes[k]: v for k, v in totals.items() if k in outcomes}
+        self.retention_pruned.values = {k: v for k, v in totals.items() if k not in outcomes}
+        if last_run is not None:
+            self.retention_last_run.set(last_run)
 
     def count(self, event: str, outcome: str) -> None:
         """Count a delivery; label children are cached (this runs on every request)."""

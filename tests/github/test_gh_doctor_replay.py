@@ -25,6 +25,7 @@ def test_doctor_all_green_against_the_simulator(clean_env, monkeypatch, simulato
     assert "✓ app credentials: authenticated as App 'shunter-sim'" in result.output
     assert "✓ redis" in result.output and "✓ database" in result.output
     assert "✓ missed-delivery sweeps: none has run yet" in result.output
+    assert "✓ run history pruning: none has run yet" in result.output
 
 
 def _doctor_against(simulator, monkeypatch, redis_url, tmp_path):
@@ -126,6 +127,46 @@ def test_doctor_says_when_sweeps_stopped(clean_env, monkeypatch, simulator, redi
     assert result.exit_code == 0, result.output  # worth a look, not a broken install
     assert re.search(r"✗ missed-delivery sweeps: last ran 36\d\d s ago", result.output)
     assert "expected every 600 s" in result.output
+
+
+def _pruning_line(monkeypatch, redis_url, tmp_path) -> tuple[int, str]:
+    monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(main, ["doctor"])
+    (line,) = [line for line in result.output.splitlines() if "run history pruning:" in line]
+    return result.exit_code, line
+
+
+def test_doctor_says_when_run_history_pruning_stopped(
+    clean_env, monkeypatch, simulator, redis_url, redis_client, tmp_path
+):
+    from bot.queue.jobs import RETENTION_DUE_KEY
+    from bot.store.retention import LAST_KEY
+
+    for key, value in simulator.settings_env().items():
+        monkeypatch.setenv(key, value)
+    _, line = _pruning_line(monkeypatch, redis_url, tmp_path)
+    assert line == "✓ run history pruning: none has run yet (`shunter serve` enqueues one hourly)"
+    # serve enqueued one 20 minutes ago (the key lets one through per hour); no worker took it
+    redis_client.set(RETENTION_DUE_KEY, 1, ex=3600 - 1200)
+    code, line = _pruning_line(monkeypatch, redis_url, tmp_path)
+    assert code == 0  # worth a look, not a broken install
+    assert re.fullmatch(
+        r"✗ run history pruning: never ran: one was enqueued 120\d s ago and no worker ran it: "
+        r"is `shunter serve` running, with a worker\?",
+        line,
+    ), line
+    redis_client.hset(LAST_KEY, mapping={"at": time.time() - 4 * 3600, "runs": 7, "steps": 30, "processed_comments": 2})
+    code, line = _pruning_line(monkeypatch, redis_url, tmp_path)
+    assert code == 0
+    assert re.fullmatch(
+        r"✗ run history pruning: last ran 14\d\d\d s ago and removed 7 runs, 30 steps, 2 processed_comments "
+        r"\(older than 90 days\); expected hourly: is `shunter serve` running, with a worker\?",
+        line,
+    ), line
+    monkeypatch.setenv("SHUNTER_RETENTION_DAYS", "0")
+    _, line = _pruning_line(monkeypatch, redis_url, tmp_path)
+    assert line == "✓ run history pruning: off (SHUNTER_RETENTION_DAYS=0): run history is kept"
 
 
 def test_doctor_opens_the_database_like_the_store(clean_env, monkeypatch, tmp_path, postgres_url):

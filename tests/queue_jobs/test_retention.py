@@ -7,14 +7,20 @@ command records grew without limit. The audit log is kept (README: it outlives r
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
+from sqlalchemy import text
 
+from bot.cli import main
 from bot.errors import SettingsError
 from bot.queue.jobs import RETENTION_DUE_KEY, enqueue_retention
 from bot.runtime import Runtime, set_runtime
@@ -80,17 +86,7 @@ def test_prune_job_deletes_old_history_and_keeps_the_audit_log(redis_url, clean_
     recent = store.create_run("o/r", 1, "c" * 40, "review")
     store.finish_run(recent.id, conclusion="success")
 
-    runtime = Runtime(load_settings(data_dir=tmp_path), redis_url)
-    runtime.__dict__["store"] = store  # the worker's store (a cached property)
-    set_runtime(runtime)
-    conn = redis.Redis.from_url(redis_url)
-    try:
-        assert enqueue_retention(conn, 90)
-        queue = Queue("events", connection=conn, serializer=JSONSerializer)
-        SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(burst=True, with_scheduler=False)
-    finally:
-        set_runtime(None)
-        conn.close()
+    run_prune(store, redis_url, tmp_path)
 
     assert store.get_run(old.id) is None and store.steps(old.id) == []
     kept = store.get_run(stuck.id)
@@ -98,4 +94,88 @@ def test_prune_job_deletes_old_history_and_keeps_the_audit_log(redis_url, clean_
     assert store.get_run(recent.id) is not None
     assert store.mark_command_comment("o/r", 11, "/shunter help")  # its record was pruned
     assert len(store.audit_events()) == 1
+    store.close()
+
+
+def run_prune(store: Store, redis_url: str, tmp_path) -> None:
+    """Enqueue a prune the way serve does and have a real rq worker run it on ``store``."""
+    runtime = Runtime(load_settings(data_dir=tmp_path), redis_url)
+    runtime.__dict__["store"] = store  # the worker's store (a cached property)
+    set_runtime(runtime)
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        conn.delete(RETENTION_DUE_KEY)  # one prune per hour: a test may run several
+        assert enqueue_retention(conn, 90)
+        queue = Queue("events", connection=conn, serializer=JSONSerializer)
+        SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(burst=True, with_scheduler=False)
+    finally:
+        set_runtime(None)
+        conn.close()
+
+
+def doctor_line(monkeypatch, redis_url: str, tmp_path) -> str:
+    monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "doctor-data"))
+    output = CliRunner().invoke(main, ["doctor"]).output
+    (line,) = [line for line in output.splitlines() if "run history pruning:" in line]
+    return line
+
+
+async def scrape(redis_url: str) -> str:
+    async with TestClient(TestServer(create_app("s", redis_url))) as client:
+        return await (await client.get("/metrics")).text()
+
+
+def test_what_a_prune_did_shows_in_doctor_and_metrics(redis_url, clean_env, monkeypatch, tmp_path):
+    """Pruning happens in a worker: doctor and /metrics are where an operator sees it ran."""
+    clock = Clock()
+    store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}", clock=clock)
+    for sha in ("a", "b"):
+        run = store.create_run("o/r", 1, sha * 40, "review")
+        store.start_step(run.id, "lint")
+        store.finish_run(run.id, conclusion="success")
+    store.mark_command_comment("o/r", 11, "/shunter help")
+    clock.now += timedelta(days=100)
+    started = time.time()
+    run_prune(store, redis_url, tmp_path)
+
+    line = doctor_line(monkeypatch, redis_url, tmp_path)
+    assert re.fullmatch(
+        r"✓ run history pruning: last ran \d s ago and removed 2 runs, 2 steps, 1 processed_comments "
+        r"\(older than 90 days\)",
+        line,
+    ), line
+    metrics = asyncio.run(scrape(redis_url))
+    assert 'shunter_retention_pruned_total{kind="runs"} 2.0' in metrics
+    assert 'shunter_retention_pruned_total{kind="steps"} 2.0' in metrics
+    assert 'shunter_retention_pruned_total{kind="processed_comments"} 1.0' in metrics
+    assert 'shunter_retention_prunes_total{outcome="ok"} 1.0' in metrics
+    (stamp,) = re.findall(r"^shunter_retention_last_run_timestamp_seconds (\S+)$", metrics, re.M)
+    assert started <= float(stamp) <= time.time()
+
+    run_prune(store, redis_url, tmp_path)  # nothing left to remove: the totals stay, the count grows
+    assert "removed 0 runs, 0 steps, 0 processed_comments" in doctor_line(monkeypatch, redis_url, tmp_path)
+    metrics = asyncio.run(scrape(redis_url))
+    assert 'shunter_retention_pruned_total{kind="runs"} 2.0' in metrics
+    assert 'shunter_retention_prunes_total{outcome="ok"} 2.0' in metrics
+    store.close()
+
+
+def test_a_failed_prune_shows_in_doctor_and_metrics(redis_url, clean_env, monkeypatch, tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite3'}", clock=Clock())
+    run_prune(store, redis_url, tmp_path)
+    with store.engine.begin() as conn:  # the database breaks under the store
+        conn.execute(text("drop table shunter_run_steps"))
+    run_prune(store, redis_url, tmp_path)
+
+    line = doctor_line(monkeypatch, redis_url, tmp_path)
+    assert re.fullmatch(
+        r"✗ run history pruning: the last attempt failed \d s ago: TransientError: database \S+ "
+        r"unavailable: no such table: shunter_run_steps \(see the worker's log\); "
+        r"last ran \d s ago and removed 0 runs, 0 steps, 0 processed_comments \(older than 90 days\)",
+        line,
+    ), line
+    metrics = asyncio.run(scrape(redis_url))
+    assert 'shunter_retention_prunes_total{outcome="failed"} 1.0' in metrics
+    assert 'shunter_retention_prunes_total{outcome="ok"} 1.0' in metrics
     store.close()

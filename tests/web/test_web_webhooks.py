@@ -168,6 +168,26 @@ async def test_health_ready_and_metrics(client):
     assert 'shunter_queue_depth{queue="events"} 1.0' in text
 
 
+async def test_metrics_show_run_history_pruning_across_processes(client, redis_client):
+    """Prunes run in workers; /metrics reads what they recorded in Redis at each scrape."""
+    from bot.store.retention import record_prune
+
+    text = await (await client.get("/metrics")).text()
+    assert "shunter_retention_last_run_timestamp_seconds 0.0" in text  # none yet: alerts fire
+    assert "shunter_retention_pruned_total{" not in text
+    record_prune(redis_client, {"steps": 9, "runs": 3, "processed_comments": 1}, 1_800_000_000.0)
+    record_prune(redis_client, None, 1_800_000_100.0, error="TransientError: database down")
+    record_prune(redis_client, {"steps": 1, "runs": 1, "processed_comments": 0}, 1_800_003_600.0)
+    text = await (await client.get("/metrics")).text()
+    assert "# TYPE shunter_retention_pruned_total counter" in text
+    assert 'shunter_retention_pruned_total{kind="runs"} 4.0' in text
+    assert 'shunter_retention_pruned_total{kind="steps"} 10.0' in text
+    assert 'shunter_retention_pruned_total{kind="processed_comments"} 1.0' in text
+    assert 'shunter_retention_prunes_total{outcome="ok"} 2.0' in text
+    assert 'shunter_retention_prunes_total{outcome="failed"} 1.0' in text
+    assert "shunter_retention_last_run_timestamp_seconds 1.8000036e+09" in text
+
+
 async def test_unsigned_requests_cannot_add_metric_series(client):
     for i in range(30):
         h = headers(BODY, **{"X-GitHub-Event": f"made_up_{i}", "X-Hub-Signature-256": "sha256=0"})
