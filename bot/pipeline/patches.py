@@ -367,8 +367,13 @@ class GitHubHooks:
         follow_up = self._follow_up_pull(report)
         if follow_up:
             text += f"\n\n{follow_up}"
+        # one message per place: each command's reply is edited once, and the changes that
+        # have no reply (auto-apply) share one report per PR, not one identical comment each
+        places: dict[tuple[str, int | None, int | None], None] = {}
         for change in report.changes:
-            self._tell(change, text, "change.landed", report.commit_sha or "")
+            places.setdefault(self._record(change, "change.landed", report.commit_sha or ""))
+        for place in places:
+            self._say(*place, text)
 
     def _follow_up_pull(self, report: LandingReport) -> str | None:
         """Open (once) the follow-up pull request of a ``push_to: pull_request`` branch."""
@@ -442,9 +447,14 @@ class GitHubHooks:
             return number, True
 
     def dead_lettered(self, letter: DeadLetter) -> None:
-        self._tell(letter.change, dead_letter_reply(letter), "change.dead_letter", letter.reason)
+        place = self._record(letter.change, "change.dead_letter", letter.reason)
+        self._say(*place, dead_letter_reply(letter))
 
-    def _tell(self, change: ChangeRequest, text: str, action: str, detail: str) -> None:
+    def _record(
+        self, change: ChangeRequest, action: str, detail: str
+    ) -> tuple[str, int | None, int | None]:
+        """Audit what happened to ``change``; returns where to tell it: (repo, PR number,
+        the id of the command's reply to edit, or None to post a report)."""
         raw = self.runtime.redis.get(f"shunter:cr:{change.id}")
         info = json.loads(raw) if raw else {}
         repo = info.get("repo") or change.repo
@@ -460,23 +470,27 @@ class GitHubHooks:
             reason=detail,
             payload={"findings": change.origin.finding_fingerprints, "requester": change.requester},
         )
+        return repo, number, info.get("reply_id")
+
+    def _say(self, repo: str, number: int | None, reply_id: int | None, text: str) -> None:
+        """Add ``text`` to the command's reply (once: a retried job finds it there), or post
+        it as a report when there is no reply to edit."""
         if number is None:
             return
         owner, name = repo.split("/", 1)
         try:
             _, gh = self.runtime.github.installation_for_repo(owner, name)
-            reply_id = info.get("reply_id")
             with translate_errors("reporting a landed change"):
                 if reply_id:
                     body = gh.rest.issues.get_comment(owner, name, reply_id).parsed_data.body or ""
-                    if change.id not in body or text not in body:
+                    if text not in body:
                         gh.rest.issues.update_comment(
                             owner, name, reply_id, data={"body": f"{body}\n\n{text}"[:65000]}
                         )
                 else:
                     self._report(gh, owner, name, number, text)
         except ShunterError as exc:
-            log.warning("could not report change outcome", change=change.id, error=str(exc))
+            log.warning("could not report change outcome", repo=repo, pr=number, error=str(exc))
 
     def _report(self, gh: Any, owner: str, name: str, number: int, text: str) -> None:
         """Post ``text`` as a new comment (no reply to edit), once: a hidden nonce finds a

@@ -266,3 +266,42 @@ def test_a_change_backing_off_after_a_failed_push_lands_when_its_wait_is_over(st
     release_scheduled(stack, "merge")
     stack.drain()
     assert ScheduledJobRegistry(queue=merge).count == 0  # nothing left: no job keeps waking up
+
+
+TWO_STAGES = {
+    "app.py": "import os\nimport sys\n\n\ndef add(a, b):\n    return a + b\n",
+    "conf.py": "import yaml\n\n\ndef load(text):\n    return yaml.load(text)\n",
+    "net.py": "import requests\n\n\ndef get(url):\n    return requests.get(url, verify=False)\n",
+}
+"""Fixes from two stages: one review change (ruff) and two security changes (one a file)."""
+
+
+def reports(sim, number):
+    return [c for c in sim.comments(REPO, number) if "Shunter pushed" in c.body and not c.body.startswith("<!-- shunter:reply -->")]
+
+
+def test_changes_auto_applied_together_get_one_report_listing_them(stack):
+    config = "version: 1\npatches:\n  auto_apply:\n    review: always\n    security: always\n"
+    number = open_pr(stack, config=config, files=TWO_STAGES)
+    sim = stack.sim
+    landed = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "change.landed"]
+    assert len(landed) == 3  # one commit with the three changes, each audited
+    [report] = reports(sim, number)
+    assert "with 3 changes" in report.body
+    assert all(f"`{e.target_id}`" in report.body for e in landed)
+
+
+def test_each_command_reply_is_told_of_the_landing_it_asked_for(stack):
+    config = ON_COMMAND + "    security: on_command\n"
+    number = open_pr(stack, config=config, files=TWO_STAGES)
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter apply review", user="alice")
+    sim.comment(REPO, number, "/shunter apply security", user="alice")
+    sim.wait_for_deliveries()
+    stack.work(("events",))  # both queued: they land in one batch, one commit
+    stack.drain()
+    asked = replies(sim, number)
+    assert len(asked) == 2
+    for reply in asked:
+        assert reply.body.count("Shunter pushed") == 1 and "with 3 changes" in reply.body, reply.body
+    assert not reports(sim, number)
