@@ -27,6 +27,7 @@ from bot.models import StageName
 from bot.pipeline.config_loader import LoadedConfig, load_config
 from bot.pipeline.facts import Target, from_pull_request
 from bot.policies.decisions import may_run_command
+from bot.publishing.markdown import plural
 
 log = get_logger(__name__)
 
@@ -425,14 +426,21 @@ def _help(session: Session, command: Command) -> str:
     return "done"
 
 
-def _stages(session: Session, command: Command) -> str:
+def _rerun(session: Session, only: list[StageName], *, full: bool = False) -> tuple[list[str], list[str]]:
+    """Run ``only`` again on the head, as a person asked: ``(ran, skipped with reasons)``."""
     from bot.pipeline.planning import plan_target
 
-    only = list(StageName) if command.verb == "all" else [StageName(command.verb)]
     target = session.target.model_copy(update={"trigger": "command"})
-    verdicts = plan_target(session.ctx, target, force=True, only=only, full="full" in command.flags)
+    verdicts = plan_target(session.ctx, target, force=True, only=only, full=full)
     ran = [v.stage.check_name for v in verdicts if v.run]
     skipped = [f"{v.stage.check_name} ({v.message})" for v in verdicts if not v.run]
+    return ran, skipped
+
+
+def _stages(session: Session, command: Command) -> str:
+    only = list(StageName) if command.verb == "all" else [StageName(command.verb)]
+    target = session.target
+    ran, skipped = _rerun(session, only, full="full" in command.flags)
     text = (
         f"Running {', '.join(f'`{r}`' for r in ran)} on `{target.head_sha[:12]}`."
         if ran
@@ -558,15 +566,27 @@ def _dismiss(session: Session, command: Command) -> str:
     if not chosen:
         session.say(f"No finding `{first[:20]}` on this PR.", ok=False)
         return "refused"
+    changed: set[str] = set()
     for finding in chosen:
-        store.dismiss_finding(
+        if store.dismiss_finding(
             target.repo, target.number, finding["fingerprint"], by=session.user, reason=reason
-        )
-    session.say(
+        ):
+            changed.add(str(finding.get("stage")))
+    text = (
         f"Dismissed {len(chosen)} finding(s) on this PR"
         + (f" ({reason})." if reason else ".")
         + " They will not be reported here again."
+        if changed
+        else f"Already dismissed on this PR: {plural(len(chosen), 'finding')}."
     )
+    # the check runs already out still annotate (and may fail on) what was just dismissed:
+    # run those stages again so the checks, and the summary, leave it out now
+    stages = [stage for stage in StageName if stage.value in changed]
+    if stages:
+        ran, _ = _rerun(session, stages)
+        if ran:
+            text += f" Re-running {', '.join(f'`{r}`' for r in ran)} so the checks leave them out."
+    session.say(text)
     return "done"
 
 

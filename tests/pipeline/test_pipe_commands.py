@@ -300,3 +300,30 @@ def test_a_reply_whose_answer_was_lost_is_not_posted_twice(stack):
     [reply] = replies(sim, number)
     assert "`/shunter help`" in reply.body
     assert sim.recorder.count(posts) == before + 1  # found, not sent again
+
+
+def test_dismiss_button_clears_the_failing_check_and_the_summary_at_once(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    sim.set_permission(REPO, "alice", "write")
+    sim.set_permission(REPO, "tina", "triage")
+    sim.commit(REPO, "feature", {"app.py": "def add(a, b):\n    breakpoint()\n    return a + b\n"}, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    stack.drain()
+    review = [r for r in sim.check_runs(REPO) if r.name == "shunter/review"][-1]
+    assert review.conclusion == "failure"
+    sim.click_button(review.id, "dismiss", user="tina")
+    stack.drain()
+    latest = [r for r in sim.check_runs(REPO) if r.name == "shunter/review"][-1]
+    assert latest.id != review.id and latest.head_sha == review.head_sha
+    assert latest.conclusion == "success" and latest.annotations == []
+    assert "dismissed on this PR are not shown" in latest.summary
+    body = replies(sim, number)[-1].body
+    assert "Dismissed" in body and "Re-running `shunter/review`" in body
+    summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
+    row = next(line for line in summary.body.splitlines() if "`shunter/review`" in line)
+    assert "passed" in row and "error" not in row
+    # dismissing them again changes nothing and says so
+    sim.comment(REPO, number, "/shunter dismiss all-review", user="tina")
+    stack.drain()
+    assert "Already dismissed" in replies(sim, number)[-1].body
