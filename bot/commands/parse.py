@@ -36,6 +36,8 @@ VERBS: dict[str, str] = {
 }
 ALIASES = {"review": "review", "security": "security", "tests": "tests", "apply": "apply"}
 STAGE_VERBS = ("review", "security", "tests", "all")
+FLAGS: dict[str, frozenset[str]] = {verb: frozenset({"full"}) for verb in STAGE_VERBS}
+"""The ``--options`` each verb takes; any other is refused, never silently dropped."""
 
 # CommonMark fences: up to 3 spaces of indent, then 3+ backticks or tildes. An opening
 # backtick fence's info string may not contain a backtick; a closing fence is the opening
@@ -60,6 +62,15 @@ class Command:
     @property
     def text(self) -> str:
         return " ".join(("/shunter", self.verb, *self.args, *sorted(f"--{f}" for f in self.flags)))
+
+    def unknown_flags(self) -> list[tuple[str, str | None]]:
+        """The options this verb does not take, each with the closest one it does."""
+        known = sorted(FLAGS.get(self.verb, frozenset()))
+        return [
+            (flag, next(iter(difflib.get_close_matches(flag, known, n=1, cutoff=0.6)), None))
+            for flag in sorted(self.flags)
+            if flag not in known
+        ]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from gidgethub import sansio
 
-from bot.commands.parse import STAGE_VERBS, VERBS, Command, Parsed, parse_comment
+from bot.commands.parse import FLAGS, STAGE_VERBS, VERBS, Command, Parsed, parse_comment
 from bot.errors import GitHubError, ShunterError, TransientError
 from bot.events.dispatch import EventContext
 from bot.github.client import create_once, translate_errors
@@ -384,12 +384,24 @@ def _run_one(session: Session, command: Command) -> None:
         verb=verb,
         user=session.user,
         outcome="running",
-        args=" ".join(command.args),
+        args=" ".join((*command.args, *sorted(f"--{f}" for f in command.flags))),
         comment_id=session.comment_id,
     )
     if not decision.allowed:
         session.say(f"`/shunter {verb}`: refused. {decision.message}", ok=False)
         store.update_command(record.id, outcome="refused", detail=decision.code)
+        return
+    unknown = command.unknown_flags()
+    if unknown:  # running without it would do something else than was asked
+        hints = "; ".join(
+            f"`--{flag}`" + (f" (did you mean `--{close}`?)" if close else "") for flag, close in unknown
+        )
+        takes = ", ".join(f"`--{f}`" for f in sorted(FLAGS.get(verb, ()))) or "no options"
+        session.say(
+            f"`/shunter {verb}`: not run. Unknown option {hints}; `/shunter {verb}` takes {takes}.",
+            ok=False,
+        )
+        store.update_command(record.id, outcome="refused", detail="unknown_option")
         return
     try:
         outcome = HANDLERS[verb](session, command)

@@ -120,3 +120,9 @@ def test_commands_in_html_comments_are_hidden_so_they_do_not_run():
     assert verbs(body) == [("review", ())]
     assert verbs("<!-- note --> /shunter security") == [("security", ())]  # shown after the comment
     assert verbs("```\n<!--\n```\n/shunter tests\n") == [("tests", ())]  # literal text in code
+
+
+def test_options_a_verb_does_not_take_are_named_with_the_closest():
+    assert parse_comment("/shunter security --full").commands[0].unknown_flags() == []
+    assert parse_comment("/shunter review --ful").commands[0].unknown_flags() == [("ful", "full")]
+    assert parse_comment("/shunter pause --force").commands[0].unknown_flags() == [("force", None)]

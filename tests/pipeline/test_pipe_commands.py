@@ -327,3 +327,17 @@ def test_dismiss_button_clears_the_failing_check_and_the_summary_at_once(stack):
     sim.comment(REPO, number, "/shunter dismiss all-review", user="tina")
     stack.drain()
     assert "Already dismissed" in replies(sim, number)[-1].body
+
+
+def test_a_mistyped_option_is_refused_not_dropped(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    before = len([r for r in sim.check_runs(REPO) if r.name == "shunter/review"])
+    comment_id = sim.comment(REPO, number, "/shunter review --ful", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "Unknown option `--ful` (did you mean `--full`?)" in body and "not run" in body
+    assert len([r for r in sim.check_runs(REPO) if r.name == "shunter/review"]) == before
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+    summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
+    assert "`/shunter review --ful`" in summary.body  # the table shows what was typed
