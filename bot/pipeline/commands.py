@@ -523,8 +523,8 @@ def _explain(session: Session, command: Command) -> str:
     text = (
         f"**{finding['rule_id']}** ({finding['severity']}, {finding['stage']} stage, engine "
         f"`{finding['engine']}`) at `{finding['path']}:{finding['start_line']}`: {finding['message']}\n\n"
-        f"Reported because it is on a line this PR changed (filter `added`) and the rule is enabled; "
-        f"its id is stable across pushes (rule + path + line text)."
+        f"Reported because {_why_reported(session.config, str(finding.get('stage')))} and the rule is "
+        f"enabled; its id is stable across pushes (rule + path + line text)."
     )
     if session.config.llm is not None:
         try:
@@ -538,6 +538,25 @@ def _explain(session: Session, command: Command) -> str:
             text += f"\n\n(The LLM explanation is unavailable: {exc})"
     session.say(text)
     return "done"
+
+
+_FILTER_REASON = {
+    "added": "it is on a line this PR added or changed (filter `added`)",
+    "diff_context": "it is inside a hunk of this PR's diff (filter `diff_context`)",
+    "file": "it is in a file this PR changed (filter `file`)",
+    "nofilter": "the stage reports findings anywhere (filter `nofilter`)",
+}
+
+
+def _why_reported(config: Any, stage: str) -> str:
+    """What let a finding of ``stage`` through, as this repository's config says."""
+    options = getattr(config.stages, stage, None)
+    if options is None:
+        return "the stage reported it"
+    if getattr(options, "new_only", False):
+        return "this PR introduces it (`new_only`: it is not on the base branch)"
+    mode = str(getattr(options.filter, "value", options.filter))
+    return _FILTER_REASON.get(mode, f"the stage's filter `{mode}` keeps it")
 
 
 def _ask(session: Session, command: Command) -> str:

@@ -3,6 +3,8 @@ per command comment, reactions, edits, storms, closed PRs, and Shunter's own com
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.pipeline.test_pipe_pull_request import release_scheduled
@@ -341,3 +343,18 @@ def test_a_mistyped_option_is_refused_not_dropped(stack):
     assert reactions(sim, number, comment_id) == ["eyes", "confused"]
     summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
     assert "`/shunter review --ful`" in summary.body  # the table shows what was typed
+
+
+def test_explain_gives_the_reason_the_repository_config_gives(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, {**BASE, ".github/shunter.yml": "stages:\n  review:\n    filter: file\n"})
+    sim.set_permission(REPO, "alice", "write")
+    sim.commit(REPO, "feature", CHANGED, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    stack.drain()
+    findings = stack.redis.hgetall(f"shunter:findings:{REPO}#{number}")
+    by_stage = {json.loads(v)["stage"]: k.decode() for k, v in findings.items()}
+    sim.comment(REPO, number, f"/shunter explain {by_stage['review']}", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "filter `file`" in body and "filter `added`" not in body
