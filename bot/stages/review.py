@@ -38,6 +38,8 @@ from bot.errors import EngineError
 from bot.git.scratch import new_scratch_dir
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import ReviewStageConfig
+from bot.publishing.check_runs import findings_title
+from bot.publishing.markdown import plural
 from bot.stages.context import ChangedFile, StageContext
 from bot.stages.filtering import line_gate, path_selected, split_findings
 
@@ -441,20 +443,15 @@ def render_summary(
     dropped: int,
     options: ReviewStageConfig,
 ) -> str:
-    counts = Counter(f.severity for f in findings)
     python = sum(1 for f in files if heuristics.is_python(f.path))
     if findings:
-        head = (
-            f"**{len(findings)} finding{'s' if len(findings) != 1 else ''}** "
-            f"({counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, "
-            f"{counts[Severity.NOTICE]} notices)"
-        )
+        head = f"**{plural(len(findings), 'finding')}** ({findings_title(findings)})"
     else:
         head = "**No findings**"
     lines = [
         "### Code review",
         "",
-        f"{head} in {len(files)} changed files ({python} Python), "
+        f"{head} in {plural(len(files), 'changed file')} ({python} Python), "
         f"filter `{options.filter.value}`, fails on `{options.fail_on.value}`.",
     ]
     if dropped:

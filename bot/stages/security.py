@@ -38,6 +38,8 @@ from bot.engines.security_findings import EngineReport, RuleInfo, confidence_ran
 from bot.errors import ConfigError, EngineError, TransientError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import FailOn, FilterMode, SecurityStageConfig
+from bot.publishing.check_runs import findings_title
+from bot.publishing.markdown import plural
 from bot.stages.context import ChangedFile, StageContext
 
 MAX_FILE_BYTES = 2_000_000
@@ -700,15 +702,11 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
     reported = [f for f in result.findings if not f.suppressed]
     suppressed = [f for f in result.findings if f.suppressed]
     parts: list[str] = []
-    by_sev = Counter(f.severity for f in reported)
     if reported:
-        counts = ", ".join(
-            f"{by_sev[s]} {s.value}" for s in (Severity.ERROR, Severity.WARNING, Severity.NOTICE) if by_sev[s]
-        )
-        parts.append(f"**{len(reported)} new finding{'s' * (len(reported) != 1)}** ({counts}).")
+        parts.append(f"**{plural(len(reported), 'new finding')}** ({findings_title(reported)}).")
     else:
         parts.append("**No new security findings.**")
-    extra = [f"{m.get('files_scanned', 0)} changed files scanned"]
+    extra = [f"{plural(int(m.get('files_scanned', 0)), 'changed file')} scanned"]
     if m.get("preexisting"):
         extra.append(f"{m['preexisting']} pre-existing findings not shown (already on the base)")
     if suppressed:

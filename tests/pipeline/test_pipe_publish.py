@@ -278,3 +278,15 @@ def test_fixes_the_policy_lets_people_apply_are_offered(stack):
     assert "apply" in [a["identifier"] for a in review.actions]
     assert review.summary.count("/shunter apply") == 1  # once, not again in the stage's part
     assert "Apply the suggested fixes with `/shunter apply`" in summaries(sim, number)[0].body
+
+
+def test_stage_summaries_count_in_plain_english(stack):
+    sim = stack.sim
+    open_pr(sim, {"app.py": CHANGED + "\n\ndef load(b):\n    import pickle\n    return pickle.loads(b)\n"})
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    review, security = runs["shunter/review"].summary, runs["shunter/security"].summary
+    assert "(1 error, 2 warnings)" in review and "in 1 changed file (1 Python)" in review
+    assert "1 errors" not in review and "0 notices" not in review
+    assert "1 changed file scanned" in security and re.search(r"\(\d+ errors?(, \d+ notices?)?\)", security)
+    assert not re.search(r"\b1 (errors|warnings|notices)\b|\b[02-9] (error|warning|notice)\b", security)
