@@ -403,3 +403,21 @@ def landed_changes(
             if change in wanted and change not in found:
                 found[change] = str(commit.id)
     return found
+
+
+def below_own_commits(repo: pygit2.Repository, tip: str, *, limit: int = 500) -> tuple[int, str | None]:
+    """How many of Shunter's own commits (single-parent, with a ``Shunter-Change`` trailer)
+    sit on top of ``tip``'s first-parent line, and the first commit below them (None when
+    the history ends, or ``limit`` is reached, inside them).
+
+    Whoever rewrites a branch of Shunter's fixes asks this first: everything above the
+    returned commit can be made again from the stages' patches; the commit itself, and what
+    is below it, may be a person's work.
+    """
+    commit = repo[pygit2.Oid(hex=tip)]
+    for count in range(limit):
+        assert isinstance(commit, pygit2.Commit)
+        if len(commit.parent_ids) != 1 or not _TRAILER.search(commit.message):
+            return count, str(commit.id)
+        commit = commit.parents[0]
+    return limit, None

@@ -154,31 +154,46 @@ class GitCliPusher:
         if not isinstance(commit, pygit2.Commit) or [str(p) for p in commit.parent_ids] != [expected_sha]:
             # the lease would let anything else through as a forced, non-fast-forward push
             raise WorkspaceError(f"{commit_sha[:12]} is not a single-parent commit on {expected_sha[:12]}")
-        refspec = f"{commit_sha}:refs/heads/{branch}"
-        lease = f"--force-with-lease=refs/heads/{branch}:{expected_sha}"
-        env = {**os.environ, **self.remote.git_env()}
-        try:
-            proc = subprocess.run(
-                ["git", "push", "--porcelain", "--no-verify", lease, "--", self.remote.url, refspec],
-                cwd=repo.path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise TransientError(f"git push to {branch} timed out") from None
-        output = proc.stdout + proc.stderr
-        status_line = next((ln for ln in proc.stdout.splitlines() if ln.endswith(refspec) or "\t" in ln), "")
-        if proc.returncode == 0:
-            return PushOutcome("landed", commit_sha, status_line.strip())
-        lowered = output.lower()
-        if any(reason in lowered for reason in _CAS_REFUSALS):
-            return PushOutcome("refused", None, _last_line(output))
-        if "[remote rejected]" in lowered or "protected branch" in lowered:
-            raise PushRejected(f"the remote refused the push to {branch}: {_last_line(output)}")
-        raise TransientError(f"git push to {branch} failed: {_last_line(output)}")
+        return leased_push(repo, self.remote, branch, commit_sha, expected_sha, timeout=self.timeout)
+
+
+def leased_push(
+    repo: pygit2.Repository,
+    remote: GitRemote,
+    branch: str,
+    sha: str,
+    expected_sha: str,
+    *,
+    timeout: float = 120.0,
+) -> PushOutcome:
+    """Set ``branch`` to ``sha`` only if it is still at ``expected_sha``: git's lease is
+    compared by the receiving side under the ref lock, a true compare-and-swap. ``sha`` need
+    not descend from ``expected_sha``, so callers check what they may replace first."""
+    refspec = f"{sha}:refs/heads/{branch}"
+    lease = f"--force-with-lease=refs/heads/{branch}:{expected_sha}"
+    env = {**os.environ, **remote.git_env()}
+    try:
+        proc = subprocess.run(
+            ["git", "push", "--porcelain", "--no-verify", lease, "--", remote.url, refspec],
+            cwd=repo.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise TransientError(f"git push to {branch} timed out") from None
+    output = proc.stdout + proc.stderr
+    status_line = next((ln for ln in proc.stdout.splitlines() if ln.endswith(refspec) or "\t" in ln), "")
+    if proc.returncode == 0:
+        return PushOutcome("landed", sha, status_line.strip())
+    lowered = output.lower()
+    if any(reason in lowered for reason in _CAS_REFUSALS):
+        return PushOutcome("refused", None, _last_line(output))
+    if "[remote rejected]" in lowered or "protected branch" in lowered:
+        raise PushRejected(f"the remote refused the push to {branch}: {_last_line(output)}")
+    raise TransientError(f"git push to {branch} failed: {_last_line(output)}")
 
 
 def _last_line(text: str) -> str:

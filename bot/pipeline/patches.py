@@ -32,7 +32,8 @@ from bot.changes.route import Route, decide_route
 from bot.changes.triggers import priority_for
 from bot.commands.parse import Command
 from bot.errors import ChangeRejected, GitHubError, ShunterError
-from bot.git.apply import Pygit2BaseTree
+from bot.git.apply import Pygit2BaseTree, below_own_commits
+from bot.git.push import GitRemote, fetch_branch, leased_push
 from bot.git.workspace import open_workspace
 from bot.github.client import create_once, translate_errors
 from bot.logs import get_logger
@@ -102,9 +103,10 @@ def submit_drafts(
         push_to=patches.push_to,
     )
     branch = route.branch
-    if route.route is Route.FOLLOW_UP_PR and route.repo.lower() == target.repo.lower() and target.head_ref:
-        branch = _follow_up_branch(runtime, target)
-    elif not route.uses_queue:
+    follow_up = (
+        route.route is Route.FOLLOW_UP_PR and route.repo.lower() == target.repo.lower() and target.head_ref
+    )
+    if not follow_up and not route.uses_queue:
         return [
             f"Shunter cannot push to this branch: {route.reason}. "
             + _post_suggestions(runtime, target, drafts)
@@ -113,10 +115,13 @@ def submit_drafts(
     ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
     if target.number is not None:
         ws.fetch_pull_request(target.number, base_branch=target.base_ref)
+    lines: list[str] = []
+    if follow_up:
+        branch, moved = _follow_up_branch(runtime, target, ws)
+        lines.extend([moved] if moved else [])
     base = Pygit2BaseTree(ws.repo, target.head_sha)
     granted = app_permissions(runtime, target.installation_id)
     mq = MergeQueue(runtime.redis)
-    lines: list[str] = []
     queued = 0
     for draft in drafts:
         cr = ChangeRequest.from_draft(
@@ -216,11 +221,14 @@ def _post_suggestions(runtime: Any, target: Target, drafts: list[PatchDraft]) ->
     return f"The fixes are posted as {len(suggestions)} suggestion(s) in a review instead.{left_out}"
 
 
-def _follow_up_branch(runtime: Any, target: Target) -> str:
+def _follow_up_branch(runtime: Any, target: Target, ws: Any) -> tuple[str, str | None]:
     """``patches.push_to: pull_request``: fixes go to ``shunter/<head>-fixes``, started at the
-    PR's head; a pull request against the PR's branch is opened when the first one lands."""
+    PR's head; a pull request against the PR's branch is opened when the first one lands.
+    Returns the branch, and a sentence for the reply when Shunter had to move it to the
+    PR's new head."""
     branch = f"shunter/{target.head_ref}-fixes"
     gh = runtime.github.installation(target.installation_id)
+    moved = None
 
     def at_head() -> str | None:
         return target.head_sha if _branch_sha(gh, target, branch) == target.head_sha else None
@@ -236,14 +244,19 @@ def _follow_up_branch(runtime: Any, target: Target) -> str:
     except GitHubError as exc:
         if exc.status != 422:
             raise
-        _take_existing_branch(runtime, gh, target, branch, exc)
+        moved = _take_existing_branch(runtime, gh, target, ws, branch, exc)
+    # ``start``: the PR head Shunter's commits on the branch were made on
     runtime.redis.set(
-        f"shunter:followup:{target.repo}:{branch}",
-        json.dumps({"base": target.head_ref, "pr": target.number}),
+        _follow_up_key(target.repo, branch),
+        json.dumps({"base": target.head_ref, "pr": target.number, "start": target.head_sha}),
         ex=PENDING_TTL,
     )
     _audit(runtime, target, "branch.create", branch, "push_to_pull_request", "follow-up branch for fixes")
-    return branch
+    return branch, moved
+
+
+def _follow_up_key(repo: str, branch: str) -> str:
+    return f"shunter:followup:{repo}:{branch}"
 
 
 def _branch_sha(gh: Any, target: Target, branch: str) -> str | None:
@@ -260,23 +273,93 @@ def _branch_sha(gh: Any, target: Target, branch: str) -> str | None:
     return str(ref.object_.sha)
 
 
-def _take_existing_branch(runtime: Any, gh: Any, target: Target, branch: str, refused: GitHubError) -> None:
+def _take_existing_branch(
+    runtime: Any, gh: Any, target: Target, ws: Any, branch: str, refused: GitHubError
+) -> str | None:
     """GitHub refused to create the follow-up branch (422): carry on with the one that is
     there only when Shunter made it, for this head (a create whose answer was lost) or for
     an earlier apply on a PR from the same branch (remembered in Redis). Another branch of
     that name is someone's work: the fixes are not pushed onto it, and the reply says so.
-    Any other 422 (no such commit, say) is the refusal it is."""
+    Any other 422 (no such commit, say) is the refusal it is.
+
+    Shunter's branch made for an earlier head of the PR is moved to this one
+    (:func:`_move_to_head`); returns what the reply should say about that."""
     sha = _branch_sha(gh, target, branch)
     if sha is None:
         raise refused
-    if sha == target.head_sha or runtime.redis.exists(f"shunter:followup:{target.repo}:{branch}"):
-        return
-    raise GitHubError(
-        f"branch {branch} already exists and Shunter did not make it for this pull request's "
-        "fixes, so they are not pushed there",
-        status=422,
-        hint=f"delete or rename {branch}, then ask again with /shunter apply",
+    if sha == target.head_sha:
+        return None
+    raw = runtime.redis.get(_follow_up_key(target.repo, branch))
+    if raw is None:
+        raise GitHubError(
+            f"branch {branch} already exists and Shunter did not make it for this pull request's "
+            "fixes, so they are not pushed there",
+            status=422,
+            hint=f"delete or rename {branch}, then ask again with /shunter apply",
+        )
+    return _move_to_head(runtime, gh, target, ws, branch, json.loads(raw))
+
+
+def _move_to_head(
+    runtime: Any, gh: Any, target: Target, ws: Any, branch: str, info: dict[str, Any]
+) -> str | None:
+    """Make Shunter's follow-up ``branch`` hold the PR's head, which the changes are computed
+    on (without it, the merge queue finds their base missing and drops them).
+
+    After the author pushed (or force-pushed) the PR, the branch holds Shunter's fixes for
+    an older head. It is moved to the new head only when every commit it has above that
+    older head is Shunter's own (its trailer says so): those fixes are made again from the
+    new head's patches. A person's commit on it is never dropped: the reply says what to do
+    instead. The move is a compare-and-swap on the sha just read (git's lease), so a push
+    that lands meanwhile is not overwritten either."""
+    remote = GitRemote(url=target.clone_url, token=ws.token)
+    tip = fetch_branch(ws.repo, remote, branch)
+    head = target.head_sha
+    if tip is None or tip == head or ws.repo.descendant_of(tip, head):
+        return None  # gone meanwhile (the push will say so), or it already holds the head
+    count, below = below_own_commits(ws.repo, tip)
+    earlier_head = below is not None and (
+        below == info.get("start") or below == head or ws.repo.descendant_of(head, below)
     )
+    if not earlier_head:
+        where = f" ({below[:12]})" if below else ""
+        raise GitHubError(
+            f"branch {branch} does not hold this pull request's head {head[:12]}, and it has "
+            f"commits Shunter did not make{where}, so Shunter neither moves it nor pushes there",
+            status=409,
+            hint=f"merge {branch} into {target.head_ref} or delete it, then ask again with /shunter apply",
+        )
+    outcome = leased_push(ws.repo, remote, branch, head, tip)
+    if outcome.status != "landed":
+        raise GitHubError(
+            f"branch {branch} moved while Shunter was updating it ({outcome.detail}), so it was "
+            "left as it is",
+            status=409,
+            hint="ask again with /shunter apply",
+        )
+    detail = f"{tip[:12]} -> {head[:12]}, {count} own commit(s) left behind"
+    _audit(runtime, target, "branch.move", branch, "head_moved", detail)
+    closed = _forget_closed_follow_up(runtime, gh, target, branch)
+    dropped = f"its {count} commit(s) of fixes for an earlier head are" if count else "nothing is"
+    return (
+        f"Moved `{branch}` from `{tip[:7]}` to this pull request's head `{head[:7]}`: it held only "
+        f"Shunter's own work, and {dropped} made again from the new head's fixes.{closed}"
+    )
+
+
+def _forget_closed_follow_up(runtime: Any, gh: Any, target: Target, branch: str) -> str:
+    """After a move: a follow-up pull request that is no longer open is forgotten, so the
+    next landing opens a new one instead of pointing at it."""
+    key = f"shunter:followup-pr:{target.repo}:{branch}"
+    known = runtime.redis.get(key)
+    if not known:
+        return ""
+    with translate_errors("reading the follow-up pull request"):
+        pull = gh.rest.pulls.get(target.owner, target.name, int(known)).parsed_data
+    if pull.state == "open":
+        return f" Pull request #{int(known)} shows them."
+    runtime.redis.delete(key)
+    return f" Pull request #{int(known)} is closed, so a new one is opened when they land."
 
 
 def _nonce(kind: str) -> str:
@@ -377,7 +460,7 @@ class GitHubHooks:
 
     def _follow_up_pull(self, report: LandingReport) -> str | None:
         """Open (once) the follow-up pull request of a ``push_to: pull_request`` branch."""
-        raw = self.runtime.redis.get(f"shunter:followup:{report.repo}:{report.branch}")
+        raw = self.runtime.redis.get(_follow_up_key(report.repo, report.branch))
         if not raw or not report.commit_sha:
             return None
         info = json.loads(raw)
@@ -661,7 +744,8 @@ def _apply(session: Any, command: Command) -> str:
         reply=(target.repo, target.number, session.reply_id),
     )
     for line in lines:
-        session.say(line, ok="queued" in line or "already" in line or "approval" in line)
+        ok = line.startswith("Moved ") or any(w in line for w in ("queued", "already", "approval"))
+        session.say(line, ok=ok)
     return "done"
 
 
