@@ -79,7 +79,8 @@ def _finding(root: Path, raw: Mapping[str, Any], paths: Mapping[str, str]) -> Fi
         start_line=max(1, start),
         end_line=max(start, max(lines) if lines else start, 1),
         engine=ENGINE,
-        title=f"bandit {test_id}: {raw['test_name']}",
+        # annotations and inline comments put the rule id before the title themselves
+        title=str(raw["test_name"]).replace("_", " "),
         confidence=str(raw["issue_confidence"]).lower(),
         cwe=int(cwe) if cwe else None,
     )

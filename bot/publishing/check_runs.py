@@ -203,8 +203,16 @@ def _raw_details(finding: Finding) -> str:
     if finding.help_uri:
         lines.append(f"help: {finding.help_uri}")
     if finding.suggestion is not None:
-        lines.append(f"suggested replacement for lines {finding.start_line}-{finding.end_line}:")
-        lines.append(finding.suggestion)
+        span = (
+            f"line {finding.start_line}"
+            if finding.end_line == finding.start_line
+            else f"lines {finding.start_line}-{finding.end_line}"
+        )
+        if finding.suggestion:
+            lines.append(f"suggested replacement for {span}:")
+            lines.append(finding.suggestion)
+        else:  # an empty replacement: the fix removes the lines (an unused import, a breakpoint)
+            lines.append(f"suggested fix: delete {span}")
     return "\n".join(lines)
 
 

@@ -179,9 +179,19 @@ def test_annotation_fields(make) -> None:
     raw = first["raw_details"]
     assert "rule B608 (bandit)" in raw and "CWE-89" in raw
     assert f"/shunter dismiss {item.short_id}" in raw
-    assert "query(sql, params)" in raw
+    assert "suggested replacement for lines 10-12:\nquery(sql, params)" in raw
     assert (second["start_line"], second["end_line"]) == (20, 20)
     _all_valid(plan)
+
+
+def test_a_fix_that_removes_lines_says_delete_not_an_empty_replacement(make) -> None:
+    one = make.finding(1, Severity.WARNING, line=8, rule_id="F401", suggestion="")
+    two = make.finding(2, Severity.WARNING, line=3, end_line=4, rule_id="T100", suggestion="")
+    plan = check_run_output(make.result([one, two]))
+    raw = {a["start_line"]: a["raw_details"] for a in plan.annotation_batches[0]}
+    assert raw[8].endswith("suggested fix: delete line 8")
+    assert raw[3].endswith("suggested fix: delete lines 3-4")
+    assert "replacement" not in raw[8] + raw[3]
 
 
 def test_long_titles_are_clipped(make) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.engines import bandit_scan, own_rules, security_fixes, suppressions
 from bot.models import Finding, Severity, StageName
+from bot.publishing.check_runs import annotation
 
 
 def _finding(rule_id: str, engine: str = "bandit", line: int = 1) -> Finding:
@@ -86,6 +87,9 @@ def test_bandit_in_process_and_subprocess_agree(tmp_path: Path) -> None:
     assert {"B602", "B105"} <= ids  # nosec does not hide it from the engine; the stage decides
     b105 = next(f for f in inproc.findings if f.rule_id == "B105")
     assert "hunter2hunter2" not in b105.message
+    # the annotation reads "B105: hardcoded password string", not "B105: bandit B105: ..."
+    assert b105.title == "hardcoded password string"
+    assert annotation(b105)["title"] == "B105: hardcoded password string"
 
 
 def test_bandit_reports_unparsable_files_as_notes(tmp_path: Path) -> None:
