@@ -18,6 +18,7 @@ from typing import Any
 
 from gidgethub import sansio
 
+from bot.commands.finding_ids import candidates_text, matching_findings
 from bot.commands.parse import FLAGS, STAGE_VERBS, VERBS, Command, Parsed, parse_comment
 from bot.errors import GitHubError, ShunterError, TransientError
 from bot.events.dispatch import EventContext
@@ -502,13 +503,16 @@ def _findings(session: Session) -> dict[str, Any]:
     return {k.decode(): json.loads(v) for k, v in raw.items()}
 
 
-def _find(session: Session, short: str) -> dict[str, Any] | None:
-    short = short.strip("`").lower()
-    if len(short) < 6:
-        return None
-    for key, finding in _findings(session).items():
-        if key.startswith(short) or finding.get("fingerprint", "").startswith(short):
-            return finding
+def _find(session: Session, typed: str) -> dict[str, Any] | None:
+    """The one finding ``typed`` names, or None after saying why not (unknown, or a prefix
+    that fits several: those are listed, and none is picked)."""
+    found = matching_findings(_findings(session), typed)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        session.say(candidates_text(typed, found), ok=False)
+    else:
+        session.say(f"No finding `{typed[:20]}` on this PR.", ok=False)
     return None
 
 
@@ -518,7 +522,6 @@ def _explain(session: Session, command: Command) -> str:
         return "refused"
     finding = _find(session, command.args[0])
     if finding is None:
-        session.say(f"No finding `{command.args[0][:20]}` on this PR.", ok=False)
         return "refused"
     text = (
         f"**{finding['rule_id']}** ({finding['severity']}, {finding['stage']} stage, engine "
@@ -593,7 +596,9 @@ def _dismiss(session: Session, command: Command) -> str:
         chosen = [f for f in _findings(session).values() if f.get("stage") == stage]
     else:
         found = _find(session, first)
-        chosen = [found] if found else []
+        if found is None:
+            return "refused"
+        chosen = [found]
     if not chosen:
         session.say(f"No finding `{first[:20]}` on this PR.", ok=False)
         return "refused"

@@ -358,3 +358,32 @@ def test_explain_gives_the_reason_the_repository_config_gives(stack):
     stack.drain()
     body = replies(sim, number)[-1].body
     assert "filter `file`" in body and "filter `added`" not in body
+
+
+# two stray prints whose fingerprints share their first 6 characters (f9220a2e…, f9220aae…)
+TWINS = "def add(a, b):\n    print(146)\n    print(3697)\n    return a + b\n"
+
+
+def test_an_ambiguous_finding_id_lists_the_candidates_and_does_nothing(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    sim.set_permission(REPO, "alice", "write")
+    sim.set_permission(REPO, "tina", "triage")
+    sim.commit(REPO, "feature", {"app.py": TWINS}, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    stack.drain()
+    assert {"f9220a2e", "f9220aae"} <= {k.decode() for k in stack.redis.hgetall(f"shunter:findings:{REPO}#{number}")}
+    for verb in ("explain", "dismiss"):
+        comment_id = sim.comment(REPO, number, f"/shunter {verb} f9220a", user="tina")
+        stack.drain()
+        body = replies(sim, number)[-1].body
+        assert "fits 2 findings" in body and "nothing was done" in body, body
+        assert "`f9220a2e` stray-print at `app.py:2`" in body and "`f9220aae` stray-print at `app.py:3`" in body
+        assert "Reported because" not in body and "Dismissed" not in body
+        assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+    assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
+    # the full short id, or a prefix only one finding has, works as before
+    sim.comment(REPO, number, "/shunter dismiss f9220aa noisy", user="tina")
+    stack.drain()
+    assert "Dismissed 1 finding" in replies(sim, number)[-1].body
+    assert set(stack.runtime.store.dismissed_fingerprints(REPO, number)) == {"f9220aae7df18b74"}

@@ -1,0 +1,43 @@
+"""Which finding a typed id names (pure).
+
+People type the short id shown on a finding (the fingerprint's first 8 characters), or a
+shorter prefix of it. A prefix that fits several findings must not pick one of them: the
+reply lists the candidates and the command does nothing, because dismissing (or
+explaining) an arbitrary finding is worse than asking again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIN_PREFIX = 6
+"""Shorter prefixes name nothing: they would fit too many findings to be meant."""
+
+
+def matching_findings(findings: dict[str, dict[str, Any]], typed: str) -> list[dict[str, Any]]:
+    """The findings ``typed`` names, keyed by short id: one when it names one (an exact short
+    id or fingerprint always does), several when the prefix is ambiguous, none otherwise."""
+    wanted = typed.strip("`").lower()
+    if len(wanted) < MIN_PREFIX:
+        return []
+    exact = [f for key, f in findings.items() if wanted in (key, f.get("fingerprint", ""))]
+    if exact:
+        return exact[:1]
+    return [
+        finding
+        for key, finding in sorted(findings.items())
+        if key.startswith(wanted) or str(finding.get("fingerprint", "")).startswith(wanted)
+    ]
+
+
+def candidates_text(typed: str, candidates: list[dict[str, Any]]) -> str:
+    """The reply to an ambiguous id: every finding it fits, by id, rule and place."""
+    rows = "\n".join(
+        f"- `{str(f.get('fingerprint', ''))[:8]}` {f.get('rule_id', '?')} at "
+        f"`{f.get('path', '?')}:{f.get('start_line', '?')}`"
+        for f in candidates
+    )
+    return (
+        f"`{typed[:20]}` fits {len(candidates)} findings on this PR, so nothing was done. "
+        f"Use the id of the one you mean:\n\n{rows}"
+    )
