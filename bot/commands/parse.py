@@ -17,26 +17,53 @@ from dataclasses import dataclass, field
 MAX_COMMANDS = 10
 MAX_LINE = 1000
 
-VERBS: dict[str, str] = {
-    "help": "List the commands you may run here.",
-    "review": "Run the code-review stage on the current head.",
-    "security": "Run the security stage on the current head.",
-    "tests": "Run the test-enrichment stage on the current head.",
-    "all": "Run every enabled stage on the current head.",
-    "apply": "Apply fixes: `apply [all|tests|security|review|<finding id>...]`.",
-    "approve": "Approve a change that touches protected paths: `approve <change id>`.",
-    "dismiss": "Dismiss a finding on this PR: `dismiss <finding id> [reason]`.",
-    "retry": "Retry a dead-lettered change: `retry <change id>`.",
-    "pause": "Stop automatic runs on this PR.",
-    "resume": "Restart automatic runs on this PR.",
-    "queue": "Show what the merge queue holds for this PR's branch.",
-    "config": "Show the effective config, with where each value came from.",
-    "explain": "Explain why a finding was reported: `explain <finding id>`.",
-    "ask": "Ask the LLM engine about this PR: `ask <question>` (llm engine only).",
+
+@dataclass(frozen=True)
+class Verb:
+    """One command as people see it (help, README) and as the parser takes it: one table, so
+    what help shows cannot drift from what runs."""
+
+    summary: str
+    args: str = ""
+    """The arguments as help shows them, e.g. ``<finding id> [reason]``; empty: none."""
+    flags: frozenset[str] = frozenset()
+    """The ``--options`` it takes; any other is refused, never silently dropped."""
+
+    def synopsis(self, name: str) -> str:
+        """``/shunter name args [--flag]``, exactly as the parser accepts it."""
+        options = [f"[--{flag}]" for flag in sorted(self.flags)]
+        return " ".join(part for part in ("/shunter", name, self.args, *options) if part)
+
+
+_FULL = frozenset({"full"})
+_FULL_TEXT = " `--full`: every finding, not only new ones on changed lines."
+COMMANDS: dict[str, Verb] = {
+    "help": Verb("List the commands you may run here."),
+    "review": Verb("Run the code-review stage on the current head." + _FULL_TEXT, flags=_FULL),
+    "security": Verb("Run the security stage on the current head." + _FULL_TEXT, flags=_FULL),
+    "tests": Verb("Run the test-enrichment stage on the current head." + _FULL_TEXT, flags=_FULL),
+    "all": Verb("Run every enabled stage on the current head." + _FULL_TEXT, flags=_FULL),
+    "apply": Verb(
+        "Queue fixes in the merge queue: every stage's by default, or those named.",
+        "[all|review|security|tests|<finding id>...]",
+    ),
+    "approve": Verb("Approve a change that touches protected paths.", "<change id>"),
+    "dismiss": Verb(
+        "Hide a finding on this PR (`all-<stage>`: all of that stage's).",
+        "<finding id>|all-<stage> [reason]",
+    ),
+    "retry": Verb("Put a dead-lettered change back in the queue.", "<change id>"),
+    "pause": Verb("Stop automatic runs on this PR."),
+    "resume": Verb("Restart automatic runs on this PR."),
+    "queue": Verb("Show what the merge queue holds for this PR's branch."),
+    "config": Verb("Show the effective config, with where each value came from."),
+    "explain": Verb("Explain why a finding was reported.", "<finding id>"),
+    "ask": Verb("Ask the LLM engine about this PR (llm engine only).", "<question>"),
 }
+VERBS: dict[str, str] = {name: verb.summary for name, verb in COMMANDS.items()}
 ALIASES = {"review": "review", "security": "security", "tests": "tests", "apply": "apply"}
 STAGE_VERBS = ("review", "security", "tests", "all")
-FLAGS: dict[str, frozenset[str]] = {verb: frozenset({"full"}) for verb in STAGE_VERBS}
+FLAGS: dict[str, frozenset[str]] = {name: verb.flags for name, verb in COMMANDS.items()}
 """The ``--options`` each verb takes; any other is refused, never silently dropped."""
 
 # CommonMark fences: up to 3 spaces of indent, then 3+ backticks or tildes. An opening

@@ -19,7 +19,7 @@ from typing import Any
 from gidgethub import sansio
 
 from bot.commands.finding_ids import candidates_text, matching_findings
-from bot.commands.parse import FLAGS, STAGE_VERBS, VERBS, Command, Parsed, parse_comment
+from bot.commands.parse import COMMANDS, FLAGS, STAGE_VERBS, VERBS, Command, Parsed, parse_comment
 from bot.errors import GitHubError, ShunterError, TransientError
 from bot.events.dispatch import EventContext
 from bot.github.client import create_once, translate_errors
@@ -416,7 +416,7 @@ def _run_one(session: Session, command: Command) -> None:
 # ---------------------------------------------------------------------- verbs
 def _help(session: Session, command: Command) -> str:
     rows = []
-    for verb, text in VERBS.items():
+    for verb, spec in COMMANDS.items():
         decision = may_run_command(
             session.config,
             verb,
@@ -425,8 +425,8 @@ def _help(session: Session, command: Command) -> str:
             is_author=session.user == session.target.author,
         )
         if decision.allowed and (verb != "ask" or session.config.llm is not None):
-            cell = text.replace("|", "\\|")
-            rows.append(f"| `/shunter {verb}` | {cell} |")
+            synopsis, summary = (text.replace("|", "\\|") for text in (spec.synopsis(verb), spec.summary))
+            rows.append(f"| `{synopsis}` | {summary} |")
     aliases = (
         " Short forms `/review`, `/security`, `/tests`, `/apply` are on."
         if session.config.commands.aliases

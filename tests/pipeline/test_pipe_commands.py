@@ -41,10 +41,25 @@ def test_help_lists_only_what_the_user_may_run(stack):
     stack.drain()
     body = replies(sim, number)[-1].body
     assert "`/shunter help`" in body and "`/shunter config`" in body
-    assert "`/shunter approve`" not in body  # needs maintain
-    assert "`/shunter dismiss`" not in body  # needs triage
-    assert "`/shunter apply`" not in body  # needs write (carol is not the author)
+    assert "`/shunter approve" not in body  # needs maintain
+    assert "`/shunter dismiss" not in body  # needs triage
+    assert "`/shunter apply" not in body  # needs write (carol is not the author)
     assert reactions(sim, number, comment_id) == ["eyes", "rocket"]
+
+
+def test_help_shows_each_command_with_its_arguments_and_options(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter help", user="alice")
+    stack.drain()
+    rows = [line for line in replies(sim, number)[-1].body.splitlines() if line.startswith("| `/shunter")]
+    cells = {row.split("`")[1] for row in rows}
+    for stage in ("review", "security", "tests", "all"):
+        assert f"/shunter {stage} [--full]" in cells
+    assert "/shunter apply [all\\|review\\|security\\|tests\\|<finding id>...]" in cells
+    assert {"/shunter explain <finding id>", "/shunter retry <change id>", "/shunter pause"} <= cells
+    apply_row = next(row for row in rows if row.startswith("| `/shunter apply"))
+    assert apply_row.count("apply") == 1  # the synopsis, not repeated in the description
 
 
 def test_unknown_verb_suggests_and_refused_user_is_told_the_permission(stack):
