@@ -30,6 +30,10 @@ class LandingReport:
     """Ids found already on the branch (by trailer) -> the commit that carries them."""
     already_present: list[str] = field(default_factory=list)
     """Ids whose change was already in the branch's files; nothing was committed for them."""
+    confirmed: dict[str, list[str]] = field(default_factory=dict)
+    """Commits of ``already_landed`` that are Shunter's own earlier push (a push that went
+    through but whose answer was lost) -> the files each changed: the reply reads like any
+    landing's, not like a change someone else brought."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +48,7 @@ class LandingReport:
             "previous_head": self.previous_head,
             "already_landed": self.already_landed,
             "already_present": self.already_present,
+            "confirmed": self.confirmed,
             "finding_fingerprints": sorted(
                 {fp for c in self.changes for fp in c.origin.finding_fingerprints}
             ),

@@ -16,28 +16,58 @@ _REASONS = {
 
 
 def landed_reply(report: LandingReport, web_url: str = "https://github.com") -> str:
-    """Markdown for the PR: the commit, each change in it, and the files it touched."""
-    lines: list[str] = []
+    """Markdown for the PR: the commit, each change in it, and the files it touched.
+
+    A change found on the branch in Shunter's own commit (a push whose answer was lost, then
+    confirmed on a retry) gets the same wording as one pushed now: the reader cares where
+    the fix is, not which attempt saw it land.
+    """
+    blocks: list[str] = []
     if report.commit_sha and report.change_ids:
-        url = f"{web_url.rstrip('/')}/{report.repo}/commit/{report.commit_sha}"
-        count = len(report.change_ids)
-        noun = "change" if count == 1 else "changes"
-        lines.append(
-            f"Shunter pushed [{report.commit_sha[:7]}]({url}) to `{report.branch}` with {count} {noun}:"
-        )
-        by_id = {c.id: c for c in report.changes}
-        for change_id in report.change_ids:
-            change = by_id.get(change_id)
-            title = change.title if change else change_id
-            lines.append(f"- {title} (`{change_id}`)")
-        files = ", ".join(f"`{f}`" for f in report.files[:20])
-        more = f" and {len(report.files) - 20} more" if len(report.files) > 20 else ""
-        lines.append(f"\nFiles: {files}{more}.")
+        blocks.append(_pushed(report, report.commit_sha, report.change_ids, report.files, web_url))
+    earlier: dict[str, list[str]] = {}
     for change_id, sha in report.already_landed.items():
-        lines.append(f"- `{change_id}` was already on the branch in {sha[:7]}.")
-    for change_id in report.already_present:
-        lines.append(f"- `{change_id}` changed nothing: the branch already has it.")
-    return "\n".join(lines).strip()
+        earlier.setdefault(sha, []).append(change_id)
+    others: list[str] = []
+    for sha, ids in earlier.items():
+        if sha in report.confirmed:
+            pushed = _pushed(report, sha, ids, report.confirmed[sha], web_url)
+            blocks.append(
+                f"{pushed}\n\nConfirmed on a retry: the push went through, but GitHub's answer "
+                "to it was lost, so Shunter looked on the branch and found the commit there."
+            )
+        else:
+            link = f"[{sha[:7]}]({_commit_url(report, sha, web_url)})"
+            others.extend(f"- `{change_id}` was already on the branch in {link}." for change_id in ids)
+    others.extend(
+        f"- `{change_id}` changed nothing: the branch already has it."
+        for change_id in report.already_present
+    )
+    if others:
+        blocks.append("\n".join(others))
+    return "\n\n".join(blocks).strip()
+
+
+def _commit_url(report: LandingReport, sha: str, web_url: str) -> str:
+    return f"{web_url.rstrip('/')}/{report.repo}/commit/{sha}"
+
+
+def _pushed(report: LandingReport, sha: str, ids: list[str], files: list[str], web_url: str) -> str:
+    """The landing's paragraph: the commit linked, on which branch, each change, the files."""
+    noun = "change" if len(ids) == 1 else "changes"
+    lines = [
+        f"Shunter pushed [{sha[:7]}]({_commit_url(report, sha, web_url)}) to `{report.branch}` "
+        f"with {len(ids)} {noun}:"
+    ]
+    by_id = {c.id: c for c in report.changes}
+    for change_id in ids:
+        change = by_id.get(change_id)
+        title = change.title if change else change_id
+        lines.append(f"- {title} (`{change_id}`)")
+    listed = ", ".join(f"`{f}`" for f in files[:20])
+    more = f" and {len(files) - 20} more" if len(files) > 20 else ""
+    lines.append(f"\nFiles: {listed}{more}.")
+    return "\n".join(lines)
 
 
 def dead_letter_reply(letter: DeadLetter) -> str:

@@ -421,3 +421,20 @@ def below_own_commits(repo: pygit2.Repository, tip: str, *, limit: int = 500) ->
             return count, str(commit.id)
         commit = commit.parents[0]
     return limit, None
+
+
+def own_commit_files(repo: pygit2.Repository, sha: str) -> list[str] | None:
+    """The paths commit ``sha`` changed when it is one of Shunter's own (single-parent, with
+    a ``Shunter-Change`` trailer, as ``below_own_commits`` counts them), else None.
+
+    A change found on the branch by its trailer is usually Shunter's earlier push whose
+    answer GitHub lost; its landing reply names the files like any other landing's.
+    """
+    commit = repo[pygit2.Oid(hex=sha)]
+    if not isinstance(commit, pygit2.Commit) or len(commit.parent_ids) != 1:
+        return None
+    if not _TRAILER.search(commit.message):
+        return None
+    diff = repo.diff(commit.parents[0].tree, commit.tree)
+    paths = {p for d in diff.deltas for p in (d.old_file.path, d.new_file.path)}
+    return sorted(paths)

@@ -454,7 +454,9 @@ class GitHubHooks:
         # have no reply (auto-apply) share one report per PR, not one identical comment each
         places: dict[tuple[str, int | None, int | None], None] = {}
         for change in report.changes:
-            places.setdefault(self._record(change, "change.landed", report.commit_sha or ""))
+            # a change confirmed on a retry is in the commit found on the branch, not a new one
+            sha = report.already_landed.get(change.id) or report.commit_sha or ""
+            places.setdefault(self._record(change, "change.landed", sha))
         for place in places:
             self._say(*place, text)
 

@@ -38,7 +38,7 @@ import redis
 from bot.changes.model import ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.errors import ShunterError, TransientError
-from bot.git.apply import apply_batch, commit_message, create_commit, landed_changes
+from bot.git.apply import apply_batch, commit_message, create_commit, landed_changes, own_commit_files
 from bot.git.push import (
     ApiPusher,
     BranchPusher,
@@ -338,6 +338,9 @@ def _land(
         for change_id, sha in landed_changes(repo, head, pending).items():
             if landed(change_id, sha, "found on the branch (landed by an earlier attempt)"):
                 report.already_landed[change_id] = sha
+                files = own_commit_files(repo, sha)
+                if files is not None:
+                    report.confirmed[sha] = files
         for change_id, cr in list(pending.items()):
             if cr.head_sha not in repo:
                 dead(

@@ -155,3 +155,22 @@ def test_replies_say_what_and_how_to_retry():
     reply = dead_letter_reply(letter)
     assert "conflicts with changes" in reply and "L3-L7" in reply
     assert f"shunter queue retry {cr.id}" in reply and "/shunter apply" in reply
+
+
+def test_a_change_confirmed_on_a_retry_reads_like_a_landing():
+    """The push went through but its answer was lost: the retry found Shunter's own commit
+    on the branch. The reply links it and lists the change and files, as a landing does;
+    a commit Shunter did not make is only named, with its link."""
+    from bot.changes import LandingReport
+    from bot.changes.replies import landed_reply
+
+    ours = make("drop unused imports")
+    theirs = make("add tests").model_copy(update={"id": "cr-0123456789abcdef"})
+    report = LandingReport("o/r", "b", None, [], [], 0, 0, "api", "0" * 40, changes=[ours, theirs])
+    report.already_landed = {ours.id: "abcdef1234", theirs.id: "1234567890"}
+    report.confirmed = {"abcdef1234": ["a.py"]}
+    text = landed_reply(report)
+    assert "Shunter pushed [abcdef1](https://github.com/o/r/commit/abcdef1234) to `b` with 1 change:" in text
+    assert f"- drop unused imports (`{ours.id}`)" in text and "Files: `a.py`." in text
+    assert "Confirmed on a retry" in text
+    assert f"`{theirs.id}` was already on the branch in [1234567](https://github.com/o/r/commit/1234567890)" in text

@@ -148,6 +148,10 @@ def test_a_ref_update_whose_connection_dropped_is_retried_and_recorded_as_landed
     assert sim.pull(REPO, number).head_sha == landed  # no second commit
     assert sim.recorder.count(REF_UPDATES) == 1
     assert MergeQueue(stack.redis).get(entry.id).state == "landed"
-    assert f"was already on the branch in {landed[:7]}" in replies(sim, number)[-1].body
+    # the reply reads like any landing: Shunter's push, linked, with its files
+    body = replies(sim, number)[-1].body
+    assert f"Shunter pushed [{landed[:7]}](" in body and f"/{REPO}/commit/{landed})" in body, body
+    assert f"(`{entry.id}`)" in body and "Files: `app.py`." in body, body
+    assert "Confirmed on a retry" in body and "already on the branch" not in body, body
     events = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "change.landed"]
-    assert len(events) == 1
+    assert len(events) == 1 and events[0].reason == landed  # the audit names the commit too
