@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.pipeline.facts import Target
 from bot.policies.cache import ConfigCache
-from bot.policies.check_output import config_check_output
+from bot.policies.check_output import ConfigNotice, config_check_output, config_notice
 from bot.policies.effective import EffectiveConfig, load_effective_config, preview_config_change
 from bot.policies.schema import ShunterConfig
 from bot.policies.source import GitHubConfigSource
@@ -67,9 +67,12 @@ def load_config(runtime: Any, gh: Any, target: Target) -> LoadedConfig:
     return LoadedConfig(effective.config, effective, check)
 
 
-def preview_check(runtime: Any, gh: Any, target: Target, proposed: bytes | None) -> dict[str, Any]:
+def preview_check(
+    runtime: Any, gh: Any, target: Target, proposed: bytes | None
+) -> tuple[dict[str, Any], ConfigNotice | None]:
     """The ``shunter/config`` check for a PR that changes the config: validated, previewed,
-    and explicitly not in effect for this PR."""
+    and explicitly not in effect for this PR; and the summary comment's notice when the
+    proposed file is broken."""
     source = _source(runtime, gh, target.installation_id)
     cache = ConfigCache(runtime.redis)
     current = load_effective_config(
@@ -78,7 +81,8 @@ def preview_check(runtime: Any, gh: Any, target: Target, proposed: bytes | None)
     preview = preview_config_change(
         source, target.owner, target.name, proposed, current=current, cache=cache
     )
-    return check_payload(config_check_output(current, preview=preview))
+    check = check_payload(config_check_output(current, preview=preview))
+    return check, config_notice(current, preview=preview)
 
 
 def preview_key(target: Target) -> str:

@@ -29,6 +29,7 @@ from bot.pipeline.facts import (
     from_pull_request,
 )
 from bot.pipeline.publisher import Publisher
+from bot.policies.check_output import config_notice
 from bot.policies.schema import ShunterConfig
 from bot.queue.jobs import STAGES, queue, safe_id
 
@@ -193,8 +194,9 @@ def plan_target(
             publisher.supersede(previous, target.head_sha)
         loaded = load_config(runtime, gh, target)
         config: ShunterConfig = loaded.config
-        if loaded.check is not None:
-            publisher.config_check(loaded.check)
+        check_run_id = publisher.config_check(loaded.check) if loaded.check is not None else None
+        # the summary comment says so too (and stops saying it once the config is fixed)
+        publisher.remember_config_notice("default", config_notice(loaded.effective), check_run_id)
         paused = target.number is not None and runtime.store.is_paused(target.repo, target.number)
         verdicts = plan_stages(config, target, paused=paused, only=only, explicit=explicit)
         for verdict in verdicts:

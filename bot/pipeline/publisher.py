@@ -16,6 +16,7 @@ so the job's retry looks first too.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from bot.models import StageName, StageResult
 from bot.pipeline import heads
 from bot.pipeline.facts import Target
 from bot.pipeline.progress import DeferredProgress
+from bot.policies.check_output import ConfigNotice
 from bot.policies.schema import Patches, StageConfig
 from bot.publishing import limits
 from bot.publishing.check_runs import (
@@ -231,6 +233,31 @@ class Publisher:
             reason=str(check.get("output", {}).get("title", "config")),
         )
         return check_run_id
+
+    def _notices_key(self) -> str:
+        return f"shunter:config-notices:{self.target.repo}:{self.target.head_sha}"
+
+    def remember_config_notice(
+        self, kind: str, notice: ConfigNotice | None, check_run_id: int | None = None
+    ) -> None:
+        """Keep (or, once the config is valid again, drop) the summary comment's line about
+        a broken config for this head: the planner and the stage jobs know about the
+        config, the last stage job writes the comment."""
+        if self.target.number is None or self.target.is_merge_group:
+            return
+        key = self._notices_key()
+        if notice is None:
+            self.runtime.redis.hdel(key, kind)
+            return
+        notice = dataclasses.replace(notice, check_url=self._check_url(check_run_id))
+        self.runtime.redis.hset(key, kind, json.dumps(dataclasses.asdict(notice)))
+        self.runtime.redis.expire(key, 30 * 24 * 3600)
+
+    def _config_notices(self) -> list[ConfigNotice]:
+        """The head's config notices, the config in force first."""
+        raw = self.runtime.redis.hgetall(self._notices_key())
+        notices = [ConfigNotice(**json.loads(value)) for value in raw.values()]
+        return sorted(notices, key=lambda n: n.kind != "default")
 
     # ------------------------------------------------------------------ running
     def start_check(
@@ -610,6 +637,7 @@ class Publisher:
         body = summary_comment_body(
             repo, number, rows, head_sha=self.target.head_sha, paused=state.paused,
             paused_by=state.paused_by, recent_commands=state.recent_commands,
+            config_notices=self._config_notices(),
         )
         comment_id = self.store.get_summary_comment_id(repo, number)
         if comment_id is None:

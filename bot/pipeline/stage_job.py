@@ -351,7 +351,8 @@ def _post_preview(
     if not runtime.redis.set(key, 1, nx=True, ex=86400):
         return False
     try:
-        publisher.config_check(preview_check(runtime, gh, target, proposed()))
+        check, notice = preview_check(runtime, gh, target, proposed())
+        publisher.remember_config_notice("proposed", notice, publisher.config_check(check))
     except BaseException:
         runtime.redis.delete(key)  # not posted: the job's retry (or another stage's job) posts it
         raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from bot.policies.effective import ConfigPreview, EffectiveConfig
 from bot.policies.validation import CONFIG_PATH, ConfigProblem
@@ -35,6 +35,46 @@ class CheckRunOutput:
     def output(self) -> dict[str, Any]:
         """GitHub's ``output`` object (annotations beyond the first 50 go in follow-ups)."""
         return {"title": self.title, "summary": self.summary, "annotations": list(self.annotations)}
+
+
+@dataclass(frozen=True)
+class ConfigNotice:
+    """The summary comment's line about a broken config: the check run carries the
+    annotations, but people read the comment, and would otherwise never learn that Shunter
+    is judging their pull request by a fallback (or that their proposed file is broken)."""
+
+    kind: Literal["default", "proposed"]
+    """``default``: the default branch's file, in force; ``proposed``: this PR's version."""
+    headline: str
+    detail: str
+    check_url: str | None = None
+
+
+def config_notice(
+    effective: EffectiveConfig, *, preview: ConfigPreview | None = None
+) -> ConfigNotice | None:
+    """The notice for the summary comment, or None when there is nothing to warn about.
+
+    With ``preview`` it is about the pull request's proposed file, else about the default
+    branch's file in force."""
+    if preview is not None:
+        if preview.valid:
+            return None
+        problems = preview.proposed.problems
+        return ConfigNotice(
+            "proposed",
+            f"This pull request's `{CONFIG_PATH}` has {_plural(len(problems), 'problem')}",
+            "It does not apply to this pull request; fix it before merging, or Shunter will fall"
+            " back to the last good configuration.",
+        )
+    if effective.status == "ok":
+        return None
+    branch = f" on `{effective.default_branch}`" if effective.default_branch else ""
+    if effective.status == "unavailable":
+        headline = f"`{CONFIG_PATH}`{branch} could not be read"
+    else:
+        headline = f"`{CONFIG_PATH}`{branch} has {_plural(len(effective.problems), 'problem')}"
+    return ConfigNotice("default", headline, fallback_sentence(effective))
 
 
 def annotation(problem: ConfigProblem, *, path: str = CONFIG_PATH) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import Severity, StageResult
+from bot.policies.check_output import ConfigNotice
 from bot.publishing import limits
 from bot.publishing.markdown import cell, clip, code, plural
 
@@ -125,19 +126,23 @@ def summary_comment_body(
     paused_by: str | None = None,
     recent_commands: Sequence[Any] = (),
     run_links: Mapping[str, str] | None = None,
+    config_notices: Sequence[ConfigNotice] = (),
 ) -> str:
     """The summary comment's Markdown, marker first, always within GitHub's 65536 limit.
 
     ``recent_commands`` are records with ``verb``, ``user``, ``outcome`` and optionally
     ``args`` and ``at`` (``bot.store.CommandRecord`` or dicts), newest first.
-    ``run_links`` maps a stage to its page on Shunter's web app.
+    ``run_links`` maps a stage to its page on Shunter's web app. ``config_notices`` say
+    that the config in force (or the one the PR proposes) is broken, above the table.
     """
     links = dict(run_links or {})
     commands = list(recent_commands)[:MAX_COMMANDS_SHOWN]
     # Rows and commands are clipped one by one, so this only triggers on absurd input;
     # dropping whole sections then keeps the Markdown well-formed, unlike a blind cut.
     for shown in (len(commands), 3, 0):
-        body = _render(repo, pr, stage_rows, head_sha, paused, paused_by, commands[:shown], links)
+        body = _render(
+            repo, pr, stage_rows, head_sha, paused, paused_by, commands[:shown], links, config_notices
+        )
         if limits.size(body) <= limits.MAX_COMMENT_BODY:
             return body
     return clip(body, limits.MAX_COMMENT_BODY)
@@ -152,6 +157,7 @@ def _render(
     paused_by: str | None,
     commands: Sequence[Any],
     links: Mapping[str, str],
+    config_notices: Sequence[ConfigNotice],
 ) -> str:
     lines = [
         MARKER,
@@ -160,6 +166,8 @@ def _render(
         f"Results for {code(head_sha[:12])} on {cell(repo, 100)}#{pr}.",
         "",
     ]
+    for notice in config_notices[:2]:
+        lines += [_config_line(notice), ""]
     if paused:
         who = f" by {code(paused_by, 60)}" if paused_by else ""
         lines += [
@@ -207,6 +215,14 @@ def _stage_line(row: StageRow, run_link: str | None) -> str:
     fixes = str(row.fixes) if row.fixes else _NONE
     name = code(f"shunter/{row.stage}", 40, table=True)
     return f"| {name} | {label} | {row.counts} | {fixes} | {' · '.join(links) or _NONE} |"
+
+
+def _config_line(notice: ConfigNotice) -> str:
+    """One quoted line: what is broken, where the details are, what Shunter does meanwhile."""
+    where = "see the `shunter/config` check"
+    if notice.check_url and len(notice.check_url) <= _MAX_URL:
+        where = f"see the [`shunter/config` check]({_url(notice.check_url)})"
+    return f"> ⚠️ **{clip(notice.headline, 300)}** ({where}). {clip(notice.detail, 600)}"
 
 
 def _command_line(item: Any) -> str:

@@ -290,3 +290,59 @@ def test_stage_summaries_count_in_plain_english(stack):
     assert "1 errors" not in review and "0 notices" not in review
     assert "1 changed file scanned" in security and re.search(r"\(\d+ errors?(, \d+ notices?)?\)", security)
     assert not re.search(r"\b1 (errors|warnings|notices)\b|\b[02-9] (error|warning|notice)\b", security)
+
+
+BROKEN = "version: 1\nstages:\n  review:\n    fial_on: warning\n"
+
+
+def config_line(sim, number):
+    """The summary's line about the config, after checking it comes before the table."""
+    body = summaries(sim, number)[0].body
+    line = next(line for line in body.splitlines() if "shunter.yml" in line)
+    assert body.index(line) < body.index("| Stage |")  # read before the table
+    return line
+
+
+def test_the_summary_says_the_config_is_broken_and_links_its_check(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED}, base_files={**BASE, ".github/shunter.yml": BROKEN})
+    stack.drain()
+    config = by_name(sim.check_runs(REPO))["shunter/config"]
+    assert config.conclusion == "failure"
+    line = config_line(sim, number)
+    assert "`.github/shunter.yml` on `main` has 1 problem" in line
+    assert f"/{REPO}/runs/{config.id})" in line  # the link to the check with the annotations
+    assert "built-in defaults" in line  # which fallback is in force
+
+
+def test_the_summary_names_the_last_good_config_and_drops_the_line_once_fixed(stack):
+    sim = stack.sim
+    good = "version: 1\nstages:\n  security:\n    fail_on: error\n"
+    number = open_pr(sim, {"app.py": CHANGED}, base_files={**BASE, ".github/shunter.yml": good})
+    stack.drain()
+    assert "shunter.yml" not in summaries(sim, number)[0].body
+    sim.commit(REPO, "main", {".github/shunter.yml": BROKEN}, author="alice")
+    sim.commit(REPO, "feature", {"README.md": "# demo v2\n"}, author="alice")
+    stack.drain()
+    line = config_line(sim, number)
+    assert "has 1 problem" in line and "last good configuration" in line
+    sim.commit(REPO, "main", {".github/shunter.yml": good}, author="alice")
+    sim.commit(REPO, "feature", {"README.md": "# demo v3\n"}, author="alice")
+    stack.drain()
+    [summary] = summaries(sim, number)
+    assert "shunter.yml" not in summary.body and "| Stage |" in summary.body
+
+
+def test_the_summary_says_the_config_a_pr_proposes_is_broken(stack):
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED, ".github/shunter.yml": BROKEN})
+    stack.drain()
+    preview = by_name(sim.check_runs(REPO))["shunter/config"]
+    assert preview.conclusion == "failure"
+    line = config_line(sim, number)
+    assert "This pull request's `.github/shunter.yml` has 1 problem" in line
+    assert f"/{REPO}/runs/{preview.id})" in line and "does not apply to this pull request" in line
+    # fixed on the next push: the line goes
+    sim.commit(REPO, "feature", {".github/shunter.yml": "version: 1\n"}, author="alice")
+    stack.drain()
+    assert "shunter.yml" not in summaries(sim, number)[0].body

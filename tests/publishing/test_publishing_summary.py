@@ -155,3 +155,19 @@ def test_find_summary_comment_needs_marker_and_author() -> None:
     assert find_summary_comment(objects, "shunter[bot]").id == 7
     built = summary_comment_body("o/r", 1, _rows(), head_sha=SHA)
     assert find_summary_comment([{"body": built, "user": {"login": "b[bot]"}}], "b[bot]")
+
+
+def test_config_notices_come_before_the_table_with_or_without_a_link() -> None:
+    from bot.policies.check_output import ConfigNotice
+
+    notices = [
+        ConfigNotice("default", "`.github/shunter.yml` has 2 problems", "Defaults apply.", "https://gh.test/r/9"),
+        ConfigNotice("proposed", "This pull request's `.github/shunter.yml` has 1 problem", "Fix it."),
+    ]
+    body = summary_comment_body("octo/repo", 3, _rows(), head_sha=SHA, config_notices=notices)
+    lines = body.split("\n")
+    first = next(i for i, line in enumerate(lines) if "has 2 problems" in line)
+    assert "[`shunter/config` check](https://gh.test/r/9)" in lines[first] and "Defaults apply." in lines[first]
+    assert "has 1 problem** (see the `shunter/config` check). Fix it." in lines[first + 2]
+    assert first + 2 < lines.index("| Stage | Status | Findings | Fixes | Links |")
+    assert "problem" not in summary_comment_body("octo/repo", 3, _rows(), head_sha=SHA)
