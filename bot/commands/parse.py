@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 MAX_COMMANDS = 10
 MAX_LINE = 1000
@@ -28,6 +28,9 @@ class Verb:
     """The arguments as help shows them, e.g. ``<finding id> [reason]``; empty: none."""
     flags: frozenset[str] = frozenset()
     """The ``--options`` it takes; any other is refused, never silently dropped."""
+    max_args: int | None = 0
+    """How many words it reads; None: any number (free text such as a reason). Words past
+    these are named in the reply as ignored, never dropped silently."""
 
     def synopsis(self, name: str) -> str:
         """``/shunter name args [--flag]``, exactly as the parser accepts it."""
@@ -46,19 +49,21 @@ COMMANDS: dict[str, Verb] = {
     "apply": Verb(
         "Queue fixes in the merge queue: every stage's by default, or those named.",
         "[all|review|security|tests|<finding id>...]",
+        max_args=None,
     ),
-    "approve": Verb("Approve a change that touches protected paths.", "<change id>"),
+    "approve": Verb("Approve a change that touches protected paths.", "<change id>", max_args=1),
     "dismiss": Verb(
         "Hide a finding on this PR (`all-<stage>`: all of that stage's).",
         "<finding id>|all-<stage> [reason]",
+        max_args=None,
     ),
-    "retry": Verb("Put a dead-lettered change back in the queue.", "<change id>"),
+    "retry": Verb("Put a dead-lettered change back in the queue.", "<change id>", max_args=1),
     "pause": Verb("Stop automatic runs on this PR."),
     "resume": Verb("Restart automatic runs on this PR."),
     "queue": Verb("Show what the merge queue holds for this PR's branch."),
     "config": Verb("Show the effective config, with where each value came from."),
-    "explain": Verb("Explain why a finding was reported.", "<finding id>"),
-    "ask": Verb("Ask the LLM engine about this PR (llm engine only).", "<question>"),
+    "explain": Verb("Explain why a finding was reported.", "<finding id>", max_args=1),
+    "ask": Verb("Ask the LLM engine about this PR (llm engine only).", "<question>", max_args=None),
 }
 VERBS: dict[str, str] = {name: verb.summary for name, verb in COMMANDS.items()}
 ALIASES = {"review": "review", "security": "security", "tests": "tests", "apply": "apply"}
@@ -89,6 +94,13 @@ class Command:
     @property
     def text(self) -> str:
         return " ".join(("/shunter", self.verb, *self.args, *sorted(f"--{f}" for f in self.flags)))
+
+    def split_ignored(self) -> tuple[Command, tuple[str, ...]]:
+        """This command with only the words its verb reads, and the words past those."""
+        limit = COMMANDS[self.verb].max_args if self.verb in COMMANDS else None
+        if limit is None or len(self.args) <= limit:
+            return self, ()
+        return replace(self, args=self.args[:limit]), self.args[limit:]
 
     def unknown_flags(self) -> list[tuple[str, str | None]]:
         """The options this verb does not take, each with the closest one it does."""

@@ -404,12 +404,28 @@ def _run_one(session: Session, command: Command) -> None:
         )
         store.update_command(record.id, outcome="refused", detail="unknown_option")
         return
+    command, ignored = command.split_ignored()
+    synopsis = COMMANDS[verb].synopsis(verb)
+    meant_options = [word for word in ignored if word.lower() in FLAGS[verb]]
+    if meant_options:  # `/shunter review full` most likely meant --full: running without it would not
+        hints = ", ".join(f"`{word}` (did you mean `--{word.lower()}`?)" for word in meant_options)
+        session.say(f"`/shunter {verb}`: not run. Unexpected {hints}; usage: `{synopsis}`.", ok=False)
+        store.update_command(record.id, outcome="refused", detail="unexpected_argument")
+        return
+    said = len(session.lines)
     try:
         outcome = HANDLERS[verb](session, command)
     except ShunterError as exc:
         session.say(f"`/shunter {verb}`: failed. {exc}", ok=False)
         store.update_command(record.id, outcome="failed", detail=str(exc)[:200])
         return
+    if ignored:  # run as asked, and say which words played no part in it
+        words = " ".join(ignored)[:80].replace("`", "'")
+        note = f" (ignored: `{words}`; usage: `{synopsis}`)"
+        if len(session.lines) > said:
+            session.lines[said] += note
+        else:
+            session.say(f"`/shunter {verb}`{note}")
     store.update_command(record.id, outcome=outcome)
 
 

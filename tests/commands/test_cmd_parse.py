@@ -126,3 +126,14 @@ def test_options_a_verb_does_not_take_are_named_with_the_closest():
     assert parse_comment("/shunter security --full").commands[0].unknown_flags() == []
     assert parse_comment("/shunter review --ful").commands[0].unknown_flags() == [("ful", "full")]
     assert parse_comment("/shunter pause --force").commands[0].unknown_flags() == [("force", None)]
+
+
+def test_words_past_what_a_verb_reads_are_split_off_not_lost():
+    pause, approve, dismiss = parse_comment(
+        "/shunter pause now\n/shunter approve abc123 please\n/shunter dismiss abc123 false positive"
+    ).commands
+    assert [(c.args, ignored) for c, ignored in (pause.split_ignored(), approve.split_ignored())] == [
+        ((), ("now",)),
+        (("abc123",), ("please",)),
+    ]
+    assert dismiss.split_ignored() == (dismiss, ())  # a reason is free text

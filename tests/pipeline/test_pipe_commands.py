@@ -402,3 +402,23 @@ def test_an_ambiguous_finding_id_lists_the_candidates_and_does_nothing(stack):
     stack.drain()
     assert "Dismissed 1 finding" in replies(sim, number)[-1].body
     assert set(stack.runtime.store.dismissed_fingerprints(REPO, number)) == {"f9220aae7df18b74"}
+
+
+def test_extra_words_are_named_as_ignored_and_a_word_meaning_an_option_is_refused(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter pause now\n/shunter config please", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert stack.runtime.store.is_paused(REPO, number)
+    assert "paused on this PR" in body and "(ignored: `now`; usage: `/shunter pause`)" in body
+    assert "Effective config" in body and "(ignored: `please`; usage: `/shunter config`)" in body
+    assert reactions(sim, number, comment_id) == ["eyes", "rocket"]
+    before = len([r for r in sim.check_runs(REPO) if r.name == "shunter/review"])
+    comment_id = sim.comment(REPO, number, "/shunter review full", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "not run" in body and "`full` (did you mean `--full`?)" in body
+    assert "usage: `/shunter review [--full]`" in body
+    assert len([r for r in sim.check_runs(REPO) if r.name == "shunter/review"]) == before
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
