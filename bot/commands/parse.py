@@ -116,6 +116,7 @@ class Command:
 class UnknownVerb:
     verb: str
     suggestion: str | None
+    """What the line most likely meant, as the text after ``/shunter`` (verb and words)."""
     line: int = 0
     raw: str = ""
 
@@ -138,8 +139,23 @@ class Parsed:
 
 
 def closest_verb(word: str) -> str | None:
-    matches = difflib.get_close_matches(word.lower(), list(VERBS), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(word.lower().lstrip("-"), list(VERBS), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+_MEANT = {"unpause": "resume", "stop": "pause", "fix": "apply", "ignore": "dismiss", "why": "explain"}
+"""Words people use for a verb that no spelling distance finds."""
+
+
+def suggest_command(word: str, rest: str) -> str | None:
+    """What an unknown ``/shunter <word> <rest>`` most likely meant, as the text after
+    ``/shunter``: ``run review`` -> ``review`` (a command after a filler word), ``unpause``
+    -> ``resume``, ``reveiw --full`` -> ``review --full`` (a typo)."""
+    words = rest.split()
+    if words and words[0].lower() in VERBS:
+        return " ".join([words[0].lower(), *words[1:]])[:80]
+    verb = _MEANT.get(word.lower()) or closest_verb(word)
+    return " ".join([verb, *words])[:80] if verb else None
 
 
 def _split_args(rest: str) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -179,7 +195,7 @@ def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
             parsed.truncated = True
             break
         if verb not in VERBS:
-            parsed.unknown.append(UnknownVerb(verb, closest_verb(verb), number, line.strip()))
+            parsed.unknown.append(UnknownVerb(verb, suggest_command(verb, rest), number, line.strip()))
             continue
         args, flags = _split_args(rest)
         parsed.commands.append(Command(verb, args, flags, number, line.strip()))

@@ -137,3 +137,10 @@ def test_words_past_what_a_verb_reads_are_split_off_not_lost():
         (("abc123",), ("please",)),
     ]
     assert dismiss.split_ignored() == (dismiss, ())  # a reason is free text
+
+
+def test_near_misses_suggest_the_command_meant():
+    body = "/shunter run review\n/shunter please apply security\n/shunter unpause\n/shunter reveiw --full\n/shunter --help"
+    assert [u.suggestion for u in parse_comment(body).unknown] == [
+        "review", "apply security", "resume", "review --full", "help"
+    ]

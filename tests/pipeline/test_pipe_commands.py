@@ -422,3 +422,14 @@ def test_extra_words_are_named_as_ignored_and_a_word_meaning_an_option_is_refuse
     assert "usage: `/shunter review [--full]`" in body
     assert len([r for r in sim.check_runs(REPO) if r.name == "shunter/review"]) == before
     assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+
+
+def test_run_stage_suggests_the_stage_command(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter run review\n/shunter rerun security --full", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "`/shunter run review`: there is no such command. Did you mean `/shunter review`?" in body
+    assert "Did you mean `/shunter security --full`?" in body
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
