@@ -62,6 +62,12 @@ class DeadLetter:
     change: ChangeRequest
     reason: str
     detail: str
+    branch_head: str | None = None
+    """Where the branch was when the change failed, when that differs from the commit the
+    change was computed on (the author pushed since); None when unknown or the same."""
+    rewritten: bool | None = None
+    """With ``branch_head``: whether the branch's new history no longer holds the commit the
+    change was computed on (a force-push) rather than adding commits on top of it."""
 
     @property
     def retry_hint(self) -> str:

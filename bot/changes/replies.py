@@ -8,7 +8,7 @@ from bot.changes.outcomes import DeadLetter, LandingReport
 
 _REASONS = {
     "conflict": "it conflicts with changes made on the branch since it was computed",
-    "base_missing": "the commit it was computed on is gone from the branch (force-push?)",
+    "base_missing": "the commit it was computed on is no longer on the branch",
     "branch_gone": "the branch no longer exists",
     "push_rejected": "GitHub refused the push",
     "attempts_exhausted": "it failed too many times",
@@ -71,12 +71,47 @@ def _pushed(report: LandingReport, sha: str, ids: list[str], files: list[str], w
 
 
 def dead_letter_reply(letter: DeadLetter) -> str:
-    """Markdown saying why a change was not applied and what to do about it."""
+    """Markdown saying why a change was not applied and what to do about it.
+
+    When the branch moved since the fix was computed, the reply says how (new commits on
+    top, or a force-push that dropped the fix's commit) and points at the new head, where
+    the stage computes fixes afresh: retrying the old change would fail the same way.
+    """
+    change = letter.change
     why = _REASONS.get(letter.reason, letter.reason)
+    lines = [f"Shunter could not apply **{change.title}** (`{change.id}`): {why}."]
+    moved = _moved(letter)
+    if moved:
+        lines.append(moved)
+    lines.append(f"> {letter.detail}")
+    if letter.branch_head and letter.reason in {"base_missing", "conflict"}:
+        stage = change.origin.stage
+        check = f"`{stage.check_name}` check run" if stage else "check runs"
+        again = f"`/shunter apply {stage.value}`" if stage else "`/shunter apply`"
+        rerun = f" (`/shunter {stage.value}` runs the stage again if it has not)" if stage else ""
+        lines.append(
+            f"Shunter's stages check the new head on their own: press **Apply fixes** on the "
+            f"new head's {check}, or comment {again}, to apply the fixes computed for it{rerun}."
+        )
+    else:
+        lines.append(
+            "To try again, update the branch and run `/shunter apply` (the stage recomputes the "
+            f"patch on the new head), or ask an operator to run `shunter queue retry {change.id}`."
+        )
+    return "\n\n".join(lines)
+
+
+def _moved(letter: DeadLetter) -> str | None:
+    """One plain sentence on how the branch moved since the fix was computed, if it did."""
+    if not letter.branch_head:
+        return None
+    branch, old, new = letter.change.branch, letter.change.head_sha[:7], letter.branch_head[:7]
+    if letter.rewritten:
+        return (
+            f"`{branch}` was force-pushed since the fix was computed: it moved from `{old}` to "
+            f"`{new}`, whose history no longer has `{old}`."
+        )
     return (
-        f"Shunter could not apply **{letter.change.title}** (`{letter.change.id}`): {why}.\n\n"
-        f"> {letter.detail}\n\n"
-        "To try again, update the branch and run `/shunter apply` (the stage recomputes the "
-        f"patch on the new head), or ask an operator to run `shunter queue retry "
-        f"{letter.change.id}`."
+        f"New commits were pushed to `{branch}` since the fix was computed: it moved from "
+        f"`{old}` to `{new}`."
     )

@@ -302,10 +302,17 @@ def _land(
     pusher = pushers(claim.repo, policy, remote)
     report = LandingReport(claim.repo, claim.branch, None, [], [], 0, 0, pusher.method, previous_head=None)
 
-    def dead(change_id: str, reason: str, detail: str) -> None:
+    def dead(change_id: str, reason: str, detail: str, head: str | None = None) -> None:
         cr = pending.pop(change_id)
         if queue.finish_dead(claim, change_id, reason, detail):
-            letter = DeadLetter(cr, reason, detail)
+            moved = head is not None and head != cr.head_sha
+            letter = DeadLetter(
+                cr,
+                reason,
+                detail,
+                branch_head=head if moved else None,
+                rewritten=_rewritten(repo, cr.head_sha, head) if moved and head else None,
+            )
             outcome.dead.append(letter)
             _safe_hook(hooks, "dead_lettered", letter)
         else:
@@ -346,14 +353,15 @@ def _land(
                 dead(
                     change_id,
                     "base_missing",
-                    f"the commit {cr.head_sha[:12]} the change was computed on is no longer "
-                    f"reachable from {claim.branch} (force-pushed?); re-run the stage",
+                    f"the commit {cr.head_sha[:12]} the change was computed on is not in the "
+                    f"history of {claim.branch}, now at {head[:12]}",
+                    head,
                 )
         if not pending:
             break
         batch = apply_batch(repo, head, list(pending.values()))
         for change_id, detail in batch.conflicts.items():
-            dead(change_id, "conflict", detail.describe(head))
+            dead(change_id, "conflict", detail.describe(head), head)
         for change_id in batch.already_present:
             if landed(change_id, head, "already present on the branch; nothing to commit"):
                 report.already_present.append(change_id)
@@ -395,6 +403,17 @@ def _land(
     if report.change_ids or report.already_landed or report.already_present:
         outcome.report = report
         _safe_hook(hooks, "landed", report)
+
+
+def _rewritten(repo: pygit2.Repository, base: str, head: str) -> bool:
+    """Whether ``head``'s history lost ``base`` (a force-push) instead of growing on it.
+
+    The branch was just fetched with all its history, so a ``base`` missing from the
+    repository is not in it either; the reply tells the two kinds of push apart.
+    """
+    if base not in repo:
+        return True
+    return not repo.descendant_of(pygit2.Oid(hex=head), pygit2.Oid(hex=base))
 
 
 def _safe_hook(hooks: MergeHooks | None, name: str, *args: Any) -> None:

@@ -174,3 +174,18 @@ def test_a_change_confirmed_on_a_retry_reads_like_a_landing():
     assert f"- drop unused imports (`{ours.id}`)" in text and "Files: `a.py`." in text
     assert "Confirmed on a retry" in text
     assert f"`{theirs.id}` was already on the branch in [1234567](https://github.com/o/r/commit/1234567890)" in text
+
+
+def test_a_dead_letter_says_how_the_branch_moved_since_the_fix_was_computed():
+    """No "(force-push?)" guess: the worker knows whether the branch's new head still has the
+    fix's commit in its history, and the reply says which and where to get the new fixes."""
+    from bot.changes import DeadLetter
+    from bot.changes.replies import dead_letter_reply
+
+    cr = make("add tests")
+    pushed = dead_letter_reply(DeadLetter(cr, "conflict", "conflict on a.py", "b" * 40, rewritten=False))
+    assert "New commits were pushed to `b` since the fix was computed: it moved from `aaaaaaa` to `bbbbbbb`." in pushed
+    assert "force" not in pushed and "**Apply fixes** on the new head's `shunter/tests` check run" in pushed
+    forced = dead_letter_reply(DeadLetter(cr, "base_missing", "not in the history", "b" * 40, rewritten=True))
+    assert "`b` was force-pushed since the fix was computed" in forced and "?" not in forced
+    assert "`/shunter tests` runs the stage again" in forced
