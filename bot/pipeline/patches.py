@@ -463,7 +463,9 @@ class GitHubHooks:
     def _follow_up_pull(self, report: LandingReport) -> str | None:
         """Open (once) the follow-up pull request of a ``push_to: pull_request`` branch."""
         raw = self.runtime.redis.get(_follow_up_key(report.repo, report.branch))
-        if not raw or not report.commit_sha:
+        # a push whose answer was lost is ``confirmed`` on the retry: its commits need the
+        # pull request as much as a push that was answered
+        if not raw or not (report.commit_sha or report.confirmed):
             return None
         info = json.loads(raw)
         key = f"shunter:followup-pr:{report.repo}:{report.branch}"

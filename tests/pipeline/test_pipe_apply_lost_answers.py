@@ -155,3 +155,26 @@ def test_a_ref_update_whose_connection_dropped_is_retried_and_recorded_as_landed
     assert "Confirmed on a retry" in body and "already on the branch" not in body, body
     events = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "change.landed"]
     assert len(events) == 1 and events[0].reason == landed  # the audit names the commit too
+
+
+def test_a_follow_up_push_confirmed_on_a_retry_still_opens_its_pull_request(stack):
+    import time
+
+    from tests.pipeline.test_pipe_pull_request import release_scheduled
+
+    number = open_pr(stack, config=FOLLOW_UP)
+    sim = stack.sim
+    sim.faults.lost_response(pattern=REF_UPDATES, times=1, drop=True)
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    fixes = sim.ref(REPO, BRANCH)
+    assert fixes is not None  # the push went through; its answer was lost
+    [(_, due_ms)] = stack.redis.zrange(f"shunter:mq:delayed:{REPO}:shunter/feature-fixes", 0, -1, withscores=True)
+    time.sleep(max(0.0, due_ms / 1000 - time.time() + 1.0))  # as rq's scheduler would wait
+    assert release_scheduled(stack, "merge") >= 1
+    stack.drain()
+    assert sim.ref(REPO, BRANCH) == fixes  # confirmed, not pushed again
+    follow_ups = sim.world.pulls_with_head(REPO, "shunter/feature-fixes")
+    assert len(follow_ups) == 1, follow_ups
+    body = replies(sim, number)[-1].body
+    assert f"pull request #{follow_ups[0].number}" in body, body
