@@ -443,15 +443,20 @@ class Publisher:
             self.runtime.redis.expire(key, 30 * 24 * 3600)
 
     def _remember_patches(self, stage: StageName, run_id: int, result: StageResult) -> None:
-        """Keep the stage's patch drafts so "Apply fixes" / ``/shunter apply`` can find them."""
-        if not result.patches:
-            return
+        """Keep the stage's patch drafts so "Apply fixes" / ``/shunter apply`` can find them.
+
+        This run's drafts replace an earlier run's on the same head, also when there are
+        none: a re-run that kept no test (or found nothing to fix) shows no fix in its
+        check and the summary, and ``/shunter apply`` must not land the old run's patch.
+        Only drafts that change a file are kept, the ones the check and summary count.
+        """
         key = f"shunter:patches:{self.target.repo}:{self.target.head_sha}:{stage.value}"
-        drafts = [p.model_dump_json() for p in result.patches]
+        drafts = [p.model_dump_json() for p in result.patches if p.files]
         pipe = self.runtime.redis.pipeline()
         pipe.delete(key)
-        pipe.rpush(key, *drafts)
-        pipe.expire(key, 14 * 24 * 3600)
+        if drafts:
+            pipe.rpush(key, *drafts)
+            pipe.expire(key, 14 * 24 * 3600)
         pipe.execute()
 
     def _inline_comments(

@@ -346,3 +346,39 @@ def test_the_summary_says_the_config_a_pr_proposes_is_broken(stack):
     sim.commit(REPO, "feature", {".github/shunter.yml": "version: 1\n"}, author="alice")
     stack.drain()
     assert "shunter.yml" not in summaries(sim, number)[0].body
+
+
+def test_a_rerun_that_keeps_no_test_takes_back_the_earlier_runs_patch(stack):
+    from bot.demo import PR_FILES
+
+    sim = stack.sim
+    config = "version: 1\npatches:\n  auto_apply:\n    tests: on_command\n"
+    base = {"calc/__init__.py": "", "calc/core.py": "def add(a, b):\n    return a + b\n",
+            "tests/test_core.py": "from calc.core import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+            ".github/shunter.yml": config}
+    clamp = {"calc/core.py": PR_FILES["calc/core.py"].split("\n\n\ndef run")[0] + "\n"}
+    sim.create_repo(REPO, base)
+    sim.set_permission(REPO, "alice", "write")
+    sim.commit(REPO, "feature", clamp, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Add clamp", user="alice")
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    tests_row = lambda: next(x for x in summaries(sim, number)[0].body.splitlines() if "shunter/tests" in x)  # noqa: E731
+    assert tests_row().split("|")[4].strip() == "1"  # the kept test for clamp, offered
+    # the policy now generates no test, and the check is re-run on the same head
+    sim.commit(REPO, "main", {".github/shunter.yml": config + "stages:\n  tests:\n    max_generated_tests: 0\n"},
+               author="alice")
+    stack.drain()
+    rerun = by_name(sim.check_runs(REPO, head_sha=head))["shunter/tests"]
+    sim.rerequest_check_run(rerun.id, user="alice")
+    stack.drain()
+    latest = max((r for r in sim.check_runs(REPO, head_sha=head) if r.name == "shunter/tests"), key=lambda r: r.id)
+    assert latest.id != rerun.id and "max_generated_tests is 0" in (latest.text or "")
+    assert "apply" not in [a["identifier"] for a in latest.actions]
+    assert tests_row().split("|")[4].strip() == "–"
+    # ... so /shunter apply tests must not land the test the earlier run kept
+    sim.comment(REPO, number, "/shunter apply tests", user="alice")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == head
+    reply = [c.body for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply")][-1]
+    assert "No fixes to apply" in reply
