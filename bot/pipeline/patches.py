@@ -30,6 +30,7 @@ from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.changes.replies import dead_letter_reply, landed_reply
 from bot.changes.route import Route, decide_route
 from bot.changes.triggers import priority_for
+from bot.commands.finding_ids import MIN_PREFIX
 from bot.commands.parse import Command
 from bot.errors import ChangeRejected, GitHubError, ShunterError
 from bot.git.apply import Pygit2BaseTree, below_own_commits
@@ -714,19 +715,45 @@ def handle(session: Any, command: Command) -> str:
     )
 
 
+def _finding_ids_problem(wanted: set[str], offered: list[PatchDraft]) -> str | None:
+    """Why finding ids given to ``/shunter apply`` cannot say which fixes to commit: one too
+    short to be meant (``apply a`` matched every fix whose finding id began with "a"), or
+    one that fits findings of several fixes (committing an arbitrary one is worse than
+    asking again). None when each names the fixes of one offer, or nothing at all."""
+    for typed in sorted(wanted):
+        if len(typed) < MIN_PREFIX:
+            return (
+                f"`{typed[:20]}` is too short to name a finding: use the finding's id as its "
+                f"annotation shows it (8 characters), or a stage name."
+            )
+        fits = [d for d in offered if any(fp.startswith(typed) for fp in d.finding_fingerprints)]
+        if len(fits) > 1:
+            rows = "\n".join(f"- {d.stage.value}: {d.title}" for d in fits)
+            return (
+                f"`{typed[:20]}` fits findings of {len(fits)} different fixes, so nothing was "
+                f"queued. Use a longer id:\n\n{rows}"
+            )
+    return None
+
+
 def _apply(session: Any, command: Command) -> str:
     from bot.pipeline.commands import _reply
 
     target: Target = session.target
     args = list(command.args) or ["all"]
     stages = {s for s in StageName if "all" in args or s.value in args}
-    wanted = {a.lower() for a in args if a != "all" and a not in {s.value for s in StageName}}
-    drafts: list[PatchDraft] = []
-    for stage in StageName:
-        for draft in stored_drafts(session.runtime.redis, target, stage):
-            by_finding = any(fp[: len(w)] == w for w in wanted for fp in draft.finding_fingerprints)
-            if stage in stages or by_finding:
-                drafts.append(draft)
+    wanted = {a.lower().strip("`") for a in args if a != "all" and a not in {s.value for s in StageName}}
+    offered = [d for stage in StageName for d in stored_drafts(session.runtime.redis, target, stage)]
+    problem = _finding_ids_problem(wanted, offered)
+    if problem:
+        session.say(problem, ok=False)
+        return "refused"
+    drafts = [
+        draft
+        for draft in offered
+        if draft.stage in stages
+        or any(fp.startswith(w) for w in wanted for fp in draft.finding_fingerprints)
+    ]
     if not drafts:
         session.say(
             f"No fixes to apply on `{target.head_sha[:12]}`"

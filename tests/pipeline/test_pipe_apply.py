@@ -305,3 +305,48 @@ def test_each_command_reply_is_told_of_the_landing_it_asked_for(stack):
     for reply in asked:
         assert reply.body.count("Shunter pushed") == 1 and "with 3 changes" in reply.body, reply.body
     assert not reports(sim, number)
+
+
+def test_apply_by_finding_id_takes_only_that_fix_and_a_too_short_id_nothing(stack):
+    from types import SimpleNamespace
+
+    from bot.models import StageName
+    from bot.pipeline.patches import stored_drafts
+
+    config = ON_COMMAND + "    security: on_command\n"
+    number = open_pr(stack, config=config, files=TWO_STAGES)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    pr = SimpleNamespace(repo=REPO, head_sha=head)
+    offered = {stage: stored_drafts(stack.redis, pr, stage) for stage in StageName}  # type: ignore[arg-type]
+    assert offered[StageName.REVIEW] and offered[StageName.SECURITY]
+    sim.comment(REPO, number, "/shunter apply a", user="alice")  # it matched every fix starting with "a"
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "too short to name a finding" in body, body
+    assert sim.pull(REPO, number).head_sha == head  # nothing queued, nothing landed
+    review_id = offered[StageName.REVIEW][0].finding_fingerprints[0][:8]
+    sim.comment(REPO, number, f"/shunter apply {review_id}", user="alice")
+    stack.drain()
+    new_head = sim.pull(REPO, number).head_sha
+    assert new_head != head
+    assert "import os" not in sim.file(REPO, new_head, "app.py")  # the review fix landed
+    assert "yaml.load(" in sim.file(REPO, new_head, "conf.py")  # the security fix did not
+
+
+def test_a_finding_id_that_fits_several_fixes_names_them_and_queues_nothing():
+    from bot.models import FileDiff, PatchDraft, StageName
+    from bot.pipeline.patches import _finding_ids_problem
+
+    def draft(stage: StageName, title: str, *fingerprints: str) -> PatchDraft:
+        files = [FileDiff(path="a.py", diff="", pre_image_blob=None)]
+        return PatchDraft(stage=stage, title=title, files=files, finding_fingerprints=list(fingerprints))
+
+    ruff = draft(StageName.REVIEW, "Apply 2 safe ruff fixes", "f9220a2e" + "0" * 32, "c0ffee11" + "0" * 32)
+    yaml = draft(StageName.SECURITY, "Security fixes in conf.py", "f9220aae" + "1" * 32)
+    assert _finding_ids_problem({"f9220a2e"}, [ruff, yaml]) is None  # an exact id: one fix
+    assert _finding_ids_problem({"c0ffee"}, [ruff, yaml]) is None  # a unique prefix: one fix
+    problem = _finding_ids_problem({"f9220a"}, [ruff, yaml])
+    assert problem is not None and "fits findings of 2 different fixes" in problem
+    assert "review: Apply 2 safe ruff fixes" in problem and "security: Security fixes in conf.py" in problem
+    assert "too short" in (_finding_ids_problem({"f92"}, [ruff, yaml]) or "")
