@@ -16,15 +16,18 @@ Here instead:
   JWT is never sent past its ``exp`` and a skewed host's refused JWT never reaches others;
 - a 401 that names the ``iat``/``exp`` claim (GitHub's clock-skew refusals) drops the
   cached JWT if it was the one refused, learns the offset from that 401's ``Date`` and sends
-  the request once more with a JWT minted on GitHub's clock, as Octokit's auth-app does.
+  the request once more with a JWT minted on GitHub's clock, as Octokit's auth-app does;
+  a shared JWT refused for any other reason (signed with a key since rotated, or not a JWT
+  at all) is dropped and replaced the same way, once.
 
 The offset stays in the process: it belongs to this host's clock, and a key shared through
 Redis would hand one host's skew to every other host, which is the failure this avoids.
 The normal path costs no request more than githubkit's; a skewed process pays one retry,
 once, when it first mints before having heard from GitHub.
 
-:func:`app_jwt_claims`, :func:`jwt_cache_lifetime` and :func:`clock_skew_refusal` are the
-pure core; :class:`AppJwtAuth` is the httpx hook githubkit calls for every App request.
+:func:`app_jwt_claims`, :func:`jwt_cache_lifetime`, :func:`clock_skew_refusal` and
+:func:`resend_refused_jwt` are the pure core; :class:`AppJwtAuth` is the httpx hook githubkit
+calls for every App request.
 """
 
 from __future__ import annotations
@@ -85,6 +88,19 @@ def clock_skew_refusal(status: int, message: str) -> bool:
     ...`` (in GitHub's future), ``'Expiration time' claim ('exp') must be ...`` (in its past)
     or ``... ('exp') is too far in the future``. Any other 401 is not about clocks."""
     return status == 401 and _CLOCK_SKEW.search(message) is not None
+
+
+def resend_refused_jwt(status: int, skewed: bool, *, shared: bool, learned: bool) -> bool:
+    """Whether a refused App request is sent once more with a JWT minted here.
+
+    A JWT from the shared cache is replaced after any 401, not only a clock-skew one: one
+    signed with a key GitHub no longer takes (the App's key was rotated), or a value that is
+    no JWT at all, would otherwise fail every process until its key lapses. A JWT minted
+    here is sent again only after a clock-skew 401 that taught GitHub's time (a wrong key
+    or App id fails the same way twice, so its 401 is the answer)."""
+    if status != 401:
+        return False
+    return shared or (skewed and learned)
 
 
 def _authenticated(status: int) -> bool:
@@ -154,7 +170,8 @@ class AppJwtAuthStrategy(BaseAuthStrategy):
 
 
 class AppJwtAuth(httpx.Auth):
-    """One App request: the shared JWT (or a new one), one retry after a clock-skew 401."""
+    """One App request: the shared JWT (or a new one), one retry after a clock-skew 401 or
+    after any 401 to the shared JWT."""
 
     requires_response_body = True  # the 401's message says whether it is about clocks
 
@@ -169,10 +186,13 @@ class AppJwtAuth(httpx.Auth):
         response = yield request
         learned = self.strategy.clock.learn(response.headers.get("date"))
         message = api_message(response) if response.status_code == 401 else ""
-        if clock_skew_refusal(response.status_code, message) and (learned or current.exp is None):
+        skewed = clock_skew_refusal(response.status_code, message)
+        if resend_refused_jwt(response.status_code, skewed, shared=current.exp is None, learned=learned):
             log.warning(
                 "GitHub refused the App's JWT for its time claims; sending it again minted on "
-                "GitHub's clock",
+                "GitHub's clock"
+                if skewed
+                else "GitHub refused the App's shared JWT; sending it again minted here",
                 github_message=message,
                 clock_offset_seconds=round(self.strategy.clock.offset),
             )

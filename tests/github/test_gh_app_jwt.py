@@ -10,6 +10,8 @@ import time
 import jwt
 import pytest
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit import GitHub
 
 from bot.errors import GitHubError
@@ -53,6 +55,14 @@ def fast_host_jwt(sim):
         {"iss": str(sim.app_id), "iat": fast - 60, "exp": fast + 540},
         sim.private_key_path.read_text(), algorithm="RS256",
     )
+
+
+def other_app_key() -> str:
+    """A private key GitHub does not hold for the App (one since rotated away)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def github_now(sim):
@@ -99,14 +109,23 @@ def test_a_shared_jwt_github_holds_expired_is_replaced_after_one_refusal(sim, re
     assert sim.recorder.count(TOKENS, status=401) == 1  # the replacement serves every process
 
 
+def rotated_key_jwt(sim):
+    """A JWT on the right clock, shared before the App's key was rotated: GitHub no longer
+    takes its signature (a 401 that is not about clocks)."""
+    now = int(time.time())
+    claims = {"iss": str(sim.app_id), "iat": now - 60, "exp": now + 540}
+    return jwt.encode(claims, other_app_key(), algorithm="RS256")
+
+
+@pytest.mark.parametrize("left_by", [fast_host_jwt, rotated_key_jwt])
 def test_a_refused_jwt_in_the_shared_cache_does_not_block_a_host_whose_clock_is_right(
-    sim, redis_url
+    sim, redis_url, left_by
 ):
     conn = redis.Redis.from_url(redis_url)
     one, two, three = installs(sim)
     GitHubFactory(settings_for(sim), conn).installation_token(one)
     key, _, _ = shared_jwt(conn)
-    refused = fast_host_jwt(sim)  # left in the shared cache
+    refused = left_by(sim)  # left in the shared cache
     conn.set(key, refused, keepttl=True)
     assert GitHubFactory(settings_for(sim), conn).installation_token(two)
     assert sim.recorder.count(TOKENS, status=401) == 1

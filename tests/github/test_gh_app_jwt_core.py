@@ -7,7 +7,13 @@ import email.utils
 
 import pytest
 
-from bot.github.app_jwt import GitHubClock, app_jwt_claims, clock_skew_refusal, jwt_cache_lifetime
+from bot.github.app_jwt import (
+    GitHubClock,
+    app_jwt_claims,
+    clock_skew_refusal,
+    jwt_cache_lifetime,
+    resend_refused_jwt,
+)
 
 IAT = "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
 EXP_PAST = (
@@ -42,3 +48,18 @@ def test_the_clock_learns_githubs_time_from_a_date_header():
     assert clock.offset == 300 and clock.now() == 1_000_300
     assert not clock.learn(None) and not clock.learn("yesterday")
     assert clock.offset == 300  # an answer without a usable Date teaches nothing
+
+
+@pytest.mark.parametrize(
+    ("shared", "skewed", "learned", "resend"),
+    [
+        (True, False, False, True),  # a shared JWT refused for any reason (a rotated key)
+        (True, True, False, True),
+        (False, True, True, True),  # minted here, before GitHub's time was known
+        (False, True, False, False),  # no Date: minting again would repeat the refusal
+        (False, False, True, False),  # a wrong key or App id: its 401 is the answer
+    ],
+)
+def test_which_refused_jwts_are_sent_again_once(shared, skewed, learned, resend):
+    assert resend_refused_jwt(401, skewed, shared=shared, learned=learned) is resend
+    assert resend_refused_jwt(403, skewed, shared=shared, learned=learned) is False
