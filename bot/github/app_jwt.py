@@ -206,7 +206,14 @@ class AppJwtAuth(httpx.Auth):
             self._share(current.token, current.exp)
 
     def _jwt(self) -> _Jwt:
-        cached = self.cache.get(self.key)
+        """The shared JWT, else a new one. A shared value that is not text (githubkit raises
+        on bytes that are not UTF-8) counts as none: raised inside this hook, githubkit would
+        report it as a network error, retried until the key lapses."""
+        try:
+            cached = self.cache.get(self.key)
+        except (UnicodeDecodeError, RuntimeError) as exc:
+            log.warning("ignored an unreadable shared App JWT", key=self.key, error=type(exc).__name__)
+            cached = None
         return _Jwt(cached, None) if cached else _Jwt(*self.strategy.mint())
 
     def _share(self, token: str, exp: int) -> None:

@@ -160,3 +160,14 @@ def test_a_clock_skew_refusal_that_reaches_the_user_says_to_check_the_clock(sim)
     with pytest.raises(GitHubError) as info, translate_errors("reading the App"):
         gh.rest.apps.get_authenticated()
     assert info.value.status == 401 and "clock" in (info.value.hint or "")
+
+
+def test_a_shared_jwt_that_is_not_text_is_replaced_not_reported_as_a_network_error(sim, redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    one, two, _ = installs(sim)
+    GitHubFactory(settings_for(sim), conn).installation_token(one)
+    key, _, _ = shared_jwt(conn)
+    conn.set(key, b"\xff\xfe garbage", keepttl=True)
+    assert GitHubFactory(settings_for(sim), conn).installation_token(two)
+    _, _, claims = shared_jwt(conn)  # the garbage was replaced by a JWT GitHub took
+    assert claims["exp"] > github_now(sim)
