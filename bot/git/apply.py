@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pygit2
@@ -405,19 +405,24 @@ def landed_changes(
     return found
 
 
-def below_own_commits(repo: pygit2.Repository, tip: str, *, limit: int = 500) -> tuple[int, str | None]:
-    """How many of Shunter's own commits (single-parent, with a ``Shunter-Change`` trailer)
-    sit on top of ``tip``'s first-parent line, and the first commit below them (None when
-    the history ends, or ``limit`` is reached, inside them).
+def below_own_commits(
+    repo: pygit2.Repository, tip: str, *, pushed: Container[str], limit: int = 500
+) -> tuple[int, str | None]:
+    """How many of Shunter's own commits (single-parent, with a ``Shunter-Change`` trailer,
+    and among the commits Shunter ``pushed`` there) sit on top of ``tip``'s first-parent
+    line, and the first commit below them (None when the history ends, or ``limit`` is
+    reached, inside them).
 
     Whoever rewrites a branch of Shunter's fixes asks this first: everything above the
     returned commit can be made again from the stages' patches; the commit itself, and what
-    is below it, may be a person's work.
+    is below it, may be a person's work. The trailer alone proves nothing: ``git commit
+    --amend``, a rebase or a cherry-pick of Shunter's fix keeps it on a person's commit.
     """
     commit = repo[pygit2.Oid(hex=tip)]
     for count in range(limit):
         assert isinstance(commit, pygit2.Commit)
-        if len(commit.parent_ids) != 1 or not _TRAILER.search(commit.message):
+        own = str(commit.id) in pushed and _TRAILER.search(commit.message)
+        if len(commit.parent_ids) != 1 or not own:
             return count, str(commit.id)
         commit = commit.parents[0]
     return limit, None

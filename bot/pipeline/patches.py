@@ -252,12 +252,19 @@ def _follow_up_branch(runtime: Any, target: Target, ws: Any) -> tuple[str, str |
         json.dumps({"base": target.head_ref, "pr": target.number, "start": target.head_sha}),
         ex=PENDING_TTL,
     )
+    runtime.redis.expire(_pushed_key(target.repo, branch), PENDING_TTL)
     _audit(runtime, target, "branch.create", branch, "push_to_pull_request", "follow-up branch for fixes")
     return branch, moved
 
 
 def _follow_up_key(repo: str, branch: str) -> str:
     return f"shunter:followup:{repo}:{branch}"
+
+
+def _pushed_key(repo: str, branch: str) -> str:
+    """The commits Shunter pushed to its follow-up ``branch``: the only ones a move to the
+    PR's new head may leave behind (a trailer can be on a person's amended copy)."""
+    return f"shunter:followup-commits:{repo}:{branch}"
 
 
 def _branch_sha(gh: Any, target: Target, branch: str) -> str | None:
@@ -318,7 +325,8 @@ def _move_to_head(
     head = target.head_sha
     if tip is None or tip == head or ws.repo.descendant_of(tip, head):
         return None  # gone meanwhile (the push will say so), or it already holds the head
-    count, below = below_own_commits(ws.repo, tip)
+    pushed = {sha.decode() for sha in runtime.redis.smembers(_pushed_key(target.repo, branch))}
+    count, below = below_own_commits(ws.repo, tip, pushed=pushed)
     earlier_head = below is not None and (
         below == info.get("start") or below == head or ws.repo.descendant_of(head, below)
     )
@@ -444,9 +452,19 @@ class GitHubHooks:
         return None
 
     def after_push(self, claim: Any, landed_sha: str) -> None:
-        return None
+        self._remember_pushed(claim.repo, claim.branch, [landed_sha])
+
+    def _remember_pushed(self, repo: str, branch: str, shas: list[str]) -> None:
+        """Note the commits Shunter put on a follow-up branch (see ``_pushed_key``)."""
+        if not shas or not self.runtime.redis.exists(_follow_up_key(repo, branch)):
+            return
+        key = _pushed_key(repo, branch)
+        self.runtime.redis.sadd(key, *shas)
+        self.runtime.redis.expire(key, PENDING_TTL)
 
     def landed(self, report: LandingReport) -> None:
+        # a push whose answer was lost, found on the retry, is Shunter's as much
+        self._remember_pushed(report.repo, report.branch, sorted(report.confirmed))
         text = landed_reply(report, _web_url(self.runtime))
         follow_up = self._follow_up_pull(report)
         if follow_up:

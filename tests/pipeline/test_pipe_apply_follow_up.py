@@ -29,6 +29,18 @@ def apply_again(stack, number: int) -> str:
     return replies(stack.sim, number)[-1].body
 
 
+def author_pushes_and_the_branch_is_kept(stack, number: int) -> None:
+    """The author pushes the PR, then asks again: the follow-up branch, which holds a
+    person's commit, is neither moved nor pushed onto, and the reply says what to do."""
+    sim = stack.sim
+    theirs = sim.ref(REPO, BRANCH)
+    sim.commit(REPO, "feature", MORE, author="alice")
+    stack.drain()
+    body = apply_again(stack, number)
+    assert "commits Shunter did not make" in body and "merge shunter/feature-fixes into feature" in body, body
+    assert sim.ref(REPO, BRANCH) == theirs
+
+
 def test_after_the_author_pushes_the_follow_up_branch_moves_to_the_new_head(stack):
     number, old_fixes = applied_once(stack)
     sim = stack.sim
@@ -64,12 +76,7 @@ def test_a_persons_commit_on_the_follow_up_branch_is_never_dropped(stack):
     number, _ = applied_once(stack)
     sim = stack.sim
     sim.commit(REPO, "shunter/feature-fixes", {"notes.md": "bob's work\n"}, author="bob")
-    theirs = sim.ref(REPO, BRANCH)
-    sim.commit(REPO, "feature", MORE, author="alice")
-    stack.drain()
-    body = apply_again(stack, number)
-    assert "commits Shunter did not make" in body and "merge shunter/feature-fixes into feature" in body, body
-    assert sim.ref(REPO, BRANCH) == theirs
+    author_pushes_and_the_branch_is_kept(stack, number)
 
 
 def test_a_closed_follow_up_pull_request_is_replaced_by_a_new_one(stack):
@@ -83,3 +90,16 @@ def test_a_closed_follow_up_pull_request_is_replaced_by_a_new_one(stack):
     opened = [p for p in sim.world.pulls_of(REPO) if p.head_ref == "shunter/feature-fixes" and p.state == "open"]
     assert len(opened) == 1 and opened[0].number != number + 1
     assert f"pull request #{opened[0].number}" in body
+
+
+def test_a_persons_amended_fix_keeping_shunters_trailer_is_never_dropped(stack):
+    """``git commit --amend`` (or a rebase, a cherry-pick) of Shunter's fix keeps its
+    ``Shunter-Change`` trailer: the trailer alone does not make the commit Shunter's, only
+    a commit Shunter itself pushed there is one it may leave behind."""
+    number, fixes = applied_once(stack)
+    sim = stack.sim
+    shunters = sim.world.repo(REPO).git[fixes]
+    start = str(shunters.parent_ids[0])
+    amended = dict(MORE) | {"notes.md": "bob's tweak of the fix\n"}
+    sim.commit(REPO, "shunter/feature-fixes", amended, message=shunters.message, author="bob", parent=start)
+    author_pushes_and_the_branch_is_kept(stack, number)
