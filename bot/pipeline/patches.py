@@ -25,6 +25,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from rq import get_current_job
+
 from bot.changes.model import Approval, ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.changes.replies import dead_letter_reply, landed_reply
@@ -655,6 +657,7 @@ def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = get_runtime()
     store = _repo_store(runtime)
     owner_id = f"{socket.gethostname()}-{os.getpid()}"
+    current = get_current_job()
     hooks = GitHubHooks(runtime)
     landed = dead = 0
     idle = False
@@ -669,7 +672,9 @@ def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
             landed += len(outcome.report.change_ids) if outcome.report else 0
             dead += len(outcome.dead)
     finally:
-        wake_after = schedule_next_merge_job(runtime.redis, idle=idle)
+        wake_after = schedule_next_merge_job(
+            runtime.redis, idle=idle, running=current.id if current else None
+        )
     return {"landed": landed, "dead": dead, "next_run_in_seconds": wake_after}
 
 
@@ -682,7 +687,7 @@ batch it could not claim would otherwise spin jobs)."""
 _WAKE_KEY = "shunter:mq:wake"
 
 
-def schedule_next_merge_job(redis: Any, *, idle: bool) -> float | None:
+def schedule_next_merge_job(redis: Any, *, idle: bool, running: str | None = None) -> float | None:
     """Schedule the merge job that will pick up what the queue still holds; returns its
     delay in seconds, or None when nothing is left (or an earlier one is scheduled).
 
@@ -690,6 +695,10 @@ def schedule_next_merge_job(redis: Any, *, idle: bool) -> float | None:
     transient failure (GitHub answered 502 to the push), a lease left by a worker that died
     or a batch past this job's share would wait for the next change of any repository,
     maybe for ever, while its reply said "queued".
+
+    ``running`` is the calling job's id: when it is the scheduled one, woken early (rq's
+    scheduler runs on some worker's clock, which may be ahead of the one that scheduled
+    it), no job is left to come and this one must schedule the next.
     """
     due = MergeQueue(redis).next_due_ms()
     if due is None:
@@ -702,19 +711,22 @@ def schedule_next_merge_job(redis: Any, *, idle: bool) -> float | None:
         delay = IDLE_RECHECK_SECONDS
     wake_at = now + int(delay * 1000)
     scheduled = redis.get(_WAKE_KEY)
-    if scheduled is not None and now < int(scheduled) <= wake_at:
-        return None  # a job already wakes up in time
-    redis.set(_WAKE_KEY, wake_at, px=int(delay * 1000) + 60_000)
-    wake_merge_queue(redis, delay)
+    if scheduled is not None:
+        at, _, job_id = scheduled.decode().partition(" ")
+        if job_id != running and now < int(at) <= wake_at:
+            return None  # another job already wakes up in time
+    job_id = wake_merge_queue(redis, delay)
+    redis.set(_WAKE_KEY, f"{wake_at} {job_id}", px=int(delay * 1000) + 60_000)
     return round(delay, 3)
 
 
-def wake_merge_queue(redis: Any, delay: float = 0.0, *, why: str = "scheduled") -> None:
+def wake_merge_queue(redis: Any, delay: float = 0.0, *, why: str = "scheduled") -> str:
     """Run a merge job (after ``delay`` seconds): it lands whatever any queue holds, so
-    ``why`` (a repository that just submitted a change) only names the job."""
+    ``why`` (a repository that just submitted a change) only names the job. Returns its id."""
     jobs = queue(MERGE, redis)
+    job_id = safe_id(f"merge-{why}-{os.urandom(4).hex()}")
     options: dict[str, Any] = {
-        "job_id": safe_id(f"merge-{why}-{os.urandom(4).hex()}"),
+        "job_id": job_id,
         "job_timeout": 600,
         "result_ttl": 3600,
         "failure_ttl": 7 * 24 * 3600,
@@ -724,6 +736,7 @@ def wake_merge_queue(redis: Any, delay: float = 0.0, *, why: str = "scheduled") 
         jobs.enqueue_in(timedelta(seconds=delay), "bot.pipeline.patches.merge_job", {}, **options)
     else:
         jobs.enqueue("bot.pipeline.patches.merge_job", {}, **options)
+    return job_id
 
 
 # ---------------------------------------------------------------------- commands

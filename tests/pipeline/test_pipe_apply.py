@@ -236,6 +236,20 @@ def test_push_to_pull_request_opens_a_follow_up_pr(stack):
     assert f"pull request #{number + 1}" in replies(sim, number)[-1].body
 
 
+def backing_off_after_a_502(stack) -> tuple[int, str]:
+    """A PR whose fixes were applied but not landed: GitHub failed every try of the push's
+    ref update (githubkit's three retries included), so the change backs off. Returns the
+    PR's number and its head."""
+    number = open_pr(stack)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    sim.faults.error(502, pattern="PATCH /repos/*/git/refs/*", times=4)
+    sim.click_button(review_run(sim, head).id, "apply", user="alice")
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == head  # not landed: the change backs off
+    return number, head
+
+
 def test_a_change_backing_off_after_a_failed_push_lands_when_its_wait_is_over(stack):
     import time
 
@@ -245,14 +259,8 @@ def test_a_change_backing_off_after_a_failed_push_lands_when_its_wait_is_over(st
 
     from tests.pipeline.test_pipe_pull_request import release_scheduled
 
-    number = open_pr(stack)
+    number, head = backing_off_after_a_502(stack)
     sim = stack.sim
-    head = sim.pull(REPO, number).head_sha
-    # GitHub fails every try of the push's ref update (githubkit's three retries included)
-    sim.faults.error(502, pattern="PATCH /repos/*/git/refs/*", times=4)
-    sim.click_button(review_run(sim, head).id, "apply", user="alice")
-    stack.drain()
-    assert sim.pull(REPO, number).head_sha == head  # not landed: the change backs off
     [(_, due_ms)] = stack.redis.zrange(f"shunter:mq:delayed:{REPO}:feature", 0, -1, withscores=True)
     merge = Queue("merge", connection=stack.redis, serializer=JSONSerializer)
     [(_, wake_at)] = stack.redis.zrange(ScheduledJobRegistry(queue=merge).key, 0, -1, withscores=True)
@@ -350,3 +358,29 @@ def test_a_finding_id_that_fits_several_fixes_names_them_and_queues_nothing():
     assert problem is not None and "fits findings of 2 different fixes" in problem
     assert "review: Apply 2 safe ruff fixes" in problem and "security: Security fixes in conf.py" in problem
     assert "too short" in (_finding_ids_problem({"f92"}, [ruff, yaml]) or "")
+
+
+def test_a_merge_job_woken_early_by_a_fast_scheduler_clock_schedules_the_next(stack):
+    """rq's scheduler runs on some worker's clock: one a few seconds fast (another host)
+    wakes the job before the backoff ends. That job must not take its own wake-up for one
+    still to come, or the change would wait for the next change to be submitted."""
+    import time
+
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from tests.pipeline.test_pipe_pull_request import release_scheduled
+
+    number, head = backing_off_after_a_502(stack)
+    sim = stack.sim
+    merge = Queue("merge", connection=stack.redis, serializer=JSONSerializer)
+    assert release_scheduled(stack, "merge") == 1  # early: the backoff has seconds to go
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == head  # nothing claimable yet ...
+    [(_, wake_at)] = stack.redis.zrange(ScheduledJobRegistry(queue=merge).key, 0, -1, withscores=True)
+    time.sleep(max(0.0, wake_at - time.time()))  # ... so a job waits for the backoff again
+    assert release_scheduled(stack, "merge") == 1
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha != head
+    assert "Shunter pushed" in replies(sim, number)[-1].body
