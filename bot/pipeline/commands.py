@@ -55,6 +55,8 @@ class Session:
     reply_id: int | None = None
     reply_nonce: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Written into the reply (hidden) so a create whose answer was lost is found again."""
+    reply_unsure: bool = False
+    """An earlier create of the reply ended with its outcome unknown: look before posting."""
     source: str = "issue"
     """Where the commands were written: ``issue`` (a PR comment), ``review`` (a review
     comment on a diff line, whose reactions live on another route) or ``review-body`` (the
@@ -148,20 +150,14 @@ def _reply(session: Session, *, final: bool) -> None:
     nonce = f"<!-- {REPLY_NONCE} {session.reply_nonce} -->"
     body = f"{REPLY_MARKER}{nonce}\n{quote}" + "\n\n".join(session.lines) + state
     body = body[:65000]
-    owner, name, number = session.target.owner, session.target.name, session.target.number
+    owner, name = session.target.owner, session.target.name
     key = f"shunter:reply:{session.target.repo}:{session.source}:{session.comment_id}"
     if session.reply_id is None and session.comment_id is not None:
         stored = session.runtime.redis.get(key)
         session.reply_id = int(stored) if stored else None
     action = "comment.update"
     if session.reply_id is None:
-        session.reply_id, adopted = create_once(
-            "replying to a command",
-            lambda: int(
-                session.gh.rest.issues.create_comment(owner, name, number, data={"body": body}).parsed_data.id
-            ),
-            lambda: _find_reply(session, nonce),
-        )
+        session.reply_id, adopted = _create_reply(session, body, nonce)
         if session.comment_id is not None:
             session.runtime.redis.set(key, session.reply_id, ex=30 * 24 * 3600)
         if not adopted:  # else found after a lost answer, maybe an earlier text: edit it
@@ -180,6 +176,35 @@ def _reply(session: Session, *, final: bool) -> None:
         reason_code="command_reply",
         reason=f"reply to @{session.user}",
     )
+
+
+def _create_reply(session: Session, body: str, nonce: str) -> tuple[int, bool]:
+    """Post the reply, or find the one already posted; returns its id and whether it was found.
+
+    When an earlier create of this session's reply ended with its outcome unknown (every try
+    lost its answer, or looking for it failed), GitHub may hold that reply: the next one
+    (``/shunter apply``'s final text after its "Working on it…") looks for it by the nonce
+    before posting, or the PR gets a second reply and the first stays "Working on it…"."""
+    owner, name, number = session.target.owner, session.target.name, session.target.number
+    if session.reply_unsure:
+        with translate_errors("looking for the reply to a command"):
+            found = _find_reply(session, nonce)
+        if found is not None:
+            session.reply_unsure = False
+            return found, True
+    try:
+        created = create_once(
+            "replying to a command",
+            lambda: int(
+                session.gh.rest.issues.create_comment(owner, name, number, data={"body": body}).parsed_data.id
+            ),
+            lambda: _find_reply(session, nonce),
+        )
+    except TransientError:
+        session.reply_unsure = True
+        raise
+    session.reply_unsure = False
+    return created
 
 
 def _find_reply(session: Session, nonce: str) -> int | None:

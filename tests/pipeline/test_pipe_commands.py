@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.pipeline.test_pipe_apply import open_pr as open_apply_pr
 from tests.pipeline.test_pipe_pull_request import release_scheduled
 
 REPO = "octo/demo"
@@ -433,3 +434,17 @@ def test_run_stage_suggests_the_stage_command(stack):
     assert "`/shunter run review`: there is no such command. Did you mean `/shunter review`?" in body
     assert "Did you mean `/shunter security --full`?" in body
     assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+
+
+def test_a_reply_whose_create_stayed_unknown_is_looked_for_before_the_final_text(stack):
+    # /shunter apply posts "Working on it…" first: its answer is lost and looking for it
+    # fails too, so the final text must find that reply (by its nonce) and edit it, not
+    # post a second one and leave the first "Working on it…" forever
+    number = open_apply_pr(stack)
+    sim = stack.sim
+    sim.faults.lost_response(pattern="POST /repos/octo/demo/issues/*/comments", times=1)
+    sim.faults.error(502, pattern="GET /repos/octo/demo/issues/*/comments", times=4)
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    [reply] = replies(sim, number)
+    assert "Working on it" not in reply.body and "`/shunter apply`" in reply.body, reply.body
