@@ -758,6 +758,11 @@ def _finding_ids_problem(wanted: set[str], offered: list[PatchDraft]) -> str | N
                 f"annotation shows it (8 characters), or a stage name."
             )
         fits = [d for d in offered if any(fp.startswith(typed) for fp in d.finding_fingerprints)]
+        if not fits:  # said even beside a stage name: the person meant a fix that is not there
+            return (
+                f"`{typed[:20]}` is not the id of a finding with a fix on this head, so nothing "
+                f"was queued. The ids are on the annotations of the checks that offer fixes."
+            )
         if len(fits) > 1:
             rows = "\n".join(f"- {d.stage.value}: {d.title}" for d in fits)
             return (
@@ -771,9 +776,9 @@ def _apply(session: Any, command: Command) -> str:
     from bot.pipeline.commands import _reply
 
     target: Target = session.target
-    args = list(command.args) or ["all"]
+    args = [a.lower().strip("`") for a in command.args] or ["all"]
     stages = {s for s in StageName if "all" in args or s.value in args}
-    wanted = {a.lower().strip("`") for a in args if a != "all" and a not in {s.value for s in StageName}}
+    wanted = {a for a in args if a != "all" and a not in {s.value for s in StageName}}
     offered = [d for stage in StageName for d in stored_drafts(session.runtime.redis, target, stage)]
     problem = _finding_ids_problem(wanted, offered)
     if problem:

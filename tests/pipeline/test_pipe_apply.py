@@ -333,8 +333,12 @@ def test_apply_by_finding_id_takes_only_that_fix_and_a_too_short_id_nothing(stac
     body = replies(sim, number)[-1].body
     assert "too short to name a finding" in body, body
     assert sim.pull(REPO, number).head_sha == head  # nothing queued, nothing landed
+    sim.comment(REPO, number, "/shunter apply Security abcdef12", user="alice")  # no such finding
+    stack.drain()
+    assert "`abcdef12` is not the id of a finding" in replies(sim, number)[-1].body
+    assert sim.pull(REPO, number).head_sha == head
     review_id = offered[StageName.REVIEW][0].finding_fingerprints[0][:8]
-    sim.comment(REPO, number, f"/shunter apply {review_id}", user="alice")
+    sim.comment(REPO, number, f"/shunter apply {review_id.upper()}", user="alice")
     stack.drain()
     new_head = sim.pull(REPO, number).head_sha
     assert new_head != head
@@ -358,6 +362,8 @@ def test_a_finding_id_that_fits_several_fixes_names_them_and_queues_nothing():
     assert problem is not None and "fits findings of 2 different fixes" in problem
     assert "review: Apply 2 safe ruff fixes" in problem and "security: Security fixes in conf.py" in problem
     assert "too short" in (_finding_ids_problem({"f92"}, [ruff, yaml]) or "")
+    # an id that names no offered fix is said so, not ignored beside a stage name
+    assert "is not the id of a finding with a fix" in (_finding_ids_problem({"abcdef12"}, [ruff, yaml]) or "")
 
 
 def test_a_merge_job_woken_early_by_a_fast_scheduler_clock_schedules_the_next(stack):
