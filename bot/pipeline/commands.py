@@ -28,7 +28,7 @@ from bot.models import StageName
 from bot.pipeline.config_loader import LoadedConfig, load_config
 from bot.pipeline.facts import Target, from_pull_request
 from bot.policies.decisions import may_run_command
-from bot.publishing.markdown import plural
+from bot.wording import plural
 
 log = get_logger(__name__)
 

@@ -8,7 +8,6 @@ per request and appends the annotations of every later PATCH.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +15,9 @@ from typing import Any
 from bot.models import Finding, Severity, StageName, StageResult
 from bot.policies.schema import FailOn, StageConfig
 from bot.publishing import limits
-from bot.publishing.markdown import cell, clip, code, plain, plural
+from bot.publishing.markdown import cell, clip, code, plain
 from bot.store.redaction import redact_secrets
+from bot.wording import findings_title, plural
 
 DEFAULT_MAX_ANNOTATIONS = 500
 """Annotations per check run; more findings are counted in the summary instead."""
@@ -159,18 +159,6 @@ def _conclusion(reported: list[Finding], fail_on: FailOn, *, neutral: bool) -> s
     if any(fail_on.fails(f.severity) for f in reported):
         return "failure"
     return "neutral" if neutral else "success"
-
-
-def findings_title(findings: Iterable[Finding], *, neutral: bool = False) -> str:
-    """``3 errors, 2 warnings``; ``No findings``; prefixed ``Incomplete`` when neutral."""
-    counts = Counter(f.severity for f in findings)
-    parts = [
-        plural(counts[severity], severity.value)
-        for severity in (Severity.ERROR, Severity.WARNING, Severity.NOTICE)
-        if counts[severity]
-    ]
-    title = ", ".join(parts) if parts else "No findings"
-    return f"Incomplete: {title}" if neutral else title
 
 
 def annotation(finding: Finding) -> dict[str, Any]:

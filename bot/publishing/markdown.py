@@ -68,6 +68,3 @@ def plain(text: str) -> str:
     """
     return _MENTION.sub("@\u200b", redact_secrets(text).replace("<!--", "&lt;!--"))
 
-
-def plural(count: int, word: str, plural_word: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (plural_word or word + 's')}"

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.models import Severity, StageResult
-from bot.policies.check_output import ConfigNotice
 from bot.publishing import limits
-from bot.publishing.markdown import cell, clip, code, plural
+from bot.publishing.markdown import cell, clip, code
+from bot.wording import plural
+
+if TYPE_CHECKING:  # the config loader behind it pulls in githubkit: ~0.25 s at `shunter run`
+    from bot.policies.check_output import ConfigNotice
 
 MARKER = "<!-- shunter:summary -->"
 MAX_COMMANDS_SHOWN = 10

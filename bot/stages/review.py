@@ -38,10 +38,9 @@ from bot.errors import EngineError
 from bot.git.scratch import new_scratch_dir
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import ReviewStageConfig
-from bot.publishing.check_runs import findings_title
-from bot.publishing.markdown import plural
 from bot.stages.context import ChangedFile, StageContext
 from bot.stages.filtering import line_gate, path_selected, split_findings
+from bot.wording import findings_title, plural
 
 MAX_FILE_BYTES = 2_000_000
 MAX_EXTEND_DEPTH = 8

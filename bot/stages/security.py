@@ -38,9 +38,8 @@ from bot.engines.security_findings import EngineReport, RuleInfo, confidence_ran
 from bot.errors import ConfigError, EngineError, TransientError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import FailOn, FilterMode, SecurityStageConfig
-from bot.publishing.check_runs import findings_title
-from bot.publishing.markdown import plural
 from bot.stages.context import ChangedFile, StageContext
+from bot.wording import findings_title, plural
 
 MAX_FILE_BYTES = 2_000_000
 """Bigger files are generated or vendored far more often than written; they are skipped."""

@@ -149,3 +149,19 @@ def test_registered_as_shunter_run(local_repo) -> None:
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["results"][0]["stage"] == "review"
+
+
+def test_shunter_run_does_not_import_the_app_shell():
+    """`shunter run` starts in a third of a second: the stages and the local runner must not
+    pull in the store (SQLAlchemy) or the GitHub client (githubkit), which cost more than
+    the run itself (a plural helper imported from the publisher once tripled it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bot.cli, bot.local_run, bot.stages.review, bot.stages.security, bot.stages.tests\n"
+        "heavy = sorted(m for m in ('sqlalchemy', 'githubkit', 'bot.store.store') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", done.stdout
