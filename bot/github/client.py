@@ -53,6 +53,12 @@ CLOCK_HINT = (
     "GitHub judges the App's JWT by its own clock, learned from its Date header; check that "
     "this host's clock is synchronised (NTP) and that no proxy drops GitHub's Date header"
 )
+KEY_HINT = (
+    "GitHub could not verify the App's JWT: check that SHUNTER_APP_ID is this App's id and "
+    "that SHUNTER_PRIVATE_KEY (or SHUNTER_PRIVATE_KEY_PATH) holds one of its current private "
+    "keys (a key deleted or replaced in the App's settings is refused); `shunter doctor` checks both"
+)
+_KEY_REFUSALS = ("could not be decoded", "'Issuer' claim", "Integration not found")
 
 T = TypeVar("T")
 _SEND_ONCE: ContextVar[bool] = ContextVar("shunter_send_once", default=False)
@@ -307,7 +313,7 @@ def translate_errors(doing: str) -> Iterator[None]:
                 f"GitHub's secondary rate limit while {doing}", retry_after=SECONDARY_WAIT
             ) from None
         message = _message(exc)
-        hint = CLOCK_HINT if clock_skew_refusal(status, message) else None
+        hint = _hint_for(status, message)
         raise GitHubError(
             f"GitHub answered {status} while {doing}: {message}", status=status, hint=hint
         ) from None
@@ -315,6 +321,15 @@ def translate_errors(doing: str) -> Iterator[None]:
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
+
+
+def _hint_for(status: int, message: str) -> str | None:
+    """What an operator can do about a refusal GitHub words for the App's credentials."""
+    if clock_skew_refusal(status, message):
+        return CLOCK_HINT
+    if status in (401, 404) and any(words in message for words in _KEY_REFUSALS):
+        return KEY_HINT
+    return None
 
 
 def _message(exc: RequestFailed) -> str:

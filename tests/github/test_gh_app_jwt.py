@@ -171,3 +171,16 @@ def test_a_shared_jwt_that_is_not_text_is_replaced_not_reported_as_a_network_err
     assert GitHubFactory(settings_for(sim), conn).installation_token(two)
     _, _, claims = shared_jwt(conn)  # the garbage was replaced by a JWT GitHub took
     assert claims["exp"] > github_now(sim)
+
+
+def test_a_key_github_does_not_hold_says_which_settings_to_check(sim, tmp_path):
+    """A rotated or mistyped key fails for good: the error says what to check, not only
+    GitHub's "A JSON web token could not be decoded"."""
+    stale = tmp_path / "old.pem"
+    stale.write_text(other_app_key())
+    factory = GitHubFactory(settings_for(sim).model_copy(update={"private_key_path": stale}))
+    with pytest.raises(GitHubError) as info:
+        factory.installation_token(installs(sim)[0])
+    assert info.value.status == 401 and "could not be decoded" in info.value.message
+    assert "SHUNTER_APP_ID" in (info.value.hint or "") and "SHUNTER_PRIVATE_KEY" in (info.value.hint or "")
+    assert "BEGIN" not in str(info.value)  # never the key itself
