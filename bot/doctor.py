@@ -82,7 +82,29 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
     offset = None if github_time is None else github_time.timestamp() + 0.5 - received
     app = answer.parsed_data
     slug = app.slug if app is not None else "?"
-    return [Check("app credentials", True, f"authenticated as App '{slug}' on {shown}"), clock_check(offset)]
+    authenticated = Check("app credentials", True, f"authenticated as App '{slug}' on {shown}")
+    checks = [authenticated, clock_check(offset)]
+    if app is not None and app.slug:
+        checks.append(bot_login_check(settings.bot_login, app.slug))
+    return checks
+
+
+def bot_login_check(configured: str | None, slug: str) -> Check:
+    """Not required: ``SHUNTER_BOT_LOGIN`` against the login GitHub gives the App's bot
+    (``<slug>[bot]``). Without it Shunter cannot tell its own comments from others' when it
+    looks for what it wrote (the summary comment, a write whose answer was lost), and its
+    own events are not recognised as its own."""
+    expected = f"{slug}[bot]"
+    if configured and configured.casefold() == expected.casefold():
+        return Check("bot login", True, f"SHUNTER_BOT_LOGIN is {expected}", required=False)
+    said = f"is {configured!r}" if configured else "is not set"
+    return Check(
+        "bot login",
+        False,
+        f"SHUNTER_BOT_LOGIN {said}; this App's bot is {expected}: set SHUNTER_BOT_LOGIN={expected} "
+        "so Shunter recognises its own comments and events",
+        required=False,
+    )
 
 
 CLOCK_TOLERANCE = 30.0

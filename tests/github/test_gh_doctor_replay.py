@@ -36,6 +36,21 @@ def _doctor_against(simulator, monkeypatch, redis_url, tmp_path):
     return CliRunner().invoke(main, ["doctor"])
 
 
+def test_doctor_checks_the_bot_login_against_the_apps_slug(clean_env, monkeypatch, simulator, redis_url, tmp_path):
+    result = _doctor_against(simulator, monkeypatch, redis_url, tmp_path)
+    assert "✓ bot login: SHUNTER_BOT_LOGIN is shunter-sim[bot]" in result.output, result.output
+    monkeypatch.delenv("SHUNTER_BOT_LOGIN")
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 0, result.output  # a warning: Shunter runs without it
+    assert (
+        "✗ bot login: SHUNTER_BOT_LOGIN is not set; this App's bot is shunter-sim[bot]: "
+        "set SHUNTER_BOT_LOGIN=shunter-sim[bot]"
+    ) in result.output, result.output
+    monkeypatch.setenv("SHUNTER_BOT_LOGIN", "shunter[bot]")
+    result = CliRunner().invoke(main, ["doctor"])
+    assert "✗ bot login: SHUNTER_BOT_LOGIN is 'shunter[bot]'; this App's bot is shunter-sim[bot]" in result.output
+
+
 def test_doctor_says_the_clock_is_in_step_with_github(clean_env, monkeypatch, simulator, redis_url, tmp_path):
     result = _doctor_against(simulator, monkeypatch, redis_url, tmp_path)
     assert "✓ clock: in step with GitHub's (within about 1 s)" in result.output, result.output
