@@ -91,18 +91,20 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
 
 def bot_login_check(configured: str | None, slug: str) -> Check:
     """Not required: ``SHUNTER_BOT_LOGIN`` against the login GitHub gives the App's bot
-    (``<slug>[bot]``). Without it Shunter cannot tell its own comments from others' when it
-    looks for what it wrote (the summary comment, a write whose answer was lost), and its
-    own events are not recognised as its own."""
+    (``<slug>[bot]``). Unset, Shunter learns it from GitHub (:mod:`bot.github.identity`);
+    set to something else, Shunter would take other comments for its own and miss its own
+    events."""
     expected = f"{slug}[bot]"
-    if configured and configured.casefold() == expected.casefold():
+    if not configured:
+        learned = f"{expected}, learned from GitHub (SHUNTER_BOT_LOGIN unset)"
+        return Check("bot login", True, learned, required=False)
+    if configured.casefold() == expected.casefold():
         return Check("bot login", True, f"SHUNTER_BOT_LOGIN is {expected}", required=False)
-    said = f"is {configured!r}" if configured else "is not set"
     return Check(
         "bot login",
         False,
-        f"SHUNTER_BOT_LOGIN {said}; this App's bot is {expected}: set SHUNTER_BOT_LOGIN={expected} "
-        "so Shunter recognises its own comments and events",
+        f"SHUNTER_BOT_LOGIN is {configured!r}; this App's bot is {expected}: set "
+        f"SHUNTER_BOT_LOGIN={expected} or unset it, so Shunter recognises its own comments and events",
         required=False,
     )
 

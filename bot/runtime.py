@@ -34,6 +34,20 @@ class Runtime:
 
         return GitHubFactory(self.settings, self.redis)
 
+    @property
+    def bot_login(self) -> str | None:
+        """The App's bot login: ``SHUNTER_BOT_LOGIN``, else ``<slug>[bot]`` learned once
+        from GitHub (:mod:`bot.github.identity`); None only while GitHub cannot say."""
+        if self.settings.bot_login:
+            return self.settings.bot_login
+        if self._learned_login is None and self.settings.has_app_credentials:
+            from bot.github.identity import learned_bot_login
+
+            self._learned_login = learned_bot_login(self.redis, self.github, self.settings.app_id)
+        return self._learned_login
+
+    _learned_login: str | None = None
+
     @cached_property
     def store(self) -> Any:
         from bot.store import Store  # type: ignore[attr-defined]

@@ -92,7 +92,7 @@ async def dispatch(delivery: Delivery, runtime: Runtime | None = None) -> dict[s
         log.warning("ignored malformed delivery", delivery=delivery.delivery_id, problem=problem)
         return {**outcome, "ignored": problem}
     runtime = runtime or get_runtime()
-    if is_own_event(delivery, runtime.settings.bot_login):
+    if is_own_event(delivery, runtime.bot_login):
         log.info("ignored own event", sender=delivery.sender)
         return {**outcome, "ignored": "sent by Shunter itself"}
     event = sansio.Event(delivery.payload, event=delivery.event, delivery_id=delivery.delivery_id)

@@ -209,7 +209,7 @@ def _create_reply(session: Session, body: str, nonce: str) -> tuple[int, bool]:
 
 def _find_reply(session: Session, nonce: str) -> int | None:
     """The reply carrying ``nonce`` that Shunter already posted on the PR, if any."""
-    bot = (session.runtime.settings.bot_login or "").casefold()
+    bot = (session.runtime.bot_login or "").casefold()
     for comment in session.gh.rest.paginate(
         session.gh.rest.issues.list_comments,
         owner=session.target.owner, repo=session.target.name, issue_number=session.target.number,
@@ -264,7 +264,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     comment = _written(data)
     body = comment.get("body") or ""
     actor, author, edited_by_other = _acting_user(data)
-    bot_login = ctx.runtime.settings.bot_login
+    bot_login = ctx.runtime.bot_login
     if "/" not in body or not actor.get("login") or _is_bot(actor, bot_login) or _is_bot(author, bot_login):
         return  # a bot's comment stays a bot's text even when a person edits it
     parsed = parse_comment(body, aliases=True)  # aliases only add: empty here is empty either way

@@ -384,7 +384,7 @@ def _find_written(
 ) -> int | None:
     """The id of the item (an issue comment, a review) Shunter wrote with ``nonce`` in it,
     from every page of ``list_items``."""
-    bot = (runtime.settings.bot_login or "").casefold()
+    bot = (runtime.bot_login or "").casefold()
     for item in gh.rest.paginate(list_items, per_page=100, **where):
         author = (item.user.login if item.user else "").casefold()
         if nonce in (item.body or "") and (not bot or author == bot):

@@ -553,7 +553,7 @@ class Publisher:
         """Shunter's review comments on the PR with their fingerprints, every page (a busy
         PR has more than 100 review comments, and ours come last)."""
         assert self.target.number is not None
-        bot = (self.runtime.settings.bot_login or "").casefold()
+        bot = (self.runtime.bot_login or "").casefold()
         found: list[tuple[str, Any]] = []
         with translate_errors("listing review comments"):
             for comment in self.gh.rest.paginate(
@@ -738,7 +738,7 @@ class Publisher:
                 self.gh.rest.issues.list_comments,
                 owner=self.target.owner, repo=self.target.name, issue_number=number, per_page=100,
             )
-            found = find_summary_comment(comments, self.runtime.settings.bot_login or "")
+            found = find_summary_comment(comments, self.runtime.bot_login or "")
         return int(found.id) if found else None
 
     def _wait_for_summary_id(self) -> int | None:

@@ -41,11 +41,8 @@ def test_doctor_checks_the_bot_login_against_the_apps_slug(clean_env, monkeypatc
     assert "✓ bot login: SHUNTER_BOT_LOGIN is shunter-sim[bot]" in result.output, result.output
     monkeypatch.delenv("SHUNTER_BOT_LOGIN")
     result = CliRunner().invoke(main, ["doctor"])
-    assert result.exit_code == 0, result.output  # a warning: Shunter runs without it
-    assert (
-        "✗ bot login: SHUNTER_BOT_LOGIN is not set; this App's bot is shunter-sim[bot]: "
-        "set SHUNTER_BOT_LOGIN=shunter-sim[bot]"
-    ) in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "✓ bot login: shunter-sim[bot], learned from GitHub (SHUNTER_BOT_LOGIN unset)" in result.output
     monkeypatch.setenv("SHUNTER_BOT_LOGIN", "shunter[bot]")
     result = CliRunner().invoke(main, ["doctor"])
     assert "✗ bot login: SHUNTER_BOT_LOGIN is 'shunter[bot]'; this App's bot is shunter-sim[bot]" in result.output

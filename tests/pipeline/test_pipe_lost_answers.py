@@ -41,6 +41,20 @@ def test_a_summary_whose_answer_was_lost_is_adopted_not_posted_twice(stack):
     assert sim.recorder.count("POST /repos/octo/demo/issues/*/comments") == 1  # never re-sent
 
 
+def test_without_shunter_bot_login_a_lost_summary_is_still_recognised_as_shunters(stack):
+    """The operator did not set SHUNTER_BOT_LOGIN: the login is learned from GET /app, so the
+    summary GitHub made before losing its answer is found as Shunter's own (before, with no
+    login to compare, the search matched nothing and a second summary was posted)."""
+    stack.runtime.settings = stack.runtime.settings.model_copy(update={"bot_login": None})
+    sim = stack.sim
+    number = open_pr(sim, {"app.py": CHANGED})
+    fault = sim.faults.lost_response(pattern="POST /repos/octo/demo/issues/*/comments", times=1)
+    settle(stack)
+    assert fault.fired == 1
+    assert len(summaries(sim, number)) == 1
+    assert sim.recorder.count("GET /app") == 1  # learned once, then shared
+
+
 def test_inline_comments_whose_review_answer_was_lost_are_not_posted_twice(stack):
     sim = stack.sim
     number = open_pr(sim, {"app.py": CHANGED})
