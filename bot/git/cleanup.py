@@ -1,8 +1,11 @@
 """Keeping the mirror cache bounded: drop mirrors unused for too long, then the least
-recently used ones until the cache fits its size budget.
+recently used ones until the cache fits its size budget; in the mirrors that stay, drop the
+refs no job has fetched for as long (a closed pull request's head, a merged merge-queue
+branch, refs under a retired naming).
 
-``plan_cleanup`` decides (pure); ``cleanup_mirrors`` measures the disk and deletes, skipping
-any mirror whose lock is held so a running fetch is never pulled out from under a worker.
+``plan_cleanup`` and ``plan_ref_prune`` decide (pure); ``cleanup_mirrors`` and
+``prune_mirror_refs`` measure and delete, skipping any mirror whose lock is held so a
+running fetch is never pulled out from under a worker.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pygit2
+
+from bot.git.fetched_refs import FETCH_LOG_STAGING, plan_ref_prune, read_fetch_log, write_fetch_log
 from bot.git.locks import file_lock
 from bot.git.mirror import lock_path
 
@@ -109,3 +115,45 @@ def cleanup_mirrors(
             shutil.rmtree(victim.path, ignore_errors=True)
             removed.append(victim.path)
     return removed
+
+
+def prune_refs(mirror: Path, *, max_age_seconds: float, now: float | None = None) -> list[str] | None:
+    """Delete the refs of ``mirror`` that :func:`plan_ref_prune` gives up; the names
+    deleted, or None when a worker held the mirror (it is left for the next round).
+
+    Under the mirror's lock, as fetches record what they fetched: a ref a job fetched was
+    noted before the lock was released, so it is never deleted between that job's fetch and
+    its read. Objects stay: a job may still read a commit by its sha.
+    """
+    with file_lock(lock_path(mirror.resolve()), blocking=False, touch=False) as held:
+        if not held:
+            return None
+        for leftover in mirror.glob(f"{FETCH_LOG_STAGING}*"):  # a writer killed mid-write
+            leftover.unlink(missing_ok=True)
+        repo = pygit2.Repository(str(mirror))
+        when = time.time() if now is None else now
+        plan = plan_ref_prune(
+            repo.listall_references(), read_fetch_log(mirror), now=when, max_age_seconds=max_age_seconds
+        )
+        deleted = []
+        for name in plan.delete:
+            try:
+                repo.references.delete(name)
+            except (KeyError, pygit2.GitError):
+                plan.log[name] = when  # gone already, or fetch_branch is moving it: next round
+                continue
+            deleted.append(name)
+        write_fetch_log(mirror, {k: v for k, v in plan.log.items() if k not in deleted})
+        return deleted
+
+
+def prune_mirror_refs(data_dir: Path, *, max_age_seconds: float, now: float | None = None) -> int:
+    """Prune every mirror's refs (:func:`prune_refs`); how many refs were deleted."""
+    root = Path(data_dir) / "mirrors"
+    if not root.is_dir():
+        return 0
+    deleted = 0
+    for mirror in sorted(root.glob("*/*.git")):
+        if (mirror / "HEAD").exists():
+            deleted += len(prune_refs(mirror, max_age_seconds=max_age_seconds, now=now) or ())
+    return deleted

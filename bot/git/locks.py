@@ -20,12 +20,16 @@ POLL_SECONDS = 0.05
 
 
 @contextmanager
-def file_lock(path: Path, *, timeout: float = 300.0, blocking: bool = True) -> Iterator[bool]:
+def file_lock(
+    path: Path, *, timeout: float = 300.0, blocking: bool = True, touch: bool = True
+) -> Iterator[bool]:
     """Hold an exclusive lock on ``path`` for the ``with`` block.
 
     Yields True when the lock is held. With ``blocking=False`` it yields False at once when
     another holder has it (clean-up uses that to skip busy mirrors). A lock that cannot be
     taken within ``timeout`` seconds raises ``WorkspaceError`` rather than hanging a worker.
+    Taking it marks the file used now, unless ``touch`` is False: housekeeping that visits
+    every mirror must not make an idle one look used.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -46,7 +50,8 @@ def file_lock(path: Path, *, timeout: float = 300.0, blocking: bool = True) -> I
                     ) from None
                 time.sleep(POLL_SECONDS)
         try:
-            os.utime(fd)  # the lock file's mtime doubles as "last used" for clean-up
+            if touch:
+                os.utime(fd)  # the lock file's mtime doubles as "last used" for clean-up
             yield True
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)

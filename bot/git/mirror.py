@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import pygit2
 
 from bot.errors import TransientError, WorkspaceError
+from bot.git.fetched_refs import destination_refs, record_fetch
 from bot.git.locks import file_lock
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -175,7 +176,8 @@ def fetch(
     """Fetch ``refspecs`` into ``repo``, one fetch at a time per mirror.
 
     libgit2 negotiates with what the mirror already has, so a second fetch only moves the
-    new objects.
+    new objects. The refs it writes are noted as fetched now (still under the lock), so
+    clean-up keeps them while jobs use them and drops them once none has for a long time.
     """
     if not refspecs:
         raise WorkspaceError("nothing to fetch: no refspecs given")
@@ -210,6 +212,8 @@ def fetch(
                     # the same ref right now: rq retries the job with backoff
                     raise TransientError(f"fetch from {url} failed: {detail}") from None
                 raise WorkspaceError(f"fetch from {url} failed: {detail}") from None
+        with contextlib.suppress(OSError):  # unrecorded refs still get the full age (cleanup)
+            record_fetch(mirror, destination_refs(refspecs), time.time())
     return FetchStats(
         received_objects=progress.received_objects,
         indexed_objects=progress.indexed_objects,

@@ -25,9 +25,7 @@ A refusal is not an error: the caller refetches, re-applies and tries again.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
-import re
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -35,9 +33,8 @@ from typing import Any, Literal, Protocol
 import pygit2
 
 from bot.errors import GitHubError, TransientError, WorkspaceError
+from bot.git.fetched_refs import fetched_ref
 from bot.github.client import translate_errors
-
-FETCH_NAMESPACE = "refs/shunter/fetched"
 
 
 @dataclass(frozen=True)
@@ -65,19 +62,6 @@ class GitRemote:
         return pygit2.RemoteCallbacks(credentials=pygit2.UserPass("x-access-token", self.token))
 
 
-def fetched_ref(branch: str) -> str:
-    """The private ref ``fetch_branch`` keeps ``branch``'s head in.
-
-    One flat name per branch, ending in a hash of the full branch name: ``fix`` and
-    ``fix/typo`` cannot both be refs under one prefix (one would be a file, the other a
-    directory of that name), and branches come and go on the remote while these refs stay.
-    The readable part is only for whoever looks at the repository or the logs.
-    """
-    digest = hashlib.sha256(branch.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", branch)[:60]
-    return f"{FETCH_NAMESPACE}/{readable}-{digest}"
-
-
 def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str | None:
     """Fetch ``branch`` into a private ref and return its head, or None when it is gone."""
     local_ref = fetched_ref(branch)
@@ -97,7 +81,10 @@ def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str
         anon.fetch([f"+refs/heads/{branch}:{local_ref}"], callbacks=remote.callbacks())
     except pygit2.GitError as exc:
         raise TransientError(f"cannot fetch {branch} from {_safe(remote.url)}: {exc}") from None
-    return str(repo.references[local_ref].target)
+    # the ref says where the fetch found the branch; mirror clean-up may drop it in the
+    # meantime (bot.git.cleanup.prune_mirror_refs), and then the head advertised just before
+    fetched = repo.references.get(local_ref)
+    return head if fetched is None else str(fetched.target)
 
 
 def _safe(url: str) -> str:

@@ -302,28 +302,37 @@ def patient_summary_job(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
     """At most hourly per data dir, after a job's results are out (so no check waits for
-    it): drop mirrors past the age/size limits, then fold the packs of busy ones (locked
+    it): drop mirrors past the age/size limits and, in the others, the refs no job fetched
+    within the age limit (closed pull requests'), then fold the packs of busy ones (locked
     mirrors are left for the next round), and remove the scratch dirs killed jobs left."""
     key = f"shunter:mirror-cleanup:{runtime.settings.data_dir}"
     if not runtime.redis.set(key, 1, nx=True, ex=3600):
         return
-    from bot.git.cleanup import cleanup_mirrors
+    from bot.git.cleanup import cleanup_mirrors, prune_mirror_refs
     from bot.git.repack import repack_mirrors
     from bot.git.scratch import sweep_abandoned
 
     try:
+        max_age = runtime.settings.mirror_max_age_days * 86400
         removed = cleanup_mirrors(
             runtime.settings.data_dir,
-            max_age_seconds=runtime.settings.mirror_max_age_days * 86400,
+            max_age_seconds=max_age,
             max_total_bytes=int(runtime.settings.mirror_max_gb * 1024**3),
         )
+        refs = prune_mirror_refs(runtime.settings.data_dir, max_age_seconds=max_age)
         repacked = repack_mirrors(runtime.settings.data_dir)
         abandoned = sweep_abandoned()
     except (OSError, pygit2.GitError) as exc:  # housekeeping: the job's result stands
         log.warning("mirror maintenance failed", error=str(exc))
         return
-    if removed or repacked or abandoned:
-        log.info("mirrors maintained", removed=len(removed), repacked=len(repacked), scratch=len(abandoned))
+    if removed or refs or repacked or abandoned:
+        log.info(
+            "mirrors maintained",
+            removed=len(removed),
+            refs_pruned=refs,
+            repacked=len(repacked),
+            scratch=len(abandoned),
+        )
 
 
 def _preview_config_change(
