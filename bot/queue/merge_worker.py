@@ -349,7 +349,7 @@ def _land(
                 if files is not None:
                     report.confirmed[sha] = files
         for change_id, cr in list(pending.items()):
-            if cr.head_sha not in repo:
+            if not _on_branch(repo, cr.head_sha, head):
                 dead(
                     change_id,
                     "base_missing",
@@ -403,6 +403,23 @@ def _land(
     if report.change_ids or report.already_landed or report.already_present:
         outcome.report = report
         _safe_hook(hooks, "landed", report)
+
+
+def _on_branch(repo: pygit2.Repository, base: str, head: str) -> bool:
+    """Whether ``base`` (the commit a change was computed on) is in the history of ``head``,
+    the branch's head as just fetched.
+
+    Asking whether ``base`` is merely in the local repository would make the answer depend
+    on the worker: objects only accumulate in a worker's repository, so one that fetched (or
+    made) ``base`` before the branch was force-pushed away from it would still hold it and
+    3-way apply the change on the rewritten branch, while every other worker dead-letters
+    it. The branch's history is the same for all of them.
+    """
+    if base == head:
+        return True
+    if base not in repo:
+        return False
+    return bool(repo.descendant_of(pygit2.Oid(hex=head), pygit2.Oid(hex=base)))
 
 
 def _rewritten(repo: pygit2.Repository, base: str, head: str) -> bool:

@@ -383,3 +383,50 @@ def test_branch_named_like_the_directory_of_an_earlier_branch_lands(forge, mq, g
     assert forge.read("src/mod2.py", str(forge.refresh().references["refs/heads/fix/typo"].target)) == edited(
         2
     )
+
+
+def force_push(forge, onto: str, changes: dict[str, bytes], message: str = "rewrite") -> str:
+    """The author rewrites the branch: it now points at a new commit on ``onto``."""
+    import pygit2
+    from mq_forge import BRANCH, HUMAN
+
+    repo = forge.refresh()
+    parent = repo[onto]
+    index = pygit2.Index()
+    index.read_tree(parent.tree)
+    for path, data in changes.items():
+        index.add(pygit2.IndexEntry(path, repo.create_blob(data), 0o100644))
+    oid = repo.create_commit(None, HUMAN, HUMAN, message, index.write_tree(repo), [parent.id])
+    repo.references[f"refs/heads/{BRANCH}"].set_target(oid)
+    return str(oid)
+
+
+@pytest.mark.parametrize("worker", ["w1", "fresh"], ids=["mirror-holds-old-head", "fresh-mirror"])
+def test_change_on_a_force_pushed_away_head_is_dead_lettered_by_every_worker(
+    forge, mq, git_policy, store_factory, worker
+):
+    """Worker w1 lands fix A (so its repository holds that commit, H1); fix B is computed on
+    H1; the author force-pushes the branch back past H1. Whichever worker takes B, it is
+    dead-lettered as computed on a commit the branch no longer has, with the force-push
+    reply: w1 must not 3-way apply it just because its own repository still holds H1."""
+    from bot.changes.replies import dead_letter_reply
+
+    start = forge.head()
+    a = forge.change({"src/mod1.py": edited(1)}, title="fix A")
+    mq.submit(a, forge.base_tree(), git_policy, {})
+    w1 = store_factory("w1")
+    h1 = process_once(mq, w1, owner_id="w1").report.commit_sha
+    b = forge.change({"src/mod2.py": edited(2)}, title="fix B", sha=h1)
+    mq.submit(b, forge.base_tree(h1), git_policy, {})
+    rewritten = force_push(forge, start, {"README.md": b"# rewritten\n"})
+    store = w1 if worker == "w1" else store_factory("fresh")
+    assert (h1 in store.open("acme/widgets")) == (worker == "w1")
+    outcome = process_once(mq, store, owner_id=worker)
+    assert outcome.report is None and forge.head() == rewritten, outcome
+    [letter] = outcome.dead
+    assert letter.reason == "base_missing" and letter.rewritten is True
+    assert letter.branch_head == rewritten
+    assert mq.get(b.id).fields["dead_reason"] == "base_missing"
+    reply = dead_letter_reply(letter)
+    assert f"`main` was force-pushed since the fix was computed: it moved from `{h1[:7]}`" in reply
+    assert "**Apply fixes** on the new head's `shunter/review` check run" in reply

@@ -149,8 +149,10 @@ def test_branch_rewound_between_fetch_and_push_is_refused_not_restored(sim, tmp_
 
     store, pushers, policy = wiring(sim, tmp_path, method)
     good = sim.ref(REPO, "main")
-    sim.commit(REPO, "main", {"secret.env": "TOKEN=hunter2\n"}, message="oops: secret", author="bob")
+    # computed on ``good``, which the rewound branch still has (a change computed on the
+    # dropped commit is dead-lettered instead: see test_mq_landing)
     cr = change(sim, "app.py", ORIGINAL.replace("line 3\n", "line three\n"))
+    sim.commit(REPO, "main", {"secret.env": "TOKEN=hunter2\n"}, message="oops: secret", author="bob")
     mq.enqueue(cr, policy)
     remote_path = str(sim.world.repo(REPO).path)
 
