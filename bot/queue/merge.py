@@ -28,6 +28,9 @@ Guarantees, and how they are kept:
 - **Retries and dead letters.** A transient failure puts the entry in the delayed set with
   exponential backoff; after ``max_attempts`` claims, or on a real conflict, it goes to the
   dead-letter set with a reason code and a sentence saying what happened.
+- **An unreadable entry stands alone.** A stored request that no longer reads as one (say,
+  written by an older Shunter whose schema has since changed) is dead-lettered as
+  ``unreadable`` by the claim that meets it; the rest of its batch is claimed and lands.
 
 Keys live under ``shunter:mq:`` (see ``Keys``). The scripts name entry hashes they compute
 from ids, so this targets a single Redis/Valkey (not Redis Cluster), like the rest of Shunter.
@@ -36,6 +39,7 @@ from ids, so this targets a single Redis/Valkey (not Redis Cluster), like the re
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
 from collections.abc import Iterator, Mapping
@@ -43,12 +47,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic
 import redis
 
 from bot.changes.model import ChangeRequest
 from bot.changes.validation import BaseTree, ValidationReport, validate_change
 from bot.errors import QueueUnavailable, ShunterError
 from bot.policies.schema import Patches
+
+log = logging.getLogger("shunter.merge_queue")
 
 PREFIX = "shunter:mq:"
 BAND = 10**13
@@ -327,6 +334,9 @@ class Claim:
     lease_expires_ms: int
     lost: set[str] = field(default_factory=set)
     """Ids whose lease renewal failed: another worker may own them now."""
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Ids this claim met but could not read (id -> why), already dead-lettered: they are
+    not in ``entries``."""
 
     @property
     def repo(self) -> str:
@@ -444,40 +454,59 @@ class MergeQueue:
         names = [queue] if queue else self.queues()
         random.shuffle(names)
         for name in names:
-            token = f"{owner}:{secrets.token_hex(6)}"
-            keys = [
-                self.keys.waiting(name),
-                self.keys.leased(name),
-                self.keys.delayed(name),
-                self.keys.dead,
-                self.keys.lock(name),
-            ]
-            args = [
-                self.keys.prefix,
-                owner,
-                token,
-                int(self.settings.lease_seconds * 1000),
-                self.settings.max_batch,
-                self.settings.max_attempts,
-                "1" if self.settings.branch_lock else "0",
-                self.settings.max_batch_paths,
-            ]
-            raw = self._call(self._claim, keys, args)
-            if len(raw) <= 1:
-                continue
-            entries = []
-            for i in range(1, len(raw), 4):
-                attempt = int(raw[i + 3])
-                cr = ChangeRequest.model_validate_json(raw[i + 1])
-                entries.append(
-                    QueuedChange(
-                        cr=cr.model_copy(update={"attempts": attempt}),
-                        policy=Patches.model_validate_json(raw[i + 2]),
-                        attempt=attempt,
-                    )
-                )
-            return Claim(name, owner, token, entries, int(raw[0]))
+            unreadable: dict[str, str] = {}
+            while (claim := self._claim_batch(owner, name)) is not None:
+                unreadable.update(claim.unreadable)
+                if claim.entries:
+                    claim.unreadable = unreadable
+                    return claim
+                # the whole batch was unreadable (and is dead-lettered now): the next one
+                self.unlock(claim)
         return None
+
+    def _claim_batch(self, owner: str, name: str) -> Claim | None:
+        """One claim script run on queue ``name``: the batch it leased, less the entries that
+        do not read as a change request and its policy, which are dead-lettered here (each
+        with a log line naming it). None when nothing was claimable."""
+        token = f"{owner}:{secrets.token_hex(6)}"
+        keys = [
+            self.keys.waiting(name),
+            self.keys.leased(name),
+            self.keys.delayed(name),
+            self.keys.dead,
+            self.keys.lock(name),
+        ]
+        args = [
+            self.keys.prefix,
+            owner,
+            token,
+            int(self.settings.lease_seconds * 1000),
+            self.settings.max_batch,
+            self.settings.max_attempts,
+            "1" if self.settings.branch_lock else "0",
+            self.settings.max_batch_paths,
+        ]
+        raw = self._call(self._claim, keys, args)
+        if len(raw) <= 1:
+            return None
+        claim = Claim(name, owner, token, [], int(raw[0]))
+        for i in range(1, len(raw), 4):
+            change_id, attempt = _text(raw[i]), int(raw[i + 3])
+            try:
+                what = "change request"
+                cr = ChangeRequest.model_validate_json(raw[i + 1])
+                what = "patches policy"
+                policy = Patches.model_validate_json(raw[i + 2])
+            except pydantic.ValidationError as exc:
+                claim.unreadable[change_id] = unreadable_detail(what, exc)
+                continue
+            claim.entries.append(
+                QueuedChange(cr=cr.model_copy(update={"attempts": attempt}), policy=policy, attempt=attempt)
+            )
+        for change_id, detail in claim.unreadable.items():
+            log.warning("merge queue %s: set aside entry %s: %s", name, change_id, detail)
+            self.finish_dead(claim, change_id, "unreadable", detail)
+        return claim
 
     def renew(self, claim: Claim) -> bool:
         """Extend the lease of every entry still held; False when any was lost."""
@@ -673,6 +702,19 @@ class MergeQueue:
             return fn(*args)
         except redis.ConnectionError as exc:
             raise QueueUnavailable(f"the merge queue's Redis is unreachable: {exc}") from None
+
+
+def unreadable_detail(what: str, exc: pydantic.ValidationError) -> str:
+    """One line for an operator on why a stored entry's ``what`` does not read (its first
+    problem: pydantic's own text spans lines and links to its docs) and what to do."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "the stored JSON"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return (
+        f"the stored {what} does not read as one ({where}: {first['msg']}{more}); it was set "
+        "aside so the rest of its batch could land. Retrying it fails the same way: drop it "
+        "and ask for the change again (e.g. /shunter apply on the pull request)"
+    )
 
 
 def _text(value: Any) -> str:

@@ -67,6 +67,9 @@ class BatchOutcome:
     """Id -> error, for entries put back with backoff."""
     lost: list[str] = field(default_factory=list)
     """Ids whose lease was lost mid-way; another worker owns them now."""
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Id -> why, for stored entries that did not read as a change request: the claim
+    dead-lettered them (``unreadable``) and the rest of the batch went on."""
 
 
 class MergeHooks(Protocol):
@@ -235,7 +238,7 @@ def process_once(
     claim = queue.claim(owner_id)
     if claim is None:
         return None
-    outcome = BatchOutcome(queue=claim.queue, claimed=claim.ids)
+    outcome = BatchOutcome(queue=claim.queue, claimed=claim.ids, unreadable=dict(claim.unreadable))
     pending = {e.cr.id: e.cr for e in claim.entries}
     with LeaseKeeper(queue, claim), _unlocking(queue, claim):
         try:
@@ -484,7 +487,7 @@ def run_worker(
             log.warning("merge worker: %s", exc)
             stop.wait(min(5.0, idle_sleep * 10))
             continue
-        except Exception:  # e.g. an unreadable entry: its lease expires, attempts run out
+        except Exception:  # a bug: the batch's leases expire and it is claimed again
             log.exception("merge worker: claim failed")
             stop.wait(min(5.0, idle_sleep * 10))
             continue
@@ -495,16 +498,17 @@ def run_worker(
             continue
         idle_since = time.monotonic()
         log.info(
-            "%s: batch of %d in %.3f s: landed %d, dead %d, retried %d",
+            "%s: batch of %d in %.3f s: landed %d, dead %d, retried %d, unreadable %d",
             outcome.queue,
             len(outcome.claimed),
             idle_since - started,
             len(outcome.report.change_ids) if outcome.report else 0,
             len(outcome.dead),
             len(outcome.retried),
+            len(outcome.unreadable),
         )
         stats.batches += 1
-        stats.dead += len(outcome.dead)
+        stats.dead += len(outcome.dead) + len(outcome.unreadable)
         stats.retried += len(outcome.retried)
         if outcome.report:
             stats.landed += len(outcome.report.change_ids)

@@ -430,3 +430,58 @@ def test_change_on_a_force_pushed_away_head_is_dead_lettered_by_every_worker(
     reply = dead_letter_reply(letter)
     assert f"`main` was force-pushed since the fix was computed: it moved from `{h1[:7]}`" in reply
     assert "**Apply fixes** on the new head's `shunter/review` check run" in reply
+
+
+@pytest.mark.parametrize(
+    ("field", "stored", "says"),
+    [
+        (
+            "cr",
+            '{"id": "cr-old", "title": "from an older Shunter"}',
+            "change request does not read as one (repo: Field required",
+        ),
+        ("cr", "not json at all", "change request does not read as one"),
+        ("policy", '{"push_method": "carrier-pigeon"}', "patches policy does not read as one (push_method:"),
+    ],
+    ids=["schema-changed", "garbage", "bad-policy"],
+)
+def test_an_unreadable_entry_is_set_aside_and_the_rest_of_its_batch_lands(
+    forge, mq, git_policy, store_factory, caplog, field, stored, says
+):
+    """One entry of a batch no longer reads (its JSON in Redis is garbage, or was written to
+    an older schema): it alone is dead-lettered as ``unreadable``, with a log line naming
+    it, and the others land in the same round, not dead-lettered as ``attempts_exhausted``
+    after the batch's lease expired again and again."""
+    crs = [forge.change({f"src/mod{i}.py": edited(i)}, title=f"fix {i}") for i in range(3)]
+    for cr in crs:
+        mq.submit(cr, forge.base_tree(), git_policy, {})
+    bad = crs[1]
+    mq.redis.hset(mq.keys.entry(bad.id), field, stored)
+    with caplog.at_level("WARNING", logger="shunter.merge_queue"):
+        outcome = process_once(mq, store_factory("w"), owner_id="w")
+    good = [crs[0].id, crs[2].id]
+    assert outcome is not None and outcome.report is not None, outcome
+    assert outcome.report.change_ids == good and outcome.claimed == good
+    assert forge.trailer_counts() == {cr_id: 1 for cr_id in good}
+    assert list(outcome.unreadable) == [bad.id] and says in outcome.unreadable[bad.id]
+    entry = mq.get(bad.id)
+    assert entry.state == "dead" and entry.fields["dead_reason"] == "unreadable"
+    assert says in entry.fields["dead_detail"] and "ask for the change again" in entry.fields["dead_detail"]
+    assert [r.getMessage() for r in caplog.records if bad.id in r.getMessage()], caplog.text
+    assert all(mq.get(cr_id).state == "landed" for cr_id in good)
+    assert process_once(mq, store_factory("w"), owner_id="w") is None
+
+
+def test_a_batch_of_only_unreadable_entries_does_not_hold_up_the_next(forge, mq, git_policy, store_factory):
+    """The unreadable entry touches the same file as the next one, so it is a batch of its
+    own: once it is set aside, the same claim goes on to the next batch."""
+    bad = forge.change({"src/mod1.py": edited(1)}, title="bad")
+    good = forge.change({"src/mod1.py": edited(1, "good")}, title="good")
+    mq.submit(bad, forge.base_tree(), git_policy, {})
+    mq.submit(good, forge.base_tree(), git_policy, {})
+    mq.redis.hset(mq.keys.entry(bad.id), "cr", "garbage")
+    outcome = process_once(mq, store_factory("w"), owner_id="w")
+    assert outcome is not None and outcome.report.change_ids == [good.id], outcome
+    assert list(outcome.unreadable) == [bad.id]
+    assert mq.get(bad.id).fields["dead_reason"] == "unreadable"
+    assert forge.read("src/mod1.py") == edited(1, "good")
