@@ -32,7 +32,10 @@ async def on_push(event: sansio.Event, ctx: EventContext) -> None:
     if CONFIG_PATH not in touched and repo.get("name") != ".github" and not unsure:
         return
     from bot.pipeline.config_loader import invalidate
+    from bot.pipeline.config_notices import refresh_soon
 
     owner, _, name = repo["full_name"].partition("/")
     invalidate(ctx.runtime, int((data.get("installation") or {}).get("id") or 0), owner, name)
+    # summaries that say the config is broken are rewritten if it is good now
+    refresh_soon(ctx.runtime, repo["full_name"], ctx.delivery.delivery_id)
     ctx.handled("config.invalidated", f"{repo['full_name']} changed its config")

@@ -20,6 +20,7 @@ from bot.logs import bind, get_logger
 from bot.models import StageName
 from bot.pipeline import heads
 from bot.pipeline.config_loader import load_config, preview_key
+from bot.pipeline.config_notices import refresh_soon
 from bot.pipeline.decide import StageVerdict, plan_stages
 from bot.pipeline.facts import (
     Target,
@@ -196,7 +197,10 @@ def plan_target(
         config: ShunterConfig = loaded.config
         check_run_id = publisher.config_check(loaded.check) if loaded.check is not None else None
         # the summary comment says so too (and stops saying it once the config is fixed)
-        publisher.remember_config_notice("default", config_notice(loaded.effective), check_run_id)
+        notice = config_notice(loaded.effective)
+        publisher.remember_config_notice("default", notice, check_run_id)
+        if notice is None:  # other PRs' summaries may still say it is broken
+            refresh_soon(runtime, target.repo, ctx.delivery.delivery_id)
         paused = target.number is not None and runtime.store.is_paused(target.repo, target.number)
         verdicts = plan_stages(config, target, paused=paused, only=only, explicit=explicit)
         for verdict in verdicts:

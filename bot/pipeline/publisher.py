@@ -639,11 +639,30 @@ class Publisher:
         repo = self.target.repo
         rows = self._summary_rows()
         state = self.store.pull_state(repo, number)
+        notices = self._config_notices()
         body = summary_comment_body(
             repo, number, rows, head_sha=self.target.head_sha, paused=state.paused,
             paused_by=state.paused_by, recent_commands=state.recent_commands,
-            config_notices=self._config_notices(),
+            config_notices=notices,
         )
+        self._send_summary(number, body)
+        self._track_default_notice(number, any(n.kind == "default" for n in notices))
+
+    def _track_default_notice(self, number: int, shown: bool) -> None:
+        """Remember which PRs' summaries say the default branch's config is broken: once it
+        is fixed, exactly those are rewritten (``bot.pipeline.config_notices``), not every
+        open PR's, and none of them waits for its next push to stop saying so."""
+        key = noticed_summaries_key(self.target.repo)
+        if shown:
+            self.runtime.redis.hset(
+                key, str(number), self.target.model_dump_json(exclude={"body", "title", "labels"})
+            )
+            self.runtime.redis.expire(key, 30 * 24 * 3600)
+        else:
+            self.runtime.redis.hdel(key, str(number))
+
+    def _send_summary(self, number: int, body: str) -> None:
+        repo = self.target.repo
         comment_id = self.store.get_summary_comment_id(repo, number)
         if comment_id is None:
             comment_id = self._create_summary(number, body, look=self.target.trigger != "opened")
@@ -778,6 +797,12 @@ class Publisher:
         web = self.runtime.settings.github_url.replace("//api.github.com", "//github.com")
         web = web.removesuffix("/api/v3")
         return f"{web}/{self.target.repo}/runs/{check_run_id}"
+
+
+def noticed_summaries_key(repo: str) -> str:
+    """The hash of ``repo``'s PRs (number to their ``Target`` as JSON) whose summary comment
+    last said that the default branch's config is broken."""
+    return f"shunter:config-noticed:{repo}"
 
 
 def _apply_allowed(patches: Patches, stage: StageName) -> bool:

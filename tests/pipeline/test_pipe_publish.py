@@ -382,3 +382,78 @@ def test_a_rerun_that_keeps_no_test_takes_back_the_earlier_runs_patch(stack):
     assert sim.pull(REPO, number).head_sha == head
     reply = [c.body for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply")][-1]
     assert "No fixes to apply" in reply
+
+
+GOOD = "version: 1\nstages:\n  security:\n    fail_on: error\n"
+
+
+def comment_edits(sim, comment_id):
+    return len(sim.recorder.filter(f"PATCH /repos/{REPO}/issues/comments/{comment_id}"))
+
+
+def two_prs_one_told_the_config_is_broken(stack):
+    """PR 1 opened under a good config, PR 2 after it broke: only PR 2's summary says so."""
+    sim = stack.sim
+    first = open_pr(sim, {"app.py": CHANGED}, base_files={**BASE, ".github/shunter.yml": GOOD})
+    stack.drain()
+    sim.commit(REPO, "main", {".github/shunter.yml": BROKEN}, author="alice")
+    sim.commit(REPO, "other", {"lib.py": "import os\n"}, author="bob")
+    second = sim.open_pull_request(REPO, "other", title="Add lib", user="bob")
+    stack.drain()
+    assert "shunter.yml" not in summaries(sim, first)[0].body
+    assert "has 1 problem" in config_line(sim, second)
+    return first, second
+
+
+def test_fixing_the_config_on_the_default_branch_clears_the_line_from_the_summaries_that_carry_it(stack):
+    sim = stack.sim
+    first, second = two_prs_one_told_the_config_is_broken(stack)
+    [told], [untold] = summaries(sim, second), summaries(sim, first)
+    runs, edits_untold = len(sim.check_runs(REPO)), comment_edits(sim, untold.id)
+    edits_told = comment_edits(sim, told.id)
+    sim.commit(REPO, "main", {".github/shunter.yml": GOOD}, author="alice")
+    stack.drain()
+    [summary] = summaries(sim, second)
+    assert "shunter.yml" not in summary.body
+    assert "`shunter/review`" in summary.body and "queued" not in summary.body  # the same table
+    assert comment_edits(sim, told.id) == edits_told + 1  # one edit
+    assert comment_edits(sim, untold.id) == edits_untold  # a summary without the line: untouched
+    assert len(sim.check_runs(REPO)) == runs  # nothing re-ran
+    # and once it no longer says so, later default-branch pushes leave it alone
+    sim.commit(REPO, "main", {".github/shunter.yml": GOOD + "# tuned\n"}, author="alice")
+    stack.drain()
+    assert comment_edits(sim, told.id) == edits_told + 1
+
+
+def test_a_default_branch_push_that_leaves_the_config_broken_edits_no_summary(stack):
+    sim = stack.sim
+    _, second = two_prs_one_told_the_config_is_broken(stack)
+    [told] = summaries(sim, second)
+    edits = comment_edits(sim, told.id)
+    sim.commit(REPO, "main", {".github/shunter.yml": BROKEN + "  tests:\n    enabled: nope\n"}, author="alice")
+    stack.drain()
+    assert comment_edits(sim, told.id) == edits
+    assert "has 1 problem" in config_line(sim, second)
+
+
+def test_a_config_found_good_when_another_pr_is_planned_clears_the_line_everywhere(stack):
+    from bot.pipeline.config_loader import invalidate
+
+    sim = stack.sim
+    first = open_pr(sim, {"app.py": CHANGED}, base_files={**BASE, ".github/shunter.yml": BROKEN})
+    stack.drain()
+    sim.commit(REPO, "other", {"lib.py": "import os\n"}, author="bob")
+    second = sim.open_pull_request(REPO, "other", title="Add lib", user="bob")
+    stack.drain()
+    assert "has 1 problem" in config_line(sim, first) and "has 1 problem" in config_line(sim, second)
+    url, sim.webhook_url = sim.webhook_url, None  # the fixing push never reaches Shunter
+    sim.commit(REPO, "main", {".github/shunter.yml": GOOD}, author="alice")
+    sim.wait_for_deliveries()
+    sim.webhook_url = url
+    stack.drain()
+    assert "shunter.yml" in summaries(sim, first)[0].body  # nothing told Shunter yet
+    invalidate(stack.runtime, sim.installation_id(REPO), "octo", "demo")  # the cache's time is up
+    sim.commit(REPO, "other", {"lib.py": "import sys\n"}, author="bob")  # PR 2 is planned again
+    stack.drain()
+    assert "shunter.yml" not in summaries(sim, second)[0].body
+    assert "shunter.yml" not in summaries(sim, first)[0].body  # without a push of its own
