@@ -138,8 +138,7 @@ async def metrics_view(request: web.Request) -> web.Response:
     try:
         for name, depth in (await request.app[INGESTOR].queue_depths()).items():
             metrics.queue_depth.labels(name).set(depth)
-        for outcome, total in (await request.app[INGESTOR].redelivery_totals()).items():
-            metrics.redeliveries.labels(outcome).set(total)
+        metrics.show_redeliveries(await request.app[INGESTOR].redelivery_totals())
         metrics.show_retention(*await request.app[INGESTOR].retention_state())
     except (RedisError, OSError):
         pass  # depths stay at their last value; /readyz reports Redis

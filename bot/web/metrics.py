@@ -13,9 +13,14 @@ from prometheus_client.core import CounterMetricFamily
 class RedisTotals:
     """A counter whose values live in Redis (every worker adds to them), exported as a
     Prometheus counter: ``/metrics`` copies the values in when it is scraped. A
-    ``prometheus_client.Counter`` only counts what this process saw."""
+    ``prometheus_client.Counter`` only counts what this process saw.
 
-    def __init__(self, name: str, documentation: str, label: str, registry: CollectorRegistry) -> None:
+    ``name`` is given without ``_total``: the exposition adds it, as for every counter.
+    Without a ``label`` it is one series, 0 until Redis holds a value."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str | None, registry: CollectorRegistry
+    ) -> None:
         self.name = name
         self.documentation = documentation
         self.label = label
@@ -23,6 +28,9 @@ class RedisTotals:
         registry.register(self)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
+        if self.label is None:
+            yield CounterMetricFamily(self.name, self.documentation, value=sum(self.values.values()))
+            return
         family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
         for value, total in sorted(self.values.items()):
             family.add_metric([value], total)
@@ -54,12 +62,21 @@ class WebMetrics:
             registry=self.registry,
         )
 
-        self.redeliveries = Gauge(
+        # running totals the sweeps add to in Redis: counters (rate() and increase() apply),
+        # sweeps apart from deliveries so that summing over ``outcome`` counts deliveries
+        self.redelivery_sweeps = RedisTotals(
+            "shunter_redelivery_sweeps",
+            "Missed-delivery sweeps run, across all processes.",
+            None,
+            self.registry,
+        )
+        self.redeliveries = RedisTotals(
             "shunter_redeliveries",
-            "Missed-delivery sweeps and their outcomes since Redis was set up, cumulative "
-            "across all processes (read from Redis when /metrics is scraped).",
-            ["outcome"],
-            registry=self.registry,
+            "Missed deliveries the sweeps handled, by outcome: redelivered; gave_up (still "
+            "failing after the most redeliveries Shunter asks for, counted at each sweep that "
+            "finds it); errors (the redelivery request failed); across all processes.",
+            "outcome",
+            self.registry,
         )
 
         self.retention_last_run = Gauge(
@@ -80,6 +97,12 @@ class WebMetrics:
             "outcome",
             self.registry,
         )
+
+    def show_redeliveries(self, totals: dict[str, int]) -> None:
+        """Take the sweeps' figures as ``bot.github.redelivery`` keeps them (``sweeps`` beside
+        the deliveries' outcomes)."""
+        self.redelivery_sweeps.values = {"": totals["sweeps"]} if "sweeps" in totals else {}
+        self.redeliveries.values = {k: v for k, v in totals.items() if k != "sweeps"}
 
     def show_retention(self, totals: dict[str, int], last_run: float | None) -> None:
         """Take the prunes' figures as ``bot.store.retention.record_prune`` keeps them."""

@@ -90,8 +90,8 @@ def test_a_pr_opened_while_the_front_door_was_down_is_redelivered_and_checked(st
     last = last_sweep(stack.redis)
     assert last is not None and last["redelivered"] == 0 and last["scanned"] >= 3
     metrics = httpx.get(f"http://127.0.0.1:{stack.web.port}/metrics").text
-    assert 'shunter_redeliveries{outcome="redelivered"} 1.0' in metrics
-    assert 'shunter_redeliveries{outcome="sweeps"} 2.0' in metrics
+    assert 'shunter_redeliveries_total{outcome="redelivered"} 1.0' in metrics
+    assert "shunter_redelivery_sweeps_total 2.0" in metrics
 
 
 def test_a_delivery_shunter_stored_is_not_asked_for(stack):

@@ -188,6 +188,58 @@ async def test_metrics_show_run_history_pruning_across_processes(client, redis_c
     assert "shunter_retention_last_run_timestamp_seconds 1.8000036e+09" in text
 
 
+async def test_missed_delivery_sweeps_are_counters_across_processes(client, redis_client):
+    """The sweeps' running totals only grow: they were a gauge named without ``_total``
+    (``shunter_redeliveries``), so rate() and increase() did not apply and a sum over
+    ``outcome`` added sweeps to deliveries."""
+    from datetime import UTC, datetime
+
+    from bot.github.redelivery import SweepReport, _record
+
+    text = await (await client.get("/metrics")).text()
+    assert "shunter_redelivery_sweeps_total 0.0" in text  # none yet: absent() alerts work
+    now = datetime.now(UTC)
+    _record(redis_client, SweepReport(since=now, redelivered=["g1", "g2"]), now)  # two workers
+    _record(redis_client, SweepReport(since=now, redelivered=["g3"], errors={"g4": "502"}), now)
+    lines = (await (await client.get("/metrics")).text()).splitlines()
+    expected = [
+        "# TYPE shunter_redelivery_sweeps_total counter",
+        "shunter_redelivery_sweeps_total 2.0",
+        "# TYPE shunter_redeliveries_total counter",
+        'shunter_redeliveries_total{outcome="errors"} 1.0',
+        'shunter_redeliveries_total{outcome="gave_up"} 0.0',
+        'shunter_redeliveries_total{outcome="redelivered"} 3.0',
+    ]
+    assert [line for line in lines if "redeliver" in line and not line.startswith("# HELP")] == expected
+
+
+async def test_every_metric_has_help_and_the_type_its_values_call_for(client):
+    """Counters only grow and end in _total; gauges go up and down; every family says what
+    it is. A new metric is added to this table on purpose."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await client.post("/webhooks", data=BODY, headers=headers(BODY))
+    families = {
+        f.name: f
+        for f in text_string_to_metric_families(await (await client.get("/metrics")).text())
+        if not f.name.endswith("_created")  # prometheus_client's start times of its own series
+    }
+    assert {name: f.type for name, f in families.items()} == {
+        "shunter_webhook_deliveries": "counter",
+        "shunter_enqueue_latency_seconds": "histogram",
+        "shunter_queue_depth": "gauge",
+        "shunter_redelivery_sweeps": "counter",
+        "shunter_redeliveries": "counter",
+        "shunter_retention_last_run_timestamp_seconds": "gauge",
+        "shunter_retention_pruned": "counter",
+        "shunter_retention_prunes": "counter",
+    }
+    for family in families.values():
+        assert family.documentation.strip(), family.name
+        if family.type == "counter":
+            assert all(s.name.endswith(("_total", "_created")) for s in family.samples), family.name
+
+
 async def test_unsigned_requests_cannot_add_metric_series(client):
     for i in range(30):
         h = headers(BODY, **{"X-GitHub-Event": f"made_up_{i}", "X-Hub-Signature-256": "sha256=0"})
