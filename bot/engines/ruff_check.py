@@ -503,6 +503,94 @@ class _Diagnostics:
 
 
 
+class RuffFailed(EngineError):
+    """ruff ran but did not lint: it refused the repository's config, crashed or ran out
+    of time. ``detail`` is ruff's own explanation without the scratch dir's paths;
+    ``named`` the ``.toml`` files it names, in order (the one to blame is the first that
+    is one of the repository's configs: ruff also names the missing file an ``extend``
+    points at), and ``lines`` the line it points at in a file it could not parse."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        named: Sequence[str] = (),
+        lines: Mapping[str, int] | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.detail = detail or message
+        self.named = tuple(named)
+        self.lines = dict(lines or {})
+        self.timed_out = timed_out
+
+    def blamed(self, configs: Container[str]) -> tuple[str | None, int | None]:
+        """The first of ``configs`` ruff names, and the line it points at there, if any."""
+        config = next((path for path in self.named if path in configs), None)
+        return config, None if config is None else self.lines.get(config)
+
+
+# ruff quotes the offending line of a config under its "Cause:" lines, then says what is
+# wrong with it; the quote itself (numbered lines and gutters) is left out of the report
+_EXCERPT = re.compile(r"^\s*\d*\s*\|")
+_PARSE_LINE = re.compile(r"TOML parse error at line (\d+)")
+_TOML_PATH = re.compile(r"[^\s`'\"();,]+\.toml")
+_FAILURE_CHARS = 600
+
+
+def _scrub(text: str, roots: Iterable[Path | str]) -> str:
+    """``text`` with the scratch copy's paths made repository-relative (ruff prints the
+    directory it runs in as the kernel has it: a scratch dir reached through a symlink
+    shows up resolved)."""
+    for root in dict.fromkeys(str(r) for r in roots):
+        # the root followed by a slash, or standing alone (not the start of a longer name)
+        pattern = rf"{re.escape(root)}(?:/|(?![\w./-]))"
+        text = re.sub(pattern, lambda m: "" if m.group(0).endswith("/") else ".", text)
+    return text
+
+
+def describe_failure(output: bytes, returncode: int, roots: Sequence[Path | str]) -> RuffFailed:
+    """Why a ruff run that exited with ``returncode`` failed, from what it printed.
+
+    ruff says it as a chain of ``Cause:`` lines, sometimes followed by a quote of the bad
+    line and a last sentence saying what is wrong with it (``unknown variant `py27```);
+    both the chain and that sentence are kept. Warnings (deprecated settings) are not the
+    failure and are left out. ``Failed to parse X`` names the file that a TOML error's
+    line belongs to.
+    """
+    text = _scrub(output.decode("utf-8", "replace"), roots)
+    lines = [line.rstrip() for line in text.splitlines()]
+    causes = [line.strip()[len("Cause:") :].strip() for line in lines if line.lstrip().startswith("Cause:")]
+    last_quote = max((i for i, line in enumerate(lines) if _EXCERPT.match(line)), default=None)
+    after = [] if last_quote is None else [line.strip() for line in lines[last_quote + 1 :] if line.strip()]
+    if not causes:  # a crash, or an error ruff prints without a chain
+        causes = [
+            line.strip()
+            for line in lines
+            if line.strip() and not _EXCERPT.match(line) and not line.startswith(("warning:", " "))
+            and line.strip() != "ruff failed"
+        ]
+    detail = "; ".join(causes[:4])
+    if after:
+        detail = f"{detail}: {' '.join(after[:2])}" if detail else " ".join(after[:2])
+    if not detail:
+        detail = f"ruff exited with status {returncode} and said nothing" if returncode > 0 else (
+            f"ruff was killed by signal {-returncode}"
+        )
+    detail = detail[:_FAILURE_CHARS]
+    parsed = re.search(r"Failed to parse (\S+?\.toml)", text)
+    named = [parsed.group(1)] if parsed else []
+    named += [match.group(0) for match in _TOML_PATH.finditer(" ".join(causes))]
+    line = _PARSE_LINE.search(text)
+    return RuffFailed(
+        f"ruff failed: {detail}",
+        detail=detail,
+        named=list(dict.fromkeys(named)),
+        lines={parsed.group(1): int(line.group(1))} if parsed and line else None,
+    )
+
+
 def _scrubbed_env(home: Path) -> dict[str, str]:
     """No tokens, no user-level ruff config: only what ruff needs to start."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
@@ -634,7 +722,7 @@ class RuffRun:
                 left = deadline - time.monotonic()
                 if left <= 0 or not poller.poll(left * 1000):
                     self.cancel()
-                    raise EngineError(f"ruff did not finish within {self.timeout:.0f}s")
+                    raise RuffFailed(f"ruff did not finish within {self.timeout:.0f}s", timed_out=True)
                 chunk = os.read(fd, self.PIPE_BYTES)
                 if not chunk:
                     break
@@ -650,20 +738,15 @@ class RuffRun:
             # ruff closed its output: it is exiting
             if not _wait_exit(self._process, max(0.001, deadline - time.monotonic())):
                 self.cancel()
-                raise EngineError(f"ruff did not finish within {self.timeout:.0f}s")
+                raise RuffFailed(f"ruff did not finish within {self.timeout:.0f}s", timed_out=True)
             self._stderr.seek(0)
             stderr = self._stderr.read()
         finally:
             self._close()
         if self._process.returncode != 0:
-            # only ruff's own "Cause:" lines: never the source excerpts it quotes under them
-            causes = [
-                line.strip().removeprefix("Cause:").strip()
-                for line in (stderr or b"".join(chunks)).decode("utf-8", "replace").splitlines()
-                if line.strip().startswith("Cause:")
-            ]
-            detail = "; ".join(causes[:3]).replace(f"{self.root}/", "")[:500]
-            raise EngineError(f"ruff failed: {detail or 'no details'}")
+            raise describe_failure(
+                stderr or b"".join(chunks), self._process.returncode, [self.root, self.root.resolve()]
+            )
         if broken is None and pending.strip():
             try:
                 found.add(_json_lines(pending), on_batch)

@@ -10,10 +10,12 @@ from bot.changes.unified import apply_hunks, parse_file_diff
 from bot.engines.ruff_check import (
     Edit,
     Fix,
+    RuffFailed,
     RuffRun,
     apply_edits,
     apply_fixes,
     config_paths_for,
+    describe_failure,
     fixes_diff,
     module_skeleton,
     package_markers,
@@ -326,3 +328,42 @@ def test_ruff_failures_and_garbage_are_engine_errors(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match="did not finish"):
         RuffRun(root, ["a.py"], binary=slow, timeout=0.2).result()
     assert time.monotonic() - started < 3
+
+
+def test_describe_failure_keeps_ruffs_explanation_and_drops_its_quote() -> None:
+    stderr = (
+        b"warning: The top-level linter settings are deprecated\n"
+        b"ruff failed\n"
+        b"  Cause: Failed to load configuration `/s/head/sub/ruff.toml`\n"
+        b"  Cause: Failed to parse /s/head/sub/ruff.toml\n"
+        b"  Cause: TOML parse error at line 3, column 18\n"
+        b"  |\n3 | target-version = \"py27\"\n  |                  ^^^^^^\n"
+        b"unknown variant `py27`, expected one of `py37`\n"
+    )
+    failed = describe_failure(stderr, 2, [Path("/s/head")])
+    assert failed.detail == (
+        "Failed to load configuration `sub/ruff.toml`; Failed to parse sub/ruff.toml; "
+        "TOML parse error at line 3, column 18: unknown variant `py27`, expected one of `py37`"
+    )
+    assert failed.blamed({"sub/ruff.toml", "ruff.toml"}) == ("sub/ruff.toml", 3)
+    missing = describe_failure(
+        b"ruff failed\n  Cause: Failed to load extended configuration `/s/head/x.toml` "
+        b"(`/s/head/ruff.toml` extends `/s/head/x.toml`)\n",
+        2,
+        ["/s/head"],
+    )
+    assert missing.blamed({"ruff.toml"}) == ("ruff.toml", None)  # not the missing file
+    assert describe_failure(b"", -9, ["/s/head"]).detail == "ruff was killed by signal 9"
+
+
+def test_ruff_failures_name_the_config_without_the_scratch_dir_even_through_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "head").mkdir(parents=True)
+    (real / "head/a.py").write_text("x = 1\n")
+    (real / "head/ruff.toml").write_text('line-length = 100\ntarget-version = "py27"\n')
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(EngineError) as caught:
+        run_ruff(tmp_path / "link/head", ["a.py"])  # ruff prints the resolved path
+    failed = caught.value
+    assert str(tmp_path) not in str(failed) and "unknown variant `py27`" in str(failed)
+    assert isinstance(failed, RuffFailed) and failed.blamed({"ruff.toml"}) == ("ruff.toml", 2)
