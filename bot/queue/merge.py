@@ -137,7 +137,9 @@ return {1, 'waiting'}
 
 # KEYS: waiting, leased, delayed, dead, branch lock
 # ARGV: prefix, owner, token, lease_ms, max_batch, max_attempts, use_lock ('1'/'0'),
-#       max_batch_paths
+#       max_batch_paths, the dead_detail of an entry whose paths do not read
+# Returns {'0'} when the branch is locked, else {expiry, n, n ids dead-lettered as
+# unreadable, then id, cr, policy, attempt for each entry claimed}
 _CLAIM = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -177,23 +179,34 @@ if ARGV[7] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then
 end
 local max_batch = tonumber(ARGV[5])
 local taken = {}
+local unreadable = {}
 local seen = {}
 local npaths = 0
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, max_batch - 1)) do
   local ek = prefix .. 'e:' .. id
-  local paths = cjson.decode(redis.call('HGET', ek, 'paths') or '[]')
-  local clash = false
-  for _, p in ipairs(paths) do
-    if seen[p] then clash = true end
+  local ok, paths = pcall(cjson.decode, redis.call('HGET', ek, 'paths') or '[]')
+  if not ok or type(paths) ~= 'table' then
+    -- raising here would fail every claim of this queue, for ever: set the entry aside
+    redis.call('ZREM', KEYS[1], id)
+    to_dead(ek, id, 'unreadable', ARGV[9])
+    table.insert(unreadable, id)
+  else
+    local clash = false
+    for _, p in ipairs(paths) do
+      if seen[p] then clash = true end
+    end
+    if clash then break end
+    npaths = npaths + #paths
+    if #taken > 0 and npaths > tonumber(ARGV[8]) then break end
+    for _, p in ipairs(paths) do seen[p] = true end
+    table.insert(taken, id)
   end
-  if clash then break end
-  npaths = npaths + #paths
-  if #taken > 0 and npaths > tonumber(ARGV[8]) then break end
-  for _, p in ipairs(paths) do seen[p] = true end
-  table.insert(taken, id)
 end
 local expiry = now + tonumber(ARGV[4])
-local out = {tostring(expiry)}
+local out = {tostring(expiry), tostring(#unreadable)}
+for _, id in ipairs(unreadable) do
+  table.insert(out, id)
+end
 if #taken > 0 and ARGV[7] == '1' then
   redis.call('SET', KEYS[5], ARGV[3], 'PX', tonumber(ARGV[4]))
 end
@@ -485,12 +498,20 @@ class MergeQueue:
             self.settings.max_attempts,
             "1" if self.settings.branch_lock else "0",
             self.settings.max_batch_paths,
+            _UNREADABLE_PATHS,
         ]
         raw = self._call(self._claim, keys, args)
-        if len(raw) <= 1:
+        if len(raw) <= 1:  # the branch is locked
             return None
         claim = Claim(name, owner, token, [], int(raw[0]))
-        for i in range(1, len(raw), 4):
+        first = 2 + int(raw[1])
+        set_aside = [_text(i) for i in raw[2:first]]
+        for change_id in set_aside:  # the script dead-lettered these already
+            claim.unreadable[change_id] = _UNREADABLE_PATHS
+            log.warning("merge queue %s: set aside entry %s: %s", name, change_id, _UNREADABLE_PATHS)
+        if len(raw) == first and not set_aside:
+            return None
+        for i in range(first, len(raw), 4):
             change_id, attempt = _text(raw[i]), int(raw[i + 3])
             try:
                 what = "change request"
@@ -504,8 +525,9 @@ class MergeQueue:
                 QueuedChange(cr=cr.model_copy(update={"attempts": attempt}), policy=policy, attempt=attempt)
             )
         for change_id, detail in claim.unreadable.items():
-            log.warning("merge queue %s: set aside entry %s: %s", name, change_id, detail)
-            self.finish_dead(claim, change_id, "unreadable", detail)
+            if change_id not in set_aside:
+                log.warning("merge queue %s: set aside entry %s: %s", name, change_id, detail)
+                self.finish_dead(claim, change_id, "unreadable", detail)
         return claim
 
     def renew(self, claim: Claim) -> bool:
@@ -704,17 +726,20 @@ class MergeQueue:
             raise QueueUnavailable(f"the merge queue's Redis is unreachable: {exc}") from None
 
 
+_SET_ASIDE = (
+    "it was set aside so the rest of its batch could land. Retrying it fails the same way: "
+    "drop it and ask for the change again (e.g. /shunter apply on the pull request)"
+)
+_UNREADABLE_PATHS = f"the stored list of the paths it changes is not a JSON list; {_SET_ASIDE}"
+
+
 def unreadable_detail(what: str, exc: pydantic.ValidationError) -> str:
     """One line for an operator on why a stored entry's ``what`` does not read (its first
     problem: pydantic's own text spans lines and links to its docs) and what to do."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ())) or "the stored JSON"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return (
-        f"the stored {what} does not read as one ({where}: {first['msg']}{more}); it was set "
-        "aside so the rest of its batch could land. Retrying it fails the same way: drop it "
-        "and ask for the change again (e.g. /shunter apply on the pull request)"
-    )
+    return f"the stored {what} does not read as one ({where}: {first['msg']}{more}); {_SET_ASIDE}"
 
 
 def _text(value: Any) -> str:

@@ -442,8 +442,12 @@ def test_change_on_a_force_pushed_away_head_is_dead_lettered_by_every_worker(
         ),
         ("cr", "not json at all", "change request does not read as one"),
         ("policy", '{"push_method": "carrier-pigeon"}', "patches policy does not read as one (push_method:"),
+        # the claim script reads the paths itself: an error there failed every claim of the
+        # queue, so nothing behind the entry landed any more
+        ("paths", "not json at all", "the paths it changes is not a JSON list"),
+        ("paths", '"src/mod1.py"', "the paths it changes is not a JSON list"),
     ],
-    ids=["schema-changed", "garbage", "bad-policy"],
+    ids=["schema-changed", "garbage", "bad-policy", "garbage-paths", "paths-not-a-list"],
 )
 def test_an_unreadable_entry_is_set_aside_and_the_rest_of_its_batch_lands(
     forge, mq, git_policy, store_factory, caplog, field, stored, says
@@ -451,7 +455,7 @@ def test_an_unreadable_entry_is_set_aside_and_the_rest_of_its_batch_lands(
     """One entry of a batch no longer reads (its JSON in Redis is garbage, or was written to
     an older schema): it alone is dead-lettered as ``unreadable``, with a log line naming
     it, and the others land in the same round, not dead-lettered as ``attempts_exhausted``
-    after the batch's lease expired again and again."""
+    after the batch's lease expired again and again (nor stuck behind a claim that fails)."""
     crs = [forge.change({f"src/mod{i}.py": edited(i)}, title=f"fix {i}") for i in range(3)]
     for cr in crs:
         mq.submit(cr, forge.base_tree(), git_policy, {})
