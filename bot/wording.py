@@ -18,8 +18,10 @@ def plural(count: int, word: str, plural_word: str | None = None) -> str:
     return f"{count} {word if count == 1 else (plural_word or word + 's')}"
 
 
-def findings_title(findings: Iterable[Finding], *, neutral: bool = False) -> str:
-    """``3 errors, 2 warnings``; ``No findings``; prefixed ``Incomplete`` when neutral."""
+def findings_title(findings: Iterable[Finding], *, neutral: bool = False, why: str | None = None) -> str:
+    """``3 errors, 2 warnings``; ``No findings``; prefixed ``Incomplete`` when neutral, with
+    ``why`` in brackets when the stage says what it could not do (the title is what people
+    see in the PR's list of checks)."""
     counts = Counter(f.severity for f in findings)
     parts = [
         plural(counts[severity], severity.value)
@@ -27,4 +29,6 @@ def findings_title(findings: Iterable[Finding], *, neutral: bool = False) -> str
         if counts[severity]
     ]
     title = ", ".join(parts) if parts else "No findings"
-    return f"Incomplete: {title}" if neutral else title
+    if not neutral:
+        return title
+    return f"Incomplete ({why}): {title}" if why else f"Incomplete: {title}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -19,6 +19,7 @@ from bot.engines import heuristics
 from bot.engines.ruff_check import (
     Diagnostic,
     Fix,
+    RuffFailed,
     RuffRun,
     choose_fixes,
     config_extends,
@@ -27,7 +28,6 @@ from bot.engines.ruff_check import (
     module_skeleton,
     only_newlines,
     package_markers,
-    run_ruff,
     seal_root,
     severity_for,
     suggestion_for,
@@ -44,6 +44,9 @@ from bot.wording import findings_title, plural
 
 MAX_FILE_BYTES = 2_000_000
 MAX_EXTEND_DEPTH = 8
+RUFF_TIMEOUT = 120.0
+"""Seconds ruff may take on a PR's Python files; a ruff that takes longer lints nothing
+(the check says so) rather than holding the stage job until its own time limit."""
 SUMMARY_ROWS = 20
 
 
@@ -70,6 +73,8 @@ class _Work:
 
     dropped_early: int = 0
     """ruff diagnostics outside the filter, dropped before becoming findings."""
+    outage: RuffOutage | None = None
+    """Why ruff linted nothing, when it did not."""
     early: dict[str, _FilePatch] = field(default_factory=dict)
     """Files' shares of the fix patch, made while ruff was still writing (``finish_ruff``)."""
 
@@ -182,12 +187,46 @@ def _escaped(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+class RuffStart(NamedTuple):
+    """A ruff run under way: the process, the files it lints and the repository's ruff
+    configs it reads (to tell which one is to blame when ruff refuses them)."""
+
+    process: RuffRun
+    py_files: list[str]
+    configs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RuffOutage:
+    """Why ruff linted nothing. The stage then still reports the heuristics' findings, but
+    says so plainly and is no clean pass: ``config`` is the repository's ruff config to
+    blame (None when none is) and ``line`` the line of it ruff points at."""
+
+    reason: str
+    config: str | None = None
+    line: int | None = None
+    timed_out: bool = False
+
+
+def outage_of(exc: EngineError, configs: Container[str]) -> RuffOutage:
+    """``exc`` (from starting or running ruff) as an outage; ``configs`` are the
+    repository's ruff configs ruff read, among which the one it names is to blame."""
+    if not isinstance(exc, RuffFailed):
+        return RuffOutage(str(exc))
+    config, line = exc.blamed(configs)
+    return RuffOutage(exc.detail, config, line, exc.timed_out)
+
+
 def start_ruff(
     ctx: StageContext, texts: dict[str, str], notes: list[str], raw: dict[str, bytes] | None = None
-) -> tuple[RuffRun, list[str]] | None:
+) -> RuffStart | None:
     """Materialise the changed Python files (plus configs and import stand-ins) and start
     ruff on them in the background; None when there is nothing to lint. ``raw`` holds the
-    files' bytes when the caller has them (else the texts are encoded again)."""
+    files' bytes when the caller has them (else the texts are encoded again).
+
+    Raises ``RuffFailed`` without starting ruff when a config's ``extend`` leaves the
+    repository or cannot be checked: ruff would read whatever it names (and quote it),
+    and ruff's defaults are not the repository's rules, so nothing is linted instead."""
     py_files = sorted(path for path in texts if heuristics.is_python(path))
     garbled = [path for path in py_files if not _utf8_name(path)]
     if garbled:
@@ -207,6 +246,7 @@ def start_ruff(
     escaping = list(extends.outside)
     unreadable = list(extends.unreadable)
     tried = {*py_files, *configs}
+    too_deep = False
     for _depth in range(MAX_EXTEND_DEPTH):  # configs may extend configs
         new = [c for c in dict.fromkeys(extends.inside) if c not in tried]
         if not new:
@@ -218,7 +258,8 @@ def start_ruff(
         escaping += extends.outside
         unreadable += extends.unreadable
     else:
-        escaping.append(f"a chain of more than {MAX_EXTEND_DEPTH} `extend`s")
+        too_deep = True
+    _refuse_configs(sorted(unreadable), sorted(escaping), too_deep)
     sources = raw or {}
     executable = {c.path for c in ctx.changed_paths() if c.executable}
     files = {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files}
@@ -226,39 +267,45 @@ def start_ruff(
     stand_ins = module_skeleton(tree, (texts[p] for p in py_files))
     write_placeholders(root, [*package_markers(in_tree, py_files), *stand_ins])
     seal_root(root, configs)
+    return RuffStart(RuffRun(root, py_files, timeout=RUFF_TIMEOUT), py_files, frozenset(configs))
+
+
+def _refuse_configs(unreadable: list[str], escaping: list[str], too_deep: bool) -> None:
+    """Raise ``RuffFailed`` naming the configs Shunter will not hand to ruff, if any."""
+    shown = ", ".join(f"`{path}`" for path in [*unreadable, *escaping])
     if unreadable:
-        notes.append(
-            f"The repository's ruff config ({', '.join(sorted(unreadable))}) is not UTF-8 TOML "
-            "1.0, so where its `extend` points could not be checked and it was not used; ran "
-            "ruff with its defaults."
+        detail = (
+            f"{shown} may set `extend` but is not UTF-8 TOML 1.0, so Shunter could not check "
+            "where it points and did not hand it to ruff"
         )
-    if escaping:
-        notes.append(
-            f"The repository's ruff config ({', '.join(sorted(escaping))}) extends a file outside "
-            "the repository, so it was not used; ran ruff with its defaults."
-        )
-    if escaping or unreadable:
-        return RuffRun(root, py_files, isolated=True), py_files
-    return RuffRun(root, py_files), py_files
+    elif escaping:
+        detail = f"{shown} extends a file outside the repository, which Shunter does not let ruff read"
+    elif too_deep:
+        detail = f"the repository's ruff configs form a chain of more than {MAX_EXTEND_DEPTH} `extend`s"
+    else:
+        return
+    raise RuffFailed(detail, named=[*unreadable, *escaping])
 
 
 def finish_ruff(
     ctx: StageContext,
-    started: tuple[RuffRun, list[str]],
+    started: RuffStart,
     texts: dict[str, str],
     options: ReviewStageConfig,
     work: _Work,
     raw: dict[str, bytes] | None = None,
 ) -> None:
-    """Collect ruff's diagnostics (re-running with ruff's defaults when the repository's
-    config is broken) and keep those the filter lets through as findings.
+    """Collect ruff's diagnostics and keep those the filter lets through as findings; when
+    ruff fails (a config it refuses, a crash, a timeout) keep none and record why in
+    ``work.outage``. ruff's defaults are not the repository's rules (its `exclude`, its
+    `per-file-ignores`), so the stage does not lint with them instead.
 
     Findings are built batch by batch while ruff is still writing its output, and kept
     only once ruff has finished well. A file whose diagnostics are all in (ruff reports
     file by file) gets its share of the fix patch made there and then, in ``work.early``;
     ``build_patch`` uses it only if it was made from the very fixes finally reported.
     The heuristics have run: their findings are in ``work.findings``."""
-    process, py_files = started
+    process = started.process
     gate = line_gate(options.filter, ctx.files)
     dropped_before = work.dropped_early
     built: list[tuple[Finding, Fix | None]] = []
@@ -306,19 +353,10 @@ def finish_ruff(
     try:
         process.result(keep, build)
     except EngineError as exc:
-        built.clear()
-        by_path.clear()
-        waiting.clear()
         work.early.clear()
         work.dropped_early = dropped_before
-        try:
-            build(run_ruff(process.root, py_files, isolated=True, keep=keep))
-        except EngineError:
-            work.notes.append(f"ruff could not run: {exc.message}")
-            return
-        work.notes.append(
-            f"The repository's ruff config could not be used ({exc.message}); ran ruff with its defaults."
-        )
+        work.outage = outage_of(exc, started.configs)
+        return
     for finding, fix in built:
         work.findings.append(finding)
         if fix is not None:
@@ -430,6 +468,65 @@ def _same_fixes(made_from: tuple[Fix, ...], pairs: Sequence[tuple[Finding, Fix]]
     return len(made_from) == len(pairs) and all(a is b for a, (_f, b) in zip(made_from, pairs, strict=True))
 
 
+CONFIG_RULE = "ruff-config"
+
+
+def report_outage(
+    ctx: StageContext, outage: RuffOutage, options: ReviewStageConfig, python: int, work: _Work
+) -> None:
+    """Say first, in the notes, that ruff linted nothing and why; when the config to blame
+    is one this pull request changes, it is also an error finding on that config (on the
+    line ruff points at, else the first line the PR changed there), so the check fails the
+    PR that broke the config (per ``fail_on``) instead of letting it merge unlinted. A
+    config the PR does not touch is the base branch's problem: the check is only neutral."""
+    heuristics_too = "; only the diff heuristics ran" if options.heuristics else ""
+    unlinted = f"{plural(python, 'changed Python file')} {'was' if python == 1 else 'were'} not linted"
+    if outage.timed_out:
+        note = (
+            f"ruff could not lint the code: {outage.reason}, so the {unlinted}{heuristics_too}. "
+            "Re-run the check to try again."
+        )
+    elif outage.config is None:
+        note = (
+            f"ruff could not lint the code: {outage.reason}. The {unlinted}{heuristics_too}."
+        )
+    else:
+        changed = ctx.changed(outage.config)
+        whose = (
+            "which this pull request changes: fix it here"
+            if changed is not None and changed.added_lines
+            else "which this pull request does not change: fix it on the base branch"
+        )
+        where = f"`{outage.config}`" + (f" line {outage.line}" if outage.line else "")
+        note = (
+            f"ruff could not lint the code: it cannot use the repository's ruff config {where}, "
+            f"{whose}. ruff said: {outage.reason}. The {unlinted}{heuristics_too}."
+        )
+        if changed is not None and changed.added_lines:
+            work.findings.append(_config_finding(outage, outage.config, changed.added_lines, options, ctx))
+    work.notes.insert(0, note)
+
+
+def _config_finding(
+    outage: RuffOutage, config: str, added: Iterable[int], options: ReviewStageConfig, ctx: StageContext
+) -> Finding:
+    """The error on a config this PR broke, on a line the stage's filter reports."""
+    gate = line_gate(options.filter, ctx.files)
+    line = outage.line if outage.line is not None and gate(config, outage.line, outage.line) else min(added)
+    return Finding(
+        stage=StageName.REVIEW,
+        rule_id=CONFIG_RULE,
+        severity=Severity.ERROR,
+        message=f"ruff could not lint the Python files with this config: {outage.reason}",
+        path=config,
+        start_line=line,
+        end_line=line,
+        engine="ruff",
+        title="ruff could not use this config",
+        fingerprint=fingerprint(CONFIG_RULE, config, CONFIG_RULE),
+    )
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")[:200]
 
@@ -441,6 +538,7 @@ def render_summary(
     notes: Sequence[str],
     dropped: int,
     options: ReviewStageConfig,
+    outage: RuffOutage | None = None,
 ) -> str:
     python = sum(1 for f in files if heuristics.is_python(f.path))
     if findings:
@@ -453,6 +551,9 @@ def render_summary(
         f"{head} in {plural(len(files), 'changed file')} ({python} Python), "
         f"filter `{options.filter.value}`, fails on `{options.fail_on.value}`.",
     ]
+    if outage is not None:
+        what = "ran out of time" if outage.timed_out else "failed"
+        lines += ["", f"**ruff could not lint the code** ({what}; see the notes): this is no clean pass."]
     if dropped:
         lines.append(f"{dropped} more outside the `{options.filter.value}` filter are not shown.")
     if patch is not None:
@@ -521,7 +622,7 @@ def _run(ctx: StageContext) -> StageResult:
             ruff_run = start_ruff(ctx, texts, work.notes, raw)
             work.lap("ruff_start")
         except EngineError as exc:
-            work.notes.append(f"ruff could not run: {exc.message}")
+            work.outage = outage_of(exc, exc.named if isinstance(exc, RuffFailed) else ())
     try:
         # the line maps and the heuristics overlap with ruff, which runs on the other core;
         # the heuristics read the patches of non-Python files, never their blobs
@@ -543,14 +644,16 @@ def _run(ctx: StageContext) -> StageResult:
             ruff_run = None
     finally:
         if ruff_run is not None:
-            ruff_run[0].cancel()
+            ruff_run.process.cancel()
+    if work.outage is not None:
+        report_outage(ctx, work.outage, options, len(python), work)
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
     patch = build_patch(kept, work.fixes, texts, files, raw, work.early)
     work.lap("report")
     counts = Counter(f.severity.value for f in kept)
-    metrics = {
+    metrics: dict[str, object] = {
         "files": len(files),
         "python_files": sum(1 for path in texts if heuristics.is_python(path)),
         "findings": len(kept),
@@ -560,12 +663,21 @@ def _run(ctx: StageContext) -> StageResult:
         **work.timings,
         "duration_seconds": round(time.perf_counter() - started, 4),
     }
+    if work.outage is not None:
+        # ``error`` marks a stage that could not complete (``shunter run`` exits 3 unless
+        # a finding fails it); ``neutral`` keeps the check from reading as a clean pass
+        metrics |= {
+            "ruff": "timed_out" if work.outage.timed_out else "failed",
+            "error": True,
+            "incomplete": "ruff could not lint the code",
+        }
     return StageResult(
         stage=StageName.REVIEW,
         head_sha=ctx.head_sha,
         findings=kept,
         patches=[patch] if patch else [],
-        summary=render_summary(kept, files, patch, work.notes, dropped_count, options),
+        summary=render_summary(kept, files, patch, work.notes, dropped_count, options, work.outage),
         notes=work.notes,
         metrics=metrics,
+        neutral=work.outage is not None,
     )
