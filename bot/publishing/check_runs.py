@@ -137,7 +137,7 @@ def check_run_output(
     return CheckRunPlan(
         name=result.stage.check_name,
         conclusion=conclusion,
-        title=findings_title(reported, neutral=result.neutral),
+        title=findings_title(reported, neutral=result.neutral, why=_incomplete_because(result)),
         summary=summary,
         text=findings_text(reported) if reported else None,
         annotation_batches=batches,
@@ -148,6 +148,12 @@ def check_run_output(
         external_id=external_id,
         notes=tuple(result.notes),
     )
+
+
+def _incomplete_because(result: StageResult) -> str | None:
+    """What a neutral stage could not do, in a few words (``metrics["incomplete"]``)."""
+    why = result.metrics.get("incomplete")
+    return why if isinstance(why, str) and why else None
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
