@@ -52,7 +52,7 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
             )
         ]
     import httpx
-    from githubkit.exception import RequestError
+    from githubkit.exception import RequestError, RequestFailed
 
     from bot.github.app_jwt import http_date
     from bot.github.client import GitHubFactory, translate_errors
@@ -72,6 +72,8 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
         with translate_errors(f"calling GET /app on {shown}"):
             try:
                 answer = client.rest.apps.get_authenticated()
+            except RequestFailed:
+                raise  # GitHub answered (a RequestError too): translate_errors says what it means
             except (RequestError, httpx.TransportError) as exc:
                 return [Check("app credentials", False, unreachable(settings.github_url, exc, timeout))]
     except ShunterError as exc:

@@ -256,6 +256,21 @@ def _github_line(monkeypatch, url: str, *args: str) -> tuple[str, float]:
     return line, took
 
 
+def test_doctor_says_github_refused_the_apps_key_not_that_it_is_unreachable(
+    app_credentials, monkeypatch, simulator
+):
+    """githubkit's error for an answer (RequestFailed) is a RequestError too: doctor took
+    GitHub's 401 for a network failure, 'cannot reach ...: HTTPStatusError: Request failed
+    (check SHUNTER_GITHUB_URL and the network)', with nothing about the key."""
+    monkeypatch.setenv("SHUNTER_GITHUB_URL", simulator.url)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("✗ app credentials: ")]
+    assert line.startswith(f"✗ app credentials: GitHub answered 401 while calling GET /app on {simulator.url}: ")
+    assert "SHUNTER_APP_ID" in line and "SHUNTER_PRIVATE_KEY" in line, line
+    assert "cannot reach" not in line
+
+
 def test_doctor_names_a_refused_connection_to_github(app_credentials, monkeypatch):
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
