@@ -40,6 +40,7 @@ from bot.publishing.check_runs import (
     skipped_output,
     superseded_output,
 )
+from bot.publishing.fixes import offered_fixes
 from bot.publishing.inline import (
     fingerprint_in_comment,
     outdated_comments,
@@ -368,6 +369,7 @@ class Publisher:
                 "notes": result.notes[:20],
                 "by_severity": by_severity,
                 "patches": sum(1 for p in result.patches if p.files),
+                "fixes": offered_fixes(result),
                 "can_apply": _apply_allowed(patches, stage),
             },
             findings_count=len(result.findings),
@@ -784,7 +786,8 @@ class Publisher:
                     errors=int(counts.get("error", 0)),
                     warnings=int(counts.get("warning", 0)),
                     notices=int(counts.get("notice", 0)),
-                    fixes=int(metrics.get("patches", 0)),
+                    # runs recorded before "fixes" was kept counted patches
+                    fixes=int(metrics.get("fixes", metrics.get("patches")) or 0),
                     can_apply=bool(metrics.get("can_apply", True)),
                     check_url=self._check_url(run.check_run_id),
                 )

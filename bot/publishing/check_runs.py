@@ -15,6 +15,7 @@ from typing import Any
 from bot.models import Finding, Severity, StageName, StageResult
 from bot.policies.schema import FailOn, StageConfig
 from bot.publishing import limits
+from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.markdown import cell, clip, code, plain
 from bot.store.redaction import redact_secrets
 from bot.wording import findings_title, plural
@@ -122,13 +123,13 @@ def check_run_output(
         tuple(annotations[i : i + limits.MAX_ANNOTATIONS_PER_REQUEST])
         for i in range(0, len(annotations), limits.MAX_ANNOTATIONS_PER_REQUEST)
     )
-    fixes = [p for p in result.patches if p.files]
+    fixes = offered_fixes(result)
     summary = _summary(
         result,
         reported,
         config.fail_on,
         conclusion=conclusion,
-        fixes=len(fixes),
+        fixes=fixes,
         apply_allowed=apply_allowed,
         suppressed=len(suppressed),
         dismissed=dismissed_count,
@@ -236,12 +237,12 @@ def _summary(
         head.append("The stage could not judge everything; see the notes below.")
     if fixes and apply_allowed:
         head.append(
-            f"{plural(fixes, 'fix', 'fixes')} available: press **Apply fixes** or comment "
+            f"{fixes_phrase(result.stage, fixes)} available: press **Apply fixes** or comment "
             f"`/shunter apply {result.stage.value}`."
         )
     elif fixes:  # neither the button nor the command would do it: do not offer them
         head.append(
-            f"{plural(fixes, 'fix', 'fixes')} suggested. Shunter does not commit them here "
+            f"{fixes_phrase(result.stage, fixes)} suggested. Shunter does not commit them here "
             f"(`patches.auto_apply.{result.stage.value}` is `never`): apply them by hand."
         )
     if suppressed:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.models import Severity, StageResult
 from bot.publishing import limits
+from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.markdown import cell, clip, code
 from bot.wording import plural
 
@@ -60,6 +61,7 @@ class StageRow:
     warnings: int = 0
     notices: int = 0
     fixes: int = 0
+    """Fixes offered (``bot.publishing.fixes``): findings fixed, not patches."""
     can_apply: bool = True
     """Whether policy lets Shunter commit this stage's fixes (``patches.auto_apply`` is not
     ``never``): only then does the comment tell people to apply them."""
@@ -85,7 +87,7 @@ class StageRow:
             errors=sum(f.severity is Severity.ERROR for f in shown),
             warnings=sum(f.severity is Severity.WARNING for f in shown),
             notices=sum(f.severity is Severity.NOTICE for f in shown),
-            fixes=sum(1 for p in result.patches if p.files),
+            fixes=offered_fixes(result),
             check_url=check_url,
         )
 
@@ -215,7 +217,7 @@ def _stage_line(row: StageRow, run_link: str | None) -> str:
         links.append(f"[check]({_url(row.check_url)})")
     if run_link and len(run_link) <= _MAX_URL:
         links.append(f"[run]({_url(run_link)})")
-    fixes = str(row.fixes) if row.fixes else _NONE
+    fixes = fixes_phrase(row.stage, row.fixes) if row.fixes else _NONE
     name = code(f"shunter/{row.stage}", 40, table=True)
     return f"| {name} | {label} | {row.counts} | {fixes} | {' · '.join(links) or _NONE} |"
 

@@ -457,3 +457,20 @@ def test_a_config_found_good_when_another_pr_is_planned_clears_the_line_everywhe
     stack.drain()
     assert "shunter.yml" not in summaries(sim, second)[0].body
     assert "shunter.yml" not in summaries(sim, first)[0].body  # without a push of its own
+
+
+def test_the_table_the_check_run_and_the_stage_count_fixes_not_patches(stack):
+    """ruff's three safe fixes are one patch: every place says three fixes, not one."""
+    sim = stack.sim
+    on_command = "version: 1\npatches:\n  auto_apply:\n    review: on_command\n"
+    imports = "import os\nimport sys\nimport re\n\n\ndef add(a, b):\n    return a + b\n"
+    number = open_pr(sim, {"app.py": imports}, base_files={**BASE, ".github/shunter.yml": on_command})
+    stack.drain()
+    review = by_name(sim.check_runs(REPO))["shunter/review"]
+    assert "ruff can fix 3 of them safely" in review.summary  # the stage's own count
+    assert "3 fixes available: press **Apply fixes**" in review.summary
+    assert [a["label"] for a in review.actions][0] == "Apply fixes"
+    body = summaries(sim, number)[0].body
+    assert "| Stage | Status | Findings | Fixes | Links |" in body
+    row = next(line for line in body.splitlines() if "`shunter/review`" in line)
+    assert row.split(" | ")[3] == "3 fixes", row

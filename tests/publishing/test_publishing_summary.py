@@ -171,3 +171,32 @@ def test_config_notices_come_before_the_table_with_or_without_a_link() -> None:
     assert "has 1 problem** (see the `shunter/config` check). Fix it." in lines[first + 2]
     assert first + 2 < lines.index("| Stage | Status | Findings | Fixes | Links |")
     assert "problem" not in summary_comment_body("octo/repo", 3, _rows(), head_sha=SHA)
+
+
+def test_fixes_are_counted_as_fixes_not_patches_in_the_table_and_the_check_run(make) -> None:
+    from bot.publishing import check_run_output
+
+    def patch(stage: StageName, *findings) -> object:
+        return make.patch(stage).model_copy(
+            update={"finding_fingerprints": [f.fingerprint for f in findings]}
+        )
+
+    found = [make.finding(n) for n in range(1, 4)]
+    review = make.result(found, patches=[patch(StageName.REVIEW, *found)])  # ruff: one patch
+    security = make.result(
+        found, stage=StageName.SECURITY,
+        patches=[patch(StageName.SECURITY, *found[:2]), patch(StageName.SECURITY, found[2])],
+    )  # one patch per file
+    tests = make.result([], stage=StageName.TESTS, patches=[patch(StageName.TESTS)], metrics={"kept": 2})
+    bare = make.result(found, patches=[patch(StageName.REVIEW)])  # a patch naming no finding
+    said = {
+        "review": "3 fixes", "security": "3 fixes", "tests": "2 generated tests", "bare": "1 fix",
+    }
+    for name, result in [("review", review), ("security", security), ("tests", tests), ("bare", bare)]:
+        row = StageRow.from_result(result, conclusion="success")
+        body = summary_comment_body("o/r", 1, [row], head_sha=SHA)
+        line = next(line for line in body.splitlines() if f"shunter/{result.stage.value}" in line)
+        assert line.split(" | ")[3] == said[name], (name, line)
+        plan = check_run_output(result)
+        assert f"{said[name]} available: press **Apply fixes**" in plan.summary, (name, plan.summary)
+        assert plan.actions[0]["label"] == "Apply fixes"
