@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -39,10 +38,8 @@ packets or a server that accepts and never answers."""
 
 
 def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
-    """The App's credentials, tried with GET /app; when GitHub answered, its ``Date`` header
-    also gives this host's clock offset (:func:`clock_check`)."""
-    import time
-
+    """The App's credentials, tried with GET /app; whenever GitHub answered with a ``Date``
+    header (a 401 too), the host's clock offset as well (:func:`clock_check`)."""
     if not settings.has_app_credentials:
         return [
             Check(
@@ -54,19 +51,18 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
     import httpx
     from githubkit.exception import RequestError, RequestFailed
 
-    from bot.github.app_jwt import http_date
     from bot.github.client import GitHubFactory, translate_errors
     from bot.queue.connection import redact_url
 
     shown = redact_url(settings.github_url)
+    # the jobs' clients with doctor's short timeout and no retry: one quick answer
+    factory = GitHubFactory(settings, timeout=timeout, retry=False)
 
-    class DoctorFactory(GitHubFactory):
-        """The jobs' clients with doctor's short timeout and no retry: one quick answer."""
+    def clock() -> list[Check]:
+        """GitHub's Date, as the App client learned it from whatever GitHub answered."""
+        # Date is whole seconds, cut down: GitHub's time was half a second later on average
+        return [clock_check(factory.clock.offset + 0.5)] if factory.clock.learned else []
 
-        def _common(self) -> dict[str, Any]:
-            return {**super()._common(), "timeout": timeout, "auto_retry": False}
-
-    factory = DoctorFactory(settings)
     try:
         client = factory.app()  # hold it: githubkit's namespaces keep only a weak reference
         with translate_errors(f"calling GET /app on {shown}"):
@@ -77,15 +73,11 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
             except (RequestError, httpx.TransportError) as exc:
                 return [Check("app credentials", False, unreachable(settings.github_url, exc, timeout))]
     except ShunterError as exc:
-        return [Check("app credentials", False, str(exc))]
-    received = time.time()
-    github_time = http_date(answer.headers.get("date"))
-    # Date is whole seconds, cut down: GitHub's time was half a second later on average
-    offset = None if github_time is None else github_time.timestamp() + 0.5 - received
+        return [Check("app credentials", False, str(exc)), *clock()]
     app = answer.parsed_data
     slug = app.slug if app is not None else "?"
     authenticated = Check("app credentials", True, f"authenticated as App '{slug}' on {shown}")
-    checks = [authenticated, clock_check(offset)]
+    checks = [authenticated, *(clock() or [clock_check(None)])]
     if app is not None and app.slug:
         checks.append(bot_login_check(settings.bot_login, app.slug))
     return checks

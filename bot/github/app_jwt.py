@@ -126,6 +126,8 @@ class GitHubClock:
     def __init__(self, local: Callable[[], float] = time.time) -> None:
         self.local = local
         self.offset = 0.0
+        self.learned = False
+        """Whether any answer had a usable ``Date`` (until then ``offset`` is a guess: 0)."""
 
     def now(self) -> float:
         return self.local() + self.offset
@@ -136,6 +138,7 @@ class GitHubClock:
         if when is None:
             return False
         self.offset = when.timestamp() - self.local()
+        self.learned = True
         return True
 
 

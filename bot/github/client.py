@@ -205,10 +205,19 @@ class GitHubFactory:
         redis: Redis | None = None,
         *,
         host_clock: Callable[[], float] = time.time,
+        timeout: float = 30.0,
+        retry: bool = True,
     ) -> None:
+        """``timeout`` (seconds to connect and to answer) and ``retry`` (githubkit's retries
+        of rate limits and server errors) suit jobs by default; ``shunter doctor`` wants one
+        quick answer instead."""
         self.settings = settings
         self.redis = redis
         self.host_clock = host_clock  # this host's time; GitHub's is learned from its answers
+        self.clock = GitHubClock(host_clock)
+        """GitHub's time as the App client's answers showed it (their ``Date``, 401s included)."""
+        self.timeout = timeout
+        self.retry = retry
         self._app: GitHub[Any] | None = None
         self._tokens: dict[int, tuple[str, float]] = {}
 
@@ -216,8 +225,8 @@ class GitHubFactory:
         options: dict[str, Any] = {
             "base_url": self.settings.github_url + "/",
             "user_agent": USER_AGENT,
-            "timeout": 30.0,
-            "auto_retry": retry_decision,
+            "timeout": self.timeout,
+            "auto_retry": retry_decision if self.retry else False,
             "http_cache": False,
         }
         if self.redis is not None:
@@ -235,7 +244,7 @@ class GitHubFactory:
         """
         if self._app is None:
             app_id, pem = self.settings.require_app_credentials()
-            strategy = AppJwtAuthStrategy(app_id, pem, GitHubClock(self.host_clock))
+            strategy = AppJwtAuthStrategy(app_id, pem, self.clock)
             self._app = GitHub(strategy, **self._common())
         return self._app
 

@@ -271,6 +271,18 @@ def test_doctor_says_github_refused_the_apps_key_not_that_it_is_unreachable(
     assert "cannot reach" not in line
 
 
+def test_doctor_gives_the_clock_offset_when_github_refuses_the_app(app_credentials, monkeypatch, simulator):
+    """A key GitHub does not know gets 401, and the 401 still carries GitHub's Date: the
+    clock line used to be missing whenever GET /app failed."""
+    simulator.advance_time(-95)  # GitHub is 95 s behind: this host's clock runs fast
+    monkeypatch.setenv("SHUNTER_GITHUB_URL", simulator.url)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    credentials = lines.index(next(line for line in lines if line.startswith("✗ app credentials: ")))
+    assert re.match(r"✗ clock: the host's clock is 9[456] s ahead of GitHub's: fix NTP", lines[credentials + 1])
+
+
 def test_doctor_names_a_refused_connection_to_github(app_credentials, monkeypatch):
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -280,6 +292,7 @@ def test_doctor_names_a_refused_connection_to_github(app_credentials, monkeypatc
         f"✗ app credentials: cannot reach http://127.0.0.1:{port}: connection refused "
         "(check SHUNTER_GITHUB_URL and the network)"
     )
+    assert "clock:" not in CliRunner().invoke(main, ["doctor"]).output  # no answer, no Date
 
 
 def test_doctor_says_github_timed_out_quickly_and_echoes_no_password(app_credentials, monkeypatch):
