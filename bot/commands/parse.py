@@ -60,7 +60,7 @@ COMMANDS: dict[str, Verb] = {
     "retry": Verb("Put a dead-lettered change back in the queue.", "<change id>", max_args=1),
     "pause": Verb("Stop automatic runs on this PR."),
     "resume": Verb("Restart automatic runs on this PR."),
-    "queue": Verb("Show what the merge queue holds for this PR's branch."),
+    "queue": Verb("Show what the merge queue holds of this PR's changes, wherever they land."),
     "config": Verb("Show the effective config, with where each value came from."),
     "explain": Verb("Explain why a finding was reported.", "<finding id>", max_args=1),
     "ask": Verb("Ask the LLM engine about this PR (llm engine only).", "<question>", max_args=None),

@@ -870,21 +870,31 @@ def _retry(session: Any, command: Command) -> str:
 
 
 def _queue(session: Any, command: Command) -> str:
+    """List what the merge queue holds of the changes proposed on this pull request.
+
+    Which changes those are is what ``_remember`` kept when they were proposed, the same
+    record ``/shunter retry`` and ``/shunter approve`` go by: a change's own repository and
+    branch are not the pull request's when it lands on Shunter's follow-up branch
+    (``push_to: pull_request``) or on a fork, and a listing by the PR's branch missed them.
+    """
     target: Target = session.target
     mq = MergeQueue(session.runtime.redis)
     rows = []
     for entry in mq.entries(include_landed=True):
         cr = entry.cr
-        if cr is None or cr.repo != target.repo or cr.branch != target.head_ref:
+        if cr is None or _proposed_here(session.runtime, entry.id, target) is None:
             continue
         detail = entry.fields.get("dead_reason") or entry.fields.get("landed_sha", "")[:12] or ""
-        rows.append(f"| `{entry.id}` | {cr.title} | {entry.state} | {entry.attempts} | {detail} |")
+        rows.append(
+            f"| `{entry.id}` | {cr.title} | `{cr.branch}` | {entry.state} | {entry.attempts} | {detail} |"
+        )
     if not rows:
-        session.say(f"The merge queue holds nothing for `{target.head_ref}`.")
+        session.say("The merge queue holds none of the changes proposed on this pull request.")
         return "done"
     session.say(
-        f"Merge queue for `{target.head_ref}`:\n\n| change | title | state | attempts | detail |\n"
-        "|---|---|---|---|---|\n" + "\n".join(rows[:50])
+        "Merge queue, changes proposed on this pull request:\n\n"
+        "| change | title | lands on | state | attempts | detail |\n"
+        "|---|---|---|---|---|---|\n" + "\n".join(rows[:50])
     )
     return "done"
 
