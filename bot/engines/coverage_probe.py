@@ -113,6 +113,10 @@ class TestOutcome:
     name: str
     passed: bool
     message: str = ""
+    """Everything JUnit says about a failure: the message and the traceback's tail."""
+    headline: str = ""
+    """Only the first failure's message (the exception, Hypothesis' falsifying example):
+    what a reader of the check run is shown, where the traceback would be noise."""
 
 
 @dataclass
@@ -170,6 +174,7 @@ def parse_junit(text: str) -> list[TestOutcome]:
                 name=case.get("name", ""),
                 passed=not bad,
                 message=message.strip(),
+                headline=next((c.get("message", "") for c in bad if c.get("message")), "").strip(),
             )
         )
     return outcomes

@@ -178,6 +178,6 @@ def _choose(survivors: list[Candidate], max_kept: int) -> None:
 def _detail(cand: Candidate, m: Measurement) -> str:
     mine = [o for o in _outcomes_for(cand, m.outcomes) if not o.passed]
     if mine:
-        return mine[0].message[:300]
+        return (mine[0].headline or mine[0].message)[:300]
     tail = [ln for ln in m.result.stderr_tail.splitlines() if ln.strip()]
     return (m.problem or m.result.note) + (f": {tail[-1][:200]}" if tail else "")

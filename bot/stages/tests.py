@@ -13,6 +13,7 @@ kept tests as one ``PatchDraft``. The stage never calls GitHub; all PR code runs
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ from bot.sandbox import Limits, Sandbox, SandboxRefused, hostfs
 from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_shim
 from bot.settings import default_data_dir
 from bot.stages.context import StageContext
+from bot.wording import path_code, plural
 
 RULE_UNTESTED = "tests/untested-change"
 CACHE_ENV = "SHUNTER_SANDBOX_CACHE"
@@ -120,7 +122,7 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
         if data is None:
             continue
         if len(data) > MAX_PARSE_BYTES:
-            notes.append(f"Skipped `{path}`: larger than {MAX_PARSE_BYTES // 1_000_000} MB.")
+            notes.append(f"Skipped {path_code(path)}: larger than {MAX_PARSE_BYTES // 1_000_000} MB.")
             continue
         source = data.decode("utf-8", errors="replace")
         module = changed_functions(path, source, changed.added_lines)
@@ -294,7 +296,8 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     for helper in (t for t in uncovered if t.fn.is_private and not t.fn.is_async):
         callers = proxies.get(helper.fn.dotted, [])
         helper.reason = (
-            f"private helper: tests were sought through its caller(s) {', '.join(callers)}"
+            f"private helper: tests were sought through its {'caller' if len(callers) == 1 else 'callers'} "
+            f"{', '.join(callers)}"
             if callers
             else "no test proposed: private helper with no public caller in its module"
         )
@@ -333,7 +336,9 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
         if has_kept:
             target.reason = ""
         elif via and len(target.covered_after) > len(target.covered_before):
-            target.reason = f"reached by the generated test(s) for {', '.join(via)}"
+            target.reason = (
+                f"reached by the generated {'test' if len(via) == 1 else 'tests'} for {', '.join(via)}"
+            )
         elif target.uncovered_before and not target.reason:
             target.reason = _why_not(target, state.candidates)
     return _result(state, patches=patches)
@@ -437,15 +442,52 @@ def _cap_attempts(candidates: list[Candidate], attempts: int) -> None:
             cand.verdict, cand.detail = "over-budget", "attempts_per_function reached"
 
 
+VERDICT_WORDS = {
+    "fails": "failed",
+    "flaky": "flaky",
+    "does-not-import": "did not import",
+    "no-coverage-gain": "added no coverage",
+    "over-budget": "over budget",
+    "timeout": "timed out",
+    "crashes": "crashed",
+    "placeholder": "placeholder only",
+}
+"""Candidate verdicts as a reader says them; the metrics keep the machine's words."""
+
+
+def verdict_counts(verdicts: Counter[str]) -> str:
+    """``1 failed, 2 flaky``: how many candidates met each fate, most common first."""
+    ordered = sorted(verdicts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{n} {VERDICT_WORDS.get(v, v.replace('-', ' '))}" for v, n in ordered)
+
+
+def brief(detail: str, limit: int = 160) -> str:
+    """A candidate's failure as one line a reader can take in: whitespace collapsed, the
+    junit tag (``failure:``) dropped, and cut after a sentence or word, never inside a word,
+    with an ellipsis when something was left out (the check run's text is no traceback)."""
+    text = re.sub(r",?\s+\)", ")", re.sub(r"\(\s+", "(", " ".join(detail.split())))
+    for tag in ("failure: ", "error: "):
+        text = text.removeprefix(tag)
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    sentence = max(head.rfind(". "), head.rfind(": "))
+    if sentence >= limit // 2:
+        return head[: sentence + 1] + " …"
+    space = head.rfind(" ")
+    return (head[:space] if space > 0 else head).rstrip(" ,;:(") + " …"
+
+
 def _why_not(target: Target, candidates: list[Candidate]) -> str:
     mine = [c for c in candidates if c.target is target.fn]
     if not mine:
         return "no test proposed"
     verdicts = Counter(c.verdict for c in mine)
-    parts = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
     example = next((c.detail for c in mine if c.detail and c.verdict != "kept"), "")
-    example = " ".join(example.split())
-    return f"no kept test: candidates were {parts}" + (f" ({example[:160]})" if example else "")
+    tried = plural(len(mine), "candidate")
+    return f"no kept test: of {tried}, {verdict_counts(verdicts)}" + (
+        f" ({brief(example)})" if example else ""
+    )
 
 
 def _pct(part: int, whole: int) -> str:
@@ -507,7 +549,8 @@ def _findings(state: Run) -> list[Finding]:
         line = missing[0]
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         message = (
-            f"{len(missing)} of {len(target.statements)} changed line(s) of `{fn.qualname}` run under no test"
+            f"{len(missing)} of {plural(len(target.statements), 'changed line')} of `{fn.qualname}` "
+            f"{'runs' if len(missing) == 1 else 'run'} under no test"
         )
         if target.reason:
             message += f"; {target.reason}"
@@ -542,7 +585,9 @@ def _summary(
         lines.append(f"**Not run.** {refused}.")
         lines.append("")
         lines.append(f"Changed functions ({len(state.targets)}), coverage not measured:")
-        lines += [f"- `{t.fn.dotted}` ({t.fn.path}:{t.fn.start_line})" for t in state.targets]
+        lines += [
+            f"- `{t.fn.dotted}` ({path_code(t.fn.path, suffix=f':{t.fn.start_line}')})" for t in state.targets
+        ]
         return "\n".join(lines)
     lines.append(
         f"**Changed-line coverage:** {before}/{total} ({_pct(before, total)}) by the existing "
@@ -550,9 +595,9 @@ def _summary(
     )
     cands = len(state.candidates)
     if cands:
-        parts = ", ".join(f"{reason} {n}" for reason, n in sorted(discards.items()))
+        parts = verdict_counts(discards)
         lines.append(
-            f"**Generated:** {cands} candidate(s), {len(kept)} kept ({_pct(len(kept), cands)})"
+            f"**Generated:** {plural(cands, 'candidate')}, {len(kept)} kept ({_pct(len(kept), cands)})"
             + (f"; discarded: {parts}." if parts else ".")
         )
     if state.strength == "rlimits-only":
@@ -574,10 +619,11 @@ def _summary(
         lines.append(f"| … {len(state.targets) - MAX_ROWS} more | | | | |")
     if kept:
         lines.append("")
-        lines.append(
-            "The kept tests are offered as a patch."
-        )
+        lines.append("The kept tests are offered as a patch.")
     if untested:
         lines.append("")
-        lines.append(f"{len(untested)} changed function(s) still have lines no test runs.")
+        lines.append(
+            f"{plural(len(untested), 'changed function')} still "
+            f"{'has' if len(untested) == 1 else 'have'} lines no test runs."
+        )
     return "\n".join(lines)

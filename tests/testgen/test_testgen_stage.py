@@ -163,7 +163,7 @@ def test_patch_extends_and_creates_test_files_and_applies(result: StageResult, t
 
 def test_private_helper_is_reached_through_its_public_caller(result: StageResult) -> None:
     line = row(result, "signs._sign")
-    assert "reached by the generated test(s) for describe" in line
+    assert "reached by the generated test for describe" in line
     cells = [c.strip() for c in line.split("|")]
     assert int(cells[4]) > int(cells[3])  # covered after > covered before
     assert any(f.path == "tests/test_signs.py" for p in result.patches for f in p.files)
@@ -173,7 +173,7 @@ def test_counts_add_up(result: StageResult) -> None:
     m = result.metrics
     assert m["kept"] + sum(m["discards"].values()) == m["candidates"]
     assert m["kept"] >= 2  # clamp and slugify
-    assert f"{m['candidates']} candidate(s), {m['kept']} kept" in result.summary
+    assert f"{m['candidates']} candidates, {m['kept']} kept" in result.summary
 
 
 def test_untrusted_pr_is_not_run_without_policy(make_context) -> None:

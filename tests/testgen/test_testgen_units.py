@@ -25,6 +25,7 @@ from bot.engines.testgen_changes import (
 from bot.engines.testgen_patch import git_blob_id, merged_file, target_test_file
 from bot.engines.testgen_validate import judge_run, lines_by_candidate
 from bot.sandbox import SandboxResult, Strength
+from bot.stages.tests import brief, verdict_counts
 
 SOURCE = """import functools
 
@@ -256,3 +257,37 @@ def test_documented_and_raised_exceptions_are_the_contract() -> None:
         return int(text)
 
     assert _raised(parse) == (ValueError, LookupError)
+
+
+def test_junit_headline_is_the_first_message_without_the_traceback() -> None:
+    (outcome,) = parse_junit(
+        '<testsuites><testsuite><testcase classname="c.test_shunter_c1" name="t">'
+        '<failure message="ValueError: bad input&#10;Falsifying example: t(x=0)">'
+        "Traceback (most recent call last):\n  File 'x.py', line 3\n    raise ValueError</failure>"
+        "</testcase></testsuite></testsuites>"
+    )
+    assert outcome.headline == "ValueError: bad input\nFalsifying example: t(x=0)"
+    assert "Traceback" in outcome.message and "Traceback" not in outcome.headline
+
+
+def test_brief_keeps_a_short_failure_whole_and_tidies_hypothesis_calls() -> None:
+    detail = "failure: subprocess.CalledProcessError: exit status 127.\nFailing test case: t(\n    command='0',\n)"
+    assert brief(detail) == "subprocess.CalledProcessError: exit status 127. Failing test case: t(command='0')"
+
+
+def test_brief_cuts_at_a_sentence_or_a_word_with_an_ellipsis() -> None:
+    sentence = "AssertionError: the totals differ. " + "x" * 300
+    assert brief(sentence) == "AssertionError: the totals differ. …"
+    words = "word " * 60
+    cut = brief(words, limit=50)
+    assert cut.endswith(" …") and len(cut) <= 52
+    assert all(part == "word" for part in cut.removesuffix(" …").split())  # no word cut in half
+
+
+def test_verdict_counts_read_as_english_most_common_first() -> None:
+    from collections import Counter
+
+    assert verdict_counts(Counter({"fails": 1, "flaky": 2, "no-coverage-gain": 1})) == (
+        "2 flaky, 1 failed, 1 added no coverage"
+    )
+    assert verdict_counts(Counter({"something-new": 3})) == "3 something new"
