@@ -51,12 +51,35 @@ def _show_checks(sim: Any, echo: Any, head_sha: str) -> None:
         )
         echo(f"  {icon} {run.name:<18} {run.status:<11} {run.conclusion or '':<9} {run.title or ''}")
         for note in run.annotations[:6]:
-            echo(
-                f"       {note['path']}:{note['start_line']}  "
-                f"{note['annotation_level']}: {note['message'][:90]}"
-            )
+            message = " ".join(str(note["message"]).split())
+            if len(message) > 90:
+                message = message[:89].rstrip() + "…"
+            echo(f"       {note['path']}:{note['start_line']}  {note['annotation_level']}: {message}")
         if len(run.annotations) > 6:
             echo(f"       … {len(run.annotations) - 6} more annotations")
+
+
+def _show_proposed_tests(stack: Any, echo: Any, head_sha: str) -> None:
+    """The tests the tests stage wrote for the untested function, as offered on the PR: the
+    stage's patch drafts, kept where "Apply fixes" and ``/shunter apply`` find them."""
+    from bot.models import PatchDraft
+
+    raw = stack.redis.lrange(f"shunter:patches:{REPO}:{head_sha}:tests", 0, -1)
+    drafts = [PatchDraft.model_validate_json(item) for item in raw]
+    files = [f for draft in drafts for f in draft.files]
+    if not files:
+        echo("▶ shunter/tests kept no generated test this time (see its check run)")
+        return
+    echo("▶ shunter/tests wrote tests for the changed functions (offered, not pushed):")
+    for diff in files:
+        added = [
+            line[1:] for line in diff.diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+        ]
+        echo(f"  │ {diff.path} (+{len(added)} lines)")
+        for line in added[:14]:
+            echo(f"  │   {line}")
+        if len(added) > 14:
+            echo(f"  │   … {len(added) - 14} more lines")
 
 
 @click.command()
@@ -90,6 +113,7 @@ def demo(data_dir: Path | None, no_apply: bool) -> None:
         stack.drain()
         echo("▶ stages finished:")
         _show_checks(sim, echo, head)
+        _show_proposed_tests(stack, echo, head)
         summary = next(
             (c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary")), None
         )
