@@ -1,12 +1,14 @@
-"""How counts read in English, shared by the stages (pure) and the publisher (shell).
+"""How counts and file names read, shared by the stages (pure) and the publisher (shell).
 
-Both say "1 error, 2 warnings" and "1 changed file" the same way; living here rather than
-in ``bot.publishing`` keeps the stages' imports light (the publisher's pull in the store and
-SQLAlchemy, a quarter of a second at every ``shunter run``).
+Both say "1 error, 2 warnings" and "1 changed file" the same way, and show a file name the
+same way in Markdown; living here rather than in ``bot.publishing`` keeps the stages'
+imports light (the publisher's pull in the store and SQLAlchemy, a quarter of a second at
+every ``shunter run``).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -32,3 +34,54 @@ def findings_title(findings: Iterable[Finding], *, neutral: bool = False, why: s
     if not neutral:
         return title
     return f"Incomplete ({why}): {title}" if why else f"Incomplete: {title}"
+
+
+_GIT_ESCAPES = {
+    "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
+    "\r": "\\r", '"': '\\"', "\\": "\\\\",
+}
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_BACKTICKS = re.compile(r"`+")
+
+
+def shown_path(path: str) -> str:
+    """A file name as one line that says what is really there.
+
+    A name holding a newline, a tab or another control character, or bytes that are not
+    UTF-8 (decoded with ``surrogateescape``), is quoted the way git quotes it:
+    ``"a\\nb.py"``, ``"caf\\351.py"``. Collapsing the newline into a space, as prose does,
+    would name a file that does not exist; printing it raw splits the line it is in."""
+    if not _UNSHOWABLE.search(path):
+        return path
+    out = []
+    for char in path:
+        code = ord(char)
+        if char in _GIT_ESCAPES:
+            out.append(_GIT_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte surrogateescape could not decode
+            out.append(f"\\{code - 0xDC00:03o}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\{code:03o}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def path_code(path: str, *, suffix: str = "", table: bool = False, max_chars: int = 300) -> str:
+    """``path`` (then ``suffix``, e.g. ``:12``) as a Markdown code span that nothing in the
+    name can break: quoted by :func:`shown_path`, fenced with more backticks than any run in
+    it, padded when it starts or ends with a backtick or a space (CommonMark strips one
+    space from each end), ``|`` escaped in table cells (GFM splits cells even inside code
+    spans) and ``<!--`` broken up (a forged Shunter marker in a body could fool a search)."""
+    name = shown_path(path)
+    if len(name) > max_chars:
+        name = name[: max_chars - 1] + "…"
+    text = (name + suffix).replace("<!--", "<!\u200b--")
+    if table:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    edge = text[:1] + text[-1:]
+    pad = " " if "`" in edge or (edge == "  " and text.strip()) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

@@ -17,6 +17,7 @@ from itertools import accumulate
 from bot.models import Finding, Severity, StageName, fingerprint
 from bot.policies.globs import path_matches
 from bot.stages.context import ChangedFile
+from bot.wording import path_code
 
 ENGINE = "heuristics"
 
@@ -311,7 +312,7 @@ def pr_findings(files: Sequence[ChangedFile], large_pr_lines: int) -> list[Findi
     sources = [f for f in with_added if _is_source(f.path)]
     tests_touched = any(is_test_path(f.path) and f.status != "deleted" for f in files)
     if sources and not tests_touched:
-        names = ", ".join(f"`{f.path}`" for f in sources[:5])
+        names = ", ".join(path_code(f.path) for f in sources[:5])
         more = f" and {len(sources) - 5} more" if len(sources) > 5 else ""
         anchor = sources[0]
         out.append(
@@ -340,7 +341,7 @@ def risky_findings(files: Sequence[ChangedFile], patterns: Sequence[str]) -> Heu
                 _finding(
                     "risky-file",
                     Severity.NOTICE,
-                    f"`{file.path}` is a sensitive file (build, CI, dependencies or migrations); "
+                    f"{path_code(file.path)} is a sensitive file (build, CI, dependencies or migrations); "
                     "review this change with extra care.",
                     file.path,
                     min(file.added_lines),
@@ -349,7 +350,7 @@ def risky_findings(files: Sequence[ChangedFile], patterns: Sequence[str]) -> Heu
                 )
             )
         else:
-            report.notes.append(f"Sensitive file {file.status}: `{file.path}`.")
+            report.notes.append(f"Sensitive file {file.status}: {path_code(file.path)}.")
     return report
 
 

@@ -18,7 +18,7 @@ from bot.publishing import limits
 from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.markdown import cell, clip, code, plain
 from bot.store.redaction import redact_secrets
-from bot.wording import findings_title, plural
+from bot.wording import findings_title, path_code, plural
 
 DEFAULT_MAX_ANNOTATIONS = 500
 """Annotations per check run; more findings are counted in the summary instead."""
@@ -305,7 +305,7 @@ def _text_row(finding: Finding) -> str:
         if finding.end_line <= finding.start_line
         else f"{finding.start_line}-{finding.end_line}"
     )
-    location = code(f"{finding.path}:{lines}", 160, table=True)
+    location = path_code(finding.path, suffix=f":{lines}", table=True, max_chars=160)
     rule = f"{code(finding.rule_id, 60, table=True)} ({cell(finding.engine, 30)})"
     short = code(finding.short_id, 20, table=True) if finding.short_id else ""
     message = cell(finding.message, _TEXT_ROW_CHARS)

@@ -14,6 +14,8 @@ from bot.publishing.limits import size
 from bot.store.redaction import redact_secrets
 
 _BACKTICK_RUN = re.compile(r"`+")
+# a CommonMark code span: a backtick run, then the first run of the same length
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
 # "@login" or "@org/team" not preceded by a word character (e-mail addresses stay intact).
 _MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
 
@@ -33,10 +35,21 @@ def one_line(text: str, max_chars: int = 200) -> str:
 
 
 def cell(text: str, max_chars: int = 200) -> str:
-    """Text for a Markdown table cell: one line, no pipes, no HTML, no mentions."""
+    """Text for a Markdown table cell: one line, no pipes, no HTML, no mentions.
+
+    Code spans in ``text`` (a file name in a finding's message) keep ``<`` and ``&`` as
+    they are: GitHub shows a code span's text literally, so ``&lt;`` would be printed."""
     flat = one_line(text, max_chars)
-    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-    return _MENTION.sub("@\u200b", flat)
+    parts, start = [], 0
+    for span in _CODE_SPAN.finditer(flat):
+        parts += [_no_html(flat[start : span.start()]), span.group().replace("<!--", "<!\u200b--")]
+        start = span.end()
+    parts.append(_no_html(flat[start:]))
+    return _MENTION.sub("@\u200b", "".join(parts).replace("|", "\\|"))
+
+
+def _no_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def code(text: str, max_chars: int = 200, *, table: bool = False) -> str:

@@ -40,7 +40,7 @@ from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, Stage
 from bot.policies.schema import ReviewStageConfig
 from bot.stages.context import ChangedFile, StageContext
 from bot.stages.filtering import line_gate, path_selected, split_findings
-from bot.wording import findings_title, plural
+from bot.wording import findings_title, path_code, plural
 
 MAX_FILE_BYTES = 2_000_000
 MAX_EXTEND_DEPTH = 8
@@ -113,12 +113,12 @@ def read_texts(ctx: StageContext, paths: Iterable[str]) -> Texts:
         if data is None or b"\0" in data[:_BINARY_PROBE]:
             continue
         if len(data) > MAX_FILE_BYTES:
-            found.skipped[path] = f"Skipped `{path}`: larger than {MAX_FILE_BYTES // 1_000_000} MB."
+            found.skipped[path] = f"Skipped {path_code(path)}: larger than {MAX_FILE_BYTES // 1_000_000} MB."
             continue
         try:
             found.texts[path] = data.decode("utf-8")
         except UnicodeDecodeError:
-            found.skipped[path] = f"Skipped `{path}`: not UTF-8 text."
+            found.skipped[path] = f"Skipped {path_code(path)}: not UTF-8 text."
             continue
         found.raw[path] = data
     return found
@@ -183,10 +183,6 @@ def _utf8_name(path: str) -> bool:
     return True
 
 
-def _escaped(path: str) -> str:
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 class RuffStart(NamedTuple):
     """A ruff run under way: the process, the files it lints and the repository's ruff
     configs it reads (to tell which one is to blame when ruff refuses them)."""
@@ -232,7 +228,7 @@ def start_ruff(
     if garbled:
         # ruff prints such a name with U+FFFD for the bad bytes, so its findings could not
         # be matched to the file and would vanish without a word
-        shown = ", ".join(f"`{_escaped(path)}`" for path in garbled)
+        shown = ", ".join(path_code(path) for path in garbled)
         notes.append(f"ruff did not check {shown}: its report cannot name a file whose name is not UTF-8.")
         py_files = [path for path in py_files if path not in garbled]
     if not py_files:
@@ -564,9 +560,8 @@ def render_summary(
         ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line))
         lines += ["", "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
         for f in ordered[:SUMMARY_ROWS]:
-            lines.append(
-                f"| {f.severity.value} | `{f.rule_id}` | `{f.path}:{f.start_line}` | {_cell(f.message)} |"
-            )
+            where = path_code(f.path, suffix=f":{f.start_line}", table=True)
+            lines.append(f"| {f.severity.value} | `{f.rule_id}` | {where} | {_cell(f.message)} |")
         if len(ordered) > SUMMARY_ROWS:
             lines.append(f"\n…and {len(ordered) - SUMMARY_ROWS} more in the annotations.")
     if notes:

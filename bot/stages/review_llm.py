@@ -28,6 +28,7 @@ from bot.errors import EngineError, ShunterError
 from bot.models import Finding, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import LLMConfig
 from bot.stages.context import StageContext
+from bot.wording import path_code
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,7 @@ def _left_out_md(diff: CompressedDiff) -> str:
     if not diff.left_out:
         return ""
     lines = ["", "", f"Files the model did not see ({len(diff.left_out)}):"]
-    lines += [f"- `{item.path}` ({item.reason})" for item in diff.left_out[:_SUMMARY_LIST_LIMIT]]
+    lines += [f"- {path_code(item.path)} ({item.reason})" for item in diff.left_out[:_SUMMARY_LIST_LIMIT]]
     if len(diff.left_out) > _SUMMARY_LIST_LIMIT:
         lines.append(f"- ... and {len(diff.left_out) - _SUMMARY_LIST_LIMIT} more")
     return "\n".join(lines)

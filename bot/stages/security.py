@@ -39,7 +39,7 @@ from bot.errors import ConfigError, EngineError, TransientError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import FailOn, FilterMode, SecurityStageConfig
 from bot.stages.context import ChangedFile, StageContext
-from bot.wording import findings_title, plural
+from bot.wording import findings_title, path_code, plural
 
 MAX_FILE_BYTES = 2_000_000
 """Bigger files are generated or vendored far more often than written; they are skipped."""
@@ -151,8 +151,8 @@ def run(ctx: StageContext) -> StageResult:
             numbered = ((n, line) for n, line in numbered if n in t.changed.added_lines)
         for n in suppressions.unexplained(numbered):
             notes.append(
-                f"`# shunter: ignore[...]` without a reason at {t.path}:{n} was not honoured; "
-                "add the reason after the bracket."
+                f"`# shunter: ignore[...]` without a reason at {path_code(t.path, suffix=f':{n}')} "
+                "was not honoured; add the reason after the bracket."
             )
 
     secret_paths = {f.path for f in [*reported, *suppressed] if f.engine == secrets_scan.ENGINE}
@@ -242,23 +242,23 @@ def _select(ctx: StageContext, opts: SecurityStageConfig, notes: list[str]) -> t
     texts: list[_Text] = []
     for changed in candidates:
         if changed.is_binary:
-            notes.append(f"Skipped {changed.path}: binary file.")
+            notes.append(f"Skipped {path_code(changed.path)}: binary file.")
             skipped.append(changed.path)
             continue
         raw = ctx.head.read(changed.path)
         if raw is None:
-            notes.append(f"Skipped {changed.path}: not found in the head tree.")
+            notes.append(f"Skipped {path_code(changed.path)}: not found in the head tree.")
             skipped.append(changed.path)
             continue
         if len(raw) > MAX_FILE_BYTES:
             notes.append(
-                f"Skipped {changed.path}: {len(raw) / 1e6:.1f} MB is over the "
+                f"Skipped {path_code(changed.path)}: {len(raw) / 1e6:.1f} MB is over the "
                 f"{MAX_FILE_BYTES / 1e6:.0f} MB limit for scanned files."
             )
             skipped.append(changed.path)
             continue
         if b"\0" in raw[:BINARY_SNIFF]:
-            notes.append(f"Skipped {changed.path}: binary file.")
+            notes.append(f"Skipped {path_code(changed.path)}: binary file.")
             skipped.append(changed.path)
             continue
         try:
@@ -266,7 +266,8 @@ def _select(ctx: StageContext, opts: SecurityStageConfig, notes: list[str]) -> t
         except UnicodeDecodeError:
             text = raw.decode("utf-8", errors="replace")
             notes.append(
-                f"{changed.path} is not valid UTF-8: scanned for secrets with undecodable bytes replaced."
+                f"{path_code(changed.path)} is not valid UTF-8: scanned for secrets with undecodable "
+                "bytes replaced."
             )
         base_path = changed.old_path or changed.path
         texts.append(_Text(changed.path, base_path, text, raw, changed))
@@ -320,7 +321,7 @@ def _scan_tree(
                 if isinstance(exc, RecursionError | MemoryError):
                     where = " (nested too deeply to analyse)"
                 scan.report.notes.append(
-                    f"Could not parse {t.path}{where}: Python rules and bandit skipped it."
+                    f"Could not parse {path_code(t.path)}{where}: Python rules and bandit skipped it."
                 )
     parsed = [t for t in python if t.path in scan.trees]
 
@@ -680,7 +681,7 @@ def _holds_secret(path: str, texts: list[str]) -> bool:
 
 def _hold_back_notes(paths: Iterable[str], notes: list[str]) -> None:
     for path in sorted(paths):
-        notes.append(f"No fix patch for {path}: it holds a secret; remove the secret first.")
+        notes.append(f"No fix patch for {path_code(path)}: it holds a secret; remove the secret first.")
 
 
 # --------------------------------------------------------------------------- summary
@@ -734,14 +735,15 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
                 if shown >= MAX_SUMMARY_ITEMS:
                     break
                 shown += 1
-                loc = f"`{f.path}:{f.start_line}`"
+                loc = path_code(f.path, suffix=f":{f.start_line}")
                 parts.append(f"- {loc} `{f.rule_id}` {redact(f.message)}")
     if shown < len(reported):
         parts.append(f"\n… and {len(reported) - shown} more (see the annotations and SARIF).")
     if suppressed:
         parts.append(f"\n### Suppressed inline ({len(suppressed)})\n")
         for f in suppressed[:MAX_SUMMARY_ITEMS]:
-            parts.append(f"- `{f.path}:{f.start_line}` `{f.rule_id}` — {redact(f.suppressed or '')}")
+            where = path_code(f.path, suffix=f":{f.start_line}")
+            parts.append(f"- {where} `{f.rule_id}` — {redact(f.suppressed or '')}")
     if any(f.engine == secrets_scan.ENGINE for f in reported):
         parts.append(
             "\n> **Secrets:** values are never shown. Remove them and rotate the credentials: "

@@ -474,3 +474,30 @@ def test_the_table_the_check_run_and_the_stage_count_fixes_not_patches(stack):
     assert "| Stage | Status | Findings | Fixes | Links |" in body
     row = next(line for line in body.splitlines() if "`shunter/review`" in line)
     assert row.split(" | ")[3] == "3 fixes", row
+
+
+def test_file_names_holding_newlines_backticks_or_pipes_are_shown_whole_in_the_check_runs(stack):
+    from markdown_it import MarkdownIt
+
+    from bot.wording import shown_path
+
+    def parsed(text):
+        return MarkdownIt("commonmark").enable("table").parse(text)
+
+    def spans(tokens):
+        return [c.content for t in tokens if t.type == "inline" for c in t.children or [] if c.type == "code_inline"]
+
+    sim = stack.sim
+    odd, blob = "odd\n- [x] `tick`|<b>pipe.py", "bin\nfake|`x`.dat"
+    open_pr(sim, {odd: "import os\n", blob: "\x00\x01binary" * 10})
+    stack.drain()
+    runs = by_name(sim.check_runs(REPO))
+    review, security = runs["shunter/review"], runs["shunter/security"]
+    assert shown_path(odd) == '"odd\\n- [x] `tick`|<b>pipe.py"'
+    for text in (review.summary, review.text):  # the stage's table, then the findings table
+        tokens = parsed(text)
+        assert sum(t.type == "tr_open" for t in tokens) == 3, text  # header + 2 findings, none split
+        assert spans(tokens).count(f"{shown_path(odd)}:1") == 2, text
+        assert not any(t.type == "bullet_list_open" for t in tokens), text  # no "- [x]" list
+    notes = [t for t in parsed(security.summary) if t.type == "inline" and t.content.startswith("Skipped")]
+    assert notes and all(spans([note]) == [shown_path(blob)] for note in notes), security.summary

@@ -338,3 +338,65 @@ def test_secrets_in_findings_are_never_published(make) -> None:
     dumped = repr([plan.create_payload("a" * 40), *plan.followup_payloads()])
     assert token not in dumped
     assert "ghp_***" in dumped
+
+
+NASTY_NAMES = [
+    "odd\n- [x] `tick`|<b>pipe.py",
+    "``double``.py",
+    "`edge`",
+    " spaced both ends ",
+    "a\\|b.py",
+    "tab\there\r.py",
+    "caf\udce9.py",  # a byte that is not UTF-8, as surrogateescape decodes it
+    "<!-- shunter:summary -->.py",
+]
+
+
+def _markdown(text: str) -> list:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").parse(text)
+
+
+def _code_spans(tokens: list) -> list[str]:
+    return [c.content for t in tokens if t.type == "inline" for c in t.children or [] if c.type == "code_inline"]
+
+
+@pytest.mark.parametrize("name", NASTY_NAMES)
+def test_a_file_name_is_one_code_span_in_tables_and_lists_whatever_it_holds(name: str) -> None:
+    from bot.wording import path_code, shown_path
+
+    shown = shown_path(name)
+    assert "\n" not in shown and "\r" not in shown and "\t" not in shown
+    table = _markdown(f"| a | b |\n|---|---|\n| {path_code(name, suffix=':3', table=True)} | x |\n")
+    assert sum(t.type == "tr_open" for t in table) == 2 and sum(t.type == "td_open" for t in table) == 2
+    listed = _markdown(f"- Skipped {path_code(name)}: binary file.\n- next\n")
+    assert sum(t.type == "list_item_open" for t in listed) == 2
+    if "<!--" in name:  # broken up, so no body holds a forged marker
+        assert "<!--" not in path_code(name)
+        return
+    assert _code_spans(table) == [f"{shown}:3"]
+    assert _code_spans(listed) == [shown]
+
+
+def test_names_are_quoted_as_git_quotes_them_only_when_they_must_be() -> None:
+    from bot.wording import shown_path
+
+    assert shown_path("src/app.py") == "src/app.py"
+    assert shown_path('say "hi"\\.py') == 'say "hi"\\.py'
+    assert shown_path("a\nb.py") == '"a\\nb.py"'
+    assert shown_path('a\t"b"\\.py') == '"a\\t\\"b\\"\\\\.py"'
+    assert shown_path("caf\udce9.py") == '"caf\\351.py"'
+
+
+def test_the_findings_table_shows_odd_file_names_whole(make) -> None:
+    from bot.wording import shown_path
+
+    name = NASTY_NAMES[0]
+    findings = [make.finding(1, path=name, message="see `<b>`"), make.finding(2)]
+    text = check_run_output(make.result(findings)).text or ""
+    tokens = _markdown(text)
+    assert sum(t.type == "tr_open" for t in tokens) == 3  # the header and one row per finding
+    spans = _code_spans(tokens)
+    assert f"{shown_path(name)}:1" in spans
+    assert "<b>" in spans  # a code span in a message shows its text, not "&lt;b&gt;"

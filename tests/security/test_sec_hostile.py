@@ -28,15 +28,15 @@ def test_fifty_megabyte_file_is_skipped_with_a_note() -> None:
     start = time.perf_counter()
     result = security.run(_ctx({"big.py": big, "ok.py": b"import yaml\nyaml.load(s)\n"}))
     assert time.perf_counter() - start < 5
-    assert any("Skipped big.py" in n and "MB" in n for n in result.notes)
+    assert any("Skipped `big.py`" in n and "MB" in n for n in result.notes)
     assert any(f.path == "ok.py" for f in result.findings)  # the rest was still scanned
-    assert "Skipped big.py" in result.summary
+    assert "Skipped `big.py`" in result.summary
 
 
 def test_binary_file_is_skipped() -> None:
     data = bytes(range(256)) * 100
     result = security.run(_ctx({"logo.png": data, "a.py": b"x = 1\n"}))
-    assert any("Skipped logo.png: binary" in n for n in result.notes)
+    assert any("Skipped `logo.png`: binary" in n for n in result.notes)
     assert result.metrics["files_skipped"] == 1
 
 
@@ -44,16 +44,16 @@ def test_invalid_utf8_is_still_scanned_for_secrets() -> None:
     token = ("ghp_" + "Ab9" * 12).encode()
     data = b"bad = '\xff\xfe\xfa'\ntoken = '" + token + b"'\n"
     result = security.run(_ctx({"notes.txt": data, "mod.py": b"x = '\xff'\n"}))
-    assert any("notes.txt is not valid UTF-8" in n for n in result.notes)
+    assert any("`notes.txt` is not valid UTF-8" in n for n in result.notes)
     assert any(f.rule_id == "secret.github-token" for f in result.findings)
-    assert any("Could not parse mod.py" in n for n in result.notes)
+    assert any("Could not parse `mod.py`" in n for n in result.notes)
 
 
 def test_syntax_error_file_is_noted_and_others_scanned() -> None:
     result = security.run(
         _ctx({"broken.py": b"def f(:\n    pass\n", "good.py": b"eval(input())\n"})
     )
-    assert any("Could not parse broken.py (line 1)" in n for n in result.notes)
+    assert any("Could not parse `broken.py` (line 1)" in n for n in result.notes)
     assert any(f.rule_id == "shunter.eval-exec-injection" for f in result.findings)
 
 
@@ -89,4 +89,4 @@ def test_pathologically_deep_expression_is_noted_not_fatal() -> None:
     deep = ("x = " + "+".join(["1"] * 60_000) + "\n").encode()
     result = security.run(_ctx({"deep.py": deep, "ok.py": b"eval(input())\n"}))
     assert any(f.path == "ok.py" for f in result.findings)
-    assert any("deep.py (nested too deeply to analyse)" in n for n in result.notes)
+    assert any("`deep.py` (nested too deeply to analyse)" in n for n in result.notes)

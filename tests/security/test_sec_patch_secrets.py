@@ -26,7 +26,7 @@ def _module(secret_line: str, call: str) -> str:
 def _assert_held_back(result: StageResult, secret: str) -> None:
     assert result.patches == []
     assert not any(f.suggestion for f in result.findings)
-    assert "No fix patch for app.py: it holds a secret; remove the secret first." in result.notes
+    assert "No fix patch for `app.py`: it holds a secret; remove the secret first." in result.notes
     # the fixable finding itself is still reported
     assert any(f.rule_id == "shunter.unsafe-yaml-load" for f in result.findings)
     assert secret not in json.dumps(result.model_dump())

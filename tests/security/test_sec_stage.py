@@ -125,7 +125,7 @@ def d(code):
     assert ("shunter.eval-exec-injection", 19) in reported  # no reason, not honoured
     assert "Suppressed inline (3)" in result.summary
     assert "trusted CI config only" in result.summary
-    assert any("without a reason at app.py:19" in n for n in result.notes)
+    assert any("without a reason at `app.py:19`" in n for n in result.notes)
 
 
 def test_fail_on_min_confidence_and_ignore_lists(pr) -> None:
