@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from githubkit import GitHub, TokenAuthStrategy
+from githubkit import GitHub
+from githubkit.auth.base import BaseAuthStrategy
 from githubkit.cache import RedisCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
@@ -40,7 +41,10 @@ from bot.github.app_jwt import (
     clock_skew_refusal,
     http_date,
 )
+from bot.logs import get_logger
 from bot.settings import Settings
+
+log = get_logger(__name__)
 
 USER_AGENT = f"Shunter/{__version__} (+https://github.com/shunter-bot/shunter)"
 MAX_INLINE_WAIT = timedelta(seconds=60)
@@ -62,6 +66,10 @@ _KEY_REFUSALS = ("could not be decoded", "'Issuer' claim", "Integration not foun
 
 T = TypeVar("T")
 _SEND_ONCE: ContextVar[bool] = ContextVar("shunter_send_once", default=False)
+_DROP_IF_SAME = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 SECONDARY_WAIT = 60.0
@@ -196,6 +204,51 @@ class MutationSpacer(BaseThrottler):
         yield
 
 
+class InstallationAuthStrategy(BaseAuthStrategy):
+    """githubkit auth for one installation: the token the factory handed out, replaced once
+    when GitHub refuses it (see :class:`InstallationTokenAuth`)."""
+
+    def __init__(self, factory: GitHubFactory, installation_id: int, token: str) -> None:
+        self.factory = factory
+        self.installation_id = installation_id
+        self.token = token
+
+    def get_auth_flow(self, github: Any) -> httpx.Auth:
+        return InstallationTokenAuth(self)
+
+
+class InstallationTokenAuth(httpx.Auth):
+    """One installation request. A 401 to an installation token means the token, not the
+    request, is wrong: it was revoked (``DELETE /installation/token``), or the shared cache
+    holds another App's or another GitHub's token (a restored backup, a simulator run
+    against the same Redis). Without this, every job of the installation failed with "Bad
+    credentials" until the cached token lapsed, up to an hour. The token is dropped for
+    every process and the request sent once more with a new one; a 401 to that one is
+    GitHub's real answer."""
+
+    requires_response_body = True  # the 401's message is logged
+
+    def __init__(self, strategy: InstallationAuthStrategy) -> None:
+        self.strategy = strategy
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        strategy = self.strategy
+        request.headers["Authorization"] = f"token {strategy.token}"
+        response = yield request
+        factory, installation_id = strategy.factory, strategy.installation_id
+        if response.status_code != 401:
+            return
+        log.warning(
+            "GitHub refused the installation token; minting a new one",
+            installation_id=installation_id,
+            github_message=api_message(response),
+        )
+        factory.drop_token(installation_id, strategy.token)
+        strategy.token = factory.installation_token(installation_id)
+        request.headers["Authorization"] = f"token {strategy.token}"
+        yield request
+
+
 class GitHubFactory:
     """Builds githubkit clients from settings; one per process, cheap to call."""
 
@@ -256,7 +309,8 @@ class GitHubFactory:
             f"shunter:gh:spacing:{installation_id}",
             self.settings.mutation_interval,
         )
-        return GitHub(TokenAuthStrategy(token), throttler=spacer, **self._common())
+        auth = InstallationAuthStrategy(self, installation_id, token)
+        return GitHub(auth, throttler=spacer, **self._common())
 
     def installation_for_repo(self, owner: str, repo: str) -> tuple[int, GitHub[Any]]:
         with translate_errors(f"finding the installation for {owner}/{repo}"):
@@ -295,6 +349,14 @@ class GitHubFactory:
             self.redis.set(key, parsed.token, ex=lifetime)
         self._tokens[installation_id] = (parsed.token, time.time() + lifetime)
         return parsed.token
+
+    def drop_token(self, installation_id: int, token: str) -> None:
+        """Forget a token GitHub refused, here and in Redis, unless another process has
+        already put a new one there (that one is not judged by this refusal)."""
+        if self._tokens.get(installation_id, ("",))[0] == token:
+            self._tokens.pop(installation_id, None)
+        if self.redis is not None:
+            self.redis.eval(_DROP_IF_SAME, 1, self._token_key(installation_id), token)
 
     def forget_installation(self, installation_id: int | None) -> None:
         """Drop a revoked installation's token (its App was uninstalled)."""

@@ -94,6 +94,17 @@ async def create_token(request: web.Request) -> web.Response:
     return json_answer(answer, status=201)
 
 
+@routes.delete("/installation/token")
+async def revoke_token(request: web.Request) -> web.Response:
+    """GitHub's "Revoke an installation access token": the token that calls it stops working."""
+    hub, caller = ctx(request)
+    if caller.kind != "installation" or caller.token is None:
+        raise ApiError(403, "You must authenticate with an installation access token")
+    with hub.world.lock:
+        hub.world.tokens.pop(caller.token.token, None)
+    return web.Response(status=204)
+
+
 @routes.get("/installation/repositories")
 async def installation_repositories(request: web.Request) -> web.Response:
     hub, caller = ctx(request)

@@ -159,3 +159,42 @@ def test_a_create_github_refused_with_a_5xx_is_posted_again_after_looking(repo, 
     with pytest.raises(TransientError, match="creating check run c"):
         _create_check(gh, head, "three")
     assert _check_run_ids(repo, head) == [created]
+
+
+def test_a_revoked_shared_token_is_replaced_once_for_every_worker(repo, redis_url):
+    """GitHub refusing the cached token (revoked, or another GitHub's left in Redis) costs
+    one new token, not an hour of 'Bad credentials' in every job of the installation."""
+    conn = redis.Redis.from_url(redis_url)
+    inst = repo.installation_id("octo/client")
+    first = GitHubFactory(settings_for(repo), conn)
+    gh = first.installation(inst)
+    old = first.installation_token(inst)
+    gh.rest.apps.revoke_installation_access_token()  # GitHub's DELETE /installation/token
+    second = GitHubFactory(settings_for(repo), conn)  # another worker: the token from Redis
+    assert second.installation(inst).rest.repos.get("octo", "client").parsed_data.name == "client"
+    new = conn.get(f"shunter:token:{repo.app_id}:{inst}")
+    assert new is not None and new.decode() not in ("", old)
+    # the first worker still holds the revoked token in memory; its next request heals too
+    assert first.installation(inst).rest.repos.get("octo", "client").parsed_data.name == "client"
+    assert repo.recorder.count(f"POST /app/installations/{inst}/access_tokens") == 2  # one new token
+    assert first.installation_token(inst) == new.decode()
+
+
+def test_a_token_from_another_github_in_redis_is_replaced(repo, redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    inst = repo.installation_id("octo/client")
+    conn.set(f"shunter:token:{repo.app_id}:{inst}", "ghs_from_another_simulator", ex=3000)
+    gh = GitHubFactory(settings_for(repo), conn).installation(inst)
+    assert gh.rest.repos.get("octo", "client").parsed_data.name == "client"
+    assert conn.get(f"shunter:token:{repo.app_id}:{inst}") != b"ghs_from_another_simulator"
+
+
+def test_a_refusal_of_a_new_token_is_githubs_answer_and_not_retried_again(repo, redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    inst = repo.installation_id("octo/client")
+    gh = GitHubFactory(settings_for(repo), conn).installation(inst)
+    repo.faults.error(401, "GET /repos/octo/client", times=5)
+    with pytest.raises(GitHubError, match="401"), translate_errors("reading the repo"):
+        gh.rest.repos.get("octo", "client")
+    assert len(repo.recorder.filter("GET /repos/octo/client")) == 2  # the request and one resend
+    assert repo.recorder.count(f"POST /app/installations/{inst}/access_tokens") == 2

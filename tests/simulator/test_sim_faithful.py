@@ -8,7 +8,9 @@ import gzip
 import json
 import re
 
+import pytest
 from githubkit import webhooks
+from githubkit.exception import RequestFailed
 
 from bot.simulator.server import build_app
 
@@ -195,6 +197,12 @@ def test_every_route_parses_with_githubkit_models(demo, kit):
     one = app.rest.apps.get_webhook_delivery(deliveries[0].id).parsed_data
     assert one.guid == deliveries[0].guid
     assert app.rest.apps.redeliver_webhook_delivery(deliveries[0].id).status_code == 202
+
+    # Revoking the installation token (last: the client's token stops working)
+    assert gh.rest.apps.revoke_installation_access_token().status_code == 204
+    with pytest.raises(RequestFailed) as refused:
+        gh.rest.repos.get(o, r)
+    assert refused.value.response.status_code == 401
 
     # Coverage: every REST route the simulator serves was exercised above and answered 2xx.
     ok = [x for x in sim.recorder.filter("*") if 200 <= x.status < 300]
