@@ -19,6 +19,13 @@ from bot.settings import Settings, load_settings
 
 log = get_logger(__name__)
 
+SCHEDULER_TAKEOVER_SECONDS = 60
+"""How often an idle worker wakes to run rq's maintenance, where it takes over the
+scheduler from a worker that died. rq's defaults (maintenance every 10 minutes, an idle
+worker blocking 405 s on the queues) left merge-queue wakes, retries and patient summaries
+unscheduled for up to 13 minutes after the scheduler's worker died, on every deploy that
+restarts workers. rq's scheduler lock lapses 61 s after its holder stops."""
+
 
 def build_worker(
     settings: Settings,
@@ -27,6 +34,7 @@ def build_worker(
     *,
     fork: bool = True,
     name: str | None = None,
+    takeover_seconds: int = SCHEDULER_TAKEOVER_SECONDS,
 ) -> BaseWorker:
     """An rq worker bound to this process's runtime.
 
@@ -42,6 +50,9 @@ def build_worker(
         connection=connection,
         serializer=JSONSerializer,
         name=name or f"shunter-{socket.gethostname()}-{os.getpid()}",
+        maintenance_interval=takeover_seconds,
+        # idle, a worker blocks on the queues for worker_ttl - 15 s before maintenance runs
+        worker_ttl=takeover_seconds + 15,
     )
 
 
