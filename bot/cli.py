@@ -2,8 +2,9 @@
 
 Subcommands live beside the code they drive and are imported only when invoked, so
 ``shunter --help`` stays fast and one broken feature cannot stop the others from starting.
-Every ``ShunterError`` becomes one line on stderr and exit status 2 (1 is kept for
-"the check failed", e.g. ``shunter run`` or ``shunter config validate``). Anything else
+Every ``ShunterError``, and every ``click.ClickException`` a command raises, becomes one
+line on stderr and exit status 2 (1 is kept for "the check failed", e.g. ``shunter run``
+or ``shunter config validate``). Anything else
 that escapes a command is unexpected: its traceback, one line saying so, and status 3, so
 a script never mistakes a crash for "the check failed". Ctrl-C exits 130, as shells do.
 """
@@ -77,7 +78,14 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\nshunter: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except click.ClickException as exc:
+            if exc.exit_code != 1:
+                raise  # usage errors already exit 2 with click's usage text
+            # click's default status for an error (a missing file, an unknown id) is 1,
+            # which Shunter keeps for "the check failed": say it as every error is said.
+            click.echo(f"shunter: {exc.format_message()}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except (click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno == errno.EPIPE:

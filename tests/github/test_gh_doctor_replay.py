@@ -114,7 +114,7 @@ def test_replay_signs_and_posts(clean_env, monkeypatch, redis_url, tmp_path):
         assert bad.exit_code == 1 and "401 {" in bad.output
         payload.write_text("{not json")
         broken = CliRunner().invoke(main, ["replay", str(payload), "--event", "installation", "--url", url])
-        assert broken.exit_code == 1 and "is not JSON" in broken.output
+        assert broken.exit_code == 2 and "is not JSON" in broken.output  # bad input, not a failed check
     finally:
         web.stop()
 

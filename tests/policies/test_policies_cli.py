@@ -52,7 +52,7 @@ def test_validate_defaults_to_the_repo_config(tmp_path: Path, monkeypatch: pytes
 
 def test_validate_missing_file(tmp_path: Path) -> None:
     code, _, err = run("validate", str(tmp_path / "none.yml"))
-    assert code == 1
+    assert code == 2  # bad input; 1 means the file has problems
     assert "no such file" in err
 
 

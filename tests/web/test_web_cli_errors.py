@@ -1,0 +1,40 @@
+"""Errors a user can fix end a command with one line and exit status 2, as the README
+promises ("2 means bad usage or input, 3 an unexpected error, 1 is kept for 'the check
+failed'"): a missing file, an unknown queue entry, a payload that is not JSON. click's own
+errors exited 1, so a script could not tell them from a failed check."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from bot.cli import main
+
+
+def test_config_validate_of_a_missing_file_is_bad_input_not_a_failed_check(clean_env):
+    result = CliRunner().invoke(main, ["config", "validate", "nope.yml"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "shunter: nope.yml: no such file"
+
+
+def test_queue_show_of_an_unknown_entry(clean_env, monkeypatch, redis_url):
+    monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+    result = CliRunner().invoke(main, ["queue", "show", "abc"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "shunter: no merge-queue entry 'abc'"
+    # retry and drop already said so: the three agree
+    assert CliRunner().invoke(main, ["queue", "drop", "abc"]).exit_code == 2
+
+
+def test_replay_of_a_file_that_is_not_json(clean_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHUNTER_WEBHOOK_SECRET", "s")
+    (tmp_path / "bad.json").write_text("nope\n")
+    result = CliRunner().invoke(main, ["replay", "bad.json", "--event", "ping"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "shunter: bad.json is not JSON: line 1: Expecting value"
+
+
+def test_usage_errors_keep_clicks_usage_text(clean_env):
+    result = CliRunner().invoke(main, ["config", "explain"])
+    assert result.exit_code == 2
+    assert "Usage: main config explain" in result.output  # CliRunner names the program "main"
+    assert "give exactly one of --file or --repo" in result.output
