@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import hmac
 import json
+import os
+import socket
 import threading
 import uuid
 from pathlib import Path
@@ -15,6 +18,7 @@ import click
 import httpx
 from aiohttp import web
 
+from bot.errors import ShunterError
 from bot.logs import configure, get_logger
 from bot.queue.connection import check_reachable, open_redis
 from bot.settings import load_settings
@@ -50,6 +54,8 @@ class WebThread:
                 self.port = sockets[0].getsockname()[1]
         except BaseException as exc:
             self.error = exc
+            if self.runner is not None:  # stop the app's timers: nothing is left pending
+                self.loop.run_until_complete(self.runner.cleanup())
             self.ready.set()
             return
         self.ready.set()
@@ -59,8 +65,10 @@ class WebThread:
     def start(self) -> None:
         self.thread.start()
         self.ready.wait(30)
+        if isinstance(self.error, OSError) and is_listen_error(self.error):
+            raise cannot_listen(self.host, self.port, self.error) from None
         if self.error is not None:
-            raise click.ClickException(f"cannot listen on {self.host}:{self.port}: {self.error}")
+            raise self.error
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -106,7 +114,12 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
             log.info("missed deliveries are not swept", reason=why)
         if not with_worker:
             log.info("serving", url=where, embedded_redis=handle.embedded)
-            web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+            try:
+                web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+            except OSError as exc:
+                if not is_listen_error(exc):
+                    raise
+                raise cannot_listen(settings.host, settings.port, exc) from None
             return
         from bot.queue.commands import build_worker, run_worker
 
@@ -119,6 +132,36 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
             server.stop()
     finally:
         handle.close()
+
+
+_LISTEN_HINTS = {
+    errno.EADDRINUSE: "another process listens there: stop it, or choose a port with --port or SHUNTER_PORT",
+    errno.EADDRNOTAVAIL: "this host has no such address: choose one with --host or SHUNTER_HOST",
+    errno.EACCES: "ports below 1024 need privileges: choose a higher one with --port or SHUNTER_PORT",
+}
+
+
+def is_listen_error(exc: OSError) -> bool:
+    """Whether ``exc`` says the server could not bind its address (the operator's to fix).
+
+    asyncio reports a failed bind as an OSError naming the address; an unresolvable host
+    fails earlier, in getaddrinfo. Anything else is not about the address and stays an
+    unexpected error with its traceback.
+    """
+    if isinstance(exc, socket.gaierror):
+        return True
+    return exc.errno in _LISTEN_HINTS and "bind" in str(exc)
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> ShunterError:
+    """One line naming the address and why it cannot be used, instead of a traceback."""
+    if isinstance(exc, socket.gaierror):
+        return ShunterError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="the host name does not resolve: choose an address with --host or SHUNTER_HOST",
+        )
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return ShunterError(f"cannot listen on {host}:{port}: {reason}", hint=_LISTEN_HINTS.get(exc.errno or 0))
 
 
 def _open_store(settings: Any) -> Any:
