@@ -3,6 +3,9 @@ recently used ones until the cache fits its size budget; in the mirrors that sta
 refs no job has fetched for as long (a closed pull request's head, a merged merge-queue
 branch, refs under a retired naming).
 
+The merge worker's own repositories (:func:`repositories`) count as mirrors here: they
+grow the same way, one per repository served and a ref per branch landed on.
+
 ``plan_cleanup`` and ``plan_ref_prune`` decide (pure); ``cleanup_mirrors`` and
 ``prune_mirror_refs`` measure and delete, skipping any mirror whose lock is held so a
 running fetch is never pulled out from under a worker.
@@ -78,14 +81,28 @@ def _last_used(mirror: Path) -> float:
     return 0.0
 
 
+MERGE_REPOS = "merge"
+"""``<data_dir>/merge`` holds the merge worker's repositories, ``<owner>__<name>.git``."""
+
+
+def merge_repos_root(data_dir: Path) -> Path:
+    return Path(data_dir) / MERGE_REPOS
+
+
+def repositories(data_dir: Path) -> list[Path]:
+    """Every bare repository Shunter keeps under ``data_dir``: the mirrors jobs read pull
+    requests from (``mirrors/<owner>/<name>.git``) and the merge worker's, which it lands
+    changes in (``merge/<owner>__<name>.git``). Both kinds grow with each repository served,
+    so both fall under the same limits."""
+    root = Path(data_dir)
+    found = [*root.glob("mirrors/*/*.git"), *merge_repos_root(root).glob("*.git")]
+    return sorted(path for path in found if path.is_dir())
+
+
 def list_mirrors(data_dir: Path) -> list[MirrorInfo]:
-    root = Path(data_dir) / "mirrors"
-    if not root.is_dir():
-        return []
     return [
         MirrorInfo(path=path, size_bytes=_size(path), last_used=_last_used(path))
-        for path in sorted(root.glob("*/*.git"))
-        if path.is_dir()
+        for path in repositories(data_dir)
     ]
 
 
@@ -149,11 +166,8 @@ def prune_refs(mirror: Path, *, max_age_seconds: float, now: float | None = None
 
 def prune_mirror_refs(data_dir: Path, *, max_age_seconds: float, now: float | None = None) -> int:
     """Prune every mirror's refs (:func:`prune_refs`); how many refs were deleted."""
-    root = Path(data_dir) / "mirrors"
-    if not root.is_dir():
-        return 0
     deleted = 0
-    for mirror in sorted(root.glob("*/*.git")):
+    for mirror in repositories(data_dir):
         if (mirror / "HEAD").exists():
             deleted += len(prune_refs(mirror, max_age_seconds=max_age_seconds, now=now) or ())
     return deleted

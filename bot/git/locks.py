@@ -3,6 +3,10 @@
 ``flock`` locks belong to an open file description, so two threads of one worker and two
 worker processes on one host exclude each other alike. Readers need no lock: git writes
 objects before it moves refs, so a concurrent reader sees either the old or the new state.
+
+A merge worker's repository is held *shared* for a whole landing (several branches of one
+repository land at once); clean-up takes the same lock exclusively, so it never deletes
+the repository or prunes its refs while a landing uses them.
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ POLL_SECONDS = 0.05
 
 @contextmanager
 def file_lock(
-    path: Path, *, timeout: float = 300.0, blocking: bool = True, touch: bool = True
+    path: Path,
+    *,
+    timeout: float = 300.0,
+    blocking: bool = True,
+    touch: bool = True,
+    shared: bool = False,
 ) -> Iterator[bool]:
-    """Hold an exclusive lock on ``path`` for the ``with`` block.
+    """Hold an exclusive lock on ``path`` for the ``with`` block (with ``shared``, a lock
+    any number of other shared holders may hold too, and no exclusive one).
 
     Yields True when the lock is held. With ``blocking=False`` it yields False at once when
     another holder has it (clean-up uses that to skip busy mirrors). A lock that cannot be
@@ -37,7 +47,7 @@ def file_lock(
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if not blocking:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pygit2
 
+from bot.git.cleanup import repositories
 from bot.git.locks import file_lock
 from bot.git.mirror import lock_path
 
@@ -90,13 +91,11 @@ def _remove_abandoned_staging(folder: Path) -> None:
 
 
 def repack_mirrors(data_dir: Path, *, limit: int = PACK_LIMIT) -> list[RepackResult]:
-    """Repack every mirror under ``data_dir`` that has gathered too many packs."""
-    root = Path(data_dir) / "mirrors"
-    if not root.is_dir():
-        return []
+    """Repack every mirror under ``data_dir`` (the merge worker's repositories too) that
+    has gathered too many packs."""
     done = []
-    for mirror in sorted(root.glob("*/*.git")):
-        if mirror.is_dir() and needs_repack(mirror, limit):
+    for mirror in repositories(data_dir):
+        if needs_repack(mirror, limit):
             result = repack(mirror, limit=limit)
             if result is not None:
                 done.append(result)

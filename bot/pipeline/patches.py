@@ -622,6 +622,7 @@ def _web_url(runtime: Any) -> str:
 
 def _repo_store(runtime: Any) -> Any:
     """The merge worker's remotes; forks are reached with the base repository's token."""
+    from bot.git.cleanup import merge_repos_root
     from bot.git.push import GitCliPusher, GitRemote
     from bot.queue.merge_worker import GitHubRepoStore
 
@@ -646,11 +647,13 @@ def _repo_store(runtime: Any) -> Any:
 
             return make
 
-    return UpstreamRepoStore(runtime.github, runtime.settings.data_dir / "merge")
+    return UpstreamRepoStore(runtime.github, merge_repos_root(runtime.settings.data_dir))
 
 
 def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
-    """Job (queue ``merge``): land what the merge queue holds, batch by batch."""
+    """Job (queue ``merge``): land what the merge queue holds, batch by batch; then, at
+    most hourly, the repositories' upkeep (a host may run only merge workers)."""
+    from bot.pipeline.stage_job import _maintain_mirrors_now_and_then
     from bot.queue.merge_worker import process_once
     from bot.runtime import get_runtime
 
@@ -675,6 +678,7 @@ def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
         wake_after = schedule_next_merge_job(
             runtime.redis, idle=idle, running=current.id if current else None
         )
+    _maintain_mirrors_now_and_then(runtime)
     return {"landed": landed, "dead": dead, "next_run_in_seconds": wake_after}
 
 

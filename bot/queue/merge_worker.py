@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +40,9 @@ from bot.changes.model import ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.errors import ShunterError, TransientError
 from bot.git.apply import apply_batch, commit_message, create_commit, landed_changes, own_commit_files
+from bot.git.fetched_refs import fetched_ref, record_fetch
+from bot.git.locks import file_lock
+from bot.git.mirror import lock_path
 from bot.git.push import (
     ApiPusher,
     BranchPusher,
@@ -103,28 +107,49 @@ class NoHooks:
 class RepoStore(Protocol):
     """Local repositories the worker may write objects into, and where their remotes are."""
 
-    def open(self, repo: str) -> pygit2.Repository: ...
+    def landing(self, repo: str, branch: str) -> AbstractContextManager[pygit2.Repository]:
+        """``repo``'s local repository, kept (and its ref for ``branch``) for the ``with``
+        block: a landing reads what it fetched until it has pushed."""
+        ...
 
     def remote(self, repo: str) -> GitRemote: ...
 
 
+FETCH_NOTES_LOCK = "shunter-fetched-refs.lock"
+"""Inside a repository: serialises the landings that share it while they note a ref."""
+
+
 @dataclass
 class LocalRepoStore:
-    """A bare repository per GitHub repository under ``root``, private to one worker.
+    """A bare repository per GitHub repository under ``root``, shared by the merge workers
+    of one machine (``<data_dir>/merge``).
 
     Objects only accumulate here (commits that lost a race are garbage); refs are the
-    fetched branch heads. Give each worker process its own ``root``.
+    fetched branch heads. Hourly maintenance keeps these repositories within the mirrors'
+    age and size limits and prunes their refs (``bot.git.cleanup``), under the lock beside
+    each repository: a landing holds it shared, so landings on other branches of the same
+    repository go on at once, while maintenance, which needs it exclusively, skips the
+    repository until no landing uses it.
     """
 
     root: Path
     remotes: Callable[[str], GitRemote]
 
-    def open(self, repo: str) -> pygit2.Repository:
-        path = self.root / (repo.replace("/", "__") + ".git")
-        if not (path / "HEAD").exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return pygit2.init_repository(str(path), bare=True)
-        return pygit2.Repository(str(path))
+    def path(self, repo: str) -> Path:
+        return self.root / (repo.replace("/", "__") + ".git")
+
+    @contextlib.contextmanager
+    def landing(self, repo: str, branch: str) -> Iterator[pygit2.Repository]:
+        """The repository of ``repo``, created on first use, with ``branch``'s fetched ref
+        noted as used now (ref pruning goes by that note, as in the mirrors)."""
+        path = self.path(repo)
+        with file_lock(lock_path(path.resolve()), shared=True):
+            with file_lock(path / FETCH_NOTES_LOCK, touch=False):
+                if not (path / "HEAD").exists():  # new, or maintenance removed it
+                    pygit2.init_repository(str(path), bare=True)
+                with contextlib.suppress(OSError):  # unnoted, the ref still gets the full age
+                    record_fetch(path, [fetched_ref(branch)], time.time())
+            yield pygit2.Repository(str(path))
 
     def remote(self, repo: str) -> GitRemote:
         return self.remotes(repo)
@@ -173,8 +198,8 @@ class GitHubRepoStore:
     root: Path
     _clone_urls: dict[str, str] = field(default_factory=dict)
 
-    def open(self, repo: str) -> pygit2.Repository:
-        return LocalRepoStore(self.root, self.remote).open(repo)
+    def landing(self, repo: str, branch: str) -> AbstractContextManager[pygit2.Repository]:
+        return LocalRepoStore(self.root, self.remote).landing(repo, branch)
 
     def remote(self, repo: str) -> GitRemote:
         owner, name = repo.split("/", 1)
@@ -242,17 +267,19 @@ def process_once(
     pending = {e.cr.id: e.cr for e in claim.entries}
     with LeaseKeeper(queue, claim), _unlocking(queue, claim):
         try:
-            _land(
-                queue,
-                claim,
-                pending,
-                outcome,
-                repo_store,
-                pushers or default_pushers(),
-                hooks or NoHooks(),
-                push_attempts,
-                pygit2.Signature(*signature),
-            )
+            with repo_store.landing(claim.repo, claim.branch) as repo:
+                _land(
+                    queue,
+                    claim,
+                    pending,
+                    outcome,
+                    repo,
+                    repo_store.remote(claim.repo),
+                    pushers or default_pushers(),
+                    hooks or NoHooks(),
+                    push_attempts,
+                    pygit2.Signature(*signature),
+                )
         except PushRejected as exc:
             for change_id in list(pending):
                 cr = pending.pop(change_id)
@@ -293,14 +320,13 @@ def _land(
     claim: Claim,
     pending: dict[str, ChangeRequest],
     outcome: BatchOutcome,
-    repo_store: RepoStore,
+    repo: pygit2.Repository,
+    remote: GitRemote,
     pushers: PusherFactory,
     hooks: MergeHooks,
     push_attempts: int,
     signature: pygit2.Signature,
 ) -> None:
-    repo = repo_store.open(claim.repo)
-    remote = repo_store.remote(claim.repo)
     policy = claim.entries[0].policy
     pusher = pushers(claim.repo, policy, remote)
     report = LandingReport(claim.repo, claim.branch, None, [], [], 0, 0, pusher.method, previous_head=None)

@@ -420,7 +420,8 @@ def test_change_on_a_force_pushed_away_head_is_dead_lettered_by_every_worker(
     mq.submit(b, forge.base_tree(h1), git_policy, {})
     rewritten = force_push(forge, start, {"README.md": b"# rewritten\n"})
     store = w1 if worker == "w1" else store_factory("fresh")
-    assert (h1 in store.open("acme/widgets")) == (worker == "w1")
+    with store.landing("acme/widgets", "main") as repo:
+        assert (h1 in repo) == (worker == "w1")
     outcome = process_once(mq, store, owner_id=worker)
     assert outcome.report is None and forge.head() == rewritten, outcome
     [letter] = outcome.dead
