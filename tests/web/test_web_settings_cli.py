@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -142,3 +143,37 @@ def test_engine_settings_in_dotenv_reach_the_engines(clean_env, tmp_path, monkey
     (tmp_path / ".env").write_text("SHUNTER_OUTBOUND_URLS=http://ollama.internal:11434/v1\n")
     load_settings()
     outbound.check("http://ollama.internal:11434/v1", "llm.base_url")  # the engines see it now
+
+
+def test_sandbox_and_scratch_settings_in_dotenv_are_used(clean_env, tmp_path, monkeypatch):
+    """The README's Settings table lists them, and settings may come from .env: the sandbox
+    and scratch dirs read only the process environment, so .env values were ignored."""
+    from bot.git.scratch import scratch_root
+    from bot.sandbox.bubblewrap import find_bwrap
+    from bot.settings import load_settings
+    from bot.stages.tests import cache_root
+
+    names = ("DATA_DIR", "SANDBOX_BWRAP", "SANDBOX_CACHE", "SANDBOX_UID", "SCRATCH_DIR")
+    for name in names:
+        monkeypatch.delenv(f"SHUNTER_{name}", raising=False)  # and restored when the test ends
+    (tmp_path / ".env").write_text(
+        f"SHUNTER_DATA_DIR={tmp_path / 'state'}\nSHUNTER_SANDBOX_BWRAP=/nonexistent/bwrap\n"
+        f"SHUNTER_SCRATCH_DIR={tmp_path / 'scratch'}\nSHUNTER_SANDBOX_UID=4242\n"
+    )
+    load_settings()
+    assert find_bwrap() is None
+    assert scratch_root() == tmp_path / "scratch"
+    assert cache_root() == tmp_path / "state" / "sandbox-venvs"  # under SHUNTER_DATA_DIR from .env
+    assert os.environ["SHUNTER_SANDBOX_UID"] == "4242"
+    assert "SHUNTER_SANDBOX_CACHE" not in os.environ  # unset stays unset: the code's default
+
+
+def test_a_bwrap_named_in_dotenv_reaches_doctor(clean_env, tmp_path, redis_url):
+    (tmp_path / ".env").write_text(f"SHUNTER_SANDBOX_BWRAP=/nonexistent/bwrap\nSHUNTER_REDIS_URL={redis_url}\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SHUNTER_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "doctor"], env=env, capture_output=True, text=True,
+        cwd=tmp_path, check=False, timeout=120,
+    )
+    sandbox = [line for line in proc.stdout.splitlines() if "sandbox:" in line]
+    assert sandbox and "bubblewrap works" not in sandbox[0], proc.stdout
