@@ -148,6 +148,22 @@ class Settings(BaseSettings):
         default=None,
         description="The App's bot login (e.g. shunter[bot]); events it sends are ignored.",
     )
+    sandbox_bwrap: str | None = Field(
+        default=None, description="The bubblewrap binary; unset, `bwrap` on PATH."
+    )
+    sandbox_cache: Path | None = Field(
+        default=None,
+        description="Cached per-repository test environments; unset, DATA_DIR/sandbox-venvs.",
+    )
+    sandbox_uid: int | None = Field(
+        default=None,
+        gt=0,
+        description="The uid sandboxed code runs as when the worker is root; unset, 65534.",
+    )
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="Where stages write the files analyzers read; unset, /dev/shm or the temp dir.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -295,12 +311,23 @@ def load_settings(**overrides: object) -> Settings:
         ) from None
     except OSError as exc:
         raise SettingsError(ENV_FILE, f"cannot be read: {exc.strerror or exc}") from None
-    for name, field in ENGINE_SETTINGS.items():
-        if field not in overrides:
-            os.environ.setdefault(name, str(getattr(settings, field)))
+    for name, field in ENVIRONMENT_SETTINGS.items():
+        value = getattr(settings, field)
+        if field not in overrides and field in settings.model_fields_set and value is not None:
+            os.environ.setdefault(name, str(value))
     return settings
 
 
-# Settings the engines check where the process's environment is all they see (a stage is a
-# pure function and holds no Settings): a value from .env reaches them through here.
-ENGINE_SETTINGS = {"SHUNTER_OUTBOUND_URLS": "outbound_urls", "SHUNTER_LLM_KEYS": "llm_keys"}
+# Settings read where the process's environment is all the code sees (a stage is a pure
+# function and holds no Settings; the sandbox and scratch dirs are leaves that import no
+# settings): a value from .env reaches them through here. Only values the environment or
+# .env set are passed on; the code's own defaults are the same as the settings'.
+ENVIRONMENT_SETTINGS = {
+    "SHUNTER_OUTBOUND_URLS": "outbound_urls",
+    "SHUNTER_LLM_KEYS": "llm_keys",
+    "SHUNTER_DATA_DIR": "data_dir",
+    "SHUNTER_SANDBOX_BWRAP": "sandbox_bwrap",
+    "SHUNTER_SANDBOX_CACHE": "sandbox_cache",
+    "SHUNTER_SANDBOX_UID": "sandbox_uid",
+    "SHUNTER_SCRATCH_DIR": "scratch_dir",
+}
