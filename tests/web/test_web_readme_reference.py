@@ -1,0 +1,164 @@
+"""The README's reference tables agree with the code they describe.
+
+Operators and maintainers look options, settings and defaults up in the README; a row that
+names an option the command lacks, a setting nobody reads, or a stale default sends them
+wrong. (The annotated `.github/shunter.yml` example is checked in tests/policies.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from bot.cli import COMMANDS, main
+from bot.policies.schema import ShunterConfig
+from bot.queue.merge import QueueSettings
+from bot.settings import Settings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def _section(heading: str) -> str:
+    return README.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def _rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in ``text`` (escaped pipes kept inside cells)."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+            rows.append([cell.strip() for cell in cells])
+    return rows
+
+
+def _command(path: list[str]) -> click.Command:
+    command: click.Command = main
+    ctx = click.Context(main)
+    for name in path:
+        assert isinstance(command, click.Group), path
+        found = command.get_command(ctx, name)
+        assert found is not None, f"the README names `shunter {' '.join(path)}`, which does not exist"
+        command = found
+    return command
+
+
+def _options(command: click.Command) -> set[str]:
+    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+
+
+# -- Command line ---------------------------------------------------------------------------
+
+COMMAND_ROWS = [row[0] for row in _rows(_section("## Command line")) if row[0].startswith("`shunter ")]
+
+
+def test_the_command_table_names_every_command() -> None:
+    named = {re.match(r"`shunter (\w+)", cell).group(1) for cell in COMMAND_ROWS}  # type: ignore[union-attr]
+    assert sorted(set(COMMANDS) - named) == []
+
+
+@pytest.mark.parametrize("cell", COMMAND_ROWS)
+def test_every_option_in_the_command_table_exists(cell: str) -> None:
+    """Each option a row names belongs to its command (for a group such as `shunter queue`,
+    to one of the subcommands the row names; each of those must exist)."""
+    words = re.split(r"\s+|\\\|", cell.replace("`", " "))
+    words = [w.strip("[]") for w in words if w.strip("[]")]
+    assert words[0] == "shunter", cell
+    command = _command([words[1]])
+    options = set(re.findall(r"--[a-z][a-z-]*", cell))
+    if isinstance(command, click.Group):
+        subs = [w for w in words[2:] if w in command.commands]
+        assert subs, cell
+        offered = set().union(*(_options(_command([words[1], sub])) for sub in subs))
+    else:
+        offered = _options(command)
+    assert sorted(options - offered) == [], cell
+
+
+# -- Settings (the installation) ------------------------------------------------------------
+
+SETTING_ROWS = {
+    name: row[1]
+    for row in _rows(_section("## Settings (the installation)"))
+    for name in re.findall(r"`(SHUNTER_[A-Z_]+)`", row[0])
+}
+
+
+def test_every_setting_in_the_table_is_one_shunter_reads() -> None:
+    fields = {f"SHUNTER_{name.upper()}" for name in Settings.model_fields}
+    assert sorted(set(SETTING_ROWS) - fields) == []
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, f in Settings.model_fields.items() if isinstance(f.default, int | float | str)]
+)
+def test_the_settings_table_states_each_default(name: str) -> None:
+    env = f"SHUNTER_{name.upper()}"
+    cell = SETTING_ROWS[env]
+    default = Settings.model_fields[name].default
+    if env in {"SHUNTER_HOST", "SHUNTER_PORT"}:  # one row: `127.0.0.1` / `8080`
+        cell = cell.split(" / ")[0 if env == "SHUNTER_HOST" else 1]
+    if default == "":
+        assert cell == "(empty)", (env, cell)
+        return
+    stated = re.match(r"`([^`]*)`", cell)
+    assert stated is not None, (env, cell)
+    assert _scalar(stated.group(1)) == _scalar(str(default)), (env, cell, default)
+
+
+# -- .github/shunter.yml: the patches table -------------------------------------------------
+
+
+def _dotted(data: Any, path: str) -> Any:
+    for key in path.split("."):
+        data = data[key]
+    return data
+
+
+def _yaml_scalar(text: str) -> Any:
+    text = text.strip().strip("`")
+    if text.startswith("["):
+        return [item.strip().strip('"') for item in text.strip("[]").split(",") if item.strip()]
+    return int(text) if text.isdigit() else text
+
+
+def test_the_patches_table_states_each_default() -> None:
+    patches = ShunterConfig().model_dump(mode="json")["patches"]
+    section = README.split("### Policy knobs (`.github/shunter.yml`, section `patches`)", 1)[1]
+    rows = [row for row in _rows(section.split("\n### ", 1)[0]) if row[0] != "key"]
+    seen = set()
+    for keys_cell, default_cell, _meaning in rows:
+        keys = [k.strip().strip("`") for k in keys_cell.split(" / ")]
+        parent = keys[0].rsplit(".", 1)[0] if "." in keys[0] else ""
+        keys = [f"{parent}{k}" if k.startswith(".") else k for k in keys]
+        defaults = default_cell.split(" / ")
+        if len(defaults) == 1:
+            defaults *= len(keys)
+        for key, default in zip(keys, defaults, strict=True):
+            assert _yaml_scalar(default) == _dotted(patches, key), (key, default)
+            seen.add(key.split(".")[0])
+    assert seen == set(patches)
+
+
+def test_the_operator_knobs_state_each_default() -> None:
+    text = " ".join(README.split("### Operator knobs", 1)[1].split("\n### ", 1)[0].split())
+    for field in dataclasses.fields(QueueSettings):
+        assert f"`{field.name}`" in text, field.name
+    defaults = QueueSettings()
+    for name in ("lease_seconds", "max_attempts", "max_batch", "max_batch_paths"):
+        assert f"`{name}` ({getattr(defaults, name):g})" in text, name
+    assert f"({defaults.backoff_base:g} s / {defaults.backoff_max:g} s)" in text
+    assert f"({defaults.landed_ttl_seconds // 86400} days" in text
+    assert "`branch_lock` (on)" in text and defaults.branch_lock
