@@ -123,7 +123,8 @@ def split_candidates(
         if usable == 0:
             if unknown:
                 gen.reasons[target.dotted] = (
-                    "no test proposed: Hypothesis cannot infer values for argument(s) "
+                    "no test proposed: Hypothesis cannot infer values for "
+                    f"{'argument' if len(unknown) == 1 else 'arguments'} "
                     f"{', '.join(sorted(unknown))} (add type hints or register a strategy)"
                 )
             elif answer.get("error"):

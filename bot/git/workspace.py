@@ -31,6 +31,7 @@ from bot.git.mirror import (
 )
 from bot.git.trees import CommitTree
 from bot.stages.context import StageContext, _never
+from bot.wording import plural
 
 
 @dataclass
@@ -198,7 +199,8 @@ def local_repo_notes(path: Path | str, base: str, head: str) -> list[str]:
         dirty = repo.status(untracked_files="no")
         if dirty:
             notes.append(
-                f"{len(dirty)} file(s) with uncommitted changes are not part of this run: "
+                f"{plural(len(dirty), 'file')} with uncommitted changes {'is' if len(dirty) == 1 else 'are'} "
+                "not part of this run: "
                 "shunter run reads commits (HEAD by default), not the working tree; commit "
                 "them to include them."
             )

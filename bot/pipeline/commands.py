@@ -301,7 +301,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         )
     with bind(repo=repo, pr=number, user=user):
         run_session(session, parsed)
-    ctx.handled("commands.ran", f"{len(parsed.commands)} command(s) by {user}")
+    ctx.handled("commands.ran", f"{plural(len(parsed.commands), 'command')} by {user}")
 
 
 def _recorded_pull(runtime: Any, data: dict[str, Any], check_run: dict[str, Any]) -> int | None:
@@ -530,7 +530,8 @@ def _config(session: Session, command: Command) -> str:
     layers = " < ".join(effective.layers)
     intro = f"Effective config (layers, lowest first: {layers}). Settings not listed are Shunter's defaults."
     if effective.problems:
-        intro += f"\n\n⚠️ {len(effective.problems)} problem(s) in the config; see the `shunter/config` check."
+        problems = plural(len(effective.problems), "problem")
+        intro += f"\n\n⚠️ {problems} in the config; see the `shunter/config` check."
     table = "\n".join(lines) or "| (all defaults) | | |"
     session.say(
         f"{intro}\n\n<details><summary>Settings</summary>\n\n| setting | value | from |\n|---|---|---|\n"
@@ -650,9 +651,10 @@ def _dismiss(session: Session, command: Command) -> str:
         ):
             changed.add(str(finding.get("stage")))
     text = (
-        f"Dismissed {len(chosen)} finding(s) on this PR"
+        f"Dismissed {plural(len(chosen), 'finding')} on this PR"
         + (f" ({reason})." if reason else ".")
-        + " They will not be reported here again."
+        + (" It" if len(chosen) == 1 else " They")
+        + " will not be reported here again."
         if changed
         else f"Already dismissed on this PR: {plural(len(chosen), 'finding')}."
     )

@@ -46,6 +46,7 @@ from bot.policies.decisions import may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
 from bot.queue.merge import MergeQueue
+from bot.wording import plural
 
 log = get_logger(__name__)
 PENDING_TTL = 14 * 24 * 3600
@@ -193,7 +194,10 @@ def _post_suggestions(runtime: Any, target: Target, drafts: list[PatchDraft]) ->
     files = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha).files
     suggestions, skipped = suggestions_from_drafts(drafts, files)
     left_out = (
-        f" {skipped} change(s) touch lines outside this PR's diff and are not shown." if skipped else ""
+        f" {plural(skipped, 'change')} {'touches' if skipped == 1 else 'touch'} lines outside this "
+        f"PR's diff and {'is' if skipped == 1 else 'are'} not shown."
+        if skipped
+        else ""
     )
     if not suggestions:
         return "None of the fixes touch lines of this PR's diff, so none can be suggested." + left_out
@@ -221,7 +225,7 @@ def _post_suggestions(runtime: Any, target: Target, drafts: list[PatchDraft]) ->
         ),
     )
     _audit(runtime, target, "review.create", str(review_id), "suggestions", f"{len(suggestions)} suggestions")
-    return f"The fixes are posted as {len(suggestions)} suggestion(s) in a review instead.{left_out}"
+    return f"The fixes are posted as {plural(len(suggestions), 'suggestion')} in a review instead.{left_out}"
 
 
 def _follow_up_branch(runtime: Any, target: Target, ws: Any) -> tuple[str, str | None]:
@@ -348,10 +352,14 @@ def _move_to_head(
             status=409,
             hint="ask again with /shunter apply",
         )
-    detail = f"{tip[:12]} -> {head[:12]}, {count} own commit(s) left behind"
+    detail = f"{tip[:12]} -> {head[:12]}, {plural(count, 'own commit')} left behind"
     _audit(runtime, target, "branch.move", branch, "head_moved", detail)
     closed = _forget_closed_follow_up(runtime, gh, target, branch)
-    dropped = f"its {count} commit(s) of fixes for an earlier head are" if count else "nothing is"
+    dropped = (
+        f"its {plural(count, 'commit')} of fixes for an earlier head {'is' if count == 1 else 'are'}"
+        if count
+        else "nothing is"
+    )
     return (
         f"Moved `{branch}` from `{tip[:7]}` to this pull request's head `{head[:7]}`: it held only "
         f"Shunter's own work, and {dropped} made again from the new head's fixes.{closed}"

@@ -216,7 +216,7 @@ def test_fork_pr_without_maintainer_edits_falls_back_to_suggestions(stack):
     stack.drain()
     assert sim.ref(fork.full_name, "refs/heads/feature") == before
     body = replies(sim, number)[-1].body
-    assert "posted as 1 suggestion(s) in a review" in body, body
+    assert "posted as 1 suggestion in a review" in body, body
     suggestion = [c for c in sim.review_comments(REPO, number) if "```suggestion" in c.body and "Fix from Shunter" in c.body]
     assert len(suggestion) == 1 and suggestion[0].path == "app.py"
 

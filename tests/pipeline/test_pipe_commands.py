@@ -115,7 +115,7 @@ def test_dismiss_and_explain_a_finding(stack):
     assert "Reported because" in replies(sim, number)[-1].body
     sim.comment(REPO, number, f"/shunter dismiss {short} false positive", user="tina")
     stack.drain()
-    assert "Dismissed 1 finding" in replies(sim, number)[-1].body
+    assert "Dismissed 1 finding on this PR (false positive). It will not be reported" in replies(sim, number)[-1].body
     assert stack.runtime.store.dismissed_fingerprints(REPO, number)
 
 

@@ -137,7 +137,7 @@ def test_placeholders_are_dropped_and_reasoned() -> None:
     ]
     gen = split_candidates({"0": top, "1": area}, answers)
     assert [c.verdict for c in gen.candidates] == ["placeholder", "pending"]
-    assert "argument(s) a" in gen.reasons[top.dotted]
+    assert "values for argument a (" in gen.reasons[top.dotted]
     assert area.dotted not in gen.reasons
     assert "TODO" not in gen.candidates[1].source  # the stale TODO comment is tidied away
     assert placeholder_args("x = 1  # st.nothing()\n") == []
