@@ -28,9 +28,36 @@ CHILD = textwrap.dedent(
 )
 
 
-def _spawn(data_dir: Path, url: str, timeout: float = 60) -> subprocess.Popen[str]:
+WAITER = textwrap.dedent(
+    """
+    import fcntl, sys
+    from bot.git import open_workspace, branch_refspec, pull_refspec
+    data_dir, url, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    ws = open_workspace(data_dir, "octo/app", url, lock_timeout=timeout)
+    real_flock, told = fcntl.flock, []
+
+    def flock(fd, operation):
+        # say "blocked" the first time a lock attempt finds the lock held by another
+        try:
+            return real_flock(fd, operation)
+        except BlockingIOError:
+            if not told:
+                told.append(True)
+                print("blocked", flush=True)
+            raise
+
+    fcntl.flock = flock
+    stats = ws.fetch([branch_refspec("main"), pull_refspec(1)])
+    print(ws.repo.references["refs/pull/1/head"].target, stats.received_objects)
+    """
+)
+"""A child that fetches and reports events rather than times: "blocked" when its fetch
+finds the mirror's lock held, then the pull ref it fetched and the objects received."""
+
+
+def _spawn(data_dir: Path, url: str, timeout: float = 60, script: str = CHILD) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(data_dir), url, str(timeout)],
+        [sys.executable, "-c", script, str(data_dir), url, str(timeout)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -60,14 +87,23 @@ def test_two_processes_fetch_the_same_mirror(busy_remote, data_dir: Path) -> Non
 
 
 def test_fetch_waits_for_the_lock_holder(busy_remote, data_dir: Path) -> None:
+    """Proved by order of events, not by a wall-clock margin (a slow child start-up under
+    load used to eat the holder's whole hold): the child says when its fetch found the
+    lock taken, the holder then moves the pull ref and only then lets go; a fetch that
+    waited for the holder brings the moved ref."""
     ws = open_workspace(data_dir, "octo/app", busy_remote.url)
     with file_lock(lock_path(ws.path.resolve())):
-        child = _spawn(data_dir, busy_remote.url)
-        time.sleep(1.0)
-        assert child.poll() is None  # still waiting for us
+        child = _spawn(data_dir, busy_remote.url, script=WAITER)
+        assert child.stdout is not None
+        first = child.stdout.readline().strip()  # the child's next event; no timing involved
+        assert first == "blocked", (first, child.communicate(timeout=60))
+        assert child.poll() is None  # it is still waiting for us
+        moved = busy_remote.commit("refs/pull/1/head", {"m0.py": b"pushed while it waited\n"})
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
-    assert float(out.split()[0]) >= 0.8
+    fetched_head, received = out.split()
+    assert fetched_head == str(moved)  # it fetched after we let go, not before
+    assert int(received) >= 200  # and the fetch did the whole work once it had the lock
 
 
 def test_lock_timeout_is_a_workspace_error(busy_remote, data_dir: Path) -> None:
