@@ -26,6 +26,6 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+    CMD curl -fsS "http://127.0.0.1:${SHUNTER_PORT:-8080}/healthz" || exit 1
 ENTRYPOINT ["shunter"]
 CMD ["serve"]
