@@ -29,6 +29,7 @@ from bot.policies.schema import ShunterConfig, StageConfig
 from bot.stages.context import StageContext
 from bot.stages.filtering import filter_findings
 from bot.stages.registry import failed_result, run_stage, stage_options
+from bot.stages.verdict import conclusion as stage_conclusion
 
 CONFIG_PATH = ".github/shunter.yml"
 FORMATS = ("text", "json", "sarif", "markdown")
@@ -130,14 +131,14 @@ def exit_status(results: Sequence[StageResult], config: ShunterConfig) -> int:
     return EXIT_UNEXPECTED if any(incomplete(r) for r in results) else 0
 
 
-def fails(result: StageResult, options: StageConfig) -> bool:
-    return any(f.suppressed is None and options.fail_on.fails(f.severity) for f in result.findings)
-
-
 def conclusion(result: StageResult, options: StageConfig) -> str:
-    if fails(result, options):
-        return "failure"
-    return "neutral" if result.neutral else "success"
+    """The conclusion the App's check run would show for ``result`` (nothing is dismissed
+    locally), so that the exit status and the check cannot disagree on a commit."""
+    return stage_conclusion(result, options.fail_on)
+
+
+def fails(result: StageResult, options: StageConfig) -> bool:
+    return conclusion(result, options) == "failure"
 
 
 def run_stages(

@@ -338,17 +338,6 @@ class Publisher:
             result, options, details_url=self._details_url(run_id), dismissed=dismissed,
             apply_allowed=_apply_allowed(patches, stage), external_id=str(run_id),
         )
-        stage_verdict = result.metrics.get("conclusion")
-        failing = result.metrics.get("failing_fingerprints")
-        if stage_verdict == "failure" and isinstance(failing, list) and failing and set(failing) <= dismissed:
-            # every finding the stage failed on was dismissed here: what is left may still be
-            # errors by severity, but not ones the stage fails on (e.g. below its confidence)
-            stage_verdict = result.metrics.get("conclusion_without_failing", "success")
-        if stage_verdict in {"success", "failure", "neutral"} and not (
-            stage_verdict == "failure" and plan.conclusion == "success"  # people dismissed them
-        ):
-            # the stage knows more than severities (e.g. security's confidence threshold)
-            plan = dataclasses.replace(plan, conclusion=stage_verdict)
         requests = plan.payloads()
         sent = self._send_conclusion(check_run_id, requests)
         if sent:

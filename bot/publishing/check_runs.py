@@ -17,6 +17,8 @@ from bot.policies.schema import FailOn, StageConfig
 from bot.publishing import limits
 from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.markdown import cell, clip, code, plain
+from bot.stages.verdict import conclusion as stage_conclusion
+from bot.stages.verdict import reported_findings
 from bot.store.redaction import redact_secrets
 from bot.wording import findings_title, path_code, plural
 
@@ -112,11 +114,9 @@ def check_run_output(
     config = stage_config or StageConfig()
     dismissed_set = set(dismissed)
     suppressed = [f for f in result.findings if f.suppressed]
-    reported = sort_findings(
-        f for f in result.findings if not f.suppressed and f.fingerprint not in dismissed_set
-    )
+    reported = sort_findings(reported_findings(result, dismissed_set))
     dismissed_count = sum(1 for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set)
-    conclusion = _conclusion(reported, config.fail_on, neutral=result.neutral)
+    conclusion = stage_conclusion(result, config.fail_on, dismissed=dismissed_set)
     shown = reported[: max(max_annotations, 0)]
     annotations = [annotation(f) for f in shown]
     batches = tuple(
@@ -160,12 +160,6 @@ def _incomplete_because(result: StageResult) -> str | None:
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     """Most severe first, then by place, so truncation always drops the least important."""
     return sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line, f.end_line, f.rule_id))
-
-
-def _conclusion(reported: list[Finding], fail_on: FailOn, *, neutral: bool) -> str:
-    if any(fail_on.fails(f.severity) for f in reported):
-        return "failure"
-    return "neutral" if neutral else "success"
 
 
 def annotation(finding: Finding) -> dict[str, Any]:

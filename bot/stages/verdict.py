@@ -1,0 +1,55 @@
+"""A stage's verdict: the one function the App's check run and ``shunter run`` both ask.
+
+Severity against ``fail_on`` is only the first word. A stage may know more and say so in
+``metrics["conclusion"]``: the security stage fails only on findings confident enough for
+``fail_on_confidence``, so a low-confidence warning is no failure there. Both front ends
+reading the result on their own let them drift apart (``shunter run`` exited 1 on a commit
+whose check run passed); this module is the single reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from bot.models import Finding, StageResult
+from bot.policies.schema import FailOn
+
+VERDICTS = frozenset({"success", "failure", "neutral"})
+"""The conclusions a stage may impose through ``metrics["conclusion"]``."""
+
+
+def reported_findings(result: StageResult, dismissed: Collection[str] = ()) -> list[Finding]:
+    """The findings that count: neither suppressed in the code nor dismissed on the PR."""
+    dismissed_set = set(dismissed)
+    return [f for f in result.findings if not f.suppressed and f.fingerprint not in dismissed_set]
+
+
+def severity_conclusion(reported: Iterable[Finding], fail_on: FailOn, *, neutral: bool) -> str:
+    """``failure`` when a finding reaches ``fail_on``, else ``neutral`` for a stage that
+    could not judge everything, else ``success``."""
+    if any(fail_on.fails(f.severity) for f in reported):
+        return "failure"
+    return "neutral" if neutral else "success"
+
+
+def conclusion(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> str:
+    """The check run's conclusion for ``result``; ``dismissed`` holds the fingerprints people
+    dismissed on the pull request (none for ``shunter run``).
+
+    The stage's own verdict wins over severities, with two exceptions that only people can
+    cause: when every finding it failed on was dismissed, its ``conclusion_without_failing``
+    stands instead; and a failure never outlives the findings, so when nothing reported is
+    severe enough to fail the check it does not fail.
+    """
+    dismissed_set = set(dismissed)
+    reported = reported_findings(result, dismissed_set)
+    by_severity = severity_conclusion(reported, fail_on, neutral=result.neutral)
+    verdict = result.metrics.get("conclusion")
+    failing = result.metrics.get("failing_fingerprints")
+    if verdict == "failure" and isinstance(failing, list) and failing and set(failing) <= dismissed_set:
+        # what is left may still be errors by severity, but not ones the stage fails on
+        # (e.g. below its confidence threshold)
+        verdict = result.metrics.get("conclusion_without_failing", "success")
+    if verdict in VERDICTS and not (verdict == "failure" and by_severity == "success"):
+        return str(verdict)
+    return by_severity
