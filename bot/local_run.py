@@ -297,7 +297,15 @@ def render_sarif(results: list[StageResult]) -> str:
 
 
 def render_markdown(results: list[StageResult], notes: list[str]) -> str:
-    parts = [result.summary.strip() or f"### {result.stage.check_name}" for result in results]
+    """Each stage's summary followed by its notes, as the check run lists them, then the
+    run's own notes (the config used, uncommitted changes)."""
+    from bot.publishing.check_runs import notes_section
+
+    parts: list[str] = []
+    for result in results:
+        parts.append(result.summary.strip() or f"### {result.stage.check_name}")
+        if result.notes:
+            parts.append(notes_section(result.notes))
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
     return "\n\n".join(parts) + "\n"

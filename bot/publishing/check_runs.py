@@ -250,7 +250,7 @@ def _summary(
         )
     tail: list[str] = []
     if result.notes:
-        tail.append("### Notes\n" + "\n".join(f"- {plain(n)}" for n in result.notes))
+        tail.append(notes_section(result.notes))
     header = "\n\n".join(head)
     stage_summary = plain(result.summary.strip())
     budget = limits.MAX_OUTPUT_TEXT - limits.size(header) - _NOTE_ROOM
@@ -269,6 +269,14 @@ def _summary(
     if tail_text:
         parts.append(tail_text)
     return clip("\n\n".join(parts), limits.MAX_OUTPUT_TEXT)
+
+
+def notes_section(notes: Iterable[str]) -> str:
+    """A stage's notes as the one ``### Notes`` list a reader gets: the stages leave them
+    out of their own summaries, so each note is said once, after the stage's summary, and
+    survives a stage summary cut to GitHub's limit (``shunter run --format markdown`` uses
+    it too)."""
+    return "### Notes\n" + "\n".join(f"- {plain(n)}" for n in notes)
 
 
 def findings_text(findings: list[Finding]) -> str:

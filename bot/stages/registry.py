@@ -48,7 +48,7 @@ def failed_result(name: StageName, ctx: StageContext, note: str, started: float)
     return StageResult(
         stage=name,
         head_sha=ctx.head_sha,
-        summary=f"### {name.check_name}\n\nThe stage could not complete: {note}\n",
+        summary=f"### {name.check_name}\n\nThe stage could not complete; the notes below say why.\n",
         notes=[note],
         metrics={"error": True, "duration_seconds": round(time.monotonic() - started, 4)},
         neutral=True,

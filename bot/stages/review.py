@@ -531,7 +531,6 @@ def render_summary(
     findings: Sequence[Finding],
     files: Sequence[ChangedFile],
     patch: PatchDraft | None,
-    notes: Sequence[str],
     dropped: int,
     options: ReviewStageConfig,
     outage: RuffOutage | None = None,
@@ -564,8 +563,6 @@ def render_summary(
             lines.append(f"| {f.severity.value} | `{f.rule_id}` | {where} | {_cell(f.message)} |")
         if len(ordered) > SUMMARY_ROWS:
             lines.append(f"\n…and {len(ordered) - SUMMARY_ROWS} more in the annotations.")
-    if notes:
-        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -671,7 +668,7 @@ def _run(ctx: StageContext) -> StageResult:
         head_sha=ctx.head_sha,
         findings=kept,
         patches=[patch] if patch else [],
-        summary=render_summary(kept, files, patch, work.notes, dropped_count, options, work.outage),
+        summary=render_summary(kept, files, patch, dropped_count, options, work.outage),
         notes=work.notes,
         metrics=metrics,
         neutral=work.outage is not None,

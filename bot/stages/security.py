@@ -697,7 +697,8 @@ def _cwe_label(cwe: int | None) -> str:
 
 
 def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str:
-    """Markdown for the check run: new findings by severity and CWE, suppressions, notes."""
+    """Markdown for the check run: new findings by severity and CWE, suppressions (the
+    notes are the check run's to list, see ``bot.publishing.check_runs.notes_section``)."""
     m = result.metrics
     reported = [f for f in result.findings if not f.suppressed]
     suppressed = [f for f in result.findings if f.suppressed]
@@ -753,11 +754,7 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
         parts.append(
             f"\n{len(result.patches)} mechanical fix patch(es) ready."
         )
-    if result.notes:
-        parts.append("\n### Notes\n")
-        parts.extend(f"- {redact(n)}" for n in result.notes[:50])
-        if len(result.notes) > 50:
-            parts.append(f"- … and {len(result.notes) - 50} more notes.")
+    # the notes are not repeated here: the check run lists every stage's notes once, below
     text = "\n".join(parts)
     return text[:60_000]
 

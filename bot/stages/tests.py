@@ -582,7 +582,7 @@ def _summary(
 ) -> str:
     lines = []
     if refused:
-        lines.append(f"**Not run.** {refused}.")
+        lines.append("**Not run**: the notes below say why.")  # ``refused`` is one of them
         lines.append("")
         lines.append(f"Changed functions ({len(state.targets)}), coverage not measured:")
         lines += [

@@ -107,3 +107,34 @@ def test_the_stage_verdict_yields_to_what_people_dismissed(tmp_path) -> None:
     plan = check_run_output(result, SecurityStageConfig(), dismissed=failing)
     assert plan.conclusion == "success" and "The check fails" not in plan.summary
 
+
+# ``# shunter: ignore[...]`` without a reason: the security stage notes it; the tests stage,
+# not trusted to run the head's code, notes why it did not
+UNEXPLAINED = (
+    b"import subprocess\n\n\ndef f(cmd):\n"
+    b"    subprocess.call(cmd, shell=True)  # shunter: ignore[B602]\n    return 1\n"
+)
+
+
+def test_each_stage_note_is_said_once_on_the_check_run_and_in_markdown(tmp_path) -> None:
+    path = _repo(tmp_path, {**BASE, "app.py": UNEXPLAINED}, BASE)
+    args = ["--repo", str(path), "--base", "main", "--stages", "security,tests"]
+    done = CliRunner().invoke(run, [*args, "--format", "json"], catch_exceptions=False)
+    results = {
+        r["stage"]: StageResult.model_validate({k: v for k, v in r.items() if k != "conclusion"})
+        for r in json.loads(done.output)["results"]
+    }
+    security, tests = results["security"], results["tests"]
+    assert any("without a reason" in n for n in security.notes)
+    assert any("run_untrusted" in n for n in tests.notes)
+    for result in (security, tests):
+        summary = check_run_output(result).summary
+        for note in result.notes:
+            assert summary.count(note[:60]) == 1, (note, summary)  # was twice
+        assert summary.count("### Notes") == 1
+
+    markdown = CliRunner().invoke(run, [*args, "--format", "markdown"], catch_exceptions=False).output
+    for note in [*security.notes, *tests.notes]:
+        assert markdown.count(note[:60]) == 1, (note, markdown)
+    # each stage's notes follow its own summary, before the next stage's
+    assert markdown.index("without a reason") < markdown.index("Not run") < markdown.index("run_untrusted")
