@@ -24,7 +24,8 @@ Guarantees, and how they are kept:
   expires with its lease. Other branches are worked on in parallel.
 - **Batches.** A claim takes the longest prefix of the waiting set (up to ``max_batch``
   entries and ``max_batch_paths`` files)
-  whose entries touch pairwise different paths; each entry keeps its own lease state.
+  whose entries touch pairwise different paths and were queued under the same policy
+  (:func:`same_policy_prefix`); each entry keeps its own lease state.
 - **Retries and dead letters.** A transient failure puts the entry in the delayed set with
   exponential backoff; after ``max_attempts`` claims, or on a real conflict, it goes to the
   dead-letter set with a reason code and a sentence saying what happened.
@@ -528,6 +529,10 @@ class MergeQueue:
             if change_id not in set_aside:
                 log.warning("merge queue %s: set aside entry %s: %s", name, change_id, detail)
                 self.finish_dead(claim, change_id, "unreadable", detail)
+        batch = same_policy_prefix(claim.entries)
+        for entry in claim.entries[len(batch) :]:  # first in line for the next claim
+            self.release(claim, entry.cr.id)
+        claim.entries = batch
         return claim
 
     def renew(self, claim: Claim) -> bool:
@@ -731,6 +736,21 @@ _SET_ASIDE = (
     "drop it and ask for the change again (e.g. /shunter apply on the pull request)"
 )
 _UNREADABLE_PATHS = f"the stored list of the paths it changes is not a JSON list; {_SET_ASIDE}"
+
+
+def same_policy_prefix(entries: list[QueuedChange]) -> list[QueuedChange]:
+    """The leading ``entries`` queued under the first one's policy: they land together.
+
+    A batch is one commit, made with one message template and pushed by one method. When a
+    repository's config changed between two requests for a branch, taking the first
+    entry's policy for all would land a later change with a message or push method its own
+    policy no longer allows. Each change lands under the policy it was queued under instead;
+    the entries held back are the next claim's.
+    """
+    for i, entry in enumerate(entries):
+        if entry.policy != entries[0].policy:
+            return entries[:i]
+    return entries
 
 
 def unreadable_detail(what: str, exc: pydantic.ValidationError) -> str:

@@ -327,7 +327,7 @@ def _land(
     push_attempts: int,
     signature: pygit2.Signature,
 ) -> None:
-    policy = claim.entries[0].policy
+    policy = claim.entries[0].policy  # every entry of a batch was queued under this one
     pusher = pushers(claim.repo, policy, remote)
     report = LandingReport(claim.repo, claim.branch, None, [], [], 0, 0, pusher.method, previous_head=None)
 

@@ -490,3 +490,40 @@ def test_a_batch_of_only_unreadable_entries_does_not_hold_up_the_next(forge, mq,
     assert list(outcome.unreadable) == [bad.id]
     assert mq.get(bad.id).fields["dead_reason"] == "unreadable"
     assert forge.read("src/mod1.py") == edited(1, "good")
+
+
+def test_changes_queued_under_different_policies_each_land_under_their_own(
+    forge, mq, git_policy, store_factory
+):
+    """The default branch's config changed between two '/shunter apply's (a new commit
+    message template, Verified commits through the API): the batch took the first entry's
+    policy for both, so the later change landed as 'shunter: apply 2 changes' by git push,
+    which its policy no longer allows."""
+    from bot.git.push import GitCliPusher
+
+    new = git_policy.model_copy(update={"commit_message": "chore({stage}): {title}", "push_method": "api"})
+    a = forge.change({"src/mod1.py": edited(1)}, title="fix a")
+    b = forge.change({"src/mod2.py": edited(2)}, title="fix b")
+    mq.submit(a, forge.base_tree(), git_policy, {})
+    mq.submit(b, forge.base_tree(), new, {})
+    methods = []
+
+    def pushers(repo, policy, remote):
+        methods.append(policy.push_method)
+        return GitCliPusher(remote)
+
+    store = store_factory("w")
+    outcomes = [process_once(mq, store, owner_id="w", pushers=pushers)]
+    later = mq.get(b.id)  # given back untouched, first in line
+    assert later.state == "waiting" and later.fields["attempts"] == "0"
+    outcomes.append(process_once(mq, store, owner_id="w", pushers=pushers))
+    assert [o and o.claimed for o in outcomes] == [[a.id], [b.id]]
+    assert [o.report.change_ids for o in outcomes] == [[a.id], [b.id]]
+    assert [c.message.splitlines()[0] for c in forge.history()[:2]] == ["chore(review): fix b", "shunter: fix a"]
+    assert methods == ["git", "api"]
+    # entries queued under one policy still land together
+    c = forge.change({"src/mod3.py": edited(3)}, title="fix c")
+    d = forge.change({"src/mod4.py": edited(4)}, title="fix d")
+    for cr in (c, d):
+        mq.submit(cr, forge.base_tree(), new, {})
+    assert process_once(mq, store, owner_id="w", pushers=pushers).claimed == [c.id, d.id]
