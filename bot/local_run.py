@@ -30,6 +30,7 @@ from bot.stages.context import StageContext
 from bot.stages.filtering import filter_findings
 from bot.stages.registry import failed_result, run_stage, stage_options
 from bot.stages.verdict import conclusion as stage_conclusion
+from bot.stages.verdict import title as stage_title
 
 CONFIG_PATH = ".github/shunter.yml"
 FORMATS = ("text", "json", "sarif", "markdown")
@@ -244,6 +245,19 @@ def _line(f: Finding) -> str:
     return f"  {where}: {f.severity.value}: {f.rule_id}: {_printable(f.message)}{flag}"
 
 
+def _heading(result: StageResult, options: StageConfig) -> str:
+    """``shunter/review: failure — 1 error, 2 warnings``: the check run's name, conclusion
+    and title, as the App would show them for this result."""
+    status = conclusion(result, options) + (", could not complete" if incomplete(result) else "")
+    return f"{result.stage.check_name}: {status} — {stage_title(result)}"
+
+
+def _counted(result: StageResult) -> str:
+    """The suppressed findings the title leaves out, since the text lists them too."""
+    suppressed = sum(1 for f in result.findings if f.suppressed)
+    return f"{suppressed} suppressed in the code; " if suppressed else ""
+
+
 def render_text(
     ctx: StageContext, results: list[StageResult], config: ShunterConfig, notes: list[str]
 ) -> str:
@@ -254,11 +268,7 @@ def render_text(
     for result in results:
         options = stage_options(config, result.stage)
         out.append("")
-        status = conclusion(result, options) + (", could not complete" if incomplete(result) else "")
-        out.append(
-            f"{result.stage.check_name}: {status} "
-            f"({len(result.findings)} findings, fails on {options.fail_on.value})"
-        )
+        out.append(_heading(result, options) + f" ({_counted(result)}fails on {options.fail_on.value})")
         ordered = sorted(result.findings, key=lambda f: (f.path, f.start_line, f.rule_id))
         out += [_line(f) for f in ordered]
         out += [f"  note: {_printable(note)}" for note in result.notes]
@@ -281,6 +291,7 @@ def render_json(
             {
                 **r.model_dump(mode="json"),
                 "conclusion": conclusion(r, stage_options(config, r.stage)),
+                "title": stage_title(r),
             }
             for r in results
         ],
@@ -296,18 +307,21 @@ def render_sarif(results: list[StageResult]) -> str:
     return json.dumps(to_sarif(results), indent=2)
 
 
-def render_markdown(results: list[StageResult], notes: list[str]) -> str:
-    """Each stage's summary followed by its notes, as the check run lists them, then the
-    run's own notes (the config used, uncommitted changes)."""
+def render_markdown(results: list[StageResult], config: ShunterConfig, notes: list[str]) -> str:
+    """Each stage under its check run's name, conclusion and title, then its summary and its
+    notes, as the check run shows them; then the run's own notes (the config used,
+    uncommitted changes)."""
     from bot.publishing.check_runs import notes_section
 
     parts: list[str] = []
     for result in results:
-        parts.append(result.summary.strip() or f"### {result.stage.check_name}")
+        parts.append("## " + _heading(result, stage_options(config, result.stage)))
+        if result.summary.strip():
+            parts.append(result.summary.strip())
         if result.notes:
             parts.append(notes_section(result.notes))
-    if notes:
-        parts.append("\n".join(f"- {note}" for note in notes))
+    if notes:  # under a heading of their own, or they would join the last stage's notes
+        parts.append("## shunter run\n\n" + "\n".join(f"- {note}" for note in notes))
     return "\n\n".join(parts) + "\n"
 
 
@@ -398,7 +412,7 @@ def run(
             elif output_format == "sarif":
                 text = render_sarif(results)
             elif output_format == "markdown":
-                text = render_markdown(results, notes)
+                text = render_markdown(results, config, notes)
             else:
                 text = render_text(ctx, results, config, notes)
         except ShunterError as exc:

@@ -19,6 +19,7 @@ from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.markdown import cell, clip, code, plain
 from bot.stages.verdict import conclusion as stage_conclusion
 from bot.stages.verdict import reported_findings
+from bot.stages.verdict import title as check_title
 from bot.store.redaction import redact_secrets
 from bot.wording import findings_title, path_code, plural
 
@@ -138,7 +139,7 @@ def check_run_output(
     return CheckRunPlan(
         name=result.stage.check_name,
         conclusion=conclusion,
-        title=findings_title(reported, neutral=result.neutral, why=_incomplete_because(result)),
+        title=check_title(result, dismissed=dismissed_set),
         summary=summary,
         text=findings_text(reported) if reported else None,
         annotation_batches=batches,
@@ -149,12 +150,6 @@ def check_run_output(
         external_id=external_id,
         notes=tuple(result.notes),
     )
-
-
-def _incomplete_because(result: StageResult) -> str | None:
-    """What a neutral stage could not do, in a few words (``metrics["incomplete"]``)."""
-    why = result.metrics.get("incomplete")
-    return why if isinstance(why, str) and why else None
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

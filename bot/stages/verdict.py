@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable
 
 from bot.models import Finding, StageResult
 from bot.policies.schema import FailOn
+from bot.wording import findings_title
 
 VERDICTS = frozenset({"success", "failure", "neutral"})
 """The conclusions a stage may impose through ``metrics["conclusion"]``."""
@@ -53,3 +54,17 @@ def conclusion(result: StageResult, fail_on: FailOn, *, dismissed: Collection[st
     if verdict in VERDICTS and not (verdict == "failure" and by_severity == "success"):
         return str(verdict)
     return by_severity
+
+
+def incomplete_because(result: StageResult) -> str | None:
+    """What a neutral stage could not do, in a few words (``metrics["incomplete"]``)."""
+    why = result.metrics.get("incomplete")
+    return why if isinstance(why, str) and why else None
+
+
+def title(result: StageResult, *, dismissed: Collection[str] = ()) -> str:
+    """The check run's title (``2 errors, 1 warning``, ``Incomplete (why): No findings``):
+    it counts the reported findings only, so ``shunter run`` does not count suppressed ones
+    that the check run leaves out."""
+    reported = reported_findings(result, dismissed)
+    return findings_title(reported, neutral=result.neutral, why=incomplete_because(result))

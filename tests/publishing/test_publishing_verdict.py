@@ -138,3 +138,29 @@ def test_each_stage_note_is_said_once_on_the_check_run_and_in_markdown(tmp_path)
         assert markdown.count(note[:60]) == 1, (note, markdown)
     # each stage's notes follow its own summary, before the next stage's
     assert markdown.index("without a reason") < markdown.index("Not run") < markdown.index("run_untrusted")
+
+
+# two findings, both suppressed with a reason: the check run reports neither
+SUPPRESSED = (
+    b"def f(x):\n    assert x  # shunter: ignore[B101] checked by the caller\n"
+    b"    return eval(x)  # shunter: ignore[B307] trusted input from config\n"
+)
+
+
+def test_shunter_run_titles_a_stage_as_its_check_run_does(tmp_path) -> None:
+    path = _repo(tmp_path, {**BASE, "app.py": SUPPRESSED}, BASE)
+    status, result, _ = _security(path)
+    assert status == 0 and len(result.findings) == 2
+    plan = check_run_output(result, SecurityStageConfig())
+    assert plan.title == "No findings"
+
+    args = ["--repo", str(path), "--base", "main", "--stages", "security"]
+    text = CliRunner().invoke(run, args, catch_exceptions=False).output
+    # was "shunter/security: success (2 findings, fails on warning)" beside a "No findings" check
+    assert "shunter/security: success — No findings (2 suppressed in the code; fails on warning)" in text
+    raw = CliRunner().invoke(run, [*args, "--format", "json"], catch_exceptions=False).output
+    assert json.loads(raw)["results"][0]["title"] == plan.title
+    markdown = CliRunner().invoke(run, [*args, "--format", "markdown"], catch_exceptions=False).output
+    assert markdown.startswith("## shunter/security: success — No findings\n")
+    # the run's own notes do not read as the last stage's
+    assert "## shunter run\n\n- No .github/shunter.yml" in markdown

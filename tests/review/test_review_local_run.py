@@ -87,7 +87,7 @@ def test_markdown_output(local_repo) -> None:
     path = local_repo(WARN_ONLY)
     result = _invoke("--repo", str(path), "--base", "main", "--stages", "review", "--format", "markdown")
     assert result.exit_code == 0
-    assert result.output.startswith("### Code review")
+    assert result.output.startswith("## shunter/review: success — 1 warning\n\n### Code review")
     assert "`F401`" in result.output
 
 

@@ -67,7 +67,7 @@ def test_a_failed_stage_job_exits_3_and_keeps_the_other_stages(tmp_path, redis_u
     args = ["run", "--repo", str(tmp_path / "repo"), "--base", "base", "--stages", "review,security", "--queue"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 3, result.output
-    assert "shunter/review: success (" in result.output
+    assert "shunter/review: success — " in result.output
     assert "shunter/security: neutral, could not complete" in result.output
     assert "RuntimeError: worker ran out of disk" in result.output
 
