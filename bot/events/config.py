@@ -37,5 +37,5 @@ async def on_push(event: sansio.Event, ctx: EventContext) -> None:
     owner, _, name = repo["full_name"].partition("/")
     invalidate(ctx.runtime, int((data.get("installation") or {}).get("id") or 0), owner, name)
     # summaries that say the config is broken are rewritten if it is good now
-    refresh_soon(ctx.runtime, repo["full_name"], ctx.delivery.delivery_id)
+    refresh_soon(ctx.runtime, repo["full_name"], ctx.delivery.delivery_id, fixed_in=data.get("after"))
     ctx.handled("config.invalidated", f"{repo['full_name']} changed its config")

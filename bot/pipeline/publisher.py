@@ -250,9 +250,38 @@ class Publisher:
         if notice is None:
             self.runtime.redis.hdel(key, kind)
             return
-        notice = dataclasses.replace(notice, check_url=self._check_url(check_run_id))
+        notice = dataclasses.replace(
+            notice, check_url=self._check_url(check_run_id), check_run_id=check_run_id
+        )
         self.runtime.redis.hset(key, kind, json.dumps(dataclasses.asdict(notice)))
         self.runtime.redis.expire(key, 30 * 24 * 3600)
+
+    def settle_config_check(self, output: dict[str, Any], fixed_in: str | None) -> int | None:
+        """The ``shunter/config`` check this head got while the default branch's config was
+        broken, concluded with ``output`` (the config is good now), so a PR that requires
+        the check is not blocked until its next push; its id, or None when there was none.
+        The run is edited, not replaced: a later ``shunter/config`` on the head (the preview
+        of a config the PR changes) stays the one in force."""
+        raw = self.runtime.redis.hget(self._notices_key(), "default")
+        if raw is None:
+            return None
+        check_run_id = ConfigNotice(**json.loads(raw)).check_run_id
+        if check_run_id is None:
+            return None
+        fixed = f" on the default branch at `{fixed_in[:12]}`" if fixed_in else " on the default branch"
+        summary = (
+            f"**Fixed{fixed}.** This check failed because the file was broken when this "
+            f"commit was checked; it is valid now.\n\n{output.get('summary', '')}"
+        )
+        self._update_check(check_run_id, {
+            "conclusion": output["conclusion"],
+            "output": {"title": f"{output.get('title', 'Config is valid')} (fixed)", "summary": summary},
+        })
+        self._audit(
+            "check_run.update", "check_run", check_run_id, reason_code="config_fixed",
+            reason=f"the default branch's config is valid again{fixed}",
+        )
+        return check_run_id
 
     def _config_notices(self) -> list[ConfigNotice]:
         """The head's config notices, the config in force first."""

@@ -48,6 +48,8 @@ class ConfigNotice:
     headline: str
     detail: str
     check_url: str | None = None
+    check_run_id: int | None = None
+    """The ``shunter/config`` check run that failed for it, settled once the file is fixed."""
 
 
 def config_notice(

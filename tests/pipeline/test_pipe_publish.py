@@ -418,7 +418,7 @@ def test_fixing_the_config_on_the_default_branch_clears_the_line_from_the_summar
     assert "`shunter/review`" in summary.body and "queued" not in summary.body  # the same table
     assert comment_edits(sim, told.id) == edits_told + 1  # one edit
     assert comment_edits(sim, untold.id) == edits_untold  # a summary without the line: untouched
-    assert len(sim.check_runs(REPO)) == runs  # nothing re-ran
+    assert len(sim.check_runs(REPO)) == runs  # nothing re-ran, no check run added
     # and once it no longer says so, later default-branch pushes leave it alone
     sim.commit(REPO, "main", {".github/shunter.yml": GOOD + "# tuned\n"}, author="alice")
     stack.drain()
@@ -501,3 +501,26 @@ def test_file_names_holding_newlines_backticks_or_pipes_are_shown_whole_in_the_c
         assert not any(t.type == "bullet_list_open" for t in tokens), text  # no "- [x]" list
     notes = [t for t in parsed(security.summary) if t.type == "inline" and t.content.startswith("Skipped")]
     assert notes and all(spans([note]) == [shown_path(blob)] for note in notes), security.summary
+
+
+def test_fixing_the_config_settles_the_failing_config_check_of_the_heads_it_failed(stack):
+    """A PR whose head got a failing shunter/config while main's file was broken is not left
+    blocked by it (a required check) until its next push: that very run is concluded."""
+    sim = stack.sim
+    first, second = two_prs_one_told_the_config_is_broken(stack)
+    head = sim.pull(REPO, second).head_sha
+    [failed] = [r for r in sim.check_runs(REPO, head_sha=head) if r.name == "shunter/config"]
+    assert failed.conclusion == "failure"
+    first_head = sim.pull(REPO, first).head_sha
+    assert not [r for r in sim.check_runs(REPO, head_sha=first_head) if r.name == "shunter/config"]
+    sim.commit(REPO, "main", {".github/shunter.yml": GOOD}, author="alice")
+    fix = sim.ref(REPO, "main")
+    stack.drain()
+    [settled] = [r for r in sim.check_runs(REPO, head_sha=head) if r.name == "shunter/config"]
+    assert settled.id == failed.id and settled.conclusion == "success"  # the same run, edited
+    assert settled.title.endswith("(fixed)") and "**Fixed on the default branch" in settled.summary
+    assert fix is not None and f"`{fix[:12]}`" in settled.summary  # the push that fixed it
+    # the PR opened under a good config has no shunter/config to settle, and gets none
+    assert not [r for r in sim.check_runs(REPO, head_sha=first_head) if r.name == "shunter/config"]
+    [audit] = stack.runtime.store.audit_events(repo=REPO, action="check_run.update")
+    assert audit.reason_code == "config_fixed" and audit.target_id == str(failed.id)
