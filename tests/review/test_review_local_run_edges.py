@@ -100,7 +100,7 @@ def test_uncommitted_changes_are_noted_not_silently_ignored(work) -> None:
     write(path, {"pkg/core.py": b"def f():\n    breakpoint()\n"})
     result = shunter("--repo", str(path), "--base", "main", "--stages", "review")
     assert result.exit_code == 0, result.output
-    assert any("uncommitted changes are not part of this run" in note for note in notes(result.output))
+    assert any("1 file with uncommitted changes is not part of this run" in note for note in notes(result.output))
     committed = shunter("--repo", str(path), "--base", "main", "--head", "feature", "--stages", "review")
     assert "uncommitted" not in committed.output  # an explicit head is a commit: nothing to say
 
