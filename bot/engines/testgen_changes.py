@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from pathlib import PurePosixPath
 
 TEST_DIR_NAMES = frozenset({"tests", "test", "testing"})
@@ -70,15 +69,6 @@ def module_name(path: str, source_roots: tuple[str, ...] = ("src",)) -> str:
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
-
-
-def path_selected(path: str, include: list[str], exclude: list[str]) -> bool:
-    """The stage's ``paths`` filter: glob patterns where ``**`` spans directories."""
-
-    def hit(pattern: str) -> bool:
-        return fnmatch(path, pattern) or (pattern.startswith("**/") and fnmatch(path, pattern[3:]))
-
-    return any(hit(p) for p in include) and not any(hit(p) for p in exclude)
 
 
 def _decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:

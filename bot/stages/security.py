@@ -37,8 +37,10 @@ from bot.engines.redaction import redact
 from bot.engines.security_findings import EngineReport, RuleInfo, confidence_rank
 from bot.errors import ConfigError, EngineError, TransientError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
+from bot.policies.globs import path_matches
 from bot.policies.schema import FailOn, FilterMode, SecurityStageConfig
 from bot.stages.context import ChangedFile, StageContext
+from bot.stages.filtering import path_selected
 from bot.wording import findings_title, path_code, plural
 
 MAX_FILE_BYTES = 2_000_000
@@ -217,7 +219,7 @@ def _cancelled(ctx: StageContext) -> StageResult:
 
 
 def _ignored_path(path: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+    return path_matches(path, list(patterns))
 
 
 def _select(ctx: StageContext, opts: SecurityStageConfig, notes: list[str]) -> tuple[list[_Text], list[str]]:
@@ -228,8 +230,7 @@ def _select(ctx: StageContext, opts: SecurityStageConfig, notes: list[str]) -> t
     candidates = [
         f
         for f in candidates
-        if any(fnmatch.fnmatchcase(f.path, p) for p in opts.paths.include)
-        and not _ignored_path(f.path, opts.paths.exclude)
+        if path_selected(f.path, opts.paths.include, opts.paths.exclude)
         and not _ignored_path(f.path, opts.ignore_paths)
     ]
     if len(candidates) > MAX_FILES:

@@ -35,7 +35,6 @@ from bot.engines.testgen_changes import (
     callers_of,
     changed_functions,
     is_test_path,
-    path_selected,
 )
 from bot.engines.testgen_patch import build_files, patch_draft
 from bot.engines.testgen_validate import ValidationSetup, validate
@@ -45,6 +44,7 @@ from bot.sandbox import Limits, Sandbox, SandboxRefused, hostfs
 from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_shim
 from bot.settings import default_data_dir
 from bot.stages.context import StageContext
+from bot.stages.filtering import path_selected
 from bot.wording import path_code, plural
 
 RULE_UNTESTED = "tests/untested-change"

@@ -241,3 +241,19 @@ def test_a_symlink_is_not_text_to_scan(make_ctx, symlink) -> None:
     assert not any("link.py" in note for note in result.notes), result.notes
     assert result.metrics["files_skipped"] == 0
     assert [(f.rule_id, f.path) for f in _reported(result)] == [("shunter.unsafe-yaml-load", "app.py")]
+
+
+def test_paths_and_ignore_paths_follow_the_documented_globs(pr) -> None:
+    """``**/`` spans zero or more directories and ``*`` stays inside one, as in GitHub
+    Actions' ``paths`` and the review stage: ``src/**/*.py`` covers ``src/a.py`` (it was
+    not scanned at all, and the check passed with an ``eval`` in it), and ``*.py`` in
+    ``ignore_paths`` ignores only files at the root."""
+    base = {"README.md": "x\n"}
+    head = {"src/a.py": "def f(x):\n    return eval(x)\n", "tools/b.py": "def g(y):\n    return eval(y)\n"}
+    scanned = security.run(pr(base, head, paths={"include": ["src/**/*.py"]}))
+    assert {f.path for f in _reported(scanned)} == {"src/a.py"}
+    assert scanned.metrics["conclusion"] == "failure"
+    rooted = security.run(pr(base, head, ignore_paths=["*.py"]))
+    assert {f.path for f in _reported(rooted)} == {"src/a.py", "tools/b.py"}  # nothing at the root
+    below = security.run(pr(base, head, ignore_paths=["tools/"]))
+    assert {f.path for f in _reported(below)} == {"src/a.py"}

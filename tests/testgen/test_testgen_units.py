@@ -291,3 +291,21 @@ def test_verdict_counts_read_as_english_most_common_first() -> None:
         "2 flaky, 1 failed, 1 added no coverage"
     )
     assert verdict_counts(Counter({"something-new": 3})) == "3 something new"
+
+
+def test_the_tests_stage_selects_paths_by_the_documented_globs(make_context) -> None:
+    """``src/**/*.py`` covers ``src/a.py`` and ``*.py`` only root files, as for the other
+    stages (the stage's own fnmatch rules skipped src/a.py and let ``*.py`` reach below)."""
+    from bot.policies.schema import PathFilter, TestsStageConfig
+    from bot.stages.tests import find_targets
+
+    head = {"src/a.py": "def f(x):\n    return x\n", "tools/b.py": "def g(y):\n    return y\n", "c.py": "def h():\n    return 1\n"}
+
+    def chosen(include: list[str]) -> set[str]:
+        opts = TestsStageConfig(paths=PathFilter(include=include))
+        targets, _ = find_targets(make_context({}, head, options=opts), opts)
+        return {t.fn.path for t in targets}
+
+    assert chosen(["src/**/*.py"]) == {"src/a.py"}
+    assert chosen(["*.py"]) == {"c.py"}
+    assert chosen(["**"]) == {"src/a.py", "tools/b.py", "c.py"}
