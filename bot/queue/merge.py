@@ -39,10 +39,13 @@ from ids, so this targets a single Redis/Valkey (not Redis Cluster), like the re
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import logging
 import random
 import secrets
+import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,26 +69,66 @@ STATES = ("waiting", "delayed", "leased", "landed", "dead")
 
 @dataclass(frozen=True)
 class QueueSettings:
-    """Operator knobs (not repository policy): how long leases last, how hard to retry."""
+    """Operator knobs (not repository policy): how long leases last, how hard to retry.
+
+    Each knob's docstring is also the help of the ``python -m bot.queue.merge_worker`` flag
+    that sets it (see :func:`knob_docs`): keep each one under its own knob.
+    """
 
     lease_seconds: float = 30.0
+    """Seconds a claim holds its entries (and the branch lock) unless renewed; a worker
+    renews every third of it, so entries of a worker that died go back after this long."""
     max_attempts: int = 5
+    """Claims an entry gets: a transient failure (or an expired lease) on the last one sends
+    it to the dead letters instead of back to the queue."""
     max_batch: int = 50
     """Most entries landed by one commit. Conflicts are isolated per entry, so a large batch
     costs nothing in retries; ``max_batch_paths`` keeps the commit reviewable."""
     max_batch_paths: int = 400
+    """Most files one batch touches: the entry that would pass it waits for the next batch
+    (an entry touching more than this lands alone)."""
     backoff_base: float = 2.0
+    """Seconds before the first retry of a transient failure; doubled each attempt."""
     backoff_max: float = 300.0
+    """The longest wait between retries, in seconds."""
     landed_ttl_seconds: int = 7 * 86400
+    """How long a landed entry is kept (and a re-submitted identical change is a no-op)."""
     branch_lock: bool = True
     """One batch in flight per branch: later batches wait instead of racing the push (and
     losing the compare-and-swap). Off, workers race and CAS sorts them out."""
-    """How long a landed entry is kept (and a re-submitted identical change is a no-op)."""
 
     def backoff(self, attempts: int) -> float:
         """Seconds before attempt ``attempts + 1``: exponential, capped, with 10 % jitter."""
         delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
         return delay * (0.9 + random.random() * 0.2)  # noqa: S311 (jitter, not crypto)
+
+
+def knob_docs() -> dict[str, str]:
+    """Each ``QueueSettings`` knob's docstring by name, on one line.
+
+    Read from the class's source, where editors and documentation generators read attribute
+    docstrings too, so ``python -m bot.queue.merge_worker --help`` cannot describe a knob
+    differently (or describe the wrong one); empty when the source is not installed, and
+    the flags then go without help.
+    """
+    try:
+        source = textwrap.dedent(inspect.getsource(QueueSettings))
+    except (OSError, TypeError):
+        return {}
+    cls = ast.parse(source).body[0]
+    if not isinstance(cls, ast.ClassDef):
+        return {}
+    docs: dict[str, str] = {}
+    for node, after in zip(cls.body, cls.body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.replace("``", "").split())
+    return docs
 
 
 class Keys:

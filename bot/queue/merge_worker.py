@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
 import signal
 import socket
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,7 +56,7 @@ from bot.git.push import (
     fetch_branch,
 )
 from bot.policies.schema import Patches
-from bot.queue.merge import PREFIX, Claim, MergeQueue, QueueSettings
+from bot.queue.merge import PREFIX, Claim, MergeQueue, QueueSettings, knob_docs
 
 log = logging.getLogger("shunter.merge_worker")
 
@@ -549,8 +551,31 @@ def _load_hooks(spec: str | None) -> MergeHooks | None:
     return getattr(importlib.import_module(module), attr)()  # type: ignore[no-any-return]
 
 
+def _knob_epilog(docs: dict[str, str], flagged: set[str]) -> str:
+    """The ``QueueSettings`` knobs no flag sets, each with its default and docstring, so
+    ``--help`` describes every knob the README sends operators to it for."""
+    defaults = QueueSettings()
+    lines = ["knobs without a flag (QueueSettings defaults):"]
+    for name in (f.name for f in dataclasses.fields(QueueSettings) if f.name not in flagged):
+        text = f"{name} ({getattr(defaults, name)!r}): {docs.get(name, '')}".rstrip(": ")
+        lines += textwrap.wrap(text, width=88, initial_indent="  ", subsequent_indent="    ")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.queue.merge_worker")
+    docs, defaults = knob_docs(), QueueSettings()
+
+    def knob(name: str) -> str:
+        """A knob flag's help (argparse %-formats it): its docstring, then the default."""
+        return docs.get(name, name).replace("%", "%%") + " (default: %(default)s)"
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.queue.merge_worker",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the epilog's lines
+        epilog=_knob_epilog(
+            docs, {"lease_seconds", "max_batch", "max_attempts", "backoff_base", "branch_lock"}
+        ),
+    )
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--workdir", type=Path, required=True, help="this worker's repos")
     where = parser.add_mutually_exclusive_group(required=True)
@@ -559,14 +584,22 @@ def main(argv: list[str] | None = None) -> int:
         "--github", action="store_true", help="GitHub (or GHES, or the simulator) per SHUNTER_*"
     )
     parser.add_argument("--owner", default=f"{socket.gethostname()}:{os.getpid()}")
-    parser.add_argument("--lease-seconds", type=float, default=30.0)
-    parser.add_argument("--max-batch", type=int, default=QueueSettings.max_batch)
-    parser.add_argument("--max-attempts", type=int, default=5)
-    parser.add_argument("--backoff-base", type=float, default=2.0)
+    parser.add_argument(
+        "--lease-seconds", type=float, default=defaults.lease_seconds, help=knob("lease_seconds")
+    )
+    parser.add_argument("--max-batch", type=int, default=defaults.max_batch, help=knob("max_batch"))
+    parser.add_argument("--max-attempts", type=int, default=defaults.max_attempts, help=knob("max_attempts"))
+    parser.add_argument(
+        "--backoff-base", type=float, default=defaults.backoff_base, help=knob("backoff_base")
+    )
     parser.add_argument("--exit-when-idle", type=float, default=None)
     parser.add_argument("--idle-sleep", type=float, default=0.2)
     parser.add_argument("--prefix", default=PREFIX, help="Redis key prefix of the queue")
-    parser.add_argument("--no-branch-lock", action="store_true", help="let workers race on one branch")
+    parser.add_argument(
+        "--no-branch-lock",
+        action="store_true",
+        help="turn branch_lock off (it is on by default). " + docs.get("branch_lock", "").replace("%", "%%"),
+    )
     parser.add_argument("--hooks", default=None, help="module:factory of a MergeHooks")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
