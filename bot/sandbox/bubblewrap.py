@@ -34,6 +34,23 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+def bwrap_missing() -> str:
+    """Why ``find_bwrap`` found no binary. When ``SHUNTER_SANDBOX_BWRAP`` names one, the
+    setting and its path, since the cause is there (a typo read as "bwrap is not installed"
+    sent operators to install a package they had)."""
+    configured = os.environ.get(BWRAP_ENV)
+    if not configured:
+        return "bwrap is not installed"
+    path = Path(configured)
+    if not path.exists():
+        why = "no such file"
+    elif not path.is_file():
+        why = "not a file"
+    else:
+        why = "not executable"
+    return f"{BWRAP_ENV}={configured}: {why}"
+
+
 def python_roots() -> list[str]:
     """Directories the sandboxed interpreter needs: its prefixes and installed packages."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import SandboxError
-from bot.sandbox.bubblewrap import bwrap_argv, find_bwrap, probe
+from bot.sandbox.bubblewrap import bwrap_argv, bwrap_missing, find_bwrap, probe
 from bot.sandbox.environment import sandbox_env
 from bot.sandbox.hostfs import chown_tree
 from bot.sandbox.limits import Limits, preexec_hook, processes_of_uid, rlimit_pairs
@@ -159,7 +159,7 @@ class Sandbox:
         uid = sandbox_uid()
         notes: list[str] = []
         bwrap = find_bwrap()
-        problem: str | None = "bwrap is not installed" if bwrap is None else None
+        problem: str | None = bwrap_missing() if bwrap is None else None
         if bwrap is not None:
             problem = probe(bwrap, uid)
             if problem is not None and uid is not None and probe(bwrap, None) is None:

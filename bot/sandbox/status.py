@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 
-from bot.sandbox.bubblewrap import find_bwrap, probe
+from bot.sandbox.bubblewrap import BWRAP_ENV, bwrap_missing, find_bwrap, probe
 from bot.sandbox.runner import sandbox_uid
 
 
@@ -25,8 +27,8 @@ def sandbox_status() -> SandboxStatus:
     if bwrap is None:
         return SandboxStatus(
             False,
-            "bubblewrap is not installed: untrusted PR code will not run; trusted authors' "
-            "code runs with rlimits and a timeout only (install the 'bubblewrap' package)",
+            f"{bwrap_missing()}: untrusted PR code will not run; trusted authors' code runs "
+            f"with rlimits and a timeout only ({_remedy()})",
         )
     uid = sandbox_uid()
     problem = probe(bwrap, uid)
@@ -38,3 +40,14 @@ def sandbox_status() -> SandboxStatus:
             True, f"bubblewrap works only as root ({bwrap}); the process limit is not enforced"
         )
     return SandboxStatus(False, f"{problem}: untrusted PR code will not run")
+
+
+def _remedy() -> str:
+    """What to do when no bwrap binary was found: fix the setting when one is set (naming
+    the bwrap on PATH it could point at, or be unset for), else install the package."""
+    on_path = shutil.which("bwrap")
+    if not os.environ.get(BWRAP_ENV):
+        return "install the 'bubblewrap' package"
+    if on_path:
+        return f"set {BWRAP_ENV} to the bwrap binary, or unset it to use the one on PATH, {on_path}"
+    return f"install the 'bubblewrap' package and set {BWRAP_ENV} to its bwrap binary, or unset it"

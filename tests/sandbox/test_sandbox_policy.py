@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -35,7 +37,9 @@ def test_fork_pr_without_bubblewrap_is_not_executed(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SHUNTER_SANDBOX_BWRAP", "/nonexistent/bwrap")
     with pytest.raises(SandboxRefused) as refused:
         Sandbox.for_pr(trusted_author=False, run_untrusted=True)
-    assert "no bubblewrap sandbox is available" in refused.value.reason
+    assert "no bubblewrap sandbox is available (SHUNTER_SANDBOX_BWRAP=/nonexistent/bwrap: no such file)" in (
+        refused.value.reason
+    )
     assert isinstance(refused.value, SandboxError)
 
 
@@ -87,15 +91,54 @@ def test_bwrap_command_line_shape(tmp_path: Path) -> None:
     assert "--share-net" in online
 
 
-def test_status_reports_missing_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_reports_missing_bubblewrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from bot.sandbox import sandbox_status
 
-    monkeypatch.setenv("SHUNTER_SANDBOX_BWRAP", "/nonexistent/bwrap")
+    monkeypatch.delenv("SHUNTER_SANDBOX_BWRAP", raising=False)
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
     status = sandbox_status()
     assert not status.bubblewrap and not status.untrusted_code_runs
-    assert "not installed" in status.detail
-    monkeypatch.delenv("SHUNTER_SANDBOX_BWRAP")
+    assert status.detail.startswith("bwrap is not installed: untrusted PR code will not run")
+    assert status.detail.endswith("(install the 'bubblewrap' package)")
+    monkeypatch.setenv("PATH", path)
     from bot.sandbox.bubblewrap import find_bwrap
 
     if find_bwrap() is not None:
         assert sandbox_status().detail.startswith(("bubblewrap works", "bwrap"))
+
+
+def _not_executable(tmp: Path) -> Path:
+    (tmp / "bwrap").write_text("#!/bin/sh\n")  # mode 0644
+    return tmp / "bwrap"
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda tmp: tmp / "nope" / "bwrap", "no such file"),
+        (lambda tmp: tmp, "not a file"),
+        (_not_executable, "not executable"),
+    ],
+    ids=["missing", "a directory", "not executable"],
+)
+def test_doctor_names_a_bwrap_setting_that_points_nowhere(
+    clean_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make, problem: str
+) -> None:
+    """``SHUNTER_SANDBOX_BWRAP`` naming no runnable file read as "bubblewrap is not
+    installed", sending an operator to install a package they have; doctor now names the
+    setting, its path and what is wrong, and says to fix or unset it."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    bwrap = make(tmp_path)
+    monkeypatch.setenv("SHUNTER_SANDBOX_BWRAP", str(bwrap))
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(main, ["doctor", "--timeout", "1"])
+    [line] = [line for line in result.output.splitlines() if " sandbox: " in line]
+    assert line.startswith(
+        f"✗ sandbox: SHUNTER_SANDBOX_BWRAP={bwrap}: {problem}: untrusted PR code will not run"
+    )
+    assert "not installed" not in line
+    assert re.search(r"set SHUNTER_SANDBOX_BWRAP to (the|its) bwrap binary, or unset it", line), line
