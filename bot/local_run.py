@@ -30,7 +30,9 @@ from bot.stages.context import StageContext
 from bot.stages.filtering import filter_findings
 from bot.stages.registry import failed_result, run_stage, stage_options
 from bot.stages.verdict import conclusion as stage_conclusion
+from bot.stages.verdict import confidence_floor, confidence_note, explanation
 from bot.stages.verdict import title as stage_title
+from bot.wording import plural
 
 CONFIG_PATH = ".github/shunter.yml"
 FORMATS = ("text", "json", "sarif", "markdown")
@@ -268,12 +270,19 @@ def render_text(
     for result in results:
         options = stage_options(config, result.stage)
         out.append("")
-        out.append(_heading(result, options) + f" ({_counted(result)}fails on {options.fail_on.value})")
+        floor = confidence_floor(result)
+        at = f" at {floor} confidence" if floor else ""
+        out.append(_heading(result, options) + f" ({_counted(result)}fails on {options.fail_on.value}{at})")
+        note = confidence_note(result, options.fail_on)
+        if note:  # errors on a passing check: say why, as the check run does
+            out.append(f"  {note}")
         ordered = sorted(result.findings, key=lambda f: (f.path, f.start_line, f.rule_id))
         out += [_line(f) for f in ordered]
         out += [f"  note: {_printable(note)}" for note in result.notes]
         for patch in result.patches:
-            out.append(f"  patch: {patch.title} ({len(patch.files)} files; see --format json for the diff)")
+            out.append(
+                f"  patch: {patch.title} ({plural(len(patch.files), 'file')}; see --format json for the diff)"
+            )
     return "\n".join(out)
 
 
@@ -315,7 +324,11 @@ def render_markdown(results: list[StageResult], config: ShunterConfig, notes: li
 
     parts: list[str] = []
     for result in results:
-        parts.append("## " + _heading(result, stage_options(config, result.stage)))
+        options = stage_options(config, result.stage)
+        parts.append("## " + _heading(result, options))
+        said = explanation(result, options.fail_on)
+        if said:  # what fails the check, as its summary says it (the stages leave it out)
+            parts.append("\n\n".join(said))
         if result.summary.strip():
             parts.append(result.summary.strip())
         if result.notes:

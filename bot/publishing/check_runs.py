@@ -18,6 +18,7 @@ from bot.publishing import limits
 from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.markdown import cell, clip, code, plain
 from bot.stages.verdict import conclusion as stage_conclusion
+from bot.stages.verdict import explanation as verdict_explanation
 from bot.stages.verdict import reported_findings
 from bot.stages.verdict import title as check_title
 from bot.store.redaction import redact_secrets
@@ -129,7 +130,7 @@ def check_run_output(
         result,
         reported,
         config.fail_on,
-        conclusion=conclusion,
+        dismissed_fingerprints=dismissed_set,
         fixes=fixes,
         apply_allowed=apply_allowed,
         suppressed=len(suppressed),
@@ -205,7 +206,7 @@ def _summary(
     reported: list[Finding],
     fail_on: FailOn,
     *,
-    conclusion: str,
+    dismissed_fingerprints: Collection[str],
     fixes: int,
     apply_allowed: bool,
     suppressed: int,
@@ -218,10 +219,8 @@ def _summary(
         head.append(f"**{findings_title(reported)}** in {plural(files, 'file')} on `{result.head_sha[:7]}`.")
     else:
         head.append(f"**No findings** on `{result.head_sha[:7]}`.")
-    if fail_on is FailOn.NEVER:
-        head.append("This check never fails (`fail_on: never`).")
-    elif conclusion == "failure":
-        head.append(f"The check fails on findings of severity `{fail_on.value}` or higher.")
+    # what fails the check and which findings do not count, said here once for every stage
+    head.extend(verdict_explanation(result, fail_on, dismissed=dismissed_fingerprints))
     if result.neutral:
         head.append("The stage could not judge everything; see the notes below.")
     if fixes and apply_allowed:

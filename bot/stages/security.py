@@ -38,7 +38,7 @@ from bot.engines.security_findings import EngineReport, RuleInfo, confidence_ran
 from bot.errors import ConfigError, EngineError, TransientError
 from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, StageResult, fingerprint
 from bot.policies.globs import path_matches
-from bot.policies.schema import FailOn, FilterMode, SecurityStageConfig
+from bot.policies.schema import FilterMode, SecurityStageConfig
 from bot.stages.context import ChangedFile, StageContext
 from bot.stages.filtering import path_selected
 from bot.wording import findings_title, path_code, plural
@@ -185,6 +185,8 @@ def run(ctx: StageContext) -> StageResult:
         "preexisting": preexisting,
         "ignored": counts.get("ignored", 0),
         "below_confidence": counts.get("below_confidence", 0),
+        # the verdict's to explain: errors and warnings on a check that passes because of it
+        "fail_on_confidence": opts.fail_on_confidence,
         "outside_diff": counts.get("outside_diff", 0),
         "scanners": list(opts.scanners),
         "seconds": round(time.perf_counter() - started, 3),
@@ -200,7 +202,7 @@ def run(ctx: StageContext) -> StageResult:
         metrics=metrics,
         neutral=neutral,
     )
-    result.summary = render_summary(result, opts.fail_on)
+    result.summary = render_summary(result)
     return result
 
 
@@ -697,12 +699,17 @@ def _cwe_label(cwe: int | None) -> str:
     return f"CWE-{cwe}" + (f" {name}" if name else "")
 
 
-def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str:
+def render_summary(result: StageResult) -> str:
     """Markdown for the check run: new findings by severity and CWE, suppressions (the
-    notes are the check run's to list, see ``bot.publishing.check_runs.notes_section``)."""
+    notes are the check run's to list, see ``bot.publishing.check_runs.notes_section``, and
+    so is what fails the check, see ``bot.stages.verdict.explanation``: both are said once,
+    the same way for every stage, by the check run and ``shunter run``)."""
     m = result.metrics
     reported = [f for f in result.findings if not f.suppressed]
     suppressed = [f for f in result.findings if f.suppressed]
+    # which findings a patch fixes; how many fixes there are and how to apply them is the
+    # check run's line ("2 fixes available: press Apply fixes ..."), said once there
+    fixable = {fp for patch in result.patches for fp in patch.finding_fingerprints}
     parts: list[str] = []
     if reported:
         parts.append(f"**{plural(len(reported), 'new finding')}** ({findings_title(reported)}).")
@@ -710,7 +717,8 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
         parts.append("**No new security findings.**")
     extra = [f"{plural(int(m.get('files_scanned', 0)), 'changed file')} scanned"]
     if m.get("preexisting"):
-        extra.append(f"{m['preexisting']} pre-existing findings not shown (already on the base)")
+        old_debt = plural(int(m["preexisting"]), "pre-existing finding")
+        extra.append(f"{old_debt} not shown (already on the base)")
     if suppressed:
         extra.append(f"{len(suppressed)} suppressed inline")
     if m.get("ignored"):
@@ -720,8 +728,6 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
     if m.get("outside_diff"):
         extra.append(f"{m['outside_diff']} outside the changed lines")
     parts.append(" · ".join(extra))
-    if m.get("failing"):
-        parts.append(f"Fails because {m['failing']} finding(s) are at or above `fail_on: {fail_on.value}`.")
     shown = 0
     for sev in (Severity.ERROR, Severity.WARNING, Severity.NOTICE):
         group = [f for f in reported if f.severity is sev]
@@ -738,7 +744,8 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
                     break
                 shown += 1
                 loc = path_code(f.path, suffix=f":{f.start_line}")
-                parts.append(f"- {loc} `{f.rule_id}` {redact(f.message)}")
+                fix = " _(fix available)_" if f.fingerprint in fixable else ""
+                parts.append(f"- {loc} `{f.rule_id}` {redact(f.message)}{fix}")
     if shown < len(reported):
         parts.append(f"\n… and {len(reported) - shown} more (see the annotations and SARIF).")
     if suppressed:
@@ -750,10 +757,6 @@ def render_summary(result: StageResult, fail_on: FailOn = FailOn.WARNING) -> str
         parts.append(
             "\n> **Secrets:** values are never shown. Remove them and rotate the credentials: "
             "rotation is a human job, so Shunter proposes no patch for secrets."
-        )
-    if result.patches:
-        parts.append(
-            f"\n{len(result.patches)} mechanical fix patch(es) ready."
         )
     # the notes are not repeated here: the check run lists every stage's notes once, below
     text = "\n".join(parts)

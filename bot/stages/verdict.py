@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
+from bot.engines.security_findings import confidence_rank
 from bot.models import Finding, StageResult
 from bot.policies.schema import FailOn
 from bot.wording import findings_title
@@ -68,3 +69,62 @@ def title(result: StageResult, *, dismissed: Collection[str] = ()) -> str:
     that the check run leaves out."""
     reported = reported_findings(result, dismissed)
     return findings_title(reported, neutral=result.neutral, why=incomplete_because(result))
+
+
+def confidence_floor(result: StageResult) -> str | None:
+    """The confidence a finding needs to fail the check (``fail_on_confidence``, which the
+    security stage records in ``metrics``), or None when any confidence will do."""
+    floor = result.metrics.get("fail_on_confidence")
+    if isinstance(floor, str) and confidence_rank(floor) > confidence_rank("low"):
+        return floor
+    return None
+
+
+def below_confidence(
+    result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()
+) -> list[Finding]:
+    """The reported findings severe enough for ``fail_on`` that do not fail the check
+    because the stage is not confident enough of them: on a passing check they are the
+    errors and warnings a reader would otherwise take for a mistake."""
+    floor = confidence_floor(result)
+    if floor is None:
+        return []
+    return [
+        f
+        for f in reported_findings(result, dismissed)
+        if fail_on.fails(f.severity) and confidence_rank(f.confidence) < confidence_rank(floor)
+    ]
+
+
+def confidence_note(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> str | None:
+    """``1 warning is below the confidence that fails the check (`fail_on_confidence: high`).``,
+    or None when every finding severe enough to fail the check is confident enough."""
+    held = below_confidence(result, fail_on, dismissed=dismissed)
+    if not held:
+        return None
+    verb = "is" if len(held) == 1 else "are"
+    return (
+        f"{findings_title(held)} {verb} below the confidence that fails the check "
+        f"(`fail_on_confidence: {confidence_floor(result)}`)."
+    )
+
+
+def explanation(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> list[str]:
+    """Why the check concludes as it does, in Markdown sentences: what fails it, and which
+    findings do not count because of their confidence. The check run's summary and
+    ``shunter run`` say this, once; the stages leave it out of their own summaries."""
+    sentences: list[str] = []
+    floor = confidence_floor(result)
+    if fail_on is FailOn.NEVER:
+        sentences.append("This check never fails (`fail_on: never`).")
+    elif conclusion(result, fail_on, dismissed=dismissed) == "failure":
+        confident = ""
+        if floor == "high":
+            confident = " and `high` confidence"
+        elif floor:
+            confident = f" and at least `{floor}` confidence"
+        sentences.append(f"The check fails on findings of severity `{fail_on.value}` or higher{confident}.")
+    note = confidence_note(result, fail_on, dismissed=dismissed)
+    if note:
+        sentences.append(note)
+    return sentences

@@ -1,0 +1,74 @@
+"""The ``shunter/security`` check run as a maintainer reads it: the real stage on real
+commits (bandit, detect-secrets, Shunter's rules), the output GitHub receives
+(``check_run_output``), and ``shunter run --format text|markdown``, which must say the same."""
+
+from __future__ import annotations
+
+from bot.local_run import render_markdown, render_text
+from bot.policies.schema import SecurityStageConfig, ShunterConfig
+from bot.publishing.check_runs import check_run_output
+from bot.stages import security
+
+# bandit's B608 alone: a warning it is not sure of (low confidence)
+SQL = "def f(user):\n    query = \"SELECT * FROM users WHERE name = '%s'\" % user\n    return query\n"
+SHELL = "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"
+YAML = "import yaml\n\n\ndef load(text):\n    return yaml.load(text)\n"
+
+
+def _config(**security_options: object) -> ShunterConfig:
+    return ShunterConfig.model_validate({"version": 1, "stages": {"security": security_options}})
+
+
+def test_a_passing_check_says_why_its_warning_does_not_fail_it(pr) -> None:
+    ctx = pr({"README": "x"}, {"app/db.py": SQL}, fail_on_confidence="high")
+    result = security.run(ctx)
+    [warning] = [f for f in result.findings if not f.suppressed]
+    assert (warning.rule_id, warning.confidence) == ("B608", "low")
+
+    plan = check_run_output(result, SecurityStageConfig(fail_on_confidence="high"))
+    assert (plan.conclusion, plan.title) == ("success", "1 warning")
+    said = "1 warning is below the confidence that fails the check (`fail_on_confidence: high`)."
+    assert plan.summary.count(said) == 1  # was not said: a green check with a warning on it
+
+    config = _config(fail_on_confidence="high")
+    markdown = render_markdown([result], config, [])
+    assert markdown.count(said) == 1
+    text = render_text(ctx, [result], config, [])
+    assert "(fails on warning at high confidence)" in text and text.count(said) == 1
+
+
+def test_a_failing_check_names_the_confidence_it_fails_on(pr) -> None:
+    result = security.run(pr({"README": "x"}, {"app/db.py": SQL, "app/run.py": SHELL}, fail_on_confidence="high"))
+    plan = check_run_output(result, SecurityStageConfig(fail_on_confidence="high"))
+    assert plan.conclusion == "failure"
+    assert "The check fails on findings of severity `warning` or higher and `high` confidence." in plan.summary
+    assert "1 warning is below the confidence that fails the check" in plan.summary
+
+
+def test_what_fails_the_check_is_said_once(pr) -> None:
+    ctx = pr({"README": "x"}, {"app/run.py": SHELL})
+    result = security.run(ctx)
+    plan = check_run_output(result, SecurityStageConfig())
+    assert plan.conclusion == "failure"
+    rule = "The check fails on findings of severity `warning` or higher."
+    assert plan.summary.count(rule) == 1
+    # the stage said it again in its own words ("Fails because 1 finding(s) are at or above")
+    assert "Fails because" not in plan.summary and "fail_on: warning" not in plan.summary
+    # shunter run's markdown says it as the check run does, once
+    markdown = render_markdown([result], _config(), [])
+    assert markdown.count(rule) == 1 and "Fails because" not in markdown
+
+
+def test_fixes_are_counted_once_in_plain_english(pr) -> None:
+    ctx = pr({"README": "x"}, {"app/load.py": YAML})
+    result = security.run(ctx)
+    assert len(result.patches) == 1
+    plan = check_run_output(result, SecurityStageConfig())
+    assert "(s)" not in plan.summary and "(es)" not in plan.summary  # "1 mechanical fix patch(es) ready"
+    assert plan.summary.count("1 fix available: press **Apply fixes**") == 1
+    assert plan.summary.count("/shunter apply security") == 1
+    # the stage's list says which finding the fix is for
+    [line] = [x for x in plan.summary.splitlines() if "`shunter.unsafe-yaml-load`" in x]
+    assert line.endswith("_(fix available)_")
+    text = render_text(ctx, [result], _config(), [])
+    assert "(1 file; see --format json for the diff)" in text  # was "1 files"
