@@ -49,22 +49,42 @@ def test_renewal_keeps_the_lease(forge, quick, git_policy):
     assert quick.holds(claim, cr.id)
 
 
-def test_transient_failures_back_off_then_dead_letter(forge, quick, git_policy):
+def _claim_when_due(queue: MergeQueue, owner: str, within: float = 30.0):
+    """Claim as soon as a backing-off entry is due (a wait that ends when it is, so a loaded
+    machine only makes it longer, never fails it)."""
+    deadline = time.monotonic() + within
+    while (claim := queue.claim(owner)) is None:
+        assert time.monotonic() < deadline, f"nothing became claimable within {within}s"
+        time.sleep(0.01)
+    return claim
+
+
+def test_transient_failures_back_off_then_dead_letter(forge, quick, redis_client, git_policy):
+    # while it backs off it is not claimed: a minute's backoff, so no stall of this process
+    # can outlast it (a 0.05 s one could, and the test then claimed it)
+    patient = MergeQueue(redis_client, QueueSettings(max_attempts=2, backoff_base=60, backoff_max=60))
+    waits = forge.change({"src/mod2.py": edited(2)})
+    patient.enqueue(waits, git_policy)
+    claim = patient.claim("w")
+    assert patient.finish_retry(claim, waits.id, "network down") == "delayed"
+    patient.unlock(claim)
+    assert quick.claim("w") is None  # backing off
+    # once its backoff is over, it is claimed again, as a second attempt
     cr = forge.change({"src/mod1.py": edited(1)})
     quick.enqueue(cr, git_policy)
     claim = quick.claim("w")
+    assert claim.ids == [cr.id]
     assert quick.finish_retry(claim, cr.id, "network down") == "delayed"
     quick.unlock(claim)
     entry = quick.get(cr.id)
     assert entry.state == "delayed" and entry.fields["last_error"] == "network down"
-    assert quick.claim("w") is None  # backing off
-    time.sleep(0.1)
-    claim = quick.claim("w")
-    assert claim is not None and claim.entries[0].attempt == 2
+    claim = _claim_when_due(quick, "w")
+    assert claim.ids == [cr.id] and claim.entries[0].attempt == 2
     assert quick.finish_retry(claim, cr.id, "network still down") == "dead"
     entry = quick.get(cr.id)
     assert entry.state == "dead" and entry.fields["dead_reason"] == "attempts_exhausted"
     assert "network still down" in entry.fields["dead_detail"]
+    assert quick.get(waits.id).state == "delayed"  # still backing off
 
 
 def test_operator_retry_and_drop(forge, quick, git_policy):
