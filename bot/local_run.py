@@ -79,12 +79,6 @@ def _read_config(ctx: StageContext, config_file: Path | None) -> tuple[bytes | N
     return ctx.base.read(CONFIG_PATH), f"{CONFIG_PATH} (base {ctx.base_sha[:8]})"
 
 
-UNTRUSTED_NOTE = (
-    "The tests stage ran none of the head's code: shunter run treats it as untrusted unless "
-    "you pass --trusted (the code then runs in the sandbox)."
-)
-
-
 def _scratch_dir() -> Path:
     """A private scratch dir, or one line naming the setting to change."""
     from bot.git.scratch import new_scratch_dir
@@ -168,7 +162,11 @@ def local_stage_job(payload: dict[str, Any]) -> dict[str, Any]:
     scratch = new_scratch_dir(prefix="shunter-run-job-")
     try:
         ctx = context_from_local_repo(
-            Path(payload["repo"]), payload["base"], payload["head"], trusted_author=payload["trusted"]
+            Path(payload["repo"]),
+            payload["base"],
+            payload["head"],
+            trusted_author=payload["trusted"],
+            origin="local_run",
         )
         config = ShunterConfig.model_validate(payload["config"])
         [result] = run_stages(ctx, [StageName(payload["stage"])], config, scratch)
@@ -409,7 +407,7 @@ def run(
     try:
         try:
             scratch = _scratch_dir()
-            ctx = context_from_local_repo(repo_path, base, head, trusted_author=trusted)
+            ctx = context_from_local_repo(repo_path, base, head, trusted_author=trusted, origin="local_run")
             content, source = _read_config(ctx, config_file)
             config, notes = load_config(content, source)
             notes += local_repo_notes(repo_path, base, head)
@@ -418,8 +416,6 @@ def run(
                 results = run_stages_via_queue(repo_path, ctx, names, config, trusted)
             else:
                 results = run_stages(ctx, names, config, scratch)
-            if not trusted and any(r.metrics.get("sandbox") == "refused" for r in results):
-                notes.append(UNTRUSTED_NOTE)
             if output_format == "json":
                 text = render_json(ctx, results, config, notes)
             elif output_format == "sarif":

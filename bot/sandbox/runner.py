@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import SandboxError
 from bot.sandbox.bubblewrap import bwrap_argv, bwrap_missing, find_bwrap, probe
@@ -25,6 +26,9 @@ from bot.sandbox.environment import sandbox_env
 from bot.sandbox.hostfs import chown_tree
 from bot.sandbox.limits import Limits, preexec_hook, processes_of_uid, rlimit_pairs
 from bot.sandbox.trust import Strength, TrustDecision, decide
+
+if TYPE_CHECKING:
+    from bot.stages.context import Origin
 
 UID_ENV = "SHUNTER_SANDBOX_UID"
 DEFAULT_UNPRIVILEGED_UID = 65534  # nobody
@@ -154,8 +158,10 @@ class Sandbox:
         run_untrusted: bool,
         limits: Limits | None = None,
         ro_paths: Iterable[str] = (),
+        origin: Origin = "pull_request",
     ) -> Sandbox:
-        """The strongest sandbox this machine offers for a PR, or ``SandboxRefused``."""
+        """The strongest sandbox this machine offers for a PR, or ``SandboxRefused``; its
+        reasons speak of ``origin`` (a PR, or ``shunter run``)."""
         uid = sandbox_uid()
         notes: list[str] = []
         bwrap = find_bwrap()
@@ -168,7 +174,9 @@ class Sandbox:
                     "bubblewrap could not drop root to an unprivileged uid here, so the "
                     "process limit is not enforced (the kernel exempts uid 0)"
                 )
-        decision = decide(trusted_author=trusted_author, run_untrusted=run_untrusted, bwrap_problem=problem)
+        decision = decide(
+            trusted_author=trusted_author, run_untrusted=run_untrusted, bwrap_problem=problem, origin=origin
+        )
         if not decision.allowed:
             raise SandboxRefused(decision.reason)
         rlimits_only = decision.strength is Strength.RLIMITS_ONLY

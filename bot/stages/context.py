@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 FileStatus = Literal["added", "modified", "deleted", "renamed"]
 
+Origin = Literal["pull_request", "local_run"]
+"""What asked for the run: a pull request on GitHub, or ``shunter run`` on a local repository."""
+
 
 @dataclass(frozen=True)
 class ChangedFile:
@@ -146,6 +149,9 @@ class StageContext:
     trust_lookup: Callable[[], bool] | None = None
     """Finds ``trusted_author`` out when that costs a GitHub request: asked at most once,
     and only by a stage about to run PR code (see :meth:`author_trusted`)."""
+    origin: Origin = "pull_request"
+    """What asked for the run; a stage that refuses to run the head's code says why in the
+    terms of it (a PR's author and fork, or ``shunter run``'s ``--trusted``)."""
 
     def author_trusted(self) -> bool:
         """``trusted_author``, looked up on first use when a ``trust_lookup`` is given (most

@@ -176,7 +176,10 @@ def run(ctx: StageContext, *, llm: ChatProvider | None = None) -> StageResult:
     limits = Limits(wall_seconds=float(opts.timeout_seconds))
     try:
         sandbox = Sandbox.for_pr(
-            trusted_author=ctx.author_trusted(), run_untrusted=opts.run_untrusted, limits=limits
+            trusted_author=ctx.author_trusted(),
+            run_untrusted=opts.run_untrusted,
+            limits=limits,
+            origin=ctx.origin,
         )
     except SandboxRefused as exc:
         state.notes.append(exc.reason)

@@ -197,11 +197,18 @@ def test_a_huge_python_file_is_skipped_by_the_tests_stage(work) -> None:
     assert time.monotonic() - started < 5  # parsing and measuring it took ~10 s and 0.7 GB
 
 
-def test_untrusted_head_says_how_to_run_it(work) -> None:
+@pytest.mark.parametrize("output_format", ["text", "markdown"])
+def test_untrusted_head_says_how_to_run_it(work, output_format: str) -> None:
+    """The tests stage's refusal speaks of shunter run's --trusted, once: it spoke of a PR
+    from a fork or an author without write permission, and the run added its own note to
+    say what the refusal should have."""
     path = work({"pkg/core.py": b"def f():\n    return 2\n"})
-    result = shunter("--repo", str(path), "--base", "main", "--stages", "tests")
+    result = shunter("--repo", str(path), "--base", "main", "--stages", "tests", "--format", output_format)
     assert result.exit_code == 0, result.output
-    assert any("unless you pass --trusted" in note for note in notes(result.output)), result.output
+    assert "fork" not in result.output and "write permission" not in result.output
+    said = [line for line in result.output.splitlines() if "--trusted" in line]
+    assert len(said) == 1, result.output
+    assert "not run: shunter run runs none of the head's code without --trusted" in said[0]
 
 
 def test_ctrl_c_exits_130_not_1(work, tmp_path: Path) -> None:

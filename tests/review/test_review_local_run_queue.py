@@ -83,3 +83,15 @@ def test_queue_with_redis_down_is_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert "shunter: Redis at redis://127.0.0.1:1/0 does not answer" in result.output
+
+
+def test_a_queued_tests_stage_refuses_in_shunter_runs_terms(tmp_path, redis_url, monkeypatch):
+    """The stage job rebuilds its context from JSON: it must still know it serves shunter
+    run, or its refusal speaks of forks and write permission."""
+    queued_repo(tmp_path, redis_url, monkeypatch, "def f():\n    return 2\n")
+    args = ["run", "--repo", str(tmp_path / "repo"), "--base", "base", "--stages", "tests", "--queue"]
+    result = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [stage] = json.loads(result.output)["results"]
+    assert stage["notes"][0].startswith("not run: shunter run runs none of the head's code without --trusted")
+    assert "fork" not in result.output

@@ -31,6 +31,20 @@ def test_trust_table(trusted, allow, problem, allowed, strength, phrase) -> None
     assert decision.allowed is allowed
     assert decision.strength is strength
     assert phrase in decision.reason
+    local = decide(trusted_author=trusted, run_untrusted=allow, bwrap_problem=problem, origin="local_run")
+    assert (local.allowed, local.strength) == (allowed, strength)  # the same decision, other words
+    assert "--trusted" in local.reason and "PR" not in local.reason and "fork" not in local.reason
+    if problem:
+        assert problem in local.reason
+
+
+def test_a_pr_refusal_keeps_its_words() -> None:
+    """What the App says on a PR does not change with shunter run's wording."""
+    assert decide(trusted_author=False, run_untrusted=False, bwrap_problem=None).reason == (
+        "not run: the PR comes from a fork or from an author without write permission, and "
+        "this repository's policy does not allow running untrusted code (set "
+        "`stages.tests.run_untrusted: true` to allow it under bubblewrap)"
+    )
 
 
 def test_fork_pr_without_bubblewrap_is_not_executed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
