@@ -131,6 +131,7 @@ def check_run_output(
         reported,
         config.fail_on,
         dismissed_fingerprints=dismissed_set,
+        stage_summary=_stage_summary(result, dismissed_set),
         fixes=fixes,
         apply_allowed=apply_allowed,
         suppressed=len(suppressed),
@@ -151,6 +152,21 @@ def check_run_output(
         external_id=external_id,
         notes=tuple(result.notes),
     )
+
+
+def _stage_summary(result: StageResult, dismissed: Collection[str]) -> str:
+    """The stage's own summary as the check run shows it. The security stage's lists its
+    findings one by one, so once people dismiss some it is written again without them: the
+    check says they are not shown, and its counts leave them out."""
+    gone = set(dismissed)
+    if result.stage is not StageName.SECURITY or not any(
+        f.fingerprint in gone for f in result.findings if not f.suppressed
+    ):
+        return result.summary
+    from bot.stages.security import render_summary  # the scanners' module: only when needed
+
+    kept = [f for f in result.findings if f.suppressed or f.fingerprint not in gone]
+    return render_summary(result.model_copy(update={"findings": kept}))
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
@@ -207,6 +223,7 @@ def _summary(
     fail_on: FailOn,
     *,
     dismissed_fingerprints: Collection[str],
+    stage_summary: str,
     fixes: int,
     apply_allowed: bool,
     suppressed: int,
@@ -233,10 +250,10 @@ def _summary(
             f"{fixes_phrase(result.stage, fixes)} suggested. Shunter does not commit them here "
             f"(`patches.auto_apply.{result.stage.value}` is `never`): apply them by hand."
         )
-    if suppressed:
-        head.append(f"{plural(suppressed, 'finding')} suppressed in the code are not shown.")
+    if suppressed:  # not "not shown": a stage may list them with their reasons (security does)
+        head.append(f"{plural(suppressed, 'finding')} suppressed in the code {_be(suppressed)} not counted.")
     if dismissed:
-        head.append(f"{plural(dismissed, 'finding')} dismissed on this PR are not shown.")
+        head.append(f"{plural(dismissed, 'finding')} dismissed on this PR {_be(dismissed)} not shown.")
     if not_annotated:
         head.append(
             f"Only the {len(reported) - not_annotated} most important findings are annotated; "
@@ -246,7 +263,7 @@ def _summary(
     if result.notes:
         tail.append(notes_section(result.notes))
     header = "\n\n".join(head)
-    stage_summary = plain(result.summary.strip())
+    stage_summary = plain(stage_summary.strip())
     budget = limits.MAX_OUTPUT_TEXT - limits.size(header) - _NOTE_ROOM
     tail_text = clip("\n\n".join(tail), max(budget // 4, 0))
     budget -= limits.size(tail_text)
@@ -263,6 +280,10 @@ def _summary(
     if tail_text:
         parts.append(tail_text)
     return clip("\n\n".join(parts), limits.MAX_OUTPUT_TEXT)
+
+
+def _be(count: int) -> str:
+    return "is" if count == 1 else "are"
 
 
 def notes_section(notes: Iterable[str]) -> str:

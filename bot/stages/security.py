@@ -699,6 +699,16 @@ def _cwe_label(cwe: int | None) -> str:
     return f"CWE-{cwe}" + (f" {name}" if name else "")
 
 
+def _listed_message(finding: Finding) -> str:
+    """A finding's message as the summary lists it, after its location: a secret's says
+    where it is and what to do, but the line already names the place and the note under
+    the list says what to do once, not once per secret."""
+    if finding.engine != secrets_scan.ENGINE:
+        return finding.message
+    text = finding.message.removesuffix(secrets_scan.ROTATE).rstrip()
+    return text.removesuffix(f" at {finding.path}:{finding.start_line}.")
+
+
 def render_summary(result: StageResult) -> str:
     """Markdown for the check run: new findings by severity and CWE, suppressions (the
     notes are the check run's to list, see ``bot.publishing.check_runs.notes_section``, and
@@ -719,8 +729,6 @@ def render_summary(result: StageResult) -> str:
     if m.get("preexisting"):
         old_debt = plural(int(m["preexisting"]), "pre-existing finding")
         extra.append(f"{old_debt} not shown (already on the base)")
-    if suppressed:
-        extra.append(f"{len(suppressed)} suppressed inline")
     if m.get("ignored"):
         extra.append(f"{m['ignored']} ignored by config")
     if m.get("below_confidence"):
@@ -745,7 +753,7 @@ def render_summary(result: StageResult) -> str:
                 shown += 1
                 loc = path_code(f.path, suffix=f":{f.start_line}")
                 fix = " _(fix available)_" if f.fingerprint in fixable else ""
-                parts.append(f"- {loc} `{f.rule_id}` {redact(f.message)}{fix}")
+                parts.append(f"- {loc} `{f.rule_id}` {redact(_listed_message(f))}{fix}")
     if shown < len(reported):
         parts.append(f"\n… and {len(reported) - shown} more (see the annotations and SARIF).")
     if suppressed:

@@ -72,3 +72,64 @@ def test_fixes_are_counted_once_in_plain_english(pr) -> None:
     assert line.endswith("_(fix available)_")
     text = render_text(ctx, [result], _config(), [])
     assert "(1 file; see --format json for the diff)" in text  # was "1 files"
+
+
+SECRETS = (
+    'AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n'
+    'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n'
+)
+HASH = "import hashlib\n\n\ndef digest(data):\n    return hashlib.md5(data).hexdigest()\n"
+CLEAN = "def add(a, b):\n    return a + b\n"
+
+
+def test_dismissed_findings_leave_the_stage_summary_too(pr) -> None:
+    result = security.run(pr({"README": "x"}, {"app/run.py": SHELL, "app/hashing.py": HASH}))
+    gone = [f.fingerprint for f in result.findings if f.rule_id in ("B324", "B404")]
+    assert len(gone) == 2
+    plan = check_run_output(result, SecurityStageConfig(), dismissed=gone)
+    assert plan.title == "1 error"
+    assert "2 findings dismissed on this PR are not shown." in plan.summary
+    # the stage's list still showed them, and counted "3 new findings (2 errors, 1 notice)"
+    assert "`B324`" not in plan.summary and "`B404`" not in plan.summary
+    assert "**1 new finding** (1 error)." in plan.summary
+    assert "`shunter.subprocess-shell-injection`" in plan.summary
+    one = check_run_output(result, SecurityStageConfig(), dismissed=gone[:1])
+    assert "1 finding dismissed on this PR is not shown." in one.summary  # was "are"
+
+
+def test_secrets_advice_is_given_once_however_many_secrets(pr) -> None:
+    result = security.run(pr({"README": "x"}, {"app/settings.py": SECRETS, "app/clean.py": CLEAN}))
+    secrets = [f for f in result.findings if f.rule_id.startswith("secret.")]
+    assert len(secrets) == 2
+    summary = check_run_output(result, SecurityStageConfig()).summary
+    # each listed secret repeated the advice the note under the list gives (three times for two)
+    assert summary.lower().count("rotation is a human job") == 1
+    assert "- `app/settings.py:1` `secret.aws-secret-access-key` Possible AWS secret access key (`***`)\n" in summary
+    assert "at app/settings.py:1" not in summary  # the line already names the place
+    # the annotations keep the whole advice: they are read one at a time, on the diff
+    assert all("Rotation is a human job" in a["message"] for batch in check_run_output(result).annotation_batches
+               for a in batch if a["title"].startswith("secret."))
+
+
+def test_suppressed_findings_are_counted_once_and_not_said_to_be_hidden(pr) -> None:
+    head = {
+        "app/run.py": (
+            "import subprocess  # shunter: ignore[B404] we need it\n\n\ndef run(cmd):\n"
+            "    return subprocess.call(cmd, shell=True)  # shunter: ignore[shunter.subprocess-shell-injection] "
+            "cmd is a constant\n"
+        )
+    }
+    result = security.run(pr({"README": "x"}, head))
+    summary = check_run_output(result, SecurityStageConfig()).summary
+    assert "### Suppressed inline (2)" in summary  # listed with their reasons
+    assert "not shown" not in summary  # the check said "2 findings suppressed in the code are not shown"
+    assert "2 findings suppressed in the code are not counted." in summary
+    assert "2 suppressed inline" not in summary  # a third time
+
+
+def test_one_pre_existing_finding_is_one(pr) -> None:
+    base = {"app/hashing.py": HASH}
+    head = {"app/hashing.py": HASH + "\n\ndef other():\n    return 1\n"}
+    result = security.run(pr(base, head, new_only=True))
+    assert result.metrics["preexisting"] == 1
+    assert "1 pre-existing finding not shown" in result.summary  # was "1 pre-existing findings"
