@@ -84,7 +84,11 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # not cached: a module's logger first used under one configure() kept that
+        # processor list for ever, so after a second configure() in the process (the test
+        # suite runs several commands) capture_logs and the new settings missed it; the
+        # lookup costs microseconds per line
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
