@@ -33,7 +33,7 @@ from githubkit.throttling import BaseThrottler
 from redis import Redis
 
 from bot import __version__
-from bot.errors import GitHubError, TransientError
+from bot.errors import GitHubError, ShunterError, TransientError
 from bot.github.app_jwt import (
     AppJwtAuthStrategy,
     GitHubClock,
@@ -389,6 +389,10 @@ def translate_errors(doing: str) -> Iterator[None]:
             f"GitHub answered {status} while {doing}: {message}", status=status, hint=hint
         ) from None
     except RequestError as exc:  # githubkit's wrapper of connection errors and timeouts
+        if isinstance(exc.__cause__, ShunterError):
+            # raised in an auth hook (a new installation token GitHub would not mint):
+            # GitHub's own answer, not a network error to retry
+            raise exc.__cause__ from None
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None

@@ -198,3 +198,17 @@ def test_a_refusal_of_a_new_token_is_githubs_answer_and_not_retried_again(repo, 
         gh.rest.repos.get("octo", "client")
     assert len(repo.recorder.filter("GET /repos/octo/client")) == 2  # the request and one resend
     assert repo.recorder.count(f"POST /app/installations/{inst}/access_tokens") == 2
+
+
+def test_a_refused_token_that_cannot_be_replaced_is_githubs_answer_not_a_network_error(repo, redis_url):
+    """The installation was removed: its token is refused and no new one is minted. That
+    is said as GitHub said it, not as a network error retried for hours."""
+    conn = redis.Redis.from_url(redis_url)
+    inst = repo.installation_id("octo/client")
+    gh = GitHubFactory(settings_for(repo), conn).installation(inst)
+    gh.rest.apps.revoke_installation_access_token()
+    repo.faults.error(404, f"POST /app/installations/{inst}/access_tokens", times=5)
+    with pytest.raises(GitHubError, match="404 while minting an installation token"), translate_errors(
+        "reading the repo"
+    ):
+        gh.rest.repos.get("octo", "client")
