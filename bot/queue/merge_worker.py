@@ -576,14 +576,21 @@ def main(argv: list[str] | None = None) -> int:
             docs, {"lease_seconds", "max_batch", "max_attempts", "backoff_base", "branch_lock"}
         ),
     )
-    parser.add_argument("--redis-url", required=True)
+    parser.add_argument(
+        "--redis-url", required=True, help="the Redis holding the queue (redis://host:port/db)"
+    )
     parser.add_argument("--workdir", type=Path, required=True, help="this worker's repos")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--remote-root", type=Path, help="bare remotes on disk (tests, demos)")
     where.add_argument(
         "--github", action="store_true", help="GitHub (or GHES, or the simulator) per SHUNTER_*"
     )
-    parser.add_argument("--owner", default=f"{socket.gethostname()}:{os.getpid()}")
+    parser.add_argument(
+        "--owner",
+        default=f"{socket.gethostname()}:{os.getpid()}",
+        help="this worker's name on the leases it holds and in its heartbeat; must differ "
+        "between workers (default: host:pid)",
+    )
     parser.add_argument(
         "--lease-seconds", type=float, default=defaults.lease_seconds, help=knob("lease_seconds")
     )
@@ -592,8 +599,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backoff-base", type=float, default=defaults.backoff_base, help=knob("backoff_base")
     )
-    parser.add_argument("--exit-when-idle", type=float, default=None)
-    parser.add_argument("--idle-sleep", type=float, default=0.2)
+    parser.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop once the queue has been empty this long (batch runs, tests); "
+        "by default the worker runs until SIGTERM",
+    )
+    parser.add_argument(
+        "--idle-sleep",
+        type=float,
+        default=0.2,
+        metavar="SECONDS",
+        help="how long to wait before looking again when the queue is empty (default: %(default)s)",
+    )
     parser.add_argument("--prefix", default=PREFIX, help="Redis key prefix of the queue")
     parser.add_argument(
         "--no-branch-lock",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,16 +48,20 @@ def test_every_knob_has_its_own_docstring() -> None:
     assert "landed entry" not in docs["branch_lock"]
 
 
-def test_merge_worker_help_describes_each_knob() -> None:
-    from bot.queue.merge import knob_docs
-
-    done = subprocess.run(
+def _merge_worker_help() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "bot.queue.merge_worker", "--help"],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
+
+
+def test_merge_worker_help_describes_each_knob() -> None:
+    from bot.queue.merge import knob_docs
+
+    done = _merge_worker_help()
     text = " ".join(done.stdout.split())
     defaults = QueueSettings()
     for flag, name in [
@@ -71,3 +76,18 @@ def test_merge_worker_help_describes_each_knob() -> None:
     )
     for name in ("max_batch_paths", "backoff_max", "landed_ttl_seconds"):  # no flag: listed after
         assert f"{name} ({getattr(defaults, name)!r}): {knob_docs()[name]}" in text, name
+
+
+def test_merge_worker_help_explains_every_option() -> None:
+    """An operator reading ``--help`` learns what each flag is for, not only its name."""
+    done = _merge_worker_help()
+    options = done.stdout.split("options:", 1)[1].split("\n\n", 1)[0]
+    entries = re.split(r"\n  (?=-)", "\n" + options.strip("\n"))
+    described = {}
+    for entry in filter(None, (e.strip() for e in entries)):
+        flags, _, rest = entry.partition("  ")
+        described[flags.split()[0].rstrip(",")] = " ".join(rest.split())
+    assert {"--redis-url", "--owner", "--exit-when-idle", "--idle-sleep", "--workdir"} <= set(described)
+    assert all(described.values()), [flag for flag, text in described.items() if not text]
+    assert "must differ between workers" in described["--owner"]
+    assert "empty this long" in described["--exit-when-idle"]
