@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -165,6 +165,23 @@ def _remove_stale_lock(mirror: Path, lock: Path) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def writing(repo: pygit2.Repository, url: str, *, lock_timeout: float = 300.0) -> Iterator[Path]:
+    """Hold the mirror's lock for a write into it (a fetch), and yield its path.
+
+    Every writer takes it: two jobs fetching one branch at once would race for git's lock
+    file on its ref (one fails with "failed to lock file"), and clean-up, which takes the
+    lock to remove an idle mirror or prune its refs, would delete it under a writer.
+    """
+    mirror = Path(repo.path)
+    with file_lock(lock_path(mirror.resolve()), timeout=lock_timeout):
+        if not (mirror / "HEAD").exists():
+            # clean-up removed the mirror while this job waited for the lock: the job's
+            # retry opens (and re-creates) it
+            raise TransientError(f"the mirror of {url} was removed by clean-up; retrying")
+        yield mirror
+
+
 def fetch(
     repo: pygit2.Repository,
     remote_url: str,
@@ -184,12 +201,7 @@ def fetch(
     url, url_secret = strip_credentials(remote_url)
     token = token or url_secret
     apply_network_timeouts()
-    mirror = Path(repo.path)
-    with file_lock(lock_path(mirror.resolve()), timeout=lock_timeout):
-        if not (mirror / "HEAD").exists():
-            # clean-up removed the mirror while this job waited for the lock: the job's
-            # retry opens (and re-creates) it
-            raise TransientError(f"the mirror of {url} was removed by clean-up; retrying")
+    with writing(repo, url, lock_timeout=lock_timeout) as mirror:
         remote = repo.remotes.create_anonymous(url)
         for attempt in range(1, MAX_STALE_LOCKS + 2):
             try:

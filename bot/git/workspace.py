@@ -10,6 +10,8 @@ Typical use in a stage worker::
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import pygit2
 
 from bot.errors import WorkspaceError
 from bot.git.changes import pull_request_files, resolve_commit
+from bot.git.fetched_refs import fetched_ref, record_fetch
 from bot.git.mirror import (
     FetchStats,
     branch_refspec,
@@ -28,7 +31,9 @@ from bot.git.mirror import (
     pull_refspec,
     split_full_name,
     strip_credentials,
+    writing,
 )
+from bot.git.push import GitRemote, fetch_branch
 from bot.git.trees import CommitTree
 from bot.stages.context import StageContext, _never
 from bot.wording import plural
@@ -47,6 +52,17 @@ class Workspace:
 
     def fetch(self, refspecs: Sequence[str]) -> FetchStats:
         return fetch(self.repo, self.remote_url, refspecs, token=self.token, lock_timeout=self.lock_timeout)
+
+    def fetch_branch(self, branch: str) -> str | None:
+        """Fetch ``branch`` into its private ref (:func:`bot.git.push.fetch_branch`) under
+        the mirror's lock, as every fetch into the mirror, and note it as fetched now; its
+        head, or None when the branch is gone."""
+        remote = GitRemote(url=self.remote_url, token=self.token)
+        with writing(self.repo, self.remote_url, lock_timeout=self.lock_timeout) as mirror:
+            head = fetch_branch(self.repo, remote, branch)
+            with contextlib.suppress(OSError):  # unrecorded, the ref still gets the full age
+                record_fetch(mirror, [fetched_ref(branch)], time.time())
+        return head
 
     def fetch_pull_request(self, number: int, *, base_branch: str) -> FetchStats:
         """Fetch ``refs/pull/N/head`` and the base branch in one negotiation."""

@@ -36,7 +36,7 @@ from bot.commands.finding_ids import MIN_PREFIX
 from bot.commands.parse import Command
 from bot.errors import ChangeRejected, GitHubError, ShunterError
 from bot.git.apply import Pygit2BaseTree, below_own_commits
-from bot.git.push import GitRemote, fetch_branch, leased_push
+from bot.git.push import GitRemote, leased_push
 from bot.git.workspace import open_workspace
 from bot.github.client import create_once, translate_errors
 from bot.logs import get_logger
@@ -327,7 +327,7 @@ def _move_to_head(
     instead. The move is a compare-and-swap on the sha just read (git's lease), so a push
     that lands meanwhile is not overwritten either."""
     remote = GitRemote(url=target.clone_url, token=ws.token)
-    tip = fetch_branch(ws.repo, remote, branch)
+    tip = ws.fetch_branch(branch)
     head = target.head_sha
     if tip is None or tip == head or ws.repo.descendant_of(tip, head):
         return None  # gone meanwhile (the push will say so), or it already holds the head

@@ -5,6 +5,12 @@ drops a person's commit. Through the simulator, the real workers and real Redis.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pygit2.remotes
+
+from bot.git.locks import file_lock
+from bot.git.mirror import lock_path
 from tests.pipeline.test_pipe_apply import ON_COMMAND, REPO, open_pr, replies
 
 FOLLOW_UP = ON_COMMAND + "  push_to: pull_request\n"
@@ -41,13 +47,34 @@ def author_pushes_and_the_branch_is_kept(stack, number: int) -> None:
     assert sim.ref(REPO, BRANCH) == theirs
 
 
-def test_after_the_author_pushes_the_follow_up_branch_moves_to_the_new_head(stack):
+def mirror_fetches(stack, monkeypatch) -> list[bool]:
+    """From now on, for each fetch into a mirror, whether the mirror's lock was held (every
+    one must hold it: other jobs fetch into the mirror, and clean-up prunes or removes it
+    under it; two applies moving one branch without it raced for git's lock file on its ref)."""
+    mirrors = (Path(stack.runtime.settings.data_dir) / "mirrors").resolve()
+    held: list[bool] = []
+    create = pygit2.remotes.RemoteCollection.create_anonymous
+
+    def spy(self, url):
+        path = Path(self._repo.path).resolve()
+        if path.is_relative_to(mirrors):
+            with file_lock(lock_path(path), blocking=False, touch=False) as free:
+                held.append(not free)
+        return create(self, url)
+
+    monkeypatch.setattr(pygit2.remotes.RemoteCollection, "create_anonymous", spy)
+    return held
+
+
+def test_after_the_author_pushes_the_follow_up_branch_moves_to_the_new_head(stack, monkeypatch):
     number, old_fixes = applied_once(stack)
     sim = stack.sim
     sim.commit(REPO, "feature", MORE, author="alice")
     stack.drain()
     new_head = sim.pull(REPO, number).head_sha
+    fetches = mirror_fetches(stack, monkeypatch)
     body = apply_again(stack, number)
+    assert fetches and all(fetches), fetches  # the move fetched the branch under the lock too
     assert "could not apply" not in body and "force-push" not in body, body
     assert f"Moved `shunter/feature-fixes` from `{old_fixes[:7]}` to this pull request's head `{new_head[:7]}`" in body
     assert "Shunter pushed" in body and f"pull request #{number + 1}" in body, body
