@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from bot.engines.redaction import RedactingFilter, find_secrets, mask
 from bot.engines.security_findings import EngineReport, RuleInfo
@@ -191,6 +192,35 @@ def _run_detect_secrets(
                 report.findings.append(
                     _finding(path, n, text_by_line.get(n, ""), rule, value, 4, confidence)
                 )
+
+
+def holds_secret(path: str, texts: Iterable[str]) -> bool:
+    """Whether any of ``texts`` (a file's text, a patch for it, a suggested replacement)
+    holds a secret: what must not be copied into a patch or published as a suggestion.
+
+    Deliberately unfiltered: no ``new_only``, ``ignore_*``, ``min_confidence``, allowlist
+    pragma or ``scanners`` setting applies, since those decide what is *reported*, not what
+    may be copied. Each text is scanned under the file's own path, so the detectors that
+    depend on the file type apply. If a scan cannot finish, the answer is yes (fail closed).
+    """
+    return any(
+        text and (_short_text_holds_secret if len(text) <= _CACHED_CHARS else _text_holds_secret)(path, text)
+        for text in texts
+    )
+
+
+_CACHED_CHARS = 4096
+"""Suggestions are cached (the inline comment and the annotation of one finding ask about
+the same one, and detect-secrets takes a few milliseconds a text); whole files are not,
+or a long-lived worker would keep hundreds of them in memory."""
+
+
+def _text_holds_secret(path: str, text: str) -> bool:
+    report = scan_secrets({path: text})
+    return bool(report.findings or report.notes)
+
+
+_short_text_holds_secret = lru_cache(maxsize=512)(_text_holds_secret)
 
 
 def _ds_confidence(secret_type: str) -> str:

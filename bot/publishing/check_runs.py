@@ -16,6 +16,7 @@ from bot.models import Finding, Severity, StageName, StageResult
 from bot.policies.schema import FailOn, StageConfig
 from bot.publishing import limits
 from bot.publishing.fixes import fixes_phrase, offered_fixes
+from bot.publishing.inline import suggestion_holds_secret
 from bot.publishing.markdown import cell, clip, code, plain
 from bot.stages.verdict import conclusion as stage_conclusion
 from bot.stages.verdict import explanation as verdict_explanation
@@ -209,7 +210,9 @@ def _raw_details(finding: Finding) -> str:
             if finding.end_line == finding.start_line
             else f"lines {finding.start_line}-{finding.end_line}"
         )
-        if finding.suggestion:
+        if suggestion_holds_secret(finding):  # the inline comment says the same
+            lines.append(f"suggested fix for {span} not shown: the lines hold a secret")
+        elif finding.suggestion:
             lines.append(f"suggested replacement for {span}:")
             lines.append(finding.suggestion)
         else:  # an empty replacement: the fix removes the lines (an unused import, a breakpoint)

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.engines.secrets_scan import holds_secret
 from bot.models import Finding, Severity, fingerprint
 from bot.publishing import limits
 from bot.publishing.markdown import clip, code, fence_for, plain
@@ -24,6 +25,10 @@ _FINDING_MARKER_RE = re.compile(r"<!-- shunter:finding ([0-9a-zA-Z]{1,64}) -->")
 _MAX_SUGGESTION_BYTES = 50_000
 _MESSAGE_BYTES = 8_000
 _LEVEL = {Severity.ERROR: "🔴 error", Severity.WARNING: "🟠 warning", Severity.NOTICE: "🔵 notice"}
+HELD_BACK_SUGGESTION = (
+    "_No suggestion shown: the lines this fix rewrites hold a secret, and a suggestion "
+    "would publish it again. Remove the secret (see `shunter/security`) first._"
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,9 @@ def comment_body(finding: Finding, key: str, *, with_suggestion: bool = True) ->
     head = f"**{_LEVEL[finding.severity]}** · {code(finding.rule_id, 80)} ({finding.engine}){title}"
     parts = [head, "", clip(plain(finding.message.strip()), _MESSAGE_BYTES)]
     if with_suggestion and finding.suggestion is not None:
-        if _suggestion_fits(finding):
+        if suggestion_holds_secret(finding):
+            parts += ["", HELD_BACK_SUGGESTION]
+        elif _suggestion_fits(finding):
             parts += ["", suggestion_block(finding.suggestion)]
         else:
             parts += ["", "_The suggested fix is too large to show here; use `/shunter apply`._"]
@@ -147,9 +154,18 @@ def comment_body(finding: Finding, key: str, *, with_suggestion: bool = True) ->
 
 
 def _suggestion_fits(finding: Finding) -> bool:
-    if finding.suggestion is None:
+    if finding.suggestion is None or suggestion_holds_secret(finding):
         return False
     return limits.size(suggestion_block(finding.suggestion)) <= _MAX_SUGGESTION_BYTES
+
+
+def suggestion_holds_secret(finding: Finding) -> bool:
+    """Whether the finding's suggested replacement carries a secret: a fix that rewrites a
+    line holding one (an f-string prefix removed, quotes changed) quotes the secret whole,
+    in whatever form the secrets scanner finds it (masking the known token shapes would
+    still publish an AWS key, a password or a high-entropy string, and "Commit suggestion"
+    would then commit the mask)."""
+    return bool(finding.suggestion) and holds_secret(finding.path, [finding.suggestion or ""])
 
 
 def suggestion_block(replacement: str) -> str:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.changes.unified import DiffFormatError, Hunk, parse_file_diff
+from bot.engines.secrets_scan import holds_secret
 from bot.models import PatchDraft
 from bot.publishing import limits
-from bot.publishing.inline import suggestion_block
+from bot.publishing.inline import HELD_BACK_SUGGESTION, suggestion_block
 from bot.publishing.markdown import one_line, plain
 from bot.stages.context import ChangedFile
 
@@ -28,13 +29,19 @@ class Suggestion:
     replacement: str
     title: str
 
+    @property
+    def holds_secret(self) -> bool:
+        """The replaced lines carry a secret: the comment says where the fix is, not what."""
+        return holds_secret(self.path, [self.replacement])
+
     def to_payload(self) -> dict[str, Any]:
         """The review comment; the fence outlasts any backtick run in the replacement (a
         fixed ``` would end the suggestion at a ``` line of the code, and "Commit
         suggestion" would then delete the rest of the region), and the title is untrusted
         text (a draft's title may quote the PR)."""
         title = plain(one_line(self.title, 200))
-        body = f"Fix from Shunter ({title}):\n\n{suggestion_block(self.replacement)}"
+        shown = HELD_BACK_SUGGESTION if self.holds_secret else suggestion_block(self.replacement)
+        body = f"Fix from Shunter ({title}):\n\n{shown}"
         payload: dict[str, Any] = {"path": self.path, "line": self.end_line, "side": "RIGHT", "body": body}
         if self.start_line < self.end_line:
             payload["start_line"] = self.start_line

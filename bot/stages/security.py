@@ -628,7 +628,7 @@ def _patches(
         source = by_path[path]
         after = security_fixes.apply_edits(source.text, [e for e, _ in pairs])
         diff = security_fixes.unified_diff(path, source.text, after) if after != source.text else ""
-        if _holds_secret(path, [source.text, diff]):
+        if secrets_scan.holds_secret(path, [source.text, diff]):
             held_back.add(path)
         elif diff:
             diffs[path] = diff
@@ -663,23 +663,6 @@ def _patches(
             )
         )
     return out, patches
-
-
-def _holds_secret(path: str, texts: list[str]) -> bool:
-    """Whether any of ``texts`` (a file's head text, the patch for it) holds a secret.
-
-    Deliberately unfiltered: no ``new_only``, ``ignore_*``, ``min_confidence``, allowlist
-    pragma or ``scanners`` setting applies, since those decide what is *reported*, not what
-    may be copied into a patch. Each text is scanned under the file's own path, so the
-    detectors that depend on the file type apply. If a scan cannot finish, the answer is
-    yes (fail closed).
-    """
-    for text in texts:
-        if text:
-            report = secrets_scan.scan_secrets({path: text})
-            if report.findings or report.notes:
-                return True
-    return False
 
 
 def _hold_back_notes(paths: Iterable[str], notes: list[str]) -> None:

@@ -162,4 +162,7 @@ def test_secrets_never_reach_review_comments(make) -> None:
     leaky = make.finding(1, line=10, message=f"found {token}", suggestion=f"key = '{token}'\n")
     [comment] = select_inline_comments([leaky], FILES, set(), 5)
     assert token not in comment.body
-    assert "key = 'ghs_***'" in comment.body
+    # not a masked suggestion: "Commit suggestion" would have committed `ghs_***` as the key
+    assert "```suggestion" not in comment.body and "key = 'ghs_***'" not in comment.body
+    assert "No suggestion shown: the lines this fix rewrites hold a secret" in comment.body
+    assert not comment.has_suggestion

@@ -91,3 +91,18 @@ def test_a_suggestion_too_long_for_a_comment_is_left_out_and_counted():
     diff = f"--- a/a.py\n+++ b/a.py\n@@ -1,1 +1,700 @@\n-x = 1\n{huge}"
     suggestions, skipped = suggestions_from_drafts([draft(diff)], [changed(range(1, 800))])
     assert suggestions == [] and skipped == 1
+
+
+SECRET_LINE = (
+    "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n"
+    '-KEY = f"AKIAQ7RZ3KX5LMN2PW4T"\n+KEY = "AKIAQ7RZ3KX5LMN2PW4T"\n x = 1\n'
+)
+
+
+def test_a_fix_rewriting_a_line_that_holds_a_secret_is_not_quoted():
+    """The fork fallback posted the rewritten line whole: the AWS key in a suggestion."""
+    [s], skipped = suggestions_from_drafts([draft(SECRET_LINE)], [changed(range(1, 3))])
+    assert (s.start_line, s.end_line, skipped) == (1, 1, 0)
+    body = s.to_payload()["body"]
+    assert "AKIAQ7RZ3KX5LMN2PW4T" not in body and "```suggestion" not in body
+    assert "No suggestion shown: the lines this fix rewrites hold a secret" in body

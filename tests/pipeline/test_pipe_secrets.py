@@ -1,0 +1,69 @@
+"""Secrets planted in a pull request, through the whole loop (simulator over loopback HTTP,
+real git, real Redis, the stages' real scanners): nothing Shunter writes to GitHub quotes
+them, and the store's tables do not hold them either."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from bot.store.tables import metadata
+
+REPO = "octo/demo"
+BASE = {"app.py": "def add(a, b):\n    return a + b\n", "README.md": "# demo\n"}
+INLINE = "version: 1\nstages:\n  review:\n    inline_comments: true\n"
+# realistic shapes, made up: an AWS key id, a Slack bot token, a hex key, a password
+AWS_KEY = "AKIAQ7RZ3KX5LMN2PW4T"
+SLACK = "xoxb-" + "1234567890-abcdefGHIJKLmnop"
+HEX_KEY = "b3f1c9a7e25d4f8c0a6e9d2b7c4f1a8e3d6b9c2f5a8e1d4b7c0f3a6e9d2b5c8f"
+PASSWORD = "Zq8#tLm2$wXv9!rKp4"
+
+
+def _everything_posted(sim) -> str:
+    """Every body Shunter sent the simulator: check runs (their annotations' raw_details
+    too), comments, reviews and their review comments."""
+    return json.dumps([r.body for r in sim.recorder.requests if r.kind == "api"], default=str)
+
+
+def _everything_stored(stack) -> str:
+    rows = []
+    with stack.runtime.store.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            rows += [(table.name, tuple(row)) for row in conn.execute(select(table))]
+    return json.dumps(rows, default=str)
+
+
+def test_a_fix_on_a_line_holding_a_secret_is_not_suggested(stack) -> None:
+    """ruff's F541 fix rewrites the line (drops the `f`): its suggestion block, and the
+    annotation's "suggested replacement", quoted each secret whole."""
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    app = (
+        "import os\n\n"
+        f'AWS_ACCESS_KEY_ID = f"{AWS_KEY}"\n'
+        f'SLACK = f"{SLACK}"\n'
+        f'salt = f"{HEX_KEY}"\n'
+        f'password = f"{PASSWORD}"\n'
+        "\n\ndef add(a, b):\n    return a + b\n"
+    )
+    sim.commit(REPO, "feature", {"app.py": app, ".github/shunter.yml": INLINE}, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Keys", user="alice")
+    stack.drain()
+
+    comments = {c.line: c.body for c in sim.review_comments(REPO, number) if "`F541`" in c.body}
+    assert sorted(comments) == [3, 4, 5, 6]
+    for body in comments.values():
+        assert "```suggestion" not in body
+        assert "No suggestion shown: the lines this fix rewrites hold a secret" in body
+    # a fix on a clean line is still suggested (F401 deletes `import os`)
+    [unused] = [c.body for c in sim.review_comments(REPO, number) if "`F401`" in c.body]
+    assert "```suggestion\n```" in unused
+    review = next(r for r in sim.check_runs(REPO) if r.name == "shunter/review")
+    details = [a.get("raw_details", "") for a in review.annotations if a["title"].startswith("F541")]
+    assert len(details) == 4 and all("not shown: the lines hold a secret" in d for d in details)
+
+    posted, stored = _everything_posted(sim), _everything_stored(stack)
+    for secret in (AWS_KEY, SLACK, HEX_KEY, PASSWORD):
+        assert secret not in posted, secret
+        assert secret not in stored, secret
