@@ -49,6 +49,7 @@ from bot.publishing.inline import (
 )
 from bot.publishing.summary_comment import StageRow, find_summary_comment, summary_comment_body
 from bot.stages.context import ChangedFile
+from bot.stages.verdict import row_note
 
 log = get_logger(__name__)
 ACTOR = "shunter"
@@ -389,6 +390,7 @@ class Publisher:
                 "patches": sum(1 for p in result.patches if p.files),
                 "fixes": offered_fixes(result),
                 "can_apply": _apply_allowed(patches, stage),
+                "row_note": row_note(result, options.fail_on, dismissed=dismissed),
             },
             findings_count=len(result.findings),
         )
@@ -808,6 +810,7 @@ class Publisher:
                     fixes=int(metrics.get("fixes", metrics.get("patches")) or 0),
                     can_apply=bool(metrics.get("can_apply", True)),
                     check_url=self._check_url(run.check_run_id),
+                    note=_row_note(run.conclusion, metrics),
                 )
             )
         return rows
@@ -824,6 +827,13 @@ def noticed_summaries_key(repo: str) -> str:
     """The hash of ``repo``'s PRs (number to their ``Target`` as JSON) whose summary comment
     last said that the default branch's config is broken."""
     return f"shunter:config-noticed:{repo}"
+
+
+def _row_note(conclusion: str | None, metrics: dict[str, Any]) -> str | None:
+    """The reason the stage's run recorded for its row, for the conclusion it recorded it
+    with (a re-run or a dismissal concludes the run again)."""
+    note = metrics.get("row_note")
+    return note if isinstance(note, str) and note and conclusion in {"success", "neutral"} else None
 
 
 def _apply_allowed(patches: Patches, stage: StageName) -> bool:

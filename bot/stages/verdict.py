@@ -109,6 +109,26 @@ def confidence_note(result: StageResult, fail_on: FailOn, *, dismissed: Collecti
     )
 
 
+def row_note(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> str | None:
+    """Why a passing stage has findings that could fail it, in the few words of the summary
+    comment's row (``✅ passed (1 warning below `fail_on_confidence: high`)``): the check
+    run's summary says it in a sentence (:func:`explanation`); the row only had the counts,
+    and a reader saw warnings on a green row with no why. A neutral stage's row names what
+    it could not do."""
+    verdict = conclusion(result, fail_on, dismissed=dismissed)
+    if verdict == "neutral":
+        return incomplete_because(result)
+    if verdict != "success":
+        return None
+    if fail_on is FailOn.NEVER:
+        reported = reported_findings(result, dismissed)
+        return "never fails: `fail_on: never`" if reported else None
+    held = below_confidence(result, fail_on, dismissed=dismissed)
+    if held:
+        return f"{findings_title(held)} below `fail_on_confidence: {confidence_floor(result)}`"
+    return None
+
+
 def explanation(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> list[str]:
     """Why the check concludes as it does, in Markdown sentences: what fails it, and which
     findings do not count because of their confidence. The check run's summary and

@@ -164,3 +164,25 @@ def test_shunter_run_titles_a_stage_as_its_check_run_does(tmp_path) -> None:
     assert markdown.startswith("## shunter/security: success — No findings\n")
     # the run's own notes do not read as the last stage's
     assert "## shunter run\n\n- No .github/shunter.yml" in markdown
+
+
+def _warning_result(**metrics: object) -> StageResult:
+    from bot.models import Finding, Severity
+
+    finding = Finding(
+        stage=StageName.SECURITY, rule_id="B608", severity=Severity.WARNING, message="m",
+        path="db.py", start_line=2, end_line=2, fingerprint="f" * 16, confidence="low",
+    )
+    return StageResult(stage=StageName.SECURITY, head_sha="a" * 40, findings=[finding], metrics=metrics)
+
+
+def test_the_summary_rows_reason_for_a_pass_is_the_check_runs() -> None:
+    from bot.policies.schema import FailOn
+    from bot.stages.verdict import row_note
+
+    held = _warning_result(fail_on_confidence="high", conclusion="success")  # as the stage records
+    assert row_note(held, FailOn.WARNING) == "1 warning below `fail_on_confidence: high`"
+    assert row_note(held, FailOn.WARNING, dismissed={"f" * 16}) is None  # nothing left to explain
+    assert row_note(_warning_result(), FailOn.NEVER) == "never fails: `fail_on: never`"
+    assert row_note(_warning_result(), FailOn.WARNING) is None  # it failed: the row says so
+    assert row_note(_warning_result(), FailOn.ERROR) is None  # below fail_on, as the check says
