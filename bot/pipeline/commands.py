@@ -61,6 +61,9 @@ class Session:
     """Where the commands were written: ``issue`` (a PR comment), ``review`` (a review
     comment on a diff line, whose reactions live on another route) or ``review-body`` (the
     text of a submitted review, which takes no reactions)."""
+    button_sha: str | None = None
+    """For a button click: the commit the clicked check run is for. Its fixes and findings
+    are that commit's, which need not be the head's any more."""
 
     @property
     def review_comment(self) -> bool:
@@ -346,6 +349,7 @@ async def handle_button(event: sansio.Event, ctx: EventContext) -> None:
     command = Command(verb, args, frozenset(), 0, f"button {identifier} on {check_run['name']}")
     user = (data.get("sender") or {}).get("login", "")
     session = Session(ctx, gh, target, user, None, load_config(runtime, gh, target))
+    session.button_sha = check_run.get("head_sha") or None
     run_session(session, Parsed(commands=[command]))
     ctx.handled("buttons.ran", f"{identifier} by {user}")
 
@@ -417,6 +421,11 @@ def _run_one(session: Session, command: Command) -> None:
         session.say(f"`/shunter {verb}`: refused. {decision.message}", ok=False)
         store.update_command(record.id, outcome="refused", detail=decision.code)
         return
+    stale = _stale_button(session, command)
+    if stale:
+        session.say(stale, ok=False)
+        store.update_command(record.id, outcome="refused", detail="outdated_check_run")
+        return
     unknown = command.unknown_flags()
     if unknown:  # running without it would do something else than was asked
         hints = "; ".join(
@@ -452,6 +461,30 @@ def _run_one(session: Session, command: Command) -> None:
         else:
             session.say(f"`/shunter {verb}`{note}")
     store.update_command(record.id, outcome=outcome)
+
+
+_STALE_BUTTONS = {"apply": "Apply fixes", "dismiss": "Dismiss"}
+
+
+def _stale_button(session: Session, command: Command) -> str | None:
+    """Why a button on a check run for an older commit of the PR does not act, or None.
+
+    **Apply fixes** and **Dismiss** act on what the clicked check run shows: its fixes, its
+    findings. After a push the head's differ, so acting on the head would commit a diff, or
+    hide findings, the person pressing never saw. **Re-run** has no such content: it runs
+    on the head, as its reply says."""
+    button = _STALE_BUTTONS.get(command.verb)
+    head = session.target.head_sha
+    if button is None or not session.button_sha or session.button_sha == head:
+        return None
+    stage = command.args[0].removeprefix("all-") if command.args else "review"
+    what = "fixes" if command.verb == "apply" else "findings"
+    instead = f"/shunter {command.verb} {command.args[0]}" if command.args else f"/shunter {command.verb}"
+    return (
+        f"**{button}** on `shunter/{stage}`: not done. That check run is for `{session.button_sha[:7]}`, "
+        f"an older commit of this pull request; its head is now `{head[:7]}`, whose {what} may differ. "
+        f"Press **{button}** on the `shunter/{stage}` check run of `{head[:7]}`, or comment `{instead}`."
+    )
 
 
 # ---------------------------------------------------------------------- verbs

@@ -448,3 +448,38 @@ def test_a_reply_whose_create_stayed_unknown_is_looked_for_before_the_final_text
     stack.drain()
     [reply] = replies(sim, number)
     assert "Working on it" not in reply.body and "`/shunter apply`" in reply.body, reply.body
+
+
+def test_apply_and_dismiss_on_a_check_run_for_an_older_commit_do_nothing_and_say_where_to_press(stack):
+    # the old check run showed the old head's fixes and findings: acting on the new head's
+    # would commit a diff, or hide findings, the person pressing never saw
+    number = open_apply_pr(stack)
+    sim = stack.sim
+    sim.set_permission(REPO, "tina", "triage")
+    old = sim.pull(REPO, number).head_sha
+    old_review = next(r for r in sim.check_runs(REPO, head_sha=old) if r.name == "shunter/review")
+    sim.commit(REPO, "feature", {"app.py": "import json\n\n\ndef add(a, b):\n    print(a)\n    return a + b\n"}, author="alice")
+    stack.drain()
+    new = sim.pull(REPO, number).head_sha
+    new_review = next(r for r in sim.check_runs(REPO, head_sha=new) if r.name == "shunter/review")
+    assert any(a["identifier"] == "apply" for a in new_review.actions)  # the head has fixes of its own
+    sim.click_button(old_review.id, "apply", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert sim.pull(REPO, number).head_sha == new, "nothing was committed"
+    assert f"That check run is for `{old[:7]}`, an older commit" in body and f"head is now `{new[:7]}`" in body, body
+    assert f"Press **Apply fixes** on the `shunter/review` check run of `{new[:7]}`" in body, body
+    assert "`/shunter apply review`" in body, body
+    sim.click_button(old_review.id, "dismiss", user="tina")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
+    assert "**Dismiss** on `shunter/review`: not done" in body and "`/shunter dismiss all-review`" in body, body
+    outcomes = [(c.verb, c.outcome, c.detail) for c in stack.runtime.store.recent_commands(REPO, number)[:2]]
+    assert outcomes == [("dismiss", "refused", "outdated_check_run"), ("apply", "refused", "outdated_check_run")]
+    # Re-run shows nothing of the old commit's: it runs on the head, as its reply says
+    runs = len([r for r in sim.check_runs(REPO, head_sha=new) if r.name == "shunter/review"])
+    sim.click_button(old_review.id, "rerun", user="alice")
+    stack.drain()
+    assert len([r for r in sim.check_runs(REPO, head_sha=new) if r.name == "shunter/review"]) == runs + 1
+    assert f"Running `shunter/review` on `{new[:12]}`" in replies(sim, number)[-1].body
