@@ -144,7 +144,7 @@ def check_run_output(
         conclusion=conclusion,
         title=check_title(result, dismissed=dismissed_set),
         summary=summary,
-        text=findings_text(reported) if reported else None,
+        text=findings_text(reported) if reported and not _summary_lists(result, reported) else None,
         annotation_batches=batches,
         actions=tuple(_actions(has_fixes=bool(fixes) and apply_allowed, has_findings=bool(reported))),
         details_url=details_url,
@@ -168,6 +168,18 @@ def _stage_summary(result: StageResult, dismissed: Collection[str]) -> str:
 
     kept = [f for f in result.findings if f.suppressed or f.fingerprint not in gone]
     return render_summary(result.model_copy(update={"findings": kept}))
+
+
+def _summary_lists(result: StageResult, reported: list[Finding]) -> bool:
+    """Whether the stage's summary already lists every reported finding (the security
+    stage's does, by severity and CWE, with each finding's id): the table of findings under
+    it then said everything a second time, a secret's full message and rotation advice once
+    per row included."""
+    if result.stage is not StageName.SECURITY:
+        return False
+    from bot.stages.security import MAX_SUMMARY_ITEMS  # the scanners' module: only when needed
+
+    return len(reported) <= MAX_SUMMARY_ITEMS
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

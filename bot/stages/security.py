@@ -736,7 +736,8 @@ def render_summary(result: StageResult) -> str:
                 shown += 1
                 loc = path_code(f.path, suffix=f":{f.start_line}")
                 fix = " _(fix available)_" if f.fingerprint in fixable else ""
-                parts.append(f"- {loc} `{f.rule_id}` {redact(_listed_message(f))}{fix}")
+                # the id is what `/shunter dismiss` takes: this list is the check run's only one
+                parts.append(f"- {loc} `{f.rule_id}` {redact(_listed_message(f))} · `{f.short_id}`{fix}")
     if shown < len(reported):
         parts.append(f"\n… and {len(reported) - shown} more (see the annotations and SARIF).")
     if suppressed:

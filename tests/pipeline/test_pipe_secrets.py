@@ -67,3 +67,42 @@ def test_a_fix_on_a_line_holding_a_secret_is_not_suggested(stack) -> None:
     for secret in (AWS_KEY, SLACK, HEX_KEY, PASSWORD):
         assert secret not in posted, secret
         assert secret not in stored, secret
+
+
+GITHUB_TOKEN = "ghp_" + "r8Xk2LmQ9vTz4NpW7sYb1HcJ6dFg3Ae5Ku0R"
+KEY_BODY = "MIIEowIBAAKCAQEA7bq3Zk9tLm2Xw8QpV4sR1nY6uH0cJ5eDgFaKiBoTl3MzWxPy"
+PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_BODY}\nq9Ue2Rt7Yo4Ip1As8Df5Gh3Jk6Lz0Xc\n-----END RSA PRIVATE KEY-----\n"
+
+
+def test_planted_secrets_are_named_never_quoted_and_listed_once(stack) -> None:
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    files = {
+        "settings.py": f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\nGITHUB_TOKEN = "{GITHUB_TOKEN}"\n',
+        "deploy/key.pem": PRIVATE_KEY,
+        ".github/shunter.yml": INLINE,
+    }
+    sim.commit(REPO, "feature", files, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Deploy", user="alice")
+    stack.drain()
+
+    security = next(r for r in sim.check_runs(REPO) if r.name == "shunter/security")
+    assert security.conclusion == "failure"
+    summary = security.summary or ""
+    # each secret is named by kind, file and line, once: the check run had the stage's list
+    # and then a table saying every finding again, the full message and advice in each row
+    for rule, place in [
+        ("secret.aws-access-key-id", "settings.py:1"),
+        ("secret.github-token", "settings.py:2"),
+        ("secret.private-key", "deploy/key.pem:1"),
+    ]:
+        assert summary.count(f"`{place}` `{rule}`") == 1, rule
+    assert not security.text
+    assert summary.lower().count("rotation is a human job") == 1
+    assert {a["path"] for a in security.annotations} == {"settings.py", "deploy/key.pem"}
+    assert any(c.path == "settings.py" for c in sim.review_comments(REPO, number))
+
+    posted, stored = _everything_posted(sim), _everything_stored(stack)
+    for secret in (AWS_KEY, GITHUB_TOKEN, GITHUB_TOKEN[:12], KEY_BODY, KEY_BODY[:16]):
+        assert secret not in posted, secret
+        assert secret not in stored, secret

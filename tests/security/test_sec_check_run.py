@@ -104,8 +104,13 @@ def test_secrets_advice_is_given_once_however_many_secrets(pr) -> None:
     summary = check_run_output(result, SecurityStageConfig()).summary
     # each listed secret repeated the advice the note under the list gives (three times for two)
     assert summary.lower().count("rotation is a human job") == 1
-    assert "- `app/settings.py:1` `secret.aws-secret-access-key` Possible AWS secret access key (`***`)\n" in summary
+    [key] = [f for f in secrets if f.rule_id == "secret.aws-secret-access-key"]
+    line = "- `app/settings.py:1` `secret.aws-secret-access-key` Possible AWS secret access key (`***`)"
+    assert f"{line} · `{key.short_id}`\n" in summary
     assert "at app/settings.py:1" not in summary  # the line already names the place
+    # the list is the check's only one: the table under it said each secret's whole
+    # message (its place and the advice again) a second time
+    assert check_run_output(result, SecurityStageConfig()).text is None
     # the annotations keep the whole advice: they are read one at a time, on the diff
     assert all("Rotation is a human job" in a["message"] for batch in check_run_output(result).annotation_batches
                for a in batch if a["title"].startswith("secret."))
