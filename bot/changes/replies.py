@@ -115,3 +115,15 @@ def _moved(letter: DeadLetter) -> str | None:
         f"New commits were pushed to `{branch}` since the fix was computed: it moved from "
         f"`{old}` to `{new}`."
     )
+
+
+def set_aside_reply(change_id: str, problem: str) -> str:
+    """Markdown for the PR of a queued change the merge queue dropped because its stored
+    entry no longer reads (``problem`` says how): nothing of it was pushed, and asking
+    again queues the stage's fixes afresh (retrying the entry would fail the same way)."""
+    return (
+        f"Shunter dropped the queued change `{change_id}`: its entry in the merge queue could "
+        f"not be read, so nothing of it was pushed.\n\n> {problem}\n\n"
+        "To get the fixes, ask again: comment `/shunter apply`, or press **Apply fixes** on "
+        "the check run."
+    )

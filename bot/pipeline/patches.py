@@ -22,14 +22,15 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from rq import get_current_job
 
 from bot.changes.model import Approval, ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
-from bot.changes.replies import dead_letter_reply, landed_reply
+from bot.changes.replies import dead_letter_reply, landed_reply, set_aside_reply
 from bot.changes.route import Route, decide_route
 from bot.changes.triggers import priority_for
 from bot.commands.finding_ids import MIN_PREFIX
@@ -45,7 +46,7 @@ from bot.pipeline.facts import Target
 from bot.policies.decisions import may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
-from bot.queue.merge import MergeQueue
+from bot.queue.merge import MergeQueue, unreadable_problem
 from bot.wording import plural
 
 log = get_logger(__name__)
@@ -233,7 +234,7 @@ def _follow_up_branch(runtime: Any, target: Target, ws: Any) -> tuple[str, str |
     PR's head; a pull request against the PR's branch is opened when the first one lands.
     Returns the branch, and a sentence for the reply when Shunter had to move it to the
     PR's new head."""
-    branch = f"shunter/{target.head_ref}-fixes"
+    branch = follow_up_branch_name(target.head_ref or "")
     gh = runtime.github.installation(target.installation_id)
     moved = None
 
@@ -261,6 +262,10 @@ def _follow_up_branch(runtime: Any, target: Target, ws: Any) -> tuple[str, str |
     runtime.redis.expire(_pushed_key(target.repo, branch), PENDING_TTL)
     _audit(runtime, target, "branch.create", branch, "push_to_pull_request", "follow-up branch for fixes")
     return branch, moved
+
+
+def follow_up_branch_name(head_ref: str) -> str:
+    return f"shunter/{head_ref}-fixes"
 
 
 def _follow_up_key(repo: str, branch: str) -> str:
@@ -566,6 +571,56 @@ class GitHubHooks:
         place = self._record(letter.change, "change.dead_letter", letter.reason)
         self._say(*place, dead_letter_reply(letter))
 
+    def set_aside(self, queue: str, change_id: str, detail: str) -> None:
+        """A queued change whose stored entry did not read was dropped: its pull request is
+        told so, and how to ask again, where Shunter can still tell which one it is (the
+        record made when the change was queued, else what of the stored request still
+        reads, checked against GitHub). Otherwise an operator finds it by its key in the log."""
+        mq = MergeQueue(self.runtime.redis)
+        entry = mq.get(change_id)
+        place = set_aside_place(
+            self.runtime.redis.get(f"shunter:cr:{change_id}"),
+            entry.fields.get("cr") if entry else None,
+            queue,
+        )
+        if place is not None and place.unconfirmed and not self._pull_request_of(place, queue):
+            place = None
+        if place is None:
+            log.warning(
+                "dropped an unreadable merge-queue entry; no pull request to tell",
+                key=mq.keys.entry(change_id),
+                queue=queue,
+                detail=detail,
+            )
+            return
+        self.runtime.store.record_audit(
+            repo=place.repo,
+            pr=place.pr,
+            actor="shunter",
+            action="change.dead_letter",
+            target_type="change_request",
+            target_id=change_id,
+            reason_code="dead_letter",
+            reason="unreadable",
+        )
+        text = set_aside_reply(change_id, unreadable_problem(detail))
+        self._say(place.repo, place.pr, place.reply_id, text)
+
+    def _pull_request_of(self, place: SetAsidePlace, queue: str) -> bool:
+        """Whether pull request ``place.pr`` of ``place.repo`` is the one whose branch (or
+        follow-up branch) the queue lands on: a stored request names the repository pushed
+        to, which for a fork's pull request is not the one the number belongs to."""
+        owner, name = place.repo.split("/", 1)
+        try:
+            _, gh = self.runtime.github.installation_for_repo(owner, name)
+            with translate_errors("reading the pull request of a dropped change"):
+                pull = gh.rest.pulls.get(owner, name, place.pr).parsed_data
+        except ShunterError:
+            return False
+        head = pull.head.repo.full_name if pull.head.repo else ""
+        branches = {f"{head}:{pull.head.ref}", f"{head}:{follow_up_branch_name(pull.head.ref)}"}
+        return queue.casefold() in {b.casefold() for b in branches}
+
     def _record(
         self, change: ChangeRequest, action: str, detail: str
     ) -> tuple[str, int | None, int | None]:
@@ -621,6 +676,51 @@ class GitHubHooks:
                 owner=owner, repo=name, issue_number=number,
             ),
         )
+
+
+@dataclass(frozen=True)
+class SetAsidePlace:
+    """Where to tell of a dropped change: its repository, pull request and the command's
+    reply to edit (None: post a comment)."""
+
+    repo: str
+    pr: int
+    reply_id: int | None = None
+    unconfirmed: bool = False
+    """Read from the stored request rather than the record made when it was queued."""
+
+
+def set_aside_place(record: str | bytes | None, stored: str | None, queue: str) -> SetAsidePlace | None:
+    """The pull request of a change whose merge-queue entry does not read, or None when
+    nothing says which it is (nothing is guessed).
+
+    The record made when it was queued (``shunter:cr:<id>``) names the repository, the pull
+    request and the reply; after it expires, the stored request may still hold its ``repo``
+    and ``origin.pull_number`` even if it no longer reads as a whole, when that repository
+    is the queue's."""
+    known = _json_object(record)
+    if isinstance(known.get("repo"), str) and _number(known.get("pr")):
+        reply_id = known.get("reply_id")
+        return SetAsidePlace(known["repo"], known["pr"], reply_id if _number(reply_id) else None)
+    cr = _json_object(stored)
+    origin = cr.get("origin")
+    pr = origin.get("pull_number") if isinstance(origin, dict) else None
+    repo = cr.get("repo")
+    if isinstance(repo, str) and "/" in repo and _number(pr) and queue.startswith(f"{repo}:"):
+        return SetAsidePlace(repo, pr, unconfirmed=True)
+    return None
+
+
+def _json_object(raw: str | bytes | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _web_url(runtime: Any) -> str:

@@ -507,18 +507,24 @@ class MergeQueue:
         return sorted(_text(q) for q in self._do(self.redis.smembers, self.keys.queues))
 
     def claim(self, owner: str, queue: str | None = None) -> Claim | None:
-        """Lease the next batch of ``queue`` (or of any queue, in random order), or None."""
+        """Lease the next batch of ``queue`` (or of any queue, in random order), or None.
+
+        The entries met on the way that did not read are in the claim's ``unreadable``
+        (dead-lettered already). When a queue held nothing else, the claim has no entries
+        (and holds no lock) but still names them: their authors are owed a reply."""
         names = [queue] if queue else self.queues()
         random.shuffle(names)
         for name in names:
-            unreadable: dict[str, str] = {}
+            met: Claim | None = None
             while (claim := self._claim_batch(owner, name)) is not None:
-                unreadable.update(claim.unreadable)
+                claim.unreadable = {**(met.unreadable if met else {}), **claim.unreadable}
+                met = claim
                 if claim.entries:
-                    claim.unreadable = unreadable
                     return claim
                 # the whole batch was unreadable (and is dead-lettered now): the next one
                 self.unlock(claim)
+            if met is not None:
+                return met
         return None
 
     def _claim_batch(self, owner: str, name: str) -> Claim | None:
@@ -794,6 +800,12 @@ def same_policy_prefix(entries: list[QueuedChange]) -> list[QueuedChange]:
         if entry.policy != entries[0].policy:
             return entries[:i]
     return entries
+
+
+def unreadable_problem(detail: str) -> str:
+    """What was wrong with an unreadable entry, without the advice to operators (a pull
+    request's author cannot drop a queue entry)."""
+    return detail.removesuffix(f"; {_SET_ASIDE}")
 
 
 def unreadable_detail(what: str, exc: pydantic.ValidationError) -> str:

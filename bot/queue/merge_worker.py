@@ -89,6 +89,10 @@ class MergeHooks(Protocol):
 
     def dead_lettered(self, letter: DeadLetter) -> None: ...
 
+    def set_aside(self, queue: str, change_id: str, detail: str) -> None:
+        """An entry of ``queue`` that did not read was dead-lettered (``unreadable``)."""
+        ...
+
 
 class NoHooks:
     """The default: nothing beyond the queue's own records."""
@@ -103,6 +107,9 @@ class NoHooks:
         return None
 
     def dead_lettered(self, letter: DeadLetter) -> None:
+        return None
+
+    def set_aside(self, queue: str, change_id: str, detail: str) -> None:
         return None
 
 
@@ -266,6 +273,25 @@ def process_once(
     if claim is None:
         return None
     outcome = BatchOutcome(queue=claim.queue, claimed=claim.ids, unreadable=dict(claim.unreadable))
+    if claim.entries:
+        _land_claim(queue, claim, outcome, repo_store, pushers, hooks, push_attempts, signature)
+    # after the landing, which holds leases: telling the authors waits on GitHub
+    for change_id, detail in claim.unreadable.items():
+        _safe_hook(hooks, "set_aside", claim.queue, change_id, detail)
+    return outcome
+
+
+def _land_claim(
+    queue: MergeQueue,
+    claim: Claim,
+    outcome: BatchOutcome,
+    repo_store: RepoStore,
+    pushers: PusherFactory | None,
+    hooks: MergeHooks | None,
+    push_attempts: int,
+    signature: tuple[str, str],
+) -> None:
+    """See every entry of ``claim`` to an end state, noting each in ``outcome``."""
     pending = {e.cr.id: e.cr for e in claim.entries}
     with LeaseKeeper(queue, claim), _unlocking(queue, claim):
         try:
@@ -305,7 +331,6 @@ def process_once(
                     outcome.retried[change_id] = str(exc)
                 else:
                     outcome.lost.append(change_id)
-    return outcome
 
 
 @contextlib.contextmanager

@@ -16,12 +16,16 @@ class Recorder(NoHooks):
     def __init__(self) -> None:
         self.reports = []
         self.dead = []
+        self.set_aside_ids = {}
 
     def landed(self, report):  # type: ignore[override]
         self.reports.append(report)
 
     def dead_lettered(self, letter):  # type: ignore[override]
         self.dead.append(letter)
+
+    def set_aside(self, queue, change_id, detail):  # type: ignore[override]
+        self.set_aside_ids[change_id] = (queue, detail)
 
 
 def test_one_change_lands_with_template_and_trailers(forge, mq, git_policy, store_factory):
@@ -490,6 +494,28 @@ def test_a_batch_of_only_unreadable_entries_does_not_hold_up_the_next(forge, mq,
     assert list(outcome.unreadable) == [bad.id]
     assert mq.get(bad.id).fields["dead_reason"] == "unreadable"
     assert forge.read("src/mod1.py") == edited(1, "good")
+
+
+def test_unreadable_entries_are_handed_to_the_hooks_even_when_nothing_else_is_queued(
+    forge, mq, git_policy, store_factory
+):
+    """The hooks tell each dropped entry's pull request. A queue that held only unreadable
+    entries used to give no outcome at all (the claim found nothing to land), so they were
+    dead-lettered without anyone being told; now the outcome and the hooks name them."""
+    bad = forge.change({"src/mod1.py": edited(1)}, title="bad")
+    worse = forge.change({"src/mod2.py": edited(2)}, title="worse")
+    for cr in (bad, worse):
+        mq.submit(cr, forge.base_tree(), git_policy, {})
+    mq.redis.hset(mq.keys.entry(bad.id), "cr", "garbage")
+    mq.redis.hset(mq.keys.entry(worse.id), "paths", "garbage")
+    hooks = Recorder()
+    outcome = process_once(mq, store_factory("w"), owner_id="w", hooks=hooks)
+    assert outcome is not None and outcome.report is None and outcome.claimed == []
+    assert sorted(outcome.unreadable) == sorted(hooks.set_aside_ids) == sorted([bad.id, worse.id])
+    queue, detail = hooks.set_aside_ids[bad.id]
+    assert queue == f"{bad.repo}:{bad.branch}" and "change request does not read" in detail
+    assert all(mq.get(cr.id).fields["dead_reason"] == "unreadable" for cr in (bad, worse))
+    assert not hooks.dead and process_once(mq, store_factory("w"), owner_id="w") is None
 
 
 def test_changes_queued_under_different_policies_each_land_under_their_own(
