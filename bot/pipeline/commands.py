@@ -255,6 +255,14 @@ def _acting_user(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     return author or sender, author, False
 
 
+def _previous_body(data: dict[str, Any]) -> str | None:
+    """The text an ``edited`` event's comment had before the edit, when GitHub sends it."""
+    if data.get("action") != "edited":
+        return None
+    before = ((data.get("changes") or {}).get("body") or {}).get("from")
+    return before if isinstance(before, str) else None
+
+
 def _written(data: dict[str, Any]) -> dict[str, Any]:
     """The comment, or the submitted review, whose text holds the commands."""
     found = data.get("comment") or data.get("review")
@@ -292,6 +300,12 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     # commands. From here on run_session turns failures into the reply, so nothing runs twice.
     prefix = {"issue": "", "review": "review:", "review-body": "review-body:"}[source]
     signature = prefix + parsed.signature()  # what will run, aliases or not
+    aliases = loaded.config.commands.aliases
+    previous = _previous_body(data)
+    if previous is not None and parse_comment(previous, aliases=aliases).signature() != parsed.signature():
+        # the edit changed the commands: they run even when an earlier version of the
+        # comment had them (pause, resume, pause again); this delivery runs them only once
+        signature += "@" + ctx.delivery.delivery_id
     if not runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
         ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
         return

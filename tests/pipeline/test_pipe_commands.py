@@ -483,3 +483,25 @@ def test_apply_and_dismiss_on_a_check_run_for_an_older_commit_do_nothing_and_say
     stack.drain()
     assert len([r for r in sim.check_runs(REPO, head_sha=new) if r.name == "shunter/review"]) == runs + 1
     assert f"Running `shunter/review` on `{new[:12]}`" in replies(sim, number)[-1].body
+
+
+def test_an_edit_back_to_earlier_commands_runs_them_again_once(stack):
+    # pause, edited to resume, edited back to pause: the PR must end paused, as the comment says
+    number = setup_pr(stack)
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter pause", user="alice")
+    stack.drain()
+    sim.edit_comment(comment_id, "/shunter resume", user="alice")
+    stack.drain()
+    assert not stack.runtime.store.is_paused(REPO, number)
+    sim.edit_comment(comment_id, "/shunter pause", user="alice")
+    stack.drain()
+    assert stack.runtime.store.is_paused(REPO, number)
+    [reply] = replies(sim, number)
+    assert "paused on this PR" in reply.body, reply.body
+    assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["pause", "resume", "pause"]
+    # the same edit delivered again runs nothing; an edit that changes no command neither
+    sim.redeliver(sim.deliveries("issue_comment", "edited")[-1].id)
+    sim.edit_comment(comment_id, "/shunter pause\n\nthanks", user="alice")
+    stack.drain()
+    assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["pause", "resume", "pause"]
