@@ -100,6 +100,17 @@ def _react(session: Session, content: str) -> None:
                 else reactions.create_for_issue_comment
             )
             create(session.target.owner, session.target.name, session.comment_id, data={"content": content})
+        session.runtime.store.record_audit(
+            repo=session.target.repo,
+            pr=session.target.number,
+            actor="shunter",
+            action="reaction.create",
+            target_type="review_comment" if session.review_comment else "comment",
+            target_id=session.comment_id,
+            delivery_id=session.ctx.delivery.delivery_id,
+            reason_code="command_ack",
+            reason=f"{content} on @{session.user}'s command",
+        )
     except GitHubError as exc:
         log.info("reaction refused", status=exc.status)
     except TransientError as exc:

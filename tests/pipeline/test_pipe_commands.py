@@ -505,3 +505,18 @@ def test_an_edit_back_to_earlier_commands_runs_them_again_once(stack):
     sim.edit_comment(comment_id, "/shunter pause\n\nthanks", user="alice")
     stack.drain()
     assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["pause", "resume", "pause"]
+
+
+def test_every_write_a_command_makes_has_an_audit_event(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    sim.recorder.clear()
+    before = len(stack.runtime.store.audit_events(repo=REPO))
+    comment_id = sim.comment(REPO, number, "/shunter pause", user="alice")
+    stack.drain()
+    writes = [r for r in sim.recorder.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")
+              and r.kind == "api" and not r.path.endswith("/access_tokens")]
+    events = stack.runtime.store.audit_events(repo=REPO)[before:]
+    assert len(events) == len(writes), ([w.route for w in writes], [e.action for e in events])
+    acks = [(e.action, e.target_id, e.reason_code) for e in events if e.action == "reaction.create"]
+    assert acks == [("reaction.create", str(comment_id), "command_ack")] * 2  # 👀, then 🚀
