@@ -126,14 +126,18 @@ class Parsed:
     commands: list[Command] = field(default_factory=list)
     unknown: list[UnknownVerb] = field(default_factory=list)
     truncated: bool = False
+    too_long: list[tuple[int, int]] = field(default_factory=list)
+    """Command lines longer than ``MAX_LINE``, as (line number, length): not run, but said,
+    so a long ``/shunter ask`` question does not vanish without an answer."""
 
     @property
     def empty(self) -> bool:
-        return not self.commands and not self.unknown
+        return not self.commands and not self.unknown and not self.too_long
 
     def signature(self) -> str:
         """A hash of what the comment asks for: an edit that changes nothing runs nothing."""
         lines = [c.text for c in self.commands] + ["?" + u.raw for u in self.unknown]
+        lines += [f"!{number}:{length}" for number, length in self.too_long]
         text = "\n".join(lines)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -187,6 +191,8 @@ def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
         if fence is not None or line.lstrip().startswith(">") or line.startswith(("    ", "\t")):
             continue
         if len(line) > MAX_LINE:
+            if _match(line[:MAX_LINE], aliases)[0] is not None:
+                parsed.too_long.append((number, len(line)))
             continue
         verb, rest = _match(line, aliases)
         if verb is None:

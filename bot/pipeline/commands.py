@@ -19,7 +19,16 @@ from typing import Any
 from gidgethub import sansio
 
 from bot.commands.finding_ids import candidates_text, matching_findings
-from bot.commands.parse import COMMANDS, FLAGS, STAGE_VERBS, VERBS, Command, Parsed, parse_comment
+from bot.commands.parse import (
+    COMMANDS,
+    FLAGS,
+    MAX_LINE,
+    STAGE_VERBS,
+    VERBS,
+    Command,
+    Parsed,
+    parse_comment,
+)
 from bot.errors import GitHubError, ShunterError, TransientError
 from bot.events.dispatch import EventContext
 from bot.github.client import create_once, translate_errors
@@ -397,6 +406,12 @@ def run_session(session: Session, parsed: Parsed) -> None:
             hint = f" Did you mean `/shunter {unknown.suggestion}`?" if unknown.suggestion else ""
             session.say(
                 f"`{unknown.raw[:80]}`: there is no such command.{hint} `/shunter help` lists them.", ok=False
+            )
+        for number, length in parsed.too_long:
+            session.say(
+                f"Line {number}: a command line may be at most {MAX_LINE} characters and this one has "
+                f"{length}, so it did not run. Shorten it.",
+                ok=False,
             )
         if parsed.truncated:
             session.say("Only the first 10 commands of a comment run.", ok=False)

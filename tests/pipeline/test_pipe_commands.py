@@ -520,3 +520,16 @@ def test_every_write_a_command_makes_has_an_audit_event(stack):
     assert len(events) == len(writes), ([w.route for w in writes], [e.action for e in events])
     acks = [(e.action, e.target_id, e.reason_code) for e in events if e.action == "reaction.create"]
     assert acks == [("reaction.create", str(comment_id), "command_ack")] * 2  # 👀, then 🚀
+
+
+def test_a_command_line_too_long_to_run_is_answered_not_dropped(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    question = "/shunter ask " + "why is this so " * 80  # 1213 characters
+    comment_id = sim.comment(REPO, number, f"{question}\n/shunter config", user="alice")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert f"Line 1: a command line may be at most 1000 characters and this one has {len(question)}" in body, body
+    assert "Effective config" in body  # the other line still ran
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+    assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["config"]
