@@ -11,6 +11,7 @@ permission check — the clicker is the sender.
 
 from __future__ import annotations
 
+import difflib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -708,6 +709,13 @@ def _dismiss(session: Session, command: Command) -> str:
     reason = " ".join(command.args[1:])
     if first.startswith("all-"):
         stage = first.removeprefix("all-")
+        names = [s.value for s in StageName]
+        if stage not in names:  # "all-reveiw" would otherwise read as "no finding on this PR"
+            close = difflib.get_close_matches(stage.lower(), names, n=1, cutoff=0.6)
+            hint = f" Did you mean `all-{close[0]}`?" if close else ""
+            choices = ", ".join(f"`all-{name}`" for name in names)
+            session.say(f"`{first[:30]}` names no stage.{hint} The stages are {choices}.", ok=False)
+            return "refused"
         chosen = [f for f in _findings(session).values() if f.get("stage") == stage]
     else:
         found = _find(session, first)

@@ -533,3 +533,14 @@ def test_a_command_line_too_long_to_run_is_answered_not_dropped(stack):
     assert "Effective config" in body  # the other line still ran
     assert reactions(sim, number, comment_id) == ["eyes", "confused"]
     assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["config"]
+
+
+def test_dismiss_all_of_a_misspelt_stage_suggests_the_stage(stack):
+    number = setup_pr(stack, tina="triage")
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter dismiss all-reveiw", user="tina")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "`all-reveiw` names no stage. Did you mean `all-review`?" in body, body
+    assert "`all-review`, `all-security`, `all-tests`" in body, body
+    assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
