@@ -33,7 +33,6 @@ from bot.git.mirror import (
     strip_credentials,
     writing,
 )
-from bot.git.push import GitRemote, fetch_branch
 from bot.git.trees import CommitTree
 from bot.stages.context import StageContext, _never
 from bot.wording import plural
@@ -57,6 +56,8 @@ class Workspace:
         """Fetch ``branch`` into its private ref (:func:`bot.git.push.fetch_branch`) under
         the mirror's lock, as every fetch into the mirror, and note it as fetched now; its
         head, or None when the branch is gone."""
+        from bot.git.push import GitRemote, fetch_branch  # GitHub's client: not for ``shunter run``
+
         remote = GitRemote(url=self.remote_url, token=self.token)
         with writing(self.repo, self.remote_url, lock_timeout=self.lock_timeout) as mirror:
             head = fetch_branch(self.repo, remote, branch)
