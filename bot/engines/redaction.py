@@ -17,20 +17,33 @@ from dataclasses import dataclass
 from typing import Any
 
 KEEP = 4
-"""Characters of a secret kept in clear: enough to tell tokens apart, too few to use."""
+"""The length of the well-known prefixes most kinds start with (``AKIA``, ``ghp_``, ``AIza``)."""
 
 
 @dataclass(frozen=True)
 class SecretPattern:
-    """One recognisable kind of secret. ``group`` is the regex group holding the value."""
+    """One recognisable kind of secret. ``group`` is the regex group holding the value.
+
+    ``keep`` is the length of the kind's well-known prefix (``AKIA``, ``ghp_``, ``xoxb-``),
+    shown in clear because it names the kind; it is 0 for kinds without one (a password),
+    whose every character is secret. ``fingerprint_keep`` is what ``keep`` was when a kind's
+    findings were first fingerprinted, where it has changed since: the fingerprint hashes
+    the line with the value masked that way, and must not change (``/shunter dismiss`` and
+    the inline comments posted once are keyed on it).
+    """
 
     id: str
     kind: str
     regex: re.Pattern[str]
     group: int = 0
     confidence: str = "high"
-    keep: int = KEEP
+    keep: int = 0
     min_entropy: float = 0.0
+    fingerprint_keep: int | None = None
+
+    @property
+    def keep_in_fingerprints(self) -> int:
+        return self.keep if self.fingerprint_keep is None else self.fingerprint_keep
 
 
 def _p(pattern: str, flags: int = 0) -> re.Pattern[str]:
@@ -54,6 +67,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
         "AWS access key id",
         _p(r"\b((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b"),
         group=1,
+        keep=KEEP,
     ),
     SecretPattern(
         "aws-secret-access-key",
@@ -69,6 +83,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
         "GitHub token",
         _p(r"\b(gh[pousr]_[A-Za-z0-9]{36,255})\b"),
         group=1,
+        keep=KEEP,
     ),
     SecretPattern(
         "github-fine-grained-token",
@@ -103,6 +118,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
         "Google API key",
         _p(r"\b(AIza[0-9A-Za-z_\-]{35})(?![0-9A-Za-z_\-])"),
         group=1,
+        keep=KEEP,
     ),
     SecretPattern(
         "pypi-token",
@@ -121,6 +137,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
         group=1,
         confidence="medium",
         min_entropy=3.5,
+        fingerprint_keep=KEEP,
     ),
 )
 
@@ -134,8 +151,9 @@ def entropy(value: str) -> float:
     return -sum(n / total * math.log2(n / total) for n in counts.values())
 
 
-def mask(value: str, keep: int = KEEP) -> str:
-    """``ghp_***``: a short prefix, never enough of the value to use it.
+def mask(value: str, keep: int = 0) -> str:
+    """``ghp_***`` or ``***``: at most the first ``keep`` characters, which callers set to
+    the length of a well-known prefix naming the kind, never to any of the random part.
 
     Short values are masked entirely, so masking never reveals most of a secret.
     """

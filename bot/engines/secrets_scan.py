@@ -6,8 +6,9 @@ verification off (no verification filter is configured, so no plugin calls out).
 ``# pragma: allowlist secret`` filter is disabled here so that the stage, not the
 scanner, honours it and can list it as a suppression.
 
-Values never leave this module in clear: messages carry the kind and a masked prefix, and
-fingerprints hash the line with the value masked.
+Values never leave this module in clear: messages carry the kind and at most the kind's
+well-known prefix (``AKIA***``, a password's ``***``), and fingerprints hash the line with
+the value masked.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ ROTATE = (
     "Remove it from the code and rotate the credential: anyone who can read this branch "
     "may already have copied it. Rotation is a human job, so Shunter proposes no patch."
 )
+# detect-secrets' hits are shown as ``***``: its kinds have no prefix Shunter knows to be
+# public. Their fingerprints hash the line as it was masked before, with 4 characters kept
+# (redaction.SecretPattern.fingerprint_keep says why they must not change).
+_DS_FINGERPRINT_KEEP = 4
 # entropy-only hits (hashes, nonces in tests) are common: they inform, they do not fail
 _SEVERITY = {"high": Severity.ERROR, "medium": Severity.WARNING, "low": Severity.NOTICE}
 _LOCK = threading.Lock()  # detect-secrets keeps its settings in a process global
@@ -64,10 +69,18 @@ def rule_for(pattern_id: str, kind: str) -> RuleInfo:
 
 
 def _finding(
-    path: str, line_no: int, line: str, rule: RuleInfo, value: str, keep: int, confidence: str
+    path: str,
+    line_no: int,
+    line: str,
+    rule: RuleInfo,
+    value: str,
+    keep: tuple[int, int],
+    confidence: str,
 ) -> Finding:
-    masked = mask(value, keep) if value else "[redacted]"
-    safe_line = line.replace(value, masked) if value else line
+    """``keep``: the prefix shown in the message, and the one kept in the fingerprinted line."""
+    shown, hashed = keep
+    masked = mask(value, shown) if value else "[redacted]"
+    safe_line = line.replace(value, mask(value, hashed)) if value else line
     kind = rule.name.removeprefix("Secret: ")
     return Finding(
         stage=StageName.SECURITY,
@@ -148,7 +161,13 @@ def scan_secrets(
                 value = "" if match.pattern.id == "private-key" else match.value
                 report.findings.append(
                     _finding(
-                        path, n, line, rule, value, match.pattern.keep, match.pattern.confidence
+                        path,
+                        n,
+                        line,
+                        rule,
+                        value,
+                        (match.pattern.keep, match.pattern.keep_in_fingerprints),
+                        match.pattern.confidence,
                     )
                 )
                 seen.add((path, n))
@@ -190,7 +209,15 @@ def _run_detect_secrets(
                 value = hit.secret_value or ""
                 confidence = _ds_confidence(hit.type)
                 report.findings.append(
-                    _finding(path, n, text_by_line.get(n, ""), rule, value, 4, confidence)
+                    _finding(
+                        path,
+                        n,
+                        text_by_line.get(n, ""),
+                        rule,
+                        value,
+                        (0, _DS_FINGERPRINT_KEEP),
+                        confidence,
+                    )
                 )
 
 

@@ -106,3 +106,43 @@ def test_planted_secrets_are_named_never_quoted_and_listed_once(stack) -> None:
     for secret in (AWS_KEY, GITHUB_TOKEN, GITHUB_TOKEN[:12], KEY_BODY, KEY_BODY[:16]):
         assert secret not in posted, secret
         assert secret not in stored, secret
+
+
+# The ids Shunter posted for these two lines before a password or a detect-secrets hit was
+# masked whole: the fingerprint hashed the line with its first 4 characters kept
+# (`Zq8#***`, `b3f1***`), and a /shunter dismiss made then names these ids.
+OLD_IDS = {"secret.generic-secret-assignment": "95c7f21a", "secret.ds-hex-high-entropy-string": "ac7fe89a"}
+
+
+def test_a_secret_without_a_public_prefix_shows_none_of_its_characters_and_keeps_its_id(stack) -> None:
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    sim.set_permission(REPO, "tina", "triage")
+    app = f'salt = "{HEX_KEY}"\npassword = "{PASSWORD}"\n'
+    sim.commit(REPO, "feature", {"app.py": app}, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Keys", user="alice")
+    stack.drain()
+
+    security = next(r for r in sim.check_runs(REPO) if r.name == "shunter/security")
+    summary = security.summary or ""
+    for rule, short in OLD_IDS.items():
+        [line] = [x for x in summary.splitlines() if f"`{rule}`" in x]
+        assert "(`***`)" in line and line.endswith(f"· `{short}`"), line
+    posted, stored = _everything_posted(sim), _everything_stored(stack)
+    for secret in (HEX_KEY, PASSWORD):
+        for shown in (secret[:n] + "***" for n in range(1, len(secret))):
+            assert shown not in posted, shown
+            assert shown not in stored, shown
+    assert PASSWORD[:4] not in posted
+
+    # dismissed by the ids posted before the change, they stay dismissed on the next push
+    sim.comment(REPO, number, "\n".join(f"/shunter dismiss {s} rotated" for s in OLD_IDS.values()), user="tina")
+    stack.drain()
+    assert len(stack.runtime.store.dismissed_fingerprints(REPO, number)) == 2
+    sim.commit(REPO, "feature", {"README.md": "# demo 2\n"}, author="alice")
+    stack.drain()
+    head = sim.pull(REPO, number).head_sha
+    [again] = [r for r in sim.check_runs(REPO) if r.name == "shunter/security" and r.head_sha == head]
+    assert again.conclusion == "success", again.summary
+    assert not any(short in (again.summary or "") for short in OLD_IDS.values())
+    assert not again.annotations

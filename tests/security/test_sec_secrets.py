@@ -9,7 +9,7 @@ import os
 import pytest
 import structlog
 
-from bot.engines import redaction, secrets_scan
+from bot.engines import bandit_scan, redaction, secrets_scan
 from bot.stages import security
 
 
@@ -92,9 +92,59 @@ def test_placeholders_and_env_lookups_are_not_secrets() -> None:
 
 
 def test_mask_keeps_only_a_short_prefix() -> None:
-    assert redaction.mask("ghp_" + "x" * 36) == "ghp_***"
+    assert redaction.mask("ghp_" + "x" * 36, keep=4) == "ghp_***"
+    assert redaction.mask("ghp_" + "x" * 36) == "***"  # no prefix unless the caller knows one
     assert redaction.mask("abc") == "***"
     assert redaction.mask("abcdefghijkl", keep=8) == "abcd***"
+
+
+# what a finding shows of each kind: its well-known prefix at most, none of the random part
+SHOWN = {
+    "github-token": "ghp_***",
+    "github-token-oauth": "gho_***",
+    "github-token-server": "ghs_***",
+    "github-fine-grained-token": "github_pat_***",
+    "aws-access-key-id": "AKIA***",
+    "aws-secret-access-key": "***",
+    "slack-token": "xoxb-***",
+    "slack-webhook": "https://hooks.slack.com/s***",  # a third of the URL at most
+    "stripe-key": "sk_live_***",
+    "google-api-key": "AIza***",
+    "generic-secret-assignment": "***",
+}
+
+
+def test_a_finding_and_redact_show_a_kinds_public_prefix_and_nothing_of_the_secret() -> None:
+    samples = _samples()
+    text = "\n".join(line for line, _ in samples.values()) + "\n"
+    report = secrets_scan.scan_secrets({"settings.env": text}, detect_secrets=False)
+    by_line = {f.start_line: f for f in report.findings}
+    for n, (kind, (line, _)) in enumerate(samples.items(), start=1):
+        assert f"(`{SHOWN[kind]}`)" in by_line[n].message, kind
+        assert SHOWN[kind] in redaction.redact(line), kind
+    hex_key = "b3f1c9a7e25d4f8c0a6e9d2b7c4f1a8e3d6b9c2f5a8e1d4b7c0f3a6e9d2b5c8f"
+    [hit] = secrets_scan.scan_secrets({"a.py": f'salt = "{hex_key}"\n'}).findings
+    assert hit.engine == "secrets" and hit.rule_id.startswith("secret.ds-")
+    assert "(`***`)" in hit.message and "b3f1" not in hit.message
+    assert bandit_scan._message("B105", "Possible hardcoded password: 'hunter2hunter2'").endswith("'***'")
+
+
+def test_fingerprints_are_those_computed_while_four_characters_were_shown() -> None:
+    """Dismissals and the inline comments posted once are keyed on these: the values are
+    what the code computed when a password showed as `Zq8#***` and a hex key as `b3f1***`."""
+    hex_key = "b3f1c9a7e25d4f8c0a6e9d2b7c4f1a8e3d6b9c2f5a8e1d4b7c0f3a6e9d2b5c8f"
+    text = (
+        f'salt = "{hex_key}"\npassword = "Zq8#tLm2$wXv9!rKp4"\n'
+        f'AWS_ACCESS_KEY_ID = "{"AKIA" + "Q7RZ3KX5LMN2PW4T"}"\n'
+        f'aws_secret_access_key = "{"wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzEXAMPLEKQ"}"\n'
+    )
+    report = secrets_scan.scan_secrets({"app.py": text})
+    assert {f.rule_id: f.fingerprint for f in report.findings} == {
+        "secret.ds-hex-high-entropy-string": "ac7fe89af6c61d29",
+        "secret.generic-secret-assignment": "95c7f21ab706fbcc",
+        "secret.aws-access-key-id": "69d7c4208730f93e",
+        "secret.aws-secret-access-key": "bd9b44d0e9702203",
+    }
 
 
 def test_redact_masks_every_kind_in_free_text() -> None:
