@@ -14,19 +14,42 @@ from bot.queue.merge import MergeQueue, QueueSettings
 
 @pytest.fixture
 def quick(redis_client) -> MergeQueue:
+    """Leases that run out soon: for the steps that wait for one to expire."""
     return MergeQueue(
         redis_client,
         QueueSettings(lease_seconds=0.3, max_attempts=2, backoff_base=0.05, backoff_max=0.05),
     )
 
 
-def test_lease_is_exclusive_and_expires_back_to_the_queue(forge, quick, git_policy):
+@pytest.fixture
+def held(redis_client) -> MergeQueue:
+    """The same queue with leases no stall of this process outlasts: for the steps that
+    check a lease is still held (with ``quick``'s 0.3 s, a loaded machine let it expire
+    between two lines and another worker claimed it)."""
+    return MergeQueue(redis_client, QueueSettings(lease_seconds=60, max_attempts=2))
+
+
+def _server_ms(queue: MergeQueue) -> int:
+    seconds, micros = queue.redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _wait_past(queue: MergeQueue, expiry_ms: int, within: float = 30.0) -> None:
+    """Wait until Redis's clock (the one leases expire by) is past ``expiry_ms``."""
+    deadline = time.monotonic() + within
+    while _server_ms(queue) <= expiry_ms:
+        assert time.monotonic() < deadline, f"Redis's clock did not pass {expiry_ms} within {within}s"
+        time.sleep(0.02)
+
+
+def test_lease_is_exclusive_and_expires_back_to_the_queue(forge, quick, held, git_policy):
     cr = forge.change({"src/mod1.py": edited(1)})
-    quick.enqueue(cr, git_policy)
-    first = quick.claim("w1")
+    held.enqueue(cr, git_policy)
+    first = held.claim("w1")
     assert first.ids == [cr.id] and first.entries[0].attempt == 1
-    assert quick.claim("w2") is None
-    time.sleep(0.4)
+    assert held.claim("w2") is None
+    assert quick.renew(first)  # w1's last renewal: 0.3 s more, then it stalls
+    _wait_past(quick, first.lease_expires_ms)
     second = quick.claim("w2")
     assert second.ids == [cr.id] and second.entries[0].attempt == 2
     assert "lease of w1 expired" in quick.get(cr.id).fields["last_error"]
@@ -38,15 +61,20 @@ def test_lease_is_exclusive_and_expires_back_to_the_queue(forge, quick, git_poli
     assert quick.get(cr.id).fields["landed_sha"] == "2" * 40
 
 
-def test_renewal_keeps_the_lease(forge, quick, git_policy):
+def test_renewal_keeps_the_lease(forge, quick, held, git_policy):
     cr = forge.change({"src/mod1.py": edited(1)})
     quick.enqueue(cr, git_policy)
     claim = quick.claim("w1")
-    for _ in range(4):
-        time.sleep(0.15)
+    claimed_until = claim.lease_expires_ms
+    expiries = []
+    for _ in range(3):
         assert quick.renew(claim)
-    assert quick.claim("w2") is None
-    assert quick.holds(claim, cr.id)
+        expiries.append(claim.lease_expires_ms)
+    assert claimed_until <= expiries[0] <= expiries[1] <= expiries[2]
+    assert held.renew(claim)  # renewed for longer than any stall below
+    _wait_past(quick, claimed_until)  # the lease as claimed is over ...
+    assert quick.claim("w2") is None  # ... but the renewed one still holds
+    assert quick.holds(claim, cr.id) and claim.lost == set()
 
 
 def _claim_when_due(queue: MergeQueue, owner: str, within: float = 30.0):
@@ -133,19 +161,19 @@ def test_batches_stop_at_max_batch(forge, redis_client, git_policy):
     assert sizes == [3, 3, 1]
 
 
-def test_branch_lock_serialises_batches_and_expires_with_the_lease(forge, quick, git_policy):
+def test_branch_lock_serialises_batches_and_expires_with_the_lease(forge, quick, held, git_policy):
     a = forge.change({"src/mod1.py": edited(1)})
     b = forge.change({"src/mod1.py": edited(1, "b")})  # overlaps a: separate batch
-    quick.enqueue(a, git_policy)
-    quick.enqueue(b, git_policy)
-    first = quick.claim("w1")
+    held.enqueue(a, git_policy)
+    held.enqueue(b, git_policy)
+    first = held.claim("w1")
     assert first.ids == [a.id]
-    assert quick.claim("w2") is None  # b waits: a's batch holds the branch
-    quick.finish_landed(first, a.id, "1" * 40)
-    quick.unlock(first)
+    assert held.claim("w2") is None  # b waits: a's batch holds the branch
+    held.finish_landed(first, a.id, "1" * 40)
+    held.unlock(first)
     second = quick.claim("w2")
     assert second.ids == [b.id]
-    time.sleep(0.4)  # w2 dies: its lease and the branch lock expire together
+    _wait_past(quick, second.lease_expires_ms)  # w2 dies: its lease and the lock expire together
     third = quick.claim("w3")
     assert third is not None and third.ids == [b.id]
 
@@ -180,24 +208,33 @@ def test_next_due_says_when_work_nobody_is_running_becomes_claimable(forge, redi
     mq = MergeQueue(redis_client, QueueSettings(lease_seconds=30, backoff_base=10, backoff_max=10))
 
     def now_ms() -> int:
-        seconds, micros = redis_client.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+        return _server_ms(mq)
+
+    def due_now() -> bool:
+        """Due at Redis's 'now' of the call (bracketed, so a stall between calls is no matter)."""
+        before = now_ms()
+        due = mq.next_due_ms()
+        return due is not None and before <= due <= now_ms()
 
     assert mq.next_due_ms() is None  # an empty queue needs no job
     first = forge.change({"src/mod1.py": edited(1)})
     mq.enqueue(first, git_policy)
-    assert abs(mq.next_due_ms() - now_ms()) < 1000  # waiting on a free branch: now
+    assert due_now()  # waiting on a free branch: now
     claim = mq.claim("w")
+    claim_ended = claim.lease_expires_ms
     second = forge.change({"src/mod2.py": edited(2)}, title="second")
     mq.enqueue(second, git_policy)  # waits behind the branch lock the claim holds
     due = mq.next_due_ms()
-    assert 25_000 < due - now_ms() <= 30_000  # when that lock (or the lease) runs out
+    assert claim_ended - 2 <= due <= claim_ended  # when that lock (and the lease) runs out
+    retried_from = now_ms()
     assert mq.finish_retry(claim, first.id, "GitHub answered 502") == "delayed"
+    retried_by = now_ms()
     mq.unlock(claim)
-    assert abs(mq.next_due_ms() - now_ms()) < 1000  # the second change can go now
+    assert due_now()  # the second change can go now
     claim = mq.claim("w")
     assert claim.ids == [second.id]
     assert mq.finish_landed(claim, second.id, "2" * 40)
     mq.unlock(claim)
     backoff_ends = int(redis_client.zscore(mq.keys.delayed(claim.queue), first.id))
-    assert mq.next_due_ms() == backoff_ends and 8_000 < backoff_ends - now_ms() <= 11_000
+    assert mq.next_due_ms() == backoff_ends
+    assert retried_from + 8_000 < backoff_ends <= retried_by + 11_000
