@@ -13,8 +13,10 @@ from click.testing import CliRunner
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+import bot.web.app
 from bot.github.redelivery import LOCK_KEY, MAX_REDELIVERIES, STORED_PREFIX, Verdict, last_sweep, sweep
 from bot.web.app import redelivery_timer
+from tests.waiting import count_calls, until
 
 REPO = "octo/demo"
 FILES = {"app.py": "def add(a, b):\n    return a + b\n"}
@@ -156,7 +158,9 @@ def test_one_sweep_at_a_time(stack):
     assert stack.redis.get(LOCK_KEY) == b"someone-else"  # not taken over, not released
 
 
-def test_two_front_doors_enqueue_one_sweep_per_period(redis_url, redis_client):
+def test_two_front_doors_enqueue_one_sweep_per_period(redis_url, redis_client, monkeypatch):
+    attempts = count_calls(monkeypatch, bot.web.app, "enqueue_redelivery_sweep")  # each front door's try
+
     async def run() -> None:
         apps = []
         for _ in range(2):
@@ -165,11 +169,12 @@ def test_two_front_doors_enqueue_one_sweep_per_period(redis_url, redis_client):
             runner = web.AppRunner(app)
             await runner.setup()
             apps.append(runner)
-        await asyncio.sleep(0.5)
+        await until(lambda: len(attempts) == 2, what="both timers' first attempt")
         for runner in apps:
             await runner.cleanup()
 
     asyncio.run(run())
+    assert sorted(attempts) == [False, True]  # one let through, the other refused by the key
     jobs = Queue("events", connection=redis_client, serializer=JSONSerializer).get_jobs()
     assert [j.func_name for j in jobs] == ["bot.github.redelivery.sweep_job"]
     assert 0 < redis_client.ttl("shunter:redelivery:due") <= 30

@@ -20,6 +20,7 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import text
 
+import bot.web.app
 from bot.cli import main
 from bot.errors import SettingsError
 from bot.queue.jobs import RETENTION_DUE_KEY, enqueue_retention
@@ -27,6 +28,7 @@ from bot.runtime import Runtime, set_runtime
 from bot.settings import load_settings
 from bot.store import RunStatus, Store
 from bot.web.app import create_app, retention_timer
+from tests.waiting import count_calls, until
 
 
 class Clock:
@@ -37,7 +39,9 @@ class Clock:
         return self.now
 
 
-def test_two_front_doors_enqueue_one_prune_per_period(redis_url, redis_client):
+def test_two_front_doors_enqueue_one_prune_per_period(redis_url, redis_client, monkeypatch):
+    attempts = count_calls(monkeypatch, bot.web.app, "enqueue_retention")  # each front door's try
+
     async def run() -> None:
         runners = []
         for _ in range(2):
@@ -46,11 +50,12 @@ def test_two_front_doors_enqueue_one_prune_per_period(redis_url, redis_client):
             runner = web.AppRunner(app)
             await runner.setup()
             runners.append(runner)
-        await asyncio.sleep(0.5)
+        await until(lambda: len(attempts) == 2, what="both timers' first attempt")
         for runner in runners:
             await runner.cleanup()
 
     asyncio.run(run())
+    assert sorted(attempts) == [False, True]  # one let through, the other refused by the key
     jobs = Queue("events", connection=redis_client, serializer=JSONSerializer).get_jobs()
     assert [(j.func_name, j.args) for j in jobs] == [("bot.store.retention.prune_job", [30])]
     assert 3500 < redis_client.ttl(RETENTION_DUE_KEY) <= 3600
