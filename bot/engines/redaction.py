@@ -132,9 +132,9 @@ PATTERNS: tuple[SecretPattern, ...] = (
         "hard-coded credential",
         _p(
             r"(?i)\b[\w.-]*(?:passw(?:or)?d|passwd|secret|token|api_?key|access_?key|auth_?key)"
-            r"[\w.-]*[\"']?\s*(?::=|=|:)\s*[bru]?[\"']([^\"'\s]{12,})[\"']"
+            r"[\w.-]*[\"']?\s*(?::=|=|:)\s*(?P<prefix>[bfrtu]{0,2})[\"']([^\"'\s]{12,})[\"']"
         ),
-        group=1,
+        group=2,
         confidence="medium",
         min_entropy=3.5,
         fingerprint_keep=KEEP,
@@ -180,14 +180,29 @@ def find_secrets(text: str) -> Iterator[SecretMatch]:
         for m in pattern.regex.finditer(text):
             start, end = m.span(pattern.group)
             value = m.group(pattern.group)
-            if pattern.min_entropy and entropy(value) < pattern.min_entropy:
+            literal = _literal_part(m, value)
+            if literal is None or (pattern.min_entropy and entropy(literal) < pattern.min_entropy):
                 continue
-            if _looks_like_placeholder(value) and pattern.confidence != "high":
+            if _looks_like_placeholder(literal) and pattern.confidence != "high":
                 continue
             if any(s < end and start < e for s, e in taken):
                 continue
             taken.append((start, end))
             yield SecretMatch(pattern, start, end, value)
+
+
+_FIELD = re.compile(r"\{\{|\}\}|\{[^{}]*\}")
+_MIN_LITERAL = 12  # as many characters as the generic pattern asks of a plain string
+
+
+def _literal_part(m: re.Match[str], value: str) -> str | None:
+    """What the value spells out itself, None if too little for a secret: an f-string's
+    (or a t-string's) ``{...}`` fields are code, so ``f"{settings.api_token}"`` holds no secret and
+    ``f"{user}:Zq8#tLm2$wXv9!rKp4"`` does. Other values are judged whole."""
+    if not {"f", "t"} & set((m.groupdict().get("prefix") or "").lower()):  # t: 3.14's templates
+        return value
+    literal = _FIELD.sub("", value)
+    return literal if len(literal) >= _MIN_LITERAL else None
 
 
 _PLACEHOLDER = re.compile(

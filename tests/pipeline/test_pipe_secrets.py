@@ -146,3 +146,21 @@ def test_a_secret_without_a_public_prefix_shows_none_of_its_characters_and_keeps
     assert again.conclusion == "success", again.summary
     assert not any(short in (again.summary or "") for short in OLD_IDS.values())
     assert not again.annotations
+
+
+def test_a_password_in_an_f_string_is_reported(stack) -> None:
+    """`password = f"..."` went unreported (and its ruff fix was offered): the pattern knew
+    only the `b`, `r` and `u` prefixes. An f-string's fields are code, not a secret."""
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    app = f'import settings\n\npassword = f"{PASSWORD}"\ntoken = f"{{settings.api_token}}"\nsecret_key = rb"{PASSWORD}"\n'
+    sim.commit(REPO, "feature", {"app.py": app}, author="alice")
+    sim.open_pull_request(REPO, "feature", title="Password", user="alice")
+    stack.drain()
+
+    security = next(r for r in sim.check_runs(REPO) if r.name == "shunter/security")
+    assert security.conclusion == "failure"
+    listed = [x for x in (security.summary or "").splitlines() if "`secret.generic-secret-assignment`" in x]
+    assert [x.split("`")[1] for x in listed] == ["app.py:3", "app.py:5"], listed
+    assert all("(`***`)" in x for x in listed)
+    assert PASSWORD[:4] not in _everything_posted(sim)

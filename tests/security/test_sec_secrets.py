@@ -211,3 +211,18 @@ def test_secrets_in_files_with_odd_names_are_still_found(pr) -> None:
     found = {f.path for f in result.findings if f.rule_id == "secret.ds-json-web-token"}
     assert found == set(ODD_NAMES)
     assert jwt not in json.dumps([f.model_dump() for f in result.findings])
+
+
+@pytest.mark.parametrize("prefix", ["f", "F", "rf", "Rb", "b", "r", "u", "t", ""])
+def test_a_password_in_a_prefixed_string_is_found(prefix: str) -> None:
+    """`password = f"..."` was missed: the pattern allowed only a `b`, `r` or `u` prefix."""
+    line = f'password = {prefix}"Zq8#tLm2$wXv9!rKp4"'
+    [finding] = secrets_scan.scan_secrets({"app.py": line + "\n"}, detect_secrets=False).findings
+    assert finding.rule_id == "secret.generic-secret-assignment" and "(`***`)" in finding.message
+    assert "Zq8#" not in redaction.redact(line)
+
+
+def test_an_f_strings_fields_are_code_not_a_secret() -> None:
+    text = 'token = f"{settings.api_token}"\napi_key = f"{base_url}/{path}"\npassword = f"{user}:Zq8#tLm2$wXv9!rKp4"\n'
+    report = secrets_scan.scan_secrets({"app.py": text}, detect_secrets=False)
+    assert [f.start_line for f in report.findings] == [3]
