@@ -71,14 +71,36 @@ def shown_path(path: str) -> str:
 
 def path_code(path: str, *, suffix: str = "", table: bool = False, max_chars: int = 300) -> str:
     """``path`` (then ``suffix``, e.g. ``:12``) as a Markdown code span that nothing in the
-    name can break: quoted by :func:`shown_path`, fenced with more backticks than any run in
-    it, padded when it starts or ends with a backtick or a space (CommonMark strips one
-    space from each end), ``|`` escaped in table cells (GFM splits cells even inside code
-    spans) and ``<!--`` broken up (a forged Shunter marker in a body could fool a search)."""
+    name can break: quoted by :func:`shown_path`, then fenced by :func:`_code_span`."""
     name = shown_path(path)
     if len(name) > max_chars:
         name = name[: max_chars - 1] + "…"
-    text = (name + suffix).replace("<!--", "<!\u200b--")
+    return _code_span(name + suffix, table=table)
+
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def typed_code(text: str, *, max_chars: int = 80) -> str:
+    """Text someone typed (a command line, a finding id, an option), echoed in a reply as
+    one Markdown code span that nothing in it can break or turn into a ping.
+
+    Line breaks and other control characters become one space (a line starting ``#`` or
+    ``>`` would otherwise end the span and start a heading or a quote); ``@`` gets an
+    invisible word joiner after it, so ``@org/team`` notifies no one even if a renderer
+    links mentions in code; past ``max_chars`` it ends with an ellipsis."""
+    flat = _LINE_BREAKS.sub(" ", text)
+    if len(flat) > max_chars:
+        flat = flat[: max_chars - 1] + "…"
+    return _code_span(flat.replace("@", "@\u2060"))
+
+
+def _code_span(text: str, *, table: bool = False) -> str:
+    """``text`` as one CommonMark code span: fenced with more backticks than any run in it,
+    padded when it starts or ends with a backtick or a space (CommonMark strips one space
+    from each end), ``|`` escaped in table cells (GFM splits cells even inside code spans)
+    and ``<!--`` broken up (a forged Shunter marker in a body could fool a search)."""
+    text = (text or " ").replace("<!--", "<!\u200b--")
     if table:
         text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)

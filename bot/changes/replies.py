@@ -5,6 +5,7 @@ did not (with the reason and how to retry). Pure functions; the publisher posts 
 from __future__ import annotations
 
 from bot.changes.outcomes import DeadLetter, LandingReport
+from bot.wording import path_code
 
 _REASONS = {
     "conflict": "it conflicts with changes made on the branch since it was computed",
@@ -56,7 +57,7 @@ def _pushed(report: LandingReport, sha: str, ids: list[str], files: list[str], w
     """The landing's paragraph: the commit linked, on which branch, each change, the files."""
     noun = "change" if len(ids) == 1 else "changes"
     lines = [
-        f"Shunter pushed [{sha[:7]}]({_commit_url(report, sha, web_url)}) to `{report.branch}` "
+        f"Shunter pushed [{sha[:7]}]({_commit_url(report, sha, web_url)}) to {path_code(report.branch)} "
         f"with {len(ids)} {noun}:"
     ]
     by_id = {c.id: c for c in report.changes}
@@ -64,7 +65,7 @@ def _pushed(report: LandingReport, sha: str, ids: list[str], files: list[str], w
         change = by_id.get(change_id)
         title = change.title if change else change_id
         lines.append(f"- {title} (`{change_id}`)")
-    listed = ", ".join(f"`{f}`" for f in files[:20])
+    listed = ", ".join(path_code(f) for f in files[:20])
     more = f" and {len(files) - 20} more" if len(files) > 20 else ""
     lines.append(f"\nFiles: {listed}{more}.")
     return "\n".join(lines)
@@ -105,14 +106,14 @@ def _moved(letter: DeadLetter) -> str | None:
     """One plain sentence on how the branch moved since the fix was computed, if it did."""
     if not letter.branch_head:
         return None
-    branch, old, new = letter.change.branch, letter.change.head_sha[:7], letter.branch_head[:7]
+    branch, old, new = path_code(letter.change.branch), letter.change.head_sha[:7], letter.branch_head[:7]
     if letter.rewritten:
         return (
-            f"`{branch}` was force-pushed since the fix was computed: it moved from `{old}` to "
+            f"{branch} was force-pushed since the fix was computed: it moved from `{old}` to "
             f"`{new}`, whose history no longer has `{old}`."
         )
     return (
-        f"New commits were pushed to `{branch}` since the fix was computed: it moved from "
+        f"New commits were pushed to {branch} since the fix was computed: it moved from "
         f"`{old}` to `{new}`."
     )
 

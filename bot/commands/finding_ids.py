@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.wording import typed_code
+
 MIN_PREFIX = 6
 """Shorter prefixes name nothing: they would fit too many findings to be meant."""
 
@@ -38,6 +40,6 @@ def candidates_text(typed: str, candidates: list[dict[str, Any]]) -> str:
         for f in candidates
     )
     return (
-        f"`{typed[:20]}` fits {len(candidates)} findings on this PR, so nothing was done. "
+        f"{typed_code(typed, max_chars=20)} fits {len(candidates)} findings on this PR, so nothing was done. "
         f"Use the id of the one you mean:\n\n{rows}"
     )

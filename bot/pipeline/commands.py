@@ -38,7 +38,7 @@ from bot.models import StageName
 from bot.pipeline.config_loader import LoadedConfig, load_config
 from bot.pipeline.facts import Target, from_pull_request
 from bot.policies.decisions import may_run_command
-from bot.wording import plural
+from bot.wording import plural, typed_code
 
 log = get_logger(__name__)
 
@@ -404,10 +404,10 @@ def run_session(session: Session, parsed: Parsed) -> None:
             )
             return
         for unknown in parsed.unknown:
-            hint = f" Did you mean `/shunter {unknown.suggestion}`?" if unknown.suggestion else ""
-            session.say(
-                f"`{unknown.raw[:80]}`: there is no such command.{hint} `/shunter help` lists them.", ok=False
-            )
+            meant = typed_code(f"/shunter {unknown.suggestion}") if unknown.suggestion else ""
+            hint = f" Did you mean {meant}?" if meant else ""
+            said = typed_code(unknown.raw)
+            session.say(f"{said}: there is no such command.{hint} `/shunter help` lists them.", ok=False)
         for number, length in parsed.too_long:
             session.say(
                 f"Line {number}: a command line may be at most {MAX_LINE} characters and this one has "
@@ -470,7 +470,8 @@ def _run_one(session: Session, command: Command) -> None:
     unknown = command.unknown_flags()
     if unknown:  # running without it would do something else than was asked
         hints = "; ".join(
-            f"`--{flag}`" + (f" (did you mean `--{close}`?)" if close else "") for flag, close in unknown
+            typed_code(f"--{flag}") + (f" (did you mean `--{close}`?)" if close else "")
+            for flag, close in unknown
         )
         takes = ", ".join(f"`--{f}`" for f in sorted(FLAGS.get(verb, ()))) or "no options"
         session.say(
@@ -483,7 +484,7 @@ def _run_one(session: Session, command: Command) -> None:
     synopsis = COMMANDS[verb].synopsis(verb)
     meant_options = [word for word in ignored if word.lower() in FLAGS[verb]]
     if meant_options:  # `/shunter review full` most likely meant --full: running without it would not
-        hints = ", ".join(f"`{word}` (did you mean `--{word.lower()}`?)" for word in meant_options)
+        hints = ", ".join(f"{typed_code(word)} (did you mean `--{word.lower()}`?)" for word in meant_options)
         session.say(f"`/shunter {verb}`: not run. Unexpected {hints}; usage: `{synopsis}`.", ok=False)
         store.update_command(record.id, outcome="refused", detail="unexpected_argument")
         return
@@ -495,8 +496,7 @@ def _run_one(session: Session, command: Command) -> None:
         store.update_command(record.id, outcome="failed", detail=str(exc)[:200])
         return
     if ignored:  # run as asked, and say which words played no part in it
-        words = " ".join(ignored)[:80].replace("`", "'")
-        note = f" (ignored: `{words}`; usage: `{synopsis}`)"
+        note = f" (ignored: {typed_code(' '.join(ignored))}; usage: `{synopsis}`)"
         if len(session.lines) > said:
             session.lines[said] += note
         else:
@@ -628,7 +628,7 @@ def _find(session: Session, typed: str) -> dict[str, Any] | None:
     if found:
         session.say(candidates_text(typed, found), ok=False)
     else:
-        session.say(f"No finding `{typed[:20]}` on this PR.", ok=False)
+        session.say(f"No finding {typed_code(typed, max_chars=20)} on this PR.", ok=False)
     return None
 
 
@@ -714,7 +714,8 @@ def _dismiss(session: Session, command: Command) -> str:
             close = difflib.get_close_matches(stage.lower(), names, n=1, cutoff=0.6)
             hint = f" Did you mean `all-{close[0]}`?" if close else ""
             choices = ", ".join(f"`all-{name}`" for name in names)
-            session.say(f"`{first[:30]}` names no stage.{hint} The stages are {choices}.", ok=False)
+            shown = typed_code(first, max_chars=30)
+            session.say(f"{shown} names no stage.{hint} The stages are {choices}.", ok=False)
             return "refused"
         chosen = [f for f in _findings(session).values() if f.get("stage") == stage]
     else:
@@ -723,7 +724,7 @@ def _dismiss(session: Session, command: Command) -> str:
             return "refused"
         chosen = [found]
     if not chosen:
-        session.say(f"No finding `{first[:20]}` on this PR.", ok=False)
+        session.say(f"No finding {typed_code(first, max_chars=20)} on this PR.", ok=False)
         return "refused"
     changed: set[str] = set()
     for finding in chosen:

@@ -47,7 +47,7 @@ from bot.policies.decisions import may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
 from bot.queue.merge import MergeQueue, unreadable_problem
-from bot.wording import plural
+from bot.wording import plural, typed_code
 
 log = get_logger(__name__)
 PENDING_TTL = 14 * 24 * 3600
@@ -864,21 +864,22 @@ def _finding_ids_problem(wanted: set[str], offered: list[PatchDraft]) -> str | N
     one that fits findings of several fixes (committing an arbitrary one is worse than
     asking again). None when each names the fixes of one offer, or nothing at all."""
     for typed in sorted(wanted):
+        shown = typed_code(typed, max_chars=20)
         if len(typed) < MIN_PREFIX:
             return (
-                f"`{typed[:20]}` is too short to name a finding: use the finding's id as its "
+                f"{shown} is too short to name a finding: use the finding's id as its "
                 f"annotation shows it (8 characters), or a stage name."
             )
         fits = [d for d in offered if any(fp.startswith(typed) for fp in d.finding_fingerprints)]
         if not fits:  # said even beside a stage name: the person meant a fix that is not there
             return (
-                f"`{typed[:20]}` is not the id of a finding with a fix on this head, so nothing "
+                f"{shown} is not the id of a finding with a fix on this head, so nothing "
                 f"was queued. The ids are on the annotations of the checks that offer fixes."
             )
         if len(fits) > 1:
             rows = "\n".join(f"- {d.stage.value}: {d.title}" for d in fits)
             return (
-                f"`{typed[:20]}` fits findings of {len(fits)} different fixes, so nothing was "
+                f"{shown} fits findings of {len(fits)} different fixes, so nothing was "
                 f"queued. Use a longer id:\n\n{rows}"
             )
     return None
@@ -935,7 +936,8 @@ def _approve(session: Any, command: Command) -> str:
     change_id = command.args[0].strip("`")
     info = _proposed_here(session.runtime, change_id, session.target)
     if info is None or "cr" not in info:
-        session.say(f"No change `{change_id[:40]}` waits for approval on this pull request.", ok=False)
+        shown = typed_code(change_id, max_chars=40)
+        session.say(f"No change {shown} waits for approval on this pull request.", ok=False)
         return "refused"
     cr = ChangeRequest.model_validate(info["cr"])
     cr = cr.model_copy(update={"approval": Approval(approver=session.user, permission=session.permission)})
@@ -969,12 +971,14 @@ def _retry(session: Any, command: Command) -> str:
         return "refused"
     change_id = command.args[0].strip("`")
     if _proposed_here(session.runtime, change_id, session.target) is None:
-        session.say(f"No change `{change_id[:40]}` was proposed on this pull request.", ok=False)
+        session.say(
+            f"No change {typed_code(change_id, max_chars=40)} was proposed on this pull request.", ok=False
+        )
         return "refused"
     try:
         view = MergeQueue(session.runtime.redis).retry(change_id)
     except ShunterError as exc:
-        session.say(f"Cannot retry `{change_id[:40]}`: {exc}", ok=False)
+        session.say(f"Cannot retry {typed_code(change_id, max_chars=40)}: {exc}", ok=False)
         return "refused"
     enqueue_merge_job(session.runtime, session.target)
     session.say(f"`{change_id}` is back in the queue ({view.state}).")

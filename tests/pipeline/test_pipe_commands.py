@@ -544,3 +544,19 @@ def test_dismiss_all_of_a_misspelt_stage_suggests_the_stage(stack):
     assert "`all-reveiw` names no stage. Did you mean `all-review`?" in body, body
     assert "`all-review`, `all-security`, `all-tests`" in body, body
     assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
+
+def test_what_was_typed_is_echoed_as_one_code_span_that_pings_no_one(stack):
+    from markdown_it import MarkdownIt
+
+    number = setup_pr(stack, tina="triage")
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter x`hi` @org/team <img src=x>\n/shunter dismiss ab```cd`ef", user="tina")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "@org/team" not in body, body
+    paragraphs = [t for t in MarkdownIt("commonmark").parse(body) if t.type == "inline"][1:]
+    spans = [[c.content.replace("\u2060", "") for c in p.children if c.type == "code_inline"] for p in paragraphs]
+    assert spans[0][0] == "/shunter x`hi` @org/team <img src=x>", body
+    assert spans[1] == ["ab```cd`ef"], body
+    assert not [c for p in paragraphs for c in p.children if c.type == "html_inline"], body
+
