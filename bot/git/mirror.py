@@ -11,9 +11,10 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pygit2
@@ -37,6 +38,7 @@ MAX_STALE_LOCKS = 8  # a killed fetch may leave a few (a ref's and packed-refs')
 CONNECT_TIMEOUT_MS = 15_000
 IO_TIMEOUT_MS = 120_000
 TOKEN_USERNAME = "x-access-token"  # noqa: S105 (a fixed username, not a secret)
+T = TypeVar("T")
 
 
 def split_full_name(full_name: str) -> tuple[str, str]:
@@ -165,6 +167,24 @@ def _remove_stale_lock(mirror: Path, lock: Path) -> bool:
     return True
 
 
+def past_stale_locks(repo_dir: Path, write: Callable[[], T]) -> T:
+    """Run ``write`` (a fetch or a ref update into the repository at ``repo_dir``); when it
+    fails on a git lock file a dead process left (:func:`_remove_stale_lock`), remove the
+    lock and run it again, at most ``MAX_STALE_LOCKS`` times. Any other failure, a fresh
+    lock (another process is updating that ref) included, is raised as it was."""
+    removed = 0
+    while True:
+        try:
+            return write()
+        except (pygit2.GitError, OSError) as exc:
+            locked = _LOCKED.search(str(exc))
+            if not locked or removed >= MAX_STALE_LOCKS:
+                raise
+            if not _remove_stale_lock(repo_dir, Path(locked.group(1))):
+                raise
+            removed += 1  # a worker died mid-update and left its lock: write again
+
+
 @contextlib.contextmanager
 def writing(repo: pygit2.Repository, url: str, *, lock_timeout: float = 300.0) -> Iterator[Path]:
     """Hold the mirror's lock for a write into it (a fetch), and yield its path.
@@ -203,27 +223,24 @@ def fetch(
     apply_network_timeouts()
     with writing(repo, url, lock_timeout=lock_timeout) as mirror:
         remote = repo.remotes.create_anonymous(url)
-        for attempt in range(1, MAX_STALE_LOCKS + 2):
-            try:
-                progress = remote.fetch(
+        try:
+            progress = past_stale_locks(
+                mirror,
+                lambda: remote.fetch(
                     list(refspecs),
                     callbacks=_TokenCallbacks(token),
                     prune=pygit2.enums.FetchPrune.NO_PRUNE,
-                )
-                break
-            except WorkspaceError as exc:
-                raise WorkspaceError(f"fetch from {url} failed: {exc.message}") from None
-            except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
-                detail = redact(redact(str(exc), token), url_secret)
-                locked = _LOCKED.search(detail)
-                stale = locked and attempt <= MAX_STALE_LOCKS
-                if stale and _remove_stale_lock(mirror, Path(locked.group(1))):  # type: ignore[union-attr]
-                    continue  # a worker died mid-update and left its lock: fetch again
-                if locked or _TRANSIENT_FETCH.search(detail):
-                    # the server or the network hiccuped, or another process is updating
-                    # the same ref right now: rq retries the job with backoff
-                    raise TransientError(f"fetch from {url} failed: {detail}") from None
-                raise WorkspaceError(f"fetch from {url} failed: {detail}") from None
+                ),
+            )
+        except WorkspaceError as exc:
+            raise WorkspaceError(f"fetch from {url} failed: {exc.message}") from None
+        except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
+            detail = redact(redact(str(exc), token), url_secret)
+            if _LOCKED.search(detail) or _TRANSIENT_FETCH.search(detail):
+                # the server or the network hiccuped, or another process is updating
+                # the same ref right now: rq retries the job with backoff
+                raise TransientError(f"fetch from {url} failed: {detail}") from None
+            raise WorkspaceError(f"fetch from {url} failed: {detail}") from None
         with contextlib.suppress(OSError):  # unrecorded refs still get the full age (cleanup)
             record_fetch(mirror, destination_refs(refspecs), time.time())
     return FetchStats(

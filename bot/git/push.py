@@ -28,12 +28,14 @@ import base64
 import os
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import pygit2
 
 from bot.errors import GitHubError, TransientError, WorkspaceError
 from bot.git.fetched_refs import fetched_ref
+from bot.git.mirror import past_stale_locks
 from bot.github.client import translate_errors
 
 
@@ -63,8 +65,12 @@ class GitRemote:
 
 
 def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str | None:
-    """Fetch ``branch`` into a private ref and return its head, or None when it is gone."""
+    """Fetch ``branch`` into a private ref and return its head, or None when it is gone.
+
+    A lock file a killed worker left on the ref is removed (:func:`past_stale_locks`):
+    without that, every later fetch of the branch failed."""
     local_ref = fetched_ref(branch)
+    here = Path(repo.path)
     anon = repo.remotes.create_anonymous(remote.url)
     try:
         heads = {h.name: h for h in anon.list_heads(callbacks=remote.callbacks())}
@@ -75,11 +81,15 @@ def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str
         return None
     head = str(advertised.oid)
     if head in repo:  # nothing new to download; just remember where the branch is
-        repo.references.create(local_ref, advertised.oid, force=True)
+        try:
+            past_stale_locks(here, lambda: repo.references.create(local_ref, advertised.oid, force=True))
+        except (pygit2.GitError, OSError) as exc:
+            raise TransientError(f"cannot note where {branch} is: {exc}") from None
         return head
     try:
-        anon.fetch([f"+refs/heads/{branch}:{local_ref}"], callbacks=remote.callbacks())
-    except pygit2.GitError as exc:
+        refspec = f"+refs/heads/{branch}:{local_ref}"
+        past_stale_locks(here, lambda: anon.fetch([refspec], callbacks=remote.callbacks()))
+    except (pygit2.GitError, OSError) as exc:
         raise TransientError(f"cannot fetch {branch} from {_safe(remote.url)}: {exc}") from None
     # the ref says where the fetch found the branch; mirror clean-up may drop it in the
     # meantime (bot.git.cleanup.prune_mirror_refs), and then the head advertised just before
