@@ -37,6 +37,23 @@ class Verb:
         options = [f"[--{flag}]" for flag in sorted(self.flags)]
         return " ".join(part for part in ("/shunter", name, self.args, *options) if part)
 
+    def forms(self, name: str) -> list[str]:
+        """Each way to write the command: ``<finding id>|all-<stage> [reason]`` is two, one
+        per alternative of a required first argument (an optional ``[...]`` one stays one)."""
+        required, bracket, optional = self.args.partition("[")
+        if "|" not in required:
+            return [self.synopsis(name)]
+        return [
+            replace(self, args=f"{choice.strip()} {bracket}{optional}".strip()).synopsis(name)
+            for choice in required.split("|")
+        ]
+
+    def usage(self, name: str) -> str:
+        """The reply to the command given without what it needs: what it does and each of
+        its forms, so the person need not run ``/shunter help`` to find the one they meant."""
+        forms = "\n".join(f"- `{form}`" for form in self.forms(name))
+        return f"`/shunter {name}` did nothing: it needs an argument. {self.summary}\n\n{forms}"
+
 
 _FULL = frozenset({"full"})
 _FULL_TEXT = " `--full`: every finding, not only new ones on changed lines."
@@ -53,7 +70,8 @@ COMMANDS: dict[str, Verb] = {
     ),
     "approve": Verb("Approve a change that touches protected paths.", "<change id>", max_args=1),
     "dismiss": Verb(
-        "Hide a finding on this PR (`all-<stage>`: all of that stage's).",
+        "Hide a finding on this PR; `all-<stage>` hides all of that stage's "
+        "(`all-review`, `all-security` or `all-tests`).",
         "<finding id>|all-<stage> [reason]",
         max_args=None,
     ),

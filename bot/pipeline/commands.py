@@ -634,7 +634,7 @@ def _find(session: Session, typed: str) -> dict[str, Any] | None:
 
 def _explain(session: Session, command: Command) -> str:
     if not command.args:
-        session.say("`/shunter explain <finding id>`: give the id shown on the finding.", ok=False)
+        session.say(COMMANDS["explain"].usage("explain"), ok=False)
         return "refused"
     finding = _find(session, command.args[0])
     if finding is None:
@@ -684,6 +684,9 @@ def _ask(session: Session, command: Command) -> str:
             "`/shunter ask` needs the llm engine: add an `llm:` section to `.github/shunter.yml`.", ok=False
         )
         return "refused"
+    if not command.args:
+        session.say(COMMANDS["ask"].usage("ask"), ok=False)
+        return "refused"
     from bot.engines.llm.factory import provider_from_config
     from bot.git.workspace import open_workspace
     from bot.stages.review_llm import answer_question
@@ -701,7 +704,7 @@ def _ask(session: Session, command: Command) -> str:
 
 def _dismiss(session: Session, command: Command) -> str:
     if not command.args:
-        session.say("`/shunter dismiss <finding id> [reason]`.", ok=False)
+        session.say(COMMANDS["dismiss"].usage("dismiss"), ok=False)
         return "refused"
     store = session.runtime.store
     target = session.target

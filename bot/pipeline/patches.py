@@ -34,7 +34,7 @@ from bot.changes.replies import dead_letter_reply, landed_reply, set_aside_reply
 from bot.changes.route import Route, decide_route
 from bot.changes.triggers import priority_for
 from bot.commands.finding_ids import MIN_PREFIX
-from bot.commands.parse import Command
+from bot.commands.parse import COMMANDS, Command
 from bot.errors import ChangeRejected, GitHubError, ShunterError
 from bot.git.apply import Pygit2BaseTree, below_own_commits
 from bot.git.push import GitRemote, leased_push
@@ -931,7 +931,7 @@ def _apply(session: Any, command: Command) -> str:
 
 def _approve(session: Any, command: Command) -> str:
     if not command.args:
-        session.say("`/shunter approve <change id>`.", ok=False)
+        session.say(COMMANDS["approve"].usage("approve"), ok=False)
         return "refused"
     change_id = command.args[0].strip("`")
     info = _proposed_here(session.runtime, change_id, session.target)
@@ -967,7 +967,7 @@ def _approve(session: Any, command: Command) -> str:
 
 def _retry(session: Any, command: Command) -> str:
     if not command.args:
-        session.say("`/shunter retry <change id>`.", ok=False)
+        session.say(COMMANDS["retry"].usage("retry"), ok=False)
         return "refused"
     change_id = command.args[0].strip("`")
     if _proposed_here(session.runtime, change_id, session.target) is None:

@@ -144,3 +144,16 @@ def test_near_misses_suggest_the_command_meant():
     assert [u.suggestion for u in parse_comment(body).unknown] == [
         "review", "apply security", "resume", "review --full", "help"
     ]
+
+
+def test_usage_lists_each_form_of_a_required_choice_and_keeps_optional_ones_whole():
+    from bot.commands.parse import COMMANDS
+
+    assert COMMANDS["dismiss"].forms("dismiss") == [
+        "/shunter dismiss <finding id> [reason]",
+        "/shunter dismiss all-<stage> [reason]",
+    ]
+    assert COMMANDS["apply"].forms("apply") == ["/shunter apply [all|review|security|tests|<finding id>...]"]
+    assert COMMANDS["review"].forms("review") == ["/shunter review [--full]"]
+    usage = COMMANDS["approve"].usage("approve")
+    assert usage.startswith("`/shunter approve` did nothing") and COMMANDS["approve"].summary in usage

@@ -560,3 +560,17 @@ def test_what_was_typed_is_echoed_as_one_code_span_that_pings_no_one(stack):
     assert spans[1] == ["ab```cd`ef"], body
     assert not [c for p in paragraphs for c in p.children if c.type == "html_inline"], body
 
+def test_a_command_given_without_its_argument_says_what_it_does_and_each_form(stack):
+    number = setup_pr(stack, mia="maintain")
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter dismiss\n/shunter approve\n/shunter retry", user="mia")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert "`/shunter dismiss` did nothing: it needs an argument. Hide a finding on this PR" in body, body
+    assert "- `/shunter dismiss <finding id> [reason]`\n- `/shunter dismiss all-<stage> [reason]`" in body, body
+    assert "Approve a change that touches protected paths.\n\n- `/shunter approve <change id>`" in body, body
+    assert "Put a dead-lettered change back in the queue.\n\n- `/shunter retry <change id>`" in body, body
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+    assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
+
+
