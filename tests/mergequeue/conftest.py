@@ -30,7 +30,10 @@ def git_policy() -> Patches:
 
 @pytest.fixture
 def fast_settings() -> QueueSettings:
-    return QueueSettings(lease_seconds=2.0, max_attempts=3, backoff_base=0.05, max_batch=20)
+    """Quick backoffs, but the default 30 s lease: no test using it waits for a lease to
+    expire, and a 2 s one could run out under a loaded machine while a batch was landing
+    (tests that need expiry make their own short-lease queue)."""
+    return QueueSettings(lease_seconds=30.0, max_attempts=3, backoff_base=0.05, max_batch=20)
 
 
 @pytest.fixture
