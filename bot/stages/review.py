@@ -15,7 +15,7 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from bot.engines import heuristics
+from bot.engines import heuristics, secrets_scan
 from bot.engines.ruff_check import (
     Diagnostic,
     Fix,
@@ -430,10 +430,16 @@ def build_patch(
     files: Sequence[ChangedFile],
     raw: dict[str, bytes] | None = None,
     early: dict[str, _FilePatch] | None = None,
+    held_back: list[str] | None = None,
 ) -> PatchDraft | None:
     """One patch with ruff's safe fixes for the reported findings, against the head blobs
     (``raw``: the texts' bytes, where the caller has them). ``early`` holds files' shares
-    worked out while ruff was still writing; one made from other fixes is made again."""
+    worked out while ruff was still writing; one made from other fixes is made again.
+
+    A file whose share holds a secret (on a line a fix rewrites, or beside one) is left out
+    and its path added to ``held_back``: the merge queue would otherwise commit the secret
+    again in a commit Shunter authored, and keep it in the change request, as the security
+    stage's patches never do (``security._patches``)."""
     by_file: dict[str, list[tuple[Finding, Fix]]] = {}
     for finding in kept:
         fix = fixes.get(finding)
@@ -446,9 +452,14 @@ def build_patch(
         share = (early or {}).get(path)
         if share is None or not _same_fixes(share.fixes, pairs):
             share = _file_patch(path, pairs, texts, blobs.get(path), (raw or {}).get(path))
-        if share.diff is not None:
-            diffs.append(share.diff)
-            fixed.extend(share.fingerprints)
+        if share.diff is None:
+            continue
+        if secrets_scan.holds_secret(path, [share.diff.diff]):
+            if held_back is not None:
+                held_back.append(path)
+            continue
+        diffs.append(share.diff)
+        fixed.extend(share.fingerprints)
     if not diffs:
         return None
     count = len(fixed)
@@ -642,7 +653,13 @@ def _run(ctx: StageContext) -> StageResult:
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
-    patch = build_patch(kept, work.fixes, texts, files, raw, work.early)
+    held_back: list[str] = []
+    patch = build_patch(kept, work.fixes, texts, files, raw, work.early, held_back)
+    work.notes.extend(
+        f"No fix patch for {path_code(path)}: the lines ruff's fixes change, or the lines "
+        "beside them, hold a secret, which Shunter does not commit; remove the secret first."
+        for path in held_back
+    )
     work.lap("report")
     counts = Counter(f.severity.value for f in kept)
     metrics: dict[str, object] = {

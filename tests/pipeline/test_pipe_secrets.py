@@ -164,3 +164,31 @@ def test_a_password_in_an_f_string_is_reported(stack) -> None:
     assert [x.split("`")[1] for x in listed] == ["app.py:3", "app.py:5"], listed
     assert all("(`***`)" in x for x in listed)
     assert PASSWORD[:4] not in _everything_posted(sim)
+
+
+def test_ruffs_fixes_for_lines_holding_a_secret_are_not_committed(stack) -> None:
+    """Under `auto_apply: review: always` the merge queue committed ruff's F541 fixes to
+    `AWS_ACCESS_KEY_ID = f"AKIA..."` and `password = f"..."`: Shunter re-committed both
+    secrets in a commit it authored (only the suggestions were held back). That file's
+    fixes are held back now, with a note saying why; the other file's fix still lands."""
+    sim = stack.sim
+    config = "version: 1\npatches:\n  auto_apply:\n    review: always\n"
+    sim.create_repo(REPO, {**BASE, ".github/shunter.yml": config})
+    sim.set_permission(REPO, "alice", "write")
+    app = f'import os\n\nAWS_ACCESS_KEY_ID = f"{AWS_KEY}"\npassword = f"{PASSWORD}"\n'
+    other = "import sys\n\n\ndef sub(a, b):\n    return a - b\n"
+    first = sim.commit(REPO, "feature", {"app.py": app, "other.py": other}, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Keys", user="alice")
+    stack.drain()
+
+    head = sim.pull(REPO, number).head_sha
+    assert head != first  # other.py's fix landed
+    assert "import sys" not in sim.file(REPO, head, "other.py")
+    assert sim.file(REPO, head, "app.py") == app  # untouched: no secret committed again
+    [landed] = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "change.landed"]
+    assert len(landed.payload["findings"]) == 1
+
+    review = next(r for r in sim.check_runs(REPO, head_sha=first) if r.name == "shunter/review")
+    summary = review.summary or ""
+    assert "1 fix available" in summary and "ruff can fix 1 of them safely" in summary, summary
+    assert "No fix patch for `app.py`: the lines ruff's fixes change" in (review.text or "") + summary

@@ -374,3 +374,25 @@ def test_a_file_that_was_a_symlink_in_the_base_is_reviewed_as_added(make_ctx, re
         draft, repo="octo/app", branch="feature", head_sha=ctx.head_sha, requester="alice"
     )
     validate_change(cr, Pygit2BaseTree(remote.repo, ctx.head_sha), Patches(), {"contents": "write"})
+
+
+def test_a_file_whose_fixes_touch_a_secret_gets_no_patch_and_is_not_counted(make_ctx) -> None:
+    """ruff's F541 fix rewrites `password = f"..."`: committing it would commit the secret
+    again, so the file's share leaves the patch (and the count of fixes offered), with a
+    note; a clean file's fix stays."""
+    from bot.publishing.fixes import offered_fixes
+
+    password = "Zq8#tLm2$wXv9!rKp4"
+    head = {
+        **HEAD,
+        "pkg/keys.py": f'import json\n\npassword = f"{password}"\n'.encode(),
+    }
+    result = run(make_ctx(BASE, head))
+    fixed = result.patches[0].finding_fingerprints
+    fixable = {(f.rule_id, f.path) for f in result.findings if f.fingerprint in fixed}
+    assert fixable == {("F401", "pkg/core.py")}
+    assert [d.path for d in result.patches[0].files] == ["pkg/core.py"]
+    assert offered_fixes(result) == 1 and result.metrics["fixable"] == 1
+    assert "ruff can fix 1 of them safely" in result.summary
+    assert any(n.startswith("No fix patch for `pkg/keys.py`: the lines ruff's fixes change") for n in result.notes)
+    assert password not in result.patches[0].model_dump_json()
