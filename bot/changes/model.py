@@ -36,6 +36,9 @@ class Origin(BaseModel):
     run_id: str | None = None
     finding_fingerprints: list[str] = Field(default_factory=list)
     pull_number: int | None = None
+    repo: str | None = None
+    """``owner/name`` of the repository ``pull_number`` belongs to: for a fork's pull request
+    not the change's own ``repo`` (the fork). None in changes queued before it was kept."""
 
 
 class Approval(BaseModel):
@@ -89,6 +92,7 @@ class ChangeRequest(BaseModel):
         priority: Priority = Priority.REQUESTED,
         run_id: str | None = None,
         pull_number: int | None = None,
+        pull_repo: str | None = None,
         approval: Approval | None = None,
     ) -> ChangeRequest:
         """Turn a stage's draft into a request; the id is derived from content, see below."""
@@ -97,6 +101,7 @@ class ChangeRequest(BaseModel):
             run_id=run_id,
             finding_fingerprints=list(draft.finding_fingerprints),
             pull_number=pull_number,
+            repo=pull_repo,
         )
         return cls(
             id=change_id(repo, branch, head_sha, draft.files),

@@ -137,6 +137,7 @@ def submit_drafts(
             requester=requester,
             priority=priority_for(requested_by_person=trigger != "auto", permission=permission),
             pull_number=target.number,
+            pull_repo=target.repo,
         )
         decision = may_apply_change(
             policy,
@@ -419,8 +420,13 @@ def _remember(
     data: dict[str, Any] = {"repo": repo, "pr": number, "reply_id": reply_id}
     if pending:
         data["cr"] = cr.model_dump(mode="json")
-    key = f"shunter:cr:{cr.id}"
-    runtime.redis.set(key, json.dumps(data), ex=PENDING_TTL)
+    _keep_record(runtime, cr.id, data)
+
+
+def _keep_record(runtime: Any, change_id: str, data: dict[str, Any]) -> None:
+    """Write the record of a change (where it was proposed, the reply to edit) for another
+    ``PENDING_TTL``: written again whenever a command puts the change back in the queue."""
+    runtime.redis.set(f"shunter:cr:{change_id}", json.dumps(data), ex=PENDING_TTL)
 
 
 def _proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, Any] | None:
@@ -430,12 +436,36 @@ def _proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, An
     Change ids are public (they are in the PR's replies) and the key is global, so without
     this check anyone who can install the App could approve or retry a change of another
     repository from a PR of their own, with their own permission there.
+
+    The record expires (``PENDING_TTL``) while the change may still be in the merge queue
+    (a dead letter stays until someone retries or drops it): then the change's own stored
+    request says where it was proposed (:func:`proposed_on`), and the record that would
+    have been kept, without a reply to edit, is returned.
     """
     raw = runtime.redis.get(f"shunter:cr:{change_id}")
-    info = json.loads(raw) if raw else None
-    if not isinstance(info, dict) or info.get("repo") != target.repo or info.get("pr") != target.number:
+    if raw is None:
+        entry = MergeQueue(runtime.redis).get(change_id)
+        if entry is None or entry.cr is None:
+            return None
+        here = proposed_on(entry.cr, target.repo, target.number, _head_repo(target))
+        return {"repo": target.repo, "pr": target.number, "reply_id": None} if here else None
+    info = _json_object(raw)
+    if info.get("repo") != target.repo or info.get("pr") != target.number:
         return None
     return info
+
+
+def proposed_on(cr: ChangeRequest, repo: str, number: int | None, head_repo: str) -> bool:
+    """Whether ``cr`` was proposed on pull request ``number`` of ``repo`` (whose head
+    branch lives in ``head_repo``), by what the change itself says.
+
+    A change queued before ``origin.repo`` was kept names only the repository it lands in:
+    the pull request's own, or its head's (a fork's pull request)."""
+    if number is None or cr.origin.pull_number != number:
+        return False
+    if cr.origin.repo is not None:
+        return cr.origin.repo == repo
+    return cr.repo in {repo, head_repo}
 
 
 def _audit(runtime: Any, target: Target, action: str, change_id: str, code: str, reason: str) -> None:
@@ -980,6 +1010,9 @@ def _retry(session: Any, command: Command) -> str:
     except ShunterError as exc:
         session.say(f"Cannot retry {typed_code(change_id, max_chars=40)}: {exc}", ok=False)
         return "refused"
+    info = _proposed_here(session.runtime, change_id, session.target)
+    if info is not None:  # the record lives on with the entry (it may have expired)
+        _keep_record(session.runtime, change_id, info)
     enqueue_merge_job(session.runtime, session.target)
     session.say(f"`{change_id}` is back in the queue ({view.state}).")
     return "done"
@@ -997,12 +1030,15 @@ def _queue(session: Any, command: Command) -> str:
     mq = MergeQueue(session.runtime.redis)
     rows = []
     for entry in mq.entries(include_landed=True):
-        cr = entry.cr
-        if cr is None or _proposed_here(session.runtime, entry.id, target) is None:
+        if _proposed_here(session.runtime, entry.id, target) is None:
             continue
+        # a stored request that no longer reads is listed by its record, with its queue's branch
+        title, branch = ("(unreadable)", entry.queue.partition(":")[2])
+        if entry.cr is not None:
+            title, branch = entry.cr.title, entry.cr.branch
         detail = entry.fields.get("dead_reason") or entry.fields.get("landed_sha", "")[:12] or ""
         rows.append(
-            f"| `{entry.id}` | {cr.title} | `{cr.branch}` | {entry.state} | {entry.attempts} | {detail} |"
+            f"| `{entry.id}` | {title} | `{branch}` | {entry.state} | {entry.attempts} | {detail} |"
         )
     if not rows:
         session.say("The merge queue holds none of the changes proposed on this pull request.")
