@@ -46,7 +46,7 @@ from bot.pipeline.facts import Target
 from bot.policies.decisions import may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
-from bot.queue.merge import MergeQueue, unreadable_problem
+from bot.queue.merge import MergeQueue, queue_name, unreadable_problem
 from bot.wording import plural, typed_code
 
 log = get_logger(__name__)
@@ -608,13 +608,7 @@ class GitHubHooks:
         reads, checked against GitHub). Otherwise an operator finds it by its key in the log."""
         mq = MergeQueue(self.runtime.redis)
         entry = mq.get(change_id)
-        place = set_aside_place(
-            self.runtime.redis.get(f"shunter:cr:{change_id}"),
-            entry.fields.get("cr") if entry else None,
-            queue,
-        )
-        if place is not None and place.unconfirmed and not self._pull_request_of(place, queue):
-            place = None
+        place = self._place(change_id, entry.fields.get("cr") if entry else None, queue)
         if place is None:
             log.warning(
                 "dropped an unreadable merge-queue entry; no pull request to tell",
@@ -636,6 +630,18 @@ class GitHubHooks:
         text = set_aside_reply(change_id, unreadable_problem(detail))
         self._say(place.repo, place.pr, place.reply_id, text)
 
+    def _place(self, change_id: str, stored: str | None, queue: str) -> SetAsidePlace | None:
+        """Where to tell what happened to a change (:func:`set_aside_place`); a place read
+        from the stored request only when GitHub agrees. A record found lives on with the
+        entry, for as long again: a dead letter stays in the queue."""
+        key = f"shunter:cr:{change_id}"
+        place = set_aside_place(self.runtime.redis.get(key), stored, queue)
+        if place is not None and place.unconfirmed and not self._pull_request_of(place, queue):
+            return None
+        if place is not None and not place.unconfirmed:
+            self.runtime.redis.expire(key, PENDING_TTL)
+        return place
+
     def _pull_request_of(self, place: SetAsidePlace, queue: str) -> bool:
         """Whether pull request ``place.pr`` of ``place.repo`` is the one whose branch (or
         follow-up branch) the queue lands on: a stored request names the repository pushed
@@ -655,11 +661,16 @@ class GitHubHooks:
         self, change: ChangeRequest, action: str, detail: str
     ) -> tuple[str, int | None, int | None]:
         """Audit what happened to ``change``; returns where to tell it: (repo, PR number,
-        the id of the command's reply to edit, or None to post a report)."""
-        raw = self.runtime.redis.get(f"shunter:cr:{change.id}")
-        info = json.loads(raw) if raw else {}
-        repo = info.get("repo") or change.repo
-        number = info.get("pr") or change.origin.pull_number
+        the id of the command's reply to edit, or None to post a report).
+
+        Once the record made when the change was queued has expired, the change names its
+        pull request itself, checked with GitHub: for a fork's change its own ``repo`` is the
+        fork, where the number is another pull request (or none), so a change queued before
+        ``origin.repo`` was kept is audited without a pull request and told nowhere."""
+        place = self._place(change.id, change.model_dump_json(), queue_name(change.repo, change.branch))
+        repo, number, reply_id = change.repo, None, None
+        if place is not None:
+            repo, number, reply_id = place.repo, place.pr, place.reply_id
         self.runtime.store.record_audit(
             repo=repo,
             pr=number,
@@ -671,7 +682,7 @@ class GitHubHooks:
             reason=detail,
             payload={"findings": change.origin.finding_fingerprints, "requester": change.requester},
         )
-        return repo, number, info.get("reply_id")
+        return repo, number, reply_id
 
     def _say(self, repo: str, number: int | None, reply_id: int | None, text: str) -> None:
         """Add ``text`` to the command's reply (once: a retried job finds it there), or post
@@ -725,19 +736,22 @@ def set_aside_place(record: str | bytes | None, stored: str | None, queue: str) 
     nothing says which it is (nothing is guessed).
 
     The record made when it was queued (``shunter:cr:<id>``) names the repository, the pull
-    request and the reply; after it expires, the stored request may still hold its ``repo``
-    and ``origin.pull_number`` even if it no longer reads as a whole, when that repository
-    is the queue's."""
+    request and the reply; after it expires, the stored request may still hold its
+    ``origin.pull_number`` and the pull request's repository (``origin.repo``, else its own
+    ``repo``) even if it no longer reads as a whole, when its ``repo`` is the queue's."""
     known = _json_object(record)
     if isinstance(known.get("repo"), str) and _number(known.get("pr")):
         reply_id = known.get("reply_id")
         return SetAsidePlace(known["repo"], known["pr"], reply_id if _number(reply_id) else None)
     cr = _json_object(stored)
     origin = cr.get("origin")
-    pr = origin.get("pull_number") if isinstance(origin, dict) else None
-    repo = cr.get("repo")
-    if isinstance(repo, str) and "/" in repo and _number(pr) and queue.startswith(f"{repo}:"):
-        return SetAsidePlace(repo, pr, unconfirmed=True)
+    origin = origin if isinstance(origin, dict) else {}
+    pr, repo = origin.get("pull_number"), cr.get("repo")
+    pull_repo = origin.get("repo") or repo
+    if not (isinstance(repo, str) and queue.startswith(f"{repo}:") and _number(pr)):
+        return None
+    if isinstance(pull_repo, str) and "/" in pull_repo:
+        return SetAsidePlace(pull_repo, pr, unconfirmed=True)
     return None
 
 

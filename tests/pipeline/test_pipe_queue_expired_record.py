@@ -6,11 +6,13 @@ Redis; the record's expiry is simulated by deleting the key."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.changes.model import ChangeRequest
 from bot.models import FileDiff, PatchDraft, StageName
-from bot.pipeline.patches import proposed_on
+from bot.pipeline.patches import SetAsidePlace, proposed_on, set_aside_place
 from bot.queue.merge import MergeQueue
 from tests.pipeline.test_pipe_apply import REPO, open_fork_pr, open_pr, replies
 
@@ -97,3 +99,22 @@ def test_where_a_change_says_it_was_proposed(cr, here):
     assert proposed_on(cr, REPO, 1, "carol/demo") is here
 
 
+
+def test_a_forks_change_whose_record_expired_is_reported_on_its_pull_request(stack):
+    sim, fork, number = open_fork_pr(stack, "carol", maintainer_can_modify=True)
+    ask(stack, REPO, number, "/shunter apply review", "mona")
+    [entry] = list(MergeQueue(stack.runtime.redis).entries())
+    stack.runtime.redis.delete(f"shunter:cr:{entry.id}")
+    sim.commit(fork.full_name, "feature", CONFLICT, author="carol")
+    stack.drain()
+    assert MergeQueue(stack.runtime.redis).get(entry.id).state == "dead"
+    dead = [e for e in stack.runtime.store.audit_events() if e.action == "change.dead_letter"]
+    assert [(e.repo, e.pr) for e in dead] == [(REPO, number)], [(e.repo, e.pr) for e in dead]
+    told = [c.body for c in sim.comments(REPO, number) if entry.id in c.body and "could not" in c.body]
+    assert told, [c.body for c in sim.comments(REPO, number)]
+
+
+def test_a_stored_request_names_its_pull_requests_repository_not_the_forks():
+    stored = json.dumps({"repo": "carol/demo", "origin": {"pull_number": 3, "repo": REPO}})
+    assert set_aside_place(None, stored, "carol/demo:feature") == SetAsidePlace(REPO, 3, unconfirmed=True)
+    assert set_aside_place(None, stored, f"{REPO}:feature") is None  # not the queue's change
