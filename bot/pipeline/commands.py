@@ -71,6 +71,8 @@ class Session:
     """Where the commands were written: ``issue`` (a PR comment), ``review`` (a review
     comment on a diff line, whose reactions live on another route) or ``review-body`` (the
     text of a submitted review, which takes no reactions)."""
+    edited: bool = False
+    """The commands come from an edit of a comment they already ran from."""
     button_sha: str | None = None
     """For a button click: the commit the clicked check run is for. Its fixes and findings
     are that commit's, which need not be the head's any more."""
@@ -110,23 +112,66 @@ def _react(session: Session, content: str) -> None:
                 else reactions.create_for_issue_comment
             )
             create(session.target.owner, session.target.name, session.comment_id, data={"content": content})
-        session.runtime.store.record_audit(
-            repo=session.target.repo,
-            pr=session.target.number,
-            actor="shunter",
-            action="reaction.create",
-            target_type="review_comment" if session.review_comment else "comment",
-            target_id=session.comment_id,
-            delivery_id=session.ctx.delivery.delivery_id,
-            reason_code="command_ack",
-            reason=f"{content} on @{session.user}'s command",
-        )
+        _audit_reaction(session, "reaction.create", f"{content} on @{session.user}'s command")
     except GitHubError as exc:
         log.info("reaction refused", status=exc.status)
     except TransientError as exc:
         # a reaction is decoration: a 5xx on it must not fail the event after the comment was
         # marked as processed (rq's retry would then drop the commands as a repeat)
         log.info("reaction failed", error=str(exc))
+
+
+_OUTCOMES = frozenset({"confused", "rocket"})
+
+
+def _take_back_outcome(session: Session) -> None:
+    """Remove the 😕 or 🚀 Shunter left on an earlier version of an edited comment.
+
+    The edit runs again and ends with its own outcome; the old one left in place made the
+    comment read 👀😕🚀, refused and done at once. The 👀 stays: this run acknowledges the
+    comment with it again, and removing it only to add it back would be two more writes."""
+    bot = (session.runtime.bot_login or "").casefold()
+    if session.comment_id is None or session.source == "review-body" or not bot:
+        return
+    owner, name, comment_id = session.target.owner, session.target.name, session.comment_id
+    reactions = session.gh.rest.reactions
+    listing, delete = (
+        (reactions.list_for_pull_request_review_comment, reactions.delete_for_pull_request_comment)
+        if session.review_comment
+        else (reactions.list_for_issue_comment, reactions.delete_for_issue_comment)
+    )
+    try:
+        with translate_errors("removing Shunter's reactions to an edited command"):
+            ours = [  # listed in full first: deleting while paging would shift the pages
+                reaction
+                for reaction in session.gh.rest.paginate(
+                    listing, owner=owner, repo=name, comment_id=comment_id, per_page=100
+                )
+                if (reaction.user.login if reaction.user else "").casefold() == bot
+                and reaction.content in _OUTCOMES
+            ]
+            for reaction in ours:
+                delete(owner, name, comment_id, reaction.id)
+                why = f"{reaction.content} of an earlier version of @{session.user}'s edited command"
+                _audit_reaction(session, "reaction.delete", why)
+    except GitHubError as exc:
+        log.info("reaction removal refused", status=exc.status)
+    except TransientError as exc:  # decoration, as in _react: the commands still run
+        log.info("reaction removal failed", error=str(exc))
+
+
+def _audit_reaction(session: Session, action: str, reason: str) -> None:
+    session.runtime.store.record_audit(
+        repo=session.target.repo,
+        pr=session.target.number,
+        actor="shunter",
+        action=action,
+        target_type="review_comment" if session.review_comment else "comment",
+        target_id=session.comment_id,
+        delivery_id=session.ctx.delivery.delivery_id,
+        reason_code="command_ack",
+        reason=reason,
+    )
 
 
 _LEVELS = {"admin", "maintain", "write", "triage", "read", "none"}
@@ -332,6 +377,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         return
     user = str(actor["login"])
     session = Session(ctx, gh, target, user, int(comment["id"]), loaded, source=source)
+    session.edited = data.get("action") == "edited"
     if edited_by_other:
         session.say(
             f"@{user} edited @{author.get('login', 'someone')}'s comment: its commands run as @{user}, "
@@ -390,6 +436,8 @@ async def handle_button(event: sansio.Event, ctx: EventContext) -> None:
 
 
 def run_session(session: Session, parsed: Parsed) -> None:
+    if session.edited:
+        _take_back_outcome(session)
     _react(session, "eyes")
     target = session.target
     try:

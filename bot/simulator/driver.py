@@ -30,6 +30,7 @@ from bot.simulator.state import (
     Installation,
     IssueComment,
     Pull,
+    Reaction,
     Repo,
     Review,
     ReviewComment,
@@ -495,6 +496,12 @@ class Simulator:
     def edit_comment(self, comment_id: int, body: str, *, user: str | None = None) -> None:
         comment = self.world.issue_comments[comment_id]
         self.hub.edit_comment(comment, body, user or comment.user)
+
+    def react(self, comment_id: int, content: str, *, user: str) -> None:
+        """``user`` reacts to a PR comment (GitHub sends no webhook for a reaction)."""
+        comment = self.world.issue_comments[comment_id]
+        with self.world.lock:
+            comment.reactions.append(Reaction(self.world.next_id(), user, content, self.hub.now()))
 
     # -- checks, CI, merge queue ---------------------------------------------------------
 

@@ -10,10 +10,12 @@ from aiohttp import web
 
 from bot.simulator.activity import Hub
 from bot.simulator.auth import require_any
-from bot.simulator.context import ctx, pull_of, record_of, repo_of
+from bot.simulator.context import ctx, path_id, pull_of, record_of, repo_of
 from bot.simulator.responses import (
     ApiError,
+    forbidden,
     json_answer,
+    not_found,
     page_answer,
     pull_page,
     read_json,
@@ -115,6 +117,28 @@ async def create_reaction(request: web.Request) -> web.Response:
     repo = _repo(request, "write")
     comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
     return react(hub, comment.reactions, (await read_json(request)).get("content"))
+
+
+@routes.delete("/repos/{owner}/{repo}/issues/comments/{id}/reactions/{reaction_id}")
+async def delete_reaction(request: web.Request) -> web.Response:
+    hub, _ = ctx(request)
+    repo = _repo(request, "write")
+    comment = record_of(hub.world.issue_comments, repo, request.match_info["id"])
+    return unreact(hub, comment.reactions, request.match_info["reaction_id"])
+
+
+def unreact(hub: Hub, reactions: list[Reaction], raw_id: str) -> web.Response:
+    """Remove one of the App's reactions (issue or review comment): a reaction that is not
+    there is a 404, someone else's a 403 (an App deletes only its own), as on github.com."""
+    reaction_id = path_id(raw_id)
+    with hub.world.lock:
+        found = next((r for r in reactions if r.id == reaction_id), None)
+        if found is None:
+            raise not_found()
+        if found.user != hub.bot_login:
+            raise forbidden()
+        reactions.remove(found)
+    return web.Response(status=204)
 
 
 def react(hub: Hub, reactions: list[Reaction], content: object) -> web.Response:

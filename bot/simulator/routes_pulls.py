@@ -303,6 +303,24 @@ async def update_review_comment(request: web.Request) -> web.Response:
         return json_answer(hub.shapes.review_comment(comment))
 
 
+@routes.get("/repos/{owner}/{repo}/pulls/comments/{id}/reactions")
+async def list_review_comment_reactions(request: web.Request) -> web.Response:
+    hub, _ = ctx(request)
+    repo = repo_of(request, "pull_requests", "read")
+    comment = record_of(hub.world.review_comments, repo, request.match_info["id"])
+    return page_answer(request, [hub.shapes.reaction(r) for r in comment.reactions])
+
+
+@routes.delete("/repos/{owner}/{repo}/pulls/comments/{id}/reactions/{reaction_id}")
+async def delete_review_comment_reaction(request: web.Request) -> web.Response:
+    from bot.simulator.routes_issues import unreact
+
+    hub, _ = ctx(request)
+    repo = repo_of(request, "pull_requests", "write")
+    comment = record_of(hub.world.review_comments, repo, request.match_info["id"])
+    return unreact(hub, comment.reactions, request.match_info["reaction_id"])
+
+
 @routes.post("/repos/{owner}/{repo}/pulls/comments/{id}/reactions")
 async def create_review_comment_reaction(request: web.Request) -> web.Response:
     from bot.simulator.routes_issues import react

@@ -154,7 +154,6 @@ def test_commands_on_a_closed_pr_do_nothing(stack):
     stack.drain()
     assert "closed" in replies(sim, number)[-1].body
 
-
 def test_code_blocks_quotes_and_own_comments_never_trigger(stack):
     number = setup_pr(stack)
     sim = stack.sim
@@ -210,6 +209,16 @@ def test_commands_in_review_comments(stack):
     assert "paused" in replies(sim, number)[-1].body
     reacted = next(c for c in sim.review_comments(REPO, number) if c.id == posted[0].id)
     assert [r.content for r in reacted.reactions] == ["eyes", "rocket"]
+    # edited into a command that is refused: its 🚀 goes, so it reads 👀😕, not 👀🚀😕
+    sim.send_event("pull_request_review_comment", {
+        "action": "edited", "comment": {**comment, "body": "/shunter reveiw"},
+        "changes": {"body": {"from": "/shunter pause"}}, "pull_request": opened["pull_request"],
+        "repository": opened["repository"], "installation": opened["installation"],
+        "sender": {"login": "alice", "type": "User"},
+    })
+    stack.drain()
+    reacted = next(c for c in sim.review_comments(REPO, number) if c.id == posted[0].id)
+    assert [r.content for r in reacted.reactions] == ["eyes", "confused"]
 
 
 def test_commands_added_to_someone_elses_comment_run_as_the_editor(stack):
@@ -545,6 +554,7 @@ def test_dismiss_all_of_a_misspelt_stage_suggests_the_stage(stack):
     assert "`all-review`, `all-security`, `all-tests`" in body, body
     assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
 
+
 def test_what_was_typed_is_echoed_as_one_code_span_that_pings_no_one(stack):
     from markdown_it import MarkdownIt
 
@@ -560,6 +570,7 @@ def test_what_was_typed_is_echoed_as_one_code_span_that_pings_no_one(stack):
     assert spans[1] == ["ab```cd`ef"], body
     assert not [c for p in paragraphs for c in p.children if c.type == "html_inline"], body
 
+
 def test_a_command_given_without_its_argument_says_what_it_does_and_each_form(stack):
     number = setup_pr(stack, mia="maintain")
     sim = stack.sim
@@ -574,3 +585,24 @@ def test_a_command_given_without_its_argument_says_what_it_does_and_each_form(st
     assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
 
 
+def test_an_edit_that_runs_takes_back_the_outcome_of_the_earlier_version(stack):
+    number = setup_pr(stack)
+    sim = stack.sim
+    comment_id = sim.comment(REPO, number, "/shunter reveiw", user="alice")
+    stack.drain()
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+    before = len(stack.runtime.store.audit_events(repo=REPO))
+    sim.edit_comment(comment_id, "/shunter pause", user="alice")
+    stack.drain()
+    assert reactions(sim, number, comment_id) == ["eyes", "rocket"]  # not 👀😕🚀
+    events = stack.runtime.store.audit_events(repo=REPO)[before:]
+    removed = [(e.target_id, e.reason) for e in events if e.action == "reaction.delete"]
+    assert removed == [(str(comment_id), "confused of an earlier version of @alice's edited command")]
+    # someone else's 😕 on the comment is theirs to keep
+    sim.react(comment_id, "confused", user="bob")
+    sim.edit_comment(comment_id, "/shunter resume", user="alice")
+    stack.drain()
+    comment = next(c for c in sim.comments(REPO, number) if c.id == comment_id)
+    assert [(r.user, r.content) for r in comment.reactions] == [
+        (sim.bot_login, "eyes"), ("bob", "confused"), (sim.bot_login, "rocket")
+    ]

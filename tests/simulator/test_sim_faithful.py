@@ -84,6 +84,10 @@ def test_every_route_parses_with_githubkit_models(demo, kit):
     fixed = gh.rest.pulls.update_review_comment(o, r, one.id, data={"body": "fixed"}).parsed_data
     eyes = gh.rest.reactions.create_for_pull_request_review_comment(o, r, one.id, data={"content": "eyes"})
     assert eyes.parsed_data.content == "eyes"
+    listed = gh.rest.reactions.list_for_pull_request_review_comment(o, r, one.id).parsed_data
+    assert [x.content for x in listed] == ["eyes"]
+    assert gh.rest.reactions.delete_for_pull_request_comment(o, r, one.id, eyes.parsed_data.id).status_code == 204
+    assert gh.rest.reactions.list_for_pull_request_review_comment(o, r, one.id).parsed_data == []
     assert fixed.body == "fixed"
     sim.commit("octo/demo", "fix", {"c.py": "c = 3\n"}, author="alice")
     created = gh.rest.pulls.create(o, r, data={"head": "fix", "base": "main", "title": "Fix"})
@@ -142,6 +146,11 @@ def test_every_route_parses_with_githubkit_models(demo, kit):
     ).parsed_data
     assert reaction.content == "eyes"
     assert len(gh.rest.reactions.list_for_issue_comment(o, r, comment.id).parsed_data) == 1
+    assert gh.rest.reactions.delete_for_issue_comment(o, r, comment.id, reaction.id).status_code == 204
+    assert gh.rest.reactions.list_for_issue_comment(o, r, comment.id).parsed_data == []
+    with pytest.raises(RequestFailed) as gone:  # deleted already: nothing to delete
+        gh.rest.reactions.delete_for_issue_comment(o, r, comment.id, reaction.id)
+    assert gone.value.response.status_code == 404
     labels = gh.rest.issues.add_labels(o, r, 1, data={"labels": ["shunter:ok"]}).parsed_data
     assert [x.name for x in labels] == ["shunter:ok"]
     assert len(gh.rest.issues.list_labels_on_issue(o, r, 1).parsed_data) == 1
