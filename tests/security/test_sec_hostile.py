@@ -6,8 +6,6 @@ in-memory trees so the 10,000-file case measures the stage, not git.
 
 from __future__ import annotations
 
-import time
-
 from bot.publishing.check_runs import check_run_output
 from bot.stages import security
 from bot.stages.context import ChangedFile, MemoryTree, StageContext
@@ -70,13 +68,21 @@ def test_syntax_error_file_is_noted_and_others_scanned() -> None:
     assert any(f.rule_id == "shunter.eval-exec-injection" for f in result.findings)
 
 
-def test_ten_thousand_changed_files_finish_quickly_and_say_what_was_skipped() -> None:
+def test_ten_thousand_changed_files_finish_quickly_and_say_what_was_skipped(monkeypatch) -> None:
+    """Bounded by what the engines were handed (at most MAX_FILES head files), not by a
+    wall-clock budget: the run took 46 s of its 60 on a loaded machine."""
+    handed: list[str] = []
+    scan_tree = security._scan_tree
+
+    def recording_scan_tree(ctx, tree, texts, *args, **kwargs):
+        handed.extend(t.path for t in texts if tree == "head")
+        return scan_tree(ctx, tree, texts, *args, **kwargs)
+
+    monkeypatch.setattr(security, "_scan_tree", recording_scan_tree)
     head = {f"pkg/m{i}.py": f"VALUE_{i} = {i}\n".encode() for i in range(10_000)}
     head["pkg/m7.py"] = b"import pickle\n\n\ndef f(b):\n    return pickle.loads(b)\n"
-    start = time.perf_counter()
     result = security.run(_ctx(head))
-    elapsed = time.perf_counter() - start
-    assert elapsed < 60, elapsed
+    assert 0 < len(handed) <= security.MAX_FILES
     assert any("Too many changed files" in n for n in result.notes)
     assert any(f.path == "pkg/m7.py" for f in result.findings)
     assert result.metrics["files_scanned"] == security.MAX_FILES
