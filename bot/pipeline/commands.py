@@ -73,6 +73,8 @@ class Session:
     text of a submitted review, which takes no reactions)."""
     edited: bool = False
     """The commands come from an edit of a comment they already ran from."""
+    ran: bool = False
+    """A command got as far as being recorded (run or refused): the summary lists it."""
     button_sha: str | None = None
     """For a button click: the commit the clicked check run is for. Its fixes and findings
     are that commit's, which need not be the head's any more."""
@@ -475,7 +477,8 @@ def run_session(session: Session, parsed: Parsed) -> None:
         except ShunterError as exc:
             log.warning("could not reply", error=str(exc))
         _react(session, "rocket" if session.ok else "confused")
-        _refresh_summary(session)
+        if session.ran:  # on a closed PR, or over the rate limit, nothing the summary shows changed
+            _refresh_summary(session)
 
 
 def _refresh_summary(session: Session) -> None:
@@ -506,6 +509,7 @@ def _run_one(session: Session, command: Command) -> None:
         args=" ".join((*command.args, *sorted(f"--{f}" for f in command.flags))),
         comment_id=session.comment_id,
     )
+    session.ran = True
     if not decision.allowed:
         session.say(f"`/shunter {verb}`: refused. {decision.message}", ok=False)
         store.update_command(record.id, outcome="refused", detail=decision.code)

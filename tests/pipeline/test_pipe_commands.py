@@ -146,13 +146,23 @@ def test_several_commands_one_reply_and_edit_reuses_it(stack):
     assert len(stack.runtime.store.recent_commands(REPO, number)) == len(before) + 1
 
 
-def test_commands_on_a_closed_pr_do_nothing(stack):
+@pytest.mark.parametrize("merged", [False, True])
+def test_commands_on_a_closed_pr_do_nothing(stack, merged):
     number = setup_pr(stack)
     sim = stack.sim
-    sim.close_pull_request(REPO, number)
-    sim.comment(REPO, number, "/shunter review", user="alice")
+    sim.close_pull_request(REPO, number, merged=merged)
     stack.drain()
-    assert "closed" in replies(sim, number)[-1].body
+    summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->")).body
+    sim.recorder.clear()
+    comment_id = sim.comment(REPO, number, "/shunter review", user="alice")
+    stack.drain()
+    state = "merged" if merged else "closed"
+    assert f"This pull request is {state}: Shunter commands do nothing here." in replies(sim, number)[-1].body
+    edits = [r.path for r in sim.recorder.requests if r.kind == "api" and r.method == "PATCH"]
+    assert edits == [], edits  # the summary is left as it was: nothing ran
+    assert not stack.runtime.store.recent_commands(REPO, number)
+    assert reactions(sim, number, comment_id) == ["eyes", "confused"]
+    assert summary in {c.body for c in sim.comments(REPO, number)}
 
 def test_code_blocks_quotes_and_own_comments_never_trigger(stack):
     number = setup_pr(stack)
