@@ -172,14 +172,22 @@ def _stage_summary(result: StageResult, dismissed: Collection[str]) -> str:
 
 def _summary_lists(result: StageResult, reported: list[Finding]) -> bool:
     """Whether the stage's summary already lists every reported finding (the security
-    stage's does, by severity and CWE, with each finding's id): the table of findings under
-    it then said everything a second time, a secret's full message and rotation advice once
-    per row included."""
-    if result.stage is not StageName.SECURITY:
-        return False
-    from bot.stages.security import MAX_SUMMARY_ITEMS  # the scanners' module: only when needed
+    stage's does, by severity and CWE, with each finding's id; the review stage's table does,
+    with their ids, up to 20 findings): the table of findings under it then said everything
+    a second time, a secret's full message and rotation advice once per row included.
 
-    return len(reported) <= MAX_SUMMARY_ITEMS
+    The review stage's table is the stage's, which knows nothing of dismissals: once people
+    dismiss one of its findings it still lists that one, so the check's own table (which
+    leaves it out) is kept; so it is when the table does not name every finding's id."""
+    if result.stage is StageName.SECURITY:
+        from bot.stages.security import MAX_SUMMARY_ITEMS  # the scanners' module: only when needed
+
+        return len(reported) <= MAX_SUMMARY_ITEMS
+    if result.stage is StageName.REVIEW:
+        return len(result.findings) == len(reported) and all(
+            f"| `{f.short_id}` |" in result.summary for f in reported
+        )
+    return False
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

@@ -568,10 +568,13 @@ def render_summary(
         )
     if findings:
         ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line))
-        lines += ["", "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
+        # the id is what `/shunter dismiss` takes: up to SUMMARY_ROWS findings, this table is
+        # the check run's only one (``check_runs._summary_lists``)
+        lines += ["", "| Severity | Rule | Where | Message | Id |", "|---|---|---|---|---|"]
         for f in ordered[:SUMMARY_ROWS]:
             where = path_code(f.path, suffix=f":{f.start_line}", table=True)
-            lines.append(f"| {f.severity.value} | `{f.rule_id}` | {where} | {_cell(f.message)} |")
+            row = f"| {f.severity.value} | `{f.rule_id}` | {where} | {_cell(f.message)}"
+            lines.append(f"{row} | `{f.short_id}` |")
         if len(ordered) > SUMMARY_ROWS:
             lines.append(f"\n…and {len(ordered) - SUMMARY_ROWS} more in the annotations.")
     return "\n".join(lines) + "\n"

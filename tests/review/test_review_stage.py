@@ -396,3 +396,21 @@ def test_a_file_whose_fixes_touch_a_secret_gets_no_patch_and_is_not_counted(make
     assert "ruff can fix 1 of them safely" in result.summary
     assert any(n.startswith("No fix patch for `pkg/keys.py`: the lines ruff's fixes change") for n in result.notes)
     assert password not in result.patches[0].model_dump_json()
+
+
+def test_the_review_check_run_lists_each_finding_once(make_ctx) -> None:
+    """Its summary's table, then a table of the same findings in the check run's text: every
+    finding was listed twice. The summary's table now carries the ids `/shunter dismiss`
+    takes, and the second table is left out, unless a dismissed finding is in the first."""
+    from bot.publishing.check_runs import check_run_output
+
+    head = {**HEAD, "pkg/core.py": HEAD["pkg/core.py"].replace(b"import sys\n", b"import sys\nimport json\n")}
+    result = run(make_ctx(BASE, head))
+    unused = [f for f in result.findings if f.rule_id == "F401"]
+    assert len(unused) == 2
+    plan = check_run_output(result, ReviewStageConfig())
+    assert plan.text is None
+    assert plan.summary.count("`F401`") == 2
+    assert all(f"| `{f.short_id}` |" in plan.summary for f in unused)
+    dismissed = check_run_output(result, ReviewStageConfig(), dismissed={unused[0].fingerprint})
+    assert dismissed.text is not None and dismissed.text.count("`F401`") == 1
