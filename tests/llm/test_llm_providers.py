@@ -121,11 +121,10 @@ def test_429_honours_retry_after(any_server, make_provider, reply):
 
 def test_retry_after_too_long_gives_up_at_once(openai_server, make_provider, reply):
     openai_server.queue(reply.error(429, {"error": {"message": "quota"}}, {"retry-after": "600"}))
-    started = time.monotonic()
     with pytest.raises(EngineError) as caught:
         make_provider(openai_server).complete(MESSAGES)
-    assert time.monotonic() - started < 5
-    assert "600" in str(caught.value)
+    # refused before any wait (the message is the give-up branch's), not timed: load stretches time
+    assert "600" in str(caught.value) and "longer than" in str(caught.value)
     assert len(openai_server.requests) == 1
 
 
