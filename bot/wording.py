@@ -95,6 +95,19 @@ def typed_code(text: str, *, max_chars: int = 80) -> str:
     return _code_span(flat.replace("@", "@\u2060"))
 
 
+def quoted_code(text: str, *, max_lines: int = 20, max_chars: int = 1000) -> str:
+    """Text Shunter did not write (a git error, a conflict list) as a Markdown block quote,
+    each line its own :func:`typed_code` span: a ``> `` before only the first line left
+    the rest unquoted (a line starting ``#`` became a heading), and raw text could ping
+    ``@org/team`` or render ``__init__`` bold. Blank lines are dropped; past ``max_lines``
+    the quote says how many more there were."""
+    lines = [line for line in text.splitlines() if line.strip()] or [""]
+    shown = [f"> {typed_code(line, max_chars=max_chars)}" for line in lines[:max_lines]]
+    if len(lines) > max_lines:
+        shown.append(f"> … and {plural(len(lines) - max_lines, 'more line')}")
+    return "\n".join(shown)
+
+
 def _code_span(text: str, *, table: bool = False) -> str:
     """``text`` as one CommonMark code span: fenced with more backticks than any run in it,
     padded when it starts or ends with a backtick or a space (CommonMark strips one space

@@ -5,7 +5,7 @@ did not (with the reason and how to retry). Pure functions; the publisher posts 
 from __future__ import annotations
 
 from bot.changes.outcomes import DeadLetter, LandingReport
-from bot.wording import path_code
+from bot.wording import path_code, quoted_code
 
 _REASONS = {
     "conflict": "it conflicts with changes made on the branch since it was computed",
@@ -84,7 +84,7 @@ def dead_letter_reply(letter: DeadLetter) -> str:
     moved = _moved(letter)
     if moved:
         lines.append(moved)
-    lines.append(f"> {letter.detail}")
+    lines.append(quoted_code(letter.detail))
     if letter.branch_head and letter.reason in {"base_missing", "conflict"}:
         stage = change.origin.stage
         check = f"`{stage.check_name}` check run" if stage else "check runs"
@@ -124,7 +124,7 @@ def set_aside_reply(change_id: str, problem: str) -> str:
     again queues the stage's fixes afresh (retrying the entry would fail the same way)."""
     return (
         f"Shunter dropped the queued change `{change_id}`: its entry in the merge queue could "
-        f"not be read, so nothing of it was pushed.\n\n> {problem}\n\n"
+        f"not be read, so nothing of it was pushed.\n\n{quoted_code(problem)}\n\n"
         "To get the fixes, ask again: comment `/shunter apply`, or press **Apply fixes** on "
         "the check run."
     )

@@ -51,3 +51,55 @@ def test_a_change_approved_after_new_commits_conflict_says_new_commits_were_push
     assert f"New commits were pushed to `feature` since the fix was computed: it moved from `{old[:7]}` to `{new[:7]}`." in body, body
     assert "**Apply fixes**" in body and "`/shunter review` runs the stage again" in body, body
     assert sim.pull(REPO, number).head_sha == new
+
+
+def _quoted_lines(body: str) -> list[list[tuple[str, str]]]:
+    """Each paragraph in the reply's block quotes, as (token type, content) of its inline
+    children, by markdown-it (CommonMark), as GitHub would read the reply."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(body)
+    depth, found = 0, []
+    for token in tokens:
+        depth += {"blockquote_open": 1, "blockquote_close": -1}.get(token.type, 0)
+        if depth and token.type == "inline":
+            found.append([(c.type, c.content) for c in token.children or []])
+    return found
+
+
+def test_a_conflict_on_a_file_named_like_a_mention_quotes_it_as_code_and_pings_no_one(stack):
+    """The conflict list was quoted raw after one ``> ``: a file under ``@octo/`` named the
+    team ``@octo/team`` in the reply (GitHub notifies its members)."""
+    name = "@octo/team.py"
+    number = open_pr(stack, files={name: "import os\nimport sys\n\n\ndef add(a, b):\n    return a + b\n"})
+    sim = stack.sim
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    sim.wait_for_deliveries()
+    stack.work(("events",))  # queued; the merge job has not run yet
+    sim.commit(REPO, "feature", {name: SAME_LINES["app.py"]}, author="alice")
+    stack.drain()
+    body = dead_letter(sim, number)
+    assert "@octo/team" not in body, body  # the word joiner after "@" keeps it from pinging
+    conflict = [p for p in _quoted_lines(body) if any("conflict on" in text for _, text in p)]
+    assert conflict, body
+    for paragraph in conflict:  # every piece of the quoted detail is code, nothing rendered
+        assert {kind for kind, _ in paragraph} <= {"code_inline", "softbreak"}, paragraph
+
+
+def test_every_line_of_a_multi_line_detail_is_quoted_as_code():
+    """Only the first line of a git error got the ``> ``: the rest ran on as the reply's
+    own Markdown (a ``# `` line became a heading, a fence swallowed the retry advice)."""
+    from bot.changes import DeadLetter
+    from bot.changes.model import ChangeRequest
+    from bot.changes.replies import dead_letter_reply
+    from bot.models import FileDiff, PatchDraft, StageName
+
+    draft = PatchDraft(stage=StageName.REVIEW, title="t", files=[FileDiff(path="a.py", diff="")])
+    cr = ChangeRequest.from_draft(draft, repo=REPO, branch="feature", head_sha="a" * 40, requester="alice")
+    detail = "push failed:\n# fatal: refused by @octo/team\n\n```\n> hint: __init__ <!-- x -->"
+    body = dead_letter_reply(DeadLetter(cr, "push_rejected", detail))
+    [quoted] = _quoted_lines(body)
+    codes = [text for kind, text in quoted if kind == "code_inline"]
+    assert [kind for kind, _ in quoted if kind != "code_inline"] == ["softbreak"] * 3, quoted
+    assert codes == ["push failed:", "# fatal: refused by @\u2060octo/team", "```", "> hint: __init__ <!\u200b-- x -->"]
+    assert body.endswith(f"ask an operator to run `shunter queue retry {cr.id}`."), body
