@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from bot.engines.security_findings import confidence_rank
-from bot.models import Finding, StageResult
+from bot.models import Finding, Severity, StageResult
 from bot.policies.schema import FailOn
 from bot.wording import findings_title
 
@@ -96,6 +96,19 @@ def below_confidence(
     ]
 
 
+def below_fail_on(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> list[Finding]:
+    """The reported warnings (and errors) whose severity ``fail_on`` does not fail on
+    (``fail_on: error`` and a warning): on a passing check a reader takes them for a mistake
+    unless told. Notices are not counted: they never fail a check by default."""
+    if fail_on is FailOn.NEVER:
+        return []
+    return [
+        f
+        for f in reported_findings(result, dismissed)
+        if f.severity.rank >= Severity.WARNING.rank and not fail_on.fails(f.severity)
+    ]
+
+
 def confidence_note(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> str | None:
     """``1 warning is below the confidence that fails the check (`fail_on_confidence: high`).``,
     or None when every finding severe enough to fail the check is confident enough."""
@@ -123,21 +136,26 @@ def row_note(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str]
     if fail_on is FailOn.NEVER:
         reported = reported_findings(result, dismissed)
         return "never fails: `fail_on: never`" if reported else None
+    reasons = []
     held = below_confidence(result, fail_on, dismissed=dismissed)
     if held:
-        return f"{findings_title(held)} below `fail_on_confidence: {confidence_floor(result)}`"
-    return None
+        reasons.append(f"{findings_title(held)} below `fail_on_confidence: {confidence_floor(result)}`")
+    mild = below_fail_on(result, fail_on, dismissed=dismissed)
+    if mild:
+        reasons.append(f"{findings_title(mild)} below `fail_on: {fail_on.value}`")
+    return "; ".join(reasons) or None
 
 
 def explanation(result: StageResult, fail_on: FailOn, *, dismissed: Collection[str] = ()) -> list[str]:
     """Why the check concludes as it does, in Markdown sentences: what fails it, and which
-    findings do not count because of their confidence. The check run's summary and
+    findings do not count because of their confidence or severity. The check run's summary and
     ``shunter run`` say this, once; the stages leave it out of their own summaries."""
     sentences: list[str] = []
     floor = confidence_floor(result)
+    failing = conclusion(result, fail_on, dismissed=dismissed) == "failure"
     if fail_on is FailOn.NEVER:
         sentences.append("This check never fails (`fail_on: never`).")
-    elif conclusion(result, fail_on, dismissed=dismissed) == "failure":
+    elif failing:
         confident = ""
         if floor == "high":
             confident = " and `high` confidence"
@@ -147,4 +165,12 @@ def explanation(result: StageResult, fail_on: FailOn, *, dismissed: Collection[s
     note = confidence_note(result, fail_on, dismissed=dismissed)
     if note:
         sentences.append(note)
+    # on a failing check the sentence above already says what fails it
+    mild = [] if failing else below_fail_on(result, fail_on, dismissed=dismissed)
+    if mild:
+        verb = "is" if len(mild) == 1 else "are"
+        sentences.append(
+            f"{findings_title(mild)} {verb} below the severity that fails the check "
+            f"(`fail_on: {fail_on.value}`)."
+        )
     return sentences

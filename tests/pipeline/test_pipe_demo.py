@@ -29,7 +29,7 @@ def test_demo_shows_the_loop_and_lands_the_fix(
     assert "`os` imported but unused" in finished
     assert "runs a shell on a command that is not a string literal" in finished
     assert "▶ shunter/tests wrote tests" in finished and "def test_" in finished, out
-    assert "| `shunter/review` | ✅ passed |" in finished  # the summary comment's table
+    assert "| `shunter/review` | ✅ passed (2 warnings below `fail_on: error`) |" in finished  # the summary table
     pushed, _, rechecked = after_apply.partition("▶ GitHub sent `synchronize`")
     assert "▶ Shunter pushed" in pushed and "-import os" in pushed
     assert "shunter/review" in rechecked and "`os` imported but unused" not in rechecked

@@ -185,4 +185,6 @@ def test_the_summary_rows_reason_for_a_pass_is_the_check_runs() -> None:
     assert row_note(held, FailOn.WARNING, dismissed={"f" * 16}) is None  # nothing left to explain
     assert row_note(_warning_result(), FailOn.NEVER) == "never fails: `fail_on: never`"
     assert row_note(_warning_result(), FailOn.WARNING) is None  # it failed: the row says so
-    assert row_note(_warning_result(), FailOn.ERROR) is None  # below fail_on, as the check says
+    # a green row with a warning gave no why: the check run's summary says it too
+    assert row_note(_warning_result(), FailOn.ERROR) == "1 warning below `fail_on: error`"
+    assert row_note(_warning_result(), FailOn.ERROR, dismissed={"f" * 16}) is None

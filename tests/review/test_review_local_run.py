@@ -87,7 +87,9 @@ def test_markdown_output(local_repo) -> None:
     path = local_repo(WARN_ONLY)
     result = _invoke("--repo", str(path), "--base", "main", "--stages", "review", "--format", "markdown")
     assert result.exit_code == 0
-    assert result.output.startswith("## shunter/review: success — 1 warning\n\n### Code review")
+    # a pass with a warning on it says why, as the check run does
+    said = "1 warning is below the severity that fails the check (`fail_on: error`)."
+    assert result.output.startswith(f"## shunter/review: success — 1 warning\n\n{said}\n\n### Code review")
     assert "`F401`" in result.output
 
 
