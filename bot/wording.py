@@ -108,6 +108,24 @@ def quoted_code(text: str, *, max_lines: int = 20, max_chars: int = 1000) -> str
     return "\n".join(shown)
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]<>|&!~#])")
+
+
+def table_text(text: str, *, max_chars: int = 120) -> str:
+    """Text Shunter did not write (a change's title, which may hold a file name) as one
+    plain-text cell of a Markdown table: a ``|`` split the row into more cells, a line
+    break ended the table, a backtick, ``*`` or ``<`` rendered, an ``@org/team`` pinged.
+
+    Line breaks and control characters become one space; every character that could
+    start markup (``|`` included, which GFM splits on before anything else) is escaped
+    with a backslash; ``@`` gets an invisible word joiner after it, as in :func:`typed_code`;
+    past ``max_chars`` it ends with an ellipsis."""
+    flat = _LINE_BREAKS.sub(" ", text).strip()
+    if len(flat) > max_chars:
+        flat = flat[: max_chars - 1] + "…"
+    return _MARKUP.sub(r"\\\1", flat).replace("@", "@\u2060") or " "
+
+
 def _code_span(text: str, *, table: bool = False) -> str:
     """``text`` as one CommonMark code span: fenced with more backticks than any run in it,
     padded when it starts or ends with a backtick or a space (CommonMark strips one space

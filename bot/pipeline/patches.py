@@ -47,7 +47,7 @@ from bot.policies.decisions import may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
 from bot.queue.merge import MergeQueue, queue_name, unreadable_problem
-from bot.wording import plural, typed_code
+from bot.wording import path_code, plural, table_text, typed_code
 
 log = get_logger(__name__)
 PENDING_TTL = 14 * 24 * 3600
@@ -1051,8 +1051,10 @@ def _queue(session: Any, command: Command) -> str:
         if entry.cr is not None:
             title, branch = entry.cr.title, entry.cr.branch
         detail = entry.fields.get("dead_reason") or entry.fields.get("landed_sha", "")[:12] or ""
+        # a title may hold a file name, and a branch name may hold "|" or a backtick
         rows.append(
-            f"| `{entry.id}` | {title} | `{branch}` | {entry.state} | {entry.attempts} | {detail} |"
+            f"| `{entry.id}` | {table_text(title)} | {path_code(branch, table=True)} "
+            f"| {entry.state} | {entry.attempts} | {detail} |"
         )
     if not rows:
         session.say("The merge queue holds none of the changes proposed on this pull request.")
