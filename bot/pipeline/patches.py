@@ -23,7 +23,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from rq import get_current_job
@@ -149,9 +149,10 @@ def submit_drafts(
         _audit(runtime, target, "change.requested", cr.id, decision.code, decision.message)
         if not decision.allowed and decision.needs_approval:
             _remember(runtime, cr, reply, pending=True)
+            until = approvable_until(runtime.store.now())
             lines.append(
                 f"**{draft.title}** (`{cr.id}`) waits for approval. {decision.message} "
-                f"A maintainer can comment `/shunter approve {cr.id}`."
+                f"A maintainer can comment `/shunter approve {cr.id}` until {until}."
             )
             continue
         if not decision.allowed:
@@ -453,6 +454,39 @@ def _proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, An
     if info.get("repo") != target.repo or info.get("pr") != target.number:
         return None
     return info
+
+
+def approvable_until(asked: datetime) -> str:
+    """When a change asked for at ``asked`` can no longer be approved: its record (the only
+    copy of a change waiting for approval) expires ``PENDING_TTL`` later. Said in the
+    waiting reply so it does not promise an approval that would find nothing."""
+    moment = asked if asked.tzinfo else asked.replace(tzinfo=UTC)
+    return (moment.astimezone(UTC) + timedelta(seconds=PENDING_TTL)).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_WAITING_CODES = frozenset({"protected_path", "path_not_allowed", "too_many_files", "too_many_lines"})
+"""The guardrails ``may_apply_change`` makes a change wait for ``/shunter approve`` for."""
+
+
+def _expired_here(runtime: Any, change_id: str, target: Target) -> str | None:
+    """When the record of a change proposed on ``target``'s pull request expired (as
+    :func:`approvable_until` says), found by its ``change.requested`` audit event, which
+    is kept after the record; None for an id never proposed there."""
+    events = runtime.store.audit_events(repo=target.repo, pr=target.number)
+    mine = [e for e in events if e.target_id == change_id and e.target_type == "change_request"]
+    if any(e.action == "change.approved" for e in mine):
+        return None  # approved: it was queued, not left waiting
+    asked = [e.at for e in mine if e.action == "change.requested" and e.reason_code in _WAITING_CODES]
+    return approvable_until(asked[-1]) if asked else None
+
+
+def _expired_reply(change_id: str, until: str) -> str:
+    return (
+        f"{typed_code(change_id, max_chars=40)} could be approved until {until}; Shunter "
+        f"keeps a change waiting for approval {PENDING_TTL // 86400} days, and this one "
+        "has expired. To ask again, press **Apply fixes** on the check run or comment "
+        "`/shunter apply`: a change that still needs approval waits for it again."
+    )
 
 
 def proposed_on(cr: ChangeRequest, repo: str, number: int | None, head_repo: str) -> bool:
@@ -979,6 +1013,10 @@ def _approve(session: Any, command: Command) -> str:
         return "refused"
     change_id = command.args[0].strip("`")
     info = _proposed_here(session.runtime, change_id, session.target)
+    until = None if info is not None else _expired_here(session.runtime, change_id, session.target)
+    if until is not None:
+        session.say(_expired_reply(change_id, until), ok=False)
+        return "refused"
     if info is None or "cr" not in info:
         shown = typed_code(change_id, max_chars=40)
         session.say(f"No change {shown} waits for approval on this pull request.", ok=False)
@@ -1015,6 +1053,10 @@ def _retry(session: Any, command: Command) -> str:
         return "refused"
     change_id = command.args[0].strip("`")
     if _proposed_here(session.runtime, change_id, session.target) is None:
+        until = _expired_here(session.runtime, change_id, session.target)
+        if until is not None:
+            session.say(_expired_reply(change_id, until), ok=False)
+            return "refused"
         session.say(
             f"No change {typed_code(change_id, max_chars=40)} was proposed on this pull request.", ok=False
         )
