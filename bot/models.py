@@ -72,6 +72,10 @@ class Finding(BaseModel):
     title: str | None = None
     suggestion: str | None = None
     """Replacement text for lines ``start_line..end_line`` (a one-hunk fix), if any."""
+    suggestion_held_back: bool = False
+    """The fix had a replacement, dropped because the lines it rewrites hold a secret
+    (:func:`bot.stages.filtering.without_secret_suggestions`): the finding is stored and
+    published, so the replacement must not travel with it; the publisher says why instead."""
     fingerprint: str = ""
     confidence: str | None = None
     cwe: int | None = None

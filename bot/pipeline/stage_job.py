@@ -35,7 +35,7 @@ from bot.policies.schema import LLMConfig, Patches, Stages
 from bot.queue.jobs import EVENTS, give_up_unless_transient, queue, safe_id
 from bot.runtime import Runtime, get_runtime
 from bot.stages.context import ChangedFile
-from bot.stages.filtering import filter_findings
+from bot.stages.filtering import filter_findings, without_secret_suggestions
 from bot.stages.registry import run_stage
 from bot.store.records import RunStatus
 
@@ -203,9 +203,8 @@ def _execute(
             ctx.options = options.model_copy(update={"filter": "nofilter"})
         with runtime.store.step(int(payload["run_id"]), f"stage:{stage.value}"):
             result = _run_engine(stage, ctx, payload)
-        result = result.model_copy(
-            update={"findings": filter_findings(result.findings, ctx.files, options_filter(ctx.options))}
-        )
+        kept = filter_findings(result.findings, ctx.files, options_filter(ctx.options))
+        result = result.model_copy(update={"findings": without_secret_suggestions(kept)})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 3))

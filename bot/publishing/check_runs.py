@@ -224,7 +224,7 @@ def _raw_details(finding: Finding) -> str:
         lines.append(f"confidence: {finding.confidence}")
     if finding.help_uri:
         lines.append(f"help: {finding.help_uri}")
-    if finding.suggestion is not None:
+    if finding.suggestion is not None or finding.suggestion_held_back:
         span = (
             f"line {finding.start_line}"
             if finding.end_line == finding.start_line

@@ -136,10 +136,10 @@ def comment_body(finding: Finding, key: str, *, with_suggestion: bool = True) ->
     title = f": {plain(finding.title)}" if finding.title else ""
     head = f"**{_LEVEL[finding.severity]}** · {code(finding.rule_id, 80)} ({finding.engine}){title}"
     parts = [head, "", clip(plain(finding.message.strip()), _MESSAGE_BYTES)]
-    if with_suggestion and finding.suggestion is not None:
+    if with_suggestion and (finding.suggestion is not None or finding.suggestion_held_back):
         if suggestion_holds_secret(finding):
             parts += ["", HELD_BACK_SUGGESTION]
-        elif _suggestion_fits(finding):
+        elif finding.suggestion is not None and _suggestion_fits(finding):
             parts += ["", suggestion_block(finding.suggestion)]
         else:
             parts += ["", "_The suggested fix is too large to show here; use `/shunter apply`._"]
@@ -164,7 +164,10 @@ def suggestion_holds_secret(finding: Finding) -> bool:
     line holding one (an f-string prefix removed, quotes changed) quotes the secret whole,
     in whatever form the secrets scanner finds it (masking the known token shapes would
     still publish an AWS key, a password or a high-entropy string, and "Commit suggestion"
-    would then commit the mask)."""
+    would then commit the mask). The pipeline drops such a replacement before the finding
+    is stored (``suggestion_held_back``); a finding that did not pass there is scanned."""
+    if finding.suggestion_held_back:
+        return True
     return bool(finding.suggestion) and holds_secret(finding.path, [finding.suggestion or ""])
 
 

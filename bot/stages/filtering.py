@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from bot.engines.secrets_scan import holds_secret
 from bot.models import Finding
 from bot.policies.globs import path_matches
 from bot.policies.schema import FilterMode
@@ -77,6 +78,25 @@ def filter_findings(
     findings: Iterable[Finding], files: Sequence[ChangedFile], mode: FilterMode | str
 ) -> list[Finding]:
     return split_findings(findings, files, mode)[0]
+
+
+def without_secret_suggestions(findings: Iterable[Finding]) -> list[Finding]:
+    """``findings``, each whose suggested replacement holds a secret without it (marked
+    ``suggestion_held_back``, so the publisher says why no fix is shown).
+
+    A finding is kept in Redis for ``/shunter explain`` and ``dismiss`` and goes wherever
+    the result goes: a fix rewriting a line that holds a secret (ruff's F541 on
+    ``KEY = f"AKIA..."``) would keep the secret there in clear. It is dropped, not masked:
+    a mask in a replacement is something "Commit suggestion" would commit. Scanned like
+    the publisher's check (:func:`bot.publishing.inline.suggestion_holds_secret`), so what
+    is held back here is what was held back from the comments.
+    """
+    return [
+        finding.model_copy(update={"suggestion": None, "suggestion_held_back": True})
+        if finding.suggestion and holds_secret(finding.path, [finding.suggestion])
+        else finding
+        for finding in findings
+    ]
 
 
 def path_selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:

@@ -1,10 +1,12 @@
 """Secrets planted in a pull request, through the whole loop (simulator over loopback HTTP,
 real git, real Redis, the stages' real scanners): nothing Shunter writes to GitHub quotes
-them, and the store's tables do not hold them either."""
+them, and neither the store's tables, Redis (rq's jobs too) nor the logs hold them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import zlib
 
 from sqlalchemy import select
 
@@ -27,14 +29,52 @@ def _everything_posted(sim) -> str:
 
 
 def _everything_stored(stack) -> str:
+    """Every row of every table, and every value Shunter (and rq) keeps in Redis."""
     rows = []
     with stack.runtime.store.engine.connect() as conn:
         for table in metadata.sorted_tables:
             rows += [(table.name, tuple(row)) for row in conn.execute(select(table))]
-    return json.dumps(rows, default=str)
+    return json.dumps(rows, default=str) + "\n" + _everything_in_redis(stack)
 
 
-def test_a_fix_on_a_line_holding_a_secret_is_not_suggested(stack) -> None:
+def _readable(value: bytes) -> str:
+    """A Redis value as text: rq keeps a job's payload zlib-compressed."""
+    with contextlib.suppress(zlib.error):
+        value = zlib.decompress(value)
+    return value.decode("utf-8", "replace")
+
+
+def _everything_in_redis(stack) -> str:
+    """Every value under every key (strings, hashes, lists, sets, sorted sets, streams):
+    the findings kept for /shunter explain and dismiss, the patch drafts kept for
+    /shunter apply, rq's jobs with their payloads and return values."""
+    redis, values = stack.redis, []
+    for key in redis.scan_iter(count=1000):
+        kind = redis.type(key).decode()
+        if kind == "string":
+            found = [redis.get(key) or b""]
+        elif kind == "hash":
+            found = [x for pair in redis.hgetall(key).items() for x in pair]
+        elif kind == "list":
+            found = redis.lrange(key, 0, -1)
+        elif kind == "set":
+            found = list(redis.smembers(key))
+        elif kind == "zset":
+            found = [member for member, _ in redis.zrange(key, 0, -1, withscores=True)]
+        elif kind == "stream":
+            found = [x for _, entry in redis.xrange(key) for pair in entry.items() for x in pair]
+        else:
+            found = []
+        values.append(key.decode() + "\0" + "\0".join(_readable(v) for v in found))
+    return "\n".join(values)
+
+
+def _everything_logged(capfd) -> str:
+    out, err = capfd.readouterr()
+    return out + err
+
+
+def test_a_fix_on_a_line_holding_a_secret_is_not_suggested(stack, capfd) -> None:
     """ruff's F541 fix rewrites the line (drops the `f`): its suggestion block, and the
     annotation's "suggested replacement", quoted each secret whole."""
     sim = stack.sim
@@ -63,10 +103,25 @@ def test_a_fix_on_a_line_holding_a_secret_is_not_suggested(stack) -> None:
     details = [a.get("raw_details", "") for a in review.annotations if a["title"].startswith("F541")]
     assert len(details) == 4 and all("not shown: the lines hold a secret" in d for d in details)
 
-    posted, stored = _everything_posted(sim), _everything_stored(stack)
+    posted, stored, logged = _everything_posted(sim), _everything_stored(stack), _everything_logged(capfd)
     for secret in (AWS_KEY, SLACK, HEX_KEY, PASSWORD):
         assert secret not in posted, secret
         assert secret not in stored, secret
+        assert secret not in logged, secret
+
+    # what is kept for /shunter explain and apply says the fix was held back, and the
+    # held-back fix cannot be applied from there either
+    kept = {k.decode(): json.loads(v) for k, v in stack.redis.hgetall(f"shunter:findings:{REPO}#{number}").items()}
+    [aws] = [f for f in kept.values() if f["rule_id"] == "F541" and f["start_line"] == 3]
+    assert aws["suggestion"] is None and aws["suggestion_held_back"] is True
+    head = sim.pull(REPO, number).head_sha
+    sim.set_permission(REPO, "alice", "write")
+    sim.comment(REPO, number, f"/shunter apply {aws['fingerprint'][:8]}", user="alice")
+    stack.drain()
+    [reply] = [c.body for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply -->")]
+    assert "is not the id of a finding with a fix on this head" in reply, reply
+    assert sim.pull(REPO, number).head_sha == head
+    assert AWS_KEY not in _everything_posted(sim) + _everything_stored(stack) + _everything_logged(capfd)
 
 
 GITHUB_TOKEN = "ghp_" + "r8Xk2LmQ9vTz4NpW7sYb1HcJ6dFg3Ae5Ku0R"
@@ -74,7 +129,7 @@ KEY_BODY = "MIIEowIBAAKCAQEA7bq3Zk9tLm2Xw8QpV4sR1nY6uH0cJ5eDgFaKiBoTl3MzWxPy"
 PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_BODY}\nq9Ue2Rt7Yo4Ip1As8Df5Gh3Jk6Lz0Xc\n-----END RSA PRIVATE KEY-----\n"
 
 
-def test_planted_secrets_are_named_never_quoted_and_listed_once(stack) -> None:
+def test_planted_secrets_are_named_never_quoted_and_listed_once(stack, capfd) -> None:
     sim = stack.sim
     sim.create_repo(REPO, BASE)
     files = {
@@ -102,10 +157,11 @@ def test_planted_secrets_are_named_never_quoted_and_listed_once(stack) -> None:
     assert {a["path"] for a in security.annotations} == {"settings.py", "deploy/key.pem"}
     assert any(c.path == "settings.py" for c in sim.review_comments(REPO, number))
 
-    posted, stored = _everything_posted(sim), _everything_stored(stack)
+    posted, stored, logged = _everything_posted(sim), _everything_stored(stack), _everything_logged(capfd)
     for secret in (AWS_KEY, GITHUB_TOKEN, GITHUB_TOKEN[:12], KEY_BODY, KEY_BODY[:16]):
         assert secret not in posted, secret
         assert secret not in stored, secret
+        assert secret not in logged, secret
 
 
 # The ids Shunter posted for these two lines before a password or a detect-secrets hit was
@@ -114,7 +170,7 @@ def test_planted_secrets_are_named_never_quoted_and_listed_once(stack) -> None:
 OLD_IDS = {"secret.generic-secret-assignment": "95c7f21a", "secret.ds-hex-high-entropy-string": "ac7fe89a"}
 
 
-def test_a_secret_without_a_public_prefix_shows_none_of_its_characters_and_keeps_its_id(stack) -> None:
+def test_a_secret_without_a_public_prefix_shows_none_of_its_characters_and_keeps_its_id(stack, capfd) -> None:
     sim = stack.sim
     sim.create_repo(REPO, BASE)
     sim.set_permission(REPO, "tina", "triage")
@@ -128,12 +184,13 @@ def test_a_secret_without_a_public_prefix_shows_none_of_its_characters_and_keeps
     for rule, short in OLD_IDS.items():
         [line] = [x for x in summary.splitlines() if f"`{rule}`" in x]
         assert "(`***`)" in line and line.endswith(f"· `{short}`"), line
-    posted, stored = _everything_posted(sim), _everything_stored(stack)
+    posted, stored, logged = _everything_posted(sim), _everything_stored(stack), _everything_logged(capfd)
     for secret in (HEX_KEY, PASSWORD):
         for shown in (secret[:n] + "***" for n in range(1, len(secret))):
             assert shown not in posted, shown
             assert shown not in stored, shown
-    assert PASSWORD[:4] not in posted
+            assert shown not in logged, shown
+    assert PASSWORD[:4] not in posted and PASSWORD[:4] not in stored and PASSWORD[:4] not in logged
 
     # dismissed by the ids posted before the change, they stay dismissed on the next push
     sim.comment(REPO, number, "\n".join(f"/shunter dismiss {s} rotated" for s in OLD_IDS.values()), user="tina")
@@ -148,7 +205,7 @@ def test_a_secret_without_a_public_prefix_shows_none_of_its_characters_and_keeps
     assert not again.annotations
 
 
-def test_a_password_in_an_f_string_is_reported(stack) -> None:
+def test_a_password_in_an_f_string_is_reported(stack, capfd) -> None:
     """`password = f"..."` went unreported (and its ruff fix was offered): the pattern knew
     only the `b`, `r` and `u` prefixes. An f-string's fields are code, not a secret."""
     sim = stack.sim
@@ -164,9 +221,11 @@ def test_a_password_in_an_f_string_is_reported(stack) -> None:
     assert [x.split("`")[1] for x in listed] == ["app.py:3", "app.py:5"], listed
     assert all("(`***`)" in x for x in listed)
     assert PASSWORD[:4] not in _everything_posted(sim)
+    stored, logged = _everything_stored(stack), _everything_logged(capfd)
+    assert PASSWORD[:4] not in stored and PASSWORD[:4] not in logged
 
 
-def test_ruffs_fixes_for_lines_holding_a_secret_are_not_committed(stack) -> None:
+def test_ruffs_fixes_for_lines_holding_a_secret_are_not_committed(stack, capfd) -> None:
     """Under `auto_apply: review: always` the merge queue committed ruff's F541 fixes to
     `AWS_ACCESS_KEY_ID = f"AKIA..."` and `password = f"..."`: Shunter re-committed both
     secrets in a commit it authored (only the suggestions were held back). That file's
@@ -192,3 +251,8 @@ def test_ruffs_fixes_for_lines_holding_a_secret_are_not_committed(stack) -> None
     summary = review.summary or ""
     assert "1 fix available" in summary and "ruff can fix 1 of them safely" in summary, summary
     assert "No fix patch for `app.py`: the lines ruff's fixes change" in (review.text or "") + summary
+    posted, stored, logged = _everything_posted(sim), _everything_stored(stack), _everything_logged(capfd)
+    for secret in (AWS_KEY, PASSWORD):
+        assert secret not in posted, secret
+        assert secret not in stored, secret
+        assert secret not in logged, secret

@@ -166,3 +166,25 @@ def test_secrets_never_reach_review_comments(make) -> None:
     assert "```suggestion" not in comment.body and "key = 'ghs_***'" not in comment.body
     assert "No suggestion shown: the lines this fix rewrites hold a secret" in comment.body
     assert not comment.has_suggestion
+
+
+def test_a_suggestion_held_back_before_storing_still_says_why(make) -> None:
+    """The pipeline drops a replacement holding a secret before the finding is kept in
+    Redis (`without_secret_suggestions`); the comment and the annotation still say why no
+    fix is shown, the same as when the replacement was there to scan."""
+    from bot.publishing.check_runs import _raw_details
+    from bot.stages.filtering import without_secret_suggestions
+
+    key = "AKIAQ7RZ3KX5LMN2PW4T"
+    leaky = make.finding(1, line=10, suggestion=f'KEY = "{key}"')
+    clean = make.finding(2, line=11, suggestion="import sys")
+    deleting = make.finding(3, line=12, suggestion="")
+    held, kept, empty = without_secret_suggestions([leaky, clean, deleting])
+    assert (held.suggestion, held.suggestion_held_back) == (None, True)
+    assert key not in held.model_dump_json() and held.fingerprint == leaky.fingerprint
+    assert (kept, empty) == (clean, deleting)  # a clean fix and a deletion stay offered
+
+    by_line = {c.line: c for c in select_inline_comments([held, kept], FILES, set(), 5)}
+    assert "No suggestion shown: the lines this fix rewrites hold a secret" in by_line[10].body
+    assert not by_line[10].has_suggestion and by_line[11].has_suggestion
+    assert "suggested fix for line 10 not shown: the lines hold a secret" in _raw_details(held)
