@@ -108,22 +108,29 @@ def quoted_code(text: str, *, max_lines: int = 20, max_chars: int = 1000) -> str
     return "\n".join(shown)
 
 
-_MARKUP = re.compile(r"([\\`*_\[\]<>|&!~#])")
+_MARKUP = re.compile(r"([\\`*_\[\]<>|&!~#$])")
+_BLOCK_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")
 
 
-def table_text(text: str, *, max_chars: int = 120) -> str:
-    """Text Shunter did not write (a change's title, which may hold a file name) as one
-    plain-text cell of a Markdown table: a ``|`` split the row into more cells, a line
-    break ended the table, a backtick, ``*`` or ``<`` rendered, an ``@org/team`` pinged.
+def prose_text(text: str, *, max_chars: int = 120) -> str:
+    """Text Shunter did not write (a change's title, which may hold a file name) as plain
+    text on one line of a reply: in a sentence, between ``**``, after a list item's ``- ``,
+    or in a table cell. Raw, a ``|`` split a table row, a line break ended the table or the
+    line, a backtick, ``*`` or ``<`` rendered, a leading ``- `` or ``1. `` started a list,
+    an ``@org/team`` pinged the team.
 
     Line breaks and control characters become one space; every character that could
-    start markup (``|`` included, which GFM splits on before anything else) is escaped
-    with a backslash; ``@`` gets an invisible word joiner after it, as in :func:`typed_code`;
-    past ``max_chars`` it ends with an ellipsis."""
+    start markup (``|`` included, which GFM splits cells on before anything else, and ``$``,
+    GitHub's math) is escaped with a backslash, and so is a list or heading marker that
+    starts the text; ``@`` gets an invisible word joiner after it, as in :func:`typed_code`,
+    and ``<!--`` is broken up, as in :func:`_code_span`; past ``max_chars`` it ends with an
+    ellipsis."""
     flat = _LINE_BREAKS.sub(" ", text).strip()
     if len(flat) > max_chars:
         flat = flat[: max_chars - 1] + "…"
-    return _MARKUP.sub(r"\\\1", flat).replace("@", "@\u2060") or " "
+    flat = _MARKUP.sub(r"\\\1", flat.replace("<!--", "<!\u200b--"))
+    flat = _BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
+    return flat.replace("@", "@\u2060") or " "
 
 
 def _code_span(text: str, *, table: bool = False) -> str:

@@ -5,7 +5,7 @@ did not (with the reason and how to retry). Pure functions; the publisher posts 
 from __future__ import annotations
 
 from bot.changes.outcomes import DeadLetter, LandingReport
-from bot.wording import path_code, quoted_code
+from bot.wording import path_code, prose_text, quoted_code
 
 _REASONS = {
     "conflict": "it conflicts with changes made on the branch since it was computed",
@@ -63,7 +63,7 @@ def _pushed(report: LandingReport, sha: str, ids: list[str], files: list[str], w
     by_id = {c.id: c for c in report.changes}
     for change_id in ids:
         change = by_id.get(change_id)
-        title = change.title if change else change_id
+        title = prose_text(change.title) if change else change_id  # a title may name a file
         lines.append(f"- {title} (`{change_id}`)")
     listed = ", ".join(path_code(f) for f in files[:20])
     more = f" and {len(files) - 20} more" if len(files) > 20 else ""
@@ -80,7 +80,7 @@ def dead_letter_reply(letter: DeadLetter) -> str:
     """
     change = letter.change
     why = _REASONS.get(letter.reason, letter.reason)
-    lines = [f"Shunter could not apply **{change.title}** (`{change.id}`): {why}."]
+    lines = [f"Shunter could not apply **{prose_text(change.title)}** (`{change.id}`): {why}."]
     moved = _moved(letter)
     if moved:
         lines.append(moved)

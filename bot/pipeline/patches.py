@@ -47,7 +47,7 @@ from bot.policies.decisions import may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
 from bot.queue.merge import MergeQueue, queue_name, unreadable_problem
-from bot.wording import path_code, plural, table_text, typed_code
+from bot.wording import path_code, plural, prose_text, typed_code
 
 log = get_logger(__name__)
 PENDING_TTL = 14 * 24 * 3600
@@ -129,6 +129,7 @@ def submit_drafts(
     mq = MergeQueue(runtime.redis)
     queued = 0
     for draft in drafts:
+        title = prose_text(draft.title)  # it may name a file: no markup, no pings
         cr = ChangeRequest.from_draft(
             draft,
             repo=route.repo,
@@ -151,25 +152,25 @@ def submit_drafts(
             _remember(runtime, cr, reply, pending=True)
             until = approvable_until(runtime.store.now())
             lines.append(
-                f"**{draft.title}** (`{cr.id}`) waits for approval. {decision.message} "
+                f"**{title}** (`{cr.id}`) waits for approval. {decision.message} "
                 f"A maintainer can comment `/shunter approve {cr.id}` until {until}."
             )
             continue
         if not decision.allowed:
-            lines.append(f"**{draft.title}**: not applied. {decision.message}")
+            lines.append(f"**{title}**: not applied. {decision.message}")
             continue
         try:
             result = mq.submit(cr, base, patches, granted)
         except ChangeRejected as exc:
             _audit(runtime, target, "change.rejected", cr.id, exc.reason, str(exc))
-            lines.append(f"**{draft.title}** (`{cr.id}`): rejected ({exc.reason}). {exc}")
+            lines.append(f"**{title}** (`{cr.id}`): rejected ({exc.reason}). {exc}")
             continue
         _remember(runtime, cr, reply, pending=False)
         if route.route is Route.FORK:
             _remember_fork_route(runtime, route.repo, target)
         queued += 1
         state = "queued" if result.created else f"already {result.state}"
-        lines.append(f"**{draft.title}** (`{cr.id}`): {state} for `{branch}`.")
+        lines.append(f"**{title}** (`{cr.id}`): {state} for `{branch}`.")
     if queued:
         enqueue_merge_job(runtime, target)
     return lines
@@ -955,7 +956,7 @@ def _finding_ids_problem(wanted: set[str], offered: list[PatchDraft]) -> str | N
                 f"was queued. The ids are on the annotations of the checks that offer fixes."
             )
         if len(fits) > 1:
-            rows = "\n".join(f"- {d.stage.value}: {d.title}" for d in fits)
+            rows = "\n".join(f"- {d.stage.value}: {prose_text(d.title)}" for d in fits)
             return (
                 f"{shown} fits findings of {len(fits)} different fixes, so nothing was "
                 f"queued. Use a longer id:\n\n{rows}"
@@ -1043,7 +1044,7 @@ def _approve(session: Any, command: Command) -> str:
         _remember_fork_route(session.runtime, cr.repo, target)
     _audit(session.runtime, target, "change.approved", cr.id, "approved", f"approved by {session.user}")
     enqueue_merge_job(session.runtime, target)
-    session.say(f"Approved `{change_id}` ({cr.title}); it is queued for `{cr.branch}`.")
+    session.say(f"Approved `{change_id}` ({prose_text(cr.title)}); it is queued for `{cr.branch}`.")
     return "done"
 
 
@@ -1095,7 +1096,7 @@ def _queue(session: Any, command: Command) -> str:
         detail = entry.fields.get("dead_reason") or entry.fields.get("landed_sha", "")[:12] or ""
         # a title may hold a file name, and a branch name may hold "|" or a backtick
         rows.append(
-            f"| `{entry.id}` | {table_text(title)} | {path_code(branch, table=True)} "
+            f"| `{entry.id}` | {prose_text(title)} | {path_code(branch, table=True)} "
             f"| {entry.state} | {entry.attempts} | {detail} |"
         )
     if not rows:

@@ -26,6 +26,7 @@ from bot.policies.schema import (
     StageConfig,
     suggest,
 )
+from bot.wording import path_code, typed_code
 
 WORKFLOWS_GLOB = ".github/workflows/**"
 """Always protected: pushing there needs the ``workflows`` permission and changes CI."""
@@ -281,13 +282,14 @@ def may_apply_change(
         crossed.append(
             (
                 "protected_path",
-                f"{protected[0]} is protected ({pattern})"
+                # the reply shows a name as code: a file under @org/ pinged the team
+                f"{path_code(protected[0])} is protected ({typed_code(pattern or '')})"
                 + (f" with {len(protected) - 1} more" if len(protected) > 1 else ""),
             )
         )
     outside = [p for p in paths if not path_matches(p, patches.allowed_paths)]
     if outside:
-        crossed.append(("path_not_allowed", f"{outside[0]} is outside patches.allowed_paths"))
+        crossed.append(("path_not_allowed", f"{path_code(outside[0])} is outside patches.allowed_paths"))
     if len(paths) > patches.max_files:
         crossed.append(
             (

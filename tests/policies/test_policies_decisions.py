@@ -254,7 +254,7 @@ def test_every_crossed_guardrail_is_named() -> None:
     config = cfg(patches={"max_files": 1, "max_lines": 1, "protected_paths": ["Dockerfile"],
                           "auto_apply": {"review": "on_command"}})
     d = may_apply_change(config, "review", "command", paths=["Dockerfile", "b"], lines_changed=5)
-    assert "Dockerfile is protected" in d.message
+    assert "`Dockerfile` is protected (`Dockerfile`)" in d.message
     assert "touches 2 files" in d.message
     assert "changes 5 lines" in d.message
 
