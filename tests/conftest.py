@@ -104,12 +104,18 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SHUNTER_* variables from the developer's shell, and no .env in the cwd."""
-    for name in list(os.environ):
-        if name.startswith("SHUNTER_") and not name.startswith("SHUNTER_TEST_"):
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No SHUNTER_* variables from the developer's shell, and no .env in the cwd; and none
+    the test sets left behind (``load_settings`` exports a ``.env``'s values into
+    ``os.environ``, and a later test in the same process would run with them)."""
+    before = {name for name in os.environ if name.startswith("SHUNTER_")}
+    for name in before:
+        if not name.startswith("SHUNTER_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    yield
+    for name in [name for name in os.environ if name.startswith("SHUNTER_") and name not in before]:
+        del os.environ[name]
 
 
 @pytest.fixture
