@@ -3,6 +3,7 @@ re-push supersedes; merge groups; big outputs; a killed worker; config from the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -163,7 +164,14 @@ def test_a_worker_killed_mid_stage_is_retried_and_concludes(stack):
     sim.wait_for_deliveries()
     stack.work(("events",))
     review = by_name(sim.check_runs(REPO))["shunter/review"]
-    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--queues", "stages"], env=worker_env(stack))
+    # its own process group: the worker forks a work horse per job and rq's scheduler, and
+    # a SIGKILL to the worker alone left the scheduler running for good, holding the test
+    # database's scheduler lock into later test runs
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--queues", "stages"],
+        env=worker_env(stack),
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -172,11 +180,11 @@ def test_a_worker_killed_mid_stage_is_retried_and_concludes(stack):
             time.sleep(0.01)
         else:
             raise AssertionError("no stage started")
-        worker.send_signal(signal.SIGKILL)  # mid-stage: no cleanup, no conclusion
+        os.killpg(worker.pid, signal.SIGKILL)  # the machine dies mid-stage: no cleanup, no conclusion
         worker.wait(10)
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
     stuck = [r for r in sim.check_runs(REPO) if r.status == "in_progress"]
     assert stuck, "the kill should have left a check run in progress"
     # rq's maintenance, once the job's lease has expired, finds the job abandoned and retries it
