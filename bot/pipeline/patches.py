@@ -43,7 +43,7 @@ from bot.github.client import create_once, translate_errors
 from bot.logs import get_logger
 from bot.models import PatchDraft, StageName
 from bot.pipeline.facts import Target
-from bot.policies.decisions import may_apply_change
+from bot.policies.decisions import APPROVAL_GUARDRAILS, may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
 from bot.queue.merge import MergeQueue, queue_name, unreadable_problem
@@ -465,10 +465,6 @@ def approvable_until(asked: datetime) -> str:
     return (moment.astimezone(UTC) + timedelta(seconds=PENDING_TTL)).strftime("%Y-%m-%d %H:%M UTC")
 
 
-_WAITING_CODES = frozenset({"protected_path", "path_not_allowed", "too_many_files", "too_many_lines"})
-"""The guardrails ``may_apply_change`` makes a change wait for ``/shunter approve`` for."""
-
-
 def _expired_here(runtime: Any, change_id: str, target: Target) -> str | None:
     """When the record of a change proposed on ``target``'s pull request expired (as
     :func:`approvable_until` says), found by its ``change.requested`` audit event, which
@@ -477,7 +473,7 @@ def _expired_here(runtime: Any, change_id: str, target: Target) -> str | None:
     mine = [e for e in events if e.target_id == change_id and e.target_type == "change_request"]
     if any(e.action == "change.approved" for e in mine):
         return None  # approved: it was queued, not left waiting
-    asked = [e.at for e in mine if e.action == "change.requested" and e.reason_code in _WAITING_CODES]
+    asked = [e.at for e in mine if e.action == "change.requested" and e.reason_code in APPROVAL_GUARDRAILS]
     return approvable_until(asked[-1]) if asked else None
 
 

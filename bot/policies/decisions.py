@@ -240,6 +240,11 @@ def may_run_command(
     )
 
 
+APPROVAL_GUARDRAILS = frozenset({"protected_path", "path_not_allowed", "too_many_files", "too_many_lines"})
+"""The codes of the guardrails :func:`may_apply_change` makes a change wait for ``/shunter
+approve`` for (a ``needs_approval`` decision's code is the first one crossed)."""
+
+
 def may_apply_change(
     config: ShunterConfig,
     stage: str,

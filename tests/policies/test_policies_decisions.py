@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.policies.decisions import (
+    APPROVAL_GUARDRAILS,
     PullRequestFacts,
     may_apply_change,
     may_run_command,
@@ -247,6 +248,7 @@ def test_guardrails_need_approval(
     patches = {**patches, "auto_apply": {"tests": "on_command"}}
     d = may_apply_change(cfg(patches=patches), "tests", "command", paths=paths, lines_changed=lines)
     assert (d.allowed, d.code, d.needs_approval) == (False, code, True)
+    assert d.code in APPROVAL_GUARDRAILS  # an expired wait is recognised by it (bot.pipeline.patches)
     assert d.message.startswith("This change needs `/shunter approve` from a maintainer:")
 
 
