@@ -30,6 +30,13 @@ def replies(sim, number):
     return [c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:reply -->")]
 
 
+def answer(stack, number, text, *, user):
+    """Comment ``text`` on the PR as ``user``; Shunter's reply, once everything settled."""
+    stack.sim.comment(REPO, number, text, user=user)
+    stack.drain()
+    return replies(stack.sim, number)[-1].body
+
+
 def reactions(sim, number, comment_id):
     comment = next(c for c in sim.comments(REPO, number) if c.id == comment_id)
     return [r.content for r in comment.reactions]
@@ -389,9 +396,7 @@ def test_explain_gives_the_reason_the_repository_config_gives(stack):
     stack.drain()
     findings = stack.redis.hgetall(f"shunter:findings:{REPO}#{number}")
     by_stage = {json.loads(v)["stage"]: k.decode() for k, v in findings.items()}
-    sim.comment(REPO, number, f"/shunter explain {by_stage['review']}", user="alice")
-    stack.drain()
-    body = replies(sim, number)[-1].body
+    body = answer(stack, number, f"/shunter explain {by_stage['review']}", user="alice")
     assert "filter `file`" in body and "filter `added`" not in body
 
 
@@ -556,10 +561,7 @@ def test_a_command_line_too_long_to_run_is_answered_not_dropped(stack):
 
 def test_dismiss_all_of_a_misspelt_stage_suggests_the_stage(stack):
     number = setup_pr(stack, tina="triage")
-    sim = stack.sim
-    sim.comment(REPO, number, "/shunter dismiss all-reveiw", user="tina")
-    stack.drain()
-    body = replies(sim, number)[-1].body
+    body = answer(stack, number, "/shunter dismiss all-reveiw", user="tina")
     assert "`all-reveiw` names no stage. Did you mean `all-review`?" in body, body
     assert "`all-review`, `all-security`, `all-tests`" in body, body
     assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
@@ -569,10 +571,7 @@ def test_what_was_typed_is_echoed_as_one_code_span_that_pings_no_one(stack):
     from markdown_it import MarkdownIt
 
     number = setup_pr(stack, tina="triage")
-    sim = stack.sim
-    sim.comment(REPO, number, "/shunter x`hi` @org/team <img src=x>\n/shunter dismiss ab```cd`ef", user="tina")
-    stack.drain()
-    body = replies(sim, number)[-1].body
+    body = answer(stack, number, "/shunter x`hi` @org/team <img src=x>\n/shunter dismiss ab```cd`ef", user="tina")
     assert "@org/team" not in body, body
     paragraphs = [t for t in MarkdownIt("commonmark").parse(body) if t.type == "inline"][1:]
     spans = [[c.content.replace("\u2060", "") for c in p.children if c.type == "code_inline"] for p in paragraphs]
