@@ -9,6 +9,7 @@ wall clock falls back to one run per candidate, so one hanging test costs only i
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,8 +38,15 @@ class ValidationSetup:
     """``time.monotonic()`` after which no new batch starts."""
 
 
+def names_candidate(stem: str, text: str) -> bool:
+    """Does ``text`` (a JUnit class name, a test node id, a coverage context) name the
+    candidate module ``stem``? As a whole name only: ``test_shunter_c1`` is a prefix of
+    ``test_shunter_c10``, whose results and lines are not candidate 1's."""
+    return re.search(rf"(?<!\w){re.escape(stem)}(?!\w)", text) is not None
+
+
 def _outcomes_for(cand: Candidate, outcomes: Iterable[TestOutcome]) -> list[TestOutcome]:
-    return [o for o in outcomes if cand.stem in o.file_key or cand.stem in o.name]
+    return [o for o in outcomes if names_candidate(cand.stem, f"{o.file_key} {o.name}")]
 
 
 def judge_run(cand: Candidate, m: Measurement, *, first: bool) -> str | None:
@@ -66,7 +74,9 @@ def lines_by_candidate(cand: Candidate, m: Measurement, path: str) -> frozenset[
     cov = m.coverage.get(path)
     if cov is None:
         return frozenset()
-    return frozenset(line for line, ctxs in cov.contexts.items() if any(cand.stem in c for c in ctxs))
+    return frozenset(
+        line for line, ctxs in cov.contexts.items() if any(names_candidate(cand.stem, c) for c in ctxs)
+    )
 
 
 def _write(setup: ValidationSetup, cands: list[Candidate]) -> list[str]:

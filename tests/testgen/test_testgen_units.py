@@ -185,6 +185,33 @@ def test_judging_runs_like_testgen_llm() -> None:
     assert lines_by_candidate(cand, _measurement([passed], cov), "pkg/geo.py") == {4}
 
 
+def test_candidate_one_is_not_judged_on_candidate_ten() -> None:
+    """Ten candidates are common (five functions, two writers); ``test_shunter_c1`` is a
+    prefix of ``test_shunter_c10``, whose failure and lines are not candidate 1's."""
+    fn = changed_functions("pkg/geo.py", SOURCE, frozenset({4}))
+    first = Candidate(fn.functions[0], "fuzz", "src", index=1)
+    tenth = Candidate(fn.functions[0], "magic", "src", index=10)
+    outcomes = [
+        TestOutcome(".shunter.cands.test_shunter_c1 .shunter/cands/test_shunter_c1.py", "test_fuzz_top", True),
+        TestOutcome(".shunter.cands.test_shunter_c10 .shunter/cands/test_shunter_c10.py", "test_top", False, "failure: E"),
+    ]
+    cov = {
+        "pkg/geo.py": FileCoverage(
+            executed=frozenset({4, 5}),
+            missing=frozenset(),
+            contexts={
+                4: frozenset({".shunter/cands/test_shunter_c1.py::test_fuzz_top"}),
+                5: frozenset({".shunter/cands/test_shunter_c10.py::test_top"}),
+            },
+        )
+    }
+    run = _measurement(outcomes, cov)
+    assert judge_run(first, run, first=True) is None
+    assert judge_run(tenth, run, first=True) == "fails"
+    assert lines_by_candidate(first, run, "pkg/geo.py") == {4}
+    assert lines_by_candidate(tenth, run, "pkg/geo.py") == {5}
+
+
 def test_merging_into_an_existing_test_file() -> None:
     fn = changed_functions("pkg/geo.py", SOURCE, frozenset({4})).functions[0]
     body = "import pkg.geo\nfrom hypothesis import given\n\n\n@given()\ndef test_fuzz_top():\n    pass\n"
