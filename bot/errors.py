@@ -7,6 +7,8 @@ the web and job layers map the subclasses to HTTP statuses and check-run conclus
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 
 class ShunterError(Exception):
     """Base of every error Shunter raises on purpose.
@@ -76,11 +78,33 @@ class WorkspaceError(ShunterError):
 
 
 class ChangeRejected(ShunterError):
-    """A change request failed validation; ``reason`` is a machine-readable code."""
+    """A change request failed validation; ``reason`` is a machine-readable code.
 
-    def __init__(self, reason: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    ``message`` names what the change's author chose (a file name, a branch, a line of the
+    diff) by ``{field}``s filled from ``values``: ``str()`` shows each with ``repr`` (logs,
+    the audit log), and :meth:`shown` lets a PR reply show each safely (a file named
+    ``@org/team.py`` pinged the team, and a backtick in one broke the reply's Markdown).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        values: Mapping[str, str] | None = None,
+    ) -> None:
+        self.template = message
+        self.values = dict(values or {})
+        super().__init__(self.shown(repr, with_hint=False), hint=hint)
         self.reason = reason
+
+    def shown(self, show: Callable[[str], str], *, with_hint: bool = True) -> str:
+        """The message with each of ``values`` put through ``show`` (and the hint)."""
+        text = self.template
+        if self.values:
+            text = text.format_map({name: show(value) for name, value in self.values.items()})
+        return f"{text} ({self.hint})" if with_hint and self.hint else text
 
 
 class PatchConflict(ShunterError):

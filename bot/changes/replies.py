@@ -4,8 +4,23 @@ did not (with the reason and how to retry). Pure functions; the publisher posts 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.wording import path_code, prose_text, quoted_code
+
+
+@dataclass(frozen=True)
+class ReplyLine:
+    """One paragraph of a command's reply, and whether it is good news (a change queued,
+    already in the queue, waiting for approval, a branch moved to make room): said by the
+    code that wrote it, which knows. Telling by the words in it made a refusal naming a
+    file ``queued.py`` read as a success, and the command got a rocket instead of a
+    confused reaction."""
+
+    text: str
+    ok: bool
+
 
 _REASONS = {
     "conflict": "it conflicts with changes made on the branch since it was computed",

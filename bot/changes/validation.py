@@ -40,6 +40,12 @@ _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*/(?!\.\.?$)[A-Za-z0-9_.-]+$")
 _BAD_REF = re.compile(r"(^[-/.])|(\.\.)|(//)|(@\{)|([\x00-\x20~^:?*\[\\\x7f])|(\.lock$)|([/.]$)")
 
 
+def _rejected(reason: str, message: str, **values: str) -> ChangeRejected:
+    """A refusal whose ``{field}``s name what the change's author chose (see
+    :class:`~bot.errors.ChangeRejected`): the PR reply shows each as code."""
+    return ChangeRejected(reason, message, values=values)
+
+
 @dataclass(frozen=True)
 class TreeEntry:
     mode: int
@@ -126,17 +132,19 @@ def validate_change(
         for raw in [file.path, *([file.old_path] if file.old_path is not None else [])]:
             clean = normalise_path(raw)
             if clean != raw:
-                raise ChangeRejected("path_not_normal", f"path {raw!r} is not in normal form")
+                raise _rejected("path_not_normal", "path {path} is not in normal form", path=raw)
         for name in {file.path, file.old_path or file.path}:
             if name in seen:
-                raise ChangeRejected("duplicate_path", f"path {name!r} appears twice")
+                raise _rejected("duplicate_path", "path {path} appears twice", path=name)
             seen.add(name)
             paths.append(name)
     not_allowed = [p for p in paths if not matches_any(p, policy.allowed_paths)]
     if not_allowed and not waived:
-        raise ChangeRejected(
+        raise _rejected(
             "path_not_allowed",
-            f"{not_allowed[0]!r} is outside patches.allowed_paths {policy.allowed_paths}",
+            "{path} is outside patches.allowed_paths {allowed}",
+            path=not_allowed[0],
+            allowed=", ".join(policy.allowed_paths),
         )
     parsed = [_parse(file.path, file.diff) for file in cr.files]
     total = sum(p.changed_lines for p in parsed)
@@ -153,27 +161,27 @@ def validate_change(
 
 def _check_target(cr: ChangeRequest) -> None:
     if not _REPO.match(cr.repo):
-        raise ChangeRejected("bad_repo", f"repository {cr.repo[:100]!r} is not owner/name")
+        raise _rejected("bad_repo", "repository {repo} is not owner/name", repo=cr.repo[:100])
     if not cr.branch or _BAD_REF.search(cr.branch) or len(cr.branch) > 255:
-        raise ChangeRejected("bad_branch", f"branch {cr.branch[:100]!r} is not a valid ref name")
+        raise _rejected("bad_branch", "branch {branch} is not a valid ref name", branch=cr.branch[:100])
     if not _SHA.match(cr.head_sha):
-        raise ChangeRejected("bad_sha", f"head SHA {cr.head_sha[:50]!r} is not 40 hex digits")
+        raise _rejected("bad_sha", "head SHA {sha} is not 40 hex digits", sha=cr.head_sha[:50])
 
 
 def _parse(path: str, diff: str) -> FilePatch:
     try:
         patch = parse_file_diff(diff)
     except DiffFormatError as exc:
-        raise ChangeRejected("malformed_diff", f"{path}: {exc}") from None
+        raise _rejected("malformed_diff", "{path}: {problem}", path=path, problem=str(exc)) from None
     if patch.binary:
-        raise ChangeRejected("binary_patch", f"{path}: binary patches are not accepted")
+        raise _rejected("binary_patch", "{path}: binary patches are not accepted", path=path)
     for mode in patch.modes:
         if mode == "120000":
-            raise ChangeRejected("symlink_created", f"{path}: the patch creates a symbolic link")
+            raise _rejected("symlink_created", "{path}: the patch creates a symbolic link", path=path)
         if mode == "160000":
-            raise ChangeRejected("submodule", f"{path}: the patch changes a submodule")
+            raise _rejected("submodule", "{path}: the patch changes a submodule", path=path)
         if mode not in _FILE_MODES:
-            raise ChangeRejected("bad_mode", f"{path}: file mode {mode} is not allowed")
+            raise _rejected("bad_mode", "{path}: file mode {mode} is not allowed", path=path, mode=mode)
     return patch
 
 
@@ -189,19 +197,22 @@ def _check_protected(
     if workflows and app_permissions.get("workflows") != "write":
         raise ChangeRejected(
             "workflows_permission",
-            f"{workflows[0]} is a workflow file and the App lacks the 'workflows' permission",
+            "{path} is a workflow file and the App lacks the 'workflows' permission",
             hint="grant the App 'Workflows: write', or apply this change by hand",
+            values={"path": workflows[0]},
         )
     protected = [p for p in paths if p in workflows or matches_any(p, policy.protected_paths)]
     if protected:
         approval = cr.approval
         rank = PERMISSION_RANK.get(approval.permission, 0) if approval else 0
         if approval is None or rank < PERMISSION_RANK["maintain"]:
-            who = f" ({approval.approver} has {approval.permission})" if approval else ""
-            raise ChangeRejected(
+            who = {"approver": approval.approver, "permission": approval.permission} if approval else {}
+            raise _rejected(
                 "approval_required",
-                f"{protected[0]} is protected and needs '/shunter approve' from someone with "
-                f"maintain or admin{who}",
+                "{path} is protected and needs '/shunter approve' from someone with maintain or admin"
+                + (" ({approver} has {permission})" if who else ""),
+                path=protected[0],
+                **who,
             )
     return protected
 
@@ -214,42 +225,45 @@ def _check_file(
         _check_parents(name, base)
     header_old = patch.renamed_from or patch.old_path
     header_new = patch.renamed_to or patch.new_path
+    mismatch = "{path}: the diff header names {header}"
     if header_new is not None and header_new != path:
-        raise ChangeRejected("path_mismatch", f"{path}: the diff header names {header_new!r}")
+        raise _rejected("path_mismatch", mismatch, path=path, header=header_new)
     if header_old is not None and header_old != source:
-        raise ChangeRejected("path_mismatch", f"{source}: the diff header names {header_old!r}")
+        raise _rejected("path_mismatch", mismatch, path=source, header=header_old)
     if path != source:
         target = base.entry(path)
         if target is not None:
-            raise ChangeRejected("rename_target_exists", f"{path} already exists in the base")
+            raise _rejected("rename_target_exists", "{path} already exists in the base", path=path)
     current = base.entry(source)
     if current is not None and current.mode == MODE_LINK:
-        raise ChangeRejected("symlink_target", f"{source} is a symbolic link in the base tree")
+        raise _rejected("symlink_target", "{path} is a symbolic link in the base tree", path=source)
     if current is not None and current.mode in (MODE_TREE, MODE_GITLINK):
-        raise ChangeRejected("not_a_file", f"{source} is a directory or submodule in the base")
+        raise _rejected("not_a_file", "{path} is a directory or submodule in the base", path=source)
     if pre_image is None:
         if current is not None:
-            raise ChangeRejected(
-                "pre_image_mismatch", f"{source} is new in the change but exists in the base"
+            raise _rejected(
+                "pre_image_mismatch", "{path} is new in the change but exists in the base", path=source
             )
         content = b""
     else:
         if current is None:
-            raise ChangeRejected("pre_image_mismatch", f"{source} does not exist in the base")
+            raise _rejected("pre_image_mismatch", "{path} does not exist in the base", path=source)
         if len(pre_image) < 7 or not current.oid.startswith(pre_image.lower()):
-            raise ChangeRejected(
+            raise _rejected(
                 "pre_image_mismatch",
-                f"{source}: pre-image blob {pre_image[:12]} is not the base's {current.oid[:12]}",
+                f"{{path}}: pre-image blob {{blob}} is not the base's {current.oid[:12]}",
+                path=source,
+                blob=pre_image[:12],
             )
         if patch.created:
-            raise ChangeRejected("pre_image_mismatch", f"{source}: a new-file diff for a file")
+            raise _rejected("pre_image_mismatch", "{path}: a new-file diff for a file", path=source)
         content = base.read_blob(current.oid)
     if patch.deleted:
         _check_deletion(source, content, patch)
     try:
         apply_hunks(content, patch)
     except HunkMismatch as exc:
-        raise ChangeRejected("hunk_mismatch", f"{source}: {exc}") from None
+        raise _rejected("hunk_mismatch", "{path}: {problem}", path=source, problem=str(exc)) from None
 
 
 def _check_deletion(source: str, content: bytes, patch: FilePatch) -> None:
@@ -258,10 +272,11 @@ def _check_deletion(source: str, content: bytes, patch: FilePatch) -> None:
     ``patches.max_lines``) would delete a file of any size."""
     lines = len(split_lines(content))
     if patch.removed_lines != lines or patch.added_lines:
-        raise ChangeRejected(
+        raise _rejected(
             "incomplete_deletion",
-            f"{source}: the diff deletes the file but its hunks remove {patch.removed_lines} of "
+            f"{{path}}: the diff deletes the file but its hunks remove {patch.removed_lines} of "
             f"its {lines} lines; a deletion must remove every line",
+            path=source,
         )
 
 
@@ -273,8 +288,13 @@ def _check_parents(path: str, base: BaseTree) -> None:
         if entry is None:
             return
         if entry.mode == MODE_LINK:
-            raise ChangeRejected(
-                "symlink_parent", f"{path}: its parent {parent} is a symbolic link in the base"
+            raise _rejected(
+                "symlink_parent",
+                "{path}: its parent {parent} is a symbolic link in the base",
+                path=path,
+                parent=parent,
             )
         if entry.mode != MODE_TREE:
-            raise ChangeRejected("not_a_directory", f"{path}: its parent {parent} is not a directory")
+            raise _rejected(
+                "not_a_directory", "{path}: its parent {parent} is not a directory", path=path, parent=parent
+            )

@@ -30,7 +30,7 @@ from rq import get_current_job
 
 from bot.changes.model import Approval, ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
-from bot.changes.replies import dead_letter_reply, landed_reply, set_aside_reply
+from bot.changes.replies import ReplyLine, dead_letter_reply, landed_reply, set_aside_reply
 from bot.changes.route import Route, decide_route
 from bot.changes.triggers import priority_for
 from bot.commands.finding_ids import MIN_PREFIX
@@ -47,7 +47,7 @@ from bot.policies.decisions import APPROVAL_GUARDRAILS, may_apply_change
 from bot.policies.schema import Patches
 from bot.queue.jobs import MERGE, queue, safe_id
 from bot.queue.merge import MergeQueue, queue_name, unreadable_problem
-from bot.wording import path_code, plural, prose_text, typed_code
+from bot.wording import path_code, plural, prose_text, shown_path, typed_code
 
 log = get_logger(__name__)
 PENDING_TTL = 14 * 24 * 3600
@@ -94,8 +94,9 @@ def submit_drafts(
     permission: str,
     trigger: str,
     reply: tuple[str, int | None, int | None],
-) -> list[str]:
-    """Judge, validate and queue each draft; return one sentence per draft for the reply.
+) -> list[ReplyLine]:
+    """Judge, validate and queue each draft; return one sentence per draft for the reply,
+    each saying whether it is good news.
 
     ``reply`` is (repo, PR number, reply comment id) for the landing report.
     """
@@ -113,17 +114,20 @@ def submit_drafts(
     )
     if not follow_up and not route.uses_queue:
         return [
-            f"Shunter cannot push to this branch: {route.reason}. "
-            + _post_suggestions(runtime, target, drafts)
+            ReplyLine(
+                f"Shunter cannot push to this branch: {route.reason}. "
+                + _post_suggestions(runtime, target, drafts),
+                ok=False,
+            )
         ]
     token = runtime.github.installation_token(target.installation_id)
     ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
     if target.number is not None:
         ws.fetch_pull_request(target.number, base_branch=target.base_ref)
-    lines: list[str] = []
+    lines: list[ReplyLine] = []
     if follow_up:
         branch, moved = _follow_up_branch(runtime, target, ws)
-        lines.extend([moved] if moved else [])
+        lines.extend([ReplyLine(moved, ok=True)] if moved else [])
     base = Pygit2BaseTree(ws.repo, target.head_sha)
     granted = app_permissions(runtime, target.installation_id)
     mq = MergeQueue(runtime.redis)
@@ -151,29 +155,38 @@ def submit_drafts(
         if not decision.allowed and decision.needs_approval:
             _remember(runtime, cr, reply, pending=True)
             until = approvable_until(runtime.store.now())
-            lines.append(
+            text = (
                 f"**{title}** (`{cr.id}`) waits for approval. {decision.message} "
                 f"A maintainer can comment `/shunter approve {cr.id}` until {until}."
             )
+            lines.append(ReplyLine(text, ok=True))
             continue
         if not decision.allowed:
-            lines.append(f"**{title}**: not applied. {decision.message}")
+            lines.append(ReplyLine(f"**{title}**: not applied. {decision.message}", ok=False))
             continue
         try:
             result = mq.submit(cr, base, patches, granted)
         except ChangeRejected as exc:
             _audit(runtime, target, "change.rejected", cr.id, exc.reason, str(exc))
-            lines.append(f"**{title}** (`{cr.id}`): rejected ({exc.reason}). {exc}")
+            text = f"**{title}** (`{cr.id}`): rejected ({exc.reason}). {exc.shown(authored_code)}"
+            lines.append(ReplyLine(text, ok=False))
             continue
         _remember(runtime, cr, reply, pending=False)
         if route.route is Route.FORK:
             _remember_fork_route(runtime, route.repo, target)
         queued += 1
         state = "queued" if result.created else f"already {result.state}"
-        lines.append(f"**{title}** (`{cr.id}`): {state} for `{branch}`.")
+        lines.append(ReplyLine(f"**{title}** (`{cr.id}`): {state} for {authored_code(branch)}.", ok=True))
     if queued:
         enqueue_merge_job(runtime, target)
     return lines
+
+
+def authored_code(value: str) -> str:
+    """A value a refusal names that the change's author chose (a file name, a branch, a line
+    of the diff) as code in a reply: quoted as git quotes a name (a line break stays
+    visible), one code span nothing in it can break, no mention that pings."""
+    return typed_code(shown_path(value), max_chars=300)
 
 
 def _remember_fork_route(runtime: Any, fork: str, target: Target) -> None:
@@ -369,8 +382,8 @@ def _move_to_head(
         else "nothing is"
     )
     return (
-        f"Moved `{branch}` from `{tip[:7]}` to this pull request's head `{head[:7]}`: it held only "
-        f"Shunter's own work, and {dropped} made again from the new head's fixes.{closed}"
+        f"Moved {authored_code(branch)} from `{tip[:7]}` to this pull request's head `{head[:7]}`: "
+        f"it held only Shunter's own work, and {dropped} made again from the new head's fixes.{closed}"
     )
 
 
@@ -999,8 +1012,7 @@ def _apply(session: Any, command: Command) -> str:
         reply=(target.repo, target.number, session.reply_id),
     )
     for line in lines:
-        ok = line.startswith("Moved ") or any(w in line for w in ("queued", "already", "approval"))
-        session.say(line, ok=ok)
+        session.say(line.text, ok=line.ok)
     return "done"
 
 
@@ -1033,14 +1045,16 @@ def _approve(session: Any, command: Command) -> str:
             app_permissions(session.runtime, target.installation_id),
         )
     except ChangeRejected as exc:
-        session.say(f"`{change_id}` approved but rejected ({exc.reason}): {exc}", ok=False)
+        why = exc.shown(authored_code)
+        session.say(f"`{change_id}` approved but rejected ({exc.reason}): {why}", ok=False)
         return "failed"
     _remember(session.runtime, cr, (info["repo"], info["pr"], info.get("reply_id")), pending=False)
     if cr.repo.lower() != target.repo.lower():
         _remember_fork_route(session.runtime, cr.repo, target)
     _audit(session.runtime, target, "change.approved", cr.id, "approved", f"approved by {session.user}")
     enqueue_merge_job(session.runtime, target)
-    session.say(f"Approved `{change_id}` ({prose_text(cr.title)}); it is queued for `{cr.branch}`.")
+    where = authored_code(cr.branch)
+    session.say(f"Approved `{change_id}` ({prose_text(cr.title)}); it is queued for {where}.")
     return "done"
 
 
@@ -1118,7 +1132,7 @@ def auto_apply(runtime: Any, target: Target, stage: StageName, policy: Any, head
     if not drafts or target.number is None:
         return []
     try:
-        return submit_drafts(
+        lines = submit_drafts(
             runtime,
             target,
             drafts,
@@ -1131,3 +1145,4 @@ def auto_apply(runtime: Any, target: Target, stage: StageName, policy: Any, head
     except (GitHubError, ShunterError) as exc:
         log.warning("auto-apply failed", error=str(exc))
         return []
+    return [line.text for line in lines]
