@@ -8,7 +8,8 @@ scanner, honours it and can list it as a suppression.
 
 Values never leave this module in clear: messages carry the kind and at most the kind's
 well-known prefix (``AKIA***``, a password's ``***``), and fingerprints hash the line with
-the value masked.
+the value masked. The one exception is ``detected_values``, for the masker that hides them
+from LLM prompts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from typing import Any
 
 from bot.engines.redaction import RedactingFilter, find_secrets, mask
 from bot.engines.security_findings import EngineReport, RuleInfo
@@ -176,49 +178,82 @@ def scan_secrets(
     return report
 
 
-def _run_detect_secrets(
+def _detect_secrets_hits(
     numbered_by_path: Mapping[str, list[tuple[int, str]]],
-    seen: set[tuple[str, int]],
-    report: EngineReport,
-) -> None:
+) -> dict[str, list[Any] | Exception] | None:
+    """detect-secrets' hits per path (the exception where it failed on a file), with
+    Shunter's settings; None when detect-secrets is not installed."""
     try:
         from detect_secrets.core.scan import scan_diff
         from detect_secrets.settings import default_settings, get_filters
     except ImportError:  # pragma: no cover - detect-secrets is a hard dependency
-        report.notes.append("detect-secrets is not installed; only Shunter's patterns ran.")
-        return
+        return None
+    out: dict[str, list[Any] | Exception] = {}
     with _LOCK, default_settings() as settings:
         settings.disable_filters(*_DISABLED_FILTERS)
         get_filters.cache_clear()
         for path, numbered in numbered_by_path.items():
             if not numbered:
                 continue
-            text_by_line = dict(numbered)
             try:
-                hits = list(scan_diff(_synthetic_diff(path, numbered)))
-            except Exception as exc:  # a scanner bug must not sink the stage
-                report.notes.append(f"detect-secrets failed on {path}: {type(exc).__name__}")
-                continue
-            for hit in hits:
-                n = int(hit.line_number)
-                if (path, n) in seen:
-                    continue  # Shunter's own pattern already named this line more precisely
-                seen.add((path, n))
-                rule = rule_for("ds-" + _slug(hit.type), hit.type.lower())
-                report.rules[rule.id] = rule
-                value = hit.secret_value or ""
-                confidence = _ds_confidence(hit.type)
-                report.findings.append(
-                    _finding(
-                        path,
-                        n,
-                        text_by_line.get(n, ""),
-                        rule,
-                        value,
-                        (0, _DS_FINGERPRINT_KEEP),
-                        confidence,
-                    )
+                out[path] = list(scan_diff(_synthetic_diff(path, numbered)))
+            except Exception as exc:  # a scanner bug must not sink the caller
+                out[path] = exc
+    return out
+
+
+def _run_detect_secrets(
+    numbered_by_path: Mapping[str, list[tuple[int, str]]],
+    seen: set[tuple[str, int]],
+    report: EngineReport,
+) -> None:
+    hits_by_path = _detect_secrets_hits(numbered_by_path)
+    if hits_by_path is None:  # pragma: no cover - detect-secrets is a hard dependency
+        report.notes.append("detect-secrets is not installed; only Shunter's patterns ran.")
+        return
+    for path, hits in hits_by_path.items():
+        if isinstance(hits, Exception):
+            report.notes.append(f"detect-secrets failed on {path}: {type(hits).__name__}")
+            continue
+        text_by_line = dict(numbered_by_path[path])
+        for hit in hits:
+            n = int(hit.line_number)
+            if (path, n) in seen:
+                continue  # Shunter's own pattern already named this line more precisely
+            seen.add((path, n))
+            rule = rule_for("ds-" + _slug(hit.type), hit.type.lower())
+            report.rules[rule.id] = rule
+            value = hit.secret_value or ""
+            confidence = _ds_confidence(hit.type)
+            report.findings.append(
+                _finding(
+                    path,
+                    n,
+                    text_by_line.get(n, ""),
+                    rule,
+                    value,
+                    (0, _DS_FINGERPRINT_KEEP),
+                    confidence,
                 )
+            )
+
+
+def detected_values(name: str, text: str) -> list[tuple[int, str | None]] | None:
+    """(line number, value) of each detect-secrets hit in ``text``, scanned as a file
+    named ``name``; None when the scan could not finish (callers fail closed).
+
+    The one place values leave this module: for maskers that must find them to hide them
+    (:mod:`bot.engines.llm.prompt_secrets`), never to be shown. A value is None where
+    detect-secrets kept none, and the caller masks the whole line.
+    """
+    numbered = list(enumerate(text.split("\n"), start=1))
+    hits_by_path = _detect_secrets_hits({name: numbered})
+    if hits_by_path is None:  # pragma: no cover - detect-secrets is a hard dependency
+        return None
+    hits = hits_by_path.get(name, [])
+    if isinstance(hits, Exception):
+        return None
+    return [(int(hit.line_number), hit.secret_value or None) for hit in hits]
 
 
 def holds_secret(path: str, texts: Iterable[str]) -> bool:

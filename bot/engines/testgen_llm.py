@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, Field
 
 from bot.engines.ghostwriter import Candidate
+from bot.engines.llm.prompt_secrets import holds_secret_or_mask
 from bot.engines.llm.protocol import ChatProvider, Message
 from bot.engines.llm.untrusted import data_rules, fence, new_boundary
 from bot.engines.testgen_changes import ChangedFunction
@@ -27,6 +28,10 @@ from bot.engines.testgen_patch import target_test_file
 from bot.errors import EngineError
 
 MAX_TESTS_PER_ANSWER = 5
+UNCOMMITTABLE = (
+    "the test holds a secret-shaped string (or a mask from the prompt), which Shunter "
+    "never commits; use an obviously fake value"
+)
 _TEST_NAME = re.compile(r"^test_[A-Za-z0-9_]{1,80}$")
 
 
@@ -59,6 +64,8 @@ class LLMRound:
     errors: dict[str, str] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0
+    secrets_masked: int = 0
+    """Secrets masked out of this round's requests before they were sent."""
 
 
 def _numbered(source: str, fn: ChangedFunction, missing: frozenset[int]) -> str:
@@ -173,14 +180,18 @@ def propose(
             continue
         result.input_tokens += answer.input_tokens
         result.output_tokens += answer.output_tokens
+        result.secrets_masked += answer.secrets_masked
         parsed = answer.parsed
         tests = parsed.tests if isinstance(parsed, ProposedTests) else []
         for test in tests[:MAX_TESTS_PER_ANSWER]:
             index += 1
             source_text, problem = candidate_source(test)
-            cand = Candidate(fn, "llm", source_text or "", index, label=test.name[:80])
+            secret = source_text is not None and holds_secret_or_mask(source_text)
+            cand = Candidate(fn, "llm", "" if secret else source_text or "", index, label=test.name[:80])
             if source_text is None:
                 cand.verdict, cand.detail = "does-not-import", problem
+            elif secret:  # never run, never committed, never shown
+                cand.verdict, cand.detail = "holds-secret", UNCOMMITTABLE
             result.candidates.append(cand)
     return result
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engines.llm.budget import CompressedDiff, compress_diff, estimate_tokens
+from bot.engines.llm.prompt_secrets import holds_secret_or_mask, masked_note
 from bot.engines.llm.protocol import ChatProvider, Completion, Message
 from bot.engines.llm.untrusted import data_rules, fence, neutralise, new_boundary
 from bot.errors import EngineError, ShunterError
@@ -92,6 +93,9 @@ class Screening:
     findings: list[Finding] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     suggestions_dropped: int = 0
+    suggestions_held_back: int = 0
+    """Replacements holding a secret, or a mask from the prompt: committing either would
+    publish the secret or break the line, so the finding says why it has no suggestion."""
 
 
 _CATEGORY_CLEAN = re.compile(r"[^a-z0-9]+")
@@ -140,6 +144,10 @@ def screen_findings(review: ModelReview, ctx: StageContext, shown: set[str]) -> 
         if suggestion is not None and (not in_diff or "```" in suggestion):
             suggestion = None
             result.suggestions_dropped += 1
+        held_back = suggestion is not None and holds_secret_or_mask(suggestion)
+        if held_back:
+            suggestion = None
+            result.suggestions_held_back += 1
         rule = rule_id_for(item.category)
         key = (rule, item.path, item.line, message)
         if key in seen:
@@ -160,6 +168,7 @@ def screen_findings(review: ModelReview, ctx: StageContext, shown: set[str]) -> 
                 end_line=end,
                 engine=ENGINE,
                 suggestion=suggestion,
+                suggestion_held_back=held_back,
                 fingerprint=fingerprint(rule, item.path, _line_text(ctx, item.path, item.line)),
             )
         )
@@ -297,8 +306,9 @@ def run(
         llm_findings_returned=len(review.findings),
         llm_findings_dropped=dict(screening.dropped),
         llm_suggestions_dropped=screening.suggestions_dropped,
+        llm_suggestions_held_back=screening.suggestions_held_back,
     )
-    notes = []
+    notes = masked_note(completion.secrets_masked)
     if screening.dropped:
         detail = ", ".join(f"{n} {why}" for why, n in sorted(screening.dropped.items()))
         notes.append(f"Dropped {sum(screening.dropped.values())} model findings: {detail}.")
@@ -321,6 +331,7 @@ def _record_usage(metrics: dict[str, object], completion: Completion) -> None:
         llm_input_tokens=completion.input_tokens,
         llm_output_tokens=completion.output_tokens,
         llm_cost_usd=completion.cost_usd,
+        llm_secrets_masked=completion.secrets_masked,
     )
 
 

@@ -29,6 +29,7 @@ from bot.engines.coverage_probe import (
     statement_lines,
 )
 from bot.engines.ghostwriter import Candidate, generate
+from bot.engines.llm.prompt_secrets import masked_note
 from bot.engines.llm.protocol import ChatProvider
 from bot.engines.testgen_changes import (
     ChangedFunction,
@@ -81,6 +82,7 @@ class Run:
     targets: list[Target] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     llm_tokens: list[int] = field(default_factory=lambda: [0, 0])
+    llm_secrets_masked: int = 0
     strength: str = "none"
     """How PR code was contained: ``bubblewrap``, ``rlimits-only``, ``refused`` or ``none``."""
     strength_note: str = ""
@@ -377,6 +379,7 @@ def _llm_rounds(
         )  # fmt: skip
         state.llm_tokens[0] += answer.input_tokens
         state.llm_tokens[1] += answer.output_tokens
+        state.llm_secrets_masked += answer.secrets_masked
         for error in answer.errors.values():
             if error not in state.notes:
                 state.notes.append(error)
@@ -454,6 +457,7 @@ VERDICT_WORDS = {
     "timeout": "timed out",
     "crashes": "crashed",
     "placeholder": "placeholder only",
+    "holds-secret": "held a secret",
 }
 """Candidate verdicts as a reader says them; the metrics keep the machine's words."""
 
@@ -522,7 +526,7 @@ def _result(
         findings=findings,
         patches=patches or [],
         summary=summary,
-        notes=state.notes,
+        notes=[*state.notes, *masked_note(state.llm_secrets_masked)],
         neutral=neutral,
         metrics={
             "functions_changed": len(state.targets),
@@ -535,6 +539,7 @@ def _result(
             "discards": dict(discards),
             "sandbox": state.strength,
             "llm_tokens": {"input": state.llm_tokens[0], "output": state.llm_tokens[1]},
+            "llm_secrets_masked": state.llm_secrets_masked,
             "seconds": round(time.monotonic() - state.started, 2),
         },
     )

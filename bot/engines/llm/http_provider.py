@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from bot.engines.llm.pricing import Price, cost_usd
+from bot.engines.llm.prompt_secrets import mask_messages
 from bot.engines.llm.protocol import Completion, Message
 from bot.engines.llm.structured import OutputMismatch
 from bot.engines.llm.transport import JSONTransport
@@ -96,7 +97,9 @@ class HTTPChatProvider(ABC):
     ) -> Completion:
         if not messages:
             raise EngineError("an LLM request needs at least one message")
-        conversation = self._encode(messages)
+        # The one way out to a provider: what PR text carries is masked here, for every caller.
+        masked, secrets_masked = mask_messages(messages)
+        conversation = self._encode(masked)
         spent_in = spent_out = 0
         cost: float | None = 0.0
         reason = ""
@@ -118,7 +121,9 @@ class HTTPChatProvider(ABC):
                 reply.output_tokens,
             )
             if schema is None:
-                return Completion(reply.text, None, spent_in, spent_out, reply.model, cost, attempt)
+                return Completion(
+                    reply.text, None, spent_in, spent_out, reply.model, cost, attempt, secrets_masked
+                )
             try:
                 parsed = self._parse(schema, reply)
             except OutputMismatch as exc:
@@ -126,7 +131,9 @@ class HTTPChatProvider(ABC):
                 log.info("llm output rejected (attempt %d): %s", attempt, reason)
                 conversation = conversation + reply.native_turns + self._correction(reply, reason)
                 continue
-            return Completion(reply.text, parsed, spent_in, spent_out, reply.model, cost, attempt)
+            return Completion(
+                reply.text, parsed, spent_in, spent_out, reply.model, cost, attempt, secrets_masked
+            )
         raise EngineError(
             f"the model {self._model!r} twice returned output that does not match "
             f"{schema.__name__ if schema else 'the schema'}: {reason}",

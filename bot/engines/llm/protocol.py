@@ -37,13 +37,17 @@ class Completion:
     model: str
     cost_usd: float | None = None
     calls: int = 1
+    secrets_masked: int = 0
+    """Secrets masked out of the request before it was sent (a count, never a value)."""
 
 
 class ChatProvider(Protocol):
     """A chat model behind some HTTP API.
 
     ``complete`` raises ``bot.errors.EngineError`` (never a transport exception) when the
-    service fails or the output cannot be made to fit ``schema``.
+    service fails or the output cannot be made to fit ``schema``. A provider that sends the
+    messages anywhere masks their secrets first (``bot.engines.llm.prompt_secrets``, as
+    ``HTTPChatProvider`` does) and says how many in ``Completion.secrets_masked``.
     """
 
     @property
