@@ -48,6 +48,30 @@ def pytest_runtest_call(item):
     if cov is not None:
         cov.switch_context("")
 """
+PROGRESS_PLUGIN = """\
+# Written by Shunter: note each test as it starts and ends, one unbuffered write a line,
+# so that when the run is killed at the wall clock Shunter knows which test was running.
+import os
+
+import pytest
+
+_LOG = os.open(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "progress.log"),
+    os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    0o600,
+)
+
+
+def _note(event, item):
+    os.write(_LOG, (event + " " + item.nodeid.replace("\\n", " ") + "\\n").encode("utf-8", "replace"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _note("start", item)
+    yield
+    _note("end", item)
+"""
 COVERAGERC = """\
 [run]
 data_file = {dir}/coverage.dat
@@ -125,6 +149,9 @@ class Measurement:
     coverage: dict[str, FileCoverage] = field(default_factory=dict)
     outcomes: list[TestOutcome] = field(default_factory=list)
     problem: str | None = None
+    running: str | None = None
+    """The node id of the test that had started and not ended when the run stopped (read
+    only with ``progress``): the one to blame when the run hung or died."""
 
 
 def _shaped(value: object, kind: type[T], what: str) -> T:
@@ -245,6 +272,19 @@ def project_pythonpath(workdir: Path) -> str:
     return ":".join(parts)
 
 
+def still_running(log: str) -> str | None:
+    """The test the progress log shows started and not ended (pure). PR code can write the
+    log too; at worst it blames the wrong candidate, which then only loses its own run."""
+    running: str | None = None
+    for line in log.splitlines():
+        event, _, nodeid = line.partition(" ")
+        if event == "start":
+            running = nodeid
+        elif event == "end" and nodeid == running:
+            running = None
+    return running
+
+
 def _read_capped(workdir: Path, rel: str) -> str | None:
     """A report the sandbox wrote, or None: never through a link, never a non-file."""
     data = hostfs.read_file_capped(workdir, rel, MAX_REPORT_BYTES)
@@ -264,15 +304,17 @@ def measure(
     extra_args: Iterable[str] = (),
     plugins: Iterable[str] = (),
     before_run: Callable[[], None] | None = None,
+    progress: bool = False,
 ) -> Measurement:
-    """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced.
+    """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced;
+    with ``progress``, also which test was running when it stopped.
 
     Raises ``hostfs.UnsafeWorkPath`` when an earlier run replaced Shunter's directory
     with a link (or similar): the inputs are never written through it.
     """
     shunter = workdir / SHUNTER_DIR
     hostfs.make_dirs(workdir, SHUNTER_DIR)
-    for stale in ("coverage.json", "coverage.dat", f"junit-{tag}.xml"):
+    for stale in ("coverage.json", "coverage.dat", f"junit-{tag}.xml", "progress.log"):
         hostfs.remove(workdir, f"{SHUNTER_DIR}/{stale}")
     rc = COVERAGERC.format(
         dir=SHUNTER_DIR,
@@ -283,6 +325,9 @@ def measure(
     if contexts:
         hostfs.write_file(workdir, f"{SHUNTER_DIR}/shunter_contexts.py", CONTEXT_PLUGIN)
         plugin = ["-p", "shunter_contexts"]
+    if progress:
+        hostfs.write_file(workdir, f"{SHUNTER_DIR}/shunter_progress.py", PROGRESS_PLUGIN)
+        plugin += ["-p", "shunter_progress"]
     if before_run is not None:
         before_run()
     sandbox.prepare(workdir)
@@ -295,7 +340,7 @@ def measure(
     report = [python, "-m", "coverage", "json", f"--rcfile={rcfile}", "-q"]
     script = f"{shlex.join(run)}; rc=$?; {shlex.join(report)} >/dev/null 2>&1; exit $rc"
     pythonpath = project_pythonpath(workdir)
-    if contexts:
+    if contexts or progress:
         pythonpath += f":{shunter}"
     result = sandbox.run(
         ["/bin/sh", "-c", script],
@@ -314,6 +359,8 @@ def measure(
             measurement.outcomes = parse_junit(junit_text)
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError, ET.ParseError) as exc:
         measurement.problem = f"unreadable test report: {exc}"
+    if progress:
+        measurement.running = still_running(_read_capped(workdir, f"{SHUNTER_DIR}/progress.log") or "")
     if cov_text is None and measurement.problem is None:
         measurement.problem = f"no coverage report ({result.note})"
     return measurement

@@ -3,8 +3,9 @@
 A candidate is kept only if it (1) imports and (2) passes, (3) passes again in two more
 runs (no flakiness), and (4) executes changed lines the existing tests did not. Each
 filter is one batched pytest run over all surviving candidates, with coverage.py's
-per-test contexts telling which candidate executed which lines; a batch that hits the
-wall clock falls back to one run per candidate, so one hanging test costs only itself.
+per-test contexts telling which candidate executed which lines. When a batch hits the
+wall clock, the test that was running (pytest notes each start and end) is blamed and the
+rest run again without it, so one hanging test costs only itself.
 """
 
 from __future__ import annotations
@@ -101,25 +102,54 @@ def _run(setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: boo
         limits=setup.limits,
         ro_paths=setup.ro_paths,
         plugins=setup.plugins,
+        progress=True,
     )
+
+
+def _broken(m: Measurement) -> bool:
+    return m.result.timed_out or m.result.killed_by is not None or not m.outcomes
 
 
 def _batch(
     setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: bool
-) -> list[tuple[Candidate, Measurement]]:
-    """One run for all; when that run hangs or dies (a candidate exhausting a limit takes
-    pytest down with it), one run each, so only the culprit pays."""
-    m = _run(setup, cands, tag, contexts)
-    broken = m.result.timed_out or m.result.killed_by is not None or not m.outcomes
-    if not broken or len(cands) == 1:
-        return [(c, m) for c in cands]
-    out = []
+) -> list[tuple[Candidate, Measurement | None]]:
+    """One run for all. When that run hangs or dies (a candidate exhausting a limit takes
+    pytest down with it), the candidate whose test was running is judged on it and the
+    others run again without it: one hanging test costs one wall clock, not two. When no
+    test was running (collection hung, say), one run each, so only the culprit pays. A
+    candidate not run again before the deadline comes back with None: it was never judged.
+    """
+    out: list[tuple[Candidate, Measurement | None]] = []
+    left = list(cands)
+    retry = 0
+    while True:
+        m = _run(setup, left, tag if retry == 0 else f"{tag}-r{retry}", contexts)
+        if not _broken(m) or len(left) == 1:
+            return out + [(c, m) for c in left]
+        culprit = next((c for c in left if m.running and names_candidate(c.stem, m.running)), None)
+        if culprit is None:
+            return out + _one_by_one(setup, left, tag, contexts)
+        out.append((culprit, m))
+        left.remove(culprit)
+        retry += 1
+        if time.monotonic() > setup.deadline:
+            return out + [(c, None) for c in left]
+
+
+def _one_by_one(
+    setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: bool
+) -> list[tuple[Candidate, Measurement | None]]:
+    out: list[tuple[Candidate, Measurement | None]] = []
     for cand in cands:
         if time.monotonic() > setup.deadline:
-            out.append((cand, m))  # judged on the timed-out batch: "timeout"
-            continue
-        out.append((cand, _run(setup, [cand], f"{tag}-{cand.index}", contexts)))
+            out.append((cand, None))
+        else:
+            out.append((cand, _run(setup, [cand], f"{tag}-{cand.index}", contexts)))
     return out
+
+
+def _over_budget(cand: Candidate) -> None:
+    cand.verdict, cand.detail = "over-budget", "the stage's time budget ran out"
 
 
 def validate(
@@ -136,9 +166,12 @@ def validate(
         return
     if time.monotonic() > setup.deadline:
         for cand in pending:
-            cand.verdict, cand.detail = "over-budget", "the stage's time budget ran out"
+            _over_budget(cand)
         return
     for cand, m in _batch(setup, pending, "v1", contexts=True):
+        if m is None:
+            _over_budget(cand)
+            continue
         reason = judge_run(cand, m, first=True)
         if reason is not None:
             cand.verdict, cand.detail = reason, _detail(cand, m)
@@ -156,9 +189,12 @@ def validate(
             break
         if time.monotonic() > setup.deadline:
             for cand in survivors:
-                cand.verdict, cand.detail = "over-budget", "the stage's time budget ran out"
+                _over_budget(cand)
             return
         for cand, m in _batch(setup, survivors, f"v{run}", contexts=False):
+            if m is None:
+                _over_budget(cand)
+                continue
             reason = judge_run(cand, m, first=False)
             if reason is not None:
                 cand.verdict = reason if reason in ("timeout", "crashes") else "flaky"
