@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.engines.ghostwriter import Candidate
-from bot.engines.testgen_changes import ChangedFunction
+from bot.engines.testgen_changes import changed_functions
 from bot.engines.testgen_validate import ValidationSetup, validate
 from bot.sandbox import Limits, Sandbox, SandboxResult
 from bot.sandbox.bubblewrap import find_bwrap, probe
@@ -24,18 +24,8 @@ pytestmark = pytest.mark.skipif(
     reason="bubblewrap is not usable here: without it a killed test reads as an exit status",
 )
 
-ADD = ChangedFunction(
-    path="pkg/calc.py",
-    module="pkg.calc",
-    qualname="add",
-    start_line=1,
-    end_line=2,
-    changed_lines=frozenset({1, 2}),
-    is_method=False,
-    is_async=False,
-    is_private=False,
-    decorators=(),
-)
+CALC = "def add(x: int, y: int) -> int:\n    return x + y\n"
+ADD = changed_functions("pkg/calc.py", CALC, frozenset({1, 2})).functions[0]
 PASSES = "from pkg.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 DIES = (
     "import os\nimport signal\nimport time\n\nfrom pkg.calc import add\n\n\n"
@@ -65,7 +55,7 @@ class CountingSandbox:
 def work(tmp_path: Path) -> Path:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg/__init__.py").write_text("")
-    (tmp_path / "pkg/calc.py").write_text("def add(x: int, y: int) -> int:\n    return x + y\n")
+    (tmp_path / "pkg/calc.py").write_text(CALC)
     return tmp_path
 
 
