@@ -5,7 +5,7 @@ import pytest
 from bot.models import Finding, Severity, StageName
 from bot.policies.schema import FilterMode
 from bot.stages.context import ChangedFile
-from bot.stages.filtering import filter_findings, path_selected, split_findings
+from bot.stages.filtering import filter_findings, line_gate, path_selected, split_findings
 
 FILES = [
     ChangedFile(
@@ -67,6 +67,19 @@ def test_split_keeps_order_and_accepts_strings() -> None:
 def test_multi_line_finding_is_kept_when_any_line_was_added() -> None:
     assert filter_findings([_f("a.py", 1, 10)], FILES, "added") == [_f("a.py", 1, 10)]
     assert filter_findings([_f("a.py", 1, 9)], FILES, "added") == []
+
+
+@pytest.mark.parametrize("mode", list(FilterMode))
+def test_the_line_gate_drops_and_keeps_what_the_filter_does(mode: FilterMode) -> None:
+    """The gate ruff's diagnostics pass before they become findings agrees with the
+    filter on every location: one line, a span, a span reaching into the diff from either
+    side, an empty span (end before start), a deleted file and a path outside the diff."""
+    gate = line_gate(mode, FILES)
+    spans = [(n, n) for n in range(1, 16)] + [(5, 7), (11, 20), (1, 40), (12, 10), (15, 30)]
+    for path in ("a.py", "gone.py", "other.py", "new/b.py", "old/b.py"):
+        for start, end in spans:
+            expected = filter_findings([_f(path, start, end)], FILES, mode) != []
+            assert gate(path, start, end) == expected, (path, start, end)
 
 
 def test_path_selection() -> None:

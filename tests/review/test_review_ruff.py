@@ -130,6 +130,28 @@ def test_parse_json_makes_paths_relative_and_names_syntax_errors(tmp_path: Path)
         parse_ruff_json("not json", tmp_path)
 
 
+def test_ruff_json_lines_read_as_one_array_say_the_same_as_line_by_line(tmp_path: Path) -> None:
+    """ruff's json-lines are read with one ``loads`` when they are one object a line; blank
+    lines, or two objects on one line, are read (or refused) line by line as before."""
+
+    def line(code: str, row: int) -> str:
+        at = {"row": row, "column": 1}
+        item = {"code": code, "message": "m", "filename": str(tmp_path / "a.py"), "location": at, "end_location": at}
+        return json.dumps(item)
+
+    def read(text: str) -> list[tuple[str, int]]:
+        return [(d.code, d.row) for d in parse_ruff_json(text, tmp_path)]
+
+    one, two = line("F401", 1), line("E501", 2)
+    assert read(f"{one}\n{two}\n") == [("F401", 1), ("E501", 2)]
+    assert read(f"\n{one}\n\n  \n{two}\r\n") == [("F401", 1), ("E501", 2)]
+    assert read("\n \n") == []
+    with pytest.raises(EngineError, match="not JSON"):
+        parse_ruff_json(f"{one}, {two}\n", tmp_path)  # a JSON array's worth on one line
+    with pytest.raises(EngineError, match="not JSON"):
+        parse_ruff_json(f"{one}\n{two[:-1]}\n", tmp_path)
+
+
 def test_edits_use_character_columns() -> None:
     text = 'x = "héllo";  import sys\ny = 1\n'
     assert apply_edits(text, [Edit(1, 15, 1, 25, "")]) == 'x = "héllo";  \ny = 1\n'
