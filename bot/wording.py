@@ -1,7 +1,9 @@
 """How counts and file names read, shared by the stages (pure) and the publisher (shell).
 
 Both say "1 error, 2 warnings" and "1 changed file" the same way, and show a file name the
-same way in Markdown; living here rather than in ``bot.publishing`` keeps the stages'
+same way in Markdown. This module owns the Markdown escaping of text Shunter did not write
+(mentions, HTML, pipes, backticks, line breaks); ``bot.publishing.markdown`` adds secret
+masking and byte limits on top of it; living here rather than in ``bot.publishing`` keeps the stages'
 imports light (the publisher's pull in the store and SQLAlchemy, a quarter of a second at
 every ``shunter run``).
 """
@@ -71,11 +73,11 @@ def shown_path(path: str) -> str:
 
 def path_code(path: str, *, suffix: str = "", table: bool = False, max_chars: int = 300) -> str:
     """``path`` (then ``suffix``, e.g. ``:12``) as a Markdown code span that nothing in the
-    name can break: quoted by :func:`shown_path`, then fenced by :func:`_code_span`."""
+    name can break: quoted by :func:`shown_path`, then fenced by :func:`code_span`."""
     name = shown_path(path)
     if len(name) > max_chars:
         name = name[: max_chars - 1] + "…"
-    return _code_span(name + suffix, table=table)
+    return code_span(name + suffix, table=table)
 
 
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
@@ -92,7 +94,7 @@ def typed_code(text: str, *, max_chars: int = 80) -> str:
     flat = _LINE_BREAKS.sub(" ", text)
     if len(flat) > max_chars:
         flat = flat[: max_chars - 1] + "…"
-    return _code_span(flat.replace("@", "@\u2060"))
+    return code_span(unmention(flat))
 
 
 def quoted_code(text: str, *, max_lines: int = 20, max_chars: int = 1000) -> str:
@@ -106,6 +108,62 @@ def quoted_code(text: str, *, max_lines: int = 20, max_chars: int = 1000) -> str
     if len(lines) > max_lines:
         shown.append(f"> … and {plural(len(lines) - max_lines, 'more line')}")
     return "\n".join(shown)
+
+
+WORD_JOINER = "\u2060"
+# "@login" or "@org/team" after anything but a word character (which makes it an e-mail
+# address): GitHub links a mention after a space, a backtick or a bracket alike
+_MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9])")
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")  # a backtick run, then the same run
+
+
+def unmention(text: str) -> str:
+    """``text`` with an invisible word joiner after the ``@`` of every mention, so
+    ``@alice`` and ``@org/team`` notify no one, in prose, table cells and code spans alike
+    (one character everywhere: a second way of doing it would drift). E-mail addresses stay
+    as they are."""
+    return _MENTION.sub("@" + WORD_JOINER, text)
+
+
+def _unmarked(text: str) -> str:
+    """``<!--`` broken up with a zero-width space where it must read as written (a code
+    span shows ``&lt;`` literally): a raw marker in a body could fool anything that
+    searches comment bodies for Shunter's markers."""
+    return text.replace("<!--", "<!\u200b--")
+
+
+def one_line(text: str, max_chars: int = 200) -> str:
+    """``text`` with every run of whitespace (line breaks end tables and list items) made
+    one space, past ``max_chars`` ending with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= max_chars else flat[: max_chars - 1] + "…"
+
+
+def table_cell(text: str, max_chars: int = 200) -> str:
+    """Text Shunter did not write (a finding's message) as one Markdown table cell: one
+    line, no pipes, no HTML, no mentions, its code spans kept as code.
+
+    Outside code spans ``<`` and ``&`` are escaped (``<details>`` would swallow the rest of
+    the page); inside they stay as they are, since a code span shows ``&lt;`` literally. A
+    backtick that opens no span is shown as it is."""
+    flat = one_line(text, max_chars)
+    parts, start = [], 0
+    for span in _CODE_SPAN.finditer(flat):
+        parts += [_no_html(flat[start : span.start()]), _unmarked(span.group())]
+        start = span.end()
+    parts.append(_no_html(flat[start:]))
+    return unmention("".join(parts).replace("|", "\\|"))
+
+
+def prose_block(text: str) -> str:
+    """Multi-line text Shunter did not write, kept as Markdown: no HTML comments (forged
+    markers) and no mentions. Other HTML is left alone: GitHub sanitises it, and stage
+    summaries use ``<details>``."""
+    return unmention(text.replace("<!--", "&lt;!--"))
+
+
+def _no_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _MARKUP = re.compile(r"([\\`*_\[\]<>|&!~#$])")
@@ -122,23 +180,23 @@ def prose_text(text: str, *, max_chars: int = 120) -> str:
     Line breaks and control characters become one space; every character that could
     start markup (``|`` included, which GFM splits cells on before anything else, and ``$``,
     GitHub's math) is escaped with a backslash, and so is a list or heading marker that
-    starts the text; ``@`` gets an invisible word joiner after it, as in :func:`typed_code`,
-    and ``<!--`` is broken up, as in :func:`_code_span`; past ``max_chars`` it ends with an
+    starts the text; a mention gets an invisible word joiner (:func:`unmention`), and
+    ``<!--`` is broken up, as in :func:`code_span`; past ``max_chars`` it ends with an
     ellipsis."""
     flat = _LINE_BREAKS.sub(" ", text).strip()
     if len(flat) > max_chars:
         flat = flat[: max_chars - 1] + "…"
-    flat = _MARKUP.sub(r"\\\1", flat.replace("<!--", "<!\u200b--"))
+    flat = _MARKUP.sub(r"\\\1", _unmarked(flat))
     flat = _BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
-    return flat.replace("@", "@\u2060") or " "
+    return unmention(flat) or " "
 
 
-def _code_span(text: str, *, table: bool = False) -> str:
+def code_span(text: str, *, table: bool = False) -> str:
     """``text`` as one CommonMark code span: fenced with more backticks than any run in it,
     padded when it starts or ends with a backtick or a space (CommonMark strips one space
     from each end), ``|`` escaped in table cells (GFM splits cells even inside code spans)
     and ``<!--`` broken up (a forged Shunter marker in a body could fool a search)."""
-    text = (text or " ").replace("<!--", "<!\u200b--")
+    text = _unmarked(text or " ")
     if table:
         text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)

@@ -1,9 +1,12 @@
-"""Markdown pieces that are safe with untrusted text in them.
+"""Markdown pieces that are safe with untrusted text in them, and hold no secret.
 
 Finding messages, rule ids, file paths and command arguments come from analyzers, LLMs and
 PR authors: they must not break a table, close a code fence, open an HTML comment (which
-could forge Shunter's summary marker), or ping people with @mentions. And a token that an
-analyzer echoed into a message must not be published: every helper here masks secrets.
+could forge Shunter's summary marker), or ping people with @mentions. ``bot.wording`` owns
+that escaping, for the stages and the replies as well (two ways of neutralising a mention
+would drift apart); this module adds what only publishing needs: a token an analyzer echoed
+into a message must not be published, so every helper here masks secrets first, and bodies
+are cut to GitHub's byte limits.
 """
 
 from __future__ import annotations
@@ -12,12 +15,10 @@ import re
 
 from bot.publishing.limits import size
 from bot.store.redaction import redact_secrets
+from bot.wording import code_span, prose_block, table_cell
+from bot.wording import one_line as _flat
 
 _BACKTICK_RUN = re.compile(r"`+")
-# a CommonMark code span: a backtick run, then the first run of the same length
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
-# "@login" or "@org/team" not preceded by a word character (e-mail addresses stay intact).
-_MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
 
 
 def clip(text: str, max_bytes: int, *, ellipsis: str = "…") -> str:
@@ -29,43 +30,20 @@ def clip(text: str, max_bytes: int, *, ellipsis: str = "…") -> str:
 
 
 def one_line(text: str, max_chars: int = 200) -> str:
-    """Collapse whitespace (newlines break tables and list items) and clip."""
-    flat = " ".join(redact_secrets(text).split())
-    return flat if len(flat) <= max_chars else flat[: max_chars - 1] + "…"
+    """Collapse whitespace (newlines break tables and list items), mask secrets and clip."""
+    return _flat(redact_secrets(text), max_chars)
 
 
 def cell(text: str, max_chars: int = 200) -> str:
-    """Text for a Markdown table cell: one line, no pipes, no HTML, no mentions.
-
-    Code spans in ``text`` (a file name in a finding's message) keep ``<`` and ``&`` as
-    they are: GitHub shows a code span's text literally, so ``&lt;`` would be printed."""
-    flat = one_line(text, max_chars)
-    parts, start = [], 0
-    for span in _CODE_SPAN.finditer(flat):
-        parts += [_no_html(flat[start : span.start()]), span.group().replace("<!--", "<!\u200b--")]
-        start = span.end()
-    parts.append(_no_html(flat[start:]))
-    return _MENTION.sub("@\u200b", "".join(parts).replace("|", "\\|"))
-
-
-def _no_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for a Markdown table cell (:func:`bot.wording.table_cell`), secrets masked."""
+    return table_cell(redact_secrets(text), max_chars)
 
 
 def code(text: str, max_chars: int = 200, *, table: bool = False) -> str:
-    """Inline code that survives backticks inside (CommonMark: a longer fence).
-
-    ``table=True`` escapes pipes, which GFM honours even inside code spans in tables.
-    """
-    # A code span shows "<!--" literally, but a raw marker in the body could still fool
-    # anything that searches comment bodies for Shunter's markers.
-    flat = one_line(text, max_chars).replace("<!--", "<!\u200b--")
-    if table:
-        flat = flat.replace("|", "\\|")
-    longest = max((len(run) for run in _BACKTICK_RUN.findall(flat)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
-    return f"{fence}{pad}{flat}{pad}{fence}"
+    """Inline code that survives backticks inside (:func:`bot.wording.code_span`), on one
+    line, secrets masked. ``table=True`` escapes pipes, which GFM honours even inside code
+    spans in tables."""
+    return code_span(one_line(text, max_chars), table=table)
 
 
 def fence_for(text: str, minimum: int = 3) -> str:
@@ -75,9 +53,5 @@ def fence_for(text: str, minimum: int = 3) -> str:
 
 
 def plain(text: str) -> str:
-    """Multi-line untrusted prose: no HTML comments (forged markers) and no mentions.
-
-    Other HTML is left alone: GitHub sanitises it, and stage summaries use ``<details>``.
-    """
-    return _MENTION.sub("@\u200b", redact_secrets(text).replace("<!--", "&lt;!--"))
-
+    """Multi-line untrusted prose (:func:`bot.wording.prose_block`), secrets masked."""
+    return prose_block(redact_secrets(text))

@@ -119,7 +119,7 @@ def test_suggestion_blocks() -> None:
 def test_untrusted_messages_are_defused(make) -> None:
     finding = make.finding(1, line=10, message="ping @octocat <!-- shunter:summary --> " + "m" * 100_000)
     [comment] = select_inline_comments([finding], FILES, set(), 5)
-    assert "@octocat" not in comment.body and "@\u200boctocat" in comment.body
+    assert "@octocat" not in comment.body and "@\u2060octocat" in comment.body
     assert "<!-- shunter:summary -->" not in comment.body
     assert size(comment.body) <= MAX_COMMENT_BODY
     huge_fix = make.finding(2, line=11, suggestion="y" * 80_000)
