@@ -361,12 +361,14 @@ class Publisher:
     ) -> str:
         """Complete the check run with the result and store the run (inline comments are
         :meth:`publish_inline`, once the verdict stands)."""
-        dismissed = set()
+        dismissed_by: dict[str, str] = {}
         if self.target.number is not None:
-            dismissed = self.store.dismissed_fingerprints(self.target.repo, self.target.number)
+            dismissals = self.store.dismissed_findings(self.target.repo, self.target.number)
+            dismissed_by = {item.fingerprint: item.by for item in dismissals}
+        dismissed = set(dismissed_by)
         plan = check_run_output(
             result, options, details_url=self._details_url(run_id), dismissed=dismissed,
-            apply_allowed=_apply_allowed(patches, stage), external_id=str(run_id),
+            dismissed_by=dismissed_by, apply_allowed=_apply_allowed(patches, stage), external_id=str(run_id),
         )
         requests = plan.payloads()
         sent = self._send_conclusion(check_run_id, requests)

@@ -8,7 +8,7 @@ per request and appends the annotations of every later PATCH.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,7 @@ def check_run_output(
     *,
     details_url: str | None = None,
     dismissed: Collection[str] = (),
+    dismissed_by: Mapping[str, str] | None = None,
     apply_allowed: bool = True,
     max_annotations: int = DEFAULT_MAX_ANNOTATIONS,
     external_id: str | None = None,
@@ -111,14 +112,17 @@ def check_run_output(
     """The completed check run for ``result``.
 
     ``dismissed`` holds fingerprints people dismissed on the PR: they neither annotate nor
-    fail the check. ``apply_allowed`` is False when policy forbids applying this stage's
-    patches, which hides the "Apply fixes" button.
+    fail the check, nor are listed or counted; ``dismissed_by`` maps them to the login that
+    dismissed each, for the one line that says how many are left out and by whom.
+    ``apply_allowed`` is False when policy forbids applying this stage's patches, which
+    hides the "Apply fixes" button.
     """
     config = stage_config or StageConfig()
     dismissed_set = set(dismissed)
     suppressed = [f for f in result.findings if f.suppressed]
     reported = sort_findings(reported_findings(result, dismissed_set))
-    dismissed_count = sum(1 for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set)
+    gone = [f.fingerprint for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set]
+    who = sorted({(dismissed_by or {}).get(fp, "") for fp in gone} - {""}, key=str.casefold)
     conclusion = stage_conclusion(result, config.fail_on, dismissed=dismissed_set)
     shown = reported[: max(max_annotations, 0)]
     annotations = [annotation(f) for f in shown]
@@ -127,16 +131,19 @@ def check_run_output(
         for i in range(0, len(annotations), limits.MAX_ANNOTATIONS_PER_REQUEST)
     )
     fixes = offered_fixes(result)
+    stage_summary = _stage_summary(result, dismissed_set)
+    listed = not reported or _summary_lists(result, reported, stage_summary)
     summary = _summary(
         result,
         reported,
         config.fail_on,
         dismissed_fingerprints=dismissed_set,
-        stage_summary=_stage_summary(result, dismissed_set),
+        stage_summary=stage_summary,
         fixes=fixes,
         apply_allowed=apply_allowed,
         suppressed=len(suppressed),
-        dismissed=dismissed_count,
+        dismissed=len(gone),
+        dismissed_by=who,
         not_annotated=len(reported) - len(shown),
     )
     return CheckRunPlan(
@@ -144,7 +151,7 @@ def check_run_output(
         conclusion=conclusion,
         title=check_title(result, dismissed=dismissed_set),
         summary=summary,
-        text=findings_text(reported) if reported and not _summary_lists(result, reported) else None,
+        text=None if listed else findings_text(reported),
         annotation_batches=batches,
         actions=tuple(_actions(has_fixes=bool(fixes) and apply_allowed, has_findings=bool(reported))),
         details_url=details_url,
@@ -156,37 +163,46 @@ def check_run_output(
 
 
 def _stage_summary(result: StageResult, dismissed: Collection[str]) -> str:
-    """The stage's own summary as the check run shows it. The security stage's lists its
-    findings one by one, so once people dismiss some it is written again without them: the
-    check says they are not shown, and its counts leave them out."""
+    """The stage's own summary as the check run shows it. The review and security stages'
+    list their findings one by one, so once people dismiss some it is written again without
+    them (each stage's ``render_summary`` reads the result alone): the check says they are
+    not shown, and neither list nor counts may still hold them."""
     gone = set(dismissed)
-    if result.stage is not StageName.SECURITY or not any(
-        f.fingerprint in gone for f in result.findings if not f.suppressed
-    ):
+    render = _renderer(result)
+    if render is None or not any(f.fingerprint in gone for f in result.findings if not f.suppressed):
         return result.summary
-    from bot.stages.security import render_summary  # the scanners' module: only when needed
-
     kept = [f for f in result.findings if f.suppressed or f.fingerprint not in gone]
-    return render_summary(result.model_copy(update={"findings": kept}))
+    return render(result.model_copy(update={"findings": kept}))
 
 
-def _summary_lists(result: StageResult, reported: list[Finding]) -> bool:
-    """Whether the stage's summary already lists every reported finding (the security
-    stage's does, by severity and CWE, with each finding's id; the review stage's table does,
-    with their ids, up to 20 findings): the table of findings under it then said everything
-    a second time, a secret's full message and rotation advice once per row included.
+def _renderer(result: StageResult) -> Callable[[StageResult], str] | None:
+    """The function that wrote ``result.summary`` from the result alone, when there is one
+    (the builtin review engine's; not the llm engine's, whose summary is the model's)."""
+    # the stages' modules pull in the scanners: imported only when needed
+    if result.stage is StageName.SECURITY:
+        from bot.stages.security import render_summary as security_summary
 
-    The review stage's table is the stage's, which knows nothing of dismissals: once people
-    dismiss one of its findings it still lists that one, so the check's own table (which
-    leaves it out) is kept; so it is when the table does not name every finding's id."""
+        return security_summary
+    if result.stage is StageName.REVIEW and "filter" in result.metrics:
+        from bot.stages.review import render_summary as review_summary
+
+        return review_summary
+    return None
+
+
+def _summary_lists(result: StageResult, reported: list[Finding], stage_summary: str) -> bool:
+    """Whether the stage's summary, as the check run shows it, already lists every reported
+    finding (the security stage's does, by severity and CWE, with each finding's id; the
+    review stage's table does, with their ids, up to 20 findings): the table of findings
+    under it then said everything a second time, a secret's full message and rotation
+    advice once per row included. A summary that does not name every reported finding's id
+    (an llm review, a long review) keeps the check's own table."""
     if result.stage is StageName.SECURITY:
         from bot.stages.security import MAX_SUMMARY_ITEMS  # the scanners' module: only when needed
 
         return len(reported) <= MAX_SUMMARY_ITEMS
     if result.stage is StageName.REVIEW:
-        return len(result.findings) == len(reported) and all(
-            f"| `{f.short_id}` |" in result.summary for f in reported
-        )
+        return all(f"| `{f.short_id}` |" in stage_summary for f in reported)
     return False
 
 
@@ -251,6 +267,7 @@ def _summary(
     apply_allowed: bool,
     suppressed: int,
     dismissed: int,
+    dismissed_by: list[str],
     not_annotated: int,
 ) -> str:
     head: list[str] = []
@@ -276,7 +293,8 @@ def _summary(
     if suppressed:  # not "not shown": a stage may list them with their reasons (security does)
         head.append(f"{plural(suppressed, 'finding')} suppressed in the code {_be(suppressed)} not counted.")
     if dismissed:
-        head.append(f"{plural(dismissed, 'finding')} dismissed on this PR {_be(dismissed)} not shown.")
+        by = f" (dismissed by {', '.join(code(login, 60) for login in dismissed_by)})" if dismissed_by else ""
+        head.append(f"{plural(dismissed, 'finding')} dismissed on this PR {_be(dismissed)} not shown{by}.")
     if not_annotated:
         head.append(
             f"Only the {len(reported) - not_annotated} most important findings are annotated; "

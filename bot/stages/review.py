@@ -40,7 +40,7 @@ from bot.models import FileDiff, Finding, PatchDraft, Severity, StageName, Stage
 from bot.policies.schema import ReviewStageConfig
 from bot.stages.context import ChangedFile, StageContext
 from bot.stages.filtering import line_gate, path_selected, split_findings
-from bot.wording import findings_title, path_code, plural
+from bot.wording import code_span, path_code, plural, table_cell
 
 MAX_FILE_BYTES = 2_000_000
 MAX_EXTEND_DEPTH = 8
@@ -534,38 +534,35 @@ def _config_finding(
     )
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:200]
+def render_summary(result: StageResult) -> str:
+    """Markdown for the check run: what was reviewed and how, then each finding with the id
+    ``/shunter dismiss`` takes.
 
-
-def render_summary(
-    findings: Sequence[Finding],
-    files: Sequence[ChangedFile],
-    patch: PatchDraft | None,
-    dropped: int,
-    options: ReviewStageConfig,
-    outage: RuffOutage | None = None,
-) -> str:
-    python = sum(1 for f in files if heuristics.is_python(f.path))
-    if findings:
-        head = f"**{plural(len(findings), 'finding')}** ({findings_title(findings)})"
-    else:
-        head = "**No findings**"
+    It reads only ``result`` (its findings, patches and metrics), so the check run can write
+    it again without the findings people dismissed on the pull request
+    (``bot.publishing.check_runs``), as it does the security stage's. The counts of findings
+    and what fails the check are the check run's to say, once (its first lines, from
+    ``bot.stages.verdict``): said here too, a reader got "fails on `error`" and then a
+    sentence saying the same."""
+    m = result.metrics
+    findings = [f for f in result.findings if not f.suppressed]
+    mode = str(m.get("filter", "added"))
     lines = [
         "### Code review",
         "",
-        f"{head} in {plural(len(files), 'changed file')} ({python} Python), "
-        f"filter `{options.filter.value}`, fails on `{options.fail_on.value}`.",
+        f"Reviewed {plural(int(m.get('files', 0)), 'changed file')} "
+        f"({int(m.get('changed_python', 0))} Python), filter `{mode}`.",
     ]
-    if outage is not None:
-        what = "ran out of time" if outage.timed_out else "failed"
+    if m.get("ruff") in {"timed_out", "failed"}:
+        what = "ran out of time" if m["ruff"] == "timed_out" else "failed"
         lines += ["", f"**ruff could not lint the code** ({what}; see the notes): this is no clean pass."]
+    dropped = int(m.get("filtered_out", 0))
     if dropped:
-        lines.append(f"{dropped} more outside the `{options.filter.value}` filter are not shown.")
-    if patch is not None:
-        lines.append(
-            f"ruff can fix {len(patch.finding_fingerprints)} of them safely (one patch)."
-        )
+        verb = "is" if dropped == 1 else "are"
+        lines.append(f"{plural(dropped, 'more finding')} outside the `{mode}` filter {verb} not shown.")
+    # which findings ruff's patch fixes; how many fixes there are and how to apply them is
+    # the check run's line ("3 fixes available: press Apply fixes ..."), said once there
+    fixable = {fp for patch in result.patches for fp in patch.finding_fingerprints}
     if findings:
         ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line))
         # the id is what `/shunter dismiss` takes: up to SUMMARY_ROWS findings, this table is
@@ -573,8 +570,9 @@ def render_summary(
         lines += ["", "| Severity | Rule | Where | Message | Id |", "|---|---|---|---|---|"]
         for f in ordered[:SUMMARY_ROWS]:
             where = path_code(f.path, suffix=f":{f.start_line}", table=True)
-            row = f"| {f.severity.value} | `{f.rule_id}` | {where} | {_cell(f.message)}"
-            lines.append(f"{row} | `{f.short_id}` |")
+            rule = code_span(f.rule_id, table=True)
+            message = table_cell(f.message) + (" _(fix available)_" if f.fingerprint in fixable else "")
+            lines.append(f"| {f.severity.value} | {rule} | {where} | {message} | {code_span(f.short_id)} |")
         if len(ordered) > SUMMARY_ROWS:
             lines.append(f"\n…and {len(ordered) - SUMMARY_ROWS} more in the annotations.")
     return "\n".join(lines) + "\n"
@@ -667,6 +665,8 @@ def _run(ctx: StageContext) -> StageResult:
     counts = Counter(f.severity.value for f in kept)
     metrics: dict[str, object] = {
         "files": len(files),
+        "changed_python": sum(1 for f in files if heuristics.is_python(f.path)),
+        "filter": options.filter.value,
         "python_files": sum(1 for path in texts if heuristics.is_python(path)),
         "findings": len(kept),
         "findings_by_severity": {s.value: counts.get(s.value, 0) for s in Severity},
@@ -683,13 +683,14 @@ def _run(ctx: StageContext) -> StageResult:
             "error": True,
             "incomplete": "ruff could not lint the code",
         }
-    return StageResult(
+    result = StageResult(
         stage=StageName.REVIEW,
         head_sha=ctx.head_sha,
         findings=kept,
         patches=[patch] if patch else [],
-        summary=render_summary(kept, files, patch, dropped_count, options, work.outage),
         notes=work.notes,
         metrics=metrics,
         neutral=work.outage is not None,
     )
+    result.summary = render_summary(result)
+    return result

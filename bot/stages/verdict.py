@@ -161,7 +161,9 @@ def explanation(result: StageResult, fail_on: FailOn, *, dismissed: Collection[s
             confident = " and `high` confidence"
         elif floor:
             confident = f" and at least `{floor}` confidence"
-        sentences.append(f"The check fails on findings of severity `{fail_on.value}` or higher{confident}.")
+        # nothing is above an error: "or higher" would send a reader looking for it
+        severity = "`error`" if fail_on is FailOn.ERROR else f"`{fail_on.value}` or higher"
+        sentences.append(f"The check fails on findings of severity {severity}{confident}.")
     note = confidence_note(result, fail_on, dismissed=dismissed)
     if note:
         sentences.append(note)
