@@ -196,6 +196,11 @@ Scanner = Literal["bandit", "secrets", "rules", "semgrep", "dependencies"]
 DEFAULT_SCANNERS: tuple[Scanner, ...] = ("bandit", "secrets", "rules")
 
 
+DEFAULT_IGNORED_IN_TESTS = ("B101",)
+"""bandit's assert test in test files is the best-known false positive: pytest checks with
+``assert``, and tests do not run under ``python -O``. Projects that run bandit skip it there."""
+
+
 class SecurityStageConfig(StageConfig):
     new_only: bool = Field(
         default=True, description="Report only findings the PR introduces (not on the base)."
@@ -203,6 +208,12 @@ class SecurityStageConfig(StageConfig):
     scanners: list[Scanner] = Field(default_factory=lambda: list(DEFAULT_SCANNERS))
     ignore_rules: list[str] = Field(default_factory=list, description="Rule ids never reported (e.g. B101).")
     ignore_paths: list[str] = Field(default_factory=list, description="Globs of files the scanners skip.")
+    ignore_rules_in_tests: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_IGNORED_IN_TESTS),
+        description="Rule ids or globs not reported in test files (tests/, test_*.py, *_test.py,"
+        " conftest.py...): B101 by default, since a test's assert is how pytest checks; [] reports"
+        " them everywhere.",
+    )
     min_confidence: Literal["low", "medium", "high"] = "low"
     fail_on: FailOn = FailOn.WARNING
     fail_on_confidence: Literal["low", "medium", "high"] = Field(

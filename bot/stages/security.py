@@ -33,6 +33,7 @@ from bot.engines import (
     semgrep_scan,
     suppressions,
 )
+from bot.engines.heuristics import is_test_path
 from bot.engines.redaction import redact
 from bot.engines.security_findings import EngineReport, RuleInfo, confidence_rank
 from bot.errors import ConfigError, EngineError, TransientError
@@ -184,6 +185,7 @@ def run(ctx: StageContext) -> StageResult:
         "suppressed": len(suppressed),
         "preexisting": preexisting,
         "ignored": counts.get("ignored", 0),
+        "ignored_in_tests": counts.get("ignored_in_tests", 0),
         "below_confidence": counts.get("below_confidence", 0),
         # the verdict's to explain: errors and warnings on a check that passes because of it
         "fail_on_confidence": opts.fail_on_confidence,
@@ -453,15 +455,20 @@ def _filter_config(
     floor = confidence_rank(opts.min_confidence)
     for f in findings:
         ids = {f.rule_id, *aliases.get(f.rule_id, ())}
-        if _ignored_path(f.path, opts.ignore_paths) or any(
-            fnmatch.fnmatchcase(i, pattern) for i in ids for pattern in opts.ignore_rules
-        ):
+        if _ignored_path(f.path, opts.ignore_paths) or _names_any(ids, opts.ignore_rules):
             counts["ignored"] += 1
+        elif is_test_path(f.path) and _names_any(ids, opts.ignore_rules_in_tests):
+            counts["ignored_in_tests"] += 1
         elif confidence_rank(f.confidence) < floor:
             counts["below_confidence"] += 1
         else:
             kept.append(f)
     return kept, dict(counts)
+
+
+def _names_any(ids: Iterable[str], patterns: Iterable[str]) -> bool:
+    """Whether one of a finding's ids (its rule and the bandit ids it aliases) matches."""
+    return any(fnmatch.fnmatchcase(i, pattern) for i in ids for pattern in patterns)
 
 
 _WS = re.compile(r"\s+")
@@ -714,6 +721,8 @@ def render_summary(result: StageResult) -> str:
         extra.append(f"{old_debt} not shown (already on the base)")
     if m.get("ignored"):
         extra.append(f"{m['ignored']} ignored by config")
+    if m.get("ignored_in_tests"):
+        extra.append(f"{m['ignored_in_tests']} in test files not reported (`ignore_rules_in_tests`)")
     if m.get("below_confidence"):
         extra.append(f"{m['below_confidence']} below `min_confidence`")
     if m.get("outside_diff"):
