@@ -114,25 +114,28 @@ def _one_per_path(diff: pygit2.Diff) -> list[tuple[int, ChangedPath]]:
     return sorted(chosen.values(), key=lambda item: item[1].path)
 
 
-def changed_file(patch: pygit2.Patch) -> ChangedFile | None:
-    """One file's entry, or None for entries stages cannot look at (submodule pointers).
+def changed_file(patch: pygit2.Patch, entry: ChangedPath | None = None) -> ChangedFile | None:
+    """One file's entry, or None for entries stages cannot look at (submodule pointers);
+    ``entry`` is the patch's delta as ``_changed_path`` names it, when the caller has it.
 
     A symlink's entry has no line map and no patch: its one "line" is the target's path,
     which no analyzer should read as source.
     """
     delta = patch.delta
-    entry = _changed_path(delta)
     if entry is None:
-        return None
+        entry = _changed_path(delta)
+        if entry is None:
+            return None
     status = entry.status
-    added: set[int] = set()
-    context: set[int] = set()
+    added: list[int] = []
+    context: list[int] = []
     for hunk in () if entry.symlink else patch.hunks:
         for line in hunk.lines:
-            if line.origin == "+":
-                added.add(line.new_lineno)
-            elif line.origin == " ":
-                context.add(line.new_lineno)
+            origin = line.origin
+            if origin == "+":
+                added.append(line.new_lineno)
+            elif origin == " ":
+                context.append(line.new_lineno)
     return ChangedFile(
         path=entry.path,
         status=status,
@@ -165,8 +168,9 @@ class DiffFiles(PendingFiles):
         return [entry for _, entry in self._entries]
 
     def load(self) -> list[ChangedFile]:
-        patches = (self._diff[index] for index, _ in self._entries)  # None: unmodified, never listed
-        return [item for patch in patches if patch is not None and (item := changed_file(patch))]
+        # a patch is None for an unmodified entry, never listed; the entries are named once
+        pairs = ((self._diff[index], entry) for index, entry in self._entries)
+        return [item for patch, entry in pairs if patch is not None and (item := changed_file(patch, entry))]
 
 
 def diff_files(
