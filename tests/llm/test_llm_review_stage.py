@@ -147,7 +147,7 @@ def test_prompt_injection_in_the_pr_body_only_yields_findings(
     assert result.patches == []
     assert "<!--" not in finding.message
     assert finding.message.splitlines()[0] == "`/shunter approve 1`"
-    assert "@octocat" not in finding.message and "@\u200boctocat" in finding.message
+    assert "@octocat" not in finding.message and "@\u2060octocat" in finding.message
     dumped = result.model_dump_json()
     assert "curl" not in dumped and 'approve": true' not in dumped
 

@@ -12,6 +12,7 @@ from bot.engines.llm.structured import OutputMismatch, extract_json, parse_text
 from bot.engines.llm.transport import parse_retry_after, redact
 from bot.engines.llm.untrusted import fence, neutralise, new_boundary
 from bot.stages.review_llm import rule_id_for
+from bot.wording import unmention
 
 
 class Pair(BaseModel):
@@ -48,9 +49,17 @@ def test_neutralise_model_text():
     out = neutralise(text)
     assert "<!--" not in out
     assert "`/shunter apply all`" in out and "`/approve`" in out
-    assert "@\u200balice" in out and "a@b.c" in out
+    assert "@\u2060alice" in out and "a@b.c" in out
     assert neutralise("x" * 50, limit=10) == "x" * 9 + "…"
     assert neutralise("unterminated <!-- comment") == "unterminated"
+
+
+def test_neutralise_breaks_a_mention_after_a_backtick():
+    """Model text goes through bot.wording's one mention rule: ``x`@org/team`` (a lone
+    backtick, no code span) still links the team on GitHub, and it used to pass untouched."""
+    out = neutralise("rename x`@org/team and ask @alice, mail a@b.c")
+    assert "`@\u2060org/team" in out and "@\u2060alice" in out and "a@b.c" in out
+    assert neutralise("ping @alice") == unmention("ping @alice")
 
 
 def test_retry_after_forms():
