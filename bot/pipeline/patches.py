@@ -44,13 +44,14 @@ from bot.logs import get_logger
 from bot.models import PatchDraft, StageName
 from bot.pipeline.facts import Target
 from bot.policies.decisions import APPROVAL_GUARDRAILS, may_apply_change
-from bot.policies.schema import Patches
+from bot.policies.schema import PERMISSION_RANK, Patches
+from bot.queue import pr_changes
 from bot.queue.jobs import MERGE, queue, safe_id
 from bot.queue.merge import MergeQueue, queue_name, unreadable_problem
 from bot.wording import path_code, plural, prose_text, shown_path, typed_code
 
 log = get_logger(__name__)
-PENDING_TTL = 14 * 24 * 3600
+PENDING_TTL = pr_changes.RECORD_TTL
 SUGGESTIONS_NONCE = "shunter:suggestions-nonce"
 REPORT_NONCE = "shunter:report-nonce"
 
@@ -153,8 +154,9 @@ def submit_drafts(
         )
         _audit(runtime, target, "change.requested", cr.id, decision.code, decision.message)
         if not decision.allowed and decision.needs_approval:
-            _remember(runtime, cr, reply, pending=True)
-            until = approvable_until(runtime.store.now())
+            asked = runtime.store.now()
+            until = approvable_until(asked)
+            _remember(runtime, cr, reply, pending=True, waits=(decision.message, asked))
             text = (
                 f"**{title}** (`{cr.id}`) waits for approval. {decision.message} "
                 f"A maintainer can comment `/shunter approve {cr.id}` until {until}."
@@ -429,19 +431,36 @@ def _head_repo(target: Target) -> str:
 
 
 def _remember(
-    runtime: Any, cr: ChangeRequest, reply: tuple[str, int | None, int | None], *, pending: bool
+    runtime: Any,
+    cr: ChangeRequest,
+    reply: tuple[str, int | None, int | None],
+    *,
+    pending: bool,
+    waits: tuple[str, datetime] | None = None,
 ) -> None:
+    """Keep the record of ``cr`` (see :func:`_keep_record`). A change waiting for approval
+    (``pending``) keeps its request, what it waits for and when it was asked (``waits``),
+    and is listed in its pull request's index of waiting changes for ``/shunter queue``;
+    any other leaves that index (and the dropped one: it is asked for again)."""
     repo, number, reply_id = reply
     data: dict[str, Any] = {"repo": repo, "pr": number, "reply_id": reply_id}
     if pending:
         data["cr"] = cr.model_dump(mode="json")
+    if waits is not None:
+        data["waits_for"], data["asked"] = waits[0], waits[1].isoformat()
     _keep_record(runtime, cr.id, data)
+    if number is None:
+        return
+    if pending and waits is not None:
+        pr_changes.note(runtime.redis, "waiting", repo, number, cr.id, approval_deadline(waits[1]))
+    else:
+        pr_changes.forget(runtime.redis, repo, number, cr.id)
 
 
 def _keep_record(runtime: Any, change_id: str, data: dict[str, Any]) -> None:
     """Write the record of a change (where it was proposed, the reply to edit) for another
     ``PENDING_TTL``: written again whenever a command puts the change back in the queue."""
-    runtime.redis.set(f"shunter:cr:{change_id}", json.dumps(data), ex=PENDING_TTL)
+    runtime.redis.set(pr_changes.record_key(change_id), json.dumps(data), ex=PENDING_TTL)
 
 
 def _proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, Any] | None:
@@ -457,7 +476,7 @@ def _proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, An
     request says where it was proposed (:func:`proposed_on`), and the record that would
     have been kept, without a reply to edit, is returned.
     """
-    raw = runtime.redis.get(f"shunter:cr:{change_id}")
+    raw = runtime.redis.get(pr_changes.record_key(change_id))
     if raw is None:
         entry = MergeQueue(runtime.redis).get(change_id)
         if entry is None or entry.cr is None:
@@ -474,8 +493,17 @@ def approvable_until(asked: datetime) -> str:
     """When a change asked for at ``asked`` can no longer be approved: its record (the only
     copy of a change waiting for approval) expires ``PENDING_TTL`` later. Said in the
     waiting reply so it does not promise an approval that would find nothing."""
+    return _utc(approval_deadline(asked))
+
+
+def approval_deadline(asked: datetime) -> datetime:
+    """The moment a change asked for at ``asked`` can no longer be approved (UTC)."""
     moment = asked if asked.tzinfo else asked.replace(tzinfo=UTC)
-    return (moment.astimezone(UTC) + timedelta(seconds=PENDING_TTL)).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC) + timedelta(seconds=PENDING_TTL)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _expired_here(runtime: Any, change_id: str, target: Target) -> str | None:
@@ -488,6 +516,23 @@ def _expired_here(runtime: Any, change_id: str, target: Target) -> str | None:
         return None  # approved: it was queued, not left waiting
     asked = [e.at for e in mine if e.action == "change.requested" and e.reason_code in APPROVAL_GUARDRAILS]
     return approvable_until(asked[-1]) if asked else None
+
+
+def _dropped_reply(change_id: str, dropped: dict[str, Any]) -> str:
+    """``/shunter retry`` or ``approve`` of a change an operator dropped (``shunter queue
+    drop``): said as such, rather than "not found" or the queue's "no entry"."""
+    return (
+        f"{typed_code(change_id, max_chars=40)} was dropped from the merge queue by an operator"
+        f"{_on_date(dropped)}, so it cannot be retried or approved. To ask again, press "
+        "**Apply fixes** on the check run or comment `/shunter apply`."
+    )
+
+
+def _on_date(dropped: dict[str, Any]) -> str:
+    try:
+        return f" on {_utc(datetime.fromisoformat(str(dropped.get('at'))))}"
+    except ValueError:
+        return ""
 
 
 def _expired_reply(change_id: str, until: str) -> str:
@@ -564,7 +609,10 @@ class GitHubHooks:
         for change in report.changes:
             # a change confirmed on a retry is in the commit found on the branch, not a new one
             sha = report.already_landed.get(change.id) or report.commit_sha or ""
-            places.setdefault(self._record(change, "change.landed", sha))
+            place = self._record(change, "change.landed", sha)
+            places.setdefault(place)
+            if place[1] is not None:
+                pr_changes.forget(self.runtime.redis, place[0], place[1], change.id)
         for place in places:
             self._say(*place, text)
 
@@ -678,7 +726,7 @@ class GitHubHooks:
         """Where to tell what happened to a change (:func:`set_aside_place`); a place read
         from the stored request only when GitHub agrees. A record found lives on with the
         entry, for as long again: a dead letter stays in the queue."""
-        key = f"shunter:cr:{change_id}"
+        key = pr_changes.record_key(change_id)
         place = set_aside_place(self.runtime.redis.get(key), stored, queue)
         if place is not None and place.unconfirmed and not self._pull_request_of(place, queue):
             return None
@@ -799,12 +847,7 @@ def set_aside_place(record: str | bytes | None, stored: str | None, queue: str) 
     return None
 
 
-def _json_object(raw: str | bytes | None) -> dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+_json_object = pr_changes.json_object
 
 
 def _number(value: Any) -> TypeGuard[int]:
@@ -1026,6 +1069,9 @@ def _approve(session: Any, command: Command) -> str:
     if until is not None:
         session.say(_expired_reply(change_id, until), ok=False)
         return "refused"
+    if info is not None and "dropped" in info:
+        session.say(_dropped_reply(change_id, info["dropped"]), ok=False)
+        return "refused"
     if info is None or "cr" not in info:
         shown = typed_code(change_id, max_chars=40)
         session.say(f"No change {shown} waits for approval on this pull request.", ok=False)
@@ -1072,6 +1118,10 @@ def _retry(session: Any, command: Command) -> str:
             f"No change {typed_code(change_id, max_chars=40)} was proposed on this pull request.", ok=False
         )
         return "refused"
+    dropped = (_proposed_here(session.runtime, change_id, session.target) or {}).get("dropped")
+    if dropped is not None and MergeQueue(session.runtime.redis).get(change_id) is None:
+        session.say(_dropped_reply(change_id, dropped), ok=False)
+        return "refused"
     try:
         view = MergeQueue(session.runtime.redis).retry(change_id)
     except ShunterError as exc:
@@ -1109,15 +1159,79 @@ def _queue(session: Any, command: Command) -> str:
             f"| `{entry.id}` | {prose_text(title)} | {path_code(branch, table=True)} "
             f"| {entry.state} | {entry.attempts} | {detail} |"
         )
-    if not rows:
+    now = session.runtime.store.now()
+    waiting = _waiting_for_approval(session, now)
+    dropped = _dropped_by_operator(session, now)
+    if not (rows or waiting or dropped):
         session.say("The merge queue holds none of the changes proposed on this pull request.")
         return "done"
-    session.say(
-        "Merge queue, changes proposed on this pull request:\n\n"
-        "| change | title | lands on | state | attempts | detail |\n"
-        "|---|---|---|---|---|---|\n" + "\n".join(rows[:50])
-    )
+    if rows:
+        session.say(
+            "Merge queue, changes proposed on this pull request:\n\n"
+            "| change | title | lands on | state | attempts | detail |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows[:50])
+        )
+    elif waiting or dropped:
+        session.say("The merge queue holds none of the changes proposed on this pull request.")
+    for paragraph in (waiting, dropped):
+        if paragraph:
+            session.say(paragraph)
     return "done"
+
+
+def _waiting_for_approval(session: Any, now: datetime) -> str:
+    """The changes of this pull request waiting for ``/shunter approve``, from its index
+    (they are not in the merge queue until approved): what each waits for, who may
+    approve it and until when. Empty when none waits."""
+    items = []
+    for change_id, record in _listed(session, "waiting", now):
+        title = prose_text(str(record["cr"].get("title", "")))
+        waits = record.get("waits_for") or "What it waits for was not recorded."
+        try:
+            until = f" until {approvable_until(datetime.fromisoformat(record['asked']))}"
+        except (KeyError, TypeError, ValueError):
+            until = ""
+        approve = f"`/shunter approve {change_id}`{until}"
+        items.append(f"- **{title}** (`{change_id}`): {waits} Approve it with {approve}.")
+    if not items:
+        return ""
+    return (
+        f"Waiting for `/shunter approve` from someone with {_approvers(session.config)} permission "
+        f"(not in the merge queue until then):\n\n" + "\n".join(items[:50])
+    )
+
+
+def _listed(session: Any, kind: pr_changes.Kind, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    target: Target = session.target
+    if target.number is None:
+        return []
+    return pr_changes.listed(session.runtime.redis, kind, target.repo, target.number, now)
+
+
+def _approvers(config: Any) -> str:
+    """Who may approve a change: the ``approve`` command's permission, and at least
+    maintain (a lesser approval does not lift a guardrail, ``bot.changes.validation``)."""
+    rule = config.commands.rules.get("approve")
+    needed = rule.permission if rule is not None else "maintain"
+    if PERMISSION_RANK.get(needed, 0) < PERMISSION_RANK["maintain"]:
+        needed = "maintain"
+    return " or ".join(p for p in ("maintain", "admin") if PERMISSION_RANK[p] >= PERMISSION_RANK[needed])
+
+
+def _dropped_by_operator(session: Any, now: datetime) -> str:
+    """The changes of this pull request an operator dropped (``shunter queue drop``)."""
+    items = []
+    for change_id, record in _listed(session, "dropped", now):
+        dropped = record.get("dropped") or {}
+        title = prose_text(str(dropped.get("title") or "(untitled)"))
+        items.append(f"- **{title}** (`{change_id}`): dropped by an operator{_on_date(dropped)}.")
+    if not items:
+        return ""
+    return (
+        "Dropped from the merge queue by an operator, so they will not land:\n\n"
+        + "\n".join(items[:50])
+        + "\n\nTo ask for them again, press **Apply fixes** on the check run or comment `/shunter apply`."
+    )
 
 
 def auto_apply(runtime: Any, target: Target, stage: StageName, policy: Any, head_message: str) -> list[str]:

@@ -2,16 +2,19 @@
 
 ``ls`` lists live entries (leased, waiting, backing off) and dead letters; ``show`` prints
 one entry with its change request; ``retry`` puts a dead entry back with a fresh attempt
-count; ``drop`` deletes a waiting or dead entry. Entries a worker holds are never touched.
+count; ``drop`` deletes a waiting or dead entry, or a change waiting for ``/shunter approve``,
+and records that an operator dropped it. Entries a worker holds are never touched.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
+from bot.queue import pr_changes
 from bot.queue.merge import EntryView, MergeQueue
 
 
@@ -94,6 +97,23 @@ def retry(change_id: str, as_json: bool) -> None:
 @click.argument("change_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def drop(change_id: str, as_json: bool) -> None:
-    """Delete a waiting, delayed or dead entry."""
-    entry = _queue().drop(change_id)
+    """Delete a waiting, delayed or dead entry, or a change waiting for /shunter approve.
+
+    The change's record says an operator dropped it, so its pull request's /shunter queue
+    lists it as dropped and /shunter retry says so, instead of not finding it."""
+    mq = _queue()
+    record = pr_changes.read_record(mq.redis, change_id)
+    now = datetime.now(UTC)
+    if mq.get(change_id) is None and "cr" in record:  # it waits for approval, not in the queue
+        title = str(record["cr"].get("title", ""))
+        pr_changes.mark_dropped(mq.redis, change_id, record, title=title, at=now)
+        where = f"{record.get('repo')}#{record.get('pr')}"
+        payload = {"id": change_id, "state": "dropped", "repo": record.get("repo"), "pr": record.get("pr")}
+        _emit(payload, as_json, f"{change_id}: dropped (it waited for approval on {where})")
+        return
+    entry = mq.drop(change_id)
+    place = record or pr_changes.place_of(entry.cr)
+    if place:
+        title = entry.cr.title if entry.cr else ""
+        pr_changes.mark_dropped(mq.redis, change_id, place, title=title, at=now)
     _emit(entry.as_dict(), as_json, f"{change_id}: dropped from {entry.queue}")
