@@ -99,15 +99,22 @@ def select_tests(module_path: str, module: str, tests: dict[str, str]) -> list[s
 
     ``tests`` maps test file paths to their text. Name matches (``test_mod.py``,
     ``mod_test.py``) and imports of the module or its package name are both counted, so a
-    ``tests/test_api.py`` that does ``from pkg.mod import f`` is found.
+    ``tests/test_api.py`` that does ``from pkg.mod import f`` is found. So is a test of the
+    top-level package's own API (``import pkg``, ``from pkg import parse``): packages
+    re-export their submodules' functions there, and tomlkit's tests, which all import
+    ``tomlkit``, were measured as running none of ``tomlkit/container.py``. A test that
+    imports only a sibling submodule (``import pkg.other``) is not counted.
     """
     stem = PurePosixPath(module_path).stem
     if stem == "__init__":
         stem = PurePosixPath(module_path).parent.name
     parent, _, leaf = module.rpartition(".")
+    top = re.escape(module.partition(".")[0])
     patterns = [
         rf"^\s*import\s+{re.escape(module)}\b",
         rf"^\s*from\s+{re.escape(module)}\s+import\b",
+        rf"^\s*import\s+{top}(?![\w.])",
+        rf"^\s*from\s+{top}\s+import\b",
     ]
     if parent:
         patterns.append(rf"^\s*from\s+{re.escape(parent)}\s+import\s+[^\n]*\b{leaf}\b")

@@ -87,11 +87,16 @@ def test_select_tests_by_name_and_by_import() -> None:
         "tests/test_api.py": "from pkg.geo import top\n",
         "tests/test_pkg.py": "from pkg import geo, other\n",
         "tests/test_other.py": "import pkg.geometry\n",
+        "tests/test_top.py": "import pkg\n",
+        "tests/test_parse.py": "from pkg import parse\n",
+        "tests/test_pkgx.py": "import pkgx\nfrom pkgx import geo\n",
     }
     assert select_tests("pkg/geo.py", "pkg.geo", tests) == [
         "tests/test_api.py",
         "tests/test_geo.py",
+        "tests/test_parse.py",
         "tests/test_pkg.py",
+        "tests/test_top.py",
     ]
 
 
