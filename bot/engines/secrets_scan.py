@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from bot.engines.redaction import RedactingFilter, find_secrets, mask
+from bot.engines.secret_placeholders import example_reason
 from bot.engines.security_findings import EngineReport, RuleInfo
 from bot.models import Finding, Severity, StageName, fingerprint
 
@@ -224,12 +225,14 @@ def _run_detect_secrets(
             rule = rule_for("ds-" + _slug(hit.type), hit.type.lower())
             report.rules[rule.id] = rule
             value = hit.secret_value or ""
-            confidence = _ds_confidence(hit.type)
+            line = text_by_line.get(n, "")
+            # prose, masks, placeholder words, example hosts: reported, but as notices
+            confidence = "low" if example_reason(hit.type, value, line) else _ds_confidence(hit.type)
             report.findings.append(
                 _finding(
                     path,
                     n,
-                    text_by_line.get(n, ""),
+                    line,
                     rule,
                     value,
                     (0, _DS_FINGERPRINT_KEEP),

@@ -4,6 +4,11 @@ the stage over consecutive releases of requests, flask, httpx and werkzeug."""
 
 from __future__ import annotations
 
+import pytest
+
+from bot.engines import secrets_scan
+from bot.engines.secret_placeholders import example_reason
+from bot.models import Severity
 from bot.stages import security
 
 
@@ -48,3 +53,48 @@ def test_ignore_rules_in_tests_can_be_emptied_or_extended(pr) -> None:
     more = security.run(pr({"README.md": "x\n"}, head, ignore_rules_in_tests=["B101", "B301", "B403"]))
     # B301 is the alias of Shunter's pickle rule: ignoring it ignores the rule too
     assert _reported(more) == [] and more.metrics["ignored_in_tests"] == 3
+
+
+# (line, why it is an example) from Shunter, flask, requests and httpx
+EXAMPLES = [
+    ('    "holds-secret": "held a secret",', "prose"),  # Shunter: a dict of wording
+    ('app.secret_key = "new test key"', "prose"),  # flask's tests
+    ('    assert \'`api_key = "sk_live_***"`\' in reply', "masked"),  # Shunter's redaction tests
+    ('    "password": "pass",', "placeholder"),  # httpx's whatwg.json
+    ("When proxies are defined with user info (`https://user:pass@proxy:8080`)", "placeholder"),
+    ('assert str(new) == "https://tom%40example.org:abc123%40%20%@example.org"', "example host"),
+]
+REAL = [
+    'DB_URL = "postgres://admin:S3cr3tPassw0rd@db.internal/app"',
+    'password = "hunter2hunter2"',
+    '"password": "Zq8#tLm2$wXv9!rKp4",',
+]
+
+
+def test_examples_are_notices_and_real_credentials_still_fail(pr) -> None:
+    """`"holds-secret": "held a secret"` failed Shunter's own PR as a warning; prose, masks,
+    placeholder words and example hosts are notices now, and real-looking values are not."""
+    lines = [line for line, _ in EXAMPLES] + REAL
+    result = security.run(pr({"README.md": "x\n"}, {"conf/settings.py": "\n".join(lines) + "\n"}))
+    by_line = {f.start_line: f for f in _reported(result) if f.engine == "secrets"}
+    assert sorted(by_line) == list(range(1, len(lines) + 1))  # every hit is still reported
+    for n in range(1, len(EXAMPLES) + 1):
+        assert (by_line[n].severity, by_line[n].confidence) == (Severity.NOTICE, "low"), EXAMPLES[n - 1]
+    for n in range(len(EXAMPLES) + 1, len(lines) + 1):
+        assert by_line[n].severity is Severity.WARNING, lines[n - 1]
+    assert result.metrics["failing"] == len(REAL)
+
+
+def test_a_file_of_examples_alone_passes_the_check(pr) -> None:
+    lines = [line for line, _ in EXAMPLES]
+    result = security.run(pr({"README.md": "x\n"}, {"conf/wording.py": "\n".join(lines) + "\n"}))
+    assert len(_reported(result)) == len(EXAMPLES)
+    assert result.metrics["conclusion"] == "success"
+
+
+@pytest.mark.parametrize(("line", "why"), EXAMPLES)
+def test_each_example_says_why(line: str, why: str) -> None:
+    [(n, value)] = secrets_scan.detected_values("a.py", line) or []
+    kind = "Basic Auth Credentials" if "://" in line else "Secret Keyword"
+    assert example_reason(kind, value or "", line) == why
+    assert example_reason("AWS Access Key", value or "", line) is None  # vendor formats never

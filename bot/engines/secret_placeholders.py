@@ -1,0 +1,63 @@
+"""Why a keyword or URL-credential hit of detect-secrets looks like an example, not a secret.
+
+detect-secrets' keyword and basic-auth detectors match the *shape* ``password = "..."`` or
+``scheme://user:pass@host`` whatever the value; its heuristic filters (templates, ``$VAR``,
+indirect references, UUIDs, sequences, lock files...) already run in Shunter's scan, but none
+of them knows these, which real projects are full of:
+
+- prose: ``"holds-secret": "held a secret"`` (a dictionary of wording), ``app.secret_key =
+  "new test key"``;
+- a masked value: ``api_key = "sk_live_***"`` (what a redactor writes);
+- a placeholder word: ``"password": "pass"``, ``https://user:pass@proxy:8080`` in docs;
+- credentials for a host reserved for examples (RFC 2606/6761): ``user:pw@example.org``,
+  ``localhost``, ``*.test``, ``*.invalid``.
+
+A passphrase is prose too, and a weak real password may be a placeholder word, so these are
+not dropped: the stage reports them with low confidence (a notice), which informs without
+failing the default ``fail_on: warning``. Vendor-shaped tokens and Shunter's own patterns
+never pass through here.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+BASIC_AUTH = "Basic Auth Credentials"
+HEURISTIC_TYPES = frozenset({"Secret Keyword", BASIC_AUTH})
+"""detect-secrets' types that match a shape, not a format: the only ones judged here."""
+
+PLACEHOLDER_WORDS = frozenset(
+    {
+        "pass", "password", "passwd", "passw0rd", "secret", "token", "apikey", "api_key",
+        "foo", "bar", "baz", "qux", "foobar", "test", "testing", "example", "sample",
+        "changeme", "change_me", "dummy", "fake", "placeholder", "redacted", "hidden",
+        "your_password", "yourpassword", "mypassword", "xxx", "xxxx",
+    }
+)  # fmt: skip
+_PROSE = re.compile("[A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?(?: [A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?)+")
+_MASK = re.compile(r"\*{3,}|•{3,}")
+_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@]*:[^\s@]*@(\[[^\]\s]*\]|[^\s/:?#@\"'`]*)", re.I)
+_EXAMPLE_HOSTS = ("example.com", "example.net", "example.org", "localhost")
+_EXAMPLE_SUFFIXES = (".example", ".test", ".invalid", ".localhost", *(f".{h}" for h in _EXAMPLE_HOSTS))
+
+
+def example_reason(secret_type: str, value: str, line: str) -> str | None:
+    """Why the hit (``value`` found on ``line``) is likely an example, or None."""
+    if secret_type not in HEURISTIC_TYPES or not value:
+        return None
+    if _PROSE.fullmatch(value.strip()):
+        return "prose"
+    if _MASK.search(value):
+        return "masked"
+    if unquote(value).lower().strip() in PLACEHOLDER_WORDS:
+        return "placeholder"
+    if secret_type == BASIC_AUTH and _example_host(line, value):
+        return "example host"
+    return None
+
+
+def _example_host(line: str, value: str) -> bool:
+    """Whether every URL on ``line`` carrying ``value`` as its password names an example host."""
+    hosts = [m.group(1).lower().strip("[]") for m in _URL_CREDENTIALS.finditer(line) if value in m.group(0)]
+    return bool(hosts) and all(h in _EXAMPLE_HOSTS or h.endswith(_EXAMPLE_SUFFIXES) for h in hosts)
