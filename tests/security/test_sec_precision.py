@@ -98,3 +98,41 @@ def test_each_example_says_why(line: str, why: str) -> None:
     kind = "Basic Auth Credentials" if "://" in line else "Secret Keyword"
     assert example_reason(kind, value or "", line) == why
     assert example_reason("AWS Access Key", value or "", line) is None  # vendor formats never
+
+
+BANDIT_MISFIRES = """\
+import requests
+
+DEFAULTS = {
+    "SECRET_KEY": None,
+    "PASSWORD_RESET_DAYS": 3,
+    "TOKEN_CHECK": False,
+}
+
+
+def status_codes():
+    return requests.codes.get("TOO_EARLY"), requests.codes.get("unordered")
+"""
+
+BANDIT_TRUE = """\
+import requests
+
+DEFAULTS = {"SECRET_KEY": "dev", "PASSWORD": None}
+
+
+def fetch(url):
+    return requests.get(url), requests.api.post(url)
+"""
+
+
+def test_bandit_misfires_on_status_codes_and_none_values_are_dropped(pr) -> None:
+    """requests 2.32.0's `requests.codes.get("TOO_EARLY")` was six B113 warnings (failing the
+    check) and flask 3.1.0's `"SECRET_KEY_FALLBACKS": None` a B105 'hard-coded password'."""
+    result = security.run(pr({"README.md": "x\n"}, {"app/misfires.py": BANDIT_MISFIRES, "app/real.py": BANDIT_TRUE}))
+    found = {(f.path, f.rule_id, f.start_line) for f in _reported(result)}
+    assert not {f for f in found if f[0] == "app/misfires.py"}
+    # the real ones beside them stay: a request without timeout, a string under a secret key
+    assert ("app/real.py", "B113", 7) in found
+    # (bandit's B105 there is folded into the secrets engine's finding of the same line)
+    assert {("B105", 3), ("secret.ds-secret-keyword", 3)} & {(r, n) for path, r, n in found if path == "app/real.py"}
+    assert result.metrics["conclusion"] == "failure"

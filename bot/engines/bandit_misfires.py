@@ -1,0 +1,78 @@
+"""bandit findings that its own test logic gets wrong, told apart on the parsed source.
+
+Two misfires seen on real releases (requests 2.32.0, flask 3.1.0), both bugs in bandit
+1.9's plugins rather than judgement calls:
+
+- B113 (request without timeout) looks at the first and last parts of the call's name
+  only, so ``requests.codes.get("TOO_EARLY")`` (a status-code lookup table) is "a call to
+  requests without timeout". The HTTP functions are ``requests.<verb>`` and
+  ``requests.api.<verb>``; a longer chain is an attribute of something else.
+- B105 (hard-coded password string) reports a dictionary entry whose key looks like a
+  password whatever the value's type, so ``"SECRET_KEY_FALLBACKS": None`` is "a hard-coded
+  password 'None'". ``None``, booleans and numbers are not password strings.
+
+These findings are dropped: there is nothing on the line for a maintainer to act on.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from bot.models import Finding
+
+_HTTP_VERBS = {"get", "options", "head", "post", "put", "patch", "delete"}
+
+
+def is_misfire(finding: Finding, tree: ast.Module | None) -> bool:
+    """Whether bandit's ``finding`` is one of the known misfires, judged on ``tree``."""
+    if tree is None:
+        return False
+    if finding.rule_id == "B113":
+        return _not_a_request_call(tree, finding.start_line)
+    if finding.rule_id == "B105":
+        return _password_key_without_string(tree, finding.start_line)
+    return False
+
+
+def _dotted(node: ast.expr) -> list[str] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return [node.id, *reversed(parts)]
+
+
+def _not_a_request_call(tree: ast.Module, line: int) -> bool:
+    """Every verb call on the line is ``<module>.<something>.<verb>`` (not ``.api.``)."""
+    chains = [
+        _dotted(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and node.lineno == line and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _HTTP_VERBS
+    ]
+    return bool(chains) and all(
+        chain is not None and len(chain) >= 3 and chain[-2] != "api" for chain in chains
+    )
+
+
+def _password_key_without_string(tree: ast.Module, line: int) -> bool:
+    """The line's only string literals are dictionary keys whose values are ``None``,
+    a boolean or a number: nothing on it could be a password."""
+    strings = {
+        id(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.lineno == line
+    }
+    keys_without_string = {
+        id(key)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Dict)
+        for key, value in zip(node.keys, node.values, strict=True)
+        if key is not None
+        and key.lineno == line
+        and isinstance(value, ast.Constant)
+        and not isinstance(value.value, str | bytes)
+    }
+    return bool(strings) and strings <= keys_without_string
