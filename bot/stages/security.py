@@ -614,11 +614,12 @@ def _patches(
     scanned again, whole and unfiltered, together with the patch itself.
     """
     fixable = {(f.path, f.rule_id, f.start_line) for f in reported if f.engine == own_rules.ENGINE}
-    held_back = {path for path, _, _ in fixable} & secret_paths
-    fixable = {key for key in fixable if key[0] not in secret_paths}
     if not fixable:
-        _hold_back_notes(held_back, notes)
         return reported, []
+    # a file's secret holds back only the fix it would otherwise get: the edits are worked
+    # out first, so a file whose findings no rule can fix (an eval, an md5 beside a key)
+    # gets no "no fix patch" note for a patch that was never on offer
+    held_back: set[str] = set()
     autofix_rules = [r for r in rules if r.autofix]
     edits_by_path: dict[str, list[tuple[security_fixes.Edit, str]]] = {}
     suggestion: dict[tuple[str, str, int], str] = {}
@@ -639,7 +640,7 @@ def _patches(
         source = by_path[path]
         after = security_fixes.apply_edits(source.text, [e for e, _ in pairs])
         diff = security_fixes.unified_diff(path, source.text, after) if after != source.text else ""
-        if secrets_scan.holds_secret(path, [source.text, diff]):
+        if path in secret_paths or secrets_scan.holds_secret(path, [source.text, diff]):
             held_back.add(path)
         elif diff:
             diffs[path] = diff

@@ -71,3 +71,25 @@ def test_a_clean_file_still_gets_its_patch(pr) -> None:
     assert len(result.patches) == 1
     assert "yaml.safe_load(data)" in result.patches[0].files[0].diff
     assert not any("No fix patch" in n for n in result.notes)
+
+
+def test_no_hold_back_note_where_no_fix_was_on_offer(pr) -> None:
+    """The note says a fix was held back: a file whose findings no rule fixes (an ``eval``, an
+    md5 of a password) beside a key had it too, about a patch the stage never proposes."""
+    head = (
+        f'import hashlib\nKEY = "{AWS_KEY}"\n\n\ndef digest(password):\n'
+        "    return hashlib.md5(password.encode()).hexdigest()\n\n\ndef run(code):\n    return eval(code)\n"
+    )
+    result = security.run(pr({"README": "x"}, {"keys.py": head}))
+    rules = {f.rule_id for f in result.findings}
+    assert {"secret.aws-access-key-id", "shunter.weak-password-hash", "shunter.eval-exec-injection"} <= rules
+    assert result.patches == []
+    assert not any("No fix patch" in note for note in result.notes), result.notes
+
+
+def test_reported_secret_beside_a_fix_still_holds_it_back(pr) -> None:
+    """The secret is new (reported) and a fix sits in the same file: the note stays."""
+    head = _module(f'key = "{AWS_KEY}"', "yaml.load(data)")
+    result = security.run(pr({"README": "x"}, {"app.py": head}))
+    assert any(f.rule_id.startswith("secret.") for f in result.findings)
+    _assert_held_back(result, AWS_KEY)
