@@ -534,6 +534,25 @@ def _config_finding(
     )
 
 
+_FILTER_SCOPE = {
+    "added": ("on the changed lines", "elsewhere in the changed files"),
+    "diff_context": ("in the diff's hunks", "elsewhere in the changed files"),
+    "file": ("in the changed files", "in files the PR deleted"),
+}
+"""Per filter mode: where it reports findings, and where those it leaves out are."""
+
+
+def _filtered_out_line(mode: str, dropped: int, *, shown: int) -> str:
+    """What the filter left out, said so it reads right beside the findings shown: "1 more
+    finding outside the `added` filter" under no finding at all was one more than nothing,
+    and named a filter rather than the lines it keeps."""
+    scope, elsewhere = _FILTER_SCOPE.get(mode, ("where the filter looks", "elsewhere"))
+    verb = "is" if dropped == 1 else "are"
+    if shown:
+        return f"{plural(dropped, 'more finding')} {elsewhere} {verb} not shown."
+    return f"No findings {scope}; {plural(dropped, 'finding')} {elsewhere} {verb} not shown."
+
+
 def render_summary(result: StageResult) -> str:
     """Markdown for the check run: what was reviewed and how, then each finding with the id
     ``/shunter dismiss`` takes.
@@ -553,13 +572,12 @@ def render_summary(result: StageResult) -> str:
         f"Reviewed {plural(int(m.get('files', 0)), 'changed file')} "
         f"({int(m.get('changed_python', 0))} Python), filter `{mode}`.",
     ]
+    dropped = int(m.get("filtered_out", 0))
+    if dropped:  # the same paragraph as the filter's name, which it need not repeat
+        lines.append(_filtered_out_line(mode, dropped, shown=len(findings)))
     if m.get("ruff") in {"timed_out", "failed"}:
         what = "ran out of time" if m["ruff"] == "timed_out" else "failed"
         lines += ["", f"**ruff could not lint the code** ({what}; see the notes): this is no clean pass."]
-    dropped = int(m.get("filtered_out", 0))
-    if dropped:
-        verb = "is" if dropped == 1 else "are"
-        lines.append(f"{plural(dropped, 'more finding')} outside the `{mode}` filter {verb} not shown.")
     # which findings ruff's patch fixes; how many fixes there are and how to apply them is
     # the check run's line ("3 fixes available: press Apply fixes ..."), said once there
     fixable = {fp for patch in result.patches for fp in patch.finding_fingerprints}

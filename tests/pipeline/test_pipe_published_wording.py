@@ -108,3 +108,29 @@ def test_a_message_ruff_echoes_from_the_code_renders_as_text_in_the_review_table
     assert "<details>" not in review.summary and "&lt;details&gt;" in row, row
     assert "@octo/team" not in review.summary and "@\u2060octo/team" in row, row
     assert row.count(" | ") == 4 and "team \\| y" in row, row  # five cells, the pipe in the key escaped
+
+
+
+def test_a_finding_off_the_changed_lines_is_not_called_one_more_when_none_is_shown(stack):
+    """``import os`` is on the base: the PR adds a clean line below it (and its test), so
+    the review shows no finding and said "1 more finding outside the `added` filter"."""
+    sim = stack.sim
+    app = "import os\n\n\n" + BASE["app.py"]
+    sim.create_repo(REPO, {**BASE, "app.py": app})
+    test = "from app import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    sim.commit(REPO, "feature", {"app.py": app + "\n\nVERSION = 2\n", "tests/test_app.py": test}, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    stack.drain()
+    review = _latest(sim, "shunter/review", sim.pull(REPO, number).head_sha)
+    assert review.conclusion == "success" and review.title == "No findings", review.summary
+    assert "more finding" not in review.summary and "outside the `added` filter" not in review.summary
+    assert (
+        "No findings on the changed lines; 1 finding elsewhere in the changed files is not shown."
+        in review.summary
+    ), review.summary
+
+    sim.commit(REPO, "feature", {"app.py": app + "\n\nVERSION = 2\nbreakpoint()\n"}, author="alice")
+    stack.drain()
+    review = _latest(sim, "shunter/review", sim.pull(REPO, number).head_sha)
+    assert "`debugger`" in review.summary, review.summary  # one shown: the other is one more
+    assert "1 more finding elsewhere in the changed files is not shown." in review.summary, review.summary
