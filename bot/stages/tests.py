@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.engines.coverage_probe import (
+    SHUNTER_DIR,
     measure,
     project_pythonpath,
     pytest_args,
@@ -86,6 +87,9 @@ class Run:
     strength: str = "none"
     """How PR code was contained: ``bubblewrap``, ``rlimits-only``, ``refused`` or ``none``."""
     strength_note: str = ""
+    unmeasured: str = ""
+    """Why the existing tests' coverage is unknown (their run left no coverage report),
+    or empty when it was measured or there was nothing to measure."""
 
     @property
     def deadline(self) -> float:
@@ -243,6 +247,13 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
             sandbox, workdir, python=venv.python, tests=[] if extra else tests, tag="base",
             limits=limits_now(), ro_paths=venv.ro_paths, extra_args=extra, plugins=plugins,
         )  # fmt: skip
+        if base.problem and not base.coverage:
+            # PR code may have made the report unreachable by replacing Shunter's dir with a
+            # link: that stops the run as such (UnsafeWorkPath), not as a slow suite
+            hostfs.make_dirs(workdir, SHUNTER_DIR)
+            state.unmeasured = base.problem
+            state.notes.append(_unmeasured_note(base.problem, opts))
+            return _result(state, neutral=True)
         if base.problem:
             state.notes.append(f"existing tests: {base.problem}")
         elif base.result.exit_code not in (0, 5):
@@ -388,6 +399,17 @@ def _llm_rounds(
         feedback = feedback_for(answer.candidates)
 
 
+def _unmeasured_note(problem: str, opts: TestsStageConfig) -> str:
+    """What to do when the existing tests left no coverage: a whole suite killed at the
+    wall clock (more-itertools' took 160 s under coverage) leaves nothing behind."""
+    return (
+        f"the existing tests' coverage of the changed lines is unknown ({problem}), so no "
+        "test is proposed: which changed lines they miss is unknown. Raise "
+        f"`stages.tests.timeout_seconds` (now {opts.timeout_seconds}) in `.github/shunter.yml`, "
+        "or set `stages.tests.test_command` to a faster pytest selection"
+    )
+
+
 def _cancelled(state: Run) -> StageResult:
     """A newer push superseded this head: stop between steps, publish nothing as final."""
     state.notes.append("stopped early: the pull request's head moved on")
@@ -516,8 +538,8 @@ def _result(
     cands = [c for c in state.candidates]
     kept = [c for c in cands if c.verdict == "kept"]
     discards = Counter(c.verdict for c in cands if c.verdict not in ("kept", "pending"))
-    findings = [] if refused else _findings(state)
-    untested = [t for t in state.targets if t.covered_after != t.statements]
+    findings = [] if refused or state.unmeasured else _findings(state)
+    untested = [] if state.unmeasured else [t for t in state.targets if t.covered_after != t.statements]
     if summary is None:
         summary = _summary(state, total, before, after, kept, discards, refused, untested)
     return StageResult(
@@ -589,8 +611,14 @@ def _summary(
     untested: list[Target],
 ) -> str:
     lines = []
-    if refused:
-        lines.append("**Not run**: the notes below say why.")  # ``refused`` is one of them
+    if refused or state.unmeasured:
+        if refused:
+            lines.append("**Not run**: the notes below say why.")  # ``refused`` is one of them
+        else:
+            lines.append(
+                "**Not measured**: the existing tests' coverage of the changed lines is unknown "
+                f"({state.unmeasured}). The notes below say what to change."
+            )
         lines.append("")
         lines.append(f"Changed functions ({len(state.targets)}), coverage not measured:")
         lines += [

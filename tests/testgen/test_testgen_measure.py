@@ -28,12 +28,19 @@ PACKAGE = {
     # as tomlkit's tests do: the package's API, never the submodule by name
     "tests/test_api.py": "import pkg\n\n\ndef test_double():\n    assert pkg.double(0) == 0\n",
 }
+SLOW_TEST = "\n\ndef test_slow():\n    import time\n\n    time.sleep(3600)\n"
 
 
-def run_stage(make_context, tmp_path: Path, base: dict[str, str], head: dict[str, str]) -> StageResult:
+def run_stage(
+    make_context,
+    tmp_path: Path,
+    base: dict[str, str],
+    head: dict[str, str],
+    options: StageOptions | None = None,
+) -> StageResult:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SHUNTER_SANDBOX_CACHE", str(tmp_path / "venvs"))
-        options = StageOptions(timeout_seconds=60, time_budget_seconds=120, max_generated_tests=0)
+        options = options or StageOptions(timeout_seconds=60, time_budget_seconds=120, max_generated_tests=0)
         return tests_stage.run(make_context(base, head, options=options))
 
 
@@ -43,3 +50,21 @@ def test_tests_of_the_package_api_count_for_its_submodules(make_context, tmp_pat
     m = res.metrics
     assert (m["changed_lines"], m["covered_before"]) == (2, 2)
     assert res.findings == []
+
+
+def test_existing_tests_stopped_at_the_wall_clock_are_not_reported_as_covering_nothing(
+    make_context, tmp_path: Path
+) -> None:
+    # as more-itertools' suite was: still running at timeout_seconds, killed, no coverage
+    slow = {**PACKAGE, "tests/test_api.py": PACKAGE["tests/test_api.py"] + SLOW_TEST}
+    options = StageOptions(timeout_seconds=5, time_budget_seconds=120)
+    res = run_stage(make_context, tmp_path, slow, {**slow, "pkg/core.py": CORE_HEAD}, options)
+    assert res.neutral
+    assert res.findings == []  # no "runs under no test": nobody knows
+    assert res.metrics["candidates"] == 0 and res.patches == []
+    assert res.summary.startswith(
+        "**Not measured**: the existing tests' coverage of the changed lines is unknown"
+    )
+    assert "wall-clock timeout (5s)" in res.summary
+    (note,) = [n for n in res.notes if "coverage of the changed lines is unknown" in n]
+    assert "`stages.tests.timeout_seconds` (now 5)" in note and "`stages.tests.test_command`" in note
