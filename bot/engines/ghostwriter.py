@@ -37,8 +37,9 @@ class Candidate:
     index: int = 0
     verdict: str = "pending"
     """``kept`` or a discard reason (``placeholder``, ``does-not-import``, ``fails``,
-    ``flaky``, ``no-coverage-gain``, ``timeout``, ``crashes``, ``over-budget``, and the
-    llm engine's ``holds-secret``)."""
+    ``no-inputs`` (Hypothesis could not generate usable inputs), ``flaky``,
+    ``no-coverage-gain``, ``timeout``, ``crashes``, ``over-budget``, and the llm engine's
+    ``holds-secret``)."""
     detail: str = ""
     gained_lines: frozenset[int] = frozenset()
     label: str = ""

@@ -24,6 +24,16 @@ CANDIDATE_DIR = f"{SHUNTER_DIR}/cands"
 WRITER_PREFERENCE = {"roundtrip": 0, "idempotent": 1, "magic": 2, "fuzz": 3}
 _COLLECTION_FAILURE = "error: collection failure"
 """How ``parse_junit`` words pytest's report of a test file that could not be imported."""
+_NO_INPUTS = (
+    "hypothesis.errors.FailedHealthCheck",
+    "hypothesis.errors.InvalidArgument",
+    "hypothesis.errors.Unsatisfiable",
+    " while generating '",
+)
+"""Hypothesis giving up on the generated test's own inputs, not on the function's answer:
+they were unusable (a ``fuzz`` test rejecting all of
+isodate's random strings, ``st.builds(self)`` calling tomlkit's ``OutOfOrderTableProxy``
+with random arguments), which says nothing against the project's code."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ def judge_run(cand: Candidate, m: Measurement, *, first: bool) -> str | None:
         return "does-not-import"
     if "Flaky" in text:
         return "flaky"
+    if first and all(any(marker in o.message for marker in _NO_INPUTS) for o in failed):
+        return "no-inputs"
     return "fails" if first else "flaky"
 
 

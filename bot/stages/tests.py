@@ -474,6 +474,7 @@ VERDICT_WORDS = {
     "fails": "failed",
     "flaky": "flaky",
     "does-not-import": "did not import",
+    "no-inputs": "found no usable inputs",
     "no-coverage-gain": "added no coverage",
     "over-budget": "over budget",
     "timeout": "timed out",

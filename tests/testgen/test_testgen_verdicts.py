@@ -1,7 +1,9 @@
 """The verdict a candidate gets must say what really happened to it, judged on real runs
-in the real sandbox (pytest, coverage, JUnit XML): found running the stage on toolz, whose
-``TlzLoader.load_module`` raises ``ImportError`` for a name it cannot load, and whose
-fuzz test was discarded as "did not import" though it imported fine.
+in the real sandbox (pytest, coverage, JUnit XML, Hypothesis). Found running the stage on
+real releases: toolz's ``TlzLoader.load_module`` raises ``ImportError`` for a name it
+cannot load, and its fuzz test was discarded as "did not import" though it imported fine;
+isodate's and tomlkit's functions were reported as "failed" when Hypothesis never found
+an input to call them with.
 """
 
 from __future__ import annotations
@@ -30,22 +32,56 @@ LOADER = (
 )
 LOAD = changed_functions("pkg/loader.py", LOADER, frozenset({2, 3, 4})).functions[0]
 RAISES = "from pkg.loader import load\n\n\ndef test_load_other():\n    load('os')\n"
+# isodate: ghostwriter's fuzz test rejects the function's own error, and random text
+# always is one, so Hypothesis gives up (FailedHealthCheck) before any input is kept
+REJECTS_ALL = (
+    "from hypothesis import given, reject, strategies as st\n\nfrom pkg.loader import load\n\n\n"
+    "@given(name=st.text(max_size=3))\ndef test_fuzz_load(name):\n    try:\n"
+    "        load(name)\n    except ImportError:\n        reject()\n"
+)
+# tomlkit: a method's ``self`` built from random arguments that its class refuses
+BUILDS_FAIL = (
+    "from hypothesis import given, strategies as st\n\nfrom pkg.loader import load\n\n\n"
+    "class Owner:\n    def __init__(self, parts: list[int]) -> None:\n        self.first = parts[0]\n\n\n"
+    "@given(owner=st.builds(Owner))\ndef test_load_owner(owner):\n    load('pkg.' + str(owner.first))\n"
+)
 BROKEN = "from pkg.no_such_module import load\n\n\ndef test_load():\n    load('pkg.x')\n"
 
 
-def test_an_import_error_raised_by_the_code_under_test_is_a_failure(tmp_path: Path) -> None:
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg/__init__.py").write_text("")
-    (tmp_path / "pkg/loader.py").write_text(LOADER)
+def _setup(work: Path) -> ValidationSetup:
+    (work / "pkg").mkdir()
+    (work / "pkg/__init__.py").write_text("")
+    (work / "pkg/loader.py").write_text(LOADER)
     limits = Limits(wall_seconds=120)
-    setup = ValidationSetup(
+    return ValidationSetup(
         sandbox=Sandbox.for_pr(trusted_author=True, run_untrusted=False, limits=limits),
-        workdir=tmp_path,
+        workdir=work,
         python=sys.executable,
         ro_paths=[],
         limits=limits,
     )
+
+
+def test_an_import_error_raised_by_the_code_under_test_is_a_failure(tmp_path: Path) -> None:
+    setup = _setup(tmp_path)
     raises, broken = Candidate(LOAD, "fuzz", RAISES, index=1), Candidate(LOAD, "magic", BROKEN, index=2)
     validate(setup, [raises, broken], uncovered={"pkg.loader.load": frozenset({2, 3, 4})}, max_kept=5)
     assert (raises.verdict, raises.detail) == ("fails", "ImportError: cannot load os")
     assert broken.verdict == "does-not-import"
+
+
+def test_hypothesis_finding_no_usable_input_is_not_the_code_failing(tmp_path: Path) -> None:
+    setup = _setup(tmp_path)
+    rejects, builds = (
+        Candidate(LOAD, "fuzz", REJECTS_ALL, index=1),
+        Candidate(LOAD, "magic", BUILDS_FAIL, index=2),
+    )
+    raises = Candidate(LOAD, "fuzz", RAISES, index=3)
+    validate(
+        setup, [rejects, builds, raises], uncovered={"pkg.loader.load": frozenset({2, 3, 4})}, max_kept=5
+    )
+    assert rejects.verdict == "no-inputs", rejects.detail
+    assert rejects.detail.startswith("hypothesis.errors.FailedHealthCheck")
+    assert builds.verdict == "no-inputs", builds.detail
+    assert "while generating 'owner' from builds(Owner)" in builds.detail
+    assert raises.verdict == "fails"  # the function's own error on a real input still fails
