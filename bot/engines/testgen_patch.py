@@ -71,6 +71,56 @@ def _rename(body: str, taken: set[str]) -> str:
     return _DEF.sub(fix, body)
 
 
+def _from_names(line: str) -> tuple[str, list[str]] | None:
+    """``from mod import a, b as c`` -> ``("mod", ["a", "b as c"])``; None for any other
+    import (plain, relative, parenthesised, starred), which is kept as written."""
+    try:
+        tree = ast.parse(line)
+    except SyntaxError:
+        return None
+    node = tree.body[0] if len(tree.body) == 1 else None
+    if not isinstance(node, ast.ImportFrom) or node.level or not node.module or "(" in line:
+        return None
+    if any(alias.name == "*" for alias in node.names):
+        return None
+    return node.module, [f"{a.name} as {a.asname}" if a.asname else a.name for a in node.names]
+
+
+def merge_imports(lines: list[str], existing: str = "") -> list[str]:
+    """The candidates' import lines as one file needs them (pure): each ``from`` module
+    imported once with the union of the names, less those ``existing`` already imports
+    from it. Ghostwriter writes ``from hypothesis import given, strategies as st`` in one
+    candidate and ``from hypothesis import given, reject, strategies as st`` in the next;
+    both lines in one file redefine ``given`` (pyflakes' F811), which fails a project's
+    lint on Shunter's patch."""
+    have: dict[str, set[str]] = {}
+    for line in existing.splitlines():
+        parsed = _from_names(line)
+        if parsed is not None:
+            have.setdefault(parsed[0], set()).update(parsed[1])
+    present = set(existing.splitlines())
+    merged: dict[str, list[str]] = {}
+    out: list[str | tuple[str]] = []
+    for line in lines:
+        parsed = _from_names(line)
+        if parsed is None:
+            if line not in present and line not in out:
+                out.append(line)
+            continue
+        module, names = parsed
+        if module not in merged:
+            merged[module] = []
+            out.append((module,))
+        merged[module] += [n for n in names if n not in merged[module] and n not in have.get(module, set())]
+    result: list[str] = []
+    for item in out:
+        if isinstance(item, str):
+            result.append(item)
+        elif merged[item[0]]:
+            result.append(f"from {item[0]} import {', '.join(sorted(merged[item[0]]))}")
+    return result
+
+
 def merged_file(existing: str | None, candidates: list[Candidate]) -> str:
     """The test file with the candidates' imports and tests added (pure)."""
     existing_text = existing or ""
@@ -79,15 +129,12 @@ def merged_file(existing: str | None, candidates: list[Candidate]) -> str:
     bodies: list[str] = []
     for cand in candidates:
         cand_imports, body = split_source(cand.source)
-        for line in cand_imports:
-            if line not in imports:
-                imports.append(line)
+        imports += cand_imports
         bodies.append(_rename(body, taken))
     tests = "\n\n\n".join(b.rstrip("\n") for b in bodies) + "\n"
     if not existing_text.strip():
-        return HEADER + "\n" + "\n".join(imports) + "\n\n\n" + tests
-    present = set(existing_text.splitlines())
-    new_imports = [line for line in imports if line not in present]
+        return HEADER + "\n" + "\n".join(merge_imports(imports)) + "\n\n\n" + tests
+    new_imports = merge_imports(imports, existing_text)
     lines = existing_text.rstrip("\n").splitlines()
     insert_at = _after_imports(existing_text)
     lines[insert_at:insert_at] = new_imports
