@@ -31,9 +31,9 @@ _NO_INPUTS = (
     " while generating '",
 )
 """Hypothesis giving up on the generated test's own inputs, not on the function's answer:
-they were unusable (a ``fuzz`` test rejecting all of
-isodate's random strings, ``st.builds(self)`` calling tomlkit's ``OutOfOrderTableProxy``
-with random arguments), which says nothing against the project's code."""
+they were unusable (a ``fuzz`` test rejecting all of isodate's random strings,
+``st.builds(self)`` calling tomlkit's ``OutOfOrderTableProxy`` with random arguments),
+which says nothing against the project's code."""
 
 
 @dataclass(frozen=True)
