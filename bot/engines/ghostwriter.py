@@ -109,7 +109,8 @@ def split_candidates(
                 continue
             source = str(item.get("source") or "")
             if not source:
-                errors.append(f"{item.get('writer')}: {item.get('error')}")
+                if item.get("error"):  # a writer with nothing to say (magic, for no arguments) is left out
+                    errors.append(f"{item.get('writer')}: {item.get('error')}")
                 continue
             source = tidy(source)
             index += 1

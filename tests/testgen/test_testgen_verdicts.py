@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engines.ghostwriter import Candidate
+from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.testgen_changes import changed_functions
 from bot.engines.testgen_validate import ValidationSetup, validate
 from bot.sandbox import Limits, Sandbox
@@ -85,3 +85,19 @@ def test_hypothesis_finding_no_usable_input_is_not_the_code_failing(tmp_path: Pa
     assert builds.verdict == "no-inputs", builds.detail
     assert "while generating 'owner' from builds(Owner)" in builds.detail
     assert raises.verdict == "fails"  # the function's own error on a real input still fails
+
+
+def test_a_function_without_arguments_is_said_so_without_noise(tmp_path: Path) -> None:
+    # boltons' misc/linkify_changelog.py main(): magic writes nothing and says nothing,
+    # which read "no test proposed: magic: None; fuzz: ..."
+    setup = _setup(tmp_path)
+    (tmp_path / "pkg/cli.py").write_text("def main() -> int:\n    return 1\n")
+    main = changed_functions("pkg/cli.py", "def main() -> int:\n    return 1\n", frozenset({2})).functions[0]
+    gen = generate(
+        setup.sandbox, tmp_path, [main], python=sys.executable, limits=setup.limits, ro_paths=[],
+        pythonpath=str(tmp_path),
+    )  # fmt: skip
+    assert gen.candidates == []
+    reason = gen.reasons["pkg.cli.main"]
+    assert reason.startswith("no test proposed: fuzz: InvalidArgument: ")
+    assert "because there are no arguments to generate" in reason and "None" not in reason
