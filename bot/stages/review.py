@@ -322,8 +322,8 @@ def finish_ruff(
             for finding, fix in by_path[path]
             if fix is not None and not _repeats_heuristic(finding, repeats)
         ]
-        reported = {id(f) for f in split_findings([f for f, _fix in pairs], ctx.files, options.filter)[0]}
-        pairs = [pair for pair in pairs if id(pair[0]) in reported]
+        # the filter as ``split_findings`` applies it later, on the findings' own lines
+        pairs = [pair for pair in pairs if gate(path, pair[0].start_line, pair[0].end_line)]
         pairs.sort(key=lambda pair: (pair[0].start_line, pair[0].rule_id))  # the report's order
         if pairs:
             work.early[path] = _file_patch(path, pairs, texts, blobs.get(path), (raw or {}).get(path))
