@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
+from bot.engines.behaviour_change import base_text, changes_behaviour
 from bot.models import Finding, Severity, StageName, fingerprint
 from bot.policies.globs import path_matches
 from bot.stages.context import ChangedFile
@@ -71,7 +72,8 @@ SCRIPT_DIRS = {
     "demo",
 }
 SCRIPT_NAMES = {"__main__.py", "setup.py", "conftest.py", "noxfile.py", "tasks.py", "fabfile.py"}
-NOT_SOURCE_DIRS = SCRIPT_DIRS - {"tests", "test", "testing"}
+# migrations are generated and exercised by the migration tool, not by unit tests
+NOT_SOURCE_DIRS = (SCRIPT_DIRS - {"tests", "test", "testing"}) | {"migrations"}
 
 
 def is_python(path: str) -> bool:
@@ -290,8 +292,19 @@ def changed_line_count(files: Sequence[ChangedFile]) -> int:
     return sum(len(f.added_lines) + _deleted_count(f) for f in files if not f.is_binary)
 
 
-def pr_findings(files: Sequence[ChangedFile], large_pr_lines: int) -> list[Finding]:
-    """PR-wide rules: a very large diff, and source changed with no test changed."""
+def _untested(file: ChangedFile, head: str | None) -> bool:
+    """Source whose change a test could observe (not annotations, imports, docstrings,
+    ``__version__``...). Without the head text that cannot be told, so it counts."""
+    if head is None:
+        return True
+    return changes_behaviour(None if file.status == "added" else base_text(head, file.patch), head)
+
+
+def pr_findings(
+    files: Sequence[ChangedFile], large_pr_lines: int, texts: Mapping[str, str] | None = None
+) -> list[Finding]:
+    """PR-wide rules: a very large diff, and source changed with no test changed.
+    ``texts`` (head text by path) lets the second tell behaviour from annotations."""
     out: list[Finding] = []
     with_added = [f for f in files if f.added_lines and not f.is_binary]
     size = changed_line_count(files)
@@ -309,9 +322,10 @@ def pr_findings(files: Sequence[ChangedFile], large_pr_lines: int) -> list[Findi
                 title="Very large pull request",
             )
         )
-    sources = [f for f in with_added if _is_source(f.path)]
     tests_touched = any(is_test_path(f.path) and f.status != "deleted" for f in files)
-    if sources and not tests_touched:
+    sources = [] if tests_touched else [f for f in with_added if _is_source(f.path)]
+    sources = [f for f in sources if _untested(f, (texts or {}).get(f.path))]
+    if sources:
         names = ", ".join(path_code(f.path) for f in sources[:5])
         more = f" and {len(sources) - 5} more" if len(sources) > 5 else ""
         anchor = sources[0]
@@ -370,5 +384,5 @@ def scan(
         if not file.added_lines or file.is_binary or file.status == "deleted":
             continue
         report.findings.extend(line_findings(file, texts.get(file.path), split))
-    report.findings.extend(pr_findings(files, large_pr_lines))
+    report.findings.extend(pr_findings(files, large_pr_lines, texts))
     return report

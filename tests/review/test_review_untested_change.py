@@ -1,0 +1,93 @@
+"""``untested-change`` on real pull-request shapes, through the stage over a real git mirror.
+
+The fixtures are cut from httpx 0.26 -> 0.28 and requests 2.32, whose releases modernised
+annotations, added ``from __future__ import annotations``, re-exported names and bumped
+``__version__``: changes with nothing for a test to check, which the rule used to flag.
+"""
+
+from __future__ import annotations
+
+from bot.engines.behaviour_change import base_text, changes_behaviour
+from bot.stages.review import run
+
+BASE_EXIT = b"""import typing
+from types import TracebackType
+
+T = typing.TypeVar("T", bound="BaseTransport")
+
+
+class BaseTransport:
+    def __exit__(
+        self,
+        exc_type: typing.Optional[typing.Type[BaseException]] = None,
+        exc_value: typing.Optional[BaseException] = None,
+        traceback: typing.Optional[TracebackType] = None,
+    ) -> None:
+        self.close()
+"""
+HEAD_EXIT = b'''from __future__ import annotations
+
+import typing
+from types import TracebackType
+
+T = typing.TypeVar("T", bound="BaseTransport")
+
+__all__ = ["BaseTransport"]
+
+
+class BaseTransport:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        """Close the transport."""
+        self.close()
+'''
+TESTS = {"tests/test_client.py": b"def test_get():\n    assert True\n"}
+
+
+def _untested(result) -> list[tuple[str, str]]:
+    return [(f.path, f.message) for f in result.findings if f.rule_id == "untested-change"]
+
+
+def test_annotation_only_modernisation_asks_for_no_tests(make_ctx) -> None:
+    base = {"httpx/_transports/base.py": BASE_EXIT, **TESTS}
+    head = {"httpx/_transports/base.py": HEAD_EXIT, **TESTS}
+    assert _untested(run(make_ctx(base, head))) == []
+
+
+def test_version_bump_and_reexports_ask_for_no_tests(make_ctx) -> None:
+    # (path, base, head): a release's version bump, new re-exports, a new type-alias module
+    changes = [
+        ("src/requests/__version__.py", b'__version__ = "2.31.0"\n', b'__version__ = "2.32.0"\n'),
+        ("src/requests/__init__.py", b"from .api import get\n", b"from .api import get, post\n"),
+        ("src/requests/_types.py", None, b"import typing\n\nHeaders = typing.Mapping[str, str]\n"),
+    ]
+    base = {path: text for path, text, _ in changes if text is not None} | TESTS
+    head = {path: text for path, _, text in changes} | TESTS
+    assert _untested(run(make_ctx(base, head))) == []
+
+
+def test_a_changed_default_or_new_code_still_asks_for_tests(make_ctx) -> None:
+    changed_default = HEAD_EXIT.replace(b"exc_value: BaseException | None = None", b"exc_value=Exception()")
+    base = {"httpx/_transports/base.py": BASE_EXIT, **TESTS}
+    head = {
+        "httpx/_transports/base.py": changed_default,
+        "httpx/_utils.py": b"def is_ipv4(host: str) -> bool:\n    return host.count('.') == 3\n",
+        **TESTS,
+    }
+    found = _untested(run(make_ctx(base, head)))
+    assert len(found) == 1
+    path, message = found[0]
+    assert path == "httpx/_transports/base.py"
+    assert "`httpx/_transports/base.py`, `httpx/_utils.py`" in message
+
+
+def test_base_rebuilt_from_head_and_patch() -> None:
+    head = "a\nB\nc\nd\n"
+    patch = "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n@@ -5 +4,0 @@\n-e\n"
+    assert base_text(head, patch) == "a\nb\nc\nd\ne\n"
+    assert base_text(head, "@@ -1,3 +1,3 @@\n x\n-b\n+B\n c\n") is None  # context disagrees
+    assert changes_behaviour("def f(:\n", "def f(): pass\n")  # unparsable: counts as a change
