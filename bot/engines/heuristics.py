@@ -18,7 +18,7 @@ from bot.engines.behaviour_change import base_text, changes_behaviour
 from bot.models import Finding, Severity, StageName, fingerprint
 from bot.policies.globs import path_matches
 from bot.stages.context import ChangedFile
-from bot.wording import path_code
+from bot.wording import path_code, plural
 
 ENGINE = "heuristics"
 
@@ -287,9 +287,65 @@ def _deleted_count(file: ChangedFile) -> int:
     return ("\n" + file.patch).count("\n-")
 
 
+LOCK_FILES = frozenset(
+    {
+        "poetry.lock",
+        "uv.lock",
+        "pdm.lock",
+        "Pipfile.lock",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "Cargo.lock",
+        "Gemfile.lock",
+        "composer.lock",
+        "go.sum",
+    }
+)
+GENERATED_NAMES = re.compile(r"(?:\.min\.(?:js|css)|\.(?:js|css)\.map|_pb2(?:_grpc)?\.pyi?|\.pb\.go)$")
+GENERATED_MARK = re.compile(r"@generated\b|\bDO NOT EDIT\b|\b(?:auto-?|automatically )generated\b", re.I)
+_FROM_TOP = re.compile(r"^@@ -\d+(?:,\d+)? \+1(?:,\d+)? @@")
+
+
+def is_generated(file: ChangedFile) -> bool:
+    """Lock files, minified bundles, protobuf output and files whose first added lines say
+    they are generated: PR-size tools leave them out, since nobody reviews them line by line."""
+    _folders, name = _split(file.path)
+    if name in LOCK_FILES or GENERATED_NAMES.search(name):
+        return True
+    if not _FROM_TOP.match(file.patch):
+        return False  # the mark must be in the file's header, which this diff leaves alone
+    first = file.patch[:2000].split("\n", 12)[1:12]
+    return any(line.startswith("+") and GENERATED_MARK.search(line) for line in first)
+
+
 def changed_line_count(files: Sequence[ChangedFile]) -> int:
     """Lines added plus lines deleted, as GitHub counts a PR's size (binary files excluded)."""
     return sum(len(f.added_lines) + _deleted_count(f) for f in files if not f.is_binary)
+
+
+def _large_pr(files: Sequence[ChangedFile], limit: int) -> Finding | None:
+    """One warning when the lines a reviewer has to read exceed ``limit``; lock and
+    generated files do not count, and the warning sits on the largest file that does."""
+    counted = [f for f in files if not f.is_binary and not is_generated(f)]
+    size = changed_line_count(counted)
+    with_added = [f for f in counted if f.added_lines]
+    if size <= limit or not with_added:
+        return None
+    skipped = changed_line_count(files) - size
+    aside = f", not counting {plural(skipped, 'line')} of lock or generated files" if skipped else ""
+    anchor = max(with_added, key=lambda f: len(f.added_lines))
+    return _finding(
+        "large-pr",
+        Severity.WARNING,
+        f"This PR changes {plural(size, 'line')} in {plural(len(counted), 'file')} (limit {limit}"
+        f"{aside}); large PRs are hard to review, consider splitting it.",
+        anchor.path,
+        min(anchor.added_lines),
+        "large-pr",
+        title="Very large pull request",
+    )
 
 
 def _untested(file: ChangedFile, head: str | None) -> bool:
@@ -305,23 +361,9 @@ def pr_findings(
 ) -> list[Finding]:
     """PR-wide rules: a very large diff, and source changed with no test changed.
     ``texts`` (head text by path) lets the second tell behaviour from annotations."""
-    out: list[Finding] = []
+    large = _large_pr(files, large_pr_lines)
+    out: list[Finding] = [] if large is None else [large]
     with_added = [f for f in files if f.added_lines and not f.is_binary]
-    size = changed_line_count(files)
-    if size > large_pr_lines and with_added:
-        anchor = max(with_added, key=lambda f: len(f.added_lines))
-        out.append(
-            _finding(
-                "large-pr",
-                Severity.WARNING,
-                f"This PR changes {size} lines in {len(files)} files (limit {large_pr_lines}); "
-                "large PRs are hard to review, consider splitting it.",
-                anchor.path,
-                min(anchor.added_lines),
-                "large-pr",
-                title="Very large pull request",
-            )
-        )
     tests_touched = any(is_test_path(f.path) and f.status != "deleted" for f in files)
     sources = [] if tests_touched else [f for f in with_added if _is_source(f.path)]
     sources = [f for f in sources if _untested(f, (texts or {}).get(f.path))]
