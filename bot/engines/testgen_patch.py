@@ -48,15 +48,40 @@ def target_test_file(module_path: str, repo_paths: Iterable[str]) -> str:
 
 
 def split_source(source: str) -> tuple[list[str], str]:
-    """Import lines and the rest (tests) of one ghostwritten file; header comments dropped."""
+    """Import statements and the rest (tests) of one generated file; header comments
+    dropped. Each top-level import is one item, on one line: the llm engine writes
+    ``from m import (`` with one name a line after it, and taken line by line those names
+    and the closing parenthesis landed among the tests, where the merged file no longer
+    compiled. A file that does not parse is split line by line."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return _split_lines(source)
+    lines = source.splitlines()
     imports: list[str] = []
-    body: list[str] = []
-    for line in source.splitlines():
-        if line.startswith(("import ", "from ")):
-            imports.append(line)
-        elif body or (line.strip() and not line.startswith("#")):
-            body.append(line)
-    return imports, "\n".join(body).strip() + "\n"
+    spans: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            end = node.end_lineno or node.lineno
+            if end == node.lineno and lines[end - 1].startswith(("import ", "from ")):
+                imports.append(lines[end - 1])  # as written, trailing comment and all
+            else:
+                imports.append(ast.unparse(node))
+            spans.update(range(node.lineno, end + 1))
+    rest = [line for number, line in enumerate(lines, start=1) if number not in spans]
+    return imports, _body(rest)
+
+
+def _split_lines(source: str) -> tuple[list[str], str]:
+    lines = source.splitlines()
+    imports = [line for line in lines if line.startswith(("import ", "from "))]
+    return imports, _body([line for line in lines if not line.startswith(("import ", "from "))])
+
+
+def _body(lines: list[str]) -> str:
+    """The tests: ``lines`` from the first that is neither blank nor a comment."""
+    start = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")), len(lines))
+    return "\n".join(lines[start:]).strip() + "\n"
 
 
 def _rename(body: str, taken: set[str]) -> str:

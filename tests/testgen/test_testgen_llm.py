@@ -116,6 +116,43 @@ def test_cover_agent_loop_keeps_only_validated_tests(make_context, chat: ChatSer
     assert "test_parse_pair_wrong" not in patch.files[0].diff
 
 
+# a parenthesised import over several lines, as models write them; the repository already
+# has a test file for the module, so the test is merged into it after its imports
+PARENTHESISED = {
+    "name": "test_parse_pair_around_sep",
+    "imports": ["from kv.parse import (\n    SEP,\n    parse_pair,\n)"],
+    "code": "def test_parse_pair_around_sep():\n    assert parse_pair(' a ' + SEP + ' b ') == ('a', 'b')\n",
+}
+EXISTING_TESTS = {
+    "tests/test_parse.py": "import kv.parse\n\n\ndef test_sep():\n    assert kv.parse.SEP == '='\n"
+}
+
+
+@pytest.mark.skipif(
+    find_bwrap() is None or probe(find_bwrap() or "", None) is not None,
+    reason="bubblewrap is not usable on this machine",
+)
+def test_a_multi_line_import_is_merged_whole(make_context) -> None:
+    # only its first line was taken as an import: the names and ')' landed among the tests,
+    # the merged file did not compile, and the test that passed alone was never offered
+    server = ChatServer([{"tests": [PARENTHESISED]}])
+    try:
+        provider = OpenAICompatibleProvider(base_url=server.base_url, model="fake-model")
+        opts = StageOptions(engine="llm", timeout_seconds=60, time_budget_seconds=120)
+        base, head = {**BASE, **EXISTING_TESTS}, {**HEAD, **EXISTING_TESTS}
+        result = tests_stage.run(make_context(base, head, options=opts), llm=provider)
+    finally:
+        server.close()
+    assert not any("did not pass as a whole" in note for note in result.notes)
+    assert result.metrics["kept"] == 1
+    (patch,) = result.patches
+    (diff,) = [f.diff for f in patch.files if f.path == "tests/test_parse.py"]
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert "from kv.parse import SEP, parse_pair" in added
+    assert "def test_parse_pair_around_sep():" in added
+    assert not any(line.strip() in ("SEP,", "parse_pair,", ")") for line in added)
+
+
 def test_llm_selected_without_provider_says_so(make_context) -> None:
     opts = StageOptions(engine="llm", max_generated_tests=0)
     result = tests_stage.run(make_context(BASE, HEAD, trusted=False, options=opts))

@@ -52,3 +52,18 @@ def test_an_existing_test_file_gets_only_the_names_it_lacks(tmp_path: Path) -> N
     assert lint(merged, tmp_path) == ""
     assert "from hypothesis import reject\n" in merged
     assert merged.count("import pkg.more\n") == 1
+
+
+def test_parenthesised_imports_stay_whole_and_merge(tmp_path: Path) -> None:
+    # the llm engine writes imports over several lines; taken line by line, their names
+    # and closing parenthesis were left among the tests
+    multi = (
+        "from hypothesis import (\n    given,\n    strategies as st,\n)\nimport pkg.more\n\n\n"
+        "@given(items=st.lists(st.integers(), min_size=1))\ndef test_first_is_first(items):\n"
+        "    assert pkg.more.first(items) == items[0]\n"
+    )
+    merged = merged_file(None, [Candidate(LAST, "fuzz", WITH_REJECT, 1), Candidate(FIRST, "llm", multi, 2)])
+    compile(merged, "test_more.py", "exec")
+    assert lint(merged, tmp_path) == ""
+    assert merged.count("from hypothesis import given, reject, strategies as st\n") == 1
+    assert "def test_first_is_first(" in merged and "given,\n" not in merged
