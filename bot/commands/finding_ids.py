@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.wording import typed_code
+from bot.wording import code_span, path_code, typed_code
 
 MIN_PREFIX = 6
 """Shorter prefixes name nothing: they would fit too many findings to be meant."""
@@ -32,13 +32,19 @@ def matching_findings(findings: dict[str, dict[str, Any]], typed: str) -> list[d
     ]
 
 
+def finding_label(finding: dict[str, Any]) -> str:
+    """A finding as a reply names it: its id, rule and place (``bd7bad28`` F401 at
+    ``app.py:1``), or its id alone when nothing else about it is known."""
+    short = code_span(str(finding.get("fingerprint", ""))[:8])
+    if not finding.get("rule_id") and not finding.get("path"):
+        return short
+    where = path_code(str(finding.get("path", "?")), suffix=f":{finding.get('start_line', '?')}")
+    return f"{short} {finding.get('rule_id', '?')} at {where}"
+
+
 def candidates_text(typed: str, candidates: list[dict[str, Any]]) -> str:
     """The reply to an ambiguous id: every finding it fits, by id, rule and place."""
-    rows = "\n".join(
-        f"- `{str(f.get('fingerprint', ''))[:8]}` {f.get('rule_id', '?')} at "
-        f"`{f.get('path', '?')}:{f.get('start_line', '?')}`"
-        for f in candidates
-    )
+    rows = "\n".join(f"- {finding_label(f)}" for f in candidates)
     return (
         f"{typed_code(typed, max_chars=20)} fits {len(candidates)} findings on this PR, so nothing was done. "
         f"Use the id of the one you mean:\n\n{rows}"

@@ -75,6 +75,12 @@ COMMANDS: dict[str, Verb] = {
         "<finding id>|all-<stage> [reason]",
         max_args=None,
     ),
+    "undismiss": Verb(
+        "Show a finding dismissed on this PR again; `all-<stage>` shows all of that stage's "
+        "dismissed findings again.",
+        "<finding id>|all-<stage> [reason]",
+        max_args=None,
+    ),
     "retry": Verb("Put a dead-lettered change back in the queue.", "<change id>", max_args=1),
     "pause": Verb("Stop automatic runs on this PR."),
     "resume": Verb("Restart automatic runs on this PR."),
@@ -165,7 +171,15 @@ def closest_verb(word: str) -> str | None:
     return matches[0] if matches else None
 
 
-_MEANT = {"unpause": "resume", "stop": "pause", "fix": "apply", "ignore": "dismiss", "why": "explain"}
+_MEANT = {
+    "unpause": "resume",
+    "stop": "pause",
+    "fix": "apply",
+    "ignore": "dismiss",
+    "why": "explain",
+    "restore": "undismiss",
+    "unignore": "undismiss",
+}
 """Words people use for a verb that no spelling distance finds."""
 
 

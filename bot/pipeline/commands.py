@@ -11,7 +11,6 @@ permission check — the clicker is the sender.
 
 from __future__ import annotations
 
-import difflib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,14 @@ from typing import Any
 
 from gidgethub import sansio
 
+from bot.commands.dismissals import (
+    dismissed_entries,
+    not_dismissed_text,
+    of_stage,
+    restored_text,
+    stage_problem,
+    unknown_text,
+)
 from bot.commands.finding_ids import candidates_text, matching_findings
 from bot.commands.parse import (
     COMMANDS,
@@ -763,16 +770,11 @@ def _dismiss(session: Session, command: Command) -> str:
     first = command.args[0]
     reason = " ".join(command.args[1:])
     if first.startswith("all-"):
-        stage = first.removeprefix("all-")
-        names = [s.value for s in StageName]
-        if stage not in names:  # "all-reveiw" would otherwise read as "no finding on this PR"
-            close = difflib.get_close_matches(stage.lower(), names, n=1, cutoff=0.6)
-            hint = f" Did you mean `all-{close[0]}`?" if close else ""
-            choices = ", ".join(f"`all-{name}`" for name in names)
-            shown = typed_code(first, max_chars=30)
-            session.say(f"{shown} names no stage.{hint} The stages are {choices}.", ok=False)
+        problem = stage_problem(first)
+        if problem:
+            session.say(problem, ok=False)
             return "refused"
-        chosen = [f for f in _findings(session).values() if f.get("stage") == stage]
+        chosen = [f for f in _findings(session).values() if f.get("stage") == first.removeprefix("all-")]
     else:
         found = _find(session, first)
         if found is None:
@@ -787,23 +789,90 @@ def _dismiss(session: Session, command: Command) -> str:
             target.repo, target.number, finding["fingerprint"], by=session.user, reason=reason
         ):
             changed.add(str(finding.get("stage")))
+            _audit_dismissal(session, "finding.dismiss", finding, reason)
     text = (
         f"Dismissed {plural(len(chosen), 'finding')} on this PR"
         + (f" ({reason})." if reason else ".")
         + (" It" if len(chosen) == 1 else " They")
-        + " will not be reported here again."
+        + " will not be reported here again; `/shunter undismiss "
+        + (f"{str(chosen[0]['fingerprint'])[:8]}` shows it" if len(chosen) == 1 else f"{first}` shows them")
+        + " again."
         if changed
         else f"Already dismissed on this PR: {plural(len(chosen), 'finding')}."
     )
     # the check runs already out still annotate (and may fail on) what was just dismissed:
     # run those stages again so the checks, and the summary, leave it out now
-    stages = [stage for stage in StageName if stage.value in changed]
-    if stages:
-        ran, _ = _rerun(session, stages)
-        if ran:
-            text += f" Re-running {', '.join(f'`{r}`' for r in ran)} so the checks leave them out."
-    session.say(text)
+    session.say(text + _rerun_changed(session, changed, "leave them out"))
     return "done"
+
+
+def _undismiss(session: Session, command: Command) -> str:
+    """The way back from ``/shunter dismiss``: the findings show on the PR's checks again."""
+    if not command.args:
+        session.say(COMMANDS["undismiss"].usage("undismiss"), ok=False)
+        return "refused"
+    store, target = session.runtime.store, session.target
+    first, reason = command.args[0], " ".join(command.args[1:])
+    known = {str(f.get("fingerprint")): f for f in _findings(session).values()}
+    dismissals = store.dismissed_findings(target.repo, target.number)
+    entries = dismissed_entries({d.fingerprint: (d.by, d.reason) for d in dismissals}, known)
+    if first.startswith("all-"):
+        problem = stage_problem(first)
+        if problem:
+            session.say(problem, ok=False)
+            return "refused"
+        chosen = of_stage(entries, first.removeprefix("all-"))
+        if not chosen:
+            stage = first.removeprefix("all-")
+            session.say(f"No `{stage}` finding is dismissed on this PR: nothing to restore.", ok=False)
+            return "refused"
+    else:
+        chosen = matching_findings(entries, first)
+        if len(chosen) > 1:
+            session.say(candidates_text(first, chosen), ok=False)
+            return "refused"
+        if not chosen:
+            shown = matching_findings({fp[:8]: f for fp, f in known.items()}, first)
+            answer = not_dismissed_text(shown[0]) if len(shown) == 1 else unknown_text(first, entries)
+            session.say(answer, ok=False)
+            return "refused"
+    restored = [
+        entry for entry in chosen if store.undismiss_finding(target.repo, target.number, entry["fingerprint"])
+    ]
+    if not restored:  # another command restored them in between
+        session.say(f"Already restored on this PR: {plural(len(chosen), 'finding')}.")
+        return "done"
+    for entry in restored:
+        _audit_dismissal(session, "finding.undismiss", entry, reason)
+    changed = {str(entry.get("stage")) for entry in restored}
+    again = "show it again" if len(restored) == 1 else "show them again"
+    session.say(restored_text(restored, reason) + _rerun_changed(session, changed, again))
+    return "done"
+
+
+def _rerun_changed(session: Session, changed: set[str], why: str) -> str:
+    """Run the stages whose dismissals changed again on the head: the check runs already
+    out were concluded with the old ones. The reply's sentence saying so, or nothing."""
+    stages = [stage for stage in StageName if stage.value in changed]
+    ran = _rerun(session, stages)[0] if stages else []
+    return f" Re-running {', '.join(f'`{r}`' for r in ran)} so the checks {why}." if ran else ""
+
+
+def _audit_dismissal(session: Session, action: str, finding: dict[str, Any], reason: str) -> None:
+    """One audit event per finding a person hid (``finding.dismiss``) or showed again
+    (``finding.undismiss``): who, which finding, and the reason they gave."""
+    session.runtime.store.record_audit(
+        repo=session.target.repo,
+        pr=session.target.number,
+        actor=session.user,
+        action=action,
+        target_type="finding",
+        target_id=str(finding.get("fingerprint", "")),
+        delivery_id=session.ctx.delivery.delivery_id,
+        reason_code="command",
+        reason=(reason or f"/shunter {action.removeprefix('finding.')} by @{session.user}")[:500],
+        payload={key: finding[key] for key in ("stage", "rule_id", "path", "start_line") if finding.get(key)},
+    )
 
 
 def _merge(session: Session, command: Command) -> str:
@@ -824,6 +893,7 @@ HANDLERS = {
     "explain": _explain,
     "ask": _ask,
     "dismiss": _dismiss,
+    "undismiss": _undismiss,
     "apply": _merge,
     "approve": _merge,
     "retry": _merge,

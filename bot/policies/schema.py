@@ -286,6 +286,7 @@ def _default_commands() -> dict[str, CommandRule]:
         "apply": CommandRule(permission="write", author_may_run=True),
         "retry": CommandRule(permission="write", author_may_run=True),
         "dismiss": CommandRule(permission="triage", author_may_run=False),
+        "undismiss": CommandRule(permission="triage", author_may_run=False),
         "pause": CommandRule(permission="write", author_may_run=True),
         "resume": CommandRule(permission="write", author_may_run=True),
         "approve": CommandRule(permission="maintain", author_may_run=False),

@@ -121,8 +121,8 @@ def check_run_output(
     dismissed_set = set(dismissed)
     suppressed = [f for f in result.findings if f.suppressed]
     reported = sort_findings(reported_findings(result, dismissed_set))
-    gone = [f.fingerprint for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set]
-    who = sorted({(dismissed_by or {}).get(fp, "") for fp in gone} - {""}, key=str.casefold)
+    gone = [f for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set]
+    who = sorted({(dismissed_by or {}).get(f.fingerprint, "") for f in gone} - {""}, key=str.casefold)
     conclusion = stage_conclusion(result, config.fail_on, dismissed=dismissed_set)
     shown = reported[: max(max_annotations, 0)]
     annotations = [annotation(f) for f in shown]
@@ -142,7 +142,7 @@ def check_run_output(
         fixes=fixes,
         apply_allowed=apply_allowed,
         suppressed=len(suppressed),
-        dismissed=len(gone),
+        dismissed=[f.short_id for f in gone],
         dismissed_by=who,
         not_annotated=len(reported) - len(shown),
     )
@@ -266,7 +266,7 @@ def _summary(
     fixes: int,
     apply_allowed: bool,
     suppressed: int,
-    dismissed: int,
+    dismissed: list[str],
     dismissed_by: list[str],
     not_annotated: int,
 ) -> str:
@@ -294,7 +294,11 @@ def _summary(
         head.append(f"{plural(suppressed, 'finding')} suppressed in the code {_be(suppressed)} not counted.")
     if dismissed:
         by = f" (dismissed by {', '.join(code(login, 60) for login in dismissed_by)})" if dismissed_by else ""
-        head.append(f"{plural(dismissed, 'finding')} dismissed on this PR {_be(dismissed)} not shown{by}.")
+        count = len(dismissed)
+        head.append(
+            f"{plural(count, 'finding')} dismissed on this PR {_be(count)} not shown{by}. "
+            + undismiss_hint(result.stage, sorted(set(dismissed)))
+        )
     if not_annotated:
         head.append(
             f"Only the {len(reported) - not_annotated} most important findings are annotated; "
@@ -321,6 +325,23 @@ def _summary(
     if tail_text:
         parts.append(tail_text)
     return clip("\n\n".join(parts), limits.MAX_OUTPUT_TEXT)
+
+
+MAX_UNDISMISS_IDS = 5
+
+
+def undismiss_hint(stage: StageName, ids: list[str]) -> str:
+    """How to show findings dismissed on the PR again, with their ids: a maintainer who
+    dismissed the wrong one (a short hash, easily mixed up) finds the way back here."""
+    if len(ids) == 1:
+        return f"Comment `/shunter undismiss {ids[0]}` to show it again."
+    named = ", ".join(code(short, 20) for short in ids[:MAX_UNDISMISS_IDS])
+    if len(ids) > MAX_UNDISMISS_IDS:
+        named += f" and {len(ids) - MAX_UNDISMISS_IDS} more"
+    return (
+        f"Comment `/shunter undismiss all-{stage.value}` to show them again, "
+        f"or `/shunter undismiss <id>` for one of {named}."
+    )
 
 
 def _be(count: int) -> str:

@@ -615,3 +615,103 @@ def test_an_edit_that_runs_takes_back_the_outcome_of_the_earlier_version(stack):
     assert [(r.user, r.content) for r in comment.reactions] == [
         (sim.bot_login, "eyes"), ("bob", "confused"), (sim.bot_login, "rocket")
     ]
+
+
+def _review_findings(stack, number):
+    stored = stack.redis.hgetall(f"shunter:findings:{REPO}#{number}")
+    return sorted(
+        (f for f in (json.loads(v) for v in stored.values()) if f["stage"] == "review"),
+        key=lambda f: f["start_line"],
+    )
+
+
+def _latest_review(sim):
+    return [r for r in sim.check_runs(REPO) if r.name == "shunter/review"][-1]
+
+
+def _summary_row(sim, number):
+    summary = next(c for c in sim.comments(REPO, number) if c.body.startswith("<!-- shunter:summary -->"))
+    return next(line for line in summary.body.splitlines() if "`shunter/review`" in line)
+
+
+def test_undismiss_shows_a_finding_dismissed_by_mistake_again(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    for user, level in {"alice": "write", "tina": "triage", "bob": "read"}.items():
+        sim.set_permission(REPO, user, level)
+    app = "import os\n\n\ndef add(a, b):\n    breakpoint()\n    return a + b\n"
+    sim.commit(REPO, "feature", {"app.py": app}, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    stack.drain()
+    unused, debugger = (f for f in _review_findings(stack, number) if f["rule_id"] != "untested-change")
+    short, other = debugger["fingerprint"][:8], unused["fingerprint"][:8]
+    assert _latest_review(sim).conclusion == "failure"
+
+    body = answer(stack, number, f"/shunter dismiss {short}", user="tina")
+    assert f"`/shunter undismiss {short}` shows it again." in body, body
+    hidden = _latest_review(sim)
+    assert hidden.conclusion == "success" and short not in hidden.summary.split("Comment")[0]
+    # the check run says how to take the dismissal back, with the id to type
+    assert (
+        f"1 finding dismissed on this PR is not shown (dismissed by `tina`). "
+        f"Comment `/shunter undismiss {short}` to show it again." in hidden.summary
+    ), hidden.summary
+
+    body = answer(stack, number, f"/shunter undismiss {short}", user="bob")
+    assert "`/shunter undismiss`: refused. /shunter undismiss needs triage permission; @bob has read." in body, body
+    typo = short[:7] + ("0" if short[7] != "0" else "1")
+    body = answer(stack, number, f"/shunter undismiss {typo}", user="tina")
+    assert f"No dismissed finding `{typo}` on this PR. Did you mean `{short}`? Dismissed here:" in body, body
+    assert f"- `{short}` {debugger['rule_id']} at `app.py:5` (dismissed by `tina`)" in body, body
+    body = answer(stack, number, f"/shunter undismiss {other}", user="tina")
+    assert f"`{other}` F401 at `app.py:1` is not dismissed on this PR: it is shown already" in body, body
+    assert stack.runtime.store.dismissed_fingerprints(REPO, number) == {debugger["fingerprint"]}
+    assert not [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "finding.undismiss"]
+
+    comment_id = sim.comment(REPO, number, f"/shunter undismiss {short} wrong id", user="tina")
+    stack.drain()
+    body = replies(sim, number)[-1].body
+    assert (
+        f"Restored `{short}` {debugger['rule_id']} at `app.py:5` (dismissed by `tina`): it is reported on this "
+        "PR again. Reason: wrong id. Re-running `shunter/review` so the checks show it again." in body
+    ), body
+    assert reactions(sim, number, comment_id) == ["eyes", "rocket"]
+    assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
+    shown = _latest_review(sim)
+    assert shown.id != hidden.id and shown.conclusion == "failure", shown.summary
+    assert any(a["start_line"] == 5 for a in shown.annotations) and "dismissed" not in shown.summary
+    assert "failed" in _summary_row(sim, number), _summary_row(sim, number)
+    [event] = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "finding.undismiss"]
+    assert (event.actor, event.target_id, event.reason) == ("tina", debugger["fingerprint"], "wrong id")
+    assert [e.actor for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "finding.dismiss"] == ["tina"]
+
+    body = answer(stack, number, f"/shunter undismiss {short}", user="tina")
+    assert f"`{short}` {debugger['rule_id']} at `app.py:5` is not dismissed on this PR" in body, body
+
+
+def test_undismiss_all_of_a_stage_and_its_usage(stack):
+    number = setup_pr(stack, tina="triage")
+    sim = stack.sim
+    answer(stack, number, "/shunter dismiss all-review", user="tina")
+    dismissed = stack.runtime.store.dismissed_fingerprints(REPO, number)
+    ids = sorted(fp[:8] for fp in dismissed)
+    assert len(ids) >= 2
+    hidden = _latest_review(sim)
+    hint = "Comment `/shunter undismiss all-review` to show them again, or `/shunter undismiss <id>` for one of"
+    assert f"{hint} `{ids[0]}`" in hidden.summary, hidden.summary
+
+    lines = "/shunter undismiss all-reveiw\n/shunter undismiss all-security\n/shunter undismiss"
+    body = answer(stack, number, lines, user="tina")
+    assert "`all-reveiw` names no stage. Did you mean `all-review`?" in body, body
+    assert "No `security` finding is dismissed on this PR: nothing to restore." in body, body
+    assert "`/shunter undismiss` did nothing: it needs an argument. Show a finding dismissed on this PR again" in body
+    assert "- `/shunter undismiss <finding id> [reason]`\n- `/shunter undismiss all-<stage> [reason]`" in body, body
+    assert stack.runtime.store.dismissed_fingerprints(REPO, number) == dismissed
+
+    body = answer(stack, number, "/shunter undismiss all-review", user="tina")
+    assert f"Restored {len(ids)} findings: they are reported on this PR again." in body, body
+    assert all(f"- `{short}` " in body for short in ids), body
+    assert not stack.runtime.store.dismissed_fingerprints(REPO, number)
+    assert "dismissed on this PR" not in _latest_review(sim).summary
+    help_body = answer(stack, number, "/shunter help", user="tina")
+    assert "`/shunter undismiss <finding id>\\|all-<stage> [reason]`" in help_body, help_body

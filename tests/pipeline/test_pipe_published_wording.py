@@ -52,16 +52,23 @@ def test_a_dismissed_finding_is_listed_nowhere_on_the_next_push(stack):
     head = sim.pull(REPO, number).head_sha
 
     review = _latest(sim, "shunter/review", head)
-    # the stage's table still had the dismissed F401 row, and a second table followed
-    assert short_unused not in review.summary and "`F401`" not in review.summary, review.summary
+    # the stage's table still had the dismissed F401 row, and a second table followed; its
+    # id is named once, in the line that says how to show it again
+    assert review.summary.count(short_unused) == 1 and "`F401`" not in review.summary, review.summary
     assert review.text is None, review.text
     assert "`debugger`" in review.summary  # what was not dismissed is still listed
-    assert "1 finding dismissed on this PR is not shown (dismissed by `tina`)." in review.summary
+    assert (
+        "1 finding dismissed on this PR is not shown (dismissed by `tina`). "
+        f"Comment `/shunter undismiss {short_unused}` to show it again." in review.summary
+    ), review.summary
     assert review.conclusion == "failure" and review.title == "1 error, 1 warning"  # F401 not counted
 
     security = _latest(sim, "shunter/security", head)
-    assert short_shell not in security.summary and "subprocess-shell-injection" not in security.summary
-    assert "1 finding dismissed on this PR is not shown (dismissed by `tina`)." in security.summary
+    assert security.summary.count(short_shell) == 1 and "subprocess-shell-injection" not in security.summary
+    assert (
+        "1 finding dismissed on this PR is not shown (dismissed by `tina`). "
+        f"Comment `/shunter undismiss {short_shell}` to show it again." in security.summary
+    ), security.summary
 
     row = next(line for line in _summary_comment(sim, number).splitlines() if "`shunter/review`" in line)
     assert "| 1 error, 1 warning |" in row, row

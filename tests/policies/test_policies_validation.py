@@ -73,7 +73,7 @@ def test_unknown_command_points_at_its_key() -> None:
     assert _rendered(text) == [
         ".github/shunter.yml:4:5: commands.rules: unknown command 'aply'; did you mean"
         " 'apply'? (commands: help, review, security, tests, all, explain, ask, config, queue,"
-        " apply, retry, dismiss, pause, resume, approve)"
+        " apply, retry, dismiss, undismiss, pause, resume, approve)"
     ]
 
 
