@@ -369,5 +369,14 @@ def measure(
     if progress:
         measurement.running = still_running(_read_capped(workdir, f"{SHUNTER_DIR}/progress.log") or "")
     if cov_text is None and measurement.problem is None:
-        measurement.problem = f"no coverage report ({result.note})"
+        measurement.problem = no_report(result)
     return measurement
+
+
+def no_report(result: SandboxResult) -> str:
+    """Why a run left no coverage report, as one clause without parentheses of its own
+    (pure): wrapped around the runner's note and then in the stage's own, it read
+    'unknown (no coverage report (stopped: the wall-clock timeout (20s); ...))'."""
+    if result.timed_out:
+        return f"the run left no coverage report, as it was stopped at {result.killed_by}"
+    return f"the run left no coverage report; it {result.note}"  # stopped by, failed, finished

@@ -403,8 +403,8 @@ def _unmeasured_note(problem: str, opts: TestsStageConfig) -> str:
     """What to do when the existing tests left no coverage: a whole suite killed at the
     wall clock (more-itertools' took 160 s under coverage) leaves nothing behind."""
     return (
-        f"the existing tests' coverage of the changed lines is unknown ({problem}), so no "
-        "test is proposed: which changed lines they miss is unknown. Raise "
+        f"the existing tests' coverage of the changed lines is unknown; {problem}. No test "
+        "is proposed, since which changed lines they miss is unknown. Raise "
         f"`stages.tests.timeout_seconds` (now {opts.timeout_seconds}) in `.github/shunter.yml`, "
         "or set `stages.tests.test_command` to a faster pytest selection"
     )
@@ -617,8 +617,8 @@ def _summary(
             lines.append("**Not run**: the notes below say why.")  # ``refused`` is one of them
         else:
             lines.append(
-                "**Not measured**: the existing tests' coverage of the changed lines is unknown "
-                f"({state.unmeasured}). The notes below say what to change."
+                "**Not measured**: the existing tests' coverage of the changed lines is unknown; "
+                f"{state.unmeasured}. The notes below say what to change."
             )
         lines.append("")
         lines.append(f"Changed functions ({len(state.targets)}), coverage not measured:")
