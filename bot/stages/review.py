@@ -446,15 +446,21 @@ def build_patch(
         if fix is not None:
             by_file.setdefault(finding.path, []).append((finding, fix))
     blobs = {file.path: file.head_blob for file in files}
-    diffs: list[FileDiff] = []
-    fixed: list[str] = []
+    shares: dict[str, _FilePatch] = {}
     for path, pairs in sorted(by_file.items()):
         share = (early or {}).get(path)
         if share is None or not _same_fixes(share.fixes, pairs):
             share = _file_patch(path, pairs, texts, blobs.get(path), (raw or {}).get(path))
+        shares[path] = share
+    secret = secrets_scan.paths_holding_secrets(
+        {path: share.diff.diff for path, share in shares.items() if share.diff is not None}
+    )
+    diffs: list[FileDiff] = []
+    fixed: list[str] = []
+    for path, share in shares.items():
         if share.diff is None:
             continue
-        if secrets_scan.holds_secret(path, [share.diff.diff]):
+        if path in secret:
             if held_back is not None:
                 held_back.append(path)
             continue

@@ -226,3 +226,20 @@ def test_an_f_strings_fields_are_code_not_a_secret() -> None:
     text = 'token = f"{settings.api_token}"\napi_key = f"{base_url}/{path}"\npassword = f"{user}:Zq8#tLm2$wXv9!rKp4"\n'
     report = secrets_scan.scan_secrets({"app.py": text}, detect_secrets=False)
     assert [f.start_line for f in report.findings] == [3]
+
+
+def test_paths_holding_secrets_says_what_holds_secret_says_file_by_file() -> None:
+    """The review's fix patch asks about all its files at once (one detect-secrets setup);
+    the answer for each file is the one-file answer: a key Shunter's own patterns find, a
+    credential only detect-secrets finds, nothing, an empty text."""
+    samples = _samples()
+    texts = {
+        "own.py": f"+x = 1\n+{samples['aws-access-key-id'][0]}\n",
+        "ds_only.py": "+url = 'https://admin:" + "S3cr3tPassw0rd" + "@db.internal/app'\n",
+        "clean.py": "+import sys\n+print(sys.argv)\n",
+        "empty.py": "",
+    }
+    one_by_one = {path for path, text in texts.items() if secrets_scan.holds_secret(path, [text])}
+    assert one_by_one == {"own.py", "ds_only.py"}
+    assert secrets_scan.paths_holding_secrets(texts) == one_by_one
+    assert secrets_scan.paths_holding_secrets({}) == set()
