@@ -208,10 +208,50 @@ def parse_junit(text: str) -> list[TestOutcome]:
                 name=case.get("name", ""),
                 passed=not bad,
                 message=message.strip(),
-                headline=next((c.get("message", "") for c in bad if c.get("message")), "").strip(),
+                headline=_headline(bad),
             )
         )
     return outcomes
+
+
+_GROUP = re.compile(r"^(?:Base)?ExceptionGroup: ")
+_FIRST_MEMBER = re.compile(r"^\s*\+-\+-+ 1 -+$")
+_EXAMPLE = re.compile(r"^(?:Failing test case|Falsifying example):")
+
+
+def _headline(bad: list[ET.Element]) -> str:
+    """The first failure's message; for an exception group (Hypothesis' 'found 2 distinct
+    failures') the first member's exception and falsifying example, read from the report's
+    traceback: the group's own message names no exception and no input, and the detail
+    is what the PR's author reads (within 160 characters, so no count is added)."""
+    message = next((c.get("message", "") for c in bad if c.get("message")), "").strip()
+    if not _GROUP.match(message):
+        return message
+    text = next((c.text or "" for c in bad if c.get("message")), "")
+    return first_group_member(text) or message
+
+
+def first_group_member(traceback: str) -> str:
+    """The exception (and the falsifying example Hypothesis noted on it) that ends the
+    first member of an exception group in Python's rendering of its traceback (pure):
+    ``+-+---- 1 ----`` then ``| ...`` lines. Empty when the text has no such member."""
+    lines = traceback.splitlines()
+    start = next((i for i, line in enumerate(lines) if _FIRST_MEMBER.match(line)), None)
+    if start is None:
+        return ""
+    member: list[str] = []
+    for line in lines[start + 1 :]:
+        bar = line.lstrip()
+        if not bar.startswith("|"):
+            break  # the next member's "+---- 2 ----", or the group's end
+        member.append(bar[2:] if bar.startswith("| ") else bar[1:])
+    while member and not member[-1].strip():
+        member.pop()
+    end = next((i for i, line in enumerate(member) if _EXAMPLE.match(line)), len(member))
+    begin = end
+    while begin > 0 and member[begin - 1].strip() and not member[begin - 1].startswith(" "):
+        begin -= 1  # the exception's own lines, after the last frame of its traceback
+    return "\n".join(member[begin:]).strip()  # and the example, when Hypothesis noted one
 
 
 def pytest_args(test_command: str | None) -> tuple[list[str], str | None]:

@@ -101,3 +101,26 @@ def test_a_function_without_arguments_is_said_so_without_noise(tmp_path: Path) -
     reason = gen.reasons["pkg.cli.main"]
     assert reason.startswith("no test proposed: fuzz: InvalidArgument: ")
     assert "because there are no arguments to generate" in reason and "None" not in reason
+
+
+# isodate's parse_datetime: Hypothesis found two distinct failures and raised them as one
+# ExceptionGroup, whose message names neither exception nor input
+TWO_FAILURES = (
+    "from hypothesis import given, settings, strategies as st\n\nfrom pkg.loader import load\n\n\n"
+    "@settings(derandomize=True)\n@given(values=st.sampled_from([[], [0]]))\ndef test_fuzz_spread(values):\n"
+    "    load('pkg.' + str(values[0] / (len(values) - 1)))\n"
+)
+
+
+def test_distinct_failures_are_detailed_by_the_first_exception_and_its_input(tmp_path: Path) -> None:
+    setup = _setup(tmp_path)
+    cand = Candidate(LOAD, "magic", TWO_FAILURES, index=1)
+    validate(setup, [cand], uncovered={"pkg.loader.load": frozenset({2, 3, 4})}, max_kept=5)
+    assert cand.verdict == "fails"
+    assert "ExceptionGroup" not in cand.detail and "distinct failures" not in cand.detail
+    exception, _, example = cand.detail.partition("\nFailing test case: test_fuzz_spread(")
+    inputs = {
+        "IndexError: list index out of range": "values=[],",
+        "ZeroDivisionError: division by zero": "values=[0],",
+    }
+    assert example.split()[0] == inputs[exception]  # that exception's own falsifying example
