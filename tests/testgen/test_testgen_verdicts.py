@@ -16,8 +16,10 @@ import pytest
 from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.testgen_changes import changed_functions
 from bot.engines.testgen_validate import ValidationSetup, validate
+from bot.policies.schema import TestsStageConfig as StageOptions
 from bot.sandbox import Limits, Sandbox
 from bot.sandbox.bubblewrap import find_bwrap, probe
+from bot.stages import tests as tests_stage
 
 pytestmark = pytest.mark.skipif(
     find_bwrap() is None or probe(find_bwrap() or "", None) is not None,
@@ -124,3 +126,24 @@ def test_distinct_failures_are_detailed_by_the_first_exception_and_its_input(tmp
         "ZeroDivisionError: division by zero": "values=[0],",
     }
     assert example.split()[0] == inputs[exception]  # that exception's own falsifying example
+
+
+# isodate's parse_date('') raises its own, documented ISO8601Error: the magic candidate,
+# written without allowing for it, failed on '' as if the PR's code were at fault
+LEVELS = (
+    "class LevelError(ValueError):\n    pass\n\n\n"
+    "def parse_level(text: str) -> int:\n"
+    '    """The level ``text`` names.\n\n    Raises:\n        LevelError: for an empty name.\n    """\n'
+    "    if not text:\n        raise LevelError('an empty string names no level')\n"
+    "    return len(text.strip())\n"
+)
+
+
+def test_magic_allows_for_the_functions_own_exceptions(make_context) -> None:
+    base = {"lv/__init__.py": "", "lv/levels.py": "class LevelError(ValueError):\n    pass\n"}
+    options = StageOptions(timeout_seconds=60, time_budget_seconds=120, attempts_per_function=1)
+    result = tests_stage.run(make_context(base, {**base, "lv/levels.py": LEVELS}, options=options))
+    m = result.metrics
+    assert (m["candidates"], m["kept"], m["discards"]) == (1, 1, {}), result.summary
+    (patch,) = result.patches
+    assert "except lv.levels.LevelError:" in patch.files[0].diff
