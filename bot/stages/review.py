@@ -678,6 +678,7 @@ def _run(ctx: StageContext) -> StageResult:
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
     dropped_count = len(dropped) + work.dropped_early
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
+    work.lap("filter")
     held_back: list[str] = []
     patch = build_patch(kept, work.fixes, texts, files, raw, work.early, held_back)
     work.notes.extend(
@@ -685,7 +686,7 @@ def _run(ctx: StageContext) -> StageResult:
         "beside them, hold a secret, which Shunter does not commit; remove the secret first."
         for path in held_back
     )
-    work.lap("report")
+    work.lap("fix_patch")  # with its secret check, detect-secrets over each file's share
     counts = Counter(f.severity.value for f in kept)
     metrics: dict[str, object] = {
         "files": len(files),

@@ -417,3 +417,21 @@ def test_the_review_check_run_lists_each_finding_once(make_ctx) -> None:
     dismissed = check_run_output(result, ReviewStageConfig(), dismissed={unused[0].fingerprint})
     assert dismissed.text is None
     assert dismissed.summary.count("`F401`") == 1 and unused[0].short_id not in dismissed.summary
+
+
+def test_the_stage_times_its_steps_with_the_fix_patch_apart(make_ctx) -> None:
+    """The fix patch's secret check (detect-secrets over each file's share) is most of the
+    stage's own CPU on a PR with fixes: its step is timed on its own, not inside 'report'."""
+    result = run(make_ctx(BASE, HEAD))
+    assert result.metrics["fixable"] == 1
+    steps = [name for name in result.metrics if name.endswith("_seconds") and name != "duration_seconds"]
+    assert steps == [
+        "read_python_seconds",
+        "ruff_start_seconds",
+        "line_maps_seconds",
+        "heuristics_seconds",
+        "ruff_finish_seconds",
+        "filter_seconds",
+        "fix_patch_seconds",
+    ]
+    assert all(isinstance(result.metrics[name], float) and result.metrics[name] >= 0 for name in steps)
