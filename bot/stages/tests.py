@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bot.engines.coverage_probe import (
     SHUNTER_DIR,
+    FileCoverage,
     measure,
     project_pythonpath,
     pytest_args,
@@ -329,16 +330,15 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
         for path, (_before, text) in files.items():
             hostfs.write_file(workdir, path, text)  # never through a link PR code planted
         final = measure(
-            sandbox, workdir, python=venv.python, tests=list(files), tag="final",
+            sandbox, workdir, python=venv.python, tests=list(files), tag="final", contexts=True,
             limits=sandbox.limits.scaled(wall_seconds=float(opts.timeout_seconds)),
             ro_paths=venv.ro_paths, plugins=plugins,
         )  # fmt: skip
         if final.result.exit_code == 0 and not final.problem:
             patches.append(patch_draft(files, kept))
             for target in state.targets:
-                cov = final.coverage.get(target.fn.path)
-                if cov:
-                    target.covered_after = target.covered_before | (target.statements & cov.executed)
+                ran = run_by_tests(final.coverage.get(target.fn.path))
+                target.covered_after = target.covered_before | (target.statements & ran)
         else:
             state.notes.append(
                 "the merged test file did not pass as a whole "
@@ -414,6 +414,15 @@ def _cancelled(state: Run) -> StageResult:
     """A newer push superseded this head: stop between steps, publish nothing as final."""
     state.notes.append("stopped early: the pull request's head moved on")
     return _result(state, neutral=True, refused="stopped early: the head moved on")
+
+
+def run_by_tests(cov: FileCoverage | None) -> frozenset[int]:
+    """Lines some test executed (pure): those with a test's context. A ``def`` line runs
+    when the test file imports the module, outside any test, and counted as covered it
+    gave isodate's parse_date '0 -> 1' with no test of its own."""
+    if cov is None:
+        return frozenset()
+    return frozenset(line for line, contexts in cov.contexts.items() if contexts)
 
 
 def _body_lines(target: Target) -> frozenset[int]:

@@ -72,3 +72,18 @@ def test_existing_tests_stopped_at_the_wall_clock_are_not_reported_as_covering_n
     (note,) = [n for n in res.notes if "coverage of the changed lines is unknown" in n]
     assert note.startswith(f"the existing tests' coverage of the changed lines is unknown; {why}. No test")
     assert "`stages.tests.timeout_seconds` (now 5)" in note and "`stages.tests.test_command`" in note
+
+
+def test_coverage_after_counts_only_lines_a_kept_test_ran(make_context, tmp_path: Path) -> None:
+    # isodate's parse_date: its changed def line ran when a kept test of a sibling imported
+    # the module, and read '0 -> 1 covered' beside 'no test proposed'
+    base = {"pkg/__init__.py": "", "pkg/core.py": CORE + "\n\ndef lookup(table):\n    return table.get(0)\n"}
+    head = CORE_HEAD + "\n\ndef lookup(table, key=None):\n    return table.get(key)\n"
+    options = StageOptions(timeout_seconds=60, time_budget_seconds=120)
+    res = run_stage(make_context, tmp_path, base, {**base, "pkg/core.py": head}, options)
+    assert res.metrics["kept"] == 1 and res.patches  # for double, whose test imports pkg.core
+    rows = [[cell.strip() for cell in line.split("|")[1:5]] for line in res.summary.splitlines()]
+    # function, changed lines, covered before, after
+    assert ["`pkg.core.lookup`", "2", "0", "0"] in rows
+    assert ["`pkg.core.double`", "2", "0", "2"] in rows
+    assert res.metrics["covered_after"] == 2
