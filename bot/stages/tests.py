@@ -337,8 +337,8 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
         if final.result.exit_code == 0 and not final.problem:
             patches.append(patch_draft(files, kept))
             for target in state.targets:
-                ran = run_by_tests(final.coverage.get(target.fn.path))
-                target.covered_after = target.covered_before | (target.statements & ran)
+                ran = run_by_tests(target, final.coverage.get(target.fn.path))
+                target.covered_after = target.covered_before | ran
         else:
             state.notes.append(
                 "the merged test file did not pass as a whole "
@@ -416,13 +416,18 @@ def _cancelled(state: Run) -> StageResult:
     return _result(state, neutral=True, refused="stopped early: the head moved on")
 
 
-def run_by_tests(cov: FileCoverage | None) -> frozenset[int]:
-    """Lines some test executed (pure): those with a test's context. A ``def`` line runs
-    when the test file imports the module, outside any test, and counted as covered it
-    gave isodate's parse_date '0 -> 1' with no test of its own."""
+def run_by_tests(target: Target, cov: FileCoverage | None) -> frozenset[int]:
+    """The target's changed lines that some test ran (pure): those with a test's context,
+    and with them its ``def`` line (and decorators). The ``def`` line runs when the test
+    file imports the module, outside any test; credited on that alone it gave isodate's
+    parse_date '0 -> 1 covered' beside 'no kept test'."""
     if cov is None:
         return frozenset()
-    return frozenset(line for line, contexts in cov.contexts.items() if contexts)
+    ran = target.statements & {line for line, contexts in cov.contexts.items() if contexts}
+    if not ran:
+        return frozenset()
+    header = {n for n in target.statements if n <= target.fn.start_line}
+    return ran | (header & cov.executed)
 
 
 def _body_lines(target: Target) -> frozenset[int]:
