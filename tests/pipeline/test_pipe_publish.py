@@ -490,7 +490,8 @@ def test_file_names_holding_newlines_backticks_or_pipes_are_shown_whole_in_the_c
 
     sim = stack.sim
     odd, blob = "odd\n- [x] `tick`|<b>pipe.py", "bin\nfake|`x`.dat"
-    open_pr(sim, {odd: "import os\n", blob: "\x00\x01binary" * 10})
+    # two findings on line 1: the unused import, and new code without a test
+    open_pr(sim, {odd: "import os\n\n\ndef f():\n    return 1\n", blob: "\x00\x01binary" * 10})
     stack.drain()
     runs = by_name(sim.check_runs(REPO))
     review, security = runs["shunter/review"], runs["shunter/security"]

@@ -76,7 +76,8 @@ def test_a_dismissed_finding_is_listed_nowhere_on_the_next_push(stack):
 
 def test_the_review_check_says_what_fails_it_once(stack):
     sim = stack.sim
-    number = _open_pr(stack, "import os\n\n\ndef add(a, b):\n    return a + b\n")
+    # two warnings: the unused import, and add's behaviour changed without a test
+    number = _open_pr(stack, "import os\n\n\ndef add(a, b):\n    return a + b + 1\n")
     head = sim.pull(REPO, number).head_sha
     passing = _latest(sim, "shunter/review", head)
     assert passing.conclusion == "success"
