@@ -45,7 +45,7 @@ from bot.models import StageName
 from bot.pipeline.config_loader import LoadedConfig, load_config
 from bot.pipeline.facts import Target, from_pull_request
 from bot.policies.decisions import may_run_command
-from bot.wording import plural, typed_code
+from bot.wording import plural, prose_text, typed_code
 
 log = get_logger(__name__)
 
@@ -792,7 +792,7 @@ def _dismiss(session: Session, command: Command) -> str:
             _audit_dismissal(session, "finding.dismiss", finding, reason)
     text = (
         f"Dismissed {plural(len(chosen), 'finding')} on this PR"
-        + (f" ({reason})." if reason else ".")
+        + (f" ({prose_text(reason.rstrip('.'), max_chars=200)})." if reason else ".")
         + (" It" if len(chosen) == 1 else " They")
         + " will not be reported here again; `/shunter undismiss "
         + (f"{str(chosen[0]['fingerprint'])[:8]}` shows it" if len(chosen) == 1 else f"{first}` shows them")
@@ -802,7 +802,8 @@ def _dismiss(session: Session, command: Command) -> str:
     )
     # the check runs already out still annotate (and may fail on) what was just dismissed:
     # run those stages again so the checks, and the summary, leave it out now
-    session.say(text + _rerun_changed(session, changed, "leave them out"))
+    why = "leave it out" if len(chosen) == 1 else "leave them out"
+    session.say(text + _rerun_changed(session, changed, why))
     return "done"
 
 

@@ -715,3 +715,19 @@ def test_undismiss_all_of_a_stage_and_its_usage(stack):
     assert "dismissed on this PR" not in _latest_review(sim).summary
     help_body = answer(stack, number, "/shunter help", user="tina")
     assert "`/shunter undismiss <finding id>\\|all-<stage> [reason]`" in help_body, help_body
+
+
+def test_a_dismiss_reason_is_echoed_as_plain_text_that_pings_no_one(stack):
+    from markdown_it import MarkdownIt
+
+    number = setup_pr(stack, tina="triage")
+    short = sorted(k.decode() for k in stack.redis.hgetall(f"shunter:findings:{REPO}#{number}"))[0]
+    body = answer(stack, number, f"/shunter dismiss {short} ask @org/team *now* <b>x</b>", user="tina")
+    assert "@org/team" not in body, body
+    assert "Dismissed 1 finding on this PR (ask @\u2060org/team \\*now\\* \\<b\\>x\\</b\\>)." in body, body
+    assert "Re-running `shunter/review` so the checks leave it out." in body, body
+    inline = [t for t in MarkdownIt("commonmark").parse(body) if t.type == "inline"]
+    assert not [c for t in inline for c in t.children if c.type in {"html_inline", "em"}], body
+    # the store keeps the reason as typed: the audit log says what the person wrote
+    [event] = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "finding.dismiss"]
+    assert event.reason == "ask @org/team *now* <b>x</b>"
