@@ -176,19 +176,43 @@ class StageConfig(Strict):
     )
 
 
+DEFAULT_RISKY_PATHS = (
+    # CI: workflows and the local actions they run
+    ".github/workflows/**",
+    ".github/actions/**",
+    "**/migrations/**",
+    # images, wherever the Dockerfile lives (docker/Dockerfile, Dockerfile.dev)
+    "**/Dockerfile",
+    "**/Dockerfile.*",
+    # dependencies: pip files at the root or in a requirements/ folder (flask), pip-tools
+    # inputs, constraints, Pipfile; lock files are left out, being generated
+    "**/requirements*.txt",
+    "**/requirements*.in",
+    "**/requirements/*.txt",
+    "**/requirements/*.in",
+    "**/constraints*.txt",
+    "Pipfile",
+    # packaging and build, in every package of a monorepo
+    "**/pyproject.toml",
+    "**/setup.py",
+    "**/setup.cfg",
+    "MANIFEST.in",
+    # tools that run code on developers' machines and in CI
+    "tox.ini",
+    "noxfile.py",
+    ".pre-commit-config.yaml",
+)
+"""What the review stage points out by default: files whose change alters how the code is
+built, installed, tested or deployed, which a diff of library code does not show."""
+
+
 class ReviewStageConfig(StageConfig):
     ruff: bool = Field(default=True, description="Run ruff on changed Python files.")
     heuristics: bool = Field(default=True, description="Diff heuristics reviewers value.")
     large_pr_lines: int = Field(default=800, ge=1)
     risky_paths: list[str] = Field(
-        default_factory=lambda: [
-            ".github/workflows/**",
-            "**/migrations/**",
-            "Dockerfile",
-            "**/requirements*.txt",
-            "pyproject.toml",
-            "setup.py",
-        ]
+        default_factory=lambda: list(DEFAULT_RISKY_PATHS),
+        description="Globs of build, CI, dependency and migration files whose changes are pointed out.",
     )
 
 
