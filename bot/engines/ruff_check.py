@@ -678,6 +678,7 @@ class RuffRun:
             "--no-cache",
             "--force-exclude",
             "--exit-zero",
+            "--no-fix",
         ]
         if isolated:
             command.append("--isolated")
@@ -784,7 +785,9 @@ def run_ruff(
     """``ruff check`` on ``paths`` under ``root``, honouring the config files found there.
 
     ``--force-exclude`` keeps the repository's own ``exclude`` in force even though the
-    files are named explicitly.
+    files are named explicitly. ``--no-fix`` overrides a config's ``fix = true`` (Flask
+    ships one): with it ruff would fix the scratch copies and report only what it could
+    not fix, so every fixable finding, and the patch made of them, would vanish.
     """
     return RuffRun(root, paths, isolated=isolated, timeout=timeout, binary=binary).result(keep)
 
@@ -818,6 +821,27 @@ def apply_edits(text: str, edits: Iterable[Edit], lines: Sequence[str] | None = 
         cursor = end
     out.append(text[cursor:])
     return "".join(out)
+
+
+BOM = "\ufeff"
+
+
+def past_bom(fix: Fix) -> Fix:
+    """``fix`` for the text of a file that starts with a byte order mark, BOM included.
+
+    ruff reads past the mark and counts the first line's columns after it; the stage's
+    text keeps it (the file's bytes are what the patch is made against). Unshifted, an
+    edit on line 1 lands one character early: removing an unused first import also
+    removed the mark, and an f-string fix there rewrote the wrong characters.
+    """
+
+    def shift(row: int, col: int) -> int:
+        return col + 1 if row == 1 else col
+
+    edits = tuple(
+        Edit(e.row, shift(e.row, e.col), e.end_row, shift(e.end_row, e.end_col), e.content) for e in fix.edits
+    )
+    return Fix(fix.applicability, fix.message, edits)
 
 
 def _span(fix: Fix) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from bot.engines import heuristics, secrets_scan
 from bot.engines.ruff_check import (
+    BOM,
     Diagnostic,
     Fix,
     RuffFailed,
@@ -28,6 +29,7 @@ from bot.engines.ruff_check import (
     module_skeleton,
     only_newlines,
     package_markers,
+    past_bom,
     seal_root,
     severity_for,
     suggestion_for,
@@ -138,6 +140,8 @@ def _ruff_finding(
     content = lines[diag.row - 1] if diag.row <= len(lines) else ""
     start, end, suggestion = diag.row, diag.end_row, None
     fix = diag.fix if diag.fix is not None and diag.fix.safe else None
+    if fix is not None and text.startswith(BOM):
+        fix = past_bom(fix)
     if fix is not None:
         if diag.path not in with_ends:
             with_ends[diag.path] = None if only_newlines(text) else text.splitlines(keepends=True)
