@@ -14,9 +14,14 @@ from bot.wording import plural
 
 def offered_fixes(result: StageResult) -> int:
     """How many fixes ``result``'s patches hold: the findings each patch fixes; a patch
-    naming none counts the tests it adds (the tests stage's ``kept`` metric), or one."""
+    naming none counts the tests it adds (the tests stage's ``kept`` metric), or one.
+
+    Findings, not distinct ids: two of one rule on one line (``f"a" + f"b"``) share a
+    fingerprint but are two rows of the table, each fixed, and the patch's title counts
+    both; counting ids made the check say "1 fix" of a patch titled "Apply 2 ...".
+    """
     offered = [p for p in result.patches if p.files]
-    count = sum(len(set(p.finding_fingerprints)) for p in offered)
+    count = sum(len(p.finding_fingerprints) for p in offered)
     bare = [p for p in offered if not p.finding_fingerprints]
     if bare:
         kept = result.metrics.get("kept")

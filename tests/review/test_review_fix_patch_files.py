@@ -75,3 +75,17 @@ def test_a_file_with_a_byte_order_mark_keeps_it_and_line_one_is_fixed_in_place(m
         rules = {f.rule_id for f in result.findings if f.path == path and f.fingerprint in patch.finding_fingerprints}
         assert after[path] == _ruff_fixed(head, path, rules, tmp_path / path.replace("/", "_")), path
     assert after["src/flask/first_string.py"] == bom + b'NAME = "bom"\nOTHER = "x"\n'
+
+
+def test_two_fixes_on_one_line_are_counted_alike_by_the_check_and_the_patch(make_ctx) -> None:
+    from bot.publishing.fixes import offered_fixes
+
+    # the function the end-to-end check added to black 24.8.0's linegen.py: two f-strings on
+    # one line are two findings with one id (rule, path, line text), both fixed by the patch
+    base = {"src/black/probe.py": b"def _probe_mid() -> str:\n    return 'mid'\n"}
+    added = b'\n\ndef _probe_end(x: int) -> str:\n    return f"end" if x else f"x"\n'
+    head = {"src/black/probe.py": base["src/black/probe.py"] + added}
+    result = run(make_ctx(base, head))
+    [patch] = result.patches
+    assert patch.title == "Apply 2 safe ruff fixes"
+    assert offered_fixes(result) == 2 == result.metrics["fixable"]
