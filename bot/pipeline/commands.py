@@ -43,7 +43,7 @@ from bot.github.client import create_once, translate_errors
 from bot.logs import bind, get_logger
 from bot.models import StageName
 from bot.pipeline.config_loader import LoadedConfig, load_config
-from bot.pipeline.facts import Target, from_pull_request
+from bot.pipeline.facts import Target, from_pull_request, own_pulls
 from bot.policies.decisions import may_run_command
 from bot.wording import plural, prose_text, typed_code
 
@@ -423,7 +423,9 @@ async def handle_button(event: sansio.Event, ctx: EventContext) -> None:
     if verb is None:
         ctx.handled("buttons.unknown", f"unknown button {identifier!r}")
         return
-    pulls = check_run.get("pull_requests") or (check_run.get("check_suite") or {}).get("pull_requests") or []
+    pulls = own_pulls(data, check_run.get("pull_requests")) or own_pulls(
+        data, (check_run.get("check_suite") or {}).get("pull_requests")
+    )
     runtime = ctx.runtime
     number = int(pulls[0]["number"]) if pulls else _recorded_pull(runtime, data, check_run)
     if number is None:
@@ -691,6 +693,13 @@ def _find(session: Session, typed: str) -> dict[str, Any] | None:
     return None
 
 
+def _place(finding: dict[str, Any]) -> str:
+    """``at `app.py:3```, or ``on the pull request`` for a remark on the whole PR (no path)."""
+    if not finding.get("path"):
+        return "on the pull request"
+    return f"at `{finding['path']}:{finding['start_line']}`"
+
+
 def _explain(session: Session, command: Command) -> str:
     if not command.args:
         session.say(COMMANDS["explain"].usage("explain"), ok=False)
@@ -700,9 +709,14 @@ def _explain(session: Session, command: Command) -> str:
         return "refused"
     text = (
         f"**{finding['rule_id']}** ({finding['severity']}, {finding['stage']} stage, engine "
-        f"`{finding['engine']}`) at `{finding['path']}:{finding['start_line']}`: {finding['message']}\n\n"
-        f"Reported because {_why_reported(session.config, str(finding.get('stage')))} and the rule is "
-        f"enabled; its id is stable across pushes (rule + path + line text)."
+        f"`{finding['engine']}`) {_place(finding)}: {finding['message']}\n\n"
+        + (
+            "Reported because it is about the whole pull request (a stage's `filter` picks lines, "
+            "not remarks on the PR) and the rule is enabled; its id is stable across pushes (the rule's)."
+            if not finding.get("path")
+            else f"Reported because {_why_reported(session.config, str(finding.get('stage')))} and the "
+            "rule is enabled; its id is stable across pushes (rule + path + line text)."
+        )
     )
     if session.config.llm is not None:
         try:

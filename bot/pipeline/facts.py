@@ -125,11 +125,38 @@ def from_merge_group(payload: dict[str, Any]) -> Target:
     )
 
 
+def _base_repo_is(pull: dict[str, Any], repo: dict[str, Any]) -> bool:
+    """Whether a pull request as check suites list it (``{number, head, base}``, each end
+    naming its repository by ``id``, ``url`` and ``name``) is one of ``repo``'s.
+
+    GitHub lists every pull request whose head branch is the suite's, in whichever
+    repository it was opened: a suite on a fork's branch lists the pull request that branch
+    has upstream, numbered upstream. Read as one of this repository's, it names a pull
+    request that does not exist here (a 404, and a failed job) or, worse, another one.
+    A pull request that names no base repository is kept (nothing says it is foreign).
+    """
+    base = (pull.get("base") or {}).get("repo")
+    if not isinstance(base, dict):
+        return True
+    if isinstance(base.get("id"), int) and isinstance(repo.get("id"), int):
+        return bool(base["id"] == repo["id"])
+    if isinstance(base.get("url"), str) and isinstance(repo.get("url"), str):
+        return bool(base["url"].rstrip("/").lower() == repo["url"].rstrip("/").lower())
+    return True
+
+
+def own_pulls(payload: dict[str, Any], pulls: Any) -> list[dict[str, Any]]:
+    """The pull requests of a check suite or check run opened in the event's repository."""
+    repo = _repo(payload)
+    return [p for p in pulls or [] if isinstance(p, dict) and _base_repo_is(p, repo)]
+
+
 def from_check_suite(payload: dict[str, Any], suite: dict[str, Any] | None = None) -> Target | Unplannable:
-    """``check_suite`` (or a ``check_run``'s suite): the first open PR of the suite's head."""
+    """``check_suite`` (or a ``check_run``'s suite): the first open PR of the suite's head
+    opened in this repository."""
     suite = suite if suite is not None else payload["check_suite"]
     repo = _repo(payload)
-    pulls = suite.get("pull_requests") or []
+    pulls = own_pulls(payload, suite.get("pull_requests"))
     if not pulls:
         return Unplannable(
             "the check suite's commit belongs to no pull request of this repository",

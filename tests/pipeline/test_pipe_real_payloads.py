@@ -1,0 +1,125 @@
+"""Deliveries shaped as GitHub sends them, not as Shunter's simulator does, signed and POSTed
+to Shunter's web app on loopback (``sim.send_event``) and handled by a real rq worker.
+
+The simulator writes the fields Shunter's engineers knew about; GitHub's payloads differ in
+ways that bite. Each fixture below is compact but keeps the real shape of the fields that
+matter, and says where that shape comes from (GitHub's example payloads in octokit/webhooks,
+``payload-examples/api.github.com/<event>/<action>.payload.json``, and the REST docs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+REPO = "octo/demo"
+BASE = {"app.py": "def add(a, b):\n    return a + b\n", "README.md": "# demo\n"}
+
+
+def opened_pr(stack) -> tuple[int, dict[str, Any]]:
+    """A PR opened and fully checked; returns its number and the ``opened`` delivery's payload."""
+    sim = stack.sim
+    sim.create_repo(REPO, BASE)
+    sim.commit(
+        REPO, "feature", {"app.py": "import os\n\n\ndef add(a, b):\n    return a + b\n"}, author="alice"
+    )
+    number = sim.open_pull_request(REPO, "feature", title="Change add", user="alice")
+    stack.drain()
+    return number, sim.deliveries("pull_request", "opened")[0].payload
+
+
+def handled(stack, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST the payload as a signed delivery, run the events worker, return the job's outcome
+    (failing the test with the job's traceback when the handler raised)."""
+    delivery = stack.sim.send_event(event, payload)
+    stack.sim.wait_for_deliveries()
+    assert delivery.status_code == 202, delivery.response_body
+    stack.work(("events",))
+    keys = list(stack.redis.scan_iter(f"rq:job:delivery-{delivery.guid}-*"))
+    assert len(keys) == 1
+    job = Job.fetch(keys[0].decode().split(":", 2)[2], connection=stack.redis, serializer=JSONSerializer)
+    assert job.is_finished, job.exc_info
+    return job.return_value()
+
+
+def from_app(opened: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """``fields`` plus what every delivery of the App on this repository carries."""
+    return {**fields, **{key: opened[key] for key in ("repository", "sender", "installation")}}
+
+
+def upstream_pull(head_sha: str) -> dict[str, Any]:
+    """A pull request as check suites and check runs list it (GitHub's check-run-pull-request
+    schema: ``url, id, number, head, base``, each end naming its repository by ``id, url,
+    name``), here the one the suite's branch has in *another* repository: GitHub lists the
+    pull requests whose head branch is the suite's, wherever they were opened, so a
+    repository whose branch is also proposed upstream sees the upstream PR, numbered there."""
+    return {
+        "url": "https://api.github.com/repos/upstream/demo/pulls/77",
+        "id": 1440942501,
+        "number": 77,
+        "head": {"ref": "feature", "sha": head_sha, "repo": {"id": 1, "url": "https://api.github.com/repos/octo/demo", "name": "demo"}},
+        "base": {"ref": "main", "sha": "d" * 40, "repo": {"id": 619082494, "url": "https://api.github.com/repos/upstream/demo", "name": "demo"}},
+    }  # fmt: skip
+
+
+def test_rerun_of_a_suite_that_lists_only_another_repositorys_pr_reruns_this_repositorys_pr(stack):
+    """Before: Shunter read ``pull_requests[0]`` as one of this repository's, asked for
+    octo/demo#77 and the job failed with GitHub's 404; "Re-run all checks" did nothing."""
+    number, opened = opened_pr(stack)
+    head_sha = opened["pull_request"]["head"]["sha"]
+    before = len(stack.sim.check_runs(REPO, head_sha=head_sha))
+    suite = from_app(
+        opened,
+        action="rerequested",
+        # check_suite/rerequested.payload.json: head_branch, head_sha, pull_requests, app
+        check_suite={
+            "id": 118578174, "head_branch": "feature", "head_sha": head_sha, "status": "completed",
+            "pull_requests": [upstream_pull(head_sha)], "app": {"id": stack.sim.app_id},
+        },
+    )  # fmt: skip
+    outcome = handled(stack, "check_suite", suite)
+    assert "planning.planned" in outcome["handled_by"], outcome
+    # the stages were planned again for this repository's PR (found from Shunter's own runs)
+    assert len(stack.sim.check_runs(REPO, head_sha=head_sha)) == before + 3
+    assert stack.sim.pull(REPO, number).head_sha == head_sha
+
+
+def test_a_suite_requested_for_another_repositorys_pr_plans_nothing_and_fails_no_job(stack):
+    _, opened = opened_pr(stack)
+    head_sha = "c" * 40  # a push to the branch the upstream PR proposes
+    suite = from_app(
+        opened,
+        action="requested",
+        check_suite={
+            "id": 7,
+            "head_branch": "feature",
+            "head_sha": head_sha,
+            "pull_requests": [upstream_pull(head_sha)],
+        },
+    )
+    outcome = handled(stack, "check_suite", suite)
+    assert outcome["notes"] == ["the check suite's commit belongs to no pull request of this repository"]
+
+
+def test_a_button_on_a_check_run_listing_another_repositorys_pr_acts_on_this_repositorys_pr(stack):
+    """Before: the Re-run button read octo/demo#77 and the job failed with GitHub's 404."""
+    _, opened = opened_pr(stack)
+    head_sha = opened["pull_request"]["head"]["sha"]
+    review = stack.sim.check_runs(REPO, head_sha=head_sha, name="shunter/review")[-1]
+    listed = [upstream_pull(head_sha)]
+    press = from_app(
+        opened,
+        action="requested_action",
+        # check_run/requested_action.payload.json: check_run.pull_requests, check_suite, app
+        check_run={
+            "id": review.id, "name": review.name, "head_sha": head_sha, "status": "completed",
+            "pull_requests": listed, "app": {"id": stack.sim.app_id},
+            "check_suite": {"id": 7, "head_branch": "feature", "head_sha": head_sha, "pull_requests": listed},
+        },
+        requested_action={"identifier": "rerun"},
+    )  # fmt: skip
+    outcome = handled(stack, "check_run", press)
+    assert "buttons.ran" in outcome["handled_by"], outcome
+    assert len(stack.sim.check_runs(REPO, head_sha=head_sha, name="shunter/review")) == 2
