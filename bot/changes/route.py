@@ -79,6 +79,7 @@ def decide_route(
         Route.SUGGESTIONS,
         base_repo,
         head_branch,
-        f"{head_repo} does not allow edits from maintainers and Shunter cannot open pull "
-        "requests there; the change is posted as review suggestions",
+        # what becomes of the change (suggestions, or none when no fix is on the diff's
+        # lines) is said by whoever posts them, once
+        f"{head_repo} does not allow edits from maintainers and Shunter cannot open pull requests there",
     )

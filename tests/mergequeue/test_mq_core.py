@@ -111,7 +111,7 @@ def test_routes():
     )
     assert closed.route is Route.FOLLOW_UP_PR and not closed.uses_queue
     fallback = decide_route(base_repo="o/r", head_repo="c/r", head_branch="f", maintainer_can_modify=False)
-    assert fallback.route is Route.SUGGESTIONS and "suggestions" in fallback.reason
+    assert fallback.route is Route.SUGGESTIONS and "cannot open pull requests" in fallback.reason
     policy = decide_route(
         base_repo="o/r", head_repo="o/r", head_branch="f", maintainer_can_modify=True, push_to="pull_request"
     )

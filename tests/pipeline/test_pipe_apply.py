@@ -217,6 +217,7 @@ def test_fork_pr_without_maintainer_edits_falls_back_to_suggestions(stack):
     assert sim.ref(fork.full_name, "refs/heads/feature") == before
     body = replies(sim, number)[-1].body
     assert "posted as 1 suggestion in a review" in body, body
+    assert body.count("posted as") == 1, body  # said once, not by the route's reason too
     suggestion = [c for c in sim.review_comments(REPO, number) if "```suggestion" in c.body and "Fix from Shunter" in c.body]
     assert len(suggestion) == 1 and suggestion[0].path == "app.py"
 
