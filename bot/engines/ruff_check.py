@@ -189,6 +189,20 @@ _IMPORT = re.compile(
 
 # line breaks ``str.splitlines`` honours besides "\n"; a text without them can be cut at "\n"
 _OTHER_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_RUFF_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def ruff_lines(text: str) -> list[str]:
+    """``text`` cut where ruff (and Python's tokenizer) cuts lines, at ``\n``, ``\r\n`` and
+    ``\r`` only, ends kept: the rows of ruff's edits are these lines.
+
+    ``str.splitlines`` also cuts at a form feed, U+0085, U+2028 and others, which Python
+    source may hold (a ^L page break between sections, such a character in a string or a
+    comment); cut that way, every row below one pointed at another line, and the fix patch
+    rewrote the wrong text."""
+    if only_newlines(text):
+        return text.splitlines(keepends=True)
+    return _RUFF_LINE.findall(text)
 
 
 def lines_with(text: str, word: str) -> list[str]:
@@ -804,9 +818,9 @@ def _index(starts: list[int], lines: Sequence[str], row: int, col: int) -> int:
 
 def apply_edits(text: str, edits: Iterable[Edit], lines: Sequence[str] | None = None) -> str:
     """``text`` with non-overlapping ``edits`` applied (positions refer to the original);
-    ``lines`` is ``text.splitlines(keepends=True)`` when the caller has it already."""
+    ``lines`` is ``ruff_lines(text)`` when the caller has it already."""
     if lines is None:
-        lines = text.splitlines(keepends=True)
+        lines = ruff_lines(text)
     starts = _offsets(lines)
     spans = sorted(
         (_index(starts, lines, e.row, e.col), _index(starts, lines, e.end_row, e.end_col), e) for e in edits
@@ -1058,7 +1072,7 @@ def suggestion_for(
     """``(start_line, end_line, replacement)``: the whole lines a fix rewrites, if it can be
     shown as one GitHub suggestion. An edit ending at column 1 of the next line eats the
     newline of its last line, so that line counts as the end. ``lines`` is
-    ``text.splitlines(keepends=True)`` when the caller has it (one split per file, not
+    ``ruff_lines(text)`` when the caller has it (one split per file, not
     one per fix); ``plain`` is ``text.splitlines()`` of a text ``only_newlines`` accepts,
     which serves as well without a second split.
     """
@@ -1066,7 +1080,7 @@ def suggestion_for(
         return None
     (row, _col), (end_row, end_col) = _span(fix)
     if lines is None and plain is None:
-        lines = text.splitlines(keepends=True)
+        lines = ruff_lines(text)
     count = len(lines) if lines is not None else len(plain or ())
     last = end_row - 1 if end_col == 1 and end_row > row else end_row
     if last > count or row > count:

@@ -89,3 +89,34 @@ def test_two_fixes_on_one_line_are_counted_alike_by_the_check_and_the_patch(make
     [patch] = result.patches
     assert patch.title == "Apply 2 safe ruff fixes"
     assert offered_fixes(result) == 2 == result.metrics["fixable"]
+
+
+# the top of CPython 3.11's Lib/email/encoders.py as Debian ships it: a form feed (^L) on a
+# line of its own between sections, as in much older Python code
+ENCODERS = (
+    b'"""Encodings and related functions."""\n\n'
+    b"from base64 import encodebytes as _bencode\n"
+    b"from quopri import encodestring as _encodestring\n\n\n"
+    b"\x0c\n"
+    b"def _qencode(s):\n"
+    b"    enc = _encodestring(s, quotetabs=True)\n"
+    b"    # Must encode spaces, which quopri.encodestring() doesn't do\n"
+    b"    return enc.replace(b' ', b'=20')\n\n\n"
+    b"\x0c\n"
+    b"def encode_base64(msg):\n"
+    b"    orig = msg.get_payload(decode=True)\n"
+    b"    encdata = str(_bencode(orig), 'ascii')\n"
+    b"    msg.set_payload(encdata)\n"
+)
+
+
+def test_fixes_below_a_form_feed_land_on_the_lines_ruff_meant(make_ctx, tmp_path: Path) -> None:
+    base = {"email/encoders.py": ENCODERS}
+    added = b'\n\n\x0c\ndef encode_probe(msg):\n    return f"probe"  \n'
+    head = {"email/encoders.py": ENCODERS.replace(b"import encodestring", b"import encodestring\nimport os") + added}
+    result = run(make_ctx(base, head))
+    [patch] = result.patches
+    after = _git_apply("".join(d.diff for d in patch.files), head, tmp_path / "applied")
+    rules = {f.rule_id for f in result.findings if f.fingerprint in patch.finding_fingerprints}
+    assert rules == {"F401", "F541"}
+    assert after["email/encoders.py"] == _ruff_fixed(head, "email/encoders.py", rules, tmp_path / "ruff")
