@@ -83,7 +83,11 @@ def _repo(payload: dict[str, Any]) -> dict[str, Any]:
 def from_pull_request(payload: dict[str, Any], trigger: str | None = None) -> Target:
     pr = payload["pull_request"]
     repo = _repo(payload)
-    head_repo = (pr.get("head") or {}).get("repo") or {}
+    head = pr.get("head") or {}
+    head_repo = head.get("repo") or {}
+    # ``head.repo`` is null once the fork the pull request came from was deleted: the head
+    # is still a fork's, not a branch of this repository that happens to share its name
+    fork_deleted = "repo" in head and head["repo"] is None
     return Target(
         repo=repo["full_name"],
         installation_id=_installation(payload),
@@ -100,7 +104,7 @@ def from_pull_request(payload: dict[str, Any], trigger: str | None = None) -> Ta
         author=(pr.get("user") or {}).get("login", ""),
         title=pr.get("title") or "",
         body=pr.get("body") or "",
-        from_fork=bool(head_repo) and head_repo.get("full_name") != repo["full_name"],
+        from_fork=fork_deleted or (bool(head_repo) and head_repo.get("full_name") != repo["full_name"]),
         maintainer_can_modify=bool(pr.get("maintainer_can_modify")),
         state="merged" if pr.get("merged") else pr.get("state", "open"),
         updated_at=pr.get("updated_at") if isinstance(pr.get("updated_at"), str) else None,

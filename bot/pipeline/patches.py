@@ -31,7 +31,7 @@ from rq import get_current_job
 from bot.changes.model import Approval, ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
 from bot.changes.replies import ReplyLine, dead_letter_reply, landed_reply, set_aside_reply
-from bot.changes.route import Route, decide_route
+from bot.changes.route import Route, RouteDecision, decide_route
 from bot.changes.triggers import priority_for
 from bot.commands.finding_ids import MIN_PREFIX
 from bot.commands.parse import COMMANDS, Command
@@ -51,6 +51,7 @@ from bot.queue.merge import MergeQueue, queue_name, unreadable_problem
 from bot.wording import path_code, plural, prose_text, shown_path, typed_code
 
 log = get_logger(__name__)
+FORK_DELETED = "the fork this pull request came from was deleted, so its branch no longer exists to push to"
 PENDING_TTL = pr_changes.RECORD_TTL
 SUGGESTIONS_NONCE = "shunter:suggestions-nonce"
 REPORT_NONCE = "shunter:report-nonce"
@@ -109,6 +110,10 @@ def submit_drafts(
         maintainer_can_modify=target.maintainer_can_modify,
         push_to=patches.push_to,
     )
+    if target.from_fork and not target.head_clone_url:
+        # GitHub sends ``head.repo: null`` once the fork is deleted: its branch is gone, and
+        # the base repository's branch of the same name (if any) is someone else's
+        route = RouteDecision(Route.SUGGESTIONS, target.repo, route.branch, FORK_DELETED)
     branch = route.branch
     follow_up = (
         route.route is Route.FOLLOW_UP_PR and route.repo.lower() == target.repo.lower() and target.head_ref

@@ -123,3 +123,40 @@ def test_a_button_on_a_check_run_listing_another_repositorys_pr_acts_on_this_rep
     outcome = handled(stack, "check_run", press)
     assert "buttons.ran" in outcome["handled_by"], outcome
     assert len(stack.sim.check_runs(REPO, head_sha=head_sha, name="shunter/review")) == 2
+
+
+def test_fixes_for_a_pr_whose_fork_was_deleted_are_suggested_not_queued_for_a_branch_here(stack):
+    """GitHub sends ``pull_request.head.repo: null`` once the fork a PR came from is deleted
+    (the REST schema's ``head.repo`` is nullable; the PR and its head commit stay). Before,
+    Shunter took such a PR for one of this repository's branches: with ``auto_apply:
+    always`` it queued the fix for octo/demo's own ``feature`` branch (bob's, unrelated) and
+    told the PR that ``feature`` had been force-pushed; had that branch held the PR's head,
+    Shunter would have pushed onto it."""
+    sim = stack.sim
+    sim.create_repo(
+        REPO, {**BASE, ".github/shunter.yml": "version: 1\npatches:\n  auto_apply:\n    review: always\n"}
+    )
+    sim.commit(REPO, "feature", {"README.md": "# bob's own work\n"}, author="bob")
+    fork = sim.fork(REPO, "carol")
+    sim.commit(
+        fork.full_name,
+        "feature",
+        {"app.py": "import os\n\n\ndef add(a, b):\n    return a + b\n"},
+        author="carol",
+    )
+    url, sim.webhook_url = sim.webhook_url, None  # the opened event is recorded, not sent
+    number = sim.open_pull_request(REPO, "feature", title="from a fork", user="carol", from_fork="carol")
+    sim.wait_for_deliveries()
+    sim.webhook_url = url
+    opened = sim.deliveries("pull_request", "opened")[-1].payload
+    pull = {**opened["pull_request"], "head": {**opened["pull_request"]["head"], "repo": None}}
+    refs = sim.refs(REPO)
+
+    handled(stack, "pull_request", {**opened, "pull_request": pull})
+    stack.drain()
+
+    assert sim.refs(REPO) == refs
+    actions = [e.action for e in stack.runtime.store.audit_events(repo=REPO)]
+    assert "change.requested" not in actions and "change.dead_letter" not in actions
+    assert any("suggestions" in (r.body or "") for r in sim.reviews(REPO, number))
+    assert not any("force-pushed" in c.body for c in sim.comments(REPO, number))
