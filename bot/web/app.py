@@ -56,6 +56,21 @@ def _problem(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
+def _not_from_the_app(target_type: str | None) -> str | None:
+    """Why a delivery that names no installation was refused, when GitHub says it came from a
+    repository's or an organisation's own webhook rather than the App's: such payloads are
+    GitHub's, only with no installation to act as (``installation: field required`` would
+    blame the payload). None for the App's own deliveries (``integration``) or no header."""
+    if not target_type or target_type == "integration":
+        return None
+    kind = target_type[:40] if target_type.isprintable() else "non-App"
+    return (
+        f"not a GitHub App delivery: it came from a {kind} webhook "
+        "(X-GitHub-Hook-Installation-Target-Type), whose payloads name no App installation to act "
+        "as; Shunter acts on its GitHub App's webhook only, so remove this webhook"
+    )
+
+
 async def webhook(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     event_name = request.headers.get("X-GitHub-Event", "")
@@ -99,6 +114,8 @@ async def webhook(request: web.Request) -> web.Response:
     # a signed payload without the fields its handlers read would only crash the events
     # worker; the sender (or whoever holds the secret) learns which field is wrong instead
     problem = problems(event_name, payload)
+    if problem is not None and "installation" not in payload:
+        problem = _not_from_the_app(request.headers.get("X-GitHub-Hook-Installation-Target-Type")) or problem
     if problem is not None:
         log.warning("rejected delivery", reason=problem, delivery=delivery_id, gh_event=metric_event)
         return answer(400, "bad_payload", problem)
