@@ -160,3 +160,24 @@ def test_fixes_for_a_pr_whose_fork_was_deleted_are_suggested_not_queued_for_a_br
     assert "change.requested" not in actions and "change.dead_letter" not in actions
     assert any("suggestions" in (r.body or "") for r in sim.reviews(REPO, number))
     assert not any("force-pushed" in c.body for c in sim.comments(REPO, number))
+
+
+def test_a_command_on_a_plain_issue_is_ignored_with_the_reason_in_the_outcome(stack):
+    """issue_comment/created.payload.json: an ``issue`` with no ``pull_request`` key (a plain
+    issue; ``body`` null), a comment with ``performed_via_github_app: null``. Before, the job
+    ended with nothing handled and no note: an operator could not tell why nothing ran."""
+    _, opened = opened_pr(stack)
+    comment = from_app(
+        opened,
+        action="created",
+        issue={"number": 99, "title": "Spelling error in the README file", "state": "open", "locked": False,
+               "body": None, "user": {"login": "Codertocat", "type": "User"}, "performed_via_github_app": None},
+        comment={"id": 492700400, "body": "/shunter review", "user": {"login": "Codertocat", "type": "User"},
+                 "performed_via_github_app": None},
+    )  # fmt: skip
+    outcome = handled(stack, "issue_comment", comment)
+    assert outcome["handled_by"] == ["comments.ignored"]
+    assert outcome["notes"] == [
+        "a comment on an issue, not on a pull request: Shunter commands run on pull requests only"
+    ]
+    assert stack.sim.comments(REPO, 99) == []
