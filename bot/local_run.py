@@ -240,7 +240,11 @@ def _printable(text: str) -> str:
 
 
 def _line(f: Finding) -> str:
-    where = f"{_printable(f.path)}:{f.start_line}" + (f"-{f.end_line}" if f.end_line != f.start_line else "")
+    where = (
+        "(pull request)"
+        if f.on_pull_request
+        else f"{_printable(f.path)}:{f.start_line}" + (f"-{f.end_line}" if f.end_line != f.start_line else "")
+    )
     flag = f" [suppressed: {f.suppressed}]" if f.suppressed else ""
     return f"  {where}: {f.severity.value}: {f.rule_id}: {_printable(f.message)}{flag}"
 

@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Severity(StrEnum):
@@ -57,7 +57,13 @@ def fingerprint(rule_id: str, path: str, line_content: str) -> str:
 
 
 class Finding(BaseModel):
-    """One thing a stage wants a reviewer to see, anchored to lines of a file."""
+    """One thing a stage wants a reviewer to see, anchored to lines of a file, or a remark
+    about the whole pull request (:attr:`on_pull_request`: no path, no lines).
+
+    A PR-wide remark ("this PR changes 2,000 lines") anchored on some file's first line
+    read as being about that line: it became an annotation and an inline comment there.
+    An empty path rather than ``None`` keeps every consumer's ``str`` (dict keys, sorting,
+    the store's column); those that need a place ask :attr:`on_pull_request` first."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -65,9 +71,11 @@ class Finding(BaseModel):
     rule_id: str
     severity: Severity
     message: str
-    path: str
-    start_line: int = Field(ge=1)
-    end_line: int = Field(ge=1)
+    path: str = ""
+    """The file, relative to the repository root; empty for a remark about the pull request."""
+    start_line: int = Field(default=0, ge=0)
+    end_line: int = Field(default=0, ge=0)
+    """1-based lines of ``path``; 0 (both) exactly when there is no path."""
     engine: str = "builtin"
     title: str | None = None
     suggestion: str | None = None
@@ -82,6 +90,18 @@ class Finding(BaseModel):
     help_uri: str | None = None
     suppressed: str | None = None
     """Why the finding is suppressed (e.g. ``# nosec``), or None when it is reported."""
+
+    @model_validator(mode="after")
+    def _placed_or_not(self) -> Finding:
+        if bool(self.path) != (self.start_line >= 1 and self.end_line >= 1):
+            raise ValueError("a finding has a path and lines (>= 1), or neither (a remark on the PR)")
+        return self
+
+    @property
+    def on_pull_request(self) -> bool:
+        """A remark about the whole pull request, at no file or line: it goes in the check
+        run's summary and the summary comment, never in an annotation or inline comment."""
+        return not self.path
 
     @property
     def short_id(self) -> str:

@@ -84,23 +84,20 @@ def _pascal(text: str) -> str:
 
 
 def _result(f: Finding, rule_index: int, occurrence: int) -> dict[str, Any]:
-    region: dict[str, Any] = {"startLine": f.start_line, "endLine": max(f.end_line, f.start_line)}
     out: dict[str, Any] = {
         "ruleId": f.rule_id,
         "ruleIndex": rule_index,
         "level": LEVEL[f.severity],
         "message": {"text": redact(f.message)},
-        "locations": [
-            {
-                "physicalLocation": {
-                    "artifactLocation": {"uri": artifact_uri(f.path), "uriBaseId": "%SRCROOT%"},
-                    "region": region,
-                }
-            }
-        ],
         "partialFingerprints": {"primaryLocationLineHash": f"{f.fingerprint}:{occurrence}"},
         "properties": {"engine": f.engine},
     }
+    # a remark on the whole pull request has no location, and SARIF 2.1.0 lets a result
+    # have none (3.27.12): a made-up file and line would send a viewer to the wrong place
+    if not f.on_pull_request:
+        region: dict[str, Any] = {"startLine": f.start_line, "endLine": max(f.end_line, f.start_line)}
+        artifact = {"uri": artifact_uri(f.path), "uriBaseId": "%SRCROOT%"}
+        out["locations"] = [{"physicalLocation": {"artifactLocation": artifact, "region": region}}]
     if f.confidence:
         out["properties"]["confidence"] = f.confidence
     if f.suppressed:

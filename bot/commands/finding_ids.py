@@ -38,6 +38,8 @@ def finding_label(finding: dict[str, Any]) -> str:
     short = code_span(str(finding.get("fingerprint", ""))[:8])
     if not finding.get("rule_id") and not finding.get("path"):
         return short
+    if "path" in finding and not finding["path"]:  # a remark on the whole pull request
+        return f"{short} {finding.get('rule_id', '?')} on the pull request"
     where = path_code(str(finding.get("path", "?")), suffix=f":{finding.get('start_line', '?')}")
     return f"{short} {finding.get('rule_id', '?')} at {where}"
 

@@ -2,8 +2,10 @@
 
 Each rule looks only at lines the PR added (except the PR-wide ones), so a file's old sins
 are not blamed on whoever touched it last. PR-wide findings (large PR, untested change)
-are anchored on an added line so that GitHub accepts them as annotations, and their
-fingerprints use a fixed text so that they do not come back as "new" on every push.
+are remarks on the pull request (``Finding.on_pull_request``: no file, no line): anchored
+on some file's first added line they became an annotation and an inline comment there,
+which read as being about that line. Their fingerprints use the rule alone, so that they
+do not come back as "new" on every push, nor when the files they name change.
 """
 
 from __future__ import annotations
@@ -149,6 +151,12 @@ def _finding(
         suggestion=suggestion,
         fingerprint=fingerprint(rule, path, content),
     )
+
+
+def _remark(rule: str, severity: Severity, message: str, *, title: str) -> Finding:
+    """A finding about the whole pull request: no path, no line (0), fingerprinted by its
+    rule alone."""
+    return _finding(rule, severity, message, "", 0, rule, title=title)
 
 
 def _added(file: ChangedFile, lines: Sequence[str]) -> Iterable[tuple[int, str]]:
@@ -325,26 +333,34 @@ def changed_line_count(files: Sequence[ChangedFile]) -> int:
     return sum(len(f.added_lines) + _deleted_count(f) for f in files if not f.is_binary)
 
 
-def _large_pr(files: Sequence[ChangedFile], limit: int) -> Finding | None:
-    """One warning when the lines a reviewer has to read exceed ``limit``; lock and
-    generated files do not count, and the warning sits on the largest file that does."""
-    counted = [f for f in files if not f.is_binary and not is_generated(f)]
+def _large_pr(files: Sequence[ChangedFile], limit: int, exclude: Sequence[str] = ()) -> Finding | None:
+    """One warning on the pull request when the lines a reviewer has to read exceed
+    ``limit``; lock and generated files do not count, nor files matching ``exclude`` (the
+    config's ``large_pr_exclude``: test data such as httpx's 9,746-line
+    ``tests/models/whatwg.json`` made a one-file PR "consider splitting it")."""
+    readable = [f for f in files if not f.is_binary and not is_generated(f)]
+    counted = [f for f in readable if not _excluded(f, exclude)]
     size = changed_line_count(counted)
-    with_added = [f for f in counted if f.added_lines]
-    if size <= limit or not with_added:
+    if size <= limit or not any(f.added_lines for f in counted):
         return None
-    skipped = changed_line_count(files) - size
-    aside = f", not counting {plural(skipped, 'line')} of lock or generated files" if skipped else ""
-    anchor = max(with_added, key=lambda f: len(f.added_lines))
-    return _finding(
+    generated = changed_line_count(files) - changed_line_count(readable)
+    excluded = changed_line_count(readable) - size
+    asides = [f"{plural(generated, 'line')} of lock or generated files"] if generated else []
+    asides += [f"{plural(excluded, 'line')} of files `large_pr_exclude` leaves out"] if excluded else []
+    aside = f", not counting {' nor '.join(asides)}" if asides else ""
+    return _remark(
         "large-pr",
         Severity.WARNING,
         f"This PR changes {plural(size, 'line')} in {plural(len(counted), 'file')} (limit {limit}"
         f"{aside}); large PRs are hard to review, consider splitting it.",
-        anchor.path,
-        min(anchor.added_lines),
-        "large-pr",
         title="Very large pull request",
+    )
+
+
+def _excluded(file: ChangedFile, patterns: Sequence[str]) -> bool:
+    """A file ``large_pr_exclude`` leaves out, by its new path or (for a rename) its old one."""
+    return bool(patterns) and (
+        path_matches(file.path, patterns) or bool(file.old_path and path_matches(file.old_path, patterns))
     )
 
 
@@ -357,11 +373,14 @@ def _untested(file: ChangedFile, head: str | None) -> bool:
 
 
 def pr_findings(
-    files: Sequence[ChangedFile], large_pr_lines: int, texts: Mapping[str, str] | None = None
+    files: Sequence[ChangedFile],
+    large_pr_lines: int,
+    texts: Mapping[str, str] | None = None,
+    large_pr_exclude: Sequence[str] = (),
 ) -> list[Finding]:
     """PR-wide rules: a very large diff, and source changed with no test changed.
     ``texts`` (head text by path) lets the second tell behaviour from annotations."""
-    large = _large_pr(files, large_pr_lines)
+    large = _large_pr(files, large_pr_lines, large_pr_exclude)
     out: list[Finding] = [] if large is None else [large]
     with_added = [f for f in files if f.added_lines and not f.is_binary]
     tests_touched = any(is_test_path(f.path) and f.status != "deleted" for f in files)
@@ -370,15 +389,11 @@ def pr_findings(
     if sources:
         names = ", ".join(path_code(f.path) for f in sources[:5])
         more = f" and {len(sources) - 5} more" if len(sources) > 5 else ""
-        anchor = sources[0]
         out.append(
-            _finding(
+            _remark(
                 "untested-change",
                 Severity.WARNING,
                 f"Source changed without tests: {names}{more}. Add or update tests.",
-                anchor.path,
-                min(anchor.added_lines),
-                "untested-change",
                 title="Source changed without tests",
             )
         )
@@ -416,6 +431,7 @@ def scan(
     *,
     large_pr_lines: int,
     risky_paths: Sequence[str],
+    large_pr_exclude: Sequence[str] = (),
     split: dict[str, list[str]] | None = None,
 ) -> HeuristicReport:
     """All heuristics. ``texts`` maps a path to its head text where the caller has it
@@ -426,5 +442,5 @@ def scan(
         if not file.added_lines or file.is_binary or file.status == "deleted":
             continue
         report.findings.extend(line_findings(file, texts.get(file.path), split))
-    report.findings.extend(pr_findings(files, large_pr_lines, texts))
+    report.findings.extend(pr_findings(files, large_pr_lines, texts, large_pr_exclude))
     return report

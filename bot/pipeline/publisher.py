@@ -47,7 +47,12 @@ from bot.publishing.inline import (
     resolved_comment_body,
     select_inline_comments,
 )
-from bot.publishing.summary_comment import StageRow, find_summary_comment, summary_comment_body
+from bot.publishing.summary_comment import (
+    StageRow,
+    find_summary_comment,
+    pull_request_remarks,
+    summary_comment_body,
+)
 from bot.stages.context import ChangedFile
 from bot.stages.verdict import row_note
 
@@ -379,9 +384,9 @@ class Publisher:
                 payload={"annotations": plan.annotated, "requests": len(requests), "sent": sent},
             )
         by_severity: dict[str, int] = {}
-        for finding in result.findings:
-            if not finding.suppressed and finding.fingerprint not in dismissed:
-                by_severity[finding.severity.value] = by_severity.get(finding.severity.value, 0) + 1
+        shown = [f for f in result.findings if not f.suppressed and f.fingerprint not in dismissed]
+        for finding in shown:
+            by_severity[finding.severity.value] = by_severity.get(finding.severity.value, 0) + 1
         self.store.finish_run(
             run_id,
             conclusion=plan.conclusion,
@@ -393,6 +398,8 @@ class Publisher:
                 "fixes": offered_fixes(result),
                 "can_apply": _apply_allowed(patches, stage),
                 "row_note": row_note(result, options.fail_on, dismissed=dismissed),
+                # remarks on the whole PR have no inline comment: the summary's row says them
+                "remarks": list(pull_request_remarks(shown)),
             },
             findings_count=len(result.findings),
         )
@@ -813,6 +820,7 @@ class Publisher:
                     can_apply=bool(metrics.get("can_apply", True)),
                     check_url=self._check_url(run.check_run_id),
                     note=_row_note(run.conclusion, metrics),
+                    remarks=tuple(str(r) for r in metrics.get("remarks") or ()),
                 )
             )
         return rows

@@ -209,7 +209,16 @@ built, installed, tested or deployed, which a diff of library code does not show
 class ReviewStageConfig(StageConfig):
     ruff: bool = Field(default=True, description="Run ruff on changed Python files.")
     heuristics: bool = Field(default=True, description="Diff heuristics reviewers value.")
-    large_pr_lines: int = Field(default=800, ge=1)
+    large_pr_lines: int = Field(
+        default=800,
+        ge=1,
+        description="A PR changing more lines than this gets a 'consider splitting it' warning.",
+    )
+    large_pr_exclude: list[str] = Field(
+        default_factory=list,
+        description="Globs of changed files whose lines large_pr_lines does not count (test data,"
+        " fixtures, vendored code); lock and generated files never count.",
+    )
     risky_paths: list[str] = Field(
         default_factory=lambda: list(DEFAULT_RISKY_PATHS),
         description="Globs of build, CI, dependency and migration files whose changes are pointed out.",

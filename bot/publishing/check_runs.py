@@ -124,7 +124,9 @@ def check_run_output(
     gone = [f for f in result.findings if not f.suppressed and f.fingerprint in dismissed_set]
     who = sorted({(dismissed_by or {}).get(f.fingerprint, "") for f in gone} - {""}, key=str.casefold)
     conclusion = stage_conclusion(result, config.fail_on, dismissed=dismissed_set)
-    shown = reported[: max(max_annotations, 0)]
+    # a remark on the whole pull request has no place in a file: the summary says it
+    placed = [f for f in reported if not f.on_pull_request]
+    shown = placed[: max(max_annotations, 0)]
     annotations = [annotation(f) for f in shown]
     batches = tuple(
         tuple(annotations[i : i + limits.MAX_ANNOTATIONS_PER_REQUEST])
@@ -144,7 +146,7 @@ def check_run_output(
         suppressed=len(suppressed),
         dismissed=[f.short_id for f in gone],
         dismissed_by=who,
-        not_annotated=len(reported) - len(shown),
+        not_annotated=len(placed) - len(shown),
     )
     return CheckRunPlan(
         name=result.stage.check_name,
@@ -207,7 +209,8 @@ def _summary_lists(result: StageResult, reported: list[Finding], stage_summary: 
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Most severe first, then by place, so truncation always drops the least important."""
+    """Most severe first, then by place, so truncation always drops the least important.
+    A remark on the whole pull request (no path) comes first among its severity."""
     return sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line, f.end_line, f.rule_id))
 
 
@@ -271,9 +274,13 @@ def _summary(
     not_annotated: int,
 ) -> str:
     head: list[str] = []
-    files = len({f.path for f in reported})
+    files = len({f.path for f in reported if not f.on_pull_request})
+    remarks = [f for f in reported if f.on_pull_request]
     if reported:
-        head.append(f"**{findings_title(reported)}** in {plural(files, 'file')} on `{result.head_sha[:7]}`.")
+        where = " and ".join(
+            ([plural(files, "file")] if files else []) + (["the pull request"] if remarks else [])
+        )
+        head.append(f"**{findings_title(reported)}** in {where} on `{result.head_sha[:7]}`.")
     else:
         head.append(f"**No findings** on `{result.head_sha[:7]}`.")
     # what fails the check and which findings do not count, said here once for every stage
@@ -300,8 +307,9 @@ def _summary(
             + undismiss_hint(result.stage, sorted(set(dismissed)))
         )
     if not_annotated:
+        annotated = len(reported) - len(remarks) - not_annotated
         head.append(
-            f"Only the {len(reported) - not_annotated} most important findings are annotated; "
+            f"Only the {annotated} most important findings are annotated; "
             f"{plural(not_annotated, 'finding')} left out (see the list below)."
         )
     tail: list[str] = []
@@ -384,7 +392,11 @@ def _text_row(finding: Finding) -> str:
         if finding.end_line <= finding.start_line
         else f"{finding.start_line}-{finding.end_line}"
     )
-    location = path_code(finding.path, suffix=f":{lines}", table=True, max_chars=160)
+    location = (
+        "_the pull request_"
+        if finding.on_pull_request
+        else path_code(finding.path, suffix=f":{lines}", table=True, max_chars=160)
+    )
     rule = f"{code(finding.rule_id, 60, table=True)} ({cell(finding.engine, 30)})"
     short = code(finding.short_id, 20, table=True) if finding.short_id else ""
     message = cell(finding.message, _TEXT_ROW_CHARS)

@@ -77,7 +77,8 @@ def select_inline_comments(
     A finding whose whole range lies in one diff hunk is commented on that range (with its
     suggestion, if any); one that only touches the diff is commented on its first diff line
     without a suggestion (a partial range would make the suggestion wrong); the rest are
-    left to the check run's annotations.
+    left to the check run's annotations. A remark on the whole pull request has no line to
+    sit on: the check run's summary and the summary comment carry it.
     """
     if limit <= 0:
         return []
@@ -87,7 +88,7 @@ def select_inline_comments(
     chosen: list[tuple[tuple[Any, ...], ReviewComment]] = []
     for finding in findings:
         key = finding_key(finding)
-        if finding.suppressed or key in posted or key in seen:
+        if finding.suppressed or finding.on_pull_request or key in posted or key in seen:
             continue
         changed = files.get(finding.path)
         if changed is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.models import Severity, StageResult
+from bot.models import Finding, Severity, StageResult
 from bot.publishing import limits
 from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.markdown import cell, clip, code
@@ -68,6 +68,9 @@ class StageRow:
     check_url: str | None = None
     note: str | None = None
     """A short reason shown with skipped or neutral stages."""
+    remarks: tuple[str, ...] = ()
+    """Messages of the reported findings about the whole pull request ("This PR changes
+    1,234 lines..."): with no line to comment on, the row says them beside the counts."""
 
     @classmethod
     def from_result(
@@ -89,6 +92,7 @@ class StageRow:
             notices=sum(f.severity is Severity.NOTICE for f in shown),
             fixes=offered_fixes(result),
             check_url=check_url,
+            remarks=pull_request_remarks(shown),
         )
 
     @property
@@ -112,7 +116,21 @@ class StageRow:
             )
             if n
         ]
-        return ", ".join(parts) or "none"
+        counts = ", ".join(parts) or "none"
+        if not self.remarks:
+            return counts
+        shown = [cell(remark, 200) for remark in self.remarks[:MAX_REMARKS]]
+        return f"{counts}: {' '.join(shown)}"
+
+
+MAX_REMARKS = 3
+
+
+def pull_request_remarks(findings: Iterable[Finding]) -> tuple[str, ...]:
+    """The messages of ``findings`` about the whole pull request, most severe first, for
+    the summary comment's row (the publisher keeps them with the run)."""
+    remarks = sorted((f for f in findings if f.on_pull_request), key=lambda f: -f.severity.rank)
+    return tuple(f.message for f in remarks[:MAX_REMARKS])
 
 
 def _field(item: Any, name: str) -> Any:

@@ -29,9 +29,10 @@ def keeps(mode: FilterMode, finding: Finding, files_by_path: dict[str, ChangedFi
 
     A multi-line finding is kept when any of its lines qualifies, so a call spanning lines
     where only one was edited is still reported. Deleted files have no head lines and so
-    only ``nofilter`` reports on them.
+    only ``nofilter`` reports on them. A remark on the whole pull request is about the
+    diff itself, and is always kept.
     """
-    if mode is FilterMode.NOFILTER:
+    if mode is FilterMode.NOFILTER or finding.on_pull_request:
         return True
     file = files_by_path.get(finding.path)
     if file is None or file.status == "deleted":

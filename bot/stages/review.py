@@ -393,6 +393,7 @@ def heuristics_step(
         files,
         texts,
         large_pr_lines=options.large_pr_lines,
+        large_pr_exclude=options.large_pr_exclude,
         risky_paths=options.risky_paths,
         split=work.lines,
     )
@@ -592,12 +593,19 @@ def render_summary(result: StageResult) -> str:
     # the check run's line ("3 fixes available: press Apply fixes ..."), said once there
     fixable = {fp for patch in result.patches for fp in patch.finding_fingerprints}
     if findings:
-        ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.start_line))
+        # remarks on the whole pull request first: they have no annotation to fall back on
+        ordered = sorted(
+            findings, key=lambda f: (not f.on_pull_request, -f.severity.rank, f.path, f.start_line)
+        )
         # the id is what `/shunter dismiss` takes: up to SUMMARY_ROWS findings, this table is
         # the check run's only one (``check_runs._summary_lists``)
         lines += ["", "| Severity | Rule | Where | Message | Id |", "|---|---|---|---|---|"]
         for f in ordered[:SUMMARY_ROWS]:
-            where = path_code(f.path, suffix=f":{f.start_line}", table=True)
+            where = (
+                "_the pull request_"
+                if f.on_pull_request
+                else path_code(f.path, suffix=f":{f.start_line}", table=True)
+            )
             rule = code_span(f.rule_id, table=True)
             message = table_cell(f.message) + (" _(fix available)_" if f.fingerprint in fixable else "")
             lines.append(f"| {f.severity.value} | {rule} | {where} | {message} | {code_span(f.short_id)} |")

@@ -369,8 +369,12 @@ def explain_finding(provider: ChatProvider, finding: Finding, code_excerpt: str)
     tag = new_boundary()
     details = (
         f"rule: {finding.rule_id}\nseverity: {finding.severity.value}\n"
-        f"file: {finding.path} lines {finding.start_line}-{finding.end_line}\n"
-        f"message: {finding.message}"
+        + (
+            "where: the whole pull request\n"
+            if finding.on_pull_request
+            else f"file: {finding.path} lines {finding.start_line}-{finding.end_line}\n"
+        )
+        + f"message: {finding.message}"
     )
     messages: list[Message] = [
         {"role": "system", "content": f"{EXPLAIN_INSTRUCTIONS}\n\n{data_rules(tag)}"},

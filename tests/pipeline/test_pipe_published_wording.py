@@ -71,7 +71,7 @@ def test_a_dismissed_finding_is_listed_nowhere_on_the_next_push(stack):
     ), security.summary
 
     row = next(line for line in _summary_comment(sim, number).splitlines() if "`shunter/review`" in line)
-    assert "| 1 error, 1 warning |" in row, row
+    assert "| 1 error, 1 warning: Source changed without tests: `app.py`. Add or update tests. |" in row, row
 
 
 def test_the_review_check_says_what_fails_it_once(stack):

@@ -26,7 +26,7 @@ def test_a_passing_security_row_with_a_warning_says_why(stack) -> None:
     assert "| ✅ passed (1 warning below `fail_on_confidence: high`) | 1 warning |" in row
     [review] = [line for line in summary.splitlines() if line.startswith("| `shunter/review`")]
     # the row said "✅ passed | 2 warnings" (the check run's summary gave no why either)
-    assert "| ✅ passed (2 warnings below `fail_on: error`) | 2 warnings |" in review
+    assert "| ✅ passed (2 warnings below `fail_on: error`) | 2 warnings: Source changed without tests:" in review
     check = next(r for r in sim.check_runs(REPO) if r.name == "shunter/review")
     assert (check.conclusion, check.title) == ("success", "2 warnings")
     said = "2 warnings are below the severity that fails the check (`fail_on: error`)."

@@ -88,8 +88,8 @@ def test_large_pr_threshold() -> None:
     files = [(_file("tests/test_big.py", big), big), (_file("tests/test_s.py", small), small)]
     assert _rules(_scan(files, large=61)) == []
     report = _scan(files, large=60)
-    assert _rules(report) == [("large-pr", 1)]
-    assert report.findings[0].path == "tests/test_big.py"  # anchored on the biggest file
+    assert _rules(report) == [("large-pr", 0)]
+    assert report.findings[0].on_pull_request  # about the whole PR, on no file's line
     assert "61 lines in 2 files" in report.findings[0].message
 
 
@@ -120,7 +120,7 @@ def test_source_changed_without_tests() -> None:
             (_file("setup.py", src), src),
         ]
     )
-    assert _rules(alone) == [("untested-change", 2)]
+    assert _rules(alone) == [("untested-change", 0)] and alone.findings[0].on_pull_request
     assert "`pkg/core.py`" in alone.findings[0].message
     assert "docs/conf.py" not in alone.findings[0].message
     with_tests = _scan([(_file("pkg/core.py", src, {2}), src), TEST_FILE])

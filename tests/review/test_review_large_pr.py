@@ -1,5 +1,6 @@
 """``large-pr`` through the stage over a real git mirror: lock files and generated files
-are not lines a reviewer reads, so they neither trigger the warning nor carry it."""
+are not lines a reviewer reads, so they do not trigger the warning; the warning is a
+remark on the pull request, on no file's line."""
 
 from __future__ import annotations
 
@@ -33,14 +34,38 @@ def test_lock_and_generated_files_do_not_make_a_pr_large(make_ctx) -> None:
     assert _large(run(make_ctx(base, head, options))) == []
 
 
-def test_a_large_pr_is_counted_in_reviewable_lines_and_sits_on_its_largest_file(make_ctx) -> None:
+def test_a_large_pr_is_counted_in_reviewable_lines_and_is_a_remark_on_the_pr(make_ctx) -> None:
     options = ReviewStageConfig(large_pr_lines=100)
     base = {"pkg/core.py": _source(10), **TESTS}
     head = {"pkg/core.py": _source(20), "pkg/big.py": _source(120), "uv.lock": LOCK, **TESTS}
     ((path, line, message),) = _large(run(make_ctx(base, head, options)))
-    assert (path, line) == ("pkg/big.py", 1)
+    assert (path, line) == ("", 0)  # on the pull request, not on its largest file's first line
     assert message.startswith("This PR changes 130 lines in 2 files (limit 100, not counting 240 lines")
     assert "of lock or generated files" in message
 
     one = _large(run(make_ctx(base, {**base, "pkg/big.py": _source(120)}, options)))
     assert [m.split(";")[0] for _p, _l, m in one] == ["This PR changes 120 lines in 1 file (limit 100)"]
+
+
+WHATWG = b"[\n" + b"".join(b'  {"input": "http://example.com/%d", "base": null},\n' % i for i in range(300)) + b"]\n"
+
+
+def test_files_large_pr_exclude_names_are_not_counted(make_ctx) -> None:
+    """httpx's 9,746-line ``tests/models/whatwg.json``: one test-data file made a PR
+    "consider splitting it"; ``large_pr_exclude`` leaves such files out of the count."""
+    base = {"pkg/core.py": _source(10), **TESTS}
+    head = {**base, "pkg/core.py": _source(20), "tests/models/whatwg.json": WHATWG}
+    plain = ReviewStageConfig(large_pr_lines=100)
+    ((_p, _l, message),) = _large(run(make_ctx(base, head, plain)))
+    assert message.startswith("This PR changes 312 lines in 2 files (limit 100)")
+
+    excluding = ReviewStageConfig(large_pr_lines=100, large_pr_exclude=["tests/**/*.json"])
+    assert _large(run(make_ctx(base, head, excluding))) == []
+
+    # what is left out is said, beside lock and generated files, when the PR is large anyway
+    bigger = {**head, "pkg/big.py": _source(120), "uv.lock": LOCK}
+    ((_p, _l, message),) = _large(run(make_ctx(base, bigger, excluding)))
+    assert message.startswith(
+        "This PR changes 130 lines in 2 files (limit 100, not counting 240 lines of lock or generated"
+        " files nor 302 lines of files `large_pr_exclude` leaves out)"
+    ), message
