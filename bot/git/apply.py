@@ -165,6 +165,7 @@ def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.
     paths: list[str] = []
     regions: list[str] = []
     reasons: list[str] = []
+    rewritten: dict[str, list[tuple[int, int]]] = {}  # path -> base lines the branch rewrote
     for ancestor, ours, theirs in merged.conflicts or ():
         entry = ours or theirs or ancestor
         if entry is None:
@@ -174,6 +175,7 @@ def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.
             merged_file = repo.merge_file_from_index(ancestor, ours, theirs)
             text = getattr(merged_file, "contents", merged_file)
             regions.extend(_marker_regions(entry.path, str(text)))
+            rewritten[ancestor.path] = _rewritten_lines(repo, ancestor, ours)
         else:
             reasons.append(_reason(entry.path, ancestor is not None, ours is not None, theirs is not None))
     wanted = set(paths)
@@ -183,13 +185,40 @@ def _conflict_detail(repo: pygit2.Repository, cr: ChangeRequest, merged: pygit2.
             name == w or name.startswith(w + "/") or w.startswith(name + "/") for w in wanted
         )
 
-    hunks = [
-        f"{f.path}: {h.header}"
-        for f in cr.files
-        if involved(f.path) or involved(f.old_path)
-        for h in parse_file_diff(f.diff).hunks
-    ]
+    hunks: list[str] = []
+    for f in cr.files:
+        if not (involved(f.path) or involved(f.old_path)):
+            continue
+        own = parse_file_diff(f.diff).hunks
+        ranges = rewritten.get(f.old_path or f.path)
+        clashing = [h for h in own if ranges is None or _touches(_span_of(h.old_start, h.old_len), ranges)]
+        hunks += [f"{f.path}: {h.header}" for h in clashing or own]
     return ConflictDetail(cr.id, tuple(sorted(set(paths))), tuple(hunks), tuple(regions), tuple(reasons))
+
+
+def _span_of(start: int, count: int) -> tuple[int, int]:
+    """The lines ``(first, last)`` a hunk side covers; an empty side sits between line
+    ``start`` and the next, and touches both."""
+    return (start, start + count - 1) if count else (start, start + 1)
+
+
+def _touches(span: tuple[int, int], others: Iterable[tuple[int, int]]) -> bool:
+    return any(span[0] <= last and first <= span[1] for first, last in others)
+
+
+def _rewritten_lines(
+    repo: pygit2.Repository, ancestor: pygit2.IndexEntry, ours: pygit2.IndexEntry
+) -> list[tuple[int, int]]:
+    """The ancestor's lines the branch changed (``(first, last)`` per change), so that a
+    conflict names the change's hunks that meet them: the others would have applied, and
+    listing every hunk of the file as conflicting sent people looking at lines nobody
+    else touched."""
+    old = repo[ancestor.id].peel(pygit2.Blob).data
+    new = repo[ours.id].peel(pygit2.Blob).data
+    patch = pygit2.Patch.create_from(old, new, context_lines=0)
+    spans = [_span_of(h.old_start, h.old_lines) for h in patch.hunks]
+    del patch, old, new  # the patch goes before the buffers it points into
+    return spans
 
 
 def _reason(path: str, in_base: bool, on_branch: bool, in_change: bool) -> str:

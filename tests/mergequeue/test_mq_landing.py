@@ -93,6 +93,20 @@ def test_true_conflict_goes_to_dead_letter_with_paths_and_hunks(forge, mq, git_p
     assert "src/mod4.py" in entry.fields["dead_detail"]
 
 
+def test_a_conflict_names_only_the_hunks_that_meet_the_branchs_edits(forge, mq, git_policy, store_factory):
+    """As with ruff's fixes on Flask's helpers.py, an unused import removed at the top and
+    a line fixed far below: the author rewrote the line below, and only that hunk is named."""
+    base = forge.head()
+    fixed = module_text(5).replace(b"return x + 0\n", b"return x\n").replace(b"return x + 5\n", b"return x + 5 \n")
+    cr = forge.change({"src/mod5.py": fixed}, sha=base)
+    [top, below] = [line for line in cr.files[0].diff.splitlines() if line.startswith("@@")]
+    mq.submit(cr, forge.base_tree(base), git_policy, {})
+    forge.human_commit({"src/mod5.py": module_text(5).replace(b"return x + 5\n", b"return 5 + x\n")})
+    [letter] = process_once(mq, store_factory("w"), owner_id="w").dead
+    assert letter.reason == "conflict"
+    assert f"src/mod5.py: {below}" in letter.detail and top not in letter.detail, letter.detail
+
+
 def test_batch_lands_as_one_commit_with_all_ids(forge, mq, git_policy, store_factory):
     crs = [forge.change({f"src/mod{i}.py": edited(i)}, title=f"fix {i}") for i in range(5)]
     for cr in crs:
