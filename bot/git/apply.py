@@ -56,7 +56,9 @@ class ConflictDetail:
     change_id: str
     paths: tuple[str, ...]
     hunks: tuple[str, ...]
-    """``path: @@ ... @@`` for each of the request's hunks on a conflicting path."""
+    """``path: @@ ... @@`` for each of the request's hunks on a conflicting path that meets
+    the lines the branch changed there (all of them when none does, or the branch deleted
+    or replaced the file)."""
     regions: tuple[str, ...] = ()
     """``path:L<start>-L<end>`` of each conflict region in the 3-way merge result."""
     reasons: tuple[str, ...] = ()
