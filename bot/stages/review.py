@@ -30,6 +30,7 @@ from bot.engines.ruff_check import (
     only_newlines,
     package_markers,
     past_bom,
+    ruff_lines,
     seal_root,
     severity_for,
     suggestion_for,
@@ -62,8 +63,8 @@ class _Work:
     lines: dict[str, list[str]] = field(default_factory=dict)
     """``splitlines()`` of the texts, split once per file (by the heuristics or the findings)."""
     lines_with_ends: dict[str, list[str] | None] = field(default_factory=dict)
-    """``splitlines(keepends=True)`` of the texts that have fixes, split once per file (None
-    where ``lines`` serve: the text breaks lines at ``\n`` only)."""
+    """``ruff_lines`` of the texts that have fixes, split once per file (None where
+    ``lines`` serve: the text breaks lines at ``\n`` only)."""
     timings: dict[str, float] = field(default_factory=dict)
     _mark: float = field(default_factory=time.perf_counter)
 
@@ -135,8 +136,9 @@ finding there and suggest rewriting every line in between: it goes to the patch 
 def _ruff_finding(
     diag: Diagnostic, text: str, lines: list[str], with_ends: dict[str, list[str] | None]
 ) -> tuple[Finding, Fix | None]:
-    """``with_ends`` caches ``splitlines(keepends=True)`` per path: one split per file, and
-    none (None) for a text whose only line break is ``\n``, where ``lines`` serve."""
+    """``with_ends`` caches ``ruff_lines`` per path (the lines ruff's rows count): one split
+    per file, and none (None) for a text whose only line break is ``\n``, where ``lines``
+    serve."""
     content = lines[diag.row - 1] if diag.row <= len(lines) else ""
     start, end, suggestion = diag.row, diag.end_row, None
     fix = diag.fix if diag.fix is not None and diag.fix.safe else None
@@ -144,7 +146,7 @@ def _ruff_finding(
         fix = past_bom(fix)
     if fix is not None:
         if diag.path not in with_ends:
-            with_ends[diag.path] = None if only_newlines(text) else text.splitlines(keepends=True)
+            with_ends[diag.path] = None if only_newlines(text) else ruff_lines(text)
         kept_ends = with_ends[diag.path]
         region = suggestion_for(text, fix, kept_ends, plain=lines if kept_ends is None else None)
         if (

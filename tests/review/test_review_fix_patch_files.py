@@ -120,3 +120,6 @@ def test_fixes_below_a_form_feed_land_on_the_lines_ruff_meant(make_ctx, tmp_path
     rules = {f.rule_id for f in result.findings if f.fingerprint in patch.finding_fingerprints}
     assert rules == {"F401", "F541"}
     assert after["email/encoders.py"] == _ruff_fixed(head, "email/encoders.py", rules, tmp_path / "ruff")
+    # the inline suggestion rewrites the same line the same way
+    [fstring] = [f for f in result.findings if f.rule_id == "F541"]
+    assert (fstring.start_line, fstring.end_line, fstring.suggestion) == (24, 24, '    return "probe"  ')
