@@ -1,4 +1,5 @@
-"""App routes: the App itself, installations, tokens, webhook deliveries, rate limit."""
+"""App routes: the App itself, installations, tokens, webhook deliveries, rate limit, and
+the users (the App's bot user among them) that ``GET /users/{username}`` describes."""
 
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ async def get_app(request: web.Request) -> web.Response:
     hub, caller = ctx(request)
     require_app(caller)
     return json_answer(hub.shapes.app())
+
+
+@routes.get("/users/{username}")
+async def get_user(request: web.Request) -> web.Response:
+    """Public data, answered to any caller as GitHub does; only the users the world knows
+    (``World.user`` makes them), so a login nobody mentioned is 404 as on GitHub."""
+    hub, _ = ctx(request)
+    login = request.match_info["username"]
+    if login.lower() not in hub.world.users:
+        raise not_found()
+    return json_answer(hub.shapes.public_user(login))
 
 
 @routes.get("/app/installations")

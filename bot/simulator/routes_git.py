@@ -166,7 +166,7 @@ async def create_commit(request: web.Request) -> web.Response:
         bot = hub.bot_login
         default = gitstore.signature(
             bot,
-            f"{hub.world.app.id}+{bot}@users.noreply.simulator",  # type: ignore[union-attr]
+            f"{hub.world.user(bot, kind='Bot').id}+{bot}@users.noreply.simulator",  # the bot user's id
             hub.now(),
         )
         author = _signature(body.get("author"), default)

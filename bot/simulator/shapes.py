@@ -76,6 +76,26 @@ class Shapes:
             "site_admin": False,
         }
 
+    def public_user(self, login: str) -> Json:
+        """``GET /users/{username}``: the user object plus the profile GitHub adds there."""
+        user = self.world.user(login)
+        when = iso(self.world.clock.now())
+        profile = dict.fromkeys(("company", "location", "hireable", "bio"), None)
+        return {
+            **self.user(login),
+            **profile,
+            "name": user.name,
+            "email": user.email,
+            "blog": "",
+            "twitter_username": None,
+            "public_repos": 0,
+            "public_gists": 0,
+            "followers": 0,
+            "following": 0,
+            "created_at": when,
+            "updated_at": when,
+        }
+
     def app(self) -> Json:
         app = self.world.app
         assert app is not None

@@ -126,3 +126,18 @@ def test_failed_ci_is_an_actions_check_run_shunter_cannot_modify(demo, kit):
     event = sim.deliveries("workflow_run")[-1].payload["workflow_run"]
     assert event["id"] == run_id and event["check_suite_id"] == ci[0].check_suite.id
     assert event["pull_requests"][0]["number"] == 1
+
+
+def test_users_route_describes_the_apps_bot_user_and_people(simulator, kit):
+    """``GET /users/{username}`` as githubkit reads it: the App's bot user is a Bot whose id
+    is its own (not the App's), people are Users, and a login nobody has is 404."""
+    simulator.create_repo("octo/demo")
+    simulator.set_permission("octo/demo", "alice", "write")
+    gh = kit.installation_client(simulator)
+    login = f"{simulator.world.app.slug}[bot]"
+    bot = gh.rest.users.get_by_username(login).json()
+    assert (bot["login"], bot["type"]) == (login, "Bot")
+    assert bot["id"] == simulator.world.user(login).id != simulator.world.app.id
+    alice = httpx.get(f"{simulator.url}/users/alice").json()  # public: no token needed
+    assert (alice["login"], alice["type"], alice["id"]) == ("alice", "User", simulator.world.user("alice").id)
+    assert httpx.get(f"{simulator.url}/users/nobody-here").status_code == 404

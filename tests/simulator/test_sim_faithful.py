@@ -46,6 +46,8 @@ def test_every_route_parses_with_githubkit_models(demo, kit):
     assert [x.full_name for x in repos.repositories] == ["octo/demo"]
     core = gh.rest.rate_limit.get().parsed_data.resources.core
     assert core.limit == 5000 and core.remaining < 5000
+    bot_user = gh.rest.users.get_by_username(f"{sim.world.app.slug}[bot]").parsed_data
+    assert (bot_user.type, bot_user.id) == ("Bot", sim.world.user(bot_user.login).id)
 
     # Repository and contents
     assert gh.rest.repos.get(o, r).parsed_data.default_branch == "main"
