@@ -370,8 +370,12 @@ def commit_message(template: str, changes: Sequence[ChangeRequest]) -> str:
     lines += [f"{TRAILER_CHANGE}: {c.id}" for c in changes]
     seen: set[str] = set()
     for c in changes:
-        email = c.requester_email or f"{c.requester}@users.noreply.github.com"
-        trailer = f"Co-authored-by: {c.requester} <{email}>"
+        # only with the address the event gave (``<id>+<login>@users.noreply...``): GitHub
+        # credits a trailer to whoever owns its e-mail, and ``<login>@users.noreply.github.com``
+        # is someone else's once the login is renamed (or, for auto-applies, the user "shunter")
+        if c.requester_email is None:
+            continue
+        trailer = f"Co-authored-by: {c.requester} <{c.requester_email}>"
         if trailer not in seen and not c.requester.endswith("[bot]"):
             seen.add(trailer)
             lines.append(trailer)

@@ -5,12 +5,19 @@ Shunter tells its own comments and events from everyone else's by its bot's logi
 summary comment, a write whose answer was lost) and ignores the events it caused. Without
 ``SHUNTER_BOT_LOGIN`` those checks used to accept any author and recognise none of its own
 events, so the login is asked of GitHub (``GET /app``) once and shared through Redis.
+
+The commits the merge queue pushes are the bot user's too. GitHub ties a commit to an
+account by its e-mail, and the bot's is ``<id>+<slug>[bot]@users.noreply.<host>`` with the
+id of the bot *user* (``GET /users/<slug>[bot]``), which is neither the App's id nor the
+installation's; the legacy ``<login>@users.noreply.github.com`` form names whoever owns
+that login as a person, so it is never used.
 """
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
 
@@ -53,3 +60,69 @@ def learned_bot_login(redis: Any, github: Any, app_id: int | None) -> str | None
     with contextlib.suppress(RedisError):  # else learned again by the next process
         redis.set(login_key(app_id), login, ex=LOGIN_TTL)
     return login
+
+
+def user_id_key(app_id: int, login: str) -> str:
+    return f"shunter:app-bot-user-id:{app_id}:{login}"
+
+
+def learned_bot_user_id(redis: Any, github: Any, app_id: int, login: str) -> int | None:
+    """The id of the bot user ``login`` (``GET /users/{login}``), from Redis or GitHub; None
+    when GitHub cannot say now (the next call asks again).
+
+    Asked as one of the App's installations: on GitHub Enterprise Server in private mode
+    the users API needs a token, and the App's own JWT is only for ``/app`` routes."""
+    try:
+        cached = redis.get(user_id_key(app_id, login))
+    except RedisError:
+        cached = None
+    if cached:
+        return int(cached)
+    from bot.github.client import translate_errors
+
+    try:
+        app = github.app()  # held: githubkit's namespaces keep only a weak reference
+        with translate_errors("finding an installation to read the bot user with (GET /app/installations)"):
+            installations = app.rest.apps.list_installations(per_page=1).parsed_data
+        if not installations:
+            return None
+        client = github.installation(installations[0].id)
+        with translate_errors(f"reading the bot user's id (GET /users/{login})"):
+            user = client.rest.users.get_by_username(login).json()
+    except ShunterError as exc:
+        log.warning("could not learn the bot user's id", login=login, error=str(exc))
+        return None
+    if not isinstance(user.get("id"), int):
+        return None
+    with contextlib.suppress(RedisError):  # else learned again by the next process
+        redis.set(user_id_key(app_id, login), str(user["id"]), ex=LOGIN_TTL)
+    return int(user["id"])
+
+
+def noreply_domain(github_url: str) -> str:
+    """The domain of GitHub's no-reply addresses for the instance whose REST API is at
+    ``github_url``: ``users.noreply.github.com`` for github.com (``api.github.com``), and
+    ``users.noreply.<host>`` for GitHub Enterprise Server (``https://<host>/api/v3``)."""
+    host = (urlsplit(github_url).hostname or "github.com").lower()
+    return f"users.noreply.{host.removeprefix('api.')}"
+
+
+def noreply_email(login: str, user_id: int, domain: str) -> str:
+    """The no-reply address GitHub links to the account ``user_id`` (``<id>+<login>@...``),
+    whatever its login was or becomes."""
+    return f"{user_id}+{login}@{domain}"
+
+
+def bot_signature(runtime: Any) -> tuple[str, str] | None:
+    """(name, e-mail) of the App's bot user for the commits Shunter pushes; None when GitHub
+    cannot say who it is (no App credentials here, GitHub unreachable)."""
+    settings = runtime.settings
+    if settings.app_id is None or not settings.has_app_credentials:
+        return None
+    login = runtime.bot_login
+    if not login:
+        return None
+    user_id = learned_bot_user_id(runtime.redis, runtime.github, settings.app_id, login)
+    if user_id is None:
+        return None
+    return login, noreply_email(login, user_id, noreply_domain(settings.github_url))

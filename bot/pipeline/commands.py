@@ -85,6 +85,9 @@ class Session:
     button_sha: str | None = None
     """For a button click: the commit the clicked check run is for. Its fixes and findings
     are that commit's, which need not be the head's any more."""
+    user_id: int | None = None
+    """The GitHub account id of ``user``, from the event: its no-reply address
+    (``<id>+<login>@users.noreply...``) credits the person in the commits they asked for."""
 
     @property
     def review_comment(self) -> bool:
@@ -312,6 +315,12 @@ def _load_pull(ctx: EventContext, gh: Any, number: int) -> Target:
 
 
 # ---------------------------------------------------------------------- entry points
+def _account_id(user: dict[str, Any]) -> int | None:
+    """The account id of an event's user object, when it carries one."""
+    found = user.get("id")
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
 def _acting_user(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """Who runs the commands of a comment event: ``(actor, author, edited_by_someone_else)``.
 
@@ -386,6 +395,7 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         return
     user = str(actor["login"])
     session = Session(ctx, gh, target, user, int(comment["id"]), loaded, source=source)
+    session.user_id = _account_id(actor)
     session.edited = data.get("action") == "edited"
     if edited_by_other:
         session.say(
@@ -439,8 +449,10 @@ async def handle_button(event: sansio.Event, ctx: EventContext) -> None:
     elif verb == "dismiss":
         args = ("all-" + stage,)
     command = Command(verb, args, frozenset(), 0, f"button {identifier} on {check_run['name']}")
-    user = (data.get("sender") or {}).get("login", "")
+    sender = data.get("sender") or {}
+    user = sender.get("login", "")
     session = Session(ctx, gh, target, user, None, load_config(runtime, gh, target))
+    session.user_id = _account_id(sender)
     session.button_sha = check_run.get("head_sha") or None
     run_session(session, Parsed(commands=[command]))
     ctx.handled("buttons.ran", f"{identifier} by {user}")

@@ -96,9 +96,13 @@ def submit_drafts(
     permission: str,
     trigger: str,
     reply: tuple[str, int | None, int | None],
+    requester_email: str | None = None,
 ) -> list[ReplyLine]:
     """Judge, validate and queue each draft; return one sentence per draft for the reply,
     each saying whether it is good news.
+
+    ``requester_email`` is the address the commit's ``Co-authored-by`` trailer credits the
+    requester with (:func:`requester_address`).
 
     ``reply`` is (repo, PR number, reply comment id) for the landing report.
     """
@@ -146,6 +150,7 @@ def submit_drafts(
             branch=branch,
             head_sha=target.head_sha,
             requester=requester,
+            requester_email=requester_email,
             priority=priority_for(requested_by_person=trigger != "auto", permission=permission),
             pull_number=target.number,
             pull_repo=target.repo,
@@ -897,6 +902,7 @@ def _repo_store(runtime: Any) -> Any:
 def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Job (queue ``merge``): land what the merge queue holds, batch by batch; then, at
     most hourly, the repositories' upkeep (a host may run only merge workers)."""
+    from bot.github.identity import bot_signature
     from bot.pipeline.stage_job import _maintain_mirrors_now_and_then
     from bot.queue.merge_worker import process_once
     from bot.runtime import get_runtime
@@ -908,10 +914,12 @@ def merge_job(payload: dict[str, Any]) -> dict[str, Any]:
     hooks = GitHubHooks(runtime)
     landed = dead = 0
     idle = False
+    signature = bot_signature(runtime)  # None: the worker's fallback, which names no account
     try:
         for _ in range(MERGE_JOB_BATCHES):
             outcome = process_once(
-                runtime.redis, store, owner_id=owner_id, pushers=store.pushers(), hooks=hooks
+                runtime.redis, store, owner_id=owner_id, pushers=store.pushers(), hooks=hooks,
+                signature=signature,
             )
             if outcome is None:
                 idle = True
@@ -994,6 +1002,17 @@ def handle(session: Any, command: Command) -> str:
     )
 
 
+def requester_address(runtime: Any, login: str, user_id: int | None) -> str | None:
+    """The id-based no-reply address of the person who asked for a change, which GitHub
+    links to their account even after a rename; None when the event gave no id (the
+    trailer then names no address GitHub would link to someone else, ``bot.git.apply``)."""
+    from bot.github.identity import noreply_domain, noreply_email
+
+    if user_id is None or not login:
+        return None
+    return noreply_email(login, user_id, noreply_domain(runtime.settings.github_url))
+
+
 def _finding_ids_problem(wanted: set[str], offered: list[PatchDraft]) -> str | None:
     """Why finding ids given to ``/shunter apply`` cannot say which fixes to commit: one too
     short to be meant (``apply a`` matched every fix whose finding id began with "a"), or
@@ -1058,6 +1077,7 @@ def _apply(session: Any, command: Command) -> str:
         permission=session.permission,
         trigger=trigger,
         reply=(target.repo, target.number, session.reply_id),
+        requester_email=requester_address(session.runtime, session.user, session.user_id),
     )
     for line in lines:
         session.say(line.text, ok=line.ok)

@@ -60,7 +60,27 @@ from bot.queue.merge import PREFIX, Claim, MergeQueue, QueueSettings, knob_docs
 
 log = logging.getLogger("shunter.merge_worker")
 
-SHUNTER_SIGNATURE = ("Shunter", "shunter@users.noreply.github.com")
+FALLBACK_SIGNATURE = ("Shunter", "shunter@noreply.invalid")
+"""Author and committer when the App's bot user is unknown (no credentials, as for the
+``--remote-root`` worker, or GitHub unreachable). GitHub links a commit to whichever
+account owns its e-mail, so this one is in the reserved ``.invalid`` domain, which no
+account can own; ``users.noreply.github.com`` addresses belong to real users."""
+
+_fallback_logged = threading.Event()
+
+
+def _commit_signature(signature: tuple[str, str] | None) -> tuple[str, str]:
+    """``signature``, or the fallback, said once a process."""
+    if signature is not None:
+        return signature
+    if not _fallback_logged.is_set():
+        _fallback_logged.set()
+        log.warning(
+            "the App's bot user is unknown (no App credentials here, or GitHub did not answer): "
+            "Shunter's commits are authored as %s <%s>, which GitHub links to no account",
+            *FALLBACK_SIGNATURE,
+        )
+    return FALLBACK_SIGNATURE
 
 
 @dataclass
@@ -265,16 +285,20 @@ def process_once(
     hooks: MergeHooks | None = None,
     settings: QueueSettings | None = None,
     push_attempts: int = 8,
-    signature: tuple[str, str] = SHUNTER_SIGNATURE,
+    signature: tuple[str, str] | None = None,
 ) -> BatchOutcome | None:
-    """Claim one batch and see every entry of it to an end state; None when idle."""
+    """Claim one batch and see every entry of it to an end state; None when idle.
+
+    ``signature`` is the (name, e-mail) the commits are authored and committed by: the
+    App's bot user (:func:`bot.github.identity.bot_signature`), else ``FALLBACK_SIGNATURE``."""
     queue = redis_or_queue if isinstance(redis_or_queue, MergeQueue) else MergeQueue(redis_or_queue, settings)
     claim = queue.claim(owner_id)
     if claim is None:
         return None
     outcome = BatchOutcome(queue=claim.queue, claimed=claim.ids, unreadable=dict(claim.unreadable))
     if claim.entries:
-        _land_claim(queue, claim, outcome, repo_store, pushers, hooks, push_attempts, signature)
+        who = _commit_signature(signature)
+        _land_claim(queue, claim, outcome, repo_store, pushers, hooks, push_attempts, who)
     # after the landing, which holds leases: telling the authors waits on GitHub
     for change_id, detail in claim.unreadable.items():
         _safe_hook(hooks, "set_aside", claim.queue, change_id, detail)

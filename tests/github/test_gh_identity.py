@@ -47,3 +47,35 @@ def test_without_app_credentials_nothing_is_asked(simulator, redis_url):
     runtime = Runtime(load_settings(webhook_secret="x", github_url=simulator.url), redis_url)
     assert runtime.bot_login is None
     assert simulator.recorder.count(APP) == 0
+
+
+def test_the_commit_signature_is_the_bot_users_learned_once_and_shared(simulator, redis_url):
+    """The merge queue's author: ``<slug>[bot]`` with ``<id>+<slug>[bot]@users.noreply.<host>``,
+    the id of GET /users/<slug>[bot] (not the App's), asked once and shared through Redis."""
+    from bot.github.identity import bot_signature
+
+    users = "GET /users/*"
+    simulator.create_repo("octo/demo")  # installs the App: its token reads the users API
+    first = runtime_for(simulator, redis_url)
+    user = simulator.world.user("shunter-sim[bot]")
+    assert user.id != simulator.world.app.id
+    expected = ("shunter-sim[bot]", f"{user.id}+shunter-sim[bot]@users.noreply.127.0.0.1")
+    assert bot_signature(first) == expected
+    assert simulator.recorder.count(users) == 1
+    assert bot_signature(runtime_for(simulator, redis_url)) == expected  # another process
+    assert simulator.recorder.count(users) == 1
+
+
+def test_the_no_reply_domain_is_the_instances():
+    from bot.github.identity import noreply_domain
+
+    assert noreply_domain("https://api.github.com") == "users.noreply.github.com"
+    assert noreply_domain("https://ghe.example.com/api/v3") == "users.noreply.ghe.example.com"
+
+
+def test_without_app_credentials_there_is_no_commit_signature(simulator, redis_url):
+    from bot.github.identity import bot_signature
+
+    runtime = Runtime(load_settings(webhook_secret="x", github_url=simulator.url), redis_url)
+    assert bot_signature(runtime) is None
+    assert simulator.recorder.count("GET /users/*") == 0

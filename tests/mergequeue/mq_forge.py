@@ -110,6 +110,7 @@ class Forge:
         sha: str | None = None,
         requester: str = "alice",
         priority: Priority = Priority.REQUESTED,
+        requester_email: str | None = None,
     ) -> ChangeRequest:
         sha = sha or self.head()
         draft = PatchDraft(
@@ -124,6 +125,7 @@ class Forge:
             branch=BRANCH,
             head_sha=sha,
             requester=requester,
+            requester_email=requester_email,
             priority=priority,
         )
 

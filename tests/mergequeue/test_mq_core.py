@@ -72,6 +72,15 @@ def test_commit_message_template_and_trailers():
     assert batch.count("Shunter-Change:") == 2 and "dependabot" not in batch.split("\n\n")[-1]
 
 
+def test_no_co_author_trailer_without_the_requesters_address():
+    """Without the id-based address the event gave, no trailer: the login's legacy
+    ``<login>@users.noreply.github.com`` belongs to whoever holds that login now (for an
+    auto-apply, requested by "shunter", an unrelated GitHub user called shunter)."""
+    for cr in (make("auto", requester="shunter"), make("old entry", requester="alice")):
+        msg = commit_message("shunter: {title}", [cr])
+        assert "Co-authored-by" not in msg and "users.noreply" not in msg, msg
+
+
 def test_commit_message_fills_every_placeholder_the_policy_schema_accepts():
     """``{pr_number}`` (used by the autofix preset) is filled and ``{{``/``}}`` are literal
     braces, as the schema's validator promises; nothing the schema accepts stays raw."""

@@ -9,7 +9,9 @@ import pytest
 from mq_forge import edited, module_text
 
 from bot.changes.model import Priority
-from bot.queue.merge_worker import NoHooks, process_once
+from bot.queue.merge_worker import FALLBACK_SIGNATURE, NoHooks, process_once
+
+ALICE = "1001+alice@users.noreply.github.com"
 
 
 class Recorder(NoHooks):
@@ -30,7 +32,9 @@ class Recorder(NoHooks):
 
 def test_one_change_lands_with_template_and_trailers(forge, mq, git_policy, store_factory):
     git_policy.commit_message = "shunter({stage}): {title}"
-    cr = forge.change({"src/mod1.py": edited(1)}, title="tidy mod1", requester="alice")
+    cr = forge.change(
+        {"src/mod1.py": edited(1)}, title="tidy mod1", requester="alice", requester_email=ALICE
+    )
     result = mq.submit(cr, forge.base_tree(), git_policy, {"contents": "write"})
     assert result.created and result.state == "waiting"
     hooks = Recorder()
@@ -44,7 +48,10 @@ def test_one_change_lands_with_template_and_trailers(forge, mq, git_policy, stor
     commit = forge.refresh()[report.commit_sha]
     assert commit.message.startswith("shunter(review): tidy mod1\n")
     assert f"Shunter-Change: {cr.id}" in commit.message
-    assert "Co-authored-by: alice <alice@users.noreply.github.com>" in commit.message
+    assert f"Co-authored-by: alice <{ALICE}>" in commit.message
+    # no bot user known here (no App credentials): an author GitHub links to no account
+    assert (commit.author.name, commit.author.email) == FALLBACK_SIGNATURE
+    assert (commit.committer.name, commit.committer.email) == FALLBACK_SIGNATURE
     assert forge.read("src/mod1.py") == edited(1)
     assert mq.get(cr.id).state == "landed"
     assert hooks.reports == [report]
@@ -108,7 +115,7 @@ def test_a_conflict_names_only_the_hunks_that_meet_the_branchs_edits(forge, mq, 
 
 
 def test_batch_lands_as_one_commit_with_all_ids(forge, mq, git_policy, store_factory):
-    crs = [forge.change({f"src/mod{i}.py": edited(i)}, title=f"fix {i}") for i in range(5)]
+    crs = [forge.change({f"src/mod{i}.py": edited(i)}, title=f"fix {i}", requester_email=ALICE) for i in range(5)]
     for cr in crs:
         mq.submit(cr, forge.base_tree(), git_policy, {})
     outcome = process_once(mq, store_factory("w"), owner_id="w")

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
 REPO = "octo/demo"
 ON_COMMAND = "version: 1\npatches:\n  auto_apply:\n    review: on_command\n"
 BASE = {"app.py": "def add(a, b):\n    return a + b\n", "README.md": "# demo\n"}
@@ -391,3 +396,38 @@ def test_a_merge_job_woken_early_by_a_fast_scheduler_clock_schedules_the_next(st
     stack.drain()
     assert sim.pull(REPO, number).head_sha != head
     assert "Shunter pushed" in replies(sim, number)[-1].body
+
+
+@pytest.mark.parametrize(
+    ("asked_by", "push_method"), [("button", "git"), ("comment", "git"), ("button", "api")]
+)
+def test_landed_commit_is_the_bot_users_and_credits_the_requesters_account(stack, asked_by, push_method):
+    """GitHub links a commit to the account owning its e-mail: the merge queue's commit is
+    the App's bot user's (``<id>+<slug>[bot]@users.noreply.<host>``, the id of
+    ``GET /users/<slug>[bot]``), and the trailer credits whoever asked by their account id,
+    never ``<login>@users.noreply.github.com`` (the user "shunter", or a renamed login's heir).
+    Through the Git Data API, GitHub itself makes the commit the bot user's."""
+    number = open_pr(stack, config=ON_COMMAND + f"  push_method: {push_method}\n")
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    if asked_by == "button":
+        sim.click_button(review_run(sim, head).id, "apply", user="alice")
+    else:
+        sim.comment(REPO, number, "/shunter apply", user="alice")
+    stack.drain()
+    new_head = sim.pull(REPO, number).head_sha
+    assert new_head != head
+    commit = sim.world.repo(REPO).git[new_head]
+    bot = httpx.get(f"{sim.url}/users/{sim.world.app.slug}[bot]").json()
+    alice = httpx.get(f"{sim.url}/users/alice").json()
+    assert bot["type"] == "Bot" and bot["id"] != sim.world.app.id
+    domain = f"users.noreply.{urlsplit(sim.url).hostname}"
+    if push_method == "git":
+        who = (bot["login"], f"{bot['id']}+{bot['login']}@{domain}")
+        assert (commit.author.name, commit.author.email) == who
+        assert (commit.committer.name, commit.committer.email) == who
+    else:  # the simulator's own no-reply domain; the id is what links the account
+        assert commit.author.name == bot["login"]
+        assert commit.author.email.startswith(f"{bot['id']}+{bot['login']}@users.noreply.")
+    assert f"Co-authored-by: alice <{alice['id']}+alice@{domain}>" in commit.message.splitlines()
+    assert "users.noreply.github.com" not in commit.message
