@@ -14,8 +14,10 @@ to a scratch git repository, and each consecutive pair is treated as a pull requ
 Coverage: every bandit finding on a changed line must be reported by Shunter (same line,
 same test id, or Shunter's rule that declares that test id as an alias, or a secret
 finding on the line for bandit's hard-coded password tests). Coverage is checked with
-``new_only`` off and ``filter: added`` so old debt does not hide anything; the default
-run's count of pre-existing findings is printed beside it.
+``new_only`` off, ``filter: added`` and ``ignore_rules_in_tests: []`` so neither old debt
+nor a default exclusion hides anything; the default run's count of pre-existing findings,
+and of findings its ``ignore_rules_in_tests`` (B101 in test files) leaves out by design, are
+printed beside it.
 
     /work/venv/bin/python bench/security.py [--project werkzeug] [--versions 2.3.8,3.0.0,...]
 
@@ -206,7 +208,7 @@ def main() -> None:
             compare_bandit_modes(repo, shas)
 
         total_shunter = total_bandit = 0.0
-        bandit_changed = covered_n = reported_n = preexisting_n = 0
+        bandit_changed = covered_n = reported_n = preexisting_n = in_tests_n = 0
         missing: list[str] = []
         print(
             f"{'PR':<18} {'files':>5} {'py':>4} {'shunter s':>9} {'bandit s':>8} "
@@ -228,7 +230,7 @@ def main() -> None:
                 repo.workdir,
                 shas[i - 1],
                 shas[i],
-                options=SecurityStageConfig(new_only=False, filter=FilterMode.ADDED),
+                options=SecurityStageConfig(new_only=False, filter=FilterMode.ADDED, ignore_rules_in_tests=[]),
             )
             strict = security.run(strict_ctx).findings
             ok = [r for r in on_changed if covered(r, strict, aliases)]
@@ -240,6 +242,7 @@ def main() -> None:
             covered_n += len(ok)
             reported_n += new
             preexisting_n += result.metrics.get("preexisting", 0)
+            in_tests_n += result.metrics.get("ignored_in_tests", 0)
             print(
                 f"{versions[i - 1] + '->' + versions[i]:<18} {len(ctx.files):>5} {len(py):>4} "
                 f"{shunter_s:>9.2f} {bandit_s:>8.2f} {shunter_s / max(bandit_s, 1e-9):>5.2f} "
@@ -253,7 +256,7 @@ def main() -> None:
     )
     print(
         f"Shunter default run: {reported_n} new findings reported, {preexisting_n} pre-existing "
-        "not annotated (new_only)"
+        f"not annotated (new_only), {in_tests_n} in changed test files left out by design (ignore_rules_in_tests: B101)"
     )
     if missing:
         print("NOT covered: " + "; ".join(missing[:20]))
