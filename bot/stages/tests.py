@@ -13,7 +13,6 @@ kept tests as one ``PatchDraft``. The stage never calls GitHub; all PR code runs
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from collections import Counter
@@ -30,6 +29,7 @@ from bot.engines.coverage_probe import (
     select_tests,
     statement_lines,
 )
+from bot.engines.failure_brief import brief
 from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.llm.prompt_secrets import masked_note
 from bot.engines.llm.protocol import ChatProvider
@@ -503,23 +503,6 @@ def verdict_counts(verdicts: Counter[str]) -> str:
     """``1 failed, 2 flaky``: how many candidates met each fate, most common first."""
     ordered = sorted(verdicts.items(), key=lambda item: (-item[1], item[0]))
     return ", ".join(f"{n} {VERDICT_WORDS.get(v, v.replace('-', ' '))}" for v, n in ordered)
-
-
-def brief(detail: str, limit: int = 160) -> str:
-    """A candidate's failure as one line a reader can take in: whitespace collapsed, the
-    junit tag (``failure:``) dropped, and cut after a sentence or word, never inside a word,
-    with an ellipsis when something was left out (the check run's text is no traceback)."""
-    text = re.sub(r",?\s+\)", ")", re.sub(r"\(\s+", "(", " ".join(detail.split())))
-    for tag in ("failure: ", "error: "):
-        text = text.removeprefix(tag)
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    sentence = max(head.rfind(". "), head.rfind(": "))
-    if sentence >= limit // 2:
-        return head[: sentence + 1] + " …"
-    space = head.rfind(" ")
-    return (head[:space] if space > 0 else head).rstrip(" ,;:(") + " …"
 
 
 def _why_not(target: Target, candidates: list[Candidate]) -> str:

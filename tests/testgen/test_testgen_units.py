@@ -316,6 +316,32 @@ def test_brief_cuts_at_a_sentence_or_a_word_with_an_ellipsis() -> None:
     assert all(part == "word" for part in cut.removesuffix(" …").split())  # no word cut in half
 
 
+ISO_FAILURE = (
+    "isodate.isoerror.ISO8601Error: Unrecognised ISO 8601 date format: '"
+    + "2020-01-01T00:00:00+00:00/P1Y2M3DT4H5M6S" * 8
+    + "'\nFailing test case: test_fuzz_parse_datetime(\n    datetimestring='T',  # or any other generated value\n)"
+)
+
+
+def test_brief_keeps_the_exception_and_the_failing_test_case_of_a_long_failure() -> None:
+    """The check run keeps 160 characters of each discarded candidate; cutting from the end
+    dropped Hypothesis' input, the part the PR's author reproduces the failure with."""
+    example = "Failing test case: test_fuzz_parse_datetime(datetimestring='T')"
+    for line in (brief(ISO_FAILURE, limit=300), brief(brief(ISO_FAILURE, limit=300))):
+        assert line.startswith("isodate.isoerror.ISO8601Error: Unrecognised ISO 8601 date format")
+        assert line.endswith(" … " + example)
+    assert len(brief(ISO_FAILURE)) <= 160
+
+
+def test_brief_caps_a_long_failing_test_case_and_stays_within_the_limit() -> None:
+    detail = "ValueError: " + "bad input " * 30 + "Falsifying example: t(" + ", ".join(f"a{i}={i}" for i in range(80)) + ")"
+    for limit in (60, 160, 300):
+        line = brief(detail, limit=limit)
+        assert len(line) <= limit, line
+        assert line.startswith("ValueError: bad input") and "Falsifying example: t(a0=0, a1=1" in line
+        assert line.endswith(" …")
+
+
 def test_verdict_counts_read_as_english_most_common_first() -> None:
     from collections import Counter
 
