@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engines.llm.budget import CompressedDiff, compress_diff, estimate_tokens
+from bot.engines.llm.endings import AnswerCutOff
 from bot.engines.llm.prompt_secrets import holds_secret_or_mask, masked_note
 from bot.engines.llm.protocol import ChatProvider, Completion, Message
 from bot.engines.llm.untrusted import data_rules, fence, neutralise, new_boundary
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TOKENS_PER_RUN = 20_000
 MAX_FINDINGS = 50
 MAX_BODY_CHARS = 4000
+MAX_ANSWER_TOKENS = 4096
 ENGINE = "llm"
 _SUMMARY_LIST_LIMIT = 200
 
@@ -199,9 +201,23 @@ class Budget:
 
 def plan_budget(total: int, fixed_prompt_tokens: int) -> Budget:
     """Split ``total`` so that even a retried call (prompt sent twice) stays within it."""
-    output = min(4096, max(256, total // 5))
+    output = min(MAX_ANSWER_TOKENS, max(256, total // 5))
     diff = (total - 2 * output) // 2 - fixed_prompt_tokens
     return Budget(total=total, output=output, diff=max(diff, 0))
+
+
+def cut_off_advice(total: int, output: int) -> str:
+    """What to change when the answer was cut off at ``output`` tokens of a ``total`` run."""
+    if output < MAX_ANSWER_TOKENS:
+        return (
+            f"raise llm.max_tokens_per_run (now {total}: the answer may use a fifth of it, "
+            f"at most {MAX_ANSWER_TOKENS} tokens, which {MAX_ANSWER_TOKENS * 5} gives it)"
+        )
+    return (
+        f"the answer already had the most Shunter gives it ({MAX_ANSWER_TOKENS} tokens): "
+        "a reasoning model may spend them thinking; choose a model (or a setting) that "
+        "thinks less, or the builtin engine"
+    )
 
 
 def _resolve_provider(
@@ -290,6 +306,9 @@ def run(
         completion = chat.complete(
             messages, schema=ModelReview, max_tokens=budget.output, temperature=0.0
         )
+    except AnswerCutOff as exc:
+        note = f"LLM engine failed: {exc}; {cut_off_advice(total, budget.output)}"
+        return _neutral(ctx, "LLM review failed.", note, metrics)
     except ShunterError as exc:
         return _neutral(ctx, "LLM review failed.", f"LLM engine failed: {exc}", metrics)
     except Exception as exc:  # a provider bug must not take the worker down

@@ -34,7 +34,7 @@ _ids = itertools.count(1)
 class Scripted:
     """One scripted answer: a structured payload, plain text, or an HTTP error."""
 
-    kind: str  # "structured" | "text" | "error"
+    kind: str  # "structured" | "text" | "error" | "raw" | "cut"
     payload: Any = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
@@ -50,6 +50,67 @@ def text(value: str) -> Scripted:
 
 def error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Scripted:
     return Scripted("error", body, status=status, headers=headers or {})
+
+
+def raw(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Scripted:
+    """A whole answer as a real server sent it: a dict goes as JSON, bytes or str as they are
+    (give a content-type in ``headers`` for those)."""
+    return Scripted("raw", body, status=status, headers=headers or {})
+
+
+def cut(body: Any) -> Scripted:
+    """An answer whose connection closes half-way through the body it announced."""
+    return Scripted("cut", body)
+
+
+def openai_answer(
+    content: str | None,
+    *,
+    finish_reason: str = "stop",
+    usage: Any = "default",
+    model: str = "gpt-4o-mini",
+    **message: Any,
+) -> dict[str, Any]:
+    """A chat-completions body; ``message`` adds fields (refusal, reasoning_content, ...)."""
+    body: dict[str, Any] = {
+        "id": f"chatcmpl-{next(_ids)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, **message},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+    }
+    if usage == "default":
+        body["usage"] = {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200}
+    elif usage is not ...:  # ... leaves the field out, as older llama.cpp servers do
+        body["usage"] = usage
+    return body
+
+
+def anthropic_answer(
+    content: list[dict[str, Any]],
+    *,
+    stop_reason: str = "tool_use",
+    usage: dict[str, Any] | None = None,
+    model: str = "claude-3-5-haiku-latest",
+) -> dict[str, Any]:
+    """A Messages API body with ``content`` blocks as given."""
+    return {
+        "id": f"msg_{next(_ids):06d}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": usage or {"input_tokens": 1000, "output_tokens": 200},
+    }
 
 
 @dataclass
@@ -107,13 +168,23 @@ class FakeLLM:
                     body = {}
                 fake.requests.append(Recorded(self.path, headers, body))
                 status, reply_headers, reply = fake._answer(self.path, headers, body)
-                data = json.dumps(reply).encode()
+                if isinstance(reply, bytes | str):
+                    data = reply.encode() if isinstance(reply, str) else reply
+                else:
+                    data = json.dumps(reply).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                if "content-type" not in reply_headers:
+                    self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 for name, value in reply_headers.items():
-                    self.send_header(name, value)
+                    if name != "x-fake-cut":
+                        self.send_header(name, value)
                 self.end_headers()
+                if "x-fake-cut" in reply_headers:  # announce it all, send half, hang up
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(data)
 
         return Handler
@@ -335,7 +406,12 @@ class FakeLLM:
         if not self.script:
             self.protocol_errors.append("request beyond the script")
             return error(500, {"error": {"message": "script exhausted"}})
-        return self.script.popleft()
+        step = self.script.popleft()
+        if step.kind == "raw":
+            return Scripted("error", step.payload, step.status, dict(step.headers))
+        if step.kind == "cut":
+            return Scripted("error", step.payload, 200, {"x-fake-cut": "1"})
+        return step
 
 
 @pytest.fixture
@@ -449,7 +525,16 @@ def context_factory():
 
 @pytest.fixture
 def reply():
-    """Builders for scripted answers: ``reply.structured(obj)``, ``.text(s)``, ``.error(...)``."""
+    """Builders for scripted answers: ``reply.structured(obj)``, ``.text(s)``, ``.error(...)``,
+    ``.raw(body)`` with whole bodies from ``.openai(...)`` / ``.anthropic(...)``, ``.cut(body)``."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(structured=structured, text=text, error=error)
+    return SimpleNamespace(
+        structured=structured,
+        text=text,
+        error=error,
+        raw=raw,
+        cut=cut,
+        openai=openai_answer,
+        anthropic=anthropic_answer,
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.engines.llm.endings import anthropic_ending
 from bot.engines.llm.http_provider import HTTPChatProvider, Reply
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import Message
@@ -137,6 +138,7 @@ class AnthropicProvider(HTTPChatProvider):
             output_tokens=int(usage.get("output_tokens") or 0),
             model=str(data.get("model") or self.model),
             native_turns=[{"role": "assistant", "content": content}],
+            ending=anthropic_ending(data),
         )
 
     def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from bot.engines.llm.endings import COMPLETE, Ending, ending_error
 from bot.engines.llm.pricing import Price, cost_usd
 from bot.engines.llm.prompt_secrets import mask_messages
 from bot.engines.llm.protocol import Completion, Message
@@ -39,6 +40,8 @@ class Reply:
     cost_usd: float | None = None
     native_turns: list[dict[str, Any]] = field(default_factory=list)
     """The assistant turn(s) to append to the conversation before a correction."""
+    ending: Ending = COMPLETE
+    """Why the model stopped: a cut-off, refused or filtered answer is not retried."""
 
 
 class HTTPChatProvider(ABC):
@@ -120,6 +123,11 @@ class HTTPChatProvider(ABC):
                 reply.input_tokens,
                 reply.output_tokens,
             )
+            stopped = ending_error(
+                reply.ending, model=reply.model, max_tokens=max_tokens, structured=schema is not None
+            )
+            if stopped is not None:
+                raise stopped
             if schema is None:
                 return Completion(
                     reply.text, None, spent_in, spent_out, reply.model, cost, attempt, secrets_masked

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from bot.engines.llm.endings import openai_ending
 from bot.engines.llm.http_provider import HTTPChatProvider, Reply
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import Message
@@ -134,6 +135,8 @@ class OpenAICompatibleProvider(HTTPChatProvider):
             message = choice["message"]
         except (KeyError, IndexError, TypeError):
             raise EngineError("the LLM service's answer has no choices[0].message") from None
+        if not isinstance(message, dict):
+            raise EngineError("the LLM service's answer has no choices[0].message")
         text = message.get("content") or ""
         if not isinstance(text, str):
             # Some servers return content parts; keep only the text ones.
@@ -148,6 +151,7 @@ class OpenAICompatibleProvider(HTTPChatProvider):
             model=str(data.get("model") or self.model),
             cost_usd=float(reported_cost) if isinstance(reported_cost, int | float) else None,
             native_turns=[{"role": "assistant", "content": text}],
+            ending=openai_ending(choice if isinstance(choice, dict) else {}, message),
         )
 
     def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:

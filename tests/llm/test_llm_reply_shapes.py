@@ -1,0 +1,102 @@
+"""What real servers send back, end to end through the review stage and the providers.
+
+Each shape is one a real server sends (OpenAI, Anthropic, Ollama, vLLM, llama.cpp, LM
+Studio, proxies in front of them), served by the fake over loopback; the assertions are on
+what the maintainer sees: the check run's summary and notes, the recorded usage.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot.stages import review_llm
+
+OLD = "def total(items):\n    return sum(items)\n"
+NEW = "def total(items):\n    return sum(i.price for i in items)\n"
+FINDING = {
+    "path": "shop/cart.py",
+    "line": 2,
+    "severity": "warning",
+    "category": "bug",
+    "message": "price may be None for legacy items",
+}
+ANSWER = json.dumps({"findings": [FINDING]})
+
+
+def _review(server, make_provider, context_factory, **kwargs):
+    ctx = context_factory({"shop/cart.py": (OLD, NEW)})
+    return review_llm.run(ctx, make_provider(server), **kwargs)
+
+
+def test_openai_answer_cut_off_at_max_tokens_names_the_setting(
+    openai_server, make_provider, context_factory, reply
+):
+    openai_server.queue(reply.raw(reply.openai(ANSWER[:40], finish_reason="length")))
+    result = _review(openai_server, make_provider, context_factory)
+    assert result.neutral and not result.findings
+    [note] = result.notes
+    sent = openai_server.requests[0].body["max_tokens"]
+    assert f"cut off at max_tokens={sent}" in note and "finish_reason: length" in note
+    assert "llm.max_tokens_per_run (now 20000" in note and "20480" in note
+    assert "more capable model" not in note
+    assert len(openai_server.requests) == 1  # the same limit would cut it off again
+
+
+def test_anthropic_tool_call_cut_off_is_not_a_clean_review(
+    anthropic_server, make_provider, context_factory, reply
+):
+    # Cut short inside the tool call, the input is empty: it validates as "no findings".
+    cut_short = [{"type": "tool_use", "id": "toolu_01", "name": "record_answer", "input": {}}]
+    anthropic_server.queue(reply.raw(reply.anthropic(cut_short, stop_reason="max_tokens")))
+    result = _review(anthropic_server, make_provider, context_factory)
+    assert result.neutral and result.summary == "LLM review failed."
+    assert "stop_reason: max_tokens" in result.notes[0]
+    assert "llm.max_tokens_per_run" in result.notes[0]
+
+
+def test_reasoning_model_that_thinks_past_the_cap_is_told_so(
+    keyless_openai_server, make_provider, context_factory, reply
+):
+    thinking = reply.openai(
+        "", finish_reason="length", reasoning_content="Let me look at {items} carefully..."
+    )
+    keyless_openai_server.queue(reply.raw(thinking))
+    result = _review(
+        keyless_openai_server, make_provider, context_factory, max_tokens_per_run=100_000
+    )
+    [note] = result.notes
+    assert "cut off at max_tokens=4096" in note and "spent reasoning" in note
+    assert "thinks less" in note and "raise llm.max_tokens_per_run" not in note
+
+
+def test_refusals_and_filters_end_the_call_with_the_reason(
+    any_server, make_provider, context_factory, reply
+):
+    if any_server.protocol == "openai":
+        answers = [
+            reply.openai(None, refusal="I'm sorry, I can't help with that."),
+            reply.openai(None, finish_reason="content_filter"),
+        ]
+        expected = ["(message.refusal): I'm sorry, I can't help with that.", "content filter"]
+    else:
+        answers = [reply.anthropic([], stop_reason="refusal")]
+        expected = ["refused to answer (stop_reason: refusal)"]
+    for answer, words in zip(answers, expected, strict=True):
+        any_server.requests.clear()
+        any_server.queue(reply.raw(answer))
+        result = _review(any_server, make_provider, context_factory)
+        assert result.neutral and words in result.notes[0]
+        assert "builtin engine" in result.notes[0]
+        assert len(any_server.requests) == 1
+
+
+def test_a_plain_text_answer_cut_off_is_still_used(any_server, make_provider, reply):
+    if any_server.protocol == "openai":
+        answer = reply.openai("It matters because", finish_reason="length")
+    else:
+        answer = reply.anthropic(
+            [{"type": "text", "text": "It matters because"}], stop_reason="max_tokens"
+        )
+    any_server.queue(reply.raw(answer))
+    completion = make_provider(any_server).complete([{"role": "user", "content": "Why?"}])
+    assert completion.text == "It matters because"
