@@ -31,9 +31,14 @@ class LocalStack:
         *,
         redis_url: str | None = None,
         database_url: str | None = None,
+        simulator: dict[str, Any] | None = None,
         **settings: Any,
     ) -> None:
+        """``simulator`` holds :class:`~bot.simulator.Simulator` options (``api_prefix``,
+        ``url_host``: a GitHub Enterprise Server at a name of its own); ``settings`` are
+        Shunter's."""
         self.data_dir = Path(data_dir)
+        self.simulator_options = dict(simulator or {})
         self.redis_url = redis_url
         self.database_url = database_url
         self.extra_settings = settings
@@ -48,7 +53,7 @@ class LocalStack:
         from bot.simulator import SimulatorThread
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._sim_thread = SimulatorThread(self.data_dir / "simulator")
+        self._sim_thread = SimulatorThread(self.data_dir / "simulator", **self.simulator_options)
         self.sim = self._sim_thread.start()
         env = self.sim.settings_env()
         self.settings = load_settings(

@@ -24,8 +24,13 @@ ZERO = "0" * 40
 
 
 class Hub:
-    def __init__(self, world: World, webhooks: WebhookSender, base_url: str = "") -> None:
+    def __init__(
+        self, world: World, webhooks: WebhookSender, base_url: str = "", api_prefix: str = ""
+    ) -> None:
         self.world = world
+        self.api_prefix = api_prefix
+        """Where the REST API lives under the base URL: ``/api/v3`` as on GitHub Enterprise
+        Server, where the web pages and git are at the root; empty, all share the root."""
         self.webhooks = webhooks
         self.shapes = Shapes(world, base_url)
         self.events = Events(self.shapes)
@@ -37,7 +42,8 @@ class Hub:
         self._diffs: dict[tuple[str, str, str], tuple[str, list[FileChange]]] = {}
 
     def set_base_url(self, url: str) -> None:
-        self.shapes.api = self.shapes.web = url.rstrip("/")
+        self.shapes.web = url.rstrip("/")
+        self.shapes.api = self.shapes.web + self.api_prefix
 
     @property
     def bot_login(self) -> str:

@@ -66,7 +66,14 @@ class Simulator:
         app_permissions: dict[str, str] | None = None,
         rate_limit: int = 5000,
         check_run_lifecycle_events: bool = True,
+        api_prefix: str = "",
+        url_host: str | None = None,
     ) -> None:
+        """``api_prefix="/api/v3"`` serves the REST API as GitHub Enterprise Server does,
+        under that path, with web pages and git at the root and the ``X-GitHub-Enterprise-*``
+        headers on deliveries; ``url_host`` names the server in its URLs (payloads,
+        ``settings_env``) when that is not the address it listens on (``localhost``, or a
+        name only a proxy resolves)."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.world = World(self.data_dir)
@@ -92,7 +99,8 @@ class Simulator:
         self.private_key_path.chmod(0o600)
         self.webhook_secret = webhook_secret
         self._webhooks = WebhookSender(self.world, webhook_secret, webhook_url)
-        self.hub = Hub(self.world, self._webhooks)
+        self.hub = Hub(self.world, self._webhooks, api_prefix=api_prefix.rstrip("/"))
+        self.url_host = url_host
         self.hub.check_run_lifecycle_events = check_run_lifecycle_events
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,14 +111,16 @@ class Simulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port); returns the base URL."""
         self._loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(build_app(self.hub), access_log=None)
+        self._runner = web.AppRunner(build_app(self.hub, self.hub.api_prefix), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         sockets = site._server.sockets  # type: ignore[union-attr]
         bound = sockets[0].getsockname()[1]
-        self.url = f"http://{host}:{bound}"
+        self.url = f"http://{self.url_host or host}:{bound}"
         self.hub.set_base_url(self.url)
+        if self.hub.api_prefix:  # GitHub Enterprise Server names itself on every delivery
+            self._webhooks.enterprise_host = f"{self.url_host or host}:{bound}"
         await self._webhooks.start()
         return self.url
 
@@ -170,10 +180,15 @@ class Simulator:
     def faults(self) -> Faults:
         return self.hub.faults
 
+    @property
+    def api_url(self) -> str:
+        """The REST API's root (``SHUNTER_GITHUB_URL``); ``url`` is the web and git root."""
+        return self.url + self.hub.api_prefix
+
     def settings_env(self) -> dict[str, str]:
         """The ``SHUNTER_*`` variables that point Shunter at this simulator."""
         return {
-            "SHUNTER_GITHUB_URL": self.url,
+            "SHUNTER_GITHUB_URL": self.api_url,
             "SHUNTER_APP_ID": str(self.app_id),
             "SHUNTER_PRIVATE_KEY_PATH": str(self.private_key_path),
             "SHUNTER_WEBHOOK_SECRET": self.webhook_secret,

@@ -72,7 +72,7 @@ def _rate_headers(hub: Hub, caller: Caller) -> dict[str, str]:
 
 def _spend(hub: Hub, caller: Caller, path: str) -> None:
     """Count the request against the caller's budget; GitHub's 403 when it is spent."""
-    if path in UNCOUNTED:
+    if path.removeprefix(hub.api_prefix) in UNCOUNTED:
         return
     with hub.world.lock:
         budget = hub.world.budget(caller.budget_key)
@@ -177,7 +177,7 @@ def _conditional(
     etag = 'W/"' + hashlib.sha256(body).hexdigest()[:40] + '"'
     wanted = [t.strip() for t in request.headers.get("If-None-Match", "").split(",") if t.strip()]
     if etag in wanted or etag.removeprefix("W/") in wanted:
-        if request.path not in UNCOUNTED:
+        if request.path.removeprefix(hub.api_prefix) not in UNCOUNTED:
             with hub.world.lock:
                 budget = hub.world.budget(caller.budget_key)
                 budget.used = max(0, budget.used - 1)
@@ -205,7 +205,9 @@ def _record(hub: Hub, request: web.Request, raw: bytes, status: int, caller: Cal
     )
 
 
-def build_app(hub: Hub) -> web.Application:
+def build_app(hub: Hub, api_prefix: str = "") -> web.Application:
+    """The REST routes under ``api_prefix`` (GitHub Enterprise Server's ``/api/v3``; none,
+    as on ``api.github.com``) and git over HTTP at the root, where both serve it."""
     app = web.Application(middlewares=[middleware], client_max_size=256 * 1024 * 1024)
     app[HUB] = hub
     for module in (
@@ -217,6 +219,8 @@ def build_app(hub: Hub) -> web.Application:
         routes_git,
         routes_code_scanning,
     ):
-        app.add_routes(module.routes)
+        for route in module.routes:
+            assert isinstance(route, web.RouteDef)
+            app.router.add_route(route.method, api_prefix + route.path, route.handler, **route.kwargs)
     app.router.add_route("*", r"/{owner}/{name:[^/]+\.git}/{tail:.*}", git_http.handle, name="git")
     return app

@@ -23,6 +23,7 @@ import aiohttp
 from bot.simulator.state import Delivery, World
 
 DELIVERY_TIMEOUT = 10.0
+ENTERPRISE_VERSION = "3.14.0"
 
 
 def signature_256(secret: str, body: bytes) -> str:
@@ -43,6 +44,9 @@ class WebhookSender:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._backlog: list[Delivery] = []
+        self.enterprise_host: str | None = None
+        """Set when the simulator plays GitHub Enterprise Server: deliveries then carry
+        ``X-GitHub-Enterprise-Host`` (this) and ``X-GitHub-Enterprise-Version``."""
 
     # -- lifecycle (on the simulator's loop) ---------------------------------------------
 
@@ -133,6 +137,9 @@ class WebhookSender:
             "X-GitHub-Hook-Installation-Target-Type": "integration",
             "X-GitHub-Hook-Installation-Target-ID": str(app.id if app else 0),
         }
+        if self.enterprise_host:
+            headers["X-GitHub-Enterprise-Host"] = self.enterprise_host
+            headers["X-GitHub-Enterprise-Version"] = ENTERPRISE_VERSION
         if self.secret:
             headers["X-Hub-Signature"] = signature_1(self.secret, body)
             headers["X-Hub-Signature-256"] = signature_256(self.secret, body)
