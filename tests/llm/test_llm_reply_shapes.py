@@ -100,3 +100,32 @@ def test_a_plain_text_answer_cut_off_is_still_used(any_server, make_provider, re
     any_server.queue(reply.raw(answer))
     completion = make_provider(any_server).complete([{"role": "user", "content": "Why?"}])
     assert completion.text == "It matters because"
+
+
+def test_think_block_before_the_json_is_not_taken_for_the_answer(
+    keyless_openai_server, make_provider, context_factory, reply
+):
+    # DeepSeek-R1 through Ollama or llama.cpp --reasoning-format none; the think text has
+    # braces, and a QwQ-style template leaves only the closing tag.
+    thought = 'The user wants {"findings": [...]}? Check {items} first.'
+    keyless_openai_server.queue(
+        reply.raw(reply.openai(f"<think>\n{thought}\n</think>\n\n{ANSWER}")),
+        reply.raw(reply.openai(f"{thought}\n</think>\n```json\n{ANSWER}\n```")),
+    )
+    for _ in range(2):
+        result = _review(keyless_openai_server, make_provider, context_factory)
+        assert not result.neutral, result.notes
+        assert [f.message for f in result.findings] == [FINDING["message"]]
+    assert len(keyless_openai_server.requests) == 2  # no correction round
+
+
+def test_explanations_do_not_publish_the_models_thinking(
+    keyless_openai_server, make_provider, reply
+):
+    keyless_openai_server.queue(
+        reply.raw(reply.openai("<think>Hmm, {x} is None when...</think>\nIt fails on None."))
+    )
+    completion = make_provider(keyless_openai_server).complete(
+        [{"role": "user", "content": "Why?"}]
+    )
+    assert completion.text.strip() == "It fails on None."

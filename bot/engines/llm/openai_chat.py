@@ -18,7 +18,13 @@ from bot.engines.llm.endings import openai_ending
 from bot.engines.llm.http_provider import HTTPChatProvider, Reply
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import Message
-from bot.engines.llm.structured import correction_text, json_schema_for, parse_text
+from bot.engines.llm.structured import (
+    OutputMismatch,
+    correction_text,
+    json_schema_for,
+    parse_text,
+    strip_reasoning,
+)
 from bot.engines.llm.transport import JSONTransport, LLMHTTPError
 from bot.errors import EngineError
 
@@ -141,6 +147,7 @@ class OpenAICompatibleProvider(HTTPChatProvider):
         if not isinstance(text, str):
             # Some servers return content parts; keep only the text ones.
             text = "".join(part.get("text", "") for part in text if isinstance(part, dict))
+        text = strip_reasoning(text)
         usage = data.get("usage") or {}
         reported_cost = usage.get("cost")
         return Reply(
@@ -155,6 +162,12 @@ class OpenAICompatibleProvider(HTTPChatProvider):
         )
 
     def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:
+        if not reply.text.strip():
+            # A reasoning model may think (in reasoning_content or <think>) and answer nothing.
+            raise OutputMismatch(
+                "the reply held no answer, only reasoning or nothing; give the JSON object "
+                "as the answer itself"
+            )
         return parse_text(schema, reply.text)
 
     def _correction(self, reply: Reply, reason: str) -> list[dict[str, Any]]:

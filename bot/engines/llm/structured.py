@@ -14,6 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)\n?```", re.DOTALL)
+# DeepSeek-R1, Qwen3, QwQ served without a reasoning parser (Ollama's older versions,
+# llama.cpp with --reasoning-format none, LM Studio) put their thinking before the answer;
+# templates that open the tag in the prompt leave only the closing one.
+_THINK = re.compile(r"\A\s*(?:<think>)?.*?</think>\s*", re.DOTALL)
 
 
 class OutputMismatch(Exception):
@@ -22,6 +26,18 @@ class OutputMismatch(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def strip_reasoning(text: str) -> str:
+    """``text`` without a leading ``<think>...</think>`` block, which is not the answer:
+    it may hold braces (``{"findings": []}?``) that would be taken for the JSON, and it must
+    not be published as an explanation. A reply that is all thinking becomes empty."""
+    stripped = text.lstrip()
+    if stripped.startswith("<think>") and "</think>" not in stripped:
+        return ""  # cut off while thinking
+    if stripped.startswith(("{", "```")) or "</think>" not in stripped:
+        return text
+    return _THINK.sub("", text, count=1)
 
 
 def extract_json(text: str) -> Any:
