@@ -61,17 +61,13 @@ def test_reasoning_model_that_thinks_past_the_cap_is_told_so(
         "", finish_reason="length", reasoning_content="Let me look at {items} carefully..."
     )
     keyless_openai_server.queue(reply.raw(thinking))
-    result = _review(
-        keyless_openai_server, make_provider, context_factory, max_tokens_per_run=100_000
-    )
+    result = _review(keyless_openai_server, make_provider, context_factory, max_tokens_per_run=100_000)
     [note] = result.notes
     assert "cut off at max_tokens=4096" in note and "spent reasoning" in note
     assert "thinks less" in note and "raise llm.max_tokens_per_run" not in note
 
 
-def test_refusals_and_filters_end_the_call_with_the_reason(
-    any_server, make_provider, context_factory, reply
-):
+def test_refusals_and_filters_end_the_call_with_the_reason(any_server, make_provider, context_factory, reply):
     if any_server.protocol == "openai":
         answers = [
             reply.openai(None, refusal="I'm sorry, I can't help with that."),
@@ -94,9 +90,7 @@ def test_a_plain_text_answer_cut_off_is_still_used(any_server, make_provider, re
     if any_server.protocol == "openai":
         answer = reply.openai("It matters because", finish_reason="length")
     else:
-        answer = reply.anthropic(
-            [{"type": "text", "text": "It matters because"}], stop_reason="max_tokens"
-        )
+        answer = reply.anthropic([{"type": "text", "text": "It matters because"}], stop_reason="max_tokens")
     any_server.queue(reply.raw(answer))
     completion = make_provider(any_server).complete([{"role": "user", "content": "Why?"}])
     assert completion.text == "It matters because"
@@ -119,13 +113,66 @@ def test_think_block_before_the_json_is_not_taken_for_the_answer(
     assert len(keyless_openai_server.requests) == 2  # no correction round
 
 
-def test_explanations_do_not_publish_the_models_thinking(
-    keyless_openai_server, make_provider, reply
-):
+def test_explanations_do_not_publish_the_models_thinking(keyless_openai_server, make_provider, reply):
     keyless_openai_server.queue(
         reply.raw(reply.openai("<think>Hmm, {x} is None when...</think>\nIt fails on None."))
     )
-    completion = make_provider(keyless_openai_server).complete(
-        [{"role": "user", "content": "Why?"}]
-    )
+    completion = make_provider(keyless_openai_server).complete([{"role": "user", "content": "Why?"}])
     assert completion.text.strip() == "It fails on None."
+
+
+VLLM_400 = {
+    "object": "error",
+    "message": "The provided JSON schema contains features not supported by xgrammar.",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
+LLAMA_CPP_500 = {
+    "error": {
+        "code": 500,
+        "message": 'response_format type must be one of "text" or "json_object", but got: json_schema',
+        "type": "server_error",
+    }
+}
+LM_STUDIO_400 = {"error": "'response_format.type' must be 'json_schema' or 'text'"}
+
+
+def test_servers_refusing_json_schema_in_their_own_words_get_the_next_form(
+    keyless_openai_server, make_provider, context_factory, reply
+):
+    keyless_openai_server.queue(
+        reply.raw(LLAMA_CPP_500, status=500),  # a 500, and still not worth retrying
+        reply.raw(reply.openai(ANSWER)),
+        reply.raw(VLLM_400, status=400),
+        reply.raw(LM_STUDIO_400, status=400),  # LM Studio takes no json_object
+        reply.raw(reply.openai(ANSWER)),
+    )
+    for forms in (["json_schema", "json_object"], ["json_schema", "json_object", None]):
+        keyless_openai_server.requests.clear()
+        result = _review(keyless_openai_server, make_provider, context_factory)
+        assert not result.neutral, result.notes
+        assert len(result.findings) == 1
+        sent = [(r.body.get("response_format") or {}).get("type") for r in keyless_openai_server.requests]
+        assert sent == forms
+        # without json_schema, the schema travels in the system message
+        assert '"findings"' in keyless_openai_server.requests[-1].body["messages"][0]["content"]
+
+
+def test_a_server_that_ignores_json_schema_is_shown_the_schema_on_the_retry(
+    keyless_openai_server, make_provider, context_factory, reply
+):
+    # Older Ollama accepted response_format json_schema and dropped it: the model wrote prose.
+    keyless_openai_server.queue(
+        reply.raw(reply.openai("The change looks fine, though price may be None.")),
+        reply.raw(reply.openai(ANSWER)),
+    )
+    result = _review(keyless_openai_server, make_provider, context_factory)
+    assert not result.neutral, result.notes
+    assert len(result.findings) == 1
+    first, retry = keyless_openai_server.requests
+    assert first.body["response_format"]["type"] == "json_schema"
+    assert retry.body["response_format"] == {"type": "json_object"}
+    system = retry.body["messages"][0]["content"]
+    assert "JSON Schema" in system and '"findings"' in system
+    assert "not valid JSON" in retry.body["messages"][-1]["content"]

@@ -2,13 +2,16 @@
 
 ``POST {base_url}/chat/completions`` with a Bearer key (none for local servers). JSON output
 is asked for in the strongest form the server accepts: ``response_format`` ``json_schema``,
-else ``json_object``, else plain instructions; a server that rejects a form (400 naming
-``response_format``) is asked again with the next one, and the provider remembers it.
+else ``json_object``, else plain instructions; a server that rejects a form (a 400, 422 or
+llama.cpp's 500 naming it) is asked again with the next one, and one that accepts
+``json_schema`` but answers prose is shown the schema in the prompt on the retry; the
+provider remembers the form that worked.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -21,6 +24,7 @@ from bot.engines.llm.protocol import Message
 from bot.engines.llm.structured import (
     OutputMismatch,
     correction_text,
+    extract_json,
     json_schema_for,
     parse_text,
     strip_reasoning,
@@ -28,9 +32,21 @@ from bot.engines.llm.structured import (
 from bot.engines.llm.transport import JSONTransport, LLMHTTPError
 from bot.errors import EngineError
 
+log = logging.getLogger(__name__)
+
 JSONMode = Literal["json_schema", "json_object", "prompt"]
 _WEAKER: dict[str, JSONMode] = {"json_schema": "json_object", "json_object": "prompt"}
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object")
+# How servers word "not that response_format": OpenAI and LM Studio name the field,
+# llama.cpp the type (with a 500 before it learnt json_schema), vLLM "JSON schema"
+# ("The provided JSON schema contains features not supported by xgrammar.").
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "json schema", "grammar")
+_FORMAT_STATUSES = frozenset({400, 422, 500})
+
+
+def rejects_format(status: int, body: str) -> bool:
+    """Whether an error answer is the server refusing the ``response_format`` it was sent."""
+    lowered = body.lower()
+    return status in _FORMAT_STATUSES and any(word in lowered for word in _FORMAT_WORDS)
 
 
 def schema_instruction(schema: type[BaseModel]) -> str:
@@ -121,15 +137,14 @@ class OpenAICompatibleProvider(HTTPChatProvider):
         url = f"{self.base_url}/chat/completions"
         while True:
             body = self._body(conversation, schema, max_tokens, temperature)
+            may_weaken = schema is not None and self.json_mode in _WEAKER
             try:
-                data = self._transport.post(url, self._headers(), body)
+                data = self._transport.post(
+                    url, self._headers(), body, final=rejects_format if may_weaken else None
+                )
             except LLMHTTPError as exc:
-                if (
-                    schema is not None
-                    and exc.status in (400, 422)
-                    and self.json_mode in _WEAKER
-                    and any(word in exc.body for word in _FORMAT_WORDS)
-                ):
+                if may_weaken and exc.status is not None and rejects_format(exc.status, exc.body):
+                    log.info("llm server refused response_format %s; asking again without", self.json_mode)
                     self.json_mode = _WEAKER[self.json_mode]
                     continue
                 raise
@@ -171,4 +186,17 @@ class OpenAICompatibleProvider(HTTPChatProvider):
         return parse_text(schema, reply.text)
 
     def _correction(self, reply: Reply, reason: str) -> list[dict[str, Any]]:
+        if self.json_mode == "json_schema" and not _is_json(reply.text):
+            # Constrained decoding cannot produce prose: this server accepted json_schema
+            # and ignored it (older Ollama, llama.cpp builds), so the model never saw the
+            # schema. The retry carries it in the prompt, as json_object mode does.
+            self.json_mode = "json_object"
         return [{"role": "user", "content": correction_text(reason)}]
+
+
+def _is_json(text: str) -> bool:
+    try:
+        extract_json(text)
+    except OutputMismatch:
+        return False
+    return True

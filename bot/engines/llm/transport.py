@@ -99,8 +99,20 @@ class JSONTransport:
     def _plain_secret(self) -> str | None:
         return self._secret.get_secret_value() if self._secret else None
 
-    def post(self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST ``body`` as JSON; the decoded JSON object answer, or ``EngineError``."""
+    def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: Mapping[str, Any],
+        *,
+        final: Callable[[int, str], bool] | None = None,
+    ) -> dict[str, Any]:
+        """POST ``body`` as JSON; the decoded JSON object answer, or ``EngineError``.
+
+        ``final(status, body excerpt)`` marks an error answer that asking again cannot
+        change although its status is one retried (llama.cpp answers an unsupported
+        ``response_format`` with a 500): it is raised at once for the caller to act on.
+        """
         attempt = 0
         while True:
             attempt += 1
@@ -117,7 +129,7 @@ class JSONTransport:
                 status = response.status_code
                 wait = parse_retry_after(response.headers)
                 excerpt = redact(response.text[:500], self._plain_secret())
-                if status not in RETRY_STATUSES:
+                if status not in RETRY_STATUSES or (final is not None and final(status, excerpt)):
                     raise LLMHTTPError(
                         f"LLM service answered {status}: {excerpt}", status=status, body=excerpt
                     )
