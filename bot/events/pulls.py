@@ -41,3 +41,22 @@ async def on_merge_group(event: sansio.Event, ctx: EventContext) -> None:
     from bot.pipeline.planning import plan_merge_group
 
     await plan_merge_group(event, ctx)
+
+
+@router.register("pull_request", action="closed")
+async def on_pull_request_closed(event: sansio.Event, ctx: EventContext) -> None:
+    """Drop the changes still waiting to land on a pull request that was closed or merged
+    (``bot.pipeline.closed_pulls``)."""
+    pr = event.data.get("pull_request") or {}
+    with bind(pr=pr.get("number")):
+        ctx.handled("pulls.on_pull_request_closed")
+        from bot.pipeline.closed_pulls import drop_pending_changes
+        from bot.pipeline.facts import from_pull_request
+
+        merged = bool(pr.get("merged"))
+        dropped = drop_pending_changes(
+            ctx.runtime, from_pull_request(event.data), merged=merged, delivery_id=ctx.delivery.delivery_id
+        )
+        if dropped:
+            state = "merged" if merged else "closed"
+            ctx.handled("changes.dropped", f"pull request {state}: dropped {', '.join(dropped)}")

@@ -236,7 +236,8 @@ SHAPES: dict[tuple[str, str | None], type[Shape]] = {
     **{
         ("pull_request", action): PullRequestEvent
         for action in (
-            "opened", "reopened", "synchronize", "ready_for_review", "labeled", "unlabeled", "edited"
+            "opened", "reopened", "synchronize", "ready_for_review", "labeled", "unlabeled", "edited",
+            "closed",
         )
     },
     ("merge_group", "checks_requested"): MergeGroupEvent,

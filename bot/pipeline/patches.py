@@ -473,7 +473,7 @@ def _keep_record(runtime: Any, change_id: str, data: dict[str, Any]) -> None:
     runtime.redis.set(pr_changes.record_key(change_id), json.dumps(data), ex=PENDING_TTL)
 
 
-def _proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, Any] | None:
+def proposed_here(runtime: Any, change_id: str, target: Target) -> dict[str, Any] | None:
     """What ``_remember`` kept about a change proposed on ``target``'s pull request, or
     None for one proposed anywhere else (or forgotten).
 
@@ -529,13 +529,23 @@ def _expired_here(runtime: Any, change_id: str, target: Target) -> str | None:
 
 
 def _dropped_reply(change_id: str, dropped: dict[str, Any]) -> str:
-    """``/shunter retry`` or ``approve`` of a change an operator dropped (``shunter queue
-    drop``): said as such, rather than "not found" or the queue's "no entry"."""
+    """``/shunter retry`` or ``approve`` of a change that was dropped (``shunter queue
+    drop``, or its pull request closed): said as such, rather than "not found" or the
+    queue's "no entry"."""
     return (
-        f"{typed_code(change_id, max_chars=40)} was dropped from the merge queue by an operator"
-        f"{_on_date(dropped)}, so it cannot be retried or approved. To ask again, press "
-        "**Apply fixes** on the check run or comment `/shunter apply`."
+        f"{typed_code(change_id, max_chars=40)} was dropped from the merge queue "
+        f"{dropped_because(dropped)}{_on_date(dropped)}, so it cannot be retried or approved. "
+        "To ask again, press **Apply fixes** on the check run or comment `/shunter apply`."
     )
+
+
+def dropped_because(dropped: dict[str, Any]) -> str:
+    """What dropped a change, as its record says (records from before causes were kept
+    were all dropped by an operator)."""
+    cause = dropped.get("cause")
+    if cause in ("closed", "merged"):
+        return f"when the pull request was {cause}"
+    return "by an operator"
 
 
 def _on_date(dropped: dict[str, Any]) -> str:
@@ -1089,7 +1099,7 @@ def _approve(session: Any, command: Command) -> str:
         session.say(COMMANDS["approve"].usage("approve"), ok=False)
         return "refused"
     change_id = command.args[0].strip("`")
-    info = _proposed_here(session.runtime, change_id, session.target)
+    info = proposed_here(session.runtime, change_id, session.target)
     until = None if info is not None else _expired_here(session.runtime, change_id, session.target)
     if until is not None:
         session.say(_expired_reply(change_id, until), ok=False)
@@ -1134,7 +1144,7 @@ def _retry(session: Any, command: Command) -> str:
         session.say(COMMANDS["retry"].usage("retry"), ok=False)
         return "refused"
     change_id = command.args[0].strip("`")
-    if _proposed_here(session.runtime, change_id, session.target) is None:
+    if proposed_here(session.runtime, change_id, session.target) is None:
         until = _expired_here(session.runtime, change_id, session.target)
         if until is not None:
             session.say(_expired_reply(change_id, until), ok=False)
@@ -1143,7 +1153,7 @@ def _retry(session: Any, command: Command) -> str:
             f"No change {typed_code(change_id, max_chars=40)} was proposed on this pull request.", ok=False
         )
         return "refused"
-    dropped = (_proposed_here(session.runtime, change_id, session.target) or {}).get("dropped")
+    dropped = (proposed_here(session.runtime, change_id, session.target) or {}).get("dropped")
     if dropped is not None and MergeQueue(session.runtime.redis).get(change_id) is None:
         session.say(_dropped_reply(change_id, dropped), ok=False)
         return "refused"
@@ -1152,7 +1162,7 @@ def _retry(session: Any, command: Command) -> str:
     except ShunterError as exc:
         session.say(f"Cannot retry {typed_code(change_id, max_chars=40)}: {exc}", ok=False)
         return "refused"
-    info = _proposed_here(session.runtime, change_id, session.target)
+    info = proposed_here(session.runtime, change_id, session.target)
     if info is not None:  # the record lives on with the entry (it may have expired)
         _keep_record(session.runtime, change_id, info)
     enqueue_merge_job(session.runtime, session.target)
@@ -1172,7 +1182,7 @@ def _queue(session: Any, command: Command) -> str:
     mq = MergeQueue(session.runtime.redis)
     rows = []
     for entry in mq.entries(include_landed=True):
-        if _proposed_here(session.runtime, entry.id, target) is None:
+        if proposed_here(session.runtime, entry.id, target) is None:
             continue
         # a stored request that no longer reads is listed by its record, with its queue's branch
         title, branch = ("(unreadable)", entry.queue.partition(":")[2])
@@ -1186,7 +1196,7 @@ def _queue(session: Any, command: Command) -> str:
         )
     now = session.runtime.store.now()
     waiting = _waiting_for_approval(session, now)
-    dropped = _dropped_by_operator(session, now)
+    dropped = _dropped_listing(session, now)
     if not (rows or waiting or dropped):
         session.say("The merge queue holds none of the changes proposed on this pull request.")
         return "done"
@@ -1243,17 +1253,18 @@ def _approvers(config: Any) -> str:
     return " or ".join(p for p in ("maintain", "admin") if PERMISSION_RANK[p] >= PERMISSION_RANK[needed])
 
 
-def _dropped_by_operator(session: Any, now: datetime) -> str:
-    """The changes of this pull request an operator dropped (``shunter queue drop``)."""
+def _dropped_listing(session: Any, now: datetime) -> str:
+    """The changes of this pull request that were dropped (``shunter queue drop``, or the
+    pull request closed), each with what dropped it."""
     items = []
     for change_id, record in _listed(session, "dropped", now):
         dropped = record.get("dropped") or {}
         title = prose_text(str(dropped.get("title") or "(untitled)"))
-        items.append(f"- **{title}** (`{change_id}`): dropped by an operator{_on_date(dropped)}.")
+        items.append(f"- **{title}** (`{change_id}`): dropped {dropped_because(dropped)}{_on_date(dropped)}.")
     if not items:
         return ""
     return (
-        "Dropped from the merge queue by an operator, so they will not land:\n\n"
+        "Dropped from the merge queue, so they will not land:\n\n"
         + "\n".join(items[:50])
         + "\n\nTo ask for them again, press **Apply fixes** on the check run or comment `/shunter apply`."
     )

@@ -72,14 +72,27 @@ def listed(redis: Any, kind: Kind, repo: str, pr: int, now: datetime) -> list[tu
     return out
 
 
-def mark_dropped(redis: Any, change_id: str, place: dict[str, Any], *, title: str, at: datetime) -> None:
-    """Record that an operator dropped ``change_id`` (``shunter queue drop``), proposed on
-    ``place`` (its record, or what its request says: ``repo`` and ``pr``), so that
-    ``/shunter queue`` lists it as dropped and ``/shunter retry`` and ``/shunter approve``
-    say so instead of not finding it. The record is kept ``RECORD_TTL`` from now, without
-    the request it may have held: a dropped change cannot be approved."""
+DropCause = Literal["operator", "closed", "merged"]
+"""Who or what dropped a change: an operator (``shunter queue drop``), or its pull request
+being closed or merged (``bot.pipeline.closed_pulls``)."""
+
+
+def mark_dropped(
+    redis: Any,
+    change_id: str,
+    place: dict[str, Any],
+    *,
+    title: str,
+    at: datetime,
+    cause: DropCause = "operator",
+) -> None:
+    """Record that ``change_id``, proposed on ``place`` (its record, or what its request
+    says: ``repo`` and ``pr``), was dropped and by what, so that ``/shunter queue`` lists it
+    as dropped and ``/shunter retry`` and ``/shunter approve`` say so instead of not finding
+    it. The record is kept ``RECORD_TTL`` from now, without the request it may have held:
+    a dropped change cannot be approved."""
     record = {k: v for k, v in place.items() if k != "cr"}
-    record["dropped"] = {"at": at.isoformat(timespec="seconds"), "title": title}
+    record["dropped"] = {"at": at.isoformat(timespec="seconds"), "title": title, "cause": cause}
     redis.set(record_key(change_id), json.dumps(record), ex=RECORD_TTL)
     repo, pr = record.get("repo"), record.get("pr")
     if isinstance(repo, str) and isinstance(pr, int):

@@ -156,7 +156,7 @@ def test_fields_github_may_leave_null_or_out_pass(key, path, value):
 @pytest.mark.parametrize(
     ("event", "payload"),
     [
-        ("pull_request", {"action": "closed"}),  # no handler for closing
+        ("pull_request", {"action": "assigned"}),  # no handler for assigning
         ("pull_request", {}),  # no action: no handler is registered for it either
         ("check_run", {"action": "completed", "check_run": 5}),
         ("check_suite", {"action": "completed"}),

@@ -74,7 +74,7 @@ def test_a_change_an_operator_dropped_is_said_to_be_dropped_by_queue_and_retry(s
     assert "queued for" in queued, queued
     assert "dropped" in operator_drops(redis_url, change_id)
     body = ask(stack, number, "/shunter queue", "alice")
-    assert "Dropped from the merge queue by an operator" in body, body
+    assert "Dropped from the merge queue, so they will not land" in body, body
     assert f"(`{change_id}`): dropped by an operator on " in body, body
     said = ask(stack, number, f"/shunter retry {change_id}", "alice")
     assert f"`{change_id}` was dropped from the merge queue by an operator on " in said, said
