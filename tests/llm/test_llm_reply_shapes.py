@@ -176,3 +176,20 @@ def test_a_server_that_ignores_json_schema_is_shown_the_schema_on_the_retry(
     system = retry.body["messages"][0]["content"]
     assert "JSON Schema" in system and '"findings"' in system
     assert "not valid JSON" in retry.body["messages"][-1]["content"]
+
+
+def test_an_error_passed_on_with_status_200_says_what_the_upstream_said(
+    any_server, make_provider, context_factory, reply
+):
+    # LiteLLM / OpenRouter-style proxies relay an upstream failure with 200; it may echo the key.
+    said = f"upstream rejected key {any_server.key[:8]}...{any_server.key[-6:]}: model overloaded"
+    if any_server.protocol == "openai":
+        body = {"error": {"message": said, "type": "server_error", "code": 503}}
+    else:
+        body = {"type": "error", "error": {"type": "overloaded_error", "message": said}}
+    any_server.queue(reply.raw(body))
+    result = _review(any_server, make_provider, context_factory)
+    [note] = result.notes
+    assert result.neutral and "answered 200 with an error" in note
+    assert "model overloaded" in note and "choices" not in note
+    assert any_server.key[-6:] not in note

@@ -157,4 +157,33 @@ class JSONTransport:
             raise EngineError(f"LLM service answered with non-JSON: {excerpt!r}") from None
         if not isinstance(data, dict):
             raise EngineError("LLM service answered with JSON that is not an object")
+        said = error_in_answer(data)
+        if said is not None:
+            excerpt = redact(said[:500], self._plain_secret())
+            raise LLMHTTPError(
+                f"LLM service answered {response.status_code} with an error: {excerpt}",
+                status=response.status_code,
+                body=excerpt,
+            )
         return data
+
+
+def error_in_answer(data: dict[str, Any]) -> str | None:
+    """What an error body says when it came with a success status, else None.
+
+    Proxies (LiteLLM, OpenRouter, gateways in front of vLLM) pass an upstream failure on
+    as 200 with OpenAI's ``{"error": {...}}``, Anthropic's ``{"type": "error", ...}`` or
+    vLLM's ``{"object": "error", "message": ...}``; read as an answer it would only say
+    "no choices[0].message", hiding the upstream's own words.
+    """
+    if "choices" in data or "content" in data:
+        return None
+    error = data.get("error")
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("type") or json.dumps(error)
+        return str(message)
+    if isinstance(error, str) and error:
+        return error
+    if data.get("object") == "error" or data.get("type") == "error":
+        return str(data.get("message") or "no message")
+    return None
