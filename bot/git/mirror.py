@@ -38,6 +38,13 @@ MAX_STALE_LOCKS = 8  # a killed fetch may leave a few (a ref's and packed-refs')
 CONNECT_TIMEOUT_MS = 15_000
 IO_TIMEOUT_MS = 120_000
 TOKEN_USERNAME = "x-access-token"  # noqa: S105 (a fixed username, not a secret)
+PROXY = True
+"""The proxy every libgit2 fetch and ``ls-remote`` is given: libgit2's own detection, which
+reads git's ``http.proxy`` (and ``http.<url>.proxy``), else ``https_proxy``/``HTTPS_PROXY``,
+and leaves out hosts in ``no_proxy``/``NO_PROXY``, as the git CLI does (it proxies
+``https://`` remotes only). pygit2's default is no proxy at all, whatever the host is set up
+with: behind a proxy that is the only way out, every fetch failed (``failed to resolve
+address``) while the REST calls, which honour the variables, went through."""
 T = TypeVar("T")
 
 
@@ -230,6 +237,7 @@ def fetch(
                     list(refspecs),
                     callbacks=_TokenCallbacks(token),
                     prune=pygit2.enums.FetchPrune.NO_PRUNE,
+                    proxy=PROXY,
                 ),
             )
         except WorkspaceError as exc:

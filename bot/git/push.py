@@ -35,7 +35,7 @@ import pygit2
 
 from bot.errors import GitHubError, TransientError, WorkspaceError
 from bot.git.fetched_refs import fetched_ref
-from bot.git.mirror import past_stale_locks
+from bot.git.mirror import PROXY, past_stale_locks
 from bot.github.client import translate_errors
 
 
@@ -73,7 +73,7 @@ def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str
     here = Path(repo.path)
     anon = repo.remotes.create_anonymous(remote.url)
     try:
-        heads = {h.name: h for h in anon.list_heads(callbacks=remote.callbacks())}
+        heads = {h.name: h for h in anon.list_heads(callbacks=remote.callbacks(), proxy=PROXY)}
     except pygit2.GitError as exc:
         raise TransientError(f"cannot list {_safe(remote.url)}: {exc}") from None
     advertised = heads.get(f"refs/heads/{branch}")
@@ -88,7 +88,7 @@ def fetch_branch(repo: pygit2.Repository, remote: GitRemote, branch: str) -> str
         return head
     try:
         refspec = f"+refs/heads/{branch}:{local_ref}"
-        past_stale_locks(here, lambda: anon.fetch([refspec], callbacks=remote.callbacks()))
+        past_stale_locks(here, lambda: anon.fetch([refspec], callbacks=remote.callbacks(), proxy=PROXY))
     except (pygit2.GitError, OSError) as exc:
         raise TransientError(f"cannot fetch {branch} from {_safe(remote.url)}: {exc}") from None
     # the ref says where the fetch found the branch; mirror clean-up may drop it in the
