@@ -104,13 +104,46 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+_C_ESCAPES = {b"a": 7, b"b": 8, b"t": 9, b"n": 10, b"v": 11, b"f": 12, b"r": 13, b'"': 34, b"\\": 92}
+"""The one-letter escapes git (and libgit2) use in a quoted path, as bytes."""
+
+
+def _unquote(raw: bytes) -> bytes:
+    """A path as git writes it in a header: bare, or C-quoted when it holds a byte outside
+    printable ASCII, a quote or a backslash (``"a/caf\\303\\251.py"``). Shunter's own fix
+    patches quote such paths as git does, so refusing them refused every fix to a file
+    named in French, Chinese, ..."""
+    if not raw.startswith(b'"'):
+        return raw
+    out = bytearray()
+    i = 1
+    while i < len(raw):
+        byte = raw[i : i + 1]
+        if byte == b'"':
+            if raw[i + 1 :].strip():
+                break
+            return bytes(out)
+        if byte != b"\\":
+            out += byte
+            i += 1
+            continue
+        escape = raw[i + 1 : i + 2]
+        if escape in _C_ESCAPES:
+            out.append(_C_ESCAPES[escape])
+            i += 2
+        elif re.fullmatch(rb"[0-3][0-7][0-7]", raw[i + 1 : i + 4]):
+            out.append(int(raw[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            break
+    raise DiffFormatError(f"malformed quoted path {_decode(raw)[:80]!r} in diff header")
+
+
 def _strip_prefix(raw: bytes) -> str | None:
-    path = raw.split(b"\t", 1)[0].rstrip(b"\r")
+    path = raw.split(b"\t", 1)[0].rstrip(b"\r")  # a quoted path writes a tab as \t
     if path == b"/dev/null":
         return None
-    text = path.decode("utf-8", "surrogateescape")
-    if text.startswith('"'):
-        raise DiffFormatError(f"quoted path {text!r} in diff header is not supported")
+    text = _unquote(path).decode("utf-8", "surrogateescape")
     for prefix in ("a/", "b/"):
         if text.startswith(prefix):
             return text[len(prefix) :]
@@ -157,9 +190,9 @@ def parse_file_diff(text: str) -> FilePatch:
         elif line.startswith(b"new mode "):
             info["new_mode"] = _decode(line[9:]).strip()
         elif line.startswith(b"rename from "):
-            info["renamed_from"] = _decode(line[12:])
+            info["renamed_from"] = _unquote(line[12:]).decode("utf-8", "surrogateescape")
         elif line.startswith(b"rename to "):
-            info["renamed_to"] = _decode(line[10:])
+            info["renamed_to"] = _unquote(line[10:]).decode("utf-8", "surrogateescape")
         elif line.startswith((b"copy from ", b"copy to ")):
             raise DiffFormatError("copy diffs are not supported; send the new file as an addition")
         elif line.startswith(b"index "):
