@@ -344,11 +344,13 @@ def run(
 
 
 def _record_usage(metrics: dict[str, object], completion: Completion) -> None:
+    reported = completion.usage_reported
     metrics.update(
         llm_model=completion.model,
         llm_calls=completion.calls,
-        llm_input_tokens=completion.input_tokens,
-        llm_output_tokens=completion.output_tokens,
+        # unknown, not 0, when the server left usage out
+        llm_input_tokens=completion.input_tokens if reported else None,
+        llm_output_tokens=completion.output_tokens if reported else None,
         llm_cost_usd=completion.cost_usd,
         llm_secrets_masked=completion.secrets_masked,
     )
@@ -366,10 +368,12 @@ def _left_out_md(diff: CompressedDiff) -> str:
 
 def _summary(completion: Completion, screening: Screening, diff: CompressedDiff) -> str:
     cost = f", ${completion.cost_usd:.4f}" if completion.cost_usd is not None else ""
-    head = (
-        f"LLM review by `{completion.model}`: {len(screening.findings)} findings "
-        f"({completion.input_tokens} input + {completion.output_tokens} output tokens{cost})."
-    )
+    spent = f"{completion.input_tokens} input + {completion.output_tokens} output tokens{cost}"
+    if not completion.usage_reported:
+        spent = "the server did not report its token use" + (
+            cost if cost else ", so the cost is unknown"
+        )
+    head = f"LLM review by `{completion.model}`: {len(screening.findings)} findings ({spent})."
     parts = [head]
     if diff.clipped:
         parts.append(

@@ -193,3 +193,47 @@ def test_an_error_passed_on_with_status_200_says_what_the_upstream_said(
     assert result.neutral and "answered 200 with an error" in note
     assert "model overloaded" in note and "choices" not in note
     assert any_server.key[-6:] not in note
+
+
+def test_missing_usage_is_recorded_as_unknown_not_as_free(any_server, make_provider, context_factory, reply):
+    # Older llama.cpp servers and some proxies send no usage, or "usage": null.
+    if any_server.protocol == "openai":
+        answers = [reply.openai(ANSWER, usage=...), reply.openai(ANSWER, usage=None)]
+    else:
+        call = [{"type": "tool_use", "id": "toolu_9", "name": "record_answer", "input": {}}]
+        answers = [{**reply.anthropic(call), "usage": None}]
+    for answer in answers:
+        any_server.queue(reply.raw(answer))
+        result = _review(any_server, make_provider, context_factory)
+        assert not result.neutral, result.notes
+        assert "did not report its token use, so the cost is unknown" in result.summary
+        assert "$0.0000" not in result.summary
+        assert result.metrics["llm_cost_usd"] is None
+        assert result.metrics["llm_input_tokens"] is None
+
+
+def test_usage_with_cache_details_is_counted_as_sent(any_server, make_provider, context_factory, reply):
+    if any_server.protocol == "openai":
+        usage = {
+            "prompt_tokens": 2000,
+            "completion_tokens": 100,
+            "total_tokens": 2100,
+            "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+        answer = reply.openai(ANSWER, usage=usage)
+    else:
+        usage = {
+            "input_tokens": 976,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 1024,
+            "output_tokens": 100,
+        }
+        answer = reply.anthropic(
+            [{"type": "tool_use", "id": "toolu_8", "name": "record_answer", "input": {}}],
+            usage=usage,
+        )
+    any_server.queue(reply.raw(answer))
+    result = _review(any_server, make_provider, context_factory)
+    assert (result.metrics["llm_input_tokens"], result.metrics["llm_output_tokens"]) == (2000, 100)
+    assert "2000 input + 100 output tokens" in result.summary

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from bot.engines.llm.endings import anthropic_ending
-from bot.engines.llm.http_provider import HTTPChatProvider, Reply
+from bot.engines.llm.http_provider import HTTPChatProvider, Reply, reported_usage, token_count
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import Message
 from bot.engines.llm.structured import correction_text, json_schema_for, parse_text, validate
@@ -126,19 +126,20 @@ class AnthropicProvider(HTTPChatProvider):
             ):
                 tool_input = block.get("input")
                 break
-        usage = data.get("usage") or {}
+        usage = reported_usage(data, "input_tokens", "output_tokens")
         input_tokens = sum(
-            int(usage.get(key) or 0)
+            token_count(usage, key)
             for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
         return Reply(
             text=text,
             data=tool_input,
             input_tokens=input_tokens,
-            output_tokens=int(usage.get("output_tokens") or 0),
+            output_tokens=token_count(usage, "output_tokens"),
             model=str(data.get("model") or self.model),
             native_turns=[{"role": "assistant", "content": content}],
             ending=anthropic_ending(data),
+            usage_reported=usage is not None,
         )
 
     def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:

@@ -42,6 +42,23 @@ class Reply:
     """The assistant turn(s) to append to the conversation before a correction."""
     ending: Ending = COMPLETE
     """Why the model stopped: a cut-off, refused or filtered answer is not retried."""
+    usage_reported: bool = True
+    """False when the answer carried no token counts (older llama.cpp, some proxies)."""
+
+
+def reported_usage(data: dict[str, Any], *keys: str) -> dict[str, Any] | None:
+    """The answer's ``usage`` when it counts any of ``keys``; None when it is missing,
+    null or not an object, so the caller records "not reported" instead of 0 tokens."""
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    return usage if any(isinstance(usage.get(key), int | float) for key in keys) else None
+
+
+def token_count(usage: dict[str, Any] | None, key: str) -> int:
+    """``usage[key]`` as a count of tokens; anything else a server puts there counts as 0."""
+    value = (usage or {}).get(key)
+    return int(value) if isinstance(value, int | float) and value >= 0 else 0
 
 
 class HTTPChatProvider(ABC):
@@ -105,13 +122,15 @@ class HTTPChatProvider(ABC):
         conversation = self._encode(masked)
         spent_in = spent_out = 0
         cost: float | None = 0.0
+        reported = True
         reason = ""
         for attempt in (1, 2):
             reply = self._exchange(conversation, schema, max_tokens, temperature)
             spent_in += reply.input_tokens
             spent_out += reply.output_tokens
+            reported = reported and reply.usage_reported
             call_cost = reply.cost_usd
-            if call_cost is None:
+            if call_cost is None and reply.usage_reported:
                 call_cost = cost_usd(
                     reply.model, reply.input_tokens, reply.output_tokens, self._price
                 )
@@ -128,19 +147,26 @@ class HTTPChatProvider(ABC):
             )
             if stopped is not None:
                 raise stopped
-            if schema is None:
-                return Completion(
-                    reply.text, None, spent_in, spent_out, reply.model, cost, attempt, secrets_masked
-                )
-            try:
-                parsed = self._parse(schema, reply)
-            except OutputMismatch as exc:
-                reason = exc.reason
-                log.info("llm output rejected (attempt %d): %s", attempt, reason)
-                conversation = conversation + reply.native_turns + self._correction(reply, reason)
-                continue
+            parsed: BaseModel | None = None
+            if schema is not None:
+                try:
+                    parsed = self._parse(schema, reply)
+                except OutputMismatch as exc:
+                    reason = exc.reason
+                    log.info("llm output rejected (attempt %d): %s", attempt, reason)
+                    correction = self._correction(reply, reason)
+                    conversation = conversation + reply.native_turns + correction
+                    continue
             return Completion(
-                reply.text, parsed, spent_in, spent_out, reply.model, cost, attempt, secrets_masked
+                reply.text,
+                parsed,
+                spent_in,
+                spent_out,
+                reply.model,
+                cost,
+                attempt,
+                secrets_masked,
+                usage_reported=reported,
             )
         raise EngineError(
             f"the model {self._model!r} twice returned output that does not match "

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from bot.engines.llm.endings import openai_ending
-from bot.engines.llm.http_provider import HTTPChatProvider, Reply
+from bot.engines.llm.http_provider import HTTPChatProvider, Reply, reported_usage, token_count
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import Message
 from bot.engines.llm.structured import (
@@ -163,17 +163,18 @@ class OpenAICompatibleProvider(HTTPChatProvider):
             # Some servers return content parts; keep only the text ones.
             text = "".join(part.get("text", "") for part in text if isinstance(part, dict))
         text = strip_reasoning(text)
-        usage = data.get("usage") or {}
-        reported_cost = usage.get("cost")
+        usage = reported_usage(data, "prompt_tokens", "completion_tokens")
+        reported_cost = (usage or {}).get("cost")
         return Reply(
             text=text,
             data=None,
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
+            input_tokens=token_count(usage, "prompt_tokens"),
+            output_tokens=token_count(usage, "completion_tokens"),
             model=str(data.get("model") or self.model),
             cost_usd=float(reported_cost) if isinstance(reported_cost, int | float) else None,
             native_turns=[{"role": "assistant", "content": text}],
             ending=openai_ending(choice if isinstance(choice, dict) else {}, message),
+            usage_reported=usage is not None,
         )
 
     def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:

@@ -39,6 +39,9 @@ class Completion:
     calls: int = 1
     secrets_masked: int = 0
     """Secrets masked out of the request before it was sent (a count, never a value)."""
+    usage_reported: bool = True
+    """False when the server left out token counts for some exchange: the counts are then
+    short, and ``cost_usd`` is None (unknown) unless the server reported a cost itself."""
 
 
 class ChatProvider(Protocol):
