@@ -171,3 +171,41 @@ def prune_mirror_refs(data_dir: Path, *, max_age_seconds: float, now: float | No
         if (mirror / "HEAD").exists():
             deleted += len(prune_refs(mirror, max_age_seconds=max_age_seconds, now=now) or ())
     return deleted
+
+
+def _owner_and_name(path: Path) -> tuple[str, str]:
+    """The ``owner/name`` a repository under the data dir holds, by its path's layout."""
+    if path.parent.parent.name == "mirrors":
+        return path.parent.name, path.name.removesuffix(".git")
+    owner, _, name = path.name.removesuffix(".git").partition("__")
+    return owner, name
+
+
+def held_for(data_dir: Path, names: Iterable[str]) -> list[Path]:
+    """The repositories under ``data_dir`` (mirrors and the merge worker's) holding one of
+    ``names``: ``owner/name``, or ``owner/*`` for all of an account's. Logins and
+    repository names are case-insensitive on GitHub, so the match is too."""
+    wanted = {name.lower() for name in names}
+    found = []
+    for path in repositories(data_dir):
+        owner, name = (part.lower() for part in _owner_and_name(path))
+        if f"{owner}/{name}" in wanted or f"{owner}/*" in wanted:
+            found.append(path)
+    return found
+
+
+def remove_repositories(data_dir: Path, names: Iterable[str], *, used_before: float) -> list[Path]:
+    """Delete the repositories holding ``names`` (:func:`held_for`) that no job used since
+    ``used_before``: Shunter lost access to them, so it must not keep their code. One a job
+    holds right now, or used since (the App installed again), is left; returns the paths
+    removed."""
+    removed = []
+    for path in held_for(data_dir, names):
+        if _last_used(path) > used_before:
+            continue
+        with file_lock(lock_path(path.resolve()), blocking=False, touch=False) as held:
+            if not held:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pygit2
+from redis.exceptions import RedisError
 from rq import get_current_job
 
 from bot.errors import ShunterError, TransientError
@@ -310,9 +311,11 @@ def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
     from bot.git.cleanup import cleanup_mirrors, prune_mirror_refs
     from bot.git.repack import repack_mirrors
     from bot.git.scratch import sweep_abandoned
+    from bot.pipeline.uninstalled import remove_forgotten
 
     try:
         max_age = runtime.settings.mirror_max_age_days * 86400
+        forgotten = remove_forgotten(runtime, max_age_seconds=max_age)
         removed = cleanup_mirrors(
             runtime.settings.data_dir,
             max_age_seconds=max_age,
@@ -321,12 +324,13 @@ def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
         refs = prune_mirror_refs(runtime.settings.data_dir, max_age_seconds=max_age)
         repacked = repack_mirrors(runtime.settings.data_dir)
         abandoned = sweep_abandoned()
-    except (OSError, pygit2.GitError) as exc:  # housekeeping: the job's result stands
+    except (OSError, pygit2.GitError, RedisError) as exc:  # housekeeping: the job's result stands
         log.warning("mirror maintenance failed", error=str(exc))
         return
-    if removed or refs or repacked or abandoned:
+    if forgotten or removed or refs or repacked or abandoned:
         log.info(
             "mirrors maintained",
+            access_lost=forgotten,
             removed=len(removed),
             refs_pruned=refs,
             repacked=len(repacked),
