@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pygit2
@@ -38,7 +38,7 @@ MAX_STALE_LOCKS = 8  # a killed fetch may leave a few (a ref's and packed-refs')
 CONNECT_TIMEOUT_MS = 15_000
 IO_TIMEOUT_MS = 120_000
 TOKEN_USERNAME = "x-access-token"  # noqa: S105 (a fixed username, not a secret)
-PROXY = True
+PROXY: Literal[True] = True
 """The proxy every libgit2 fetch and ``ls-remote`` is given: libgit2's own detection, which
 reads git's ``http.proxy`` (and ``http.<url>.proxy``), else ``https_proxy``/``HTTPS_PROXY``,
 and leaves out hosts in ``no_proxy``/``NO_PROXY``, as the git CLI does (it proxies
