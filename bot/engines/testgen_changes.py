@@ -9,6 +9,7 @@ their outermost *addressable* function, because a test can only call what it can
 from __future__ import annotations
 
 import ast
+import keyword
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -59,6 +60,14 @@ def is_test_path(path: str) -> bool:
         or name.endswith("_test.py")
         or name == "conftest.py"
     )
+
+
+def importable(module: str) -> bool:
+    """Whether ``import module`` can name it: every dotted part an identifier and no
+    keyword. ``scripts/build-docs.py`` or ``my dir/tool.py`` runs as a script but cannot be
+    imported by a test, and ghostwriting one only quoted a multi-line ParseError."""
+    parts = module.split(".")
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in parts)
 
 
 def module_name(path: str, source_roots: tuple[str, ...] = ("src",)) -> str:

@@ -37,6 +37,7 @@ from bot.engines.testgen_changes import (
     ChangedFunction,
     callers_of,
     changed_functions,
+    importable,
     is_test_path,
 )
 from bot.engines.testgen_patch import build_files, patch_draft
@@ -48,7 +49,7 @@ from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_
 from bot.settings import default_data_dir
 from bot.stages.context import StageContext
 from bot.stages.filtering import path_selected
-from bot.wording import path_code, plural
+from bot.wording import code_span, path_code, plural, table_cell
 
 RULE_UNTESTED = "tests/untested-change"
 CACHE_ENV = "SHUNTER_SANDBOX_CACHE"
@@ -273,10 +274,15 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
 
     # 2. candidates for what the existing tests miss
     uncovered = [t for t in state.targets if t.uncovered_before]
-    wanted = [t for t in uncovered if not t.fn.is_async and not t.fn.is_private]
     for target in uncovered:
-        if target.fn.is_async:
+        if not importable(target.fn.module):
+            target.reason = (
+                f"no test proposed: a test cannot import {path_code(target.fn.path)} (not a module name)"
+            )
+        elif target.fn.is_async:
             target.reason = "no test proposed: async functions are not ghostwritten"
+    uncovered = [t for t in uncovered if importable(t.fn.module)]
+    wanted = [t for t in uncovered if not t.fn.is_async and not t.fn.is_private]
     goals, proxies = _generation_goals(ctx, wanted, [t for t in uncovered if t.fn.is_private])
     goals = {dotted: goal for dotted, goal in goals.items() if goal[1]}
     if goals and opts.max_generated_tests == 0:
@@ -620,7 +626,8 @@ def _summary(
         lines.append("")
         lines.append(f"Changed functions ({len(state.targets)}), coverage not measured:")
         lines += [
-            f"- `{t.fn.dotted}` ({path_code(t.fn.path, suffix=f':{t.fn.start_line}')})" for t in state.targets
+            f"- {code_span(t.fn.dotted)} ({path_code(t.fn.path, suffix=f':{t.fn.start_line}')})"
+            for t in state.targets
         ]
         return "\n".join(lines)
     lines.append(
@@ -646,8 +653,8 @@ def _summary(
         if any(c.verdict == "kept" and c.target is t.fn for c in state.candidates):
             note = "generated test kept"
         lines.append(
-            f"| `{t.fn.dotted}` | {len(t.statements)} | {len(t.covered_before)} | "
-            f"{len(t.covered_after)} | {note.replace('|', '/')} |"
+            f"| {code_span(t.fn.dotted, table=True)} | {len(t.statements)} | {len(t.covered_before)} | "
+            f"{len(t.covered_after)} | {table_cell(note, 500)} |"
         )
     if len(state.targets) > MAX_ROWS:
         lines.append(f"| … {len(state.targets) - MAX_ROWS} more | | | | |")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from bot.policies.schema import TestsStageConfig as StageOptions
+from bot.sandbox.bubblewrap import find_bwrap, probe
+from bot.stages import tests as tests_stage
 from bot.stages.tests import find_targets
 
 CLAMP = b"def clamp(x: int) -> int:\n    return max(0, x)\n"
@@ -18,3 +24,29 @@ def test_an_added_empty_module_is_no_target_and_no_crash(make_ctx) -> None:
         ("pkg/m.py", "clamp", [1, 2])
     ]
     assert notes == []
+
+
+SCRIPT = b"def bump(x: int) -> int:\n    if x > 3:\n        return x\n    return x + 1\n"
+UNIMPORTABLE = ("scripts/build-docs.py", "my dir/tool.py", "back`tick|pipe.py")
+
+
+@pytest.mark.skipif(
+    find_bwrap() is None or probe(find_bwrap() or "", None) is not None,
+    reason="bubblewrap is not usable on this machine",
+)
+def test_files_no_test_can_import_are_named_so_in_one_table_row_each(make_ctx, tmp_path, monkeypatch) -> None:
+    """``scripts/build-docs.py`` runs as a script but no test imports it: ghostwriting it
+    only quoted a multi-line ParseError (``import scripts.build-docs``) into the summary
+    table, which broke the table, as did a ``|`` in the function's name."""
+    monkeypatch.setenv("SHUNTER_SANDBOX_CACHE", str(tmp_path / "venvs"))
+    ctx = make_ctx({"README.md": b"x\n"}, {"README.md": b"x\n", **dict.fromkeys(UNIMPORTABLE, SCRIPT)})
+    ctx.options = StageOptions(timeout_seconds=60, time_budget_seconds=120)
+    ctx.trusted_author = True
+    result = tests_stage.run(ctx)
+    table = [line for line in result.summary.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + len(UNIMPORTABLE), (result.summary, result.notes)
+    for line in table:
+        assert len(re.findall(r"(?<!\\)\|", line)) == 6, line
+    for line in table[2:]:
+        assert "no test proposed: a test cannot import" in line and "not a module name" in line, line
+    assert "ParseError" not in result.summary
