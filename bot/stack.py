@@ -73,7 +73,7 @@ class LocalStack:
         set_runtime(self.runtime)
         app = create_app(
             env["SHUNTER_WEBHOOK_SECRET"], self.handle.url, store=self.runtime.store,
-            data_dir=self.settings.data_dir,
+            data_dir=self.settings.data_dir, github_url=self.settings.github_url,
         )
         self.web = WebThread(app, "127.0.0.1", 0)
         self.web.start()

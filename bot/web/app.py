@@ -26,6 +26,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from bot.events.shapes import problems
+from bot.github.hosts import delivery_from_elsewhere
 from bot.logs import get_logger
 from bot.queue.jobs import RETENTION_EVERY, Delivery, enqueue_redelivery_sweep, enqueue_retention
 from bot.web import runs
@@ -38,6 +39,8 @@ log = get_logger(__name__)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 SECRET = web.AppKey("secret", bytes)
 METRICS = web.AppKey("metrics", WebMetrics)
+GITHUB_URL = web.AppKey("github_url", str)
+FOREIGN_HOSTS_SEEN = web.AppKey("foreign_hosts_seen", set)
 FIRST_SWEEP_AFTER = 30.0
 
 
@@ -101,6 +104,19 @@ async def webhook(request: web.Request) -> web.Response:
         return answer(400, "bad_headers", "X-GitHub-Event and X-GitHub-Delivery are required")
     if len(delivery_id) > 128 or not delivery_id.isprintable():
         return answer(400, "bad_headers", "X-GitHub-Delivery is not a delivery id")
+    if GITHUB_URL in request.app:
+        elsewhere = delivery_from_elsewhere(
+            request.app[GITHUB_URL], request.headers.get("X-GitHub-Enterprise-Host")
+        )
+        if elsewhere is not None and elsewhere.refused:
+            log.warning(
+                "rejected delivery", reason=elsewhere.message, delivery=delivery_id, gh_event=metric_event
+            )
+            return answer(400, "other_github", elsewhere.message)
+        seen = request.app[FOREIGN_HOSTS_SEEN]
+        if elsewhere is not None and elsewhere.host not in seen and len(seen) < 100:
+            seen.add(elsewhere.host)  # once per host and process: a busy server sends many
+            log.warning(elsewhere.message, delivery=delivery_id, gh_event=metric_event)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -235,15 +251,21 @@ def create_app(
     data_dir: Path | None = None,
     redeliver_every: float = 0,
     retention_days: float = 0,
+    github_url: str | None = None,
 ) -> web.Application:
     """The aiohttp app. ``secret`` is the webhook secret; ``redis_url`` where jobs go;
     ``store`` and ``data_dir`` serve the run pages behind check runs' "Details" links;
     ``redeliver_every`` > 0 has missed deliveries swept for that often (it needs the App's
-    credentials in the workers); ``retention_days`` > 0 has older run history pruned hourly."""
+    credentials in the workers); ``retention_days`` > 0 has older run history pruned hourly;
+    ``github_url`` (``SHUNTER_GITHUB_URL``) has deliveries from another GitHub refused or
+    logged (:mod:`bot.github.hosts`)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[SECRET] = secret.encode()
     app[METRICS] = WebMetrics()
     app[INGESTOR] = Ingestor(redis_url)
+    if github_url is not None:
+        app[GITHUB_URL] = github_url
+        app[FOREIGN_HOSTS_SEEN] = set()
 
     async def close(app: web.Application) -> None:
         await app[INGESTOR].close()

@@ -105,6 +105,7 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
             data_dir=settings.data_dir,
             redeliver_every=sweeps,
             retention_days=settings.retention_days,
+            github_url=settings.github_url,
         )
         where = f"http://{settings.host}:{settings.port}/webhooks"
         if sweeps:
