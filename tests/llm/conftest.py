@@ -129,6 +129,10 @@ class FakeLLM:
         self.protocol_errors: list[str] = []
         self.reject_json_schema = False
         self.model_reply_name = None
+        self.chat_path = "/v1/chat/completions"
+        """Where the OpenAI side serves; an Azure-style path keeps its ?api-version= query."""
+        self.unknown_paths_404 = False
+        """Answer other paths 404 '404 page not found' as Ollama does, instead of flagging them."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -200,10 +204,16 @@ class FakeLLM:
 
     def _openai(self, path: str, headers: dict[str, str], body: dict[str, Any]):
         problems = self.protocol_errors
-        if path != "/v1/chat/completions":
+        if path != self.chat_path:
+            if self.unknown_paths_404:
+                return 404, {"content-type": "text/plain; charset=utf-8"}, "404 page not found"
             problems.append(f"openai: unexpected path {path}")
         if headers.get("content-type", "").split(";")[0] != "application/json":
             problems.append("openai: content-type is not application/json")
+        if "api-version=" in path:  # Azure OpenAI's dated API takes the key in api-key
+            if "authorization" in headers:
+                problems.append("azure: the key goes in api-key, not authorization")
+            headers = {**headers, "authorization": f"Bearer {headers.get('api-key', '')}"}
         if self.key is not None and headers.get("authorization") != f"Bearer {self.key}":
             return (
                 401,
@@ -299,6 +309,12 @@ class FakeLLM:
     def _anthropic(self, path: str, headers: dict[str, str], body: dict[str, Any]):
         problems = self.protocol_errors
         if path != "/v1/messages":
+            if self.unknown_paths_404:
+                return (
+                    404,
+                    {},
+                    {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}},
+                )
             problems.append(f"anthropic: unexpected path {path}")
         if headers.get("anthropic-version") != "2023-06-01":
             problems.append("anthropic: anthropic-version header missing or wrong")
@@ -349,9 +365,7 @@ class FakeLLM:
                     answered.add(block.get("tool_use_id"))
             if role == "user" and previous_tool_ids and previous_tool_ids - answered:
                 problems.append("anthropic: a tool_use was not answered by a tool_result")
-            previous_tool_ids = {
-                b["id"] for b in blocks if b.get("type") == "tool_use" and "id" in b
-            }
+            previous_tool_ids = {b["id"] for b in blocks if b.get("type") == "tool_use" and "id" in b}
         tools = body.get("tools") or []
         names = set()
         for tool in tools:

@@ -237,3 +237,55 @@ def test_usage_with_cache_details_is_counted_as_sent(any_server, make_provider, 
     result = _review(any_server, make_provider, context_factory)
     assert (result.metrics["llm_input_tokens"], result.metrics["llm_output_tokens"]) == (2000, 100)
     assert "2000 input + 100 output tokens" in result.summary
+
+
+def _root(server) -> str:
+    host, port = server._server.server_address[:2]
+    return f"http://{host}:{port}"
+
+
+def test_base_urls_as_users_type_them(openai_server, anthropic_server, reply):
+    from bot.engines.llm.anthropic_messages import AnthropicProvider
+    from bot.engines.llm.openai_chat import OpenAICompatibleProvider
+
+    ask = [{"role": "user", "content": "Hi"}]
+    openai_root, anthropic_root = _root(openai_server), _root(anthropic_server)
+    for base in (f"{openai_root}/v1", f"{openai_root}/v1/"):
+        openai_server.queue(reply.text("hello"))
+        provider = OpenAICompatibleProvider(base_url=base, model="m", api_key=openai_server.key)
+        assert provider.complete(ask).text == "hello"
+    # Anthropic's SDKs take the host; a URL typed with /v1 (as OpenAI's are) is not doubled
+    for base in (anthropic_root, f"{anthropic_root}/", f"{anthropic_root}/v1", f"{anthropic_root}/v1/"):
+        anthropic_server.queue(reply.text("hello"))
+        provider = AnthropicProvider(base_url=base, model="m", api_key=anthropic_server.key)
+        assert provider.complete(ask).text == "hello"
+    assert [r.path for r in anthropic_server.requests] == ["/v1/messages"] * 4
+
+    # Azure OpenAI's dated API: the query stays a query, the key goes in api-key
+    openai_server.requests.clear()
+    openai_server.chat_path = "/openai/deployments/review/chat/completions?api-version=2024-10-21"
+    azure = f"{openai_root}/openai/deployments/review?api-version=2024-10-21"
+    openai_server.queue(reply.text("hello"))
+    provider = OpenAICompatibleProvider(base_url=azure, model="m", api_key=openai_server.key)
+    assert provider.complete(ask).text == "hello"
+    [request] = openai_server.requests
+    assert request.headers["api-key"] == openai_server.key and "authorization" not in request.headers
+
+
+def test_ollama_root_url_without_v1_says_where_the_api_is(keyless_openai_server, context_factory, reply):
+    from bot.engines.llm.openai_chat import OpenAICompatibleProvider
+
+    keyless_openai_server.unknown_paths_404 = True
+    root = _root(keyless_openai_server)  # http://localhost:11434 as typed, without /v1
+    provider = OpenAICompatibleProvider(base_url=root, model="qwen3:8b")
+    ctx = context_factory({"shop/cart.py": (OLD, NEW)})
+    [note] = review_llm.run(ctx, provider).notes
+    assert "404" in note and "llm.base_url" in note and "/v1" in note
+
+    # a 404 naming the model is about llm.model, not the URL
+    keyless_openai_server.queue(
+        reply.raw({"error": {"message": 'model "qwen3:8b" not found, try pulling it first'}}, status=404)
+    )
+    with_v1 = OpenAICompatibleProvider(base_url=f"{root}/v1", model="qwen3:8b")
+    [note] = review_llm.run(ctx, with_v1).notes
+    assert "check llm.model" in note

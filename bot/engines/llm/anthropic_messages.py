@@ -1,5 +1,8 @@
 """Anthropic's Messages API: ``POST {base_url}/v1/messages`` with ``x-api-key``.
 
+``base_url`` is the host, as in Anthropic's SDKs; one typed with ``/v1`` (as OpenAI's are)
+is not given a second one.
+
 Structured output is a forced tool call: the schema is the tool's ``input_schema`` and the
 answer is the ``tool_use`` block's ``input``. A rejected answer is returned to the model as
 that tool call's ``tool_result`` with ``is_error``, which is how the protocol says "try again".
@@ -13,7 +16,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from bot.engines.llm.endings import anthropic_ending
-from bot.engines.llm.http_provider import HTTPChatProvider, Reply, reported_usage, token_count
+from bot.engines.llm.http_provider import (
+    HTTPChatProvider,
+    Reply,
+    endpoint,
+    reported_usage,
+    token_count,
+)
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import Message
 from bot.engines.llm.structured import correction_text, json_schema_for, parse_text, validate
@@ -105,7 +114,8 @@ class AnthropicProvider(HTTPChatProvider):
                 }
             ]
             body["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
-        data = self._transport.post(f"{self.base_url}/v1/messages", self._headers(), body)
+        path = "/messages" if self.base_url.split("?")[0].endswith("/v1") else "/v1/messages"
+        data = self._transport.post(endpoint(self.base_url, path), self._headers(), body)
         return self._reply(data)
 
     def _reply(self, data: dict[str, Any]) -> Reply:

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -59,6 +60,18 @@ def token_count(usage: dict[str, Any] | None, key: str) -> int:
     """``usage[key]`` as a count of tokens; anything else a server puts there counts as 0."""
     value = (usage or {}).get(key)
     return int(value) if isinstance(value, int | float) and value >= 0 else 0
+
+
+def endpoint(base_url: str, path: str) -> str:
+    """``path`` appended to ``base_url``'s path, its query kept at the end: Azure OpenAI's
+    ``.../deployments/d?api-version=...`` must not become ``...?api-version=.../chat/...``."""
+    split = urlsplit(base_url)
+    return urlunsplit(split._replace(path=split.path.rstrip("/") + path))
+
+
+def has_api_version(base_url: str) -> bool:
+    """Whether ``base_url`` is an Azure-style URL carrying ``?api-version=``."""
+    return "api-version" in parse_qs(urlsplit(base_url).query)
 
 
 class HTTPChatProvider(ABC):

@@ -1,6 +1,7 @@
 """OpenAI-compatible chat completions: OpenAI, Ollama, vLLM, llama.cpp, LiteLLM and friends.
 
-``POST {base_url}/chat/completions`` with a Bearer key (none for local servers). JSON output
+``POST {base_url}/chat/completions`` with a Bearer key (none for local servers; Azure's
+``?api-version=`` URLs take it in ``api-key``). JSON output
 is asked for in the strongest form the server accepts: ``response_format`` ``json_schema``,
 else ``json_object``, else plain instructions; a server that rejects a form (a 400, 422 or
 llama.cpp's 500 naming it) is asked again with the next one, and one that accepts
@@ -18,7 +19,14 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from bot.engines.llm.endings import openai_ending
-from bot.engines.llm.http_provider import HTTPChatProvider, Reply, reported_usage, token_count
+from bot.engines.llm.http_provider import (
+    HTTPChatProvider,
+    Reply,
+    endpoint,
+    has_api_version,
+    reported_usage,
+    token_count,
+)
 from bot.engines.llm.pricing import Price
 from bot.engines.llm.protocol import Message
 from bot.engines.llm.structured import (
@@ -83,7 +91,9 @@ class OpenAICompatibleProvider(HTTPChatProvider):
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
-        if self._api_key:
+        if self._api_key and has_api_version(self.base_url):
+            headers["api-key"] = self._api_key  # Azure OpenAI's dated API
+        elif self._api_key:
             headers["authorization"] = f"Bearer {self._api_key}"
         return headers
 
@@ -134,7 +144,7 @@ class OpenAICompatibleProvider(HTTPChatProvider):
         max_tokens: int,
         temperature: float,
     ) -> Reply:
-        url = f"{self.base_url}/chat/completions"
+        url = endpoint(self.base_url, "/chat/completions")
         while True:
             body = self._body(conversation, schema, max_tokens, temperature)
             may_weaken = schema is not None and self.json_mode in _WEAKER
@@ -147,6 +157,8 @@ class OpenAICompatibleProvider(HTTPChatProvider):
                     log.info("llm server refused response_format %s; asking again without", self.json_mode)
                     self.json_mode = _WEAKER[self.json_mode]
                     continue
+                if exc.status == 404:
+                    raise EngineError(exc.message, hint=_not_found_hint(exc.body, url)) from None
                 raise
             return self._reply(data)
 
@@ -193,6 +205,17 @@ class OpenAICompatibleProvider(HTTPChatProvider):
             # schema. The retry carries it in the prompt, as json_object mode does.
             self.json_mode = "json_object"
         return [{"role": "user", "content": correction_text(reason)}]
+
+
+def _not_found_hint(body: str, url: str) -> str:
+    """What a 404 from a chat-completions server usually means, and the setting to change."""
+    if "model" in body.lower():
+        return "check llm.model: the server does not know that model (Ollama: pull it first)"
+    return (
+        f"the server has no {url.split('?')[0]}: llm.base_url is what comes before "
+        "/chat/completions, which OpenAI-compatible servers serve under /v1 "
+        "(Ollama: http://HOST:11434/v1, vLLM: http://HOST:8000/v1, llama.cpp: http://HOST:8080/v1)"
+    )
 
 
 def _is_json(text: str) -> bool:
