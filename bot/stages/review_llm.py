@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engines.llm.budget import CompressedDiff, compress_diff, estimate_tokens
-from bot.engines.llm.endings import AnswerCutOff
+from bot.engines.llm.endings import AnswerCutOff, UnusableAnswer
 from bot.engines.llm.prompt_secrets import holds_secret_or_mask, masked_note
 from bot.engines.llm.protocol import ChatProvider, Completion, Message
 from bot.engines.llm.untrusted import data_rules, fence, neutralise, new_boundary
@@ -306,8 +306,12 @@ def run(
         completion = chat.complete(
             messages, schema=ModelReview, max_tokens=budget.output, temperature=0.0
         )
-    except AnswerCutOff as exc:
-        note = f"LLM engine failed: {exc}; {cut_off_advice(total, budget.output)}"
+    except UnusableAnswer as exc:
+        if exc.spent is not None:  # paid for, so recorded
+            _record_usage(metrics, exc.spent)
+        note = f"LLM engine failed: {exc}"
+        if isinstance(exc, AnswerCutOff):
+            note += f"; {cut_off_advice(total, budget.output)}"
         return _neutral(ctx, "LLM review failed.", note, metrics)
     except ShunterError as exc:
         return _neutral(ctx, "LLM review failed.", f"LLM engine failed: {exc}", metrics)

@@ -289,3 +289,25 @@ def test_ollama_root_url_without_v1_says_where_the_api_is(keyless_openai_server,
     with_v1 = OpenAICompatibleProvider(base_url=f"{root}/v1", model="qwen3:8b")
     [note] = review_llm.run(ctx, with_v1).notes
     assert "check llm.model" in note
+
+
+def test_a_failed_review_still_records_what_its_calls_cost(any_server, make_provider, context_factory, reply):
+    if any_server.protocol == "openai":
+        bad = [reply.openai("No JSON today."), reply.openai("Still none.")]
+    else:
+        bad = [reply.anthropic([{"type": "text", "text": "No."}], stop_reason="end_turn")] * 2
+    any_server.queue(*[reply.raw(answer) for answer in bad])
+    result = _review(any_server, make_provider, context_factory)
+    assert result.neutral and "twice" in result.notes[0]
+    assert result.metrics["llm_calls"] == 2
+    assert result.metrics["llm_input_tokens"] == 2000 and result.metrics["llm_output_tokens"] == 400
+    assert result.metrics["llm_cost_usd"] > 0  # list-priced model: paid for, so recorded
+
+    # one cut off: one call, recorded too
+    if any_server.protocol == "openai":
+        cut_off = reply.openai('{"findings": [', finish_reason="length")
+    else:
+        cut_off = reply.anthropic([], stop_reason="max_tokens")
+    any_server.queue(reply.raw(cut_off))
+    result = _review(any_server, make_provider, context_factory)
+    assert (result.metrics["llm_calls"], result.metrics["llm_input_tokens"]) == (1, 1000)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.engines.llm.protocol import Completion
 from bot.engines.llm.untrusted import neutralise
 from bot.errors import EngineError
 
@@ -35,7 +36,17 @@ class Ending:
 COMPLETE = Ending()
 
 
-class AnswerCutOff(EngineError):
+class UnusableAnswer(EngineError):
+    """The service answered, and was paid, but the answer cannot be used.
+
+    ``spent`` (set by the provider) holds the tokens and cost of every exchange the call
+    took, so a failed review still records what it cost instead of nothing.
+    """
+
+    spent: Completion | None = None
+
+
+class AnswerCutOff(UnusableAnswer):
     """The answer hit ``max_tokens`` before it was whole; ``max_tokens`` is the limit sent."""
 
     def __init__(self, message: str, *, max_tokens: int) -> None:
@@ -43,7 +54,7 @@ class AnswerCutOff(EngineError):
         self.max_tokens = max_tokens
 
 
-class AnswerRefused(EngineError):
+class AnswerRefused(UnusableAnswer):
     """The model or the provider's filter declined to answer; asking again will not help."""
 
 
@@ -70,7 +81,7 @@ def anthropic_ending(data: dict[str, Any]) -> Ending:
 
 def ending_error(
     ending: Ending, *, model: str, max_tokens: int, structured: bool
-) -> EngineError | None:
+) -> UnusableAnswer | None:
     """The error to raise for ``ending``, or None when the answer may be used.
 
     A plain-text answer cut off at ``max_tokens`` is still worth showing (an explanation

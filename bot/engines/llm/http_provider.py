@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
-from bot.engines.llm.endings import COMPLETE, Ending, ending_error
+from bot.engines.llm.endings import COMPLETE, Ending, UnusableAnswer, ending_error
 from bot.engines.llm.pricing import Price, cost_usd
 from bot.engines.llm.prompt_secrets import mask_messages
 from bot.engines.llm.protocol import Completion, Message
@@ -155,10 +155,22 @@ class HTTPChatProvider(ABC):
                 reply.input_tokens,
                 reply.output_tokens,
             )
+            spent = Completion(
+                "",
+                None,
+                spent_in,
+                spent_out,
+                reply.model,
+                cost,
+                attempt,
+                secrets_masked,
+                usage_reported=reported,
+            )
             stopped = ending_error(
                 reply.ending, model=reply.model, max_tokens=max_tokens, structured=schema is not None
             )
             if stopped is not None:
+                stopped.spent = spent
                 raise stopped
             parsed: BaseModel | None = None
             if schema is not None:
@@ -170,22 +182,14 @@ class HTTPChatProvider(ABC):
                     correction = self._correction(reply, reason)
                     conversation = conversation + reply.native_turns + correction
                     continue
-            return Completion(
-                reply.text,
-                parsed,
-                spent_in,
-                spent_out,
-                reply.model,
-                cost,
-                attempt,
-                secrets_masked,
-                usage_reported=reported,
-            )
-        raise EngineError(
+            return replace(spent, text=reply.text, parsed=parsed)
+        failed = UnusableAnswer(
             f"the model {self._model!r} twice returned output that does not match "
             f"{schema.__name__ if schema else 'the schema'}: {reason}",
             hint="try a more capable model, or the builtin engine",
         )
+        failed.spent = spent
+        raise failed
 
     @abstractmethod
     def _encode(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
