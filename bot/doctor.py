@@ -73,7 +73,12 @@ def _app(settings: Settings, timeout: float = GITHUB_TIMEOUT) -> list[Check]:
             except (RequestError, httpx.TransportError) as exc:
                 return [Check("app credentials", False, unreachable(settings.github_url, exc, timeout))]
     except ShunterError as exc:
-        return [Check("app credentials", False, str(exc)), *clock()]
+        from bot.github.hosts import api_path_hint
+
+        # a 404 GitHub words for the App's credentials has its own hint (KEY_HINT)
+        hint = None if exc.hint else api_path_hint(settings.github_url, getattr(exc, "status", None))
+        said = f"{exc} ({hint})" if hint else str(exc)
+        return [Check("app credentials", False, said), *clock()]
     app = answer.parsed_data
     slug = app.slug if app is not None else "?"
     authenticated = Check("app credentials", True, f"authenticated as App '{slug}' on {shown}")

@@ -71,3 +71,16 @@ def delivery_from_elsewhere(github_url: str, enterprise_host: str | None) -> For
             "installations"
         ),
     )
+
+
+def api_path_hint(github_url: str, status: int | None) -> str | None:
+    """What to set when GitHub answered ``status`` 404 to a call on ``github_url`` that
+    names a server's root: GitHub Enterprise Server serves its REST API under ``/api/v3``,
+    and its root answers the API's paths with 404 (the App looked unknown)."""
+    parts = urlsplit(github_url)
+    if status != 404 or configured_host(github_url) == GITHUB_COM_API_HOST or parts.path.strip("/"):
+        return None
+    return (
+        "GitHub Enterprise Server serves its REST API under /api/v3: "
+        f"set SHUNTER_GITHUB_URL={github_url.rstrip('/')}/api/v3"
+    )

@@ -335,3 +335,22 @@ def test_doctor_names_a_tls_error(app_credentials, monkeypatch):
         server.shutdown()
         server.server_close()
     assert f"cannot reach https://127.0.0.1:{server.server_port}: TLS error: " in line, line
+
+
+def test_doctor_says_where_enterprise_servers_api_is_when_the_url_names_its_root(
+    clean_env, monkeypatch, redis_url, tmp_path
+):
+    from bot.simulator import SimulatorThread
+
+    with SimulatorThread(tmp_path / "ghes", api_prefix="/api/v3", url_host="localhost") as ghes:
+        for key, value in ghes.settings_env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("SHUNTER_GITHUB_URL", ghes.url)  # https://HOST, without /api/v3
+        monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+        monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+        result = CliRunner().invoke(main, ["doctor"])
+        assert result.exit_code != 0
+        assert f"set SHUNTER_GITHUB_URL={ghes.url}/api/v3" in result.output
+        monkeypatch.setenv("SHUNTER_GITHUB_URL", ghes.api_url)
+        fixed = CliRunner().invoke(main, ["doctor"])
+    assert "✓ app credentials: authenticated as App 'shunter-sim'" in fixed.output
