@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.stages import review_llm
 
 OLD = "def total(items):\n    return sum(items)\n"
@@ -237,6 +239,39 @@ def test_usage_with_cache_details_is_counted_as_sent(any_server, make_provider, 
     result = _review(any_server, make_provider, context_factory)
     assert (result.metrics["llm_input_tokens"], result.metrics["llm_output_tokens"]) == (2000, 100)
     assert "2000 input + 100 output tokens" in result.summary
+    # the 1024 cached tokens are billed at the cache's rate, not as plain input
+    if any_server.protocol == "openai":  # gpt-4o-mini: 0.15 in, 0.075 cached, 0.60 out
+        expected = (976 * 0.15 + 1024 * 0.075 + 100 * 0.60) / 1e6
+    else:  # claude-3-5-haiku: 0.80 in, 0.08 cache read, 4.00 out
+        expected = (976 * 0.80 + 1024 * 0.08 + 100 * 4.00) / 1e6
+    assert result.metrics["llm_cost_usd"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_anthropic_cache_writes_cost_more_than_plain_input(anthropic_server, make_provider, reply):
+    usage = {
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 2000,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 100,
+    }
+    anthropic_server.queue(
+        reply.raw(reply.anthropic([{"type": "text", "text": "ok"}], stop_reason="end_turn", usage=usage))
+    )
+    completion = make_provider(anthropic_server).complete([{"role": "user", "content": "Hi"}])
+    assert completion.input_tokens == 2010
+    assert completion.cost_usd == pytest.approx((10 * 0.80 + 2000 * 1.00 + 100 * 4.00) / 1e6, abs=1e-6)
+
+
+def test_usage_fields_of_the_wrong_shape_do_not_crash(openai_server, make_provider, reply):
+    for usage in (
+        "n/a",
+        [],
+        {"prompt_tokens": "12", "completion_tokens": None, "prompt_tokens_details": None},
+    ):
+        openai_server.queue(reply.raw(reply.openai("ok", usage=usage)))
+        completion = make_provider(openai_server).complete([{"role": "user", "content": "Hi"}])
+        assert completion.text == "ok" and completion.usage_reported is False
+        assert completion.cost_usd is None
 
 
 def _root(server) -> str:

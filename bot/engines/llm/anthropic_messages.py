@@ -150,6 +150,8 @@ class AnthropicProvider(HTTPChatProvider):
             native_turns=[{"role": "assistant", "content": content}],
             ending=anthropic_ending(data),
             usage_reported=usage is not None,
+            cache_read_tokens=token_count(usage, "cache_read_input_tokens"),
+            cache_write_tokens=token_count(usage, "cache_creation_input_tokens"),
         )
 
     def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:

@@ -45,6 +45,10 @@ class Reply:
     """Why the model stopped: a cut-off, refused or filtered answer is not retried."""
     usage_reported: bool = True
     """False when the answer carried no token counts (older llama.cpp, some proxies)."""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Parts of ``input_tokens`` read from / written to the provider's prompt cache, which
+    are billed at their own rates."""
 
 
 def reported_usage(data: dict[str, Any], *keys: str) -> dict[str, Any] | None:
@@ -56,9 +60,9 @@ def reported_usage(data: dict[str, Any], *keys: str) -> dict[str, Any] | None:
     return usage if any(isinstance(usage.get(key), int | float) for key in keys) else None
 
 
-def token_count(usage: dict[str, Any] | None, key: str) -> int:
+def token_count(usage: Any, key: str) -> int:
     """``usage[key]`` as a count of tokens; anything else a server puts there counts as 0."""
-    value = (usage or {}).get(key)
+    value = usage.get(key) if isinstance(usage, dict) else None
     return int(value) if isinstance(value, int | float) and value >= 0 else 0
 
 
@@ -145,7 +149,12 @@ class HTTPChatProvider(ABC):
             call_cost = reply.cost_usd
             if call_cost is None and reply.usage_reported:
                 call_cost = cost_usd(
-                    reply.model, reply.input_tokens, reply.output_tokens, self._price
+                    reply.model,
+                    reply.input_tokens,
+                    reply.output_tokens,
+                    self._price,
+                    cache_read=reply.cache_read_tokens,
+                    cache_write=reply.cache_write_tokens,
                 )
             cost = None if cost is None or call_cost is None else round(cost + call_cost, 6)
             log.debug(

@@ -187,6 +187,7 @@ class OpenAICompatibleProvider(HTTPChatProvider):
             native_turns=[{"role": "assistant", "content": text}],
             ending=openai_ending(choice if isinstance(choice, dict) else {}, message),
             usage_reported=usage is not None,
+            cache_read_tokens=token_count((usage or {}).get("prompt_tokens_details"), "cached_tokens"),
         )
 
     def _parse(self, schema: type[BaseModel], reply: Reply) -> BaseModel:
