@@ -113,6 +113,10 @@ def anthropic_answer(
     }
 
 
+def _unsupported(param: str, code: str, message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
 @dataclass
 class Recorded:
     path: str
@@ -131,6 +135,8 @@ class FakeLLM:
         self.model_reply_name = None
         self.chat_path = "/v1/chat/completions"
         """Where the OpenAI side serves; an Azure-style path keeps its ?api-version= query."""
+        self.reasoning_model = False
+        """Answer as OpenAI's o-series and gpt-5 do: 400 for max_tokens or a temperature."""
         self.unknown_paths_404 = False
         """Answer other paths 404 '404 page not found' as Ollama does, instead of flagging them."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -240,7 +246,21 @@ class FakeLLM:
                 problems.append(f"openai: bad role {message.get('role')}")
             if not isinstance(message.get("content"), str):
                 problems.append("openai: content must be a string here")
-        if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
+        if self.reasoning_model and "max_tokens" in body:
+            return (
+                400,
+                {},
+                _unsupported(
+                    "max_tokens",
+                    "unsupported_parameter",
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                ),
+            )
+        if self.reasoning_model and body.get("temperature", 1) != 1:
+            said = f"Unsupported value: 'temperature' does not support {body['temperature']} with this model. Only the default (1) value is supported."
+            return 400, {}, _unsupported("temperature", "unsupported_value", said)
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        if not isinstance(limit, int) or limit < 1:
             problems.append("openai: max_tokens must be a positive integer")
         fmt = body.get("response_format")
         if fmt is not None:

@@ -346,3 +346,24 @@ def test_a_failed_review_still_records_what_its_calls_cost(any_server, make_prov
     any_server.queue(reply.raw(cut_off))
     result = _review(any_server, make_provider, context_factory)
     assert (result.metrics["llm_calls"], result.metrics["llm_input_tokens"]) == (1, 1000)
+
+
+def test_openai_reasoning_models_get_max_completion_tokens_and_no_temperature(
+    openai_server, make_provider, context_factory, reply
+):
+    # o3-mini, o4-mini, gpt-5: 400 for max_tokens, then 400 for temperature 0.0
+    openai_server.reasoning_model = True
+    openai_server.queue(reply.raw(reply.openai(ANSWER)), reply.raw(reply.openai(ANSWER)))
+    provider = make_provider(openai_server, "o4-mini")
+    ctx = context_factory({"shop/cart.py": (OLD, NEW)})
+    result = review_llm.run(ctx, provider)
+    assert not result.neutral, result.notes
+    assert len(result.findings) == 1
+    *refused, sent = openai_server.requests
+    assert len(refused) == 2
+    assert "max_tokens" not in sent.body and sent.body["max_completion_tokens"] > 0
+    assert "temperature" not in sent.body
+    # remembered: the next call goes right the first time
+    openai_server.requests.clear()
+    assert not review_llm.run(ctx, provider).neutral
+    assert len(openai_server.requests) == 1

@@ -88,6 +88,10 @@ class OpenAICompatibleProvider(HTTPChatProvider):
             transport=transport,
         )
         self.json_mode: JSONMode = json_mode
+        # OpenAI's reasoning models (o1, o3, o4-mini, gpt-5) refuse max_tokens and any
+        # temperature but the default; learnt from their 400s, and remembered.
+        self.limit_field = "max_tokens"
+        self.sends_temperature = True
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
@@ -111,10 +115,11 @@ class OpenAICompatibleProvider(HTTPChatProvider):
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
+            self.limit_field: max_tokens,
             "stream": False,
         }
+        if self.sends_temperature:
+            body["temperature"] = temperature
         if schema is None:
             return body
         if self.json_mode == "json_schema":
@@ -153,6 +158,8 @@ class OpenAICompatibleProvider(HTTPChatProvider):
                     url, self._headers(), body, final=rejects_format if may_weaken else None
                 )
             except LLMHTTPError as exc:
+                if exc.status == 400 and self._adapt_to(exc.body):
+                    continue
                 if may_weaken and exc.status is not None and rejects_format(exc.status, exc.body):
                     log.info("llm server refused response_format %s; asking again without", self.json_mode)
                     self.json_mode = _WEAKER[self.json_mode]
@@ -161,6 +168,18 @@ class OpenAICompatibleProvider(HTTPChatProvider):
                     raise EngineError(exc.message, hint=_not_found_hint(exc.body, url)) from None
                 raise
             return self._reply(data)
+
+    def _adapt_to(self, body: str) -> bool:
+        """Change what the next request sends after a 400 naming a parameter this model
+        refuses ("Use 'max_completion_tokens' instead", "'temperature' does not support
+        0.0 with this model"); False when the 400 is about something else."""
+        if self.limit_field == "max_tokens" and "max_completion_tokens" in body:
+            self.limit_field = "max_completion_tokens"
+            return True
+        if self.sends_temperature and "'temperature'" in body and "support" in body:
+            self.sends_temperature = False
+            return True
+        return False
 
     def _reply(self, data: dict[str, Any]) -> Reply:
         try:
