@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from bot.errors import EngineError
 from bot.stages import review_llm
 
 OLD = "def total(items):\n    return sum(items)\n"
@@ -366,4 +367,62 @@ def test_openai_reasoning_models_get_max_completion_tokens_and_no_temperature(
     # remembered: the next call goes right the first time
     openai_server.requests.clear()
     assert not review_llm.run(ctx, provider).neutral
+    assert len(openai_server.requests) == 1
+
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+    "Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def _provider_sleeping_into(server, waits: list[float]):
+    from bot.engines.llm.openai_chat import OpenAICompatibleProvider
+    from bot.engines.llm.transport import JSONTransport
+
+    transport = JSONTransport(timeout_seconds=10, secret=server.key, sleep=waits.append)
+    return OpenAICompatibleProvider(
+        base_url=server.base_url, model="gpt-4o-mini", api_key=server.key, transport=transport
+    )
+
+
+def test_retries_honour_what_the_server_and_its_proxy_send(openai_server, reply):
+    import email.utils
+    import time
+
+    waits: list[float] = []
+    in_20s = email.utils.formatdate(time.time() + 20, usegmt=True)
+    openai_server.queue(
+        reply.raw({"error": {"message": "Rate limit reached"}}, 429, {"retry-after": in_20s}),
+        reply.raw({"error": {"message": "busy"}}, 503, {"retry-after-ms": "250", "retry-after": "9"}),
+        reply.cut(reply.openai("hello")),  # connection reset half-way through the body
+        reply.raw(reply.openai("hello")),
+    )
+    completion = _provider_sleeping_into(openai_server, waits).complete([{"role": "user", "content": "Hi"}])
+    assert completion.text == "hello"
+    assert 18 <= waits[0] <= 20 and waits[1:] == [0.25, 2.0]
+
+
+def test_giving_up_says_what_the_server_or_its_proxy_said(openai_server, reply):
+    waits: list[float] = []
+    openai_server.queue(*[reply.raw(NGINX_502, 502, {"content-type": "text/html"})] * 4)
+    provider = _provider_sleeping_into(openai_server, waits)
+    with pytest.raises(EngineError) as caught:
+        provider.complete([{"role": "user", "content": "Hi"}])
+    assert "502 (502 Bad Gateway) after 4 attempts" in str(caught.value)
+
+    # no credit left is a 429 that waiting does not change: said at once, not retried
+    openai_server.requests.clear()
+    quota = {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    openai_server.queue(reply.raw(quota, 429))
+    with pytest.raises(EngineError) as caught:
+        provider.complete([{"role": "user", "content": "Hi"}])
+    assert "exceeded your current quota" in str(caught.value) and "add credit" in str(caught.value)
     assert len(openai_server.requests) == 1

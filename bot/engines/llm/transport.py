@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,8 +30,10 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 class LLMHTTPError(EngineError):
     """The LLM service answered with an error status; ``body`` is a redacted excerpt."""
 
-    def __init__(self, message: str, *, status: int | None, body: str = "") -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, status: int | None, body: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.status = status
         self.body = body
 
@@ -133,7 +136,16 @@ class JSONTransport:
                     raise LLMHTTPError(
                         f"LLM service answered {status}: {excerpt}", status=status, body=excerpt
                     )
-                problem = f"LLM service answered {status}"
+                said = redact(what_it_says(response.text), self._plain_secret())
+                problem = f"LLM service answered {status}" + (f" ({said})" if said else "")
+                if status == 429 and "insufficient_quota" in excerpt:
+                    raise LLMHTTPError(
+                        problem,
+                        status=status,
+                        body=excerpt,
+                        hint="the account behind the key has no credit left, which waiting "
+                        "does not change: add credit or use another key",
+                    )
             if attempt > self._max_retries:
                 raise LLMHTTPError(
                     redact(f"{problem} after {attempt} attempts; giving up", self._plain_secret()),
@@ -166,6 +178,25 @@ class JSONTransport:
                 body=excerpt,
             )
         return data
+
+
+_TITLE = re.compile(r"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
+
+
+def what_it_says(text: str) -> str:
+    """The gist of an error body, for a message: a JSON error's ``message``, an HTML
+    page's title (a reverse proxy's "502 Bad Gateway"), or its first line, shortened."""
+    said = ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        match = _TITLE.search(text[:2000])
+        said = match.group(1) if match else text.strip().split("\n", 1)[0]
+    else:
+        if isinstance(data, dict):
+            said = error_in_answer(data) or ""
+    said = " ".join(said.split())
+    return said if len(said) <= 200 else said[:199] + "…"
 
 
 def error_in_answer(data: dict[str, Any]) -> str | None:
