@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
+from bot.engines import python_lines
 from bot.engines.behaviour_change import base_text, changes_behaviour
 from bot.models import Finding, Severity, StageName, fingerprint
 from bot.policies.globs import path_matches
@@ -227,6 +228,7 @@ def line_findings(
         added = _candidates(list(_added(file, lines)))
     else:
         added = _candidates(added_from_patch(file.patch))
+    layout = python_lines.read(text) if python and added and text is not None else None
     has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
     out: list[Finding] = []
     for number, line in added:
@@ -243,7 +245,8 @@ def line_findings(
                 )
             )
             continue
-        code = line.split("#", 1)[0]  # naive about '#' in strings; good enough for a hint
+        # what runs, without strings and comments: a docstring's `print(...)` example is not a print
+        code = layout.code(number, line) if layout else line.split("#", 1)[0]
         if python and not COMMENT.match(line):
             if DEBUGGER.match(code):
                 out.append(
@@ -274,7 +277,8 @@ def line_findings(
                     )
                 )
                 continue
-        match = TODO.search(line)
+        # in Python, a TODO is a note in a comment or docstring; in other strings it is data
+        match = TODO.search(layout.note(number, line) if layout else line)
         if match:
             out.append(
                 _finding(

@@ -163,3 +163,112 @@ def test_minified_lines_are_not_scanned() -> None:
     text = f"{long_line}\n// TODO: short one\n"
     report = _scan([(_file("static/app.min.js", text), text)])
     assert [(f.rule_id, f.start_line) for f in report.findings] == [("todo-added", 2)]
+
+
+# IPython 8.25's IPython/core/hooks.py (its module docstring, re-indented in that release)
+# and historyapp.py (a real print in an application's start())
+IPYTHON_HOOKS = '''"""Hooks for IPython.
+
+For example, you could use a startup file like this::
+
+    import os
+
+    def calljed(self,filename, linenum):
+        "My editor hook calls the jed editor directly."
+        print("Calling my own editor, jed ...")
+        if os.system('jed +%d %s' % (linenum,filename)) != 0:
+            raise TryNext()
+"""
+'''
+IPYTHON_HISTORYAPP = """class HistoryApp(Application):
+    def start(self):
+        if self.subapp is None:
+            print(
+                "No subcommand specified. Must specify one of: "
+                + ", ".join(map(repr, self.subcommands))
+            )
+"""
+# pytest 8.0's Config.get_verbosity docstring
+PYTEST_VERBOSITY = '''class Config:
+    def get_verbosity(self, verbosity_type=None):
+        r"""Retrieve the verbosity level for a fine-grained verbosity type.
+
+        .. code-block:: python
+
+            print(config.get_verbosity())  # 1
+            print(config.get_verbosity(Config.VERBOSITY_ASSERTIONS))  # 2
+        """
+        global_level = self.option.verbose
+'''
+
+
+def test_print_in_a_docstring_example_is_not_a_stray_print() -> None:
+    files = [
+        ("IPython/core/hooks.py", IPYTHON_HOOKS),
+        ("IPython/core/historyapp.py", IPYTHON_HISTORYAPP),
+        ("src/_pytest/config/__init__.py", PYTEST_VERBOSITY),
+    ]
+    report = _scan([(_file(path, text), text) for path, text in files] + [TEST_FILE])
+    assert _rules(report) == [("stray-print", 4)]
+    assert report.findings[0].path == "IPython/core/historyapp.py"
+
+
+# pytest 8.0's testing/test_debugging.py writes a test module that calls pdb, and
+# src/_pytest/hookspec.py documents a hook in terms of pdb.set_trace()
+PYTEST_PDB_TEST = '''class TestPDB:
+    def test_pdb_set_trace_interception(self, pytester: Pytester) -> None:
+        p1 = pytester.makepyfile(
+            """
+            import pdb
+            def test_1():
+                pdb.set_trace()
+        """
+        )
+        child = pytester.spawn_pytest(str(p1))
+        breakpoint()
+'''
+PYTEST_HOOKSPEC = '''def pytest_enter_pdb(config: "Config", pdb: "pdb.Pdb") -> None:
+    """Called upon pdb.set_trace().
+
+    Can be used by plugins to take special action just before the python
+    debugger enters interactive mode.
+    """
+'''
+
+
+def test_debugger_calls_in_strings_and_docstrings_are_data() -> None:
+    pdb_test = _file("testing/test_debugging.py", PYTEST_PDB_TEST)
+    hookspec = _file("src/_pytest/hookspec.py", PYTEST_HOOKSPEC)
+    report = _scan([(pdb_test, PYTEST_PDB_TEST), (hookspec, PYTEST_HOOKSPEC)])
+    assert [(f.rule_id, f.path, f.start_line) for f in report.findings] == [
+        ("debugger", "testing/test_debugging.py", 11)  # the breakpoint() that runs
+    ]
+
+
+# hypothesis 6.100's extra/ghostwriter.py: a comment is a note, the string is generated code
+GHOSTWRITER = """def _make_test(imports, body):
+    # TODO: it would be great to handle Google- and Numpy-style docstrings
+    nothings = body.count("st.nothing()")
+    if nothings == 1:
+        header += "# TODO: replace st.nothing() with an appropriate strategy\\n\\n"
+    elif nothings >= 1:
+        header += "# TODO: replace st.nothing() with appropriate strategies\\n\\n"
+    return black.format_str(header + body, mode=black.FileMode())
+"""
+# docutils 0.21's tools/buildhtml.py: a TODO in a docstring is a note too
+BUILDHTML = '''def fnmatch_list(name, patterns):
+    """Return True, if `name` matches any item of the sequence `patterns`.
+
+    PROVISIONAL.
+    TODO: use `pathlib.PurePath.match()` once this supports "**".
+    """
+'''
+
+
+def test_todo_counts_in_comments_and_docstrings_not_in_string_data() -> None:
+    files = [("src/hypothesis/extra/ghostwriter.py", GHOSTWRITER), ("tools/buildhtml.py", BUILDHTML)]
+    report = _scan([(_file(path, text), text) for path, text in files] + [TEST_FILE])
+    assert [(f.rule_id, f.path, f.start_line) for f in report.findings] == [
+        ("todo-added", "src/hypothesis/extra/ghostwriter.py", 2),
+        ("todo-added", "tools/buildhtml.py", 5),
+    ]
