@@ -332,18 +332,48 @@ def run(
         llm_suggestions_held_back=screening.suggestions_held_back,
     )
     notes = masked_note(completion.secrets_masked)
+    cut_prompt = prompt_cut_note(completion, fixed + diff.tokens)
+    if cut_prompt:
+        notes.append(cut_prompt)
     if screening.dropped:
         detail = ", ".join(f"{n} {why}" for why, n in sorted(screening.dropped.items()))
         notes.append(f"Dropped {sum(screening.dropped.values())} model findings: {detail}.")
     if diff.left_out:
         notes.append(f"{len(diff.left_out)} changed files were not shown to the model.")
+    summary = _summary(completion, screening, diff)
+    if cut_prompt:
+        summary = "The model saw only part of the pull request (see the notes).\n\n" + summary
     return StageResult(
         stage=StageName.REVIEW,
         head_sha=ctx.head_sha,
         findings=screening.findings,
-        summary=_summary(completion, screening, diff),
+        summary=summary,
         notes=notes,
         metrics=metrics,
+        neutral=bool(cut_prompt),  # a partial review must not pass for a clean one
+    )
+
+
+def prompt_cut_note(completion: Completion, estimate: int) -> str:
+    """A note when the server counted far fewer prompt tokens than were sent, else "".
+
+    Ollama's OpenAI-compatible endpoint cuts a prompt longer than the model's context
+    (num_ctx: 2048 or 4096 tokens unless the server or model sets more) without an error
+    and reports the tokens it kept, so the model reviewed a fragment. The estimate counts
+    four characters a token, fewer tokens than real tokenizers find in code, so half of it
+    is a safe floor.
+    """
+    if not completion.usage_reported or estimate < 1024:
+        return ""
+    per_call = completion.input_tokens // max(completion.calls, 1)
+    if per_call >= estimate // 2:
+        return ""
+    return (
+        f"The server counted {per_call} prompt tokens for a prompt of about {estimate}: it "
+        "probably cut the prompt to fit its context window, so the model reviewed only part "
+        "of it. Give the model a larger context on the server (Ollama: OLLAMA_CONTEXT_LENGTH, "
+        "or PARAMETER num_ctx in a Modelfile), or lower llm.max_tokens_per_run to about "
+        "twice the context window (8192 for 4096)."
     )
 
 

@@ -426,3 +426,36 @@ def test_giving_up_says_what_the_server_or_its_proxy_said(openai_server, reply):
         provider.complete([{"role": "user", "content": "Hi"}])
     assert "exceeded your current quota" in str(caught.value) and "add credit" in str(caught.value)
     assert len(openai_server.requests) == 1
+
+
+def test_a_prompt_the_server_cut_to_its_context_window_is_not_a_clean_review(
+    keyless_openai_server, make_provider, context_factory, reply
+):
+    # Ollama's /v1 cuts a prompt longer than num_ctx (2048 by default before 0.6) without
+    # an error and counts only what it kept.
+    old = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    new = old.replace("return x + ", "return x * ")
+    ctx = context_factory({"shop/cart.py": (old, new)})
+    finding = {**FINDING, "line": 2}
+    kept = reply.openai(
+        json.dumps({"findings": [finding]}),
+        usage={"prompt_tokens": 1900, "completion_tokens": 148, "total_tokens": 2048},
+    )
+    keyless_openai_server.queue(reply.raw(kept))
+    result = review_llm.run(ctx, make_provider(keyless_openai_server))
+    estimate = result.metrics["llm_prompt_tokens_estimate"]
+    assert estimate > 4000
+    assert result.neutral and len(result.findings) == 1  # what it found still stands
+    assert result.summary.startswith("The model saw only part of the pull request")
+    [note] = result.notes
+    assert f"counted 1900 prompt tokens for a prompt of about {estimate}" in note
+    assert "OLLAMA_CONTEXT_LENGTH" in note and "llm.max_tokens_per_run" in note
+
+    # a server that counts about what was sent: no such note
+    whole = reply.openai(
+        json.dumps({"findings": [finding]}),
+        usage={"prompt_tokens": estimate + 300, "completion_tokens": 148, "total_tokens": 0},
+    )
+    keyless_openai_server.queue(reply.raw(whole))
+    result = review_llm.run(ctx, make_provider(keyless_openai_server))
+    assert not result.neutral and result.notes == []
