@@ -56,18 +56,18 @@ class LocalStack:
         self._sim_thread = SimulatorThread(self.data_dir / "simulator", **self.simulator_options)
         self.sim = self._sim_thread.start()
         env = self.sim.settings_env()
-        self.settings = load_settings(
-            github_url=env["SHUNTER_GITHUB_URL"],
-            app_id=int(env["SHUNTER_APP_ID"]),
-            private_key_path=env["SHUNTER_PRIVATE_KEY_PATH"],
-            webhook_secret=env["SHUNTER_WEBHOOK_SECRET"],
-            bot_login=env["SHUNTER_BOT_LOGIN"],
-            data_dir=self.data_dir / "shunter",
-            redis_url=self.redis_url,
-            database_url=self.database_url,
-            mutation_interval=0,
-            **self.extra_settings,
-        )
+        options: dict[str, Any] = {
+            "github_url": env["SHUNTER_GITHUB_URL"],
+            "app_id": int(env["SHUNTER_APP_ID"]),
+            "private_key_path": env["SHUNTER_PRIVATE_KEY_PATH"],
+            "webhook_secret": env["SHUNTER_WEBHOOK_SECRET"],
+            "bot_login": env["SHUNTER_BOT_LOGIN"],
+            "data_dir": self.data_dir / "shunter",
+            "redis_url": self.redis_url,
+            "database_url": self.database_url,
+            "mutation_interval": 0,
+        }
+        self.settings = load_settings(**{**options, **self.extra_settings})  # a test's win
         self.handle = open_redis(self.settings)
         self.runtime = Runtime(self.settings, self.handle.url)
         set_runtime(self.runtime)

@@ -14,7 +14,7 @@ the same server by another name (an internal load balancer), which works.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 GITHUB_COM_API_HOST = "api.github.com"
 MAX_SHOWN = 100
@@ -84,3 +84,17 @@ def api_path_hint(github_url: str, status: int | None) -> str | None:
         "GitHub Enterprise Server serves its REST API under /api/v3: "
         f"set SHUNTER_GITHUB_URL={github_url.rstrip('/')}/api/v3"
     )
+
+
+def web_root(github_url: str) -> str:
+    """Where the web pages of the GitHub whose REST API is at ``github_url`` live: links to
+    commits and check runs must open there, not on the API. ``https://api.github.com`` ->
+    ``https://github.com``; GHE.com's ``https://api.SUBDOMAIN.ghe.com`` ->
+    ``https://SUBDOMAIN.ghe.com``; a GitHub Enterprise Server's ``https://HOST/api/v3`` ->
+    ``https://HOST``; any other URL (the simulator) serves both."""
+    parts = urlsplit(github_url.rstrip("/"))
+    host = (parts.hostname or "").lower()
+    netloc = parts.netloc
+    if host == GITHUB_COM_API_HOST or (host.startswith("api.") and host.endswith(".ghe.com")):
+        netloc = netloc[len("api.") :]
+    return urlunsplit((parts.scheme, netloc, parts.path.removesuffix("/api/v3"), "", ""))

@@ -40,6 +40,7 @@ from bot.git.apply import Pygit2BaseTree, below_own_commits
 from bot.git.push import GitRemote, leased_push
 from bot.git.workspace import open_workspace
 from bot.github.client import create_once, translate_errors
+from bot.github.hosts import web_root
 from bot.logs import get_logger
 from bot.models import PatchDraft, StageName
 from bot.pipeline.facts import Target
@@ -619,7 +620,7 @@ class GitHubHooks:
     def landed(self, report: LandingReport) -> None:
         # a push whose answer was lost, found on the retry, is Shunter's as much
         self._remember_pushed(report.repo, report.branch, sorted(report.confirmed))
-        text = landed_reply(report, _web_url(self.runtime))
+        text = landed_reply(report, web_root(self.runtime.settings.github_url))
         follow_up = self._follow_up_pull(report)
         if follow_up:
             text += f"\n\n{follow_up}"
@@ -872,11 +873,6 @@ _json_object = pr_changes.json_object
 
 def _number(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _web_url(runtime: Any) -> str:
-    url = runtime.settings.github_url.replace("//api.github.com", "//github.com")
-    return url.removesuffix("/api/v3")
 
 
 def _repo_store(runtime: Any) -> Any:

@@ -26,6 +26,7 @@ from rq import get_current_job
 
 from bot.errors import GitHubError, TransientError
 from bot.github.client import create_once, translate_errors
+from bot.github.hosts import web_root
 from bot.logs import get_logger
 from bot.models import StageName, StageResult
 from bot.pipeline import heads
@@ -828,9 +829,7 @@ class Publisher:
     def _check_url(self, check_run_id: int | None) -> str | None:
         if check_run_id is None:
             return None
-        web = self.runtime.settings.github_url.replace("//api.github.com", "//github.com")
-        web = web.removesuffix("/api/v3")
-        return f"{web}/{self.target.repo}/runs/{check_run_id}"
+        return f"{web_root(self.runtime.settings.github_url)}/{self.target.repo}/runs/{check_run_id}"
 
 
 def noticed_summaries_key(repo: str) -> str:
