@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engines.llm.budget import CompressedDiff, compress_diff, estimate_tokens
-from bot.engines.llm.endings import AnswerCutOff, UnusableAnswer
+from bot.engines.llm.endings import AnswerCutOff, UnusableAnswer, too_long_for_the_model
 from bot.engines.llm.prompt_secrets import holds_secret_or_mask, masked_note
 from bot.engines.llm.protocol import ChatProvider, Completion, Message
 from bot.engines.llm.untrusted import data_rules, fence, neutralise, new_boundary
@@ -314,7 +314,13 @@ def run(
             note += f"; {cut_off_advice(total, budget.output)}"
         return _neutral(ctx, "LLM review failed.", note, metrics)
     except ShunterError as exc:
-        return _neutral(ctx, "LLM review failed.", f"LLM engine failed: {exc}", metrics)
+        note = f"LLM engine failed: {exc}"
+        if too_long_for_the_model(str(exc)):
+            note += (
+                f"; lower llm.max_tokens_per_run (now {total}) to the model's context window "
+                "or less: the prompt and the answer are sized to fit it"
+            )
+        return _neutral(ctx, "LLM review failed.", note, metrics)
     except Exception as exc:  # a provider bug must not take the worker down
         log.exception("llm review crashed")
         return _neutral(

@@ -459,3 +459,45 @@ def test_a_prompt_the_server_cut_to_its_context_window_is_not_a_clean_review(
     keyless_openai_server.queue(reply.raw(whole))
     result = review_llm.run(ctx, make_provider(keyless_openai_server))
     assert not result.neutral and result.notes == []
+
+
+def test_a_request_too_long_for_the_model_names_the_setting(
+    any_server, make_provider, context_factory, reply
+):
+    if any_server.protocol == "openai":
+        bodies = [
+            {  # vLLM served with --max-model-len 8192
+                "object": "error",
+                "message": "This model's maximum context length is 8192 tokens. However, you "
+                "requested 10240 tokens (6240 in the messages, 4000 in the completion). Please "
+                "reduce the length of the messages or completion.",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            {  # llama.cpp server started with -c 4096
+                "error": {
+                    "code": 400,
+                    "message": "the request exceeds the available context size, try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 6240,
+                    "n_ctx": 4096,
+                }
+            },
+        ]
+    else:
+        bodies = [
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "prompt is too long: 210000 tokens > 200000 maximum",
+                },
+            }
+        ]
+    for body in bodies:
+        any_server.queue(reply.raw(body, 400))
+        result = _review(any_server, make_provider, context_factory)
+        [note] = result.notes
+        assert result.neutral and "400" in note
+        assert "lower llm.max_tokens_per_run (now 20000) to the model's context window" in note

@@ -109,3 +109,17 @@ def ending_error(
             "for this pull request, or a provider without that filter",
         )
     return None
+
+
+# How servers say "prompt plus max_tokens is more than the model holds": OpenAI's
+# context_length_exceeded and vLLM ("This model's maximum context length is 8192 tokens"),
+# llama.cpp ("the request exceeds the available context size"), Anthropic ("prompt is too
+# long"), LM Studio ("loaded with context length of only 4096 tokens").
+_TOO_LONG = ("context length", "context_length", "context size", "context window", "prompt is too long")
+
+
+def too_long_for_the_model(error_text: str) -> bool:
+    """Whether an error from the service says the request does not fit the model's context."""
+    lowered = error_text.lower()
+    return any(words in lowered for words in _TOO_LONG)
+
