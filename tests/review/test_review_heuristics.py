@@ -272,3 +272,36 @@ def test_todo_counts_in_comments_and_docstrings_not_in_string_data() -> None:
         ("todo-added", "src/hypothesis/extra/ghostwriter.py", 2),
         ("todo-added", "tools/buildhtml.py", 5),
     ]
+
+
+def test_a_todo_moved_to_another_file_is_not_added() -> None:
+    """Sphinx 7.3 split domains/c.py into a package: its TODOs came back as added lines."""
+    old = ChangedFile(
+        "sphinx/domains/c.py",
+        "deleted",
+        patch="@@ -2296,3 +0,0 @@\n-        #  | initializer-list ',' initializer-clause '...'[opt]\n"
+        "-        # TODO: designators\n-        self.skip_ws()\n",
+    )
+    parser = (
+        "        #  | initializer-list ',' initializer-clause '...'[opt]\n"
+        "        # TODO: designators\n"
+        "        self.skip_ws()\n"
+    )
+    html5 = (
+        "        if (\n"
+        "                isinstance(node.parent, nodes.topic)\n"
+        "                and self.body[-1].startswith('<a ')\n"
+        "                # TODO: only remove for EPUB\n"
+        "        ):\n"
+    )
+    report = _scan(
+        [
+            (old, None),
+            (_file("sphinx/domains/c/_parser.py", parser, status="added"), parser),
+            (_file("sphinx/writers/html5.py", html5), html5),
+            TEST_FILE,
+        ]
+    )
+    assert [(f.rule_id, f.path, f.start_line) for f in report.findings] == [
+        ("todo-added", "sphinx/writers/html5.py", 4)
+    ]
