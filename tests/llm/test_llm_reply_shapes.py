@@ -501,3 +501,28 @@ def test_a_request_too_long_for_the_model_names_the_setting(
         [note] = result.notes
         assert result.neutral and "400" in note
         assert "lower llm.max_tokens_per_run (now 20000) to the model's context window" in note
+
+
+def test_an_explanation_that_never_got_past_its_thinking_says_so(keyless_openai_server, make_provider, reply):
+    from bot.engines.llm.endings import AnswerCutOff
+    from bot.models import Finding, Severity, StageName
+
+    finding = Finding(
+        stage=StageName.REVIEW,
+        rule_id="llm/bug",
+        severity=Severity.WARNING,
+        message="price may be None",
+        path="shop/cart.py",
+        start_line=2,
+        end_line=2,
+    )
+    keyless_openai_server.queue(
+        # Ollama before its reasoning field: the <think> never closed
+        reply.raw(reply.openai("<think>\nFirst, {price} could be", finish_reason="length")),
+        # vLLM / llama.cpp with a reasoning parser
+        reply.raw(reply.openai(None, finish_reason="length", reasoning_content="First, ...")),
+    )
+    for _ in range(2):
+        with pytest.raises(AnswerCutOff) as caught:
+            review_llm.explain_finding(make_provider(keyless_openai_server), finding, "x = 1")
+        assert "cut off at max_tokens=800 (all of them spent reasoning" in str(caught.value)

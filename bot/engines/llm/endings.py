@@ -58,8 +58,9 @@ class AnswerRefused(UnusableAnswer):
     """The model or the provider's filter declined to answer; asking again will not help."""
 
 
-def openai_ending(choice: dict[str, Any], message: dict[str, Any]) -> Ending:
-    """The ending of a chat-completions choice: ``message.refusal``, else ``finish_reason``."""
+def openai_ending(choice: dict[str, Any], message: dict[str, Any], answer: str) -> Ending:
+    """The ending of a chat-completions choice: ``message.refusal``, else ``finish_reason``;
+    ``answer`` is the content without its ``<think>`` block."""
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal.strip():
         return Ending("refused", "message.refusal", refusal)
@@ -67,8 +68,8 @@ def openai_ending(choice: dict[str, Any], message: dict[str, Any]) -> Ending:
     kind = _OPENAI.get(reason) if isinstance(reason, str) else None
     if kind is None:
         return COMPLETE
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    spent = "reasoning" if reasoning and not message.get("content") else ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or message.get("content")
+    spent = "reasoning" if reasoning and not answer.strip() else ""
     return Ending(kind, f"finish_reason: {reason}", spent)
 
 
@@ -85,9 +86,10 @@ def ending_error(
     """The error to raise for ``ending``, or None when the answer may be used.
 
     A plain-text answer cut off at ``max_tokens`` is still worth showing (an explanation
-    that stops early), so only a structured one counts as failed when cut off.
+    that stops early), so only a structured one counts as failed when cut off, or one that
+    never got past its reasoning.
     """
-    if ending.kind == "cut_off" and structured:
+    if ending.kind == "cut_off" and (structured or ending.detail):
         spent = " (all of them spent reasoning, none on the answer)" if ending.detail else ""
         return AnswerCutOff(
             f"the model {model!r} was cut off at max_tokens={max_tokens}{spent} before its "

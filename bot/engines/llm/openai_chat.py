@@ -204,7 +204,7 @@ class OpenAICompatibleProvider(HTTPChatProvider):
             model=str(data.get("model") or self.model),
             cost_usd=float(reported_cost) if isinstance(reported_cost, int | float) else None,
             native_turns=[{"role": "assistant", "content": text}],
-            ending=openai_ending(choice if isinstance(choice, dict) else {}, message),
+            ending=openai_ending(choice if isinstance(choice, dict) else {}, message, text),
             usage_reported=usage is not None,
             cache_read_tokens=token_count((usage or {}).get("prompt_tokens_details"), "cached_tokens"),
         )
