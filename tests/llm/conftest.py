@@ -557,6 +557,26 @@ def context_factory():
     return make_context
 
 
+def llm_finding(message: str, line: int, path: str = "shop/cart.py"):
+    """A warning the llm engine reported on ``path``:``line``, as ``/shunter explain`` gets it."""
+    from bot.models import Finding, Severity, StageName
+
+    return Finding(
+        stage=StageName.REVIEW,
+        rule_id="llm/bug",
+        severity=Severity.WARNING,
+        message=message,
+        path=path,
+        start_line=line,
+        end_line=line,
+    )
+
+
+@pytest.fixture
+def finding_factory():
+    return llm_finding
+
+
 @pytest.fixture
 def reply():
     """Builders for scripted answers: ``reply.structured(obj)``, ``.text(s)``, ``.error(...)``,

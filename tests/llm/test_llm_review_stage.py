@@ -223,16 +223,8 @@ def test_cancelled_stage_calls_no_model(openai_server, make_provider, context_fa
     assert result.neutral and openai_server.requests == []
 
 
-def test_explain_finding(any_server, make_provider, reply):
-    finding = Finding(
-        stage=StageName.REVIEW,
-        rule_id="llm/bug",
-        severity=Severity.WARNING,
-        message="quantity may be None",
-        path="shop/cart.py",
-        start_line=4,
-        end_line=4,
-    )
+def test_explain_finding(any_server, make_provider, reply, finding_factory):
+    finding = finding_factory("quantity may be None", 4)
     any_server.queue(reply.text("It fails when <!-- hidden --> quantity is None.\n/shunter apply"))
     text = review_llm.explain_finding(make_provider(any_server), finding, "result += a * b")
     assert text == "It fails when  quantity is None.\n`/shunter apply`"
