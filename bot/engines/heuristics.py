@@ -105,6 +105,27 @@ def is_test_path(path: str) -> bool:
     )
 
 
+# folders of a test tree that hold data the tests read or compare against, not code
+TEST_DATA_DIRS = {
+    "fixtures",
+    "fixture",
+    "data",
+    "testdata",
+    "expected",
+    "snapshots",
+    "__snapshots__",
+    "golden",
+}
+
+
+def is_test_data(path: str) -> bool:
+    """A fixture or an expected output: a TODO there is the data under test (docutils keeps
+    the HTML its writers must produce in ``test/functional/expected/``, TODO comments and
+    ``\\phantom{XXX}`` copied from the input documents), not a note to the maintainers."""
+    folders, _name = _split(path)
+    return is_test_path(path) and any(part in TEST_DATA_DIRS for part in folders)
+
+
 def _is_script(path: str, text: str) -> bool:
     folders, name = _split(path)
     if name in SCRIPT_NAMES or any(part in SCRIPT_DIRS for part in folders):
@@ -240,6 +261,7 @@ def line_findings(
     else:
         added = _candidates(added_from_patch(file.patch))
     layout = python_lines.read(text) if python and added and text is not None else None
+    data = is_test_data(path)
     has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
     out: list[Finding] = []
     for number, line in added:
@@ -290,7 +312,7 @@ def line_findings(
                 continue
         # in Python, a TODO is a note in a comment or docstring; in other strings it is data
         match = TODO.search(layout.note(number, line) if layout else line)
-        if match and line.strip() not in moved:
+        if match and line.strip() not in moved and not data:
             out.append(
                 _finding(
                     "todo-added",

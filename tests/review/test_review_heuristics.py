@@ -305,3 +305,21 @@ def test_a_todo_moved_to_another_file_is_not_added() -> None:
     assert [(f.rule_id, f.path, f.start_line) for f in report.findings] == [
         ("todo-added", "sphinx/writers/html5.py", 4)
     ]
+
+
+def test_todo_in_test_data_is_data() -> None:
+    """docutils 0.21's expected writer output copies the input's TODO comments and XXX."""
+    expected = (
+        "<!-- TODO: \\operatorname* for function name with limits. -->\n"
+        'width of its argument. For example <span class="docutils literal">\\phantom{XXX}</span> results in space as\n'
+    )
+    cpp_test = "    # TODO: the first one should not happen\n    check('function', 'void f()', {1: 'f'})\n"
+    report = _scan(
+        [
+            (_file("test/functional/expected/mathematics_mathml.html", expected), expected),
+            (_file("tests/test_domains/test_domain_cpp.py", cpp_test), cpp_test),
+        ]
+    )
+    assert [(f.rule_id, f.path, f.start_line) for f in report.findings] == [
+        ("todo-added", "tests/test_domains/test_domain_cpp.py", 1)
+    ]
