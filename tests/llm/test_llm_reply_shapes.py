@@ -503,19 +503,12 @@ def test_a_request_too_long_for_the_model_names_the_setting(
         assert "lower llm.max_tokens_per_run (now 20000) to the model's context window" in note
 
 
-def test_an_explanation_that_never_got_past_its_thinking_says_so(keyless_openai_server, make_provider, reply):
+def test_an_explanation_that_never_got_past_its_thinking_says_so(
+    keyless_openai_server, make_provider, reply, finding_factory
+):
     from bot.engines.llm.endings import AnswerCutOff
-    from bot.models import Finding, Severity, StageName
 
-    finding = Finding(
-        stage=StageName.REVIEW,
-        rule_id="llm/bug",
-        severity=Severity.WARNING,
-        message="price may be None",
-        path="shop/cart.py",
-        start_line=2,
-        end_line=2,
-    )
+    finding = finding_factory("price may be None", 2)
     keyless_openai_server.queue(
         # Ollama before its reasoning field: the <think> never closed
         reply.raw(reply.openai("<think>\nFirst, {price} could be", finish_reason="length")),
