@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from redis.exceptions import RedisError
 
 from bot.errors import ShunterError
+from bot.github.hosts import GITHUB_COM_API_HOST
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -101,10 +102,14 @@ def learned_bot_user_id(redis: Any, github: Any, app_id: int, login: str) -> int
 
 def noreply_domain(github_url: str) -> str:
     """The domain of GitHub's no-reply addresses for the instance whose REST API is at
-    ``github_url``: ``users.noreply.github.com`` for github.com (``api.github.com``), and
-    ``users.noreply.<host>`` for GitHub Enterprise Server (``https://<host>/api/v3``)."""
-    host = (urlsplit(github_url).hostname or "github.com").lower()
-    return f"users.noreply.{host.removeprefix('api.')}"
+    ``github_url``: ``users.noreply.github.com`` for github.com (``api.github.com``) and for
+    GHE.com (``api.SUBDOMAIN.ghe.com``), whose accounts live on github.com's domain, and
+    ``users.noreply.<host>`` for GitHub Enterprise Server (``https://<host>/api/v3``), as
+    GitHub Desktop derives them. A GHES host's own ``api.`` is kept: it is part of its name."""
+    host = (urlsplit(github_url).hostname or GITHUB_COM_API_HOST).lower()
+    if host == GITHUB_COM_API_HOST or host.endswith(".ghe.com"):
+        return "users.noreply.github.com"
+    return f"users.noreply.{host}"
 
 
 def noreply_email(login: str, user_id: int, domain: str) -> str:

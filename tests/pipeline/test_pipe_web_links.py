@@ -1,6 +1,7 @@
-"""Links Shunter writes into comments open GitHub's web pages, not its REST API, whatever
-host the API is on: here GHE.com's ``api.SUBDOMAIN.ghe.com``, reached as a real one would
-be, through a proxy that sends both names to the simulator (git goes direct to it)."""
+"""Addresses Shunter derives from where GitHub's REST API is, here GHE.com's
+``api.SUBDOMAIN.ghe.com``, reached as a real one would be, through a proxy that sends every
+name to the simulator (git goes direct to it): links in comments open the web pages, not
+the API, and the no-reply addresses commits credit are github.com's, as GHE.com's are."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import socket
 from collections.abc import Iterator
 
+import pygit2
 import pytest
 
 from bot.stack import LocalStack
@@ -40,8 +42,8 @@ def ghe_com(redis_url, tmp_path, monkeypatch) -> Iterator[tuple[LocalStack, int]
         assert any(seen.startswith(f"GET {api}/") for seen in proxy.seen)
 
 
-def test_commit_and_check_run_links_open_the_web_host_not_the_api_host(ghe_com):
-    stack, port = ghe_com
+def fixed_pull_request(stack: LocalStack) -> tuple[int, str]:
+    """A pull request whose fixes alice applied: its number and its new head."""
     sim = stack.sim
     number = open_pr(stack)
     head = sim.pull(REPO, number).head_sha
@@ -49,9 +51,25 @@ def test_commit_and_check_run_links_open_the_web_host_not_the_api_host(ghe_com):
     stack.drain()
     new_head = sim.pull(REPO, number).head_sha
     assert new_head != head
+    return number, new_head
+
+
+def test_commit_and_check_run_links_open_the_web_host_not_the_api_host(ghe_com):
+    stack, port = ghe_com
+    sim = stack.sim
+    number, new_head = fixed_pull_request(stack)
     web = f"http://octocorp.ghe.com:{port}/{REPO}"
     assert f"({web}/commit/{new_head})" in replies(sim, number)[-1].body
     links = {link for c in sim.comments(REPO, number) for link in LINK.findall(c.body)}
     ours = {link for link in links if "ghe.com" in link}
     assert any(link.startswith(f"{web}/runs/") for link in ours)
     assert all(link.startswith(f"{web}/") for link in ours), ours
+
+
+def test_the_fix_commit_credits_the_requester_by_githubs_no_reply_address(ghe_com):
+    stack, _port = ghe_com
+    sim = stack.sim
+    _number, new_head = fixed_pull_request(stack)
+    message = pygit2.Repository(str(sim._repo(REPO).git.path))[new_head].message
+    alice = sim.world.user("alice").id
+    assert f"Co-authored-by: alice <{alice}+alice@users.noreply.github.com>" in message, message
