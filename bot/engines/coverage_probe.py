@@ -32,6 +32,10 @@ from bot.sandbox import Limits, Sandbox, SandboxResult, hostfs
 T = TypeVar("T")
 SHUNTER_DIR = ".shunter"
 MAX_REPORT_BYTES = 20 * 1024 * 1024
+TIME_LIMIT_PLUGIN = Path(__file__).with_name("time_limit_plugin.py")
+"""Copied into the sandbox, never imported here: it imports pytest, a test-only dependency."""
+HANG_LOG = "hung.log"
+"""Where ``time_limit_plugin`` has ``faulthandler`` say where a test was stuck."""
 CONTEXT_PLUGIN = """\
 # Written by Shunter: label coverage with the running test's node id. coverage.py's own
 # test_function contexts would name Hypothesis's engine instead of the test.
@@ -165,6 +169,10 @@ class Measurement:
     running: str | None = None
     """The node id of the test that had started and not ended when the run stopped (read
     only with ``progress``): the one to blame when the run hung or died."""
+    stuck_in: str = ""
+    """Where the test that ran over the per-test limit was stuck when the process was
+    ended for not coming back to Python (``time_limit_plugin``), as ``path:line in name``;
+    empty otherwise."""
 
 
 def _shaped(value: object, kind: type[T], what: str) -> T:
@@ -338,6 +346,23 @@ def still_running(log: str) -> str | None:
     return running
 
 
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]*)", line (?P<line>\d+) in (?P<name>\S+)')
+
+
+def stuck_frame(dump: str, root: str) -> str:
+    """The innermost frame in a ``faulthandler`` dump, ``path:line in name`` with the path
+    relative to ``root`` (the work dir) when it lies there, or empty when the dump is not
+    one (pure). PR code can write the dump; at worst it misnames where its own test hung."""
+    if "Timeout (" not in dump:
+        return ""
+    for line in dump.splitlines():
+        found = _FRAME.match(line)
+        if found:
+            path = found["path"].removeprefix(root.rstrip("/") + "/")
+            return f"{path}:{found['line']} in {found['name']}"
+    return ""
+
+
 def _read_capped(workdir: Path, rel: str) -> str | None:
     """A report the sandbox wrote, or None: never through a link, never a non-file."""
     data = hostfs.read_file_capped(workdir, rel, MAX_REPORT_BYTES)
@@ -358,16 +383,18 @@ def measure(
     plugins: Iterable[str] = (),
     before_run: Callable[[], None] | None = None,
     progress: bool = False,
+    test_limit: float | None = None,
 ) -> Measurement:
     """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced;
-    with ``progress``, also which test was running when it stopped.
+    with ``progress``, also which test was running when it stopped; with ``test_limit``,
+    each test is stopped after that many seconds (``time_limit_plugin``).
 
     Raises ``hostfs.UnsafeWorkPath`` when an earlier run replaced Shunter's directory
     with a link (or similar): the inputs are never written through it.
     """
     shunter = workdir / SHUNTER_DIR
     hostfs.make_dirs(workdir, SHUNTER_DIR)
-    for stale in ("coverage.json", "coverage.dat", f"junit-{tag}.xml", "progress.log"):
+    for stale in ("coverage.json", "coverage.dat", f"junit-{tag}.xml", "progress.log", HANG_LOG):
         hostfs.remove(workdir, f"{SHUNTER_DIR}/{stale}")
     rc = COVERAGERC.format(
         dir=SHUNTER_DIR,
@@ -381,6 +408,9 @@ def measure(
     if progress:
         hostfs.write_file(workdir, f"{SHUNTER_DIR}/shunter_progress.py", PROGRESS_PLUGIN)
         plugin += ["-p", "shunter_progress"]
+    if test_limit:
+        hostfs.write_file(workdir, f"{SHUNTER_DIR}/shunter_time_limit.py", TIME_LIMIT_PLUGIN.read_bytes())
+        plugin += ["-p", "shunter_time_limit", f"--shunter-time-limit={test_limit:g}"]
     if before_run is not None:
         before_run()
     sandbox.prepare(workdir)
@@ -393,7 +423,7 @@ def measure(
     report = [python, "-m", "coverage", "json", f"--rcfile={rcfile}", "-q"]
     script = f"{shlex.join(run)}; rc=$?; {shlex.join(report)} >/dev/null 2>&1; exit $rc"
     pythonpath = project_pythonpath(workdir)
-    if contexts or progress:
+    if contexts or progress or test_limit:
         pythonpath += f":{shunter}"
     result = sandbox.run(
         ["/bin/sh", "-c", script],
@@ -414,6 +444,10 @@ def measure(
         measurement.problem = f"unreadable test report: {exc}"
     if progress:
         measurement.running = still_running(_read_capped(workdir, f"{SHUNTER_DIR}/progress.log") or "")
+    if test_limit:
+        measurement.stuck_in = stuck_frame(
+            _read_capped(workdir, f"{SHUNTER_DIR}/{HANG_LOG}") or "", str(workdir.resolve())
+        )
     if cov_text is None and measurement.problem is None:
         measurement.problem = no_report(result)
     return measurement

@@ -3,8 +3,10 @@
 A candidate is kept only if it (1) imports and (2) passes, (3) passes again in two more
 runs (no flakiness), and (4) executes changed lines the existing tests did not. Each
 filter is one batched pytest run over all surviving candidates, with coverage.py's
-per-test contexts telling which candidate executed which lines. When a batch hits the
-wall clock, the test that was running (pytest notes each start and end) is blamed and the
+per-test contexts telling which candidate executed which lines. A test that runs past the
+per-test limit is stopped and judged ``timeout`` while the rest of its batch goes on
+(``time_limit_plugin``). When a batch still hangs or dies (code stuck in C, the wall
+clock), the test that was running (pytest notes each start and end) is blamed and the
 rest run again without it, so one hanging test costs only itself.
 """
 
@@ -22,6 +24,8 @@ from bot.sandbox import Limits, Sandbox, hostfs
 
 CANDIDATE_DIR = f"{SHUNTER_DIR}/cands"
 WRITER_PREFERENCE = {"roundtrip": 0, "idempotent": 1, "magic": 2, "fuzz": 3}
+_OVER_LIMIT = "TimeLimitExceeded: "
+"""How the JUnit report words a test stopped at the per-test limit (``time_limit_plugin``)."""
 _COLLECTION_FAILURE = "error: collection failure"
 """How ``parse_junit`` words pytest's report of a test file that could not be imported."""
 _NO_INPUTS = (
@@ -48,6 +52,9 @@ class ValidationSetup:
     runs: int = 3
     deadline: float = float("inf")
     """``time.monotonic()`` after which no new batch starts."""
+    test_limit: float | None = None
+    """Seconds each candidate's test may run before it is stopped and judged ``timeout``
+    while the batch goes on (``time_limit_plugin``); None leaves only the wall clock."""
 
 
 def names_candidate(stem: str, text: str) -> bool:
@@ -65,7 +72,7 @@ def judge_run(cand: Candidate, m: Measurement, *, first: bool) -> str | None:
     """The discard reason this run gives the candidate, or None when it passed (pure)."""
     mine = _outcomes_for(cand, m.outcomes)
     if not mine:
-        if m.result.timed_out:
+        if m.result.timed_out or m.stuck_in:
             return "timeout"
         if m.result.killed_by:
             return "crashes"
@@ -74,6 +81,8 @@ def judge_run(cand: Candidate, m: Measurement, *, first: bool) -> str | None:
     if not failed:
         return None
     text = " ".join(o.message for o in failed)
+    if _OVER_LIMIT in text:
+        return "timeout"
     if first and any(o.message.startswith(_COLLECTION_FAILURE) for o in failed):
         # only pytest's own verdict on the file: an ImportError the function under test
         # raises (toolz's TlzLoader.load_module does) is the test failing, not the import
@@ -118,6 +127,7 @@ def _run(setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: boo
         ro_paths=setup.ro_paths,
         plugins=setup.plugins,
         progress=True,
+        test_limit=setup.test_limit,
     )
 
 
@@ -238,7 +248,12 @@ def _choose(survivors: list[Candidate], max_kept: int) -> None:
 
 def _detail(cand: Candidate, m: Measurement) -> str:
     mine = [o for o in _outcomes_for(cand, m.outcomes) if not o.passed]
+    over = next((o for o in mine if _OVER_LIMIT in o.message), None)
+    if over is not None:
+        return (over.headline or over.message).partition(_OVER_LIMIT)[2] or "stopped at the per-test limit"
     if mine:
         return (mine[0].headline or mine[0].message)[:300]
+    if m.stuck_in:
+        return f"ran past the per-test limit stuck in {m.stuck_in}, which never returned to Python"
     tail = [ln for ln in m.result.stderr_tail.splitlines() if ln.strip()]
     return (m.problem or m.result.note) + (f": {tail[-1][:200]}" if tail else "")

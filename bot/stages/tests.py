@@ -103,6 +103,15 @@ class Run:
         return max(1.0, min(float(self.opts.timeout_seconds), left))
 
 
+def per_test_limit(opts: TestsStageConfig) -> float:
+    """Seconds a generated candidate's test may run before it is stopped as hanging (pure):
+    a quarter of a run's wall clock, at most a tenth of the stage's budget, at least 2 s
+    (4.5 s beside the bench's 20 s runs and 45 s budget, 15 s by default). A candidate that
+    hangs on some input then costs that, not a whole wall clock: two such left the rest of
+    humanize 4.9 -> 4.10's candidates over budget."""
+    return max(2.0, min(opts.timeout_seconds / 4, opts.time_budget_seconds / 10))
+
+
 def cache_root() -> Path:
     """Where per-repo dependency environments are cached between PRs."""
     configured = os.environ.get(CACHE_ENV)
@@ -291,6 +300,7 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     setup = ValidationSetup(
         sandbox=sandbox, workdir=workdir, python=venv.python, ro_paths=venv.ro_paths,
         limits=limits_now(), deadline=state.deadline, plugins=tuple(plugins),
+        test_limit=per_test_limit(opts),
     )  # fmt: skip
     if goals and opts.max_generated_tests > 0 and time.monotonic() < state.deadline:
         gen = generate(
