@@ -519,3 +519,20 @@ def test_an_explanation_that_never_got_past_its_thinking_says_so(
         with pytest.raises(AnswerCutOff) as caught:
             review_llm.explain_finding(make_provider(keyless_openai_server), finding, "x = 1")
         assert "cut off at max_tokens=800 (all of them spent reasoning" in str(caught.value)
+
+
+def test_tool_input_sent_as_json_strings_is_read_as_what_it_spells(
+    anthropic_server, make_provider, context_factory, reply
+):
+    findings = json.dumps([FINDING])
+    stringified = [  # a nested array as a string; a gateway's whole input as a string
+        {"type": "tool_use", "id": "toolu_21", "name": "record_answer", "input": {"findings": findings}},
+        {"type": "tool_use", "id": "toolu_22", "name": "record_answer", "input": ANSWER},
+    ]
+    for block in stringified:
+        anthropic_server.requests.clear()
+        anthropic_server.queue(reply.raw(reply.anthropic([block])))
+        result = _review(anthropic_server, make_provider, context_factory)
+        assert not result.neutral, result.notes
+        assert [f.message for f in result.findings] == [FINDING["message"]]
+        assert len(anthropic_server.requests) == 1  # no correction round

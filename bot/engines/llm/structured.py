@@ -59,11 +59,37 @@ def extract_json(text: str) -> Any:
     raise OutputMismatch(f"the reply was not valid JSON{detail}")
 
 
+def _decoded(value: Any) -> Any:
+    """``value``, or the list or object it spells when it is one as a JSON string."""
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return decoded if isinstance(decoded, list | dict) else value
+    return value
+
+
 def validate(schema: type[BaseModel], data: Any) -> BaseModel:
-    """``data`` as an instance of ``schema``, or ``OutputMismatch`` listing the problems."""
+    """``data`` as an instance of ``schema``, or ``OutputMismatch`` listing the problems.
+
+    An answer that does not fit as sent is tried once more with the whole answer, and each
+    top-level field, that is a JSON string of a list or object read as what it spells:
+    Claude sometimes writes a nested array as a string in a tool call (``"findings":
+    "[{...}]"``), and gateways in front of it pass the tool input on as a string; asking
+    again for that would cost a call to learn nothing.
+    """
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
+        decoded = _decoded(data)
+        if isinstance(decoded, dict):
+            decoded = {key: _decoded(value) for key, value in decoded.items()}
+        if decoded != data:
+            try:
+                return schema.model_validate(decoded)
+            except ValidationError:
+                pass
         problems = []
         for error in exc.errors()[:10]:
             where = ".".join(str(part) for part in error["loc"]) or "(top level)"
