@@ -126,6 +126,17 @@ def is_test_data(path: str) -> bool:
     return is_test_path(path) and any(part in TEST_DATA_DIRS for part in folders)
 
 
+# folders holding another project's code, copied in whole (pip's src/pip/_vendor)
+VENDORED_DIRS = {"_vendor", "vendor", "vendored", "third_party", "_vendored"}
+
+
+def is_vendored(path: str) -> bool:
+    """Another project's code copied in: its TODOs are notes to its own maintainers (pip
+    24.1's update of ``_vendor/packaging`` brought two), nothing this repository acts on."""
+    folders, _name = _split(path)
+    return any(part in VENDORED_DIRS for part in folders)
+
+
 def _is_script(path: str, text: str) -> bool:
     folders, name = _split(path)
     if name in SCRIPT_NAMES or any(part in SCRIPT_DIRS for part in folders):
@@ -261,7 +272,7 @@ def line_findings(
     else:
         added = _candidates(added_from_patch(file.patch))
     layout = python_lines.read(text) if python and added and text is not None else None
-    data = is_test_data(path)
+    data = is_test_data(path) or is_vendored(path)
     has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
     out: list[Finding] = []
     for number, line in added:

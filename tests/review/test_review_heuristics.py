@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from bot.engines.heuristics import is_test_path, scan
 from bot.models import Severity, fingerprint
 from bot.stages.context import ChangedFile
@@ -307,19 +309,30 @@ def test_a_todo_moved_to_another_file_is_not_added() -> None:
     ]
 
 
-def test_todo_in_test_data_is_data() -> None:
-    """docutils 0.21's expected writer output copies the input's TODO comments and XXX."""
-    expected = (
+# (data file, its lines, a file of the project's own, its lines): only the last has a TODO to report
+THEIR_TODOS = [
+    pytest.param(  # docutils 0.21's expected writer output copies the input's TODOs and XXX
+        "test/functional/expected/mathematics_mathml.html",
         "<!-- TODO: \\operatorname* for function name with limits. -->\n"
-        'width of its argument. For example <span class="docutils literal">\\phantom{XXX}</span> results in space as\n'
-    )
-    cpp_test = "    # TODO: the first one should not happen\n    check('function', 'void f()', {1: 'f'})\n"
-    report = _scan(
-        [
-            (_file("test/functional/expected/mathematics_mathml.html", expected), expected),
-            (_file("tests/test_domains/test_domain_cpp.py", cpp_test), cpp_test),
-        ]
-    )
-    assert [(f.rule_id, f.path, f.start_line) for f in report.findings] == [
-        ("todo-added", "tests/test_domains/test_domain_cpp.py", 1)
-    ]
+        'width of its argument. For example <span class="docutils literal">\\phantom{XXX}</span> results in\n',
+        "tests/test_domains/test_domain_cpp.py",
+        "    # TODO: the first one should not happen\n    check('function', 'void f()', {1: 'f'})\n",
+        id="test-data",
+    ),
+    pytest.param(  # pip 24.1 updated its vendored packaging, whose metadata.py holds TODOs
+        "src/pip/_vendor/packaging/metadata.py",
+        "        # TODO: The spec doesn't say anything about if the keys should be\n"
+        "    description: _Validator[str | None] = _Validator()  # TODO 2.1: can be in body\n",
+        "src/pip/_internal/resolution/resolvelib/candidates.py",
+        "    # TODO performance: this means we iterate the dependencies at least twice,\n",
+        id="vendored",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data_path", "data", "own_path", "own"), THEIR_TODOS)
+def test_todo_in_test_data_or_vendored_code_is_not_ours(
+    data_path: str, data: str, own_path: str, own: str
+) -> None:
+    report = _scan([(_file(data_path, data), data), (_file(own_path, own), own), TEST_FILE])
+    assert [(f.rule_id, f.path, f.start_line) for f in report.findings] == [("todo-added", own_path, 1)]
