@@ -233,16 +233,36 @@ _FIRST_MEMBER = re.compile(r"^\s*\+-\+-+ 1 -+$")
 _EXAMPLE = re.compile(r"^(?:Failing test case|Falsifying example):")
 
 
+_SHORTENED = re.compile(r"\n\[(?:\+\d+ more lines?|truncated); full report in element text\]$")
+"""pytest's (9.x) note ending a JUnit ``message`` it cut to 500 characters."""
+
+
 def _headline(bad: list[ET.Element]) -> str:
     """The first failure's message; for an exception group (Hypothesis' 'found 2 distinct
     failures') the first member's exception and falsifying example, read from the report's
     traceback: the group's own message names no exception and no input, and the detail
-    is what the PR's author reads (within 160 characters, so no count is added)."""
+    is what the PR's author reads (within 160 characters, so no count is added). A message
+    pytest cut short is read whole from the traceback too: Hypothesis' input comes last,
+    and pydantic's ValidationError for two fields left it out."""
     message = next((c.get("message", "") for c in bad if c.get("message")), "").strip()
-    if not _GROUP.match(message):
-        return message
     text = next((c.text or "" for c in bad if c.get("message")), "")
-    return first_group_member(text) or message
+    if _GROUP.match(message):
+        return first_group_member(text) or message
+    if _SHORTENED.search(message):
+        return last_error(text) or message
+    return message
+
+
+def last_error(traceback: str) -> str:
+    """The exception that ends pytest's rendering of a failure: its last run of ``E``
+    lines, without the marker and pytest's indent (pure). Empty when there is none."""
+    runs: list[list[str]] = [[]]
+    for line in traceback.splitlines():
+        if line == "E" or line.startswith("E "):
+            runs[-1].append(line[8:] if line.startswith("E       ") else line[1:].strip())
+        elif runs[-1] and line.strip():
+            runs.append([])
+    return "\n".join(next((run for run in reversed(runs) if run), [])).strip()
 
 
 def first_group_member(traceback: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, Field
 
+from bot.engines.failure_brief import brief
 from bot.engines.ghostwriter import Candidate
 from bot.engines.llm.prompt_secrets import holds_secret_or_mask
 from bot.engines.llm.protocol import ChatProvider, Message
@@ -203,6 +204,6 @@ def feedback_for(candidates: list[Candidate]) -> dict[str, list[str]]:
         if cand.writer != "llm" or cand.verdict == "kept":
             continue
         name = cand.label or PurePosixPath(cand.stem).name
-        detail = " ".join(cand.detail.split())[:300]
+        detail = brief(cand.detail, limit=300)  # keeps Hypothesis' input, which a plain cut lost
         out.setdefault(cand.target.dotted, []).append(f"{name}: {cand.verdict}: {detail}")
     return out

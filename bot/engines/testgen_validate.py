@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engines.coverage_probe import SHUNTER_DIR, Measurement, TestOutcome, measure
+from bot.engines.failure_brief import brief
 from bot.engines.ghostwriter import Candidate
 from bot.sandbox import Limits, Sandbox, hostfs
 
 CANDIDATE_DIR = f"{SHUNTER_DIR}/cands"
+MAX_DETAIL = 300
+"""Characters of a failure a candidate's detail keeps; the check run shows fewer (``brief``)."""
 WRITER_PREFERENCE = {"roundtrip": 0, "idempotent": 1, "magic": 2, "fuzz": 3}
 _OVER_LIMIT = "TimeLimitExceeded: "
 """How the JUnit report words a test stopped at the per-test limit (``time_limit_plugin``)."""
@@ -252,7 +255,10 @@ def _detail(cand: Candidate, m: Measurement) -> str:
     if over is not None:
         return (over.headline or over.message).partition(_OVER_LIMIT)[2] or "stopped at the per-test limit"
     if mine:
-        return (mine[0].headline or mine[0].message)[:300]
+        text = mine[0].headline or mine[0].message
+        # a long exception (pydantic's ValidationError runs past 300 characters) gives way
+        # to Hypothesis' input after it, which a cut from the end dropped
+        return text if len(text) <= MAX_DETAIL else brief(text, limit=MAX_DETAIL)
     if m.stuck_in:
         return f"ran past the per-test limit stuck in {m.stuck_in}, which never returned to Python"
     tail = [ln for ln in m.result.stderr_tail.splitlines() if ln.strip()]

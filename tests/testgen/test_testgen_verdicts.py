@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.engines.failure_brief import brief
 from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.testgen_changes import changed_functions
+from bot.engines.testgen_llm import feedback_for
 from bot.engines.testgen_validate import ValidationSetup, validate
 from bot.policies.schema import TestsStageConfig as StageOptions
 from bot.sandbox import Limits, Sandbox
@@ -147,3 +149,31 @@ def test_magic_allows_for_the_functions_own_exceptions(make_context) -> None:
     assert (m["candidates"], m["kept"], m["discards"]) == (1, 1, {}), result.summary
     (patch,) = result.patches
     assert "except lv.levels.LevelError:" in patch.files[0].diff
+
+
+# pydantic's ValidationError for two fields runs to 8 lines: pytest (9.x) cuts the JUnit
+# message at 500 characters, and the detail was cut at 300, both before Hypothesis' input
+POINTS = (
+    "from pydantic import BaseModel\n\n\nclass Point(BaseModel):\n    x: int\n    y: int\n\n\n"
+    "def parse_point(text: str) -> Point:\n"
+    "    x, _, y = text.partition(',')\n"
+    "    return Point.model_validate({'x': x, 'y': y})\n"
+)
+POINT_TEST = (
+    "from hypothesis import given, strategies as st\n\nfrom pkg.points import parse_point\n\n\n"
+    "@given(text=st.text())\ndef test_fuzz_parse_point(text: str) -> None:\n    parse_point(text=text)\n"
+)
+
+
+def test_a_long_failure_keeps_the_input_that_fails(tmp_path: Path) -> None:
+    setup = _setup(tmp_path)
+    (tmp_path / "pkg/points.py").write_text(POINTS)
+    parse = changed_functions("pkg/points.py", POINTS, frozenset({10, 11})).functions[0]
+    cand = Candidate(parse, "llm", POINT_TEST, index=1)
+    validate(setup, [cand], uncovered={"pkg.points.parse_point": frozenset({10, 11})}, max_kept=5)
+    assert cand.verdict == "fails"
+    assert cand.detail.startswith("pydantic_core._pydantic_core.ValidationError: 2 validation errors")
+    example = "Failing test case: test_fuzz_parse_point(text='')"
+    assert cand.detail.endswith(example) and len(cand.detail) <= 300, cand.detail
+    assert brief(cand.detail).endswith(example)  # as the check run lists it
+    assert feedback_for([cand])["pkg.points.parse_point"][0].endswith(example)  # as the model hears it
