@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -46,16 +47,24 @@ class GitRemote:
     url: str
     token: str | None = field(default=None, repr=False)
 
-    def git_env(self) -> dict[str, str]:
-        """Environment for the git CLI: credentials as an HTTP header, never in argv or URL."""
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    def git_env(self, inherited: Mapping[str, str]) -> dict[str, str]:
+        """Environment for the git CLI: ``inherited`` (the process's) with credentials as an
+        HTTP header, never in argv or URL.
+
+        The header travels as git config given in the environment (``GIT_CONFIG_COUNT``,
+        ``GIT_CONFIG_KEY_n``, ``GIT_CONFIG_VALUE_n``), after any the operator set that way
+        (``http.proxy``, ``http.sslCAInfo`` in a container): taking slot 0 and the count
+        dropped them, and git could no longer reach a server behind a proxy."""
+        env = {**inherited, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
         if self.token:
+            count = inherited.get("GIT_CONFIG_COUNT", "0")
+            slot = int(count) if count.isdigit() else 0  # git refuses a bogus count anyway
             basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
-            env.update(
-                GIT_CONFIG_COUNT="1",
-                GIT_CONFIG_KEY_0="http.extraHeader",
-                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
-            )
+            env.update({
+                "GIT_CONFIG_COUNT": str(slot + 1),
+                f"GIT_CONFIG_KEY_{slot}": "http.extraHeader",
+                f"GIT_CONFIG_VALUE_{slot}": f"Authorization: Basic {basic}",
+            })
         return env
 
     def callbacks(self) -> pygit2.RemoteCallbacks | None:
@@ -168,7 +177,7 @@ def leased_push(
     not descend from ``expected_sha``, so callers check what they may replace first."""
     refspec = f"{sha}:refs/heads/{branch}"
     lease = f"--force-with-lease=refs/heads/{branch}:{expected_sha}"
-    env = {**os.environ, **remote.git_env()}
+    env = remote.git_env(os.environ)
     try:
         proc = subprocess.run(
             ["git", "push", "--porcelain", "--no-verify", lease, "--", remote.url, refspec],

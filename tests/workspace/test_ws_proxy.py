@@ -78,3 +78,34 @@ def test_no_proxy_sends_the_fetch_direct(
     with pytest.raises(WorkspaceError, match="resolve"):  # direct, the name does not resolve
         ws.fetch(["+refs/heads/main:refs/heads/main"])
     assert proxy.seen == []
+
+
+def test_git_push_keeps_the_git_settings_the_environment_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git reads ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` as config, a
+    container's way to set ``http.proxy`` or ``http.sslCAInfo``; the push's own header
+    (its token) used to take slot 0 and the count, so git lost the proxy and could not
+    reach the server."""
+    from bot.git.push import leased_push
+    from bot.simulator import SimulatorThread
+
+    with ForwardProxy() as proxy, SimulatorThread(tmp_path / "sim", url_host=HOST) as sim:
+        sim.create_repo("octo/demo", {"app.py": "x = 1\n"})
+        token = sim.installation_token("octo/demo")
+        url = f"{sim.url}/octo/demo.git"
+        for name, value in {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.proxy",
+                            "GIT_CONFIG_VALUE_0": proxy.url}.items():
+            monkeypatch.setenv(name, value)
+        checkout = tmp_path / "checkout"
+        authed = url.replace("://", f"://x-access-token:{token}@")
+        subprocess.run(["git", "clone", "-q", authed, str(checkout)], check=True, capture_output=True)
+        repo = pygit2.Repository(str(checkout))
+        base = repo.head.target
+        blob = repo.create_blob(b"x = 2\n")
+        builder = repo.TreeBuilder(repo[base].tree)
+        builder.insert("app.py", blob, pygit2.enums.FileMode.BLOB)
+        sig = pygit2.Signature("Shunter", "shunter@noreply.invalid")
+        sha = repo.create_commit(None, sig, sig, "fix", builder.write(), [base])
+        outcome = leased_push(repo, GitRemote(url, token), "main", str(sha), str(base))
+        assert outcome.status == "landed", outcome
+        assert sim.ref("octo/demo", "main") == str(sha)
+        assert any(seen.startswith(f"POST {url}/git-receive-pack") for seen in proxy.seen)
