@@ -220,6 +220,16 @@ def cut_off_advice(total: int, output: int) -> str:
     )
 
 
+def context_advice(total: int) -> str:
+    """What to change when the prompt and answer of a ``total``-token run do not fit the
+    model's context window (the prompt takes about 3/10 of it, the answer 1/5)."""
+    return (
+        f"lower llm.max_tokens_per_run (now {total}) to the model's context window or less: "
+        "the prompt and the answer are sized to fit it; or give the model a larger context "
+        "on the server (Ollama: OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: --ctx-size)"
+    )
+
+
 def _resolve_provider(
     provider: ChatProvider | None, llm: LLMConfig | None, env: Mapping[str, str] | None
 ) -> ChatProvider:
@@ -310,16 +320,15 @@ def run(
         if exc.spent is not None:  # paid for, so recorded
             _record_usage(metrics, exc.spent)
         note = f"LLM engine failed: {exc}"
-        if isinstance(exc, AnswerCutOff):
+        if isinstance(exc, AnswerCutOff) and exc.context_full:
+            note += f"; {context_advice(total)}"
+        elif isinstance(exc, AnswerCutOff):
             note += f"; {cut_off_advice(total, budget.output)}"
         return _neutral(ctx, "LLM review failed.", note, metrics)
     except ShunterError as exc:
         note = f"LLM engine failed: {exc}"
         if too_long_for_the_model(str(exc)):
-            note += (
-                f"; lower llm.max_tokens_per_run (now {total}) to the model's context window "
-                "or less: the prompt and the answer are sized to fit it"
-            )
+            note += f"; {context_advice(total)}"
         return _neutral(ctx, "LLM review failed.", note, metrics)
     except Exception as exc:  # a provider bug must not take the worker down
         log.exception("llm review crashed")

@@ -26,6 +26,19 @@ FINDING = {
 ANSWER = json.dumps({"findings": [FINDING]})
 
 
+def _openai_usage(completion_tokens: int, prompt_tokens: int = 1000) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+# An answer cut off at the limit counts the limit: the review's default run sends 4000.
+OPENAI_AT_4000 = _openai_usage(4000)
+ANTHROPIC_AT_4000 = {"input_tokens": 1000, "output_tokens": 4000}
+
+
 def _review(server, make_provider, context_factory, **kwargs):
     ctx = context_factory({"shop/cart.py": (OLD, NEW)})
     return review_llm.run(ctx, make_provider(server), **kwargs)
@@ -34,7 +47,7 @@ def _review(server, make_provider, context_factory, **kwargs):
 def test_openai_answer_cut_off_at_max_tokens_names_the_setting(
     openai_server, make_provider, context_factory, reply
 ):
-    openai_server.queue(reply.raw(reply.openai(ANSWER[:40], finish_reason="length")))
+    openai_server.queue(reply.raw(reply.openai(ANSWER[:40], finish_reason="length", usage=OPENAI_AT_4000)))
     result = _review(openai_server, make_provider, context_factory)
     assert result.neutral and not result.findings
     [note] = result.notes
@@ -50,7 +63,9 @@ def test_anthropic_tool_call_cut_off_is_not_a_clean_review(
 ):
     # Cut short inside the tool call, the input is empty: it validates as "no findings".
     cut_short = [{"type": "tool_use", "id": "toolu_01", "name": "record_answer", "input": {}}]
-    anthropic_server.queue(reply.raw(reply.anthropic(cut_short, stop_reason="max_tokens")))
+    anthropic_server.queue(
+        reply.raw(reply.anthropic(cut_short, stop_reason="max_tokens", usage=ANTHROPIC_AT_4000))
+    )
     result = _review(anthropic_server, make_provider, context_factory)
     assert result.neutral and result.summary == "LLM review failed."
     assert "stop_reason: max_tokens" in result.notes[0]
@@ -61,7 +76,10 @@ def test_reasoning_model_that_thinks_past_the_cap_is_told_so(
     keyless_openai_server, make_provider, context_factory, reply
 ):
     thinking = reply.openai(
-        "", finish_reason="length", reasoning_content="Let me look at {items} carefully..."
+        "",
+        finish_reason="length",
+        reasoning_content="Let me look at {items} carefully...",
+        usage=_openai_usage(4096),
     )
     keyless_openai_server.queue(reply.raw(thinking))
     result = _review(keyless_openai_server, make_provider, context_factory, max_tokens_per_run=100_000)
@@ -341,9 +359,9 @@ def test_a_failed_review_still_records_what_its_calls_cost(any_server, make_prov
 
     # one cut off: one call, recorded too
     if any_server.protocol == "openai":
-        cut_off = reply.openai('{"findings": [', finish_reason="length")
+        cut_off = reply.openai('{"findings": [', finish_reason="length", usage=OPENAI_AT_4000)
     else:
-        cut_off = reply.anthropic([], stop_reason="max_tokens")
+        cut_off = reply.anthropic([], stop_reason="max_tokens", usage=ANTHROPIC_AT_4000)
     any_server.queue(reply.raw(cut_off))
     result = _review(any_server, make_provider, context_factory)
     assert (result.metrics["llm_calls"], result.metrics["llm_input_tokens"]) == (1, 1000)
@@ -511,9 +529,15 @@ def test_an_explanation_that_never_got_past_its_thinking_says_so(
     finding = finding_factory("price may be None", 2)
     keyless_openai_server.queue(
         # Ollama before its reasoning field: the <think> never closed
-        reply.raw(reply.openai("<think>\nFirst, {price} could be", finish_reason="length")),
+        reply.raw(
+            reply.openai("<think>\nFirst, {price} could be", finish_reason="length", usage=_openai_usage(800))
+        ),
         # vLLM / llama.cpp with a reasoning parser
-        reply.raw(reply.openai(None, finish_reason="length", reasoning_content="First, ...")),
+        reply.raw(
+            reply.openai(
+                None, finish_reason="length", reasoning_content="First, ...", usage=_openai_usage(800)
+            )
+        ),
     )
     for _ in range(2):
         with pytest.raises(AnswerCutOff) as caught:
@@ -536,3 +560,17 @@ def test_tool_input_sent_as_json_strings_is_read_as_what_it_spells(
         assert not result.neutral, result.notes
         assert [f.message for f in result.findings] == [FINDING["message"]]
         assert len(anthropic_server.requests) == 1  # no correction round
+
+
+def test_an_answer_cut_off_by_a_full_context_window_says_so(
+    keyless_openai_server, make_provider, context_factory, reply
+):
+    # Ollama at num_ctx 4096: a 2990-token prompt leaves 1106 for the answer, not 4000.
+    full = reply.openai(ANSWER[:40], finish_reason="length", usage=_openai_usage(1106, 2990))
+    keyless_openai_server.queue(reply.raw(full))
+    result = _review(keyless_openai_server, make_provider, context_factory)
+    [note] = result.notes
+    assert "cut off after 1106 of the max_tokens=4000 answer tokens" in note
+    assert "context window, which holds the prompt and the answer, was full" in note
+    assert "OLLAMA_CONTEXT_LENGTH" in note and "lower llm.max_tokens_per_run (now 20000)" in note
+    assert "20480" not in note  # raising the budget would make it worse

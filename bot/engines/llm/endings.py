@@ -47,11 +47,13 @@ class UnusableAnswer(EngineError):
 
 
 class AnswerCutOff(UnusableAnswer):
-    """The answer hit ``max_tokens`` before it was whole; ``max_tokens`` is the limit sent."""
+    """The answer stopped before it was whole; ``max_tokens`` is the limit sent, and
+    ``context_full`` says the server's context window ended it well before that limit."""
 
-    def __init__(self, message: str, *, max_tokens: int) -> None:
+    def __init__(self, message: str, *, max_tokens: int, context_full: bool = False) -> None:
         super().__init__(message)
         self.max_tokens = max_tokens
+        self.context_full = context_full
 
 
 class AnswerRefused(UnusableAnswer):
@@ -81,15 +83,30 @@ def anthropic_ending(data: dict[str, Any]) -> Ending:
 
 
 def ending_error(
-    ending: Ending, *, model: str, max_tokens: int, structured: bool
+    ending: Ending,
+    *,
+    model: str,
+    max_tokens: int,
+    structured: bool,
+    output_tokens: int | None = None,
 ) -> UnusableAnswer | None:
     """The error to raise for ``ending``, or None when the answer may be used.
 
     A plain-text answer cut off at ``max_tokens`` is still worth showing (an explanation
     that stops early), so only a structured one counts as failed when cut off, or one that
-    never got past its reasoning.
+    never got past its reasoning. ``output_tokens`` (when the server counted them) tells a
+    cut at the limit from one where the server's context window filled first: Ollama and
+    llama.cpp stop with ``finish_reason: length`` when prompt and answer reach num_ctx.
     """
     if ending.kind == "cut_off" and (structured or ending.detail):
+        if output_tokens is not None and 0 < output_tokens < max_tokens * 9 // 10:
+            return AnswerCutOff(
+                f"the model {model!r} was cut off after {output_tokens} of the "
+                f"max_tokens={max_tokens} answer tokens ({ending.field}): the server's context "
+                "window, which holds the prompt and the answer, was full",
+                max_tokens=max_tokens,
+                context_full=True,
+            )
         spent = " (all of them spent reasoning, none on the answer)" if ending.detail else ""
         return AnswerCutOff(
             f"the model {model!r} was cut off at max_tokens={max_tokens}{spent} before its "

@@ -176,7 +176,11 @@ class HTTPChatProvider(ABC):
                 usage_reported=reported,
             )
             stopped = ending_error(
-                reply.ending, model=reply.model, max_tokens=max_tokens, structured=schema is not None
+                reply.ending,
+                model=reply.model,
+                max_tokens=max_tokens,
+                structured=schema is not None,
+                output_tokens=reply.output_tokens if reply.usage_reported else None,
             )
             if stopped is not None:
                 stopped.spent = spent
