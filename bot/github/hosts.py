@@ -75,11 +75,15 @@ def delivery_from_elsewhere(github_url: str, enterprise_host: str | None) -> For
 
 def api_path_hint(github_url: str, status: int | None) -> str | None:
     """What to set when GitHub answered ``status`` 404 to a call on ``github_url`` that
-    names a server's root: GitHub Enterprise Server serves its REST API under ``/api/v3``,
-    and its root answers the API's paths with 404 (the App looked unknown)."""
+    names a web root rather than the REST API's: github.com's API is ``api.github.com``
+    (GHE.com's ``api.SUBDOMAIN.ghe.com``), GitHub Enterprise Server's is under ``/api/v3``;
+    the web root answers the API's paths with 404 (the App looked unknown)."""
     parts = urlsplit(github_url)
-    if status != 404 or configured_host(github_url) == GITHUB_COM_API_HOST or parts.path.strip("/"):
+    host = configured_host(github_url)
+    if status != 404 or host == GITHUB_COM_API_HOST or parts.path.strip("/"):
         return None
+    if host == "github.com" or (host.endswith(".ghe.com") and not host.startswith("api.")):
+        return f"the REST API is not on the web host: set SHUNTER_GITHUB_URL=https://api.{host}"
     return (
         "GitHub Enterprise Server serves its REST API under /api/v3: "
         f"set SHUNTER_GITHUB_URL={github_url.rstrip('/')}/api/v3"

@@ -354,3 +354,29 @@ def test_doctor_says_where_enterprise_servers_api_is_when_the_url_names_its_root
         monkeypatch.setenv("SHUNTER_GITHUB_URL", ghes.api_url)
         fixed = CliRunner().invoke(main, ["doctor"])
     assert "✓ app credentials: authenticated as App 'shunter-sim'" in fixed.output
+
+
+def test_doctor_names_api_github_com_when_the_url_is_github_coms_web_host(
+    clean_env, monkeypatch, redis_url, tmp_path
+):
+    """``SHUNTER_GITHUB_URL=https://github.com``, reached here through a proxy that takes
+    github.com to a server whose root, like github.com's web host, answers /app with 404:
+    the /api/v3 advice for Enterprise Server would be wrong there."""
+    from bot.simulator import SimulatorThread
+    from tests.forward_proxy import ForwardProxy
+
+    with ForwardProxy() as proxy, SimulatorThread(tmp_path / "web", api_prefix="/api/v3") as web:
+        for key, value in web.settings_env().items():
+            monkeypatch.setenv(key, value)
+        for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        port = web.url.rsplit(":", 1)[1]
+        monkeypatch.setenv("SHUNTER_GITHUB_URL", f"http://github.com:{port}")
+        monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+        monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+        result = CliRunner().invoke(main, ["doctor"])
+    assert f"GET http://github.com:{port}/app" in proxy.seen
+    line = next(line for line in result.output.splitlines() if "app credentials" in line)
+    assert "set SHUNTER_GITHUB_URL=https://api.github.com" in line, line
+    assert "/api/v3" not in line
