@@ -574,3 +574,24 @@ def test_an_answer_cut_off_by_a_full_context_window_says_so(
     assert "context window, which holds the prompt and the answer, was full" in note
     assert "OLLAMA_CONTEXT_LENGTH" in note and "lower llm.max_tokens_per_run (now 20000)" in note
     assert "20480" not in note  # raising the budget would make it worse
+
+
+def test_anthropic_context_window_stops_and_limits_name_the_fix(
+    anthropic_server, make_provider, context_factory, reply
+):
+    stopped = reply.anthropic([], stop_reason="model_context_window_exceeded")
+    too_long = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "input length and `max_tokens` exceed context limit: 197000 + 4000 > 200000, "
+            "decrease input length or `max_tokens` and try again",
+        },
+    }
+    anthropic_server.queue(reply.raw(stopped), reply.raw(too_long, 400))
+    for words in ("(stop_reason: model_context_window_exceeded)", "exceed context limit"):
+        result = _review(anthropic_server, make_provider, context_factory)
+        [note] = result.notes
+        assert result.neutral and words in note
+        assert "lower llm.max_tokens_per_run (now 20000) to the model's context window" in note
+        assert "cut off at max_tokens" not in note

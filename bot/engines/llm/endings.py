@@ -16,11 +16,15 @@ from bot.engines.llm.protocol import Completion
 from bot.engines.llm.untrusted import neutralise
 from bot.errors import EngineError
 
-EndingKind = Literal["complete", "cut_off", "refused", "filtered"]
+EndingKind = Literal["complete", "cut_off", "context_full", "refused", "filtered"]
 
 # finish_reason (OpenAI and the servers copying it) / stop_reason (Anthropic) -> kind
 _OPENAI: dict[str, EndingKind] = {"length": "cut_off", "content_filter": "filtered"}
-_ANTHROPIC: dict[str, EndingKind] = {"max_tokens": "cut_off", "refusal": "refused"}
+_ANTHROPIC: dict[str, EndingKind] = {
+    "max_tokens": "cut_off",
+    "model_context_window_exceeded": "context_full",
+    "refusal": "refused",
+}
 
 
 @dataclass(frozen=True)
@@ -98,12 +102,17 @@ def ending_error(
     cut at the limit from one where the server's context window filled first: Ollama and
     llama.cpp stop with ``finish_reason: length`` when prompt and answer reach num_ctx.
     """
-    if ending.kind == "cut_off" and (structured or ending.detail):
-        if output_tokens is not None and 0 < output_tokens < max_tokens * 9 // 10:
+    if ending.kind in ("cut_off", "context_full") and (structured or ending.detail):
+        by_context = ending.kind == "context_full"
+        if by_context or (output_tokens is not None and 0 < output_tokens < max_tokens * 9 // 10):
+            when = (
+                f"after {output_tokens} of the max_tokens={max_tokens} answer tokens"
+                if output_tokens
+                else "before its answer was complete"
+            )
             return AnswerCutOff(
-                f"the model {model!r} was cut off after {output_tokens} of the "
-                f"max_tokens={max_tokens} answer tokens ({ending.field}): the server's context "
-                "window, which holds the prompt and the answer, was full",
+                f"the model {model!r} was cut off {when} ({ending.field}): the server's "
+                "context window, which holds the prompt and the answer, was full",
                 max_tokens=max_tokens,
                 context_full=True,
             )
@@ -134,7 +143,15 @@ def ending_error(
 # context_length_exceeded and vLLM ("This model's maximum context length is 8192 tokens"),
 # llama.cpp ("the request exceeds the available context size"), Anthropic ("prompt is too
 # long"), LM Studio ("loaded with context length of only 4096 tokens").
-_TOO_LONG = ("context length", "context_length", "context size", "context window", "prompt is too long")
+_TOO_LONG = (
+    "context length",
+    "context_length",
+    "context size",
+    "context window",
+    "context limit",  # Anthropic: "input length and `max_tokens` exceed context limit"
+    "prompt is too long",
+    "input is too long",
+)
 
 
 def too_long_for_the_model(error_text: str) -> bool:
