@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
+import subprocess
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit
 
 _HOP_BY_HOP = (b"connection:", b"proxy-connection:", b"keep-alive:", b"proxy-authorization:")
@@ -107,3 +109,16 @@ class ForwardProxy:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def self_signed_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """A certificate for ``host`` and its key (PEM files in ``directory``), for a TLS server
+    the clients under test are told to trust."""
+    cert, key = directory / f"{host}.pem", directory / f"{host}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={host}",
+         "-addext", f"subjectAltName=DNS:{host}"],
+        check=True, capture_output=True,
+    )
+    return cert, key

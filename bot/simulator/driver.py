@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 import threading
 import zlib
 from dataclasses import dataclass
@@ -68,12 +69,13 @@ class Simulator:
         check_run_lifecycle_events: bool = True,
         api_prefix: str = "",
         url_host: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """``api_prefix="/api/v3"`` serves the REST API as GitHub Enterprise Server does,
         under that path, with web pages and git at the root and the ``X-GitHub-Enterprise-*``
         headers on deliveries; ``url_host`` names the server in its URLs (payloads,
         ``settings_env``) when that is not the address it listens on (``localhost``, or a
-        name only a proxy resolves)."""
+        name only a proxy resolves); ``ssl_context`` serves HTTPS (webhooks stay as given)."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.world = World(self.data_dir)
@@ -101,6 +103,7 @@ class Simulator:
         self._webhooks = WebhookSender(self.world, webhook_secret, webhook_url)
         self.hub = Hub(self.world, self._webhooks, api_prefix=api_prefix.rstrip("/"))
         self.url_host = url_host
+        self.ssl_context = ssl_context
         self.hub.check_run_lifecycle_events = check_run_lifecycle_events
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -113,11 +116,12 @@ class Simulator:
         self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(build_app(self.hub, self.hub.api_prefix), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context)
         await site.start()
         sockets = site._server.sockets  # type: ignore[union-attr]
         bound = sockets[0].getsockname()[1]
-        self.url = f"http://{self.url_host or host}:{bound}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.url = f"{scheme}://{self.url_host or host}:{bound}"
         self.hub.set_base_url(self.url)
         if self.hub.api_prefix:  # GitHub Enterprise Server names itself on every delivery
             self._webhooks.enterprise_host = f"{self.url_host or host}:{bound}"

@@ -16,7 +16,7 @@ import pytest
 from bot.errors import WorkspaceError
 from bot.git import open_workspace
 from bot.git.push import GitRemote, fetch_branch
-from tests.forward_proxy import ForwardProxy
+from tests.forward_proxy import ForwardProxy, self_signed_certificate
 from tests.workspace.test_ws_http import TOKEN, _handler
 
 HOST = "ghes.proxied.invalid"
@@ -26,13 +26,7 @@ HOST = "ghes.proxied.invalid"
 def tls_git_server(remote, tmp_path: Path) -> Iterator[str]:
     """``https://ghes.proxied.invalid:PORT/<repo>``, served on 127.0.0.1 with a certificate
     for that name, which libgit2 is told to trust."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={HOST}",
-         "-addext", f"subjectAltName=DNS:{HOST}"],
-        check=True, capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path, HOST)
     pygit2.settings.set_ssl_cert_locations(str(cert), None)  # adds to the trusted set
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
