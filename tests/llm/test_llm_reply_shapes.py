@@ -157,6 +157,16 @@ LLAMA_CPP_500 = {
     }
 }
 LM_STUDIO_400 = {"error": "'response_format.type' must be 'json_schema' or 'text'"}
+GEMINI_400 = [  # Gemini's OpenAI-compatible endpoint answers with a list
+    {
+        "error": {
+            "code": 400,
+            "message": 'Invalid JSON payload received. Unknown name "$defs" at '
+            "'generation_config.response_schema': Cannot find field.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+]
 
 
 def test_servers_refusing_json_schema_in_their_own_words_get_the_next_form(
@@ -168,8 +178,14 @@ def test_servers_refusing_json_schema_in_their_own_words_get_the_next_form(
         reply.raw(VLLM_400, status=400),
         reply.raw(LM_STUDIO_400, status=400),  # LM Studio takes no json_object
         reply.raw(reply.openai(ANSWER)),
+        reply.raw(GEMINI_400, status=400),
+        reply.raw(reply.openai(ANSWER)),
     )
-    for forms in (["json_schema", "json_object"], ["json_schema", "json_object", None]):
+    for forms in (
+        ["json_schema", "json_object"],
+        ["json_schema", "json_object", None],
+        ["json_schema", "json_object"],
+    ):
         keyless_openai_server.requests.clear()
         result = _review(keyless_openai_server, make_provider, context_factory)
         assert not result.neutral, result.notes

@@ -46,8 +46,17 @@ JSONMode = Literal["json_schema", "json_object", "prompt"]
 _WEAKER: dict[str, JSONMode] = {"json_schema": "json_object", "json_object": "prompt"}
 # How servers word "not that response_format": OpenAI and LM Studio name the field,
 # llama.cpp the type (with a 500 before it learnt json_schema), vLLM "JSON schema"
-# ("The provided JSON schema contains features not supported by xgrammar.").
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "json schema", "grammar")
+# ("The provided JSON schema contains features not supported by xgrammar."), Gemini's
+# OpenAI endpoint the field it maps it to ("Unknown name \"$defs\" at
+# 'generation_config.response_schema'").
+_FORMAT_WORDS = (
+    "response_format",
+    "json_schema",
+    "json_object",
+    "json schema",
+    "grammar",
+    "response_schema",
+)
 _FORMAT_STATUSES = frozenset({400, 422, 500})
 
 
