@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     )
     github_url: str = Field(
         default=PUBLIC_GITHUB_API,
-        description="REST API root: github.com, GHES (https://HOST/api/v3) or the simulator.",
+        description=(
+            "REST API root: github.com, GHES (https://HOST/api/v3), GHE.com "
+            "(https://api.SUBDOMAIN.ghe.com) or the simulator."
+        ),
     )
     redis_url: str | None = Field(
         default=None, description="redis://, rediss:// or unix:// URL; unset starts an embedded Valkey."
