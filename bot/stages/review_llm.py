@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engines.llm.budget import CompressedDiff, compress_diff, estimate_tokens
-from bot.engines.llm.endings import AnswerCutOff, UnusableAnswer, too_long_for_the_model
+from bot.engines.llm.endings import (
+    AnswerCutOff,
+    AnswerRefused,
+    UnusableAnswer,
+    too_long_for_the_model,
+)
 from bot.engines.llm.prompt_secrets import holds_secret_or_mask, masked_note
 from bot.engines.llm.protocol import ChatProvider, Completion, Message
 from bot.engines.llm.untrusted import data_rules, fence, neutralise, new_boundary
@@ -240,7 +245,15 @@ def _resolve_provider(
     return provider_from_config(llm, os.environ if env is None else env)
 
 
-def _neutral(ctx: StageContext, summary: str, note: str, metrics: dict[str, object]) -> StageResult:
+def _neutral(
+    ctx: StageContext,
+    summary: str,
+    note: str,
+    metrics: dict[str, object],
+    why: str = "the LLM engine failed",
+) -> StageResult:
+    """A neutral result; ``why`` goes in the check run's title ("Incomplete (why): ...")."""
+    metrics["incomplete"] = why
     return StageResult(
         stage=StageName.REVIEW,
         head_sha=ctx.head_sha,
@@ -273,7 +286,8 @@ def run(
     try:
         chat = _resolve_provider(provider, llm, env)
     except ShunterError as exc:
-        return _neutral(ctx, "LLM review did not run.", f"LLM engine unavailable: {exc}", metrics)
+        note = f"LLM engine unavailable: {exc}"
+        return _neutral(ctx, "LLM review did not run.", note, metrics, "the LLM engine is not available")
 
     tag = new_boundary()
     system = f"{REVIEW_INSTRUCTIONS}\n\n{data_rules(tag)}"
@@ -302,7 +316,7 @@ def run(
         )
     if ctx.cancelled():
         return _neutral(
-            ctx, "LLM review cancelled.", "cancelled before the model was called", metrics
+            ctx, "LLM review cancelled.", "cancelled before the model was called", metrics, "cancelled"
         )
 
     messages: list[Message] = [
@@ -319,16 +333,20 @@ def run(
     except UnusableAnswer as exc:
         if exc.spent is not None:  # paid for, so recorded
             _record_usage(metrics, exc.spent)
-        note = f"LLM engine failed: {exc}"
+        note, why = f"LLM engine failed: {exc}", "the model's answer could not be used"
         if isinstance(exc, AnswerCutOff) and exc.context_full:
-            note += f"; {context_advice(total)}"
+            note, why = f"{note}; {context_advice(total)}", "the model's context window was full"
         elif isinstance(exc, AnswerCutOff):
             note += f"; {cut_off_advice(total, budget.output)}"
-        return _neutral(ctx, "LLM review failed.", note, metrics)
+            why = "the model's answer was cut off"
+        elif isinstance(exc, AnswerRefused):
+            why = "the model did not answer"
+        return _neutral(ctx, "LLM review failed.", note, metrics, why)
     except ShunterError as exc:
         note = f"LLM engine failed: {exc}"
         if too_long_for_the_model(str(exc)):
             note += f"; {context_advice(total)}"
+            return _neutral(ctx, "LLM review failed.", note, metrics, "too long for the model")
         return _neutral(ctx, "LLM review failed.", note, metrics)
     except Exception as exc:  # a provider bug must not take the worker down
         log.exception("llm review crashed")
@@ -358,6 +376,7 @@ def run(
     summary = _summary(completion, screening, diff)
     if cut_prompt:
         summary = "The model saw only part of the pull request (see the notes).\n\n" + summary
+        metrics["incomplete"] = "the model saw only part of the PR"
     return StageResult(
         stage=StageName.REVIEW,
         head_sha=ctx.head_sha,

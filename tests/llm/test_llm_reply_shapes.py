@@ -13,6 +13,7 @@ import pytest
 
 from bot.errors import EngineError
 from bot.stages import review_llm
+from bot.stages.verdict import title
 
 OLD = "def total(items):\n    return sum(items)\n"
 NEW = "def total(items):\n    return sum(i.price for i in items)\n"
@@ -56,6 +57,7 @@ def test_openai_answer_cut_off_at_max_tokens_names_the_setting(
     assert "llm.max_tokens_per_run (now 20000" in note and "20480" in note
     assert "more capable model" not in note
     assert len(openai_server.requests) == 1  # the same limit would cut it off again
+    assert title(result) == "Incomplete (the model's answer was cut off): No findings"
 
 
 def test_anthropic_tool_call_cut_off_is_not_a_clean_review(
@@ -105,6 +107,7 @@ def test_refusals_and_filters_end_the_call_with_the_reason(any_server, make_prov
         assert result.neutral and words in result.notes[0]
         assert "builtin engine" in result.notes[0]
         assert len(any_server.requests) == 1
+        assert title(result) == "Incomplete (the model did not answer): No findings"
 
 
 def test_a_plain_text_answer_cut_off_is_still_used(any_server, make_provider, reply):
@@ -481,6 +484,7 @@ def test_a_prompt_the_server_cut_to_its_context_window_is_not_a_clean_review(
     assert estimate > 4000
     assert result.neutral and len(result.findings) == 1  # what it found still stands
     assert result.summary.startswith("The model saw only part of the pull request")
+    assert title(result) == "Incomplete (the model saw only part of the PR): 1 warning"
     [note] = result.notes
     assert f"counted 1900 prompt tokens for a prompt of about {estimate}" in note
     assert "OLLAMA_CONTEXT_LENGTH" in note and "llm.max_tokens_per_run" in note
@@ -590,6 +594,7 @@ def test_an_answer_cut_off_by_a_full_context_window_says_so(
     assert "context window, which holds the prompt and the answer, was full" in note
     assert "OLLAMA_CONTEXT_LENGTH" in note and "lower llm.max_tokens_per_run (now 20000)" in note
     assert "20480" not in note  # raising the budget would make it worse
+    assert title(result) == "Incomplete (the model's context window was full): No findings"
 
 
 def test_anthropic_context_window_stops_and_limits_name_the_fix(
