@@ -11,6 +11,11 @@ Two misfires seen on real releases (requests 2.32.0, flask 3.1.0), both bugs in 
   password whatever the value's type, so ``"SECRET_KEY_FALLBACKS": None`` is "a hard-coded
   password 'None'". ``None``, booleans and numbers are not password strings.
 
+A third is a judgement bandit cannot make on one call: B301/B302 (pickle, marshal) on
+``pickle.loads(pickle.dumps(config))`` (Sphinx 7.3's config tests), which loads what the same
+line made and never data from outside. Shunter's own rule leaves such a round trip out
+(``arg_not_call`` in ``policies/rules/unsafe-deserialisation.yml``), and so does this.
+
 These findings are dropped: there is nothing on the line for a maintainer to act on.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import ast
 
+from bot.engines.own_rules import import_aliases, qualify
 from bot.models import Finding
 
 _HTTP_VERBS = {"get", "options", "head", "post", "put", "patch", "delete"}
@@ -31,6 +37,8 @@ def is_misfire(finding: Finding, tree: ast.Module | None) -> bool:
         return _not_a_request_call(tree, finding.start_line)
     if finding.rule_id == "B105":
         return _password_key_without_string(tree, finding.start_line)
+    if finding.rule_id in ("B301", "B302"):
+        return _round_trip(tree, finding.start_line)
     return False
 
 
@@ -76,3 +84,21 @@ def _password_key_without_string(tree: ast.Module, line: int) -> bool:
         and not isinstance(value.value, str | bytes)
     }
     return bool(strings) and strings <= keys_without_string
+
+
+_DUMPS = {"pickle.dumps", "_pickle.dumps", "cPickle.dumps", "dill.dumps", "marshal.dumps"}
+_LOADS = {name.replace("dumps", "loads") for name in _DUMPS}
+
+
+def _round_trip(tree: ast.Module, line: int) -> bool:
+    """Every load on the line is ``<module>.loads(<module>.dumps(...))``."""
+    aliases = import_aliases(tree)
+    loads = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and node.lineno == line and qualify(node.func, aliases) in _LOADS
+    ]
+    return bool(loads) and all(
+        node.args and isinstance(node.args[0], ast.Call) and qualify(node.args[0].func, aliases) in _DUMPS
+        for node in loads
+    )

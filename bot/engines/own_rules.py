@@ -13,6 +13,8 @@ list of alternatives; each alternative is one node kind (``call``, ``reference``
 - ``arg_not_in: {index, name, allowed}`` the argument is missing or not one of ``allowed``,
 - ``arg_equals: {index, values}`` the argument is one of these string literals,
 - ``arg_mentions: regex`` some name, attribute or string inside the arguments matches,
+- ``arg_not_call: {index, name, calls}`` the argument is not made on the spot by one of
+  these calls (``pickle.loads(pickle.dumps(config))`` loads what the line itself made),
 - ``reference: [qualified.name]`` the name is used anywhere (called or not),
 - ``assign: {target, value}`` a module-level assignment of that literal.
 """
@@ -58,6 +60,10 @@ class ArgEquals(ArgRef):
     values: list[str]
 
 
+class ArgCalls(ArgRef):
+    calls: list[str]
+
+
 class AssignMatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target: str
@@ -75,6 +81,7 @@ class Clause(BaseModel):
     arg_not_in: ArgNotIn | None = None
     arg_equals: ArgEquals | None = None
     arg_mentions: str | None = None
+    arg_not_call: ArgCalls | None = None
 
 
 class Rule(BaseModel):
@@ -377,6 +384,10 @@ class _Matcher(ast.NodeVisitor):
             arg = _arg(call, clause.arg_equals)
             ok, value = _literal_value(arg) if arg is not None else (False, None)
             if not ok or value not in clause.arg_equals.values:
+                return False
+        if clause.arg_not_call:
+            arg = _arg(call, clause.arg_not_call)
+            if isinstance(arg, ast.Call) and qualify(arg.func, self.aliases) in clause.arg_not_call.calls:
                 return False
         if clause.arg_mentions:
             pattern = _regex(clause.arg_mentions)

@@ -20,8 +20,8 @@ TEST_CODE = """\
 import pickle
 
 
-def test_roundtrip():
-    data = pickle.loads(pickle.dumps(1))
+def test_cached_session(cache_dir):
+    data = pickle.loads((cache_dir / "session.pickle").read_bytes())
     assert data == 1
 """
 
@@ -136,3 +136,30 @@ def test_bandit_misfires_on_status_codes_and_none_values_are_dropped(pr) -> None
     # (bandit's B105 there is folded into the secrets engine's finding of the same line)
     assert {("B105", 3), ("secret.ds-secret-keyword", 3)} & {(r, n) for path, r, n in found if path == "app/real.py"}
     assert result.metrics["conclusion"] == "failure"
+
+
+# Sphinx 7.3's tests/test_config/test_config.py round-trips its Config through pickle
+SPHINX_ROUND_TRIP = """\
+import pickle
+
+import pytest
+
+
+@pytest.mark.parametrize('protocol', list(range(pickle.HIGHEST_PROTOCOL)))
+def test_config_pickle_protocol(tmp_path, protocol: int):
+    config = Config()
+
+    pickled_config = pickle.loads(pickle.dumps(config, protocol))
+
+    assert list(config._options) == list(pickled_config._options)
+"""
+
+
+def test_a_pickle_round_trip_is_not_unsafe_deserialisation(pr) -> None:
+    """Sphinx 7.3's three pickle.loads(pickle.dumps(config)) failed the check as 'Unsafe
+    deserialisation' (errors): the line loads what it just made, never outside data."""
+    head = {"tests/test_config/test_config.py": SPHINX_ROUND_TRIP, "tests/test_codec.py": TEST_CODE}
+    result = security.run(pr({"README.md": "x\n"}, head))
+    found = {(f.path, f.rule_id, f.start_line) for f in _reported(result)}
+    assert not {f for f in found if f[0] == "tests/test_config/test_config.py" and f[1] != "B403"}
+    assert ("tests/test_codec.py", "shunter.unsafe-deserialisation", 5) in found  # a cached file's bytes
