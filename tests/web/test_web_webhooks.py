@@ -293,7 +293,7 @@ async def test_metrics_while_redis_is_down_say_so_instead_of_showing_old_depths(
 async def test_installation_id_of_the_wrong_type_is_queued_without_one_not_500(client, redis_url, installation):
     # a 5xx would have GitHub and the missed-delivery sweep redeliver it forever; an event
     # no handler reads is stored whatever its shape (a routed one is a 400: test_web_malformed_payloads)
-    body = json.dumps({**PAYLOAD, "action": "closed", "installation": installation}).encode()
+    body = json.dumps({**PAYLOAD, "action": "assigned", "installation": installation}).encode()
     resp = await client.post("/webhooks", data=body, headers=headers(body))
     assert resp.status == 202  # as for a delivery with no installation at all
     q = events_queue(redis_url)
