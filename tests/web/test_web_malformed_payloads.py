@@ -120,7 +120,7 @@ async def test_the_corrected_delivery_with_the_same_id_is_stored(client, redis_u
 @pytest.mark.parametrize(
     ("event", "ignored", "handled", "payload"),
     [
-        ("pull_request", "closed", "opened", {"number": 7}),
+        ("pull_request", "assigned", "opened", {"number": 7}),
         ("check_run", "completed", "rerequested", {"check_run": "anything"}),
         ("issue_comment", "deleted", "created", {"issue": 5}),
     ],
