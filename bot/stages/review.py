@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bot.engines import heuristics, secrets_scan
+from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
 from bot.engines.ruff_check import (
     BOM,
     Diagnostic,
@@ -117,6 +118,9 @@ def read_texts(ctx: StageContext, paths: Iterable[str]) -> Texts:
             continue
         if len(data) > MAX_FILE_BYTES:
             found.skipped[path] = f"Skipped {path_code(path)}: larger than {MAX_FILE_BYTES // 1_000_000} MB."
+            continue
+        if is_lfs_pointer(data):
+            found.skipped[path] = skipped_pointer(path_code(path))
             continue
         try:
             found.texts[path] = data.decode("utf-8")

@@ -35,6 +35,7 @@ from bot.engines import (
     suppressions,
 )
 from bot.engines.heuristics import is_test_path
+from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
 from bot.engines.redaction import redact
 from bot.engines.security_findings import EngineReport, RuleInfo, confidence_rank
 from bot.errors import ConfigError, EngineError, TransientError
@@ -265,6 +266,10 @@ def _select(ctx: StageContext, opts: SecurityStageConfig, notes: list[str]) -> t
             continue
         if b"\0" in raw[:BINARY_SNIFF]:
             notes.append(f"Skipped {path_code(changed.path)}: binary file.")
+            skipped.append(changed.path)
+            continue
+        if is_lfs_pointer(raw):
+            notes.append(skipped_pointer(path_code(changed.path)))
             skipped.append(changed.path)
             continue
         try:

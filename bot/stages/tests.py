@@ -31,6 +31,7 @@ from bot.engines.coverage_probe import (
 )
 from bot.engines.failure_brief import brief
 from bot.engines.ghostwriter import Candidate, generate
+from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
 from bot.engines.llm.prompt_secrets import masked_note
 from bot.engines.llm.protocol import ChatProvider
 from bot.engines.testgen_changes import (
@@ -140,6 +141,9 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
             continue
         if len(data) > MAX_PARSE_BYTES:
             notes.append(f"Skipped {path_code(path)}: larger than {MAX_PARSE_BYTES // 1_000_000} MB.")
+            continue
+        if is_lfs_pointer(data):
+            notes.append(skipped_pointer(path_code(path)))
             continue
         source = data.decode("utf-8", errors="replace")
         module = changed_functions(path, source, changed.added_lines)

@@ -50,3 +50,26 @@ def test_files_no_test_can_import_are_named_so_in_one_table_row_each(make_ctx, t
     for line in table[2:]:
         assert "no test proposed: a test cannot import" in line and "not a module name" in line, line
     assert "ParseError" not in result.summary
+
+
+POINTER = (
+    b"version https://git-lfs.github.com/spec/v1\n"
+    b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n"
+)
+
+
+def test_a_git_lfs_pointer_is_skipped_with_a_note_by_every_stage(make_ctx) -> None:
+    """A ``*.py`` kept in Git LFS arrives as its pointer text: the review stage read it as
+    Python (five invalid-syntax findings), security and tests said they could not parse it."""
+    from bot.stages import review, security
+
+    base = {"README.md": b"x\n", ".gitattributes": b"*.py filter=lfs diff=lfs merge=lfs -text\n"}
+    ctx = make_ctx(base, {**base, "models/weights.py": POINTER})
+    reviewed = review.run(ctx)
+    assert [f for f in reviewed.findings if f.path == "models/weights.py"] == []
+    assert any("Git LFS pointer" in note and "models/weights.py" in note for note in reviewed.notes)
+    scanned = security.run(make_ctx(base, {**base, "models/weights.py": POINTER}))
+    assert any("Git LFS pointer" in note for note in scanned.notes)
+    assert not any("Could not parse" in note for note in scanned.notes)
+    _, notes = find_targets(make_ctx(base, {**base, "models/weights.py": POINTER}), StageOptions())
+    assert len(notes) == 1 and "Git LFS pointer" in notes[0]
