@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.simulator import gitstore
 from bot.simulator.activity import ZERO, Hub
 from bot.simulator.auth import issue_token, new_rsa_key
+from bot.simulator.branch_rules import BranchRules
 from bot.simulator.faults import Faults
 from bot.simulator.git_http import install_hooks
 from bot.simulator.recorder import Recorder
@@ -398,6 +399,29 @@ class Simulator:
             repo.git.references.create(ref, commit.id, force=True)
             self.hub.refs_changed(repo, [(ref, ZERO, str(commit.id))], user)
             return str(commit.id)
+
+    def protect_branch(
+        self,
+        full_name: str,
+        branch: str,
+        *,
+        required_signatures: bool = False,
+        push_allowances: list[str] | None = None,
+        required_checks: list[str] | None = None,
+        ruleset: bool = False,
+    ) -> None:
+        """Protect ``branch`` (``ruleset=True``: by a ruleset, worded GH013 / 409): pushes over
+        git and ``PATCH /git/refs`` that break a rule are refused in GitHub's words (see
+        :mod:`bot.simulator.branch_rules`). The driver's own commits, a maintainer's pushes,
+        are not checked."""
+        rules = BranchRules(
+            required_signatures=required_signatures,
+            push_allowances=tuple(push_allowances) if push_allowances is not None else None,
+            required_checks=tuple(required_checks or ()),
+            ruleset=ruleset,
+        )
+        with self.world.lock:
+            self._repo(full_name).rules[branch] = rules
 
     def ref(self, full_name: str, ref: str) -> str | None:
         """The sha a ref points at (``main``, ``refs/heads/main``, ``refs/pull/1/head``)."""

@@ -3,7 +3,8 @@
 ``git http-backend`` (CGI) speaks the protocol over the bare repositories; this module does
 what GitHub adds around it: token checks (401 without credentials, 403 without
 ``contents: write`` for a push), a pre-receive hook refusing workflow changes without the
-``workflows`` permission, and after a push the same effects as any other ref move
+``workflows`` permission and updates that break a branch's protection or ruleset
+(:mod:`bot.simulator.branch_rules`), and after a push the same effects as any other ref move
 (``push``/``synchronize`` webhooks, ``refs/pull/N/head`` kept current). A non-fast-forward
 push is refused by git itself unless the client forces it, as on an unprotected GitHub branch.
 """
@@ -18,21 +19,21 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.simulator import gitstore
+from bot.simulator import branch_rules, gitstore
 from bot.simulator.activity import ZERO, Hub
 from bot.simulator.auth import Caller, authenticate, can_see, has_permission, upstream_may_push
 from bot.simulator.context import CALLER, HUB
 from bot.simulator.responses import ApiError
+from bot.simulator.routes_git import caller_actors, succeeded_checks
 from bot.simulator.state import Repo
 
 _HOOK = """#!{python}
 # Installed by the Shunter simulator: GitHub refuses workflow changes from Apps that lack
 # the `workflows` permission.
-import os, subprocess, sys
-if os.environ.get("SIM_WORKFLOWS") == "write":
-    sys.exit(0)
+import os, runpy, subprocess, sys
+updates = sys.stdin.read().splitlines()
 zero = "0" * 40
-for line in sys.stdin:
+for line in updates if os.environ.get("SIM_WORKFLOWS") != "write" else []:
     old, new, ref = line.split()
     if new == zero:
         continue
@@ -47,13 +48,15 @@ for line in sys.stdin:
                 "without `workflows` permission"
             )
             sys.exit(1)
+# then the branch's protection and rulesets (bot/simulator/branch_rules.py, run by path)
+sys.exit(runpy.run_path({rules!r})["pre_receive"](updates, dict(os.environ)))
 """
 
 
 def install_hooks(repo_path: Path) -> None:
     hook = repo_path / "hooks" / "pre-receive"
     hook.parent.mkdir(parents=True, exist_ok=True)
-    hook.write_text(_HOOK.format(python=sys.executable))
+    hook.write_text(_HOOK.format(python=sys.executable, rules=branch_rules.__file__))
     hook.chmod(0o755)
 
 
@@ -108,7 +111,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     with hub.world.lock:
         before = gitstore.all_refs(repo.git) if tail == "git-receive-pack" else {}
-    status, headers, payload = await run_backend(hub, repo, request, tail, body, caller)
+        rules = branch_rules.hook_context(
+            repo.rules,
+            caller_actors(hub, caller),
+            succeeded_checks(hub, repo),
+            repo.signed,
+            f"{hub.shapes.web}/{repo.full_name}/rules",
+        ) if tail == "git-receive-pack" and repo.rules else {}
+    status, headers, payload = await run_backend(hub, repo, request, tail, body, caller, rules)
     if tail == "git-receive-pack" and status == 200:
         with hub.world.lock:
             after = gitstore.all_refs(repo.git)
@@ -123,9 +133,18 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 async def run_backend(
-    hub: Hub, repo: Repo, request: web.Request, tail: str, body: bytes, caller: Caller
+    hub: Hub,
+    repo: Repo,
+    request: web.Request,
+    tail: str,
+    body: bytes,
+    caller: Caller,
+    rules: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
+    """``git http-backend`` for one request; ``rules`` is what the pre-receive hook needs
+    to enforce the branches' protection (:func:`branch_rules.hook_context`)."""
     env = {
+        **(rules or {}),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "GIT_PROJECT_ROOT": str(repo.path.parent.parent),
         "GIT_HTTP_EXPORT_ALL": "1",

@@ -17,7 +17,7 @@ from typing import Any
 import pygit2
 from aiohttp import web
 
-from bot.simulator import gitstore
+from bot.simulator import branch_rules, gitstore
 from bot.simulator.activity import ZERO, Hub
 from bot.simulator.auth import Caller, has_permission
 from bot.simulator.context import ctx, repo_of
@@ -175,6 +175,8 @@ async def create_commit(request: web.Request) -> web.Response:
             None, author, committer, message, tree.id, [_oid(str(p)) for p in parents]
         )
         verified = not body.get("author") and not body.get("committer")
+        if verified:  # GitHub signs it
+            repo.signed.add(str(oid))
         commit = repo.git.get(oid)
         return json_answer(hub.shapes.git_commit(repo, commit, verified=verified), status=201)
 
@@ -209,6 +211,45 @@ def _movable(hub: Hub, caller: Caller, repo: Repo, old: str | None, new: str) ->
         refusal = workflow_refusal(repo, old, new)
         if refusal is not None:
             raise refusal
+
+
+def caller_actors(hub: Hub, caller: Caller) -> list[str]:
+    """The names a branch's push allowances may list the caller by (the App by its slug)."""
+    app = hub.world.app
+    if caller.kind == "installation" and app is not None:
+        return [app.slug, hub.bot_login]
+    return []
+
+
+def succeeded_checks(hub: Hub, repo: Repo) -> dict[str, set[str]]:
+    """Commit -> the names of the check runs that succeeded on it."""
+    found: dict[str, set[str]] = {}
+    for run in hub.world.check_runs.values():
+        if run.repo.lower() == repo.full_name.lower() and run.conclusion == "success":
+            found.setdefault(run.head_sha, set()).add(run.name)
+    return found
+
+
+def _within_rules(hub: Hub, caller: Caller, repo: Repo, ref: str, old: str, new: str) -> None:
+    """Refuse, as GitHub does, a move of a branch that breaks its protection or ruleset."""
+    rules = repo.rules.get(ref.removeprefix("refs/heads/")) if ref.startswith("refs/heads/") else None
+    if rules is None:
+        return
+    walker = repo.git.walk(_oid(new), pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+    walker.hide(_oid(old))
+    unsigned = [
+        str(c.id) for c in walker
+        if str(c.id) not in repo.signed and not branch_rules.has_signature(c.read_raw())
+    ]
+    found = branch_rules.violations(
+        rules,
+        may_push=rules.may_push(caller_actors(hub, caller)),
+        unsigned=unsigned,
+        succeeded=succeeded_checks(hub, repo).get(new, set()),
+    )
+    if found:
+        status, message, docs = branch_rules.api_refusal(rules, found)
+        raise ApiError(status, message, documentation_url=docs)
 
 
 @routes.post("/repos/{owner}/{repo}/git/refs")
@@ -249,6 +290,7 @@ async def update_ref(request: web.Request) -> web.Response:
         _movable(hub, caller, repo, old, sha)
         if not force and not gitstore.is_fast_forward(repo.git, old, sha):
             raise ApiError(422, "Update is not a fast forward")
+        _within_rules(hub, caller, repo, ref, old, sha)
         if old != sha:
             repo.git.references.create(ref, _oid(sha), force=True)
             hub.refs_changed(repo, [(ref, old, sha)], hub.bot_login, forced={ref} if force else None)

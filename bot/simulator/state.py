@@ -17,6 +17,8 @@ from typing import Any
 
 import pygit2
 
+from bot.simulator.branch_rules import BranchRules
+
 PERMISSION_LEVELS = ("none", "read", "triage", "write", "maintain", "admin")
 
 DEFAULT_APP_PERMISSIONS: dict[str, str] = {
@@ -133,6 +135,10 @@ class Repo:
     custom_roles: dict[str, str] = field(default_factory=dict)  # login -> custom role's name
     labels: dict[str, Label] = field(default_factory=dict)
     next_number: int = 1
+    rules: dict[str, BranchRules] = field(default_factory=dict)
+    """Branch name -> its protection or ruleset (none by default: any push lands)."""
+    signed: set[str] = field(default_factory=set)
+    """Commits GitHub signed: made through the Git Data API without an author of the caller's."""
     _git: pygit2.Repository | None = None
 
     @property
