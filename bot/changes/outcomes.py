@@ -68,6 +68,9 @@ class DeadLetter:
     rewritten: bool | None = None
     """With ``branch_head``: whether the branch's new history no longer holds the commit the
     change was computed on (a force-push) rather than adding commits on top of it."""
+    hint: str | None = None
+    """What to change so the change can land (Markdown of Shunter's own), when the cause is
+    known and retrying as things stand fails the same way: a branch rule refusing the push."""
 
     @property
     def retry_hint(self) -> str:

@@ -109,6 +109,8 @@ def dead_letter_reply(letter: DeadLetter) -> str:
             f"Shunter's stages check the new head on their own: press **Apply fixes** on the "
             f"new head's {check}, or comment {again}, to apply the fixes computed for it{rerun}."
         )
+    elif letter.hint:  # a branch rule: retrying as things stand fails the same way
+        lines.append(letter.hint)
     else:
         lines.append(
             "To try again, update the branch and run `/shunter apply` (the stage recomputes the "

@@ -37,6 +37,7 @@ import pygit2
 from bot.errors import GitHubError, TransientError, WorkspaceError
 from bot.git.fetched_refs import fetched_ref
 from bot.git.mirror import PROXY, past_stale_locks
+from bot.git.push_refusals import remote_refusal, rule_advice
 from bot.github.client import translate_errors
 
 
@@ -132,7 +133,8 @@ class BranchPusher(Protocol):
 
 
 class PushRejected(GitHubError):
-    """The remote refused the push for a reason retrying will not fix (e.g. branch rules)."""
+    """The remote refused the push for a reason retrying will not fix (e.g. branch rules);
+    ``message`` quotes GitHub, ``hint`` says what to change (:func:`rule_advice`)."""
 
 
 _CAS_REFUSALS = (
@@ -198,7 +200,8 @@ def leased_push(
     if any(reason in lowered for reason in _CAS_REFUSALS):
         return PushOutcome("refused", None, _last_line(output))
     if "[remote rejected]" in lowered or "protected branch" in lowered:
-        raise PushRejected(f"the remote refused the push to {branch}: {_last_line(output)}")
+        said = remote_refusal(output, remote.token) or _last_line(output)
+        raise PushRejected(f"the remote refused the push to {branch}:\n{said}", hint=rule_advice(said, "git"))
     raise TransientError(f"git push to {branch} failed: {_last_line(output)}")
 
 
@@ -312,7 +315,11 @@ class GitHubKitRefUpdater:
         except TransientError:
             raise
         except GitHubError as exc:
-            raise PushRejected(f"updating {branch} was refused: {exc.message}", status=exc.status) from None
+            raise PushRejected(
+                f"updating {branch} was refused: {exc.message}",
+                status=exc.status,
+                hint=rule_advice(exc.message, "api") or exc.hint,
+            ) from None
         return True
 
 

@@ -336,7 +336,7 @@ def _land_claim(
             for change_id in list(pending):
                 cr = pending.pop(change_id)
                 if queue.finish_dead(claim, change_id, "push_rejected", str(exc)):
-                    letter = DeadLetter(cr, "push_rejected", str(exc))
+                    letter = DeadLetter(cr, "push_rejected", exc.message, hint=exc.hint)
                     outcome.dead.append(letter)
                     _safe_hook(hooks, "dead_lettered", letter)
                 else:
