@@ -10,12 +10,17 @@ of them knows these, which real projects are full of:
 - a masked value: ``api_key = "sk_live_***"`` (what a redactor writes);
 - a placeholder word: ``"password": "pass"``, ``https://user:pass@proxy:8080`` in docs;
 - credentials for a host reserved for examples (RFC 2606/6761): ``user:pw@example.org``,
-  ``localhost``, ``*.test``, ``*.invalid``.
+  ``localhost``, ``*.test``, ``*.invalid``;
+- a Python name, where a keyword names a type: ``Token: 'contextvars.Token'`` (sphinx's
+  map of classes to their true module), ``TOKEN_SERIALIZER = "myapp.serializers.Token"``;
+- an address with no credential in it: ``token_url = "https://provider.com/oauth2/token"``
+  (a URL with user info or a query string is still judged a secret).
 
 A passphrase is prose too, and a weak real password may be a placeholder word, so these are
 not dropped: the stage reports them with low confidence (a notice), which informs without
-failing the default ``fail_on: warning``. Vendor-shaped tokens and Shunter's own patterns
-never pass through here.
+failing the default ``fail_on: warning``, with the reason in the message. Vendor-shaped
+tokens never pass through here; of Shunter's own patterns only the generic
+``password|secret|token|api_key = "..."`` one does, which matches a shape as these do.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import re
 from urllib.parse import unquote
 
 BASIC_AUTH = "Basic Auth Credentials"
-HEURISTIC_TYPES = frozenset({"Secret Keyword", BASIC_AUTH})
+KEYWORD = "Secret Keyword"
+HEURISTIC_TYPES = frozenset({KEYWORD, BASIC_AUTH})
 """detect-secrets' types that match a shape, not a format: the only ones judged here."""
 
 PLACEHOLDER_WORDS = frozenset(
@@ -38,6 +44,12 @@ PLACEHOLDER_WORDS = frozenset(
 _PROSE = re.compile("[A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?(?: [A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?)+")
 _MASK = re.compile(r"\*{3,}|•{3,}")
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@]*:[^\s@]*@(\[[^\]\s]*\]|[^\s/:?#@\"'`]*)", re.I)
+# lower-case module names, then any identifier: a dotted path naming a module, class or
+# function; a password in that shape would be lower-case words and dots only
+_PYTHON_PATH = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*")
+# scheme://host/path with no user info, query or fragment, the places a URL carries a
+# secret, and no path segment long enough to be a token (a Discord webhook's is 68)
+_PLAIN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/@?#:]+(?::\d+)?(?:/[\w.~%-]{0,24})*/?", re.I)
 _EXAMPLE_HOSTS = ("example.com", "example.net", "example.org", "localhost")
 _EXAMPLE_SUFFIXES = (".example", ".test", ".invalid", ".localhost", *(f".{h}" for h in _EXAMPLE_HOSTS))
 
@@ -54,6 +66,10 @@ def example_reason(secret_type: str, value: str, line: str) -> str | None:
         return "placeholder"
     if secret_type == BASIC_AUTH and _example_host(line, value):
         return "example host"
+    if secret_type != BASIC_AUTH and _PYTHON_PATH.fullmatch(value):
+        return "Python name"
+    if secret_type != BASIC_AUTH and _PLAIN_URL.fullmatch(value):
+        return "URL without credentials"
     return None
 
 

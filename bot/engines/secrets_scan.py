@@ -22,11 +22,13 @@ from functools import lru_cache
 from typing import Any
 
 from bot.engines.redaction import RedactingFilter, find_secrets, mask
-from bot.engines.secret_placeholders import example_reason
+from bot.engines.secret_placeholders import KEYWORD, example_reason
 from bot.engines.security_findings import EngineReport, RuleInfo
 from bot.models import Finding, Severity, StageName, fingerprint
 
 ENGINE = "secrets"
+GENERIC = "generic-secret-assignment"
+"""Shunter's one pattern that matches a shape (``password = "..."``), not a format."""
 ROTATE = (
     "Remove it from the code and rotate the credential: anyone who can read this branch "
     "may already have copied it. Rotation is a human job, so Shunter proposes no patch."
@@ -79,8 +81,11 @@ def _finding(
     value: str,
     keep: tuple[int, int],
     confidence: str,
+    example: str | None = None,
 ) -> Finding:
-    """``keep``: the prefix shown in the message, and the one kept in the fingerprinted line."""
+    """``keep``: the prefix shown in the message, and the one kept in the fingerprinted line;
+    ``example``: why the value looks like an example, said in the message so that a notice
+    explains why it does not fail the check."""
     shown, hashed = keep
     masked = mask(value, shown) if value else "[redacted]"
     safe_line = line.replace(value, mask(value, hashed)) if value else line
@@ -89,7 +94,7 @@ def _finding(
         stage=StageName.SECURITY,
         rule_id=rule.id,
         severity=_SEVERITY[confidence],
-        message=f"Possible {kind} (`{masked}`) at {path}:{line_no}. {ROTATE}",
+        message=f"Possible {kind} (`{masked}`) at {path}:{line_no}{_why_low(example)}. {ROTATE}",
         path=path,
         start_line=line_no,
         end_line=line_no,
@@ -99,6 +104,22 @@ def _finding(
         confidence=confidence,
         cwe=798,
     )
+
+
+def _why_low(example: str | None) -> str:
+    if not example:
+        return ""
+    return f" (low confidence: the value looks like {EXAMPLE_WORDING.get(example, example)})"
+
+
+EXAMPLE_WORDING = {
+    "prose": "prose",
+    "masked": "a masked value",
+    "placeholder": "a placeholder word",
+    "example host": "a credential for an example host",
+    "Python name": "a Python name (a type or module path)",
+    "URL without credentials": "an address with no credential in it",
+}
 
 
 def _line_numbers(text: str, only: frozenset[int] | None) -> list[tuple[int, str]]:
@@ -152,6 +173,7 @@ def scan_secrets(
     """Scan decoded file texts; ``only_lines`` restricts a file to those head line numbers."""
     report = EngineReport(engine=ENGINE)
     seen: set[tuple[str, int]] = set()
+    noticed: set[tuple[str, int]] = set()  # lines whose only hits so far look like examples
     numbered_by_path: dict[str, list[tuple[int, str]]] = {}
     for path, text in files.items():
         only = only_lines.get(path) if only_lines is not None else None
@@ -162,6 +184,8 @@ def scan_secrets(
                 rule = rule_for(match.pattern.id, match.pattern.kind)
                 report.rules[rule.id] = rule
                 value = "" if match.pattern.id == "private-key" else match.value
+                # the generic pattern matches a shape, as detect-secrets' keyword detector does
+                example = example_reason(KEYWORD, value, line) if match.pattern.id == GENERIC else None
                 report.findings.append(
                     _finding(
                         path,
@@ -170,12 +194,13 @@ def scan_secrets(
                         rule,
                         value,
                         (match.pattern.keep, match.pattern.keep_in_fingerprints),
-                        match.pattern.confidence,
+                        "low" if example else match.pattern.confidence,
+                        example,
                     )
                 )
-                seen.add((path, n))
+                (noticed if example else seen).add((path, n))
     if detect_secrets:
-        _run_detect_secrets(numbered_by_path, seen, report)
+        _run_detect_secrets(numbered_by_path, seen, report, noticed)
     return report
 
 
@@ -207,7 +232,10 @@ def _run_detect_secrets(
     numbered_by_path: Mapping[str, list[tuple[int, str]]],
     seen: set[tuple[str, int]],
     report: EngineReport,
+    noticed: frozenset[tuple[str, int]] | set[tuple[str, int]] = frozenset(),
 ) -> None:
+    """``seen``: lines Shunter's patterns reported; ``noticed``: lines they reported only as
+    examples, where a hit of detect-secrets is reported if it does not look like one."""
     hits_by_path = _detect_secrets_hits(numbered_by_path)
     if hits_by_path is None:  # pragma: no cover - detect-secrets is a hard dependency
         report.notes.append("detect-secrets is not installed; only Shunter's patterns ran.")
@@ -221,23 +249,18 @@ def _run_detect_secrets(
             n = int(hit.line_number)
             if (path, n) in seen:
                 continue  # Shunter's own pattern already named this line more precisely
-            seen.add((path, n))
-            rule = rule_for("ds-" + _slug(hit.type), hit.type.lower())
-            report.rules[rule.id] = rule
             value = hit.secret_value or ""
             line = text_by_line.get(n, "")
             # prose, masks, placeholder words, example hosts: reported, but as notices
-            confidence = "low" if example_reason(hit.type, value, line) else _ds_confidence(hit.type)
+            example = example_reason(hit.type, value, line)
+            if example and (path, n) in noticed:
+                continue  # Shunter's pattern already listed this line as an example
+            seen.add((path, n))
+            rule = rule_for("ds-" + _slug(hit.type), hit.type.lower())
+            report.rules[rule.id] = rule
+            confidence = "low" if example else _ds_confidence(hit.type)
             report.findings.append(
-                _finding(
-                    path,
-                    n,
-                    line,
-                    rule,
-                    value,
-                    (0, _DS_FINGERPRINT_KEEP),
-                    confidence,
-                )
+                _finding(path, n, line, rule, value, (0, _DS_FINGERPRINT_KEEP), confidence, example)
             )
 
 

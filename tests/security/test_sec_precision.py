@@ -163,3 +163,49 @@ def test_a_pickle_round_trip_is_not_unsafe_deserialisation(pr) -> None:
     found = {(f.path, f.rule_id, f.start_line) for f in _reported(result)}
     assert not {f for f in found if f[0] == "tests/test_config/test_config.py" and f[1] != "B403"}
     assert ("tests/test_codec.py", "shunter.unsafe-deserialisation", 5) in found  # a cached file's bytes
+
+
+# Lines only Shunter's own keyword pattern (``token... = "..."``) flagged, failing the check
+SPHINX_TYPING = """\
+_INVALID_BUILTIN_CLASSES = {
+    Context: 'contextvars.Context',  # Context.__module__ == '_contextvars'
+    Token: 'contextvars.Token',  # Token.__module__ == '_contextvars'
+}
+"""  # sphinx 7.3, sphinx/util/typing.py
+OAUTH_EXAMPLE = """\
+authorization_base_url = "https://OAUTH_IDP_DOMAIN/authorize"
+token_url = "https://OAUTH_IDP_DOMAIN/oauth/token"
+"""  # requests-oauthlib 2.0, docs/examples/native_spa_pkce_auth0.py
+STILL_SECRETS = """\
+auth_token = "https://api.corp.io/v1/hook?token=Zq8tLm2wXv9rKp4"
+webhook_token = "https://discord.com/api/webhooks/1234567890/aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7dE9fG1hJ3kL5mN7pQ9rS1tU3vW5xY7zA9"
+password = "Summer.Autumn2024"
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "line", "why"),
+    [
+        ("sphinx/util/typing.py", SPHINX_TYPING, 3, "a Python name"),
+        ("docs/examples/native_spa_pkce_auth0.py", OAUTH_EXAMPLE, 2, "an address with no credential"),
+    ],
+)
+def test_a_type_name_or_a_plain_url_under_a_keyword_is_a_notice_that_says_why(
+    pr, path, text, line, why
+) -> None:
+    """Sphinx 7.3's map of classes to their module failed the check as a hard-coded
+    credential, and so did an OAuth example's token endpoint; both are listed as notices
+    now, with why they do not fail it."""
+    result = security.run(pr({"README.md": "x\n"}, {path: text}))
+    [finding] = [f for f in _reported(result) if f.engine == "secrets"]
+    assert (finding.start_line, finding.severity, finding.confidence) == (line, Severity.NOTICE, "low")
+    assert f"low confidence: the value looks like {why}" in finding.message
+    assert result.metrics["conclusion"] == "success"
+
+
+def test_urls_carrying_a_token_and_dotted_passwords_still_fail(pr) -> None:
+    result = security.run(pr({"README.md": "x\n"}, {"conf/settings.py": STILL_SECRETS}))
+    by_line = {f.start_line: f for f in _reported(result) if f.engine == "secrets"}
+    assert sorted(by_line) == [1, 2, 3]
+    assert all(f.severity is Severity.WARNING and "low confidence" not in f.message for f in by_line.values())
+    assert result.metrics["conclusion"] == "failure"
