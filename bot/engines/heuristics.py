@@ -91,8 +91,10 @@ def _split(path: str) -> tuple[list[str], str]:
 
 
 def is_test_path(path: str) -> bool:
+    """A test folder (``tests``, ``test``, ``testing``; ``t`` at the top, as celery and
+    kombu name theirs, after Perl) or a test file name."""
     folders, name = _split(path)
-    if any(part in {"tests", "test", "testing"} for part in folders):
+    if any(part in {"tests", "test", "testing"} for part in folders) or folders[:1] == ["t"]:
         return True
     return (
         name.startswith("test_")

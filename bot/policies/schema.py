@@ -229,9 +229,12 @@ Scanner = Literal["bandit", "secrets", "rules", "semgrep", "dependencies"]
 DEFAULT_SCANNERS: tuple[Scanner, ...] = ("bandit", "secrets", "rules")
 
 
-DEFAULT_IGNORED_IN_TESTS = ("B101",)
+DEFAULT_IGNORED_IN_TESTS = ("B101", "B108")
 """bandit's assert test in test files is the best-known false positive: pytest checks with
-``assert``, and tests do not run under ``python -O``. Projects that run bandit skip it there."""
+``assert``, and tests do not run under ``python -O``. Projects that run bandit skip it there.
+Its hard-coded temp path (B108) is the next: a test's fixed ``/tmp/...`` path (celery's daemon
+test config, ``beat_pidfile = "/tmp/beat.test.pid"``) runs on a test machine, not where
+another user can plant a symlink first."""
 
 
 class SecurityStageConfig(StageConfig):
@@ -244,8 +247,8 @@ class SecurityStageConfig(StageConfig):
     ignore_rules_in_tests: list[str] = Field(
         default_factory=lambda: list(DEFAULT_IGNORED_IN_TESTS),
         description="Rule ids or globs not reported in test files (tests/, test_*.py, *_test.py,"
-        " conftest.py...): B101 by default, since a test's assert is how pytest checks; [] reports"
-        " them everywhere.",
+        " conftest.py...): B101 and B108 by default, since a test's assert is how pytest checks and"
+        " its /tmp paths run on a test machine; [] reports them everywhere.",
     )
     min_confidence: Literal["low", "medium", "high"] = "low"
     fail_on: FailOn = FailOn.WARNING

@@ -209,3 +209,26 @@ def test_urls_carrying_a_token_and_dotted_passwords_still_fail(pr) -> None:
     assert sorted(by_line) == [1, 2, 3]
     assert all(f.severity is Severity.WARNING and "low confidence" not in f.message for f in by_line.values())
     assert result.metrics["conclusion"] == "failure"
+
+
+CELERY_DAEMON_CONFIG = """\
+# Test config for t/unit/bin/test_deamonization.py
+
+beat_pidfile = "/tmp/beat.test.pid"
+beat_logfile = "/tmp/beat.test.log"
+"""  # celery 5.4, t/unit/bin/proj/daemon_config.py (celery's tests live in t/)
+APP_TMP = 'PIDFILE = "/tmp/app.pid"\n'
+
+
+def test_fixed_tmp_paths_in_a_test_tree_named_t_do_not_fail_the_check(pr) -> None:
+    """celery 5.4 failed the check on six B108 warnings in its test config; its t/ folder is
+    a test tree and a test's /tmp path is left out (and counted), while an application's
+    fixed /tmp path is still a warning."""
+    head = {"t/unit/bin/proj/daemon_config.py": CELERY_DAEMON_CONFIG, "celery/app.py": APP_TMP}
+    result = security.run(pr({"README.md": "x\n"}, head))
+    assert [(f.path, f.rule_id, f.severity) for f in _reported(result)] == [
+        ("celery/app.py", "B108", Severity.WARNING)
+    ]
+    assert result.metrics["ignored_in_tests"] == 2
+    everywhere = security.run(pr({"README.md": "x\n"}, head, ignore_rules_in_tests=[]))
+    assert sum(f.rule_id == "B108" for f in _reported(everywhere)) == 3
