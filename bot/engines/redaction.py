@@ -132,7 +132,9 @@ PATTERNS: tuple[SecretPattern, ...] = (
         "hard-coded credential",
         _p(
             r"(?i)\b[\w.-]*(?:passw(?:or)?d|passwd|secret|token|api_?key|access_?key|auth_?key)"
-            r"[\w.-]*[\"']?\s*(?::=|=|:)\s*(?P<prefix>[bfrtu]{0,2})[\"']([^\"'\s]{12,})[\"']"
+            # an annotation may stand before the "=": ``api_token: str = "..."`` in a settings class
+            r"[\w.-]*[\"']?(?:\s*:\s*[\w.\[\], |]+?(?=\s*=))?\s*(?::=|=|:)\s*"
+            r"(?P<prefix>[bfrtu]{0,2})[\"']([^\"'\s]{12,})[\"']"
         ),
         group=2,
         confidence="medium",
@@ -207,7 +209,7 @@ def _literal_part(m: re.Match[str], value: str) -> str | None:
 
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:x+|\*+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\([^)]*\)s)$"
-    r"|your[_-]|example|placeholder|changeme|dummy|redacted|xxxx|\*\*\*"
+    r"|your[_-]|example|placeholder|change[_-]?me|dummy|redacted|xxxx|\*\*\*"
 )
 
 

@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from bot.engines import bandit_scan, redaction, secrets_scan
+from bot.models import Severity
 from bot.stages import security
 
 
@@ -243,3 +244,25 @@ def test_paths_holding_secrets_says_what_holds_secret_says_file_by_file() -> Non
     assert one_by_one == {"own.py", "ds_only.py"}
     assert secrets_scan.paths_holding_secrets(texts) == one_by_one
     assert secrets_scan.paths_holding_secrets({}) == set()
+
+
+SETTINGS_CLASS = """\
+from pydantic_settings import BaseSettings
+
+
+class Settings(BaseSettings):
+    POSTGRES_USER: str = "postgres"
+    JWT_SECRET_KEY: str = "Qm7vTz2pLx9wRk4sNd8fHc3bJy6gVa1e"
+    SECRET_KEY: str = "change-me-in-production"
+    JWT_ALGORITHM: str = "HS256"
+"""  # the shape of FastAPI projects' pydantic settings (the value here is made up)
+
+
+def test_an_annotated_secret_in_a_settings_class_fails_the_check(pr) -> None:
+    """``JWT_SECRET_KEY: str = "..."`` was only an entropy notice: the annotation between the
+    name and the "=" hid it from the keyword patterns (bandit's B105 skips it too)."""
+    result = security.run(pr({"README.md": "x\n"}, {"app/core/config.py": SETTINGS_CLASS}))
+    found = [(f.start_line, f.rule_id, f.severity) for f in result.findings if f.engine == "secrets"]
+    assert found == [(6, "secret.generic-secret-assignment", Severity.WARNING)]  # change-me is a placeholder
+    assert result.metrics["conclusion"] == "failure"
+    assert not any("Qm7v" in text for text in [result.summary, *(f.message for f in result.findings)])
