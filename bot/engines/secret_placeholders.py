@@ -15,6 +15,9 @@ of them knows these, which real projects are full of:
   map of classes to their true module), ``TOKEN_SERIALIZER = "myapp.serializers.Token"``;
 - an address with no credential in it: ``token_url = "https://provider.com/oauth2/token"``
   (a URL with user info or a query string is still judged a secret).
+- in a test file, a password from the top of every leaked-password list:
+  ``make_password(password="letmein")`` (django 5.0.7's auth tests). The same word in
+  application code is still a warning: there it may be the real, weak password.
 
 A passphrase is prose too, and a weak real password may be a placeholder word, so these are
 not dropped: the stage reports them with low confidence (a notice), which informs without
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import re
 from urllib.parse import unquote
+
+from bot.engines.heuristics import is_test_path
 
 BASIC_AUTH = "Basic Auth Credentials"
 KEYWORD = "Secret Keyword"
@@ -41,6 +46,15 @@ PLACEHOLDER_WORDS = frozenset(
         "your_password", "yourpassword", "mypassword", "xxx", "xxxx",
     }
 )  # fmt: skip
+COMMON_PASSWORDS = frozenset(
+    {
+        "letmein", "qwerty", "qwerty123", "123456", "12345678", "123456789", "password1",
+        "password123", "admin", "admin123", "abc123", "iloveyou", "monkey", "dragon",
+        "hunter2", "trustno1", "welcome", "sesame", "opensesame", "testpw", "testpass",
+        "secret123", "s3cr3t", "p4ssw0rd", "pa55word", "letmein123",
+    }
+)  # fmt: skip
+"""Dummies of test suites (django's auth tests use letmein, qwerty, testpw, password1)."""
 _PROSE = re.compile("[A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?(?: [A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?)+")
 _MASK = re.compile(r"\*{3,}|•{3,}")
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@]*:[^\s@]*@(\[[^\]\s]*\]|[^\s/:?#@\"'`]*)", re.I)
@@ -54,8 +68,8 @@ _EXAMPLE_HOSTS = ("example.com", "example.net", "example.org", "localhost")
 _EXAMPLE_SUFFIXES = (".example", ".test", ".invalid", ".localhost", *(f".{h}" for h in _EXAMPLE_HOSTS))
 
 
-def example_reason(secret_type: str, value: str, line: str) -> str | None:
-    """Why the hit (``value`` found on ``line``) is likely an example, or None."""
+def example_reason(secret_type: str, value: str, line: str, path: str = "") -> str | None:
+    """Why the hit (``value`` found on ``line`` of ``path``) is likely an example, or None."""
     if secret_type not in HEURISTIC_TYPES or not value:
         return None
     if _PROSE.fullmatch(value.strip()):
@@ -64,6 +78,8 @@ def example_reason(secret_type: str, value: str, line: str) -> str | None:
         return "masked"
     if unquote(value).lower().strip() in PLACEHOLDER_WORDS:
         return "placeholder"
+    if secret_type != BASIC_AUTH and value.lower() in COMMON_PASSWORDS and is_test_path(path):
+        return "common password in a test"
     if secret_type == BASIC_AUTH and _example_host(line, value):
         return "example host"
     if secret_type != BASIC_AUTH and _PYTHON_PATH.fullmatch(value):

@@ -119,6 +119,7 @@ EXAMPLE_WORDING = {
     "example host": "a credential for an example host",
     "Python name": "a Python name (a type or module path)",
     "URL without credentials": "an address with no credential in it",
+    "common password in a test": "a well-known dummy password in a test file",
 }
 
 
@@ -185,7 +186,7 @@ def scan_secrets(
                 report.rules[rule.id] = rule
                 value = "" if match.pattern.id == "private-key" else match.value
                 # the generic pattern matches a shape, as detect-secrets' keyword detector does
-                example = example_reason(KEYWORD, value, line) if match.pattern.id == GENERIC else None
+                example = example_reason(KEYWORD, value, line, path) if match.pattern.id == GENERIC else None
                 report.findings.append(
                     _finding(
                         path,
@@ -252,7 +253,7 @@ def _run_detect_secrets(
             value = hit.secret_value or ""
             line = text_by_line.get(n, "")
             # prose, masks, placeholder words, example hosts: reported, but as notices
-            example = example_reason(hit.type, value, line)
+            example = example_reason(hit.type, value, line, path)
             if example and (path, n) in noticed:
                 continue  # Shunter's pattern already listed this line as an example
             seen.add((path, n))

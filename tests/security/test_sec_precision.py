@@ -232,3 +232,26 @@ def test_fixed_tmp_paths_in_a_test_tree_named_t_do_not_fail_the_check(pr) -> Non
     assert result.metrics["ignored_in_tests"] == 2
     everywhere = security.run(pr({"README.md": "x\n"}, head, ignore_rules_in_tests=[]))
     assert sum(f.rule_id == "B108" for f in _reported(everywhere)) == 3
+
+
+DJANGO_HASHER_TEST = """\
+        cases = [
+            (None, None, None),  # no plain text password provided
+            ("foo", make_password(password=None), None),  # unusable encoded
+            ("letmein", make_password(password="letmein"), ValueError),  # valid encoded
+        ]
+"""  # django 5.0.7, tests/auth_tests/test_hashers.py
+
+
+def test_a_well_known_dummy_password_fails_in_code_but_not_in_a_test(pr) -> None:
+    """django 5.0.7's hasher test failed the check on make_password(password="letmein"); in a
+    test file it is a notice that says why, and the same line in application code still fails."""
+    head = {"tests/auth_tests/test_hashers.py": DJANGO_HASHER_TEST, "app/accounts.py": DJANGO_HASHER_TEST}
+    result = security.run(pr({"README.md": "x\n"}, head))
+    found = {f.path: f for f in _reported(result) if f.engine == "secrets"}
+    assert sorted(found) == ["app/accounts.py", "tests/auth_tests/test_hashers.py"]
+    in_test = found["tests/auth_tests/test_hashers.py"]
+    assert (in_test.start_line, in_test.severity) == (4, Severity.NOTICE)
+    assert "a well-known dummy password in a test file" in in_test.message
+    assert found["app/accounts.py"].severity is Severity.WARNING
+    assert result.metrics["failing"] == 1
