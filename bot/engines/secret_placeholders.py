@@ -15,6 +15,9 @@ of them knows these, which real projects are full of:
   map of classes to their true module), ``TOKEN_SERIALIZER = "myapp.serializers.Token"``;
 - an address with no credential in it: ``token_url = "https://provider.com/oauth2/token"``
   (a URL with user info or a query string is still judged a secret).
+- a value published as an example by a standard or a vendor, whatever the detector:
+  ``"access_token": "2YotnFZFEjr1zCsicMWpAA"`` (RFC 6749, in oauthlib's tests),
+  ``AKIAIOSFODNN7EXAMPLE`` (AWS's documentation, in botocore's);
 - in a test file, a password from the top of every leaked-password list:
   ``make_password(password="letmein")`` (django 5.0.7's auth tests). The same word in
   application code is still a warning: there it may be the real, weak password.
@@ -46,6 +49,25 @@ PLACEHOLDER_WORDS = frozenset(
         "your_password", "yourpassword", "mypassword", "xxx", "xxxx",
     }
 )  # fmt: skip
+PUBLISHED_EXAMPLES = {
+    # the OAuth 2.0 framework's examples: access and refresh token, code, client secret
+    "2YotnFZFEjr1zCsicMWpAA": "RFC 6749",
+    "tGzv3JOkF0XG5Qx2TlKWIA": "RFC 6749",
+    "SplxlOBeZQQYbYS6WxSbIA": "RFC 6749",
+    "7Fjfp0ZBr1KtDRbnfVdmIw": "RFC 6749",
+    "mF_9.B5f-4.1JqM": "RFC 6750",
+    # OAuth 1.0's: client and token secrets
+    "kd94hf93k423kf44": "RFC 5849",
+    "pfkkdhi9sl3r4s00": "RFC 5849",
+    "hdhd0244k9j7ao03": "RFC 5849",
+    # AWS's documentation: access key ids and secret keys
+    "AKIAIOSFODNN7EXAMPLE": "AWS's documentation",
+    "AKIAI44QH8DHBEXAMPLE": "AWS's documentation",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": "AWS's documentation",
+    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY": "AWS's documentation",
+}
+"""Values readers copy from a specification or a vendor's guide: every library implementing
+it has them in its tests and docs, and no service accepts them."""
 COMMON_PASSWORDS = frozenset(
     {
         "letmein", "qwerty", "qwerty123", "123456", "12345678", "123456789", "password1",
@@ -69,7 +91,11 @@ _EXAMPLE_SUFFIXES = (".example", ".test", ".invalid", ".localhost", *(f".{h}" fo
 
 
 def example_reason(secret_type: str, value: str, line: str, path: str = "") -> str | None:
-    """Why the hit (``value`` found on ``line`` of ``path``) is likely an example, or None."""
+    """Why the hit (``value`` found on ``line`` of ``path``) is likely an example, or None.
+
+    Published examples are judged for every kind; the rest only for the heuristic ones."""
+    if value in PUBLISHED_EXAMPLES:
+        return f"example published in {PUBLISHED_EXAMPLES[value]}"
     if secret_type not in HEURISTIC_TYPES or not value:
         return None
     if _PROSE.fullmatch(value.strip()):

@@ -109,7 +109,7 @@ def _finding(
 def _why_low(example: str | None) -> str:
     if not example:
         return ""
-    return f" (low confidence: the value looks like {EXAMPLE_WORDING.get(example, example)})"
+    return f" (low confidence: the value looks like {EXAMPLE_WORDING.get(example, 'an ' + example)})"
 
 
 EXAMPLE_WORDING = {
@@ -185,8 +185,10 @@ def scan_secrets(
                 rule = rule_for(match.pattern.id, match.pattern.kind)
                 report.rules[rule.id] = rule
                 value = "" if match.pattern.id == "private-key" else match.value
-                # the generic pattern matches a shape, as detect-secrets' keyword detector does
-                example = example_reason(KEYWORD, value, line, path) if match.pattern.id == GENERIC else None
+                # the generic pattern matches a shape, as detect-secrets' keyword detector does;
+                # the others a format, judged only against values published as examples
+                kind = KEYWORD if match.pattern.id == GENERIC else match.pattern.kind
+                example = example_reason(kind, value, line, path)
                 report.findings.append(
                     _finding(
                         path,

@@ -74,9 +74,9 @@ def test_fixes_are_counted_once_in_plain_english(pr) -> None:
     assert "(1 file; see --format json for the diff)" in text  # was "1 files"
 
 
-SECRETS = (
-    'AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n'
-    'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n'
+SECRETS = (  # made up: AWS's documented examples are notices (published examples)
+    'AWS_SECRET_ACCESS_KEY = "Zk3pQ8vN2xR7mT4wL9bY1cF6hJ0sD5gA3eK8uVqP"\n'
+    'AWS_ACCESS_KEY_ID = "AKIAQYLPMN5HHHFPZAM2"\n'
 )
 HASH = "import hashlib\n\n\ndef digest(data):\n    return hashlib.md5(data).hexdigest()\n"
 CLEAN = "def add(a, b):\n    return a + b\n"

@@ -255,3 +255,44 @@ def test_a_well_known_dummy_password_fails_in_code_but_not_in_a_test(pr) -> None
     assert "a well-known dummy password in a test file" in in_test.message
     assert found["app/accounts.py"].severity is Severity.WARNING
     assert result.metrics["failing"] == 1
+
+
+OAUTHLIB_TEST = """\
+    def test_parse_token_response_invalid_expires_at(self):
+        token_json = ('{   "access_token":"2YotnFZFEjr1zCsicMWpAA",'
+                      '    "token_type":"example",'
+                      '    "expires_at":"2006-01-02T15:04:05Z",'
+                      '    "scope":"/profile",'
+                      '    "example_parameter":"example_value"}')
+        token = {
+            "access_token": "2YotnFZFEjr1zCsicMWpAA",
+"""  # oauthlib 3.2.0, tests/oauth2/rfc6749/clients/test_base.py
+AWS_DOCS = """\
+[default]
+aws_access_key_id = AKIAIOSFODNN7EXAMPLE
+aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+"""  # the credentials file of AWS's documentation, as botocore's docs and tests copy it
+MADE_UP_KEY = 'aws_access_key_id = "AKIAQYLPMN5HHHFPZAM2"\n'
+
+
+def test_values_published_as_examples_are_notices_that_name_where(pr) -> None:
+    """oauthlib 3.2.0 failed the check on RFC 6749's example access token; it and AWS's
+    documented example keys are notices naming their source, and any other key still fails."""
+    head = {
+        "tests/oauth2/rfc6749/clients/test_base.py": OAUTHLIB_TEST,
+        "docs/credentials.ini": AWS_DOCS,
+        "tests/test_credentials.py": MADE_UP_KEY,
+    }
+    result = security.run(pr({"README.md": "x\n"}, head))
+    found = {(f.path, f.start_line): f for f in _reported(result) if f.engine == "secrets"}
+    examples = {key: f for key, f in found.items() if f.severity is Severity.NOTICE}
+    assert sorted(examples) == [
+        ("docs/credentials.ini", 2),
+        ("docs/credentials.ini", 3),
+        ("tests/oauth2/rfc6749/clients/test_base.py", 2),
+        ("tests/oauth2/rfc6749/clients/test_base.py", 8),
+    ]
+    assert "an example published in RFC 6749" in examples["tests/oauth2/rfc6749/clients/test_base.py", 2].message
+    assert "an example published in AWS's documentation" in examples["docs/credentials.ini", 2].message
+    assert found["tests/test_credentials.py", 1].severity is Severity.ERROR
+    assert result.metrics["failing"] == 1
