@@ -11,6 +11,11 @@ Two misfires seen on real releases (requests 2.32.0, flask 3.1.0), both bugs in 
   password whatever the value's type, so ``"SECRET_KEY_FALLBACKS": None`` is "a hard-coded
   password 'None'". ``None``, booleans and numbers are not password strings.
 
+B105 also takes any string compared with or stored under a password-like name for a
+password: ``assert ret_password == ""`` (keyring 25.0's tests) and ``'token_type': 'Bearer'``
+(authlib 1.3.0's RFC 9068 introspection, where "Bearer" is the scheme RFC 6750 names).
+An empty string and an HTTP authentication scheme's name are not password strings either.
+
 A third is a judgement bandit cannot make on one call: B301/B302 (pickle, marshal) on
 ``pickle.loads(pickle.dumps(config))`` (Sphinx 7.3's config tests), which loads what the same
 line made and never data from outside. Shunter's own rule leaves such a round trip out
@@ -36,7 +41,8 @@ def is_misfire(finding: Finding, tree: ast.Module | None) -> bool:
     if finding.rule_id == "B113":
         return _not_a_request_call(tree, finding.start_line)
     if finding.rule_id == "B105":
-        return _password_key_without_string(tree, finding.start_line)
+        line = finding.start_line
+        return _password_key_without_string(tree, line) or _only_empty_or_scheme_strings(tree, line)
     if finding.rule_id in ("B301", "B302"):
         return _round_trip(tree, finding.start_line)
     return False
@@ -84,6 +90,22 @@ def _password_key_without_string(tree: ast.Module, line: int) -> bool:
         and not isinstance(value.value, str | bytes)
     }
     return bool(strings) and strings <= keys_without_string
+
+
+# HTTP authentication schemes (IANA's registry) a token's type names, lower-cased
+_AUTH_SCHEMES = {"basic", "bearer", "digest", "dpop", "hoba", "mutual", "negotiate", "ntlm", "mac"}
+
+
+def _only_empty_or_scheme_strings(tree: ast.Module, line: int) -> bool:
+    """Every string on the line is a dictionary key, empty, or an authentication scheme's name."""
+    keys = {id(key) for node in ast.walk(tree) if isinstance(node, ast.Dict) for key in node.keys}
+    values = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.lineno == line
+        and id(node) not in keys
+    ]
+    return bool(values) and all(v == "" or v.lower() in _AUTH_SCHEMES for v in values)
 
 
 _DUMPS = {"pickle.dumps", "_pickle.dumps", "cPickle.dumps", "dill.dumps", "marshal.dumps"}

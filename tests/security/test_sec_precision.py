@@ -296,3 +296,35 @@ def test_values_published_as_examples_are_notices_that_name_where(pr) -> None:
     assert "an example published in AWS's documentation" in examples["docs/credentials.ini", 2].message
     assert found["tests/test_credentials.py", 1].severity is Severity.ERROR
     assert result.metrics["failing"] == 1
+
+
+AUTHLIB_INTROSPECTION = """\
+def introspect(token):
+    return {
+        'active': True,
+        'token_type': 'Bearer',
+    }
+"""  # authlib 1.3.0, authlib/oauth2/rfc9068/introspection.py
+KEYRING_KWALLET_TEST = """\
+def check(ret_password):
+    assert ret_password == ""
+"""  # keyring 25.0, tests/backends/test_kwallet.py
+STRING_PASSWORDS = """\
+TOKEN = {'token_type': 'Zq8tLm2wXv'}
+def check(password):
+    return password == "Zq8tLm2wXv"
+"""
+
+
+def test_bandit_b105_on_a_token_type_or_an_empty_string_is_dropped(pr) -> None:
+    """authlib 1.3.0's ``'token_type': 'Bearer'`` and keyring 25.0's ``ret_password == ""``
+    were B105 'hard-coded password' notices; a real string under or against such a name stays."""
+    head = {
+        "authlib/introspection.py": AUTHLIB_INTROSPECTION,
+        "tests/test_kwallet.py": KEYRING_KWALLET_TEST,
+        "app/real.py": STRING_PASSWORDS,
+    }
+    result = security.run(pr({"README.md": "x\n"}, head, ignore_rules_in_tests=[]))
+    # (a B105 is folded into the secrets engine's finding where both name a line)
+    passwords = {(f.path, f.start_line) for f in _reported(result) if f.rule_id == "B105" or f.engine == "secrets"}
+    assert sorted(passwords) == [("app/real.py", 1), ("app/real.py", 3)]
