@@ -7,6 +7,7 @@ applying fix edits to text, and building unified diffs and one-hunk suggestions.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import hashlib
@@ -867,8 +868,15 @@ def choose_fixes(fixes: Sequence[Fix]) -> list[int]:
 
     Ruff itself loops until nothing changes; one pass of non-overlapping fixes is what can
     be proven to match what the reviewer saw, and the next run picks up the rest.
+
+    The spans taken so far are kept sorted and never overlap, so their ends rise with their
+    starts: a new span overlaps one of them exactly when the last taken span starting
+    before its end reaches past its start, which a bisection finds. Checking every taken
+    span instead made a generated line with 12,000 f-string fixes cost 72 million
+    comparisons.
     """
-    taken: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    taken: list[tuple[tuple[int, int], tuple[int, int]]] = []  # sorted, pairwise apart
+    points: set[tuple[int, int]] = set()  # where taken insertions (empty spans) sit
     chosen: list[int] = []
 
     def narrow_first(i: int) -> tuple[int, tuple[int, int]]:
@@ -877,11 +885,16 @@ def choose_fixes(fixes: Sequence[Fix]) -> list[int]:
 
     for index in sorted((i for i in range(len(fixes)) if fixes[i].edits), key=narrow_first):
         begin, end = _span(fixes[index])
-        if any(begin < t_end and t_begin < end for t_begin, t_end in taken):
+        # taken[:before] start before ``end`` (one starting at ``end`` ends there or later,
+        # so it sorts at or after (end, end))
+        before = bisect.bisect_left(taken, (end, end))
+        if before and begin < taken[before - 1][1]:
             continue
-        if any(begin == end == t_begin == t_end for t_begin, t_end in taken):
+        if begin == end and begin in points:
             continue  # two insertions at one point: order would be a guess
-        taken.append((begin, end))
+        bisect.insort(taken, (begin, end))
+        if begin == end:
+            points.add(begin)
         chosen.append(index)
     return sorted(chosen)
 
@@ -1067,14 +1080,21 @@ def only_newlines(text: str) -> bool:
 
 
 def suggestion_for(
-    text: str, fix: Fix, lines: Sequence[str] | None = None, *, plain: Sequence[str] | None = None
+    text: str,
+    fix: Fix,
+    lines: Sequence[str] | None = None,
+    *,
+    plain: Sequence[str] | None = None,
+    max_chars: int | None = None,
 ) -> tuple[int, int, str] | None:
     """``(start_line, end_line, replacement)``: the whole lines a fix rewrites, if it can be
     shown as one GitHub suggestion. An edit ending at column 1 of the next line eats the
     newline of its last line, so that line counts as the end. ``lines`` is
     ``ruff_lines(text)`` when the caller has it (one split per file, not
     one per fix); ``plain`` is ``text.splitlines()`` of a text ``only_newlines`` accepts,
-    which serves as well without a second split.
+    which serves as well without a second split. None too when those lines hold more than
+    ``max_chars`` characters: told before the lines are copied, so that each of a long
+    line's many fixes costs no copy of it.
     """
     if not fix.edits:
         return None
@@ -1084,6 +1104,8 @@ def suggestion_for(
     count = len(lines) if lines is not None else len(plain or ())
     last = end_row - 1 if end_col == 1 and end_row > row else end_row
     if last > count or row > count:
+        return None
+    if max_chars is not None and sum(map(len, (lines or plain or ())[row - 1 : last])) > max_chars:
         return None
     if lines is not None:
         region = "".join(lines[row - 1 : last])

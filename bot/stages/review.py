@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -56,10 +56,13 @@ SUMMARY_ROWS = 20
 
 @dataclass
 class _Work:
-    """What the steps accumulate; ``fixes`` maps a ruff finding to its safe fix."""
+    """What the steps accumulate; ``fixes`` holds each ruff finding with its safe fix."""
 
     findings: list[Finding] = field(default_factory=list)
-    fixes: dict[Finding, Fix] = field(default_factory=dict)
+    fixes: dict[int, tuple[Finding, Fix]] = field(default_factory=dict)
+    """By the finding's ``id()``: two findings of one rule on one line with no suggestion
+    (a line too long to suggest) are equal, and keyed by value they kept one fix between
+    them, so the patch fixed one of them."""
     notes: list[str] = field(default_factory=list)
     lines: dict[str, list[str]] = field(default_factory=dict)
     """``splitlines()`` of the texts, split once per file (by the heuristics or the findings)."""
@@ -69,6 +72,11 @@ class _Work:
     timings: dict[str, float] = field(default_factory=dict)
     _mark: float = field(default_factory=time.perf_counter)
 
+    def fix_of(self, finding: Finding) -> Fix | None:
+        """The safe fix of this very finding (not of an equal one), if it has one."""
+        pair = self.fixes.get(id(finding))
+        return pair[1] if pair is not None and pair[0] is finding else None
+
     def lap(self, name: str) -> None:
         """Record the seconds since the previous lap under ``<name>_seconds`` (metrics)."""
         now = time.perf_counter()
@@ -77,6 +85,8 @@ class _Work:
 
     dropped_early: int = 0
     """ruff diagnostics outside the filter, dropped before becoming findings."""
+    crowded: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    """ruff's count of findings per (path, line, rule) where it is over ``MAX_SAME_ON_LINE``."""
     outage: RuffOutage | None = None
     """Why ruff linted nothing, when it did not."""
     early: dict[str, _FilePatch] = field(default_factory=dict)
@@ -131,6 +141,19 @@ def read_texts(ctx: StageContext, paths: Iterable[str]) -> Texts:
     return found
 
 
+SUGGESTION_MAX_CHARS = 2_000
+"""The most characters a suggestion may rewrite. A fix on a generated or minified line
+(one f-string prefix of 12,000 on a 100,000-character line) would suggest the whole line
+again: unreadable as a suggestion, and the secret check before a suggestion is published
+scans it whole, once per fix, which kept such a pull request's checks running for hours.
+Such a fix goes to the patch only."""
+
+MAX_SAME_ON_LINE = 10
+"""How many findings of one rule on one line are reported. They share one finding id (the
+id hashes the rule, the path and the line), so the rest add nothing a reviewer can tell
+apart, while each costs the stage and the publisher work on the whole line: a line of
+minified code had 12,000. The rest are counted in a note, and their fixes left out."""
+
 SUGGESTION_REACH = 2
 """How many lines beyond ruff's range a fix may rewrite and still be shown as a suggestion.
 A fix that also edits far away (an import added at the top of the file) would move the
@@ -152,7 +175,13 @@ def _ruff_finding(
         if diag.path not in with_ends:
             with_ends[diag.path] = None if only_newlines(text) else ruff_lines(text)
         kept_ends = with_ends[diag.path]
-        region = suggestion_for(text, fix, kept_ends, plain=lines if kept_ends is None else None)
+        region = suggestion_for(
+            text,
+            fix,
+            kept_ends,
+            plain=lines if kept_ends is None else None,
+            max_chars=SUGGESTION_MAX_CHARS,
+        )
         if (
             region is not None
             and diag.row - SUGGESTION_REACH <= region[0] <= diag.row <= region[1]
@@ -338,12 +367,18 @@ def finish_ruff(
         if pairs:
             work.early[path] = _file_patch(path, pairs, texts, blobs.get(path), (raw or {}).get(path))
 
+    same_on_line: Counter[tuple[str, int, str]] = Counter()
+
     def build(diagnostics: Sequence[Diagnostic]) -> None:
         split = work.lines
         for diag in diagnostics:
             text = texts.get(diag.path)
             if text is None:
                 continue
+            same = (diag.path, diag.row, diag.code)
+            same_on_line[same] += 1
+            if same_on_line[same] > MAX_SAME_ON_LINE:
+                continue  # before the finding's fingerprint and suggestion are worked out
             if diag.path not in split:
                 split[diag.path] = text.splitlines()
             pair = _ruff_finding(diag, text, split[diag.path], work.lines_with_ends)
@@ -363,10 +398,37 @@ def finish_ruff(
         work.dropped_early = dropped_before
         work.outage = outage_of(exc, started.configs)
         return
+    work.crowded = {same: count for same, count in same_on_line.items() if count > MAX_SAME_ON_LINE}
+    work.notes.extend(crowded_notes(work.crowded))
     for finding, fix in built:
         work.findings.append(finding)
         if fix is not None:
-            work.fixes[finding] = fix
+            work.fixes[id(finding)] = (finding, fix)
+
+
+def crowded_notes(crowded: Mapping[tuple[str, int, str], int], shown: int = 3) -> list[str]:
+    """One note per file where ruff reported more than ``MAX_SAME_ON_LINE`` findings of one
+    rule on one line (``crowded`` counts them per path, line and rule): how many are left
+    out, and the most crowded lines, so the check says what it did not report."""
+    by_path: dict[str, list[tuple[int, str, int]]] = {}
+    for (path, row, code), count in crowded.items():
+        by_path.setdefault(path, []).append((row, code, count))
+    notes: list[str] = []
+    for path, places in sorted(by_path.items()):
+        places.sort(key=lambda place: (-place[2], place[0], place[1]))
+        left = sum(count - MAX_SAME_ON_LINE for _row, _code, count in places)
+        named = [
+            f"{code_span(code)} {count:,} times on line {row}" for row, code, count in places[:shown]
+        ]
+        if len(places) > shown:
+            named.append(f"more than {MAX_SAME_ON_LINE} times on {plural(len(places) - shown, 'more line')}")
+        found = ", ".join(named[:-1]) + (" and " if len(named) > 1 else "") + named[-1]
+        notes.append(
+            f"Only {MAX_SAME_ON_LINE} findings of one rule on one line are reported (they share "
+            f"one finding id): ruff found {found} in {path_code(path)}; the {left:,} more are "
+            "left out, with their fixes."
+        )
+    return notes
 
 
 # ruff rules that say what a heuristic says (the heuristic's finding is kept: it carries a
@@ -436,7 +498,7 @@ def _file_patch(
 
 def build_patch(
     kept: Sequence[Finding],
-    fixes: dict[Finding, Fix],
+    fixes: Mapping[Finding, Fix] | Callable[[Finding], Fix | None],
     texts: dict[str, str],
     files: Sequence[ChangedFile],
     raw: dict[str, bytes] | None = None,
@@ -444,7 +506,8 @@ def build_patch(
     held_back: list[str] | None = None,
 ) -> PatchDraft | None:
     """One patch with ruff's safe fixes for the reported findings, against the head blobs
-    (``raw``: the texts' bytes, where the caller has them). ``early`` holds files' shares
+    (``raw``: the texts' bytes, where the caller has them). ``fixes`` gives a finding's
+    fix (``_Work.fix_of``, which tells equal findings apart, or a mapping). ``early`` holds files' shares
     worked out while ruff was still writing; one made from other fixes is made again.
 
     A file whose share holds a secret (on a line a fix rewrites, or beside one) is left out
@@ -452,8 +515,9 @@ def build_patch(
     again in a commit Shunter authored, and keep it in the change request, as the security
     stage's patches never do (``security._patches``)."""
     by_file: dict[str, list[tuple[Finding, Fix]]] = {}
+    fix_of = fixes.get if isinstance(fixes, Mapping) else fixes
     for finding in kept:
-        fix = fixes.get(finding)
+        fix = fix_of(finding)
         if fix is not None:
             by_file.setdefault(finding.path, []).append((finding, fix))
     blobs = {file.path: file.head_blob for file in files}
@@ -698,7 +762,7 @@ def _run(ctx: StageContext) -> StageResult:
     kept.sort(key=lambda f: (f.path, f.start_line, f.rule_id))
     work.lap("filter")
     held_back: list[str] = []
-    patch = build_patch(kept, work.fixes, texts, files, raw, work.early, held_back)
+    patch = build_patch(kept, work.fix_of, texts, files, raw, work.early, held_back)
     work.notes.extend(
         f"No fix patch for {path_code(path)}: the lines ruff's fixes change, or the lines "
         "beside them, hold a secret, which Shunter does not commit; remove the secret first."
@@ -718,6 +782,8 @@ def _run(ctx: StageContext) -> StageResult:
         **work.timings,
         "duration_seconds": round(time.perf_counter() - started, 4),
     }
+    if work.crowded:
+        metrics["left_out_same_on_line"] = sum(count - MAX_SAME_ON_LINE for count in work.crowded.values())
     if work.outage is not None:
         # ``error`` marks a stage that could not complete (``shunter run`` exits 3 unless
         # a finding fails it); ``neutral`` keeps the check from reading as a clean pass
