@@ -8,7 +8,8 @@ of them knows these, which real projects are full of:
 - prose: ``"holds-secret": "held a secret"`` (a dictionary of wording), ``app.secret_key =
   "new test key"``;
 - a masked value: ``api_key = "sk_live_***"`` (what a redactor writes);
-- a placeholder word: ``"password": "pass"``, ``https://user:pass@proxy:8080`` in docs;
+- a placeholder word: ``"password": "pass"``, ``https://user:pass@proxy:8080`` in docs,
+  ``client_secret = "asecret"``;
 - credentials for a host reserved for examples (RFC 2606/6761): ``user:pw@example.org``,
   ``localhost``, ``*.test``, ``*.invalid``;
 - a Python name, where a keyword names a type: ``Token: 'contextvars.Token'`` (sphinx's
@@ -102,7 +103,7 @@ def example_reason(secret_type: str, value: str, line: str, path: str = "") -> s
         return "prose"
     if _MASK.search(value):
         return "masked"
-    if unquote(value).lower().strip() in PLACEHOLDER_WORDS:
+    if _placeholder_word(unquote(value).lower().strip()):
         return "placeholder"
     if secret_type != BASIC_AUTH and value.lower() in COMMON_PASSWORDS and is_test_path(path):
         return "common password in a test"
@@ -113,6 +114,20 @@ def example_reason(secret_type: str, value: str, line: str, path: str = "") -> s
     if secret_type != BASIC_AUTH and _PLAIN_URL.fullmatch(value):
         return "URL without credentials"
     return None
+
+
+_DUMMY_PREFIXES = ("a", "an", "my", "some", "the", "fake", "dummy", "test", "bad", "wrong", "other")
+
+
+def _placeholder_word(word: str) -> bool:
+    """A placeholder word, bare or after an article or a dummy's adjective, with or without
+    a separator: ``asecret`` (oauthlib 3.2's device-flow tests), ``some-token``, ``fake_password``."""
+    if word in PLACEHOLDER_WORDS:
+        return True
+    return any(
+        word.startswith(prefix) and word[len(prefix) :].lstrip("-_") in PLACEHOLDER_WORDS
+        for prefix in _DUMMY_PREFIXES
+    )
 
 
 def _example_host(line: str, value: str) -> bool:

@@ -328,3 +328,20 @@ def test_bandit_b105_on_a_token_type_or_an_empty_string_is_dropped(pr) -> None:
     # (a B105 is folded into the secrets engine's finding where both name a line)
     passwords = {(f.path, f.start_line) for f in _reported(result) if f.rule_id == "B105" or f.engine == "secrets"}
     assert sorted(passwords) == [("app/real.py", 1), ("app/real.py", 3)]
+
+
+OAUTHLIB_DEVICE_TEST = """\
+class DeviceClientTest(TestCase):
+
+    client_id = "someclientid"
+    client_secret = "asecret"
+"""  # oauthlib 3.2.0, tests/oauth2/rfc8628/clients/test_device.py
+
+
+def test_a_placeholder_word_after_an_article_is_a_notice(pr) -> None:
+    """oauthlib 3.2.0's device-flow test failed the check on client_secret = "asecret"."""
+    result = security.run(pr({"README.md": "x\n"}, {"tests/oauth2/test_device.py": OAUTHLIB_DEVICE_TEST}))
+    [finding] = [f for f in _reported(result) if f.engine == "secrets"]
+    assert (finding.start_line, finding.severity) == (4, Severity.NOTICE)
+    assert "a placeholder word" in finding.message
+    assert result.metrics["conclusion"] == "success"
