@@ -16,6 +16,9 @@ of them knows these, which real projects are full of:
   map of classes to their true module), ``TOKEN_SERIALIZER = "myapp.serializers.Token"``;
 - an address with no credential in it: ``token_url = "https://provider.com/oauth2/token"``
   (a URL with user info or a query string is still judged a secret).
+- a name, not a value: an identifier or header the keyword names (``client_secret =
+  'someclientsecret'``, ``password = "user_password"`` in oauthlib's tests,
+  ``token_endpoint_auth_method='private_key_jwt'`` in authlib, ``"X-API-Key"``);
 - a value published as an example by a standard or a vendor, whatever the detector:
   ``"access_token": "2YotnFZFEjr1zCsicMWpAA"`` (RFC 6749, in oauthlib's tests),
   ``AKIAIOSFODNN7EXAMPLE`` (AWS's documentation, in botocore's);
@@ -81,6 +84,13 @@ COMMON_PASSWORDS = frozenset(
 _PROSE = re.compile("[A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?(?: [A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?)+")
 _MASK = re.compile(r"\*{3,}|•{3,}")
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@]*:[^\s@]*@(\[[^\]\s]*\]|[^\s/:?#@\"'`]*)", re.I)
+# words of letters joined by "_" or "-" (one trailing digit, as django's new_password1),
+# all lower or all upper case; an HTTP header; or words run together ending in a credential's
+# name: what names a field, a setting or a parameter rather than holding a value
+_NAME = re.compile(
+    r"[a-z]+(?:[_-][a-z]+)+\d?|[A-Z]+(?:_[A-Z]+)+\d?|[A-Z][A-Za-z]*(?:-[A-Z][A-Za-z]*)+"
+    r"|[a-z]*(?:secret|password|passwd|token|key)"
+)
 # lower-case module names, then any identifier: a dotted path naming a module, class or
 # function; a password in that shape would be lower-case words and dots only
 _PYTHON_PATH = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*")
@@ -109,6 +119,8 @@ def example_reason(secret_type: str, value: str, line: str, path: str = "") -> s
         return "common password in a test"
     if secret_type == BASIC_AUTH and _example_host(line, value):
         return "example host"
+    if secret_type != BASIC_AUTH and _NAME.fullmatch(value):
+        return "name"
     if secret_type != BASIC_AUTH and _PYTHON_PATH.fullmatch(value):
         return "Python name"
     if secret_type != BASIC_AUTH and _PLAIN_URL.fullmatch(value):

@@ -345,3 +345,41 @@ def test_a_placeholder_word_after_an_article_is_a_notice(pr) -> None:
     assert (finding.start_line, finding.severity) == (4, Severity.NOTICE)
     assert "a placeholder word" in finding.message
     assert result.metrics["conclusion"] == "success"
+
+
+OAUTHLIB_LEGACY_TEST = """\
+class LegacyApplicationClientTest(TestCase):
+
+    client_id = "someclientid"
+    client_secret = 'someclientsecret'
+    scope = ["/profile"]
+
+    username = "user_username"
+    password = "user_password"
+"""  # oauthlib 3.2.0, tests/oauth2/rfc6749/clients/test_legacy_application.py
+AUTHLIB_DOCSTRING = """\
+        session = OAuth2Session(
+            'your-client-id', 'your-client-private-key',
+            token_endpoint_auth_method='private_key_jwt'
+        )
+"""  # authlib 1.3.0, authlib/oauth2/rfc7523/auth.py (a docstring's example)
+
+
+def test_names_under_a_keyword_are_notices_and_real_values_beside_them_fail(pr) -> None:
+    """oauthlib's and authlib's parameter names under a credential's keyword failed the
+    check; they are notices saying they are names, and real-looking values still fail."""
+    head = {
+        "tests/oauth2/rfc6749/clients/test_legacy_application.py": OAUTHLIB_LEGACY_TEST,
+        "authlib/oauth2/rfc7523/auth.py": AUTHLIB_DOCSTRING,
+        "conf/settings.py": "\n".join(REAL) + "\n",
+    }
+    result = security.run(pr({"README.md": "x\n"}, head))
+    found = {(f.path, f.start_line): f for f in _reported(result) if f.engine == "secrets"}
+    names = [key for key, f in found.items() if "a name (of a field" in f.message]
+    assert sorted(names) == [
+        ("authlib/oauth2/rfc7523/auth.py", 3),
+        ("tests/oauth2/rfc6749/clients/test_legacy_application.py", 4),
+        ("tests/oauth2/rfc6749/clients/test_legacy_application.py", 8),
+    ]
+    assert all(found[key].severity is Severity.NOTICE for key in names)
+    assert result.metrics["failing"] == len(REAL)
