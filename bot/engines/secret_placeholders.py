@@ -12,6 +12,8 @@ of them knows these, which real projects are full of:
   ``client_secret = "asecret"``;
 - credentials for a host reserved for examples (RFC 2606/6761): ``user:pw@example.org``,
   ``localhost``, ``*.test``, ``*.invalid``;
+- a type in a string annotation: ``contract_token: "Optional[str]" = None``
+  (ubuntu-advantage-client), ``token: "Optional[contextvars.Token]" = None``;
 - a Python name, where a keyword names a type: ``Token: 'contextvars.Token'`` (sphinx's
   map of classes to their true module), ``TOKEN_SERIALIZER = "myapp.serializers.Token"``;
 - an address with no credential in it: ``token_url = "https://provider.com/oauth2/token"``
@@ -94,6 +96,11 @@ _NAME = re.compile(
 # lower-case module names, then any identifier: a dotted path naming a module, class or
 # function; a password in that shape would be lower-case words and dots only
 _PYTHON_PATH = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*")
+# a subscripted type: a capitalised or builtin generic, then identifiers in brackets
+_TYPE_EXPR = re.compile(
+    r"(?:[A-Z]\w*|(?:[a-z_]\w*\.)+[A-Z]\w*|list|dict|set|frozenset|tuple|type)"
+    r"\[(?:[A-Za-z_][\w.]*|[\[\], |])*\]"
+)
 # scheme://host/path with no user info, query or fragment, the places a URL carries a
 # secret, and no path segment long enough to be a token (a Discord webhook's is 68)
 _PLAIN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/@?#:]+(?::\d+)?(?:/[\w.~%-]{0,24})*/?", re.I)
@@ -121,6 +128,8 @@ def example_reason(secret_type: str, value: str, line: str, path: str = "") -> s
         return "example host"
     if secret_type != BASIC_AUTH and _NAME.fullmatch(value):
         return "name"
+    if secret_type != BASIC_AUTH and _TYPE_EXPR.fullmatch(value):
+        return "type"
     if secret_type != BASIC_AUTH and _PYTHON_PATH.fullmatch(value):
         return "Python name"
     if secret_type != BASIC_AUTH and _PLAIN_URL.fullmatch(value):

@@ -118,6 +118,7 @@ EXAMPLE_WORDING = {
     "placeholder": "a placeholder word",
     "example host": "a credential for an example host",
     "name": "a name (of a field, a parameter, a setting or a header), not a value",
+    "type": "a type (a string annotation)",
     "Python name": "a Python name (a type or module path)",
     "URL without credentials": "an address with no credential in it",
     "common password in a test": "a well-known dummy password in a test file",

@@ -383,3 +383,23 @@ def test_names_under_a_keyword_are_notices_and_real_values_beside_them_fail(pr) 
     ]
     assert all(found[key].severity is Severity.NOTICE for key in names)
     assert result.metrics["failing"] == len(REAL)
+
+
+UA_CLIENT_CONTRACT = '''\
+def request_updated_contract(
+    cfg, contract_token: "Optional[str]" = None, allow_enable=False
+):
+    """Request contract refresh from ua-contracts service."""
+'''  # ubuntu-advantage-client, uaclient/contract.py
+
+
+def test_a_string_annotation_of_a_token_parameter_is_a_notice(pr) -> None:
+    """A forward-reference annotation, ``contract_token: "Optional[str]"``, failed the check
+    as a hard-coded credential; a password with brackets in it still fails."""
+    head = {"uaclient/contract.py": UA_CLIENT_CONTRACT, "conf/settings.py": 'password = "Abcdefgh[1234]"\n'}
+    result = security.run(pr({"README.md": "x\n"}, head))
+    found = {f.path: f for f in _reported(result) if f.engine == "secrets"}
+    assert (found["uaclient/contract.py"].start_line, found["uaclient/contract.py"].severity) == (2, Severity.NOTICE)
+    assert "a type (a string annotation)" in found["uaclient/contract.py"].message
+    assert found["conf/settings.py"].severity is Severity.WARNING
+    assert result.metrics["failing"] == 1
