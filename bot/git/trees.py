@@ -10,15 +10,16 @@ from collections.abc import Iterator
 from typing import cast
 
 import pygit2
-from pygit2.enums import FileMode, ObjectType
+from pygit2.enums import AttrCheck, FileMode, ObjectType
 
 
 class CommitTree:
     """Read access to one commit's tree in a (bare or not) repository."""
 
-    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree) -> None:
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree, commit: pygit2.Oid | None = None) -> None:
         self._repo = repo
         self._tree = tree
+        self._commit = commit
 
     @property
     def tree_id(self) -> str:
@@ -36,6 +37,20 @@ class CommitTree:
 
     def paths(self) -> Iterator[str]:
         yield from _walk(self._repo, self._tree, "")
+
+    def attribute(self, path: str, name: str) -> str | bool | None:
+        """``path``'s git attribute ``name`` as the commit's ``.gitattributes`` files set
+        it (True set, False unset, a string for a value, None unspecified), by git's own
+        rules (libgit2). The worker's system-wide attributes and, in a repository with a
+        working directory (``shunter run``), its files are left out: the commit decides."""
+        if self._commit is None:
+            return None
+        flags = AttrCheck.INCLUDE_COMMIT | AttrCheck.INDEX_ONLY | AttrCheck.NO_SYSTEM
+        try:
+            value = self._repo.get_attr(path, name, flags=flags, commit=self._commit)
+        except (pygit2.GitError, ValueError):
+            return None
+        return cast("str | bool | None", value)
 
 
 def _walk(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str) -> Iterator[str]:

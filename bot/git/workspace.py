@@ -153,8 +153,8 @@ def build_context(
         base_sha=str(start.id),
         head_sha=str(head.id),
         files=files,  # type: ignore[arg-type]  # pending: the line maps load on first read
-        head=CommitTree(repo, head.tree),
-        base=CommitTree(repo, start.tree),
+        head=CommitTree(repo, head.tree, head.id),
+        base=CommitTree(repo, start.tree, start.id),
         **context_fields,  # type: ignore[arg-type]
     )
 

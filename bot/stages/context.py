@@ -103,6 +103,9 @@ class SourceTree(Protocol):
     def paths(self) -> Iterable[str]:
         """Every file path in the tree."""
 
+    def attribute(self, path: str, name: str) -> str | bool | None:
+        """``path``'s git attribute ``name`` in this tree (None: unspecified, or unknown)."""
+
 
 @dataclass
 class MemoryTree:
@@ -115,6 +118,9 @@ class MemoryTree:
 
     def paths(self) -> Iterable[str]:
         return list(self.files)
+
+    def attribute(self, path: str, name: str) -> str | bool | None:
+        return None  # a dict of files has no .gitattributes rules to apply
 
 
 def _never() -> bool:

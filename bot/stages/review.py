@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bot.engines import heuristics, secrets_scan
+from bot.engines.generated_files import generated_reason
 from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
 from bot.engines.ruff_check import (
     BOM,
@@ -139,6 +140,33 @@ def read_texts(ctx: StageContext, paths: Iterable[str]) -> Texts:
             continue
         found.raw[path] = data
     return found
+
+
+def leave_out_generated(ctx: StageContext, texts: dict[str, str], raw: dict[str, bytes]) -> dict[str, str]:
+    """Take the generated files (:mod:`bot.engines.generated_files`) out of ``texts`` and
+    ``raw``, so neither ruff nor the line heuristics look at them; returns why each was."""
+    generated: dict[str, str] = {}
+    for path, text in list(texts.items()):
+        reason = generated_reason(path, text, ctx.base.attribute(path, "linguist-generated"))
+        if reason is not None:
+            generated[path] = reason
+            del texts[path]
+            raw.pop(path, None)
+    return generated
+
+
+def generated_note(generated: dict[str, str], shown: int = 10) -> list[str]:
+    """One note naming the generated files left out of the review and why, with how to
+    have one reviewed anyway."""
+    if not generated:
+        return []
+    listed = "; ".join(f"{path_code(path)}: {why}" for path, why in sorted(generated.items())[:shown])
+    more = f"; and {len(generated) - shown} more" if len(generated) > shown else ""
+    return [
+        f"Not linted, {plural(len(generated), 'generated file')} (fix the generator's input "
+        f"instead): {listed}{more}. To have a file reviewed, mark it `-linguist-generated` in "
+        "`.gitattributes` on the default branch."
+    ]
 
 
 SUGGESTION_MAX_CHARS = 2_000
@@ -722,6 +750,7 @@ def _run(ctx: StageContext) -> StageResult:
         if c.status != "deleted" and heuristics.is_python(c.path) and path_selected(c.path, include, exclude)
     ]
     texts, raw, skipped = read_texts(ctx, python)
+    generated = leave_out_generated(ctx, texts, raw)
     notes_at = len(work.notes)  # where the skipped files' notes go once the diff is known
     work.lap("read_python")
     if ctx.cancelled():
@@ -739,12 +768,17 @@ def _run(ctx: StageContext) -> StageResult:
         files = [f for f in ctx.files if path_selected(f.path, include, exclude)]
         binary = {f.path for f in files if f.is_binary}  # by the diff's rules (attributes too)
         texts = {path: text for path, text in texts.items() if path not in binary}
-        work.notes[notes_at:notes_at] = [note for path, note in skipped.items() if path not in binary]
+        work.notes[notes_at:notes_at] = [
+            *(note for path, note in skipped.items() if path not in binary),
+            *generated_note(generated),
+        ]
         work.lap("line_maps")
         if ctx.cancelled():
             return _stopped(ctx, work, started)
         if options.heuristics:
-            heuristics_step(files, texts, options, work)
+            # a print or a TODO the generator wrote is not the author's to remove, nor is
+            # generated code what a test should cover or what makes a pull request large
+            heuristics_step([f for f in files if f.path not in generated], texts, options, work)
             work.lap("heuristics")
         if ctx.cancelled():
             return _stopped(ctx, work, started)
