@@ -62,10 +62,14 @@ PUBLISHED_EXAMPLES = {
     "SplxlOBeZQQYbYS6WxSbIA": "RFC 6749",
     "7Fjfp0ZBr1KtDRbnfVdmIw": "RFC 6749",
     "mF_9.B5f-4.1JqM": "RFC 6750",
-    # OAuth 1.0's: client and token secrets
+    # OAuth 1.0's: client and token secrets, and the tokens and verifier beside them
     "kd94hf93k423kf44": "RFC 5849",
     "pfkkdhi9sl3r4s00": "RFC 5849",
     "hdhd0244k9j7ao03": "RFC 5849",
+    "hh5s93j4hdidpola": "RFC 5849",
+    "nnch734d00sl2jdk": "RFC 5849",
+    "ad180jjd733klru7": "RFC 5849",
+    "hfdp7dh39dks9884": "RFC 5849",
     # AWS's documentation: access key ids and secret keys
     "AKIAIOSFODNN7EXAMPLE": "AWS's documentation",
     "AKIAI44QH8DHBEXAMPLE": "AWS's documentation",

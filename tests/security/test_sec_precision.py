@@ -403,3 +403,23 @@ def test_a_string_annotation_of_a_token_parameter_is_a_notice(pr) -> None:
     assert "a type (a string annotation)" in found["uaclient/contract.py"].message
     assert found["conf/settings.py"].severity is Severity.WARNING
     assert result.metrics["failing"] == 1
+
+
+AUTHLIB_RFC5849_DOCSTRING = '''\
+    def create_token_credential(self, request):
+        """
+            Authorization: OAuth realm="Photos",
+                oauth_consumer_key="dpf43f3p2l4k3l03",
+                oauth_token="hh5s93j4hdidpola",
+                oauth_signature_method="HMAC-SHA1",
+        """
+'''  # authlib 1.3.0, authlib/oauth1/rfc5849/authorization_server.py
+
+
+def test_rfc_5849_example_token_in_a_docstring_is_a_notice(pr) -> None:
+    """authlib's docstring quoting RFC 5849's token request was a hard-coded credential."""
+    path = "authlib/oauth1/rfc5849/authorization_server.py"
+    result = security.run(pr({"README.md": "x\n"}, {path: AUTHLIB_RFC5849_DOCSTRING}))
+    [finding] = [f for f in _reported(result) if f.engine == "secrets"]
+    assert (finding.start_line, finding.severity) == (5, Severity.NOTICE)
+    assert "an example published in RFC 5849" in finding.message
