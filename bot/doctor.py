@@ -19,8 +19,25 @@ class Check:
     required: bool = True
 
 
+NO_EMBEDDED = "no Shunter process runs the data dir's embedded Valkey yet (`shunter serve` starts one)"
+
+
+def _state_url(settings: Settings) -> str | None:
+    """Where the shared state is: SHUNTER_REDIS_URL, else the embedded Valkey a running
+    ``shunter serve`` (or worker) started in the data dir, as ``shunter queue`` joins it."""
+    if settings.redis_url:
+        return settings.redis_url
+    from bot.queue.connection import running_embedded
+
+    return running_embedded(settings.data_dir)
+
+
 def _redis(settings: Settings) -> Check:
     if not settings.redis_url:
+        url = _state_url(settings)
+        if url:
+            detail = f"SHUNTER_REDIS_URL unset: the data dir's embedded Valkey answers at {url}"
+            return Check("redis", True, detail)
         return Check("redis", True, "SHUNTER_REDIS_URL unset: an embedded Valkey will be started")
     from bot.queue.connection import check_reachable, redact_url
 
@@ -218,13 +235,14 @@ def _sweeps(settings: Settings) -> Check:
     from bot.github.redelivery import last_sweep
 
     name = "missed-delivery sweeps"
-    if not settings.redis_url:
-        return Check(name, True, "state lives in the embedded Valkey of the running process", required=False)
+    url = _state_url(settings)
+    if not url:
+        return Check(name, True, NO_EMBEDDED, required=False)
     if settings.redeliver_every <= 0:
         off = "off (SHUNTER_REDELIVER_EVERY=0): run `shunter redeliver` by hand"
         return Check(name, False, off, required=False)
     try:
-        connection = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        connection = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         last = last_sweep(connection)
         connection.close()
     except RedisError as exc:
@@ -262,11 +280,11 @@ def _retention(settings: Settings) -> Check:
     if days <= 0:
         off = "off (SHUNTER_RETENTION_DAYS=0): run history is kept"
         return Check(RETENTION_CHECK, True, off, required=False)
-    if not settings.redis_url:
-        detail = "state lives in the embedded Valkey of the running process"
-        return Check(RETENTION_CHECK, True, detail, required=False)
+    url = _state_url(settings)
+    if not url:
+        return Check(RETENTION_CHECK, True, NO_EMBEDDED, required=False)
     try:
-        connection = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        connection = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         last = last_prune(connection)
         due_ttl = connection.ttl(RETENTION_DUE_KEY)
         connection.close()

@@ -93,6 +93,16 @@ def start_embedded(data_dir: Path) -> RedisHandle:
     return handle
 
 
+def running_embedded(data_dir: Path) -> str | None:
+    """The URL of the embedded Valkey another process started in ``data_dir``, if it answers
+    (what ``start_embedded`` would join), else None; starts nothing."""
+    try:
+        url = json.loads((data_dir / "valkey" / "server.json").read_text())["url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url if isinstance(url, str) and _ping(url) else None
+
+
 def open_redis(settings: Settings) -> RedisHandle:
     """The Redis this process should use: the configured one, or the embedded default."""
     if settings.redis_url:

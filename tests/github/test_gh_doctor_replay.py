@@ -380,3 +380,28 @@ def test_doctor_names_api_github_com_when_the_url_is_github_coms_web_host(
     line = next(line for line in result.output.splitlines() if "app credentials" in line)
     assert "set SHUNTER_GITHUB_URL=https://api.github.com" in line, line
     assert "/api/v3" not in line
+
+
+def test_doctor_reads_the_sweeps_and_prunes_from_a_running_embedded_valkey(clean_env, monkeypatch, tmp_path):
+    """The README's quick start runs `shunter serve --with-worker` on the embedded Valkey;
+    doctor beside it joins that Valkey (as `shunter queue` does) instead of saying nothing."""
+    from bot.github.redelivery import LAST_KEY as SWEEP_KEY
+    from bot.queue.connection import start_embedded
+    from bot.store.retention import LAST_KEY as PRUNE_KEY
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(data))
+    result = CliRunner().invoke(main, ["doctor"])
+    assert "✓ redis: SHUNTER_REDIS_URL unset: an embedded Valkey will be started" in result.output
+    assert "✓ missed-delivery sweeps: no Shunter process runs the data dir's embedded Valkey yet" in result.output
+    handle = start_embedded(data)  # what `shunter serve` does
+    try:
+        conn = handle.client()
+        conn.hset(SWEEP_KEY, mapping={"scanned": 4, "redelivered": 1, "gave_up": 0, "errors": 0, "at": time.time()})
+        conn.hset(PRUNE_KEY, mapping={"at": time.time(), "runs": 3, "steps": 9, "processed_comments": 0})
+        result = CliRunner().invoke(main, ["doctor"])
+    finally:
+        handle.close()
+    assert f"✓ redis: SHUNTER_REDIS_URL unset: the data dir's embedded Valkey answers at {handle.url}" in result.output
+    assert re.search(r"✓ missed-delivery sweeps: last ran \d s ago: 4 attempts read, 1 redelivered", result.output)
+    assert re.search(r"✓ run history pruning: last ran \d s ago and removed 3 runs, 9 steps", result.output)
