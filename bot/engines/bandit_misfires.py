@@ -18,8 +18,10 @@ An empty string and an HTTP authentication scheme's name are not password string
 
 A third is a judgement bandit cannot make on one call: B301/B302 (pickle, marshal) on
 ``pickle.loads(pickle.dumps(config))`` (Sphinx 7.3's config tests), which loads what the same
-line made and never data from outside. Shunter's own rule leaves such a round trip out
-(``arg_not_call`` in ``policies/rules/unsafe-deserialisation.yml``), and so does this.
+line made and never data from outside; so is ``state = pickle.dumps(pes)`` then
+``pickle.loads(state)`` (SQLAlchemy 2.0.30's pickling test), where only the dump binds the
+name. Shunter's own rule leaves such a round trip out (``arg_not_call`` in
+``policies/rules/unsafe-deserialisation.yml``), and so does this.
 
 These findings are dropped: there is nothing on the line for a maintainer to act on.
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import ast
 
-from bot.engines.own_rules import import_aliases, qualify
+from bot.engines.own_rules import import_aliases, made_by, qualify
 from bot.models import Finding
 
 _HTTP_VERBS = {"get", "options", "head", "post", "put", "patch", "delete"}
@@ -113,14 +115,27 @@ _LOADS = {name.replace("dumps", "loads") for name in _DUMPS}
 
 
 def _round_trip(tree: ast.Module, line: int) -> bool:
-    """Every load on the line is ``<module>.loads(<module>.dumps(...))``."""
+    """Every load on the line loads what a dump made: ``<module>.loads(<module>.dumps(...))``,
+    or a local name only such dumps assign (own_rules.made_by)."""
     aliases = import_aliases(tree)
+    scope = _innermost_function(tree, line)
     loads = [
         node
-        for node in ast.walk(tree)
+        for node in ast.walk(scope)
         if isinstance(node, ast.Call) and node.lineno == line and qualify(node.func, aliases) in _LOADS
     ]
-    return bool(loads) and all(
-        node.args and isinstance(node.args[0], ast.Call) and qualify(node.args[0].func, aliases) in _DUMPS
-        for node in loads
-    )
+    dumps = sorted(_DUMPS)
+    return bool(loads) and all(node.args and made_by(node.args[0], dumps, aliases, scope) for node in loads)
+
+
+def _innermost_function(tree: ast.Module, line: int) -> ast.AST:
+    """The innermost function whose lines hold ``line``, or the module."""
+    scope: ast.AST = tree
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.lineno <= line <= (node.end_lineno or node.lineno)
+            and (scope is tree or node.lineno >= getattr(scope, "lineno", 0))
+        ):
+            scope = node
+    return scope

@@ -14,7 +14,8 @@ list of alternatives; each alternative is one node kind (``call``, ``reference``
 - ``arg_equals: {index, values}`` the argument is one of these string literals,
 - ``arg_mentions: regex`` some name, attribute or string inside the arguments matches,
 - ``arg_not_call: {index, name, calls}`` the argument is not made on the spot by one of
-  these calls (``pickle.loads(pickle.dumps(config))`` loads what the line itself made),
+  these calls (``pickle.loads(pickle.dumps(config))`` loads what the line itself made), nor
+  held in a local name only they assign (``state = pickle.dumps(x)``; ``pickle.loads(state)``),
 - ``reference: [qualified.name]`` the name is used anywhere (called or not),
 - ``assign: {target, value}`` a module-level assignment of that literal.
 """
@@ -387,7 +388,7 @@ class _Matcher(ast.NodeVisitor):
                 return False
         if clause.arg_not_call:
             arg = _arg(call, clause.arg_not_call)
-            if isinstance(arg, ast.Call) and qualify(arg.func, self.aliases) in clause.arg_not_call.calls:
+            if arg is not None and made_by(arg, clause.arg_not_call.calls, self.aliases, self.scopes[-1]):
                 return False
         if clause.arg_mentions:
             pattern = _regex(clause.arg_mentions)
@@ -407,6 +408,44 @@ class _Matcher(ast.NodeVisitor):
 @lru_cache(maxsize=64)
 def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
+
+
+def made_by(arg: ast.expr, calls: list[str], aliases: Mapping[str, str], scope: ast.AST) -> bool:
+    """``arg`` is made by one of ``calls``: on the spot (``loads(dumps(x))``), or in a local
+    name that only such calls bind (``state = pickle.dumps(x)`` ... ``pickle.loads(state)``,
+    SQLAlchemy 2.0.30's pickling tests). A name that is also a parameter, a loop or ``with``
+    target, unpacked, or declared global may hold anything, so it does not count."""
+    if isinstance(arg, ast.Call):
+        return qualify(arg.func, aliases) in calls
+    if not isinstance(arg, ast.Name):
+        return False
+    values = _assignments(scope).get(arg.id, [])
+    return (
+        bool(values)
+        and all(isinstance(v, ast.Call) and qualify(v.func, aliases) in calls for v in values)
+        and _bindings(scope, arg.id) == len(values)
+    )
+
+
+def _bindings(scope: ast.AST, name: str) -> int:
+    """How many times ``name`` is bound directly in ``scope``; a parameter or a global or
+    nonlocal declaration counts as one more than any assignment could match."""
+    if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        a = scope.args
+        if name in {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if p}:
+            return -1
+    count = 0
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.Global | ast.Nonlocal) and name in node.names:
+            return -1
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store | ast.Del):
+            count += 1
+        stack.extend(ast.iter_child_nodes(node))
+    return count
 
 
 def _assignments(scope: ast.AST) -> dict[str, list[ast.expr]]:

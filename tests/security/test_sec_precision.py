@@ -423,3 +423,40 @@ def test_rfc_5849_example_token_in_a_docstring_is_a_notice(pr) -> None:
     [finding] = [f for f in _reported(result) if f.engine == "secrets"]
     assert (finding.start_line, finding.severity) == (5, Severity.NOTICE)
     assert "an example published in RFC 5849" in finding.message
+
+
+SQLALCHEMY_ROUND_TRIP = '''\
+import pickle
+
+
+class PickleTest:
+    def test_bulk_save_objects_defaults_pickle(self):
+        "Test for #11332"
+        users = self.tables.users
+
+        self.mapper_registry.map_imperatively(User, users)
+        pes = [User(name=f"foo{i}") for i in range(3)]
+        s = fixture_session()
+        s.bulk_save_objects(pes, return_defaults=True)
+        state = pickle.dumps(pes)
+        pickle.loads(state)
+
+    def test_loads_a_parameter(self, state):
+        state = pickle.dumps(state) if state else state
+        pickle.loads(state)
+
+    def test_loads_a_loop_variable(self, blobs):
+        state = pickle.dumps(blobs)
+        for state in blobs:
+            pickle.loads(state)
+'''  # SQLAlchemy 2.0.30, test/orm/test_pickled.py (the first test)
+
+
+def test_a_pickle_round_trip_through_a_local_name_is_not_unsafe_deserialisation(pr) -> None:
+    """SQLAlchemy 2.0.30's ``state = pickle.dumps(pes)``, ``pickle.loads(state)`` failed the
+    check as an error; a name that a parameter or a loop may also bind is still reported."""
+    result = security.run(pr({"README.md": "x\n"}, {"test/orm/test_pickled.py": SQLALCHEMY_ROUND_TRIP}))
+    loads = sorted(
+        (f.rule_id, f.start_line) for f in _reported(result) if f.rule_id in ("shunter.unsafe-deserialisation", "B301")
+    )
+    assert loads == [("shunter.unsafe-deserialisation", 18), ("shunter.unsafe-deserialisation", 23)]
