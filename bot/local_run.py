@@ -185,9 +185,9 @@ def run_stages_via_queue(
     diff is the same), so a branch that moves meanwhile cannot change what they judge; a
     job that fails is a stage that could not complete, and the other stages still count."""
     from redis import Redis
-    from rq import SimpleWorker
 
     from bot.queue.connection import check_reachable, open_redis
+    from bot.queue.foreground import ForegroundWorker
     from bot.queue.jobs import STAGES, queue
     from bot.settings import load_settings
 
@@ -215,7 +215,8 @@ def run_stages_via_queue(
             )
             for name in stages
         ]
-        SimpleWorker([q], connection=conn, serializer=q.serializer).work(burst=True, logging_level="ERROR")
+        worker = ForegroundWorker([q], connection=conn, serializer=q.serializer)
+        worker.work(burst=True, logging_level="ERROR")  # Ctrl-C: exit 130
         results = []
         for job, name in zip(jobs, stages, strict=True):
             job.refresh()

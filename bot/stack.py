@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
-from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from bot.queue.connection import RedisHandle, open_redis
+from bot.queue.foreground import ForegroundWorker
 from bot.queue.jobs import ALL_QUEUES
 from bot.runtime import Runtime, set_runtime
 from bot.settings import Settings, load_settings
@@ -93,7 +93,7 @@ class LocalStack:
     def work(self, queues: tuple[str, ...] = ALL_QUEUES) -> None:
         """Run every queued job (and what they enqueue) in this thread, then return."""
         assert self.runtime is not None
-        worker = SimpleWorker(
+        worker = ForegroundWorker(
             list(queues), connection=Redis.from_url(self.runtime.redis_url), serializer=JSONSerializer
         )
         worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
