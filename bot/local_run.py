@@ -266,9 +266,8 @@ def _counted(result: StageResult) -> str:
 def render_text(
     ctx: StageContext, results: list[StageResult], config: ShunterConfig, notes: list[str]
 ) -> str:
-    out = [
-        f"shunter run: {ctx.repo} {ctx.base_sha[:10]}..{ctx.head_sha[:10]} ({len(ctx.files)} changed files)"
-    ]
+    changed = plural(len(ctx.files), "changed file")
+    out = [f"shunter run: {ctx.repo} {ctx.base_sha[:10]}..{ctx.head_sha[:10]} ({changed})"]
     out += [f"  note: {_printable(note)}" for note in notes]
     for result in results:
         options = stage_options(config, result.stage)

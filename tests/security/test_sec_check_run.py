@@ -138,3 +138,9 @@ def test_one_pre_existing_finding_is_one(pr) -> None:
     result = security.run(pr(base, head, new_only=True))
     assert result.metrics["preexisting"] == 1
     assert "1 pre-existing finding not shown" in result.summary  # was "1 pre-existing findings"
+
+
+def test_shunter_runs_first_line_counts_one_changed_file_in_the_singular(pr) -> None:
+    ctx = pr({"README": "x"}, {"README": "x", "app/db.py": SQL})
+    first = render_text(ctx, [security.run(ctx)], _config(), []).splitlines()[0]
+    assert first.endswith("(1 changed file)"), first  # was '(1 changed files)'
