@@ -20,7 +20,7 @@ from typing import Any
 from bot.errors import ShunterError
 from bot.logs import get_logger
 from bot.pipeline.facts import Target
-from bot.pipeline.patches import proposed_here
+from bot.pipeline.patches import audit_change, proposed_here
 from bot.queue import pr_changes
 from bot.queue.merge import MergeQueue
 
@@ -58,17 +58,15 @@ def drop_pending_changes(runtime: Any, target: Target, *, merged: bool, delivery
         pr_changes.mark_dropped(runtime.redis, change_id, record, title=title, at=now, cause=cause)
         dropped.append(change_id)
     for change_id in dropped:
-        runtime.store.record_audit(
-            repo=target.repo,
-            pr=target.number,
-            actor="shunter",
-            action="change.dropped",
-            target_type="change_request",
-            target_id=change_id,
-            installation_id=target.installation_id,
+        why = f"the pull request was {cause} before the change landed"
+        audit_change(
+            runtime,
+            target,
+            "change.dropped",
+            change_id,
+            f"pull_request_{cause}",
+            why,
             delivery_id=delivery_id,
-            reason_code=f"pull_request_{cause}",
-            reason=f"the pull request was {cause} before the change landed",
         )
     if dropped:
         log.info("dropped changes of a closed pull request", cause=cause, changes=dropped)

@@ -163,7 +163,7 @@ def submit_drafts(
             paths=cr.paths,  # what validation checks: a rename counts both names
             lines_changed=_lines_changed(draft),
         )
-        _audit(runtime, target, "change.requested", cr.id, decision.code, decision.message)
+        audit_change(runtime, target, "change.requested", cr.id, decision.code, decision.message)
         if not decision.allowed and decision.needs_approval:
             asked = runtime.store.now()
             until = approvable_until(asked)
@@ -180,7 +180,7 @@ def submit_drafts(
         try:
             result = mq.submit(cr, base, patches, granted)
         except ChangeRejected as exc:
-            _audit(runtime, target, "change.rejected", cr.id, exc.reason, str(exc))
+            audit_change(runtime, target, "change.rejected", cr.id, exc.reason, str(exc))
             text = f"**{title}** (`{cr.id}`): rejected ({exc.reason}). {exc.shown(authored_code)}"
             lines.append(ReplyLine(text, ok=False))
             continue
@@ -254,7 +254,8 @@ def _post_suggestions(runtime: Any, target: Target, drafts: list[PatchDraft]) ->
             owner=target.owner, repo=target.name, pull_number=number,
         ),
     )
-    _audit(runtime, target, "review.create", str(review_id), "suggestions", f"{len(suggestions)} suggestions")
+    posted = f"{len(suggestions)} suggestions"
+    audit_change(runtime, target, "review.create", str(review_id), "suggestions", posted)
     return f"The fixes are posted as {plural(len(suggestions), 'suggestion')} in a review instead.{left_out}"
 
 
@@ -289,7 +290,8 @@ def _follow_up_branch(runtime: Any, target: Target, ws: Any) -> tuple[str, str |
         ex=PENDING_TTL,
     )
     runtime.redis.expire(_pushed_key(target.repo, branch), PENDING_TTL)
-    _audit(runtime, target, "branch.create", branch, "push_to_pull_request", "follow-up branch for fixes")
+    why = "follow-up branch for fixes"
+    audit_change(runtime, target, "branch.create", branch, "push_to_pull_request", why)
     return branch, moved
 
 
@@ -387,7 +389,7 @@ def _move_to_head(
             hint="ask again with /shunter apply",
         )
     detail = f"{tip[:12]} -> {head[:12]}, {plural(count, 'own commit')} left behind"
-    _audit(runtime, target, "branch.move", branch, "head_moved", detail)
+    audit_change(runtime, target, "branch.move", branch, "head_moved", detail)
     closed = _forget_closed_follow_up(runtime, gh, target, branch)
     dropped = (
         f"its {plural(count, 'commit')} of fixes for an earlier head {'is' if count == 1 else 'are'}"
@@ -578,7 +580,17 @@ def proposed_on(cr: ChangeRequest, repo: str, number: int | None, head_repo: str
     return cr.repo in {repo, head_repo}
 
 
-def _audit(runtime: Any, target: Target, action: str, change_id: str, code: str, reason: str) -> None:
+def audit_change(
+    runtime: Any,
+    target: Target,
+    action: str,
+    change_id: str,
+    code: str,
+    reason: str,
+    *,
+    delivery_id: str | None = None,
+) -> None:
+    """Record what Shunter did with a change of ``target``'s pull request."""
     runtime.store.record_audit(
         repo=target.repo,
         pr=target.number,
@@ -587,6 +599,7 @@ def _audit(runtime: Any, target: Target, action: str, change_id: str, code: str,
         target_type="change_request",
         target_id=change_id,
         installation_id=target.installation_id,
+        delivery_id=delivery_id,
         reason_code=code,
         reason=reason,
     )
@@ -1128,7 +1141,7 @@ def _approve(session: Any, command: Command) -> str:
     _remember(session.runtime, cr, (info["repo"], info["pr"], info.get("reply_id")), pending=False)
     if cr.repo.lower() != target.repo.lower():
         _remember_fork_route(session.runtime, cr.repo, target)
-    _audit(session.runtime, target, "change.approved", cr.id, "approved", f"approved by {session.user}")
+    audit_change(session.runtime, target, "change.approved", cr.id, "approved", f"approved by {session.user}")
     enqueue_merge_job(session.runtime, target)
     where = authored_code(cr.branch)
     session.say(f"Approved `{change_id}` ({prose_text(cr.title)}); it is queued for {where}.")
