@@ -29,11 +29,14 @@ class RedisHandle:
 
     url: str
     server: Any = None
+    joined: bool = False
+    """The embedded Valkey another process on the same data dir started (it stops it)."""
     _clients: list[redis.Redis] = field(default_factory=list)
 
     @property
     def embedded(self) -> bool:
-        return self.server is not None
+        """An embedded Valkey, this process's or a joined one: not SHUNTER_REDIS_URL's."""
+        return self.server is not None or self.joined
 
     def client(self, **kwargs: Any) -> redis.Redis:
         """A synchronous client (rq needs raw bytes, so no ``decode_responses``)."""
@@ -76,7 +79,7 @@ def start_embedded(data_dir: Path) -> RedisHandle:
             if record.exists():
                 info = json.loads(record.read_text())
                 if _ping(info["url"]):
-                    return RedisHandle(url=info["url"])
+                    return RedisHandle(url=info["url"], joined=True)
             server = ValkeyServer(data_dir=home, persist=True, appendonly="no")
             try:
                 server.start(timeout=15)
