@@ -15,7 +15,7 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from bot.engines import heuristics, secrets_scan
+from bot.engines import heuristics, review_waivers, secrets_scan
 from bot.engines.generated_files import generated_reason
 from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
 from bot.engines.ruff_check import (
@@ -779,6 +779,7 @@ def _run(ctx: StageContext) -> StageResult:
             # a print or a TODO the generator wrote is not the author's to remove, nor is
             # generated code what a test should cover or what makes a pull request large
             heuristics_step([f for f in files if f.path not in generated], texts, options, work)
+            work.findings = review_waivers.waive(work.findings, work.lines)
             work.lap("heuristics")
         if ctx.cancelled():
             return _stopped(ctx, work, started)
@@ -789,6 +790,7 @@ def _run(ctx: StageContext) -> StageResult:
     finally:
         if ruff_run is not None:
             ruff_run.process.cancel()
+    work.findings = review_waivers.drop_contradicted_unused_noqa(work.findings)
     if work.outage is not None:
         report_outage(ctx, work.outage, options, len(python), work)
     kept, dropped = split_findings(drop_duplicates(work.findings), ctx.files, options.filter)
