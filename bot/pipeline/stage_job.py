@@ -312,6 +312,7 @@ def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
     from bot.git.repack import repack_mirrors
     from bot.git.scratch import sweep_abandoned
     from bot.pipeline.uninstalled import remove_forgotten
+    from bot.web.runs import prune_sarif
 
     try:
         max_age = runtime.settings.mirror_max_age_days * 86400
@@ -324,10 +325,11 @@ def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
         refs = prune_mirror_refs(runtime.settings.data_dir, max_age_seconds=max_age)
         repacked = repack_mirrors(runtime.settings.data_dir)
         abandoned = sweep_abandoned()
+        sarif = prune_sarif(runtime.settings.data_dir, runtime.settings.retention_days, time.time())
     except (OSError, pygit2.GitError, RedisError) as exc:  # housekeeping: the job's result stands
         log.warning("mirror maintenance failed", error=str(exc))
         return
-    if forgotten or removed or refs or repacked or abandoned:
+    if forgotten or removed or refs or repacked or abandoned or sarif:
         log.info(
             "mirrors maintained",
             access_lost=forgotten,
@@ -335,6 +337,7 @@ def _maintain_mirrors_now_and_then(runtime: Runtime) -> None:
             refs_pruned=refs,
             repacked=len(repacked),
             scratch=len(abandoned),
+            old_sarif=sarif,
         )
 
 

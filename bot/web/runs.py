@@ -53,6 +53,24 @@ def sarif_path(data_dir: Path, run_id: int) -> Path:
     return data_dir / "sarif" / f"run-{run_id}.sarif.json"
 
 
+def prune_sarif(data_dir: Path, days: float, now: float) -> int:
+    """Delete the security runs' SARIF kept in ``data_dir`` for longer than ``days``
+    (``SHUNTER_RETENTION_DAYS``; 0 keeps everything), by the file's time: their runs go in the
+    hourly prune, and a private repository's findings should not outlive them on disk."""
+    if days <= 0:
+        return 0
+    cutoff = now - days * 86400
+    removed = 0
+    for path in (data_dir / "sarif").glob("run-*.sarif.json"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another worker on this data dir took it
+            continue
+    return removed
+
+
 def _row(*cells: Any) -> str:
     return (
         "<tr>" + "".join(f"<td>{html.escape(str(c if c is not None else ''))}</td>" for c in cells) + "</tr>"
