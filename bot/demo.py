@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from bot.logs import configure
+from bot.queue.connection import redact_url
 
 REPO = "octo/shunter-demo"
 BASE_FILES = {
@@ -99,7 +100,7 @@ def demo(data_dir: Path | None, no_apply: bool) -> None:
         echo(f"  simulator at {sim.url}; Shunter's webhooks at {sim.webhook_url}")
         handle = stack.handle
         assert handle is not None
-        echo(f"  Redis: {'embedded Valkey' if handle.embedded else handle.url}")
+        echo(f"  Redis: {'embedded Valkey' if handle.embedded else redact_url(handle.url)}")
         sim.create_repo(REPO, BASE_FILES)
         sim.set_permission(REPO, "alice", "write")
         sim.commit(REPO, "feature/clamp", PR_FILES, message="Add clamp() and run()", author="alice")

@@ -34,3 +34,35 @@ def test_demo_shows_the_loop_and_lands_the_fix(
     assert "▶ Shunter pushed" in pushed and "-import os" in pushed
     assert "shunter/review" in rechecked and "`os` imported but unused" not in rechecked
     assert "Apply 1 safe ruff fix" in rechecked  # the reply names what landed
+
+
+def test_demo_does_not_print_the_password_of_shunter_redis_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With SHUNTER_REDIS_URL set the demo names the Redis it uses, without its password."""
+    from types import SimpleNamespace
+
+    import bot.stack
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise Stop
+
+    class FakeStack:
+        def __init__(self, root: Path, redis_url: str | None) -> None:
+            self.sim = SimpleNamespace(url="http://sim", webhook_url="http://web/webhooks", create_repo=stop)
+            self.handle = SimpleNamespace(embedded=False, url=redis_url)
+
+        def __enter__(self) -> FakeStack:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(bot.stack, "LocalStack", FakeStack)
+    monkeypatch.setenv("SHUNTER_REDIS_URL", "redis://:hunter2@redis.internal:6379/0")
+    result = CliRunner().invoke(main, ["demo", "--data-dir", str(tmp_path)])
+    assert "Redis: redis://:***@redis.internal:6379/0" in result.output
+    assert "hunter2" not in result.output
