@@ -48,6 +48,83 @@ def _redis(settings: Settings) -> Check:
     return Check("redis", True, f"{redact_url(settings.redis_url)} answers PING")
 
 
+def _redis_keeping(settings: Settings) -> list[Check]:
+    """Not required: whether the shared Redis keeps what Shunter puts in it (eviction and
+    persistence, as its INFO and CONFIG say). Nothing to say before there is one."""
+    from redis import Redis
+    from redis.exceptions import RedisError, ResponseError
+
+    url = _state_url(settings)
+    if not url:
+        return []
+    try:
+        connection = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        try:
+            memory = connection.info("memory")
+            persistence = connection.info("persistence")
+            try:
+                save: str | None = str(connection.config_get("save").get("save", ""))
+            except ResponseError:  # managed services disable CONFIG
+                save = None
+        finally:
+            connection.close()
+    except RedisError as exc:
+        unread = f"cannot read its settings: {type(exc).__name__}"
+        return [Check(EVICTION_CHECK, False, unread, required=False)]
+    policy = str(memory.get("maxmemory_policy", "unknown"))
+    return [
+        eviction_check(policy, int(memory.get("maxmemory", 0) or 0)),
+        persistence_check(bool(int(persistence.get("aof_enabled", 0) or 0)), save),
+    ]
+
+
+EVICTION_CHECK = "redis eviction"
+PERSISTENCE_CHECK = "redis persistence"
+
+
+def eviction_check(policy: str, maxmemory: int) -> Check:
+    """Not required: Redis's ``maxmemory-policy``. rq needs ``noeviction``: under any other
+    policy a full Redis drops keys, and queued jobs, the merge queue's changes and the
+    delivery dedup records are keys; dropped, their work never happens and nothing says so.
+    A full Redis under ``noeviction`` refuses writes instead, which Shunter reports (503 to
+    GitHub, a failed job that is retried)."""
+    if policy == "noeviction":
+        ok, detail = True, "maxmemory-policy noeviction"
+    elif maxmemory <= 0:
+        ok, detail = True, (
+            f"maxmemory-policy {policy}, but no maxmemory is set, so nothing is evicted; "
+            "set maxmemory-policy noeviction before setting one"
+        )
+    else:
+        ok, detail = False, (
+            f"maxmemory-policy {policy} with maxmemory {maxmemory} bytes: a full Redis drops queued "
+            "jobs and merge-queue changes without a word; set maxmemory-policy noeviction (rq needs it)"
+        )
+    return Check(EVICTION_CHECK, ok, detail, required=False)
+
+
+def persistence_check(aof: bool, save: str | None) -> Check:
+    """Not required: whether a Redis restart keeps queued work. ``save`` is the RDB
+    snapshot rules (empty: none), None when CONFIG is not allowed (managed services)."""
+    ok = True
+    if aof:
+        detail = "appendonly yes: a restart keeps queued jobs"
+    elif save is None:
+        detail = "CONFIG is not allowed, so its snapshot rules are unknown: make sure the service keeps data"
+    elif save.strip():
+        detail = (
+            f"RDB snapshots only (save {save}): a restart loses what was queued since the last "
+            "one; appendonly yes loses less"
+        )
+    else:
+        ok, detail = False, (
+            "nothing is kept on disk (appendonly no, no save rules): a restart loses every queued "
+            "job and the merge queue's changes (lost stage runs are queued again within 10 min, "
+            "lost Apply fixes are not); set appendonly yes"
+        )
+    return Check(PERSISTENCE_CHECK, ok, detail, required=False)
+
+
 GITHUB_TIMEOUT = 5.0
 """Seconds doctor waits for GitHub to connect and to answer: the jobs' 30 s (and their
 retries) would leave doctor silent for over half a minute behind a firewall that drops
@@ -389,6 +466,7 @@ def run_checks(settings: Settings, github_timeout: float = GITHUB_TIMEOUT) -> li
             "set" if secret_ok else "SHUNTER_WEBHOOK_SECRET is not set: serve cannot start",
         ),
         _redis(settings),
+        *_redis_keeping(settings),
         *_app(settings, github_timeout),
     ]
     checks.append(_data_dir(settings))

@@ -42,7 +42,10 @@ _GIT_ESCAPES = {
     "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
     "\r": "\\r", '"': '\\"', "\\": "\\\\",
 }
-_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# bidirectional controls: U+202E in "evil\u202egnp.py" shows the name as "evilyp.png"
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSHOWABLE = re.compile(f"[\\x00-\\x1f\\x7f\\ud800-\\udfff{_BIDI}]")
+_BIDI_CHAR = re.compile(f"[{_BIDI}]")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -52,7 +55,9 @@ def shown_path(path: str) -> str:
     A name holding a newline, a tab or another control character, or bytes that are not
     UTF-8 (decoded with ``surrogateescape``), is quoted the way git quotes it:
     ``"a\\nb.py"``, ``"caf\\351.py"``. Collapsing the newline into a space, as prose does,
-    would name a file that does not exist; printing it raw splits the line it is in."""
+    would name a file that does not exist; printing it raw splits the line it is in. A
+    bidirectional control (U+202E and its kin) is quoted too, as git does: raw, it shows a
+    reviewer the name reversed (``evil\\u202egnp.py`` reads ``evilyp.png``)."""
     if not _UNSHOWABLE.search(path):
         return path
     out = []
@@ -66,6 +71,8 @@ def shown_path(path: str) -> str:
             out.append(f"\\{code:03o}")
         elif 0xD800 <= code <= 0xDFFF:
             out.append(f"\\u{code:04x}")
+        elif _BIDI_CHAR.match(char):  # as git quotes it: its UTF-8 bytes in octal
+            out.append("".join(f"\\{byte:03o}" for byte in char.encode("utf-8")))
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
@@ -145,14 +152,27 @@ def table_cell(text: str, max_chars: int = 200) -> str:
 
     Outside code spans ``<`` and ``&`` are escaped (``<details>`` would swallow the rest of
     the page); inside they stay as they are, since a code span shows ``&lt;`` literally. A
-    backtick that opens no span is shown as it is."""
-    flat = one_line(text, max_chars)
+    backtick that opens no span is shown as it is. Links and issue references are made
+    inert as in :func:`markdown_block`."""
+    return inline_text(text, max_chars).replace("|", "\\|")
+
+
+def inline_text(text: str, max_chars: int = 200) -> str:
+    """Text Shunter did not write as one line outside a table (a list item, a sentence):
+    :func:`table_cell` without its escaped pipes, which a code span outside a table would
+    show with their backslash."""
+    return _inert_outside_spans(one_line(text, max_chars))
+
+
+def _inert_outside_spans(text: str) -> str:
+    """``text`` with :func:`_inert` applied outside its code spans and ``<!--`` broken up
+    inside them, mentions broken everywhere."""
     parts, start = [], 0
-    for span in _CODE_SPAN.finditer(flat):
-        parts += [_no_html(flat[start : span.start()]), _unmarked(span.group())]
+    for span in _CODE_SPAN.finditer(text):
+        parts += [_inert(text[start : span.start()]), _unmarked(span.group())]
         start = span.end()
-    parts.append(_no_html(flat[start:]))
-    return unmention("".join(parts).replace("|", "\\|"))
+    parts.append(_inert(text[start:]))
+    return unmention("".join(parts))
 
 
 def prose_block(text: str) -> str:
@@ -162,8 +182,60 @@ def prose_block(text: str) -> str:
     return unmention(text.replace("<!--", "&lt;!--"))
 
 
-def _no_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# "#12", "GH-12", "octo/other#12": GitHub links each to an issue, and a bot's comment naming
+# another repository's issue puts a "mentioned this" entry on that issue's timeline
+_REFERENCE = re.compile(r"(#|\bGH-)(?=\d)", re.IGNORECASE)
+
+
+def _inert(text: str) -> str:
+    """Text outside code made to read as written: no HTML (``<details>`` would swallow the
+    rest of the body, ``<img>`` would show a picture), no Markdown links or images
+    (``[docs](https://evil)`` would be a link in Shunter's voice; a bare URL still links,
+    showing where it goes), and an invisible word joiner after the ``#`` or ``GH-`` of an
+    issue reference, which GitHub links (and cross-references) even after a backslash."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _unreferenced(text.replace("[", "\\[").replace("]", "\\]"))
+
+
+def _unreferenced(text: str) -> str:
+    """An invisible word joiner after the ``#`` or ``GH-`` of every issue reference."""
+    return _REFERENCE.sub(lambda m: m[1] + WORD_JOINER, text)
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+def markdown_block(text: str) -> str:
+    """Multi-line text Shunter did not write that may itself be Markdown (a finding's
+    message, a model's explanation or answer), quoted so that it reads as written and
+    cannot change the rest of the body.
+
+    Code spans and fenced code blocks stay code; a fence still open at the end is closed
+    (else it would swallow Shunter's own lines after it, the dismiss hint and the marker
+    included). Outside code, HTML, links and issue references are made inert
+    (:func:`_inert`) and mentions are broken (:func:`unmention`; a code block's lines are
+    left as written, since GitHub pings no one from there and a copied line must work);
+    everywhere ``<!--`` is broken up, so no comment marker is forged."""
+    out: list[str] = []
+    prose: list[str] = []
+    fence: str | None = None
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if fence is None and match and not (match[1][0] == "`" and "`" in match[2]):
+            out.append(_inert_outside_spans("\n".join(prose)))
+            prose, fence = [], match[1]
+            out.append(_unmarked(line))
+        elif fence is not None:
+            out.append(_unmarked(line))  # GitHub pings no one from a code block
+            if match and match[1][0] == fence[0] and len(match[1]) >= len(fence) and not match[2].strip():
+                fence = None
+        else:
+            prose.append(line)
+    if fence is not None:
+        out.append(fence)
+    else:
+        out.append(_inert_outside_spans("\n".join(prose)))
+    return "\n".join(part for part in out if part)
 
 
 _MARKUP = re.compile(r"([\\`*_\[\]<>|&!~#$])")
@@ -181,14 +253,15 @@ def prose_text(text: str, *, max_chars: int = 120) -> str:
     start markup (``|`` included, which GFM splits cells on before anything else, and ``$``,
     GitHub's math) is escaped with a backslash, and so is a list or heading marker that
     starts the text; a mention gets an invisible word joiner (:func:`unmention`), and
-    ``<!--`` is broken up, as in :func:`code_span`; past ``max_chars`` it ends with an
-    ellipsis."""
+    ``<!--`` is broken up, as in :func:`code_span`; an issue reference (``\\#12`` is linked
+    all the same) gets a word joiner too (:func:`_unreferenced`); past ``max_chars`` it ends
+    with an ellipsis."""
     flat = _LINE_BREAKS.sub(" ", text).strip()
     if len(flat) > max_chars:
         flat = flat[: max_chars - 1] + "…"
     flat = _MARKUP.sub(r"\\\1", _unmarked(flat))
     flat = _BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
-    return unmention(flat) or " "
+    return unmention(_unreferenced(flat)) or " "
 
 
 def code_span(text: str, *, table: bool = False) -> str:

@@ -17,7 +17,7 @@ import json
 import re
 import shlex
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -173,6 +173,43 @@ class Measurement:
     """Where the test that ran over the per-test limit was stuck when the process was
     ended for not coming back to Python (``time_limit_plugin``), as ``path:line in name``;
     empty otherwise."""
+
+
+def combine(runs: Sequence[Measurement]) -> Measurement:
+    """One measurement of several runs (pure): the lines any of them executed, every
+    outcome, their problems, and the first failed run's result (else the last's; pytest's
+    "no tests collected" counts as failed only when nothing else failed).
+
+    A monorepo's packages are run in one pytest session each, as their own CI runs them:
+    two packages' ``tests/__init__.py`` with a ``test_utils.py`` each are both the module
+    ``tests.test_utils`` to pytest, and in one session the second was not collected."""
+    if len(runs) == 1:
+        return runs[0]
+    coverage: dict[str, FileCoverage] = {}
+    for run in runs:
+        for path, cov in run.coverage.items():
+            had = coverage.get(path)
+            if had is None:
+                coverage[path] = cov
+                continue
+            executed = had.executed | cov.executed
+            contexts = dict(had.contexts)
+            for line, names in cov.contexts.items():
+                contexts[line] = contexts.get(line, frozenset()) | names
+            coverage[path] = FileCoverage(executed, (had.missing | cov.missing) - executed, contexts)
+    # a failure before "no tests collected" (5), which a caller may accept
+    failed = sorted(
+        (run for run in runs if run.result.exit_code != 0), key=lambda run: run.result.exit_code == 5
+    )
+    problems = [run.problem for run in runs if run.problem]
+    return Measurement(
+        result=(failed or runs)[0 if failed else -1].result,
+        coverage=coverage,
+        outcomes=[outcome for run in runs for outcome in run.outcomes],
+        problem="; ".join(dict.fromkeys(problems)) or None,
+        running=next((run.running for run in runs if run.running), None),
+        stuck_in=next((run.stuck_in for run in runs if run.stuck_in), ""),
+    )
 
 
 def _shaped(value: object, kind: type[T], what: str) -> T:
@@ -340,14 +377,16 @@ def pytest_plugins(wanted: Iterable[str], site_dirs: Iterable[str] = ()) -> list
     return args
 
 
-def project_pythonpath(workdir: Path) -> str:
-    """What tests import from: the checkout, ``src/`` when present, the metadata shim.
+def project_pythonpath(workdir: Path, import_roots: Iterable[str] = ()) -> str:
+    """What tests import from: the checkout, ``src/`` when present, the folders a
+    monorepo's packages import from (``project_layout.import_roots``: ``packages/a/src``),
+    the metadata shim.
 
     Checked without following links: a ``src`` link planted by an earlier sandbox run
     would otherwise tell the sandbox (through its ``PYTHONPATH``) which host dirs exist.
     """
     parts = [str(workdir)]
-    for extra in ("src", f"{SHUNTER_DIR}/meta"):
+    for extra in dict.fromkeys([*import_roots, "src", f"{SHUNTER_DIR}/meta"]):
         if hostfs.is_dir(workdir, extra):
             parts.append(str(workdir / extra))
     return ":".join(parts)
@@ -404,10 +443,12 @@ def measure(
     before_run: Callable[[], None] | None = None,
     progress: bool = False,
     test_limit: float | None = None,
+    import_roots: Iterable[str] = (),
 ) -> Measurement:
     """Run ``coverage run -m pytest <tests>`` in the sandbox and read what it produced;
     with ``progress``, also which test was running when it stopped; with ``test_limit``,
-    each test is stopped after that many seconds (``time_limit_plugin``).
+    each test is stopped after that many seconds (``time_limit_plugin``); ``import_roots``
+    go on ``PYTHONPATH`` (``project_pythonpath``).
 
     Raises ``hostfs.UnsafeWorkPath`` when an earlier run replaced Shunter's directory
     with a link (or similar): the inputs are never written through it.
@@ -442,7 +483,7 @@ def measure(
     ]  # fmt: skip
     report = [python, "-m", "coverage", "json", f"--rcfile={rcfile}", "-q"]
     script = f"{shlex.join(run)}; rc=$?; {shlex.join(report)} >/dev/null 2>&1; exit $rc"
-    pythonpath = project_pythonpath(workdir)
+    pythonpath = project_pythonpath(workdir, import_roots)
     if contexts or progress or test_limit:
         pythonpath += f":{shunter}"
     result = sandbox.run(

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from bot.engines import python_lines
+from bot.engines import notebooks, python_lines
 from bot.engines.behaviour_change import base_text, changes_behaviour
+from bot.engines.line_breaks import diff_lines
+from bot.engines.project_layout import covers, project_of
 from bot.models import Finding, Severity, StageName, fingerprint
 from bot.policies.globs import path_matches
 from bot.stages.context import ChangedFile
@@ -222,21 +224,33 @@ def _candidates(added: list[tuple[int, str]]) -> list[tuple[int, str]]:
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
+_BASE_HUNK = re.compile(r"^@@ -(\d+)")
+
+
 def added_from_patch(patch: str) -> list[tuple[int, str]]:
     """``(head line number, text)`` of every added line, read from the hunks alone: for a
     non-Python file that is all the heuristics need, so its blob is never read."""
+    return _side_lines(patch, "+")
+
+
+def _side_lines(patch: str, sign: str) -> list[tuple[int, str]]:
+    """``(line number, text)`` of every line the hunks add (``sign`` "+", head numbers) or
+    delete ("-", base numbers). The patch is cut at ``\\n`` as git cut it (``diff_lines``):
+    ``splitlines`` also cut inside a line holding U+2028 or a form feed, and a piece after
+    one that began with a space counted as a line, so every finding below came a line low."""
+    start = _HUNK if sign == "+" else _BASE_HUNK
     out: list[tuple[int, str]] = []
     number = 0
-    for line in patch.splitlines():
+    for line in diff_lines(patch):
         if line.startswith("@@"):
-            match = _HUNK.match(line)
+            match = start.match(line)
             number = int(match.group(1)) if match else number
-        elif line.startswith("+"):
+        elif line.startswith(sign):
             out.append((number, line[1:]))
             number += 1
         elif line.startswith(" "):
             number += 1
-        # "-" lines and "\ No newline at end of file" do not advance the head side
+        # the other side's lines and "\ No newline at end of file" do not advance this side
     return out
 
 
@@ -273,6 +287,14 @@ def line_findings(
         added = _candidates(list(_added(file, lines)))
     else:
         added = _candidates(added_from_patch(file.patch))
+    shown: dict[int, str] = {}  # a notebook's rows as the cell has them, not as JSON escapes them
+    if added and text is not None and notebooks.is_notebook(path):
+        # a TODO in a notebook is one in a cell, not in what a cell printed or a figure's base64
+        strings = notebooks.json_strings(text)
+        if strings is not None:
+            in_cells = notebooks.code_lines(strings)
+            added = [(n, line) for n, line in added if n in in_cells]
+            shown = notebooks.readable_lines(strings)
     layout = python_lines.read(text) if python and added and text is not None else None
     data = is_test_data(path) or is_vendored(path)
     has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
@@ -326,11 +348,12 @@ def line_findings(
         # in Python, a TODO is a note in a comment or docstring; in other strings it is data
         match = TODO.search(layout.note(number, line) if layout else line)
         if match and line.strip() not in moved and not data:
+            quoted = shown.get(number, line).strip()[:120]
             out.append(
                 _finding(
                     "todo-added",
                     Severity.NOTICE,
-                    f"{match.group(1)} added: `{line.strip()[:120]}`. Consider an issue instead.",
+                    f"{match.group(1)} added: `{quoted}`. Consider an issue instead.",
                     path,
                     number,
                     line,
@@ -383,20 +406,53 @@ def changed_line_count(files: Sequence[ChangedFile]) -> int:
     return sum(len(f.added_lines) + _deleted_count(f) for f in files if not f.is_binary)
 
 
-def _large_pr(files: Sequence[ChangedFile], limit: int, exclude: Sequence[str] = ()) -> Finding | None:
+def _kernel_line_count(file: ChangedFile, head: str | None) -> int:
+    """How many of a notebook's changed lines a kernel or an editor wrote (outputs such as
+    base64 figures, attachments, ids, metadata), which nobody reads in the diff; 0 for
+    another file, or a notebook whose JSON (head or base) cannot be read."""
+    if head is None or not notebooks.is_notebook(file.path):
+        return 0
+    after = notebooks.json_strings(head)
+    if after is None:
+        return 0
+    code_after = notebooks.code_lines(after)
+    count = sum(1 for n in file.added_lines if n not in code_after)
+    deleted = [n for n, _line in _side_lines(file.patch, "-")]
+    if deleted:
+        base = base_text(head, file.patch)
+        before = notebooks.json_strings(base) if base is not None else None
+        if before is None:
+            return 0
+        code_before = notebooks.code_lines(before)
+        count += sum(1 for n in deleted if n not in code_before)
+    return count
+
+
+def _large_pr(
+    files: Sequence[ChangedFile],
+    limit: int,
+    exclude: Sequence[str] = (),
+    texts: Mapping[str, str] | None = None,
+) -> Finding | None:
     """One warning on the pull request when the lines a reviewer has to read exceed
     ``limit``; lock and generated files do not count, nor files matching ``exclude`` (the
     config's ``large_pr_exclude``: test data such as httpx's 9,746-line
-    ``tests/models/whatwg.json`` made a one-file PR "consider splitting it")."""
+    ``tests/models/whatwg.json`` made a one-file PR "consider splitting it"), nor a
+    notebook's lines outside its cells' sources (``texts`` has its head): five of nbconvert's
+    example notebooks made 6,108 changed lines, 540 of them cells' sources, the rest base64
+    figures, widget state and the JSON around them."""
     readable = [f for f in files if not f.is_binary and not is_generated(f)]
     counted = [f for f in readable if not _excluded(f, exclude)]
-    size = changed_line_count(counted)
+    kernel = sum(_kernel_line_count(f, (texts or {}).get(f.path)) for f in counted)
+    size = changed_line_count(counted) - kernel
     if size <= limit or not any(f.added_lines for f in counted):
         return None
     generated = changed_line_count(files) - changed_line_count(readable)
-    excluded = changed_line_count(readable) - size
+    excluded = changed_line_count(readable) - size - kernel
     asides = [f"{plural(generated, 'line')} of lock or generated files"] if generated else []
     asides += [f"{plural(excluded, 'line')} of files `large_pr_exclude` leaves out"] if excluded else []
+    if kernel:
+        asides.append(f"{plural(kernel, 'notebook line')} outside cell sources (outputs, metadata)")
     aside = f", not counting {' nor '.join(asides)}" if asides else ""
     return _remark(
         "large-pr",
@@ -427,14 +483,26 @@ def pr_findings(
     large_pr_lines: int,
     texts: Mapping[str, str] | None = None,
     large_pr_exclude: Sequence[str] = (),
+    projects: Collection[str] = (),
 ) -> list[Finding]:
     """PR-wide rules: a very large diff, and source changed with no test changed.
-    ``texts`` (head text by path) lets the second tell behaviour from annotations."""
-    large = _large_pr(files, large_pr_lines, large_pr_exclude)
+    ``texts`` (head text by path) lets the second tell behaviour from annotations.
+
+    ``projects`` are the folders of the head tree holding a project file
+    (``project_layout.project_roots``): in a monorepo a changed test stands only for source
+    of its own package (or of packages below its folder), so a PR changing
+    ``packages/a/src/a/x.py`` and ``packages/b/tests/test_y.py`` still asks for a test of
+    ``a``; without them the repository is one project."""
+    large = _large_pr(files, large_pr_lines, large_pr_exclude, texts)
     out: list[Finding] = [] if large is None else [large]
     with_added = [f for f in files if f.added_lines and not f.is_binary]
-    tests_touched = any(is_test_path(f.path) and f.status != "deleted" for f in files)
-    sources = [] if tests_touched else [f for f in with_added if _is_source(f.path)]
+    tested = {project_of(f.path, projects) for f in files if is_test_path(f.path) and f.status != "deleted"}
+    sources = [
+        f
+        for f in with_added
+        if _is_source(f.path)
+        and not any(covers(test, project_of(f.path, projects)) for test in tested)
+    ]
     sources = [f for f in sources if _untested(f, (texts or {}).get(f.path))]
     if sources:
         names = ", ".join(path_code(f.path) for f in sources[:5])
@@ -483,15 +551,17 @@ def scan(
     risky_paths: Sequence[str],
     large_pr_exclude: Sequence[str] = (),
     split: dict[str, list[str]] | None = None,
+    projects: Collection[str] = (),
 ) -> HeuristicReport:
     """All heuristics. ``texts`` maps a path to its head text where the caller has it
     (Python files); other files are judged from their patch. ``split`` (path to
-    ``splitlines()``) is filled for the texts scanned, for a caller that needs them too."""
+    ``splitlines()``) is filled for the texts scanned, for a caller that needs them too;
+    ``projects`` are the tree's project folders (``pr_findings`` says why)."""
     report = risky_findings(files, risky_paths)
     moved = removed_lines(files)
     for file in files:
         if not file.added_lines or file.is_binary or file.status == "deleted":
             continue
         report.findings.extend(line_findings(file, texts.get(file.path), split, moved))
-    report.findings.extend(pr_findings(files, large_pr_lines, texts, large_pr_exclude))
+    report.findings.extend(pr_findings(files, large_pr_lines, texts, large_pr_exclude, projects))
     return report

@@ -8,6 +8,7 @@ a comment, a SARIF file or the run store in clear.
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import re
@@ -55,11 +56,31 @@ PRIVATE_KEY_BLOCK = _p(
     r"(?:[\s\S]*?-----END \1-----|[\s\S]*)"
 )
 
+
+def _base64_private_key_headers() -> str:
+    """The base64 text every base64-encoded PEM private key starts with, one per kind.
+
+    A kubeconfig's ``client-key-data``, a Kubernetes Secret's ``tls.key`` and Helm values
+    hold the PEM file base64-encoded, where ``-----BEGIN ... PRIVATE KEY-----`` is not to
+    be seen; the header's encoding is fixed up to its last whole group of three bytes."""
+    kinds = ("", "RSA ", "DSA ", "EC ", "OPENSSH ", "ENCRYPTED ", "PGP ")
+    headers = [f"-----BEGIN {kind}PRIVATE KEY{' BLOCK' if kind == 'PGP ' else ''}-----" for kind in kinds]
+    prefixes = [base64.b64encode(h[: len(h) // 3 * 3].encode()).decode() for h in headers]
+    return "|".join(re.escape(p) for p in prefixes)
+
+
 PATTERNS: tuple[SecretPattern, ...] = (
     SecretPattern(
         "private-key",
         "private key",
         _p(r"-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----"),
+        keep=0,
+    ),
+    SecretPattern(
+        "private-key-base64",
+        "base64-encoded private key",
+        _p(rf"(?<![A-Za-z0-9+/])((?:{_base64_private_key_headers()})[A-Za-z0-9+/]*={{0,2}})"),
+        group=1,
         keep=0,
     ),
     SecretPattern(
@@ -175,17 +196,18 @@ class SecretMatch:
         return mask(self.value, self.pattern.keep)
 
 
-def find_secrets(text: str) -> Iterator[SecretMatch]:
-    """Every known-shape secret in ``text`` (one line or many), first pattern wins a span."""
+def find_secrets(text: str, extra: tuple[SecretPattern, ...] = ()) -> Iterator[SecretMatch]:
+    """Every known-shape secret in ``text`` (one line or many), first pattern wins a span;
+    ``extra``: patterns that apply to the file ``text`` comes from only (after the rest)."""
     taken: list[tuple[int, int]] = []
-    for pattern in PATTERNS:
+    for pattern in (*PATTERNS, *extra):
         for m in pattern.regex.finditer(text):
             start, end = m.span(pattern.group)
             value = m.group(pattern.group)
             literal = _literal_part(m, value)
             if literal is None or (pattern.min_entropy and entropy(literal) < pattern.min_entropy):
                 continue
-            if _looks_like_placeholder(literal) and pattern.confidence != "high":
+            if looks_like_placeholder(literal) and pattern.confidence != "high":
                 continue
             if any(s < end and start < e for s, e in taken):
                 continue
@@ -213,7 +235,7 @@ _PLACEHOLDER = re.compile(
 )
 
 
-def _looks_like_placeholder(value: str) -> bool:
+def looks_like_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.search(value)) or value.startswith(("os.environ", "$"))
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 import pygit2
 
+from bot.engines.line_breaks import has_lone_cr
 from bot.errors import EngineError
 from bot.models import Severity
 
@@ -204,6 +205,22 @@ def ruff_lines(text: str) -> list[str]:
     if only_newlines(text):
         return text.splitlines(keepends=True)
     return _RUFF_LINE.findall(text)
+
+
+def row_lines(text: str) -> list[int] | None:
+    """The diff's line (``line_breaks.diff_lines``) of each of ruff's rows, by row - 1;
+    None when they are the same, as they are unless ``text`` holds a lone ``\\r`` (an old
+    Mac line end, or one left in a line), where ruff and Python start a row and git does
+    not."""
+    if not has_lone_cr(text):
+        return None
+    out: list[int] = []
+    line = 1
+    for row in ruff_lines(text):
+        out.append(line)
+        if row.endswith("\n"):
+            line += 1
+    return out
 
 
 def lines_with(text: str, word: str) -> list[str]:
@@ -398,9 +415,13 @@ def seal_root(root: Path, configs: Mapping[str, bytes] | None = None) -> bool:
     return True
 
 
+# what ruff (0.12 and later) names a syntax error; before, its code was null (SYNTAX_ERROR)
+INVALID_SYNTAX = "invalid-syntax"
+
+
 def severity_for(code: str) -> Severity:
     """Errors for code that cannot run (syntax, undefined names); style is a warning."""
-    if code == SYNTAX_ERROR or code.startswith(_ERROR_PREFIXES):
+    if code in (SYNTAX_ERROR, INVALID_SYNTAX) or code.startswith(_ERROR_PREFIXES):
         return Severity.ERROR
     return Severity.WARNING
 
@@ -435,15 +456,23 @@ def _relative(filename: str, base: Path) -> str | None:
         return None
 
 
-def parse_ruff_json(text: str | bytes, root: Path, keep: LocationFilter | None = None) -> list[Diagnostic]:
+CellRows = Mapping[str, Mapping[int, Sequence[int]]]
+"""For each notebook (by repository path), the file line of each row of each cell's source
+(``notebooks.source_lines``): ruff counts a notebook's rows inside each cell."""
+
+
+def parse_ruff_json(
+    text: str | bytes, root: Path, keep: LocationFilter | None = None, cells: CellRows | None = None
+) -> list[Diagnostic]:
     """Ruff's ``--output-format json`` (or ``json-lines``, which ruff writes faster) as
     ``Diagnostic``s with repository-relative paths.
 
     ``keep(path, start_row, end_row)`` drops diagnostics before they are built (most of a
-    file's diagnostics are usually outside the PR's lines).
+    file's diagnostics are usually outside the PR's lines). ``cells`` places a notebook's
+    diagnostics on the lines of its JSON file (``_Diagnostics.add`` says how).
     """
     data = text.encode("utf-8") if isinstance(text, str) else text
-    found = _Diagnostics(root, keep)
+    found = _Diagnostics(root, keep, cells)
     try:
         found.add(orjson.loads(data) if _JSON_ARRAY.match(data) else _json_lines(data))
     except orjson.JSONDecodeError as exc:
@@ -475,19 +504,34 @@ _UNSEEN: str | None = "\0unseen"  # a marker no path can equal (git paths hold n
 _ORIGIN = {"row": 1, "column": 1}
 
 
+def _cell_line(rows: Mapping[int, Sequence[int]], cell: int, row: int) -> int:
+    """The file line of ``row`` of notebook cell ``cell`` (the cell's last source line for a
+    row past its end); line 1 when the notebook's layout is unknown."""
+    lines = rows.get(cell)
+    if not lines:
+        return 1
+    return lines[min(max(row, 1), len(lines)) - 1]
+
+
 class _Diagnostics:
     """``Diagnostic``s built from ruff's JSON objects, batch by batch as they arrive."""
 
-    def __init__(self, root: Path, keep: LocationFilter | None) -> None:
+    def __init__(self, root: Path, keep: LocationFilter | None, cells: CellRows | None = None) -> None:
         self.base = root.resolve()
         self.keep = keep
+        self.cells = cells or {}
         self.relative: dict[object, str | None] = {}
         self.out: list[Diagnostic] = []
 
     def add(
         self, items: Iterable[dict[str, Any]], on_batch: Callable[[Sequence[Diagnostic]], None] | None = None
     ) -> None:
-        """Build the items' diagnostics; ``on_batch`` gets the ones kept from this batch."""
+        """Build the items' diagnostics; ``on_batch`` gets the ones kept from this batch.
+
+        A notebook's diagnostic (one with a ``cell``) is moved from its row in the cell to
+        the line of the ``.ipynb`` file that holds that row, the line GitHub shows and
+        comments on; its fix loses its edits, which are in the cell's text, not the JSON's
+        (applied to the file's lines they would corrupt the notebook)."""
         base, keep, relative, out = self.base, self.keep, self.relative, self.out
         first = len(out)
         # most diagnostics fall outside the PR's lines: the loop drops them with as few
@@ -504,6 +548,11 @@ class _Diagnostics:
             row = int(start["row"])
             row = row if row > 1 else 1
             end_row = int(end["row"])
+            cell = item.get("cell")
+            if cell is not None:
+                rows = self.cells.get(rel, {})
+                row = _cell_line(rows, int(cell), row)
+                end_row = _cell_line(rows, int(cell), end_row)
             end_row = end_row if end_row > row else row
             if keep is not None and not keep(rel, row, end_row):
                 continue
@@ -513,7 +562,8 @@ class _Diagnostics:
                 fix = Fix(
                     applicability=str(raw.get("applicability", "unsafe")),
                     message=raw.get("message"),
-                    edits=tuple(_edit(edit) for edit in raw.get("edits", [])),
+                    # a notebook's fix keeps its message (the finding's title), not its edits
+                    edits=tuple(_edit(edit) for edit in raw.get("edits", [])) if cell is None else (),
                 )
             out.append(
                 Diagnostic(
@@ -678,9 +728,11 @@ class RuffRun:
         isolated: bool = False,
         timeout: float = 120.0,
         binary: str | None = None,
+        cells: CellRows | None = None,
     ) -> None:
         self.root = root
         self.timeout = timeout
+        self.cells = cells
         self._started = time.monotonic()
         self._process: subprocess.Popen[bytes] | None = None
         if not paths:
@@ -741,7 +793,7 @@ class RuffRun:
             return []
         assert self._process.stdout is not None
         deadline = time.monotonic() + max(1.0, self.timeout - (time.monotonic() - self._started))
-        found = _Diagnostics(self.root, keep)
+        found = _Diagnostics(self.root, keep, self.cells)
         chunks: list[bytes] = []
         pending = b""
         broken: str | None = None
@@ -786,6 +838,35 @@ class RuffRun:
         if broken is not None:
             raise EngineError(f"ruff printed something that is not JSON: {broken}")
         return found.out
+
+
+def walked_files(root: Path, folders: Sequence[str], *, timeout: float = 30.0) -> set[str] | None:
+    """The repository paths of the files ruff would lint when it walks ``folders`` (under
+    ``root``): those its ``include`` (and ``extend-include``) take and its ``exclude`` leaves.
+
+    Files named on ruff's command line are linted whatever ``include`` says, so a stage
+    that names a notebook must first ask whether ruff would lint it at all: a repository
+    with ``include = ["*.py"]`` keeps its notebooks out of ``ruff check .``. None when
+    ruff cannot say (a config it refuses: the lint run reports that itself).
+    """
+    command = [ruff_binary(), "check", "--no-cache", "--force-exclude", "--show-files", "--", *folders]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=root,
+            env=_scrubbed_env(root.parent),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    base = root.resolve()
+    found = (_relative(line, base) for line in done.stdout.decode("utf-8", "replace").splitlines() if line)
+    return {rel for rel in found if rel is not None}
 
 
 def run_ruff(

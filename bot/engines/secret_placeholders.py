@@ -16,6 +16,8 @@ of them knows these, which real projects are full of:
   (ubuntu-advantage-client), ``token: "Optional[contextvars.Token]" = None``;
 - a Python name, where a keyword names a type: ``Token: 'contextvars.Token'`` (sphinx's
   map of classes to their true module), ``TOKEN_SERIALIZER = "myapp.serializers.Token"``;
+- the path of the file a secret is read from, under a key naming a file or path:
+  ``POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password``, ``DB_PASSWORD_FILE=...``;
 - an address with no credential in it: ``token_url = "https://provider.com/oauth2/token"``
   (a URL with user info or a query string is still judged a secret).
 - a name, not a value: an identifier or header the keyword names (``client_secret =
@@ -24,9 +26,20 @@ of them knows these, which real projects are full of:
 - a value published as an example by a standard or a vendor, whatever the detector:
   ``"access_token": "2YotnFZFEjr1zCsicMWpAA"`` (RFC 6749, in oauthlib's tests),
   ``AKIAIOSFODNN7EXAMPLE`` (AWS's documentation, in botocore's);
+- in a Compose file or a CI workflow, the user name a database or broker image takes as
+  its default password (``POSTGRES_PASSWORD: postgres``, ``MYSQL_ROOT_PASSWORD: root``):
+  the container is a throwaway one for local development or a test job;
 - in a test file, a password from the top of every leaked-password list:
   ``make_password(password="letmein")`` (django 5.0.7's auth tests). The same word in
   application code is still a warning: there it may be the real, weak password.
+- in documentation (Markdown, reST, AsciiDoc), a value that spells a placeholder word once
+  leetspeak is undone, with little else around it: axios' README's ``password:
+  's00pers3cret'``, ioredis' ``redis://username:authpassword@...``. The rule, as GitHub's
+  secret scanning keeps it: a docs page is scanned as code is, and a real-looking value there
+  (random characters, a vendor-shaped key, an entropy hit) keeps its severity, since readers
+  copy docs and a real key pasted into one has leaked all the same; only a plainly made-up
+  value (the placeholder words make up at least half of it and leave at most 8 characters)
+  is lowered to a notice, never hidden.
 
 A passphrase is prose too, and a weak real password may be a placeholder word, so these are
 not dropped: the stage reports them with low confidence (a notice), which informs without
@@ -41,6 +54,7 @@ import re
 from urllib.parse import unquote
 
 from bot.engines.heuristics import is_test_path
+from bot.engines.secret_files import defines_services
 
 BASIC_AUTH = "Basic Auth Credentials"
 KEYWORD = "Secret Keyword"
@@ -87,6 +101,10 @@ COMMON_PASSWORDS = frozenset(
     }
 )  # fmt: skip
 """Dummies of test suites (django's auth tests use letmein, qwerty, testpw, password1)."""
+SERVICE_DEFAULTS = frozenset(
+    {"postgres", "root", "mysql", "mariadb", "mongo", "redis", "guest", "rabbitmq", "minioadmin"}
+)
+"""The passwords official images' docs and CI services use for their throwaway containers."""
 _PROSE = re.compile("[A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?(?: [A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?)+")
 _MASK = re.compile(r"\*{3,}|•{3,}")
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@]*:[^\s@]*@(\[[^\]\s]*\]|[^\s/:?#@\"'`]*)", re.I)
@@ -108,8 +126,39 @@ _TYPE_EXPR = re.compile(
 # scheme://host/path with no user info, query or fragment, the places a URL carries a
 # secret, and no path segment long enough to be a token (a Discord webhook's is 68)
 _PLAIN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/@?#:]+(?::\d+)?(?:/[\w.~%-]{0,24})*/?", re.I)
+# an absolute, home or relative path of two or more short segments, after a key that names
+# a file, path or directory: the official images' DB_PASSWORD_FILE=/run/secrets/db_password
+_FILE_PATH = re.compile(r"(?:~|\.{1,2})?(?:/[\w.@-]{1,64}){2,}")
+_PATH_KEY = re.compile(r"(?i)(?:file|path|dir)(?:name)?[\"']?\s*(?::=|=|:)?\s*[\"']?$")
+
+
+def _file_path(value: str, line: str) -> bool:
+    """Whether ``value`` is the path of the file the secret is read from, as its key says:
+    ``POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password`` (the ``*_FILE`` convention of
+    the postgres and mysql images' docs), ``API_TOKEN_PATH = "/var/run/secrets/.../token"``.
+    A random value with slashes under a key that names no file is still judged a secret."""
+    at = line.find(value)
+    return at >= 0 and bool(_FILE_PATH.fullmatch(value)) and bool(_PATH_KEY.search(line[:at]))
+
+
 _EXAMPLE_HOSTS = ("example.com", "example.net", "example.org", "localhost")
 _EXAMPLE_SUFFIXES = (".example", ".test", ".invalid", ".localhost", *(f".{h}" for h in _EXAMPLE_HOSTS))
+
+
+DOC_SUFFIXES = (".md", ".markdown", ".rst", ".adoc", ".asciidoc")
+_LEET = str.maketrans("013457@$", "oieastas")
+_FAKE_WORDS = re.compile("secret|password|passwd|example|sample|changeme|dummy|fake|placeholder|token|key")
+_SEPARATORS = frozenset("-_. ")
+
+
+def _spelled_fake(value: str) -> bool:
+    """Whether ``value`` is mostly placeholder words, leetspeak undone: ``s00pers3cret``
+    (``sooper`` + ``secret``), ``authpassword``; not ``Zq8#tLm2secret!9Xv`` or ``cassandra``."""
+    spelled = _FAKE_WORDS.sub(lambda m: "\0" * len(m.group()), value.lower().translate(_LEET))
+    if "\0" not in spelled:
+        return False
+    rest = [ch for ch, seen in zip(value, spelled, strict=True) if seen != "\0" and ch not in _SEPARATORS]
+    return len(rest) <= 8 and 2 * len(rest) <= len(value)
 
 
 def example_reason(secret_type: str, value: str, line: str, path: str = "") -> str | None:
@@ -128,8 +177,14 @@ def example_reason(secret_type: str, value: str, line: str, path: str = "") -> s
         return "placeholder"
     if secret_type != BASIC_AUTH and value.lower() in COMMON_PASSWORDS and is_test_path(path):
         return "common password in a test"
+    if secret_type != BASIC_AUTH and value.lower() in SERVICE_DEFAULTS and defines_services(path):
+        return "service default"
     if secret_type == BASIC_AUTH and _example_host(line, value):
         return "example host"
+    if path.lower().endswith(DOC_SUFFIXES) and _spelled_fake(unquote(value)):
+        return "example in documentation"
+    if secret_type != BASIC_AUTH and _file_path(value, line):
+        return "file path"
     if secret_type != BASIC_AUTH and _NAME.fullmatch(value):
         return "name"
     if secret_type != BASIC_AUTH and _TYPE_EXPR.fullmatch(value):

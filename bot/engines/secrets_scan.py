@@ -21,14 +21,29 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from bot.engines.redaction import RedactingFilter, find_secrets, mask
-from bot.engines.secret_placeholders import KEYWORD, example_reason
+from bot.engines import notebooks
+from bot.engines.line_breaks import diff_lines
+from bot.engines.redaction import RedactingFilter, SecretPattern, find_secrets, mask
+from bot.engines.secret_files import (
+    TERRAFORM_DEFAULT,
+    URL_CREDENTIALS,
+    extra_patterns,
+    labelled_digest,
+    not_a_value,
+    readable_lines,
+    scanner_name,
+    terraform_defaults,
+)
+from bot.engines.secret_placeholders import BASIC_AUTH, KEYWORD, example_reason
 from bot.engines.security_findings import EngineReport, RuleInfo
 from bot.models import Finding, Severity, StageName, fingerprint
 
 ENGINE = "secrets"
 GENERIC = "generic-secret-assignment"
 """Shunter's one pattern that matches a shape (``password = "..."``), not a format."""
+_SHAPES = {GENERIC: KEYWORD, URL_CREDENTIALS.id: BASIC_AUTH}
+"""Shunter's patterns that match a shape, as detect-secrets' keyword and basic-auth
+detectors do, judged against examples as those detectors' hits are."""
 ROTATE = (
     "Remove it from the code and rotate the credential: anyone who can read this branch "
     "may already have copied it. Rotation is a human job, so Shunter proposes no patch."
@@ -121,12 +136,15 @@ EXAMPLE_WORDING = {
     "type": "a type (a string annotation)",
     "Python name": "a Python name (a type or module path)",
     "URL without credentials": "an address with no credential in it",
+    "file path": "the path of the file the secret is read from, not the secret",
     "common password in a test": "a well-known dummy password in a test file",
+    "service default": "the default password of a database or broker container in a Compose file or CI job",
+    "example in documentation": "a made-up example in documentation (it spells a placeholder word)",
 }
 
 
 def _line_numbers(text: str, only: frozenset[int] | None) -> list[tuple[int, str]]:
-    lines = text.splitlines()
+    lines = diff_lines(text)  # numbered as the diff's line maps are
     if only is None:
         return list(enumerate(lines, start=1))
     return [(n, lines[n - 1]) for n in sorted(only) if 1 <= n <= len(lines)]
@@ -149,7 +167,7 @@ def _diff_name(path: str) -> str:
 
 def _synthetic_diff(path: str, numbered: list[tuple[int, str]]) -> str:
     """A unified diff adding exactly ``numbered`` lines: detect-secrets' public line API."""
-    name = _diff_name(path)
+    name = _diff_name(scanner_name(path))
     out = [f"diff --git a/{name} b/{name}", f"--- a/{name}", f"+++ b/{name}"]
     run: list[tuple[int, str]] = []
 
@@ -178,35 +196,56 @@ def scan_secrets(
     seen: set[tuple[str, int]] = set()
     noticed: set[tuple[str, int]] = set()  # lines whose only hits so far look like examples
     numbered_by_path: dict[str, list[tuple[int, str]]] = {}
+    layouts = {p: notebooks.json_strings(text) for p, text in files.items() if notebooks.is_notebook(p)}
     for path, text in files.items():
         only = only_lines.get(path) if only_lines is not None else None
         numbered = _line_numbers(text, only)
+        strings = layouts.get(path)
+        if strings is not None:  # a notebook's lines as its cells and outputs read
+            readable = notebooks.readable_lines(strings)
+            numbered = [(n, readable.get(n, line)) for n, line in numbered]
+        rewritten = readable_lines(path, diff_lines(text))  # ENV KEY value, base64 data:
+        if rewritten:
+            numbered = [(n, rewritten.get(n, line)) for n, line in numbered]
         numbered_by_path[path] = numbered
+        extra = extra_patterns(path)
+        hits = (noticed, seen)
         for n, line in numbered:
-            for match in find_secrets(line):
-                rule = rule_for(match.pattern.id, match.pattern.kind)
-                report.rules[rule.id] = rule
+            for match in find_secrets(line, extra):
                 value = "" if match.pattern.id == "private-key" else match.value
-                # the generic pattern matches a shape, as detect-secrets' keyword detector does;
-                # the others a format, judged only against values published as examples
-                kind = KEYWORD if match.pattern.id == GENERIC else match.pattern.kind
-                example = example_reason(kind, value, line, path)
-                report.findings.append(
-                    _finding(
-                        path,
-                        n,
-                        line,
-                        rule,
-                        value,
-                        (match.pattern.keep, match.pattern.keep_in_fingerprints),
-                        "low" if example else match.pattern.confidence,
-                        example,
-                    )
-                )
-                (noticed if example else seen).add((path, n))
+                _own_finding(report, hits, path, (n, line), match.pattern, value)
+        if path.endswith(".tf"):
+            lines = text.splitlines()
+            for n, value in terraform_defaults(text):
+                if (only is None or n in only) and (path, n) not in seen:
+                    _own_finding(report, hits, path, (n, lines[n - 1]), TERRAFORM_DEFAULT, value)
     if detect_secrets:
-        _run_detect_secrets(numbered_by_path, seen, report, noticed)
+        kernel = {p: notebooks.data_lines(strings) for p, strings in layouts.items() if strings is not None}
+        _run_detect_secrets(numbered_by_path, seen, report, noticed, kernel)
     return report
+
+
+def _own_finding(
+    report: EngineReport,
+    hits: tuple[set[tuple[str, int]], set[tuple[str, int]]],
+    path: str,
+    where: tuple[int, str],
+    pattern: SecretPattern,
+    value: str,
+) -> None:
+    """Report a hit of one of Shunter's patterns; ``hits``: the lines reported only as
+    examples, then the others (detect-secrets' hits on them are judged against these)."""
+    n, line = where
+    rule = rule_for(pattern.id, pattern.kind)
+    report.rules[rule.id] = rule
+    # the generic and URL patterns match a shape, as detect-secrets' keyword and basic-auth
+    # detectors do; the others a format, judged only against values published as examples
+    kind = _SHAPES.get(pattern.id, pattern.kind)
+    example = example_reason(kind, value, line, path)
+    keep = (pattern.keep, pattern.keep_in_fingerprints)
+    confidence = "low" if example else pattern.confidence
+    report.findings.append(_finding(path, n, line, rule, value, keep, confidence, example))
+    hits[0 if example else 1].add((path, n))
 
 
 def _detect_secrets_hits(
@@ -238,9 +277,16 @@ def _run_detect_secrets(
     seen: set[tuple[str, int]],
     report: EngineReport,
     noticed: frozenset[tuple[str, int]] | set[tuple[str, int]] = frozenset(),
+    unguessed: Mapping[str, frozenset[int]] | None = None,
 ) -> None:
     """``seen``: lines Shunter's patterns reported; ``noticed``: lines they reported only as
-    examples, where a hit of detect-secrets is reported if it does not look like one."""
+    examples, where a hit of detect-secrets is reported if it does not look like one;
+    ``unguessed``: lines (by path) where an entropy guess is not reported: in a notebook,
+    the lines a kernel or an editor wrote (outputs, attachments, ids, metadata). There a
+    base64 figure or PDF is hundreds of dense lines and widget state is keyed by hex model
+    ids: each was called a possible secret (1,329 notices on nbconvert's 1,600-line example
+    notebook). The guesses stand on the cells' sources; the keyword detector and Shunter's
+    formats stand everywhere, as a token printed into an output has leaked just the same."""
     hits_by_path = _detect_secrets_hits(numbered_by_path)
     if hits_by_path is None:  # pragma: no cover - detect-secrets is a hard dependency
         report.notes.append("detect-secrets is not installed; only Shunter's patterns ran.")
@@ -250,12 +296,19 @@ def _run_detect_secrets(
             report.notes.append(f"detect-secrets failed on {path}: {type(hits).__name__}")
             continue
         text_by_line = dict(numbered_by_path[path])
+        no_guess = (unguessed or {}).get(path, frozenset())
         for hit in hits:
             n = int(hit.line_number)
             if (path, n) in seen:
                 continue  # Shunter's own pattern already named this line more precisely
+            if n in no_guess and "entropy" in hit.type.lower():
+                continue
             value = hit.secret_value or ""
             line = text_by_line.get(n, "")
+            if not_a_value(value, line):
+                continue  # password_lock: yes sets an option, it holds no secret
+            if "entropy" in hit.type.lower() and labelled_digest(value, line):
+                continue  # "sha256": "<hex>" is a file's digest, published by design
             # prose, masks, placeholder words, example hosts: reported, but as notices
             example = example_reason(hit.type, value, line, path)
             if example and (path, n) in noticed:
@@ -309,7 +362,11 @@ def paths_holding_secrets(texts: Mapping[str, str]) -> set[str]:
     A review's fix patch for a 40-file PR has a share for each of ~20 files, each scanned
     after ruff has finished. Fails closed as ``holds_secret`` does."""
     numbered = {path: _line_numbers(text, None) for path, text in texts.items() if text}
-    own = {path for path, lines in numbered.items() if any(next(find_secrets(ln), None) for _n, ln in lines)}
+    own = {
+        path
+        for path, lines in numbered.items()
+        if any(next(find_secrets(ln, extra_patterns(path)), None) for _n, ln in lines)
+    }
     hits_by_path = _detect_secrets_hits({path: lines for path, lines in numbered.items() if path not in own})
     if hits_by_path is None:  # pragma: no cover - detect-secrets is a hard dependency
         return set(numbered)

@@ -11,11 +11,11 @@ rotation is a human job.
 from __future__ import annotations
 
 import ast
-import difflib
 import hashlib
 from dataclasses import dataclass
 
 from bot.engines.own_rules import Match, import_aliases, qualify
+from bot.engines.ruff_check import unified_diff as ruff_unified_diff
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,13 @@ def edit_for(match: Match, lines: list[str], tree: ast.Module) -> Edit | None:
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:
-    """``text`` with non-overlapping edits applied (later lines first, so numbers hold)."""
-    lines = text.splitlines(keepends=True)
+    """``text`` with non-overlapping edits applied (later lines first, so numbers hold).
+
+    Lines are cut at ``\\n`` only, ends kept, as the ast numbers them in a text without a
+    lone ``\\r`` (the stage makes no patch for one): ``splitlines`` also cuts at a form
+    feed, and every edit below a ^L page break rewrote the line above its own."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     newline = "\r\n" if text.endswith("\r\n") else "\n"
     taken: set[int] = set()
     for edit in sorted(edits, key=lambda e: e.start, reverse=True):
@@ -165,12 +170,12 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    """A git-style diff (``diff --git`` header) that both git and Shunter's applier accept."""
-    return f"diff --git a/{path} b/{path}\n" + "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=f"a/{path}",
-            tofile=f"b/{path}",
-        )
-    )
+    """A git-style diff (``diff --git`` header) that both git and Shunter's applier accept:
+    libgit2's (``ruff_check.unified_diff``), which cuts lines at ``\\n`` as the applier
+    does and marks a last line without one (difflib's, cut by ``splitlines``, broke a
+    line holding a form feed in two and ran it into the next one). The header is written
+    here: a path git stores with bytes that are not UTF-8 is held as surrogates, which
+    libgit2 cannot take."""
+    made = ruff_unified_diff("file", before, after)
+    hunks = made[made.find("\n@@") + 1 :] if "\n@@" in made else ""
+    return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n{hunks}"

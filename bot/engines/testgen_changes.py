@@ -70,11 +70,15 @@ def importable(module: str) -> bool:
     return all(part.isidentifier() and not keyword.iskeyword(part) for part in parts)
 
 
-def module_name(path: str, source_roots: tuple[str, ...] = ("src",)) -> str:
-    """``src/pkg/mod.py`` -> ``pkg.mod``; ``pkg/__init__.py`` -> ``pkg``."""
+def module_name(path: str, root: str | None = None) -> str:
+    """``src/pkg/mod.py`` -> ``pkg.mod``; ``pkg/__init__.py`` -> ``pkg``. ``root`` is the
+    folder imports start from (``project_layout.source_root``: a monorepo package's
+    ``packages/a/src``); without it, the repository root or a top-level ``src``."""
+    if root is None:
+        root = "src" if path.startswith("src/") else ""
+    if root and path.startswith(f"{root}/"):
+        path = path[len(root) + 1 :]
     parts = list(PurePosixPath(path).with_suffix("").parts)
-    if parts and parts[0] in source_roots and len(parts) > 1:
-        parts = parts[1:]
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
@@ -88,9 +92,12 @@ def _decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str,
     return tuple(names)
 
 
-def changed_functions(path: str, source: str, added_lines: frozenset[int]) -> ChangedModule:
-    """The functions of one file that contain added lines (pure; never raises on bad code)."""
-    module = module_name(path)
+def changed_functions(
+    path: str, source: str, added_lines: frozenset[int], root: str | None = None
+) -> ChangedModule:
+    """The functions of one file that contain added lines (pure; never raises on bad code);
+    ``root`` is the folder its imports start from (``module_name``)."""
+    module = module_name(path, root)
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as exc:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
 from bot.engines.ghostwriter import Candidate
+from bot.engines.project_layout import project_of, project_roots, within
+from bot.engines.ruff_check import ruff_lines
 from bot.models import FileDiff, PatchDraft, StageName
 
 HEADER = (
@@ -32,19 +34,48 @@ def git_blob_id(data: bytes) -> str:
 
 
 def target_test_file(module_path: str, repo_paths: Iterable[str]) -> str:
-    """Where tests for ``module_path`` belong in this repository."""
+    """Where tests for ``module_path`` belong in this repository: beside its own package's
+    tests. In a monorepo that is the package's folder (``project_layout``), never a
+    sibling package's ``test_keys.py`` nor a new ``tests/`` at the repository root.
+
+    An existing ``test_<module>.py`` of the same package is extended; else a new one goes
+    into the test folder (``tests``, else ``test``) nearest the module: ``toolz/tests/``
+    for ``toolz/utils.py`` where the tests live inside the package, the package's
+    ``tests/`` beside ``src/``, or ``<package>/tests/`` when it has none yet.
+    """
     stem = PurePosixPath(module_path).stem
     if stem == "__init__":
         stem = PurePosixPath(module_path).parent.name or "package"
     wanted = f"test_{stem}.py"
     paths = list(repo_paths)
-    existing = sorted(p for p in paths if PurePosixPath(p).name == wanted)
+    roots = project_roots(paths)
+    project = project_of(module_path, roots)
+    mine = [p for p in paths if within(p, project) and project_of(p, roots) == project]
+    existing = sorted(p for p in mine if PurePosixPath(p).name == wanted)
     if existing:
         return existing[0]
-    folder = "test" if any(p.startswith("test/") for p in paths) else "tests"
-    if any(p.startswith("tests/") for p in paths):
-        folder = "tests"
-    return f"{folder}/{wanted}"
+    above = _ancestors(module_path)
+    best: tuple[int, int, str] | None = None  # (depth of the folder holding it, tests first, path)
+    for folder in {f for path in mine for f in _ancestors(path)}:
+        parent, _, name = folder.rpartition("/")
+        if name not in ("tests", "test") or parent not in above:
+            continue
+        rank = (parent.count("/") + bool(parent), name == "tests", folder)
+        if best is None or rank > best:
+            best = rank
+    if best is not None:
+        return f"{best[2]}/{wanted}"
+    return f"{project}/tests/{wanted}" if project else f"tests/{wanted}"
+
+
+def _ancestors(path: str) -> set[str]:
+    """The folders above ``path``, the repository root ``""`` included."""
+    out = {""}
+    folder = path.rpartition("/")[0]
+    while folder:
+        out.add(folder)
+        folder = folder.rpartition("/")[0]
+    return out
 
 
 def split_source(source: str) -> tuple[list[str], str]:
@@ -160,10 +191,23 @@ def merged_file(existing: str | None, candidates: list[Candidate]) -> str:
     if not existing_text.strip():
         return HEADER + "\n" + "\n".join(merge_imports(imports)) + "\n\n\n" + tests
     new_imports = merge_imports(imports, existing_text)
-    lines = existing_text.rstrip("\n").splitlines()
+    newline = line_ending(existing_text)
+    lines = ruff_lines(existing_text)  # each existing line kept byte for byte, its end too
+    while lines and lines[-1] in ("\n", "\r\n", "\r"):
+        lines.pop()
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += newline  # the last line had none: the tests go on lines of their own
     insert_at = _after_imports(existing_text)
-    lines[insert_at:insert_at] = new_imports
-    return "\n".join(lines) + "\n\n\n" + tests
+    lines[insert_at:insert_at] = [line + newline for line in new_imports]
+    return "".join(lines) + (newline * 2) + tests.replace("\n", newline)
+
+
+def line_ending(text: str) -> str:
+    """The line ending most of ``text``'s lines use (pure): ``\\r\\n`` for a file written
+    on Windows, else ``\\n``. Lines added to a file take it, so the file keeps one style
+    (a test file turned to LF as a whole showed every line as changed)."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf > text.count("\n") - crlf else "\n"
 
 
 def _test_names(text: str) -> list[str]:
@@ -190,13 +234,25 @@ def _after_imports(text: str) -> int:
 
 
 def unified_diff(path: str, before: str | None, after: str) -> str:
-    lines = difflib.unified_diff(
-        (before or "").splitlines(keepends=True),
-        after.splitlines(keepends=True),
+    """``before`` to ``after`` as a unified diff the merge queue applies exactly: lines are
+    cut at ``\\n`` only, as ``bot.changes.unified`` cuts the pre-image (``splitlines``
+    also cuts at a form feed, and a CRLF pair split by ``\\r`` alone would not match), and
+    a last line without a newline is marked so (difflib writes it with none, which ran it
+    into the next line of the diff)."""
+    out: list[str] = []
+    for line in difflib.unified_diff(
+        _lf_lines(before or ""),
+        _lf_lines(after),
         fromfile=f"a/{path}" if before is not None else "/dev/null",
         tofile=f"b/{path}",
-    )
-    return "".join(lines)
+    ):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _lf_lines(text: str) -> list[str]:
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def build_files(
@@ -212,6 +268,26 @@ def build_files(
         data = read(path)
         before = data.decode("utf-8", errors="replace") if data is not None else None
         out[path] = (data, merged_file(before, cands))
+    return out
+
+
+def not_utf8_targets(
+    kept: list[Candidate], read: Callable[[str], bytes | None], repo_paths: list[str]
+) -> dict[str, list[Candidate]]:
+    """The kept candidates whose test file exists and is not UTF-8 text (one declaring
+    ``# -*- coding: latin-1 -*-``), by that file (pure). The patch is UTF-8 text, so such a
+    file's bytes cannot be kept exactly: decoded with replacement characters, every
+    accented letter in it was rewritten, and the merged file failed as a whole."""
+    out: dict[str, list[Candidate]] = {}
+    for cand in kept:
+        path = target_test_file(cand.target.path, repo_paths)
+        data = read(path)
+        if data is None:
+            continue
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            out.setdefault(path, []).append(cand)
     return out
 
 

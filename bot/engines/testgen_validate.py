@@ -58,6 +58,8 @@ class ValidationSetup:
     test_limit: float | None = None
     """Seconds each candidate's test may run before it is stopped and judged ``timeout``
     while the batch goes on (``time_limit_plugin``); None leaves only the wall clock."""
+    import_roots: tuple[str, ...] = ()
+    """Folders a monorepo's packages import from, for ``PYTHONPATH`` (``measure``)."""
 
 
 def names_candidate(stem: str, text: str) -> bool:
@@ -131,6 +133,7 @@ def _run(setup: ValidationSetup, cands: list[Candidate], tag: str, contexts: boo
         plugins=setup.plugins,
         progress=True,
         test_limit=setup.test_limit,
+        import_roots=setup.import_roots,
     )
 
 

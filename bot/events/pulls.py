@@ -46,17 +46,21 @@ async def on_merge_group(event: sansio.Event, ctx: EventContext) -> None:
 @router.register("pull_request", action="closed")
 async def on_pull_request_closed(event: sansio.Event, ctx: EventContext) -> None:
     """Drop the changes still waiting to land on a pull request that was closed or merged
-    (``bot.pipeline.closed_pulls``)."""
+    (``bot.pipeline.closed_pulls``), and stop its stage jobs at their next checkpoint."""
     pr = event.data.get("pull_request") or {}
     with bind(pr=pr.get("number")):
         ctx.handled("pulls.on_pull_request_closed")
+        from bot.pipeline import heads
         from bot.pipeline.closed_pulls import drop_pending_changes
         from bot.pipeline.facts import from_pull_request
 
         merged = bool(pr.get("merged"))
+        state = "merged" if merged else "closed"
+        target = from_pull_request(event.data)
+        if target.number is not None:
+            heads.mark_closed(ctx.runtime.redis, target.repo, target.number, state, target.updated_at)
         dropped = drop_pending_changes(
-            ctx.runtime, from_pull_request(event.data), merged=merged, delivery_id=ctx.delivery.delivery_id
+            ctx.runtime, target, merged=merged, delivery_id=ctx.delivery.delivery_id
         )
         if dropped:
-            state = "merged" if merged else "closed"
             ctx.handled("changes.dropped", f"pull request {state}: dropped {', '.join(dropped)}")

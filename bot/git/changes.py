@@ -114,9 +114,13 @@ def _one_per_path(diff: pygit2.Diff) -> list[tuple[int, ChangedPath]]:
     return sorted(chosen.values(), key=lambda item: item[1].path)
 
 
-def changed_file(patch: pygit2.Patch, entry: ChangedPath | None = None) -> ChangedFile | None:
+def changed_file(
+    patch: pygit2.Patch, entry: ChangedPath | None = None, repo: pygit2.Repository | None = None
+) -> ChangedFile | None:
     """One file's entry, or None for entries stages cannot look at (submodule pointers);
     ``entry`` is the patch's delta as ``_changed_path`` names it, when the caller has it.
+    With ``repo``, lines whose only change is their ending (``_ending_only``) count as
+    context, not as added.
 
     A symlink's entry has no line map and no patch: its one "line" is the target's path,
     which no analyzer should read as source.
@@ -129,6 +133,7 @@ def changed_file(patch: pygit2.Patch, entry: ChangedPath | None = None) -> Chang
     status = entry.status
     added: list[int] = []
     context: list[int] = []
+    endings: set[bytes] = set()  # how the changed lines end: CRLF, LF, or neither
     for hunk in () if entry.symlink else patch.hunks:
         for line in hunk.lines:
             origin = line.origin
@@ -136,12 +141,19 @@ def changed_file(patch: pygit2.Patch, entry: ChangedPath | None = None) -> Chang
                 added.append(line.new_lineno)
             elif origin == " ":
                 context.append(line.new_lineno)
+            if origin in "+-" and len(endings) < 2:
+                raw = line.raw_content
+                endings.add(b"\r\n" if raw.endswith(b"\r\n") else raw[-1:])
+    ending_only: frozenset[int] = frozenset()
+    if repo is not None and {b"\r\n", b"\n"} <= endings and status in ("modified", "renamed"):
+        ending_only = _ending_only(repo, delta, frozenset(added))
     return ChangedFile(
         path=entry.path,
         status=status,
         old_path=delta.old_file.path if status == "renamed" else None,
-        added_lines=frozenset(added),
-        context_lines=frozenset(context),
+        added_lines=frozenset(added) - ending_only,
+        context_lines=frozenset(context) | ending_only,
+        ending_only_lines=ending_only,
         head_blob=None if status == "deleted" else _blob_id(delta.new_file),
         base_blob=None if status == "added" else _blob_id(delta.old_file),
         is_binary=bool(delta.is_binary),
@@ -149,6 +161,23 @@ def changed_file(patch: pygit2.Patch, entry: ChangedPath | None = None) -> Chang
         executable=entry.executable,
         symlink=entry.symlink,
     )
+
+
+def _ending_only(repo: pygit2.Repository, delta: pygit2.DiffDelta, added: frozenset[int]) -> frozenset[int]:
+    """The added lines whose only change is their ending (CRLF to LF or back): what an
+    editor or ``core.autocrlf`` did to a file, not what its author wrote. They are the added
+    lines the same diff leaves out when CRLF is read as LF on both sides (which keeps every
+    line's number: only the ``\\r`` before a ``\\n`` goes). GitHub's diff still shows them,
+    so they stay commentable, as context lines."""
+    try:
+        old, new = repo[delta.old_file.id].data, repo[delta.new_file.id].data  # type: ignore[attr-defined]
+    except (KeyError, ValueError):
+        return frozenset()
+    old, new = old.replace(b"\r\n", b"\n"), new.replace(b"\r\n", b"\n")
+    plain = pygit2.Patch.create_from(old, new, context_lines=0)
+    still = frozenset(line.new_lineno for hunk in plain.hunks for line in hunk.lines if line.origin == "+")
+    del plain  # the patch goes before the buffers it points into
+    return added - still
 
 
 class DiffFiles(PendingFiles):
@@ -160,8 +189,9 @@ class DiffFiles(PendingFiles):
     before the line maps exist. Both name each path once (``_one_per_path``).
     """
 
-    def __init__(self, diff: pygit2.Diff) -> None:
+    def __init__(self, diff: pygit2.Diff, repo: pygit2.Repository | None = None) -> None:
         self._diff = diff
+        self._repo = repo
         self._entries = _one_per_path(diff)
 
     def paths(self) -> list[ChangedPath]:
@@ -170,7 +200,8 @@ class DiffFiles(PendingFiles):
     def load(self) -> list[ChangedFile]:
         # a patch is None for an unmodified entry, never listed; the entries are named once
         pairs = ((self._diff[index], entry) for index, entry in self._entries)
-        return [item for patch, entry in pairs if patch is not None and (item := changed_file(patch, entry))]
+        made = (changed_file(patch, entry, self._repo) for patch, entry in pairs if patch is not None)
+        return [item for item in made if item is not None]
 
 
 def diff_files(
@@ -185,7 +216,7 @@ def diff_files(
     diff = old.diff_to_tree(new, context_lines=context_lines)  # what repo.diff does for trees
     if renames:
         diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=RENAME_THRESHOLD)
-    return DiffFiles(diff)
+    return DiffFiles(diff, repo)
 
 
 def pull_request_files(

@@ -45,12 +45,16 @@ from bot.models import StageName
 from bot.pipeline.config_loader import LoadedConfig, load_config
 from bot.pipeline.facts import Target, from_pull_request, own_pulls
 from bot.policies.decisions import may_run_command
-from bot.wording import plural, prose_text, typed_code
+from bot.store.pull_state import text_hash
+from bot.wording import code_span, markdown_block, one_line, path_code, plural, prose_text, typed_code
 
 log = get_logger(__name__)
 
 PERMISSION_TTL = 60
 RATE_WINDOW = 60
+RUN_CLAIM_TTL = 24 * 3600
+"""How long a comment's commands are known to be running for a delivery: rq retries an
+abandoned job within minutes, so a day covers every retry with room to spare."""
 RATE_LIMIT = 10
 REPLY_MARKER = "<!-- shunter:reply -->"
 REPLY_NONCE = "shunter:reply-nonce"
@@ -232,15 +236,17 @@ def _reply(session: Session, *, final: bool) -> None:
     body = f"{REPLY_MARKER}{nonce}\n{quote}" + "\n\n".join(session.lines) + state
     body = body[:65000]
     owner, name = session.target.owner, session.target.name
-    key = f"shunter:reply:{session.target.repo}:{session.source}:{session.comment_id}"
-    if session.reply_id is None and session.comment_id is not None:
+    # a comment's reply is found again by its comment (an edit, a retry); a button press's
+    # by its delivery, so rq's retry after a killed worker edits the "Working on it…" reply
+    anchor = session.comment_id if session.comment_id is not None else session.ctx.delivery.delivery_id
+    key = f"shunter:reply:{session.target.repo}:{session.source}:{anchor}"
+    if session.reply_id is None:
         stored = session.runtime.redis.get(key)
         session.reply_id = int(stored) if stored else None
     action = "comment.update"
     if session.reply_id is None:
         session.reply_id, adopted = _create_reply(session, body, nonce)
-        if session.comment_id is not None:
-            session.runtime.redis.set(key, session.reply_id, ex=30 * 24 * 3600)
+        session.runtime.redis.set(key, session.reply_id, ex=30 * 24 * 3600)
         if not adopted:  # else found after a lost answer, maybe an earlier text: edit it
             action = "comment.create"
     if action == "comment.update":
@@ -390,7 +396,18 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         # the edit changed the commands: they run even when an earlier version of the
         # comment had them (pause, resume, pause again); this delivery runs them only once
         signature += "@" + ctx.delivery.delivery_id
-    if not runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
+    run_key = f"shunter:command-run:{repo}:{comment['id']}:{text_hash(signature)}"
+    delivery_id = ctx.delivery.delivery_id
+    interrupted = _earlier_attempt(runtime.redis, run_key, delivery_id)
+    if runtime.store.mark_command_comment(repo, int(comment["id"]), signature):
+        runtime.redis.set(run_key, delivery_id, ex=RUN_CLAIM_TTL)  # this delivery runs them
+    elif interrupted:
+        # rq's retry of this very delivery after its worker died mid-session (SIGKILL, OOM,
+        # a lost host): run the commands again, or they are dropped as a repeat and the
+        # reply says "Working on it…" for good
+        runtime.store.interrupt_commands(repo, int(comment["id"]))
+        log.info("commands resumed after an interrupted run", comment=comment["id"])
+    else:
         ctx.handled("commands.repeat", "edited comment with the same commands: nothing to do")
         return
     user = str(actor["login"])
@@ -404,7 +421,18 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         )
     with bind(repo=repo, pr=number, user=user):
         run_session(session, parsed)
+    if runtime.redis.get(run_key) == delivery_id.encode():  # ended: a repeat is a repeat again
+        runtime.redis.delete(run_key)
     ctx.handled("commands.ran", f"{plural(len(parsed.commands), 'command')} by {user}")
+
+
+def _earlier_attempt(redis: Any, run_key: str, delivery_id: str) -> bool:
+    """Claim ``run_key`` for this delivery; True when an earlier attempt of this same
+    delivery claimed it and did not finish (the front door stores each delivery id once, so
+    only rq's retry of the job comes here with it again)."""
+    if redis.set(run_key, delivery_id, nx=True, ex=RUN_CLAIM_TTL):
+        return False
+    return bool(redis.get(run_key) == delivery_id.encode())
 
 
 def _recorded_pull(runtime: Any, data: dict[str, Any], check_run: dict[str, Any]) -> int | None:
@@ -668,8 +696,10 @@ def _pause(session: Session, command: Command) -> str:
 def _config(session: Session, command: Command) -> str:
     effective = session.loaded.effective
     rows = effective.explain()
+    # a value is whatever the file says: a "|" in it split the row, a backtick ended the code
     lines = [
-        f"| `{path}` | `{json.dumps(value)[:60]}` | {source} |"
+        f"| {code_span(path, table=True)} | {code_span(one_line(json.dumps(value), 60), table=True)} "
+        f"| {source} |"
         for path, value, source in rows
         if source != "default"
     ]
@@ -708,7 +738,7 @@ def _place(finding: dict[str, Any]) -> str:
     """``at `app.py:3```, or ``on the pull request`` for a remark on the whole PR (no path)."""
     if not finding.get("path"):
         return "on the pull request"
-    return f"at `{finding['path']}:{finding['start_line']}`"
+    return "at " + path_code(str(finding["path"]), suffix=f":{finding['start_line']}")
 
 
 def _explain(session: Session, command: Command) -> str:
@@ -718,9 +748,11 @@ def _explain(session: Session, command: Command) -> str:
     finding = _find(session, command.args[0])
     if finding is None:
         return "refused"
+    # the rule id and the message are an analyzer's or a model's, and may quote the code
+    rule, message = code_span(one_line(str(finding["rule_id"]), 80)), markdown_block(str(finding["message"]))
     text = (
-        f"**{finding['rule_id']}** ({finding['severity']}, {finding['stage']} stage, engine "
-        f"`{finding['engine']}`) {_place(finding)}: {finding['message']}\n\n"
+        f"{rule} ({finding['severity']}, {finding['stage']} stage, engine "
+        f"`{finding['engine']}`) {_place(finding)}: {message}\n\n"
         + (
             "Reported because it is about the whole pull request (a stage's `filter` picks lines, "
             "not remarks on the PR) and the rule is enabled; its id is stable across pushes (the rule's)."
@@ -736,7 +768,7 @@ def _explain(session: Session, command: Command) -> str:
             from bot.stages.review_llm import explain_finding
 
             provider = provider_from_config(session.config.llm)
-            text += "\n\n" + explain_finding(provider, Finding.model_validate(finding), "")
+            text += "\n\n" + markdown_block(explain_finding(provider, Finding.model_validate(finding), ""))
         except ShunterError as exc:
             text += f"\n\n(The LLM explanation is unavailable: {exc})"
     session.say(text)
@@ -782,7 +814,7 @@ def _ask(session: Session, command: Command) -> str:
     ws.fetch_pull_request(target.number, base_branch=target.base_ref)
     ctx = ws.context_for(f"refs/heads/{target.base_ref}", target.head_sha)
     answer = answer_question(provider_from_config(session.config.llm), " ".join(command.args), ctx)
-    session.say(answer)
+    session.say(markdown_block(answer))  # the model's words may carry the PR author's
     return "done"
 
 

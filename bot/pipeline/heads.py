@@ -201,3 +201,36 @@ def all_done(redis: Redis, repo: str, head_sha: str) -> bool:
 
 def conclusions(redis: Redis, repo: str, head_sha: str) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in redis.hgetall(_done_key(repo, head_sha)).items()}
+
+
+
+def _closed_key(repo: str, number: int) -> str:
+    return f"shunter:closed:{repo}#{number}"
+
+
+def mark_closed(redis: Redis, repo: str, number: int, state: str, updated_at: str | None = None) -> None:
+    """Note that the PR was closed (``state`` ``closed`` or ``merged``) at ``updated_at``:
+    stage jobs still queued for it, or running, stop instead of publishing to a pull request
+    nobody reads."""
+    redis.set(_closed_key(repo, number), f"{state} {updated_at or ''}".strip(), ex=TTL)
+
+
+def mark_open(redis: Redis, repo: str, number: int, updated_at: str | None = None) -> None:
+    """The PR is open again (reopened): its stages run as before. An event older than the
+    close (a late redelivery of ``opened``) leaves it closed."""
+    key = _closed_key(repo, number)
+    value = redis.get(key)
+    if not value:
+        return
+    _, _, closed_at = _text(value).partition(" ")
+    if updated_at and closed_at and updated_at < closed_at:
+        return
+    redis.delete(key)
+
+
+def closed_state(redis: Redis, repo: str, number: int | None) -> str | None:
+    """``closed`` or ``merged`` when the PR was closed since its stages were planned."""
+    if number is None:
+        return None
+    value = redis.get(_closed_key(repo, number))
+    return _text(value).partition(" ")[0] if value else None

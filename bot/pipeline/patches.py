@@ -821,28 +821,39 @@ class GitHubHooks:
             with translate_errors("reporting a landed change"):
                 if reply_id:
                     body = gh.rest.issues.get_comment(owner, name, reply_id).parsed_data.body or ""
-                    if text not in body:
-                        gh.rest.issues.update_comment(
-                            owner, name, reply_id, data={"body": f"{body}\n\n{text}"[:65000]}
-                        )
+                    if text in body:
+                        return
+                    gh.rest.issues.update_comment(
+                        owner, name, reply_id, data={"body": f"{body}\n\n{text}"[:65000]}
+                    )
+                    action, comment_id = "comment.update", reply_id
                 else:
-                    self._report(gh, owner, name, number, text)
+                    action, comment_id = "comment.create", self._report(gh, owner, name, number, text)
         except ShunterError as exc:
             log.warning("could not report change outcome", repo=repo, pr=number, error=str(exc))
+            return
+        # every write to GitHub is audited, the merge queue's word on a command's reply too
+        self.runtime.store.record_audit(
+            repo=repo, pr=number, actor="shunter", action=action, target_type="comment",
+            target_id=comment_id, reason_code="change_report", reason=text[:200],
+        )
 
-    def _report(self, gh: Any, owner: str, name: str, number: int, text: str) -> None:
+    def _report(self, gh: Any, owner: str, name: str, number: int, text: str) -> int:
         """Post ``text`` as a new comment (no reply to edit), once: a hidden nonce finds a
         comment GitHub made before losing its answer."""
         nonce = _nonce(REPORT_NONCE)
         body = f"{nonce}\n{text}"[:65000]
-        create_once(
+        comment_id, _ = create_once(
             "reporting a landed change",
-            lambda: gh.rest.issues.create_comment(owner, name, number, data={"body": body}),
+            lambda: int(
+                gh.rest.issues.create_comment(owner, name, number, data={"body": body}).parsed_data.id
+            ),
             lambda: _find_written(
                 self.runtime, gh, gh.rest.issues.list_comments, nonce,
                 owner=owner, repo=name, issue_number=number,
             ),
         )
+        return comment_id
 
 
 @dataclass(frozen=True)
@@ -1059,6 +1070,20 @@ def _finding_ids_problem(wanted: set[str], offered: list[PatchDraft]) -> str | N
     return None
 
 
+def _forgotten_fixes(runtime: Any, target: Target, stages: set[StageName]) -> list[str]:
+    """The check runs among ``stages`` whose latest run on ``target``'s head recorded fixes
+    in the database though Redis holds no draft of them: the drafts live in Redis only, and
+    a Redis that lost data answered "No fixes to apply" under a check showing some."""
+    if target.number is None:
+        return []
+    runs = runtime.store.latest_runs(target.repo, target.number, head_sha=target.head_sha)
+    return [
+        stage.check_name
+        for stage in sorted(stages, key=lambda s: s.value)
+        if (run := runs.get(stage.value)) is not None and int(run.metrics.get("patches") or 0) > 0
+    ]
+
+
 def _apply(session: Any, command: Command) -> str:
     from bot.pipeline.commands import _reply
 
@@ -1078,6 +1103,16 @@ def _apply(session: Any, command: Command) -> str:
         or any(fp.startswith(w) for w in wanted for fp in draft.finding_fingerprints)
     ]
     if not drafts:
+        forgotten = _forgotten_fixes(session.runtime, target, stages) if not offered else []
+        if forgotten:
+            session.say(
+                f"Shunter no longer holds the fixes {', '.join(forgotten)} offered on "
+                f"`{target.head_sha[:12]}`: its Redis lost them (restarted without persistence, "
+                "failed over or evicting keys), so nothing was queued. Re-run the check, then "
+                "press \"Apply fixes\" again.",
+                ok=False,
+            )
+            return "refused"
         session.say(
             f"No fixes to apply on `{target.head_sha[:12]}`"
             + (f" for {', '.join(args)}" if args != ["all"] else "")

@@ -189,6 +189,8 @@ def plan_target(
                 f"{stale.current[:12]} already being checked",
             )
             return []
+        if target.number is not None and not target.is_merge_group:
+            heads.mark_open(redis, target.repo, target.number, target.updated_at)  # reopened
         gh = runtime.github.installation(target.installation_id)
         publisher = Publisher(gh, runtime, target, delivery_id=ctx.delivery.delivery_id)
         if previous:
@@ -246,6 +248,11 @@ def enqueue_config_preview(runtime: Any, target: Target, ctx: EventContext) -> N
     )
 
 
+def stage_job_id(repo: str, head_sha: str, stage: str, run_id: int) -> str:
+    """The rq job id of a run's stage job: the lost-run sweep looks it up by the run."""
+    return safe_id(f"stage-{repo}-{head_sha[:12]}-{stage}-{run_id}")
+
+
 def enqueue_stage(
     runtime: Any,
     target: Target,
@@ -274,7 +281,7 @@ def enqueue_stage(
     queue(STAGES, runtime.redis).enqueue(
         "bot.pipeline.stage_job.run_stage_job",
         payload,
-        job_id=safe_id(f"stage-{target.repo}-{target.head_sha[:12]}-{stage.value}-{run_id}"),
+        job_id=stage_job_id(target.repo, target.head_sha, stage.value, run_id),
         job_timeout=STAGE_JOB_TIMEOUT,
         failure_ttl=7 * 24 * 3600,
         result_ttl=3600,

@@ -37,6 +37,7 @@ from bot.policies.schema import Patches, StageConfig
 from bot.publishing import limits
 from bot.publishing.check_runs import (
     check_run_output,
+    closed_output,
     in_progress_payload,
     skipped_output,
     superseded_output,
@@ -337,6 +338,12 @@ class Publisher:
         self._conclude(check_run_id, superseded_output(stage, new_sha).update_payload())
         self._audit("check_run.cancel", "check_run", check_run_id, reason_code="superseded",
                     reason=f"superseded by {new_sha}")
+
+    def skip_closed(self, check_run_id: int, stage: StageName, state: str) -> None:
+        """The pull request was closed or merged before the stage finished."""
+        self._conclude(check_run_id, closed_output(stage, state).update_payload())
+        self._audit("check_run.skip", "check_run", check_run_id, reason_code=f"pull_request_{state}",
+                    reason=f"the pull request was {state} before the stage finished")
 
     def fail_check(self, check_run_id: int, stage: StageName, message: str) -> None:
         """A stage that could not run ends ``neutral`` with the reason, never stuck."""

@@ -1,7 +1,8 @@
 """The stage workers' job: fetch, run one stage, publish — and never leave a check hanging.
 
 Every exit path concludes the check run: superseded work is ``cancelled`` with the commit
-that replaced it, a stage failure is a neutral result with a note, and an error that
+that replaced it, work for a pull request closed or merged meanwhile is ``skipped`` (a
+reopen runs it again), a stage failure is a neutral result with a note, and an error that
 escapes (GitHub down, or a bug) re-raises for rq's retry only after the check run has been
 told; the last attempt concludes it ``neutral``.
 A worker killed mid-stage leaves an abandoned job that rq retries (the check run is still
@@ -51,6 +52,16 @@ class Superseded(Exception):
         self.new_sha = new_sha
 
 
+class PullClosed(Exception):
+    """Raised at a checkpoint when the PR was closed or merged after its stages were
+    planned: nobody reads a review published on a closed pull request, a fix auto-applied
+    to it would land on a dead branch, and the tests stage could hold a worker for minutes."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
 def _last_attempt() -> bool:
     """Whether rq will not retry the current job again."""
     job = get_current_job()
@@ -90,6 +101,9 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         newer = heads.is_superseded(redis, target.repo, target.number, target.head_sha)
         if newer:
             raise Superseded(newer)
+        closed = heads.closed_state(redis, target.repo, target.number)
+        if closed:
+            raise PullClosed(closed)
 
     def after_failure(message: str, *, last: bool) -> None:
         """Never leave the check hanging: the last attempt concludes it ``neutral`` with
@@ -134,6 +148,12 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         runtime.store.finish_run(run_id, status=RunStatus.SUPERSEDED, conclusion="cancelled")
         heads.mark_done(redis, target.repo, target.head_sha, stage.value, "cancelled")
         return {"stage": stage.value, "conclusion": "cancelled", "superseded_by": exc.new_sha}
+    except PullClosed as exc:
+        publisher.skip_closed(check_run_id, stage, exc.state)
+        runtime.store.finish_run(run_id, status=RunStatus.CANCELLED, conclusion="skipped")
+        # ``skipped``, so that a reopen plans the stage again on this head
+        heads.mark_done(redis, target.repo, target.head_sha, stage.value, "skipped")
+        return {"stage": stage.value, "conclusion": "skipped", "pull_request": exc.state}
     except TransientError as exc:  # GitHub or git away: rq retries with backoff
         after_failure(f"{exc} (gave up after retries)", last=_last_attempt())
         raise
@@ -184,7 +204,7 @@ def _execute(
     def cancelled() -> bool:
         try:
             checkpoint()
-        except Superseded:
+        except (Superseded, PullClosed):
             return True
         return False
 
@@ -293,6 +313,8 @@ def patient_summary_job(payload: dict[str, Any]) -> dict[str, Any]:
     with bind(repo=target.repo, pr=target.number, delivery=payload.get("delivery_id")):
         if heads.is_superseded(runtime.redis, target.repo, target.number, target.head_sha):
             return {"summary": "superseded"}
+        if heads.closed_state(runtime.redis, target.repo, target.number):
+            return {"summary": "the pull request was closed"}
         if heads.all_done(runtime.redis, target.repo, target.head_sha):
             return {"summary": "written by the last stage"}
         gh = runtime.github.installation(target.installation_id)
@@ -403,6 +425,8 @@ def run_config_preview_job(payload: dict[str, Any]) -> dict[str, Any]:
     with bind(repo=target.repo, pr=target.number, head=target.head_sha[:12], delivery=delivery):
         if heads.is_superseded(runtime.redis, target.repo, target.number, target.head_sha):
             return {"preview": "superseded"}
+        if heads.closed_state(runtime.redis, target.repo, target.number):
+            return {"preview": "the pull request was closed"}
         token = runtime.github.installation_token(target.installation_id)
         ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
         ws.fetch(_refspecs(target))
@@ -421,6 +445,8 @@ def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payloa
     patches = Patches.model_validate(payload["patches"])
     if getattr(patches.auto_apply, stage.value) != "always" or target.number is None or target.is_merge_group:
         return
+    if heads.closed_state(runtime.redis, target.repo, target.number):
+        return  # closed while the stage ran: the close already dropped what was queued
     from bot.pipeline.patches import auto_apply
     from bot.policies.schema import ShunterConfig
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from bot.policies.effective import ConfigPreview, EffectiveConfig
 from bot.policies.validation import CONFIG_PATH, ConfigProblem
+from bot.wording import code_span, inline_text
 
 CHECK_NAME = "shunter/config"
 MAX_SUMMARY = 65_535
@@ -103,7 +104,12 @@ def _value(value: Any) -> str:
 
 
 def _problem_lines(problems: tuple[ConfigProblem, ...]) -> list[str]:
-    return [f"- `{p.file}:{p.line}:{p.column}` ({p.source}): {p.message}" for p in problems]
+    """One list item per problem; a message quotes the file (an unknown key, a bad value),
+    which whoever wrote it controls, so it is inert text (:func:`bot.wording.inline_text`)."""
+    return [
+        f"- {code_span(f'{p.file}:{p.line}:{p.column}')} ({p.source}): {inline_text(p.message, 500)}"
+        for p in problems
+    ]
 
 
 def fallback_sentence(effective: EffectiveConfig) -> str:

@@ -6,6 +6,7 @@ import json
 
 from bot.policies.check_output import fallback_sentence
 from bot.policies.effective import EffectiveConfig
+from bot.wording import code_span, inline_text
 
 MAX_REPLY = 60_000
 
@@ -33,7 +34,10 @@ def explain_markdown(effective: EffectiveConfig, *, everything: bool = False) ->
     ]
     if effective.status != "ok":
         lines += ["", f"**This config has problems.** {fallback_sentence(effective)}", ""]
-        lines += [f"- `{p.file}:{p.line}:{p.column}`: {p.message}" for p in effective.problems]
+        lines += [
+            f"- {code_span(f'{p.file}:{p.line}:{p.column}')}: {inline_text(p.message, 500)}"
+            for p in effective.problems
+        ]
     rows = [r for r in effective.explain() if everything or r[2] != "default"]
     lines.append("")
     if not rows:

@@ -17,7 +17,7 @@ from bot.policies.schema import FailOn, StageConfig
 from bot.publishing import limits
 from bot.publishing.fixes import fixes_phrase, offered_fixes
 from bot.publishing.inline import suggestion_holds_secret
-from bot.publishing.markdown import cell, clip, code, plain
+from bot.publishing.markdown import cell, clip, code, line, plain
 from bot.stages.verdict import conclusion as stage_conclusion
 from bot.stages.verdict import explanation as verdict_explanation
 from bot.stages.verdict import reported_findings
@@ -253,7 +253,9 @@ def _raw_details(finding: Finding) -> str:
             lines.append(f"suggested fix for {span} not shown: the lines hold a secret")
         elif finding.suggestion:
             lines.append(f"suggested replacement for {span}:")
-            lines.append(finding.suggestion)
+            # a CRLF file's fix keeps its line ends (Apply fixes lands them); shown here,
+            # each line would end in a stray carriage return
+            lines.append(finding.suggestion.replace("\r\n", "\n"))
         else:  # an empty replacement: the fix removes the lines (an unused import, a breakpoint)
             lines.append(f"suggested fix: delete {span}")
     return "\n".join(lines)
@@ -360,8 +362,10 @@ def notes_section(notes: Iterable[str]) -> str:
     """A stage's notes as the one ``### Notes`` list a reader gets: the stages leave them
     out of their own summaries, so each note is said once, after the stage's summary, and
     survives a stage summary cut to GitHub's limit (``shunter run --format markdown`` uses
-    it too)."""
-    return "### Notes\n" + "\n".join(f"- {plain(n)}" for n in notes)
+    it too). A note may quote the PR (a requirements line, a tool's error): each is one line
+    of text (:func:`~bot.publishing.markdown.line`), its code spans kept, HTML, links and
+    issue references inert."""
+    return "### Notes\n" + "\n".join(f"- {line(n, 1000)}" for n in notes)
 
 
 def findings_text(findings: list[Finding]) -> str:
@@ -443,6 +447,25 @@ def superseded_output(
         summary=(
             f"A newer push replaced this commit before `{name}` finished. "
             f"The results are on commit `{new_sha}`."
+        ),
+        details_url=details_url,
+    )
+
+
+def closed_output(
+    stage: StageName | str, state: str, *, details_url: str | None = None
+) -> CheckRunPlan:
+    """For a run whose pull request was closed or merged before it finished: ``skipped``,
+    saying that nothing was published and that reopening runs it."""
+    name = _check_name(stage)
+    again = "" if state == "merged" else " Reopen the pull request to run it."
+    return CheckRunPlan(
+        name=name,
+        conclusion="skipped",
+        title=f"Skipped: the pull request was {state}",
+        summary=(
+            f"The pull request was {state} before `{name}` finished, so it stopped and "
+            f"published nothing.{again}"
         ),
         details_url=details_url,
     )

@@ -16,7 +16,7 @@ from typing import Any
 from bot.engines.secrets_scan import holds_secret
 from bot.models import Finding, Severity, fingerprint
 from bot.publishing import limits
-from bot.publishing.markdown import clip, code, fence_for, plain
+from bot.publishing.markdown import cell, clip, code, fence_for, quoted
 from bot.stages.context import ChangedFile
 from bot.store.redaction import redact_secrets
 
@@ -98,14 +98,21 @@ def select_inline_comments(
             continue
         seen.add(key)
         start, end, whole = anchor
+        # deleting whole lines (an empty suggestion) writes no line ending: always safe
+        crlf = bool(finding.suggestion) and whole and ends_in_crlf(changed.patch, start, end)
+        foreign = (
+            bool(finding.suggestion)
+            and whole
+            and not_utf8(finding.suggestion or "", changed.patch, start, end)
+        )
         comment = ReviewComment(
             path=finding.path,
             line=end,
             start_line=start if start < end else None,
-            body=comment_body(finding, key, with_suggestion=whole),
+            body=comment_body(finding, key, with_suggestion=whole, crlf=crlf, foreign=foreign),
             fingerprint=key,
             severity=finding.severity,
-            has_suggestion=whole and _suggestion_fits(finding),
+            has_suggestion=whole and not crlf and not foreign and _suggestion_fits(finding),
         )
         priority = (
             -finding.severity.rank,
@@ -132,14 +139,22 @@ def _anchor(finding: Finding, diff_lines: frozenset[int]) -> tuple[int, int, boo
     return None
 
 
-def comment_body(finding: Finding, key: str, *, with_suggestion: bool = True) -> str:
-    """Markdown for one finding; the hidden marker lets Shunter recognise it later."""
-    title = f": {plain(finding.title)}" if finding.title else ""
+def comment_body(
+    finding: Finding, key: str, *, with_suggestion: bool = True, crlf: bool = False, foreign: bool = False
+) -> str:
+    """Markdown for one finding; the hidden marker lets Shunter recognise it later. ``crlf``:
+    the lines the suggestion would replace end in CRLF (:func:`ends_in_crlf`); ``foreign``:
+    they are not UTF-8 text (:func:`not_utf8`)."""
+    title = f": {cell(finding.title)}" if finding.title else ""
     head = f"**{_LEVEL[finding.severity]}** · {code(finding.rule_id, 80)} ({finding.engine}){title}"
-    parts = [head, "", clip(plain(finding.message.strip()), _MESSAGE_BYTES)]
+    parts = [head, "", quoted(clip(finding.message.strip(), _MESSAGE_BYTES))]
     if with_suggestion and (finding.suggestion is not None or finding.suggestion_held_back):
         if suggestion_holds_secret(finding):
             parts += ["", HELD_BACK_SUGGESTION]
+        elif foreign:
+            parts += ["", NOT_UTF8_SUGGESTION]
+        elif finding.suggestion is not None and (crlf or not keeps_line_endings(finding.suggestion)):
+            parts += ["", by_hand_block(finding.suggestion)]
         elif finding.suggestion is not None and _suggestion_fits(finding):
             parts += ["", suggestion_block(finding.suggestion)]
         else:
@@ -157,6 +172,8 @@ def comment_body(finding: Finding, key: str, *, with_suggestion: bool = True) ->
 def _suggestion_fits(finding: Finding) -> bool:
     if finding.suggestion is None or suggestion_holds_secret(finding):
         return False
+    if not keeps_line_endings(finding.suggestion):
+        return False
     return limits.size(suggestion_block(finding.suggestion)) <= _MAX_SUGGESTION_BYTES
 
 
@@ -170,6 +187,75 @@ def suggestion_holds_secret(finding: Finding) -> bool:
     if finding.suggestion_held_back:
         return True
     return bool(finding.suggestion) and holds_secret(finding.path, [finding.suggestion or ""])
+
+
+def keeps_line_endings(replacement: str) -> bool:
+    """False when a ```suggestion block could not commit ``replacement`` as it is: its
+    lines end in CRLF (a file written on Windows). A suggestion is Markdown text, and GitHub
+    promises nothing about the line endings "Commit suggestion" writes: a \\r kept in the
+    block may land as a stray character before GitHub's newline, and one stripped turns the
+    lines into LF in a CRLF file. The fix patch (``/shunter apply``) carries the file's bytes
+    exactly, so it is the way such a fix is offered."""
+    return "\r" not in replacement
+
+
+NOT_UTF8_SUGGESTION = (
+    "_No suggestion shown: this file is not UTF-8 text (as a `# -*- coding: latin-1 -*-` "
+    'file is), and "Commit suggestion" would write the lines in UTF-8, its characters '
+    "that are not ASCII replaced._"
+)
+
+
+def not_utf8(replacement: str, patch: str, start: int, end: int) -> bool:
+    """Whether the lines a suggestion replaces, or the suggestion, hold U+FFFD where the
+    file's bytes are not UTF-8 (the diff shows such bytes so, and a model reading it writes
+    them back so): committed, they would land in the file as UTF-8 replacement characters."""
+    return "\ufffd" in replacement or (
+        "\ufffd" in patch and any("\ufffd" in line for line in _head_lines(patch, start, end))
+    )
+
+
+def _head_lines(patch: str, start: int, end: int) -> list[str]:
+    """The head lines ``start``..``end`` that the file's diff shows, ends kept (a CRLF's
+    ``\\r``)."""
+    out: list[str] = []
+    number = 0
+    for line in patch.split("\n"):
+        if line.startswith("@@"):
+            match = _HUNK_HEAD.match(line)
+            number = int(match.group(1)) if match else number
+        elif line.startswith(("+", " ")):
+            if start <= number <= end:
+                out.append(line[1:])
+            number += 1
+    return out
+
+
+_HUNK_HEAD = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)")
+
+
+def ends_in_crlf(patch: str, start: int, end: int) -> bool:
+    """Whether a head line ``start``..``end`` ends in CRLF, as the file's diff shows it: a
+    suggestion for such lines is withheld whatever its own text (a model's replacement is
+    written with LF; see :func:`keeps_line_endings`)."""
+    return "\r" in patch and any(line.endswith("\r") for line in _head_lines(patch, start, end))
+
+
+def by_hand_block(replacement: str) -> str:
+    """The fix as plain code, for lines a ```suggestion block would not commit as they are
+    (:func:`keeps_line_endings`, :func:`ends_in_crlf`): the author makes the change by hand,
+    or with the check run's "Apply fixes" where the fix is in its patch. An empty
+    replacement deletes the lines."""
+    lines = replacement.removesuffix("\n").split("\n")
+    code = redact_secrets("\n".join(line.removesuffix("\r") for line in lines))
+    intro = (
+        "_Not offered as a suggestion: these lines end in CRLF (Windows line endings), "
+        'which GitHub\'s "Commit suggestion" does not keep._'
+    )
+    if not code:
+        return f"{intro} _The fix deletes them._"
+    fence = fence_for(code)
+    return f"{intro} _The lines become:_\n\n{fence}python\n{code}\n{fence}"
 
 
 def suggestion_block(replacement: str) -> str:

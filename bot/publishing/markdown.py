@@ -15,7 +15,7 @@ import re
 
 from bot.publishing.limits import size
 from bot.store.redaction import redact_secrets
-from bot.wording import code_span, prose_block, table_cell
+from bot.wording import code_span, inline_text, markdown_block, prose_block, table_cell
 from bot.wording import one_line as _flat
 
 _BACKTICK_RUN = re.compile(r"`+")
@@ -39,6 +39,12 @@ def cell(text: str, max_chars: int = 200) -> str:
     return table_cell(redact_secrets(text), max_chars)
 
 
+def line(text: str, max_chars: int = 200) -> str:
+    """One line of text outside a table, a note in a list (:func:`bot.wording.inline_text`),
+    secrets masked."""
+    return inline_text(redact_secrets(text), max_chars)
+
+
 def code(text: str, max_chars: int = 200, *, table: bool = False) -> str:
     """Inline code that survives backticks inside (:func:`bot.wording.code_span`), on one
     line, secrets masked. ``table=True`` escapes pipes, which GFM honours even inside code
@@ -55,3 +61,9 @@ def fence_for(text: str, minimum: int = 3) -> str:
 def plain(text: str) -> str:
     """Multi-line untrusted prose (:func:`bot.wording.prose_block`), secrets masked."""
     return prose_block(redact_secrets(text))
+
+
+def quoted(text: str) -> str:
+    """Multi-line untrusted Markdown, a finding's message (:func:`bot.wording.markdown_block`):
+    code kept, HTML, links and references inert, fences closed, secrets masked."""
+    return markdown_block(redact_secrets(text))

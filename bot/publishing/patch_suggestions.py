@@ -16,9 +16,10 @@ from bot.changes.unified import DiffFormatError, Hunk, parse_file_diff
 from bot.engines.secrets_scan import holds_secret
 from bot.models import PatchDraft
 from bot.publishing import limits
-from bot.publishing.inline import HELD_BACK_SUGGESTION, suggestion_block
-from bot.publishing.markdown import one_line, plain
+from bot.publishing.inline import HELD_BACK_SUGGESTION, by_hand_block, keeps_line_endings, suggestion_block
 from bot.stages.context import ChangedFile
+from bot.store.redaction import redact_secrets
+from bot.wording import prose_text
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,13 @@ class Suggestion:
         fixed ``` would end the suggestion at a ``` line of the code, and "Commit
         suggestion" would then delete the rest of the region), and the title is untrusted
         text (a draft's title may quote the PR)."""
-        title = plain(one_line(self.title, 200))
-        shown = HELD_BACK_SUGGESTION if self.holds_secret else suggestion_block(self.replacement)
+        title = prose_text(redact_secrets(self.title), max_chars=200)  # it may name a file
+        if self.holds_secret:
+            shown = HELD_BACK_SUGGESTION
+        elif keeps_line_endings(self.replacement):
+            shown = suggestion_block(self.replacement)
+        else:
+            shown = by_hand_block(self.replacement)
         body = f"Fix from Shunter ({title}):\n\n{shown}"
         payload: dict[str, Any] = {"path": self.path, "line": self.end_line, "side": "RIGHT", "body": body}
         if self.start_line < self.end_line:

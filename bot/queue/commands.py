@@ -8,13 +8,14 @@ import socket
 
 import click
 from redis import Redis
-from rq import SimpleWorker, Worker
+from rq import Worker
 from rq.serializers import JSONSerializer
 from rq.worker.base import BaseWorker
 
 from bot.logs import configure, get_logger
 from bot.queue.connection import check_reachable, open_redis
 from bot.queue.jobs import ALL_QUEUES
+from bot.queue.leases import LeaseRenewingWorker
 from bot.runtime import Runtime, set_runtime
 from bot.settings import Settings, load_settings
 
@@ -39,9 +40,9 @@ def build_worker(
 ) -> BaseWorker:
     """An rq worker bound to this process's runtime.
 
-    ``fork=False`` gives a ``SimpleWorker`` (jobs run in this process), used by
-    ``serve --with-worker`` and ``demo``; the standalone worker forks one work horse per job
-    so a crashing analyzer cannot take the worker down.
+    ``fork=False`` gives a ``SimpleWorker`` that renews its jobs' leases (jobs run in this
+    process), used by ``worker --no-fork`` and ``serve --with-worker``; by default the worker
+    forks one work horse per job so a crashing analyzer cannot take the worker down.
     """
     set_runtime(Runtime(settings, redis_url))
     connection = Redis.from_url(redis_url)
@@ -49,7 +50,7 @@ def build_worker(
         failed = preload_job_code()
         if failed:
             log.warning("worker.preload_failed", modules=failed)
-    worker_class: type[BaseWorker] = Worker if fork else SimpleWorker
+    worker_class: type[BaseWorker] = Worker if fork else LeaseRenewingWorker
     return worker_class(
         list(queues),
         connection=connection,

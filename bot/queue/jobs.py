@@ -159,17 +159,52 @@ def enqueue_redelivery_sweep(connection: Redis, every: float) -> bool:
     deliveries it brings back go to the back like any other, so a backlog of events (after
     an outage, exactly when deliveries were missed) does not hold up finding what is missing.
     """
-    if not connection.set(REDELIVERY_DUE_KEY, 1, nx=True, ex=max(1, int(every))):
+    return _enqueue_periodic(
+        connection, REDELIVERY_DUE_KEY, every, "bot.github.redelivery.sweep_job",
+        description="redeliver missed webhook deliveries", at_front=True,
+    )
+
+
+def _enqueue_periodic(
+    connection: Redis,
+    due_key: str,
+    every: float,
+    func: str,
+    *args: Any,
+    description: str,
+    at_front: bool = False,
+) -> bool:
+    """Enqueue ``func(*args)`` on the events queue unless ``due_key`` says one was enqueued
+    less than ``every`` seconds ago by any process; True when this call enqueued it. Every
+    web process runs the timers that call this, and the key lets one job through per period."""
+    if not connection.set(due_key, 1, nx=True, ex=max(1, int(every))):
         return False
     queue(EVENTS, connection).enqueue(
-        "bot.github.redelivery.sweep_job",
+        func,
+        *args,
         job_timeout=600,
         result_ttl=24 * 3600,
         failure_ttl=FAILURE_TTL,
-        description="redeliver missed webhook deliveries",
-        at_front=True,
+        description=description,
+        at_front=at_front,
     )
     return True
+
+
+LOST_RUNS_DUE_KEY = "shunter:lost-runs:due"
+LOST_RUNS_EVERY = 300
+"""Seconds between sweeps for stage runs whose jobs Redis lost."""
+
+
+def enqueue_lost_run_sweep(connection: Redis, every: float) -> bool:
+    """Enqueue a sweep for stage runs whose jobs Redis lost (``bot.pipeline.lost_runs``)
+    unless one was enqueued less than ``every`` seconds ago; True when this call did. At the
+    front: after a Redis restart the events queue may be long, and the lost runs' check
+    runs have waited longest."""
+    return _enqueue_periodic(
+        connection, LOST_RUNS_DUE_KEY, every, "bot.pipeline.lost_runs.sweep_job",
+        description="queue again the stage runs whose jobs Redis lost", at_front=True,
+    )
 
 
 RETENTION_DUE_KEY = "shunter:retention:due"
@@ -185,14 +220,7 @@ def enqueue_retention(connection: Redis, days: float, every: float = RETENTION_E
     per period, so many front doors still cost the database one DELETE round an hour. It
     goes to the back of the events queue: nothing waits on it.
     """
-    if not connection.set(RETENTION_DUE_KEY, 1, nx=True, ex=max(1, int(every))):
-        return False
-    queue(EVENTS, connection).enqueue(
-        "bot.store.retention.prune_job",
-        days,
-        job_timeout=600,
-        result_ttl=24 * 3600,
-        failure_ttl=FAILURE_TTL,
+    return _enqueue_periodic(
+        connection, RETENTION_DUE_KEY, every, "bot.store.retention.prune_job", days,
         description=f"delete run history older than {days:g} days",
     )
-    return True

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -139,44 +142,92 @@ def _requirement_lines(root: Path, rel: str, seen: set[str], out: DeclaredRequir
         out.requirements.append(requirement)
 
 
-def declared_requirements(root: Path) -> DeclaredRequirements:
+def declared_requirements(
+    root: Path, projects: Sequence[str] = (), workspace: Iterable[str] = ()
+) -> DeclaredRequirements:
     """Requirements from ``requirements*.txt`` (not docs) and ``pyproject.toml``.
 
     ``[project].dependencies`` and the test extras count; ``setup.py`` is never executed to
     find ``install_requires``, so such projects are reported as unsupported instead.
+
+    The repository root is read, and in a monorepo also each folder of ``projects`` (the
+    changed modules' packages: ``packages/a/pyproject.toml`` names what ``a``'s tests
+    import). A dependency on a package of the repository itself (any project folder of
+    ``workspace``, or one read here) is not fetched from the index: its source is on
+    ``PYTHONPATH``, and the index's release of that name is another code than the PR's.
     """
     out = DeclaredRequirements()
     seen: set[str] = set()
-    for path in sorted(root.glob("requirements*.txt")):
+    folders = list(dict.fromkeys(["", *projects]))
+    own = {_canonical(name) for folder in {*folders, *workspace} if (name := _project_name(root, folder))}
+    for folder in folders:
+        _folder_requirements(root, folder, own, seen, out)
+    return out
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pyproject(root: Path, folder: str) -> tuple[str, dict[str, Any] | None, str | None]:
+    """``folder``'s ``pyproject.toml``: its repository path, its ``[project]`` table (None
+    when there is no such file), and why it could not be read."""
+    rel = f"{folder}/pyproject.toml" if folder else "pyproject.toml"
+    path = root / rel
+    if not _safe_file(root, rel):
+        return rel, None, None
+    try:
+        table = tomllib.loads(path.read_text(errors="replace")).get("project", {})
+    except tomllib.TOMLDecodeError as exc:
+        return rel, {}, f"not valid TOML ({exc})"
+    return rel, table if isinstance(table, dict) else {}, None
+
+
+def _safe_file(root: Path, rel: str) -> bool:
+    """A regular file inside ``root`` (a PR can plant a link to a host file)."""
+    path = root / rel
+    return path.is_file() and path.resolve().is_relative_to(root.resolve())
+
+
+def _project_name(root: Path, folder: str) -> str:
+    _rel, table, _problem = _pyproject(root, folder)
+    name = (table or {}).get("name")
+    return name if isinstance(name, str) else ""
+
+
+def _folder_requirements(
+    root: Path, folder: str, own: set[str], seen: set[str], out: DeclaredRequirements
+) -> None:
+    """One project folder's ``requirements*.txt`` and ``pyproject.toml`` into ``out``."""
+    prefix = f"{folder}/" if folder else ""
+    had_sources = len(out.sources)
+    base = root / folder if folder else root
+    if not base.is_dir():
+        return
+    for path in sorted(base.glob("requirements*.txt")):
         if "doc" not in path.name.lower():
-            _requirement_lines(root, path.name, seen, out)
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            project = tomllib.loads(pyproject.read_text(errors="replace")).get("project", {})
-        except tomllib.TOMLDecodeError as exc:
-            out.unsupported.append(f"pyproject.toml: not valid TOML ({exc})")
-            project = {}
-        if project:
-            out.sources.append("pyproject.toml")
+            _requirement_lines(root, f"{prefix}{path.name}", seen, out)
+    rel, project, problem = _pyproject(root, folder)
+    if problem:
+        out.unsupported.append(f"{rel}: {problem}")
+    if project:
+        out.sources.append(rel)
         deps = list(project.get("dependencies", []) or [])
         extras = project.get("optional-dependencies", {}) or {}
         for name in TEST_EXTRAS:
             deps += list(extras.get(name, []) or [])
-        own_name = str(project.get("name", "")).lower()
         for dep in deps:
             # the same rule as requirements files: a direct URL here would make the install
             # step (which has the host network) fetch from wherever the PR says
             requirement, why = index_requirement(str(dep))
             if requirement is None:
-                out.unsupported.append(f"pyproject.toml: {dep} ({why})")
+                out.unsupported.append(f"{rel}: {dep} ({why})")
                 continue
-            if Requirement(requirement).name.lower() == own_name:
-                continue  # "pkg[extra]" self-references are satisfied by the source tree
+            if _canonical(Requirement(requirement).name) in own:
+                continue  # "pkg[extra]" self-references and the workspace's own packages
             out.requirements.append(requirement)
-    elif (root / "setup.py").is_file() and not out.sources:
-        out.unsupported.append("setup.py: install_requires is not read (it would run code)")
-    return out
+    elif project is None and (base / "setup.py").is_file() and len(out.sources) == had_sources:
+        out.unsupported.append(f"{prefix}setup.py: install_requires is not read (it would run code)")
 
 
 def unsatisfied(requirements: list[str]) -> list[str]:
@@ -371,32 +422,90 @@ def ensure_venv(
 META_DIR = ".shunter/meta"
 
 
-def write_metadata_shim(root: Path) -> str | None:
+def write_metadata_shim(root: Path, projects: Sequence[str] = ()) -> str | None:
     """Make ``importlib.metadata.version(<project>)`` work without installing the project.
 
     Many packages read their own version from installed metadata at import time. Building
     and installing the project would run its build backend, which needs the network the
     test sandbox does not have; a minimal ``.dist-info`` (name and version only, no code)
-    on ``PYTHONPATH`` is what an editable install would provide for that call. Returns the
-    directory to add to ``PYTHONPATH``, or None when the project declares no name.
+    on ``PYTHONPATH`` is what an editable install would provide for that call. One is
+    written for the root's ``pyproject.toml`` and for each folder of ``projects`` (a
+    monorepo's packages). Returns the directory to add to ``PYTHONPATH``, or None when no
+    project declares a name.
     """
-    pyproject = root / "pyproject.toml"
-    if not pyproject.is_file():
-        return None
-    try:
-        project = tomllib.loads(pyproject.read_text(errors="replace")).get("project", {})
-    except tomllib.TOMLDecodeError:
-        return None
-    name = str(project.get("name") or "")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", name):
-        return None
-    version = str(project.get("version") or "0.0.0+shunter")
-    if not re.fullmatch(r"[A-Za-z0-9.+!_-]{1,64}", version):
-        version = "0.0.0+shunter"
-    folder = root / META_DIR / f"{re.sub(r'[-.]+', '_', name)}-{version}.dist-info"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    return str(root / META_DIR)
+    written = False
+    for folder in dict.fromkeys(["", *projects]):
+        _rel, project, _problem = _pyproject(root, folder)
+        name = str((project or {}).get("name") or "")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", name):
+            continue
+        version = str((project or {}).get("version") or "0.0.0+shunter")
+        if not re.fullmatch(r"[A-Za-z0-9.+!_-]{1,64}", version):
+            version = "0.0.0+shunter"
+        folder_path = root / META_DIR / f"{re.sub(r'[-.]+', '_', name)}-{version}.dist-info"
+        folder_path.mkdir(parents=True, exist_ok=True)
+        (folder_path / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        written = True
+    return str(root / META_DIR) if written else None
+
+
+SCM_VERSION_FILE = """\
+# written by Shunter in place of the file setuptools-scm (or hatch-vcs) writes at build
+# time, which is not in git: the project is not built here
+__version__ = version = {version!r}
+__version_tuple__ = version_tuple = {version_tuple!r}
+"""
+
+
+def _table(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``data[k1][k2]...``, or an empty table where a key is missing or not a table."""
+    for key in keys:
+        value = data.get(key)
+        data = value if isinstance(value, dict) else {}
+    return data
+
+
+def _vcs_version_files(folder: str, pyproject: dict[str, Any]) -> list[str]:
+    """The version files ``pyproject`` tells setuptools-scm or hatch-vcs to write, as
+    repository paths (they are relative to the project's folder)."""
+    scm = _table(pyproject, "tool", "setuptools_scm")
+    vcs = _table(pyproject, "tool", "hatch", "build", "hooks", "vcs")
+    named = [scm.get("version_file"), scm.get("write_to"), vcs.get("version-file")]
+    prefix = f"{folder}/" if folder else ""
+    out = []
+    for name in named:
+        if isinstance(name, str) and name.endswith(".py"):
+            path = posixpath.normpath(f"{prefix}{name}")
+            if not path.startswith(("../", "/")) and path != "..":
+                out.append(path)
+    return list(dict.fromkeys(out))
+
+
+def write_vcs_version_files(root: Path, projects: Sequence[str] = ()) -> list[str]:
+    """Write the ``_version.py`` files a build would generate and git does not hold;
+    returns their paths.
+
+    isodate 0.7 names ``src/isodate/version.py`` in ``[tool.setuptools_scm]`` and imports
+    it in its ``__init__``: with the project not built, every test failed with "No module
+    named 'isodate.version'", and nothing was measured. A file the tree has is left alone.
+    """
+    written = []
+    for folder in dict.fromkeys(["", *projects]):
+        rel = f"{folder}/pyproject.toml" if folder else "pyproject.toml"
+        if not _safe_file(root, rel):
+            continue
+        try:
+            data = tomllib.loads((root / rel).read_text(errors="replace"))
+        except tomllib.TOMLDecodeError:
+            continue
+        version = str(_table(data, "project").get("version") or "0.0.0+shunter")
+        parts = tuple(int(p) if p.isdigit() else p for p in re.split(r"[.+]", version))
+        for path in _vcs_version_files(folder, data):
+            if (root / path).exists() or (root / path).is_symlink():
+                continue
+            hostfs.write_file(root, path, SCM_VERSION_FILE.format(version=version, version_tuple=parts))
+            written.append(path)
+    return written
 
 
 def _last_error(stderr: str) -> str:

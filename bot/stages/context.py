@@ -43,6 +43,12 @@ class ChangedFile:
     one side and a file on the other is listed once, as the file: ``deleted`` (it became a
     link), ``added`` with every line added (it was one), or the rename that brought it."""
 
+    ending_only_lines: frozenset[int] = frozenset()
+    """Head lines the diff shows as changed whose only change is their line ending (CRLF
+    to LF or back, as an editor or ``core.autocrlf`` makes it): counted in
+    ``context_lines``, not ``added_lines``, so a file whose endings all changed does not
+    make its old findings the PR's."""
+
     @property
     def diff_lines(self) -> frozenset[int]:
         return self.added_lines | self.context_lines

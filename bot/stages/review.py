@@ -8,6 +8,7 @@ become one ``PatchDraft`` ("Apply fixes").
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 import time
 from collections import Counter
@@ -15,9 +16,11 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from bot.engines import heuristics, review_waivers, secrets_scan
+from bot.engines import heuristics, notebooks, review_waivers, secrets_scan
 from bot.engines.generated_files import generated_reason
 from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
+from bot.engines.line_breaks import diff_lines
+from bot.engines.project_layout import project_roots
 from bot.engines.ruff_check import (
     BOM,
     Diagnostic,
@@ -32,10 +35,12 @@ from bot.engines.ruff_check import (
     only_newlines,
     package_markers,
     past_bom,
+    row_lines,
     ruff_lines,
     seal_root,
     severity_for,
     suggestion_for,
+    walked_files,
     write_files,
     write_placeholders,
 )
@@ -66,7 +71,11 @@ class _Work:
     them, so the patch fixed one of them."""
     notes: list[str] = field(default_factory=list)
     lines: dict[str, list[str]] = field(default_factory=dict)
-    """``splitlines()`` of the texts, split once per file (by the heuristics or the findings)."""
+    """``diff_lines`` of the texts (numbered as the diff numbers them), split once per file
+    (by the heuristics or the findings)."""
+    row_lines: dict[str, list[int] | None] = field(default_factory=dict)
+    """``row_lines`` of the texts with ruff findings: the diff's line of each ruff row,
+    None where they are the same (no lone ``\\r``)."""
     lines_with_ends: dict[str, list[str] | None] = field(default_factory=dict)
     """``ruff_lines`` of the texts that have fixes, split once per file (None where
     ``lines`` serve: the text breaks lines at ``\n`` only)."""
@@ -169,6 +178,19 @@ def generated_note(generated: dict[str, str], shown: int = 10) -> list[str]:
     ]
 
 
+def ending_notes(files: Iterable[ChangedFile]) -> list[str]:
+    """One note per file whose diff shows lines changed only in their ending (CRLF to LF
+    or back): GitHub shows them as changed, so the author hears why Shunter did not."""
+    return [
+        f"{path_code(f.path)}: {plural(len(f.ending_only_lines), 'line')} changed only "
+        "{} line ending{} (CRLF and LF); Shunter reviews {} as unchanged.".format(
+            *(("its", "", "it") if len(f.ending_only_lines) == 1 else ("their", "s", "them"))
+        )
+        for f in files
+        if f.ending_only_lines
+    ]
+
+
 SUGGESTION_MAX_CHARS = 2_000
 """The most characters a suggestion may rewrite. A fix on a generated or minified line
 (one f-string prefix of 12,000 on a 100,000-character line) would suggest the whole line
@@ -189,17 +211,25 @@ finding there and suggest rewriting every line in between: it goes to the patch 
 
 
 def _ruff_finding(
-    diag: Diagnostic, text: str, lines: list[str], with_ends: dict[str, list[str] | None]
+    diag: Diagnostic,
+    text: str,
+    lines: list[str],
+    with_ends: dict[str, list[str] | None],
+    rows: list[int] | None = None,
 ) -> tuple[Finding, Fix | None]:
     """``with_ends`` caches ``ruff_lines`` per path (the lines ruff's rows count): one split
     per file, and none (None) for a text whose only line break is ``\n``, where ``lines``
-    serve."""
-    content = lines[diag.row - 1] if diag.row <= len(lines) else ""
+    serve. ``rows`` (``row_lines``) is the diff's line of each ruff row where the two
+    differ (a lone ``\\r``): the finding is reported on the line GitHub shows, and offers
+    no suggestion, whose lines would not be the rows its fix rewrites (the patch is)."""
     start, end, suggestion = diag.row, diag.end_row, None
+    if rows:
+        start, end = rows[min(start, len(rows)) - 1], rows[min(end, len(rows)) - 1]
+    content = lines[start - 1] if start <= len(lines) else ""
     fix = diag.fix if diag.fix is not None and diag.fix.safe else None
     if fix is not None and text.startswith(BOM):
         fix = past_bom(fix)
-    if fix is not None:
+    if fix is not None and rows is None:
         if diag.path not in with_ends:
             with_ends[diag.path] = None if only_newlines(text) else ruff_lines(text)
         kept_ends = with_ends[diag.path]
@@ -290,7 +320,7 @@ def start_ruff(
     Raises ``RuffFailed`` without starting ruff when a config's ``extend`` leaves the
     repository or cannot be checked: ruff would read whatever it names (and quote it),
     and ruff's defaults are not the repository's rules, so nothing is linted instead."""
-    py_files = sorted(path for path in texts if heuristics.is_python(path))
+    py_files = sorted(path for path in texts if heuristics.is_python(path) or notebooks.is_notebook(path))
     garbled = [path for path in py_files if not _utf8_name(path)]
     if garbled:
         # ruff prints such a name with U+FFFD for the bad bytes, so its findings could not
@@ -327,10 +357,22 @@ def start_ruff(
     executable = {c.path for c in ctx.changed_paths() if c.executable}
     files = {path: sources.get(path) or texts[path].encode("utf-8") for path in py_files}
     write_files(root, files | configs, executable)
-    stand_ins = module_skeleton(tree, (texts[p] for p in py_files))
+    layouts = {p: notebooks.json_strings(texts[p]) for p in py_files if notebooks.is_notebook(p)}
+    cells = {p: notebooks.source_lines(strings) for p, strings in layouts.items() if strings is not None}
+    # a notebook's imports are in its cells' strings, which an import scan of the JSON misses
+    code = (texts[p] if p not in layouts else notebooks.code_text(layouts[p] or []) for p in py_files)
+    stand_ins = module_skeleton(tree, code)
     write_placeholders(root, [*package_markers(in_tree, py_files), *stand_ins])
     seal_root(root, configs)
-    return RuffStart(RuffRun(root, py_files, timeout=RUFF_TIMEOUT), py_files, frozenset(configs))
+    if layouts:
+        # ruff's `include` decides whether a notebook is linted, as in `ruff check .`
+        walked = walked_files(root, sorted({posixpath.dirname(p) or "." for p in layouts}))
+        if walked is not None:
+            py_files = [p for p in py_files if p not in layouts or p in walked]
+            if not py_files:
+                return None
+    process = RuffRun(root, py_files, timeout=RUFF_TIMEOUT, cells=cells)
+    return RuffStart(process, py_files, frozenset(configs))
 
 
 def _refuse_configs(unreadable: list[str], escaping: list[str], too_deep: bool) -> None:
@@ -408,8 +450,11 @@ def finish_ruff(
             if same_on_line[same] > MAX_SAME_ON_LINE:
                 continue  # before the finding's fingerprint and suggestion are worked out
             if diag.path not in split:
-                split[diag.path] = text.splitlines()
-            pair = _ruff_finding(diag, text, split[diag.path], work.lines_with_ends)
+                split[diag.path] = diff_lines(text)
+            if diag.path not in work.row_lines:
+                work.row_lines[diag.path] = row_lines(text)
+            rows = work.row_lines[diag.path]
+            pair = _ruff_finding(diag, text, split[diag.path], work.lines_with_ends, rows)
             built.append(pair)
             by_path.setdefault(diag.path, []).append(pair)
             work.early.pop(diag.path, None)
@@ -483,8 +528,18 @@ def drop_duplicates(findings: Sequence[Finding]) -> list[Finding]:
 
 
 def heuristics_step(
-    files: Sequence[ChangedFile], texts: dict[str, str], options: ReviewStageConfig, work: _Work
+    files: Sequence[ChangedFile],
+    texts: dict[str, str],
+    options: ReviewStageConfig,
+    work: _Work,
+    tree: Callable[[], Iterable[str]] = tuple,
 ) -> None:
+    """The diff heuristics; ``tree`` lists the head's paths, read only when the PR changes
+    both tests and other Python files: then which project each belongs to decides whether
+    the tests stand for the change (a monorepo's packages each have their own)."""
+    for path, text in texts.items():
+        if path not in work.lines and not only_newlines(text):  # else ``splitlines`` agrees
+            work.lines[path] = diff_lines(text)
     report = heuristics.scan(
         files,
         texts,
@@ -492,9 +547,19 @@ def heuristics_step(
         large_pr_exclude=options.large_pr_exclude,
         risky_paths=options.risky_paths,
         split=work.lines,
+        projects=_projects(files, tree),
     )
     work.findings.extend(report.findings)
     work.notes.extend(report.notes)
+
+
+def _projects(files: Sequence[ChangedFile], tree: Callable[[], Iterable[str]]) -> frozenset[str]:
+    """The head's project folders when tests and other Python files both changed, else none
+    (walking a large tree costs time the answer does not need)."""
+    tests = [f for f in files if heuristics.is_test_path(f.path)]
+    if not tests or len(tests) == len(files):
+        return frozenset()
+    return project_roots(tree())
 
 
 @dataclass
@@ -651,6 +716,13 @@ _FILTER_SCOPE = {
 """Per filter mode: where it reports findings, and where those it leaves out are."""
 
 
+def _notebooks_part(metrics: Mapping[str, object]) -> str:
+    """", 2 notebooks" when the PR changes notebooks: ruff lints them too, and a summary
+    saying "(0 Python)" above findings in one read as if they had not been reviewed."""
+    count = int(str(metrics.get("changed_notebooks", 0)))
+    return f", {plural(count, 'notebook')}" if count else ""
+
+
 def _filtered_out_line(mode: str, dropped: int, *, shown: int) -> str:
     """What the filter left out, said so it reads right beside the findings shown: "1 more
     finding outside the `added` filter" under no finding at all was one more than nothing,
@@ -679,7 +751,7 @@ def render_summary(result: StageResult) -> str:
         "### Code review",
         "",
         f"Reviewed {plural(int(m.get('files', 0)), 'changed file')} "
-        f"({int(m.get('changed_python', 0))} Python), filter `{mode}`.",
+        f"({int(m.get('changed_python', 0))} Python{_notebooks_part(m)}), filter `{mode}`.",
     ]
     dropped = int(m.get("filtered_out", 0))
     if dropped:  # the same paragraph as the filter's name, which it need not repeat
@@ -747,7 +819,9 @@ def _run(ctx: StageContext) -> StageResult:
     python = [
         c.path
         for c in ctx.changed_paths()
-        if c.status != "deleted" and heuristics.is_python(c.path) and path_selected(c.path, include, exclude)
+        if c.status != "deleted"
+        and (heuristics.is_python(c.path) or notebooks.is_notebook(c.path))
+        and path_selected(c.path, include, exclude)
     ]
     texts, raw, skipped = read_texts(ctx, python)
     generated = leave_out_generated(ctx, texts, raw)
@@ -771,6 +845,7 @@ def _run(ctx: StageContext) -> StageResult:
         work.notes[notes_at:notes_at] = [
             *(note for path, note in skipped.items() if path not in binary),
             *generated_note(generated),
+            *ending_notes(files),
         ]
         work.lap("line_maps")
         if ctx.cancelled():
@@ -778,7 +853,9 @@ def _run(ctx: StageContext) -> StageResult:
         if options.heuristics:
             # a print or a TODO the generator wrote is not the author's to remove, nor is
             # generated code what a test should cover or what makes a pull request large
-            heuristics_step([f for f in files if f.path not in generated], texts, options, work)
+            heuristics_step(
+                [f for f in files if f.path not in generated], texts, options, work, ctx.head.paths
+            )
             work.findings = review_waivers.waive(work.findings, work.lines)
             work.lap("heuristics")
         if ctx.cancelled():
@@ -809,6 +886,7 @@ def _run(ctx: StageContext) -> StageResult:
     metrics: dict[str, object] = {
         "files": len(files),
         "changed_python": sum(1 for f in files if heuristics.is_python(f.path)),
+        "changed_notebooks": sum(1 for f in files if notebooks.is_notebook(f.path)),
         "filter": options.filter.value,
         "python_files": sum(1 for path in texts if heuristics.is_python(path)),
         "findings": len(kept),

@@ -36,6 +36,7 @@ from bot.engines import (
 )
 from bot.engines.heuristics import is_test_path
 from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
+from bot.engines.line_breaks import diff_lines, has_lone_cr
 from bot.engines.redaction import redact
 from bot.engines.security_findings import EngineReport, RuleInfo, confidence_rank
 from bot.errors import ConfigError, EngineError, TransientError
@@ -86,7 +87,8 @@ class _Text:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        """Numbered as the diff and bandit number them (a form feed starts no line)."""
+        return diff_lines(self.text)
 
 
 @dataclass
@@ -630,6 +632,11 @@ def _patches(
     suggestion: dict[tuple[str, str, int], str] = {}
     for path, tree in head.trees.items():
         source = by_path[path]
+        unfit = _unpatchable(source)
+        if unfit is not None:
+            if any(key[0] == path for key in fixable):
+                notes.append(f"No fix patch for {path_code(path)}: {unfit}.")
+            continue
         lines = source.lines
         for m in own_rules.iter_autofix_matches(tree, autofix_rules):
             key = (path, m.rule.id, getattr(m.node, "lineno", 0))
@@ -680,6 +687,20 @@ def _patches(
             )
         )
     return out, patches
+
+
+def _unpatchable(source: _Text) -> str | None:
+    """Why ``source`` gets no fix patch, or None. A patch is UTF-8 text, so a file in
+    another encoding (``# -*- coding: latin-1 -*-``) would not keep its bytes (its diff,
+    decoded with replacement characters, never applied); with a lone ``\\r`` the ast
+    counts lines that git and the diff do not, so an edit would land on another line."""
+    try:
+        source.raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text, and a patch could not keep its bytes"
+    if has_lone_cr(source.text):
+        return "it ends a line with a lone carriage return, which Python and git count differently"
+    return None
 
 
 def _hold_back_notes(paths: Iterable[str], notes: list[str]) -> None:

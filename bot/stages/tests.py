@@ -16,12 +16,15 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.engines.coverage_probe import (
     SHUNTER_DIR,
     FileCoverage,
+    Measurement,
+    combine,
     measure,
     project_pythonpath,
     pytest_args,
@@ -34,6 +37,14 @@ from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
 from bot.engines.llm.prompt_secrets import masked_note
 from bot.engines.llm.protocol import ChatProvider
+from bot.engines.project_layout import (
+    by_project,
+    covers,
+    import_roots,
+    project_of,
+    project_roots,
+    source_root,
+)
 from bot.engines.testgen_changes import (
     ChangedFunction,
     callers_of,
@@ -41,12 +52,12 @@ from bot.engines.testgen_changes import (
     importable,
     is_test_path,
 )
-from bot.engines.testgen_patch import build_files, patch_draft
+from bot.engines.testgen_patch import build_files, not_utf8_targets, patch_draft
 from bot.engines.testgen_validate import ValidationSetup, validate
 from bot.models import Finding, Severity, StageName, StageResult, fingerprint
 from bot.policies.schema import TestsStageConfig
 from bot.sandbox import Limits, Sandbox, SandboxRefused, hostfs
-from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_shim
+from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_shim, write_vcs_version_files
 from bot.settings import default_data_dir
 from bot.stages.context import StageContext
 from bot.stages.filtering import path_selected
@@ -126,6 +137,7 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
     """Changed functions with their changed statement lines (pure; reads the head tree)."""
     targets: list[Target] = []
     notes: list[str] = []
+    layout: frozenset[str] | None = None  # the tree's project folders, read once if needed
     for changed in ctx.files:
         path = changed.path
         if (
@@ -146,7 +158,10 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
             notes.append(skipped_pointer(path_code(path)))
             continue
         source = data.decode("utf-8", errors="replace")
-        module = changed_functions(path, source, changed.added_lines)
+        if layout is None:
+            layout = project_roots(ctx.head.paths())
+        # a monorepo's packages/a/src/a/x.py is module a.x, as its own tests import it
+        module = changed_functions(path, source, changed.added_lines, source_root(path, layout))
         if module.parse_error:
             notes.append(module.parse_error)
             continue
@@ -230,7 +245,11 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     skipped = materialise(ctx, workdir)
     if skipped:
         state.notes.append(f"{len(skipped)} large or unsafe files were not materialised")
-    declared = declared_requirements(workdir)
+    # a monorepo's packages each declare what their own tests import
+    paths = list(ctx.head.paths())
+    layout = project_roots(paths)
+    projects = sorted({project_of(t.fn.path, layout) for t in state.targets})
+    declared = declared_requirements(workdir, projects, layout)
     state.notes += [f"ignored requirement: {item}" for item in declared.unsupported[:5]]
     venv = ensure_venv(
         declared.requirements,
@@ -244,13 +263,28 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
         return _result(state, neutral=True, refused=reason)
     if venv.installed:
         state.notes.append(venv.note)
-    write_metadata_shim(workdir)
-    pythonpath = project_pythonpath(workdir)
+    write_metadata_shim(workdir, projects)
+    for path in write_vcs_version_files(workdir, projects):
+        state.notes.append(f"wrote {path_code(path)}, the version file a build would generate (not in git)")
+    roots = tuple(import_roots(paths, first=[t.fn.path for t in state.targets]))
+    pythonpath = project_pythonpath(workdir, roots)
     venv_sites = [str(p) for r in venv.ro_paths for p in Path(r).glob("lib/python*/site-packages")]
     plugins = pytest_plugins(declared.requirements, venv_sites)
 
     def limits_now() -> Limits:
         return sandbox.limits.scaled(wall_seconds=state.wall())
+
+    def in_sandbox(
+        tests: list[str], tag: str, *, contexts: bool = False, extra_args: Sequence[str] = ()
+    ) -> Measurement:
+        """``measure`` on one pytest session's tests: the final run of the merged files
+        gets a whole ``timeout_seconds``, the others what the budget leaves."""
+        wall = float(opts.timeout_seconds) if tag == "final" else state.wall()
+        return measure(
+            sandbox, workdir, python=venv.python, tests=tests, tag=tag, contexts=contexts,
+            limits=sandbox.limits.scaled(wall_seconds=wall), ro_paths=venv.ro_paths,
+            extra_args=extra_args, plugins=plugins, import_roots=roots,
+        )  # fmt: skip
 
     # 1. the existing tests that matter, under coverage
     extra, problem = pytest_args(opts.test_command)
@@ -258,10 +292,9 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
         state.notes.append(problem)
     tests = _existing_tests(ctx, state.targets)
     if extra or tests:
-        base = measure(
-            sandbox, workdir, python=venv.python, tests=[] if extra else tests, tag="base",
-            limits=limits_now(), ro_paths=venv.ro_paths, extra_args=extra, plugins=plugins,
-        )  # fmt: skip
+        # one pytest session per package (``combine`` says why); a test_command is one
+        groups = [[]] if extra else by_project(tests, layout)
+        base = combine([in_sandbox(group, "base", extra_args=extra) for group in groups])
         if base.problem and not base.coverage:
             # PR code may have made the report unreachable by replacing Shunter's dir with a
             # link: that stops the run as such (UnsafeWorkPath), not as a slow suite
@@ -304,7 +337,7 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     setup = ValidationSetup(
         sandbox=sandbox, workdir=workdir, python=venv.python, ro_paths=venv.ro_paths,
         limits=limits_now(), deadline=state.deadline, plugins=tuple(plugins),
-        test_limit=per_test_limit(opts),
+        test_limit=per_test_limit(opts), import_roots=roots,
     )  # fmt: skip
     if goals and opts.max_generated_tests > 0 and time.monotonic() < state.deadline:
         gen = generate(
@@ -346,14 +379,21 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     kept = [c for c in state.candidates if c.verdict == "kept"]
     patches = []
     if kept:
-        files = build_files(kept, ctx.head.read, ctx.head.paths())
+        repo_paths = list(ctx.head.paths())
+        for path, cands in not_utf8_targets(kept, ctx.head.read, repo_paths).items():
+            state.notes.append(
+                f"{path_code(path)} is not UTF-8 text: Shunter adds no tests to it (a patch "
+                f"could not keep its bytes), so {plural(len(cands), 'kept test')} for it "
+                f"{'is' if len(cands) == 1 else 'are'} not offered"
+            )
+            for cand in cands:
+                cand.verdict, cand.detail = "not-merged", f"{path} is not UTF-8 text"
+        kept = [c for c in kept if c.verdict == "kept"]
+    if kept:
+        files = build_files(kept, ctx.head.read, repo_paths)
         for path, (_before, text) in files.items():
             hostfs.write_file(workdir, path, text)  # never through a link PR code planted
-        final = measure(
-            sandbox, workdir, python=venv.python, tests=list(files), tag="final", contexts=True,
-            limits=sandbox.limits.scaled(wall_seconds=float(opts.timeout_seconds)),
-            ro_paths=venv.ro_paths, plugins=plugins,
-        )  # fmt: skip
+        final = combine([in_sandbox(group, "final", contexts=True) for group in by_project(files, layout)])
         if final.result.exit_code == 0 and not final.problem:
             patches.append(patch_draft(files, kept))
             for target in state.targets:
@@ -479,8 +519,14 @@ def _generation_goals(
 
 
 def _existing_tests(ctx: StageContext, targets: list[Target]) -> list[str]:
+    """The test files that can exercise the targets' modules (``select_tests``). In a
+    monorepo only those of the module's own package or of one enclosing it count: a sibling
+    package's ``tests/test_utils.py`` tests its own ``utils``, and run here it fails to
+    import."""
+    paths = list(ctx.head.paths())
+    layout = project_roots(paths)
     texts = {}
-    for path in ctx.head.paths():
+    for path in paths:
         name = Path(path).name
         if path.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
             data = ctx.head.read(path)
@@ -488,7 +534,9 @@ def _existing_tests(ctx: StageContext, targets: list[Target]) -> list[str]:
                 texts[path] = data.decode("utf-8", errors="replace")
     chosen: list[str] = []
     for path, module in sorted({(t.fn.path, t.fn.module) for t in targets}):
-        for test in select_tests(path, module, texts):
+        project = project_of(path, layout)
+        own = {test: text for test, text in texts.items() if covers(project_of(test, layout), project)}
+        for test in select_tests(path, module, own):
             if test not in chosen:
                 chosen.append(test)
     return chosen

@@ -108,6 +108,18 @@ class PullStateMixin(StoreBase):
         with self._write() as conn:
             conn.execute(update(t.commands).where(t.commands.c.id == command_id).values(**values))
 
+    def interrupt_commands(self, repo: str, comment_id: int) -> int:
+        """Mark this comment's commands still ``running`` as ``interrupted``: their worker
+        died mid-session and the retry runs them again, each with a record of its own."""
+        c = t.commands.c
+        query = (
+            update(t.commands)
+            .where(c.repo == repo, c.comment_id == comment_id, c.outcome == "running")
+            .values(outcome="interrupted")
+        )
+        with self._write() as conn:
+            return int(conn.execute(query).rowcount or 0)
+
     def recent_commands(self, repo: str, pr: int, *, limit: int = RECENT_COMMANDS) -> list[CommandRecord]:
         """Newest first."""
         c = t.commands.c

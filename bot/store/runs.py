@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
@@ -186,6 +187,19 @@ class RunsMixin(StoreBase):
             select(t.runs)
             .where(t.runs.c.repo == repo, t.runs.c.head_sha == head_sha)
             .order_by(t.runs.c.id.desc())
+        )
+        with self._read() as conn:
+            return [_run(row) for row in conn.execute(query)]
+
+    def active_runs(self, created_before: datetime, *, limit: int = 500) -> list[RunRecord]:
+        """Runs still ``queued`` or ``in_progress`` that were created before
+        ``created_before``, oldest first: what the lost-run sweep
+        (``bot.pipeline.lost_runs``) checks against the jobs Redis still holds."""
+        query = (
+            select(t.runs)
+            .where(t.runs.c.status.in_(_ACTIVE), t.runs.c.created_at < created_before)
+            .order_by(t.runs.c.id)
+            .limit(limit)
         )
         with self._read() as conn:
             return [_run(row) for row in conn.execute(query)]

@@ -28,7 +28,13 @@ from redis.exceptions import RedisError
 from bot.events.shapes import problems
 from bot.github.hosts import delivery_from_elsewhere
 from bot.logs import get_logger
-from bot.queue.jobs import RETENTION_EVERY, Delivery, enqueue_redelivery_sweep, enqueue_retention
+from bot.queue.jobs import (
+    RETENTION_EVERY,
+    Delivery,
+    enqueue_lost_run_sweep,
+    enqueue_redelivery_sweep,
+    enqueue_retention,
+)
 from bot.web import runs
 from bot.web.ingest import Ingestor, Stored
 from bot.web.metrics import WebMetrics
@@ -230,6 +236,17 @@ def redelivery_timer(redis_url: str, every: float, first_after: float = FIRST_SW
     )
 
 
+def lost_run_timer(redis_url: str, every: float, first_after: float = FIRST_SWEEP_AFTER):
+    """Sweeps for stage runs whose jobs Redis lost (``bot.pipeline.lost_runs``): the first
+    soon after start-up (a restart of everything is when Redis may have lost them), then
+    every ``every`` seconds."""
+    return _periodic(
+        "lost-run-timer", every, first_after,
+        lambda connection: enqueue_lost_run_sweep(connection, every),
+        redis_url, "lost-run sweep enqueued",
+    )
+
+
 def retention_timer(
     redis_url: str, days: float, every: float = RETENTION_EVERY, first_after: float = FIRST_SWEEP_AFTER
 ):
@@ -252,13 +269,15 @@ def create_app(
     redeliver_every: float = 0,
     retention_days: float = 0,
     github_url: str | None = None,
+    lost_runs_every: float = 0,
 ) -> web.Application:
     """The aiohttp app. ``secret`` is the webhook secret; ``redis_url`` where jobs go;
     ``store`` and ``data_dir`` serve the run pages behind check runs' "Details" links;
     ``redeliver_every`` > 0 has missed deliveries swept for that often (it needs the App's
     credentials in the workers); ``retention_days`` > 0 has older run history pruned hourly;
     ``github_url`` (``SHUNTER_GITHUB_URL``) has deliveries from another GitHub refused or
-    logged (:mod:`bot.github.hosts`)."""
+    logged (:mod:`bot.github.hosts`); ``lost_runs_every`` > 0 has stage runs whose jobs
+    Redis lost queued again or concluded that often (it needs the App's credentials too)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[SECRET] = secret.encode()
     app[METRICS] = WebMetrics()
@@ -275,6 +294,8 @@ def create_app(
         app.cleanup_ctx.append(redelivery_timer(redis_url, redeliver_every))
     if retention_days > 0:
         app.cleanup_ctx.append(retention_timer(redis_url, retention_days))
+    if lost_runs_every > 0:
+        app.cleanup_ctx.append(lost_run_timer(redis_url, lost_runs_every))
     app.router.add_post("/webhooks", webhook)
     app.router.add_post("/", webhook)
     app.router.add_get("/healthz", healthz)

@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.errors import ShunterError
 from bot.logs import configure, get_logger
 from bot.queue.connection import check_reachable, open_redis
+from bot.queue.jobs import LOST_RUNS_EVERY
 from bot.settings import load_settings
 from bot.web.app import create_app
 
@@ -106,6 +107,7 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
             redeliver_every=sweeps,
             retention_days=settings.retention_days,
             github_url=settings.github_url,
+            lost_runs_every=LOST_RUNS_EVERY if settings.has_app_credentials else 0,
         )
         where = f"http://{settings.host}:{settings.port}/webhooks"
         if sweeps:

@@ -16,6 +16,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import JobStatus
 from rq.utils import now, utcformat
 from rq.version import VERSION as rq_version
@@ -24,6 +27,8 @@ from bot.queue.jobs import EVENTS, Delivery, event_job, job_id_for
 
 DEDUP_TTL_SECONDS = 3 * 24 * 3600
 DEDUP_PREFIX = "shunter:delivery:"
+RECONNECT_RETRIES = 2
+"""Fresh connections tried after a command failed on its connection (Redis restarted)."""
 
 # KEYS: dedup key, job key, queue key, rq's queue set, the job-hash template
 # ARGV: dedup TTL, job id, then the fields that differ per delivery (name, value, ...)
@@ -58,8 +63,16 @@ class Ingestor:
     """
 
     def __init__(self, redis_url: str) -> None:
+        # After a Redis restart (a deploy, a failover) each pooled connection fails its next
+        # command with "Connection closed by server": without a retry on a fresh connection
+        # the first deliveries after Redis came back were answered 503, which GitHub does
+        # not redeliver by itself. The store script is safe to send twice: a delivery
+        # stored by the first try is a duplicate to the second. Timeouts are not retried:
+        # GitHub gives the whole answer 10 s.
         self.redis = aioredis.Redis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+            redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RECONNECT_RETRIES),
+            retry_on_error=[RedisConnectionError],
         )
         # rq's Job needs a connection object to exist; it is never used for I/O here.
         self._sync_stub = Redis.from_url(redis_url)

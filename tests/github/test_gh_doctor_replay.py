@@ -10,6 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import redis
 from click.testing import CliRunner
 
 from bot.cli import main
@@ -405,3 +406,30 @@ def test_doctor_reads_the_sweeps_and_prunes_from_a_running_embedded_valkey(clean
     assert f"✓ redis: SHUNTER_REDIS_URL unset: the data dir's embedded Valkey answers at {handle.url}" in result.output
     assert re.search(r"✓ missed-delivery sweeps: last ran \d s ago: 4 attempts read, 1 redelivered", result.output)
     assert re.search(r"✓ run history pruning: last ran \d s ago and removed 3 runs, 9 steps", result.output)
+
+
+def test_doctor_warns_of_a_redis_that_evicts_or_keeps_nothing(clean_env, monkeypatch, tmp_path):
+    """rq needs maxmemory-policy noeviction; allkeys-lru dropped queued jobs without a word,
+    and a Redis with no persistence loses them at each restart: doctor said only "answers PING"."""
+    from tests.throwaway_valkey import ThrowawayValkey
+
+    valkey = ThrowawayValkey()
+    try:
+        monkeypatch.setenv("SHUNTER_REDIS_URL", valkey.url)
+        monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+        connection = redis.Redis.from_url(valkey.url)
+        connection.config_set("maxmemory", "64mb")
+        connection.config_set("maxmemory-policy", "allkeys-lru")
+        result = CliRunner().invoke(main, ["doctor"])
+        assert "✗ redis eviction: maxmemory-policy allkeys-lru with maxmemory 67108864 bytes" in result.output
+        assert "set maxmemory-policy noeviction" in result.output
+        assert "✗ redis persistence: nothing is kept on disk" in result.output
+        assert "set appendonly yes" in result.output
+        connection.config_set("maxmemory-policy", "noeviction")
+        connection.config_set("appendonly", "yes")
+        result = CliRunner().invoke(main, ["doctor"])
+        assert "✓ redis eviction: maxmemory-policy noeviction" in result.output
+        assert "✓ redis persistence: appendonly yes" in result.output
+        connection.close()
+    finally:
+        valkey.stop()

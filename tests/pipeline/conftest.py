@@ -7,12 +7,23 @@ from collections.abc import Iterator
 import pytest
 
 from bot.stack import LocalStack
+from tests.llm.conftest import FakeLLM
 
 
 @pytest.fixture
 def stack(redis_url, tmp_path) -> Iterator[LocalStack]:
     with LocalStack(tmp_path / "stack", redis_url=redis_url) as st:
         yield st
+
+
+@pytest.fixture
+def llm(monkeypatch) -> Iterator[FakeLLM]:
+    """A keyless OpenAI-compatible server (as Ollama is) the operator allows workers to reach."""
+    fake = FakeLLM("openai", None)
+    monkeypatch.setenv("SHUNTER_OUTBOUND_URLS", fake.base_url)
+    yield fake
+    fake.close()
+    assert fake.protocol_errors == []
 
 
 BASE_FILES = {

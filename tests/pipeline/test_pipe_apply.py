@@ -3,10 +3,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from rq import Queue
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from tests.pipeline.test_pipe_pull_request import release_scheduled, worker_env
 
 REPO = "octo/demo"
 ON_COMMAND = "version: 1\npatches:\n  auto_apply:\n    review: on_command\n"
@@ -59,8 +70,11 @@ def test_apply_fixes_button_lands_one_commit_and_reruns(stack):
     assert new_head != head
     content = sim.file(REPO, new_head, "app.py")
     assert "import os" not in content and "import sys" not in content
-    body = replies(sim, number)[-1].body
-    assert "Shunter pushed" in body and new_head[:7] in body
+    reply = replies(sim, number)[-1]
+    assert "Shunter pushed" in reply.body and new_head[:7] in reply.body
+    # the merge queue's word in the reply is a write like any other: audited
+    updates = [e for e in stack.runtime.store.audit_events(repo=REPO) if e.action == "comment.update"]
+    assert any(e.target_id == str(reply.id) and e.reason_code == "change_report" for e in updates)
     # the new head was checked again, and the same fix is not offered twice
     assert review_run(sim, new_head).status == "completed"
     events = {e.action for e in stack.runtime.store.audit_events(repo=REPO)}
@@ -431,3 +445,81 @@ def test_landed_commit_is_the_bot_users_and_credits_the_requesters_account(stack
         assert commit.author.email.startswith(f"{bot['id']}+{bot['login']}@users.noreply.")
     assert f"Co-authored-by: alice <{alice['id']}+alice@{domain}>" in commit.message.splitlines()
     assert "users.noreply.github.com" not in commit.message
+
+
+def kill_events_worker_at(stack, stall) -> None:
+    """Run a `shunter worker --no-fork` on the events queue until ``stall`` (a latency
+    fault) holds it mid-job, and SIGKILL it there (no cleanup, as when a host dies)."""
+    worker = subprocess.Popen(
+        # --no-fork: the job runs in the process killed (a forking worker's horse has a
+        # process group of its own and would live on), and rq's scheduler dies with it
+        [sys.executable, "-m", "bot.cli", "worker", "--no-fork", "--queues", "events"],
+        env=worker_env(stack),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while not stall.fired and time.time() < deadline:
+            time.sleep(0.01)
+        assert stall.fired, "the worker never reached the stalled request"
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+def retry_abandoned_events(stack) -> None:
+    """Retry the killed worker's job as rq's maintenance does once its lease has lapsed."""
+    events = Queue("events", connection=stack.redis, serializer=JSONSerializer)
+    StartedJobRegistry(queue=events).cleanup(timestamp=10**12)
+    release_scheduled(stack, "events")
+    stack.drain()
+
+
+def test_a_worker_killed_mid_command_is_retried_and_the_command_runs(stack):
+    """A `shunter worker` SIGKILLed after it marked the comment as processed: rq's retry of
+    the delivery used to drop the command as a repeat, so nothing landed, the command's
+    record stayed `running` and (killed a moment later) the reply said "Working on it…" for
+    good. The retry runs it, once."""
+    number = open_pr(stack)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    # the 👀 on the comment comes right after the mark: hold the worker there, then kill it
+    stall = sim.faults.latency(15, "POST /repos/*/issues/comments/*/reactions", times=1)
+    sim.comment(REPO, number, "/shunter apply", user="alice")
+    sim.wait_for_deliveries()
+    kill_events_worker_at(stack, stall)
+    retry_abandoned_events(stack)
+    new_head = sim.pull(REPO, number).head_sha
+    assert new_head != head, "the retried /shunter apply did not run"
+    [reply] = replies(sim, number)
+    assert "Working on it" not in reply.body and f"Shunter pushed [{new_head[:7]}]" in reply.body
+    outcomes = [c.outcome for c in stack.runtime.store.recent_commands(REPO, number) if c.verb == "apply"]
+    assert outcomes == ["done"]
+    # the same delivery once more (its job ended): a repeat again, nothing runs twice
+    sim.redeliver(sim.deliveries("issue_comment", "created")[-1].id)
+    stack.drain()
+    assert sim.pull(REPO, number).head_sha == new_head and len(replies(sim, number)) == 1
+
+
+def test_a_worker_killed_mid_button_press_leaves_one_reply_that_ends(stack):
+    """Apply fixes pressed, the worker killed after its "Working on it…" reply: rq's retry
+    of the press used to post a second reply and leave the first saying "Working on it…"
+    for good. The retry edits the reply it made."""
+    number = open_pr(stack)
+    sim = stack.sim
+    head = sim.pull(REPO, number).head_sha
+    # the apply fetches the PR once its reply is up: hold the worker there, then kill it
+    stall = sim.faults.latency(15, f"GET /{REPO}.git/info/refs", times=1)
+    sim.click_button(review_run(sim, head).id, "apply", user="alice")
+    sim.wait_for_deliveries()
+    kill_events_worker_at(stack, stall)
+    [working] = replies(sim, number)
+    assert "Working on it" in working.body
+    retry_abandoned_events(stack)
+    new_head = sim.pull(REPO, number).head_sha
+    assert new_head != head
+    [reply] = replies(sim, number)
+    assert reply.id == working.id and "Working on it" not in reply.body
+    assert f"Shunter pushed [{new_head[:7]}]" in reply.body

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bot.queue import pr_changes
 from bot.queue.merge import MergeQueue
-from tests.pipeline.test_pipe_apply import ON_COMMAND, REPO, open_pr, replies, waiting_change
+from tests.pipeline.test_pipe_apply import BASE, CHANGED, ON_COMMAND, REPO, open_pr, replies, waiting_change
 
 PROTECTED = ON_COMMAND + "  protected_paths: ['app.py']\n"
 
@@ -55,3 +55,60 @@ def test_a_change_waiting_for_approval_is_dropped_when_the_pull_request_is_merge
     assert "cr" not in record and record["dropped"]["cause"] == "merged", record
     [event] = stack.runtime.store.audit_events(repo=REPO, action="change.dropped")
     assert event.target_id == change_id and "merged" in (event.reason or ""), event
+
+
+def _latest_runs(sim, head: str) -> dict:
+    return {run.name: run for run in sim.check_runs(REPO, head_sha=head) if run.name.startswith("shunter/")}
+
+
+def test_stage_jobs_of_a_pull_request_closed_before_they_ran_publish_nothing_and_a_reopen_runs_them(stack):
+    """Before, the stage jobs queued for a pull request ran after it was closed: a review
+    with inline comments and a summary comment nobody would read (and the tests stage could
+    hold a worker for minutes). They are now concluded ``skipped``, saying why; reopening
+    the pull request runs them on the same head."""
+    sim = stack.sim
+    base = dict(BASE)
+    sim.create_repo(REPO, base)
+    sim.set_permission(REPO, "alice", "write")
+    sim.commit(REPO, "feature", CHANGED, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    sim.wait_for_deliveries()
+    stack.work(("events",))  # planned: check runs queued, stage jobs not run yet
+    head = sim.pull(REPO, number).head_sha
+    queued = _latest_runs(sim, head)
+    assert queued and all(run.status == "queued" for run in queued.values()), queued
+    sim.close_pull_request(REPO, number, user="alice")
+    stack.drain()
+    closed = _latest_runs(sim, head)
+    assert set(closed) == set(queued)
+    for run in closed.values():
+        assert (run.status, run.conclusion) == ("completed", "skipped"), run
+        assert run.title == "Skipped: the pull request was closed", run
+        assert "Reopen the pull request" in (run.summary or ""), run
+    assert sim.comments(REPO, number) == [] and sim.review_comments(REPO, number) == []
+    skips = stack.runtime.store.audit_events(repo=REPO, action="check_run.skip")
+    assert len(skips) == len(closed) and all(e.reason_code == "pull_request_closed" for e in skips), skips
+
+    sim.reopen_pull_request(REPO, number, user="alice")
+    stack.drain()
+    reopened = _latest_runs(sim, head)
+    review = reopened["shunter/review"]
+    assert review.id != closed["shunter/review"].id, review
+    assert review.status == "completed" and review.conclusion != "skipped", review
+    assert any(c.body.startswith("<!-- shunter:summary -->") for c in sim.comments(REPO, number))
+
+
+def test_a_merged_pull_request_stops_its_stage_jobs_without_asking_to_reopen(stack):
+    sim = stack.sim
+    sim.create_repo(REPO, dict(BASE))
+    sim.set_permission(REPO, "alice", "write")
+    sim.commit(REPO, "feature", CHANGED, author="alice")
+    number = sim.open_pull_request(REPO, "feature", title="Change", user="alice")
+    sim.wait_for_deliveries()
+    stack.work(("events",))
+    head = sim.pull(REPO, number).head_sha
+    sim.close_pull_request(REPO, number, user="mona", merged=True)
+    stack.drain()
+    for run in _latest_runs(sim, head).values():
+        assert (run.conclusion, run.title) == ("skipped", "Skipped: the pull request was merged"), run
+        assert "Reopen" not in (run.summary or ""), run

@@ -6,11 +6,8 @@ published masked, on the check run, the inline comments and `/shunter explain`'s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from tests.llm.conftest import FakeLLM, structured, text
+from tests.llm.conftest import structured, text
 from tests.pipeline.test_pipe_commands import answer
 from tests.pipeline.test_pipe_secrets import _everything_posted, _everything_stored
 
@@ -20,16 +17,6 @@ AWS_KEY = "AKIAQ7RZ3KX5LMN2PW4T"  # realistic shapes, made up
 GITHUB_TOKEN = "ghp_" + "Vb4Nq8Zt2Lx6Kp1Wm9Rc3Hs7Jd5Fy0Ga2Ue8"
 STRIPE = "sk_live_" + "9fQ2wLx7TzR4mN8pK3vB6cYd"
 APP = f'import os\n\nAWS_ACCESS_KEY_ID = "{AWS_KEY}"\nTOKEN = "{GITHUB_TOKEN}"\n\n\ndef add(a, b):\n    return a + b\n'
-
-
-@pytest.fixture
-def llm(monkeypatch) -> Iterator[FakeLLM]:
-    """A keyless OpenAI-compatible server (as Ollama is) the operator allows workers to reach."""
-    fake = FakeLLM("openai", None)
-    monkeypatch.setenv("SHUNTER_OUTBOUND_URLS", fake.base_url)
-    yield fake
-    fake.close()
-    assert fake.protocol_errors == []
 
 
 def test_no_secret_reaches_the_provider_and_none_it_writes_is_published(stack, llm) -> None:

@@ -128,3 +128,17 @@ def test_explain_markdown_of_a_broken_config() -> None:
     text = explain_markdown(load_effective_config(_source({REPO: b"bogus: 1\n"}), "acme", "app"))
     assert "**This config has problems.**" in text
     assert "`.github/shunter.yml:1:1`: unknown key 'bogus'" in text
+
+
+def test_a_problem_quoting_the_file_renders_as_text() -> None:
+    """"unknown key '<details>...'" put the key raw in the check run's list of problems: the
+    ``<details>`` folded away the rest of the summary and ``[a](https://e.co)`` was a link."""
+    from markdown_it import MarkdownIt
+
+    text = b'"<details>[a](https://e.co) #12": 1\n'
+    out = config_check_output(load_effective_config(_source({REPO: text}), "acme", "app"))
+    tokens = MarkdownIt("commonmark").parse(out.summary)
+    inline = [c for t in tokens if t.type == "inline" for c in t.children or []]
+    assert not [t for t in tokens + inline if t.type in ("html_block", "html_inline", "link_open")], out.summary
+    [line] = [t.content for t in tokens if t.type == "inline" and "unknown key" in t.content]
+    assert "unknown key '&lt;details&gt;\\[a\\](https://e.co) #\u206012'" in line, line

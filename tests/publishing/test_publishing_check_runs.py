@@ -184,6 +184,13 @@ def test_annotation_fields(make) -> None:
     _all_valid(plan)
 
 
+def test_a_crlf_files_suggested_replacement_is_shown_without_carriage_returns(make) -> None:
+    item = make.finding(1, Severity.WARNING, line=4, end_line=5, suggestion="x = 1\r\ny = 2\r\n")
+    [annotation] = check_run_output(make.result([item])).annotation_batches[0]
+    assert "suggested replacement for lines 4-5:\nx = 1\ny = 2\n" in annotation["raw_details"]
+    assert "\r" not in annotation["raw_details"]
+
+
 def test_a_fix_that_removes_lines_says_delete_not_an_empty_replacement(make) -> None:
     one = make.finding(1, Severity.WARNING, line=8, rule_id="F401", suggestion="")
     two = make.finding(2, Severity.WARNING, line=3, end_line=4, rule_id="T100", suggestion="")

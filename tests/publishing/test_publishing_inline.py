@@ -188,3 +188,32 @@ def test_a_suggestion_held_back_before_storing_still_says_why(make) -> None:
     assert "No suggestion shown: the lines this fix rewrites hold a secret" in by_line[10].body
     assert not by_line[10].has_suggestion and by_line[11].has_suggestion
     assert "suggested fix for line 10 not shown: the lines hold a secret" in _raw_details(held)
+
+
+def test_a_suggestion_on_crlf_lines_is_withheld_even_when_written_with_lf(make) -> None:
+    # a model's replacement comes with LF; the lines it would replace end in CRLF
+    patch = "@@ -1,2 +1,3 @@\n x = 1\r\n+y = eval(s)\r\n z = 3\r\n"
+    crlf = ChangedFile(path="src/app.py", status="modified", added_lines=frozenset({2}),
+                       context_lines=frozenset({1, 3}), patch=patch)  # fmt: skip
+    lf = ChangedFile(path="src/app.py", status="modified", added_lines=frozenset({2}),
+                     context_lines=frozenset({1, 3}), patch=patch.replace("\r", ""))  # fmt: skip
+    finding = make.finding(1, line=2, suggestion="y = ast.literal_eval(s)")
+    [on_crlf] = select_inline_comments([finding], [crlf], set(), 5)
+    assert not on_crlf.has_suggestion and "```suggestion" not in on_crlf.body and "CRLF" in on_crlf.body
+    [on_lf] = select_inline_comments([finding], [lf], set(), 5)
+    assert on_lf.has_suggestion and "```suggestion\ny = ast.literal_eval(s)\n```" in on_lf.body
+
+
+def test_no_suggestion_on_lines_of_a_file_that_is_not_utf8(make, make_ctx) -> None:
+    # the diff git makes of a latin-1 file shows its accented letters as U+FFFD, and a model
+    # reading it writes them back so: committed, they would land in the file as UTF-8
+    base = b'# -*- coding: latin-1 -*-\n"""Caf\xe9."""\n'
+    head = base + b'X = eval("1")  # caf\xe9\nY = eval("2")\n'
+    [changed] = make_ctx({"w.py": base}, {"w.py": head}).files
+    echoed = make.finding(1, path="w.py", line=3, suggestion='X = ast.literal_eval("1")  # caf\ufffd')
+    [comment] = select_inline_comments([echoed], [changed], set(), 5)
+    assert not comment.has_suggestion and "```suggestion" not in comment.body and "\ufffd" not in comment.body
+    assert "not UTF-8 text" in comment.body
+    clean = make.finding(2, path="w.py", line=4, suggestion='Y = ast.literal_eval("2")')
+    [comment] = select_inline_comments([clean], [changed], set(), 5)
+    assert comment.has_suggestion  # an ASCII line of the same file keeps its suggestion

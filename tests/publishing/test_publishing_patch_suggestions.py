@@ -106,3 +106,31 @@ def test_a_fix_rewriting_a_line_that_holds_a_secret_is_not_quoted():
     body = s.to_payload()["body"]
     assert "AKIAQ7RZ3KX5LMN2PW4T" not in body and "```suggestion" not in body
     assert "No suggestion shown: the lines this fix rewrites hold a secret" in body
+
+
+CRLF = 'a.py\n+++ b/a.py\n@@ -2,3 +2,3 @@\n a = 1\r\n-b = f"x"\r\n+b = "x"\r\n c = 3\r\n'
+
+
+def test_crlf_lines_are_shown_as_code_to_type_not_a_suggestion_that_would_change_their_endings():
+    [s], skipped = suggestions_from_drafts([draft("--- a/" + CRLF)], [changed(range(1, 10))])
+    body = s.to_payload()["body"]
+    assert (s.start_line, s.end_line, skipped) == (3, 3, 0)
+    assert "```suggestion" not in body and "\r" not in body
+    assert "CRLF" in body and '```python\nb = "x"\n```' in body
+
+
+def test_a_file_name_in_the_draft_title_is_shown_as_text():
+    """The security stage titles a draft "Security fixes in <path>: ...": a file named
+    ``<img src=x> #12.py`` showed an image and linked issue 12 in the fork's suggestion."""
+    from markdown_it import MarkdownIt
+
+    d = PatchDraft(stage=StageName.SECURITY, title="Security fixes in src/<img src=x> #12 [a](b).py: yaml.load",
+                   files=[FileDiff(path="a.py", diff=REPLACE)])
+    [s], _ = suggestions_from_drafts([d], [changed(range(1, 10))])
+    body = s.to_payload()["body"]
+    [first] = [t for t in MarkdownIt("commonmark").parse(body) if t.type == "inline"][:1]
+    assert [c.type for c in first.children or []] == ["text"], first.children  # no HTML, no link
+    assert first.content.replace("\\", "").replace("\u2060", "").startswith(
+        "Fix from Shunter (Security fixes in src/<img src=x> #12 [a](b).py: yaml.load)"
+    ), body
+    assert "#12" not in body, body

@@ -91,3 +91,51 @@ def test_base_rebuilt_from_head_and_patch() -> None:
     assert base_text(head, patch) == "a\nb\nc\nd\ne\n"
     assert base_text(head, "@@ -1,3 +1,3 @@\n x\n-b\n+B\n c\n") is None  # context disagrees
     assert changes_behaviour("def f(:\n", "def f(): pass\n")  # unparsable: counts as a change
+
+
+# a monorepo cut from cachetools 5.3 and toolz 0.12: each package has its own pyproject.toml,
+# src or flat layout and tests folder; the root holds the workspace's pyproject.toml
+MONOREPO = {
+    "pyproject.toml": b'[project]\nname = "workspace"\nversion = "0"\n',
+    "packages/cachetools/pyproject.toml": b'[project]\nname = "cachetools"\nversion = "5.3.3"\n',
+    "packages/cachetools/src/cachetools/__init__.py": b'__version__ = "5.3.3"\n',
+    "packages/cachetools/src/cachetools/keys.py": b"def hashkey(*args):\n    return tuple(args)\n",
+    "packages/cachetools/tests/__init__.py": b"",
+    "packages/cachetools/tests/test_keys.py": (
+        b"import unittest\n\nfrom cachetools import keys\n\n\nclass CacheKeysTest(unittest.TestCase):\n"
+        b"    def test_hashkey(self):\n        self.assertEqual(keys.hashkey(1), (1,))\n"
+    ),
+    "packages/toolz/setup.py": b"from setuptools import setup\n\nsetup(name='toolz')\n",
+    "packages/toolz/toolz/__init__.py": b"",
+    "packages/toolz/toolz/utils.py": b"def raises(err, lamda):\n    return False\n",
+    "packages/toolz/toolz/tests/test_utils.py": b"def test_raises():\n    assert True\n",
+}
+TYPED_KEY = b"def typedkey(*args):\n    return tuple(args) + tuple(map(type, args))\n"
+
+
+def test_a_test_of_another_package_does_not_cover_a_change(make_ctx) -> None:
+    head = MONOREPO | {
+        "packages/cachetools/src/cachetools/keys.py": MONOREPO["packages/cachetools/src/cachetools/keys.py"]
+        + b"\n\n"
+        + TYPED_KEY,
+        "packages/toolz/toolz/tests/test_utils.py": b"def test_raises():\n    assert not False\n",
+    }
+    found = _untested(run(make_ctx(MONOREPO, head)))
+    assert len(found) == 1
+    assert "`packages/cachetools/src/cachetools/keys.py`" in found[0][1]
+
+
+def test_a_package_s_own_tests_or_the_root_s_cover_its_change(make_ctx) -> None:
+    keys = MONOREPO["packages/cachetools/src/cachetools/keys.py"] + b"\n\n" + TYPED_KEY
+    own = MONOREPO | {
+        "packages/cachetools/src/cachetools/keys.py": keys,
+        "packages/cachetools/tests/test_keys.py": MONOREPO["packages/cachetools/tests/test_keys.py"]
+        + b"\n    def test_typedkey(self):\n        self.assertEqual(len(keys.typedkey(1)), 2)\n",
+    }
+    assert _untested(run(make_ctx(MONOREPO, own))) == []
+    # a workspace-wide test folder at the root stands for every package below it
+    root = MONOREPO | {
+        "packages/cachetools/src/cachetools/keys.py": keys,
+        "tests/test_integration.py": b"from cachetools import keys\n\n\ndef test_typed():\n    assert keys\n",
+    }
+    assert _untested(run(make_ctx(MONOREPO, root))) == []

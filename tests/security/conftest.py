@@ -14,6 +14,7 @@ import pygit2
 import pytest
 
 from bot.git.workspace import context_from_local_repo
+from bot.models import Severity
 from bot.policies.schema import SecurityStageConfig
 from bot.stages.context import StageContext
 
@@ -109,3 +110,16 @@ def json_server() -> Iterator[Callable[[Respond], str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def assert_secrets_fail_at(result: Any, expected: set[tuple[str, int]], *values: str) -> None:
+    """The secrets findings of ``result`` are warnings at exactly ``expected`` (path, line),
+    each naming its place, the check fails, and none of ``values`` is shown anywhere."""
+    found = {(f.path, f.start_line): f for f in result.findings if f.engine == "secrets" and not f.suppressed}
+    assert set(found) == expected
+    for (path, line), finding in found.items():
+        assert finding.severity is Severity.WARNING, (path, line)
+        assert f"{path}:{line}" in finding.message
+    assert result.metrics["conclusion"] == "failure"
+    dump = json.dumps([f.model_dump() for f in result.findings]) + result.summary
+    assert not [value for value in values if value in dump]

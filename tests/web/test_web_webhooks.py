@@ -267,6 +267,25 @@ async def test_redis_down_gives_503_never_2xx():
         assert (await c.get("/healthz")).status == 200
 
 
+async def test_first_delivery_after_a_redis_restart_is_stored_not_answered_503():
+    """Each pooled connection died with the old server: the next delivery on it failed with
+    "Connection closed by server" and got 503, though Redis was back (GitHub does not
+    redeliver a 503 by itself)."""
+    from tests.throwaway_valkey import ThrowawayValkey
+
+    valkey = ThrowawayValkey()
+    try:
+        app = create_app(SECRET, valkey.url)
+        async with TestClient(TestServer(app)) as c:
+            assert (await c.post("/webhooks", data=BODY, headers=headers(BODY))).status == 202
+            valkey.restart()
+            after = await c.post("/webhooks", data=BODY, headers=headers(BODY))
+            assert after.status == 202
+            assert events_queue(valkey.url).count == 1  # the restart lost the first
+    finally:
+        valkey.stop()
+
+
 async def test_metrics_while_redis_is_down_say_so_instead_of_showing_old_depths():
     """A dashboard must not read "1 event waiting, all fine" from a scrape that could not
     reach Redis: the depths are left out and shunter_redis_up is 0 until Redis is back."""
