@@ -8,6 +8,7 @@ App gets a ``check_suite`` ``requested`` for the new head, in GitHub's order.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,9 @@ class Hub:
         self.events = Events(self.shapes)
         self.recorder = Recorder()
         self.faults = Faults()
+        # Set while the simulator stops: requests held by a latency fault let go at once,
+        # so stopping never waits out a stall a test asked for.
+        self.closing = asyncio.Event()
         # GitHub tells the App about its own check runs (check_run created/completed)
         self.check_run_lifecycle_events = True
         self._mergeable: dict[tuple[str, str, str], bool] = {}

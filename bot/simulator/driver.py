@@ -115,6 +115,7 @@ class Simulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port); returns the base URL."""
         self._loop = asyncio.get_running_loop()
+        self.hub.closing.clear()
         self._runner = web.AppRunner(build_app(self.hub, self.hub.api_prefix), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context)
@@ -130,6 +131,7 @@ class Simulator:
         return self.url
 
     async def stop(self) -> None:
+        self.hub.closing.set()
         await self._webhooks.stop()
         if self._runner is not None:
             await self._runner.cleanup()

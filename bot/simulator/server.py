@@ -10,6 +10,7 @@ route's answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import hashlib
 import json
@@ -88,6 +89,12 @@ def _spend(hub: Hub, caller: Caller, path: str) -> None:
         budget.used += 1
 
 
+async def _stall(hub: Hub, seconds: float) -> None:
+    """Hold a request for ``seconds``, or until the simulator stops."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(hub.closing.wait(), seconds)
+
+
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     hub = request.app[HUB]
@@ -101,7 +108,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             if fault.kind == "lost_response":
                 lost = lost or fault  # acted on once the route has run
             elif fault.kind == "latency":
-                await asyncio.sleep(fault.delay)
+                await _stall(hub, fault.delay)
             elif fault.kind == "drop":
                 if request.transport is not None:
                     request.transport.abort()
