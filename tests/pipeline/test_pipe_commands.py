@@ -183,19 +183,20 @@ def test_code_blocks_quotes_and_own_comments_never_trigger(stack):
 
 def test_command_storm_is_rate_limited_without_duplicate_work(stack, monkeypatch):
     # the storm must fall within one rate window however slow this machine is today: 100
-    # commands took 116 s on a loaded machine, opened a second 60 s window and got 20 answers
+    # commands took 116 s on a loaded machine, opened a second 60 s window and got 20 answers.
+    # 25 commands are a storm still (2.5 times the limit) at a quarter of the suite's time.
     monkeypatch.setattr("bot.pipeline.commands.RATE_WINDOW", 3600)
     monkeypatch.setattr("bot.pipeline.commands.PERMISSION_TTL", 3600)  # likewise: one answer cached
     number = setup_pr(stack)
     sim = stack.sim
-    for _ in range(100):
+    for _ in range(25):
         sim.comment(REPO, number, "/shunter config", user="alice")
     stack.drain(timeout=300)
     bodies = [r.body for r in replies(sim, number)]
-    assert len(bodies) == 100  # one reply per command comment, never more
+    assert len(bodies) == 25  # one reply per command comment, never more
     done = sum("Effective config" in b for b in bodies)
     limited = sum("Slow down" in b for b in bodies)
-    assert done == 10 and limited == 90
+    assert done == 10 and limited == 15
     permission_calls = [r for r in sim.recorder.requests if r.path.endswith("/collaborators/alice/permission")]
     assert len(permission_calls) <= 2  # cached
 
