@@ -619,6 +619,17 @@ class GitHubHooks:
     def before_push(self, claim: Any, commit_sha: str) -> None:
         return None
 
+    def withdrawn(self, changes: list[ChangeRequest]) -> dict[str, str]:
+        """The changes whose pull request was closed or merged while this worker held them."""
+        from bot.pipeline.closed_pulls import withdrawn
+
+        return withdrawn(self.runtime, changes)
+
+    def dropped(self, change: ChangeRequest, why: str) -> None:
+        from bot.pipeline.closed_pulls import dropped_by_worker
+
+        dropped_by_worker(self.runtime, change, why)
+
     def after_push(self, claim: Any, landed_sha: str) -> None:
         self._remember_pushed(claim.repo, claim.branch, [landed_sha])
 

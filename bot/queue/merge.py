@@ -332,6 +332,8 @@ elseif outcome == 'release' then
   redis.call('HINCRBY', ek, 'attempts', -1)
   redis.call('HSET', ek, 'state', 'waiting')
   redis.call('ZADD', KEYS[3], redis.call('HGET', ek, 'score'), id)
+elseif outcome == 'drop' then
+  redis.call('DEL', ek)
 end
 return outcome
 """
@@ -622,6 +624,11 @@ class MergeQueue:
         delay_ms = int(self.settings.backoff(attempt) * 1000)
         outcome = self._finish_one(claim, change_id, "retry", error, "", delay_ms)
         return "delayed" if outcome == "retry" else outcome
+
+    def finish_dropped(self, claim: Claim, change_id: str) -> bool:
+        """Delete an entry this claim holds, as :meth:`drop` deletes one nobody holds: the
+        change is no longer wanted (its pull request was closed before it was pushed)."""
+        return self._finish_one(claim, change_id, "drop", "", "") == "drop"
 
     def release(self, claim: Claim, change_id: str) -> bool:
         """Give an entry back untouched (e.g. on shutdown); the attempt is not counted."""

@@ -96,12 +96,26 @@ class BatchOutcome:
     unreadable: dict[str, str] = field(default_factory=dict)
     """Id -> why, for stored entries that did not read as a change request: the claim
     dead-lettered them (``unreadable``) and the rest of the batch went on."""
+    dropped: dict[str, str] = field(default_factory=dict)
+    """Id -> why, for entries no longer wanted when their push was next
+    (:meth:`MergeHooks.withdrawn`): deleted from the queue, never pushed."""
 
 
 class MergeHooks(Protocol):
     """Where the GitHub side plugs in (replies, marking findings, audit). All optional."""
 
     def before_push(self, claim: Claim, commit_sha: str) -> None: ...
+
+    def withdrawn(self, changes: list[ChangeRequest]) -> dict[str, str]:
+        """Asked right before the push, the commit built: those of ``changes`` that are no
+        longer wanted (their pull request was closed or merged meanwhile), id -> why. They
+        are dropped, not pushed, and the rest is applied again without them. Raising puts
+        the whole batch back for a retry: nothing is pushed on a doubt."""
+        ...
+
+    def dropped(self, change: ChangeRequest, why: str) -> None:
+        """A change :meth:`withdrawn` named was deleted from the queue."""
+        ...
 
     def after_push(self, claim: Claim, landed_sha: str) -> None: ...
 
@@ -118,6 +132,12 @@ class NoHooks:
     """The default: nothing beyond the queue's own records."""
 
     def before_push(self, claim: Claim, commit_sha: str) -> None:
+        return None
+
+    def withdrawn(self, changes: list[ChangeRequest]) -> dict[str, str]:
+        return {}
+
+    def dropped(self, change: ChangeRequest, why: str) -> None:
         return None
 
     def after_push(self, claim: Claim, landed_sha: str) -> None:
@@ -406,6 +426,14 @@ def _land(
         outcome.lost.append(change_id)
         return False
 
+    def drop(change_id: str, why: str) -> None:
+        cr = pending.pop(change_id)
+        if queue.finish_dropped(claim, change_id):
+            outcome.dropped[change_id] = why
+            _safe_hook(hooks, "dropped", cr, why)
+        else:
+            outcome.lost.append(change_id)
+
     def drop_lost() -> None:
         for change_id in list(pending):
             if change_id in claim.lost:
@@ -453,6 +481,13 @@ def _land(
         _safe_hook(hooks, "before_push", claim, commit)
         if claim.lost & set(batch.applied):
             continue
+        # last look before the push: a pull request closed while this worker held its change
+        # gets no commit (one that closes after the push closed on it, landed)
+        withdrawn = {i: why for i, why in hooks.withdrawn(applied).items() if i in batch.applied}
+        if withdrawn:
+            for change_id, why in withdrawn.items():
+                drop(change_id, why)
+            continue  # the rest, if any, applied again without them
         result = pusher.push(repo, claim.branch, commit, head)
         report.pushes += 1
         if result.status == "refused":
@@ -575,13 +610,14 @@ def run_worker(
             continue
         idle_since = time.monotonic()
         log.info(
-            "%s: batch of %d in %.3f s: landed %d, dead %d, retried %d, unreadable %d",
+            "%s: batch of %d in %.3f s: landed %d, dead %d, retried %d, dropped %d, unreadable %d",
             outcome.queue,
             len(outcome.claimed),
             idle_since - started,
             len(outcome.report.change_ids) if outcome.report else 0,
             len(outcome.dead),
             len(outcome.retried),
+            len(outcome.dropped),
             len(outcome.unreadable),
         )
         stats.batches += 1

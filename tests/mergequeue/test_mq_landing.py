@@ -574,3 +574,39 @@ def test_changes_queued_under_different_policies_each_land_under_their_own(
     for cr in (c, d):
         mq.submit(cr, forge.base_tree(), new, {})
     assert process_once(mq, store, owner_id="w", pushers=pushers).claimed == [c.id, d.id]
+
+
+def test_a_change_withdrawn_right_before_the_push_is_dropped_and_the_rest_of_its_batch_lands(
+    forge, mq, git_policy, store_factory
+):
+    """A change whose pull request closed while the worker held it: asked right before the
+    push, the hooks withdraw it; it is deleted unpushed and the batch lands without it."""
+    keep = forge.change({"src/mod1.py": edited(1)}, title="keep")
+    gone = forge.change({"src/mod2.py": edited(2)}, title="gone")
+    for cr in (keep, gone):
+        mq.submit(cr, forge.base_tree(), git_policy, {})
+    before = forge.head()
+
+    class Closer(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[list[str]] = []
+            self.told: list[tuple[str, str]] = []
+
+        def withdrawn(self, changes):  # type: ignore[override]
+            self.asked.append([c.id for c in changes])
+            return {gone.id: "merged"} if gone.id in self.asked[-1] else {}
+
+        def dropped(self, change, why):  # type: ignore[override]
+            self.told.append((change.id, why))
+
+    hooks = Closer()
+    outcome = process_once(mq, store_factory("w"), owner_id="w", hooks=hooks)
+    assert [sorted(ids) for ids in hooks.asked] == [sorted([keep.id, gone.id]), [keep.id]]
+    assert outcome.dropped == {gone.id: "merged"} and hooks.told == [(gone.id, "merged")]
+    assert outcome.report.change_ids == [keep.id] and outcome.report.pushes == 1
+    assert mq.get(gone.id) is None and mq.get(keep.id).state == "landed"
+    message = forge.refresh()[forge.head()].message
+    assert f"Shunter-Change: {keep.id}" in message and gone.id not in message
+    assert [str(c.parents[0].id) for c in forge.history()[:1]] == [before]
+    assert forge.read("src/mod2.py") != edited(2)

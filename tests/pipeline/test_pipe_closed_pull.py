@@ -112,3 +112,39 @@ def test_a_merged_pull_request_stops_its_stage_jobs_without_asking_to_reopen(sta
     for run in _latest_runs(sim, head).values():
         assert (run.conclusion, run.title) == ("skipped", "Skipped: the pull request was merged"), run
         assert "Reopen" not in (run.summary or ""), run
+
+
+def test_a_fix_a_merge_worker_holds_when_the_pull_request_closes_is_dropped_before_its_push(
+    stack, monkeypatch
+):
+    """The close drops what has not started; before, a change a worker already held (its
+    commit built, its push next) landed anyway, on the branch of the closed pull request.
+    The worker now looks right before its push, and drops it as the close drops the rest."""
+    from bot.pipeline.patches import GitHubHooks
+
+    number = open_pr(stack)
+    head = stack.sim.pull(REPO, number).head_sha
+    queued = ask(stack, number, "/shunter apply", "alice")
+    change_id = queued.split("(`")[1].split("`")[0]
+    closed: list[str] = []
+
+    def close_meanwhile(self, claim, commit_sha):  # the commit is built; the push is next
+        closed.append(commit_sha)
+        stack.sim.close_pull_request(REPO, number, user="alice")
+        stack.sim.wait_for_deliveries()
+        stack.work(("events",))  # the close is handled while the worker holds the change
+
+    monkeypatch.setattr(GitHubHooks, "before_push", close_meanwhile)
+    stack.drain()
+    assert closed, "the merge worker never reached its push"
+    assert stack.sim.ref(REPO, "feature") == head  # nothing pushed to the closed pull request
+    assert MergeQueue(stack.runtime.redis).get(change_id) is None
+    [event] = stack.runtime.store.audit_events(repo=REPO, action="change.dropped")
+    assert (event.target_id, event.pr, event.reason_code) == (change_id, number, "pull_request_closed")
+    assert event.reason == "the pull request was closed before the change landed", event
+    assert stack.runtime.store.audit_events(repo=REPO, action="change.landed") == []
+    # what ``/shunter queue`` lists on a reopened pull request (the test above reads it)
+    record = pr_changes.read_record(stack.runtime.redis, change_id)
+    assert record["dropped"]["cause"] == "closed" and record["pr"] == number, record
+    [(listed, _)] = pr_changes.listed(stack.runtime.redis, "dropped", REPO, number, stack.runtime.store.now())
+    assert listed == change_id
