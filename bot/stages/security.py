@@ -29,6 +29,7 @@ from bot.engines import (
     dependency_audit,
     outbound,
     own_rules,
+    python_syntax,
     secrets_scan,
     security_fixes,
     semgrep_scan,
@@ -322,6 +323,7 @@ def _scan_tree(
     if not texts:
         return scan
     python = [t for t in texts if _is_python(t.path)]
+    unparsed: dict[str, str] = {}  # head path to why
     for t in python:
         try:
             with warnings.catch_warnings():
@@ -333,9 +335,13 @@ def _scan_tree(
                 where = f" (line {line})" if line else ""
                 if isinstance(exc, RecursionError | MemoryError):
                     where = " (nested too deeply to analyse)"
-                scan.report.notes.append(
-                    f"Could not parse {path_code(t.path)}{where}: Python rules and bandit skipped it."
-                )
+                unparsed[t.path] = f"Could not parse {path_code(t.path)}{where}"
+    if unparsed:
+        # valid Python of a later version is not a syntax error: say which version it is
+        raws = {t.path: t.raw for t in python if t.path in unparsed}
+        for path, newer in python_syntax.newer_syntax(raws).items():
+            unparsed[path] = newer.describe(path_code(path))
+        scan.report.notes += [f"{why}: Python rules and bandit skipped it." for why in unparsed.values()]
     parsed = [t for t in python if t.path in scan.trees]
 
     if "bandit" in opts.scanners and parsed:

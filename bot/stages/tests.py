@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bot.engines import python_syntax
 from bot.engines.coverage_probe import (
     SHUNTER_DIR,
     FileCoverage,
@@ -135,8 +136,15 @@ def cache_root() -> Path:
 
 def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target], list[str]]:
     """Changed functions with their changed statement lines (pure; reads the head tree)."""
+    targets, notes, _unparsed = _find_targets(ctx, opts)
+    return targets, notes
+
+
+def _find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target], list[str], int]:
+    """``find_targets``, and how many changed files could not be parsed."""
     targets: list[Target] = []
     notes: list[str] = []
+    unparsed: dict[str, tuple[str, int]] = {}  # path to its source and its note's index
     layout: frozenset[str] | None = None  # the tree's project folders, read once if needed
     for changed in ctx.files:
         path = changed.path
@@ -163,6 +171,7 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
         # a monorepo's packages/a/src/a/x.py is module a.x, as its own tests import it
         module = changed_functions(path, source, changed.added_lines, source_root(path, layout))
         if module.parse_error:
+            unparsed[path] = (source, len(notes))
             notes.append(module.parse_error)
             continue
         statements = statement_lines(source)
@@ -170,7 +179,11 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
             lines = fn.changed_lines & statements
             if lines:
                 targets.append(Target(fn, lines))
-    return targets, notes
+    # valid Python of a later version than Shunter's is no syntax error: say so instead
+    newer = python_syntax.newer_syntax({path: source for path, (source, _) in unparsed.items()})
+    for path, found in newer.items():
+        notes[unparsed[path][1]] = f"{found.describe(path_code(path))}: no test was generated or run for it"
+    return targets, notes, len(unparsed)
 
 
 def materialise(ctx: StageContext, root: Path) -> list[str]:
@@ -205,8 +218,15 @@ def run(ctx: StageContext, *, llm: ChatProvider | None = None) -> StageResult:
     """
     opts = ctx.options if isinstance(ctx.options, TestsStageConfig) else TestsStageConfig()
     state = Run(ctx, opts)
-    state.targets, parse_notes = find_targets(ctx, opts)
+    state.targets, parse_notes, unparsed = _find_targets(ctx, opts)
     state.notes += parse_notes
+    if not state.targets and unparsed:
+        # changed functions may be there, unread: measuring nothing is not a pass
+        return _result(
+            state,
+            summary=f"Nothing measured: {plural(unparsed, 'changed Python file')} could not be parsed.",
+            neutral=True,
+        )
     if not state.targets:
         return _result(state, summary="No changed Python function to measure.")
     limits = Limits(wall_seconds=float(opts.timeout_seconds))

@@ -1,0 +1,126 @@
+"""Telling code written for a newer Python from code that is not Python at all.
+
+Shunter's own engines (bandit, its Python rules, the tests stage) parse with the running
+interpreter's ``ast``, which rejects syntax added after it: PEP 695 generics and ``type``
+aliases (3.12), PEP 701 f-strings (3.12), ``except A, B:`` (3.14). A file that fails there
+may still be valid Python for the version its project targets. ruff's parser knows every
+version: asked to check such files against the running version, it names each construct
+as "syntax was added in Python 3.X", and reports plain parse errors for code that is
+invalid in every version. Only files that ``ast`` already rejected are asked about, so
+the ruff run costs nothing on the usual pull request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import orjson
+
+from bot.engines.ruff_check import INVALID_SYNTAX, SYNTAX_ERROR, ruff_binary
+from bot.errors import EngineError
+
+RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+"""The Python whose ``ast`` Shunter's engines parse with."""
+_ADDED = re.compile(
+    r"^(?P<what>.+? on Python 3\.\d+) \(syntax was added in Python (?P<version>3\.(?P<minor>\d+))\)$"
+)
+_SUFFIXES = (".py", ".pyi", ".pyw")
+
+
+@dataclass(frozen=True)
+class NewerSyntax:
+    """Valid Python of ``version``, which the running Python cannot parse."""
+
+    version: str
+    """The newest Python version whose syntax the file uses, e.g. ``3.12``."""
+    line: int
+    """Where the first construct of that version is."""
+    what: str
+    """ruff's words for it, e.g. ``Cannot use type parameter lists on Python 3.11``."""
+
+    def describe(self, name: str) -> str:
+        """``name`` (already quoted) uses Python 3.X syntax the running Python cannot parse."""
+        return (
+            f"{name} uses Python {self.version} syntax that Shunter's Python {RUNNING} cannot parse "
+            f"(line {self.line}: {self.what})"
+        )
+
+
+def newer_syntax(sources: Mapping[str, bytes | str], *, timeout: float = 20.0) -> dict[str, NewerSyntax]:
+    """Of ``sources`` (path to content), the files that are valid Python of a later version
+    than the running one. A file absent from the answer is invalid in every version, or
+    could not be judged (ruff missing, failing or timing out): callers then say only that
+    it could not be parsed, as before."""
+    if not sources:
+        return {}
+    try:
+        binary = ruff_binary()
+    except EngineError:
+        return {}
+    names: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="shunter-syntax-") as scratch:
+        root = Path(scratch)
+        for index, (path, content) in enumerate(sources.items()):
+            suffix = PurePosixPath(path).suffix
+            name = f"f{index}{suffix if suffix in _SUFFIXES else '.py'}"
+            data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+            (root / name).write_bytes(data)
+            names[name] = path
+        command = [
+            binary,
+            "check",
+            "--isolated",
+            "--no-cache",
+            "--ignore",
+            "ALL",
+            "--target-version",
+            f"py3{sys.version_info.minor}",
+            "--output-format",
+            "json",
+            "--exit-zero",
+            "--",
+            *names,
+        ]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch, "XDG_CONFIG_HOME": scratch}
+        try:
+            done = subprocess.run(
+                command, cwd=root, env=env, capture_output=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+    if done.returncode != 0:
+        return {}
+    try:
+        diagnostics = orjson.loads(done.stdout)
+    except orjson.JSONDecodeError:
+        return {}
+    return _verdicts(diagnostics if isinstance(diagnostics, list) else [], names)
+
+
+def _verdicts(diagnostics: list[object], names: Mapping[str, str]) -> dict[str, NewerSyntax]:
+    newer: dict[str, NewerSyntax] = {}
+    invalid: set[str] = set()
+    for item in diagnostics:
+        if not isinstance(item, dict) or item.get("code") not in (INVALID_SYNTAX, SYNTAX_ERROR, None):
+            continue
+        path = names.get(PurePosixPath(str(item.get("filename", ""))).name)
+        if path is None:
+            continue
+        found = _ADDED.match(str(item.get("message", "")))
+        if found is None:
+            invalid.add(path)  # an error no Python version accepts
+            continue
+        location = item.get("location")
+        line = location.get("row", 0) if isinstance(location, dict) else 0
+        here = NewerSyntax(found["version"], int(line), found["what"])
+        seen = newer.get(path)
+        if seen is None or int(found["minor"]) > int(seen.version.split(".")[1]):
+            newer[path] = here
+    return {path: found for path, found in newer.items() if path not in invalid}
