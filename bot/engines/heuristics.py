@@ -4,8 +4,10 @@ Each rule looks only at lines the PR added (except the PR-wide ones), so a file'
 are not blamed on whoever touched it last. PR-wide findings (large PR, untested change)
 are remarks on the pull request (``Finding.on_pull_request``: no file, no line): anchored
 on some file's first added line they became an annotation and an inline comment there,
-which read as being about that line. Their fingerprints use the rule alone, so that they
-do not come back as "new" on every push, nor when the files they name change.
+which read as being about that line. Their fingerprints use the rule and the files the
+remark is about (an untested change's sources; none for a large PR), never a count or a
+line, so that a dismissed remark does not come back on a push that leaves its meaning as it
+was, while source changed without tests in another file is a new remark, not a dismissed one.
 """
 
 from __future__ import annotations
@@ -190,10 +192,11 @@ def _finding(
     )
 
 
-def _remark(rule: str, severity: Severity, message: str, *, title: str) -> Finding:
+def _remark(rule: str, severity: Severity, message: str, *, title: str, about: Iterable[str] = ()) -> Finding:
     """A finding about the whole pull request: no path, no line (0), fingerprinted by its
-    rule alone."""
-    return _finding(rule, severity, message, "", 0, rule, title=title)
+    rule and the files it is ``about`` (all of them, sorted), never by the counts its
+    message gives: a dismissal holds while the remark means the same, whatever the push."""
+    return _finding(rule, severity, message, "", 0, "\0".join([rule, *sorted(set(about))]), title=title)
 
 
 def _added(file: ChangedFile, lines: Sequence[str]) -> Iterable[tuple[int, str]]:
@@ -513,6 +516,7 @@ def pr_findings(
                 Severity.WARNING,
                 f"Source changed without tests: {names}{more}. Add or update tests.",
                 title="Source changed without tests",
+                about=[f.path for f in sources],
             )
         )
     return out

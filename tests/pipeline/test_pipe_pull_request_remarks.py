@@ -55,3 +55,40 @@ def test_remarks_on_the_pull_request_are_in_the_summaries_not_on_a_line(stack):
     assert again.id != review.id and "large-pr" not in again.summary.split("dismissed")[0], again.summary
     row = _summary_row(sim, number)
     assert "This PR changes" not in row and "1 warning: Source changed without tests" in row, row
+
+
+def _grown(n: int) -> str:
+    return SOURCE + "".join(f"\n\ndef g{j}(x):\n    return x - {j}\n" for j in range(n))
+
+
+def test_a_dismissed_remark_stays_dismissed_on_later_pushes_until_it_is_about_another_file(stack):
+    """Dismissed with the button, the large-PR and untested-change remarks stay dismissed
+    on a push that grows the same file (the counts in their messages change, their meaning
+    does not). Source changed without tests in another file is a new remark: before, the
+    untested-change fingerprint was its rule alone, so the dismissal hid it too."""
+    sim = stack.sim
+    config = CONFIG + "  security:\n    enabled: false\n  tests:\n    enabled: false\n"
+    number = open_pr(sim, {"app.py": SOURCE}, base_files={**BASE, ".github/shunter.yml": config})
+    stack.drain()
+    sim.set_permission(REPO, "tina", "triage")
+    sim.click_button(_review(sim).id, "dismiss", user="tina")
+    stack.drain()
+    assert len(stack.runtime.store.dismissed_fingerprints(REPO, number)) == 2
+
+    sim.commit(REPO, "feature", {"app.py": _grown(2)}, author="alice")
+    stack.drain()
+    review = _review(sim)
+    assert review.head_sha == sim.pull(REPO, number).head_sha
+    assert (review.conclusion, review.summary.splitlines()[0]) == ("success", f"**No findings** on `{review.head_sha[:7]}`.")
+    assert "none" in _summary_row(sim, number)
+
+    sim.commit(REPO, "feature", {"app.py": _grown(3), "util.py": "def twice(x):\n    return 2 * x\n"}, author="alice")
+    stack.drain()
+    review = _review(sim)
+    assert review.conclusion == "failure", review.summary
+    assert "| warning | `untested-change` | _the pull request_ | Source changed without tests: `app.py`, `util.py`" in (
+        review.summary
+    )
+    assert "`large-pr`" not in review.summary.split("dismissed")[0], review.summary
+    row = _summary_row(sim, number)
+    assert "1 warning: Source changed without tests: `app.py`, `util.py`" in row and "This PR changes" not in row, row

@@ -135,6 +135,21 @@ def test_untested_fingerprint_is_stable_across_pushes() -> None:
     assert one.fingerprint == two.fingerprint
 
 
+def test_untested_change_in_other_files_is_another_finding_and_large_pr_keeps_its_id() -> None:
+    """A dismissal goes by fingerprint: source changed without tests in another file must
+    not share one with the remark dismissed, nor may the order files come in or the large
+    PR's counts change either remark's."""
+    a, b = (_file("pkg/a.py", "a = 1\n"), "a = 1\n"), (_file("pkg/b.py", "b = 2\nc = 3\n"), "b = 2\nc = 3\n")
+
+    def ids(*files):
+        return {f.rule_id: f.fingerprint for f in _scan(list(files), large=0).findings}
+
+    only_a, only_b, both, both_again = ids(a), ids(b), ids(a, b), ids(b, a)
+    assert len({only_a["untested-change"], only_b["untested-change"], both["untested-change"]}) == 3
+    assert both == both_again
+    assert only_a["large-pr"] == only_b["large-pr"] == both["large-pr"]
+
+
 def test_test_path_detection() -> None:
     assert is_test_path("tests/unit/helpers.py")
     assert is_test_path("pkg/test_core.py")
