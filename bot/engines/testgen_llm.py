@@ -21,6 +21,12 @@ from pydantic import BaseModel, Field
 
 from bot.engines.failure_brief import brief
 from bot.engines.ghostwriter import Candidate
+from bot.engines.llm.endings import (
+    DEFAULT_TOKENS_PER_RUN,
+    UnusableAnswer,
+    answer_tokens,
+    failure_advice,
+)
 from bot.engines.llm.prompt_secrets import holds_secret_or_mask
 from bot.engines.llm.protocol import ChatProvider, Message
 from bot.engines.llm.untrusted import data_rules, fence, new_boundary
@@ -29,6 +35,8 @@ from bot.engines.testgen_patch import target_test_file
 from bot.errors import EngineError
 
 MAX_TESTS_PER_ANSWER = 5
+MIN_ANSWER_TOKENS = 2048
+"""The least ``max_tokens`` an answer of tests gets, however small the run's budget."""
 UNCOMMITTABLE = (
     "the test holds a secret-shaped string (or a mask from the prompt), which Shunter "
     "never commits; use an obviously fake value"
@@ -157,10 +165,17 @@ def propose(
     repo_paths: list[str],
     start: int,
     feedback: dict[str, list[str]] | None = None,
-    max_tokens: int = 2048,
+    tokens_per_run: int = DEFAULT_TOKENS_PER_RUN,
 ) -> LLMRound:
-    """One round: ask the model for tests of each goal; unusable answers become discards."""
+    """One round: ask the model for tests of each goal; unusable answers become discards.
+
+    Each answer gets the ``max_tokens`` a review's answer gets from ``tokens_per_run``
+    (``llm.max_tokens_per_run``), and at least ``MIN_ANSWER_TOKENS``. A function whose
+    answer failed is in ``errors``, with what to change: an answer cut off, refused or
+    filtered keeps none of its tests, and asking again the same way would not help.
+    """
     result = LLMRound()
+    max_tokens = max(MIN_ANSWER_TOKENS, answer_tokens(tokens_per_run))
     index = start
     for fn, missing in goals:
         data = read(fn.path)
@@ -177,7 +192,14 @@ def propose(
         try:
             answer = provider.complete(messages, schema=ProposedTests, max_tokens=max_tokens)
         except EngineError as exc:
-            result.errors[fn.dotted] = f"the llm engine failed: {exc}"
+            if isinstance(exc, UnusableAnswer) and exc.spent is not None:  # billed all the same
+                result.input_tokens += exc.spent.input_tokens
+                result.output_tokens += exc.spent.output_tokens
+                result.secrets_masked += exc.spent.secrets_masked
+            advice, _why = failure_advice(exc, total=tokens_per_run, output=max_tokens)
+            result.errors[fn.dotted] = f"the llm engine failed: {exc}" + (
+                f"; {advice}" if advice else ""
+            )
             continue
         result.input_tokens += answer.input_tokens
         result.output_tokens += answer.output_tokens

@@ -265,7 +265,7 @@ def _run_engine(stage: StageName, ctx: Any, payload: dict[str, Any]) -> StageRes
         except ShunterError as exc:
             result = run_stage(stage, ctx)
             return result.model_copy(update={"notes": [*result.notes, f"LLM engine unavailable: {exc}"]})
-        return tests_stage.run(ctx, llm=provider)
+        return tests_stage.run(ctx, llm=provider, llm_tokens_per_run=llm.max_tokens_per_run)
     return run_stage(stage, ctx)
 
 

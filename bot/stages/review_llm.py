@@ -23,10 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engines.llm.budget import CompressedDiff, compress_diff, estimate_tokens
 from bot.engines.llm.endings import (
-    AnswerCutOff,
-    AnswerRefused,
+    DEFAULT_TOKENS_PER_RUN,
     UnusableAnswer,
-    too_long_for_the_model,
+    answer_tokens,
+    failure_advice,
 )
 from bot.engines.llm.prompt_secrets import holds_secret_or_mask, masked_note
 from bot.engines.llm.protocol import ChatProvider, Completion, Message
@@ -39,10 +39,8 @@ from bot.wording import path_code
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOKENS_PER_RUN = 20_000
 MAX_FINDINGS = 50
 MAX_BODY_CHARS = 4000
-MAX_ANSWER_TOKENS = 4096
 ENGINE = "llm"
 _SUMMARY_LIST_LIMIT = 200
 
@@ -206,33 +204,9 @@ class Budget:
 
 def plan_budget(total: int, fixed_prompt_tokens: int) -> Budget:
     """Split ``total`` so that even a retried call (prompt sent twice) stays within it."""
-    output = min(MAX_ANSWER_TOKENS, max(256, total // 5))
+    output = answer_tokens(total)
     diff = (total - 2 * output) // 2 - fixed_prompt_tokens
     return Budget(total=total, output=output, diff=max(diff, 0))
-
-
-def cut_off_advice(total: int, output: int) -> str:
-    """What to change when the answer was cut off at ``output`` tokens of a ``total`` run."""
-    if output < MAX_ANSWER_TOKENS:
-        return (
-            f"raise llm.max_tokens_per_run (now {total}: the answer may use a fifth of it, "
-            f"at most {MAX_ANSWER_TOKENS} tokens, which {MAX_ANSWER_TOKENS * 5} gives it)"
-        )
-    return (
-        f"the answer already had the most Shunter gives it ({MAX_ANSWER_TOKENS} tokens): "
-        "a reasoning model may spend them thinking; choose a model (or a setting) that "
-        "thinks less, or the builtin engine"
-    )
-
-
-def context_advice(total: int) -> str:
-    """What to change when the prompt and answer of a ``total``-token run do not fit the
-    model's context window (the prompt takes about 3/10 of it, the answer 1/5)."""
-    return (
-        f"lower llm.max_tokens_per_run (now {total}) to the model's context window or less: "
-        "the prompt and the answer are sized to fit it; or give the model a larger context "
-        "on the server (Ollama: OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: --ctx-size)"
-    )
 
 
 def _resolve_provider(
@@ -330,24 +304,12 @@ def run(
         completion = chat.complete(
             messages, schema=ModelReview, max_tokens=budget.output, temperature=0.0
         )
-    except UnusableAnswer as exc:
-        if exc.spent is not None:  # paid for, so recorded
-            _record_usage(metrics, exc.spent)
-        note, why = f"LLM engine failed: {exc}", "the model's answer could not be used"
-        if isinstance(exc, AnswerCutOff) and exc.context_full:
-            note, why = f"{note}; {context_advice(total)}", "the model's context window was full"
-        elif isinstance(exc, AnswerCutOff):
-            note += f"; {cut_off_advice(total, budget.output)}"
-            why = "the model's answer was cut off"
-        elif isinstance(exc, AnswerRefused):
-            why = "the model did not answer"
-        return _neutral(ctx, "LLM review failed.", note, metrics, why)
     except ShunterError as exc:
-        note = f"LLM engine failed: {exc}"
-        if too_long_for_the_model(str(exc)):
-            note += f"; {context_advice(total)}"
-            return _neutral(ctx, "LLM review failed.", note, metrics, "too long for the model")
-        return _neutral(ctx, "LLM review failed.", note, metrics)
+        if isinstance(exc, UnusableAnswer) and exc.spent is not None:  # paid for, so recorded
+            _record_usage(metrics, exc.spent)
+        advice, why = failure_advice(exc, total=total, output=budget.output)
+        note = f"LLM engine failed: {exc}" + (f"; {advice}" if advice else "")
+        return _neutral(ctx, "LLM review failed.", note, metrics, why)
     except Exception as exc:  # a provider bug must not take the worker down
         log.exception("llm review crashed")
         return _neutral(

@@ -36,6 +36,7 @@ from bot.engines.coverage_probe import (
 from bot.engines.failure_brief import brief
 from bot.engines.ghostwriter import Candidate, generate
 from bot.engines.lfs_pointers import is_lfs_pointer, skipped_pointer
+from bot.engines.llm.endings import DEFAULT_TOKENS_PER_RUN
 from bot.engines.llm.prompt_secrets import masked_note
 from bot.engines.llm.protocol import ChatProvider
 from bot.engines.project_layout import (
@@ -99,6 +100,8 @@ class Run:
     candidates: list[Candidate] = field(default_factory=list)
     llm_tokens: list[int] = field(default_factory=lambda: [0, 0])
     llm_secrets_masked: int = 0
+    llm_tokens_per_run: int = DEFAULT_TOKENS_PER_RUN
+    """The repository's ``llm.max_tokens_per_run``: each answer of tests gets a share."""
     strength: str = "none"
     """How PR code was contained: ``bubblewrap``, ``rlimits-only``, ``refused`` or ``none``."""
     strength_note: str = ""
@@ -210,14 +213,20 @@ def materialise(ctx: StageContext, root: Path) -> list[str]:
     return skipped
 
 
-def run(ctx: StageContext, *, llm: ChatProvider | None = None) -> StageResult:
+def run(
+    ctx: StageContext,
+    *,
+    llm: ChatProvider | None = None,
+    llm_tokens_per_run: int = DEFAULT_TOKENS_PER_RUN,
+) -> StageResult:
     """The stage entry point (see the module docstring); never raises for PR content.
 
     ``llm`` is the chat provider for ``engine: llm`` (built by the caller from the
-    repository's ``llm:`` config); without it the builtin engine runs alone.
+    repository's ``llm:`` config, whose ``max_tokens_per_run`` is ``llm_tokens_per_run``);
+    without it the builtin engine runs alone.
     """
     opts = ctx.options if isinstance(ctx.options, TestsStageConfig) else TestsStageConfig()
-    state = Run(ctx, opts)
+    state = Run(ctx, opts, llm_tokens_per_run=llm_tokens_per_run)
     state.targets, parse_notes, unparsed = _find_targets(ctx, opts)
     state.notes += parse_notes
     if not state.targets and unparsed:
@@ -446,11 +455,16 @@ def _llm_rounds(
     goals: dict[str, tuple[ChangedFunction, frozenset[int]]],
     setup: ValidationSetup,
 ) -> None:
-    """The Cover-Agent loop: propose, validate, tell the model what was discarded, repeat."""
+    """The Cover-Agent loop: propose, validate, tell the model what was discarded, repeat.
+
+    A function whose answer failed (cut off, refused, the service down) is not asked
+    again: with no discarded tests to tell the model about, the second round's request
+    would be the first one's, and fail the same way."""
     from bot.engines.testgen_llm import feedback_for, propose
 
     ctx, opts = state.ctx, state.opts
     feedback: dict[str, list[str]] = {}
+    failed: set[str] = set()
     for _round in range(min(2, opts.attempts_per_function)):
         if time.monotonic() > state.deadline or ctx.cancelled():
             return
@@ -459,15 +473,16 @@ def _llm_rounds(
             if cand.verdict == "kept":
                 gained.setdefault(cand.target.dotted, set()).update(cand.gained_lines)
         remaining = {d: lines - gained.get(d, set()) for d, (_fn, lines) in goals.items()}
-        todo = [(goals[d][0], rest) for d, rest in remaining.items() if rest]
+        todo = [(goals[d][0], rest) for d, rest in remaining.items() if rest and d not in failed]
         room = opts.max_generated_tests - sum(c.verdict == "kept" for c in state.candidates)
         if not todo or room <= 0:
             return
         start = max((c.index for c in state.candidates), default=0)
         answer = propose(
             llm, todo, read=ctx.head.read, repo_paths=list(ctx.head.paths()), start=start,
-            feedback=feedback,
+            feedback=feedback, tokens_per_run=state.llm_tokens_per_run,
         )  # fmt: skip
+        failed.update(answer.errors)
         state.llm_tokens[0] += answer.input_tokens
         state.llm_tokens[1] += answer.output_tokens
         state.llm_secrets_masked += answer.secrets_masked

@@ -27,6 +27,8 @@ from bot.stages.context import ChangedFile, MemoryTree, StageContext
 OPENAI_KEY = "sk-test-OPENAI-0123456789abcdefSECRET"
 ANTHROPIC_KEY = "sk-ant-test-ANTHROPIC-0123456789SECRET"
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# a model's thinking, passed back unchanged in the assistant turn it came in
+_THINKING = ("thinking", "redacted_thinking")
 _ids = itertools.count(1)
 
 
@@ -375,8 +377,10 @@ class FakeLLM:
             answered = set()
             for block in blocks:
                 kind = block.get("type")
-                if kind not in ("text", "tool_use", "tool_result", "image"):
+                if kind not in ("text", "tool_use", "tool_result", "image", "document", *_THINKING):
                     problems.append(f"anthropic: unknown block type {kind}")
+                if kind in _THINKING and role != "assistant":
+                    problems.append("anthropic: a thinking block outside an assistant turn")
                 if kind == "tool_result":
                     if role != "user":
                         problems.append("anthropic: tool_result outside a user turn")

@@ -48,7 +48,7 @@ RIGHT = {
 class ChatServer:
     """Answers each POST /v1/chat/completions with the next scripted JSON content."""
 
-    def __init__(self, answers: list[dict[str, Any]]) -> None:
+    def __init__(self, answers: list[dict[str, Any]], *, finish_reason: str = "stop") -> None:
         self.answers = list(answers)
         self.requests: list[dict[str, Any]] = []
         outer = self
@@ -61,10 +61,15 @@ class ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 outer.requests.append(body)
                 content = json.dumps(outer.answers.pop(0) if outer.answers else {"tests": []})
+                if finish_reason == "length":  # as far as the limit let the answer get
+                    content = content[: len(content) // 2]
+                message = {"role": "assistant", "content": content}
+                # a server counts the tokens it wrote: all of max_tokens when cut off
+                written = body["max_tokens"] if finish_reason == "length" else 50
                 reply = {
                     "model": body["model"],
-                    "choices": [{"message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 50},
+                    "choices": [{"message": message, "finish_reason": finish_reason}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": written},
                 }
                 data = json.dumps(reply).encode()
                 self.send_response(200)
@@ -151,6 +156,42 @@ def test_a_multi_line_import_is_merged_whole(make_context) -> None:
     assert "from kv.parse import SEP, parse_pair" in added
     assert "def test_parse_pair_around_sep():" in added
     assert not any(line.strip() in ("SEP,", "parse_pair,", ")") for line in added)
+
+
+@pytest.mark.skipif(
+    find_bwrap() is None or probe(find_bwrap() or "", None) is not None,
+    reason="bubblewrap is not usable on this machine",
+)
+def test_an_answer_cut_off_is_not_asked_for_again_and_says_what_to_raise(make_context) -> None:
+    # round 2 sent round 1's request again (no discarded tests to tell the model about),
+    # to be cut off again; the note named no setting
+    server = ChatServer([{"tests": [RIGHT]}] * 2, finish_reason="length")
+    try:
+        provider = OpenAICompatibleProvider(base_url=server.base_url, model="fake-model")
+        opts = StageOptions(engine="llm", timeout_seconds=60, time_budget_seconds=120)
+        result = tests_stage.run(
+            make_context(BASE, HEAD, options=opts), llm=provider, llm_tokens_per_run=12_000
+        )
+    finally:
+        server.close()
+    assert [r["max_tokens"] for r in server.requests] == [2400]
+    [note] = [n for n in result.notes if "llm engine" in n]
+    assert "cut off at max_tokens=2400" in note and "raise llm.max_tokens_per_run (now 12000" in note
+    assert result.metrics["kept"] == 0 and not result.patches
+    assert result.metrics["llm_tokens"] == {"input": 100, "output": 2400}
+
+
+def test_the_stage_job_gives_test_generation_the_repositorys_token_budget(make_context, monkeypatch) -> None:
+    from bot.models import StageName
+    from bot.pipeline import stage_job
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(tests_stage, "run", lambda ctx, **kwargs: seen.update(kwargs) or "ran")
+    monkeypatch.setenv("SHUNTER_OUTBOUND_URLS", "http://127.0.0.1:9/v1")
+    llm = {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_tokens_per_run": 12_000}
+    ctx = make_context(BASE, HEAD, options=StageOptions(engine="llm"))
+    assert stage_job._run_engine(StageName.TESTS, ctx, {"llm": llm}) == "ran"
+    assert seen["llm_tokens_per_run"] == 12_000 and seen["llm"].model == "m"
 
 
 def test_llm_selected_without_provider_says_so(make_context) -> None:

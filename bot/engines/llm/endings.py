@@ -18,6 +18,11 @@ from bot.errors import EngineError
 
 EndingKind = Literal["complete", "cut_off", "context_full", "refused", "filtered"]
 
+DEFAULT_TOKENS_PER_RUN = 20_000
+"""``llm.max_tokens_per_run`` when a repository does not set it."""
+MAX_ANSWER_TOKENS = 4096
+"""The most tokens any one answer is allowed (``max_tokens``), whatever the run's budget."""
+
 # finish_reason (OpenAI and the servers copying it) / stop_reason (Anthropic) -> kind
 _OPENAI: dict[str, EndingKind] = {"length": "cut_off", "content_filter": "filtered"}
 _ANTHROPIC: dict[str, EndingKind] = {
@@ -127,13 +132,13 @@ def ending_error(
         return AnswerRefused(
             f"the model {model!r} refused to answer ({ending.field})"
             + (f": {said}" if said else ""),
-            hint="the diff or PR text may hold something the model will not review; "
+            hint="the code or PR text sent may hold something the model will not work on; "
             "use the builtin engine for this pull request",
         )
     if ending.kind == "filtered":
         return AnswerRefused(
             f"the provider's content filter stopped the answer of {model!r} ({ending.field})",
-            hint="the diff or PR text trips the provider's filter; use the builtin engine "
+            hint="the code or PR text sent trips the provider's filter; use the builtin engine "
             "for this pull request, or a provider without that filter",
         )
     return None
@@ -159,3 +164,51 @@ def too_long_for_the_model(error_text: str) -> bool:
     lowered = error_text.lower()
     return any(words in lowered for words in _TOO_LONG)
 
+
+
+def answer_tokens(tokens_per_run: int) -> int:
+    """The ``max_tokens`` an answer gets from a run of ``tokens_per_run``: a fifth of it,
+    at least 256 and at most ``MAX_ANSWER_TOKENS``."""
+    return min(MAX_ANSWER_TOKENS, max(256, tokens_per_run // 5))
+
+
+def cut_off_advice(total: int, output: int) -> str:
+    """What to change when the answer was cut off at ``output`` tokens of a ``total`` run."""
+    if output < MAX_ANSWER_TOKENS:
+        return (
+            f"raise llm.max_tokens_per_run (now {total}: the answer may use a fifth of it, "
+            f"at most {MAX_ANSWER_TOKENS} tokens, which {MAX_ANSWER_TOKENS * 5} gives it)"
+        )
+    return (
+        f"the answer already had the most Shunter gives it ({MAX_ANSWER_TOKENS} tokens): "
+        "a reasoning model may spend them thinking; choose a model (or a setting) that "
+        "thinks less, or the builtin engine"
+    )
+
+
+def context_advice(total: int) -> str:
+    """What to change when the prompt and answer of a ``total``-token run do not fit the
+    model's context window (the prompt takes about 3/10 of it, the answer 1/5)."""
+    return (
+        f"lower llm.max_tokens_per_run (now {total}) to the model's context window or less: "
+        "the prompt and the answer are sized to fit it; or give the model a larger context "
+        "on the server (Ollama: OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: --ctx-size)"
+    )
+
+
+def failure_advice(exc: Exception, *, total: int, output: int) -> tuple[str, str]:
+    """What to tell the maintainer after a call failed with ``exc`` (or "" when the error
+    says it all), and the failure's cause in a few words; ``total`` is the run's
+    ``llm.max_tokens_per_run`` and ``output`` the ``max_tokens`` the answer was given.
+    The review and test generation both read failures here, so they advise alike."""
+    if isinstance(exc, AnswerCutOff) and exc.context_full:
+        return context_advice(total), "the model's context window was full"
+    if isinstance(exc, AnswerCutOff):
+        return cut_off_advice(total, output), "the model's answer was cut off"
+    if isinstance(exc, AnswerRefused):
+        return "", "the model did not answer"
+    if isinstance(exc, UnusableAnswer):
+        return "", "the model's answer could not be used"
+    if too_long_for_the_model(str(exc)):
+        return context_advice(total), "too long for the model"
+    return "", "the LLM engine failed"
