@@ -13,15 +13,18 @@ the ruff run costs nothing on the usual pull request.
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import orjson
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from bot.engines.ruff_check import INVALID_SYNTAX, SYNTAX_ERROR, ruff_binary
 from bot.errors import EngineError
@@ -124,3 +127,33 @@ def _verdicts(diagnostics: list[object], names: Mapping[str, str]) -> dict[str, 
         if seen is None or int(found["minor"]) > int(seen.version.split(".")[1]):
             newer[path] = here
     return {path: found for path, found in newer.items() if path not in invalid}
+
+
+def requires_python(pyproject: bytes) -> str | None:
+    """A ``pyproject.toml``'s ``[project] requires-python``, or None (absent, unreadable)."""
+    try:
+        project = tomllib.loads(pyproject.decode("utf-8")).get("project")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    found = project.get("requires-python") if isinstance(project, dict) else None
+    return found.strip() if isinstance(found, str) and found.strip() else None
+
+
+def needs_newer_python(requires: str) -> bool:
+    """``requires`` (a ``requires-python`` specifier) leaves out the running Python and
+    admits a later minor version: the project's code and dependencies are for that
+    Python, which pip would not install here. A project that caps the version below the
+    running one is not counted, nor one asking for a later patch release: its code may
+    still run."""
+    try:
+        spec = SpecifierSet(requires)
+    except InvalidSpecifier:
+        return False
+    minor = sys.version_info.minor
+    if any(spec.contains(v, prereleases=True) for v in (platform.python_version(), f"3.{minor}.99")):
+        return False  # the running minor version will do, if not this very release
+    return any(
+        spec.contains(f"3.{later}.{patch}", prereleases=True)
+        for later in range(minor + 1, minor + 12)
+        for patch in (0, 99)
+    )

@@ -189,6 +189,22 @@ def _find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Targe
     return targets, notes, len(unparsed)
 
 
+def _later_python(ctx: StageContext, projects: Sequence[str]) -> str | None:
+    """Which project's ``requires-python`` asks for a later Python than the one the tests
+    run with, as a clause, or None. Its code may still run here, but where it fails (on
+    syntax this Python lacks, or a dependency pip will not install for it), that is why."""
+    for project in projects:
+        name = f"{project}/pyproject.toml" if project else "pyproject.toml"
+        raw = ctx.head.read(name)
+        requires = python_syntax.requires_python(raw) if raw is not None else None
+        if requires and python_syntax.needs_newer_python(requires):
+            return (
+                f"{path_code(name)} requires Python {code_span(requires)}, and Shunter runs tests "
+                f"with Python {python_syntax.RUNNING}"
+            )
+    return None
+
+
 def materialise(ctx: StageContext, root: Path) -> list[str]:
     """Write the head tree into ``root`` (capped); returns what was skipped and why.
 
@@ -278,6 +294,9 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     paths = list(ctx.head.paths())
     layout = project_roots(paths)
     projects = sorted({project_of(t.fn.path, layout) for t in state.targets})
+    later = _later_python(ctx, projects)
+    if later:
+        state.notes.append(f"{later}: what needs the later Python fails here")
     declared = declared_requirements(workdir, projects, layout)
     state.notes += [f"ignored requirement: {item}" for item in declared.unsupported[:5]]
     venv = ensure_venv(
@@ -288,6 +307,8 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
     )
     if not venv.ok:
         reason = f"dependencies could not be installed ({', '.join(venv.failed)}): {venv.note}"
+        if later:
+            reason += f" ({later})"
         state.notes.append(reason)
         return _result(state, neutral=True, refused=reason)
     if venv.installed:
@@ -329,7 +350,9 @@ def _run_in(state: Run, sandbox: Sandbox, workdir: Path, llm: ChatProvider | Non
             # link: that stops the run as such (UnsafeWorkPath), not as a slow suite
             hostfs.make_dirs(workdir, SHUNTER_DIR)
             state.unmeasured = base.problem
-            state.notes.append(_unmeasured_note(base.problem, opts))
+            # a suite that fails to import on this Python is not a slow one
+            later_only = bool(later) and not base.result.timed_out
+            state.notes.append(_unmeasured_note(base.problem, opts, later_python=later_only))
             return _result(state, neutral=True)
         if base.problem:
             state.notes.append(f"existing tests: {base.problem}")
@@ -494,9 +517,17 @@ def _llm_rounds(
         feedback = feedback_for(answer.candidates)
 
 
-def _unmeasured_note(problem: str, opts: TestsStageConfig) -> str:
+def _unmeasured_note(problem: str, opts: TestsStageConfig, *, later_python: bool = False) -> str:
     """What to do when the existing tests left no coverage: a whole suite killed at the
-    wall clock (more-itertools' took 160 s under coverage) leaves nothing behind."""
+    wall clock (more-itertools' took 160 s under coverage) leaves nothing behind.
+    ``later_python``: the project asks for a later Python (a note says which), the likely
+    cause of a run that failed, which no time limit would change."""
+    if later_python:
+        return (
+            f"the existing tests' coverage of the changed lines is unknown; {problem}, likely because "
+            "the project needs a later Python than Shunter's (see the note on `requires-python`). "
+            "No test is proposed"
+        )
     return (
         f"the existing tests' coverage of the changed lines is unknown; {problem}. No test "
         "is proposed, since which changed lines they miss is unknown. Raise "
