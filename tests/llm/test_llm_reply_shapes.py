@@ -465,6 +465,49 @@ def test_giving_up_says_what_the_server_or_its_proxy_said(openai_server, reply):
     assert len(openai_server.requests) == 1
 
 
+def test_anthropic_overload_and_rate_limits_wait_but_a_spent_cap_is_said_at_once(anthropic_server, reply):
+    from bot.engines.llm.anthropic_messages import AnthropicProvider
+    from bot.engines.llm.transport import JSONTransport
+
+    def anthropic_error(status: int, kind: str, message: str, **details: str):
+        body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_011CS"}
+        if details:
+            body["error"]["details"] = details
+        return body
+
+    waits: list[float] = []
+    key = anthropic_server.key or ""
+    transport = JSONTransport(timeout_seconds=10, secret=key, sleep=waits.append)
+    provider = AnthropicProvider(
+        base_url=anthropic_server.base_url, model="claude-haiku-4-5", api_key=key, transport=transport
+    )
+    anthropic_server.queue(
+        reply.raw(anthropic_error(529, "overloaded_error", "Overloaded"), 529),
+        reply.raw(
+            anthropic_error(429, "rate_limit_error", "This request would exceed your rate limit."),
+            429,
+            {"retry-after": "7"},
+        ),
+        reply.text("hello"),
+    )
+    assert provider.complete([{"role": "user", "content": "Hi"}]).text == "hello"
+    assert waits == [0.5, 7.0]
+
+    # the tier's monthly spend cap is a rate_limit_error with no retry-after: no wait ends it
+    anthropic_server.requests.clear()
+    capped = anthropic_error(
+        429,
+        "rate_limit_error",
+        "You have reached your organization's monthly usage limit for your tier.",
+        error_code="enforced_spend_limit_reached",
+    )
+    anthropic_server.queue(reply.raw(capped, 429))
+    with pytest.raises(EngineError) as caught:
+        provider.complete([{"role": "user", "content": "Hi"}])
+    assert "monthly usage limit" in str(caught.value) and "spend limit" in str(caught.value)
+    assert len(anthropic_server.requests) == 1
+
+
 def test_a_prompt_the_server_cut_to_its_context_window_is_not_a_clean_review(
     keyless_openai_server, make_provider, context_factory, reply
 ):

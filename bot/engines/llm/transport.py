@@ -25,6 +25,17 @@ from bot.errors import EngineError
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# 429s that say the money ran out, which no wait changes: OpenAI's insufficient_quota and
+# its spend and usage limit codes (organization_/project_spend_limit_exceeded,
+# organization_usage_limit_exceeded, credit_balance_exhausted), and Anthropic's monthly
+# spend cap (a rate_limit_error with details.error_code enforced_spend_limit_reached).
+_NO_CREDIT = (
+    "insufficient_quota",
+    "spend_limit_exceeded",
+    "usage_limit_exceeded",
+    "credit_balance_exhausted",
+    "enforced_spend_limit_reached",
+)
 
 
 class LLMHTTPError(EngineError):
@@ -138,13 +149,14 @@ class JSONTransport:
                     )
                 said = redact(what_it_says(response.text), self._plain_secret())
                 problem = f"LLM service answered {status}" + (f" ({said})" if said else "")
-                if status == 429 and "insufficient_quota" in excerpt:
+                if status == 429 and any(code in response.text for code in _NO_CREDIT):
                     raise LLMHTTPError(
                         problem,
                         status=status,
                         body=excerpt,
-                        hint="the account behind the key has no credit left, which waiting "
-                        "does not change: add credit or use another key",
+                        hint="the account behind the key has no credit left or reached its "
+                        "spend limit, which waiting does not change: add credit, raise the "
+                        "limit, or use another key",
                     )
             if attempt > self._max_retries:
                 raise LLMHTTPError(
