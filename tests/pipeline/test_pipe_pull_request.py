@@ -159,7 +159,7 @@ def worker_env(stack) -> dict[str, str]:
 
 def test_a_worker_killed_mid_stage_is_retried_and_concludes(stack):
     sim = stack.sim
-    many = {f"pkg/mod{i}.py": "import os\n" + "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(40)) for i in range(300)}
+    many = {f"pkg/mod{i}.py": "import os\n" + "".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(40)) for i in range(120)}
     open_pr(sim, many)
     sim.wait_for_deliveries()
     stack.work(("events",))
