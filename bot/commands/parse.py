@@ -1,10 +1,12 @@
 """Parse ``/shunter <verb> [args]`` commands out of a comment body (pure).
 
 One command per line, several per comment. Lines inside fenced code blocks (``` or ~~~),
-indented code and quoted replies (``>``) are ignored, so quoting someone's command or
-showing an example never runs it. Short aliases (``/review``, ``/apply`` ...) count only
-when the repository's config enables them. Unknown verbs are kept as ``UnknownVerb``
-with the closest known verb, so the reply can say "did you mean".
+``<pre>`` blocks, indented code, quoted replies (``>``), HTML comments and the mail an
+e-mailed reply answers are ignored, so quoting someone's command or showing an example
+never runs it. What runs is what GitHub shows: a no-break space separates words as a
+space does, and zero-width characters are not there. Short aliases (``/review``,
+``/apply`` ...) count only when the repository's config enables them. Unknown verbs are
+kept as ``UnknownVerb`` with the closest known verb, so the reply can say "did you mean".
 """
 
 from __future__ import annotations
@@ -99,12 +101,51 @@ FLAGS: dict[str, frozenset[str]] = {name: verb.flags for name, verb in COMMANDS.
 # backtick fence's info string may not contain a backtick; a closing fence is the opening
 # character at least as many times, with nothing after it but spaces and tabs.
 _FENCE = re.compile(r"^ {0,3}(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
-# ASCII: Unicode case folding would take "/\u017fhunter" (long s) for /shunter, and \s a
-# no-break space for a space, so a command could hide in text that does not read as one
+# ASCII: Unicode case folding would take "/\u017fhunter" (long s) for /shunter, and Unicode
+# \s control characters (\x1c-\x1f) for spaces, so a command could hide in text that does
+# not read as one. The spaces GitHub shows as spaces are made spaces first (``_SHOWN``).
 _COMMAND = re.compile(r"^\s{0,3}/shunter(?:\s+(?P<rest>.*))?$", re.IGNORECASE | re.ASCII)
 _ALIAS = re.compile(
     r"^\s{0,3}/(?P<verb>review|security|tests|apply)\b(?P<rest>.*)$", re.IGNORECASE | re.ASCII
 )
+
+
+# Markdown ends a line at \n, \r\n or \r only: str.splitlines() also breaks at U+2028, NEL,
+# form feed and \x1c-\x1e, which GitHub shows inside a line, and a mention there is no command
+_LINE_END = re.compile(r"\r\n|\r|\n")
+# What a reader sees: no-break, narrow, ideographic and other Unicode spaces look like a
+# space (a Mac's Option+Space types one), zero-width ones and a byte-order mark look like
+# nothing (pasted from chat or a word processor), and a full-width solidus (an input method's
+# "/") looks like a slash. Left as they are, "/shunter pause" would silently not run.
+_SHOWN = {
+    **dict.fromkeys(range(0x2000, 0x200B), " "),
+    **dict.fromkeys(map(ord, "\u00a0\u1680\u202f\u205f\u3000"), " "),
+    **dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff")),
+    ord("\uff0f"): "/",
+}
+_SENTENCE_END = ".,;:!?"
+"""Punctuation a sentence puts after a word: ``/shunter apply.`` asks for ``apply``."""
+# CommonMark HTML blocks of type 1: their lines are raw up to the line holding the closing
+# tag. <pre> shows them as code; GitHub removes <script>, <style> and <textarea> altogether.
+_RAW_BLOCK = re.compile(r"^ {0,3}<(?P<tag>pre|script|style|textarea)(?:[\s>]|$)", re.IGNORECASE)
+_HTML_COMMENT_BLOCK = re.compile(r"^ {0,3}<!--")
+# The mail an e-mailed reply answers: GitHub's notifications come from this address, so the
+# attribution line ("On ..., Alice <notifications@github.com> wrote:", which a client may
+# wrap) or Outlook's header block ("From: Alice <notifications@github.com>", then "Sent: ...")
+# names it, and what follows is the mail, quoted with ">" or not quoted at all.
+_NOTIFICATIONS = re.compile(r"(?:<|\[|mailto:)notifications@github\.com\b", re.IGNORECASE)
+_HEADER = re.compile(r"^\W{0,2}[^\W\d_][\w -]{0,30}:\W{0,2}\s")
+_COLONS = (":", "\uff1a")
+
+
+def _mail_starts(line: str, following: str) -> bool:
+    """Whether ``line`` introduces the GitHub notification an e-mailed reply answers."""
+    if _NOTIFICATIONS.search(line) is None:
+        return False
+    text, after = line.strip(), following.strip()
+    if _HEADER.match(text) and _HEADER.match(after):
+        return True  # "From: ..." and the next header of the block
+    return text.endswith(_COLONS) or after.endswith(_COLONS)  # "... wrote:"
 
 
 @dataclass(frozen=True)
@@ -206,22 +247,39 @@ def _split_args(rest: str) -> tuple[tuple[str, ...], frozenset[str]]:
 
 
 def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
-    """All commands in ``body``, in order, outside code and quotes."""
+    """All commands in ``body``, in order, outside code, quotes and what GitHub hides."""
     parsed = Parsed()
+    lines = _LINE_END.split(body)
+    ahead = _Ahead(lines)
     fence: str | None = None  # the opening fence of the code block we are in
+    raw: str | None = None  # the closing tag of the <pre> (<script>...) block we are in
     hidden = False  # inside an HTML comment: GitHub shows none of it, so none of it runs
-    for number, line in enumerate(body.splitlines(), start=1):
+    for index, line in enumerate(lines):
+        number = index + 1
+        if raw is not None:
+            raw = None if raw in line.lower() else raw
+            continue
         if fence is None and not hidden:
             fence = _opening_fence(line)
             if fence is not None:
                 continue
+            opened = _RAW_BLOCK.match(line)
+            if opened is not None:
+                closing = f"</{opened.group('tag').lower()}>"
+                raw = None if closing in line.lower()[opened.end() - 1 :] else closing
+                continue
         elif fence is not None and _closes(line, fence):
             fence = None
             continue
-        if fence is None:
-            line, hidden = _visible(line, hidden)
-        if fence is not None or line.lstrip().startswith(">") or line.startswith(("    ", "\t")):
+        if fence is not None:
             continue
+        line, hidden = _visible(line, hidden, ahead, index)
+        if line.lstrip().startswith(">") or line.startswith(("    ", "\t")):
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if _mail_starts(line, following):
+            break  # the rest is the mail this e-mailed reply answers
+        line = line.translate(_SHOWN)
         if len(line) > MAX_LINE:
             if _match(line[:MAX_LINE], aliases)[0] is not None:
                 parsed.too_long.append((number, len(line)))
@@ -240,19 +298,74 @@ def parse_comment(body: str, *, aliases: bool = False) -> Parsed:
     return parsed
 
 
-def _visible(line: str, hidden: bool) -> tuple[str, bool]:
-    """What of ``line`` GitHub shows, and whether an HTML comment is still open after it."""
-    out = ""
+class _Ahead:
+    """For each line, where the next ``-->`` and the next blank line are (a paragraph ends
+    at a blank line), so an inline ``<!--`` is known closed or not without rescanning."""
+
+    def __init__(self, lines: list[str]) -> None:
+        size = len(lines)
+        self.close, self.blank = [size] * (size + 1), [size] * (size + 1)
+        for index in range(size - 1, -1, -1):
+            line = lines[index]
+            self.close[index] = index if "-->" in line else self.close[index + 1]
+            self.blank[index] = index if not line.strip() else self.blank[index + 1]
+
+    def closes_in_paragraph(self, index: int) -> bool:
+        """Whether a line after ``index`` in the same paragraph holds ``-->``."""
+        return self.close[index + 1] < self.blank[index + 1]
+
+
+def _visible(line: str, hidden: bool, ahead: _Ahead, index: int) -> tuple[str, bool]:
+    """What of ``line`` GitHub shows, and whether an HTML comment is still open after it.
+
+    A line starting with ``<!--`` opens an HTML block that ends only at a line holding
+    ``-->``, blank lines or not. Elsewhere ``<!--`` starts a comment only when ``-->``
+    closes it before the paragraph ends, and never inside a code span: else GitHub shows
+    it as text, and the commands after it run. One pass over the line, whatever it holds.
+    """
+    shown: list[str] = []
+    position = 0
+    block = not hidden and _HTML_COMMENT_BLOCK.match(line) is not None
+    runs = _backtick_runs(line) if "<!--" in line else []
+    run = 0  # the first run of backticks not yet passed
     while True:
         if hidden:
-            end = line.find("-->")
+            end = line.find("-->", position)
             if end < 0:
-                return out, True
-            line, hidden = line[end + 3 :], False
-        start = line.find("<!--")
+                return "".join(shown), True
+            position, hidden = end + 3, False
+        start = line.find("<!--", position)
+        while start >= 0 and run < len(runs) and runs[run][0] < start:
+            opening, closer = runs[run]
+            if opening < position or closer is None:
+                run += 1  # inside the comment just passed, or backticks that open nothing
+                continue
+            span_end, run = runs[closer][0] + 1, closer + 1
+            if span_end > start:  # the "<!--" is code: look past the span
+                start = line.find("<!--", span_end)
         if start < 0:
-            return out + line, False
-        out, line, hidden = out + line[:start], line[start + 4 :], True
+            shown.append(line[position:])
+            return "".join(shown), False
+        if not (block or line.find("-->", start + 4) >= 0 or ahead.closes_in_paragraph(index)):
+            shown.append(line[position:])  # never closed: text, and so is any later "<!--"
+            return "".join(shown), False
+        shown.append(line[position:start])
+        position, hidden, block = start + 4, True, False
+
+
+def _backtick_runs(line: str) -> list[tuple[int, int | None]]:
+    """Each run of backticks in ``line``: where it starts, and the index of the run that
+    closes the code span it opens (the next run of the same length), None if none does
+    (then it is plain text, as CommonMark says)."""
+    found = [(m.start(), m.end() - m.start()) for m in re.finditer("`+", line)]
+    runs: list[tuple[int, int | None]] = []
+    last: dict[int, int] = {}
+    for index in range(len(found) - 1, -1, -1):
+        start, length = found[index]
+        runs.append((start, last.get(length)))
+        last[length] = index
+    runs.reverse()
+    return runs
 
 
 def _opening_fence(line: str) -> str | None:
@@ -288,7 +401,10 @@ def _match(line: str, aliases: bool) -> tuple[str | None, str]:
         if not rest:
             return "help", ""
         verb, *tail = rest.split(None, 1)  # a tab separates the verb as well as a space
-        return verb.lower(), tail[0] if tail else ""
+        verb = verb.lower()
+        if verb not in VERBS and verb.rstrip(_SENTENCE_END) in VERBS:
+            verb = verb.rstrip(_SENTENCE_END)  # "/shunter apply." or "/shunter pause, please"
+        return verb, tail[0] if tail else ""
     if aliases:
         alias = _ALIAS.match(line)
         if alias and (not alias.group("rest") or alias.group("rest")[0].isspace()):

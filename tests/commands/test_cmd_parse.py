@@ -111,7 +111,7 @@ def test_parser_never_crashes_and_only_returns_known_verbs(body):
 def test_a_tab_separates_the_verb_and_look_alikes_are_not_commands():
     assert [(c.verb, c.args) for c in parse_comment("/shunter apply\treview").commands] == [("apply", ("review",))]
     assert parse_comment("/\u017fhunter pause").empty  # a long s folds to "s" under Unicode rules
-    assert parse_comment("/shunter\u00a0pause").empty  # a no-break space is not a separator
+    assert parse_comment("/shunter\x1fpause").empty  # a control character is not a separator
     assert [c.verb for c in parse_comment("/SHUNTER PAUSE").commands] == ["pause"]
 
 
@@ -157,3 +157,82 @@ def test_usage_lists_each_form_of_a_required_choice_and_keeps_optional_ones_whol
     assert COMMANDS["review"].forms("review") == ["/shunter review [--full]"]
     usage = COMMANDS["approve"].usage("approve")
     assert usage.startswith("`/shunter approve` did nothing") and COMMANDS["approve"].summary in usage
+
+
+# Comment bodies shaped as GitHub delivers them: the web UI sends CRLF, "Quote reply" prefixes
+# "> ", e-mailed replies carry the mail they answer below an attribution line.
+MAILED_GMAIL = (
+    "/shunter apply security\r\n\r\n"
+    "On Mon, Nov 16, 2026 at 10:02 AM Alice <notifications@github.com> wrote:\r\n\r\n"
+    "> /shunter pause\r\n>\r\n> —\r\n> Reply to this email directly, view it on GitHub\r\n"
+)
+MAILED_WRAPPED_ATTRIBUTION = (  # the mail client wrapped the attribution and quoted nothing
+    "Sounds right.\n/shunter review\n\n"
+    "On Fri, Oct 19, 2026, 20:03 Peter Zhao <notifications@github.com>\nwrote:\n\n"
+    "/shunter approve cr-7\n"
+)
+MAILED_OUTLOOK = (  # Outlook puts the mail it answers below a header block, unquoted
+    "Thanks, looks good\r\n/shunter config\r\n\r\n"
+    "________________________________\r\n"
+    "From: Alice <notifications@github.com>\r\n"
+    "Sent: Monday, November 16, 2026 10:02 AM\r\n"
+    "To: octo/demo <demo@noreply.github.com>\r\n"
+    "Subject: Re: [octo/demo] Change (PR #1)\r\n\r\n"
+    "/shunter pause\r\n\r\n—\r\nReply to this email directly, view it on GitHub\r\n"
+)
+
+
+def test_quoted_and_code_commands_in_comments_shaped_as_github_sends_them_do_not_run():
+    quote_reply = "> /shunter apply\r\n\r\nAgreed, but let's wait for CI first.\r\n"
+    nested = "> > /shunter apply\r\n> I'd rather not.\r\n\r\n/shunter help\r\n"
+    fenced = "Run this:\r\n\r\n```console\r\n/shunter apply\r\n```\r\n\r\n~~~ text\r\n/shunter pause\r\n~~~\r\n"
+    in_list = "1. first\r\n   ```\r\n   /shunter apply\r\n   ```\r\n2. then `/shunter review`\r\n"
+    details = "<details>\r\n<summary>log</summary>\r\n\r\n```\r\n/shunter pause\r\n```\r\n</details>\r\n"
+    assert verbs(quote_reply) == verbs(fenced) == verbs(in_list) == verbs(details) == []
+    assert verbs(nested) == [("help", ())]
+    assert verbs("/shunter apply\r\nThis looks right to me, thanks!\r\n") == [("apply", ())]
+
+
+def test_a_mailed_reply_runs_only_what_was_written_above_the_mail_it_answers():
+    assert verbs(MAILED_GMAIL) == [("apply", ("security",))]
+    assert verbs(MAILED_WRAPPED_ATTRIBUTION) == [("review", ())]
+    assert verbs(MAILED_OUTLOOK) == [("config", ())]
+    assert verbs(MAILED_OUTLOOK.replace("From:", "Von:").replace("Sent:", "Gesendet:")) == [("config", ())]
+    # a person writing about the address is no mail header
+    for prose in ("mail from notifications@github.com lands in spam", "Note: <notifications@github.com> is muted"):
+        assert verbs(f"{prose}\n/shunter pause") == [("pause", ())], prose
+
+
+def test_an_html_comment_opener_github_shows_as_text_hides_nothing():
+    assert verbs("Use `<!--` to start a comment\n/shunter apply") == [("apply", ())]  # in code
+    assert verbs("Write <!-- like this\n\n/shunter apply") == [("apply", ())]  # never closed
+    assert verbs("x <!-- y --> <!-- z\n/shunter pause\n\n/shunter help") == [("pause", ()), ("help", ())]
+    # closed within the paragraph, it is a comment GitHub does not show
+    assert verbs("text <!-- note\n/shunter pause\n--> more\n/shunter help") == [("help", ())]
+
+
+def test_pre_blocks_are_code_and_script_or_style_never_shows():
+    body = "<pre>\n/shunter pause\n</pre>\n<PRE class=x>/shunter pause\n/shunter pause</pre>\n/shunter help"
+    assert verbs(body) == [("help", ())]
+    assert verbs("<style>\n/shunter pause\n</style>\n/shunter help") == [("help", ())]
+
+
+def test_spaces_github_shows_as_spaces_separate_and_invisible_characters_are_not_there():
+    for body in ("/shunter\u00a0pause", "/shunter\u202fpause", "/shunter\u3000pause", "\u200b/shunter pause",
+                 "\ufeff/shunter pause", "/shunter pause\u200b", "/shu\u200bnter pa\u2060use", "\uff0fshunter pause"):
+        assert verbs(body) == [("pause", ())], repr(body)
+    assert parse_comment("/shunter pause\u200b").commands[0].raw == "/shunter pause"
+
+
+def test_sentence_punctuation_after_the_verb_does_not_make_it_unknown():
+    assert verbs("/shunter apply.") == [("apply", ())]
+    assert verbs("/Shunter Review!") == [("review", ())]
+    assert verbs("/shunter help?\n/shunter pause, then we talk") == [("help", ()), ("pause", ("then", "we", "talk"))]
+    assert [(u.verb, u.suggestion) for u in parse_comment("/shunter reveiw.").unknown] == [("reveiw.", "review")]
+
+
+def test_only_the_line_endings_github_knows_start_a_line():
+    # U+2028, NEL and form feed are no line break in Markdown: the command stays mid-line
+    for sep in ("\u2028", "\x85", "\x0c", "\x1e"):
+        assert verbs(f"please run{sep}/shunter pause") == [], repr(sep)
+    assert verbs("old Mac line ends\r/shunter pause\r") == [("pause", ())]
