@@ -6,12 +6,17 @@ re-exports names from ``__init__``, bumps ``__version__``, edits docstrings or c
 reformats: there is nothing for a test to check. So the base and head modules are compared
 as ASTs with those parts stripped. The base is rebuilt from the head text and the file's
 patch (the heuristics never read blobs); whatever cannot be parsed or rebuilt counts as a
-behaviour change, so the rule keeps firing when in doubt.
+behaviour change, so the rule keeps firing when in doubt. Code for a later Python than
+Shunter's (PEP 695 generics, ``except A, B:``) does not parse here but still tokenizes: its
+two sides are compared token by token without comments, docstrings and line wrapping, so
+a comment or docstring edit in such a file asks for no test either.
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 
 from bot.changes.unified import DiffFormatError, FilePatch, Hunk, HunkMismatch, apply_hunks, parse_file_diff
 
@@ -70,9 +75,39 @@ def changes_behaviour(base: str | None, head: str) -> bool:
     (``base`` None: a new file, which changes behaviour if it holds any code)."""
     after = _behaviour(head)
     if after is None:
-        return True
+        before_tokens = None if base is None else _code_tokens(base)
+        return before_tokens is None or before_tokens != _code_tokens(head)
     before = _behaviour(base if base is not None else "")
     return before is None or before != after
+
+
+# no code in them: comments, the line breaks inside brackets, the file's encoding and end
+_NOT_CODE = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER})
+# the statement ends and block starts stay, in any spelling (``\r\n``, tabs, 2 spaces)
+_SHAPE_ONLY = frozenset({tokenize.NEWLINE, tokenize.INDENT})
+
+
+def _code_tokens(text: str) -> list[tuple[int, str]] | None:
+    """``text``'s tokens less comments, line wrapping and statements that are only a
+    string (docstrings); None when it does not tokenize."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in _NOT_CODE]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    out: list[tuple[int, str]] = []
+    start = 0  # where the current statement's tokens begin in ``out``
+    for token in tokens:
+        if (
+            token.type == tokenize.NEWLINE
+            and out[start:]
+            and all(t == tokenize.STRING for t, _ in out[start:])
+        ):
+            del out[start:]  # a docstring or bare string: it and its line end go
+            continue
+        out.append((token.type, "" if token.type in _SHAPE_ONLY else token.string))
+        if token.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            start = len(out)
+    return out
 
 
 def _behaviour(text: str) -> str | None:

@@ -139,3 +139,49 @@ def test_a_package_s_own_tests_or_the_root_s_cover_its_change(make_ctx) -> None:
         "tests/test_integration.py": b"from cachetools import keys\n\n\ndef test_typed():\n    assert keys\n",
     }
     assert _untested(run(make_ctx(MONOREPO, root))) == []
+
+
+# cut from hass-nabucasa 2.8.1 (``except A, B:``, Python 3.14) and aiohasupervisor 0.11.0
+# (PEP 695 class generics, 3.12): code Shunter's Python cannot parse, but can tokenize
+NEWER_PYTHON = '''"""Helpful utilities."""
+
+import jwt
+
+
+def expiration_from_token(token: str | None) -> int | None:
+    """Return the expiration time from a token."""
+    if not token:
+        return None
+
+    try:
+        decoded_token = jwt.decode(
+            token,
+            options={"verify_signature": False},
+        )
+        return int(decoded_token["exp"])
+    except jwt.DecodeError, KeyError:
+        return None
+
+
+class _ResponseIterator[T]:
+    """Async iterator over a response body, which owns the response."""
+
+    def __init__(self, response: T) -> None:
+        self._response = response
+'''
+
+
+def test_comment_docstring_and_wrapping_edits_in_code_for_a_later_python_ask_for_no_test() -> None:
+    edited = (
+        NEWER_PYTHON.replace('"""Return the expiration time from a token."""', '"""When the token expires."""')
+        .replace("    if not token:\n", "    if not token:  # nothing to decode\n")
+        .replace('jwt.decode(\n            token,\n            options={"verify_signature": False},\n        )',
+                 'jwt.decode(token, options={"verify_signature": False},)')
+        .replace('    """Async iterator over a response body, which owns the response."""\n\n', "")
+    )
+    assert edited.count("\n") < NEWER_PYTHON.count("\n") - 4
+    assert not changes_behaviour(NEWER_PYTHON, edited)
+    # what a test could observe still counts, and so does a new file
+    assert changes_behaviour(NEWER_PYTHON, NEWER_PYTHON.replace('["exp"]', '["iat"]'))
+    assert changes_behaviour(NEWER_PYTHON, NEWER_PYTHON.replace("KeyError:", "KeyError, ValueError:"))
+    assert changes_behaviour(None, NEWER_PYTHON)
