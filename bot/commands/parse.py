@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 MAX_COMMANDS = 10
@@ -205,6 +206,30 @@ class Parsed:
         lines += [f"!{number}:{length}" for number, length in self.too_long]
         text = "\n".join(lines)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def added_since(self, earlier: Parsed) -> tuple[Parsed, list[str]]:
+        """What this version of an edited comment asks that ``earlier`` did not, and the
+        commands both ask for (already run for ``earlier``: they do not run again).
+
+        Counted, not compared as sets: a second ``/shunter review`` added below the first
+        is asked for once more. An unknown command already answered is not answered again.
+        """
+        runs = Counter(c.text for c in earlier.commands)
+        added, kept = Parsed(truncated=self.truncated and not earlier.truncated), []
+        for command in self.commands:
+            if runs[command.text] > 0:
+                runs[command.text] -= 1
+                kept.append(command.text)
+            else:
+                added.commands.append(command)
+        said = Counter(u.raw for u in earlier.unknown)
+        for unknown in self.unknown:
+            if said[unknown.raw] > 0:
+                said[unknown.raw] -= 1
+            else:
+                added.unknown.append(unknown)
+        added.too_long = [long for long in self.too_long if long not in earlier.too_long]
+        return added, kept
 
 
 def closest_verb(word: str) -> str | None:

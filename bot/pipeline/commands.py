@@ -1,7 +1,7 @@
 """``/shunter <verb>`` in PR comments, and the buttons on Shunter's check runs.
 
 Flow for a comment: ignore bots (Shunter included) and comments with no command line; an
-edited comment runs only if its commands changed, and as the editor (the event's sender)
+edited comment runs only the commands the edit added, and as the editor (the event's sender)
 when someone other than the author edited it; acknowledge with 👀; refuse on closed
 PRs, over the rate limit, or without the permission the config names; run each command;
 answer in ONE reply comment (edited as work progresses) and finish with 🚀 or 😕.
@@ -83,7 +83,7 @@ class Session:
     comment on a diff line, whose reactions live on another route) or ``review-body`` (the
     text of a submitted review, which takes no reactions)."""
     edited: bool = False
-    """The commands come from an edit of a comment they already ran from."""
+    """The commands are those an edit added to a comment Shunter already handled."""
     ran: bool = False
     """A command got as far as being recorded (run or refused): the summary lists it."""
     button_sha: str | None = None
@@ -143,9 +143,10 @@ _OUTCOMES = frozenset({"confused", "rocket"})
 def _take_back_outcome(session: Session) -> None:
     """Remove the 😕 or 🚀 Shunter left on an earlier version of an edited comment.
 
-    The edit runs again and ends with its own outcome; the old one left in place made the
-    comment read 👀😕🚀, refused and done at once. The 👀 stays: this run acknowledges the
-    comment with it again, and removing it only to add it back would be two more writes."""
+    The commands the edit added run and end with their own outcome; the old one left in
+    place made the comment read 👀😕🚀, refused and done at once. The 👀 stays: this run
+    acknowledges the comment with it again, and removing it only to add it back would be two
+    more writes."""
     bot = (session.runtime.bot_login or "").casefold()
     if session.comment_id is None or session.source == "review-body" or not bot:
         return
@@ -392,10 +393,20 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
     signature = prefix + parsed.signature()  # what will run, aliases or not
     aliases = loaded.config.commands.aliases
     previous = _previous_body(data)
-    if previous is not None and parse_comment(previous, aliases=aliases).signature() != parsed.signature():
-        # the edit changed the commands: they run even when an earlier version of the
-        # comment had them (pause, resume, pause again); this delivery runs them only once
-        signature += "@" + ctx.delivery.delivery_id
+    kept: list[str] = []
+    if previous is not None:
+        earlier = parse_comment(previous, aliases=aliases)
+        if earlier.signature() != parsed.signature():
+            # the edit changed the commands: those it added run even when an earlier version
+            # of the comment had them (pause, resume, pause again); this delivery runs them once
+            signature += "@" + ctx.delivery.delivery_id
+        # only what the edit added runs: the commands the comment already had ran for the
+        # version that had them (a second review, re-queued fixes), and one the edit only
+        # removed asks for nothing
+        parsed, kept = parsed.added_since(earlier)
+        if parsed.empty:
+            ctx.handled("commands.repeat", "edited comment with no command added: nothing to do")
+            return
     run_key = f"shunter:command-run:{repo}:{comment['id']}:{text_hash(signature)}"
     delivery_id = ctx.delivery.delivery_id
     interrupted = _earlier_attempt(runtime.redis, run_key, delivery_id)
@@ -418,6 +429,12 @@ async def handle_comment(event: sansio.Event, ctx: EventContext) -> None:
         session.say(
             f"@{user} edited @{author.get('login', 'someone')}'s comment: its commands run as @{user}, "
             f"with @{user}'s permission (commands in a comment edited by someone else run as the editor)."
+        )
+    if kept:
+        session.say(
+            f"Not run again: {', '.join(typed_code(text) for text in dict.fromkeys(kept))}, which an "
+            "earlier version of this comment asked for. An edit runs only the commands it adds; "
+            "to run one again, write it in a new comment."
         )
     with bind(repo=repo, pr=number, user=user):
         run_session(session, parsed)

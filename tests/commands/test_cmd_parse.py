@@ -236,3 +236,13 @@ def test_only_the_line_endings_github_knows_start_a_line():
     for sep in ("\u2028", "\x85", "\x0c", "\x1e"):
         assert verbs(f"please run{sep}/shunter pause") == [], repr(sep)
     assert verbs("old Mac line ends\r/shunter pause\r") == [("pause", ())]
+
+
+def test_an_edit_asks_only_for_the_commands_it_added():
+    earlier = parse_comment("/shunter review\n/shunter reveiw\n/shunter pause")
+    later = parse_comment("/shunter review\n/shunter pause\n/shunter pause\n/shunter config\n/shunter reveiw")
+    added, kept = later.added_since(earlier)
+    assert [c.text for c in added.commands] == ["/shunter pause", "/shunter config"]
+    assert added.unknown == [] and kept == ["/shunter review", "/shunter pause"]
+    nothing, _ = parse_comment("/shunter review").added_since(earlier)
+    assert nothing.empty

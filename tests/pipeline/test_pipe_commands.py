@@ -534,6 +534,20 @@ def test_an_edit_back_to_earlier_commands_runs_them_again_once(stack):
     sim.edit_comment(comment_id, "/shunter pause\n\nthanks", user="alice")
     stack.drain()
     assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == ["pause", "resume", "pause"]
+    # a command added below one already run: only the new one runs, and the reply says why
+    # the other did not (the web UI sends CRLF); an edit that only takes one out asks nothing
+    sim.edit_comment(comment_id, "/shunter pause\r\n/shunter config\r\n", user="alice")
+    stack.drain()
+    assert [c.verb for c in stack.runtime.store.recent_commands(REPO, number)] == [
+        "config", "pause", "resume", "pause"
+    ]
+    [reply] = replies(sim, number)
+    assert "Not run again: `/shunter pause`, which an earlier version of this comment asked for" in reply.body
+    assert "Effective config" in reply.body and "paused on this PR" not in reply.body, reply.body
+    sim.edit_comment(comment_id, "/shunter pause\r\n", user="alice")
+    stack.drain()
+    assert len(stack.runtime.store.recent_commands(REPO, number)) == 4
+    assert [r.body for r in replies(sim, number)] == [reply.body]
 
 
 def test_every_write_a_command_makes_has_an_audit_event(stack):
