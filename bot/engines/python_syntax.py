@@ -8,16 +8,23 @@ version: asked to check such files against the running version, it names each co
 as "syntax was added in Python 3.X", and reports plain parse errors for code that is
 invalid in every version. Only files that ``ast`` already rejected are asked about, so
 the ruff run costs nothing on the usual pull request.
+
+``downgrade`` rewrites the common constructs (type parameters and aliases, unparenthesized
+exception lists) line for line, so bandit and the rules still read such a file;
+``needs_newer_python`` reads a project's ``requires-python`` for the tests stage.
 """
 
 from __future__ import annotations
 
+import ast
+import io
 import os
 import platform
 import re
 import subprocess
 import sys
 import tempfile
+import tokenize
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -157,3 +164,106 @@ def needs_newer_python(requires: str) -> bool:
         for later in range(minor + 1, minor + 12)
         for patch in (0, 99)
     )
+
+
+def downgrade(text: str) -> str | None:
+    """``text`` rewritten for the running Python, line for line, where only syntax a later
+    one added keeps it from parsing: type parameter lists (``def f[T]``, ``class C[T]``)
+    blanked, ``type X = ...`` made ``X = ...``, ``except A, B:`` given its parentheses.
+    What bandit and the rules look for (calls, imports, strings) is untouched, and every
+    finding keeps its line. None when the text needs no rewriting, or still does not parse
+    (a 3.12 f-string, a syntax error)."""
+    try:
+        tokens = [
+            t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type != tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    edits: list[tuple[int, int, int, str]] = []  # row, start column, end column, new text
+    for index, token in enumerate(tokens):
+        if token.type != tokenize.NAME:
+            continue
+        after = tokens[index + 1 : index + 3]
+        if token.string in ("def", "class") and len(after) == 2 and after[1].string == "[":
+            edits += _blank(tokens, index + 2)
+        elif token.string == "type" and _alias(tokens, index):
+            name = tokens[index + 1]
+            if name.start[0] == token.start[0]:
+                width = name.end[1] - token.start[1]
+                edits.append((token.start[0], token.start[1], name.end[1], name.string.ljust(width)))
+                if tokens[index + 2].string == "[":
+                    edits += _blank(tokens, index + 2)
+        elif token.string == "except":
+            star = bool(after) and after[0].string == "*"  # except* A, B:
+            edits += _parenthesize(tokens, index + 1 + int(star))
+    if not edits:
+        return None
+    lines = text.splitlines(keepends=True)
+    for row, start, end, new in sorted(edits, reverse=True):
+        if row > len(lines):
+            return None
+        lines[row - 1] = lines[row - 1][:start] + new + lines[row - 1][end:]
+    out = "".join(lines)
+    try:
+        ast.parse(out)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return out
+
+
+_STATEMENT_START = frozenset(
+    {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
+)
+
+
+def _alias(tokens: list[tokenize.TokenInfo], index: int) -> bool:
+    """``type`` at ``index`` starts a ``type X = ...`` (or ``type X[T] = ...``) statement."""
+    before = tokens[index - 1] if index else None
+    if before is not None and before.type not in _STATEMENT_START and before.string != ";":
+        return False
+    following = tokens[index + 1 : index + 3]
+    return len(following) == 2 and following[0].type == tokenize.NAME and following[1].string in ("=", "[")
+
+
+def _closing(tokens: list[tokenize.TokenInfo], index: int) -> int | None:
+    """Where the bracket opened at ``index`` closes."""
+    depth = 0
+    for at in range(index, len(tokens)):
+        if tokens[at].type != tokenize.OP:
+            continue
+        if tokens[at].string in "([{":
+            depth += 1
+        elif tokens[at].string in ")]}":
+            depth -= 1
+            if depth == 0:
+                return at
+    return None
+
+
+def _blank(tokens: list[tokenize.TokenInfo], index: int) -> list[tuple[int, int, int, str]]:
+    """Spaces over the one-line bracket opened at ``index`` (a type parameter list)."""
+    end = _closing(tokens, index)
+    if end is None or tokens[end].start[0] != tokens[index].start[0]:
+        return []  # over several lines: left as it is, so the text does not parse
+    row, start, stop = tokens[index].start[0], tokens[index].start[1], tokens[end].end[1]
+    return [(row, start, stop, " " * (stop - start))]
+
+
+def _parenthesize(tokens: list[tokenize.TokenInfo], index: int) -> list[tuple[int, int, int, str]]:
+    """``except A, B:`` as ``except (A, B):``: the types from ``index`` to the colon."""
+    depth, comma = 0, False
+    for at in range(index, len(tokens)):
+        token = tokens[at]
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        elif token.type == tokenize.OP and depth == 0 and token.string == ",":
+            comma = True
+        elif depth == 0 and (token.string == ":" or token.type == tokenize.NEWLINE):
+            first = tokens[index]
+            if not comma or at == index or token.string != ":" or first.start[0] != token.start[0]:
+                return []
+            row = first.start[0]
+            return [(row, token.start[1], token.start[1], ")"), (row, first.start[1], first.start[1], "(")]
+    return []

@@ -96,6 +96,8 @@ class _Text:
 class _Scan:
     report: EngineReport = field(default_factory=lambda: EngineReport(engine="security"))
     trees: dict[str, ast.Module] = field(default_factory=dict)
+    rewritten: dict[str, list[str]] = field(default_factory=dict)
+    """The lines of the files parsed from ``python_syntax.downgrade``'s rewriting."""
 
 
 def options_of(ctx: StageContext) -> SecurityStageConfig:
@@ -323,24 +325,21 @@ def _scan_tree(
     if not texts:
         return scan
     python = [t for t in texts if _is_python(t.path)]
-    unparsed: dict[str, str] = {}  # head path to why
+    unparsed: dict[str, str] = {}  # path to why
     for t in python:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SyntaxWarning)
                 scan.trees[t.path] = ast.parse(t.raw, filename=t.path)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            if tree == "head":
-                line = getattr(exc, "lineno", None)
-                where = f" (line {line})" if line else ""
-                if isinstance(exc, RecursionError | MemoryError):
-                    where = " (nested too deeply to analyse)"
-                unparsed[t.path] = f"Could not parse {path_code(t.path)}{where}"
-    if unparsed:
-        # valid Python of a later version is not a syntax error: say which version it is
-        raws = {t.path: t.raw for t in python if t.path in unparsed}
-        for path, newer in python_syntax.newer_syntax(raws).items():
-            unparsed[path] = newer.describe(path_code(path))
+            line = getattr(exc, "lineno", None)
+            where = f" (line {line})" if line else ""
+            if isinstance(exc, RecursionError | MemoryError):
+                where = " (nested too deeply to analyse)"
+            unparsed[t.path] = f"Could not parse {path_code(t.path)}{where}"
+    rewritten = _read_newer_python(tree, [t for t in python if t.path in unparsed], scan, unparsed)
+    scan.rewritten = {path: diff_lines(text) for path, text in rewritten.items()}
+    if tree == "head":
         scan.report.notes += [f"{why}: Python rules and bandit skipped it." for why in unparsed.values()]
     parsed = [t for t in python if t.path in scan.trees]
 
@@ -348,6 +347,9 @@ def _scan_tree(
         t0 = time.perf_counter()
         root = ctx.materialise([t.base_path if tree == "base" else t.path for t in parsed], tree=tree)
         rel = [t.base_path if tree == "base" else t.path for t in parsed]
+        for t in parsed:
+            if t.path in rewritten:  # bandit reads what the running Python can parse
+                (root / (t.base_path if tree == "base" else t.path)).write_text(rewritten[t.path], "utf-8")
         report = bandit_scan.run_bandit(root, rel)
         _rename(report, {t.base_path: t.path for t in parsed} if tree == "base" else {})
         if tree == "base":
@@ -379,6 +381,50 @@ def _scan_tree(
         scan.report.extend(secrets_scan.scan_secrets({t.path: t.text for t in texts}, only_lines))
         timings[f"secrets_{tree}"] = time.perf_counter() - t0
     return scan
+
+
+def _read_newer_python(
+    tree: Literal["head", "base"], texts: list[_Text], scan: _Scan, unparsed: dict[str, str]
+) -> dict[str, str]:
+    """Code for a later Python than Shunter's, which ``ast`` could not parse: parsed into
+    ``scan.trees`` from ``python_syntax.downgrade``'s rewriting (same lines, same calls),
+    so bandit and the rules still read it; a type alias cannot hide an ``eval`` from them.
+    ``unparsed`` (path to why) loses the files read and says which Python the others need
+    (for the head; the base is only read to tell new findings from old). Returns the
+    rewritten text of each file read."""
+    rewritten: dict[str, str] = {}
+    newer = python_syntax.newer_syntax({t.path: t.raw for t in texts}) if texts and tree == "head" else {}
+    for t in texts:
+        if tree == "head" and t.path not in newer:
+            continue  # invalid in every Python (or not judged): reported as such
+        try:
+            text = python_syntax.downgrade(t.raw.decode("utf-8"))
+            if text is not None:
+                scan.trees[t.path] = ast.parse(text, filename=t.path)
+                rewritten[t.path] = text
+        except (UnicodeDecodeError, SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
+        if t.path in rewritten:
+            del unparsed[t.path]
+            if t.path in newer:
+                scan.report.notes.append(
+                    f"{newer[t.path].describe(path_code(t.path))}: bandit and the Python rules read it "
+                    f"with that syntax rewritten for Python {python_syntax.RUNNING}, line for line."
+                )
+        elif t.path in newer:
+            unparsed[t.path] = newer[t.path].describe(path_code(t.path))
+    return rewritten
+
+
+def _rewritten_at(scan: _Scan, path: str, node: ast.AST, lines: list[str]) -> bool:
+    """``node`` spans a line that reads otherwise in the rewriting it was parsed from: its
+    columns there are not the file's, so no fix is built from them."""
+    rewritten = scan.rewritten.get(path)
+    if rewritten is None:
+        return False
+    first = getattr(node, "lineno", 1)
+    last = getattr(node, "end_lineno", None) or first
+    return rewritten[first - 1 : last] != lines[first - 1 : last]
 
 
 def _rename(report: EngineReport, mapping: dict[str, str]) -> None:
@@ -646,7 +692,7 @@ def _patches(
         lines = source.lines
         for m in own_rules.iter_autofix_matches(tree, autofix_rules):
             key = (path, m.rule.id, getattr(m.node, "lineno", 0))
-            if key not in fixable:
+            if key not in fixable or _rewritten_at(head, path, m.node, lines):
                 continue
             edit = security_fixes.edit_for(m, lines, tree)
             if edit is None:

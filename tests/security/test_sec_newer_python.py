@@ -41,14 +41,17 @@ EXCEPT_COMMA = b'''def expiration_from_token(token: str | None) -> int | None:
 BROKEN = b"def f(:\n    pass\n"
 
 
-def _ctx(head: dict[str, bytes]) -> StageContext:
+def _ctx(head: dict[str, bytes], base: dict[str, bytes] | None = None) -> StageContext:
     files = [
-        ChangedFile(path, "added", added_lines=frozenset(range(1, data.count(b"\n") + 2)))
+        ChangedFile(
+            path, "modified" if base and path in base else "added",
+            added_lines=frozenset(range(1, data.count(b"\n") + 2)),
+        )
         for path, data in head.items()
     ]
     return StageContext(
         repo="o/r", base_sha="b" * 40, head_sha="h" * 40, files=files,
-        head=MemoryTree(head), base=MemoryTree({}),
+        head=MemoryTree(head), base=MemoryTree(base or {}),
     )
 
 
@@ -81,3 +84,68 @@ def test_security_notes_name_the_python_version_a_file_needs() -> None:
     assert "Could not parse `models/bg.py`" not in notes
     assert "Could not parse `broken.py` (line 1): Python rules and bandit skipped it." in notes
     assert any(f.rule_id == "shunter.eval-exec-injection" for f in result.findings)
+
+
+def test_a_type_alias_hides_no_eval_from_bandit_and_the_rules() -> None:
+    """bandit and the rules read such a file rewritten line for line (the aliases and type
+    parameters made 3.11 syntax): the ``eval`` is found on its own line, and one the base
+    already had is not new."""
+    base = TYPE_ALIASES + b"\n\ndef run(cmd: str) -> None:\n    eval(cmd)\n"
+    head = base + (
+        b"\n\ndef run_again[T](cmd: T) -> None:\n    import pickle\n\n    eval(cmd)\n    pickle.loads(cmd)\n"
+    )
+    result = security.run(_ctx({"models/bg.py": head}, {"models/bg.py": base}))
+    found = {(f.start_line, f.rule_id, f.engine) for f in result.findings}
+    assert found == {
+        (16, "B403", "bandit"),
+        (18, "shunter.eval-exec-injection", "rules"),
+        (19, "shunter.unsafe-deserialisation", "rules"),
+    }, found  # not the base's eval on line 12: it is not new
+    assert any("`models/bg.py` uses Python 3.12 syntax" in n and "rewritten for Python" in n for n in result.notes)
+
+
+def test_a_file_that_cannot_be_rewritten_is_still_said_to_be_skipped() -> None:
+    fstring = TYPE_ALIASES + b'\nname = f"{"nested"} quotes"\neval(name)\n'  # PEP 701: no rewriting
+    result = security.run(_ctx({"models/bg.py": fstring}))
+    assert not result.findings
+    assert any(
+        n.startswith("`models/bg.py` uses Python 3.12 syntax") and n.endswith("Python rules and bandit skipped it.")
+        for n in result.notes
+    ), result.notes
+
+
+def test_no_fix_is_built_from_the_columns_of_a_rewritten_line() -> None:
+    """``except A, B:`` gains its parentheses in the rewriting, so on its line the parsed
+    columns are not the file's: the fix there is left out, the one on a plain line stays."""
+    src = (
+        b"import yaml\n\ntype A = int\n\n\ndef load(s):\n    try:\n        return yaml.load(s)\n"
+        b"    except ValueError, KeyError: return yaml.load(s)\n"
+    )
+    result = security.run(_ctx({"a.py": src}))
+    assert sorted(f.start_line for f in result.findings) == [8, 9]
+    [patch] = result.patches
+    diff = patch.files[0].diff
+    assert "+        return yaml.safe_load(s)\n" in diff
+    assert "     except ValueError, KeyError: return yaml.load(s)\n" in diff  # context, unchanged
+
+
+def test_downgrade_keeps_every_line_and_rewrites_only_the_newer_syntax() -> None:
+    from bot.engines.python_syntax import downgrade
+
+    src = (
+        "type Pair[K, V: int = int] = tuple[K, V]\n"
+        "class _ResponseIterator[T](ABC):\n"
+        "    def read[S](self, size: S) -> T:\n"
+        "        try:\n            return eval(size)\n"
+        "        except* TimeoutError, KeyError:\n            raise\n"
+    )
+    assert downgrade(src) == (
+        f"{'Pair':{len('type Pair[K, V: int = int]')}} = tuple[K, V]\n"
+        "class _ResponseIterator   (ABC):\n"
+        "    def read   (self, size: S) -> T:\n"
+        "        try:\n            return eval(size)\n"
+        "        except* (TimeoutError, KeyError):\n            raise\n"
+    )
+    assert downgrade("x = 1\n") is None  # nothing to rewrite
+    assert downgrade("type A = int\ndef f(:\n    pass\n") is None  # still invalid
+    assert downgrade('type A = int\nx = f"{"nested"}"\n') is None  # a 3.12 f-string: not rewritten
