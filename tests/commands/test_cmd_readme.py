@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.commands.parse import COMMANDS, VERBS
 from bot.pipeline.commands import HANDLERS
+from bot.policies.schema import Commands
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -26,3 +27,21 @@ def test_readme_and_help_agree():
 
 def test_every_verb_has_a_handler():
     assert set(HANDLERS) == set(VERBS)
+
+
+def readme_permissions() -> dict[str, str]:
+    """Each verb's "default permission" cell in the README's slash-command table."""
+    section = README.read_text().split("### Slash commands", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `/shunter (\w+)[^\n]*\| ([^|\n]+) \|$", section, re.M)
+    return {verb: permission.strip() for verb, permission in rows}
+
+
+def test_readme_states_each_default_permission():
+    """The table's "default permission" column is what `commands.rules` defaults to: the
+    lowest permission, and "or the PR author" exactly where `author_may_run` is on (it said
+    only "read" for help, queue, config, explain and ask, which the PR's author may run)."""
+    expected = {
+        verb: rule.permission + (", or the PR author" if rule.author_may_run else "")
+        for verb, rule in Commands().rules.items()
+    }
+    assert readme_permissions() == expected

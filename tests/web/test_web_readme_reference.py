@@ -213,3 +213,31 @@ def test_the_operator_knobs_state_each_default() -> None:
     assert f"({defaults.backoff_base:g} s / {defaults.backoff_max:g} s)" in text
     assert f"({defaults.landed_ttl_seconds // 86400} days" in text
     assert "`branch_lock` (on)" in text and defaults.branch_lock
+
+
+# -- Endpoints: /metrics --------------------------------------------------------------------
+
+# Names the Endpoints paragraph mentions that /metrics no longer exports, with why.
+FORMER_METRICS = {"shunter_redeliveries": "named as the gauge the two sweep counters replaced"}
+
+
+def _exported_metrics() -> set[str]:
+    """Every family `/metrics` exposes, by the name a scrape shows (counters with `_total`;
+    the `_created` series prometheus_client adds beside counters and histograms left out)."""
+    from prometheus_client import generate_latest
+
+    from bot.web.metrics import WebMetrics
+
+    text = generate_latest(WebMetrics().registry).decode()
+    names = set(re.findall(r"^# TYPE (\w+) ", text, re.M))
+    return {name for name in names if not name.endswith("_created")}
+
+
+def test_the_readme_names_every_exported_metric() -> None:
+    """A dashboard is built from the names the README gives: the deliveries counter, the
+    enqueue latency histogram and the queue depth gauge were described but never named."""
+    endpoints = README.split("**Endpoints.**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`(shunter_\w+)", endpoints))
+    exported = _exported_metrics()
+    assert sorted(exported - named) == []
+    assert sorted(named - exported - set(FORMER_METRICS)) == []
