@@ -71,15 +71,22 @@ def scanner_name(path: str) -> str:
     return f"{path}.{kind}" if kind else path
 
 
-# user info before a host: no space, quote, "/", "@" or template brace in either part, and a
-# host (a name or an IPv6 literal) right after the "@"
+# user info before a host: no space, quote, "/" or template brace in either part, no "@"
+# in the user, and a host (a name or an IPv6 literal) right after the "@"
 _USER = r"[^\s:/?#\[\]@\"'`<>{}]+"
 _USERINFO_CHAR = r"[^\s/@\"'`<>{}]"
+# the rest of a password written with its "@" unencoded (postgres://app:p@ss@db/app): the
+# user info ends at the authority's last "@", as URL parsers read it. What follows an inner
+# "@" holds no ":", ";" or ",", which would make it a host and a second user (kombu's
+# failover list amqp://guest:guest@host1;guest:guest@host2), and no "?" or "#" (a query's)
+_INNER_AT = r"@[^\s/?#@:;,\"'`<>{}]+"
 _AFTER_AT = r"@(?=[\w\[])"
+URL_PASSWORD = rf"{_USERINFO_CHAR}+(?:{_INNER_AT})*"
+"""A URL's password as a regex, for the patterns here and the judge of example hosts."""
 URL_CREDENTIALS = SecretPattern(
     "url-credentials",
     "credential in a URL",
-    re.compile(rf"(?i)\b[a-z][a-z0-9+.-]*://{_USER}:({_USERINFO_CHAR}+){_AFTER_AT}"),
+    re.compile(rf"(?i)\b[a-z][a-z0-9+.-]*://{_USER}:({URL_PASSWORD}){_AFTER_AT}"),
     group=1,
     confidence="medium",
 )
@@ -89,15 +96,18 @@ URL_CREDENTIALS_RESERVED = SecretPattern(
     URL_CREDENTIALS.kind,
     re.compile(
         rf"(?i)\b[a-z][a-z0-9+.-]*://{_USER}:"
-        rf"({_USERINFO_CHAR}*[:?#\[\]!$&()*+,;=]{_USERINFO_CHAR}*){_AFTER_AT}"
+        rf"({_USERINFO_CHAR}*[:?#\[\]!$&()*+,;=]{_USERINFO_CHAR}*(?:{_INNER_AT})*"
+        rf"|{_USERINFO_CHAR}+(?:{_INNER_AT})+){_AFTER_AT}"
     ),
     group=1,
     confidence="medium",
 )
 """The same, in any file, for a password holding a character detect-secrets' basic-auth
 pattern stops at (``:/?#[]@!$&'()*+,;=``): ``postgres://app:S3cret#1@db`` or ``pa$$w0rd!``,
-as people write them unencoded, were never reported. Other passwords are left to
-detect-secrets, whose finding keeps its rule id and fingerprint."""
+as people write them unencoded, were never reported. An unencoded ``@`` cut the password at
+its first one, so ``app:p@ssW0rd@db`` was read as the password ``p``, which detect-secrets
+then dropped as too short, and the URL passed: the password runs to the last ``@``. Other
+passwords are left to detect-secrets, whose finding keeps its rule id and fingerprint."""
 NPM_AUTH_TOKEN = SecretPattern(
     "npm-auth-token",
     "npm registry token",

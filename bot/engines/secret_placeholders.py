@@ -7,7 +7,11 @@ of them knows these, which real projects are full of:
 
 - prose: ``"holds-secret": "held a secret"`` (a dictionary of wording), ``app.secret_key =
   "new test key"``;
-- a masked value: ``api_key = "sk_live_***"`` (what a redactor writes);
+- a masked value: ``api_key = "sk_live_***"`` (what a redactor writes), or x's standing
+  for each character (``mysql://mysql_user:XXXXXXXXXXXX@host`` in airflow's docs);
+- what a template or a shell fills in, with only punctuation between: ``<<PLACEHOLDER>>``,
+  ``${PASSWORD}``, ``$(PASSWORD)``, ``{{ password }}``, ``%(password)s``;
+- a password hasher's name: ``password__startswith="md5$$"`` (django's release notes);
 - a placeholder word: ``"password": "pass"``, ``https://user:pass@proxy:8080`` in docs,
   ``client_secret = "asecret"``;
 - credentials for a host reserved for examples (RFC 2606/6761): ``user:pw@example.org``,
@@ -39,7 +43,17 @@ of them knows these, which real projects are full of:
   (random characters, a vendor-shaped key, an entropy hit) keeps its severity, since readers
   copy docs and a real key pasted into one has leaked all the same; only a plainly made-up
   value (the placeholder words make up at least half of it and leave at most 8 characters)
-  is lowered to a notice, never hidden.
+  is lowered to a notice, never hidden. Plain text in a docs folder counts (django's docs
+  are ``docs/**/*.txt``), and so do the few example passwords documentation has copied for
+  decades (``DOC_EXAMPLE_PASSWORDS``: scott/tiger, foobared), and one slip from a word
+  (alembic's ``P@ssw%rd``);
+- in documentation, a test, an examples folder or under an ``example:`` key, one of those
+  well-known passwords or a service's default (``password: 'cassandra'``), or a password
+  repeating the user, host or database name beside it (``amqp://guest:guest@rabbit``,
+  ``postgres:airflow@postgres/airflow``). In application code these still fail: there
+  they may be the real, weak password;
+- in a URL, underscored words naming a credential: ``aws://YOUR_AWS_ACCESS_KEY_ID:
+  YOUR_AWS_SECRET_ACCESS_KEY@``.
 
 A passphrase is prose too, and a weak real password may be a placeholder word, so these are
 not dropped: the stage reports them with low confidence (a notice), which informs without
@@ -54,7 +68,7 @@ import re
 from urllib.parse import unquote
 
 from bot.engines.heuristics import is_test_path
-from bot.engines.secret_files import defines_services
+from bot.engines.secret_files import URL_PASSWORD, defines_services
 
 BASIC_AUTH = "Basic Auth Credentials"
 KEYWORD = "Secret Keyword"
@@ -67,6 +81,8 @@ PLACEHOLDER_WORDS = frozenset(
         "foo", "bar", "baz", "qux", "foobar", "test", "testing", "example", "sample",
         "changeme", "change_me", "dummy", "fake", "placeholder", "redacted", "hidden",
         "your_password", "yourpassword", "mypassword", "xxx", "xxxx",
+        # Python's metasyntactic words, as foo and bar are C's (django's multi-db docs)
+        "spam", "eggs", "ham", "bacon",
     }
 )  # fmt: skip
 PUBLISHED_EXAMPLES = {
@@ -89,6 +105,8 @@ PUBLISHED_EXAMPLES = {
     "AKIAI44QH8DHBEXAMPLE": "AWS's documentation",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": "AWS's documentation",
     "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY": "AWS's documentation",
+    # the SA password of the SQL Server image's page (docker run -e MSSQL_SA_PASSWORD=...)
+    "yourStrong(!)Password": "Microsoft's SQL Server container documentation",
 }
 """Values readers copy from a specification or a vendor's guide: every library implementing
 it has them in its tests and docs, and no service accepts them."""
@@ -102,12 +120,45 @@ COMMON_PASSWORDS = frozenset(
 )  # fmt: skip
 """Dummies of test suites (django's auth tests use letmein, qwerty, testpw, password1)."""
 SERVICE_DEFAULTS = frozenset(
-    {"postgres", "root", "mysql", "mariadb", "mongo", "redis", "guest", "rabbitmq", "minioadmin"}
+    {"postgres", "root", "mysql", "mariadb", "mongo", "redis", "guest", "rabbitmq", "minioadmin", "cassandra"}
 )
-"""The passwords official images' docs and CI services use for their throwaway containers."""
+"""The passwords official images' docs and CI services use for their throwaway containers
+(and Cassandra's default superuser, cassandra/cassandra)."""
+DOC_EXAMPLE_PASSWORDS = frozenset({"tiger", "foobared", "rapunzel", "sekrit", "swordfish"})
+"""Example passwords that generations of documentation have copied, leetspeak undone, so
+that readers recognise them as such: Oracle's demo user scott/tiger (SQLAlchemy's, alembic's
+and celery's database URLs), redis.conf's ``requirepass foobared`` (Redis' docs, redis-py's
+and node-redis' READMEs), axios' README's proxy password ``rapunz3l``, django's
+``"PASSWORD": "s3krit"``, and swordfish, the password of the Marx Brothers' speakeasy.
+They count as placeholder words in documentation, and as examples in tests and examples."""
 _PROSE = re.compile("[A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?(?: [A-Za-z][A-Za-z'\u2019-]*[.,;:!?]?)+")
-_MASK = re.compile(r"\*{3,}|•{3,}")
-_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^\s:/@]*:[^\s@]*@(\[[^\]\s]*\]|[^\s/:?#@\"'`]*)", re.I)
+# a redactor's stars or dots, or a run of x standing for each character (airflow's docs:
+# mysql://mysql_user:XXXXXXXXXXXX@1.1.1.1:3306/mysqldb)
+_MASK = re.compile(r"\*{3,}|•{3,}|[xX]{6,}")
+# a URL with user info: its user, password, host (a name or an IPv6 literal; a host list's
+# ";" or "," ends it) and first path segment (a database's name)
+_URL_CREDENTIALS = re.compile(
+    rf"[a-z][a-z0-9+.-]*://(?P<user>[^\s:/@]*):(?P<password>{URL_PASSWORD})@"
+    r"(?P<host>\[[^\]\s]*\]|[^\s/:?#@;,\"'`]*)(?::\d+)?(?:/(?P<path>[\w.-]+))?",
+    re.I,
+)
+_TEMPLATE = re.compile(
+    r"<<?[A-Za-z_][^<>]*>>?|\$\{[^{}]+\}|\$\([^()]+\)|\$[A-Z_][A-Z0-9_]*|\{\{[^{}]*\}\}|\{%[^%]*%\}"
+    r"|%\(\w+\)[sdr]|%[A-Za-z_]\w*%|#\{[^{}]+\}|\{[A-Za-z_]\w*\}"
+)
+"""What templating engines and shells fill in: ``<password>``, ``<<PLACEHOLDER>>``,
+``${PASSWORD}``, ``$(PASSWORD)``, ``$PASSWORD``, ``{{ password }}``, ``{% ... %}``,
+``%(password)s``, ``%PASSWORD%``, ``#{password}``, ``{password}``."""
+_HASH_PREFIX = re.compile(r"[a-z][a-z0-9_]*\$+")
+"""A password hasher's algorithm and separator, as django stores hashes: the operand of
+``User.objects.filter(password__startswith="md5$$")`` in its release notes."""
+_CREDENTIAL_NAME = (
+    re.compile(r"[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+"),
+    re.compile(r"(?i)secret|passw(?:or)?d|token|key"),
+)
+"""Underscored words, one naming a credential, the way a URL's template writes them:
+``aws://YOUR_AWS_ACCESS_KEY_ID:YOUR_AWS_SECRET_ACCESS_KEY@`` (airflow's docs),
+``sqs://aws_access_key_id:aws_secret_access_key@`` (celery's)."""
 # words of letters joined by "_" or "-" (one trailing digit, as django's new_password1),
 # all lower or all upper case; an HTTP header; or words run together ending in a credential's
 # name: what names a field, a setting or a parameter rather than holding a value
@@ -146,8 +197,50 @@ _EXAMPLE_SUFFIXES = (".example", ".test", ".invalid", ".localhost", *(f".{h}" fo
 
 
 DOC_SUFFIXES = (".md", ".markdown", ".rst", ".adoc", ".asciidoc")
+_DOC_DIRS = frozenset({"doc", "docs", "documentation"})
+_EXAMPLE_DIRS = frozenset({"example", "examples", "sample", "samples"})
+# a line under a key naming an example: airflow's provider.yaml, OpenAPI and JSON Schema
+_EXAMPLE_KEY = re.compile(r"(?i)^[\s#/*-]*[\"']?(?:examples?|samples?)[\"']?\s*[:=]")
+
+
+def is_documentation(path: str) -> bool:
+    """Markdown, reST or AsciiDoc, or plain text in a docs folder or a README: django's
+    docs are reST in ``docs/**/*.txt``."""
+    lowered = path.lower()
+    if lowered.endswith(DOC_SUFFIXES):
+        return True
+    *folders, name = lowered.split("/")
+    return name.endswith(".txt") and (name.startswith("readme") or bool(_DOC_DIRS.intersection(folders)))
+
+
+def _example_place(path: str, line: str) -> bool:
+    """Documentation, a test, an examples folder, or a line under an ``example:`` key."""
+    folders = set(path.lower().split("/")[:-1])
+    return (
+        is_documentation(path)
+        or is_test_path(path)
+        or bool(_EXAMPLE_DIRS & folders)
+        or bool(_EXAMPLE_KEY.match(line))
+    )
+
+
 _LEET = str.maketrans("013457@$", "oieastas")
-_FAKE_WORDS = re.compile("secret|password|passwd|example|sample|changeme|dummy|fake|placeholder|token|key")
+_WORDS = (
+    "secret", "password", "passwd", "example", "sample", "changeme", "dummy", "fake", "placeholder",
+    "token", "key", *sorted(DOC_EXAMPLE_PASSWORDS),
+)  # fmt: skip
+
+
+def _one_edit(word: str) -> str:
+    """A regex for ``word`` with one character changed or one added (``passw%rd``)."""
+    changed = [f"{re.escape(word[:i])}.{re.escape(word[i + 1 :])}" for i in range(len(word))]
+    added = [f"{re.escape(word[:i])}.{re.escape(word[i:])}" for i in range(1, len(word))]
+    return "|".join(changed + added)
+
+
+# the words, and the long ones (7 letters or more, which one slip leaves recognisable)
+# with one character changed or added: P@ssw%rd in alembic's tutorial
+_FAKE_WORDS = re.compile("|".join([*_WORDS, *(_one_edit(w) for w in _WORDS if len(w) >= 7)]))
 _SEPARATORS = frozenset("-_. ")
 
 
@@ -175,14 +268,30 @@ def example_reason(secret_type: str, value: str, line: str, path: str = "") -> s
         return "masked"
     if _placeholder_word(unquote(value).lower().strip()):
         return "placeholder"
+    if _templated(value):
+        return "template"
+    if secret_type != BASIC_AUTH and _HASH_PREFIX.fullmatch(value):
+        return "hash prefix"
     if secret_type != BASIC_AUTH and value.lower() in COMMON_PASSWORDS and is_test_path(path):
         return "common password in a test"
     if secret_type != BASIC_AUTH and value.lower() in SERVICE_DEFAULTS and defines_services(path):
         return "service default"
     if secret_type == BASIC_AUTH and _example_host(line, value):
         return "example host"
-    if path.lower().endswith(DOC_SUFFIXES) and _spelled_fake(unquote(value)):
+    if is_documentation(path) and _spelled_fake(unquote(value)):
         return "example in documentation"
+    if _example_place(path, line):
+        word = unquote(value).lower()
+        if word.translate(_LEET) in DOC_EXAMPLE_PASSWORDS or word in SERVICE_DEFAULTS:
+            return "well-known example"
+        if _repeats_a_name(secret_type, value, line):
+            return "repeated name"
+    if (
+        secret_type == BASIC_AUTH
+        and _CREDENTIAL_NAME[0].fullmatch(value)
+        and _CREDENTIAL_NAME[1].search(value)
+    ):
+        return "name"
     if secret_type != BASIC_AUTH and _file_path(value, line):
         return "file path"
     if secret_type != BASIC_AUTH and _NAME.fullmatch(value):
@@ -212,5 +321,28 @@ def _placeholder_word(word: str) -> bool:
 
 def _example_host(line: str, value: str) -> bool:
     """Whether every URL on ``line`` carrying ``value`` as its password names an example host."""
-    hosts = [m.group(1).lower().strip("[]") for m in _URL_CREDENTIALS.finditer(line) if value in m.group(0)]
+    hosts = [m["host"].lower().strip("[]") for m in _URL_CREDENTIALS.finditer(line) if value in m.group(0)]
     return bool(hosts) and all(h in _EXAMPLE_HOSTS or h.endswith(_EXAMPLE_SUFFIXES) for h in hosts)
+
+
+def _templated(value: str) -> bool:
+    """Whether ``value`` is made of what a template or a shell fills in, with nothing but
+    punctuation between: ``${DB_USER}:${DB_PASS}``, ``<<CLIENT_SECRET>>``, ``{{ password }}``.
+    A literal beside a field (``tok_{{ env }}Zq8...``) is judged as written."""
+    literal = _TEMPLATE.sub("", value)
+    return literal != value and not any(ch.isalnum() for ch in literal)
+
+
+def _repeats_a_name(secret_type: str, value: str, line: str) -> bool:
+    """Whether the password repeats a name written beside it: a URL's user, host or
+    database (``amqp://guest:guest@``, ``postgres:airflow@postgres/airflow``), or the
+    user name given on the same line (``POSTGRES_USER=app -e POSTGRES_PASSWORD=app``)."""
+    word = unquote(value).lower()
+    if secret_type == BASIC_AUTH:
+        for m in _URL_CREDENTIALS.finditer(line):
+            if m["password"] == value:
+                names = {m["user"], m["host"].split(".")[0], m["path"] or ""}
+                return word in {unquote(n).lower() for n in names}
+        return False
+    user = re.compile(rf"(?i)user(?:_?name)?[\"']?\s*[:=]\s*[\"']?{re.escape(value)}(?![\w@$%^&*!?#-])")
+    return bool(user.search(line))

@@ -139,7 +139,15 @@ EXAMPLE_WORDING = {
     "file path": "the path of the file the secret is read from, not the secret",
     "common password in a test": "a well-known dummy password in a test file",
     "service default": "the default password of a database or broker container in a Compose file or CI job",
-    "example in documentation": "a made-up example in documentation (it spells a placeholder word)",
+    "example in documentation": (
+        "a made-up example in documentation (it spells a placeholder or a well-known example word)"
+    ),
+    "template": "a template's or a shell's placeholder, filled in elsewhere",
+    "hash prefix": "the name of a password hash's algorithm, not a password",
+    "well-known example": (
+        "an example or default password that documentation has long used (scott/tiger, foobared, guest)"
+    ),
+    "repeated name": "the user, host or database name repeated, as examples and dev setups write it",
 }
 
 

@@ -178,3 +178,12 @@ def test_masking_keeps_every_line_and_counts_each_secret_once():
     assert masked.text == "a\n+KEY = 'AKIA***'\n\nsee AKIA***\nb"
     assert masked.count == 1
     assert mask_secrets("no secrets here\n\n").text == "no secrets here\n\n"
+
+
+def test_a_url_password_with_an_unencoded_at_is_masked_whole():
+    """detect-secrets reads ``p`` as the password of ``postgres://app:p@ss...@db`` and drops
+    it as too short: the whole password went to the provider."""
+    password = "p@" + "ssZq8tLm2vXw9"
+    masked = mask_secrets(f'+DATABASE_URL = "postgres://app:{password}@db.internal:5432/app"\n+x = 1')
+    assert masked.text == '+DATABASE_URL = "postgres://app:***@db.internal:5432/app"\n+x = 1'
+    assert masked.count == 1

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bot.engines import secrets_scan
 from bot.engines.llm.protocol import Message
 from bot.engines.redaction import PRIVATE_KEY_BLOCK, find_secrets, mask
+from bot.engines.secret_files import URL_CREDENTIALS_RESERVED
 from bot.errors import EngineError
 
 _KEY_MATERIAL = re.compile(r"[A-Za-z0-9/][A-Za-z0-9+/=]{15,}")
@@ -97,10 +98,14 @@ def _mask_key_blocks(lines: list[str]) -> tuple[int, set[int]]:
 
 
 def _own_pattern_values(lines: Sequence[str]) -> dict[str, tuple[str, set[int]]]:
-    """Each value Shunter's named patterns find: its mask and the lines it was found on."""
+    """Each value Shunter's named patterns find: its mask and the lines it was found on.
+
+    With them, a URL's password holding a character detect-secrets' basic-auth detector
+    stops at: ``postgres://app:p@ss...@db`` went out whole, since detect-secrets read ``p``
+    and dropped it as too short."""
     values: dict[str, tuple[str, set[int]]] = {}
     for number, line in enumerate(lines, start=1):
-        for match in find_secrets(line):
+        for match in find_secrets(line, (URL_CREDENTIALS_RESERVED,)):
             if match.pattern.id != "private-key":  # its body was masked with the block
                 values.setdefault(match.value, (match.masked, set()))[1].add(number)
     return values
