@@ -45,3 +45,14 @@ def test_readme_states_each_default_permission():
         for verb, rule in Commands().rules.items()
     }
     assert readme_permissions() == expected
+
+
+def test_readme_names_every_check_run_button():
+    """The buttons Shunter puts on its check runs are the ones the README describes."""
+    from bot.publishing.check_runs import _actions
+
+    text = README.read_text()
+    paragraph = text.split("Check-run buttons:", 1)[1].split("\n\n", 1)[0]
+    described = re.findall(r"\*\*([^*]+)\*\*", paragraph.split(". A click", 1)[0])
+    offered = [action["label"] for action in _actions(has_fixes=True, has_findings=True)]
+    assert described == offered

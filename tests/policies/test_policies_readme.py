@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +41,82 @@ def test_example_mentions_every_setting() -> None:
     everything.discard(("llm",))
     missing = sorted(".".join(p) for p in everything - written)
     assert not missing, f"the README example lacks: {missing}"
+
+
+def _schema_nodes() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Every property of the JSON Schema with its path (``*`` for a mapping's values), refs
+    resolved; alternatives (``anyOf``) and list items folded into their property's path."""
+    schema = ShunterConfig.model_json_schema()
+    defs = schema.get("$defs", {})
+
+    def walk(node: dict[str, Any], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+        while "$ref" in node:
+            node = defs[node["$ref"].rsplit("/", 1)[1]]
+        yield path, node
+        for alternative in node.get("anyOf", []):
+            yield from walk(alternative, path)
+        if isinstance(node.get("items"), dict):
+            yield from walk(node["items"], path)
+        for key, sub in node.get("properties", {}).items():
+            yield from walk(sub, (*path, key))
+        if isinstance(node.get("additionalProperties"), dict):
+            yield from walk(node["additionalProperties"], (*path, "*"))
+
+    return list(walk(schema, ()))
+
+
+def _example_comments() -> dict[str, str]:
+    """The comments of the annotated example, joined per top-level section."""
+    comments: dict[str, list[str]] = {}
+    section = ""
+    for line in _example().splitlines():
+        if match := re.match(r"([a-z_]+):", line):
+            section = match.group(1)
+        if "#" in line:
+            comments.setdefault(section, []).append(line.split("#", 1)[1])
+    return {name: " ".join(lines) for name, lines in comments.items()}
+
+
+def test_example_names_every_allowed_value() -> None:
+    """Each value a key accepts from a fixed set (a trigger, a filter mode, a scanner, a
+    permission, an auto_apply mode...) is named in the comments of the example's section,
+    so a value added to the schema cannot go undocumented."""
+    comments = _example_comments()
+    missing = []
+    for path, node in _schema_nodes():
+        allowed = node.get("enum", []) + ([node["const"]] if "const" in node else [])
+        for value in allowed:
+            if not re.search(rf"(?<![\w-]){re.escape(str(value))}(?![\w-])", comments.get(path[0], "")):
+                missing.append(f"{'.'.join(path)}: {value}")
+    assert missing == []
+
+
+def _example_paths() -> Iterator[tuple[tuple[str, ...], str]]:
+    """Each key line of the example as its dotted path (list entries aside) and its comment."""
+    stack: list[tuple[int, str]] = []
+    for line in _example().splitlines():
+        match = re.match(r"( *)([a-z_]+):(.*)", line)
+        if match is None:
+            continue
+        indent = len(match.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, match.group(2)))
+        yield tuple(key for _, key in stack), match.group(3).partition("#")[2]
+
+
+def test_example_states_each_range() -> None:
+    """A range in a comment (``# 0..50``, ``# up to 600``) is the schema's bound for that key."""
+    bounds: dict[tuple[str, ...], dict[str, Any]] = {}
+    for path, node in _schema_nodes():
+        bounds.setdefault(path, {}).update({k: node[k] for k in ("minimum", "maximum") if k in node})
+    checked = 0
+    for path, comment in _example_paths():
+        node = bounds.get(path, {})
+        if match := re.search(r"\b(\d+)\.\.(\d+)\b", comment):
+            assert (node.get("minimum"), node.get("maximum")) == tuple(map(int, match.groups())), path
+            checked += 1
+        elif match := re.search(r"\bup to (\d+)\b", comment):
+            assert node.get("maximum") == int(match.group(1)), path
+            checked += 1
+    assert checked >= 8  # the ranges the example states (0..50 inline comments, 1..20 attempts, ...)
