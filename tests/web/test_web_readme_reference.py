@@ -169,6 +169,71 @@ def test_the_settings_table_states_each_default(name: str) -> None:
     assert _scalar(stated.group(1)) == _scalar(str(default)), (env, cell, default)
 
 
+
+def _environment_reads(root: Path) -> set[str]:
+    """The ``SHUNTER_*`` names code under ``root`` reads from the environment directly
+    (``os.environ.get(NAME)``, ``environ[NAME]``, ``os.getenv(NAME)``), a module constant's
+    value included, whatever module defines it."""
+    import ast
+
+    trees = [ast.parse(path.read_text(), str(path)) for path in sorted(root.rglob("*.py"))]
+    constants = {
+        target.id: node.value.value
+        for tree in trees
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name) and isinstance(node.value.value, str)
+    }
+
+    def named(node: ast.AST | None) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        key = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+        return constants.get(key)
+
+    def environ(node: ast.AST) -> bool:
+        return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+            isinstance(node, ast.Name) and node.id == "environ"
+        )
+
+    reads = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            arg: ast.AST | None = None
+            if isinstance(node, ast.Call) and node.args:
+                func = node.func
+                if (isinstance(func, ast.Name) and func.id == "getenv") or (
+                    isinstance(func, ast.Attribute)
+                    and (func.attr == "getenv" or (func.attr == "get" and environ(func.value)))
+                ):
+                    arg = node.args[0]
+            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and environ(node.value):
+                arg = node.slice
+            name = named(arg)
+            if name and name.startswith("SHUNTER_"):
+                reads.add(name)
+    return reads
+
+
+def test_every_variable_the_code_reads_is_in_the_settings_table() -> None:
+    """Code that reads a ``SHUNTER_*`` variable straight from the environment (a stage, the
+    sandbox, the demo) bypasses ``Settings``: its variable must still be a row of the table."""
+    reads = _environment_reads(Path(__file__).resolve().parents[2] / "bot")
+    assert {"SHUNTER_SCRATCH_DIR", "SHUNTER_SANDBOX_UID", "SHUNTER_LLM_KEYS"} <= reads  # found at all
+    assert sorted(reads - set(SETTING_ROWS)) == []
+
+
+def test_environment_reads_are_found_however_written(tmp_path: Path) -> None:
+    (tmp_path / "names.py").write_text('NEW_ENV = "SHUNTER_NEW_KNOB"\n')
+    (tmp_path / "use.py").write_text(
+        "import os\nfrom os import environ, getenv\nfrom names import NEW_ENV\n"
+        'a = os.environ.get(NEW_ENV)\nb = environ["SHUNTER_OTHER"]\nc = getenv("SHUNTER_THIRD", "x")\n'
+        'os.environ["SHUNTER_WRITTEN"] = "1"\n'
+    )
+    assert _environment_reads(tmp_path) == {"SHUNTER_NEW_KNOB", "SHUNTER_OTHER", "SHUNTER_THIRD"}
+
+
 # -- .github/shunter.yml: the patches table -------------------------------------------------
 
 
