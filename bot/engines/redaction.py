@@ -239,11 +239,23 @@ def looks_like_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.search(value)) or value.startswith(("os.environ", "$"))
 
 
+# A URL's password, whatever it looks like: a DSN in an error message or a log line
+# (redis://:pw@host, postgresql://app:pw@db) names a real credential even when it is short
+# or plain, which the shape patterns above let pass. The user may be empty (Redis's); an
+# unencoded "@" in the password runs to the authority's last "@", as URL parsers read it.
+_URL_PASSWORD = re.compile(
+    r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/?#@\"'`<>{}]*:)"
+    r"([^\s/@\"'`<>{}]+(?:@[^\s/?#@:;,\"'`<>{}]+)*)(?=@[\w\[])"
+)
+
+
 def redact(text: str) -> str:
-    """``text`` with every known secret masked and private-key bodies removed."""
+    """``text`` with every known secret and every URL's password masked, and private-key
+    bodies removed."""
     if not text:
         return text
     text = PRIVATE_KEY_BLOCK.sub(lambda m: f"-----BEGIN {m.group(1)}----- [redacted]", text)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + ("***" if m.group(2) != "***" else m.group(2)), text)
     matches = sorted(find_secrets(text), key=lambda m: m.start)
     if not matches:
         return text

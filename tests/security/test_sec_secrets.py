@@ -266,3 +266,27 @@ def test_an_annotated_secret_in_a_settings_class_fails_the_check(pr) -> None:
     assert found == [(6, "secret.generic-secret-assignment", Severity.WARNING)]  # change-me is a placeholder
     assert result.metrics["conclusion"] == "failure"
     assert not any("Qm7v" in text for text in [result.summary, *(f.message for f in result.findings)])
+
+
+@pytest.mark.parametrize(
+    ("line", "password"),
+    [
+        ("Redis at redis://:hunter2@redis.internal:6379/0 refused", "hunter2"),  # no user, a plain word
+        ("postgresql://shunter:p@ss@db.internal/shunter is down", "p@ss"),  # an unencoded "@"
+        ("fetch from https://x-access-token:ghs_16C7e42F292c6912E7710c838347Ae178B4a@h/o/r.git", "ghs_16C7"),
+    ],
+)
+def test_a_urls_password_is_masked_in_logs_however_plain(
+    caplog: pytest.LogCaptureFixture, line: str, password: str
+) -> None:
+    """A DSN in an error message names a real credential even when it is short or plain,
+    which the secret shapes let pass: the log filter masked none of the first two."""
+    logger = logging.getLogger("shunter.test.redaction.urls")
+    logger.addFilter(redaction.RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="shunter.test.redaction.urls"):
+        logger.info("%s", line)
+    assert password not in caplog.text and ":***@" in caplog.text
+    assert password not in json.dumps(redaction.structlog_processor(None, "info", {"event": line}))
+    assert redaction.redact("see https://github.com/o/r, git@github.com:o/r.git, https://user@h/x") == (
+        "see https://github.com/o/r, git@github.com:o/r.git, https://user@h/x"
+    )
