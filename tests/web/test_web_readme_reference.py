@@ -306,3 +306,36 @@ def test_the_readme_names_every_exported_metric() -> None:
     exported = _exported_metrics()
     assert sorted(exported - named) == []
     assert sorted(named - exported - set(FORMER_METRICS)) == []
+
+
+# -- Agent patches: the refusal reasons -----------------------------------------------------
+
+
+def _refusal_codes(root: Path) -> set[str]:
+    """The reason codes code under ``root`` refuses a change request with."""
+    import ast
+
+    codes = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"ChangeRejected", "_rejected"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                codes.add(node.args[0].value)
+    return codes
+
+
+def test_the_refusal_table_names_every_reason() -> None:
+    """"Every refusal has a reason code, shown in the PR reply and in `shunter queue show`":
+    an operator looks the code up in this table (path_too_long, not_a_file, duplicate_path,
+    rename_target_exists, empty_change, bad_repo, bad_branch and bad_sha were missing)."""
+    section = README.split("### What is checked before anything is queued", 1)[1].split("\n### ", 1)[0]
+    listed = {code for row in _rows(section) for code in re.findall(r"`([a-z_]+)`", row[0])}
+    raised = _refusal_codes(Path(__file__).resolve().parents[2] / "bot")
+    assert {"path_traversal", "approval_required"} <= raised  # found at all
+    assert sorted(raised - listed) == []
+    assert sorted(listed - raised) == []
