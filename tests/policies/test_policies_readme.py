@@ -120,3 +120,29 @@ def test_example_states_each_range() -> None:
             assert node.get("maximum") == int(match.group(1)), path
             checked += 1
     assert checked >= 8  # the ranges the example states (0..50 inline comments, 1..20 attempts, ...)
+
+
+# Decision codes the README's "Policy decisions" section need not name, with why.
+UNNAMED_DECISIONS = {"unknown_stage": "asked for a stage that does not exist: a caller's bug, never a user's"}
+
+
+def test_policy_decisions_name_every_code() -> None:
+    """Each code a policy decision (or the planner's pause) gives is named where the README
+    explains the decisions: `triggered`, `paused` and `unknown_command` were not."""
+    import ast
+
+    codes = set()
+    for module in ("bot/policies/decisions.py", "bot/pipeline/decide.py"):
+        for node in ast.walk(ast.parse((ROOT / module).read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            position = {"Decision": 1, "StageVerdict": 2}.get(node.func.id)  # the code's argument
+            if position is not None and len(node.args) > position:
+                code = node.args[position]
+                if isinstance(code, ast.Constant) and isinstance(code.value, str):
+                    codes.add(code.value)
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### Policy decisions, with reasons", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", section))
+    assert {"will_run", "paused", "within_policy"} <= codes  # found at all
+    assert sorted(codes - named - set(UNNAMED_DECISIONS)) == []
