@@ -146,3 +146,32 @@ def test_policy_decisions_name_every_code() -> None:
     named = set(re.findall(r"`([a-z_]+)`", section))
     assert {"will_run", "paused", "within_policy"} <= codes  # found at all
     assert sorted(codes - named - set(UNNAMED_DECISIONS)) == []
+
+
+def test_every_config_snippet_is_valid() -> None:
+    """Each ```yaml block of the README is a config Shunter accepts, not only the annotated
+    example: readers paste the security stage's block as it stands."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 3
+    problems = [p.render() for block in blocks for p in parse_config(block, file="README").problems]
+    assert problems == []
+
+
+def test_the_rules_table_matches_the_rule_files() -> None:
+    """The security stage's table of Shunter's rules: one row per file in policies/rules,
+    with its CWE, and a fix patch named exactly for the rules that carry an autofix."""
+    import yaml
+
+    text = (ROOT / "README.md").read_text()
+    rows = {
+        cells[0].strip("`"): cells
+        for line in text.splitlines()
+        if line.startswith("| `shunter.")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    rules = [yaml.safe_load(path.read_text()) for path in sorted((ROOT / "policies" / "rules").glob("*.yml"))]
+    assert sorted(rows) == sorted(rule["id"] for rule in rules)
+    for rule in rules:
+        _id, cwe, _finds, fix = rows[rule["id"]]
+        assert int(cwe) == rule["cwe"], rule["id"]
+        assert (fix != "—") == bool(rule.get("autofix")), rule["id"]
