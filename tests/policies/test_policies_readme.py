@@ -175,3 +175,15 @@ def test_the_rules_table_matches_the_rule_files() -> None:
         _id, cwe, _finds, fix = rows[rule["id"]]
         assert int(cwe) == rule["cwe"], rule["id"]
         assert (fix != "—") == bool(rule.get("autofix")), rule["id"]
+
+
+def test_the_presets_named_are_the_presets_shipped() -> None:
+    """The Presets table and the example's `extends` comment list exactly the shipped presets."""
+    from bot.policies.presets import preset_names
+
+    text = (ROOT / "README.md").read_text()
+    table = text.split("### Presets", 1)[1].split("\n### ", 1)[0]
+    assert sorted(re.findall(r"^\| `([a-z-]+)` \|", table, re.M)) == sorted(preset_names())
+    comment = re.search(r"preset shipped\n# with Shunter \(([^)]*)\)", _example())
+    assert comment is not None
+    assert sorted(comment.group(1).split(", ")) == sorted(preset_names())
