@@ -339,3 +339,20 @@ def test_the_refusal_table_names_every_reason() -> None:
     assert {"path_traversal", "approval_required"} <= raised  # found at all
     assert sorted(raised - listed) == []
     assert sorted(listed - raised) == []
+
+
+# -- Architecture: the package table --------------------------------------------------------
+
+
+def test_the_package_table_names_every_package_and_module() -> None:
+    """A maintainer finds code through the Architecture table: every package and top-level
+    module under bot/ has a row (cli, demo, doctor, local_run, settings, runtime and the
+    other modules beside the packages had none), and every path a row names exists."""
+    root = Path(__file__).resolve().parents[2]
+    section = _section("## Architecture")
+    named = {path for row in _rows(section) for path in re.findall(r"`([\w./-]+/?)`", row[0])}
+    present = {f"bot/{p.name}/" for p in (root / "bot").iterdir() if (p / "__init__.py").is_file()}
+    present |= {f"bot/{p.name}" for p in (root / "bot").glob("*.py") if p.name != "__init__.py"}
+    assert len(present) > 20  # found at all
+    assert sorted(present - named) == []
+    assert sorted(path for path in named if not (root / path).exists()) == []
