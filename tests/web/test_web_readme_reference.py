@@ -315,7 +315,7 @@ def _refusal_codes(root: Path) -> set[str]:
     """The reason codes code under ``root`` refuses a change request with."""
     import ast
 
-    codes = set()
+    codes: set[str] = set()
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if (
@@ -324,6 +324,7 @@ def _refusal_codes(root: Path) -> set[str]:
                 and node.func.id in {"ChangeRejected", "_rejected"}
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
             ):
                 codes.add(node.args[0].value)
     return codes
@@ -356,3 +357,40 @@ def test_the_package_table_names_every_package_and_module() -> None:
     assert len(present) > 20  # found at all
     assert sorted(present - named) == []
     assert sorted(path for path in named if not (root / path).exists()) == []
+
+
+# -- Every `shunter ...` the README shows ---------------------------------------------------
+
+
+def _shown_command_lines() -> set[str]:
+    """Each `shunter ...` command line the README shows: in inline code, and as the lines of
+    its shell and plain code blocks that start with one (a trailing comment cut off)."""
+    shown = set(re.findall(r"`(shunter [a-z][^`\n]*)`", README))
+    fence: str | None = None
+    for line in README.splitlines():
+        if line.startswith("```"):
+            fence = None if fence is not None else line[3:].strip() or "text"
+        elif fence in {"bash", "text"} and re.match(r"shunter [a-z]", line):
+            shown.add(line.split("#", 1)[0].strip())
+    return shown
+
+
+def test_every_command_line_shown_exists() -> None:
+    """Beyond the command table: every command and option the README shows anywhere (the
+    config CLI block, the merge queue's, Quick start) is one `shunter` has, so an operator
+    who types what the README says gets that command, not a usage error."""
+    shown = _shown_command_lines()
+    assert {"shunter config explain --file FILE", "shunter serve --with-worker"} <= shown
+    wrong = []
+    for line in sorted(shown):
+        words = _words(line)[1:]
+        path = [words.pop(0)]
+        while isinstance(group := _command(path), click.Group) and words and words[0] in group.commands:
+            path.append(words.pop(0))
+        if isinstance(_command(path), click.Group):
+            wrong.append(f"{line}: `shunter {' '.join(path)}` has no subcommand {words[:1]}")
+            continue
+        missing = sorted(set(re.findall(r"--[a-z][a-z-]*", line)) - _options(_command(path)))
+        if missing:
+            wrong.append(f"{line}: {missing}")
+    assert wrong == []
