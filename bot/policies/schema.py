@@ -132,7 +132,8 @@ DEFAULT_TRIGGERS: list[Trigger] = [
 
 
 class PathFilter(Strict):
-    """Run the stage only when a changed file matches ``include`` and not ``exclude``."""
+    """The changed files the stage looks at: those matching ``include`` and not ``exclude``.
+    When none match, the stage still runs, on nothing, and passes."""
 
     include: list[str] = Field(
         default_factory=lambda: ["**"],

@@ -187,3 +187,18 @@ def test_the_presets_named_are_the_presets_shipped() -> None:
     comment = re.search(r"preset shipped\n# with Shunter \(([^)]*)\)", _example())
     assert comment is not None
     assert sorted(comment.group(1).split(", ")) == sorted(preset_names())
+
+
+def test_paths_choose_files_but_never_skip_a_stage() -> None:
+    """As the README's policy decisions say: the planner knows no changed files, so a stage
+    whose `paths` match none of them is still planned (it runs on nothing and passes); the
+    README said such a stage was skipped as `no_matching_paths`."""
+    from bot.pipeline.decide import plan_stages
+    from bot.pipeline.facts import Target
+
+    config = ShunterConfig.model_validate({"stages": {"review": {"paths": {"include": ["docs/**"]}}}})
+    target = Target(
+        repo="o/r", installation_id=1, head_sha="a" * 40, base_ref="main", clone_url="", trigger="opened", number=1
+    )
+    verdicts = {v.stage.value: (v.run, v.code) for v in plan_stages(config, target)}
+    assert verdicts["review"] == (True, "will_run")
