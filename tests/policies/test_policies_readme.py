@@ -202,3 +202,27 @@ def test_paths_choose_files_but_never_skip_a_stage() -> None:
     )
     verdicts = {v.stage.value: (v.run, v.code) for v in plan_stages(config, target)}
     assert verdicts["review"] == (True, "will_run")
+
+
+def test_a_trigger_nothing_sends_is_called_so() -> None:
+    """`on:` accepts `schedule`, but no event or job plans stages with it: the README listed it
+    among what starts a stage. Every trigger the schema accepts is one the pull-request events
+    plan with or a name the pipeline uses, or the example says nothing sends it."""
+    import ast
+    from typing import get_args
+
+    from bot.events.pulls import PLANNING_ACTIONS
+    from bot.policies.schema import Trigger
+
+    used = set(PLANNING_ACTIONS)
+    for folder in ("bot/pipeline", "bot/events"):
+        for path in (ROOT / folder).glob("*.py"):
+            used |= {
+                node.value
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            }
+    unsent = sorted(set(get_args(Trigger)) - used)
+    assert "opened" in used and "check_run" in used  # found at all
+    example = " ".join(line.strip(" #") for line in _example().splitlines())
+    assert [t for t in unsent if f"{t} is accepted, but nothing runs stages" not in example] == []
