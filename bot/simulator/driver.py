@@ -248,6 +248,26 @@ class Simulator:
         with self.world.lock:
             self.world.installations[self.installation_id(full_name)].permissions = dict(permissions)
 
+    def suspend(self, account: str, *, sender: str | None = None) -> None:
+        """Suspend the App's installation on ``account``: its tokens stop working and GitHub
+        refuses new ones (403) until :meth:`unsuspend`. Sends ``installation`` ``suspend``."""
+        self._suspend(account, True, sender)
+
+    def unsuspend(self, account: str, *, sender: str | None = None) -> None:
+        self._suspend(account, False, sender)
+
+    def _suspend(self, account: str, suspended: bool, sender: str | None) -> None:
+        with self.world.lock:
+            inst = next(i for i in self.world.installations.values() if i.account.lower() == account.lower())
+            inst.suspended = suspended
+            inst.suspended_by = (sender or account) if suspended else None
+            inst.suspended_at = self.world.clock.now() if suspended else None
+            if suspended:
+                for name in [t for t, tok in self.world.tokens.items() if tok.installation_id == inst.id]:
+                    del self.world.tokens[name]
+            action = "suspend" if suspended else "unsuspend"
+            self.hub.emit(self.hub.events.installation(action, inst, sender or account))
+
     def advance_time(self, seconds: float) -> None:
         """Move the simulated clock (tokens and JWTs expire against it)."""
         self.world.clock.advance(seconds)
@@ -349,6 +369,48 @@ class Simulator:
                 repo.git.references.delete(ref)
             self.world.repos[repo.full_name.lower()] = repo
             return self._handle(repo)
+
+    def rename_repo(self, full_name: str, new_name: str, *, sender: str | None = None) -> RepoHandle:
+        """Rename a repository (the old name redirects); sends ``repository`` ``renamed``."""
+        with self.world.lock:
+            repo = self._repo(full_name)
+            old = repo.name
+            repo = self.world.move_repo(repo.full_name, f"{repo.owner}/{new_name}")
+            changes = {"repository": {"name": {"from": old}}}
+            self.hub.emit(self.hub.events.repository("renamed", repo, sender or repo.owner, changes))
+            return self._handle(repo)
+
+    def transfer_repo(self, full_name: str, new_owner: str, *, sender: str | None = None) -> RepoHandle:
+        """Transfer a repository to another account (the old name redirects); sends
+        ``repository`` ``transferred`` (delivered when the App is installed on the new owner)."""
+        with self.world.lock:
+            repo = self._repo(full_name)
+            was = self.world.user(repo.owner)
+            repo = self.world.move_repo(repo.full_name, f"{self.world.user(new_owner).login}/{repo.name}")
+            kind = "organization" if was.type == "Organization" else "user"
+            changes = {"owner": {"from": {kind: self.hub.shapes.user(was.login)}}}
+            self.hub.emit(self.hub.events.repository("transferred", repo, sender or was.login, changes))
+            return self._handle(repo)
+
+    def set_default_branch(self, full_name: str, branch: str, *, sender: str | None = None) -> None:
+        """Make ``branch`` (which must exist) the default; sends ``repository`` ``edited``
+        with ``changes.default_branch.from``."""
+        with self.world.lock:
+            repo = self._repo(full_name)
+            if gitstore.ref_sha(repo.git, f"refs/heads/{branch}") is None:
+                raise KeyError(f"no branch {branch} in {full_name}")
+            old, repo.default_branch = repo.default_branch, branch
+            changes = {"default_branch": {"from": old}}
+            self.hub.emit(self.hub.events.repository("edited", repo, sender or repo.owner, changes))
+
+    def archive(self, full_name: str, *, archived: bool = True, sender: str | None = None) -> None:
+        """Archive (or unarchive) a repository: GitHub refuses every write to it with 403.
+        Sends ``repository`` ``archived`` (``unarchived``)."""
+        with self.world.lock:
+            repo = self._repo(full_name)
+            repo.archived = archived
+            action = "archived" if archived else "unarchived"
+            self.hub.emit(self.hub.events.repository(action, repo, sender or repo.owner))
 
     def _sig(self, login: str) -> Any:
         user = self.world.user(login)

@@ -274,6 +274,17 @@ class Events:
             **self._common(repo, sender),
         }
 
+    def repository(
+        self, action: str, repo: Repo, sender: str, changes: Json | None = None
+    ) -> tuple[str, Json]:
+        """``repository``: ``renamed`` (changes.repository.name.from), ``transferred``
+        (changes.owner.from.user or .organization), ``edited`` (e.g.
+        changes.default_branch.from), ``archived``, ``unarchived``..."""
+        payload: Json = {"action": action}
+        if changes is not None:
+            payload["changes"] = changes
+        return "repository", {**payload, **self._common(repo, sender)}
+
     def installation(self, action: str, inst: Installation, sender: str) -> tuple[str, Json]:
         repos = self.world.installation_repos(inst)
         return "installation", {

@@ -102,12 +102,21 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if caller.kind == "anonymous" and (pushing or repo is None or repo.private):
         return _unauthorized("Authentication required.")
     upstream = repo is not None and upstream_may_push(hub.world, caller, repo)
+    moved_to = hub.world.moved.get(f"{owner}/{name}".lower()) if repo is None else None
+    if moved_to is not None:  # a renamed or transferred repository: git follows GitHub there
+        old = f"/{owner}/{request.match_info['name']}"
+        path = request.rel_url.raw_path.replace(old, f"/{moved_to}.git", 1)
+        query = request.rel_url.raw_query_string
+        location = str(request.url.with_path(path, encoded=True)) + (f"?{query}" if query else "")
+        return web.Response(status=301, headers={"Location": location})
     if repo is None or not (can_see(hub.world, caller, repo) or upstream):
         return web.Response(status=404, text="Repository not found.\n")
     if pushing and (caller.kind != "installation" or not has_permission(caller, "contents", "write")):
         return web.Response(
             status=403, text=f"Permission to {repo.full_name}.git denied to {hub.bot_login}.\n"
         )
+    if pushing and repo.archived:
+        return web.Response(status=403, text="This repository was archived so it is read-only.\n")
     body = await request.read()
     with hub.world.lock:
         before = gitstore.all_refs(repo.git) if tail == "git-receive-pack" else {}

@@ -126,7 +126,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             _spend(hub, caller, request.path)
             if hub.faults.too_fast(request.method, caller.installation_id, time.monotonic()):
                 raise secondary_limit(hub.faults.pacing_retry_after)
-            response = await handler(request)
+            response = _moved(hub, request) or await handler(request)
         if lost is not None:
             _lose_answer(request, response, lost)
     except ApiError as exc:
@@ -159,6 +159,39 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     response.headers["Date"] = email.utils.format_datetime(hub.world.clock.now(), usegmt=True)
     _record(hub, request, raw, response.status, caller, is_git)
     return response
+
+
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+ARCHIVED = "Repository was archived so is read-only."
+
+
+def _moved(hub: Hub, request: web.Request) -> web.Response | None:
+    """GitHub's answers about a repository's lifecycle, before any route runs: a renamed
+    or transferred repository's old name answers ``301 Moved Permanently`` to a GET and
+    ``307 Temporary Redirect`` to any other method, to be repeated there as it was (GitHub
+    points to ``/repositories/{id}``; here, to the new name's same path), and an archived
+    repository refuses every write with 403."""
+    owner, name = request.match_info.get("owner"), request.match_info.get("repo")
+    if not owner or not name:
+        return None
+    with hub.world.lock:
+        repo = hub.world.repo(f"{owner}/{name}")
+        moved_to = hub.world.moved.get(f"{owner}/{name}".lower()) if repo is None else None
+        archived = repo is not None and repo.archived
+    if moved_to is not None:
+        path = request.rel_url.raw_path.replace(f"/repos/{owner}/{name}", f"/repos/{moved_to}", 1)
+        query = request.rel_url.raw_query_string
+        location = str(request.url.with_path(path, encoded=True)) + (f"?{query}" if query else "")
+        permanent = request.method in ("GET", "HEAD")
+        body = {
+            "message": "Moved Permanently" if permanent else "Temporary Redirect",
+            "url": location,
+            "documentation_url": "https://docs.github.com/v3/#http-redirects",
+        }
+        return json_answer(body, 301 if permanent else 307, {"Location": location})
+    if archived and request.method in WRITES:
+        raise ApiError(403, ARCHIVED)
+    return None
 
 
 def _lose_answer(request: web.Request, response: web.StreamResponse, fault: Fault) -> None:

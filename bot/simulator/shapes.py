@@ -159,8 +159,8 @@ class Shapes:
             "single_file_name": None,
             "has_multiple_single_files": False,
             "single_file_paths": [],
-            "suspended_by": None,
-            "suspended_at": None,
+            "suspended_by": self.user(inst.suspended_by) if inst.suspended_by else None,
+            "suspended_at": iso(inst.suspended_at) if inst.suspended_at else None,
         }
 
     # -- repositories --------------------------------------------------------------------
@@ -247,7 +247,7 @@ class Shapes:
             "has_pages": False,
             "has_downloads": True,
             "has_discussions": False,
-            "archived": False,
+            "archived": repo.archived,
             "disabled": False,
             "visibility": "private" if repo.private else "public",
             "license": None,

@@ -93,6 +93,8 @@ class Installation:
     repositories: set[str]  # full names when "selected"
     created_at: datetime
     suspended: bool = False
+    suspended_by: str | None = None
+    suspended_at: datetime | None = None
 
 
 @dataclass
@@ -139,6 +141,8 @@ class Repo:
     """Branch name -> its protection or ruleset (none by default: any push lands)."""
     signed: set[str] = field(default_factory=set)
     """Commits GitHub signed: made through the Git Data API without an author of the caller's."""
+    archived: bool = False
+    """Read-only: GitHub refuses every write (REST and git pushes) with 403."""
     _git: pygit2.Repository | None = None
 
     @property
@@ -332,6 +336,9 @@ class World:
         self.workflow_runs: dict[int, WorkflowRun] = {}
         self.deliveries: list[Delivery] = []
         self.sarifs: dict[str, dict[str, Any]] = {}  # code scanning uploads by id
+        self.moved: dict[str, str] = {}
+        """Old full name (lower case) of a renamed or transferred repository -> its new one:
+        GitHub redirects requests to the old name."""
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -350,6 +357,48 @@ class World:
 
     def repo(self, full_name: str) -> Repo | None:
         return self.repos.get(full_name.lower())
+
+    def move_repo(self, old: str, new: str) -> Repo:
+        """Rename or transfer ``old`` to ``new`` (``owner/name``): every record follows it,
+        and the old name redirects (:attr:`moved`) until a repository takes it again."""
+        repo = self.repos.pop(old.lower())
+        before = repo.full_name
+        repo.owner, _, repo.name = new.partition("/")
+        after = repo.full_name
+        self.repos[after.lower()] = repo
+        self.moved.pop(after.lower(), None)
+        self.moved[before.lower()] = after
+        for key, target in list(self.moved.items()):
+            if target == before:
+                self.moved[key] = after
+        for (name, number), pull in list(self.pulls.items()):
+            if pull.head_repo == before:
+                pull.head_repo = after
+            if name == before.lower():
+                del self.pulls[(name, number)]
+                pull.repo = after
+                self.pulls[(after.lower(), number)] = pull
+        records: list[Any] = [
+            *self.issue_comments.values(),
+            *self.reviews.values(),
+            *self.review_comments.values(),
+            *self.check_suites.values(),
+            *self.check_runs.values(),
+            *self.workflow_runs.values(),
+        ]
+        for record in records:
+            if record.repo == before:
+                record.repo = after
+        for other in self.repos.values():
+            if other.fork_of == before:
+                other.fork_of = after
+        for inst in self.installations.values():
+            if before in inst.repositories:
+                inst.repositories = (inst.repositories - {before}) | {after}
+        for token in self.tokens.values():
+            if token.repositories is not None and before.lower() in token.repositories:
+                token.repositories = (token.repositories - {before.lower()}) | {after.lower()}
+        return repo
 
     def installation_for(self, full_name: str) -> Installation | None:
         repo = self.repo(full_name)
