@@ -226,3 +226,19 @@ def test_a_trigger_nothing_sends_is_called_so() -> None:
     assert "opened" in used and "check_run" in used  # found at all
     example = " ".join(line.strip(" #") for line in _example().splitlines())
     assert [t for t in unsent if f"{t} is accepted, but nothing runs stages" not in example] == []
+
+
+def test_adding_the_enable_label_runs_a_stage_only_with_labeled_in_on() -> None:
+    """The README said a stage skipped for a missing `labels.enable` label runs once the label
+    is added; the `labeled` event starts it only when `labeled` is in its `on`, which the
+    defaults leave out. It now says so."""
+    from bot.policies.decisions import PullRequestFacts, should_run_stage
+
+    labelled = PullRequestFacts(labels=["needs-tests"])
+    tests = {"labels": {"enable": ["needs-tests"]}}
+    default_on = ShunterConfig.model_validate({"stages": {"tests": tests}})
+    with_labeled = ShunterConfig.model_validate({"stages": {"tests": {**tests, "on": ["opened", "labeled"]}}})
+    assert should_run_stage(default_on, "tests", "labeled", labelled).code == "trigger_not_configured"
+    assert should_run_stage(with_labeled, "tests", "labeled", labelled).allowed
+    text = (ROOT / "README.md").read_text()
+    assert "the label added when `labeled` is among the stage's triggers" in text
