@@ -497,8 +497,9 @@ def doctor(timeout: float) -> None:
     """Check settings, Redis, the App's credentials, the data dir and the database; print
     what is missing.
 
-    Exit status 0 when every required check passes, 1 otherwise (optional ones, the clock,
-    the sandbox, the missed-delivery sweeps and run history pruning, only inform).
+    Exit status 0 when every required check passes, 1 otherwise (optional ones, marked ✗
+    when they find a problem, only inform: redis eviction and redis persistence, the clock,
+    the bot login, the sandbox, the missed-delivery sweeps and run history pruning).
     """
     try:
         settings = load_settings()
