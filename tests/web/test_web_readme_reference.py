@@ -394,3 +394,26 @@ def test_every_command_line_shown_exists() -> None:
         if missing:
             wrong.append(f"{line}: {missing}")
     assert wrong == []
+
+
+# -- Deployment: the App's permissions ------------------------------------------------------
+
+
+def test_the_permissions_paragraph_matches_the_manifest() -> None:
+    """**Permissions.** names each permission app.yml asks for, with its level, and says
+    `workflows` is not asked for: an operator grants what the README lists."""
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "app.yml").read_text())
+    asked: dict[str, str] = manifest["default_permissions"]
+    paragraph = " ".join(README.split("**Permissions.**", 1)[1].split("\n\n", 1)[0].split())
+    sentence = paragraph.split("It asks for", 1)[1].split(". It does", 1)[0]
+    groups = re.findall(r"([^()]+?) \((write|read)[^)]*\)", sentence)
+    said = {
+        name.strip().replace(" ", "_"): level
+        for names, level in groups
+        for name in re.split(r",\s*|\s+and\s+", names)
+        if name.strip()
+    }
+    assert said == asked
+    assert "workflows" not in asked and "does **not** ask for `workflows`" in paragraph
