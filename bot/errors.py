@@ -65,6 +65,18 @@ class GitHubError(ShunterError):
         self.status = status
 
 
+class AccessPaused(GitHubError):
+    """GitHub refuses Shunter's work for a reason only the repository's owner can lift, and
+    no retry changes: the repository is archived (read-only), or the App's installation is
+    suspended. ``reason`` is ``archived`` or ``suspended``. Jobs that meet it stop quietly
+    (logged and audited once) instead of failing, retrying and filling the failed registry;
+    the next event after the owner lifts it is handled as usual."""
+
+    def __init__(self, message: str, *, reason: str, status: int | None = 403) -> None:
+        super().__init__(message, status=status)
+        self.reason = reason
+
+
 class TransientError(ShunterError):
     """A failure worth retrying: network, 5xx, rate limits, lost leases."""
 

@@ -28,6 +28,8 @@ _REASONS = {
     "branch_gone": "the branch no longer exists",
     "push_rejected": "GitHub refused the push",
     "attempts_exhausted": "it failed too many times",
+    "archived": "the repository is archived, so GitHub refuses every write to it",
+    "suspended": "Shunter's installation is suspended, so GitHub refuses its requests",
 }
 
 

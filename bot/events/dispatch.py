@@ -12,6 +12,7 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
+from bot.errors import AccessPaused
 from bot.events.shapes import problems
 from bot.logs import get_logger
 from bot.queue.jobs import Delivery
@@ -24,6 +25,7 @@ FEATURE_MODULES = (
     "bot.events.checks",
     "bot.events.comments",
     "bot.events.installations",
+    "bot.events.repositories",
     "bot.events.config",
 )
 
@@ -101,6 +103,13 @@ async def dispatch(delivery: Delivery, runtime: Runtime | None = None) -> dict[s
     if not found:
         log.info("no handler for event", action=delivery.action)
         return {**outcome, "ignored": "no handler"}
-    for callback in found:
-        await callback(event, ctx)
+    try:
+        for callback in found:
+            await callback(event, ctx)
+    except AccessPaused as exc:
+        # archived or suspended: nothing here can be written, and no retry changes that
+        from bot.pipeline.paused import record_paused
+
+        record_paused(runtime, exc, repo=delivery.repo, delivery_id=delivery.delivery_id, what="event")
+        return {**outcome, "handled_by": ctx.handled_by, "ignored": str(exc)}
     return {**outcome, "handled_by": ctx.handled_by, "notes": ctx.notes}

@@ -227,6 +227,13 @@ class InstallationEvent(Shape):
     installation: InstallationWithAccount
 
 
+class RepositoryEvent(OnRepository):
+    """``repository`` renamed, transferred, deleted, archived, edited: ``changes`` says
+    what the name, owner or default branch was (read defensively: it varies by action)."""
+
+    changes: dict[str, Any] | None = None
+
+
 # ------------------------------------------------------------------------------- table
 ANY_ACTION = None
 
@@ -254,6 +261,7 @@ SHAPES: dict[tuple[str, str | None], type[Shape]] = {
     ("push", ANY_ACTION): PushEvent,
     ("installation", ANY_ACTION): InstallationEvent,
     ("installation_repositories", ANY_ACTION): InstallationEvent,
+    ("repository", ANY_ACTION): RepositoryEvent,
 }
 _ROUTED_BY_ACTION = frozenset(event for event, action in SHAPES if action is not ANY_ACTION)
 

@@ -33,7 +33,7 @@ from githubkit.throttling import BaseThrottler
 from redis import Redis
 
 from bot import __version__
-from bot.errors import GitHubError, ShunterError, TransientError
+from bot.errors import AccessPaused, GitHubError, ShunterError, TransientError
 from bot.github.app_jwt import (
     AppJwtAuthStrategy,
     GitHubClock,
@@ -384,6 +384,9 @@ def translate_errors(doing: str) -> Iterator[None]:
                 f"GitHub's secondary rate limit while {doing}", retry_after=SECONDARY_WAIT
             ) from None
         message = _message(exc)
+        paused = paused_reason(status, message)
+        if paused is not None:
+            raise AccessPaused(f"GitHub answered {status} while {doing}: {message}", reason=paused) from None
         hint = _hint_for(status, message)
         raise GitHubError(
             f"GitHub answered {status} while {doing}: {message}", status=status, hint=hint
@@ -396,6 +399,20 @@ def translate_errors(doing: str) -> Iterator[None]:
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         raise TransientError(f"network error while {doing}: {type(exc).__name__}") from None
+
+
+def paused_reason(status: int, message: str) -> str | None:
+    """``archived`` or ``suspended`` when GitHub's refusal says the repository is archived
+    ("Repository was archived so is read-only.") or the App's installation suspended
+    ("This installation has been suspended"); None for any other answer."""
+    if status != 403:
+        return None
+    words = message.lower()
+    if "archived" in words and "read-only" in words:
+        return "archived"
+    if "installation has been suspended" in words:
+        return "suspended"
+    return None
 
 
 def _hint_for(status: int, message: str) -> str | None:

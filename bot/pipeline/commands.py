@@ -37,7 +37,7 @@ from bot.commands.parse import (
     Parsed,
     parse_comment,
 )
-from bot.errors import GitHubError, ShunterError, TransientError
+from bot.errors import AccessPaused, GitHubError, ShunterError, TransientError
 from bot.events.dispatch import EventContext
 from bot.github.client import create_once, translate_errors
 from bot.logs import bind, get_logger
@@ -539,6 +539,8 @@ def run_session(session: Session, parsed: Parsed) -> None:
     finally:
         try:
             _reply(session, final=True)
+        except AccessPaused:
+            raise  # archived or suspended: nothing more can be written; the dispatcher says why
         except ShunterError as exc:
             log.warning("could not reply", error=str(exc))
         _react(session, "rocket" if session.ok else "confused")

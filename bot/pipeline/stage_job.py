@@ -22,7 +22,7 @@ import pygit2
 from redis.exceptions import RedisError
 from rq import get_current_job
 
-from bot.errors import ShunterError, TransientError
+from bot.errors import AccessPaused, ShunterError, TransientError
 from bot.git.changes import merge_base, resolve_commit
 from bot.git.mirror import branch_refspec
 from bot.git.scratch import new_scratch_dir
@@ -87,7 +87,28 @@ def run_stage_job(payload: dict[str, Any]) -> dict[str, Any]:
         stage=stage.value,
         delivery=payload.get("delivery_id"),
     ):
-        return _run(runtime, target, stage, payload)
+        try:
+            return _run(runtime, target, stage, payload)
+        except AccessPaused as exc:
+            return _paused(runtime, target, stage, payload, exc)
+
+
+def _paused(
+    runtime: Runtime, target: Target, stage: StageName, payload: dict[str, Any], exc: AccessPaused
+) -> dict[str, Any]:
+    """GitHub refuses every write here for now (archived, suspended): the check cannot be
+    updated either, so the run ends ``skipped`` (a later event plans it again) and the job
+    ends without a failure for rq to retry or keep."""
+    from bot.pipeline.paused import record_paused
+
+    run_id = int(payload["run_id"])
+    runtime.store.finish_run(run_id, status=RunStatus.CANCELLED, conclusion="skipped")
+    heads.mark_done(runtime.redis, target.repo, target.head_sha, stage.value, "skipped")
+    record_paused(
+        runtime, exc, repo=target.repo, what="stage", pr=target.number, run_id=run_id,
+        delivery_id=payload.get("delivery_id"),
+    )
+    return {"stage": stage.value, "conclusion": "skipped", "paused": exc.reason}
 
 
 def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +177,8 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         return {"stage": stage.value, "conclusion": "skipped", "pull_request": exc.state}
     except TransientError as exc:  # GitHub or git away: rq retries with backoff
         after_failure(f"{exc} (gave up after retries)", last=_last_attempt())
+        raise
+    except AccessPaused:  # archived or suspended: the check cannot say so (see _paused)
         raise
     except ShunterError as exc:  # permanent: the check says why, the job fails once
         after_failure(str(exc), last=True)

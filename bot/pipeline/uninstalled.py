@@ -37,7 +37,7 @@ def forget_repositories(runtime: Any, names: list[str], *, delivery_id: str | No
     now = time.time()
     runtime.redis.zadd(FORGOTTEN, {name: now for name in names})
     removed = remove_repositories(runtime.settings.data_dir, names, used_before=now)
-    dropped = _drop_changes(runtime, names, delivery_id)
+    dropped = drop_changes(runtime, names, delivery_id)
     log.info("forgot repositories", names=names, removed=len(removed), changes=len(dropped))
     return {"repositories": len(removed), "changes": len(dropped)}
 
@@ -58,7 +58,14 @@ def _matches(repo: str, names: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(repo.lower(), name.lower()) for name in names)
 
 
-def _drop_changes(runtime: Any, names: list[str], delivery_id: str | None) -> list[str]:
+def drop_changes(
+    runtime: Any,
+    names: list[str],
+    delivery_id: str | None,
+    *,
+    reason_code: str = "access_lost",
+    reason: str = "Shunter lost access to the repository before the change landed",
+) -> list[str]:
     mq = MergeQueue(runtime.redis)
     dropped = []
     for entry in list(mq.entries()):
@@ -80,7 +87,7 @@ def _drop_changes(runtime: Any, names: list[str], delivery_id: str | None) -> li
             target_type="change_request",
             target_id=entry.id,
             delivery_id=delivery_id,
-            reason_code="access_lost",
-            reason="Shunter lost access to the repository before the change landed",
+            reason_code=reason_code,
+            reason=reason,
         )
     return dropped

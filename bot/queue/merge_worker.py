@@ -40,7 +40,7 @@ import redis
 
 from bot.changes.model import ChangeRequest
 from bot.changes.outcomes import DeadLetter, LandingReport
-from bot.errors import ShunterError, TransientError
+from bot.errors import AccessPaused, ShunterError, TransientError
 from bot.git.apply import apply_batch, commit_message, create_commit, landed_changes, own_commit_files
 from bot.git.fetched_refs import fetched_ref, record_fetch
 from bot.git.locks import file_lock
@@ -352,11 +352,14 @@ def _land_claim(
                     push_attempts,
                     pygit2.Signature(*signature),
                 )
-        except PushRejected as exc:
+        except (PushRejected, AccessPaused) as exc:
+            # a branch rule, an archived repository, a suspended App: every attempt fails
+            # the same way until a person changes it, so no retries
+            reason = exc.reason if isinstance(exc, AccessPaused) else "push_rejected"
             for change_id in list(pending):
                 cr = pending.pop(change_id)
-                if queue.finish_dead(claim, change_id, "push_rejected", str(exc)):
-                    letter = DeadLetter(cr, "push_rejected", exc.message, hint=exc.hint)
+                if queue.finish_dead(claim, change_id, reason, str(exc)):
+                    letter = DeadLetter(cr, reason, exc.message, hint=exc.hint)
                     outcome.dead.append(letter)
                     _safe_hook(hooks, "dead_lettered", letter)
                 else:

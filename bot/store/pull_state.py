@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, delete, exists, func, select, update
 
 from bot.store import tables as t
 from bot.store.base import StoreBase, inserted_id
@@ -25,7 +25,39 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.strip().encode()).hexdigest()
 
 
+MOVED_WITH_THE_REPOSITORY = (
+    (t.pr_state, ("pr",)),
+    (t.dismissed_findings, ("pr", "fingerprint")),
+    (t.processed_comments, ("comment_id", "text_hash")),
+    (t.summary_comments, ("pr",)),
+    (t.inline_comments, ("pr", "fingerprint")),
+    (t.commands, ()),
+)
+"""The per-PR tables a renamed or transferred repository takes along, with their keys
+besides ``repo``."""
+
+
 class PullStateMixin(StoreBase):
+    def move_repository(self, old: str, new: str) -> int:
+        """Put the per-PR state of ``old`` (any case) under ``new`` (a rename or a transfer);
+        a row already there under the new name (an event that came first) wins. Returns how
+        many rows moved."""
+        moved = 0
+        with self._write() as conn:
+            for table, keys in MOVED_WITH_THE_REPOSITORY:
+                c = table.c
+                was = (func.lower(c.repo) == old.lower(), c.repo != new)
+                if keys:
+                    other = table.alias("other")
+                    taken = exists().where(
+                        func.lower(other.c.repo) == new.lower(),
+                        other.c.repo != c.repo,
+                        *[other.c[key] == c[key] for key in keys],
+                    )
+                    conn.execute(delete(table).where(*was, taken))
+                moved += conn.execute(update(table).where(*was).values(repo=new)).rowcount or 0
+        return moved
+
     def set_paused(self, repo: str, pr: int, paused: bool, *, by: str) -> bool:
         """Pause or resume automatic runs; returns True when the state changed."""
         now = self.now()

@@ -62,3 +62,21 @@ def test_dismissals(store: Store) -> None:
     assert not store.undismiss_finding("o/r", 5, "f" * 16)
     assert store.dismissed_fingerprints("o/r", 5) == {"e" * 16}
     assert store.dismissed_fingerprints("o/r", 6) == set()
+
+
+def test_a_moved_repository_takes_its_pull_requests_state_along(store: Store) -> None:
+    """A rename or transfer: pause, dismissals and the summary comment follow the new name
+    (compared in any case); a row an early event already wrote under the new name wins."""
+    store.set_paused("Octo/Demo", 5, True, by="alice")
+    store.dismiss_finding("Octo/Demo", 5, "f" * 16, by="alice")
+    store.dismiss_finding("octo/renamed", 5, "f" * 16, by="bob")  # came first: kept
+    store.set_summary_comment_id("octo/demo", 5, 77)
+    store.set_paused("octo/other", 5, True, by="carol")
+    assert store.move_repository("octo/demo", "octo/renamed") == 2  # the clash is dropped
+    assert store.is_paused("octo/renamed", 5) and not store.is_paused("Octo/Demo", 5)
+    assert [d.by for d in store.dismissed_findings("octo/renamed", 5)] == ["bob"]
+    assert store.dismissed_findings("Octo/Demo", 5) == []
+    assert store.get_summary_comment_id("octo/renamed", 5) == 77
+    assert store.is_paused("octo/other", 5)
+    assert store.move_repository("octo/renamed", "octo/Renamed") == 3  # a change of case only
+    assert store.is_paused("octo/Renamed", 5)

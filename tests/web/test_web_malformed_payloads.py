@@ -215,6 +215,7 @@ def test_every_routed_event_the_simulator_sends_is_stored(simulator, redis_url):
             "repositories_added": [{"id": repo.id, "name": repo.name, "full_name": repo_name, "private": False}],
             "repositories_removed": [],
         })
+        sim.set_default_branch(repo_name, "feature")  # repository.edited
         sim.wait_for_deliveries()
     finally:
         web.stop()
