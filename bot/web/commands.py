@@ -109,7 +109,7 @@ def serve(host: str | None, port: int | None, with_worker: bool) -> None:
             github_url=settings.github_url,
             lost_runs_every=LOST_RUNS_EVERY if settings.has_app_credentials else 0,
         )
-        where = f"http://{settings.host}:{settings.port}/webhooks"
+        where = webhook_url(settings.host, settings.port)
         if sweeps:
             log.info("missed deliveries are swept", every_seconds=sweeps)
         else:
@@ -191,6 +191,20 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+# A server bound to every address is reached on this host's loopback.
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+
+
+def webhook_url(host: str, port: int, *, reach: bool = False) -> str:
+    """The webhook URL of a server bound to ``host``:``port``, an IPv6 address in brackets
+    (``http://[::1]:8080/webhooks``); with ``reach``, a wildcard address as loopback."""
+    if reach:
+        host = _WILDCARDS.get(host, host)
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/webhooks"
+
+
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--event", "-e", required=True, help="The X-GitHub-Event name, e.g. pull_request.")
@@ -205,7 +219,7 @@ def replay(file: Path, event: str, url: str | None, delivery: str | None) -> Non
         json.loads(body)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{file} is not JSON: line {exc.lineno}: {exc.msg}") from None
-    target = url or f"http://{settings.host}:{settings.port}/webhooks"
+    target = url or webhook_url(settings.host, settings.port, reach=True)
     headers = {
         "Content-Type": "application/json",
         "X-GitHub-Event": event,

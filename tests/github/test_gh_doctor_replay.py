@@ -462,3 +462,25 @@ def test_doctor_help_names_every_optional_check() -> None:
     assert {"clock", "sandbox", "redis eviction"} <= optional  # found at all
     said = " ".join((doctor.help or "").split())
     assert sorted(name for name in optional if name not in said) == []
+
+
+@pytest.mark.parametrize("bind", ["::1", "::", "0.0.0.0"])
+def test_replay_reaches_a_server_on_an_ipv6_or_wildcard_address(clean_env, monkeypatch, redis_url, tmp_path, bind):
+    """`--url` defaults to this host's `shunter serve` (SHUNTER_HOST, SHUNTER_PORT): with an
+    IPv6 SHUNTER_HOST (`::1`, or `::` for every address) replay built `http://::1:8080/...`
+    and crashed with a traceback; a wildcard bind is reached on loopback."""
+    from bot.web.app import create_app
+    from bot.web.commands import WebThread
+
+    web = WebThread(create_app("replay-secret", redis_url), bind, 0)
+    web.start()
+    try:
+        payload = tmp_path / "ping.json"
+        payload.write_text(json.dumps({"zen": "hi", "hook_id": 1}))
+        monkeypatch.setenv("SHUNTER_WEBHOOK_SECRET", "replay-secret")
+        monkeypatch.setenv("SHUNTER_HOST", bind)
+        monkeypatch.setenv("SHUNTER_PORT", str(web.port))
+        result = CliRunner().invoke(main, ["replay", str(payload), "--event", "ping"])
+        assert result.exit_code == 0 and result.output.startswith("200"), result.output
+    finally:
+        web.stop()
