@@ -21,7 +21,9 @@ async def on_installation(event: sansio.Event, ctx: EventContext) -> None:
     account = installation.get("account") or {}
     action = event.data.get("action")
     log.info("installation changed", action=action, account=account.get("login"))
-    if event.event == "installation" and action == "deleted":
+    if event.event == "installation" and action in ("deleted", "new_permissions_accepted"):
+        # uninstalled: the token is revoked; new permissions: a token minted before carries
+        # the old ones for up to an hour, so the next call mints one that has them
         ctx.runtime.github.forget_installation(installation.get("id"))
     lost = lost_repositories(event.event, event.data)
     if lost:

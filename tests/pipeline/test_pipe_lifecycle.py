@@ -157,3 +157,19 @@ def test_a_change_for_an_archived_repository_is_not_retried_when_no_event_said_s
     [event] = stack.runtime.store.audit_events(repo=REPO, action="change.dead_letter")
     assert event.reason == "archived", event
     assert failed_jobs(stack) == []
+
+
+def test_newly_accepted_permissions_apply_at_once_not_when_the_cached_token_expires(stack):
+    """An installation token carries the permissions it was minted with: one cached before
+    the owner accepted new permissions lacked them for up to an hour."""
+    sim = stack.sim
+    sim.create_repo(REPO, dict(BASE))
+    inst_id = sim.installation_id(REPO)
+    before = stack.runtime.github.installation_token(inst_id)
+    inst = sim.world.installations[inst_id]
+    inst.permissions = {**inst.permissions, "workflows": "write"}
+    sim.send_event(*sim.hub.events.installation("new_permissions_accepted", inst, "octo"))
+    stack.drain()
+    after = stack.runtime.github.installation_token(inst_id)
+    assert after != before
+    assert sim.world.tokens[after].permissions.get("workflows") == "write"
