@@ -91,6 +91,12 @@ def preload_job_code() -> list[str]:
     return failed
 
 
+def name_taken(worker: BaseWorker) -> bool:
+    """Whether a live worker already holds ``worker``'s name in rq's registry (rq refuses to
+    start a second one, with a ValueError, once it is running)."""
+    return bool(worker.connection.exists(worker.key)) and not worker.connection.hexists(worker.key, "death")
+
+
 def run_worker(worker: BaseWorker, *, burst: bool = False) -> bool:
     return worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
@@ -126,6 +132,11 @@ def worker(queues: str, burst: bool, no_fork: bool, name: str | None) -> None:
     check_reachable(handle.url)
     try:
         w = build_worker(settings, handle.url, chosen, fork=not no_fork, name=name)
+        if name_taken(w):
+            raise click.BadParameter(
+                f"a worker named {w.name!r} is already running on this Redis; give each worker its own name",
+                param_hint="--name",
+            )
         log.info("worker started", queues=chosen, embedded_redis=handle.embedded)
         run_worker(w, burst=burst)
     finally:

@@ -38,3 +38,24 @@ def test_usage_errors_keep_clicks_usage_text(clean_env):
     assert result.exit_code == 2
     assert "Usage: main config explain" in result.output  # CliRunner names the program "main"
     assert "give exactly one of --file or --repo" in result.output
+
+
+def test_a_worker_name_already_running_is_bad_usage(clean_env, monkeypatch, tmp_path, redis_url):
+    """`--name` is the worker's name in rq's registries: a second worker given the name of one
+    that runs ended with rq's traceback, as "an unexpected error, please report it"."""
+    from redis import Redis
+    from rq import Worker
+
+    monkeypatch.setenv("SHUNTER_REDIS_URL", redis_url)
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    running = Worker(["merge"], connection=Redis.from_url(redis_url), name="shunter-worker-1")
+    running.register_birth()
+    try:
+        result = CliRunner().invoke(main, ["worker", "--burst", "--queues", "merge", "--name", "shunter-worker-1"])
+    finally:
+        running.register_death()
+    assert result.exit_code == 2, result.output
+    assert "a worker named 'shunter-worker-1' is already running" in result.output
+    assert "Traceback" not in result.output and "worker started" not in result.output
+    done = CliRunner().invoke(main, ["worker", "--burst", "--queues", "merge", "--name", "shunter-worker-1"])
+    assert done.exit_code == 0, done.output  # the name is free again once that worker ended
