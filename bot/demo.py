@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from bot.errors import ShunterError
 from bot.logs import configure
 from bot.queue.connection import redact_url
 
@@ -91,6 +92,11 @@ def demo(data_dir: Path | None, no_apply: bool) -> None:
     from bot.stack import LocalStack
 
     configure(os.environ.get("SHUNTER_LOG_LEVEL", "ERROR").upper(), "console")
+    if data_dir is not None:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ShunterError(f"--data-dir {data_dir}: {exc.strerror or exc}") from None
     root = data_dir or Path(tempfile.mkdtemp(prefix="shunter-demo-"))
     echo = click.echo
     started = time.monotonic()

@@ -59,3 +59,13 @@ def test_a_worker_name_already_running_is_bad_usage(clean_env, monkeypatch, tmp_
     assert "Traceback" not in result.output and "worker started" not in result.output
     done = CliRunner().invoke(main, ["worker", "--burst", "--queues", "merge", "--name", "shunter-worker-1"])
     assert done.exit_code == 0, done.output  # the name is free again once that worker ended
+
+
+def test_demo_with_a_data_dir_it_cannot_use_is_bad_input(clean_env, tmp_path):
+    """`shunter demo --data-dir` names where its state goes: a path under a file ended in a
+    NotADirectoryError traceback, reported as an unexpected error, before anything started."""
+    (tmp_path / "a-file").write_text("x\n")
+    result = CliRunner().invoke(main, ["demo", "--data-dir", str(tmp_path / "a-file" / "state")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("shunter: --data-dir ") and "Traceback" not in result.output
+    assert "starting the GitHub simulator" not in result.output
