@@ -78,7 +78,9 @@ class WebThread:
 
 @click.command()
 @click.option("--host", default=None, help="Address to bind (default SHUNTER_HOST).")
-@click.option("--port", default=None, type=int, help="Port to bind (default SHUNTER_PORT).")
+@click.option(
+    "--port", default=None, type=click.IntRange(1, 65535), help="Port to bind (default SHUNTER_PORT)."
+)
 @click.option(
     "--with-worker", is_flag=True, help="Also run a worker in this process (small installs)."
 )

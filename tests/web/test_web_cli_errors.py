@@ -69,3 +69,12 @@ def test_demo_with_a_data_dir_it_cannot_use_is_bad_input(clean_env, tmp_path):
     assert result.exit_code == 2, result.output
     assert result.output.startswith("shunter: --data-dir ") and "Traceback" not in result.output
     assert "starting the GitHub simulator" not in result.output
+
+
+def test_serve_port_out_of_range_names_the_option_given(clean_env, monkeypatch):
+    """`serve --port 70000` was refused as "SHUNTER_PORT: ...", naming a setting the user never
+    set; the option they typed is the one named now."""
+    monkeypatch.setenv("SHUNTER_WEBHOOK_SECRET", "s")
+    result = CliRunner().invoke(main, ["serve", "--port", "70000"])
+    assert result.exit_code == 2, result.output
+    assert "--port" in result.output and "SHUNTER_PORT" not in result.output
