@@ -242,3 +242,16 @@ def test_adding_the_enable_label_runs_a_stage_only_with_labeled_in_on() -> None:
     assert should_run_stage(with_labeled, "tests", "labeled", labelled).allowed
     text = (ROOT / "README.md").read_text()
     assert "the label added when `labeled` is among the stage's triggers" in text
+
+
+def test_the_commit_message_placeholders_are_the_ones_filled() -> None:
+    """The example's comment and the patches table name exactly the placeholders the merge
+    queue fills (any other is refused by the schema)."""
+    from bot.policies.schema import COMMIT_MESSAGE_FIELDS
+
+    text = (ROOT / "README.md").read_text()
+    expected = " ".join("{" + name + "}" for name in COMMIT_MESSAGE_FIELDS)
+    comment = re.search(r"commit_message: .*# placeholders: (.*)", _example())
+    row = re.search(r"^\| `commit_message` \|.*fields `([^`]*)`", text, re.M)
+    assert comment is not None and row is not None
+    assert comment.group(1).strip() == expected == row.group(1)
