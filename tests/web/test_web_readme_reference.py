@@ -417,3 +417,22 @@ def test_the_permissions_paragraph_matches_the_manifest() -> None:
     }
     assert said == asked
     assert "workflows" not in asked and "does **not** ask for `workflows`" in paragraph
+
+
+def test_the_endpoints_paragraph_names_every_route() -> None:
+    """Each route the web app serves is in **Endpoints.**, with its method (the SARIF of a
+    security run, `/runs/{id}/sarif`, was served but never named)."""
+    from bot.web.app import create_app
+
+    app = create_app("secret", "redis://127.0.0.1:1")
+    placeholder = re.compile(r"\{\w+\}")
+    routes = {
+        route.method + " " + placeholder.sub("{id}", route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    endpoints = README.split("**Endpoints.**", 1)[1].split("\n\n", 1)[0]
+    named = {re.sub(r"\?.*", "", m) for m in re.findall(r"`((?:GET|POST) /[^`]*)`", endpoints)}
+    assert "GET /runs/{id}" in routes  # found at all
+    assert sorted(routes - named) == []
+    assert sorted(named - routes) == []
