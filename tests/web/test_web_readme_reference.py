@@ -436,3 +436,16 @@ def test_the_endpoints_paragraph_names_every_route() -> None:
     assert "GET /runs/{id}" in routes  # found at all
     assert sorted(routes - named) == []
     assert sorted(named - routes) == []
+
+
+def test_every_variable_the_readme_names_exists() -> None:
+    """A `SHUNTER_*` name anywhere in the README (prose, examples) is a setting, the key
+    variable `SHUNTER_LLM_KEYS` offers by default, or one the test suite reads: a misspelt
+    or retired name sends an operator to set something nothing reads."""
+    conftest = (Path(__file__).resolve().parents[1] / "conftest.py").read_text()
+    known = {f"SHUNTER_{name.upper()}" for name in Settings.model_fields}
+    known |= {Settings.model_fields["llm_keys"].default}
+    known |= set(re.findall(r"SHUNTER_TEST_[A-Z_]+", conftest))
+    named = set(re.findall(r"\bSHUNTER_[A-Z][A-Z0-9_]*[A-Z0-9]\b", README))
+    assert "SHUNTER_TEST_REDIS_URL" in known  # found at all
+    assert sorted(named - known) == []
