@@ -127,8 +127,9 @@ UNNAMED_DECISIONS = {"unknown_stage": "asked for a stage that does not exist: a 
 
 
 def test_policy_decisions_name_every_code() -> None:
-    """Each code a policy decision (or the planner's pause) gives is named where the README
-    explains the decisions: `triggered`, `paused` and `unknown_command` were not."""
+    """Each reason a policy decision (or the planner's pause) refuses with is named where the
+    README explains the decisions (`paused` and `unknown_command` were not). Codes of allowed
+    decisions are left to the prose: some only feed another's message."""
     import ast
 
     codes = set()
@@ -137,14 +138,16 @@ def test_policy_decisions_name_every_code() -> None:
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
                 continue
             position = {"Decision": 1, "StageVerdict": 2}.get(node.func.id)  # the code's argument
-            if position is not None and len(node.args) > position:
-                code = node.args[position]
-                if isinstance(code, ast.Constant) and isinstance(code.value, str):
-                    codes.add(code.value)
+            if position is None or len(node.args) <= position:
+                continue
+            allowed, code = node.args[position - 1], node.args[position]
+            refused = isinstance(allowed, ast.Constant) and allowed.value is False
+            if refused and isinstance(code, ast.Constant) and isinstance(code.value, str):
+                codes.add(code.value)
     text = (ROOT / "README.md").read_text()
     section = text.split("### Policy decisions, with reasons", 1)[1].split("\n### ", 1)[0]
     named = set(re.findall(r"`([a-z_]+)`", section))
-    assert {"will_run", "paused", "within_policy"} <= codes  # found at all
+    assert {"stage_disabled", "paused", "insufficient_permission"} <= codes  # found at all
     assert sorted(codes - named - set(UNNAMED_DECISIONS)) == []
 
 
