@@ -193,9 +193,9 @@ def test_the_presets_named_are_the_presets_shipped() -> None:
 
 
 def test_paths_choose_files_but_never_skip_a_stage() -> None:
-    """As the README's policy decisions say: the planner knows no changed files, so a stage
-    whose `paths` match none of them is still planned (it runs on nothing and passes); the
-    README said such a stage was skipped as `no_matching_paths`."""
+    """The planner knows no changed files (it does not fetch them), so it plans a stage
+    whatever its `paths` say; only the stage job, once it has the diff, can tell that none of
+    the changed files is within them (the README's policy decisions say what it does)."""
     from bot.pipeline.decide import plan_stages
     from bot.pipeline.facts import Target
 
