@@ -36,6 +36,7 @@ from bot.policies.check_output import ConfigNotice
 from bot.policies.schema import Patches, StageConfig
 from bot.publishing import limits
 from bot.publishing.check_runs import (
+    CheckRunPlan,
     check_run_output,
     closed_output,
     in_progress_payload,
@@ -339,11 +340,26 @@ class Publisher:
         self._audit("check_run.cancel", "check_run", check_run_id, reason_code="superseded",
                     reason=f"superseded by {new_sha}")
 
+    def skip_check(
+        self, check_run_id: int, plan: CheckRunPlan, code: str, reason: str, *, run_id: int | None = None
+    ) -> None:
+        """Conclude a planned stage's check run ``skipped`` (``plan`` says why), audited with
+        ``code``: it stopped before publishing anything."""
+        self._conclude(check_run_id, plan.update_payload())
+        self._audit(
+            "check_run.skip", "check_run", check_run_id, reason_code=code, reason=reason, run_id=run_id
+        )
+
     def skip_closed(self, check_run_id: int, stage: StageName, state: str) -> None:
         """The pull request was closed or merged before the stage finished."""
-        self._conclude(check_run_id, closed_output(stage, state).update_payload())
-        self._audit("check_run.skip", "check_run", check_run_id, reason_code=f"pull_request_{state}",
-                    reason=f"the pull request was {state} before the stage finished")
+        self.skip_check(check_run_id, closed_output(stage, state), f"pull_request_{state}",
+                        f"the pull request was {state} before the stage finished")
+
+    def skip_unmatched(
+        self, check_run_id: int, stage: StageName, code: str, reason: str, run_id: int
+    ) -> None:
+        """None of the changed files is within the stage's ``paths``: ``skipped``, saying so."""
+        self.skip_check(check_run_id, skipped_output(stage, reason), code, reason, run_id=run_id)
 
     def fail_check(self, check_run_id: int, stage: StageName, message: str) -> None:
         """A stage that could not run ends ``neutral`` with the reason, never stuck."""
@@ -849,7 +865,8 @@ def _row_note(conclusion: str | None, metrics: dict[str, Any]) -> str | None:
     """The reason the stage's run recorded for its row, for the conclusion it recorded it
     with (a re-run or a dismissal concludes the run again)."""
     note = metrics.get("row_note")
-    return note if isinstance(note, str) and note and conclusion in {"success", "neutral"} else None
+    shown = conclusion in {"success", "neutral", "skipped"}
+    return note if isinstance(note, str) and note and shown else None
 
 
 def _apply_allowed(patches: Patches, stage: StageName) -> bool:

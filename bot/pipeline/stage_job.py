@@ -2,9 +2,10 @@
 
 Every exit path concludes the check run: superseded work is ``cancelled`` with the commit
 that replaced it, work for a pull request closed or merged meanwhile is ``skipped`` (a
-reopen runs it again), a stage failure is a neutral result with a note, and an error that
-escapes (GitHub down, or a bug) re-raises for rq's retry only after the check run has been
-told; the last attempt concludes it ``neutral``.
+reopen runs it again), a stage none of whose changed files is within its ``paths`` is
+``skipped`` with that reason before its engines run, a stage failure is a neutral result
+with a note, and an error that escapes (GitHub down, or a bug) re-raises for rq's retry
+only after the check run has been told; the last attempt concludes it ``neutral``.
 A worker killed mid-stage leaves an abandoned job that rq retries (the check run is still
 ``in_progress``, or ``queued`` when the stage died within its first seconds); the retry
 finishes it.
@@ -33,6 +34,7 @@ from bot.pipeline import heads
 from bot.pipeline.config_loader import CONFIG_PATH, preview_check, preview_key
 from bot.pipeline.facts import Target
 from bot.pipeline.publisher import Publisher
+from bot.policies.decisions import Decision, paths_decision
 from bot.policies.schema import LLMConfig, Patches, Stages
 from bot.queue.jobs import EVENTS, give_up_unless_transient, queue, safe_id
 from bot.runtime import Runtime, get_runtime
@@ -60,6 +62,19 @@ class PullClosed(Exception):
     def __init__(self, state: str) -> None:
         super().__init__(state)
         self.state = state
+
+
+class NoMatchingPaths(Exception):
+    """Raised once the diff is known when none of the changed files is within the stage's
+    ``paths`` (as GitHub Actions' ``paths`` filter skips a workflow): the planner never
+    fetches the changed files, so only the stage job can tell."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.message)
+        self.decision = decision
+
+
+ROW_NOTE_NO_PATHS = "no changed file matches its paths"
 
 
 def _last_attempt() -> bool:
@@ -151,6 +166,7 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         )
         options = _stage_options(stage, payload["stage_config"])
         result, files = _execute(runtime, target, stage, options, payload, checkpoint)
+        findings = len(result.findings)
         checkpoint()
         conclusion = publisher.publish_result(
             stage, run_id, check_run_id, result, options,
@@ -175,6 +191,15 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
         # ``skipped``, so that a reopen plans the stage again on this head
         heads.mark_done(redis, target.repo, target.head_sha, stage.value, "skipped")
         return {"stage": stage.value, "conclusion": "skipped", "pull_request": exc.state}
+    except NoMatchingPaths as exc:  # concluded here; the summary below shows the row
+        code, reason = exc.decision.code, exc.decision.message
+        publisher.skip_unmatched(check_run_id, stage, code, reason, run_id)
+        conclusion, findings = "skipped", 0
+        runtime.store.finish_run(
+            run_id, conclusion=conclusion, metrics={"reason_code": code, "row_note": ROW_NOTE_NO_PATHS}
+        )
+        if target.number is not None and not target.is_merge_group:
+            _preview_if_config_changed(runtime, gh, publisher, target)
     except TransientError as exc:  # GitHub or git away: rq retries with backoff
         after_failure(f"{exc} (gave up after retries)", last=_last_attempt())
         raise
@@ -204,7 +229,7 @@ def _run(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, 
             except Exception:  # the check runs carry the verdict; the summary is a courtesy
                 log.exception("summary comment failed")
     _maintain_mirrors_now_and_then(runtime)
-    return {"stage": stage.value, "conclusion": conclusion, "findings": len(result.findings)}
+    return {"stage": stage.value, "conclusion": conclusion, "findings": findings}
 
 
 def _execute(
@@ -243,6 +268,10 @@ def _execute(
             author=target.author,
             trust_lookup=(lambda: _trusted(runtime, target)) if stage is StageName.TESTS else None,
         )
+        # the changed paths, without waiting for line maps: a skip costs no more than this
+        chosen = paths_decision(stage.value, options.paths, [c.path for c in ctx.changed_paths()])
+        if not chosen.allowed:
+            raise NoMatchingPaths(chosen)
         if payload.get("full"):
             ctx.options = options.model_copy(update={"filter": "nofilter"})
         with runtime.store.step(int(payload["run_id"]), f"stage:{stage.value}"):
@@ -453,14 +482,21 @@ def run_config_preview_job(payload: dict[str, Any]) -> dict[str, Any]:
         token = runtime.github.installation_token(target.installation_id)
         ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url, token=token)
         ws.fetch(_refspecs(target))
-        changed, proposed = config_change(ws.repo, f"refs/heads/{target.base_ref}", target.head_sha)
-        if not changed:
-            runtime.redis.set(preview_key(target), "unchanged", nx=True, ex=86400)
-            return {"preview": "the pull request does not change the config"}
         gh = runtime.github.installation(target.installation_id)
         publisher = Publisher(gh, runtime, target, delivery_id=delivery)
-        posted = _post_preview(runtime, gh, publisher, target, lambda: proposed)
-        return {"preview": "posted" if posted else "already posted"}
+        return {"preview": _preview_if_config_changed(runtime, gh, publisher, target)}
+
+
+def _preview_if_config_changed(runtime: Runtime, gh: Any, publisher: Publisher, target: Target) -> str:
+    """The config preview of a fetched head, from two tree lookups (no diff needed): for a
+    head no stage job looks at the changed files of."""
+    ws = open_workspace(runtime.settings.data_dir, target.repo, target.clone_url)
+    changed, proposed = config_change(ws.repo, f"refs/heads/{target.base_ref}", target.head_sha)
+    if not changed:
+        runtime.redis.set(preview_key(target), "unchanged", nx=True, ex=86400)
+        return "the pull request does not change the config"
+    posted = _post_preview(runtime, gh, publisher, target, lambda: proposed)
+    return "posted" if posted else "already posted"
 
 
 def _maybe_auto_apply(runtime: Runtime, target: Target, stage: StageName, payload: dict[str, Any]) -> None:

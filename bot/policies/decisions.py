@@ -7,21 +7,24 @@ does I/O, so the same decision is reproducible from the audit log's facts.
 
 Order of precedence in :func:`should_run_stage`: a stage that is turned off never runs; a
 trigger the stage is not configured for never runs it; an explicit ``/shunter <stage>``
-command then runs it whatever ``ignore``, labels and paths say (a person asked for it);
+command then runs it whatever ``ignore`` and labels say (a person asked for it), but not
+when none of the changed files is within the stage's ``paths`` (:func:`paths_decision`);
 otherwise ``ignore`` rules, then the stage's labels, then its paths decide.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from bot.policies.globs import first_match, name_matches, path_matches
+from bot.policies.globs import first_match, name_matches, path_matches, path_selected
 from bot.policies.schema import (
     KNOWN_COMMANDS,
     PERMISSION_RANK,
+    PathFilter,
     ShunterConfig,
     StageConfig,
     suggest,
@@ -117,6 +120,12 @@ def should_run_stage(
             f" {', '.join(cfg.on) or 'empty'}).",
         )
     if trigger == "command":
+        # a command does not override paths: they choose what the stage looks at, and
+        # with none of the changed files chosen it would look at nothing
+        if pr is not None and pr.changed_paths is not None:
+            chosen = paths_decision(stage, cfg.paths, pr.changed_paths)
+            if not chosen.allowed:
+                return chosen
         return Decision(True, "requested_by_command", f"Someone asked for the {stage} stage with a command.")
     if pr is None:
         return Decision(True, "triggered", f"The {stage} stage runs on '{trigger}'.")
@@ -140,26 +149,37 @@ def should_run_stage(
             f" {', '.join(repr(lb) for lb in cfg.labels.enable)} (stages.{stage}.labels.enable).",
         )
     if pr.changed_paths is not None:
-        matching = [
-            p
-            for p in pr.changed_paths
-            if path_matches(p, cfg.paths.include) and not path_matches(p, cfg.paths.exclude)
-        ]
-        if not matching:
-            return Decision(
-                False,
-                "no_matching_paths",
-                f"None of the {len(pr.changed_paths)} changed files match"
-                f" stages.{stage}.paths (include {cfg.paths.include},"
-                f" exclude {cfg.paths.exclude}).",
-            )
-        return Decision(
-            True,
-            "will_run",
-            f"The {stage} stage runs on '{trigger}': {len(matching)} of"
-            f" {len(pr.changed_paths)} changed files match its paths.",
-        )
+        chosen = paths_decision(stage, cfg.paths, pr.changed_paths)
+        if not chosen.allowed:
+            return chosen
+        return Decision(True, "will_run", f"The {stage} stage runs on '{trigger}': {chosen.message}")
     return Decision(True, "will_run", f"The {stage} stage runs on '{trigger}'.")
+
+
+def paths_decision(stage: str, paths: PathFilter, changed_paths: Sequence[str]) -> Decision:
+    """Does any changed file fall within the stage's ``paths``? Like GitHub Actions' ``paths``
+    filter: with none, the stage is skipped (``no_matching_paths``), whoever asked for it.
+
+    The planner never knows the changed files (it does not fetch them); the stage job
+    asks this once it has the diff, before the stage's engines run."""
+    matching = [p for p in changed_paths if path_selected(p, paths.include, paths.exclude)]
+    if not matching:
+        return Decision(
+            False,
+            "no_matching_paths",
+            f"No changed file matches stages.{stage}.paths (include: {json.dumps(paths.include)},"
+            f" exclude: {json.dumps(paths.exclude)}), so there is nothing for it to look at"
+            f" ({_files(len(changed_paths))} changed).",
+        )
+    return Decision(
+        True,
+        "matching_paths",
+        f"{len(matching)} of {len(changed_paths)} changed files match its paths.",
+    )
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
 
 
 def _ignored(config: ShunterConfig, pr: PullRequestFacts) -> Decision | None:

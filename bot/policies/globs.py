@@ -39,6 +39,11 @@ def path_matches(path: str, patterns: Sequence[str]) -> bool:
     return matcher is not None and bool(matcher.match(path))
 
 
+def path_selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """A stage's ``paths`` filter: included (an empty ``include`` means all) and not excluded."""
+    return path_matches(path, include or ["**"]) and not path_matches(path, exclude)
+
+
 def first_match(path: str, patterns: Sequence[str]) -> str | None:
     """The first pattern that matches ``path`` (for reasons people can read), or None."""
     for pattern in patterns:

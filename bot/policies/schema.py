@@ -132,8 +132,9 @@ DEFAULT_TRIGGERS: list[Trigger] = [
 
 
 class PathFilter(Strict):
-    """The changed files the stage looks at: those matching ``include`` and not ``exclude``.
-    When none match, the stage still runs, on nothing, and passes."""
+    """The changed files the stage looks at: those matching ``include`` and not ``exclude``
+    (like GitHub Actions' ``paths``). When none match, the stage's check concludes skipped
+    (no_matching_paths), even when a command asked for it."""
 
     include: list[str] = Field(
         default_factory=lambda: ["**"],

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bot.engines.secrets_scan import holds_secret
 from bot.models import Finding
-from bot.policies.globs import path_matches
+from bot.policies.globs import path_selected as path_selected  # the stages import it from here
 from bot.policies.schema import FilterMode
 from bot.stages.context import ChangedFile
 
@@ -107,8 +107,3 @@ def without_secret_suggestions(findings: Iterable[Finding]) -> list[Finding]:
         else finding
         for finding in findings
     ]
-
-
-def path_selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """A stage's ``paths`` filter: included and not excluded."""
-    return path_matches(path, include or ["**"]) and not path_matches(path, exclude)

@@ -11,9 +11,10 @@ from bot.policies.decisions import (
     PullRequestFacts,
     may_apply_change,
     may_run_command,
+    paths_decision,
     should_run_stage,
 )
-from bot.policies.schema import PERMISSION_RANK, ShunterConfig
+from bot.policies.schema import PERMISSION_RANK, PathFilter, ShunterConfig
 
 DEFAULT = ShunterConfig()
 
@@ -121,13 +122,35 @@ def test_paths_are_double_star_aware() -> None:
     assert not should_run_stage(config, "review", "opened", pr(changed_paths=["tests/x/test_a.py"])).allowed
 
 
-def test_a_command_overrides_ignore_labels_and_paths_but_not_disabled() -> None:
+def test_a_command_overrides_ignore_and_labels_but_not_disabled_or_paths() -> None:
     config = cfg(stages={"review": {"paths": {"include": ["src/**"]}}})
-    facts = pr(draft=True, labels=["shunter:skip"], changed_paths=["docs/a.md"])
+    facts = pr(draft=True, labels=["shunter:skip"], changed_paths=["src/a.py"])
     d = should_run_stage(config, "review", "command", facts)
     assert (d.allowed, d.code) == (True, "requested_by_command")
     off = cfg(stages={"review": {"enabled": False}})
     assert should_run_stage(off, "review", "command", facts).code == "stage_disabled"
+    # paths choose what the stage looks at: with nothing chosen, asking for it changes nothing
+    outside = pr(draft=True, changed_paths=["docs/a.md"])
+    assert should_run_stage(config, "review", "command", outside).code == "no_matching_paths"
+
+
+def test_paths_decision_skips_a_stage_no_changed_file_is_for() -> None:
+    """The stage job's question once it has the diff (the planner never knows the files)."""
+    paths = PathFilter(include=["src/**"], exclude=["**/*.md"])
+    d = paths_decision("review", paths, ["docs/a.md", "src/readme.md"])
+    assert (d.allowed, d.code) == (False, "no_matching_paths")
+    assert d.message.startswith("No changed file matches stages.review.paths")
+    assert 'include: ["src/**"], exclude: ["**/*.md"]' in d.message and "(2 files changed)" in d.message
+    d = paths_decision("review", paths, ["docs/a.md", "src/app.py"])
+    assert (d.allowed, d.code) == (True, "matching_paths")
+    assert "1 of 2 changed files" in d.message
+    assert paths_decision("tests", PathFilter(), []).code == "no_matching_paths"  # nothing changed
+    # an empty include means every file, as the stages read it
+    assert paths_decision("tests", PathFilter(include=[]), ["a.py"]).allowed
+    # globs as GitHub Actions reads them: ** spans folders, a trailing / means below
+    assert paths_decision("security", PathFilter(include=["**/*.py"]), ["a/b/c.py"]).allowed
+    assert paths_decision("security", PathFilter(include=["src/"]), ["src/x/y.txt"]).allowed
+    assert not paths_decision("security", PathFilter(include=["*.py"]), ["a/b.py"]).allowed
 
 
 def test_events_without_a_pull_request() -> None:
