@@ -35,7 +35,7 @@ class LoadedConfig:
     config: ShunterConfig
     effective: EffectiveConfig
     check: dict[str, Any] | None
-    """A ``shunter/config`` check run to post (problems in the config), or None."""
+    """A ``shunter/config`` check run to post (problems or warnings in the config), or None."""
 
 
 def _source(runtime: Any, gh: Any, installation_id: int) -> GitHubConfigSource:
@@ -62,7 +62,7 @@ def load_config(runtime: Any, gh: Any, target: Target) -> LoadedConfig:
         default_branch=target.default_branch,
     )
     check = None
-    if effective.problems:
+    if effective.problems or effective.warnings:
         check = check_payload(config_check_output(effective))
     return LoadedConfig(effective.config, effective, check)
 

@@ -83,8 +83,12 @@ class ConfigCache:
         if text is None:
             self.misses += 1
             return None
+        raw = json.loads(text)
+        if "warnings" not in raw:  # parsed before warnings were looked for: parse it again
+            self.misses += 1
+            return None
         self.hits += 1
-        return ParsedConfig.from_json(json.loads(text), source=source)
+        return ParsedConfig.from_json(raw, source=source)
 
     def remember_parsed(self, parsed: ParsedConfig) -> None:
         key = f"{PREFIX}:blob:{parsed.blob_sha}:{parsed.file}"

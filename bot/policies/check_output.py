@@ -80,7 +80,10 @@ def config_notice(
     return ConfigNotice("default", headline, fallback_sentence(effective))
 
 
-def annotation(problem: ConfigProblem, *, path: str = CONFIG_PATH) -> dict[str, Any]:
+def annotation(problem: ConfigProblem, *, path: str = CONFIG_PATH, warning: bool = False) -> dict[str, Any]:
+    if warning:
+        level = {"annotation_level": "warning", "title": "Shunter config warning"}
+        return {**annotation(problem, path=path), **level}
     return {
         "path": path,
         "start_line": problem.line,
@@ -132,8 +135,18 @@ def _layers(effective: EffectiveConfig) -> str:
     return " < ".join(f"`{layer}`" for layer in effective.layers)
 
 
-def _annotations(problems: tuple[ConfigProblem, ...]) -> tuple[dict[str, Any], ...]:
-    return tuple(annotation(p) for p in problems if p.source == "repo" and p.file == CONFIG_PATH)
+def _annotations(problems: tuple[ConfigProblem, ...], *, warning: bool = False) -> tuple[dict[str, Any], ...]:
+    return tuple(
+        annotation(p, warning=warning) for p in problems if p.source == "repo" and p.file == CONFIG_PATH
+    )
+
+
+def _warned(title: str, warnings: tuple[ConfigProblem, ...]) -> tuple[str, list[str]]:
+    """A valid config's title and summary lines with its warnings (none: unchanged)."""
+    if not warnings:
+        return title, []
+    lines = ["", "**Warnings:**", *_problem_lines(warnings)]
+    return f"{title}, with {_plural(len(warnings), 'warning')}", lines
 
 
 def _truncate(text: str) -> str:
@@ -150,7 +163,9 @@ def config_check_output(
         return _preview_output(effective, preview)
     if effective.status == "ok":
         has_file = "repo" in effective.layers
-        title = "Config is valid" if has_file else f"No {CONFIG_PATH}: using defaults"
+        title, warned = _warned(
+            "Config is valid" if has_file else f"No {CONFIG_PATH}: using defaults", effective.warnings
+        )
         lines = [
             f"**{title}.** Read from the default branch"
             + (f" (`{effective.default_branch}`)." if effective.default_branch else "."),
@@ -159,8 +174,11 @@ def config_check_output(
             "",
             "Run `shunter config explain` (or comment `/shunter config`) to see every setting"
             " and where it came from.",
+            *warned,
         ]
-        return CheckRunOutput("success", title, "\n".join(lines))
+        return CheckRunOutput(
+            "success", title, _truncate("\n".join(lines)), _annotations(effective.warnings, warning=True)
+        )
     count = len(effective.problems)
     if effective.status == "unavailable":
         title = "Config could not be read"
@@ -203,7 +221,8 @@ def _preview_output(current: EffectiveConfig, preview: ConfigPreview) -> CheckRu
         title = f"Proposed config is valid: {_plural(len(changes), 'setting')} would change"
     else:
         title = "Proposed config is valid: the effective config does not change"
-    lines = [f"**{title}.**", "", not_yet, ""]
+    title, warned = _warned(title, proposed.warnings)
+    lines = [f"**{title}.**", "", not_yet, *warned, ""]
     if changes:
         lines += ["| setting | now | after merge | set by |", "|---|---|---|---|"]
         for change in changes[:MAX_TABLE_ROWS]:
@@ -214,4 +233,5 @@ def _preview_output(current: EffectiveConfig, preview: ConfigPreview) -> CheckRu
             lines.append(f"\n...and {len(changes) - MAX_TABLE_ROWS} more.")
     if current.status != "ok":
         lines += ["", f"The default branch's config has problems: {fallback_sentence(current)}"]
-    return CheckRunOutput("success", title, _truncate("\n".join(lines)))
+    warnings = _annotations(proposed.warnings, warning=True)
+    return CheckRunOutput("success", title, _truncate("\n".join(lines)), warnings)

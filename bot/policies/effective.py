@@ -58,6 +58,9 @@ class EffectiveConfig:
     """What is used instead when status is not ok: the last good config, or the defaults."""
     repo_file_sha: str | None = None
     default_branch: str | None = None
+    warnings: tuple[ConfigProblem, ...] = ()
+    """Valid settings of the repository's and organisation's files that would mislead
+    (``schedule`` in a stage's ``on``): the config check says so without failing."""
 
     def source_of(self, path: str | LeafPath) -> str:
         parts = tuple(path.split(".")) if isinstance(path, str) else path
@@ -230,6 +233,9 @@ def build_effective(
         layers=tuple(layer.source for layer in expansion.layers),
         status="invalid" if problems else "ok",
         repo_file_sha=repo.blob_sha if repo is not None else None,
+        warnings=tuple(
+            w for parsed in (org, repo) if parsed is not None and parsed.ok for w in parsed.warnings
+        ),
     )
 
 

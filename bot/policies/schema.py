@@ -158,7 +158,10 @@ class StageConfig(Strict):
     enabled: bool = Field(default=True, description="false turns the stage off entirely.")
     on: list[Trigger] = Field(
         default_factory=lambda: list(DEFAULT_TRIGGERS),
-        description="Pull-request actions and events that start the stage.",
+        description=(
+            "Pull-request actions and events that start the stage (schedule is accepted but"
+            " nothing runs stages on a schedule yet: the config check warns)."
+        ),
     )
     paths: PathFilter = Field(default_factory=PathFilter)
     labels: LabelFilter = Field(default_factory=LabelFilter)

@@ -51,6 +51,8 @@ class ParsedConfig:
     problems: tuple[ConfigProblem, ...] = ()
     extends_at: tuple[tuple[int, int], ...] = field(default=())
     """Line/column of each ``extends`` entry, to report a missing or cyclic one there."""
+    warnings: tuple[ConfigProblem, ...] = ()
+    """Valid settings that do not do what they seem to (:func:`config_warnings`)."""
 
     @property
     def ok(self) -> bool:
@@ -67,6 +69,7 @@ class ParsedConfig:
             "data": self.data,
             "problems": [[p.line, p.column, p.message] for p in self.problems],
             "extends_at": [list(p) for p in self.extends_at],
+            "warnings": [[p.line, p.column, p.message] for p in self.warnings],
         }
 
     @classmethod
@@ -79,6 +82,9 @@ class ParsedConfig:
             data=raw["data"],
             problems=tuple(ConfigProblem(file, ln, col, msg, source) for ln, col, msg in raw["problems"]),
             extends_at=tuple((ln, col) for ln, col in raw["extends_at"]),
+            warnings=tuple(
+                ConfigProblem(file, ln, col, msg, source) for ln, col, msg in raw.get("warnings", ())
+            ),
         )
 
 
@@ -109,7 +115,26 @@ def parse_config(
         return ParsedConfig(file, source, sha, None, tuple(describe_errors(exc, doc, file, source)))
     data = model.model_dump(mode="json", exclude_unset=True)
     extends_at = tuple(doc.locate(("extends", i)) for i in range(len(model.extends)))
-    return ParsedConfig(file, source, sha, data, (), extends_at)
+    return ParsedConfig(file, source, sha, data, (), extends_at, config_warnings(data, doc, file, source))
+
+
+UNSCHEDULED = "`schedule` is accepted but Shunter does not run stages on a schedule yet; remove it"
+
+
+def config_warnings(
+    data: dict[str, Any], doc: YamlDocument, file: str, source: str = "repo"
+) -> tuple[ConfigProblem, ...]:
+    """Settings that validate but would mislead a maintainer, at their line: ``schedule`` in
+    a stage's ``on`` (nothing plans stages on a schedule). ``data``: the keys the file sets."""
+    warnings = []
+    for stage, settings in (data.get("stages") or {}).items():
+        triggers = settings.get("on") or [] if isinstance(settings, dict) else []
+        for index, trigger in enumerate(triggers):
+            if trigger == "schedule":
+                line, column = doc.locate(("stages", stage, "on", index))
+                message = f"stages.{stage}.on: {UNSCHEDULED}"
+                warnings.append(ConfigProblem(file, line, column, message, source))
+    return tuple(warnings)
 
 
 def load_config(content: bytes | str, *, file: str = CONFIG_PATH) -> ShunterConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bot.policies.cache import ConfigCache
 from bot.policies.check_output import CHECK_NAME, config_check_output
 from bot.policies.effective import load_effective_config, preview_config_change
@@ -142,3 +144,51 @@ def test_a_problem_quoting_the_file_renders_as_text() -> None:
     assert not [t for t in tokens + inline if t.type in ("html_block", "html_inline", "link_open")], out.summary
     [line] = [t.content for t in tokens if t.type == "inline" and "unknown key" in t.content]
     assert "unknown key '&lt;details&gt;\\[a\\](https://e.co) #\u206012'" in line, line
+
+
+def test_schedule_in_on_is_a_warning_at_its_line_not_a_failure() -> None:
+    """`schedule` validates, but nothing runs stages on a schedule: the check says so, at
+    the line, so a maintainer does not wait for runs that never come."""
+    text = b"version: 1\nstages:\n  security:\n    on:\n      - opened\n      - schedule\n  tests:\n    on: [schedule]\n"
+    eff = load_effective_config(_source({REPO: text}), "acme", "app")
+    assert eff.status == "ok" and eff.problems == ()
+    out = config_check_output(eff)
+    assert (out.conclusion, out.title) == ("success", "Config is valid, with 2 warnings")
+    assert [(a["start_line"], a["annotation_level"]) for a in out.annotations] == [(6, "warning"), (8, "warning")]
+    assert out.annotations[0]["message"] == (
+        "stages.security.on: `schedule` is accepted but Shunter does not run stages on a schedule yet; remove it"
+    )
+    assert f"`{CONFIG_PATH}:8:" in out.summary and "stages.tests.on" in out.summary
+    # a pull request that adds it is told so in the preview too
+    preview = preview_config_change(
+        _source({}), "acme", "app", text, current=load_effective_config(_source({}), "acme", "app")
+    )
+    shown = config_check_output(load_effective_config(_source({}), "acme", "app"), preview=preview)
+    assert shown.conclusion == "success" and shown.title.endswith("with 2 warnings")
+    assert [a["start_line"] for a in shown.annotations] == [6, 8]
+    # without it, nothing is said
+    plain = load_effective_config(_source({REPO: b"stages:\n  tests:\n    on: [opened]\n"}), "acme", "app")
+    assert plain.warnings == () and config_check_output(plain).annotations == ()
+
+
+def test_warnings_survive_the_parsed_cache_and_an_older_entry_is_parsed_again() -> None:
+    text = b"stages:\n  review:\n    on: [opened, schedule]\n"
+    shared: dict[str, str] = {}
+
+    class Store:  # what workers share (Redis), as a dict
+        def get(self, key: str) -> str | None:
+            return shared.get(key)
+
+        def set(self, key: str, value: str, ex: int | None = None) -> None:
+            shared[key] = value
+
+    first = load_effective_config(_source({REPO: text}), "acme", "app", cache=ConfigCache(Store()))
+    cache = ConfigCache(Store())
+    again = load_effective_config(_source({REPO: text}), "acme", "app", cache=cache)
+    assert cache.hits >= 1 and first.warnings == again.warnings and [w.line for w in again.warnings] == [3]
+    # an entry an older Shunter parsed (no warnings looked for) is not taken as "none"
+    for key, value in shared.items():
+        if ":blob:" in key:
+            shared[key] = json.dumps({k: v for k, v in json.loads(value).items() if k != "warnings"})
+    older = load_effective_config(_source({REPO: text}), "acme", "app", cache=ConfigCache(Store()))
+    assert [w.line for w in older.warnings] == [3]
