@@ -58,6 +58,7 @@ def load_config(content: bytes | None, file: str) -> tuple[ShunterConfig, list[s
         return ShunterConfig(), [f"No {CONFIG_PATH} on the base; using Shunter's defaults."]
     try:
         from bot.policies.effective import build_effective
+        from bot.policies.schema import PRESET_NAME
         from bot.policies.validation import config_error, parse_config
     except ImportError:  # the policy layer is optional for this command
         return ShunterConfig(), [f"Config loading is unavailable; ignored {file}, used defaults."]
@@ -65,9 +66,17 @@ def load_config(content: bytes | None, file: str) -> tuple[ShunterConfig, list[s
     if not parsed.ok:
         raise config_error(parsed.problems, file=file)
     effective = build_effective(parsed, None, _resolve_preset)
-    notes = [f"Config: {file} (layers: {', '.join(effective.layers)})."]
-    notes += [f"Config problem: {p.render()}" for p in effective.problems]
-    return effective.config, notes
+    if effective.problems:
+        # as the App's shunter/config check fails (and the App acts on the last good config
+        # or the defaults, never on this one): an extends that cannot be read included
+        error = config_error(effective.problems, file=file)
+        if any(not PRESET_NAME.match(ref) for ref in parsed.extends):
+            error.hint = (
+                "shunter run follows only Shunter's presets offline: pass --config FILE with the "
+                "other repositories' settings copied in"
+            )
+        raise error
+    return effective.config, [f"Config: {file} (layers: {', '.join(effective.layers)})."]
 
 
 def _read_config(ctx: StageContext, config_file: Path | None) -> tuple[bytes | None, str]:

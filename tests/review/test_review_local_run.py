@@ -167,3 +167,26 @@ def test_shunter_run_does_not_import_the_app_shell():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", done.stdout
+
+
+def test_an_extends_that_cannot_be_read_exits_2_as_the_config_check_fails(local_repo) -> None:
+    """On GitHub an ``extends`` entry that cannot be read fails the shunter/config check and
+    the App acts on the last good config (or the defaults); ``shunter run`` used to note the
+    problem and run the stages on the rest of the file, exiting 0."""
+    from bot.policies.check_output import config_check_output
+    from bot.policies.effective import load_effective_config
+    from bot.policies.source import LocalConfigSource
+
+    config = b"version: 1\nextends:\n  - recommended\n  - acme/policies\n"
+    path = local_repo(WARN_ONLY, {**BASE, ".github/shunter.yml": config})
+    result = CliRunner().invoke(run, ["--repo", str(path), "--base", "main", "--stages", "review"])
+    assert result.exit_code == 2, result.output
+    message = "extends 'acme/policies': acme/policies:.github/shunter.yml does not exist or cannot be read"
+    assert f":4:5: {message} (shunter run follows only Shunter's presets offline" in result.output
+    assert "shunter/review" not in result.output  # no stage ran on a config GitHub would not use
+    # the App, where GitHub has no acme/policies (or will not show it to the App)
+    github = LocalConfigSource(
+        {}, files={("acme/app", ".github/shunter.yml"): config}, unknown_repos="absent"
+    )
+    check = config_check_output(load_effective_config(github, "acme", "app"))
+    assert check.conclusion == "failure" and message in check.summary
