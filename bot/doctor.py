@@ -485,6 +485,30 @@ def _sandbox() -> Check:
     return Check("sandbox", status.bubblewrap, status.detail, required=False)
 
 
+FAILED, WARNED, PASSED = "✗", "⚠", "✓"
+
+
+def mark(check: Check) -> str:
+    """✓ passed; ✗ a required check failed (Shunter will not work, doctor exits 1); ⚠ an
+    optional one found something worth a look (Shunter works; doctor still exits 0)."""
+    if check.ok:
+        return PASSED
+    return FAILED if check.required else WARNED
+
+
+def summary(failures: int, warnings: int) -> str:
+    """doctor's last line: how many failures and warnings, and what each means."""
+    from bot.wording import plural
+
+    counts = f"{plural(failures, 'failure')}, {plural(warnings, 'warning')}"
+    said = []
+    if failures:
+        said.append(f"{FAILED}: Shunter will not work until fixed")
+    if warnings:
+        said.append(f"{WARNED}: worth a look, Shunter still works")
+    return f"{counts} ({'; '.join(said)})" if said else counts
+
+
 @click.command()
 @click.option(
     "--timeout",
@@ -497,18 +521,23 @@ def doctor(timeout: float) -> None:
     """Check settings, Redis, the App's credentials, the data dir and the database; print
     what is missing.
 
-    Exit status 0 when every required check passes, 1 otherwise (optional ones, marked ✗
-    when they find a problem, only inform: redis eviction and redis persistence, the clock,
-    the bot login, the sandbox, the missed-delivery sweeps and run history pruning).
+    Each line is marked ✓ (passed), ✗ (a required check failed: Shunter will not work) or
+    ⚠ (an optional check found something worth a look: redis eviction and redis
+    persistence, the clock, the bot login, the sandbox, the missed-delivery sweeps and run
+    history pruning); the last line counts the failures and the warnings. Exit status 0
+    when no required check fails (warnings or not), 1 otherwise.
     """
     try:
         settings = load_settings()
     except ShunterError as exc:
-        click.echo(f"✗ settings: {exc}")
+        click.echo(f"{FAILED} settings: {exc}")
+        click.echo(summary(1, 0))
         raise SystemExit(1) from None
-    click.echo("✓ settings: all SHUNTER_* values parse")
-    failed = False
+    click.echo(f"{PASSED} settings: all SHUNTER_* values parse")
+    marks = []
     for check in run_checks(settings, timeout):
-        click.echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
-        failed |= check.required and not check.ok
-    raise SystemExit(1 if failed else 0)
+        marks.append(mark(check))
+        click.echo(f"{marks[-1]} {check.name}: {check.detail}")
+    failures = marks.count(FAILED)
+    click.echo(summary(failures, marks.count(WARNED)))
+    raise SystemExit(1 if failures else 0)

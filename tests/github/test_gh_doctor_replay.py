@@ -46,7 +46,7 @@ def test_doctor_checks_the_bot_login_against_the_apps_slug(clean_env, monkeypatc
     assert "✓ bot login: shunter-sim[bot], learned from GitHub (SHUNTER_BOT_LOGIN unset)" in result.output
     monkeypatch.setenv("SHUNTER_BOT_LOGIN", "shunter[bot]")
     result = CliRunner().invoke(main, ["doctor"])
-    assert "✗ bot login: SHUNTER_BOT_LOGIN is 'shunter[bot]'; this App's bot is shunter-sim[bot]" in result.output
+    assert "⚠ bot login: SHUNTER_BOT_LOGIN is 'shunter[bot]'; this App's bot is shunter-sim[bot]" in result.output
 
 
 def test_doctor_says_the_clock_is_in_step_with_github(clean_env, monkeypatch, simulator, redis_url, tmp_path):
@@ -71,10 +71,11 @@ def test_doctor_warns_of_a_clock_far_off_githubs_without_failing(
     assert "✓ app credentials: authenticated as App 'shunter-sim'" in result.output  # the JWT follows GitHub's clock
     (line,) = [line for line in result.output.splitlines() if "clock:" in line]
     assert re.fullmatch(
-        r"✗ clock: the host's clock is 9[456] s ahead of GitHub's: fix NTP; Shunter compensates "
+        r"⚠ clock: the host's clock is 9[456] s ahead of GitHub's: fix NTP; Shunter compensates "
         r"for the App JWT, but logs and run times will be off",
         line,
     ), line
+    assert result.output.splitlines()[-1].startswith("0 failures, "), result.output
 
 
 def test_a_missing_date_header_is_worth_a_look():
@@ -95,6 +96,24 @@ def test_doctor_lists_what_is_missing(clean_env, monkeypatch, tmp_path):
     assert "✗ webhook secret" in result.output
     assert "✗ redis: Redis at redis://127.0.0.1:1 does not answer" in result.output
     assert "✗ app credentials: SHUNTER_APP_ID" in result.output
+
+
+def test_doctor_tells_failures_from_warnings(clean_env, monkeypatch, tmp_path):
+    """An optional check's problem was marked ✗ like a required failure: only the exit
+    status told "Shunter will not work" from "worth a look"; they are ⚠ now, and counted."""
+    monkeypatch.setenv("SHUNTER_REDIS_URL", "redis://127.0.0.1:1")
+    monkeypatch.setenv("SHUNTER_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(main, ["doctor", "--timeout", "1"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert "⚠ redis eviction: cannot read its settings: ConnectionError" in lines, result.output
+    assert "⚠ missed-delivery sweeps: cannot read their state: ConnectionError" in lines
+    assert "⚠ run history pruning: cannot read its state: ConnectionError" in lines
+    failed = [line.split(":")[0] for line in lines if line.startswith("✗ ")]
+    assert failed == ["✗ webhook secret", "✗ redis", "✗ app credentials"]
+    warned = sum(line.startswith("⚠ ") for line in lines)
+    legend = "(✗: Shunter will not work until fixed; ⚠: worth a look, Shunter still works)"
+    assert lines[-1] == f"3 failures, {warned} warnings {legend}"
 
 
 def test_replay_signs_and_posts(clean_env, monkeypatch, redis_url, tmp_path):
@@ -138,7 +157,7 @@ def test_doctor_says_when_sweeps_stopped(clean_env, monkeypatch, simulator, redi
     redis_client.hset(LAST_KEY, "at", time.time() - 3600)
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == 0, result.output  # worth a look, not a broken install
-    assert re.search(r"✗ missed-delivery sweeps: last ran 36\d\d s ago", result.output)
+    assert re.search(r"⚠ missed-delivery sweeps: last ran 36\d\d s ago", result.output)
     assert "expected every 600 s" in result.output
 
 
@@ -165,7 +184,7 @@ def test_doctor_says_when_run_history_pruning_stopped(
     code, line = _pruning_line(monkeypatch, redis_url, tmp_path)
     assert code == 0  # worth a look, not a broken install
     assert re.fullmatch(
-        r"✗ run history pruning: never ran: one was enqueued 120\d s ago and no worker ran it: "
+        r"⚠ run history pruning: never ran: one was enqueued 120\d s ago and no worker ran it: "
         r"is `shunter serve` running, with a worker\?",
         line,
     ), line
@@ -173,7 +192,7 @@ def test_doctor_says_when_run_history_pruning_stopped(
     code, line = _pruning_line(monkeypatch, redis_url, tmp_path)
     assert code == 0
     assert re.fullmatch(
-        r"✗ run history pruning: last ran 14\d\d\d s ago and removed 7 runs, 30 steps, 2 processed_comments "
+        r"⚠ run history pruning: last ran 14\d\d\d s ago and removed 7 runs, 30 steps, 2 processed_comments "
         r"\(older than 90 days\); expected hourly: is `shunter serve` running, with a worker\?",
         line,
     ), line
@@ -279,7 +298,7 @@ def test_doctor_gives_the_clock_offset_when_github_refuses_the_app(app_credentia
     assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
     credentials = lines.index(next(line for line in lines if line.startswith("✗ app credentials: ")))
-    assert re.match(r"✗ clock: the host's clock is 9[456] s ahead of GitHub's: fix NTP", lines[credentials + 1])
+    assert re.match(r"⚠ clock: the host's clock is 9[456] s ahead of GitHub's: fix NTP", lines[credentials + 1])
 
 
 def test_doctor_names_a_refused_connection_to_github(app_credentials, monkeypatch):
@@ -421,9 +440,9 @@ def test_doctor_warns_of_a_redis_that_evicts_or_keeps_nothing(clean_env, monkeyp
         connection.config_set("maxmemory", "64mb")
         connection.config_set("maxmemory-policy", "allkeys-lru")
         result = CliRunner().invoke(main, ["doctor"])
-        assert "✗ redis eviction: maxmemory-policy allkeys-lru with maxmemory 67108864 bytes" in result.output
+        assert "⚠ redis eviction: maxmemory-policy allkeys-lru with maxmemory 67108864 bytes" in result.output
         assert "set maxmemory-policy noeviction" in result.output
-        assert "✗ redis persistence: nothing is kept on disk" in result.output
+        assert "⚠ redis persistence: nothing is kept on disk" in result.output
         assert "set appendonly yes" in result.output
         connection.config_set("maxmemory-policy", "noeviction")
         connection.config_set("appendonly", "yes")

@@ -175,7 +175,7 @@ def test_a_failed_prune_shows_in_doctor_and_metrics(redis_url, clean_env, monkey
 
     line = doctor_line(monkeypatch, redis_url, tmp_path)
     assert re.fullmatch(
-        r"✗ run history pruning: the last attempt failed \d s ago: TransientError: database \S+ "
+        r"⚠ run history pruning: the last attempt failed \d s ago: TransientError: database \S+ "
         r"unavailable: no such table: shunter_run_steps \(see the worker's log\); "
         r"last ran \d s ago and removed 0 runs, 0 steps, 0 processed_comments \(older than 90 days\)",
         line,

@@ -152,7 +152,7 @@ def test_doctor_names_a_bwrap_setting_that_points_nowhere(
     result = CliRunner().invoke(main, ["doctor", "--timeout", "1"])
     [line] = [line for line in result.output.splitlines() if " sandbox: " in line]
     assert line.startswith(
-        f"✗ sandbox: SHUNTER_SANDBOX_BWRAP={bwrap}: {problem}: untrusted PR code will not run"
+        f"⚠ sandbox: SHUNTER_SANDBOX_BWRAP={bwrap}: {problem}: untrusted PR code will not run"
     )
     assert "not installed" not in line
     assert re.search(r"set SHUNTER_SANDBOX_BWRAP to (the|its) bwrap binary, or unset it", line), line
