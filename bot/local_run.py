@@ -39,17 +39,32 @@ FORMATS = ("text", "json", "sarif", "markdown")
 
 
 def _resolve_preset(ref: str) -> Any:
-    """``extends`` references ``shunter run`` can follow offline: shipped presets only."""
+    """``extends`` references ``shunter run`` can follow offline: shipped presets only (a
+    name that is no preset resolves to nothing, as on GitHub)."""
     from bot.policies.presets import preset_path
-    from bot.policies.schema import PRESET_NAME
     from bot.policies.validation import parse_config
 
-    if not PRESET_NAME.match(ref):
-        return None
     path = preset_path(ref)
     if path is None:
         return None
     return parse_config(path.read_bytes(), file=f"preset:{ref}", source=f"preset:{ref}")
+
+
+def _offline_resolver(skipped: list[str]) -> Any:
+    """Presets as :func:`_resolve_preset`; another repository's config, which only GitHub
+    can show, is an empty layer noted in ``skipped``. Such a file is not broken, only out
+    of reach here: refusing it would refuse every repository that extends its
+    organisation's policy, while a preset name that does not exist fails as on GitHub."""
+    from bot.policies.schema import PRESET_NAME
+    from bot.policies.validation import parse_config
+
+    def resolve(ref: str) -> Any:
+        if PRESET_NAME.match(ref):
+            return _resolve_preset(ref)
+        skipped.append(ref)
+        return parse_config(b"{}", file=ref, source=f"not followed offline:{ref}")
+
+    return resolve
 
 
 def load_config(content: bytes | None, file: str) -> tuple[ShunterConfig, list[str]]:
@@ -58,25 +73,26 @@ def load_config(content: bytes | None, file: str) -> tuple[ShunterConfig, list[s
         return ShunterConfig(), [f"No {CONFIG_PATH} on the base; using Shunter's defaults."]
     try:
         from bot.policies.effective import build_effective
-        from bot.policies.schema import PRESET_NAME
         from bot.policies.validation import config_error, parse_config
     except ImportError:  # the policy layer is optional for this command
         return ShunterConfig(), [f"Config loading is unavailable; ignored {file}, used defaults."]
     parsed = parse_config(content, file=file)
     if not parsed.ok:
         raise config_error(parsed.problems, file=file)
-    effective = build_effective(parsed, None, _resolve_preset)
+    skipped: list[str] = []
+    effective = build_effective(parsed, None, _offline_resolver(skipped))
     if effective.problems:
         # as the App's shunter/config check fails (and the App acts on the last good config
-        # or the defaults, never on this one): an extends that cannot be read included
-        error = config_error(effective.problems, file=file)
-        if any(not PRESET_NAME.match(ref) for ref in parsed.extends):
-            error.hint = (
-                "shunter run follows only Shunter's presets offline: pass --config FILE with the "
-                "other repositories' settings copied in"
-            )
-        raise error
-    return effective.config, [f"Config: {file} (layers: {', '.join(effective.layers)})."]
+        # or the defaults, never on this one)
+        raise config_error(effective.problems, file=file)
+    layers = [layer for layer in effective.layers if not layer.startswith("not followed offline:")]
+    notes = [f"Config: {file} (layers: {', '.join(layers)})."]
+    notes += [
+        f"Not followed offline: extends {ref!r} (only GitHub can show another repository's "
+        "config); its settings are not applied here. Pass --config FILE with them copied in."
+        for ref in skipped
+    ]
+    return effective.config, notes
 
 
 def _read_config(ctx: StageContext, config_file: Path | None) -> tuple[bytes | None, str]:

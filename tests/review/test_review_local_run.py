@@ -169,7 +169,7 @@ def test_shunter_run_does_not_import_the_app_shell():
     assert done.stdout.strip() == "", done.stdout
 
 
-def test_an_extends_that_cannot_be_read_exits_2_as_the_config_check_fails(local_repo) -> None:
+def test_an_extends_of_a_preset_that_does_not_exist_exits_2_as_the_config_check_fails(local_repo) -> None:
     """On GitHub an ``extends`` entry that cannot be read fails the shunter/config check and
     the App acts on the last good config (or the defaults); ``shunter run`` used to note the
     problem and run the stages on the rest of the file, exiting 0."""
@@ -177,16 +177,26 @@ def test_an_extends_that_cannot_be_read_exits_2_as_the_config_check_fails(local_
     from bot.policies.effective import load_effective_config
     from bot.policies.source import LocalConfigSource
 
-    config = b"version: 1\nextends:\n  - recommended\n  - acme/policies\n"
+    config = b"version: 1\nextends:\n  - recommended\n  - recomended\n"
     path = local_repo(WARN_ONLY, {**BASE, ".github/shunter.yml": config})
     result = CliRunner().invoke(run, ["--repo", str(path), "--base", "main", "--stages", "review"])
     assert result.exit_code == 2, result.output
-    message = "extends 'acme/policies': acme/policies:.github/shunter.yml does not exist or cannot be read"
-    assert f":4:5: {message} (shunter run follows only Shunter's presets offline" in result.output
-    assert "shunter/review" not in result.output  # no stage ran on a config GitHub would not use
-    # the App, where GitHub has no acme/policies (or will not show it to the App)
-    github = LocalConfigSource(
-        {}, files={("acme/app", ".github/shunter.yml"): config}, unknown_repos="absent"
-    )
+    github = LocalConfigSource({}, files={("acme/app", ".github/shunter.yml"): config}, unknown_repos="absent")
     check = config_check_output(load_effective_config(github, "acme", "app"))
-    assert check.conclusion == "failure" and message in check.summary
+    assert check.conclusion == "failure"
+    message = "extends 'recomended': there is no such preset"
+    assert message in check.summary  # the App's check and the command say the same
+    assert f":4:5: {message}" in result.output, result.output
+    assert "shunter/review" not in result.output  # no stage ran on a config GitHub would not use
+
+
+def test_an_extends_of_another_repository_is_noted_and_the_rest_applies_offline(local_repo) -> None:
+    """Only GitHub can show another repository's config: ``shunter run`` runs on the rest of
+    the file and says which settings it could not apply, rather than refusing every
+    repository that extends its organisation's policy."""
+    config = b"version: 1\nextends:\n  - recommended\n  - acme/policies\nstages:\n  security:\n    enabled: false\n"
+    path = local_repo(WARN_ONLY, {**BASE, ".github/shunter.yml": config})
+    result = CliRunner().invoke(run, ["--repo", str(path), "--base", "main"])
+    assert result.exit_code in (0, 1), result.output
+    assert "Not followed offline: extends 'acme/policies'" in result.output
+    assert "shunter/review" in result.output and "shunter/security" not in result.output  # the file's own settings apply
