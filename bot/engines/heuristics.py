@@ -387,17 +387,24 @@ LOCK_FILES = frozenset(
         "go.sum",
     }
 )
-GENERATED_NAMES = re.compile(r"(?:\.min\.(?:js|css)|\.(?:js|css)\.map|_pb2(?:_grpc)?\.pyi?|\.pb\.go)$")
+GENERATED_NAMES = re.compile(r"(?:\.min\.(?:js|css)|\.(?:[cm]?js|css)\.map|_pb2(?:_grpc)?\.pyi?|\.pb\.go)$")
+BUILD_FOLDERS = frozenset({"dist"})
+"""Where JavaScript packages commit their bundler's output (axios 1.7.4's ``dist/``: 1,226
+of the release's 1,595 changed lines, ``lib/`` holding the change)."""
+BUILT_ASSETS = re.compile(r"\.(?:[cm]?js|css|d\.[cm]?ts|map)$")
 GENERATED_MARK = re.compile(r"@generated\b|\bDO NOT EDIT\b|\b(?:auto-?|automatically )generated\b", re.I)
 _FROM_TOP = re.compile(r"^@@ -\d+(?:,\d+)? \+1(?:,\d+)? @@")
 
 
 def is_generated(file: ChangedFile) -> bool:
-    """Lock files, minified bundles, protobuf output and files whose first added lines say
-    they are generated: PR-size tools leave them out, since nobody reviews them line by line."""
+    """Lock files, minified bundles, JavaScript build output in ``dist/``, protobuf output
+    and files whose first added lines say they are generated: PR-size tools leave them out,
+    since nobody reviews them line by line."""
     _folders, name = _split(file.path)
     if name in LOCK_FILES or GENERATED_NAMES.search(name):
         return True
+    if BUILT_ASSETS.search(name) and any(folder in BUILD_FOLDERS for folder in _folders):
+        return True  # a bundle in dist/, not the source a reviewer reads
     if not _FROM_TOP.match(file.patch):
         return False  # the mark must be in the file's header, which this diff leaves alone
     first = file.patch[:2000].split("\n", 12)[1:12]

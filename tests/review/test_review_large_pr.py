@@ -69,3 +69,28 @@ def test_files_large_pr_exclude_names_are_not_counted(make_ctx) -> None:
         "This PR changes 130 lines in 2 files (limit 100, not counting 240 lines of lock or generated"
         " files nor 302 lines of files `large_pr_exclude` leaves out)"
     ), message
+
+
+AXIOS_HEAD = b"// Axios v1.7.4 Copyright (c) 2024 Matt Zabriskie and contributors\n'use strict';\n\n"
+
+
+def _bundle(lines: int) -> bytes:
+    return AXIOS_HEAD + b"".join(b"const isThenable%d = (thing) => thing && isFunction(thing.then);\n" % i for i in range(lines))
+
+
+def test_a_javascript_packages_dist_bundles_do_not_make_a_pr_large(make_ctx) -> None:
+    """axios 1.7.2 to 1.7.4: 1,595 changed lines, 1,226 of them the bundles rebuilt in
+    ``dist/`` (``axios.cjs``, ``esm/axios.js``, their ``.cjs.map``); the change is ``lib/``."""
+    options = ReviewStageConfig(large_pr_lines=100)
+    base = {"lib/utils.js": b"const a = 1;\n", "dist/node/axios.cjs": _bundle(10), "dist/esm/axios.js": _bundle(10)}
+    head = {
+        "lib/utils.js": b"const a = 1;\n// original code\nconst _setImmediate = setImmediate;\n",
+        "dist/node/axios.cjs": _bundle(150),
+        "dist/esm/axios.js": _bundle(150),
+        "dist/node/axios.cjs.map": b'{"version":3,"file":"axios.cjs","sources":["../../lib/utils.js"]}\n',
+        "dist/index.d.ts": b"".join(b"export type T%d = string;\n" % i for i in range(150)),
+    }
+    assert _large(run(make_ctx(base, head, options))) == []
+    # a Python file in a dist folder is source, and still counted
+    py = _large(run(make_ctx({}, {"dist/core.py": _source(120)}, options)))
+    assert [m.split(";")[0] for _p, _l, m in py] == ["This PR changes 120 lines in 1 file (limit 100)"]
