@@ -61,7 +61,7 @@ from bot.policies.schema import TestsStageConfig
 from bot.sandbox import Limits, Sandbox, SandboxRefused, hostfs
 from bot.sandbox.venv import declared_requirements, ensure_venv, write_metadata_shim, write_vcs_version_files
 from bot.settings import default_data_dir
-from bot.stages.context import StageContext
+from bot.stages.context import ChangedFile, StageContext
 from bot.stages.filtering import path_selected
 from bot.wording import code_span, path_code, plural, table_cell
 
@@ -141,6 +141,40 @@ def find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target
     """Changed functions with their changed statement lines (pure; reads the head tree)."""
     targets, notes, _unparsed = _find_targets(ctx, opts)
     return targets, notes
+
+
+OTHER_LANGUAGES = {
+    ".js": "JavaScript", ".jsx": "JavaScript", ".mjs": "JavaScript", ".cjs": "JavaScript",
+    ".ts": "TypeScript", ".tsx": "TypeScript", ".mts": "TypeScript", ".cts": "TypeScript",
+    ".go": "Go", ".rs": "Rust", ".java": "Java", ".kt": "Kotlin", ".rb": "Ruby", ".php": "PHP",
+    ".c": "C", ".h": "C", ".cc": "C++", ".cpp": "C++", ".hpp": "C++", ".cs": "C#",
+    ".swift": "Swift", ".scala": "Scala",
+}  # fmt: skip
+"""Source in a language the stage does not measure, by suffix, as its summary names it."""
+
+
+def other_languages(files: Sequence[ChangedFile]) -> list[str]:
+    """The languages of a pull request's changed source files, in the order they come, when
+    it changes no Python file (pure); empty when it changes Python, or no source at all."""
+    present = [f.path for f in files if f.status != "deleted"]
+    if any(path.endswith((".py", ".pyi")) for path in present):
+        return []
+    named = (OTHER_LANGUAGES.get(os.path.splitext(path)[1].lower()) for path in present)
+    return list(dict.fromkeys(name for name in named if name))
+
+
+def _python_only(state: Run, languages: Sequence[str]) -> StageResult:
+    """A pull request of JavaScript, Go, Rust...: nothing was measured, which is no pass."""
+    result = _result(
+        state,
+        summary=(
+            "Nothing measured: this stage measures the test coverage of Python code only, and this "
+            f"pull request changes no Python file (its changed source is {', '.join(languages)})."
+        ),
+        neutral=True,
+    )
+    result.metrics["incomplete"] = "measures Python only"
+    return result
 
 
 def _find_targets(ctx: StageContext, opts: TestsStageConfig) -> tuple[list[Target], list[str], int]:
@@ -253,6 +287,9 @@ def run(
             neutral=True,
         )
     if not state.targets:
+        other = other_languages(ctx.files)
+        if other:
+            return _python_only(state, other)
         return _result(state, summary="No changed Python function to measure.")
     limits = Limits(wall_seconds=float(opts.timeout_seconds))
     try:

@@ -277,6 +277,39 @@ def test_stage_without_python_changes_runs_nothing(make_context) -> None:
     assert res.metrics["functions_changed"] == 0 and not res.neutral
 
 
+EXPRESS_BEFORE = (
+    "res.clearCookie = function clearCookie(name, options) {\n"
+    "  var opts = merge({ expires: new Date(1), path: '/' }, options);\n"
+    "  return this.cookie(name, '', opts);\n"
+    "};\n"
+)
+EXPRESS_AFTER = EXPRESS_BEFORE.replace(
+    "options) {\n",
+    "options) {\n  if (options && options.maxAge) {\n"
+    "    deprecate('res.clearCookie: Passing \"options.maxAge\" is deprecated.');\n  }\n",
+)
+
+
+def test_a_pr_changing_no_python_says_the_stage_measures_python_only(make_context) -> None:
+    """express 4.19.2 -> 4.20.0 (``lib/response.js``, ``History.md``, ``package.json``)
+    concluded ``success``, "No findings", as if its JavaScript had been measured."""
+    from bot.stages import tests as tests_stage
+
+    ctx = make_context(
+        {"lib/response.js": EXPRESS_BEFORE, "History.md": "4.19.2\n", "src/x.go": "package x\n"},
+        {"lib/response.js": EXPRESS_AFTER, "History.md": "4.20.0\n", "src/x.go": "package x\n\nvar A = 1\n"},
+    )
+    res = tests_stage.run(ctx)
+    assert res.neutral and res.metrics["incomplete"] == "measures Python only"
+    assert "Python code only" in res.summary and "(its changed source is JavaScript, Go)" in res.summary
+    # with a Python file in the change, the stage measures what it can, as before
+    mixed = make_context(
+        {"lib/response.js": EXPRESS_BEFORE, "pkg/a.py": "X = 1\n"},
+        {"lib/response.js": EXPRESS_AFTER, "pkg/a.py": "X = 2\n"},
+    )
+    assert not tests_stage.run(mixed).neutral
+
+
 def test_changed_test_files_are_not_targets(make_context) -> None:
     from bot.stages import tests as tests_stage
 
