@@ -22,6 +22,46 @@ def _pr_key(repo: str, number: int | None, head_sha: str) -> str:
     return f"{repo}#{number}" if number is not None else f"{repo}@{head_sha}"
 
 
+def _renamed_key(repo: str) -> str:
+    return f"shunter:renamed:{repo}"
+
+
+def _name(redis: Redis, repo: str) -> str:
+    """The name ``repo`` has now: a job or an event still under a name the repository had
+    before a rename or a transfer reads and moves the same head and closed state as the new
+    name's (a few hops at most: renamed twice)."""
+    for _ in range(5):
+        value = redis.get(_renamed_key(repo))
+        if not value:
+            break
+        repo = _text(value)
+    return repo
+
+
+PER_PULL_KINDS = ("head", "head-at", "head-before", "closed")
+
+
+def move_repository(redis: Redis, old: str, new: str) -> int:
+    """``old`` was renamed or transferred to ``new``: its pull requests' heads and closed
+    state move to the new name (a key already there, set by an event that came first, wins)
+    and the old name points to the new one. Returns how many keys moved."""
+    redis.set(_renamed_key(old), new, ex=TTL)
+    redis.delete(_renamed_key(new))  # renamed back
+    moved = 0
+    for kind in PER_PULL_KINDS:
+        prefix = f"shunter:{kind}:{old}"
+        for pattern in (f"{prefix}#*", f"{prefix}@*"):
+            for key in redis.scan_iter(match=pattern):
+                name = _text(key)
+                target = f"shunter:{kind}:{new}{name[len(prefix):]}"
+                ttl = redis.ttl(name)
+                value = redis.get(name)
+                if value is not None and redis.set(target, value, ex=ttl if ttl > 0 else TTL, nx=True):
+                    moved += 1
+                redis.delete(name)
+    return moved
+
+
 def _head_key(repo: str, number: int | None, head_sha: str) -> str:
     return f"shunter:head:{_pr_key(repo, number, head_sha)}"
 
@@ -94,6 +134,7 @@ def move_head(
     second, the commit the current head replaced is the older one. (A later force-push
     back to that commit has a later timestamp, and moves the head as it should.)
     """
+    repo = _name(redis, repo)
     keys = (
         _head_key(repo, number, head_sha),
         _head_at_key(repo, number, head_sha),
@@ -107,6 +148,7 @@ def move_head(
 
 
 def current_head(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
+    repo = _name(redis, repo)
     value = redis.get(_head_key(repo, number, head_sha))
     return _text(value) if value else None
 
@@ -212,12 +254,14 @@ def mark_closed(redis: Redis, repo: str, number: int, state: str, updated_at: st
     """Note that the PR was closed (``state`` ``closed`` or ``merged``) at ``updated_at``:
     stage jobs still queued for it, or running, stop instead of publishing to a pull request
     nobody reads."""
+    repo = _name(redis, repo)
     redis.set(_closed_key(repo, number), f"{state} {updated_at or ''}".strip(), ex=TTL)
 
 
 def mark_open(redis: Redis, repo: str, number: int, updated_at: str | None = None) -> None:
     """The PR is open again (reopened): its stages run as before. An event older than the
     close (a late redelivery of ``opened``) leaves it closed."""
+    repo = _name(redis, repo)
     key = _closed_key(repo, number)
     value = redis.get(key)
     if not value:
@@ -230,6 +274,7 @@ def mark_open(redis: Redis, repo: str, number: int, updated_at: str | None = Non
 
 def closed_state(redis: Redis, repo: str, number: int | None) -> str | None:
     """``closed`` or ``merged`` when the PR was closed since its stages were planned."""
+    repo = _name(redis, repo)
     if number is None:
         return None
     value = redis.get(_closed_key(repo, number))

@@ -5,7 +5,10 @@ carry the new name, so:
 
 - what people set on a pull request (``/shunter pause``, dismissed findings, commands
   already run) and where Shunter's own comments are (the summary comment, inline comments)
-  move to the new name: a paused pull request stays paused, a dismissed finding stays
+  move to the new name, and so do each pull request's current head and closed state
+  (Redis), with the old name pointing to the new one: a job still under the old name is
+  superseded by a push after the rename and stops for a pull request closed under either
+  name; a paused pull request stays paused, a dismissed finding stays
   dismissed, and no second summary or inline comment is posted;
 - the git copies under the old name are removed (here at once, on other data dirs at their
   next maintenance): the next job fetches under the new name, and a repository created
@@ -25,6 +28,7 @@ from typing import Any
 
 from bot.git.cleanup import remove_repositories
 from bot.logs import get_logger
+from bot.pipeline import heads
 from bot.pipeline.uninstalled import FORGOTTEN, drop_changes, forget_repositories
 
 log = get_logger(__name__)
@@ -33,6 +37,7 @@ log = get_logger(__name__)
 def repository_moved(runtime: Any, old: str, new: str, *, delivery_id: str | None) -> str:
     """``old`` is now ``new``: move its pull requests' state, remove the old copies."""
     moved = runtime.store.move_repository(old, new)
+    keys = heads.move_repository(runtime.redis, old, new)
     now = time.time()
     runtime.redis.zadd(FORGOTTEN, {old: now})  # other data dirs remove theirs too
     removed = remove_repositories(runtime.settings.data_dir, [old], used_before=now)
@@ -47,7 +52,7 @@ def repository_moved(runtime: Any, old: str, new: str, *, delivery_id: str | Non
         reason=f"{old} was renamed or transferred to {new}",
         payload={"from": old, "rows_moved": moved},
     )
-    log.info("repository moved", old=old, new=new, rows=moved, removed=len(removed))
+    log.info("repository moved", old=old, new=new, rows=moved, keys=keys, removed=len(removed))
     return (
         f"{old} is now {new}: moved {moved} records of its pull requests, "
         f"removed {len(removed)} local copies"

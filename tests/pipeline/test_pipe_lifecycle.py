@@ -16,6 +16,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot.git.mirror import mirror_path
+from bot.pipeline import heads
 from bot.queue.merge import MergeQueue
 from tests.pipeline.test_pipe_access_lost import queue_a_fix
 from tests.pipeline.test_pipe_apply import BASE, CHANGED, REPO, open_pr
@@ -173,3 +174,24 @@ def test_newly_accepted_permissions_apply_at_once_not_when_the_cached_token_expi
     after = stack.runtime.github.installation_token(inst_id)
     assert after != before
     assert sim.world.tokens[after].permissions.get("workflows") == "write"
+
+
+def test_after_a_rename_a_job_under_the_old_name_sees_the_new_head_and_the_close(stack):
+    # Before, heads and closed state stayed keyed by the old name: a stage job queued or
+    # running under the old name was never superseded by a push after the rename (it went on
+    # publishing for a head the PR no longer had) and never saw the PR closed.
+    sim = stack.sim
+    number = open_pr(stack)
+    first = sim.pull(REPO, number).head_sha
+    sim.rename_repo(REPO, "renamed")
+    stack.drain()
+    assert heads.current_head(stack.redis, NEW, number, first) == first
+    sim.commit(NEW, "feature", {"later.py": "x = 1\n"}, author="alice")
+    stack.drain()
+    second = sim.pull(NEW, number).head_sha
+    assert heads.is_superseded(stack.redis, REPO, number, first) == second
+    assert heads.is_superseded(stack.redis, NEW, number, second) is None
+    sim.close_pull_request(NEW, number)
+    stack.drain()
+    assert heads.closed_state(stack.redis, REPO, number) == "closed"
+    assert failed_jobs(stack) == []
