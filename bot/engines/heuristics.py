@@ -44,6 +44,10 @@ CONFLICT_START = re.compile(r"^<{7}(?: |$)")
 CONFLICT_OTHER = re.compile(r"^(?:>{7}(?: |$)|\|{7}(?: |$)|={7}$)")
 TODO = re.compile(r"\b(TODO|FIXME|XXX|HACK)\b")
 COMMENT = re.compile(r"^\s*#")
+PROSE_TODO = re.compile(r"\b(TODO|FIXME|HACK)\b")
+"""In documentation XXX is a placeholder (zod 3.23's README: ``alt="XXX"``, ``<b>XXX</b>``
+for a sponsor's logo and name), not a note to come back; TODO, FIXME and HACK still count."""
+PROSE_SUFFIXES = (".md", ".markdown", ".rst", ".txt", ".adoc", ".html", ".htm")
 MAX_LINE = 1000
 # a cheap first pass; only lines holding one of these get the precise patterns above
 CANDIDATE_TOKENS = (
@@ -300,6 +304,7 @@ def line_findings(
             shown = notebooks.readable_lines(strings)
     layout = python_lines.read(text) if python and added and text is not None else None
     data = is_test_data(path) or is_vendored(path)
+    prose = path.lower().endswith(PROSE_SUFFIXES)
     has_conflict = any(line.startswith("<<<<<<<") and CONFLICT_START.match(line) for _n, line in added)
     out: list[Finding] = []
     for number, line in added:
@@ -349,7 +354,7 @@ def line_findings(
                 )
                 continue
         # in Python, a TODO is a note in a comment or docstring; in other strings it is data
-        match = TODO.search(layout.note(number, line) if layout else line)
+        match = (PROSE_TODO if prose else TODO).search(layout.note(number, line) if layout else line)
         if match and line.strip() not in moved and not data:
             quoted = shown.get(number, line).strip()[:120]
             out.append(

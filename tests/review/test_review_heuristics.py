@@ -84,6 +84,22 @@ def test_todo_added() -> None:
     ]
 
 
+def test_xxx_in_documentation_is_a_placeholder_not_a_todo() -> None:
+    """zod 3.22.4 -> 3.23.8's README: a sponsor table's placeholder logo and name were two
+    "XXX added" notices; in code XXX still counts, and in the README TODO still does."""
+    readme = (
+        '        <img src="https://example.com/image.png" height="100px;" alt="XXX" />\n'
+        "      <b>XXX</b>\n"
+        "TODO: document `z.string().date()`\n"
+    )
+    code = "// XXX: keep in sync with ZodError.js\nconst a = 1;\n"
+    report = _scan([(_file("README.md", readme), readme), (_file("src/types.ts", code), code)])
+    assert [(f.path, f.start_line, f.title) for f in report.findings if f.rule_id == "todo-added"] == [
+        ("README.md", 3, "TODO added"),
+        ("src/types.ts", 1, "XXX added"),
+    ]
+
+
 def test_large_pr_threshold() -> None:
     big = "".join(f"x{i} = {i}\n" for i in range(60))
     small = "y = 1\n"
