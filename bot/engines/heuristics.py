@@ -98,15 +98,24 @@ def _split(path: str) -> tuple[list[str], str]:
     return folders, name
 
 
+TEST_FOLDERS = frozenset({"tests", "test", "testing", "__tests__", "testdata"})
+"""Python's and, in a repository of several languages, Jest's ``__tests__`` and Go's
+``testdata`` (which the go tool leaves to tests)."""
+OTHER_TEST_NAMES = re.compile(r"(?:\.(?:test|spec)\.[cm]?[jt]sx?|_test\.go)$")
+"""JavaScript and TypeScript's ``login.test.ts``, ``login.spec.js``; Go's ``auth_test.go``."""
+
+
 def is_test_path(path: str) -> bool:
-    """A test folder (``tests``, ``test``, ``testing``; ``t`` at the top, as celery and
-    kombu name theirs, after Perl) or a test file name."""
+    """A test folder (``tests``, ``test``, ``testing``, ``__tests__``, ``testdata``; ``t``
+    at the top, as celery and kombu name theirs, after Perl) or a test file name (Python's,
+    ``*.test.ts``/``*.spec.js``, ``*_test.go``)."""
     folders, name = _split(path)
-    if any(part in {"tests", "test", "testing"} for part in folders) or folders[:1] == ["t"]:
+    if any(part in TEST_FOLDERS for part in folders) or folders[:1] == ["t"]:
         return True
     return (
         name.startswith("test_")
         or name.endswith(("_test.py", "_tests.py"))
+        or bool(OTHER_TEST_NAMES.search(name))
         or name
         in {
             "conftest.py",

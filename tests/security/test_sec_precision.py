@@ -460,3 +460,39 @@ def test_a_pickle_round_trip_through_a_local_name_is_not_unsafe_deserialisation(
         (f.rule_id, f.start_line) for f in _reported(result) if f.rule_id in ("shunter.unsafe-deserialisation", "B301")
     )
     assert loads == [("shunter.unsafe-deserialisation", 18), ("shunter.unsafe-deserialisation", 23)]
+
+
+GO_TEST = """\
+func TestCheckPasswordHash(t *testing.T) {
+\tpassword := "password123"
+\tcorrectHash, _ := HashPassword(password)
+}
+"""
+JEST_TEST = """\
+it('accepts the right password', async () => {
+  const password = "letmein";
+  expect(await login('admin', password)).toBe(true);
+});
+"""
+
+
+def test_a_dummy_password_in_a_go_or_javascript_test_is_no_failure(pr) -> None:
+    """A Go ``auth_test.go``, a Jest ``__tests__/login.test.ts`` and a ``login.spec.js``
+    failed the check on the dummy passwords ``test/login.test.js`` only got a notice for:
+    their tests were not known as tests. Application code still fails."""
+    head = {
+        "pkg/auth/auth_test.go": GO_TEST,
+        "src/__tests__/login.test.ts": JEST_TEST,
+        "src/login.spec.js": JEST_TEST,
+        "pkg/auth/auth.go": GO_TEST,
+        "src/login.ts": JEST_TEST,
+    }
+    result = security.run(pr({"README.md": "x\n"}, head))
+    found = {f.path: f.severity for f in _reported(result) if f.engine == "secrets"}
+    assert found == {
+        "pkg/auth/auth_test.go": Severity.NOTICE,
+        "src/__tests__/login.test.ts": Severity.NOTICE,
+        "src/login.spec.js": Severity.NOTICE,
+        "pkg/auth/auth.go": Severity.WARNING,
+        "src/login.ts": Severity.WARNING,
+    }
