@@ -124,6 +124,13 @@ def is_test_path(path: str) -> bool:
     )
 
 
+def _python_test(path: str) -> bool:
+    """A test that may test Python: not a Jest ``__tests__`` folder's, a ``*.test.ts`` or
+    a Go ``*_test.go``, which test the JavaScript or Go beside them."""
+    folders, name = _split(path)
+    return is_test_path(path) and "__tests__" not in folders and not OTHER_TEST_NAMES.search(name)
+
+
 # folders of a test tree that hold data the tests read or compare against, not code
 TEST_DATA_DIRS = {
     "fixtures",
@@ -520,7 +527,7 @@ def pr_findings(
     large = _large_pr(files, large_pr_lines, large_pr_exclude, texts)
     out: list[Finding] = [] if large is None else [large]
     with_added = [f for f in files if f.added_lines and not f.is_binary]
-    tested = {project_of(f.path, projects) for f in files if is_test_path(f.path) and f.status != "deleted"}
+    tested = {project_of(f.path, projects) for f in files if _python_test(f.path) and f.status != "deleted"}
     sources = [
         f
         for f in with_added

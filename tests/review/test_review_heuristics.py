@@ -145,6 +145,16 @@ def test_source_changed_without_tests() -> None:
     assert _rules(with_tests) == []
 
 
+def test_a_javascript_test_does_not_cover_a_python_change() -> None:
+    """In a repository of Python and a JavaScript front end, a Jest ``login.test.ts`` or Go
+    ``auth_test.go`` beside a changed Python function is no test of it."""
+    src = "def f():\n    return 2\n"
+    jest = "it('logs in', () => { expect(login()).toBe(true); });\n"
+    for test in ("web/src/__tests__/login.test.ts", "web/src/login.spec.js", "svc/auth_test.go"):
+        report = _scan([(_file("pkg/core.py", src, {2}), src), (_file(test, jest), jest)])
+        assert _rules(report) == [("untested-change", 0)], test
+
+
 def test_untested_fingerprint_is_stable_across_pushes() -> None:
     one = _scan([(_file("pkg/core.py", "a = 1\n"), "a = 1\n")]).findings[0]
     two = _scan([(_file("pkg/core.py", "b = 2\nc = 3\n"), "b = 2\nc = 3\n")]).findings[0]
