@@ -103,6 +103,10 @@ async def dispatch(delivery: Delivery, runtime: Runtime | None = None) -> dict[s
     if not found:
         log.info("no handler for event", action=delivery.action)
         return {**outcome, "ignored": "no handler"}
+    if delivery.event != "repository":  # that one moves the state itself
+        from bot.pipeline.moved import follow_repository_id
+
+        follow_repository_id(runtime, delivery.payload, delivery_id=delivery.delivery_id)
     try:
         for callback in found:
             await callback(event, ctx)

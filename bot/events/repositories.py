@@ -14,7 +14,7 @@ router = routing.Router()
 
 @router.register("repository")
 async def on_repository(event: sansio.Event, ctx: EventContext) -> None:
-    from bot.pipeline import moved
+    from bot.pipeline import heads, moved
 
     data = event.data
     action = data.get("action")
@@ -24,6 +24,11 @@ async def on_repository(event: sansio.Event, ctx: EventContext) -> None:
     delivery_id = ctx.delivery.delivery_id
     old = former_name(action, data)
     if old is not None and old.lower() != name.lower():
+        if isinstance(repo.get("id"), int):
+            ctx.runtime.redis.set(moved.repository_id_key(repo["id"]), name, ex=heads.TTL)
+        if heads.current_name(ctx.runtime.redis, old).lower() == name.lower():
+            ctx.handled("repositories.moved", f"{old} is now {name}: moved already (an event came first)")
+            return
         note = moved.repository_moved(ctx.runtime, old, name, delivery_id=delivery_id)
         ctx.handled("repositories.moved", note)
     elif action == "deleted":

@@ -39,26 +39,38 @@ def _name(redis: Redis, repo: str) -> str:
 
 
 PER_PULL_KINDS = ("head", "head-at", "head-before", "closed")
+PER_HEAD_KINDS = ("planned", "done")
+
+
+def current_name(redis: Redis, repo: str) -> str:
+    """The name ``repo`` has now (itself unless it was renamed or transferred)."""
+    return _name(redis, repo)
+
+
+def was_renamed(redis: Redis, repo: str) -> bool:
+    """Whether ``repo`` is a name a repository had before a rename or a transfer."""
+    return bool(redis.exists(_renamed_key(repo)))
 
 
 def move_repository(redis: Redis, old: str, new: str) -> int:
-    """``old`` was renamed or transferred to ``new``: its pull requests' heads and closed
-    state move to the new name (a key already there, set by an event that came first, wins)
-    and the old name points to the new one. Returns how many keys moved."""
+    """``old`` was renamed or transferred to ``new``: its pull requests' heads, closed state
+    and the stages planned and concluded for their heads move to the new name (a key
+    already there, set by an event that came first, wins) and the old name points to the
+    new one. Returns how many keys moved."""
     redis.set(_renamed_key(old), new, ex=TTL)
     redis.delete(_renamed_key(new))  # renamed back
     moved = 0
-    for kind in PER_PULL_KINDS:
-        prefix = f"shunter:{kind}:{old}"
-        for pattern in (f"{prefix}#*", f"{prefix}@*"):
-            for key in redis.scan_iter(match=pattern):
+    patterns = [(f"shunter:{k}:{old}", "#@") for k in PER_PULL_KINDS]
+    patterns += [(f"shunter:{k}:{old}", ":") for k in PER_HEAD_KINDS]
+    for prefix, separators in patterns:
+        kind = prefix.split(":")[1]
+        for separator in separators:
+            for key in redis.scan_iter(match=f"{prefix}{separator}*"):
                 name = _text(key)
-                target = f"shunter:{kind}:{new}{name[len(prefix):]}"
-                ttl = redis.ttl(name)
-                value = redis.get(name)
-                if value is not None and redis.set(target, value, ex=ttl if ttl > 0 else TTL, nx=True):
+                if redis.renamenx(name, f"shunter:{kind}:{new}{name[len(prefix):]}"):
                     moved += 1
-                redis.delete(name)
+                else:
+                    redis.delete(name)
     return moved
 
 
@@ -186,6 +198,7 @@ def claim_stage(
     run would stand until the next push, and a required check could never pass. Taking a
     skip over is atomic, so two such events plan the stage once.
     """
+    repo = _name(redis, repo)
     key = _planned_key(repo, head_sha)
     if force:
         redis.hset(key, stage, "claimed")
@@ -198,19 +211,23 @@ def claim_stage(
 
 def all_claimed(redis: Redis, repo: str, head_sha: str, stages: list[str]) -> bool:
     """Whether every one of ``stages`` is already planned (run or skipped) for the head."""
+    repo = _name(redis, repo)
     return set(stages) <= {_text(s) for s in redis.hkeys(_planned_key(repo, head_sha))}
 
 
 def release_stage(redis: Redis, repo: str, head_sha: str, stage: str) -> None:
     """Undo a claim whose check run could not be created, so a redelivery can plan it."""
+    repo = _name(redis, repo)
     redis.hdel(_planned_key(repo, head_sha), stage)
 
 
 def record_check_run(redis: Redis, repo: str, head_sha: str, stage: str, check_run_id: int) -> None:
+    repo = _name(redis, repo)
     redis.hset(_planned_key(repo, head_sha), stage, str(check_run_id))
 
 
 def planned_check_runs(redis: Redis, repo: str, head_sha: str) -> dict[str, int]:
+    repo = _name(redis, repo)
     raw = redis.hgetall(_planned_key(repo, head_sha))
     result: dict[str, int] = {}
     for stage, value in raw.items():
@@ -222,6 +239,7 @@ def planned_check_runs(redis: Redis, repo: str, head_sha: str) -> dict[str, int]
 
 def mark_done(redis: Redis, repo: str, head_sha: str, stage: str, conclusion: str) -> bool:
     """Record a stage's conclusion; True when every planned stage of the head is done."""
+    repo = _name(redis, repo)
     done_key = _done_key(repo, head_sha)
     pipe = redis.pipeline()
     pipe.hset(done_key, stage, conclusion)
@@ -234,6 +252,7 @@ def mark_done(redis: Redis, repo: str, head_sha: str, stage: str, conclusion: st
 
 def all_done(redis: Redis, repo: str, head_sha: str) -> bool:
     """Whether every planned stage of the head has concluded."""
+    repo = _name(redis, repo)
     pipe = redis.pipeline()
     pipe.hkeys(_done_key(repo, head_sha))
     pipe.hkeys(_planned_key(repo, head_sha))
@@ -242,6 +261,7 @@ def all_done(redis: Redis, repo: str, head_sha: str) -> bool:
 
 
 def conclusions(redis: Redis, repo: str, head_sha: str) -> dict[str, str]:
+    repo = _name(redis, repo)
     return {_text(k): _text(v) for k, v in redis.hgetall(_done_key(repo, head_sha)).items()}
 
 

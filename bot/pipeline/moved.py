@@ -59,6 +59,40 @@ def repository_moved(runtime: Any, old: str, new: str, *, delivery_id: str | Non
     )
 
 
+def repository_id_key(repository_id: int) -> str:
+    return f"shunter:repo-name:{repository_id}"
+
+
+def follow_repository_id(runtime: Any, payload: dict[str, Any], *, delivery_id: str | None) -> str | None:
+    """Events can arrive out of order: one carrying a repository's new name (a push, a pull
+    request event, a comment) may be handled before ``repository`` ``renamed`` or
+    ``transferred``. The repository's id does not change, so the name last seen for it
+    tells: its state moves now, before the event's handlers look for it under the new name
+    (which would post a second summary comment and run the stages of a head again). A late
+    event under a former name moves nothing back. Costs Redis look-ups, no GitHub call.
+    Returns the former name when this moved it."""
+    repo = payload.get("repository")
+    if not isinstance(repo, dict):
+        return None
+    repository_id, name = repo.get("id"), repo.get("full_name")
+    if not isinstance(repository_id, int) or not isinstance(name, str) or "/" not in name:
+        return None
+    key = repository_id_key(repository_id)
+    raw = runtime.redis.get(key)
+    known = raw.decode() if isinstance(raw, bytes) else raw
+    if known == name:
+        return None
+    if heads.was_renamed(runtime.redis, name):
+        return None  # a late event under a name it had before
+    runtime.redis.set(key, name, ex=heads.TTL)
+    if not known or known.lower() == name.lower():
+        return None
+    if heads.current_name(runtime.redis, known).lower() == name.lower():
+        return None  # the repository event came first
+    repository_moved(runtime, known, name, delivery_id=delivery_id)
+    return known
+
+
 def repository_gone(runtime: Any, name: str, *, delivery_id: str | None, reason: str) -> str:
     """``deleted``: forget it; ``archived``: drop its changes not yet started."""
     if reason == "deleted":

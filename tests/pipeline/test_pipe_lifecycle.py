@@ -12,6 +12,7 @@ stage's run record stayed queued) instead of stopping with a word on why.
 
 from __future__ import annotations
 
+import pytest
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
@@ -194,4 +195,45 @@ def test_after_a_rename_a_job_under_the_old_name_sees_the_new_head_and_the_close
     sim.close_pull_request(NEW, number)
     stack.drain()
     assert heads.closed_state(stack.redis, REPO, number) == "closed"
+    assert failed_jobs(stack) == []
+
+
+def summaries_in(sim, repo, number):
+    return [c for c in sim.comments(repo, number) if "<!-- shunter:summary -->" in c.body]
+
+
+@pytest.mark.parametrize("event_first", [True, False])
+def test_an_event_under_the_new_name_before_or_after_the_rename_runs_nothing_twice(stack, event_first):
+    # Before, a pull request event carrying the new name handled before ``repository
+    # renamed`` found no state under that name: the stages of the same head ran again (a
+    # second set of check runs) and the inline comments were posted twice. The repository's
+    # id (the same after a rename) now tells the event the name it had. In order, the
+    # stages planned for the head stayed under the old name and ran again too.
+    sim = stack.sim
+    number = open_pr(stack)
+    head = sim.pull(REPO, number).head_sha
+    sim.close_pull_request(REPO, number)
+    stack.drain()
+    inline = len(sim.review_comments(REPO, number))
+    runs = len(sim.check_runs(REPO, head_sha=head))
+    assert inline and runs
+    if event_first:
+        url = sim.webhook_url
+        sim.webhook_url = None  # hold the deliveries, to send them in the other order
+        sim.rename_repo(REPO, "renamed")
+        sim.reopen_pull_request(NEW, number)
+        stack.drain()
+        sim.webhook_url = url
+        sim.redeliver(sim.deliveries("pull_request", "reopened")[-1].id)
+        stack.drain()
+        sim.redeliver(sim.deliveries("repository", "renamed")[-1].id)
+    else:
+        sim.rename_repo(REPO, "renamed")
+        stack.drain()
+        sim.reopen_pull_request(NEW, number)
+    stack.drain()
+    assert len(sim.review_comments(NEW, number)) == inline
+    assert len(sim.check_runs(NEW, head_sha=head)) == runs
+    assert len(summaries_in(sim, NEW, number)) == 1
+    assert len(stack.runtime.store.audit_events(repo=NEW, action="repository.moved")) == 1
     assert failed_jobs(stack) == []
