@@ -159,9 +159,16 @@ def should_run_stage(
 def paths_decision(stage: str, paths: PathFilter, changed_paths: Sequence[str]) -> Decision:
     """Does any changed file fall within the stage's ``paths``? Like GitHub Actions' ``paths``
     filter: with none, the stage is skipped (``no_matching_paths``), whoever asked for it.
+    With no changed file at all it runs, or its earlier findings would never be resolved.
 
     The planner never knows the changed files (it does not fetch them); the stage job
     asks this once it has the diff, before the stage's engines run."""
+    if not changed_paths:
+        # a push that takes the pull request back to its base (a revert, a fix undone):
+        # the stage runs on nothing, which marks what it reported on earlier commits fixed
+        return Decision(
+            True, "matching_paths", "Nothing is changed; it runs to take back what it reported before."
+        )
     matching = [p for p in changed_paths if path_selected(p, paths.include, paths.exclude)]
     if not matching:
         return Decision(

@@ -95,7 +95,6 @@ def test_runs_by_default() -> None:
             pr(changed_paths=["docs/a.md", "src/readme.md"]),
             "no_matching_paths",
         ),
-        (DEFAULT, "review", "opened", pr(changed_paths=[]), "no_matching_paths"),
     ],
 )
 def test_reasons_not_to_run(
@@ -144,7 +143,8 @@ def test_paths_decision_skips_a_stage_no_changed_file_is_for() -> None:
     d = paths_decision("review", paths, ["docs/a.md", "src/app.py"])
     assert (d.allowed, d.code) == (True, "matching_paths")
     assert "1 of 2 changed files" in d.message
-    assert paths_decision("tests", PathFilter(), []).code == "no_matching_paths"  # nothing changed
+    # nothing changed (a push back to the base): it runs, to resolve what it reported before
+    assert paths_decision("tests", PathFilter(include=["src/**"]), []).allowed
     # an empty include means every file, as the stages read it
     assert paths_decision("tests", PathFilter(include=[]), ["a.py"]).allowed
     # globs as GitHub Actions reads them: ** spans folders, a trailing / means below
