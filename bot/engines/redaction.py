@@ -239,13 +239,24 @@ def looks_like_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.search(value)) or value.startswith(("os.environ", "$"))
 
 
+# user info before a host: no space, quote, "/" or template brace in either part, no "@"
+# in the user, and a host (a name or an IPv6 literal) right after the "@"
+URL_USER = r"[^\s:/?#\[\]@\"'`<>{}]+"
+URL_USERINFO_CHAR = r"[^\s/@\"'`<>{}]"
+# the rest of a password written with its "@" unencoded (postgres://app:p@ss@db/app): the
+# user info ends at the authority's last "@", as URL parsers read it. What follows an inner
+# "@" holds no ":", ";" or ",", which would make it a host and a second user (kombu's
+# failover list amqp://guest:guest@host1;guest:guest@host2), and no "?" or "#" (a query's)
+URL_INNER_AT = r"@[^\s/?#@:;,\"'`<>{}]+"
+URL_AFTER_AT = r"@(?=[\w\[])"
+URL_PASSWORD = rf"{URL_USERINFO_CHAR}+(?:{URL_INNER_AT})*"
+"""A URL's password as a regex, for the secret patterns and the judge of example hosts."""
+
 # A URL's password, whatever it looks like: a DSN in an error message or a log line
 # (redis://:pw@host, postgresql://app:pw@db) names a real credential even when it is short
-# or plain, which the shape patterns above let pass. The user may be empty (Redis's); an
-# unencoded "@" in the password runs to the authority's last "@", as URL parsers read it.
+# or plain, which the shape patterns above let pass. The user may be empty (Redis's).
 _URL_PASSWORD = re.compile(
-    r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/?#@\"'`<>{}]*:)"
-    r"([^\s/@\"'`<>{}]+(?:@[^\s/?#@:;,\"'`<>{}]+)*)(?=@[\w\[])"
+    rf"(?i)(\b[a-z][a-z0-9+.-]*://(?:{URL_USER})?:)({URL_PASSWORD})(?={URL_AFTER_AT})"
 )
 
 

@@ -19,7 +19,16 @@ import base64
 import binascii
 import re
 
-from bot.engines.redaction import KEEP, SecretPattern, looks_like_placeholder
+from bot.engines.redaction import (
+    KEEP,
+    URL_AFTER_AT,
+    URL_INNER_AT,
+    URL_PASSWORD,
+    URL_USER,
+    URL_USERINFO_CHAR,
+    SecretPattern,
+    looks_like_placeholder,
+)
 
 UNQUOTED_ASSIGNMENT = SecretPattern(
     "generic-secret-assignment",
@@ -71,22 +80,10 @@ def scanner_name(path: str) -> str:
     return f"{path}.{kind}" if kind else path
 
 
-# user info before a host: no space, quote, "/" or template brace in either part, no "@"
-# in the user, and a host (a name or an IPv6 literal) right after the "@"
-_USER = r"[^\s:/?#\[\]@\"'`<>{}]+"
-_USERINFO_CHAR = r"[^\s/@\"'`<>{}]"
-# the rest of a password written with its "@" unencoded (postgres://app:p@ss@db/app): the
-# user info ends at the authority's last "@", as URL parsers read it. What follows an inner
-# "@" holds no ":", ";" or ",", which would make it a host and a second user (kombu's
-# failover list amqp://guest:guest@host1;guest:guest@host2), and no "?" or "#" (a query's)
-_INNER_AT = r"@[^\s/?#@:;,\"'`<>{}]+"
-_AFTER_AT = r"@(?=[\w\[])"
-URL_PASSWORD = rf"{_USERINFO_CHAR}+(?:{_INNER_AT})*"
-"""A URL's password as a regex, for the patterns here and the judge of example hosts."""
 URL_CREDENTIALS = SecretPattern(
     "url-credentials",
     "credential in a URL",
-    re.compile(rf"(?i)\b[a-z][a-z0-9+.-]*://{_USER}:({URL_PASSWORD}){_AFTER_AT}"),
+    re.compile(rf"(?i)\b[a-z][a-z0-9+.-]*://{URL_USER}:({URL_PASSWORD}){URL_AFTER_AT}"),
     group=1,
     confidence="medium",
 )
@@ -95,9 +92,9 @@ URL_CREDENTIALS_RESERVED = SecretPattern(
     URL_CREDENTIALS.id,
     URL_CREDENTIALS.kind,
     re.compile(
-        rf"(?i)\b[a-z][a-z0-9+.-]*://{_USER}:"
-        rf"({_USERINFO_CHAR}*[:?#\[\]!$&()*+,;=]{_USERINFO_CHAR}*(?:{_INNER_AT})*"
-        rf"|{_USERINFO_CHAR}+(?:{_INNER_AT})+){_AFTER_AT}"
+        rf"(?i)\b[a-z][a-z0-9+.-]*://{URL_USER}:"
+        rf"({URL_USERINFO_CHAR}*[:?#\[\]!$&()*+,;=]{URL_USERINFO_CHAR}*(?:{URL_INNER_AT})*"
+        rf"|{URL_USERINFO_CHAR}+(?:{URL_INNER_AT})+){URL_AFTER_AT}"
     ),
     group=1,
     confidence="medium",

@@ -26,25 +26,21 @@ def _renamed_key(repo: str) -> str:
     return f"shunter:renamed:{repo}"
 
 
-def _name(redis: Redis, repo: str) -> str:
-    """The name ``repo`` has now: a job or an event still under a name the repository had
-    before a rename or a transfer reads and moves the same head and closed state as the new
-    name's (a few hops at most: renamed twice)."""
+PER_PULL_KINDS = ("head", "head-at", "head-before", "closed")
+PER_HEAD_KINDS = ("planned", "done")
+
+
+def current_name(redis: Redis, repo: str) -> str:
+    """The name ``repo`` has now (itself unless it was renamed or transferred): a job or an
+    event still under a name the repository had before a rename or a transfer reads and
+    moves the same head and closed state as the new name's (a few hops at most: renamed
+    twice)."""
     for _ in range(5):
         value = redis.get(_renamed_key(repo))
         if not value:
             break
         repo = _text(value)
     return repo
-
-
-PER_PULL_KINDS = ("head", "head-at", "head-before", "closed")
-PER_HEAD_KINDS = ("planned", "done")
-
-
-def current_name(redis: Redis, repo: str) -> str:
-    """The name ``repo`` has now (itself unless it was renamed or transferred)."""
-    return _name(redis, repo)
 
 
 def was_renamed(redis: Redis, repo: str) -> bool:
@@ -146,7 +142,7 @@ def move_head(
     second, the commit the current head replaced is the older one. (A later force-push
     back to that commit has a later timestamp, and moves the head as it should.)
     """
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     keys = (
         _head_key(repo, number, head_sha),
         _head_at_key(repo, number, head_sha),
@@ -160,7 +156,7 @@ def move_head(
 
 
 def current_head(redis: Redis, repo: str, number: int | None, head_sha: str) -> str | None:
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     value = redis.get(_head_key(repo, number, head_sha))
     return _text(value) if value else None
 
@@ -198,7 +194,7 @@ def claim_stage(
     run would stand until the next push, and a required check could never pass. Taking a
     skip over is atomic, so two such events plan the stage once.
     """
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     key = _planned_key(repo, head_sha)
     if force:
         redis.hset(key, stage, "claimed")
@@ -211,23 +207,23 @@ def claim_stage(
 
 def all_claimed(redis: Redis, repo: str, head_sha: str, stages: list[str]) -> bool:
     """Whether every one of ``stages`` is already planned (run or skipped) for the head."""
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     return set(stages) <= {_text(s) for s in redis.hkeys(_planned_key(repo, head_sha))}
 
 
 def release_stage(redis: Redis, repo: str, head_sha: str, stage: str) -> None:
     """Undo a claim whose check run could not be created, so a redelivery can plan it."""
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     redis.hdel(_planned_key(repo, head_sha), stage)
 
 
 def record_check_run(redis: Redis, repo: str, head_sha: str, stage: str, check_run_id: int) -> None:
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     redis.hset(_planned_key(repo, head_sha), stage, str(check_run_id))
 
 
 def planned_check_runs(redis: Redis, repo: str, head_sha: str) -> dict[str, int]:
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     raw = redis.hgetall(_planned_key(repo, head_sha))
     result: dict[str, int] = {}
     for stage, value in raw.items():
@@ -239,7 +235,7 @@ def planned_check_runs(redis: Redis, repo: str, head_sha: str) -> dict[str, int]
 
 def mark_done(redis: Redis, repo: str, head_sha: str, stage: str, conclusion: str) -> bool:
     """Record a stage's conclusion; True when every planned stage of the head is done."""
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     done_key = _done_key(repo, head_sha)
     pipe = redis.pipeline()
     pipe.hset(done_key, stage, conclusion)
@@ -252,7 +248,7 @@ def mark_done(redis: Redis, repo: str, head_sha: str, stage: str, conclusion: st
 
 def all_done(redis: Redis, repo: str, head_sha: str) -> bool:
     """Whether every planned stage of the head has concluded."""
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     pipe = redis.pipeline()
     pipe.hkeys(_done_key(repo, head_sha))
     pipe.hkeys(_planned_key(repo, head_sha))
@@ -261,9 +257,8 @@ def all_done(redis: Redis, repo: str, head_sha: str) -> bool:
 
 
 def conclusions(redis: Redis, repo: str, head_sha: str) -> dict[str, str]:
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     return {_text(k): _text(v) for k, v in redis.hgetall(_done_key(repo, head_sha)).items()}
-
 
 
 def _closed_key(repo: str, number: int) -> str:
@@ -274,14 +269,14 @@ def mark_closed(redis: Redis, repo: str, number: int, state: str, updated_at: st
     """Note that the PR was closed (``state`` ``closed`` or ``merged``) at ``updated_at``:
     stage jobs still queued for it, or running, stop instead of publishing to a pull request
     nobody reads."""
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     redis.set(_closed_key(repo, number), f"{state} {updated_at or ''}".strip(), ex=TTL)
 
 
 def mark_open(redis: Redis, repo: str, number: int, updated_at: str | None = None) -> None:
     """The PR is open again (reopened): its stages run as before. An event older than the
     close (a late redelivery of ``opened``) leaves it closed."""
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     key = _closed_key(repo, number)
     value = redis.get(key)
     if not value:
@@ -294,7 +289,7 @@ def mark_open(redis: Redis, repo: str, number: int, updated_at: str | None = Non
 
 def closed_state(redis: Redis, repo: str, number: int | None) -> str | None:
     """``closed`` or ``merged`` when the PR was closed since its stages were planned."""
-    repo = _name(redis, repo)
+    repo = current_name(redis, repo)
     if number is None:
         return None
     value = redis.get(_closed_key(repo, number))
